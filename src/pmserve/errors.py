@@ -1,0 +1,173 @@
+"""The one error hierarchy of pmserve, split by who is at fault.
+
+* :class:`DocumentError` - the model file is at fault (invalid or unsupported markup).
+* :class:`DataError` - the data sent for scoring is at fault (type, missing field, invalid value).
+* :class:`RequestError` - the request is at fault (unknown model, bad key, bad body).
+* :class:`PlatformError` - pmserve or its environment is at fault (store unavailable).
+
+Errors carry structured context (element, line, field, row, ...) so that every adapter can
+render one message that says what was expected, what came, and where.  Nothing here knows about
+HTTP: the web layer maps these classes to status codes in one table (``pmserve.api.errors``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+
+class PmserveError(Exception):
+    """Base class of every error pmserve raises on purpose."""
+
+    def __init__(self, message: str, **context: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.context: dict[str, Any] = {k: v for k, v in context.items() if v is not None}
+
+    def __str__(self) -> str:
+        return self.message
+
+
+# -- the document ---------------------------------------------------------------------------------
+
+
+class DocumentError(PmserveError):
+    """The model document is at fault."""
+
+    def __init__(
+        self, message: str, *, element: str | None = None, line: int | None = None, **context: Any
+    ) -> None:
+        where = _where(element, line)
+        super().__init__(f"{message}{where}" if where and where not in message else message,
+                         element=element, line=line, **context)
+        self.element = element
+        self.line = line
+
+
+class InvalidMarkupError(DocumentError):
+    """The document is not well-formed, not PMML, or breaks a rule of the PMML schema."""
+
+
+class UnsupportedMarkupError(DocumentError):
+    """The document is valid PMML but uses an element, attribute or function pmserve cannot score."""
+
+
+class UnsupportedFormatError(DocumentError):
+    """The uploaded file is of a model format pmserve does not accept."""
+
+
+class DocumentProblems(DocumentError):
+    """Several document problems found at load time, reported together."""
+
+    def __init__(self, problems: Sequence[DocumentError]) -> None:
+        self.problems = list(problems)
+        if len(self.problems) == 1:
+            text = self.problems[0].message
+        else:
+            text = f"{len(self.problems)} problems in the model document:\n" + "\n".join(
+                f"- {p.message}" for p in self.problems
+            )
+        super().__init__(text)
+
+    @property
+    def unsupported(self) -> bool:
+        """True when every problem is unsupported markup (the document itself is valid)."""
+        return all(isinstance(p, UnsupportedMarkupError) for p in self.problems)
+
+
+class VerificationError(DocumentError):
+    """The document's own ModelVerification rows do not reproduce."""
+
+
+# -- the data -------------------------------------------------------------------------------------
+
+
+class DataError(PmserveError):
+    """The data sent for scoring is at fault."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        value: Any = None,
+        row: int | None = None,
+        **context: Any,
+    ) -> None:
+        super().__init__(message, field=field, value=value, row=row, **context)
+        self.field = field
+        self.value = value
+        self.row = row
+
+
+class MissingFieldError(DataError):
+    """A column the model needs is absent from the input."""
+
+
+class InvalidValueError(DataError):
+    """A value cannot be coerced to the field's type, or is invalid under ``returnInvalid``."""
+
+
+class EvaluationError(DataError):
+    """A record could not be evaluated (e.g. a function's argument out of its domain)."""
+
+
+# -- the request ----------------------------------------------------------------------------------
+
+
+class RequestError(PmserveError):
+    """The request is at fault."""
+
+
+class BadRequestError(RequestError):
+    """The request body or parameters are malformed."""
+
+
+class MissingBodyError(BadRequestError):
+    """The request carries no body where one is required."""
+
+
+class UnauthorizedError(RequestError):
+    """The access key is missing, unknown or revoked."""
+
+
+class NotFoundError(RequestError):
+    """The named model, file or job does not exist for this tenant."""
+
+    def __init__(self, message: str, *, kind: str, ident: str) -> None:
+        super().__init__(message, kind=kind, ident=ident)
+        self.kind = kind
+        self.ident = ident
+
+
+class ConflictError(RequestError):
+    """The resource exists already, or is in a state that forbids the change."""
+
+
+class PayloadTooLargeError(RequestError):
+    """The upload is larger than the configured limit."""
+
+
+# -- the platform ---------------------------------------------------------------------------------
+
+
+class PlatformError(PmserveError):
+    """pmserve or its environment is at fault."""
+
+
+class StoreUnavailableError(PlatformError):
+    """The metadata store or the file store cannot be reached."""
+
+
+class ConfigurationError(PlatformError):
+    """A setting has a bad value."""
+
+
+def _where(element: str | None, line: int | None) -> str:
+    if element and line:
+        return f" (element {element}, line {line})"
+    if element:
+        return f" (element {element})"
+    if line:
+        return f" (line {line})"
+    return ""

@@ -1,0 +1,17 @@
+"""pmserve's own PMML engine: parse once, compile to a numpy plan, score whole columns at once.
+
+>>> from pmserve import pmml
+>>> model = pmml.load("model.pmml")            # bytes, a path or a binary file object
+>>> result = model.score({"x1": [1.0, 2.5], "x2": ["a", None]})
+>>> result["predicted_y"]                        # numpy arrays; NaN / None are missing values
+
+Loading collects every unsupported or invalid element of the document into one
+:class:`~pmserve.errors.DocumentProblems` naming element and line; a loaded model never fails on
+markup at score time.
+"""
+
+from pmserve.pmml._api import Field, Interval, Model, Scored
+from pmserve.pmml._types import DataType
+from pmserve.pmml.compiler import load
+
+__all__ = ["DataType", "Field", "Interval", "Model", "Scored", "load"]

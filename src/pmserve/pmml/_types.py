@@ -1,0 +1,282 @@
+"""PMML data types and the one columnar representation used inside the engine.
+
+Every column inside the engine is a 1-D numpy array of one of two kinds:
+
+* **numeric** - ``float64``, ``NaN`` means missing.  Used for ``integer``, ``float``, ``double``,
+  ``boolean`` (1.0 / 0.0) and every temporal type: ``date`` is days since 1970-01-01,
+  ``time`` seconds since midnight, ``dateTime`` seconds since 1970-01-01T00:00:00, and the
+  ``dateDaysSince[Y]`` / ``dateTimeSecondsSince[Y]`` types count from 1 January of year Y.
+  ``float`` values are rounded to float32 precision (stored in float64) because PMML's float is
+  IEEE single precision and producers such as scikit-learn compare in float32.
+* **string** - ``object`` array of ``str``, ``None`` means missing.
+
+Which of the two a column is follows from its static :class:`DataType`, known at compile time.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import enum
+import math
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+Array = npt.NDArray[Any]
+
+_EPOCH_DATE = _dt.date(1970, 1, 1)
+_EPOCH_DATETIME = _dt.datetime(1970, 1, 1)
+
+
+class DataType(enum.Enum):
+    STRING = "string"
+    INTEGER = "integer"
+    FLOAT = "float"
+    DOUBLE = "double"
+    BOOLEAN = "boolean"
+    DATE = "date"
+    TIME = "time"
+    DATE_TIME = "dateTime"
+    DATE_DAYS_SINCE_0 = "dateDaysSince[0]"
+    DATE_DAYS_SINCE_1960 = "dateDaysSince[1960]"
+    DATE_DAYS_SINCE_1970 = "dateDaysSince[1970]"
+    DATE_DAYS_SINCE_1980 = "dateDaysSince[1980]"
+    TIME_SECONDS = "timeSeconds"
+    DATE_TIME_SECONDS_SINCE_0 = "dateTimeSecondsSince[0]"
+    DATE_TIME_SECONDS_SINCE_1960 = "dateTimeSecondsSince[1960]"
+    DATE_TIME_SECONDS_SINCE_1970 = "dateTimeSecondsSince[1970]"
+    DATE_TIME_SECONDS_SINCE_1980 = "dateTimeSecondsSince[1980]"
+
+    @property
+    def is_string(self) -> bool:
+        return self is DataType.STRING
+
+    @property
+    def is_numeric(self) -> bool:
+        """Stored as float64 (every type but string)."""
+        return self is not DataType.STRING
+
+    @property
+    def is_number(self) -> bool:
+        """A plain number: integer, float or double."""
+        return self in (DataType.INTEGER, DataType.FLOAT, DataType.DOUBLE)
+
+    @property
+    def is_temporal(self) -> bool:
+        return not (self.is_string or self.is_number or self is DataType.BOOLEAN)
+
+    @property
+    def since_year(self) -> int | None:
+        m = re.search(r"\[(\d+)\]", self.value)
+        return int(m.group(1)) if m else None
+
+    @classmethod
+    def parse(cls, text: str) -> DataType:
+        try:
+            return cls(text)
+        except ValueError:
+            raise ValueError(
+                f"dataType must be one of {', '.join(t.value for t in cls)}; got {text!r}"
+            ) from None
+
+
+def empty(dtype: DataType, n: int) -> Array:
+    """A column of ``n`` missing values of ``dtype``."""
+    if dtype.is_string:
+        return np.full(n, None, dtype=object)
+    return np.full(n, np.nan)
+
+
+def is_missing(values: Array) -> npt.NDArray[np.bool_]:
+    """Missing-value mask of an engine column of either kind."""
+    if values.dtype == object:
+        return np.fromiter((v is None for v in values), dtype=bool, count=len(values))
+    return np.isnan(values)
+
+
+def to_float32(values: Array) -> Array:
+    """Round float64 values to float32 precision, kept in float64 (PMML ``float``)."""
+    with np.errstate(over="ignore"):
+        return values.astype(np.float32).astype(np.float64)
+
+
+# -- parsing PMML text (attribute values, Value/@value, InlineTable cells) -------------------------
+
+_BOOL_TRUE = frozenset({"true", "1", "yes", "t", "y"})
+_BOOL_FALSE = frozenset({"false", "0", "no", "f", "n"})
+
+
+def parse_scalar(dtype: DataType, text: str) -> float | str:
+    """Turn one PMML text value into the engine's scalar for ``dtype``.
+
+    Raises ``ValueError`` with a message saying what was expected.
+    """
+    if dtype.is_string:
+        return text
+    s = text.strip()
+    if dtype.is_number:
+        try:
+            x = float(s)
+        except ValueError:
+            raise ValueError(f"expected a number, got {text!r}") from None
+        if dtype is DataType.INTEGER and math.isfinite(x) and x != math.floor(x):
+            raise ValueError(f"expected an integer, got {text!r}")
+        if dtype is DataType.FLOAT:
+            x = float(np.float32(x))
+        return x
+    if dtype is DataType.BOOLEAN:
+        low = s.lower()
+        if low in _BOOL_TRUE:
+            return 1.0
+        if low in _BOOL_FALSE:
+            return 0.0
+        raise ValueError(f"expected a boolean (true/false), got {text!r}")
+    return parse_temporal(dtype, s)
+
+
+def parse_temporal(dtype: DataType, text: str) -> float:
+    """Parse an ISO 8601 date/time/dateTime text, or a count, into the engine's float."""
+    try:
+        if dtype is DataType.DATE:
+            return float((_dt.date.fromisoformat(text[:10]) - _EPOCH_DATE).days)
+        if dtype in (DataType.TIME, DataType.TIME_SECONDS):
+            if re.fullmatch(r"-?\d+(\.\d+)?", text):
+                return float(text)
+            t = _dt.time.fromisoformat(text)
+            return t.hour * 3600.0 + t.minute * 60.0 + t.second + t.microsecond / 1e6
+        if dtype is DataType.DATE_TIME:
+            d = _dt.datetime.fromisoformat(text)
+            return (d.replace(tzinfo=None) - _EPOCH_DATETIME).total_seconds()
+        year = dtype.since_year
+        if year is not None:
+            if re.fullmatch(r"-?\d+(\.\d+)?", text):
+                return float(text)
+            if dtype.value.startswith("dateDaysSince"):
+                return float((_dt.date.fromisoformat(text[:10]) - _year_start(year).date()).days)
+            d = _dt.datetime.fromisoformat(text)
+            return (d.replace(tzinfo=None) - _year_start(year)).total_seconds()
+    except ValueError:
+        pass
+    raise ValueError(f"expected a {dtype.value} value, got {text!r}")
+
+
+def _year_start(year: int) -> _dt.datetime:
+    if year == 0:
+        # Year 0 does not exist in the proleptic Gregorian calendar; ISO 8601 year 0 is 1 BC.
+        # 0000-01-01 is 366 days (a leap year) before 0001-01-01.
+        return _dt.datetime(1, 1, 1) - _dt.timedelta(days=366)
+    return _dt.datetime(year, 1, 1)
+
+
+def epoch_offset_days(year: int) -> float:
+    """Days from 1 January ``year`` to 1970-01-01."""
+    return float((_EPOCH_DATETIME - _year_start(year)).days)
+
+
+def format_scalar(dtype: DataType, value: Any) -> Any:
+    """Engine scalar to the plain Python value returned to users (None for missing)."""
+    if value is None:
+        return None
+    if dtype.is_string:
+        return value
+    x = float(value)
+    if math.isnan(x):
+        return None
+    if dtype is DataType.INTEGER:
+        return int(x) if math.isfinite(x) else x
+    if dtype is DataType.BOOLEAN:
+        return x != 0.0
+    if dtype is DataType.DATE:
+        return (_EPOCH_DATE + _dt.timedelta(days=x)).isoformat()
+    if dtype is DataType.DATE_TIME:
+        return (_EPOCH_DATETIME + _dt.timedelta(seconds=x)).isoformat()
+    if dtype is DataType.TIME:
+        return (_dt.datetime(2000, 1, 1) + _dt.timedelta(seconds=x)).time().isoformat()
+    if dtype.since_year is not None:
+        return int(x) if x == math.floor(x) else x
+    return x
+
+
+def to_python_list(dtype: DataType, values: Array) -> list[Any]:
+    """A whole engine column as plain Python values (None for missing)."""
+    if dtype.is_string:
+        return list(values)
+    if dtype in (DataType.FLOAT, DataType.DOUBLE):
+        out: list[Any] = values.tolist()
+        return [None if v != v else v for v in out]
+    return [format_scalar(dtype, v) for v in values.tolist()]
+
+
+def coerce_column(dtype: DataType, raw: Sequence[Any] | Array, field: str) -> tuple[Array, dict[int, str]]:
+    """Convert user-supplied values (numbers, strings, None, numpy arrays) to an engine column.
+
+    Returns the column and ``{row: message}`` for values that cannot be read as ``dtype``; those
+    rows hold a missing value in the column.  Empty strings and None are missing values.
+    """
+    bad: dict[int, str] = {}
+    if isinstance(raw, np.ndarray) and raw.dtype.kind in "fiub" and dtype.is_numeric:
+        col = raw.astype(np.float64, copy=True)
+        if dtype is DataType.FLOAT:
+            col = to_float32(col)
+        elif dtype is DataType.INTEGER:
+            frac = np.isfinite(col) & (col != np.floor(col))
+            for i in np.flatnonzero(frac)[:1000]:
+                bad[int(i)] = _bad_message(field, dtype, raw[i], int(i))
+            col[frac] = np.nan
+        return col, bad
+    n = len(raw)
+    if dtype.is_string:
+        out = np.empty(n, dtype=object)
+        for i, v in enumerate(raw):
+            if v is None or (isinstance(v, float) and v != v):
+                out[i] = None
+            elif isinstance(v, str):
+                out[i] = v if v != "" else None
+            elif isinstance(v, bool):
+                out[i] = "true" if v else "false"
+            elif isinstance(v, float) and v.is_integer():
+                # A JSON/CSV number for a string field: 1.0 and 1 name the same category.
+                out[i] = str(int(v))
+            else:
+                out[i] = str(v)
+        return out, bad
+    col = np.empty(n, dtype=np.float64)
+    for i, v in enumerate(raw):
+        if v is None:
+            col[i] = np.nan
+        elif isinstance(v, bool):
+            col[i] = 1.0 if v else 0.0
+        elif isinstance(v, (int, float)) and dtype.is_number:
+            x = float(v)
+            if dtype is DataType.INTEGER and math.isfinite(x) and x != math.floor(x):
+                bad[i] = _bad_message(field, dtype, v, i)
+                x = math.nan
+            col[i] = x
+        elif isinstance(v, (int, float)):
+            col[i] = float(v)
+        else:
+            s = str(v)
+            if s.strip() == "":
+                col[i] = np.nan
+                continue
+            try:
+                col[i] = parse_scalar(dtype, s)  # type: ignore[assignment]
+            except ValueError:
+                bad[i] = _bad_message(field, dtype, v, i)
+                col[i] = np.nan
+    if dtype is DataType.FLOAT:
+        col = to_float32(col)
+    return col, bad
+
+
+def _bad_message(field: str, dtype: DataType, value: Any, row: int) -> str:
+    kind = {
+        DataType.INTEGER: "an integer",
+        DataType.FLOAT: "a number",
+        DataType.DOUBLE: "a number",
+        DataType.BOOLEAN: "a boolean (true/false)",
+    }.get(dtype, f"a {dtype.value} value")
+    return f"field {field!r} expects {kind}, got {value!r} (row {row + 1})"
