@@ -1,0 +1,1 @@
+"""Conformance of the PMML engine against the shared corpus (see docs/conformance.md)."""
