@@ -1,0 +1,89 @@
+"""pmserve's HTTP layer: a Starlette app built by :func:`create_app` from a :class:`Settings`.
+
+Adapters only: ``/pm/v1`` (IBM Predictive Analytics compatible) and ``/health`` + ``/ready``.
+Errors become HTTP replies through the one table in :mod:`pmserve.api.errors`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from collections.abc import AsyncIterator
+
+import orjson
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from pmserve.api import _pmv1
+from pmserve.api._access_log import AccessLog
+from pmserve.errors import PmserveError
+from pmserve.service import Service
+from pmserve.settings import Settings
+from pmserve.store import open_store
+
+__all__ = ["configure_logging", "create_app", "create_app_from_env"]
+
+
+def create_app(settings: Settings, service: Service | None = None) -> Starlette:
+    """The ASGI app.  It opens the store named by ``settings`` unless a service is given."""
+    service = service or Service(settings, open_store(settings))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # Restart recovery: compile every deployed model before taking traffic.
+        await run_in_threadpool(service.warm_up)
+        try:
+            yield
+        finally:
+            service.close()
+
+    app = Starlette(
+        routes=[*_pmv1.routes(), Route("/health", health, methods=["GET"]),
+                Route("/ready", ready, methods=["GET"])],
+        middleware=[Middleware(AccessLog)],
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    app.state.settings = settings
+    return app
+
+
+def create_app_from_env() -> Starlette:
+    """Factory for worker processes (``uvicorn --factory``): settings from ``PMSERVE_*``."""
+    settings = Settings.from_env()
+    configure_logging(settings.log_level)
+    return create_app(settings)
+
+
+def configure_logging(level: str) -> None:
+    """Plain lines on stderr; the access log lines are JSON already."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger("pmserve")
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    root.propagate = False
+
+
+async def health(request: Request) -> Response:
+    return Response(orjson.dumps({"status": "ok"}), media_type="application/json")
+
+
+async def ready(request: Request) -> Response:
+    service: Service = request.app.state.service
+    body: dict[str, object] = {"models": service.loaded_models,
+                               "failed": [f"{t}/{m}: {msg}" for (t, m), msg in service.failed_models.items()]}
+    try:
+        await run_in_threadpool(service.ping)
+    except PmserveError as exc:
+        return Response(orjson.dumps({"status": "store unavailable", "message": exc.message, **body}),
+                        status_code=503, media_type="application/json")
+    if not service.warm:
+        return Response(orjson.dumps({"status": "loading models", **body}), status_code=503,
+                        media_type="application/json")
+    return Response(orjson.dumps({"status": "ready", **body}), media_type="application/json")

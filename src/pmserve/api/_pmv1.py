@@ -1,0 +1,206 @@
+"""The ``/pm/v1`` adapter: IBM Predictive Analytics' online endpoints on top of the service core."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from urllib.parse import quote
+
+import orjson
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import Message
+
+from pmserve.api import _metadata, _wadl
+from pmserve.api.errors import JSON, JSON_UTF8, Endpoint, error_response, flag_response
+from pmserve.errors import BadRequestError, MissingBodyError, PayloadTooLargeError
+from pmserve.service import ScoreTable, Service, Tenant, parse_score_request
+
+MODEL_PARTS = ("model_file", "file")  # the docs say model_file; IBM's own notebook sent file
+# Small requests are scored on the event loop: a thread hop costs more than the scoring itself.
+_INLINE_ROWS = 64
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _endpoint(name: Endpoint) -> Callable[[Callable[[Request, Service], Awaitable[Response]]], Handler]:
+    """Wrap a handler: hand it the service, turn every error into the reply the table says."""
+    def wrap(handler: Callable[[Request, Service], Awaitable[Response]]) -> Handler:
+        async def endpoint(request: Request) -> Response:
+            try:
+                return await handler(request, request.app.state.service)
+            except Exception as exc:
+                return error_response(exc, name)
+        endpoint.__name__ = handler.__name__
+        return endpoint
+    return wrap
+
+
+def _tenant(request: Request, service: Service) -> Tenant:
+    return service.authenticate(request.query_params.get("accesskey"))
+
+
+@_endpoint("deploy")
+async def deploy(request: Request, service: Service) -> Response:
+    tenant = _tenant(request, service)
+    model_id = request.path_params["context_id"]
+    filename, content, tablename = await _read_upload(request, service.settings.max_upload_bytes)
+    result = await run_in_threadpool(service.deploy, tenant, model_id, filename, content, tablename=tablename)
+    verb = "upload" if result.created else "update"
+    key = quote(request.query_params.get("accesskey", ""), safe="")
+    url = f"{str(request.base_url).rstrip('/')}/pm/v1/model/{quote(model_id, safe='')}?accesskey={key}"
+    return flag_response(True, f"success to {verb} stream with given context id {model_id}", url=url)
+
+
+@_endpoint("list")
+async def list_models(request: Request, service: Service) -> Response:
+    tenant = _tenant(request, service)
+    models = service.list_models(tenant)
+    return Response(orjson.dumps([{"stream": m.filename, "id": m.model_id} for m in models]), media_type=JSON)
+
+
+@_endpoint("download")
+async def download(request: Request, service: Service) -> Response:
+    tenant = _tenant(request, service)
+    record, content = await run_in_threadpool(service.download, tenant, request.path_params["context_id"])
+    return Response(content, media_type="application/octet-stream",
+                    headers={"Content-Disposition": _attachment(record.filename)})
+
+
+@_endpoint("delete")
+async def delete(request: Request, service: Service) -> Response:
+    tenant = _tenant(request, service)
+    model_id = request.path_params["context_id"]
+    await run_in_threadpool(service.delete, tenant, model_id)
+    return flag_response(True, f"success to delete stream with specified id {model_id}")
+
+
+@_endpoint("score")
+async def score(request: Request, service: Service) -> Response:
+    tenant = _tenant(request, service)
+    model_id = request.path_params["context_id"]
+    body = await request.body()
+    if not body.strip():
+        raise MissingBodyError("the score request has no body; "
+                               "expected {\"header\": [...], \"data\": [[...]]}")
+    try:
+        decoded = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequestError(f"the score request body is not valid JSON: {exc}") from None
+    tables = parse_score_request(decoded)
+    if sum(len(t.data) for t in tables) <= _INLINE_ROWS:
+        replies = [service.score(tenant, model_id, t) for t in tables]
+    else:
+        replies = await run_in_threadpool(_score_all, service, tenant, model_id, tables)
+    return Response(orjson.dumps([{"header": r.header, "data": r.data} for r in replies],
+                                 option=orjson.OPT_SERIALIZE_NUMPY), media_type=JSON_UTF8)
+
+
+def _score_all(service: Service, tenant: Tenant, model_id: str, tables: list[ScoreTable]) -> list[ScoreTable]:
+    return [service.score(tenant, model_id, t) for t in tables]
+
+
+@_endpoint("metadata")
+async def metadata(request: Request, service: Service) -> Response:
+    tenant = _tenant(request, service)
+    model_id = request.path_params["context_id"]
+    kind = request.query_params.get("metadatatype")
+    if kind not in (None, "", "score"):
+        raise BadRequestError(f"metadatatype must be 'score' or left out; got {kind!r}")
+    meta = service.metadata(tenant, model_id)
+    if kind == "score":
+        text = _metadata.score_document(model_id, meta.tablename, meta.inputs, meta.outputs)
+    else:
+        text = _metadata.tables_document(meta.tablename, meta.inputs)
+    return Response(orjson.dumps({"flag": True, "message": text}), media_type=JSON_UTF8)
+
+
+@_endpoint("wadl")
+async def wadl(request: Request, service: Service) -> Response:
+    base = f"{str(request.base_url).rstrip('/')}/pm/v1/"
+    return Response(_wadl.document(base), media_type="application/vnd.sun.wadl+xml")
+
+
+def routes() -> list[Route]:
+    one = "/pm/v1/model/{context_id}"
+    return [
+        Route("/pm/v1/model", list_models, methods=["GET"]),
+        Route("/pm/v1/model/", list_models, methods=["GET"]),
+        Route(one, deploy, methods=["PUT"], name="deploy"),
+        Route(one, download, methods=["GET"], name="download"),
+        Route(one, delete, methods=["DELETE"], name="delete"),
+        Route("/pm/v1/score/{context_id}", score, methods=["POST"]),
+        Route("/pm/v1/metadata/{context_id}", metadata, methods=["GET"]),
+        Route("/pm/v1/wadl", wadl, methods=["OPTIONS", "GET"]),
+    ]
+
+
+# -- uploads --------------------------------------------------------------------------------------
+
+async def _read_upload(request: Request, limit: int) -> tuple[str, bytes, str | None]:
+    """The model file of a multipart deploy request: (file name, bytes, optional tablename)."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
+        raise _too_large(int(declared), limit)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        # Allow for the multipart framing around the file itself.
+        if len(body) > limit + 64 * 1024:
+            raise _too_large(len(body), limit)
+    if not body:
+        raise BadRequestError("the deploy request has no body; send the model file as multipart form part "
+                              "'model_file' (or 'file')")
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith("multipart/form-data"):
+        raise BadRequestError(f"the deploy request must be multipart/form-data with the model file in part "
+                              f"'model_file' (or 'file'); got content type {content_type or 'none'!r}")
+    form = await Request(request.scope, _replay(bytes(body))).form(max_files=8, max_fields=16)
+    try:
+        files = {k: v for k, v in form.multi_items() if isinstance(v, UploadFile)}
+        part = next((files[p] for p in MODEL_PARTS if p in files), None)
+        if part is None:
+            got = ", ".join(repr(k) for k in files) or "none"
+            raise BadRequestError(f"expected the model file in multipart form part 'model_file' (or 'file'); "
+                                  f"got file part(s) {got}")
+        content = await part.read()
+        if len(content) > limit:
+            raise _too_large(len(content), limit)
+        table = form.get("tablename")
+        tablename = table if isinstance(table, str) and table.strip() else None
+        filename = part.filename or f"{request.path_params['context_id']}.pmml"
+        return filename.replace("\\", "/").rsplit("/", 1)[-1], content, tablename
+    finally:
+        await form.close()
+
+
+def _too_large(size: int, limit: int) -> PayloadTooLargeError:
+    return PayloadTooLargeError(
+        f"the upload is {size} bytes; the limit is {limit} bytes (PMSERVE_MAX_UPLOAD_MB)")
+
+
+def _replay(body: bytes) -> Callable[[], Awaitable[Message]]:
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+    return receive
+
+
+_TOKEN = re.compile(r"[A-Za-z0-9._-]+")
+
+
+def _attachment(filename: str) -> str:
+    if _TOKEN.fullmatch(filename):
+        return f"attachment; filename={filename}"
+    ascii_name = filename.encode("ascii", "replace").decode().replace('"', "'")
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+

@@ -1,0 +1,78 @@
+"""Model formats pmserve can deploy: one loader per format, chosen by sniffing the content.
+
+Every loader returns a :class:`Scorable` - the small interface the service scores through - or
+raises :class:`~pmserve.errors.DocumentError` (an :class:`~pmserve.errors.UnsupportedFormatError`
+for a format pmserve does not accept).  Today: PMML, plain or gzip-compressed.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, Protocol
+
+from pmserve.errors import UnsupportedFormatError
+from pmserve.pmml import Field, Scored
+
+ACCEPTED = "PMML documents (.pmml or .xml), optionally gzip-compressed (.gz)"
+
+# A gzip upload may not inflate to more than this many times its own size (or 512 MB): beyond
+# that it is a decompression bomb, not a model.
+_MAX_INFLATION = 200
+_MAX_INFLATED = 512 * 1024 * 1024
+
+
+class Scorable(Protocol):
+    """What the service needs from a deployed model, whatever its format."""
+
+    format: str
+
+    @property
+    def input_fields(self) -> tuple[Field, ...]: ...
+
+    @property
+    def output_fields(self) -> tuple[Field, ...]: ...
+
+    def score(self, columns: Mapping[str, Sequence[Any]], *,
+              errors: Literal["raise", "collect"] = "raise") -> Scored: ...
+
+    def verify(self) -> None:
+        """Replay the model's own verification records; raise VerificationError if they fail."""
+
+
+def load_model(filename: str, content: bytes) -> Scorable:
+    """Compile an uploaded model file, whose format is sniffed from its content."""
+    name = filename.lower()
+    if name.endswith(".str"):
+        raise UnsupportedFormatError(
+            f"file {filename!r} is an SPSS Modeler stream (.str), which pmserve cannot score yet; "
+            f"it accepts {ACCEPTED}")
+    data = _gunzip(filename, content) if content[:2] == b"\x1f\x8b" else content
+    if _looks_like_xml(data):
+        from pmserve.formats._pmml import load_pmml
+
+        return load_pmml(data)
+    if not data.strip():
+        raise UnsupportedFormatError(f"file {filename!r} is empty; pmserve accepts {ACCEPTED}")
+    kind = "a zip archive" if data[:4] == b"PK\x03\x04" else "not XML"
+    raise UnsupportedFormatError(f"file {filename!r} is {kind}; pmserve accepts {ACCEPTED}")
+
+
+def _looks_like_xml(data: bytes) -> bool:
+    head = data[:512].lstrip(b"\xef\xbb\xbf \t\r\n")
+    return head.startswith(b"<")
+
+
+def _gunzip(filename: str, content: bytes) -> bytes:
+    limit = min(_MAX_INFLATED, max(len(content), 1024) * _MAX_INFLATION)
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        data = inflater.decompress(content, limit)
+    except zlib.error as exc:
+        raise UnsupportedFormatError(
+            f"file {filename!r} looks gzip-compressed but cannot be decompressed ({exc}); "
+            f"pmserve accepts {ACCEPTED}") from None
+    if inflater.unconsumed_tail:
+        raise UnsupportedFormatError(
+            f"file {filename!r} inflates to more than {limit} bytes; refusing it as a decompression bomb")
+    return data

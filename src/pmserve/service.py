@@ -1,0 +1,310 @@
+"""The core of pmserve, with no transport: keys, deploy/refresh, list, download, delete, score.
+
+The ``/pm/v1`` HTTP adapter, the CLI and (later) batch runners all call one :class:`Service`.
+It raises only :mod:`pmserve.errors`; each adapter renders them its own way.
+
+Compiled models are cached in memory per (tenant, context id).  Every lookup first asks the
+store for the current version number - one indexed read - so several worker processes or
+replicas sharing a store notice a refresh made through any of them.  A new model replaces the
+cached one by a single dict assignment; a request that already holds the old model finishes on it.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import re
+import secrets
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pmserve.errors import (
+    BadRequestError,
+    DataError,
+    NotFoundError,
+    PayloadTooLargeError,
+    PmserveError,
+    UnauthorizedError,
+    UnsupportedFormatError,
+)
+from pmserve.formats import Scorable, load_model
+from pmserve.pmml import Field
+from pmserve.settings import Settings
+from pmserve.store import KeyRecord, ModelVersion, NewVersion, Store, sha256_hex
+
+log = logging.getLogger("pmserve.service")
+
+DEFAULT_TABLENAME = "scoreInput"
+_MODEL_ID = re.compile(r"[^\x00-\x1f\x7f/\\?#]{1,200}")
+_KEY_NAME = re.compile(r"[A-Za-z0-9_.@-]{1,100}")
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """Who is calling: the tenant owning the models, and the key used."""
+
+    name: str
+    key_name: str
+
+
+@dataclass(frozen=True)
+class Deployed:
+    """A compiled model and the stored version it came from."""
+
+    record: ModelVersion
+    model: Scorable
+
+
+@dataclass(frozen=True)
+class DeployResult:
+    record: ModelVersion
+    created: bool  # False: an existing context id was refreshed
+
+
+@dataclass(frozen=True)
+class ScoreTable:
+    """One table of a score request or reply: column names and rows."""
+
+    header: list[str]
+    data: list[list[Any]]
+    tablename: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelMetadata:
+    tablename: str
+    inputs: tuple[Field, ...]
+    outputs: tuple[Field, ...]
+
+
+class Service:
+    """Everything pmserve does, for every adapter.  Thread-safe."""
+
+    def __init__(self, settings: Settings, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+        self._cache: dict[tuple[str, str], Deployed] = {}
+        self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._locks_lock = threading.Lock()
+        self.warm = False
+        self.failed_models: dict[tuple[str, str], str] = {}
+
+    # -- access keys --------------------------------------------------------------------------
+    def create_key(self, name: str, tenant: str | None = None) -> str:
+        """Make a new access key (returned once; only its hash is stored)."""
+        if not _KEY_NAME.fullmatch(name):
+            raise BadRequestError(f"key name must be 1-100 letters, digits or _ . @ -; got {name!r}")
+        key = secrets.token_urlsafe(32)  # 256 random bits, URL-safe: clients paste it into URLs
+        self.store.add_key(KeyRecord(name=name, tenant=tenant or name, key_hash=_hash_key(key),
+                                     created_at=_now()))
+        return key
+
+    def list_keys(self) -> list[KeyRecord]:
+        return self.store.list_keys()
+
+    def revoke_key(self, name: str) -> None:
+        if not self.store.revoke_key(name, _now()):
+            raise NotFoundError(f"no active access key named {name!r}", kind="key", ident=name)
+
+    def key_is_active(self, key: str) -> bool:
+        return self.store.find_key(_hash_key(normalize_key(key))) is not None
+
+    def authenticate(self, raw_key: str | None) -> Tenant:
+        """The tenant of an access key as sent by a client (quirks tolerated, see normalize_key)."""
+        if raw_key is None or not raw_key.strip():
+            raise UnauthorizedError("missing access key: pass it as the query parameter 'accesskey'")
+        record = self.store.find_key(_hash_key(normalize_key(raw_key)))
+        if record is None:
+            raise UnauthorizedError("unknown or revoked access key")
+        return Tenant(record.tenant, record.name)
+
+    def tenant_of_key_name(self, name: str) -> Tenant:
+        for record in self.store.list_keys():
+            if record.name == name and record.active:
+                return Tenant(record.tenant, record.name)
+        raise NotFoundError(f"no active access key named {name!r}", kind="key", ident=name)
+
+    # -- models -------------------------------------------------------------------------------
+    def deploy(self, tenant: Tenant, model_id: str, filename: str, content: bytes, *,
+               tablename: str | None = None) -> DeployResult:
+        """Compile and verify a model file, then make it the live version of ``model_id``.
+
+        Nothing changes unless every step succeeds: the previous version keeps serving.
+        """
+        _check_model_id(model_id)
+        if len(content) > self.settings.max_upload_bytes:
+            raise PayloadTooLargeError(
+                f"model file {filename!r} is {len(content)} bytes; the limit is "
+                f"{self.settings.max_upload_bytes} bytes "
+                f"(PMSERVE_MAX_UPLOAD_MB={self.settings.max_upload_mb:g})")
+        if not content:
+            raise UnsupportedFormatError(f"model file {filename!r} is empty")
+        if tablename is not None and not tablename.strip():
+            tablename = None
+        model = load_model(filename, content)
+        model.verify()
+        record, created = self.store.put_model(
+            tenant.name, model_id, content,
+            NewVersion(filename=filename, tablename=tablename, format=model.format,
+                       created_by=tenant.key_name),
+            created_at=_now(), keep_previous=self.settings.keep_versions)
+        self._cache[(tenant.name, model_id)] = Deployed(record, model)
+        self.failed_models.pop((tenant.name, model_id), None)
+        log.info("deployed %r for tenant %r: version %d, %d bytes, sha256 %s",
+                 model_id, tenant.name, record.version, record.size, record.sha256)
+        return DeployResult(record, created)
+
+    def list_models(self, tenant: Tenant) -> list[ModelVersion]:
+        return self.store.list_models(tenant.name)
+
+    def history(self, tenant: Tenant, model_id: str) -> list[ModelVersion]:
+        versions = self.store.history(tenant.name, model_id)
+        if not versions:
+            raise _not_found(model_id)
+        return versions
+
+    def download(self, tenant: Tenant, model_id: str) -> tuple[ModelVersion, bytes]:
+        record = self.store.current(tenant.name, model_id)
+        if record is None:
+            raise _not_found(model_id)
+        return record, self.store.read(record)
+
+    def delete(self, tenant: Tenant, model_id: str) -> None:
+        if not self.store.delete_model(tenant.name, model_id):
+            raise _not_found(model_id)
+        self._cache.pop((tenant.name, model_id), None)
+
+    def model(self, tenant: Tenant, model_id: str) -> Deployed:
+        """The live compiled model (compiled from the store when the cache is missing or stale)."""
+        key = (tenant.name, model_id)
+        version = self.store.current_version(tenant.name, model_id)
+        if version is None:
+            self._cache.pop(key, None)
+            raise _not_found(model_id)
+        cached = self._cache.get(key)
+        if cached is not None and cached.record.version == version:
+            return cached
+        with self._lock(key):
+            cached = self._cache.get(key)
+            if cached is not None and cached.record.version >= version:
+                return cached
+            record = self.store.current(tenant.name, model_id)
+            if record is None:
+                raise _not_found(model_id)
+            deployed = Deployed(record, load_model(record.filename, self.store.read(record)))
+            self._cache[key] = deployed
+            return deployed
+
+    def warm_up(self) -> None:
+        """Compile every deployed model (restart recovery); failures are logged and kept for /ready."""
+        for record in self.store.all_models():
+            key = (record.tenant, record.model_id)
+            try:
+                self._cache[key] = Deployed(record, load_model(record.filename, self.store.read(record)))
+            except PmserveError as exc:
+                self.failed_models[key] = exc.message
+                log.error("model %r of tenant %r (version %d) cannot be loaded: %s",
+                          record.model_id, record.tenant, record.version, exc.message)
+        self.warm = True
+
+    @property
+    def loaded_models(self) -> int:
+        return len(self._cache)
+
+    # -- scoring ------------------------------------------------------------------------------
+    def score(self, tenant: Tenant, model_id: str, table: ScoreTable) -> ScoreTable:
+        """Score the rows of one table: the input columns, then the model's result columns."""
+        deployed = self.model(tenant, model_id)
+        expected = deployed.record.tablename
+        if expected is not None and table.tablename is not None and table.tablename != expected:
+            raise DataError(f"tablename {table.tablename!r} does not match the input table of model "
+                            f"{model_id!r}; expected {expected!r}", field="tablename", value=table.tablename)
+        width = len(table.header)
+        for i, row in enumerate(table.data):
+            if len(row) != width:
+                raise DataError(f"row {i + 1} has {len(row)} values but the header names {width} fields",
+                                row=i, value=len(row))
+        columns: dict[str, Sequence[Any]] = (
+            dict(zip(table.header, zip(*table.data, strict=True), strict=True)) if table.data
+            else {name: [] for name in table.header})
+        scored = deployed.model.score(columns, errors="raise")
+        results = scored.rows()
+        header = [*table.header, *(f.name for f in deployed.model.output_fields)]
+        return ScoreTable(header, [[*row, *res] for row, res in zip(table.data, results, strict=True)])
+
+    def metadata(self, tenant: Tenant, model_id: str) -> ModelMetadata:
+        deployed = self.model(tenant, model_id)
+        return ModelMetadata(deployed.record.tablename or DEFAULT_TABLENAME,
+                             deployed.model.input_fields, deployed.model.output_fields)
+
+    # -- health -------------------------------------------------------------------------------
+    def ping(self) -> None:
+        self.store.ping()
+
+    def close(self) -> None:
+        self.store.close()
+
+    def _lock(self, key: tuple[str, str]) -> threading.Lock:
+        with self._locks_lock:
+            return self._locks.setdefault(key, threading.Lock())
+
+
+def parse_score_request(body: Any) -> list[ScoreTable]:
+    """Check the shape of a decoded score request: one ``{tablename?, header, data}`` object.
+
+    A JSON array of such objects is accepted too (an extension; the reference documents one table).
+    """
+    tables = body if isinstance(body, list) else [body]
+    if not tables:
+        raise BadRequestError("the score request is an empty array; "
+                              "expected {\"header\": [...], \"data\": [[...]]}")
+    return [_parse_table(t, i) for i, t in enumerate(tables)]
+
+
+def _parse_table(body: Any, index: int) -> ScoreTable:
+    where = f" (table {index + 1})" if index else ""
+    if not isinstance(body, Mapping):
+        raise BadRequestError(f"the score request must be a JSON object with 'header' and 'data'{where}; "
+                              f"got {type(body).__name__}")
+    header, data, tablename = body.get("header"), body.get("data"), body.get("tablename")
+    if not isinstance(header, list) or not all(isinstance(h, str) for h in header):
+        raise BadRequestError(f"'header' must be an array of field names{where}; got {header!r:.200}")
+    if len(set(header)) != len(header):
+        twice = next(h for h in header if header.count(h) > 1)
+        raise BadRequestError(f"'header' names field {twice!r} more than once{where}")
+    if not isinstance(data, list) or not all(isinstance(r, list) for r in data):
+        raise BadRequestError(f"'data' must be an array of rows, each an array of values{where}; "
+                              f"got {data!r:.200}")
+    if tablename is not None and not isinstance(tablename, str):
+        raise BadRequestError(f"'tablename' must be a string{where}; got {tablename!r:.100}")
+    return ScoreTable(header, data, tablename)
+
+
+def normalize_key(raw: str) -> str:
+    """Undo what clients do to keys (reference §4.3): one pair of surrounding quotes, '+' sent as space."""
+    key = raw.strip()
+    if len(key) >= 2 and key[0] == key[-1] and key[0] in "\"'":
+        key = key[1:-1]
+    return key.replace(" ", "+")
+
+
+def _hash_key(key: str) -> str:
+    # Keys carry >= 256 random bits, so a plain SHA-256 cannot be brute-forced; a slow KDF would
+    # only add latency to every request.
+    return sha256_hex(key.encode())
+
+
+def _check_model_id(model_id: str) -> None:
+    if not _MODEL_ID.fullmatch(model_id):
+        raise BadRequestError(f"context id must be 1-200 characters without '/', '\\', '?', '#' or control "
+                              f"characters; got {model_id!r:.220}")
+
+
+def _not_found(model_id: str) -> NotFoundError:
+    return NotFoundError(f"no model deployed with context id {model_id!r}", kind="model", ident=model_id)
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds")

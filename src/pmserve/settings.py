@@ -1,0 +1,104 @@
+"""pmserve's settings: one frozen, typed object read once from ``PMSERVE_*`` environment variables.
+
+Every part of pmserve receives the :class:`Settings` object explicitly; nothing else reads the
+environment.  A bad value stops start-up with a message naming the variable, the value and what
+was expected.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pmserve.errors import ConfigurationError
+
+_T = TypeVar("_T")
+
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything pmserve can be configured with (defaults suit a laptop)."""
+
+    data_dir: Path = Path("pmserve-data")
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_upload_mb: float = 64.0
+    workers: int = 1
+    log_level: str = "info"
+    store_url: str | None = None  # postgresql://... ; None = the embedded SQLite store in data_dir
+    keep_versions: int = 5
+
+    def __post_init__(self) -> None:
+        _check("PMSERVE_PORT", self.port, lambda v: 1 <= v <= 65535, "an integer from 1 to 65535")
+        _check("PMSERVE_MAX_UPLOAD_MB", self.max_upload_mb, lambda v: v > 0, "a positive number")
+        _check("PMSERVE_WORKERS", self.workers, lambda v: 1 <= v <= 256, "an integer from 1 to 256")
+        _check("PMSERVE_LOG_LEVEL", self.log_level, lambda v: v in LOG_LEVELS,
+               f"one of {', '.join(LOG_LEVELS)}")
+        _check("PMSERVE_KEEP_VERSIONS", self.keep_versions, lambda v: 0 <= v <= 1000,
+               "an integer from 0 to 1000")
+        _check("PMSERVE_HOST", self.host, lambda v: bool(v.strip()), "a host name or address")
+        if self.store_url is not None and not self.store_url.startswith(("postgresql://", "postgres://")):
+            raise ConfigurationError(
+                f"PMSERVE_STORE_URL must be a postgresql:// URL (or unset for the embedded store); "
+                f"got {self.store_url!r}"
+            )
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read ``PMSERVE_*`` variables (``overrides`` win, e.g. from command-line flags)."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        readers: dict[str, Callable[[str, str], Any]] = {
+            "data_dir": lambda _n, v: Path(v),
+            "host": lambda _n, v: v,
+            "port": _int,
+            "max_upload_mb": _float,
+            "workers": _int,
+            "log_level": lambda _n, v: v.strip().lower(),
+            "store_url": lambda _n, v: v.strip() or None,
+            "keep_versions": _int,
+        }
+        for name, read in readers.items():
+            var = f"PMSERVE_{name.upper()}"
+            if var in env:
+                values[name] = read(var, env[var])
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+    def to_env(self) -> dict[str, str]:
+        """The ``PMSERVE_*`` variables that reproduce these settings (for worker processes)."""
+        env = {f"PMSERVE_{f.name.upper()}": str(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        env["PMSERVE_STORE_URL"] = self.store_url or ""
+        return env
+
+
+def _int(var: str, text: str) -> int:
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise ConfigurationError(f"{var} must be an integer; got {text!r}") from None
+
+
+def _float(var: str, text: str) -> float:
+    try:
+        return float(text.strip())
+    except ValueError:
+        raise ConfigurationError(f"{var} must be a number; got {text!r}") from None
+
+
+def _check(var: str, value: _T, ok: Callable[[_T], bool], expected: str) -> None:
+    if not ok(value):
+        raise ConfigurationError(f"{var} must be {expected}; got {value!r}")

@@ -1,0 +1,22 @@
+"""Where pmserve keeps access keys and deployed models: one :class:`Store` interface, two stores.
+
+* :class:`SQLiteStore` - embedded: SQLite metadata plus content-addressed files in the data dir.
+* :class:`PostgresStore` - shared: everything in PostgreSQL, for stateless replicas.
+"""
+
+from __future__ import annotations
+
+from pmserve.settings import Settings
+from pmserve.store._base import KeyRecord, ModelVersion, NewVersion, Store, sha256_hex
+from pmserve.store._sqlite import SQLiteStore
+
+__all__ = ["KeyRecord", "ModelVersion", "NewVersion", "SQLiteStore", "Store", "open_store", "sha256_hex"]
+
+
+def open_store(settings: Settings) -> Store:
+    """The store the settings name: PostgreSQL when ``store_url`` is set, else SQLite in ``data_dir``."""
+    if settings.store_url:
+        from pmserve.store._postgres import PostgresStore
+
+        return PostgresStore(settings.store_url)
+    return SQLiteStore(settings.data_dir)

@@ -1,0 +1,120 @@
+"""The storage contract: what the service needs from any store, and the records it gets back."""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    """An access key: only its hash is kept.  Its tenant owns every model deployed with it."""
+
+    name: str
+    tenant: str
+    key_hash: str
+    created_at: str
+    revoked_at: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One stored version of a deployed model file."""
+
+    tenant: str
+    model_id: str
+    version: int  # unique across the store and never reused, so a cached copy can be checked cheaply
+    filename: str
+    tablename: str | None  # the input table name fixed at deploy, if any
+    format: str  # e.g. "pmml"
+    size: int
+    sha256: str
+    created_by: str  # the key name (or "cli") that deployed it
+    created_at: str  # ISO 8601, UTC
+
+
+@dataclass(frozen=True)
+class NewVersion:
+    """What the service hands the store to deploy or refresh a model."""
+
+    filename: str
+    tablename: str | None
+    format: str
+    created_by: str
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class Store(abc.ABC):
+    """Keys, deployed models and their version history, for every tenant.
+
+    Implementations are safe to call from several threads and, through the database, from
+    several processes.  ``put_model`` is atomic: readers see either the old or the new version.
+    """
+
+    # -- access keys --------------------------------------------------------------------------
+    @abc.abstractmethod
+    def add_key(self, record: KeyRecord) -> None:
+        """Add a key; a key of the same name raises ConflictError."""
+
+    @abc.abstractmethod
+    def find_key(self, key_hash: str) -> KeyRecord | None:
+        """The active key with this hash, or None."""
+
+    @abc.abstractmethod
+    def list_keys(self) -> list[KeyRecord]: ...
+
+    @abc.abstractmethod
+    def revoke_key(self, name: str, when: str) -> bool:
+        """Revoke the active key ``name``; False when there is none."""
+
+    # -- models -------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def put_model(self, tenant: str, model_id: str, content: bytes, new: NewVersion,
+                  created_at: str, keep_previous: int) -> tuple[ModelVersion, bool]:
+        """Store ``content`` as the current version; returns it and whether the id was new.
+
+        At most ``keep_previous`` earlier versions are kept.
+        """
+
+    @abc.abstractmethod
+    def current(self, tenant: str, model_id: str) -> ModelVersion | None: ...
+
+    @abc.abstractmethod
+    def current_version(self, tenant: str, model_id: str) -> int | None:
+        """Only the current version number: the cheap check made on every score request."""
+
+    @abc.abstractmethod
+    def history(self, tenant: str, model_id: str) -> list[ModelVersion]:
+        """Every kept version, newest first (the current one included)."""
+
+    @abc.abstractmethod
+    def list_models(self, tenant: str) -> list[ModelVersion]:
+        """The current version of each of the tenant's models, by model id."""
+
+    @abc.abstractmethod
+    def all_models(self) -> list[ModelVersion]:
+        """The current version of every model of every tenant (start-up warm-up)."""
+
+    @abc.abstractmethod
+    def read(self, version: ModelVersion) -> bytes:
+        """The bytes of a stored version (checked against its checksum)."""
+
+    @abc.abstractmethod
+    def delete_model(self, tenant: str, model_id: str) -> bool:
+        """Delete a model and all its versions; False when it did not exist."""
+
+    # -- life cycle ---------------------------------------------------------------------------
+    @abc.abstractmethod
+    def ping(self) -> None:
+        """Raise StoreUnavailableError unless the store answers."""
+
+    @abc.abstractmethod
+    def close(self) -> None: ...

@@ -1,0 +1,235 @@
+"""The shared store: metadata *and* model bytes in PostgreSQL (psycopg 3).
+
+Keeping the bytes in the database lets stateless replicas share one store.  Every write is one
+transaction, so readers see the old version or the new one, never a half.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import threading
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from pmserve.errors import ConfigurationError, ConflictError, StoreUnavailableError
+from pmserve.store._base import KeyRecord, ModelVersion, NewVersion, Store, sha256_hex
+
+try:
+    import psycopg
+except ImportError:  # pragma: no cover - depends on the installed extras
+    psycopg = None  # type: ignore[assignment]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS keys (
+    name TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    key_hash TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT
+);
+CREATE TABLE IF NOT EXISTS blobs (
+    sha256 TEXT PRIMARY KEY,
+    content BYTEA NOT NULL
+);
+CREATE TABLE IF NOT EXISTS versions (
+    version BIGSERIAL PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    model_id TEXT NOT NULL,
+    filename TEXT NOT NULL,
+    tablename TEXT,
+    format TEXT NOT NULL,
+    size BIGINT NOT NULL,
+    sha256 TEXT NOT NULL REFERENCES blobs (sha256),
+    created_by TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS versions_by_model ON versions (tenant, model_id, version);
+CREATE TABLE IF NOT EXISTS models (
+    tenant TEXT NOT NULL,
+    model_id TEXT NOT NULL,
+    current BIGINT NOT NULL REFERENCES versions (version),
+    PRIMARY KEY (tenant, model_id)
+);
+"""
+
+_VERSION_COLUMNS = ("v.tenant, v.model_id, v.version, v.filename, v.tablename, v.format, v.size, "
+                    "v.sha256, v.created_by, v.created_at")
+_CURRENT = f"SELECT {_VERSION_COLUMNS} FROM models m JOIN versions v ON v.version = m.current"
+
+
+class PostgresStore(Store):
+    """A store in one PostgreSQL schema (``?schema=NAME`` in the URL; default ``pmserve``)."""
+
+    def __init__(self, url: str) -> None:
+        if psycopg is None:
+            raise ConfigurationError("PMSERVE_STORE_URL names PostgreSQL but psycopg is not installed; "
+                                     "install pmserve[postgres]")
+        self.conninfo, self.schema = _split_schema(url)
+        self._local = threading.local()
+        self._all: list[Any] = []
+        self._all_lock = threading.Lock()
+        with self._write() as cur:
+            cur.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+            cur.execute(f'SET LOCAL search_path TO "{self.schema}"')
+            # Several processes may start at once: serialise the DDL.
+            cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.schema,))
+            cur.execute(_SCHEMA)
+
+    def _db(self) -> Any:
+        db = getattr(self._local, "db", None)
+        if db is None or db.closed:
+            try:
+                db = psycopg.connect(self.conninfo, autocommit=True,
+                                     options=f"-c search_path={self.schema}", connect_timeout=10)
+            except psycopg.Error as exc:
+                raise StoreUnavailableError(f"cannot connect to the PostgreSQL store: {exc}") from exc
+            self._local.db = db
+            with self._all_lock:
+                self._all.append(db)
+        return db
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[Any]:
+        db = self._db()
+        try:
+            with db.transaction(), db.cursor() as cur:
+                yield cur
+        except psycopg.Error as exc:
+            raise StoreUnavailableError(f"the PostgreSQL store failed: {exc}") from exc
+
+    def _query(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
+        try:
+            with self._db().cursor() as cur:
+                cur.execute(sql, params)
+                return list(cur.fetchall())
+        except psycopg.OperationalError as exc:
+            # A dropped connection: forget it so the next call reconnects.
+            self._local.db = None
+            raise StoreUnavailableError(f"the PostgreSQL store failed: {exc}") from exc
+        except psycopg.Error as exc:
+            raise StoreUnavailableError(f"the PostgreSQL store failed: {exc}") from exc
+
+    # -- keys -------------------------------------------------------------------------------
+    def add_key(self, record: KeyRecord) -> None:
+        with self._write() as cur:
+            cur.execute("SELECT 1 FROM keys WHERE name = %s", (record.name,))
+            if cur.fetchone():
+                raise ConflictError(f"an access key named {record.name!r} exists already")
+            cur.execute("INSERT INTO keys VALUES (%s, %s, %s, %s, %s)",
+                        (record.name, record.tenant, record.key_hash, record.created_at, record.revoked_at))
+
+    def find_key(self, key_hash: str) -> KeyRecord | None:
+        rows = self._query("SELECT name, tenant, key_hash, created_at, revoked_at FROM keys "
+                           "WHERE key_hash = %s AND revoked_at IS NULL", (key_hash,))
+        return KeyRecord(*rows[0]) if rows else None
+
+    def list_keys(self) -> list[KeyRecord]:
+        rows = self._query("SELECT name, tenant, key_hash, created_at, revoked_at FROM keys ORDER BY name")
+        return [KeyRecord(*r) for r in rows]
+
+    def revoke_key(self, name: str, when: str) -> bool:
+        with self._write() as cur:
+            cur.execute("UPDATE keys SET revoked_at = %s WHERE name = %s AND revoked_at IS NULL",
+                        (when, name))
+            return bool(cur.rowcount > 0)
+
+    # -- models -----------------------------------------------------------------------------
+    def put_model(self, tenant: str, model_id: str, content: bytes, new: NewVersion,
+                  created_at: str, keep_previous: int) -> tuple[ModelVersion, bool]:
+        sha = sha256_hex(content)
+        with self._write() as cur:
+            cur.execute("INSERT INTO blobs VALUES (%s, %s) ON CONFLICT (sha256) DO NOTHING", (sha, content))
+            cur.execute(
+                "INSERT INTO versions (tenant, model_id, filename, tablename, format, size, sha256, "
+                "created_by, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING version",
+                (tenant, model_id, new.filename, new.tablename, new.format, len(content), sha,
+                 new.created_by, created_at))
+            version = int(cur.fetchone()[0])
+            cur.execute("INSERT INTO models VALUES (%s, %s, %s) ON CONFLICT (tenant, model_id) "
+                        "DO UPDATE SET current = excluded.current RETURNING (xmax = 0)",
+                        (tenant, model_id, version))
+            created = bool(cur.fetchone()[0])
+            cur.execute("DELETE FROM versions WHERE version IN (SELECT version FROM versions "
+                        "WHERE tenant = %s AND model_id = %s ORDER BY version DESC OFFSET %s)",
+                        (tenant, model_id, keep_previous + 1))
+            if cur.rowcount:
+                _delete_unused_blobs(cur)
+        record = ModelVersion(tenant, model_id, version, new.filename, new.tablename, new.format,
+                              len(content), sha, new.created_by, created_at)
+        return record, created
+
+    def current(self, tenant: str, model_id: str) -> ModelVersion | None:
+        rows = self._query(f"{_CURRENT} "
+                           "WHERE m.tenant = %s AND m.model_id = %s", (tenant, model_id))
+        return ModelVersion(*rows[0]) if rows else None
+
+    def current_version(self, tenant: str, model_id: str) -> int | None:
+        rows = self._query("SELECT current FROM models WHERE tenant = %s AND model_id = %s",
+                           (tenant, model_id))
+        return int(rows[0][0]) if rows else None
+
+    def history(self, tenant: str, model_id: str) -> list[ModelVersion]:
+        rows = self._query(f"SELECT {_VERSION_COLUMNS} FROM versions v "
+                           "WHERE v.tenant = %s AND v.model_id = %s "
+                           "ORDER BY v.version DESC", (tenant, model_id))
+        return [ModelVersion(*r) for r in rows]
+
+    def list_models(self, tenant: str) -> list[ModelVersion]:
+        rows = self._query(f"{_CURRENT} "
+                           "WHERE m.tenant = %s ORDER BY m.model_id", (tenant,))
+        return [ModelVersion(*r) for r in rows]
+
+    def all_models(self) -> list[ModelVersion]:
+        rows = self._query(f"{_CURRENT} "
+                           "ORDER BY m.tenant, m.model_id")
+        return [ModelVersion(*r) for r in rows]
+
+    def read(self, version: ModelVersion) -> bytes:
+        rows = self._query("SELECT content FROM blobs WHERE sha256 = %s", (version.sha256,))
+        if not rows:
+            raise StoreUnavailableError(
+                f"the file of model {version.model_id!r} version {version.version} is missing from the store")
+        return bytes(rows[0][0])
+
+    def delete_model(self, tenant: str, model_id: str) -> bool:
+        with self._write() as cur:
+            cur.execute("DELETE FROM models WHERE tenant = %s AND model_id = %s", (tenant, model_id))
+            existed = bool(cur.rowcount > 0)
+            cur.execute("DELETE FROM versions WHERE tenant = %s AND model_id = %s", (tenant, model_id))
+            _delete_unused_blobs(cur)
+        return existed
+
+    # -- life cycle -------------------------------------------------------------------------
+    def ping(self) -> None:
+        self._query("SELECT 1")
+
+    def close(self) -> None:
+        with self._all_lock:
+            for db in self._all:
+                with contextlib.suppress(Exception):
+                    db.close()
+            self._all.clear()
+        self._local = threading.local()
+
+    def drop_schema(self) -> None:
+        """Remove the whole schema (used by tests that make a throwaway one)."""
+        with self._write() as cur:
+            cur.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
+
+
+def _delete_unused_blobs(cur: Any) -> None:
+    cur.execute("DELETE FROM blobs b WHERE NOT EXISTS (SELECT 1 FROM versions v WHERE v.sha256 = b.sha256)")
+
+
+def _split_schema(url: str) -> tuple[str, str]:
+    """Take pmserve's own ``schema`` query parameter out of a PostgreSQL URL."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    schema = next((v for k, v in query if k == "schema"), "pmserve")
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", schema):
+        raise ConfigurationError(
+            f"the schema in PMSERVE_STORE_URL must be a plain SQL identifier; got {schema!r}")
+    rest = urlencode([(k, v) for k, v in query if k != "schema"])
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, rest, parts.fragment)), schema

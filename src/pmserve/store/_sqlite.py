@@ -1,0 +1,272 @@
+"""The embedded store: metadata in SQLite, model bytes as content-addressed files.
+
+A model file is written to ``blobs/<sha[:2]>/<sha>`` through a temporary file that is fsynced and
+renamed into place (and the directory fsynced) *before* the one transaction that makes it the
+current version.  A crash before the commit leaves the old version current and at worst an
+unreferenced blob, which the next delete or prune removes; a crash after it leaves the new one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from pmserve.errors import ConflictError, StoreUnavailableError
+from pmserve.store._base import KeyRecord, ModelVersion, NewVersion, Store, sha256_hex
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS keys (
+    name TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    key_hash TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT
+);
+CREATE TABLE IF NOT EXISTS versions (
+    version INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant TEXT NOT NULL,
+    model_id TEXT NOT NULL,
+    filename TEXT NOT NULL,
+    tablename TEXT,
+    format TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS versions_by_model ON versions (tenant, model_id, version);
+CREATE INDEX IF NOT EXISTS versions_by_blob ON versions (sha256);
+CREATE TABLE IF NOT EXISTS models (
+    tenant TEXT NOT NULL,
+    model_id TEXT NOT NULL,
+    current INTEGER NOT NULL REFERENCES versions (version),
+    PRIMARY KEY (tenant, model_id)
+);
+"""
+
+_VERSION_COLUMNS = ("v.tenant, v.model_id, v.version, v.filename, v.tablename, v.format, v.size, "
+                    "v.sha256, v.created_by, v.created_at")
+_CURRENT = f"SELECT {_VERSION_COLUMNS} FROM models m JOIN versions v ON v.version = m.current"
+
+
+class SQLiteStore(Store):
+    """Metadata in ``<data_dir>/pmserve.sqlite3``, model files under ``<data_dir>/blobs``."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = Path(data_dir)
+        self.blob_dir = self.data_dir / "blobs"
+        try:
+            self.blob_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreUnavailableError(
+                f"cannot create the data directory {str(self.data_dir)!r}: {exc}") from exc
+        self.db_path = self.data_dir / "pmserve.sqlite3"
+        # One connection per thread: sqlite3 connections must not be shared between threads
+        # without a lock, and a lock would serialise every score request's version check.
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
+        with self._write() as db:
+            db.executescript(_SCHEMA)
+
+    # -- connections ------------------------------------------------------------------------
+    def _db(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            try:
+                db = sqlite3.connect(self.db_path, isolation_level=None, check_same_thread=False,
+                                     timeout=30.0)
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=FULL")
+            except sqlite3.Error as exc:
+                raise StoreUnavailableError(f"cannot open the store {str(self.db_path)!r}: {exc}") from exc
+            self._local.db = db
+            with self._all_lock:
+                self._all.append(db)
+        return db
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        db = self._db()
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StoreUnavailableError(f"the store {str(self.db_path)!r} failed: {exc}") from exc
+
+    def _query(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+        try:
+            return self._db().execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreUnavailableError(f"the store {str(self.db_path)!r} failed: {exc}") from exc
+
+    # -- keys -------------------------------------------------------------------------------
+    def add_key(self, record: KeyRecord) -> None:
+        with self._write() as db:
+            if db.execute("SELECT 1 FROM keys WHERE name = ?", (record.name,)).fetchone():
+                raise ConflictError(f"an access key named {record.name!r} exists already")
+            db.execute("INSERT INTO keys VALUES (?, ?, ?, ?, ?)",
+                       (record.name, record.tenant, record.key_hash, record.created_at, record.revoked_at))
+
+    def find_key(self, key_hash: str) -> KeyRecord | None:
+        rows = self._query("SELECT name, tenant, key_hash, created_at, revoked_at FROM keys "
+                           "WHERE key_hash = ? AND revoked_at IS NULL", (key_hash,))
+        return KeyRecord(*rows[0]) if rows else None  # type: ignore[arg-type]
+
+    def list_keys(self) -> list[KeyRecord]:
+        rows = self._query("SELECT name, tenant, key_hash, created_at, revoked_at FROM keys ORDER BY name")
+        return [KeyRecord(*r) for r in rows]  # type: ignore[arg-type]
+
+    def revoke_key(self, name: str, when: str) -> bool:
+        with self._write() as db:
+            cur = db.execute("UPDATE keys SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL",
+                             (when, name))
+            return cur.rowcount > 0
+
+    # -- models -----------------------------------------------------------------------------
+    def put_model(self, tenant: str, model_id: str, content: bytes, new: NewVersion,
+                  created_at: str, keep_previous: int) -> tuple[ModelVersion, bool]:
+        sha = sha256_hex(content)
+        self._write_blob(sha, content)
+        with self._write() as db:
+            cur = db.execute(
+                "INSERT INTO versions (tenant, model_id, filename, tablename, format, size, sha256, "
+                "created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (tenant, model_id, new.filename, new.tablename, new.format, len(content), sha,
+                 new.created_by, created_at))
+            version = int(cur.lastrowid or 0)
+            existed = db.execute("SELECT 1 FROM models WHERE tenant = ? AND model_id = ?",
+                                 (tenant, model_id)).fetchone() is not None
+            db.execute("INSERT INTO models VALUES (?, ?, ?) ON CONFLICT (tenant, model_id) "
+                       "DO UPDATE SET current = excluded.current", (tenant, model_id, version))
+            stale = db.execute(
+                "SELECT version FROM versions WHERE tenant = ? AND model_id = ? ORDER BY version DESC "
+                "LIMIT -1 OFFSET ?", (tenant, model_id, keep_previous + 1)).fetchall()
+            db.executemany("DELETE FROM versions WHERE version = ?", stale)
+        if stale:
+            self._collect_garbage()
+        record = ModelVersion(tenant, model_id, version, new.filename, new.tablename, new.format,
+                              len(content), sha, new.created_by, created_at)
+        return record, not existed
+
+    def current(self, tenant: str, model_id: str) -> ModelVersion | None:
+        rows = self._query(f"{_CURRENT} "
+                           "WHERE m.tenant = ? AND m.model_id = ?", (tenant, model_id))
+        return ModelVersion(*rows[0]) if rows else None  # type: ignore[arg-type]
+
+    def current_version(self, tenant: str, model_id: str) -> int | None:
+        rows = self._query("SELECT current FROM models WHERE tenant = ? AND model_id = ?", (tenant, model_id))
+        return int(rows[0][0]) if rows else None  # type: ignore[call-overload]
+
+    def history(self, tenant: str, model_id: str) -> list[ModelVersion]:
+        rows = self._query(f"SELECT {_VERSION_COLUMNS} FROM versions v "
+                           "WHERE v.tenant = ? AND v.model_id = ? "
+                           "ORDER BY v.version DESC", (tenant, model_id))
+        return [ModelVersion(*r) for r in rows]  # type: ignore[arg-type]
+
+    def list_models(self, tenant: str) -> list[ModelVersion]:
+        rows = self._query(f"{_CURRENT} "
+                           "WHERE m.tenant = ? ORDER BY m.model_id", (tenant,))
+        return [ModelVersion(*r) for r in rows]  # type: ignore[arg-type]
+
+    def all_models(self) -> list[ModelVersion]:
+        rows = self._query(f"{_CURRENT} "
+                           "ORDER BY m.tenant, m.model_id")
+        return [ModelVersion(*r) for r in rows]  # type: ignore[arg-type]
+
+    def read(self, version: ModelVersion) -> bytes:
+        path = self._blob_path(version.sha256)
+        try:
+            content = path.read_bytes()
+        except OSError as exc:
+            raise StoreUnavailableError(
+                f"the file of model {version.model_id!r} version {version.version} cannot be read: {exc}"
+            ) from exc
+        if sha256_hex(content) != version.sha256:
+            raise StoreUnavailableError(
+                f"the file of model {version.model_id!r} version {version.version} is corrupt "
+                f"(checksum {sha256_hex(content)}, expected {version.sha256})")
+        return content
+
+    def delete_model(self, tenant: str, model_id: str) -> bool:
+        with self._write() as db:
+            cur = db.execute("DELETE FROM models WHERE tenant = ? AND model_id = ?", (tenant, model_id))
+            db.execute("DELETE FROM versions WHERE tenant = ? AND model_id = ?", (tenant, model_id))
+            existed = cur.rowcount > 0
+        self._collect_garbage()
+        return existed
+
+    # -- files ------------------------------------------------------------------------------
+    def _blob_path(self, sha: str) -> Path:
+        return self.blob_dir / sha[:2] / sha
+
+    def _write_blob(self, sha: str, content: bytes) -> None:
+        path = self._blob_path(sha)
+        if path.exists():
+            # Content-addressed: the same bytes are there already.  Touch them so that garbage
+            # collection (which spares fresh files) cannot remove them before our commit.
+            with contextlib.suppress(OSError):
+                os.utime(path)
+                return
+        try:
+            path.parent.mkdir(exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(content)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(tmp, path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
+            _fsync_dir(path.parent)
+        except OSError as exc:
+            raise StoreUnavailableError(
+                f"cannot write the model file under {str(self.blob_dir)!r}: {exc}") from exc
+
+    def _collect_garbage(self) -> None:
+        """Remove blob files no version refers to (and temp files of interrupted writes)."""
+        used = {str(r[0]) for r in self._query("SELECT DISTINCT sha256 FROM versions")}
+        for path in self.blob_dir.glob("*/*"):
+            if path.name.startswith(".tmp-") or path.name not in used:
+                # A concurrent put writes its blob before its transaction; leave fresh files alone.
+                with contextlib.suppress(OSError):
+                    if path.name not in used and _age_seconds(path) > 60:
+                        path.unlink()
+
+    # -- life cycle -------------------------------------------------------------------------
+    def ping(self) -> None:
+        self._query("SELECT 1")
+
+    def close(self) -> None:
+        with self._all_lock:
+            for db in self._all:
+                with contextlib.suppress(sqlite3.Error):
+                    db.close()
+            self._all.clear()
+        self._local = threading.local()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _age_seconds(path: Path) -> float:
+    return time.time() - path.stat().st_mtime
