@@ -220,14 +220,16 @@ def _draw_continuous(rng: random.Random, info: FieldInfo) -> str:
     anchors = sorted(set(info.anchors))
     points = anchors + bounds
     if not points:
-        return _format_number(rng.uniform(0.0, 100.0), info.data_type)
+        # Nothing to go by: half whole numbers, since documents often cast results to integer.
+        number = rng.uniform(0.0, 100.0)
+        return _format_number(round(number) if rng.random() < 0.5 else number, info.data_type)
     low, high = min(points), max(points)
     spread = (high - low) or max(abs(low), 1.0)
     choice = rng.random()
-    if anchors and choice < 0.2:
+    if anchors and choice < 0.1:
         # Exactly on a split value: where <= and < disagree.
         number = rng.choice(anchors)
-    elif anchors and choice < 0.6:
+    elif anchors and choice < 0.55:
         number = rng.choice(anchors) + rng.uniform(-0.1, 0.1) * spread
     else:
         number = rng.uniform(low - 0.1 * spread, high + 0.1 * spread)

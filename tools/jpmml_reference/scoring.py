@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,7 +49,11 @@ def format_value(value: Any) -> str:
     if isinstance(value, int | str):
         return str(value)
     if isinstance(value, list | tuple | set | frozenset):
-        return "[" + ", ".join(format_value(item) for item in value) + "]"
+        # Collections (association recommendations, ...) as a JSON array, like collection inputs.
+        items = sorted(value, key=str) if isinstance(value, set | frozenset) else list(value)
+        return json.dumps(
+            [item if isinstance(item, int | float | str) else format_value(item) for item in items]
+        )
     return str(value)
 
 
