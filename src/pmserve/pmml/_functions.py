@@ -26,7 +26,7 @@ import datetime as _dt
 import functools
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from types import MappingProxyType
@@ -170,8 +170,13 @@ def _str(col: Array, t: DataType) -> Array:
     if t.is_string:
         return col
     out = np.empty(len(col), dtype=object)
-    out[:] = [None if v != v else _java_str(v, t) for v in col.tolist()]
+    out[:] = _objects((None if v != v else _java_str(v, t) for v in col.tolist()), len(out))
     return out
+
+
+def _objects(values: Iterable[Any], n: int) -> Array:
+    """An object column from an iterable (no detour through a fixed-width string array)."""
+    return np.fromiter(values, dtype=object, count=n)
 
 
 def _same(col: Array) -> bool:
@@ -191,7 +196,7 @@ def _by_value(col: Array) -> dict[Any, Array]:
 
 def _smap(fn: Callable[[str], str | None], col: Array) -> Array:
     out = np.empty(len(col), dtype=object)
-    out[:] = [None if s is None else fn(s) for s in col]
+    out[:] = _objects((None if s is None else fn(s) for s in col), len(out))
     return out
 
 
@@ -404,9 +409,10 @@ def _substring(args: Sequence[Array], types: Sequence[DataType]) -> Array:
         if pos is None or n is None or pos < 1 or n < 0:
             out[:] = None
         else:
-            out[:] = [None if s is None else s[pos - 1 : pos - 1 + n] for s in col]
+            out[:] = _objects((None if s is None else s[pos - 1 : pos - 1 + n] for s in col), len(out))
         return out
-    out[:] = [_substring_one(s, p, n) for s, p, n in zip(col, starts.tolist(), lengths.tolist(), strict=True)]
+    each = zip(col, starts.tolist(), lengths.tolist(), strict=True)
+    out[:] = _objects((_substring_one(s, p, n) for s, p, n in each), len(out))
     return out
 
 
@@ -414,7 +420,8 @@ def _concat(args: Sequence[Array], types: Sequence[DataType]) -> Array:
     # JPMML skips missing arguments, so all-missing gives the empty string.
     cols = [_str(a, t) for a, t in zip(args, types, strict=True)]
     out = np.empty(len(cols[0]), dtype=object)
-    out[:] = ["".join(p for p in parts if p is not None) for parts in zip(*cols, strict=True)]
+    each = zip(*cols, strict=True)
+    out[:] = _objects(("".join(p for p in parts if p is not None) for parts in each), len(out))
     return out
 
 
@@ -511,9 +518,10 @@ def _replace(args: Sequence[Array], types: Sequence[DataType]) -> Array:
             out[:] = None
         else:
             sub, template = found[0].sub, found[1]
-            out[:] = [None if s is None else sub(template, s) for s in col]
+            out[:] = _objects((None if s is None else sub(template, s) for s in col), len(out))
         return out
-    out[:] = [_replace_one(s, p, r) for s, p, r in zip(col, patterns, replacements, strict=True)]
+    each = zip(col, patterns, replacements, strict=True)
+    out[:] = _objects((_replace_one(s, p, r) for s, p, r in each), len(out))
     return out
 
 
@@ -620,7 +628,7 @@ def _format_number(args: Sequence[Array], types: Sequence[DataType]) -> Array:
     for pattern, rows in _by_value(patterns).items():
         parts = None if pattern is None else _printf(pattern)
         if parts is not None:
-            out[rows] = _printf_rows(parts, values[rows].tolist(), t)
+            out[rows] = _objects(_printf_rows(parts, values[rows].tolist(), t), len(rows))
     return out
 
 
@@ -793,7 +801,8 @@ def _format_datetime(args: Sequence[Array], types: Sequence[DataType]) -> Array:
         seconds = _epoch_seconds(args[0], t)
     patterns = _str(args[1], types[1])
     out = np.empty(len(seconds), dtype=object)
-    out[:] = [_format_datetime_one(s, p) for s, p in zip(seconds.tolist(), patterns, strict=True)]
+    each = zip(seconds.tolist(), patterns, strict=True)
+    out[:] = _objects((_format_datetime_one(s, p) for s, p in each), len(out))
     return out
 
 
