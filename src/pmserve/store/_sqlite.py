@@ -72,8 +72,12 @@ class SQLiteStore(Store):
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
-        with self._write() as db:
-            db.executescript(_SCHEMA)
+        try:
+            # executescript commits on its own, so it runs outside _write's transaction; every
+            # statement is idempotent, which makes concurrent start-ups safe.
+            self._db().executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise StoreUnavailableError(f"cannot set up the store {str(self.db_path)!r}: {exc}") from exc
 
     # -- connections ------------------------------------------------------------------------
     def _db(self) -> sqlite3.Connection:
