@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from xml.sax.saxutils import quoteattr
+from xml.sax.saxutils import escape
 
 from pmserve.pmml import DataType, Field
 
@@ -71,6 +71,11 @@ def _node_document(model_id: str, role: str, tablename: str, fields: Sequence[Fi
     return (f'{_DECLARATION}<metadata xmlns="{NAMESPACE}">'
             f'<table xsi:type="nodeImpl" tag="{_node_tag(model_id, role)}" name={quoteattr(tablename)} '
             f'xmlns:xsi="{XSI}">{body}</table></metadata>')
+
+
+def quoteattr(value: str) -> str:
+    """Always double-quoted (as SPSS writes it), with every special escaped."""
+    return '"' + escape(value, {'"': "&quot;"}) + '"'
 
 
 def _node_tag(model_id: str, role: str) -> str:
