@@ -486,19 +486,24 @@ class CaseRun:
         return "\n".join(lines) if lines else "all expected columns match"
 
 
-def run_case(case: Case, model: Model) -> CaseRun:
-    """Score the whole input of a case with expected outputs and compare every expected column."""
+def run_case(case: Case, model: Model, max_rows: int | None = None) -> CaseRun:
+    """Score a case's input and compare every expected column.
+
+    With ``max_rows`` only that many rows, spread over the table, are scored and compared (the
+    test suite's time budget); row numbers in the outcome are always those of the whole table.
+    """
     inputs, expected = input_table(case), expected_table(case)
     if inputs is None or expected is None:
         raise HarnessError(f"{case.case_id}: needs both an input and an expected table")
     inputs = aligned_input(case, inputs, expected)
-    scored = model.score(input_columns(case, model, inputs), errors="collect")
+    n = expected.n_rows
+    chosen = list(range(n)) if max_rows is None or n <= max_rows else sample_rows(n, max_rows)
+    scored = model.score(input_columns(case, model, inputs.take(chosen)), errors="collect")
     values = scored.to_lists()
     # Rows on which JPMML itself raised hold no reference values: they are not compared.
-    jpmml_failed = {
-        row for row, message in enumerate(expected.columns.get(REFERENCE_ERROR_COLUMN, [])) if message
-    } if case.expected_source == "reference" else set()
-    keep = [row for row in range(expected.n_rows) if row not in jpmml_failed]
+    errors = expected.columns.get(REFERENCE_ERROR_COLUMN, []) if case.expected_source == "reference" else []
+    jpmml_failed = sorted(row for row in chosen if errors and errors[row])
+    keep = [i for i, row in enumerate(chosen) if not (errors and errors[row])]
     plans = plan_columns(
         case,
         expected.header,
@@ -515,17 +520,17 @@ def run_case(case: Case, model: Model) -> CaseRun:
         elif plan.result is not None:
             want, got = expected.columns[plan.column], values[plan.result]
             comparisons.append(compare_column(
-                plan.column, plan.result, [want[r] for r in keep], [got[r] for r in keep], case.tolerance,
-                rows=keep,
+                plan.column, plan.result, [want[chosen[i]] for i in keep], [got[i] for i in keep],
+                case.tolerance, rows=[chosen[i] for i in keep],
             ))
     return CaseRun(
         case,
-        inputs.n_rows,
+        len(chosen),
         comparisons,
         absent,
         [p for p in plans if p.skip],
-        {row: str(err) for row, err in scored.errors.items()},
-        sorted(jpmml_failed),
+        {chosen[row]: str(err) for row, err in scored.errors.items()},
+        jpmml_failed,
     )
 
 

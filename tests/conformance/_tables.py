@@ -79,11 +79,14 @@ def parse_table(text: str, convention: Convention, *, source: str = "<csv>") -> 
     """
     first_line = text.splitlines()[0] if text else ""
     separator = ";" if first_line.count(";") > first_line.count(",") else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=separator)
-    # Blank lines (a trailing newline, a CR-only ending) are not records.
-    rows = [row for row in reader if row and any(cell.strip() for cell in row)]
+    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=separator))
     if not rows:
         return Table((), {}, 0)
+    # An empty line is a record only in a one-column table, where it is one missing cell (the
+    # reference generator writes such rows); elsewhere it is just a blank line.
+    single = len(rows[0]) == 1
+    rows = [row if row or not single else [""] for row in rows]
+    rows = [row for row in rows if row]
     if convention.header:
         header, body = tuple(rows[0]), rows[1:]
     else:

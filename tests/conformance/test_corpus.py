@@ -7,6 +7,7 @@ once per process (``_corpus.load_model`` caches them).
 
 from __future__ import annotations
 
+import os
 import pickle
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +44,11 @@ CASES = load_cases()
 EXPECTED_CASES = [c for c in CASES if c.has_expected]
 CASES_WITH_INPUT = [c for c in CASES if c.input_path is not None]
 VERIFIED_CASES = [c for c in CASES if document_facts(c.model_path).has_verification]
+
+#: Rows compared per case in the test suite (spread over the table, first and last included), to
+#: keep the suite within its time budget; PMSERVE_CONFORMANCE_MAX_ROWS=0 compares every row, as
+#: scripts/conformance_report.py does.
+MAX_ROWS = int(os.environ.get("PMSERVE_CONFORMANCE_MAX_ROWS", "200")) or None
 
 #: Batch and row-by-row scoring may take different BLAS kernels (gemm vs gemv), so the last bits
 #: of a dot product may differ; anything beyond that is a real difference.
@@ -111,7 +117,7 @@ def test_case_reproduces_expected_outputs(case: Case) -> None:
     model = loaded(case)
     if model is None:
         return
-    run = run_case(case, model)
+    run = run_case(case, model, MAX_ROWS)
     assert run.ok, f"{case.case_id} ({case.model_type}, {case.producer}):\n{run.describe()}"
 
 

@@ -50,6 +50,18 @@ def test_headerless_semicolon_file_with_cr_endings_gets_positional_names() -> No
     assert table.columns["field_1"] == ["0.7", "0.88"]
 
 
+def test_empty_line_is_a_missing_cell_in_a_one_column_table() -> None:
+    """A one-column file writes a missing value as an empty line; it is still a record."""
+    table = parse_table("x\n1\n\n2\n", convention_of("jpmml-unit"))
+    assert table.columns == {"x": ["1", None, "2"]}
+
+
+def test_blank_line_in_a_wide_table_is_not_a_record() -> None:
+    """A stray blank line between records of a multi-column file is skipped."""
+    table = parse_table("a,b\n1,2\n\n3,4\n", convention_of("jpmml-rattle"))
+    assert table.columns == {"a": ["1", "3"], "b": ["2", "4"]}
+
+
 def test_quoted_empty_cell_and_trailing_blank_in_header_are_kept() -> None:
     """A quoted empty cell is missing; a header's trailing blank is part of the name (SAS)."""
     table = parse_table('R_x ,y\n1.0,a\n"",b\n', convention_of("dmg-pmml4s"))
