@@ -37,9 +37,7 @@ class DocumentError(PmserveError):
     def __init__(
         self, message: str, *, element: str | None = None, line: int | None = None, **context: Any
     ) -> None:
-        where = _where(element, line)
-        super().__init__(f"{message}{where}" if where and where not in message else message,
-                         element=element, line=line, **context)
+        super().__init__(message, element=element, line=line, **context)
         self.element = element
         self.line = line
 
@@ -161,13 +159,3 @@ class StoreUnavailableError(PlatformError):
 
 class ConfigurationError(PlatformError):
     """A setting has a bad value."""
-
-
-def _where(element: str | None, line: int | None) -> str:
-    if element and line:
-        return f" (element {element}, line {line})"
-    if element:
-        return f" (element {element})"
-    if line:
-        return f" (line {line})"
-    return ""

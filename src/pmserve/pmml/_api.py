@@ -142,7 +142,7 @@ class Model:
                 continue
             col, bad = coerce_column(f.data_type, raw, f.name)
             for row, message in bad.items():
-                err = InvalidValueError(message, field=f.name, value=raw[row], row=row)
+                err: DataError = InvalidValueError(message, field=f.name, value=raw[row], row=row)
                 if errors == "raise":
                     raise err
                 row_errors.setdefault(row, err)

@@ -263,7 +263,7 @@ def coerce_column(dtype: DataType, raw: Sequence[Any] | Array, field: str) -> tu
                 col[i] = np.nan
                 continue
             try:
-                col[i] = parse_scalar(dtype, s)  # type: ignore[assignment]
+                col[i] = parse_scalar(dtype, s)
             except ValueError:
                 bad[i] = _bad_message(field, dtype, v, i)
                 col[i] = np.nan

@@ -1,0 +1,499 @@
+"""Transformations: every PMML expression element compiled to a function over a frame.
+
+PMML 4.4 "Transformations": Constant, FieldRef, NormContinuous, NormDiscrete, Discretize,
+MapValues, TextIndex and Apply (built-in and user-defined functions), as DerivedFields of the
+TransformationDictionary or of a model's LocalTransformations.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from pmserve.errors import EvaluationError
+from pmserve.pmml._fields import FieldInfo, Scope, classify, in_intervals, parse_dtype, parse_interval
+from pmserve.pmml._frame import Expr, Frame
+from pmserve.pmml._parse import Element
+from pmserve.pmml._problems import Problems
+from pmserve.pmml._types import Array, DataType, empty, is_missing, parse_scalar, to_float32
+
+EXPRESSION_TAGS = frozenset(
+    {"Constant", "FieldRef", "NormContinuous", "NormDiscrete", "Discretize", "MapValues", "TextIndex",
+     "Apply", "Aggregate", "Lag"}
+)
+
+
+@dataclass
+class Compiler:
+    """Compile-time context of expressions: names in scope, user functions, collected problems."""
+
+    scope: Scope
+    problems: Problems
+    functions: Mapping[str, Element] = field(default_factory=dict)
+    bindings: Mapping[str, Expr] = field(default_factory=dict)
+    _depth: int = 0
+
+    def with_scope(self, scope: Scope) -> Compiler:
+        return Compiler(scope, self.problems, self.functions, self.bindings, self._depth)
+
+    # -- entry points -------------------------------------------------------------------------
+    def expression_of(self, parent: Element) -> Expr | None:
+        """Compile the one expression child of ``parent`` (DerivedField, Apply argument, ...)."""
+        for c in parent.children:
+            if c.tag in EXPRESSION_TAGS:
+                return self.compile(c)
+        self.problems.invalid("expected an expression child (Constant, FieldRef, Apply, ...)", parent)
+        return None
+
+    def compile(self, el: Element) -> Expr | None:
+        method = _COMPILERS.get(el.tag)
+        if method is None:
+            if el.tag in ("Aggregate", "Lag"):
+                self.problems.unsupported(
+                    f"{el.tag} needs rows of other records and is not supported for scoring", el)
+            else:
+                self.problems.invalid(f"{el.tag} is not a PMML expression", el)
+            return None
+        return method(self, el)
+
+    def derived_field(self, el: Element) -> tuple[FieldInfo, Expr] | None:
+        """A DerivedField (or OutputField-like element): its field facts and its expression."""
+        name = el.get("name")
+        if not name:
+            self.problems.invalid("attribute name is required", el)
+            return None
+        expr = self.expression_of(el)
+        if expr is None:
+            return None
+        dtype = parse_dtype(el, self.problems, default=expr.dtype)
+        optype = el.get("optype") or expr.optype
+        valid: list[Any] = []
+        for v in el.findall("Value"):
+            if v.get("property", "valid") == "valid" and v.get("value") is not None:
+                try:
+                    valid.append(parse_scalar(dtype, v.get("value") or ""))
+                except ValueError as exc:
+                    self.problems.invalid(f"Value of {name!r}: {exc}", v)
+        info = FieldInfo(name, dtype, optype, tuple(valid),
+                         intervals=tuple(parse_interval(i, self.problems) for i in el.findall("Interval")))
+        return info, Expr(dtype, optype, cast_fn(expr, dtype))
+
+    # -- elements -----------------------------------------------------------------------------
+    def _constant(self, el: Element) -> Expr:
+        text = el.text.strip() if el.get("dataType") != "string" else el.text
+        dt = el.get("dataType")
+        if dt is not None:
+            dtype = parse_dtype(el, self.problems)
+        elif re.fullmatch(r"[+-]?\d+", text):
+            dtype = DataType.INTEGER
+        else:
+            try:
+                float(text)
+                dtype = DataType.DOUBLE
+            except ValueError:
+                dtype = DataType.STRING
+        optype = "categorical" if dtype.is_string else "continuous"
+        if el.get("missing") == "true":
+            return Expr(dtype, optype, lambda frame: empty(dtype, frame.n))
+        try:
+            value = parse_scalar(dtype, text)
+        except ValueError as exc:
+            self.problems.invalid(f"Constant: {exc}", el)
+            value = None
+        if dtype.is_string:
+            return Expr(dtype, optype, lambda frame: np.full(frame.n, value, dtype=object))
+        return Expr(dtype, optype, lambda frame: np.full(frame.n, value, dtype=np.float64))
+
+    def _field_ref(self, el: Element) -> Expr | None:
+        name = el.get("field")
+        if not name:
+            self.problems.invalid("attribute field is required", el)
+            return None
+        src = self.ref(name, el)
+        if src is None:
+            return None
+        mm = el.get("mapMissingTo")
+        if mm is None:
+            return src
+        repl = self._typed(mm, src.dtype, el, "mapMissingTo")
+        return Expr(src.dtype, src.optype, _map_missing(src.fn, repl))
+
+    def ref(self, name: str, el: Element) -> Expr | None:
+        """An expression reading field ``name``, checked to be in scope at compile time."""
+        bound = self.bindings.get(name)
+        if bound is not None:
+            return bound
+        info = self.scope.lookup(name)
+        if info is None:
+            self.problems.invalid(f"field {name!r} is not defined in this scope", el)
+            return None
+        return Expr(info.dtype, info.optype, lambda frame: frame.get(name))
+
+    def field_info(self, name: str) -> FieldInfo | None:
+        return self.scope.lookup(name)
+
+    def _norm_continuous(self, el: Element) -> Expr | None:
+        name = el.get("field") or ""
+        src = self.ref(name, el)
+        norms = el.findall("LinearNorm")
+        if src is None:
+            return None
+        if len(norms) < 2:
+            self.problems.invalid("NormContinuous needs at least two LinearNorm elements", el)
+            return None
+        try:
+            orig = np.array([float(n.get("orig") or "") for n in norms])
+            norm = np.array([float(n.get("norm") or "") for n in norms])
+        except ValueError:
+            self.problems.invalid("LinearNorm orig and norm must be numbers", el)
+            return None
+        if np.any(np.diff(orig) <= 0):
+            self.problems.invalid("LinearNorm orig values must be strictly ascending", el)
+            return None
+        outliers = el.get("outliers", "asIs")
+        mm = el.get("mapMissingTo")
+        repl = float(mm) if mm is not None else None
+
+        def fn(frame: Frame) -> Array:
+            x = src.fn(frame)
+            idx = np.clip(np.searchsorted(orig, x, side="right") - 1, 0, len(orig) - 2)
+            x0, x1, y0, y1 = orig[idx], orig[idx + 1], norm[idx], norm[idx + 1]
+            with np.errstate(invalid="ignore"):
+                y = y0 + (x - x0) * (y1 - y0) / (x1 - x0)
+                if outliers == "asMissingValues":
+                    y[(x < orig[0]) | (x > orig[-1])] = np.nan
+                elif outliers == "asExtremeValues":
+                    y[x < orig[0]] = norm[0]
+                    y[x > orig[-1]] = norm[-1]
+            if repl is not None:
+                y[np.isnan(x)] = repl
+            out: Array = y
+            return out
+
+        return Expr(DataType.DOUBLE, "continuous", fn)
+
+    def _norm_discrete(self, el: Element) -> Expr | None:
+        name = el.get("field") or ""
+        src = self.ref(name, el)
+        if src is None:
+            return None
+        value = self._typed(el.get("value") or "", src.dtype, el, "value")
+        mm = el.get("mapMissingTo")
+        repl = float(mm) if mm is not None else np.nan
+
+        def fn(frame: Frame) -> Array:
+            x = src.fn(frame)
+            out = equal_to(x, value).astype(np.float64)
+            out[is_missing(x)] = repl
+            return out
+
+        return Expr(DataType.DOUBLE, "continuous", fn)
+
+    def _discretize(self, el: Element) -> Expr | None:
+        src = self.ref(el.get("field") or "", el)
+        if src is None:
+            return None
+        dtype = parse_dtype(el, self.problems, default=DataType.STRING)
+        bins = []
+        for b in el.findall("DiscretizeBin"):
+            iv = b.find("Interval")
+            if iv is None:
+                self.problems.invalid("DiscretizeBin needs an Interval", b)
+                continue
+            bins.append((parse_interval(iv, self.problems), self._typed(b.get("binValue") or "", dtype, b, "binValue")))
+        mm = el.get("mapMissingTo")
+        repl = self._typed(mm, dtype, el, "mapMissingTo") if mm is not None else None
+        dv = el.get("defaultValue")
+        default = self._typed(dv, dtype, el, "defaultValue") if dv is not None else None
+
+        def fn(frame: Frame) -> Array:
+            x = src.fn(frame)
+            out = empty(dtype, frame.n)
+            done = np.zeros(frame.n, dtype=bool)
+            for iv, val in bins:
+                m = in_intervals(x, (iv,)) & ~done
+                out[m] = val
+                done |= m
+            miss = np.isnan(x)
+            if default is not None:
+                out[~done & ~miss] = default
+            if repl is not None:
+                out[miss] = repl
+            return out
+
+        return Expr(dtype, "categorical" if dtype.is_string else "continuous", fn)
+
+    def _map_values(self, el: Element) -> Expr | None:
+        dtype = parse_dtype(el, self.problems, default=DataType.STRING)
+        out_col = el.get("outputColumn")
+        pairs = el.findall("FieldColumnPair")
+        srcs: list[Expr] = []
+        cols: list[str] = []
+        for p in pairs:
+            s = self.ref(p.get("field") or "", p)
+            if s is None:
+                return None
+            srcs.append(s)
+            cols.append(p.get("column") or "")
+        table = read_table(el, self.problems)
+        if table is None or out_col is None:
+            if out_col is None:
+                self.problems.invalid("attribute outputColumn is required", el)
+            return None
+        lookup: dict[tuple[Any, ...], Any] = {}
+        for row in table:
+            try:
+                key = tuple(parse_scalar(s.dtype, row[c]) for s, c in zip(srcs, cols, strict=True))
+                val = parse_scalar(dtype, row[out_col])
+            except (KeyError, ValueError):
+                # Rows lacking a column or holding an unreadable key can never match an input.
+                continue
+            lookup.setdefault(key, val)
+        mm = el.get("mapMissingTo")
+        repl = self._typed(mm, dtype, el, "mapMissingTo") if mm is not None else None
+        dv = el.get("defaultValue")
+        default = self._typed(dv, dtype, el, "defaultValue") if dv is not None else None
+
+        def fn(frame: Frame) -> Array:
+            xs = [s.fn(frame) for s in srcs]
+            miss = np.zeros(frame.n, dtype=bool)
+            for x in xs:
+                miss |= is_missing(x)
+            out = empty(dtype, frame.n)
+            keys = zip(*(x.tolist() for x in xs), strict=True)
+            for i, k in enumerate(keys):
+                if miss[i]:
+                    continue
+                v = lookup.get(k)
+                if v is None:
+                    v = default
+                if v is not None:
+                    out[i] = v
+            if repl is not None:
+                out[miss] = repl
+            return out
+
+        return Expr(dtype, "categorical" if dtype.is_string else "continuous", fn)
+
+    def _text_index(self, el: Element) -> Expr | None:
+        text_field = self.ref(el.get("textField") or "", el)
+        term_expr = self.expression_of(el)
+        if text_field is None or term_expr is None:
+            return None
+        case = el.get("isCaseSensitive", "false") == "true"
+        max_lev = int(el.get("maxLevenshteinDistance", "0"))
+        weights = el.get("localTermWeights", "termFrequency")
+        sep = el.get("wordSeparatorCharacterRE", r"\s+")
+        tokenize = el.get("tokenize", "true") == "true"
+        norms: list[tuple[Element, list[dict[str, str]]]] = []
+        for n in el.findall("TextIndexNormalization"):
+            t = read_table(n, self.problems)
+            norms.append((n, t or []))
+        try:
+            sep_re = re.compile(sep)
+        except re.error:
+            self.problems.invalid(f"wordSeparatorCharacterRE is not a regular expression: {sep!r}", el)
+            return None
+
+        def normalize(text: str) -> str:
+            for n, rows in norms:
+                in_col = n.get("inField", "string")
+                out_col = n.get("outField", "stem")
+                regex = n.get("isRecursive", "false")
+                use_re = n.get("regexField")
+                for row in rows:
+                    pat = row.get(in_col)
+                    rep = row.get(out_col, "")
+                    if pat is None:
+                        continue
+                    flags = 0 if case else re.IGNORECASE
+                    if use_re is not None and row.get(use_re, "false") == "true":
+                        new = re.sub(pat, rep, text, flags=flags)
+                    else:
+                        new = re.sub(r"(?<!\w)" + re.escape(pat) + r"(?!\w)", rep.replace("\\", "\\\\"),
+                                     text, flags=flags)
+                    while regex == "true" and new != text:
+                        text, new = new, re.sub(pat, rep, new, flags=flags)
+                    text = new
+            return text
+
+        def count(text: str, term: str) -> int:
+            if not case:
+                text, term = text.lower(), term.lower()
+            words = [w for w in sep_re.split(text) if w] if tokenize else list(text)
+            tw = [w for w in sep_re.split(term) if w] if tokenize else list(term)
+            if not tw:
+                return 0
+            k = len(tw)
+            n = 0
+            for i in range(len(words) - k + 1):
+                dist = sum(_levenshtein(a, b) for a, b in zip(words[i:i + k], tw, strict=True))
+                if dist <= max_lev:
+                    n += 1
+            return n
+
+        def fn(frame: Frame) -> Array:
+            texts = text_field.fn(frame)
+            terms = term_expr.fn(frame)
+            out = np.full(frame.n, np.nan)
+            for i, (t, term) in enumerate(zip(texts.tolist(), terms.tolist(), strict=True)):
+                if t is None or term is None:
+                    continue
+                f = count(normalize(str(t)), normalize(str(term)))
+                if weights == "binary":
+                    out[i] = 1.0 if f > 0 else 0.0
+                elif weights == "logarithmic":
+                    out[i] = float(np.log10(1.0 + f))
+                elif weights == "augmentedNormalizedTermFrequency":
+                    out[i] = float(f)  # needs the max frequency over all terms: not defined per term
+                else:
+                    out[i] = float(f)
+            return out
+
+        if weights == "augmentedNormalizedTermFrequency":
+            self.problems.unsupported("localTermWeights augmentedNormalizedTermFrequency is not supported", el)
+        return Expr(DataType.INTEGER if weights in ("termFrequency", "binary") else DataType.DOUBLE,
+                    "continuous", fn)
+
+    def _apply(self, el: Element) -> Expr | None:
+        from pmserve.pmml import _apply
+
+        return _apply.compile_apply(self, el)
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _typed(self, text: str | None, dtype: DataType, el: Element, attr: str) -> Any:
+        if text is None:
+            return None
+        try:
+            return parse_scalar(dtype, text)
+        except ValueError as exc:
+            self.problems.invalid(f"{attr}: {exc}", el)
+            return None
+
+
+_COMPILERS: dict[str, Callable[[Compiler, Element], Expr | None]] = {
+    "Constant": Compiler._constant,
+    "FieldRef": Compiler._field_ref,
+    "NormContinuous": Compiler._norm_continuous,
+    "NormDiscrete": Compiler._norm_discrete,
+    "Discretize": Compiler._discretize,
+    "MapValues": Compiler._map_values,
+    "TextIndex": Compiler._text_index,
+    "Apply": Compiler._apply,
+}
+
+
+def read_table(el: Element, problems: Problems) -> list[dict[str, str]] | None:
+    """The rows of an element's InlineTable as dicts (TableLocator is refused)."""
+    t = el.find("InlineTable")
+    if t is None:
+        if el.find("TableLocator") is not None:
+            problems.unsupported("TableLocator (an external table) is not supported; use an InlineTable",
+                                 el.find("TableLocator"))
+        else:
+            problems.invalid("expected an InlineTable", el)
+        return None
+    rows = []
+    for r in t.findall("row"):
+        rows.append({c.tag: c.text for c in r.children})
+    return rows
+
+
+def equal_to(x: Array, value: Any) -> npt.NDArray[np.bool_]:
+    if x.dtype == object:
+        return np.fromiter((v is not None and v == value for v in x), dtype=bool, count=len(x))
+    with np.errstate(invalid="ignore"):
+        return np.asarray(x == value)
+
+
+def _map_missing(fn: Callable[[Frame], Array], repl: Any) -> Callable[[Frame], Array]:
+    def mapped(frame: Frame) -> Array:
+        x = fn(frame)
+        m = is_missing(x)
+        if m.any():
+            x = x.copy()
+            x[m] = repl
+        return x
+
+    return mapped
+
+
+def cast_fn(expr: Expr, dtype: DataType) -> Callable[[Frame], Array]:
+    """Convert an expression's values to a declared dataType (DerivedField/@dataType)."""
+    src = expr.dtype
+    fn = expr.fn
+    if src == dtype or (src.is_numeric and dtype.is_numeric and dtype is not DataType.FLOAT
+                        and dtype is not DataType.INTEGER):
+        return fn
+    if dtype is DataType.FLOAT and src.is_numeric:
+        return lambda frame: to_float32(fn(frame))
+    if dtype is DataType.INTEGER and src.is_numeric:
+        def to_int(frame: Frame) -> Array:
+            x = fn(frame)
+            bad = np.isfinite(x) & (x != np.trunc(x))
+            if bad.any():
+                frame.fail(bad, lambda r: EvaluationError(
+                    f"a value of dataType {src.value} is not an integer (row {r + 1})", row=r))
+                x = x.copy()
+                x[bad] = np.nan
+            return x
+        return to_int
+    if dtype.is_string:
+        def to_str(frame: Frame) -> Array:
+            x = fn(frame)
+            return np.array([None if v != v else format_number(v, src) for v in x.tolist()], dtype=object)
+        return to_str
+
+    def from_str(frame: Frame) -> Array:
+        x = fn(frame)
+        out = np.full(frame.n, np.nan)
+        for i, v in enumerate(x.tolist()):
+            if v is None:
+                continue
+            try:
+                out[i] = parse_scalar(dtype, v)
+            except ValueError:
+                frame.fail(np.arange(frame.n) == i, _unreadable(v, dtype))
+        return out
+
+    return from_str
+
+
+def _unreadable(v: Any, dtype: DataType) -> Callable[[int], EvaluationError]:
+    return lambda r: EvaluationError(f"value {v!r} cannot be read as {dtype.value} (row {r + 1})", value=v, row=r)
+
+
+def format_number(v: float, dtype: DataType) -> str:
+    """A number as PMML/Java would print it in a string context: integers without a fraction."""
+    if dtype is DataType.INTEGER or (dtype is DataType.BOOLEAN):
+        if dtype is DataType.BOOLEAN:
+            return "true" if v else "false"
+        return str(int(v))
+    if v == int(v) and abs(v) < 1e16:
+        return repr(float(v))
+    return repr(float(v))
+
+
+def validity(info: FieldInfo | None, x: Array) -> npt.NDArray[np.bool_]:
+    """isValid: not missing and valid per the field's DataDictionary facts."""
+    if info is None or not info.is_data_field:
+        return ~is_missing(x)
+    _, miss, inval = classify(info, x)
+    return ~miss & ~inval
+
+
+def _levenshtein(a: str, b: str) -> int:
+    if a == b:
+        return 0
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]

@@ -1,0 +1,298 @@
+"""The Output element: result features computed from a model's prediction.
+
+PMML 4.4 "Output": predictedValue, predictedDisplayValue, probability, confidence, residual,
+standardError, entityId, clusterId, affinity, entityAffinity, clusterAffinity, reasonCode,
+transformedValue, decision, warning, ruleValue; ``segmentId`` reads a segment's results;
+``isFinalResult="false"`` fields are computed (others may use them) but not returned.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from pmserve.pmml._expressions import Compiler, format_number
+from pmserve.pmml._fields import FieldInfo, Scope, parse_dtype
+from pmserve.pmml._frame import Frame
+from pmserve.pmml._parse import Element
+from pmserve.pmml._prediction import Prediction
+from pmserve.pmml._types import Array, DataType, empty, is_missing, parse_scalar
+
+Feature = Callable[[Prediction, Frame, dict[str, Array]], Array]
+
+_FEATURES = frozenset({
+    "predictedValue", "predictedDisplayValue", "probability", "confidence", "residual", "standardError",
+    "standardDeviation", "entityId", "clusterId", "affinity", "entityAffinity", "clusterAffinity",
+    "reasonCode", "transformedValue", "decision", "warning", "ruleValue", "antecedent", "consequent",
+    "rule", "ruleId", "support", "lift", "leverage",
+})
+
+
+@dataclass(frozen=True)
+class OutputField:
+    name: str
+    dtype: DataType
+    optype: str
+    feature: str
+    final: bool
+    compute: Feature
+
+
+@dataclass(frozen=True)
+class OutputPlan:
+    fields: tuple[OutputField, ...]
+
+    def evaluate(self, pred: Prediction, frame: Frame) -> dict[str, Array]:
+        values: dict[str, Array] = {}
+        out_frame = frame.child({}, values)
+        for f in self.fields:
+            v = f.compute(pred, out_frame, values)
+            values[f.name] = _as_type(v, f.dtype)
+        return values
+
+
+def _as_type(v: Array, dtype: DataType) -> Array:
+    if dtype.is_string and v.dtype != object:
+        return np.array([None if x != x else format_number(x, DataType.DOUBLE) for x in v.tolist()], dtype=object)
+    if not dtype.is_string and v.dtype == object:
+        out = np.full(len(v), np.nan)
+        for i, x in enumerate(v.tolist()):
+            if x is None:
+                continue
+            with contextlib.suppress(ValueError):
+                out[i] = x if isinstance(x, float) else parse_scalar(dtype, str(x))
+        return out
+    return v
+
+
+def compile_output(
+    el: Element | None,
+    c: Compiler,
+    target: FieldInfo | None,
+    function_name: str,
+    extra: Callable[[Element, str], Feature | None] | None = None,
+) -> tuple[OutputPlan | None, Scope]:
+    """Compile an Output element; returns the plan and the scope its fields add to."""
+    scope = Scope(c.scope)
+    if el is None:
+        return None, scope
+    cc = c.with_scope(scope)
+    fields: list[OutputField] = []
+    for of in el.findall("OutputField"):
+        name = of.get("name")
+        if not name:
+            c.problems.invalid("attribute name is required", of)
+            continue
+        feature = of.get("feature", "predictedValue")
+        seg = of.get("segmentId")
+        dtype_default = _default_type(feature, target)
+        if feature in ("transformedValue", "decision"):
+            compute, dtype_expr = _transformed(of, cc)
+            if compute is None:
+                continue
+            dtype_default = dtype_expr
+        else:
+            compute = _feature(of, feature, target, function_name, c, extra)
+            if compute is None:
+                continue
+        if seg is not None:
+            compute = _in_segment(seg, compute)
+        dtype = parse_dtype(of, c.problems, default=dtype_default)
+        optype = of.get("optype") or ("categorical" if dtype.is_string else "continuous")
+        fields.append(OutputField(name, dtype, optype, feature, of.get("isFinalResult", "true") != "false", compute))
+        scope.add(FieldInfo(name, dtype, optype))
+    return OutputPlan(tuple(fields)), scope
+
+
+def _default_type(feature: str, target: FieldInfo | None) -> DataType:
+    if feature in ("predictedValue",):
+        return target.dtype if target is not None else DataType.STRING
+    if feature in ("predictedDisplayValue", "entityId", "clusterId", "reasonCode", "warning", "ruleValue",
+                   "antecedent", "consequent", "rule", "ruleId"):
+        return DataType.STRING
+    return DataType.DOUBLE
+
+
+def _in_segment(seg: str, compute: Feature) -> Feature:
+    def run(pred: Prediction, frame: Frame, values: dict[str, Array]) -> Array:
+        got = pred.segments.get(seg)
+        if got is None:
+            return np.full(pred.n, np.nan)
+        sp, souts = got
+        return compute(sp, frame, souts)
+
+    return run
+
+
+def _transformed(of: Element, c: Compiler) -> tuple[Feature | None, DataType]:
+    expr = c.expression_of(of)
+    if expr is None:
+        return None, DataType.DOUBLE
+    fn = expr.fn
+
+    def run(pred: Prediction, frame: Frame, values: dict[str, Array]) -> Array:
+        return fn(frame)
+
+    return run, expr.dtype
+
+
+def _feature(
+    of: Element, feature: str, target: FieldInfo | None, function_name: str, c: Compiler,
+    extra: Callable[[Element, str], Feature | None] | None,
+) -> Feature | None:
+    value_text = of.get("value")
+    tdtype = target.dtype if target is not None else DataType.STRING
+
+    def typed_value() -> Any:
+        if value_text is None:
+            return None
+        try:
+            return parse_scalar(tdtype, value_text)
+        except ValueError:
+            return value_text
+
+    if extra is not None:
+        special = extra(of, feature)
+        if special is not None:
+            return special
+    if feature == "predictedValue":
+        return lambda p, f, v: p.value
+    if feature == "predictedDisplayValue":
+        display = dict(target.display) if target is not None else {}
+
+        def disp(p: Prediction, f: Frame, v: dict[str, Array]) -> Array:
+            table = {**display, **p.display}
+            out = np.empty(p.n, dtype=object)
+            for i, x in enumerate(p.value.tolist()):
+                if x is None or x != x:
+                    out[i] = None
+                else:
+                    out[i] = table.get(x, x if isinstance(x, str) else format_number(x, p.dtype))
+            return out
+
+        return disp
+    if feature == "probability":
+        wanted = typed_value()
+        if wanted is not None:
+            return lambda p, f, v: p.probability_of(wanted)
+
+        def prob_of_predicted(p: Prediction, f: Frame, v: dict[str, Array]) -> Array:
+            if p.probabilities is None:
+                return np.full(p.n, np.nan)
+            return _pick_predicted(p, p.probabilities)
+
+        return prob_of_predicted
+    if feature == "confidence":
+        wanted = typed_value()
+
+        def conf(p: Prediction, f: Frame, v: dict[str, Array]) -> Array:
+            if p.confidences is not None:
+                if wanted is not None:
+                    for j, cat in enumerate(p.categories):
+                        if cat == wanted:
+                            return p.confidences[:, j]
+                    return np.full(p.n, np.nan)
+                return _pick_predicted(p, p.confidences)
+            if p.confidence is not None:
+                return p.confidence
+            if p.probabilities is not None:
+                if wanted is not None:
+                    return p.probability_of(wanted)
+                return _pick_predicted(p, p.probabilities)
+            return np.full(p.n, np.nan)
+
+        return conf
+    if feature == "residual":
+        if target is None:
+            c.problems.invalid("feature residual needs a target field", of)
+            return None
+        tname = target.name
+
+        def resid(p: Prediction, f: Frame, v: dict[str, Array]) -> Array:
+            if not f.has(tname):
+                return np.full(p.n, np.nan)
+            actual = f.get(tname)
+            if p.probabilities is not None:
+                out = np.full(p.n, np.nan)
+                for j, cat in enumerate(p.categories):
+                    m = np.asarray([a == cat for a in actual.tolist()], dtype=bool)
+                    out[m] = 1.0 - p.probabilities[m, j]
+                    # Rows whose actual class is another one: residual is -probability.
+                miss = is_missing(actual)
+                seen = np.zeros(p.n, dtype=bool)
+                for cat in p.categories:
+                    seen |= np.asarray([a == cat for a in actual.tolist()], dtype=bool)
+                out[~seen & ~miss] = np.nan
+                return out
+            with np.errstate(invalid="ignore"):
+                return np.asarray(actual, dtype=np.float64) - p.value
+
+        return resid
+    if feature in ("standardError", "standardDeviation"):
+        return lambda p, f, v: p.standard_error if p.standard_error is not None else np.full(p.n, np.nan)
+    if feature in ("entityId", "clusterId"):
+        rank = int(of.get("rank", "1"))
+
+        def ent(p: Prediction, f: Frame, v: dict[str, Array]) -> Array:
+            if rank > 1:
+                ranked = p.extras.get("ranked_entity_ids")
+                if ranked is None or ranked.shape[1] < rank:
+                    return empty(DataType.STRING, p.n)
+                picked: Array = np.asarray(ranked[:, rank - 1], dtype=object)
+                return picked
+            if p.entity_id is not None:
+                return p.entity_id
+            return empty(DataType.STRING, p.n)
+
+        return ent
+    if feature in ("affinity", "entityAffinity", "clusterAffinity"):
+        wanted_id = value_text
+        rank = int(of.get("rank", "1"))
+
+        def aff(p: Prediction, f: Frame, v: dict[str, Array]) -> Array:
+            if wanted_id is not None and p.entity_affinities is not None:
+                for j, e in enumerate(p.entity_ids):
+                    if str(e) == wanted_id:
+                        return p.entity_affinities[:, j]
+                return np.full(p.n, np.nan)
+            if rank > 1:
+                ranked = p.extras.get("ranked_affinities")
+                if ranked is None or ranked.shape[1] < rank:
+                    return np.full(p.n, np.nan)
+                col: Array = ranked[:, rank - 1]
+                return col
+            return p.affinity if p.affinity is not None else np.full(p.n, np.nan)
+
+        return aff
+    if feature == "reasonCode":
+        rank = int(of.get("rank", "1"))
+
+        def reason(p: Prediction, f: Frame, v: dict[str, Array]) -> Array:
+            rc = p.reason_codes
+            if rc is None or rc.shape[1] < rank:
+                return empty(DataType.STRING, p.n)
+            return rc[:, rank - 1]
+
+        return reason
+    if feature == "warning":
+        return lambda p, f, v: empty(DataType.STRING, p.n)
+    if feature not in _FEATURES:
+        c.problems.invalid(f"feature {feature!r} is not a PMML result feature", of)
+        return None
+    c.problems.unsupported(f"feature {feature!r} is not supported for this model type", of)
+    return None
+
+
+def _pick_predicted(p: Prediction, matrix: Array) -> Array:
+    out = np.full(p.n, np.nan)
+    for j, cat in enumerate(p.categories):
+        if p.value.dtype == object:
+            m = np.fromiter((x is not None and x == cat for x in p.value), dtype=bool, count=p.n)
+        else:
+            m = p.value == cat
+        out[m] = matrix[m, j]
+    return out

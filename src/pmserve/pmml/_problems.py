@@ -1,0 +1,43 @@
+"""Collects every invalid or unsupported piece of a document found while compiling it."""
+
+from __future__ import annotations
+
+from pmserve.errors import DocumentError, DocumentProblems, InvalidMarkupError, UnsupportedMarkupError
+from pmserve.pmml._parse import Element
+
+
+class Problems:
+    """Problems found at load time; :meth:`raise_if_any` reports them all at once."""
+
+    def __init__(self) -> None:
+        self.items: list[DocumentError] = []
+
+    def invalid(self, message: str, el: Element | None) -> None:
+        self.items.append(InvalidMarkupError(_located(message, el), element=_tag(el), line=_line(el)))
+
+    def unsupported(self, message: str, el: Element | None) -> None:
+        self.items.append(UnsupportedMarkupError(_located(message, el), element=_tag(el), line=_line(el)))
+
+    def add(self, error: DocumentError) -> None:
+        self.items.append(error)
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            raise DocumentProblems(self.items)
+
+
+def _tag(el: Element | None) -> str | None:
+    return el.tag if el is not None else None
+
+
+def _line(el: Element | None) -> int | None:
+    return el.line if el is not None and el.line else None
+
+
+def _located(message: str, el: Element | None) -> str:
+    if el is None:
+        return message
+    return f"{el.tag} (line {el.line}): {message}"

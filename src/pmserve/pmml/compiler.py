@@ -1,0 +1,369 @@
+"""Stage 2: compile a parsed document into a plan of numpy functions; ``load`` is the entry point.
+
+Every model element is compiled by the compilers registered for its tag (see :data:`REGISTRY`):
+a model module registers ``compile(el, env) -> Predictor``.  Compilers are tried in order; a
+fast specialised one may decline with :class:`Decline` and the next one takes over.  The parts
+every model shares (MiningSchema, LocalTransformations, Targets, Output) are compiled here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+import numpy as np
+
+from pmserve.errors import DataError
+from pmserve.pmml._api import Field, Model
+from pmserve.pmml._expressions import Compiler
+from pmserve.pmml._fields import (
+    FieldInfo,
+    MiningField,
+    Scope,
+    parse_data_field,
+    parse_mining_schema,
+    treatment_exprs,
+)
+from pmserve.pmml._frame import Expr, Frame, RowErrors
+from pmserve.pmml._output import OutputPlan, compile_output
+from pmserve.pmml._parse import Element, parse, read_bytes
+from pmserve.pmml._prediction import Prediction
+from pmserve.pmml._problems import Problems
+from pmserve.pmml._targets import TargetPlan, apply_targets, parse_targets
+from pmserve.pmml._types import Array, DataType
+
+Predictor = Callable[[Frame], Prediction]
+ModelCompilerFn = Callable[[Element, "ModelEnv"], Predictor | None]
+
+MODEL_TAGS = (
+    "AnomalyDetectionModel", "AssociationModel", "BayesianNetworkModel", "BaselineModel",
+    "ClusteringModel", "GaussianProcessModel", "GeneralRegressionModel", "MiningModel", "NaiveBayesModel",
+    "NearestNeighborModel", "NeuralNetwork", "RegressionModel", "RuleSetModel", "SequenceModel", "Scorecard",
+    "SupportVectorMachineModel", "TextModel", "TimeSeriesModel", "TreeModel",
+)
+
+
+class Decline(Exception):
+    """Raised by a specialised compiler that leaves the element to the next one in the registry."""
+
+
+class Registry:
+    """Model element tag -> ordered compilers.  Registering the same compiler twice is an error."""
+
+    def __init__(self) -> None:
+        self._compilers: dict[str, list[ModelCompilerFn]] = {}
+        self._modules = {
+            "RegressionModel": "pmserve.pmml.regression",
+            "TreeModel": "pmserve.pmml.tree",
+            "MiningModel": "pmserve.pmml.mining",
+            "GeneralRegressionModel": "pmserve.pmml.general_regression",
+            "NeuralNetwork": "pmserve.pmml.neural_network",
+            "NaiveBayesModel": "pmserve.pmml.naive_bayes",
+            "SupportVectorMachineModel": "pmserve.pmml.svm",
+            "NearestNeighborModel": "pmserve.pmml.nearest_neighbor",
+            "ClusteringModel": "pmserve.pmml.clustering",
+            "RuleSetModel": "pmserve.pmml.ruleset",
+            "Scorecard": "pmserve.pmml.scorecard",
+            "AssociationModel": "pmserve.pmml.association",
+            "AnomalyDetectionModel": "pmserve.pmml.anomaly_detection",
+            "TimeSeriesModel": "pmserve.pmml.time_series",
+        }
+        self._loaded: set[str] = set()
+
+    def register(self, tag: str, fn: ModelCompilerFn) -> None:
+        lst = self._compilers.setdefault(tag, [])
+        if fn in lst:
+            raise ValueError(f"a compiler for {tag} is registered twice: {fn!r}")
+        lst.append(fn)
+
+    def compilers(self, tag: str) -> list[ModelCompilerFn]:
+        mod = self._modules.get(tag)
+        if mod is not None and mod not in self._loaded:
+            self._loaded.add(mod)
+            try:
+                importlib.import_module(mod)
+            except ModuleNotFoundError as exc:
+                if exc.name != mod:
+                    raise
+        return self._compilers.get(tag, [])
+
+
+REGISTRY = Registry()
+
+
+def register(tag: str) -> Callable[[ModelCompilerFn], ModelCompilerFn]:
+    def deco(fn: ModelCompilerFn) -> ModelCompilerFn:
+        REGISTRY.register(tag, fn)
+        return fn
+
+    return deco
+
+
+# -- per-model environment -------------------------------------------------------------------------
+
+
+@dataclass
+class ModelEnv:
+    """What a model compiler gets: its element's shared parts already compiled."""
+
+    element: Element
+    function_name: str
+    compiler: Compiler  # expressions in the model's scope (MiningSchema + LocalTransformations)
+    mining_fields: list[MiningField]
+    target: FieldInfo | None
+    problems: Problems
+    #: The categories a classifier predicts, declared by its compiler (probability columns).
+    categories: tuple[Any, ...] = ()
+
+    @property
+    def scope(self) -> Scope:
+        return self.compiler.scope
+
+    @property
+    def active_fields(self) -> list[MiningField]:
+        return [m for m in self.mining_fields if m.usage == "active"]
+
+    def compile_nested(self, el: Element, parent_scope: Scope | None = None) -> ModelPlan | None:
+        """Compile a nested model (a Segment's) within this model's scope."""
+        return compile_model(el, self.compiler.with_scope(parent_scope or self.scope))
+
+
+@dataclass(frozen=True)
+class ModelPlan:
+    """A compiled model element: shared parts plus its type-specific predictor."""
+
+    tag: str
+    name: str | None
+    function_name: str
+    target: FieldInfo | None
+    derived: Mapping[str, Expr]
+    predictor: Predictor
+    targets: TargetPlan | None
+    output: OutputPlan | None
+    output_scope: Scope
+    mining_fields: tuple[MiningField, ...]
+    categories: tuple[Any, ...] = ()
+
+    def evaluate(self, parent: Frame, rows: Any = None) -> tuple[Prediction, dict[str, Array], Frame]:
+        """Run the model over the parent's rows (or the given subset of them)."""
+        frame = parent.child(self.derived) if rows is None else parent.subset(rows, self.derived)
+        pred = self.predictor(frame)
+        pred = apply_targets(self.targets, pred, self.function_name)
+        outputs = self.output.evaluate(pred, frame) if self.output is not None else {}
+        return pred, outputs, frame
+
+
+def compile_model(el: Element, outer: Compiler) -> ModelPlan | None:
+    """Compile one model element: MiningSchema, LocalTransformations, Targets, the model, Output."""
+    problems = outer.problems
+    fn_name = el.get("functionName")
+    if fn_name is None:
+        problems.invalid("attribute functionName is required", el)
+        fn_name = "regression"
+    if el.get("isScorable") == "false":
+        problems.unsupported("the model says it is not scorable (isScorable=\"false\")", el)
+    mining = parse_mining_schema(el.find("MiningSchema"), outer.scope, problems)
+    if el.find("MiningSchema") is None:
+        problems.invalid("a model needs a MiningSchema", el)
+    model_scope = Scope(outer.scope)
+    derived: dict[str, Expr] = dict(treatment_exprs(mining))
+    for mf in mining:
+        model_scope.add(mf.info)
+    c = outer.with_scope(model_scope)
+    lt = el.find("LocalTransformations")
+    if lt is not None:
+        for df in lt.findall("DerivedField"):
+            got = c.derived_field(df)
+            if got is not None:
+                info, expr = got
+                model_scope.add(info)
+                derived[info.name] = expr
+    targets = [m for m in mining if m.usage in ("target", "predicted")]
+    target = targets[0].info if targets else None
+    if len(targets) > 1 and el.tag not in ("MiningModel",):
+        problems.unsupported(f"{len(targets)} target fields; only models with one target are supported", el)
+    env = ModelEnv(el, fn_name, c, mining, target, problems)
+    compilers = REGISTRY.compilers(el.tag)
+    if not compilers:
+        problems.unsupported(f"{el.tag} models are not supported", el)
+        return None
+    predictor: Predictor | None = None
+    for comp in compilers:
+        try:
+            predictor = comp(el, env)
+            break
+        except Decline:
+            continue
+    if predictor is None:
+        return None
+    target_plan = parse_targets(el.find("Targets"), target, problems)
+    output, out_scope = compile_output(el.find("Output"), c, target, fn_name, _extra_features(el.tag))
+    categories = env.categories or (target.valid if target is not None else ())
+    return ModelPlan(el.tag, el.get("modelName"), fn_name, target, derived, predictor, target_plan, output,
+                     out_scope, tuple(mining), categories)
+
+
+def _extra_features(tag: str) -> Any:
+    mod = REGISTRY._modules.get(tag)
+    if mod is None:
+        return None
+    m = importlib.import_module(mod)
+    return getattr(m, "output_feature", None)
+
+
+# -- the document ------------------------------------------------------------------------------------
+
+
+@dataclass
+class CompiledDocument:
+    """A whole PMML document compiled: what :class:`pmserve.pmml.Model` wraps."""
+
+    source: bytes
+    pmml_version: str
+    model: ModelPlan
+    data_fields: dict[str, FieldInfo]
+    doc_derived: dict[str, Expr]
+    input_fields: tuple[Field, ...]
+    target_fields: tuple[Field, ...]
+    result_fields: tuple[Field, ...]
+    root: Element
+    warnings: tuple[str, ...] = field(default=())
+    _probability_columns: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def model_type(self) -> str:
+        return self.model.tag
+
+    @property
+    def function_name(self) -> str:
+        return self.model.function_name
+
+    @property
+    def model_name(self) -> str | None:
+        return self.model.name
+
+    def evaluate(self, batch: dict[str, Array], n: int) -> tuple[dict[str, Array], dict[int, DataError]]:
+        errors = RowErrors()
+        root = Frame(n, dict(batch), self.doc_derived, errors=errors)
+        pred, outputs, _ = self.model.evaluate(root)
+        results: dict[str, Array] = {}
+        if self.model.target is not None:
+            results[self.model.target.name] = pred.value
+        if self.model.output is not None:
+            for f in self.model.output.fields:
+                if f.final:
+                    results[f.name] = outputs[f.name]
+        for name, cat in self._probability_columns:
+            results[name] = pred.probability_of(cat)
+        return results, errors.errors
+
+
+def compile_document(root: Element, source: bytes) -> CompiledDocument:
+    problems = Problems()
+    version = root.get("version") or ""
+    header = root.find("Header")
+    del header
+    dd = root.find("DataDictionary")
+    scope = Scope()
+    data_fields: dict[str, FieldInfo] = {}
+    if dd is None:
+        problems.invalid("a PMML document needs a DataDictionary", root)
+    else:
+        for df in dd.findall("DataField"):
+            info = parse_data_field(df, problems)
+            if info.name in data_fields:
+                problems.invalid(f"DataField {info.name!r} is defined twice", df)
+            data_fields[info.name] = info
+            scope.add(info)
+    functions: dict[str, Element] = {}
+    td = root.find("TransformationDictionary")
+    doc_derived: dict[str, Expr] = {}
+    c = Compiler(scope, problems, functions)
+    if td is not None:
+        for f in td.findall("DefineFunction"):
+            fname = f.get("name")
+            if fname:
+                functions[fname] = f
+        for df in td.findall("DerivedField"):
+            got = c.derived_field(df)
+            if got is not None:
+                info, expr = got
+                scope.add(info)
+                doc_derived[info.name] = expr
+    models = [e for e in root.children if e.tag in MODEL_TAGS]
+    if not models:
+        problems.invalid("the document holds no model element", root)
+        problems.raise_if_any()
+    scorable = [m for m in models if m.get("isScorable") != "false"] or models
+    plan = compile_model(scorable[0], c)
+    problems.raise_if_any()
+    if plan is None:  # pragma: no cover - compile_model reported why
+        problems.unsupported("the model could not be compiled", scorable[0])
+        problems.raise_if_any()
+    assert plan is not None
+    inputs = tuple(data_fields[m.name].public() if m.name in data_fields else m.info.public()
+                   for m in plan.mining_fields if m.usage == "active")
+    targets = tuple(plan.target.public() for _ in (0,) if plan.target is not None)
+    results: list[Field] = []
+    prob_cols: list[tuple[str, Any]] = []
+    if plan.target is not None:
+        results.append(Field(plan.target.name, _result_type(plan), plan.target.optype,
+                             plan.target.value_texts, plan.target.intervals))
+    if plan.output is not None:
+        results.extend(Field(f.name, f.dtype, f.optype) for f in plan.output.fields if f.final)
+    elif plan.function_name == "classification" and plan.target is not None:
+        cats = plan.categories
+        for cat in cats:
+            label = cat if isinstance(cat, str) else _label(cat, plan.target.dtype)
+            name = f"probability({label})"
+            prob_cols.append((name, cat))
+            results.append(Field(name, DataType.DOUBLE, "continuous"))
+    return CompiledDocument(source, version, plan, data_fields, doc_derived, inputs, targets, tuple(results),
+                            root, (), tuple(prob_cols))
+
+
+def _result_type(plan: ModelPlan) -> DataType:
+    """The type of the predicted value: a regression predicts a double (JPMML), unless cast."""
+    assert plan.target is not None
+    dtype = plan.target.dtype
+    if plan.function_name == "regression" and dtype.is_number:
+        if plan.targets is not None and plan.targets.cast_integer is not None:
+            return DataType.INTEGER
+        return DataType.FLOAT if dtype is DataType.FLOAT else DataType.DOUBLE
+    return dtype
+
+
+def _label(cat: Any, dtype: DataType) -> str:
+    if dtype in (DataType.INTEGER,) and float(cat).is_integer():
+        return str(int(cat))
+    if isinstance(cat, float) and cat.is_integer():
+        return str(int(cat)) if dtype is not DataType.DOUBLE else repr(cat)
+    return str(cat)
+
+
+def load(source: bytes | str | os.PathLike[str] | IO[bytes]) -> Model:
+    """Parse and compile a PMML document (bytes, a path or a binary file object; gzip accepted)."""
+    data = read_bytes(source)
+    root = parse(data)
+    return Model(compile_document(root, data))
+
+
+def _reload(source: bytes) -> Model:
+    return load(source)
+
+
+def _model_reduce(self: Model) -> tuple[Any, tuple[bytes]]:
+    # Compiled plans are closures; a model travels as its document and compiles again on arrival.
+    return (_reload, (self._doc.source,))
+
+
+Model.__reduce__ = _model_reduce  # type: ignore[method-assign,assignment]
+
+__all__ = [
+    "REGISTRY", "CompiledDocument", "Decline", "ModelEnv", "ModelPlan", "compile_model", "load", "register",
+]
+
+_ = np  # numpy is used by model modules importing from here

@@ -1,0 +1,246 @@
+"""RegressionModel: linear and logistic regression tables (PMML 4.4 "Regression").
+
+A table's value is ``sum(coefficient * x ** exponent) + matched categorical coefficients +
+sum(coefficient * product of term fields) + intercept``; a missing numeric input makes the
+table missing (classification then falls back to the Targets' prior probabilities), a missing
+categorical input is ignored.  Normalisation follows JPMML-Evaluator, including its two
+non-standard cases (binary softmax with a zero second table, multinomial logit).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from pmserve.pmml._expressions import equal_to
+from pmserve.pmml._frame import Expr, Frame
+from pmserve.pmml._math import INVERSE_LINKS, simplemax_rows, softmax_rows
+from pmserve.pmml._parse import Element
+from pmserve.pmml._prediction import Prediction, classification
+from pmserve.pmml._types import Array, DataType, parse_scalar
+from pmserve.pmml.compiler import ModelEnv, Predictor, register
+
+_METHODS = ("none", "simplemax", "softmax", "logit", "probit", "cloglog", "loglog", "cauchit", "exp")
+
+
+@dataclass(frozen=True)
+class Table:
+    """One RegressionTable compiled: returns the table's value per row (NaN = missing)."""
+
+    category: Any
+    numeric: tuple[tuple[Expr, float, int], ...]
+    categorical: tuple[tuple[Expr, Any, float], ...]
+    terms: tuple[tuple[tuple[Expr, ...], float], ...]
+    intercept: float
+    is_default: bool
+
+    def __call__(self, frame: Frame) -> Array:
+        acc = np.zeros(frame.n)
+        missing = np.zeros(frame.n, dtype=bool)
+        for expr, coef, exponent in self.numeric:
+            x = expr.fn(frame)
+            missing |= np.isnan(x)
+            acc += coef * (x if exponent == 1 else np.power(x, exponent))
+        for expr, value, coef in self.categorical:
+            x = expr.fn(frame)
+            acc += np.where(equal_to(x, value), coef, 0.0)
+        for exprs, coef in self.terms:
+            prod = np.full(frame.n, coef)
+            # JPMML multiplies the coefficient by the factors left to right.
+            for e in exprs:
+                x = e.fn(frame)
+                missing |= np.isnan(x)
+                prod = prod * x
+            acc += prod
+        acc += self.intercept
+        if missing.any():
+            acc[missing] = np.nan
+        return acc
+
+
+def _table(el: Element, env: ModelEnv, category: Any) -> Table | None:
+    c = env.compiler
+    numeric: list[tuple[Expr, float, int]] = []
+    categorical: list[tuple[Expr, Any, float]] = []
+    terms: list[tuple[tuple[Expr, ...], float]] = []
+    ok = True
+    for p in el.findall("NumericPredictor"):
+        e = c.ref(p.get("name") or "", p)
+        coef = _num(p, "coefficient", env)
+        try:
+            exponent = int(p.get("exponent", "1"))
+        except ValueError:
+            env.problems.invalid(f"exponent must be an integer, got {p.get('exponent')!r}", p)
+            exponent = 1
+        if e is None or coef is None:
+            ok = False
+            continue
+        if e.dtype.is_string:
+            env.problems.invalid(f"NumericPredictor field {p.get('name')!r} is of dataType string", p)
+            ok = False
+            continue
+        numeric.append((e, coef, exponent))
+    for p in el.findall("CategoricalPredictor"):
+        e = c.ref(p.get("name") or "", p)
+        coef = _num(p, "coefficient", env)
+        if e is None or coef is None:
+            ok = False
+            continue
+        try:
+            value = parse_scalar(e.dtype, p.get("value") or "")
+        except ValueError as exc:
+            env.problems.invalid(f"CategoricalPredictor value of field {p.get('name')!r}: {exc}", p)
+            ok = False
+            continue
+        categorical.append((e, value, coef))
+    for t in el.findall("PredictorTerm"):
+        coef = _num(t, "coefficient", env)
+        refs = [c.ref(f.get("field") or "", f) for f in t.findall("FieldRef")]
+        if coef is None or any(r is None for r in refs) or not refs:
+            if not refs:
+                env.problems.invalid("PredictorTerm needs at least one FieldRef", t)
+            ok = False
+            continue
+        terms.append((tuple(r for r in refs if r is not None), coef))
+    intercept = _num(el, "intercept", env, default=0.0)
+    if not ok or intercept is None:
+        return None
+    is_default = not numeric and not categorical and not terms and intercept == 0.0
+    return Table(category, tuple(numeric), tuple(categorical), tuple(terms), intercept, is_default)
+
+
+def _num(el: Element, attr: str, env: ModelEnv, default: float | None = None) -> float | None:
+    text = el.get(attr)
+    if text is None:
+        if default is None:
+            env.problems.invalid(f"attribute {attr} is required", el)
+        return default
+    try:
+        return float(text)
+    except ValueError:
+        env.problems.invalid(f"attribute {attr} must be a number, got {text!r}", el)
+        return None
+
+
+@register("RegressionModel")
+def compile_regression(el: Element, env: ModelEnv) -> Predictor | None:
+    method = el.get("normalizationMethod", "none")
+    if method not in _METHODS:
+        env.problems.invalid(f"normalizationMethod must be one of {', '.join(_METHODS)}, got {method!r}", el)
+        return None
+    table_els = el.findall("RegressionTable")
+    if not table_els:
+        env.problems.invalid("a RegressionModel needs at least one RegressionTable", el)
+        return None
+    target = env.target
+    if env.function_name == "regression":
+        if len(table_els) != 1:
+            env.problems.invalid(f"a regression RegressionModel needs exactly one RegressionTable, got "
+                                 f"{len(table_els)}", el)
+            return None
+        if method == "simplemax":
+            env.problems.invalid("normalizationMethod simplemax is only defined for classification", el)
+            return None
+        table = _table(table_els[0], env, None)
+        if table is None:
+            return None
+        link: Callable[[Array], Array] | None = (
+            INVERSE_LINKS["logit"] if method == "softmax" else
+            np.exp if method == "exp" else INVERSE_LINKS.get(method)
+        )
+        dtype = target.dtype if target is not None and not target.dtype.is_string else DataType.DOUBLE
+
+        def predict_regression(frame: Frame) -> Prediction:
+            v = table(frame)
+            if link is not None:
+                with np.errstate(over="ignore"):
+                    v = link(v)
+            return Prediction(frame.n, dtype, v)
+
+        return predict_regression
+    if env.function_name != "classification":
+        env.problems.invalid(
+            f"functionName must be regression or classification, got {env.function_name!r}", el)
+        return None
+    if target is None:
+        env.problems.invalid("a classification RegressionModel needs a target field in its MiningSchema", el)
+        return None
+    if len(table_els) < 2:
+        env.problems.invalid("a classification RegressionModel needs at least two RegressionTables", el)
+        return None
+    tables: list[Table] = []
+    for t in table_els:
+        cat_text = t.get("targetCategory")
+        if cat_text is None:
+            env.problems.invalid("attribute targetCategory is required in a classification model", t)
+            return None
+        try:
+            cat = parse_scalar(target.dtype, cat_text)
+        except ValueError as exc:
+            env.problems.invalid(f"targetCategory: {exc}", t)
+            return None
+        tab = _table(t, env, cat)
+        if tab is None:
+            return None
+        tables.append(tab)
+    categories = tuple(t.category for t in tables)
+    env.categories = categories
+    ordinal = target.optype == "ordinal"
+    k = len(tables)
+    if method == "exp":
+        env.problems.invalid("normalizationMethod exp is only defined for regression", el)
+        return None
+    if method in ("simplemax", "softmax") and ordinal:
+        env.problems.invalid(f"normalizationMethod {method} is not defined for an ordinal target", el)
+        return None
+    if method in ("probit", "cloglog", "loglog", "cauchit") and not ordinal and k > 2:
+        env.problems.invalid(f"normalizationMethod {method} with {k} categories is not defined", el)
+        return None
+    binary_softmax = method == "softmax" and k == 2 and tables[1].is_default
+    dtype = target.dtype
+
+    def predict_classification(frame: Frame) -> Prediction:
+        values = np.column_stack([t(frame) for t in tables]) if frame.n else np.zeros((0, k))
+        with np.errstate(all="ignore"):
+            if ordinal:
+                probs = _ordinal(values, method)
+            elif method in ("none", "logit", "probit", "cloglog", "loglog", "cauchit") and k == 2:
+                probs = _binomial(values, method)
+            elif binary_softmax:
+                probs = _binomial(values, "logit")
+            elif method == "none":
+                probs = values.copy()
+                probs[:, -1] = 1.0 - values[:, :-1].sum(axis=1)
+            elif method == "softmax":
+                probs = softmax_rows(values)
+            elif method == "simplemax":
+                probs = simplemax_rows(values)
+            else:  # multinomial logit (JPMML's non-standard case): each value through the link
+                probs = values.copy()
+                probs[:, -1] = 1.0 - values[:, :-1].sum(axis=1)
+        bad = np.isnan(values).any(axis=1)
+        probs[bad] = np.nan
+        return classification(frame.n, dtype, categories, probs)
+
+    return predict_classification
+
+
+def _binomial(values: Array, method: str) -> Array:
+    first = values[:, 0]
+    first = np.clip(first, 0.0, 1.0) if method == "none" else INVERSE_LINKS[method](first)
+    return np.column_stack([first, 1.0 - first])
+
+
+def _ordinal(values: Array, method: str) -> Array:
+    probs = np.empty_like(values)
+    link = INVERSE_LINKS.get(method)
+    cum = np.zeros(values.shape[0])
+    for j in range(values.shape[1] - 1):
+        v = values[:, j] if link is None else link(values[:, j])
+        probs[:, j] = v - cum if j else v
+        cum = v if j == 0 else cum + probs[:, j]
+    probs[:, -1] = 1.0 - cum
+    return probs
