@@ -352,7 +352,7 @@ def compile_neural_network(el: Element, env: ModelEnv) -> Predictor | None:
         values = np.empty((frame.n, n_entities))
         for j, fn in enumerate(inputs):
             values[:, j] = fn(frame)
-        missing: Array = np.isnan(values[:, :n_inputs]).any(axis=1)
+        missing: Array = np.asarray(np.isnan(values[:, :n_inputs]).any(axis=1))
         for layer in layers:
             values[:, layer.targets] = layer(values)
         return values, missing
