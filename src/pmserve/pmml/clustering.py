@@ -105,8 +105,8 @@ def parse_measure(el: Element | None, problems: Problems, owner: Element) -> Mea
     if m.tag in fixed:
         return Measure(m.tag, False, params=fixed[m.tag], default_compare=compare)
     values = []
-    for p in _BINARY_PARAMS:
-        v = _float(m, f"{p}-parameter", problems)
+    for param in _BINARY_PARAMS:
+        v = _float(m, f"{param}-parameter", problems)
         if v is None:
             return None
         values.append(v)
@@ -418,7 +418,7 @@ def compile_clustering(el: Element, env: ModelEnv) -> Predictor | None:
         x = comparator.encode([e.fn(frame) for e in exprs])
         aff = comparator.affinities(x, frame)
         order = ranking(aff, measure.is_distance)[:, :depth]
-        ok: npt.NDArray[np.bool_] = ~np.isnan(aff).any(axis=1)
+        ok = np.asarray(~np.isnan(aff).any(axis=1), dtype=bool)
         ranked_ids = id_array[order]
         ranked_ids[~ok] = None
         ranked_aff = np.where(ok[:, None], np.take_along_axis(aff, order, axis=1), np.nan)
