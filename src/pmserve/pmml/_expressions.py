@@ -156,8 +156,7 @@ class Compiler:
             self.problems.invalid("LinearNorm orig values must be strictly ascending", el)
             return None
         outliers = el.get("outliers", "asIs")
-        mm = el.get("mapMissingTo")
-        repl = float(mm) if mm is not None else None
+        repl = self._number_attr(el, "mapMissingTo")
 
         def fn(frame: Frame) -> Array:
             x = src.fn(frame)
@@ -183,8 +182,8 @@ class Compiler:
         if src is None:
             return None
         value = self._typed(el.get("value") or "", src.dtype, el, "value")
-        mm = el.get("mapMissingTo")
-        repl = float(mm) if mm is not None else np.nan
+        mm_value = self._number_attr(el, "mapMissingTo")
+        repl = mm_value if mm_value is not None else np.nan
 
         def fn(frame: Frame) -> Array:
             x = src.fn(frame)
@@ -366,6 +365,18 @@ class Compiler:
         return _apply.compile_apply(self, el)
 
     # -- helpers ------------------------------------------------------------------------------
+    def _number_attr(self, el: Element, attr: str) -> float | None:
+        """An optional numeric attribute; an empty one (STATISTICA writes mapMissingTo="") is absent,
+        as JPMML-Evaluator reads it."""
+        text = el.get(attr)
+        if text is None or not text.strip():
+            return None
+        try:
+            return float(text)
+        except ValueError:
+            self.problems.invalid(f"attribute {attr} must be a number, got {text!r}", el)
+            return None
+
     def _typed(self, text: str | None, dtype: DataType, el: Element, attr: str) -> Any:
         if text is None:
             return None
