@@ -216,22 +216,30 @@ class Comparator:
     def affinities(self, x: Array, frame: Frame) -> Array:
         """(rows x references) distances or similarities; rows with no defined result are NaN
         and recorded as failed."""
+        out, bad = self.compare(x)
+        if bad.any():
+            out[bad] = np.nan
+            self.fail(frame, bad)
+        return out
+
+    def compare(self, x: Array) -> tuple[Array, npt.NDArray[np.bool_]]:
+        """(rows x references) distances or similarities, and the rows where they are undefined."""
         n, m = x.shape[0], self.references.shape[0]
         out = np.empty((n, m))
-        step = max(1, BLOCK_CELLS // max(1, m * max(1, len(self.fields))))
         bad = np.zeros(n, dtype=bool)
+        step = max(1, BLOCK_CELLS // max(1, m))
         for lo in range(0, n, step):
             hi = min(n, lo + step)
             block, undefined = (self._distances if self.measure.is_distance else self._similarities)(x[lo:hi])
             out[lo:hi] = block
             bad[lo:hi] = undefined
-        if bad.any():
-            out[bad] = np.nan
-            what = ("every comparison field is missing" if self.measure.is_distance
-                    else "a similarity measure needs every field to be 0 or 1")
-            frame.fail(bad, lambda r: EvaluationError(
-                f"{self.measure.name} is undefined: {what} (row {r + 1})", row=r))
-        return out
+        return out, bad
+
+    def fail(self, frame: Frame, bad: npt.NDArray[np.bool_]) -> None:
+        what = ("every compared field is missing" if self.measure.is_distance
+                else "a similarity measure needs every compared field to be 0 or 1")
+        frame.fail(bad, lambda r: EvaluationError(
+            f"{self.measure.name} is undefined: {what} (row {r + 1})", row=r))
 
     def _distances(self, x: Array) -> tuple[Array, npt.NDArray[np.bool_]]:
         measure, refs = self.measure, self.references
