@@ -1,0 +1,664 @@
+"""A TreeModel's nodes compiled into flat arrays, walked by all rows at once.
+
+Every node is a row of a few numpy arrays (preorder, the root is node 0): its children as a
+range of ``children``, and its own predicate as a *test* - field column, operator mask,
+threshold or value set.  All rows walk the tree together: a vector holds each row's current
+node and the child it is testing; one step tests one child for every row still walking.  A child
+whose predicate is ``True``, or the complement of its previous sibling's (the binary splits of
+sklearn2pmml, rpart, Spark, XGBoost, LightGBM, KNIME), is entered without a test once that
+sibling is false, so a binary tree costs one comparison per level.
+
+Predicates that are not a simple test (CompoundPredicate, string ordering, ...) are compiled with
+:mod:`pmserve.pmml._predicates` and evaluated over the rows that reach them.
+
+API for ensembles (``mining.py``)::
+
+    flat = compile_flat(tree_model_element, env)   # None when the document is invalid
+    nodes = flat.leaf_index(frame)                 # int array: the node each row ends in, -1 = none
+    flat.scores[nodes]                             # numeric node scores (NaN where none)
+    flat.ids                                       # entity id of every node (Node/@id or 1-based)
+
+``leaf_index`` applies the tree's missingValueStrategy (none, nullPrediction, lastPrediction,
+defaultChild) and noTrueChildStrategy; records the tree cannot score are reported with
+``frame.fail`` and get -1.  A tree whose missingValueStrategy is weightedConfidence or
+aggregateNodes has no single final node: ``flat.single_node`` is False and ``tree.py`` evaluates it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from pmserve.errors import EvaluationError
+from pmserve.pmml._fields import FieldInfo
+from pmserve.pmml._frame import Frame
+from pmserve.pmml._parse import Element
+from pmserve.pmml._predicates import PREDICATE_TAGS, and_all, compile_predicate, or_all, parse_array
+from pmserve.pmml._problems import Problems
+from pmserve.pmml._types import Array, DataType, parse_scalar
+
+if TYPE_CHECKING:  # compiler imports the model modules: a run-time import would be a cycle
+    from pmserve.pmml.compiler import ModelEnv
+
+IntArray = npt.NDArray[np.intp]
+BoolArray = npt.NDArray[np.bool_]
+
+MISSING_STRATEGIES = ("none", "nullPrediction", "lastPrediction", "defaultChild", "weightedConfidence",
+                      "aggregateNodes")
+NO_TRUE_CHILD_STRATEGIES = ("returnNullPrediction", "returnLastPrediction")
+SPLIT_CHARACTERISTICS = ("binarySplit", "multiSplit")
+
+# Outcome bits of one test: the value is below, equal to, above the threshold, or missing.  An
+# operator is the set of outcomes that make it true (a set test maps "member" to the equal bit).
+_LT, _EQ, _GT, _MISS = 1, 2, 4, 8
+_OP_MASKS = {
+    "lessThan": _LT, "lessOrEqual": _LT | _EQ, "greaterThan": _GT, "greaterOrEqual": _GT | _EQ,
+    "equal": _EQ, "notEqual": _LT | _GT, "isMissing": _MISS, "isNotMissing": _LT | _EQ | _GT,
+}
+_COMPLEMENT = {"lessThan": "greaterOrEqual", "greaterOrEqual": "lessThan", "lessOrEqual": "greaterThan",
+               "greaterThan": "lessOrEqual", "equal": "notEqual", "notEqual": "equal",
+               "isMissing": "isNotMissing", "isNotMissing": "isMissing"}
+_ALWAYS = _LT | _EQ | _GT | _MISS
+
+#: Walk outcomes besides a node index.
+NO_NODE = -1
+_RUNNING = -2
+_FAILED = -3
+
+PredicateFn = Callable[[Frame], Array]
+
+
+@dataclass(frozen=True)
+class ParsedNode:
+    """What compiling needs of one Node element (preorder index = position in the list)."""
+
+    el: Element
+    predicate: Element | None
+    children: tuple[int, ...]
+    parent: int
+    score: str | None
+    distributions: tuple[Element, ...]
+
+
+def parse_nodes(model: Element, problems: Problems) -> list[ParsedNode] | None:
+    """The Node elements of a TreeModel in preorder (depth first, children in document order)."""
+    root = model.find("Node")
+    if root is None:
+        problems.invalid("a TreeModel needs a root Node", model)
+        return None
+    out: list[ParsedNode] = []
+    # (element, parent index, slot in the parent's child list); an explicit stack keeps deep trees
+    # (XGBoost, LightGBM) clear of Python's recursion limit.
+    stack: list[tuple[Element, int]] = [(root, -1)]
+    kids: list[list[int]] = []
+    pending: list[tuple[Element, Element | None, int, list[Element]]] = []
+    while stack:
+        el, parent = stack.pop()
+        index = len(pending)
+        pred: Element | None = None
+        sds: list[Element] = []
+        child_els: list[Element] = []
+        for c in el.children:
+            tag = c.tag
+            if tag == "Node":
+                child_els.append(c)
+            elif tag == "ScoreDistribution":
+                sds.append(c)
+            elif tag in PREDICATE_TAGS:
+                if pred is None:
+                    pred = c
+            elif tag in ("Regression", "DecisionTree"):
+                problems.unsupported(f"a Node with an embedded model ({tag}) is not supported", c)
+        if pred is None:
+            problems.invalid("a Node needs a predicate (SimplePredicate, SimpleSetPredicate, "
+                             "CompoundPredicate, True or False)", el)
+        pending.append((el, pred, parent, sds))
+        kids.append([])
+        if parent >= 0:
+            kids[parent].append(index)
+        stack.extend((c, index) for c in reversed(child_els))
+    for (el, pred, parent, sds), ch in zip(pending, kids, strict=True):
+        out.append(ParsedNode(el, pred, tuple(ch), parent, el.get("score"), tuple(sds)))
+    return out
+
+
+@dataclass(frozen=True)
+class _Column:
+    """An input column of the tests: a field as numbers, or a field's values coded as integers."""
+
+    name: str
+    read: Callable[[Frame], Array]
+    vocabulary: dict[Any, int] | None  # None: the field's own numbers; else value -> code
+
+
+@dataclass(frozen=True)
+class _Exotic:
+    """A predicate evaluated by its compiled function over the rows that reach it."""
+
+    parts: tuple[PredicateFn, ...]  # one part, or the parts of a top-level surrogate
+
+
+@dataclass(frozen=True)
+class FlatTree:
+    """A compiled tree: structure, one test per node, and the strategies that steer the walk."""
+
+    n_nodes: int
+    child_start: IntArray
+    child_count: IntArray
+    children: IntArray
+    is_leaf: BoolArray
+    # The node's own predicate as a test.
+    column: IntArray
+    op_mask: npt.NDArray[np.int64]
+    threshold: Array
+    set_row: IntArray  # row of set_table, -1 for a comparison
+    unknown_if_missing: BoolArray
+    implied: BoolArray  # true whenever the previous sibling is known to be false
+    exotic: tuple[_Exotic | None, ...]
+    is_exotic: BoolArray
+    has_exotic: bool
+    default_child: IntArray
+    has_score: BoolArray
+    columns: tuple[_Column, ...]
+    set_table: BoolArray
+    missing_strategy: str
+    return_last: bool
+    ids: tuple[str, ...]
+    scores: Array
+    lines: tuple[int, ...]
+
+    @property
+    def single_node(self) -> bool:
+        """Each record ends in one node (not so for weightedConfidence and aggregateNodes)."""
+        return self.missing_strategy not in ("weightedConfidence", "aggregateNodes")
+
+    # -- evaluation -------------------------------------------------------------------------
+    def inputs(self, frame: Frame) -> Array:
+        """The test columns over the frame's rows, one row per column (coded where needed)."""
+        x = np.zeros((max(len(self.columns), 1), frame.n))
+        for j, col in enumerate(self.columns):
+            values = col.read(frame)
+            if col.vocabulary is None:
+                x[j] = values
+            else:
+                vocab = col.vocabulary
+                x[j] = np.fromiter(
+                    (np.nan if v is None or v != v else vocab.get(v, -1) for v in values.tolist()),
+                    dtype=np.float64, count=frame.n)
+        return x
+
+    def status(self, nodes: IntArray, rows: IntArray, x: Array, frame: Frame) -> tuple[Array, BoolArray]:
+        """Truth of each node's predicate for the row beside it: 1.0, 0.0 or NaN (unknown).
+
+        Also returns where a surrogate predicate was decided by an alternative (a missing level).
+        """
+        v = x[self.column[nodes], rows]
+        miss = np.isnan(v)
+        t = self.threshold[nodes]
+        with np.errstate(invalid="ignore"):
+            outcome = np.where(v < t, 0, np.where(v == t, 1, 2))
+        srow = self.set_row[nodes]
+        is_set = srow >= 0
+        if is_set.any():
+            codes = np.where(miss, -1, v).astype(np.intp) + 1
+            member = self.set_table[np.maximum(srow, 0), np.clip(codes, 0, self.set_table.shape[1] - 1)]
+            outcome = np.where(is_set, np.where(member, 1, 0), outcome)
+        outcome[miss] = 3
+        truth = ((self.op_mask[nodes] >> outcome) & 1).astype(np.float64)
+        truth[miss & self.unknown_if_missing[nodes]] = np.nan
+        alternative = np.zeros(len(nodes), dtype=bool)
+        if self.has_exotic:
+            self._exotic_status(nodes, rows, frame, truth, alternative)
+        return truth, alternative
+
+    def _exotic_status(self, nodes: IntArray, rows: IntArray, frame: Frame, truth: Array,
+                       alternative: BoolArray) -> None:
+        flagged = self.is_exotic[nodes]
+        if not flagged.any():
+            return
+        where = np.flatnonzero(flagged)
+        for node in np.unique(nodes[where]).tolist():
+            ex = self.exotic[node]
+            if ex is None:  # pragma: no cover - flagged above
+                continue
+            sel = where[nodes[where] == node]
+            sub = frame.subset(rows[sel], {})
+            out = ex.parts[0](sub)
+            for part in ex.parts[1:]:
+                todo = np.flatnonzero(np.isnan(out))
+                if not len(todo):
+                    break
+                out[todo] = part(sub.subset(todo, {}))
+                # JPMML counts a surrogate decided by an alternative as a missing level.
+                alternative[sel[todo[~np.isnan(out[todo])]]] = True
+            truth[sel] = out
+
+    def leaf_index(self, frame: Frame) -> IntArray:
+        """The node each row of ``frame`` ends in (-1: no prediction); failed rows are reported."""
+        nodes, _ = self.walk(frame)
+        return nodes
+
+    def walk(self, frame: Frame) -> tuple[IntArray, npt.NDArray[np.int64]]:
+        """Final node per row (-1 none) and the number of missing levels met on the way."""
+        n = frame.n
+        result = np.full(n, _RUNNING, dtype=np.intp)
+        levels = np.zeros(n, dtype=np.int64)
+        if n == 0:
+            return result, levels
+        x = self.inputs(frame)
+        all_rows = np.arange(n, dtype=np.intp)
+        root_truth, alt = self.status(np.zeros(n, dtype=np.intp), all_rows, x, frame)
+        levels[alt] += 1
+        # The root's predicate must be true; otherwise there is no prediction (JPMML).
+        result[root_truth != 1.0] = NO_NODE
+        if self.is_leaf[0]:
+            result[result == _RUNNING] = 0
+        node = np.zeros(n, dtype=np.intp)
+        slot = np.zeros(n, dtype=np.intp)
+        active = np.flatnonzero(result == _RUNNING)
+        strategy = self.missing_strategy
+        while len(active):
+            cur = node[active]
+            k = slot[active]
+            child = self.children[self.child_start[cur] + k]
+            truth, alt = self.status(child, active, x, frame)
+            if alt.any():
+                levels[active[alt]] += 1
+            is_true = truth == 1.0
+            is_false = truth == 0.0
+            unknown = np.isnan(truth)
+            nxt = np.full(len(active), -1, dtype=np.intp)  # the node to enter, -1: none
+            nxt[is_true] = child[is_true]
+            more = k + 1 < self.child_count[cur]
+            # A false child: test the next sibling, or enter it when it is implied true.
+            step = is_false & more
+            if step.any():
+                sib = self.children[self.child_start[cur[step]] + k[step] + 1]
+                implied = self.implied[sib]
+                idx = np.flatnonzero(step)
+                nxt[idx[implied]] = sib[implied]
+                slot[active[idx[~implied]]] = k[idx[~implied]] + 1
+            no_true = is_false & ~more
+            if unknown.any():
+                if strategy in ("none", "weightedConfidence", "aggregateNodes"):
+                    # "none": an unknown predicate counts as false (PMML 4.4 TreeModel).
+                    step_u = unknown & more
+                    slot[active[step_u]] = k[step_u] + 1
+                    no_true |= unknown & ~more
+                elif strategy == "nullPrediction":
+                    result[active[unknown]] = NO_NODE
+                elif strategy == "lastPrediction":
+                    result[active[unknown]] = cur[unknown]
+                else:  # defaultChild: follow it without testing its predicate
+                    dc = self.default_child[cur[unknown]]
+                    idx = np.flatnonzero(unknown)
+                    bad = dc < 0
+                    if bad.any():
+                        lines = [self.lines[c] for c in cur[idx[bad]].tolist()]
+                        frame.fail(np.isin(all_rows, active[idx[bad]]), _no_default_child(lines))
+                        result[active[idx[bad]]] = _FAILED
+                    nxt[idx[~bad]] = dc[~bad]
+                    levels[active[idx[~bad]]] += 1
+            if no_true.any():
+                ends = cur[no_true]
+                if self.return_last:
+                    # "Return the parent Node only if it specifies a score" (JPMML).
+                    result[active[no_true]] = np.where(self.has_score[ends], ends, NO_NODE)
+                else:
+                    result[active[no_true]] = NO_NODE
+            entered = nxt >= 0
+            if entered.any():
+                rows_in = active[entered]
+                target = nxt[entered]
+                node[rows_in] = target
+                slot[rows_in] = 0
+                leaf = self.is_leaf[target]
+                result[rows_in[leaf]] = target[leaf]
+            active = active[result[active] == _RUNNING]
+        ended = result >= 0
+        scoreless = np.zeros(n, dtype=bool)
+        scoreless[ended] = ~self.has_score[result[ended]]
+        if scoreless.any():
+            lines = [self.lines[c] for c in result[scoreless].tolist()]
+            frame.fail(scoreless, _no_score(lines, frame.rows[scoreless].tolist()))
+            result[scoreless] = _FAILED
+        result[result == _FAILED] = NO_NODE
+        return result, levels
+
+
+def _no_default_child(lines: list[int]) -> Callable[[int], EvaluationError]:
+    def make(r: int) -> EvaluationError:
+        return EvaluationError(
+            f"the record has a missing value at a Node (line {lines[0]}) without the defaultChild attribute "
+            f"that missingValueStrategy defaultChild needs (row {r + 1})", row=r)
+
+    return make
+
+
+def _no_score(lines: list[int], rows: list[int]) -> Callable[[int], EvaluationError]:
+    by_row = dict(zip(rows, lines, strict=True))
+
+    def make(r: int) -> EvaluationError:
+        line = by_row.get(r, lines[0])
+        return EvaluationError(f"the record ends in a Node (line {line}) without a score attribute (row {r + 1})",
+                               row=r)
+
+    return make
+
+
+# -- compiling -----------------------------------------------------------------------------------
+
+
+class _Builder:
+    """Turns predicates into tests; collects the input columns and value sets they need."""
+
+    def __init__(self, env: ModelEnv) -> None:
+        self.env = env
+        self.columns: list[_Column] = []
+        self.index: dict[tuple[str, bool], int] = {}
+        self.sets: list[tuple[int, frozenset[int]]] = []  # (column, member codes)
+        self.infos: dict[str, FieldInfo | None] = {}
+
+    def info(self, name: str) -> FieldInfo | None:
+        if name not in self.infos:
+            self.infos[name] = self.env.compiler.field_info(name)
+        return self.infos[name]
+
+    def column(self, name: str, coded: bool, el: Element) -> int | None:
+        key = (name, coded)
+        j = self.index.get(key)
+        if j is not None:
+            return j
+        expr = self.env.compiler.ref(name, el)
+        if expr is None:
+            return None
+        j = len(self.columns)
+        self.columns.append(_Column(name, expr.fn, {} if coded else None))
+        self.index[key] = j
+        return j
+
+    def code(self, column: int, value: Any) -> int:
+        vocab = self.columns[column].vocabulary
+        if vocab is None:  # pragma: no cover - only coded columns get here
+            raise TypeError("not a coded column")
+        return vocab.setdefault(value, len(vocab))
+
+
+def _simple_test(pred: Element, b: _Builder, dtype: DataType) -> tuple[str, Any] | None:
+    """Operator and typed value of a SimplePredicate; None when the value is unreadable."""
+    op = pred.get("operator") or ""
+    if op in ("isMissing", "isNotMissing"):
+        return op, None
+    text = pred.get("value")
+    if text is None:
+        b.env.problems.invalid(f"attribute value is required for operator {op!r}", pred)
+        return None
+    try:
+        return op, parse_scalar(dtype, text)
+    except ValueError as exc:
+        if dtype is DataType.INTEGER:
+            # Producers write split points between integers ("2.5") for integer fields.
+            try:
+                return op, float(text)
+            except ValueError:
+                pass
+        b.env.problems.invalid(f"value of field {pred.get('field')!r}: {exc}", pred)
+        return None
+
+
+def compile_flat(model: Element, env: ModelEnv) -> FlatTree | None:
+    """Compile a TreeModel element's nodes; problems go to ``env.problems`` (None if any)."""
+    nodes = parse_nodes(model, env.problems)
+    if nodes is None:
+        return None
+    return build_flat(model, nodes, env)
+
+
+def build_flat(model: Element, nodes: list[ParsedNode], env: ModelEnv) -> FlatTree | None:
+    problems = env.problems
+    before = len(problems.items)
+    mvs = model.get("missingValueStrategy", "none")
+    if mvs not in MISSING_STRATEGIES:
+        problems.invalid(f"missingValueStrategy must be one of {', '.join(MISSING_STRATEGIES)}, got {mvs!r}", model)
+    ntc = model.get("noTrueChildStrategy", "returnNullPrediction")
+    if ntc not in NO_TRUE_CHILD_STRATEGIES:
+        problems.invalid(f"noTrueChildStrategy must be one of {', '.join(NO_TRUE_CHILD_STRATEGIES)}, got {ntc!r}",
+                         model)
+    split = model.get("splitCharacteristic", "multiSplit")
+    if split not in SPLIT_CHARACTERISTICS:
+        problems.invalid(f"splitCharacteristic must be binarySplit or multiSplit, got {split!r}", model)
+    m = len(nodes)
+    b = _Builder(env)
+    column = np.zeros(m, dtype=np.intp)
+    op_mask = np.zeros(m, dtype=np.int64)
+    threshold = np.zeros(m)
+    set_row = np.full(m, -1, dtype=np.intp)
+    unknown_if_missing = np.zeros(m, dtype=bool)
+    implied = np.zeros(m, dtype=bool)
+    exotic: list[_Exotic | None] = [None] * m
+    # A test's identity (field, operator, value) to recognise a sibling's complement.
+    signature: list[tuple[Any, ...] | None] = [None] * m
+    child_count = np.zeros(m, dtype=np.intp)
+    child_start = np.zeros(m, dtype=np.intp)
+    flat_children: list[int] = []
+    default_child = np.full(m, -1, dtype=np.intp)
+    has_score = np.zeros(m, dtype=bool)
+    scores = np.full(m, np.nan)
+    ids: list[str] = []
+    lines: list[int] = []
+    binary = split == "binarySplit"
+    for i, nd in enumerate(nodes):
+        el = nd.el
+        lines.append(el.line)
+        nid = el.get("id")
+        ids.append(nid if nid is not None else str(i + 1))
+        if nd.score is not None:
+            has_score[i] = True
+            with contextlib.suppress(ValueError):  # a category of a classification tree
+                scores[i] = float(nd.score)
+        child_start[i] = len(flat_children)
+        child_count[i] = len(nd.children)
+        flat_children.extend(nd.children)
+        if binary and nd.children and len(nd.children) != 2:
+            problems.invalid(f"splitCharacteristic binarySplit needs 0 or 2 child Nodes, got {len(nd.children)}", el)
+        pred = nd.predicate
+        if pred is None:
+            continue
+        tag = pred.tag
+        if tag == "True":
+            op_mask[i] = _ALWAYS
+            signature[i] = ("True",)
+        elif tag == "False":
+            signature[i] = ("False",)
+        elif tag == "SimplePredicate":
+            name = pred.get("field") or ""
+            info = b.info(name)
+            op = pred.get("operator") or ""
+            if op not in _OP_MASKS:
+                problems.invalid(f"operator must be one of {', '.join(_OP_MASKS)}, got {op!r}", pred)
+                continue
+            if info is None:
+                problems.invalid(f"field {name!r} is not defined in this scope", pred)
+                continue
+            got = _simple_test(pred, b, info.dtype)
+            if got is None:
+                continue
+            _, value = got
+            if info.dtype.is_string and op not in ("equal", "notEqual", "isMissing", "isNotMissing"):
+                exotic[i] = _exotic(pred, env)
+                continue
+            coded = info.dtype.is_string
+            j = b.column(name, coded, pred)
+            if j is None:
+                continue
+            column[i] = j
+            unknown_if_missing[i] = op not in ("isMissing", "isNotMissing")
+            signature[i] = ("S", name, op, value)
+            if coded and value is not None:
+                # String equality is membership of a one-value set.
+                set_row[i] = len(b.sets)
+                b.sets.append((j, frozenset({b.code(j, value)})))
+                op_mask[i] = _EQ if op == "equal" else _LT
+            else:
+                op_mask[i] = _OP_MASKS[op]
+                threshold[i] = np.nan if value is None else value
+        elif tag == "SimpleSetPredicate":
+            name = pred.get("field") or ""
+            info = b.info(name)
+            bop = pred.get("booleanOperator")
+            arr = pred.find("Array")
+            if bop not in ("isIn", "isNotIn"):
+                problems.invalid(f"booleanOperator must be isIn or isNotIn, got {bop!r}", pred)
+                continue
+            if info is None:
+                problems.invalid(f"field {name!r} is not defined in this scope", pred)
+                continue
+            if arr is None:
+                problems.invalid("SimpleSetPredicate needs an Array", pred)
+                continue
+            values = parse_array(arr, info.dtype, env.compiler)
+            j = b.column(name, True, pred)
+            if values is None or j is None:
+                continue
+            column[i] = j
+            set_row[i] = len(b.sets)
+            b.sets.append((j, frozenset(b.code(j, v) for v in values)))
+            op_mask[i] = _EQ if bop == "isIn" else _LT
+            unknown_if_missing[i] = True
+            signature[i] = ("A", name, bop, frozenset(values))
+        else:
+            exotic[i] = _exotic(pred, env)
+    # Entering a child without a test: True, or the complement of the previous sibling.
+    for nd in nodes:
+        ch = nd.children
+        for a, c in itertools.pairwise(ch):
+            implied[c] = _implied(signature[a], signature[c])
+    for i, nd in enumerate(nodes):
+        dc = nd.el.get("defaultChild")
+        if dc is None:
+            continue
+        target = next((c for c in nd.children if nodes[c].el.get("id") == dc), None)
+        if target is None:
+            problems.invalid(f"defaultChild {dc!r} is not the id of a child of this Node", nd.el)
+            continue
+        default_child[i] = target
+    if len(problems.items) > before:
+        return None
+    width = max((len(c.vocabulary or {}) for c in b.columns), default=0) + 1
+    set_table = np.zeros((max(len(b.sets), 1), width), dtype=bool)
+    for r, (_, members) in enumerate(b.sets):
+        for code in members:
+            set_table[r, code + 1] = True
+    children = np.asarray(flat_children, dtype=np.intp) if flat_children else np.zeros(1, dtype=np.intp)
+    return FlatTree(
+        n_nodes=m, child_start=child_start, child_count=child_count, children=children,
+        is_leaf=child_count == 0, column=column, op_mask=op_mask, threshold=threshold, set_row=set_row,
+        unknown_if_missing=unknown_if_missing, implied=implied, exotic=tuple(exotic),
+        is_exotic=np.array([e is not None for e in exotic], dtype=bool),
+        has_exotic=any(e is not None for e in exotic), default_child=default_child, has_score=has_score,
+        columns=tuple(b.columns), set_table=set_table, missing_strategy=mvs, return_last=ntc == "returnLastPrediction",
+        ids=tuple(ids), scores=scores, lines=tuple(lines),
+    )
+
+
+def _implied(prev: tuple[Any, ...] | None, sig: tuple[Any, ...] | None) -> bool:
+    """Whether a test is true whenever the previous sibling's test is known to be false."""
+    if prev is None or sig is None:
+        return False
+    if sig == ("True",):
+        return True
+    if sig[0] != prev[0] or sig[0] not in ("S", "A") or sig[1] != prev[1] or sig[3] != prev[3]:
+        return False
+    return bool(_COMPLEMENT[prev[2]] == sig[2]) if sig[0] == "S" else bool(sig[2] != prev[2])
+
+
+def _exotic(pred: Element, env: ModelEnv) -> _Exotic | None:
+    if pred.tag == "CompoundPredicate" and pred.get("booleanOperator") == "surrogate":
+        parts = _parts(pred, env)
+        return None if parts is None else _Exotic(parts)
+    fn = _predicate_fn(pred, env)
+    return None if fn is None else _Exotic((fn,))
+
+
+def _parts(pred: Element, env: ModelEnv) -> tuple[PredicateFn, ...] | None:
+    parts = [_predicate_fn(p, env) for p in pred.children if p.tag in PREDICATE_TAGS]
+    if len(parts) < 2:
+        env.problems.invalid("CompoundPredicate needs at least two predicates", pred)
+        return None
+    if any(p is None for p in parts):
+        return None
+    return tuple(p for p in parts if p is not None)
+
+
+def _predicate_fn(pred: Element, env: ModelEnv) -> PredicateFn | None:
+    """A predicate's function; split points between integers are read as numbers (as JPMML does)."""
+    if pred.tag == "CompoundPredicate" and pred.get("booleanOperator") in ("and", "or", "xor", "surrogate"):
+        parts = _parts(pred, env)
+        if parts is None:
+            return None
+        return _combine(pred.get("booleanOperator") or "", parts)
+    if pred.tag == "SimplePredicate" and pred.get("operator") in _OP_MASKS:
+        info = env.compiler.field_info(pred.get("field") or "")
+        text = pred.get("value")
+        if info is not None and info.dtype is DataType.INTEGER and text is not None and _is_fraction(text):
+            expr = env.compiler.ref(info.name, pred)
+            if expr is not None:
+                return _numeric_fn(expr.fn, pred.get("operator") or "", float(text))
+    return compile_predicate(pred, env.compiler)
+
+
+def _is_fraction(text: str) -> bool:
+    try:
+        x = float(text)
+    except ValueError:
+        return False
+    return x != int(x) if np.isfinite(x) else False
+
+
+def _numeric_fn(read: Callable[[Frame], Array], op: str, value: float) -> PredicateFn:
+    mask = _OP_MASKS[op]
+
+    def run(frame: Frame) -> Array:
+        x = read(frame)
+        with np.errstate(invalid="ignore"):
+            outcome = np.where(x < value, 0, np.where(x == value, 1, 2))
+        miss = np.isnan(x)
+        outcome[miss] = 3
+        out = ((mask >> outcome) & 1).astype(np.float64)
+        if op not in ("isMissing", "isNotMissing"):
+            out[miss] = np.nan
+        return out
+
+    return run
+
+
+def _combine(op: str, parts: tuple[PredicateFn, ...]) -> PredicateFn:
+    if op == "and":
+        return lambda frame: and_all([p(frame) for p in parts])
+    if op == "or":
+        return lambda frame: or_all([p(frame) for p in parts])
+    if op == "xor":
+        def run_xor(frame: Frame) -> Array:
+            acc = np.zeros(frame.n)
+            for p in parts:
+                acc = acc + p(frame)  # NaN (unknown) stays unknown
+            return np.mod(acc, 2.0)
+
+        return run_xor
+
+    def run_surrogate(frame: Frame) -> Array:
+        out = parts[0](frame)
+        for p in parts[1:]:
+            todo = np.flatnonzero(np.isnan(out))
+            if not len(todo):
+                break
+            out[todo] = p(frame.subset(todo, {}))
+        return out
+
+    return run_surrogate

@@ -1,0 +1,410 @@
+"""TreeModel: decision trees for classification and regression (PMML 4.4 "TreeModel").
+
+The nodes are compiled into flat arrays and walked by all rows at once (see
+:mod:`pmserve.pmml._tree_flat`, which is also the API ensembles use).  Results follow
+JPMML-Evaluator:
+
+* the predicted value is the final Node's score, typed by the target;
+* probabilities come from the final Node's ScoreDistributions - their probability attributes
+  when the first one has one, else recordCount divided by the sum of the recordCounts; a
+  category the Node does not list has probability 0; a Node without ScoreDistributions gives
+  probability 1 to its score;
+* confidences are ScoreDistribution/@confidence times missingValuePenalty to the power of the
+  missing levels met (defaultChild taken, surrogate decided by an alternative);
+* the entity id is Node/@id, or the Node's 1-based position in depth-first order.
+
+missingValueStrategy weightedConfidence and aggregateNodes (which JPMML does not support) follow
+the PMML specification as implemented by pmml4s: when no child is true but some are unknown,
+weightedConfidence blends the confidences of the unknown children weighted by their share of
+the parent's recordCount (recursively), and aggregateNodes sums the ScoreDistribution record
+counts of every leaf the record may reach.  Such blended records have no entity id.
+Node-level embedded models (Regression, DecisionTree) are not supported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from pmserve.errors import EvaluationError
+from pmserve.pmml._frame import Frame
+from pmserve.pmml._parse import Element
+from pmserve.pmml._prediction import Prediction
+from pmserve.pmml._tree_flat import FlatTree, IntArray, ParsedNode, build_flat, parse_nodes
+from pmserve.pmml._types import Array, DataType, parse_scalar
+from pmserve.pmml.compiler import ModelEnv, Predictor, register
+
+__all__ = ["compile_tree"]
+
+
+@dataclass(frozen=True)
+class _Classes:
+    """Per-node class tables of a classification tree; an extra last row stands for "no node"."""
+
+    categories: tuple[Any, ...]
+    values: Array  # the node's score typed by the target
+    probabilities: Array  # nodes + 1 x categories
+    confidences: Array | None  # nodes + 1 x categories, NaN where a node has none
+    counts: Array  # ScoreDistribution recordCounts (aggregateNodes)
+    undefined: Array  # node whose probabilities sum to zero (JPMML: undefined result)
+
+
+@register("TreeModel")
+def compile_tree(el: Element, env: ModelEnv) -> Predictor | None:
+    problems = env.problems
+    nodes = parse_nodes(el, problems)
+    if nodes is None:
+        return None
+    penalty = _penalty(el, env)
+    flat = build_flat(el, nodes, env)
+    fn = env.function_name
+    if fn not in ("classification", "regression"):
+        problems.invalid(f"functionName of a TreeModel must be classification or regression, got {fn!r}", el)
+        return None
+    strategy = el.get("missingValueStrategy", "none")
+    target = env.target
+    if fn == "regression":
+        if strategy in ("weightedConfidence", "aggregateNodes"):
+            problems.unsupported(f"missingValueStrategy {strategy} is defined for classification trees only", el)
+            return None
+        for nd in nodes:
+            if nd.score is not None and not _is_number(nd.score):
+                problems.invalid(f"score of a regression tree must be a number, got {nd.score!r}", nd.el)
+        if flat is None or penalty is None or problems.items:
+            return None
+        return _regression(flat, target.dtype if target is not None and target.dtype.is_number else DataType.DOUBLE)
+    if target is None:
+        problems.invalid("a classification TreeModel needs a target field in its MiningSchema", el)
+        return None
+    classes = _classes(nodes, target.dtype, target.valid, env)
+    if strategy == "weightedConfidence":
+        for nd in nodes:
+            if nd.parent >= 0 and nd.el.get("recordCount") is None:
+                problems.invalid("missingValueStrategy weightedConfidence needs the recordCount of every Node",
+                                 nd.el)
+                break
+    if flat is None or classes is None or penalty is None:
+        return None
+    env.categories = classes.categories
+    if not flat.single_node:
+        counts = np.array([_float(nd.el.get("recordCount")) for nd in nodes])
+        return _blended(flat, classes, target.dtype, counts)
+    return _classification(flat, classes, target.dtype, penalty)
+
+
+# -- compiling -------------------------------------------------------------------------------------
+
+
+def _penalty(el: Element, env: ModelEnv) -> float | None:
+    text = el.get("missingValuePenalty", "1.0")
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        env.problems.invalid(f"missingValuePenalty must be a number between 0 and 1, got {text!r}", el)
+        return None
+    return value
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _float(text: str | None) -> float:
+    if text is None:
+        return np.nan
+    try:
+        return float(text)
+    except ValueError:
+        return np.nan
+
+
+def _classes(nodes: list[ParsedNode], dtype: DataType, declared: tuple[Any, ...], env: ModelEnv) -> _Classes | None:
+    problems = env.problems
+    ok = True
+    order: dict[Any, int] = {c: j for j, c in enumerate(declared)}
+
+    def typed(text: str, el: Element, what: str) -> Any:
+        nonlocal ok
+        try:
+            value = parse_scalar(dtype, text)
+        except ValueError as exc:
+            problems.invalid(f"{what}: {exc}", el)
+            ok = False
+            return None
+        order.setdefault(value, len(order))
+        return value
+
+    scores: list[Any] = []
+    rows: list[list[tuple[Any, float | None, float | None, float | None]]] = []
+    for nd in nodes:
+        scores.append(None if nd.score is None else typed(nd.score, nd.el, "score"))
+        dist: list[tuple[Any, float | None, float | None, float | None]] = []
+        for sd in nd.distributions:
+            text = sd.get("value")
+            if text is None:
+                problems.invalid("attribute value is required", sd)
+                ok = False
+                continue
+            value = typed(text, sd, "value")
+            nums: list[float | None] = []
+            for attr in ("recordCount", "probability", "confidence"):
+                raw = sd.get(attr)
+                if raw is None:
+                    nums.append(None)
+                    continue
+                try:
+                    nums.append(float(raw))
+                except ValueError:
+                    problems.invalid(f"attribute {attr} must be a number, got {raw!r}", sd)
+                    ok = False
+                    nums.append(None)
+            dist.append((value, nums[0], nums[1], nums[2]))
+        rows.append(dist)
+    if not ok:
+        return None
+    categories = tuple(order)
+    m, k = len(nodes), len(categories)
+    probs = np.full((m + 1, k), np.nan)
+    confs = np.full((m + 1, k), np.nan)
+    counts = np.zeros((m + 1, k))
+    undefined = np.zeros(m + 1, dtype=bool)
+    any_confidence = False
+    for i, (nd, dist) in enumerate(zip(nodes, rows, strict=True)):
+        if not dist:
+            if scores[i] is not None:
+                probs[i] = 0.0
+                probs[i, order[scores[i]]] = 1.0
+            continue
+        use_probability = dist[0][2] is not None
+        total = 0.0
+        values = np.zeros(k)
+        for (value, count, probability, confidence), sd in zip(dist, nd.distributions, strict=False):
+            if use_probability:
+                if probability is None:
+                    problems.invalid("attribute probability is required when the first ScoreDistribution "
+                                     "of the Node has one", sd)
+                    ok = False
+                    continue
+                if not 0.0 <= probability <= 1.0:
+                    problems.invalid(f"attribute probability must be between 0 and 1, got {probability!r}", sd)
+                    ok = False
+                    continue
+                x = probability
+            else:
+                if count is None:
+                    problems.invalid("attribute recordCount is required when the Node's ScoreDistributions "
+                                     "give no probability", sd)
+                    ok = False
+                    continue
+                x = count
+            total += x
+            values[order[value]] = x
+            if count is not None:
+                counts[i, order[value]] = count
+            if confidence is not None:
+                any_confidence = True
+                if np.isnan(confs[i]).all():
+                    confs[i] = 0.0
+                confs[i, order[value]] = confidence
+        if total == 0.0:
+            undefined[i] = True
+        elif total != 1.0:
+            values = values / total
+        probs[i] = values
+    if not ok:
+        return None
+    if dtype.is_string:
+        vals: Array = np.empty(m + 1, dtype=object)
+        vals[:m] = scores
+        vals[m] = None
+    else:
+        vals = np.array([np.nan if s is None else s for s in scores] + [np.nan])
+    return _Classes(categories, vals, probs, confs if any_confidence else None, counts, undefined)
+
+
+# -- scoring ---------------------------------------------------------------------------------------
+
+
+def _regression(flat: FlatTree, dtype: DataType) -> Predictor:
+    values = np.append(flat.scores, np.nan)
+    ids = _ids(flat)
+
+    def predict_tree_regression(frame: Frame) -> Prediction:
+        nodes = flat.leaf_index(frame)
+        return Prediction(frame.n, dtype, values[nodes], entity_id=ids[nodes])
+
+    return predict_tree_regression
+
+
+def _ids(flat: FlatTree) -> Array:
+    ids: Array = np.empty(flat.n_nodes + 1, dtype=object)
+    ids[: flat.n_nodes] = flat.ids
+    ids[flat.n_nodes] = None
+    return ids
+
+
+def _classification(flat: FlatTree, classes: _Classes, dtype: DataType, penalty: float) -> Predictor:
+    ids = _ids(flat)
+
+    def predict_tree_classification(frame: Frame) -> Prediction:
+        nodes, levels = flat.walk(frame)
+        nodes = _fail_undefined(frame, nodes, classes)
+        probs = classes.probabilities[nodes]
+        confs = None
+        if classes.confidences is not None:
+            confs = classes.confidences[nodes]
+            if penalty != 1.0 and levels.any():
+                confs = confs * (penalty ** levels)[:, None]
+        return Prediction(frame.n, dtype, classes.values[nodes], classes.categories, probs, confidences=confs,
+                          entity_id=ids[nodes])
+
+    return predict_tree_classification
+
+
+def _fail_undefined(frame: Frame, nodes: IntArray, classes: _Classes) -> IntArray:
+    bad = classes.undefined[nodes]
+    if bad.any():
+        frame.fail(bad, lambda r: EvaluationError(
+            f"the record ends in a Node whose ScoreDistribution record counts sum to zero (row {r + 1})", row=r))
+        nodes = np.where(bad, -1, nodes)
+    return nodes
+
+
+def _blended(flat: FlatTree, classes: _Classes, dtype: DataType, record_counts: Array) -> Predictor:
+    """weightedConfidence / aggregateNodes: rows with unknown splits blend several nodes."""
+    ids = _ids(flat)
+    weighted = flat.missing_strategy == "weightedConfidence"
+    k = len(classes.categories)
+    conf_table = classes.confidences if classes.confidences is not None else classes.probabilities
+
+    def leaves(node: int, rows: IntArray, x: Array, frame: Frame) -> Array:
+        """aggregateNodes: the summed leaf record counts reachable from an entered node."""
+        if flat.is_leaf[node]:
+            return np.repeat(classes.counts[node][None, :], len(rows), axis=0)
+        out = np.zeros((len(rows), k))
+        blocked = np.zeros(len(rows), dtype=bool)  # a true child was met: later ones are not candidates
+        for kid in _kids(flat, node):
+            truth, _ = flat.status(np.full(len(rows), kid, dtype=np.intp), rows, x, frame)
+            cand = ~blocked & (truth != 0.0)
+            if cand.any():
+                out[cand] += leaves(kid, rows[cand], x, frame)
+            blocked |= truth == 1.0
+        return out
+
+    def descend(node: int, rows: IntArray, x: Array, frame: Frame) -> tuple[IntArray, Array, Array]:
+        """Final node (-1 blended or none), confidence (or count) and probability rows."""
+        n = len(rows)
+        if flat.is_leaf[node]:
+            return (np.full(n, node, dtype=np.intp), np.repeat(conf_table[node][None, :], n, axis=0),
+                    np.repeat(classes.probabilities[node][None, :], n, axis=0))
+        kids = _kids(flat, node)
+        status = np.vstack([flat.status(np.full(n, kid, dtype=np.intp), rows, x, frame)[0] for kid in kids])
+        is_true = status == 1.0
+        any_true = is_true.any(axis=0)
+        first_true = np.argmax(is_true, axis=0)
+        unknown = ~any_true & np.isnan(status).any(axis=0)
+        out_nodes = np.full(n, -1, dtype=np.intp)
+        out_conf = np.full((n, k), np.nan)
+        out_prob = np.full((n, k), np.nan)
+        for j, kid in enumerate(kids):
+            sel = np.flatnonzero(any_true & (first_true == j))
+            if len(sel):
+                out_nodes[sel], out_conf[sel], out_prob[sel] = descend(kid, rows[sel], x, frame)
+        if unknown.any():
+            sel = np.flatnonzero(unknown)
+            if weighted:
+                conf = np.zeros((len(sel), k))
+                prob = np.zeros((len(sel), k))
+                for j, kid in enumerate(kids):
+                    part = np.flatnonzero(np.isnan(status[j, sel]))
+                    if not len(part):
+                        continue
+                    _, c, p = descend(kid, rows[sel[part]], x, frame)
+                    share = record_counts[kid] / record_counts[node]
+                    conf[part] += share * np.nan_to_num(c)
+                    prob[part] += share * np.nan_to_num(p)
+                out_conf[sel], out_prob[sel] = conf, prob
+            else:
+                total = leaves(node, rows[sel], x, frame)
+                out_conf[sel] = total
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    out_prob[sel] = total / total.sum(axis=1, keepdims=True)
+        dead = ~any_true & ~unknown
+        if dead.any() and flat.return_last and flat.has_score[node]:
+            sel = np.flatnonzero(dead)
+            out_nodes[sel] = node
+            out_conf[sel] = conf_table[node] if weighted else classes.counts[node]
+            out_prob[sel] = classes.probabilities[node]
+        return out_nodes, out_conf, out_prob
+
+    def predict_tree_blended(frame: Frame) -> Prediction:
+        n = frame.n
+        nodes = np.full(n, -1, dtype=np.intp)
+        conf = np.full((n, k), np.nan)
+        prob = np.full((n, k), np.nan)
+        if n:
+            x = flat.inputs(frame)
+            rows = np.arange(n, dtype=np.intp)
+            root, _ = flat.status(np.zeros(n, dtype=np.intp), rows, x, frame)
+            go = np.flatnonzero(root == 1.0)
+            if len(go):
+                nodes[go], conf[go], prob[go] = descend(0, go, x, frame)
+        values = classes.values[nodes]
+        single = nodes >= 0
+        # A blended record predicts the category of highest confidence (count), the first on ties;
+        # nothing when every one is zero.
+        blended = ~single & ~np.isnan(conf).all(axis=1)
+        confidence = np.full(n, np.nan)
+        if blended.any():
+            c = np.nan_to_num(conf[blended])
+            best = np.argmax(c, axis=1)
+            top = c[np.arange(len(best)), best]
+            cats = np.empty(k, dtype=object if dtype.is_string else np.float64)
+            cats[:] = list(classes.categories)
+            picked = np.where(top > 0.0, cats[best], None if dtype.is_string else np.nan)
+            values = values.copy()
+            values[blended] = picked
+            confidence[blended] = top if weighted else top / c.sum(axis=1)
+            prob[np.flatnonzero(blended)[top <= 0.0]] = np.nan
+        confs = None
+        if classes.confidences is not None or not weighted:
+            confs = np.full((n, k), np.nan)
+            if classes.confidences is not None:
+                confs[single] = classes.confidences[nodes[single]]
+            else:
+                confs[single] = classes.probabilities[nodes[single]]
+        pred = Prediction(n, dtype, values, classes.categories, prob, confidences=None, entity_id=ids[nodes])
+        # The confidence of the prediction: the node's confidence of its score, or the blend's.
+        if confs is not None:
+            own = _pick(confs, values, classes.categories, dtype)
+            own[blended] = confidence[blended]
+            pred.confidence = own
+        pred.confidences = None
+        return pred
+
+    return predict_tree_blended
+
+
+def _kids(flat: FlatTree, node: int) -> list[int]:
+    start = int(flat.child_start[node])
+    result: list[int] = flat.children[start:start + int(flat.child_count[node])].tolist()
+    return result
+
+
+def _pick(matrix: Array, values: Array, categories: tuple[Any, ...], dtype: DataType) -> Array:
+    out = np.full(len(values), np.nan)
+    for j, cat in enumerate(categories):
+        if dtype.is_string:
+            m = np.fromiter((v is not None and v == cat for v in values), dtype=bool, count=len(values))
+        else:
+            m = values == cat
+        out[m] = matrix[m, j]
+    return out
