@@ -255,10 +255,15 @@ class _Predictor:
     matrix: Array | None
 
 
-def _predictors(el: Element | None, env: ModelEnv, factor: bool) -> dict[str, _Predictor] | None:
+def _predictors(el: Element | None, env: ModelEnv, factor: bool) -> tuple[dict[str, _Predictor], bool]:
+    """The FactorList or CovariateList by field name, and whether all of it compiled.
+
+    A predictor with a bad contrast Matrix stays in the map (as a plain factor) so that its PPCells
+    do not add follow-on problems to the one already reported.
+    """
     out: dict[str, _Predictor] = {}
     if el is None:
-        return out
+        return out, True
     ok = True
     for p in el.findall("Predictor"):
         name = p.get("name")
@@ -284,24 +289,28 @@ def _predictors(el: Element | None, env: ModelEnv, factor: bool) -> dict[str, _P
                     f"a contrast Matrix needs Categories to say which row is which category (predictor "
                     f"{name!r})", p)
                 ok = False
+                out[name] = _Predictor(name, expr, None, None)
                 continue
             try:
                 cats = tuple(parse_scalar(expr.dtype, c.get("value") or "") for c in c_el.findall("Category"))
             except ValueError as exc:
                 env.problems.invalid(f"Category value of predictor {name!r}: {exc}", c_el)
                 ok = False
+                out[name] = _Predictor(name, expr, None, None)
                 continue
             matrix = _matrix(m_el, env)
             if matrix is None:
                 ok = False
+                out[name] = _Predictor(name, expr, None, None)
                 continue
             if matrix.shape[0] < len(cats):
                 env.problems.invalid(f"the contrast Matrix of predictor {name!r} has {matrix.shape[0]} rows, "
                                      f"expected one per Category ({len(cats)})", m_el)
                 ok = False
+                out[name] = _Predictor(name, expr, None, None)
                 continue
         out[name] = _Predictor(name, expr, cats, matrix)
-    return out if ok else None
+    return out, ok
 
 
 def _term(cells: list[Element], factors: dict[str, _Predictor], covariates: dict[str, _Predictor],
@@ -369,13 +378,10 @@ class _Matrices:
     """The PPMatrix and ParamMatrix grouped by target category (None: no targetCategory)."""
 
     def __init__(self, el: Element, env: ModelEnv, target_dtype: DataType | None) -> None:
-        self.ok = True
         self.env = env
-        factors = _predictors(el.find("FactorList"), env, True)
-        covariates = _predictors(el.find("CovariateList"), env, False)
-        if factors is None or covariates is None:
-            self.ok = False
-            factors, covariates = factors or {}, covariates or {}
+        factors, factors_ok = _predictors(el.find("FactorList"), env, True)
+        covariates, covariates_ok = _predictors(el.find("CovariateList"), env, False)
+        self.ok = factors_ok and covariates_ok
         self.parameters: dict[str, float] = {}
         pl = el.find("ParameterList")
         if pl is None:
