@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from pmserve.errors import DataError, InvalidValueError, MissingFieldError
-from pmserve.pmml._types import Array, DataType, coerce_column, to_python_list
+from pmserve.pmml._types import Array, DataType, coerce_collection, coerce_column, to_python_list
 
 if TYPE_CHECKING:
     from pmserve.pmml._verify import VerificationReport
@@ -140,7 +140,10 @@ class Model:
             raw = columns.get(f.name)
             if raw is None:
                 continue
-            col, bad = coerce_column(f.data_type, raw, f.name)
+            if f.name in self._doc.collection_fields:
+                col, bad = coerce_collection(raw, f.name)
+            else:
+                col, bad = coerce_column(f.data_type, raw, f.name)
             for row, message in bad.items():
                 err: DataError = InvalidValueError(message, field=f.name, value=raw[row], row=row)
                 if errors == "raise":

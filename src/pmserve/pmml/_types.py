@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import enum
+import json
 import math
 import re
 from collections.abc import Sequence
@@ -270,6 +271,41 @@ def coerce_column(dtype: DataType, raw: Sequence[Any] | Array, field: str) -> tu
     if dtype is DataType.FLOAT:
         col = to_float32(col)
     return col, bad
+
+
+def coerce_collection(raw: Sequence[Any] | Array, field: str) -> tuple[Array, dict[int, str]]:
+    """User-supplied collections of items (one basket per record) to an object column of tuples.
+
+    A cell may be a list, tuple, set or numpy array of items, or a JSON array as text (as CSV
+    files hold them); None, NaN and "" are missing.  Items become strings as in a string column.
+    Returns the column and ``{row: message}`` for cells that are no collection.
+    """
+    bad: dict[int, str] = {}
+    out = np.empty(len(raw), dtype=object)
+    for i, v in enumerate(raw):
+        if isinstance(v, str):
+            if v.strip() == "":
+                out[i] = None
+                continue
+            try:
+                v = json.loads(v)
+            except ValueError:
+                v = None
+            if not isinstance(v, list):
+                bad[i] = (f"field {field!r} expects a collection of items (a list, or a JSON array), "
+                          f"got {raw[i]!r} (row {i + 1})")
+                out[i] = None
+                continue
+        if v is None or (isinstance(v, float) and v != v):
+            out[i] = None
+        elif isinstance(v, (list, tuple, set, frozenset, np.ndarray)):
+            items, _ = coerce_column(DataType.STRING, list(v), field)
+            out[i] = tuple(x for x in items.tolist() if x is not None)
+        else:
+            bad[i] = (f"field {field!r} expects a collection of items (a list, or a JSON array), "
+                      f"got {v!r} (row {i + 1})")
+            out[i] = None
+    return out, bad
 
 
 def _bad_message(field: str, dtype: DataType, value: Any, row: int) -> str:

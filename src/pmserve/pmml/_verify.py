@@ -71,8 +71,11 @@ def verify(model: Model) -> VerificationReport:
         name = vf.get("field") or ""
         specs.append((name, vf.get("column") or name, float(vf.get("precision", "1E-6")),
                       float(vf.get("zeroThreshold", "1E-16"))))
-    rows = [{c.tag: c.text for c in r.children} for r in table.findall("row")]
+    rows: list[dict[str, Any]] = [{c.tag: c.text for c in r.children} for r in table.findall("row")]
     input_names = {f.name for f in model.input_fields}
+    group = next((m.name for m in doc.model.mining_fields if m.usage == "group"), None)
+    if group is not None and doc.collection_fields:
+        rows = _grouped(rows, group, [col for _, col, _, _ in specs])
     inputs = {name: [r.get(col) for r in rows] for name, col, _, _ in specs if name in input_names}
     for f in model.input_fields:
         inputs.setdefault(f.name, [None] * len(rows))
@@ -96,7 +99,28 @@ def verify(model: Model) -> VerificationReport:
     return VerificationReport(len(rows), tuple(checked), tuple(mismatches), tuple(errors))
 
 
-def _matches(expected: str | None, actual: Any, precision: float, zero: float) -> bool:
+def _grouped(rows: list[dict[str, Any]], group: str, columns: list[str]) -> list[dict[str, Any]]:
+    """Rows of a transactional model, one per (group, item), as one row per group.
+
+    Each column becomes the list of its non-empty cells within the group (JPMML's verification of
+    models with a group field): the input basket and the expected multi-valued results alike.
+    """
+    out: dict[Any, dict[str, Any]] = {}
+    for row in rows:
+        merged = out.setdefault(row.get(group), {c: [] for c in columns if c != group})
+        for c in merged:
+            if row.get(c) not in (None, ""):
+                merged[c].append(row[c])
+    return list(out.values())
+
+
+def _matches(expected: Any, actual: Any, precision: float, zero: float) -> bool:
+    if isinstance(expected, list):
+        if not isinstance(actual, list | tuple):
+            # A single-valued result of a grouped row: its one expected value, if any.
+            return _matches(expected[0] if expected else None, actual, precision, zero)
+        return len(expected) == len(actual) and all(
+            _matches(e, a, precision, zero) for e, a in zip(expected, actual, strict=True))
     if expected is None or expected == "":
         return actual is None
     if actual is None:

@@ -117,6 +117,8 @@ class ModelEnv:
     problems: Problems
     #: The categories a classifier predicts, declared by its compiler (probability columns).
     categories: tuple[Any, ...] = ()
+    #: Input fields whose cells are collections (an AssociationModel's basket), kept whole by score().
+    collection_fields: set[str] = field(default_factory=set)
 
     @property
     def scope(self) -> Scope:
@@ -146,6 +148,7 @@ class ModelPlan:
     output_scope: Scope
     mining_fields: tuple[MiningField, ...]
     categories: tuple[Any, ...] = ()
+    collection_fields: frozenset[str] = frozenset()
 
     def evaluate(self, parent: Frame, rows: Any = None) -> tuple[Prediction, dict[str, Array], Frame]:
         """Run the model over the parent's rows (or the given subset of them)."""
@@ -203,7 +206,7 @@ def compile_model(el: Element, outer: Compiler) -> ModelPlan | None:
     output, out_scope = compile_output(el.find("Output"), c, target, fn_name, _extra_features(el.tag))
     categories = env.categories or (target.valid if target is not None else ())
     return ModelPlan(el.tag, el.get("modelName"), fn_name, target, derived, predictor, target_plan, output,
-                     out_scope, tuple(mining), categories)
+                     out_scope, tuple(mining), categories, frozenset(env.collection_fields))
 
 
 def _extra_features(tag: str) -> Any:
@@ -236,6 +239,11 @@ class CompiledDocument:
     @property
     def model_type(self) -> str:
         return self.model.tag
+
+    @property
+    def collection_fields(self) -> frozenset[str]:
+        """Input fields whose cells are collections of items, passed to the model as they are."""
+        return self.model.collection_fields
 
     @property
     def function_name(self) -> str:
