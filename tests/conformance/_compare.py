@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -90,6 +91,8 @@ def values_equivalent(expected: str | None, actual: Any, tol: Tolerance) -> bool
     if is_missing(actual):
         number = parse_number(expected)
         return number is not None and math.isnan(number)
+    if isinstance(actual, list | tuple):
+        return _collections_equivalent(expected, actual, tol)
     low = expected.strip().lower()
     if isinstance(actual, bool | np.bool_):
         if low in _TRUE or low in _FALSE:
@@ -109,6 +112,23 @@ def values_equivalent(expected: str | None, actual: Any, tol: Tolerance) -> bool
     # A categorical result such as "1" or "1.0" against an expected "1": compare as numbers.
     a, e = parse_number(text), parse_number(expected)
     return a is not None and e is not None and numbers_equivalent(e, a, tol)
+
+
+def _collections_equivalent(expected: str, actual: list[Any] | tuple[Any, ...], tol: Tolerance) -> bool:
+    """A collection result (association rule values) against a JSON array cell, item by item.
+
+    A cell that is no JSON array (a Python rendering, as row-by-row checks write) compares as text.
+    """
+    try:
+        items = json.loads(expected)
+    except ValueError:
+        return expected == str(actual)
+    if not isinstance(items, list) or len(items) != len(actual):
+        return False
+    return all(
+        values_equivalent(None if e is None else e if isinstance(e, str) else json.dumps(e), a, tol)
+        for e, a in zip(items, actual, strict=True)
+    )
 
 
 @dataclass(frozen=True)

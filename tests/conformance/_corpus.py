@@ -46,11 +46,13 @@ REFERENCE_ERROR_COLUMN = "error"
 REFERENCE_TARGET_COLUMN = "_target"
 
 #: Cases the harness cannot run yet, with the reason (reported as "not supported").
-HARNESS_UNSUPPORTED = {
-    "jpmml-rattle/AssociationRulesShopping": (
-        "transactional input (one (transaction, item) row per item, one expected row per "
-        "transaction): grouping items into baskets is not implemented in the harness yet"
-    ),
+HARNESS_UNSUPPORTED: dict[str, str] = {}
+
+#: Transactional inputs: one (group, item) row per item, one expected row per group.  The rows of
+#: a group become one basket (a JSON array cell of the item column, groups in order of first
+#: appearance), which is what the engine's collection field takes.
+TRANSACTIONAL_INPUTS = {
+    "jpmml-rattle/AssociationRulesShopping": ("transaction", "item"),
 }
 
 
@@ -206,6 +208,8 @@ def _case_of(row: dict[str, str], corpus: Path, reference: Path) -> Case:
     elif expected_path is None and (ref_dir / "status.json").is_file():
         status = _read_json(ref_dir / "status.json")
         refusal = f"{status.get('status', 'failed')}: {status.get('message', '')}".strip()
+    if row["case_id"] in TRANSACTIONAL_INPUTS:
+        collection_fields |= {TRANSACTIONAL_INPUTS[row["case_id"]][1]}
     return Case(
         case_id=row["case_id"],
         folder=folder,
@@ -318,7 +322,23 @@ def load_model(path: Path) -> LoadOutcome:
 
 @functools.cache
 def input_table(case: Case) -> Table | None:
-    return read_table(case.input_path, case.input_convention) if case.input_path else None
+    if case.input_path is None:
+        return None
+    table = read_table(case.input_path, case.input_convention)
+    if case.case_id in TRANSACTIONAL_INPUTS:
+        table = grouped_baskets(table, *TRANSACTIONAL_INPUTS[case.case_id])
+    return table
+
+
+def grouped_baskets(table: Table, group: str, item: str) -> Table:
+    """(group, item) rows as one row per group whose item cell is a JSON array of its items."""
+    baskets: dict[str | None, list[str]] = {}
+    for key, value in zip(table.columns[group], table.columns[item], strict=True):
+        basket = baskets.setdefault(key, [])
+        if value is not None:
+            basket.append(value)
+    columns: dict[str, list[str | None]] = {group: list(baskets), item: [json.dumps(b) for b in baskets.values()]}
+    return Table((group, item), columns, len(baskets))
 
 
 @functools.cache
