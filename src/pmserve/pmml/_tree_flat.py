@@ -402,12 +402,8 @@ def _simple_test(pred: Element, b: _Builder, dtype: DataType) -> tuple[str, Any]
     try:
         return op, parse_scalar(dtype, text)
     except ValueError as exc:
-        if dtype is DataType.INTEGER:
-            # Producers write split points between integers ("2.5") for integer fields.
-            try:
-                return op, float(text)
-            except ValueError:
-                pass
+        if _split_point(dtype, text):
+            return op, float(text)
         b.env.problems.invalid(f"value of field {pred.get('field')!r}: {exc}", pred)
         return None
 
@@ -606,19 +602,28 @@ def _predicate_fn(pred: Element, env: ModelEnv) -> PredicateFn | None:
     if pred.tag == "SimplePredicate" and pred.get("operator") in _OP_MASKS:
         info = env.compiler.field_info(pred.get("field") or "")
         text = pred.get("value")
-        if info is not None and info.dtype is DataType.INTEGER and text is not None and _is_fraction(text):
+        if info is not None and text is not None and _split_point(info.dtype, text):
             expr = env.compiler.ref(info.name, pred)
             if expr is not None:
                 return _numeric_fn(expr.fn, pred.get("operator") or "", float(text))
     return compile_predicate(pred, env.compiler)
 
 
-def _is_fraction(text: str) -> bool:
-    try:
-        x = float(text)
-    except ValueError:
+def _split_point(dtype: DataType, text: str) -> bool:
+    """A number between the values of an integer or boolean field ("2.5", "0.5").
+
+    Producers (KNIME, Rattle) write such split points; JPMML compares them as numbers.
+    """
+    if dtype not in (DataType.INTEGER, DataType.BOOLEAN):
         return False
-    return x != int(x) if np.isfinite(x) else False
+    try:
+        parse_scalar(dtype, text)
+    except ValueError:
+        try:
+            return np.isfinite(float(text))
+        except ValueError:
+            return False
+    return False
 
 
 def _numeric_fn(read: Callable[[Frame], Array], op: str, value: float) -> PredicateFn:
