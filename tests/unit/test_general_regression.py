@@ -201,6 +201,17 @@ def test_offset_and_trials_variables_are_read_per_record() -> None:
     assert_allclose(scored["y"], n * np.exp(eta(X, F) + z), rtol=1e-12)
 
 
+def test_fractional_trials_variable_fails_the_record() -> None:
+    """The number of trials is a whole number; a record with another value cannot be scored."""
+    attrs = 'linkFunction="identity" trialsVariable="z"'
+    model = load(linear_model("generalizedLinear", attrs, active="x f z"))
+    scored = model.score({"x": [1.0, 1.0], "f": ["a", "a"], "z": [2.5, 2.0]}, errors="collect")
+    assert set(scored.errors) == {0}
+    assert scored["y"][1] == pytest.approx(2.0 * eta(np.array([1.0]), ["a"])[0])
+    with pytest.raises(DataError, match="trialsVariable field 'z' must hold a whole number"):
+        model.score({"x": [1.0], "f": ["a"], "z": [2.5]})
+
+
 def test_missing_offset_variable_fails_the_record() -> None:
     """A record without its offsetVariable value cannot be scored (JPMML raises too)."""
     attrs = 'linkFunction="identity" offsetVariable="z"'
@@ -356,6 +367,21 @@ def test_contrast_matrix_codes_a_factor_by_its_category_row(matrix: str) -> None
     assert_allclose(scored["y"], expected, rtol=1e-12)
 
 
+@pytest.mark.parametrize(("matrix", "dense"), [
+    ('<Matrix kind="diagonal" offDiagDefault="0"><Array type="real" n="3">1 2 3</Array></Matrix>',
+     [[1.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, 3.0]]),
+    ('<Matrix kind="symmetric"><Array n="1">1</Array><Array n="2">2 3</Array><Array n="3">4 5 6</Array></Matrix>',
+     [[1.0, 2.0, 4.0], [2.0, 3.0, 5.0], [4.0, 5.0, 6.0]]),
+    ('<Matrix kind="symmetric" diagDefault="1" offDiagDefault="0"><MatCell row="3" col="1">7</MatCell></Matrix>',
+     [[1.0, 0.0, 7.0], [0.0, 1.0, 0.0], [7.0, 0.0, 1.0]]),
+], ids=["diagonal", "symmetric-arrays", "symmetric-matcells"])
+def test_diagonal_and_symmetric_matrices_expand_to_full_ones(matrix: str, dense: list[list[float]]) -> None:
+    """Matrix kinds diagonal and symmetric fill the elements they leave out."""
+    m = np.array(dense)
+    scored = load(_contrast(matrix)).score({"f": ["a", "b", "c"]})
+    assert_allclose(scored["y"], B0 + B1 * m[:, 0] + B2 * m[:, 1], rtol=1e-12)
+
+
 def test_value_outside_the_contrast_categories_fails_the_record() -> None:
     """A factor value the contrast Matrix has no row for cannot be coded."""
     fields = _FIELDS.replace('<Value value="c"/>', '<Value value="c"/><Value value="d"/>')
@@ -464,6 +490,13 @@ def _replace(doc: bytes, old: str, new: str) -> bytes:
     (_cox(""), "needs BaseCumHazardTables"),
     (_cox('<BaseCumHazardTables maxTime="8"/>'), "BaseCumHazardTables needs at least one BaselineCell"),
     (_contrast('<Matrix><Array n="2">1 0</Array></Matrix>'), "has 1 rows, expected one per Category \\(3\\)"),
+    (_contrast('<Matrix nbRows="-3"><Array n="2">1 0</Array></Matrix>'),
+     "attribute nbRows must be a whole number from 0 to 2000, got '-3'"),
+    (_contrast('<Matrix><MatCell row="0" col="1">1</MatCell></Matrix>'), "MatCell row and col must be between 1"),
+    (_contrast('<Matrix><Array n="2">1 x</Array></Matrix>'), "Matrix Array elements must hold numbers"),
+    (_contrast('<Matrix><Array n="2">1 0</Array><Array n="2">0 1</Array><Array n="2">1 1</Array></Matrix>').replace(
+        b'<PPCell value="b"', b'<PPCell value="q"'), "PPCell value 'q' of factor 'f' is not one of its Categories"),
+    (linear_model("generalizedLinear", 'linkFunction="log" trialsValue="INF"'), "trialsValue must be a whole"),
 ], ids=lambda v: v if isinstance(v, str) else "doc")
 def test_bad_documents_are_refused_at_load_naming_the_problem(doc: bytes, message: str) -> None:
     """Invalid markup is reported at load with the element, line and what was expected."""

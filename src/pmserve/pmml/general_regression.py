@@ -201,26 +201,37 @@ def _matrix(el: Element, env: ModelEnv) -> Array | None:
     except ValueError:
         env.problems.invalid("Matrix Array elements must hold numbers", el)
         return None
-    nb_rows = _num(el, "nbRows", env)
-    nb_cols = _num(el, "nbCols", env)
+    nb_rows = _dimension(el, "nbRows", env)
+    nb_cols = _dimension(el, "nbCols", env)
+    if nb_rows is None or nb_cols is None:
+        return None
     diag_default = _num(el, "diagDefault", env)
     off_default = _num(el, "offDiagDefault", env)
     if kind == "diagonal":
-        size = len(rows[0]) if rows else int(nb_rows or 0)
+        size = len(rows[0]) if rows else nb_rows
         nr = nc = size
     elif kind == "symmetric":
-        nr = nc = len(rows) if rows else int(nb_rows or 0)
+        nr = nc = len(rows) if rows else nb_rows
     else:
-        nr = len(rows) if rows else int(nb_rows or 0)
-        nc = max((len(r) for r in rows), default=int(nb_cols or 0))
+        nr = len(rows) if rows else nb_rows
+        nc = max((len(r) for r in rows), default=nb_cols)
     if cells:
         try:
             coords = [(int(c.get("row") or ""), int(c.get("col") or ""), float(c.text)) for c in cells]
         except ValueError:
             env.problems.invalid("MatCell needs integer row and col attributes and a number", el)
             return None
-        nr = max([nr, int(nb_rows or 0), *(r for r, _, _ in coords)])
-        nc = max([nc, int(nb_cols or 0), *(c for _, c, _ in coords)])
+        if any(not (0 < r <= _MAX_DIMENSION and 0 < c <= _MAX_DIMENSION) for r, c, _ in coords):
+            env.problems.invalid(f"MatCell row and col must be between 1 and {_MAX_DIMENSION}", el)
+            return None
+        nr = max([nr, nb_rows, *(r for r, _, _ in coords)])
+        nc = max([nc, nb_cols, *(c for _, c, _ in coords)])
+    if kind != "any":
+        nr = nc = max(nr, nc)
+    if nr > _MAX_DIMENSION or nc > _MAX_DIMENSION:
+        env.problems.invalid(f"a contrast Matrix may have at most {_MAX_DIMENSION} rows and columns, got "
+                             f"{nr} x {nc}", el)
+        return None
     m = np.full((nr, nc), np.nan)
     if diag_default is not None:
         np.fill_diagonal(m, diag_default)
@@ -238,13 +249,25 @@ def _matrix(el: Element, env: ModelEnv) -> Array | None:
             m[i, : len(values)] = values
     if cells:
         for r, c, v in coords:
-            if r < 1 or c < 1:
-                env.problems.invalid(f"MatCell row and col count from 1, got row={r} col={c}", el)
-                return None
             m[r - 1, c - 1] = v
             if kind == "symmetric":
                 m[c - 1, r - 1] = v
     return m
+
+
+#: Largest contrast Matrix dimension accepted (a factor has one row per category).
+_MAX_DIMENSION = 2_000
+
+
+def _dimension(el: Element, attr: str, env: ModelEnv) -> int | None:
+    text = el.get(attr)
+    if text is None:
+        return 0
+    if not text.strip().isdigit() or int(text) > _MAX_DIMENSION:
+        env.problems.invalid(f"attribute {attr} must be a whole number from 0 to {_MAX_DIMENSION}, got {text!r}",
+                             el)
+        return None
+    return int(text)
 
 
 @dataclass(frozen=True)
@@ -546,7 +569,7 @@ def _adjust(el: Element, env: ModelEnv) -> _Adjust | None:
         ok = False
     offset_value = _num(el, "offsetValue", env)
     trials_value = _num(el, "trialsValue", env)
-    if trials_value is not None and trials_value != int(trials_value):
+    if trials_value is not None and not trials_value.is_integer():
         env.problems.invalid(f"trialsValue must be a whole number, got {el.get('trialsValue')!r}", el)
         ok = False
     if not ok:
