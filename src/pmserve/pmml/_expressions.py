@@ -152,6 +152,10 @@ class Compiler:
         except ValueError:
             self.problems.invalid("LinearNorm orig and norm must be numbers", el)
             return None
+        if len(orig) > 1 and np.all(np.diff(orig) < 0):
+            # Descending points (STATISTICA's inverse transform) draw the same piecewise-linear
+            # function read in the other direction; JPMML-Evaluator accepts them.
+            orig, norm = orig[::-1].copy(), norm[::-1].copy()
         if np.any(np.diff(orig) <= 0):
             self.problems.invalid("LinearNorm orig values must be strictly ascending", el)
             return None
