@@ -207,6 +207,10 @@ def _continuous(bi: Element, tvs: Element, env: ModelEnv, cats: _Categories, thr
         if dist is None:
             env.problems.invalid("a TargetValueStat needs a GaussianDistribution or PoissonDistribution", tv)
             return None
+        if dist.tag not in ("GaussianDistribution", "PoissonDistribution"):
+            env.problems.invalid(f"Naive Bayes continuous inputs use a GaussianDistribution or PoissonDistribution, "
+                                 f"got {dist.tag}", dist)
+            return None
         try:
             column = cats.index(value)
             mean = float(dist.get("mean") or "")
@@ -223,13 +227,9 @@ def _continuous(bi: Element, tvs: Element, env: ModelEnv, cats: _Categories, thr
                 continue  # JPMML: a Gaussian without spread contributes nothing
             kinds.append("gauss")
             sds.append(math.sqrt(variance))
-        elif dist.tag == "PoissonDistribution":
+        else:
             kinds.append("poisson")
             sds.append(math.nan)
-        else:
-            env.problems.invalid(f"Naive Bayes continuous inputs use a GaussianDistribution or PoissonDistribution, "
-                                 f"got {dist.tag}", dist)
-            return None
         columns.append(column)
         means.append(mean)
     return _Continuous(read, np.array(columns, dtype=np.intp), tuple(kinds), np.array(means), np.array(sds),
