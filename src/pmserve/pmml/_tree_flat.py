@@ -41,7 +41,7 @@ from pmserve.pmml._frame import Frame
 from pmserve.pmml._parse import Element
 from pmserve.pmml._predicates import PREDICATE_TAGS, and_all, compile_predicate, or_all, parse_array
 from pmserve.pmml._problems import Problems
-from pmserve.pmml._types import Array, DataType, parse_scalar
+from pmserve.pmml._types import Array, DataType, parse_scalar, to_float32
 
 if TYPE_CHECKING:  # compiler imports the model modules: a run-time import would be a cycle
     from pmserve.pmml.compiler import ModelEnv
@@ -74,7 +74,7 @@ _FAILED = -3
 PredicateFn = Callable[[Frame], Array]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ParsedNode:
     """What compiling needs of one Node element (preorder index = position in the list)."""
 
@@ -431,38 +431,46 @@ def build_flat(model: Element, nodes: list[ParsedNode], env: ModelEnv) -> FlatTr
         problems.invalid(f"splitCharacteristic must be binarySplit or multiSplit, got {split!r}", model)
     m = len(nodes)
     b = _Builder(env)
-    column = np.zeros(m, dtype=np.intp)
-    op_mask = np.zeros(m, dtype=np.int64)
+    column = [0] * m
+    op_mask = [0] * m
     threshold = np.zeros(m)
     set_row = np.full(m, -1, dtype=np.intp)
-    unknown_if_missing = np.zeros(m, dtype=bool)
+    unknown_if_missing = [False] * m
     implied = np.zeros(m, dtype=bool)
     exotic: list[_Exotic | None] = [None] * m
-    # A test's identity (field, operator, value) to recognise a sibling's complement.
+    # A test's identity (field, operator, value text) to recognise a sibling's complement.
     signature: list[tuple[Any, ...] | None] = [None] * m
-    child_count = np.zeros(m, dtype=np.intp)
-    child_start = np.zeros(m, dtype=np.intp)
+    child_count = [0] * m
+    child_start = [0] * m
     flat_children: list[int] = []
     default_child = np.full(m, -1, dtype=np.intp)
-    has_score = np.zeros(m, dtype=bool)
-    scores = np.full(m, np.nan)
+    has_score = [False] * m
+    score_texts: list[str] = []
+    score_at: list[int] = []
+    # Thresholds of comparisons on double/float fields are parsed together at the end.
+    numeric_texts: list[str] = []
+    numeric_at: list[int] = []
+    numeric_f32: list[bool] = []
     ids: list[str] = []
     lines: list[int] = []
     binary = split == "binarySplit"
+    fast_types = (DataType.DOUBLE, DataType.FLOAT)
     for i, nd in enumerate(nodes):
         el = nd.el
         lines.append(el.line)
-        nid = el.get("id")
+        nid = el.attrs.get("id")
         ids.append(nid if nid is not None else str(i + 1))
         if nd.score is not None:
             has_score[i] = True
-            with contextlib.suppress(ValueError):  # a category of a classification tree
-                scores[i] = float(nd.score)
+            score_texts.append(nd.score)
+            score_at.append(i)
+        ch = nd.children
         child_start[i] = len(flat_children)
-        child_count[i] = len(nd.children)
-        flat_children.extend(nd.children)
-        if binary and nd.children and len(nd.children) != 2:
-            problems.invalid(f"splitCharacteristic binarySplit needs 0 or 2 child Nodes, got {len(nd.children)}", el)
+        child_count[i] = len(ch)
+        if ch:
+            flat_children.extend(ch)
+            if binary and len(ch) != 2:
+                problems.invalid(f"splitCharacteristic binarySplit needs 0 or 2 child Nodes, got {len(ch)}", el)
         pred = nd.predicate
         if pred is None:
             continue
@@ -473,14 +481,30 @@ def build_flat(model: Element, nodes: list[ParsedNode], env: ModelEnv) -> FlatTr
         elif tag == "False":
             signature[i] = ("False",)
         elif tag == "SimplePredicate":
-            name = pred.get("field") or ""
+            attrs = pred.attrs
+            name = attrs.get("field") or ""
             info = b.info(name)
-            op = pred.get("operator") or ""
+            op = attrs.get("operator") or ""
             if op not in _OP_MASKS:
                 problems.invalid(f"operator must be one of {', '.join(_OP_MASKS)}, got {op!r}", pred)
                 continue
             if info is None:
                 problems.invalid(f"field {name!r} is not defined in this scope", pred)
+                continue
+            text = attrs.get("value")
+            if info.dtype in fast_types and text is not None and op not in ("isMissing", "isNotMissing"):
+                j = b.index.get((name, False))
+                if j is None:
+                    j = b.column(name, False, pred)
+                    if j is None:
+                        continue
+                column[i] = j
+                op_mask[i] = _OP_MASKS[op]
+                unknown_if_missing[i] = True
+                signature[i] = ("S", name, op, text)
+                numeric_texts.append(text)
+                numeric_at.append(i)
+                numeric_f32.append(info.dtype is DataType.FLOAT)
                 continue
             got = _simple_test(pred, b, info.dtype)
             if got is None:
@@ -495,7 +519,7 @@ def build_flat(model: Element, nodes: list[ParsedNode], env: ModelEnv) -> FlatTr
                 continue
             column[i] = j
             unknown_if_missing[i] = op not in ("isMissing", "isNotMissing")
-            signature[i] = ("S", name, op, value)
+            signature[i] = ("S", name, op, text)
             if coded and value is not None:
                 # String equality is membership of a one-value set.
                 set_row[i] = len(b.sets)
@@ -530,6 +554,28 @@ def build_flat(model: Element, nodes: list[ParsedNode], env: ModelEnv) -> FlatTr
             signature[i] = ("A", name, bop, frozenset(values))
         else:
             exotic[i] = _exotic(pred, env)
+    if numeric_texts:
+        at = np.asarray(numeric_at, dtype=np.intp)
+        try:
+            values = np.asarray(numeric_texts, dtype=np.str_).astype(np.float64)
+        except ValueError:
+            values = np.full(len(at), np.nan)
+            for k, (text, where) in enumerate(zip(numeric_texts, numeric_at, strict=True)):
+                try:
+                    values[k] = float(text)
+                except ValueError:
+                    bad = nodes[where].predicate
+                    field = bad.get("field") if bad is not None else None
+                    problems.invalid(f"value of field {field!r}: expected a number, got {text!r}", bad)
+        f32 = np.asarray(numeric_f32, dtype=bool)
+        if f32.any():
+            # PMML float: compare float32-rounded values with float32-rounded thresholds.
+            values[f32] = to_float32(values[f32])
+        threshold[at] = values
+    scores = np.full(m, np.nan)
+    for text, where in zip(score_texts, score_at, strict=True):
+        with contextlib.suppress(ValueError):  # a category of a classification tree
+            scores[where] = float(text)
     # Entering a child without a test: True, or the complement of the previous sibling.
     for nd in nodes:
         ch = nd.children
@@ -552,12 +598,15 @@ def build_flat(model: Element, nodes: list[ParsedNode], env: ModelEnv) -> FlatTr
         for code in members:
             set_table[r, code + 1] = True
     children = np.asarray(flat_children, dtype=np.intp) if flat_children else np.zeros(1, dtype=np.intp)
+    counts = np.asarray(child_count, dtype=np.intp)
     return FlatTree(
-        n_nodes=m, child_start=child_start, child_count=child_count, children=children,
-        is_leaf=child_count == 0, column=column, op_mask=op_mask, threshold=threshold, set_row=set_row,
-        unknown_if_missing=unknown_if_missing, implied=implied, exotic=tuple(exotic),
+        n_nodes=m, child_start=np.asarray(child_start, dtype=np.intp), child_count=counts, children=children,
+        is_leaf=counts == 0, column=np.asarray(column, dtype=np.intp), op_mask=np.asarray(op_mask, dtype=np.int64),
+        threshold=threshold, set_row=set_row, unknown_if_missing=np.asarray(unknown_if_missing, dtype=bool),
+        implied=implied, exotic=tuple(exotic),
         is_exotic=np.array([e is not None for e in exotic], dtype=bool),
-        has_exotic=any(e is not None for e in exotic), default_child=default_child, has_score=has_score,
+        has_exotic=any(e is not None for e in exotic), default_child=default_child,
+        has_score=np.asarray(has_score, dtype=bool),
         columns=tuple(b.columns), set_table=set_table, missing_strategy=mvs, return_last=ntc == "returnLastPrediction",
         ids=tuple(ids), scores=scores, lines=tuple(lines),
     )
@@ -620,7 +669,7 @@ def _split_point(dtype: DataType, text: str) -> bool:
         parse_scalar(dtype, text)
     except ValueError:
         try:
-            return np.isfinite(float(text))
+            return bool(np.isfinite(float(text)))
         except ValueError:
             return False
     return False
