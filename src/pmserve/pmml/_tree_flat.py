@@ -557,12 +557,12 @@ def build_flat(model: Element, nodes: list[ParsedNode], env: ModelEnv) -> FlatTr
     if numeric_texts:
         at = np.asarray(numeric_at, dtype=np.intp)
         try:
-            values = np.asarray(numeric_texts, dtype=np.str_).astype(np.float64)
+            parsed = np.asarray(numeric_texts, dtype=np.str_).astype(np.float64)
         except ValueError:
-            values = np.full(len(at), np.nan)
+            parsed = np.full(len(at), np.nan)
             for k, (text, where) in enumerate(zip(numeric_texts, numeric_at, strict=True)):
                 try:
-                    values[k] = float(text)
+                    parsed[k] = float(text)
                 except ValueError:
                     bad = nodes[where].predicate
                     field = bad.get("field") if bad is not None else None
@@ -570,8 +570,8 @@ def build_flat(model: Element, nodes: list[ParsedNode], env: ModelEnv) -> FlatTr
         f32 = np.asarray(numeric_f32, dtype=bool)
         if f32.any():
             # PMML float: compare float32-rounded values with float32-rounded thresholds.
-            values[f32] = to_float32(values[f32])
-        threshold[at] = values
+            parsed[f32] = to_float32(parsed[f32])
+        threshold[at] = parsed
     scores = np.full(m, np.nan)
     for text, where in zip(score_texts, score_at, strict=True):
         with contextlib.suppress(ValueError):  # a category of a classification tree
