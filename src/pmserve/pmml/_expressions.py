@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pmserve.errors import EvaluationError
+from pmserve.pmml import _text
 from pmserve.pmml._fields import FieldInfo, Scope, classify, in_intervals, parse_dtype, parse_interval
 from pmserve.pmml._frame import Expr, Frame
 from pmserve.pmml._parse import Element
@@ -284,84 +285,108 @@ class Compiler:
         return Expr(dtype, "categorical" if dtype.is_string else "continuous", fn)
 
     def _text_index(self, el: Element) -> Expr | None:
-        text_field = self.ref(el.get("textField") or "", el)
+        """TextIndex (PMML 4.4 Transformations): see :mod:`pmserve.pmml._text`."""
+        text_field = self.ref(el.get("textField") or "", el) if el.get("textField") else None
+        if el.get("textField") is None:
+            self.problems.invalid("attribute textField is required", el)
         term_expr = self.expression_of(el)
-        if text_field is None or term_expr is None:
-            return None
-        case = el.get("isCaseSensitive", "false") == "true"
-        max_lev = int(el.get("maxLevenshteinDistance", "0"))
+        settings = self._text_settings(el)
         weights = el.get("localTermWeights", "termFrequency")
-        sep = el.get("wordSeparatorCharacterRE", r"\s+")
-        tokenize = el.get("tokenize", "true") == "true"
-        norms: list[tuple[Element, list[dict[str, str]]]] = []
-        for n in el.findall("TextIndexNormalization"):
-            t = read_table(n, self.problems)
-            norms.append((n, t or []))
-        try:
-            sep_re = re.compile(sep)
-        except re.error:
-            self.problems.invalid(f"wordSeparatorCharacterRE is not a regular expression: {sep!r}", el)
+        if weights == "augmentedNormalizedTermFrequency":
+            # It divides by the largest frequency of any term in the text: not a function of
+            # one term (JPMML refuses it too).
+            self.problems.unsupported("localTermWeights augmentedNormalizedTermFrequency is not supported; "
+                                      "expected termFrequency, binary or logarithmic", el)
             return None
-
-        def normalize(text: str) -> str:
-            for n, rows in norms:
-                in_col = n.get("inField", "string")
-                out_col = n.get("outField", "stem")
-                regex = n.get("isRecursive", "false")
-                use_re = n.get("regexField")
-                for row in rows:
-                    pat = row.get(in_col)
-                    rep = row.get(out_col, "")
-                    if pat is None:
-                        continue
-                    flags = 0 if case else re.IGNORECASE
-                    if use_re is not None and row.get(use_re, "false") == "true":
-                        new = re.sub(pat, rep, text, flags=flags)
-                    else:
-                        new = re.sub(r"(?<!\w)" + re.escape(pat) + r"(?!\w)", rep.replace("\\", "\\\\"),
-                                     text, flags=flags)
-                    while regex == "true" and new != text:
-                        text, new = new, re.sub(pat, rep, new, flags=flags)
-                    text = new
-            return text
-
-        def count(text: str, term: str) -> int:
-            if not case:
-                text, term = text.lower(), term.lower()
-            words = [w for w in sep_re.split(text) if w] if tokenize else list(text)
-            tw = [w for w in sep_re.split(term) if w] if tokenize else list(term)
-            if not tw:
-                return 0
-            k = len(tw)
-            n = 0
-            for i in range(len(words) - k + 1):
-                dist = sum(_levenshtein(a, b) for a, b in zip(words[i:i + k], tw, strict=True))
-                if dist <= max_lev:
-                    n += 1
-            return n
+        if weights not in ("termFrequency", "binary", "logarithmic"):
+            self.problems.invalid(f"localTermWeights must be termFrequency, binary, logarithmic or "
+                                  f"augmentedNormalizedTermFrequency, got {weights!r}", el)
+            return None
+        count_hits = el.get("countHits", "allHits")
+        if count_hits not in ("allHits", "bestHits"):
+            self.problems.invalid(f"countHits must be allHits or bestHits, got {count_hits!r}", el)
+            return None
+        max_lev = self._non_negative_int(el, "maxLevenshteinDistance", 0)
+        if text_field is None or term_expr is None or settings is None or max_lev is None:
+            return None
+        best_hits = count_hits == "bestHits"
+        cap = 1 if weights == "binary" else 2**31 - 1
+        text_fn = _as_strings(text_field)
+        term_fn = _as_strings(term_expr)
 
         def fn(frame: Frame) -> Array:
-            texts = text_field.fn(frame)
-            terms = term_expr.fn(frame)
-            out = np.full(frame.n, np.nan)
-            for i, (t, term) in enumerate(zip(texts.tolist(), terms.tolist(), strict=True)):
-                if t is None or term is None:
-                    continue
-                f = count(normalize(str(t)), normalize(str(term)))
-                if weights == "binary":
-                    out[i] = 1.0 if f > 0 else 0.0
-                elif weights == "logarithmic":
-                    out[i] = float(np.log10(1.0 + f))
-                elif weights == "augmentedNormalizedTermFrequency":
-                    out[i] = float(f)  # needs the max frequency over all terms: not defined per term
-                else:
-                    out[i] = float(f)
-            return out
+            counts, failed = _text.frequencies(text_fn(frame), term_fn(frame).tolist(), settings, max_lev,
+                                               best_hits, cap)
+            if failed.any():
+                frame.fail(failed, lambda r: EvaluationError(
+                    f"TextIndex: the normalization of field {el.get('textField')!r} does not converge "
+                    f"(row {r + 1})", row=r))
+            return np.log10(1.0 + counts) if weights == "logarithmic" else counts
 
-        if weights == "augmentedNormalizedTermFrequency":
-            self.problems.unsupported("localTermWeights augmentedNormalizedTermFrequency is not supported", el)
-        return Expr(DataType.INTEGER if weights in ("termFrequency", "binary") else DataType.DOUBLE,
-                    "continuous", fn)
+        return Expr(DataType.DOUBLE if weights == "logarithmic" else DataType.INTEGER, "continuous", fn)
+
+    def _text_settings(self, el: Element) -> _text.TextSettings | None:
+        """Normalisation and tokenisation of a TextIndex, or None (problems reported)."""
+        case = el.get("isCaseSensitive", "false") == "true"
+        if el.get("tokenize", "true") != "true":
+            self.problems.unsupported("tokenize=\"false\" is not supported; expected texts cut into words", el)
+            return None
+        word_re = el.get("x-wordRE") or el.get("wordRE")
+        sep = el.get("wordSeparatorCharacterRE", r"\s+")
+        try:
+            tokenizer = _text.Tokenizer(_text.compile_pattern(word_re or sep, True, False), word_re is not None)
+        except (ValueError, re.error) as exc:
+            attr = "x-wordRE" if word_re is not None else "wordSeparatorCharacterRE"
+            self.problems.invalid(f"{attr} is not a usable regular expression: {word_re or sep!r} ({exc})", el)
+            return None
+        norms: list[_text.Normalization] = []
+        ok = True
+        for n in el.findall("TextIndexNormalization"):
+            got = self._text_normalization(n, case)
+            if got is None:
+                ok = False
+            else:
+                norms.append(got)
+        return _text.TextSettings(tuple(norms), tokenizer, case) if ok else None
+
+    def _text_normalization(self, el: Element, index_case: bool) -> _text.Normalization | None:
+        if self._non_negative_int(el, "maxLevenshteinDistance", 0) is None:
+            return None
+        case = el.get("isCaseSensitive", "true" if index_case else "false") == "true"
+        in_col = el.get("inField", "string")
+        out_col = el.get("outField", "stem")
+        regex_col = el.get("regexField", "regex")
+        table = read_table(el, self.problems)
+        if table is None:
+            return None
+        rows: list[tuple[re.Pattern[str], str]] = []
+        for i, row in enumerate(table, 1):
+            pattern, replacement = row.get(in_col), row.get(out_col)
+            if pattern is None or replacement is None:
+                self.problems.invalid(f"row {i} of the InlineTable has no {in_col if pattern is None else out_col!r}"
+                                      f" cell; expected the columns inField={in_col!r} and outField={out_col!r}", el)
+                return None
+            is_regex = (row.get(regex_col) or "").strip().lower() == "true"
+            try:
+                rows.append((_text.compile_pattern(pattern, case, not is_regex), _text.java_replacement(replacement)))
+            except (ValueError, re.error) as exc:
+                self.problems.invalid(f"row {i} of the InlineTable: {pattern!r} is not a usable regular "
+                                      f"expression ({exc})", el)
+                return None
+        return _text.Normalization(tuple(rows), el.get("recursive", "false") == "true")
+
+    def _non_negative_int(self, el: Element, attr: str, default: int) -> int | None:
+        text = el.get(attr)
+        if text is None:
+            return default
+        try:
+            value = int(text)
+        except ValueError:
+            value = -1
+        if value < 0:
+            self.problems.invalid(f"{attr} must be a non-negative integer, got {text!r}", el)
+            return None
+        return value
 
     def _apply(self, el: Element) -> Expr | None:
         from pmserve.pmml import _apply
@@ -502,13 +527,8 @@ def validity(info: FieldInfo | None, x: Array) -> npt.NDArray[np.bool_]:
     return ~miss & ~inval
 
 
-def _levenshtein(a: str, b: str) -> int:
-    if a == b:
-        return 0
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
+def _as_strings(expr: Expr) -> Callable[[Frame], Array]:
+    """A TextIndex reads its text and term as strings (JPMML: asString)."""
+    if expr.dtype.is_string:
+        return expr.fn
+    return cast_fn(expr, DataType.STRING)

@@ -1,0 +1,415 @@
+"""TextIndex: how often a term occurs in a text field (PMML 4.4 "Transformations", TextIndex).
+
+The text is normalised (TextIndexNormalization tables of literal or regex replacements, applied
+in order, repeated while they change the text when ``recursive``), then cut into tokens; the term
+is tokenised only.  Tokens come from ``wordSeparatorCharacterRE`` (text between separators, with
+leading and trailing punctuation trimmed) or, when the JPMML extension ``x-wordRE`` is given,
+from the matches of that expression.  Matching follows JPMML-Evaluator: case-insensitive unless
+``isCaseSensitive``, a window of the text matches the term when the summed Levenshtein distance
+of its tokens is at most ``maxLevenshteinDistance``, ``countHits="bestHits"`` counts only windows
+at the smallest distance.
+
+Regular expressions are Java's (PMML producers and JPMML use ``java.util.regex``): they are
+translated so that ``\\w``, ``\\d`` and ``\\s`` keep Java's ASCII meaning, and replacement strings
+keep Java's ``$1`` group references.
+
+Scoring is batched: a model such as a tf-idf vectoriser holds hundreds of TextIndex expressions
+over one text column, so each distinct text of a batch is normalised and tokenised once per
+normalisation settings (:func:`indexed`, cached on the text column itself) and exact term counts
+are dictionary look-ups in an inverted index of the texts' n-grams.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import threading
+import unicodedata
+import weakref
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from pmserve.pmml._types import Array
+
+#: Recursive normalisation stops after this many passes: a table whose rules keep changing the
+#: text (say "a" -> "aa") would otherwise loop forever; such a record gets a missing value.
+MAX_PASSES = 1000
+
+# Java's predefined classes without UNICODE_CHARACTER_CLASS are ASCII-only.
+_JAVA_CLASSES = {
+    "w": ("a-zA-Z_0-9", "[a-zA-Z_0-9]", "[^a-zA-Z_0-9]"),
+    "d": ("0-9", "[0-9]", "[^0-9]"),
+    "s": (" \\t\\n\\x0B\\f\\r", "[ \\t\\n\\x0B\\f\\r]", "[^ \\t\\n\\x0B\\f\\r]"),
+}
+
+
+def java_regex(pattern: str) -> str:
+    """A Java regular expression rewritten for Python's ``re`` with the same meaning.
+
+    Raises ``ValueError`` for constructs Python has no equivalent for (``\\p{...}`` classes).
+    """
+    if "(?U)" in pattern:
+        # UNICODE_CHARACTER_CLASS: Java's classes become Unicode-aware, as Python's are.
+        return pattern.replace("(?U)", "")
+    out: list[str] = []
+    i, n = 0, len(pattern)
+    in_class = False
+    while i < n:
+        c = pattern[i]
+        if c == "\\" and i + 1 < n:
+            d = pattern[i + 1]
+            if d == "Q":
+                end = pattern.find("\\E", i + 2)
+                literal = pattern[i + 2:] if end < 0 else pattern[i + 2:end]
+                out.append(re.escape(literal))
+                i = n if end < 0 else end + 2
+                continue
+            if d.lower() in _JAVA_CLASSES:
+                inner, positive, negative = _JAVA_CLASSES[d.lower()]
+                if d.islower():
+                    out.append(inner if in_class else positive)
+                elif in_class:
+                    out.append("\\" + d)  # a negated class inside a class: Python's Unicode one
+                else:
+                    out.append(negative)
+            elif d in "pP":
+                raise ValueError(f"Java character class \\{d}{{...}} has no Python equivalent")
+            elif d == "z":
+                out.append("\\Z")
+            elif d == "Z":
+                out.append("(?=\\n?\\Z)")
+            else:
+                out.append(c + d)
+            i += 2
+            continue
+        if in_class:
+            if c == "]":
+                in_class = False
+        elif c == "[":
+            in_class = True
+            out.append(c)
+            i += 1
+            # A ']' right after '[' or '[^' is a literal member, not the end of the class.
+            if i < n and pattern[i] == "^":
+                out.append("^")
+                i += 1
+            if i < n and pattern[i] == "]":
+                out.append("\\]")
+                i += 1
+            continue
+        elif pattern.startswith("(?<", i) and i + 3 < n and pattern[i + 3] not in "=!":
+            out.append("(?P<")
+            i += 3
+            continue
+        out.append(c)
+        i += 1
+    return "".join(out)
+
+
+def java_replacement(text: str) -> str:
+    """A Java ``Matcher.replaceAll`` replacement as a Python ``re.sub`` template.
+
+    Java reads ``$n`` / ``${name}`` as group references and ``\\x`` as a literal ``x``; every
+    other character is literal (so a Python backslash escape must not come out of it).
+    """
+    out: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == "\\" and i + 1 < n:
+            out.append(_literal(text[i + 1]))
+            i += 2
+        elif c == "$" and i + 1 < n and text[i + 1] == "{":
+            end = text.find("}", i + 2)
+            if end < 0:
+                raise ValueError(f"unterminated group reference in replacement {text!r}")
+            out.append(f"\\g<{text[i + 2:end]}>")
+            i = end + 1
+        elif c == "$" and i + 1 < n and text[i + 1].isdigit():
+            out.append(f"\\g<{text[i + 1]}>")
+            i += 2
+        elif c == "$":
+            raise ValueError(f"illegal group reference in replacement {text!r}")
+        else:
+            out.append(_literal(c))
+            i += 1
+    return "".join(out)
+
+
+def _literal(c: str) -> str:
+    return "\\\\" if c == "\\" else c
+
+
+# -- tokens ------------------------------------------------------------------------------------
+
+_PUNCTUATION = frozenset({"Pd", "Pe", "Ps", "Pc", "Po", "Pi", "Pf"})
+_ASCII_PUNCTUATION = "".join(c for c in map(chr, range(128)) if unicodedata.category(c) in _PUNCTUATION)
+
+
+def trim_punctuation(token: str) -> str:
+    """The token without leading and trailing punctuation (Unicode categories P*), as JPMML."""
+    token = token.strip(_ASCII_PUNCTUATION)
+    if token and not (token[0].isascii() and token[-1].isascii()):
+        begin, end = 0, len(token)
+        while begin < end and unicodedata.category(token[begin]) in _PUNCTUATION:
+            begin += 1
+        while end > begin and unicodedata.category(token[end - 1]) in _PUNCTUATION:
+            end -= 1
+        token = token[begin:end]
+    return token
+
+
+def fold_case(token: str) -> str:
+    """A key under which tokens equal by Java's ``equalsIgnoreCase`` are equal."""
+    if token.isascii():
+        return token.lower()
+    return "".join(_fold_char(c) for c in token)
+
+
+def _fold_char(c: str) -> str:
+    # Java maps char by char; a Python mapping to several characters (ß -> SS) is no match there.
+    upper = c.upper()
+    if len(upper) != 1:
+        upper = c
+    lower = upper.lower()
+    return lower if len(lower) == 1 else upper
+
+
+@dataclass(frozen=True)
+class Tokenizer:
+    """Words of a text: matches of ``wordRE``, or the text between ``wordSeparatorCharacterRE``."""
+
+    pattern: re.Pattern[str]
+    matches_words: bool
+
+    def __call__(self, text: str) -> list[str]:
+        if not text:
+            return []
+        if self.matches_words:
+            return [m.group() for m in self.pattern.finditer(text)]
+        tokens: list[str] = []
+        start = 0
+        for m in self.pattern.finditer(text):
+            token = trim_punctuation(text[start:m.start()])
+            if token:
+                tokens.append(token)
+            start = m.end()
+        token = trim_punctuation(text[start:])
+        if token:
+            tokens.append(token)
+        return tokens
+
+
+@dataclass(frozen=True)
+class Normalization:
+    """One TextIndexNormalization table: (pattern, Python template) rows applied in order."""
+
+    rows: tuple[tuple[re.Pattern[str], str], ...]
+    recursive: bool
+
+    def apply(self, text: str) -> str | None:
+        for _ in range(MAX_PASSES):
+            new = text
+            for pattern, template in self.rows:
+                new = pattern.sub(template, new)
+            if not self.recursive or new == text:
+                return new
+            text = new
+        return None
+
+
+@dataclass(frozen=True)
+class TextSettings:
+    """What turns a text into its tokens: the cache key of :func:`indexed`."""
+
+    normalizations: tuple[Normalization, ...]
+    tokenizer: Tokenizer
+    case_sensitive: bool
+
+    def tokens(self, text: str) -> tuple[str, ...] | None:
+        for norm in self.normalizations:
+            normalized = norm.apply(text)
+            if normalized is None:
+                return None
+            text = normalized
+        words = self.tokenizer(text)
+        return tuple(words if self.case_sensitive else map(fold_case, words))
+
+    def term_tokens(self, term: str) -> tuple[str, ...]:
+        words = self.tokenizer(term)
+        return tuple(words if self.case_sensitive else map(fold_case, words))
+
+
+@functools.lru_cache(maxsize=256)
+def compile_pattern(pattern: str, case_sensitive: bool, literal: bool) -> re.Pattern[str]:
+    """A Java pattern (or literal text) compiled once; raises ``ValueError`` / ``re.error``."""
+    flags = 0 if case_sensitive else re.IGNORECASE
+    return re.compile(re.escape(pattern) if literal else java_regex(pattern), flags)
+
+
+# -- the batch index ---------------------------------------------------------------------------
+
+
+@dataclass
+class IndexedTexts:
+    """The distinct texts of one column, tokenised, with an inverted index of their n-grams."""
+
+    #: Per row: index into ``tokens``; -1 where the text is missing or cannot be normalised.
+    inverse: Array
+    tokens: list[tuple[str, ...]]
+    failed: Array
+    _grams: dict[int, dict[tuple[str, ...], list[tuple[int, int]]]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def grams(self, k: int) -> dict[tuple[str, ...], list[tuple[int, int]]]:
+        """n-gram of ``k`` tokens -> [(distinct text, occurrences)]."""
+        got = self._grams.get(k)
+        if got is None:
+            with self._lock:
+                got = self._grams.get(k)
+                if got is None:
+                    got = {}
+                    for u, toks in enumerate(self.tokens):
+                        counts = Counter(toks[i:i + k] for i in range(len(toks) - k + 1))
+                        for gram, c in counts.items():
+                            got.setdefault(gram, []).append((u, c))
+                    self._grams[k] = got
+        return got
+
+
+# Cache of IndexedTexts by (id of the text column, settings).  The column belongs to one frame
+# (derived fields are computed once per frame and kept there), so the entry lives as long as
+# the frame's column does and is dropped with it: a per-batch cache that needs no frame hook.
+_CACHE: dict[tuple[int, TextSettings], tuple[weakref.ref[Array], IndexedTexts]] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def indexed(texts: Array, settings: TextSettings) -> IndexedTexts:
+    """The texts of a string column (None = missing) tokenised under ``settings``, cached."""
+    key = (id(texts), settings)
+    hit = _CACHE.get(key)
+    if hit is not None and hit[0]() is texts:
+        return hit[1]
+    got = _index(texts, settings)
+    try:
+        ref = weakref.ref(texts, lambda _r, k=key: _CACHE.pop(k, None))  # type: ignore[misc]
+    except TypeError:  # pragma: no cover - numpy arrays support weak references
+        return got
+    with _CACHE_LOCK:
+        _CACHE[key] = (ref, got)
+    return got
+
+
+def _index(texts: Array, settings: TextSettings) -> IndexedTexts:
+    n = len(texts)
+    inverse = np.full(n, -1, dtype=np.intp)
+    failed = np.zeros(n, dtype=bool)
+    seen: dict[str, int] = {}
+    tokens: list[tuple[str, ...]] = []
+    for i, t in enumerate(texts.tolist()):
+        if t is None:
+            continue
+        u = seen.get(t)
+        if u is None:
+            toks = settings.tokens(t)
+            if toks is None:
+                seen[t] = u = -2
+            else:
+                seen[t] = u = len(tokens)
+                tokens.append(toks)
+        if u == -2:
+            failed[i] = True
+        else:
+            inverse[i] = u
+    return IndexedTexts(inverse, tokens, failed)
+
+
+# -- counting ----------------------------------------------------------------------------------
+
+
+def term_counts(index: IndexedTexts, term: tuple[str, ...], max_distance: int, best_hits: bool,
+                cap: int) -> Array:
+    """Frequency of ``term`` in every distinct text of ``index`` (float array), capped at ``cap``."""
+    u_count = len(index.tokens)
+    counts = np.zeros(u_count)
+    if not term:
+        return counts
+    if max_distance == 0:
+        for u, c in index.grams(len(term)).get(term, ()):
+            counts[u] = min(c, cap)
+        return counts
+    for u, toks in enumerate(index.tokens):
+        counts[u] = _fuzzy_frequency(toks, term, max_distance, best_hits, cap)
+    return counts
+
+
+def _fuzzy_frequency(text: Sequence[str], term: Sequence[str], max_distance: int, best_hits: bool,
+                     cap: int) -> int:
+    k = len(term)
+    frequency = 0
+    best = max_distance + 1
+    for i in range(len(text) - k + 1):
+        distance = 0
+        for j in range(k):
+            d = limited_levenshtein(text[i + j], term[j], max_distance - distance)
+            if d < 0:
+                break
+            distance += d
+        else:
+            if best_hits:
+                if distance < best:
+                    frequency, best = 1, distance
+                elif distance == best:
+                    frequency += 1
+                else:
+                    continue
+                if best == 0 and frequency >= cap:
+                    return frequency
+            else:
+                frequency += 1
+                if frequency >= cap:
+                    return frequency
+    return min(cap, frequency)
+
+
+def limited_levenshtein(a: str, b: str, threshold: int) -> int:
+    """Levenshtein distance of ``a`` and ``b`` when at most ``threshold``, else -1."""
+    if a == b:
+        return 0
+    if threshold <= 0 or abs(len(a) - len(b)) > threshold:
+        return -1
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        row_min = i
+        for j, cb in enumerate(b, 1):
+            v = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb))
+            cur.append(v)
+            row_min = min(row_min, v)
+        if row_min > threshold:
+            return -1
+        prev = cur
+    return prev[-1] if prev[-1] <= threshold else -1
+
+
+def frequencies(
+    texts: Array, terms: Sequence[Any], settings: TextSettings, max_distance: int, best_hits: bool,
+    cap: int,
+) -> tuple[Array, Array]:
+    """Term frequency per row (NaN where text or term is missing) and the rows that failed."""
+    index = indexed(texts, settings)
+    out = np.full(len(texts), np.nan)
+    ok = index.inverse >= 0
+    distinct: dict[str, list[int]] = {}
+    for i, term in enumerate(terms):
+        if term is not None and ok[i]:
+            distinct.setdefault(term, []).append(i)
+    for term, rows in distinct.items():
+        counts = term_counts(index, settings.term_tokens(term), max_distance, best_hits, cap)
+        sel = np.asarray(rows, dtype=np.intp)
+        out[sel] = counts[index.inverse[sel]]
+    return out, index.failed
