@@ -268,9 +268,10 @@ def compile_svm(el: Element, env: ModelEnv) -> Predictor | None:
         missing = np.isnan(x).any(axis=1)
         if missing.any():
             first = np.argmax(np.isnan(x), axis=1)
+            field_of = dict(zip(frame.rows[missing].tolist(), first[missing].tolist(), strict=True))
             frame.fail(missing, lambda r: EvaluationError(
-                f"field {names[int(first[_local(frame, r)])]!r} of the support vector machine is missing; "
-                f"every VectorField needs a value (row {r + 1})", row=r))
+                f"field {names[field_of[r]]!r} of the support vector machine is missing; "
+                f"every VectorField needs a value (row {r + 1})", field=names[field_of[r]], row=r))
         k = np.empty((frame.n, len(ids)))
         for start in range(0, frame.n, _CHUNK):
             k[start:start + _CHUNK] = kernel.matrix(x[start:start + _CHUNK], matrix)
@@ -301,11 +302,6 @@ def compile_svm(el: Element, env: ModelEnv) -> Predictor | None:
     if method == "OneAgainstAll":
         return _one_against_all(el, env, machines, kernel_values, tdtype)
     return _one_against_one(el, env, machines, kernel_values, tdtype)
-
-
-def _local(frame: Frame, r: int) -> int:
-    """This frame's index of original row ``r``."""
-    return int(np.flatnonzero(frame.rows == r)[0])
 
 
 def _machine(m: Element, env: ModelEnv, column: dict[str, int], tdtype: DataType,
