@@ -397,19 +397,24 @@ def limited_levenshtein(a: str, b: str, threshold: int) -> int:
 
 
 def frequencies(
-    texts: Array, terms: Sequence[Any], settings: TextSettings, max_distance: int, best_hits: bool,
+    texts: Array, terms: list[Any], settings: TextSettings, max_distance: int, best_hits: bool,
     cap: int,
 ) -> tuple[Array, Array]:
     """Term frequency per row (NaN where text or term is missing) and the rows that failed."""
     index = indexed(texts, settings)
     out = np.full(len(texts), np.nan)
     ok = index.inverse >= 0
-    distinct: dict[str, list[int]] = {}
-    for i, term in enumerate(terms):
-        if term is not None and ok[i]:
-            distinct.setdefault(term, []).append(i)
-    for term, rows in distinct.items():
+    groups: dict[str, Array] = {}
+    if terms and terms[0] is not None and terms.count(terms[0]) == len(terms):
+        # The usual case: a constant term (one TextIndex per vocabulary entry).
+        groups[terms[0]] = np.flatnonzero(ok)
+    else:
+        rows: dict[str, list[int]] = {}
+        for i, (term, good) in enumerate(zip(terms, ok.tolist(), strict=True)):
+            if term is not None and good:
+                rows.setdefault(term, []).append(i)
+        groups = {term: np.asarray(r, dtype=np.intp) for term, r in rows.items()}
+    for term, sel in groups.items():
         counts = term_counts(index, settings.term_tokens(term), max_distance, best_hits, cap)
-        sel = np.asarray(rows, dtype=np.intp)
         out[sel] = counts[index.inverse[sel]]
     return out, index.failed
