@@ -313,6 +313,8 @@ def _denormalizer(el: Element, env: ModelEnv) -> _Denormalize | None:
 
 @register("NeuralNetwork")
 def compile_neural_network(el: Element, env: ModelEnv) -> Predictor | None:
+    # Problems found elsewhere in the document are not this model's.
+    found_before = len(env.problems.items)
     ids: dict[str, int] = {}
     inputs = _inputs(el, env, ids)
     layers = _layers(el, env, ids) if inputs is not None else None
@@ -340,7 +342,7 @@ def compile_neural_network(el: Element, env: ModelEnv) -> Predictor | None:
             # Outputs for other fields (a second target) play no part in the one target's prediction.
             continue
         outs.append((ids[oid], expr))
-    if env.problems:
+    if len(env.problems.items) > found_before:
         return None
     if not outs:
         env.problems.invalid(f"no NeuralOutput maps a neuron to the target field {target.name!r}", outputs_el)

@@ -217,6 +217,8 @@ def _method(el: Element, env: ModelEnv, machines: list[Element]) -> str | None:
 
 @register("SupportVectorMachineModel")
 def compile_svm(el: Element, env: ModelEnv) -> Predictor | None:
+    # Problems found elsewhere in the document are not this model's.
+    found_before = len(env.problems.items)
     if el.get("svmRepresentation", "SupportVectors") != "SupportVectors":
         env.problems.unsupported(f"svmRepresentation {el.get('svmRepresentation')!r} is not supported; only "
                                  "SupportVectors", el)
@@ -245,7 +247,7 @@ def compile_svm(el: Element, env: ModelEnv) -> Predictor | None:
     if not machine_els:
         env.problems.invalid("a SupportVectorMachineModel needs at least one SupportVectorMachine", el)
         return None
-    if env.problems:
+    if len(env.problems.items) > found_before:
         return None
     ids = list(vectors)
     column = {vid: j for j, vid in enumerate(ids)}
@@ -258,7 +260,7 @@ def compile_svm(el: Element, env: ModelEnv) -> Predictor | None:
         machine = _machine(m, env, column, tdtype, model_threshold)
         if machine is not None:
             machines.append(machine)
-    if env.problems:
+    if len(env.problems.items) > found_before:
         return None
     names = [n for n, _ in inputs]
     reads = [fn for _, fn in inputs]
