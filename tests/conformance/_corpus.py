@@ -33,6 +33,8 @@ REFERENCE_ROOT = Path(__file__).resolve().parent / "reference"
 
 #: JPMML's integration tests compare with PMMLEquivalence(1e-13, 1e-13) unless a case says otherwise.
 JPMML_DEFAULT = Tolerance(1e-13, 1e-13)
+#: Cases whose expected values the producing tool printed (see parse_notes).
+OLDER_CASES = Tolerance(1e-9, 1e-9)
 #: pmml4s's BaseModelTest compares doubles with TolerantNumerics.tolerantDoubleEquality(1e-6).
 PMML4S_DEFAULT = Tolerance(1e-6, 1e-6)
 #: Reference outputs written by the JPMML generator, unless its README says otherwise.
@@ -108,6 +110,11 @@ def parse_notes(notes: str) -> Notes:
             source, target = (s.strip() for s in pair.split("->", 1))
             target = re.sub(r"^(target|output)\s+", "", target)
             mapping.append((source, target))
+    if tolerance is None and "older case, later removed from jpmml-evaluator" in notes:
+        # These expected files were printed by the producing tool (R, KNIME, RapidMiner) with 15
+        # significant digits; a linear predictor that cancels terms of magnitude ~20 down to ~0.1
+        # cannot be reproduced to 1e-13 from 15 printed digits, whatever the summation order.
+        tolerance = OLDER_CASES
     rows = int(m.group(1)) if (m := _ROWS.search(notes)) else None
     return Notes(tolerance, frozenset(excluded), tuple(mapping), rows)
 

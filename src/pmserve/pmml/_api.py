@@ -150,6 +150,11 @@ class Model:
                     raise err
                 row_errors.setdefault(row, err)
             batch[f.name] = col
+        for f in self._doc.target_fields:
+            # Actual target values are optional; Output residuals read them where given.
+            raw = columns.get(f.name)
+            if raw is not None and f.name not in batch:
+                batch[f.name] = coerce_column(f.data_type, raw, f.name)[0]
         missing = [f.name for f in self._doc.input_fields if f.name not in batch]
         if missing:
             raise MissingFieldError(

@@ -20,7 +20,7 @@ from pmserve.pmml._api import Field, Interval
 from pmserve.pmml._frame import Expr, Frame
 from pmserve.pmml._parse import Element
 from pmserve.pmml._problems import Problems
-from pmserve.pmml._types import Array, DataType, is_missing, parse_scalar
+from pmserve.pmml._types import Array, DataType, empty, is_missing, parse_scalar
 
 
 @dataclass(frozen=True)
@@ -317,7 +317,10 @@ def parse_mining_schema(el: Element | None, scope: Scope, problems: Problems) ->
             continue
         info = scope.lookup(name)
         if info is None:
-            problems.invalid(f"MiningField {name!r} names no field of the DataDictionary or an enclosing model", mf)
+            # JPMML-Evaluator tolerates such fields (nyoka writes them); a model that really reads
+            # the field still fails at load, where the reference to it is compiled.
+            problems.warn(f"MiningField {name!r} names no field of the DataDictionary or an enclosing model; "
+                          f"ignored", mf)
             continue
         usage = mf.get("usageType", "active")
         if usage not in ("active", "predicted", "target", "supplementary", "group", "order",
@@ -368,11 +371,15 @@ def treatment_exprs(fields: list[MiningField]) -> dict[str, Expr]:
     """
     out: dict[str, Expr] = {}
     for mf in fields:
-        if not mf.is_input or not mf.needs_treatment:
+        is_target = mf.usage in ("target", "predicted")
+        if not (mf.is_input or is_target) or not mf.needs_treatment:
             continue
 
-        def fn(frame: Frame, mf: MiningField = mf) -> Array:
+        def fn(frame: Frame, mf: MiningField = mf, is_target: bool = is_target) -> Array:
             parent = frame._parent  # the raw values live one scope up
+            if is_target and (parent is None or not parent.has(mf.name)):
+                # Actual target values are optional input (for residuals): absent means missing.
+                return mf.treat(frame, empty(mf.info.dtype, frame.n))
             raw = parent.get(mf.name) if parent is not None else frame.get(mf.name)
             if frame._parent_rows is not None:
                 raw = raw[frame._parent_rows]

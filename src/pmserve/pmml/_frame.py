@@ -97,7 +97,7 @@ class Frame:
 
     def child(self, derived: Mapping[str, Expr], values: dict[str, Array] | None = None) -> Frame:
         """A new scope over the same rows."""
-        return Frame(self.n, values or {}, derived, parent=self)
+        return Frame(self.n, values if values is not None else {}, derived, parent=self)
 
     def subset(self, local_rows: npt.NDArray[np.intp], derived: Mapping[str, Expr]) -> Frame:
         """A new scope over some of this frame's rows (indices local to this frame)."""

@@ -211,22 +211,26 @@ def _feature(
             c.problems.invalid("feature residual needs a target field", of)
             return None
         tname = target.name
+        wanted = typed_value()
 
         def resid(p: Prediction, f: Frame, v: dict[str, Array]) -> Array:
             if not f.has(tname):
                 return np.full(p.n, np.nan)
             actual = f.get(tname)
             if p.probabilities is not None:
-                out = np.full(p.n, np.nan)
-                for j, cat in enumerate(p.categories):
-                    m = np.asarray([a == cat for a in actual.tolist()], dtype=bool)
-                    out[m] = 1.0 - p.probabilities[m, j]
-                    # Rows whose actual class is another one: residual is -probability.
-                miss = is_missing(actual)
-                seen = np.zeros(p.n, dtype=bool)
-                for cat in p.categories:
-                    seen |= np.asarray([a == cat for a in actual.tolist()], dtype=bool)
-                out[~seen & ~miss] = np.nan
+                # PMML 4.4 Output "residual", categorical: [actual == predicted] - P(predicted).
+                # With a value attribute, the category is that value instead of the predicted one.
+                if wanted is not None:
+                    hit = np.fromiter((a is not None and a == wanted for a in actual.tolist()), dtype=bool,
+                                      count=p.n)
+                    out = hit.astype(np.float64) - p.probability_of(wanted)
+                    out[is_missing(actual)] = np.nan
+                    return out
+                hit = np.fromiter((a is not None and a == v for a, v in zip(actual.tolist(), p.value.tolist(),
+                                                                           strict=True)),
+                                  dtype=bool, count=p.n)
+                out = hit.astype(np.float64) - _pick_predicted(p, p.probabilities)
+                out[is_missing(actual) | is_missing(p.value)] = np.nan
                 return out
             with np.errstate(invalid="ignore"):
                 return np.asarray(actual, dtype=np.float64) - p.value

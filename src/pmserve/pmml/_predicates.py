@@ -57,6 +57,12 @@ def predicate_value(el: Element, dtype: DataType, c: Compiler) -> Any:
     try:
         return parse_scalar(dtype, text)
     except ValueError as exc:
+        if dtype in (DataType.INTEGER, DataType.BOOLEAN):
+            # JPMML compares such split points ("2.5" on an integer field) as numbers.
+            try:
+                return float(text)
+            except ValueError:
+                pass
         c.problems.invalid(f"value of field {el.get('field')!r}: {exc}", el)
         return None
 

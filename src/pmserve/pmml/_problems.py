@@ -11,6 +11,11 @@ class Problems:
 
     def __init__(self) -> None:
         self.items: list[DocumentError] = []
+        self.warnings: list[str] = []
+
+    def warn(self, message: str, el: Element | None) -> None:
+        """Something JPMML-Evaluator tolerates too: loaded, but worth telling the deployer."""
+        self.warnings.append(_located(message, el))
 
     def invalid(self, message: str, el: Element | None) -> None:
         self.items.append(InvalidMarkupError(_located(message, el), element=_tag(el), line=_line(el)))

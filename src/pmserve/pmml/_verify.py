@@ -93,6 +93,8 @@ def verify(model: Model) -> VerificationReport:
         checked.append(name)
         for i, row in enumerate(rows):
             expected = row.get(col)
+            if expected is None:
+                continue  # JPMML checks only the cells a row gives
             actual = values[name][i]
             if not _matches(expected, actual, precision, zero):
                 mismatches.append(Mismatch(i, name, expected, actual))

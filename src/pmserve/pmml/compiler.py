@@ -46,6 +46,12 @@ MODEL_TAGS = (
 )
 
 
+#: Result column of the prediction of a model whose MiningSchema names no target field.
+SYNTHETIC_TARGET = "prediction"
+#: Result column of the cluster of a clustering model (which has no target field).
+SYNTHETIC_CLUSTER = "cluster"
+
+
 class Decline(Exception):
     """Raised by a specialised compiler that leaves the element to the next one in the registry."""
 
@@ -185,7 +191,7 @@ def compile_model(el: Element, outer: Compiler) -> ModelPlan | None:
                 model_scope.add(info)
                 derived[info.name] = expr
     targets = [m for m in mining if m.usage in ("target", "predicted")]
-    target = targets[0].info if targets else None
+    target = targets[0].info if targets else _synthetic_target(fn_name)
     if len(targets) > 1 and el.tag not in ("MiningModel",):
         problems.unsupported(f"{len(targets)} target fields; only models with one target are supported", el)
     env = ModelEnv(el, fn_name, c, mining, target, problems)
@@ -207,6 +213,17 @@ def compile_model(el: Element, outer: Compiler) -> ModelPlan | None:
     categories = env.categories or (target.valid if target is not None else ())
     return ModelPlan(el.tag, el.get("modelName"), fn_name, target, derived, predictor, target_plan, output,
                      out_scope, tuple(mining), categories, frozenset(env.collection_fields))
+
+
+def _synthetic_target(function_name: str) -> FieldInfo | None:
+    """A model without a target field still predicts (JPMML: an unnamed target); we name it."""
+    if function_name == "regression":
+        return FieldInfo(SYNTHETIC_TARGET, DataType.DOUBLE, "continuous")
+    if function_name == "classification":
+        return FieldInfo(SYNTHETIC_TARGET, DataType.STRING, "categorical")
+    if function_name == "clustering":
+        return FieldInfo(SYNTHETIC_CLUSTER, DataType.STRING, "categorical")
+    return None
 
 
 def _extra_features(tag: str) -> Any:
@@ -262,8 +279,7 @@ class CompiledDocument:
             results[self.model.target.name] = pred.value
         if self.model.output is not None:
             for f in self.model.output.fields:
-                if f.final:
-                    results[f.name] = outputs[f.name]
+                results[f.name] = outputs[f.name]
         for name, cat in self._probability_columns:
             results[name] = pred.probability_of(cat)
         return results, errors.errors
@@ -314,14 +330,16 @@ def compile_document(root: Element, source: bytes) -> CompiledDocument:
     assert plan is not None
     inputs = tuple(data_fields[m.name].public() if m.name in data_fields else m.info.public()
                    for m in plan.mining_fields if m.usage == "active")
-    targets = tuple(plan.target.public() for _ in (0,) if plan.target is not None)
+    targets = tuple(plan.target.public() for _ in (0,) if plan.target is not None
+                    and plan.target.name in data_fields)
     results: list[Field] = []
     prob_cols: list[tuple[str, Any]] = []
     if plan.target is not None:
         results.append(Field(plan.target.name, _result_type(plan), plan.target.optype,
                              plan.target.value_texts, plan.target.intervals))
     if plan.output is not None:
-        results.extend(Field(f.name, f.dtype, f.optype) for f in plan.output.fields if f.final)
+        # Like JPMML-Evaluator, every OutputField is a result, isFinalResult="false" ones included.
+        results.extend(Field(f.name, f.dtype, f.optype) for f in plan.output.fields)
     elif plan.function_name == "classification" and plan.target is not None:
         cats = plan.categories
         for cat in cats:
@@ -330,7 +348,7 @@ def compile_document(root: Element, source: bytes) -> CompiledDocument:
             prob_cols.append((name, cat))
             results.append(Field(name, DataType.DOUBLE, "continuous"))
     return CompiledDocument(source, version, plan, data_fields, doc_derived, inputs, targets, tuple(results),
-                            root, (), tuple(prob_cols))
+                            root, tuple(problems.warnings), tuple(prob_cols))
 
 
 def _result_type(plan: ModelPlan) -> DataType:
