@@ -11,9 +11,8 @@ import gzip
 import io
 import os
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, overload
+from typing import IO, Any, NamedTuple, overload
 
 from lxml import etree
 
@@ -27,9 +26,8 @@ _HUGE_TREE_BYTES = 8 * 1024 * 1024
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
-@dataclass(frozen=True, slots=True)
-class Element:
-    """One PMML element: local tag name, attributes, children, text and source line."""
+class Element(NamedTuple):
+    """One PMML element: local tag name, attributes, children, text and source line (immutable)."""
 
     tag: str
     attrs: Mapping[str, str]
@@ -126,6 +124,28 @@ def _local(tag: Any) -> str:
 
 
 def _convert(root: Any) -> Element:
+    ns_end = root.tag.find("}") + 1
+    extension = root.tag[:ns_end] + "Extension"
+
+    def conv(el: Any) -> Element:
+        # Recursive: about three times faster than an explicit stack here, and PMML nests only
+        # as deep as its deepest tree; a deeper document falls back to the iterative walk.
+        tag = el.tag
+        return Element(
+            tag[tag.find("}") + 1:],
+            dict(el.attrib),
+            tuple([conv(c) for c in el if c.tag != extension and isinstance(c.tag, str)]),
+            el.text or "",
+            el.sourceline or 0,
+        )
+
+    try:
+        return conv(root)
+    except RecursionError:
+        return _convert_iteratively(root)
+
+
+def _convert_iteratively(root: Any) -> Element:
     # Iterative post-order conversion: deep trees (TreeModel nodes) must not hit recursion limits.
     result: dict[int, list[Element]] = {}
     stack: list[tuple[Any, bool]] = [(root, False)]
