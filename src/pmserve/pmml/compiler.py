@@ -123,6 +123,9 @@ class ModelEnv:
     problems: Problems
     #: The categories a classifier predicts, declared by its compiler (probability columns).
     categories: tuple[Any, ...] = ()
+    #: False for classifiers that give no probabilities (JPMML: RuleSet, OneAgainstAll SVM):
+    #: without an Output element they then get no probability(<class>) result columns.
+    has_probabilities: bool = True
     #: Input fields whose cells are collections (an AssociationModel's basket), kept whole by score().
     collection_fields: set[str] = field(default_factory=set)
 
@@ -210,7 +213,7 @@ def compile_model(el: Element, outer: Compiler) -> ModelPlan | None:
         return None
     target_plan = parse_targets(el.find("Targets"), target, problems)
     output, out_scope = compile_output(el.find("Output"), c, target, fn_name, _extra_features(el.tag))
-    categories = env.categories or (target.valid if target is not None else ())
+    categories = env.categories if env.has_probabilities else ()
     return ModelPlan(el.tag, el.get("modelName"), fn_name, target, derived, predictor, target_plan, output,
                      out_scope, tuple(mining), categories, frozenset(env.collection_fields))
 

@@ -142,6 +142,7 @@ def compile_rule_set(el: Element, env: ModelEnv) -> Predictor | None:
         return None
     categories = tuple(walker.categories)
     env.categories = categories
+    env.has_probabilities = False  # rule sets give confidences, not probabilities (JPMML)
     rules = tuple(walker.rules)
     return _Scorer(rules, categories, dtype, criterion, default_cat, default_conf)
 

@@ -362,6 +362,7 @@ def _one_against_all(el: Element, env: ModelEnv, machines: list[_Machine],
         cats.append(m.target)
     categories = tuple(cats)
     env.categories = categories
+    env.has_probabilities = False  # OneAgainstAll gives decision values only (JPMML)
     max_wins = el.get("maxWins", "false") == "true"
 
     def predict(frame: Frame) -> Prediction:
