@@ -446,10 +446,10 @@ def _scatter(pieces: list[tuple[Rows | None, Prediction]], n: int, dtype: DataTy
                 pred.dtype = dtype
             return pred
     value = empty(dtype, n)
-    cats: dict[Any, None] = {}
+    cats: dict[Any, int] = {}
     for _, p in pieces:
         for c in p.categories:
-            cats.setdefault(_convert_scalar(c, p.dtype, dtype), None)
+            cats.setdefault(_convert_scalar(c, p.dtype, dtype), len(cats))
     categories = tuple(cats)
     probabilities = np.full((n, len(categories)), np.nan) if any(
         p.probabilities is not None for _, p in pieces) else None
@@ -461,15 +461,18 @@ def _scatter(pieces: list[tuple[Rows | None, Prediction]], n: int, dtype: DataTy
         where = slice(None) if rows is None else rows
         value[where] = _convert(p.value, p.dtype, dtype)
         display.update(p.display)
-        idx = [categories.index(_convert_scalar(c, p.dtype, dtype)) for c in p.categories]
+        # A category that does not convert to this model's type (NaN) has no column.
+        idx = [cats.get(_convert_scalar(c, p.dtype, dtype), -1) for c in p.categories]
+        keep = [j for j, i in enumerate(idx) if i >= 0]
+        idx = [idx[j] for j in keep]
         if probabilities is not None and p.probabilities is not None and idx:
             block = np.zeros((p.n, len(categories)))
-            block[:, idx] = p.probabilities
+            block[:, idx] = p.probabilities[:, keep]
             block[np.isnan(p.probabilities).any(axis=1)] = np.nan
             probabilities[where] = block
         if confidences is not None and p.confidences is not None and idx:
             block = np.zeros((p.n, len(categories)))
-            block[:, idx] = p.confidences
+            block[:, idx] = p.confidences[:, keep]
             confidences[where] = block
         for member in ("confidence", "entity_id", "affinity", "standard_error"):
             got = getattr(p, member)
