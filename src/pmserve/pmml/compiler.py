@@ -28,12 +28,12 @@ from pmserve.pmml._fields import (
     treatment_exprs,
 )
 from pmserve.pmml._frame import Expr, Frame, RowErrors
-from pmserve.pmml._output import OutputPlan, compile_output
+from pmserve.pmml._output import OutputField, OutputPlan, compile_output
 from pmserve.pmml._parse import Element, parse, read_bytes
 from pmserve.pmml._prediction import Prediction
 from pmserve.pmml._problems import Problems
 from pmserve.pmml._targets import TargetPlan, apply_targets, parse_targets
-from pmserve.pmml._types import Array, DataType
+from pmserve.pmml._types import Array, DataType, empty
 
 Predictor = Callable[[Frame], Prediction]
 ModelCompilerFn = Callable[[Element, "ModelEnv"], Predictor | None]
@@ -45,6 +45,9 @@ MODEL_TAGS = (
     "SupportVectorMachineModel", "TextModel", "TimeSeriesModel", "TreeModel",
 )
 
+
+#: Key of ``Prediction.extras`` holding the values of a model's ``nested_results`` (name -> column).
+NESTED_RESULTS = "nested_results"
 
 #: Result column of the prediction of a model whose MiningSchema names no target field.
 SYNTHETIC_TARGET = "prediction"
@@ -128,6 +131,9 @@ class ModelEnv:
     has_probabilities: bool = True
     #: Input fields whose cells are collections (an AssociationModel's basket), kept whole by score().
     collection_fields: set[str] = field(default_factory=set)
+    #: Output fields of nested models that are results of this model too (JPMML: a MiningModel's
+    #: selectFirst/modelChain segments); their values come in ``Prediction.extras[NESTED_RESULTS]``.
+    nested_results: list[OutputField] = field(default_factory=list)
 
     @property
     def scope(self) -> Scope:
@@ -158,6 +164,7 @@ class ModelPlan:
     mining_fields: tuple[MiningField, ...]
     categories: tuple[Any, ...] = ()
     collection_fields: frozenset[str] = frozenset()
+    nested_results: tuple[OutputField, ...] = ()
 
     def evaluate(self, parent: Frame, rows: Any = None) -> tuple[Prediction, dict[str, Array], Frame]:
         """Run the model over the parent's rows (or the given subset of them)."""
@@ -215,7 +222,8 @@ def compile_model(el: Element, outer: Compiler) -> ModelPlan | None:
     output, out_scope = compile_output(el.find("Output"), c, target, fn_name, _extra_features(el.tag))
     categories = env.categories if env.has_probabilities else ()
     return ModelPlan(el.tag, el.get("modelName"), fn_name, target, derived, predictor, target_plan, output,
-                     out_scope, tuple(mining), categories, frozenset(env.collection_fields))
+                     out_scope, tuple(mining), categories, frozenset(env.collection_fields),
+                     tuple(env.nested_results))
 
 
 def _synthetic_target(function_name: str) -> FieldInfo | None:
@@ -280,6 +288,10 @@ class CompiledDocument:
         results: dict[str, Array] = {}
         if self.model.target is not None:
             results[self.model.target.name] = pred.value
+        nested = pred.extras.get(NESTED_RESULTS, {})
+        for f in self.model.nested_results:
+            if f.name not in results:
+                results[f.name] = nested[f.name] if f.name in nested else empty(f.dtype, n)
         if self.model.output is not None:
             for f in self.model.output.fields:
                 results[f.name] = outputs[f.name]
@@ -340,6 +352,13 @@ def compile_document(root: Element, source: bytes) -> CompiledDocument:
     if plan.target is not None:
         results.append(Field(plan.target.name, _result_type(plan), plan.target.optype,
                              plan.target.value_texts, plan.target.intervals))
+    # Nested models' results come first (JPMML's depth-first order); this model's own win a name.
+    own = {f.name for f in plan.output.fields} if plan.output is not None else set()
+    taken = {r.name for r in results} | own
+    for nf in plan.nested_results:
+        if nf.name not in taken:
+            taken.add(nf.name)
+            results.append(Field(nf.name, nf.dtype, nf.optype))
     if plan.output is not None:
         # Like JPMML-Evaluator, every OutputField is a result, isFinalResult="false" ones included.
         results.extend(Field(f.name, f.dtype, f.optype) for f in plan.output.fields)
@@ -348,6 +367,8 @@ def compile_document(root: Element, source: bytes) -> CompiledDocument:
         for cat in cats:
             label = cat if isinstance(cat, str) else _label(cat, plan.target.dtype)
             name = f"probability({label})"
+            if name in taken:
+                continue
             prob_cols.append((name, cat))
             results.append(Field(name, DataType.DOUBLE, "continuous"))
     return CompiledDocument(source, version, plan, data_fields, doc_derived, inputs, targets, tuple(results),
