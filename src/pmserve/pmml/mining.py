@@ -35,11 +35,12 @@ import numpy.typing as npt
 from pmserve.pmml._expressions import format_number
 from pmserve.pmml._fields import FieldInfo
 from pmserve.pmml._frame import Frame
+from pmserve.pmml._output import OutputField
 from pmserve.pmml._parse import Element
 from pmserve.pmml._predicates import PredicateFn, compile_predicate, find_predicate
 from pmserve.pmml._prediction import Prediction
 from pmserve.pmml._types import Array, DataType, empty, is_missing, parse_scalar
-from pmserve.pmml.compiler import MODEL_TAGS, ModelEnv, ModelPlan, Predictor, register
+from pmserve.pmml.compiler import MODEL_TAGS, NESTED_RESULTS, ModelEnv, ModelPlan, Predictor, register
 
 _AGGREGATES = {
     "regression": ("sum", "weightedSum", "average", "weightedAverage", "median", "weightedMedian"),
@@ -121,6 +122,8 @@ def compile_mining(el: Element, env: ModelEnv) -> Predictor | None:
     if combination.function_name == "classification":
         env.categories = categories
     method = combination.method
+    if method in _SELECTIONS:
+        env.nested_results.extend(_nested_results(segments, method))
     if method == "selectFirst":
         return _select_first(segments, combination)
     if method == "modelChain":
@@ -274,6 +277,25 @@ def _wanted_segment_ids(el: Element) -> frozenset[str]:
     return frozenset(sid for f in out.findall("OutputField") if (sid := f.get("segmentId")) is not None)
 
 
+def _nested_results(segments: list[Segment], method: str) -> list[OutputField]:
+    """Output fields of the segments that may give the result: JPMML returns them as results too.
+
+    For selectFirst these are the segments up to the first whose predicate is True; for a
+    modelChain the segments from the last whose predicate is True on.
+    """
+    always = [i for i, s in enumerate(segments) if s.predicate is None]
+    if method == "selectFirst":
+        chosen = segments[: always[0] + 1] if always else segments
+    else:
+        chosen = segments[always[-1]:] if always else segments
+    out: list[OutputField] = []
+    for seg in chosen:
+        out.extend(seg.plan.nested_results)
+        if seg.plan.output is not None:
+            out.extend(seg.plan.output.fields)
+    return out
+
+
 def _plan_dtype(plan: ModelPlan) -> DataType:
     return plan.target.dtype if plan.target is not None else DataType.STRING
 
@@ -331,6 +353,25 @@ def _active(run: _Run, n: int) -> npt.NDArray[np.bool_]:
     return m
 
 
+def _nested_values(runs: list[_Run], n: int) -> dict[str, Array]:
+    """The segments' Output values (and their own nested results) over all rows; later runs win."""
+    out: dict[str, Array] = {}
+    for run in runs:
+        produced = {**run.pred.extras.get(NESTED_RESULTS, {}), **run.outputs}
+        for name, col in produced.items():
+            if run.rows is None:
+                out[name] = col
+                continue
+            whole = out.get(name)
+            if whole is None or whole.dtype != col.dtype:
+                whole = np.full(n, None, dtype=object) if col.dtype == object else np.full(n, np.nan)
+            else:
+                whole = whole.copy()
+            whole[run.rows] = col
+            out[name] = whole
+    return out
+
+
 def _segment_results(
     runs: list[_Run], combination: Combination, n: int,
 ) -> dict[str, tuple[Prediction, dict[str, Array]]]:
@@ -380,6 +421,7 @@ def _select_first(segments: list[Segment], combination: Combination) -> Predicto
             remaining = np.setdiff1d(remaining, taken, assume_unique=True)
         result = _scatter(pieces, frame.n, combination.dtype)
         result.segments = _segment_results(runs, combination, frame.n)
+        result.extras[NESTED_RESULTS] = _nested_values(runs, frame.n)
         return result
 
     return predict_select_first
@@ -432,6 +474,7 @@ def _model_chain(segments: list[Segment], combination: Combination) -> Predictor
             pieces.append((np.flatnonzero(mine), run.pred.subset_rows(local)))
         result = _scatter(pieces, n, combination.dtype)
         result.segments = _segment_results(runs, combination, n)
+        result.extras[NESTED_RESULTS] = _nested_values(runs, n)
         return result
 
     return predict_model_chain
