@@ -16,7 +16,7 @@ import click
 
 from pmserve.errors import DataError, NotFoundError, PmserveError
 from pmserve.formats import Scorable, load_model
-from pmserve.service import Service, Tenant
+from pmserve.service import Service, Tenant, passthrough_columns
 from pmserve.settings import Settings
 from pmserve.store import open_store
 
@@ -259,7 +259,9 @@ def _score_csv(model: Scorable, src: TextIO, out: TextIO, missing: set[str], fai
     if header is None:
         raise DataError("the input CSV is empty; expected a header row")
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([*header, *(f.name for f in model.output_fields), "error"])
+    names = [f.name for f in model.output_fields]
+    keep = passthrough_columns(header, names)
+    writer.writerow([*(header[i] for i in keep), *names, "error"])
     width = len(model.output_fields)
     failed = 0
     offset = 0
@@ -274,7 +276,8 @@ def _score_csv(model: Scorable, src: TextIO, out: TextIO, missing: set[str], fai
                        for i, name in enumerate(header)}
             scored = model.score(columns, errors="collect")
             results = scored.rows()
-            for i, (row, res) in enumerate(zip(rows, results, strict=True)):
+            for i, (full_row, res) in enumerate(zip(rows, results, strict=True)):
+                row = full_row if len(keep) == len(header) else [full_row[j] for j in keep]
                 err = scored.errors.get(i)
                 if err is not None:
                     message = _renumber(err, offset)

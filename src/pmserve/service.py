@@ -231,8 +231,13 @@ class Service:
             else {name: [] for name in table.header})
         scored = deployed.model.score(columns, errors="raise")
         results = scored.rows()
-        header = [*table.header, *(f.name for f in deployed.model.output_fields)]
-        return ScoreTable(header, [[*row, *res] for row, res in zip(table.data, results, strict=True)])
+        names = [f.name for f in deployed.model.output_fields]
+        keep = passthrough_columns(table.header, names)
+        if len(keep) == width:
+            return ScoreTable([*table.header, *names],
+                              [[*row, *res] for row, res in zip(table.data, results, strict=True)])
+        return ScoreTable([*(table.header[i] for i in keep), *names],
+                          [[*(row[i] for i in keep), *res] for row, res in zip(table.data, results, strict=True)])
 
     def metadata(self, tenant: Tenant, model_id: str) -> ModelMetadata:
         deployed = self.model(tenant, model_id)
@@ -308,3 +313,13 @@ def _not_found(model_id: str) -> NotFoundError:
 
 def _now() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds")
+
+
+def passthrough_columns(header: Sequence[str], result_names: Sequence[str]) -> list[int]:
+    """Indices of the input columns echoed before the results.
+
+    An input column named like a result (e.g. the actual value of the target sent along) is not
+    echoed: the reply's header must name each column once, and the result takes the name.
+    """
+    results = set(result_names)
+    return [i for i, name in enumerate(header) if name not in results]

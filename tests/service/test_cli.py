@@ -141,6 +141,20 @@ def test_score_csv_writes_inputs_results_and_error_column(run: Run, tmp_path: Pa
         assert line[9] == ""
 
 
+def test_score_csv_actual_target_column_gives_way_to_the_prediction(run: Run, tmp_path: Path,
+                                                                   iris_pmml: bytes) -> None:
+    """An input column named like a result is not echoed, so the output names each column once."""
+    model = tmp_path / "iris.pmml"
+    model.write_bytes(iris_pmml)
+    src = _write(tmp_path / "in.csv", [[*IRIS_HEADER, "species"], ["5.1", "3.5", "1.4", "0.2", "virginica"]])
+    out = tmp_path / "out.csv"
+    result = run("score", str(model), str(src), "-o", str(out))
+    assert result.exit_code == 0, result.output
+    header, row = _read(out)
+    assert header.count("species") == 1
+    assert dict(zip(header, row, strict=True))["species"] == "setosa"
+
+
 def test_score_csv_bad_record_gets_error_and_others_still_scored(run: Run, tmp_path: Path) -> None:
     """A value that cannot be read leaves empty results and its message in 'error'; --na marks missing."""
     model = tmp_path / "lin.pmml"

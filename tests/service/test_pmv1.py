@@ -274,6 +274,17 @@ def test_score_passes_extra_columns_through(client: Client, keys: Keys, deployed
     assert body["data"][0][:5] == [*ROWS[0], "c-17"]
 
 
+def test_score_input_column_named_like_a_result_is_not_echoed(client: Client, keys: Keys,
+                                                               deployed: str) -> None:
+    """An actual target value sent along gives way to the prediction: each header name appears once."""
+    header = [*IRIS_HEADER, "species"]
+    body = score(client, keys.alice, deployed, {"header": header, "data": [[*ROWS[0], "not-a-class"]]}).json()[0]
+    assert body["header"].count("species") == 1
+    assert body["header"][:4] == IRIS_HEADER
+    row = dict(zip(body["header"], body["data"][0], strict=True))
+    assert row["species"] == "setosa"
+
+
 def test_score_empty_data_replies_header_and_no_rows(client: Client, keys: Keys, deployed: str,
                                                      iris_pmml: bytes) -> None:
     """data: [] answers 200 with the full header and empty data."""
