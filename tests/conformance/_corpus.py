@@ -520,12 +520,17 @@ def run_case(case: Case, model: Model, max_rows: int | None = None) -> CaseRun:
     test suite's time budget); row numbers in the outcome are always those of the whole table.
     """
     inputs, expected = input_table(case), expected_table(case)
+    if inputs is None and expected is not None and not model.input_fields:
+        # A model without input fields has no input table: JPMML scored empty records.
+        inputs = Table((), {}, expected.n_rows)
     if inputs is None or expected is None:
         raise HarnessError(f"{case.case_id}: needs both an input and an expected table")
     inputs = aligned_input(case, inputs, expected)
     n = expected.n_rows
     chosen = list(range(n)) if max_rows is None or n <= max_rows else sample_rows(n, max_rows)
-    scored = model.score(input_columns(case, model, inputs.take(chosen)), errors="collect")
+    columns = input_columns(case, model, inputs.take(chosen))
+    # No columns at all say nothing about the row count; empty records do.
+    scored = model.score(columns if columns else [{}] * len(chosen), errors="collect")
     values = scored.to_lists()
     # Rows on which JPMML itself raised hold no reference values: they are not compared.
     errors = expected.columns.get(REFERENCE_ERROR_COLUMN, []) if case.expected_source == "reference" else []
