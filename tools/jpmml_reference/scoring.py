@@ -57,6 +57,23 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
+def unique_columns(names: list[str], data: list[list[Any]]) -> tuple[list[str], list[list[Any]]]:
+    """One column per name, at the name's first position, as in JPMML's result map.
+
+    evaluateAll lists the target fields and then the output fields, and reads each column from the
+    result map by name; an OutputField named like the target (STATISTICA's model chains) thus
+    comes twice, both copies holding the one value the map has for that name - the OutputField's,
+    which replaced the target's.  Writing it twice would make the table ambiguous.
+    """
+    kept: dict[str, list[Any]] = {}
+    for name, column in zip(names, data, strict=True):
+        if name not in kept:
+            kept[name] = column
+        elif kept[name] != column:
+            raise ValueError(f"evaluateAll returned two different columns named {name!r}")
+    return list(kept), list(kept.values())
+
+
 class Engine:
     """One JVM for the whole run; documents are loaded and scored in it one after another."""
 
@@ -114,8 +131,10 @@ class Engine:
             )
         except Exception:
             return self._score_one_by_one(evaluator, records)
-        names = [DEFAULT_TARGET_COLUMN if name is None else str(name) for name in result["columns"]]
-        data = result["data"]
+        names, data = unique_columns(
+            [DEFAULT_TARGET_COLUMN if name is None else str(name) for name in result["columns"]],
+            result["data"],
+        )
         errors = result["errors"] or [None] * records.row_count
         return self._table(
             names, [[column[row] for column in data] for row in range(records.row_count)], errors, True

@@ -38,7 +38,7 @@ def test_every_case_without_expected_outputs_has_a_reference_or_a_status(conform
 
 @pytest.mark.parametrize("case_dir", _case_dirs(), ids=lambda path: f"{path.parent.name}/{path.name}")
 def test_reference_case_files_agree_with_each_other(case_dir: Path) -> None:
-    """expected.csv matches meta.json (columns, rows, error count), or status.json stands alone."""
+    """expected.csv matches meta.json (unique columns, rows, error count), or status.json stands alone."""
     if (case_dir / "status.json").is_file():
         status = json.loads((case_dir / "status.json").read_text(encoding="utf-8"))
         assert status["status"] in {"load_failed", "score_failed", "input_unmappable"}
@@ -49,6 +49,7 @@ def test_reference_case_files_agree_with_each_other(case_dir: Path) -> None:
     meta = json.loads((case_dir / "meta.json").read_text(encoding="utf-8"))
     header, rows = _read_csv(case_dir / "expected.csv")
     assert header == meta["columns"]
+    assert len(set(header)) == len(header), "one column per result name, as in JPMML's result map"
     assert len(rows) == meta["rows"]
     assert all(len(row) == len(header) for row in rows)
     errors = sum(1 for row in rows if "error" in header and row[header.index("error")])
