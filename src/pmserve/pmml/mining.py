@@ -40,7 +40,16 @@ from pmserve.pmml._parse import Element
 from pmserve.pmml._predicates import PredicateFn, compile_predicate, find_predicate
 from pmserve.pmml._prediction import Prediction
 from pmserve.pmml._types import Array, DataType, empty, is_missing, parse_scalar
-from pmserve.pmml.compiler import MODEL_TAGS, NESTED_RESULTS, ModelEnv, ModelPlan, Predictor, register
+from pmserve.pmml.compiler import (
+    MODEL_TAGS,
+    NESTED_RESULTS,
+    SYNTHETIC_CLUSTER,
+    SYNTHETIC_TARGET,
+    ModelEnv,
+    ModelPlan,
+    Predictor,
+    register,
+)
 
 _AGGREGATES = {
     "regression": ("sum", "weightedSum", "average", "weightedAverage", "median", "weightedMedian"),
@@ -53,6 +62,7 @@ _ALL_METHODS = tuple(dict.fromkeys(
     [m for ms in _AGGREGATES.values() for m in ms] + ["max", "weightedMedian", "sum", "weightedSum"]
     + list(_SELECTIONS) + list(_REFUSED)))
 _TREATMENTS = ("returnMissing", "skipSegment", "continue")
+_SYNTHETIC = (SYNTHETIC_TARGET, SYNTHETIC_CLUSTER)
 
 Rows = npt.NDArray[np.intp]
 
@@ -67,6 +77,8 @@ class Segment:
     plan: ModelPlan
     #: Output fields a model chain hands on to later segments: (name, dtype).
     hands_on: tuple[tuple[str, DataType], ...] = ()
+    #: The segment predicts a target of its own (not this model's): its value is a result of that name.
+    other_target: str | None = None
 
 
 @dataclass(frozen=True)
@@ -183,7 +195,7 @@ def _combination(el: Element, seg_el: Element, env: ModelEnv) -> Combination | N
     if not ok:
         return None
     dtype = target.dtype if target is not None else DataType.STRING
-    if fn == "regression" and dtype.is_string:
+    if fn == "regression" and dtype.is_string and method not in _SELECTIONS:
         problems.invalid(f"a regression MiningModel needs a numeric target, got {target.name if target else ''!r} "
                          f"of dataType string", el)
         return None
@@ -194,6 +206,7 @@ def _combination(el: Element, seg_el: Element, env: ModelEnv) -> Combination | N
 def _segments(seg_els: list[Element], combination: Combination, env: ModelEnv) -> list[Segment] | None:
     problems = env.problems
     chain = combination.method == "modelChain"
+    chain_or_select = combination.method in _SELECTIONS
     out: list[Segment] = []
     ok = True
     seen: set[str] = set()
@@ -247,7 +260,12 @@ def _segments(seg_els: list[Element], combination: Combination, env: ModelEnv) -
             for f in plan.output.fields:
                 # Later segments and this model's Output read the field as any other.
                 env.scope.add(FieldInfo(f.name, f.dtype, f.optype))
-        out.append(Segment(sid, weight, predicate, plan, hands_on))
+        other = None
+        mine = env.target
+        if (plan.target is not None and mine is not None and plan.target.name != mine.name
+                and plan.target.name not in _SYNTHETIC and mine.name not in _SYNTHETIC and chain_or_select):
+            other = plan.target.name
+        out.append(Segment(sid, weight, predicate, plan, hands_on, other))
     return out if ok else None
 
 
@@ -290,10 +308,17 @@ def _nested_results(segments: list[Segment], method: str) -> list[OutputField]:
         chosen = segments[always[-1]:] if always else segments
     out: list[OutputField] = []
     for seg in chosen:
+        if seg.other_target is not None and seg.plan.target is not None:
+            t = seg.plan.target
+            out.append(OutputField(t.name, t.dtype, t.optype, "predictedValue", True, _predicted_value))
         out.extend(seg.plan.nested_results)
         if seg.plan.output is not None:
             out.extend(seg.plan.output.fields)
     return out
+
+
+def _predicted_value(pred: Prediction, frame: Frame, values: dict[str, Array]) -> Array:
+    return pred.value
 
 
 def _plan_dtype(plan: ModelPlan) -> DataType:
@@ -353,22 +378,27 @@ def _active(run: _Run, n: int) -> npt.NDArray[np.bool_]:
     return m
 
 
-def _nested_values(runs: list[_Run], n: int) -> dict[str, Array]:
-    """The segments' Output values (and their own nested results) over all rows; later runs win."""
+def _nested_values(runs: list[_Run], keep: list[npt.NDArray[np.bool_]], n: int) -> dict[str, Array]:
+    """The Output values (and nested results) of the segment that gives each row's result.
+
+    ``keep[i]`` marks the rows (of the whole frame) whose result comes from ``runs[i]``; as in
+    JPMML, a field of another segment is missing on those rows.
+    """
     out: dict[str, Array] = {}
-    for run in runs:
+    for run, mine in zip(runs, keep, strict=True):
+        if not mine.any():
+            continue
+        local = mine if run.rows is None else mine[run.rows]
+        rows = np.flatnonzero(mine)
         produced = {**run.pred.extras.get(NESTED_RESULTS, {}), **run.outputs}
+        if run.segment.other_target is not None:
+            produced[run.segment.other_target] = run.pred.value
         for name, col in produced.items():
-            if run.rows is None:
-                out[name] = col
-                continue
             whole = out.get(name)
-            if whole is None or whole.dtype != col.dtype:
+            if whole is None or (whole.dtype == object) != (col.dtype == object):
                 whole = np.full(n, None, dtype=object) if col.dtype == object else np.full(n, np.nan)
-            else:
-                whole = whole.copy()
-            whole[run.rows] = col
-            out[name] = whole
+                out[name] = whole
+            whole[rows] = col[local]
     return out
 
 
@@ -396,6 +426,7 @@ def _select_first(segments: list[Segment], combination: Combination) -> Predicto
         remaining: Rows = np.arange(frame.n, dtype=np.intp)
         pieces: list[tuple[Rows | None, Prediction]] = []
         runs: list[_Run] = []
+        keep: list[npt.NDArray[np.bool_]] = []
         for seg in segments:
             if not len(remaining):
                 break
@@ -416,12 +447,15 @@ def _select_first(segments: list[Segment], combination: Combination) -> Predicto
                 if not ok.all():
                     taken = chosen[ok]
                     pred = pred.subset_rows(ok)
-            if len(taken):
+            if len(taken) and seg.other_target is None:
                 pieces.append((None if len(taken) == frame.n else taken, pred))
+            mine = np.zeros(frame.n, dtype=bool)
+            mine[taken] = True
+            keep.append(mine)
             remaining = np.setdiff1d(remaining, taken, assume_unique=True)
         result = _scatter(pieces, frame.n, combination.dtype)
         result.segments = _segment_results(runs, combination, frame.n)
-        result.extras[NESTED_RESULTS] = _nested_values(runs, frame.n)
+        result.extras[NESTED_RESULTS] = _nested_values(runs, keep, frame.n)
         return result
 
     return predict_select_first
@@ -463,9 +497,11 @@ def _model_chain(segments: list[Segment], combination: Combination) -> Predictor
                 if miss.any():
                     dead[np.flatnonzero(holds)[miss]] = True
         pieces: list[tuple[Rows | None, Prediction]] = []
+        keep = [(final == i) & ~dead for i in range(len(runs))]
         for i, run in enumerate(runs):
-            mine = (final == i) & ~dead
-            if not mine.any():
+            mine = keep[i]
+            # A segment predicting another target gives that result, not this model's value.
+            if not mine.any() or run.segment.other_target is not None:
                 continue
             if mine.all():
                 pieces.append((None, run.pred))
@@ -474,7 +510,7 @@ def _model_chain(segments: list[Segment], combination: Combination) -> Predictor
             pieces.append((np.flatnonzero(mine), run.pred.subset_rows(local)))
         result = _scatter(pieces, n, combination.dtype)
         result.segments = _segment_results(runs, combination, n)
-        result.extras[NESTED_RESULTS] = _nested_values(runs, n)
+        result.extras[NESTED_RESULTS] = _nested_values(runs, keep, n)
         return result
 
     return predict_model_chain
