@@ -413,3 +413,19 @@ def test_missing_threshold_boundary_zero_is_accepted() -> None:
     assert got[0] is None
     assert got[1] == pytest.approx(4.0)
     assert not math.isnan(got[1])
+
+
+def test_a_chain_segment_predicting_another_target_gives_that_targets_result() -> None:
+    """A segment whose target is not the MiningModel's first target fills its own target's column."""
+    doc = f"""<PMML xmlns="http://www.dmg.org/PMML-4_4" version="4.4">
+<DataDictionary>{FIELDS}</DataDictionary>
+<MiningModel functionName="regression">
+  <MiningSchema><MiningField name="x"/><MiningField name="c" usageType="target"/>
+    <MiningField name="y" usageType="target"/></MiningSchema>
+  <Segmentation multipleModelMethod="modelChain">{segment(linear(2.0, 1.0))}</Segmentation>
+</MiningModel>
+</PMML>""".encode()
+    model = load(doc)
+    got = model.score({"x": [1.0, 5.0]}).to_lists()
+    assert got["c"] == [None, None]
+    assert got["y"] == [pytest.approx(3.0), pytest.approx(7.0)]
