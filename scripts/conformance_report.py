@@ -110,6 +110,8 @@ def evaluate(case: Case, max_rows: int | None) -> Row:
     verified = not verification.startswith(("ModelVerification failed", "verify()"))
     status = PASSED if run.ok and verified else FAILED
     detail = "all expected columns match" if run.ok else run.describe()
+    if case.pmml4s_divergence:
+        detail = f"JPMML reference; pmml4s diverges: {case.pmml4s_divergence}; {detail}"
     notes = [f"{len(run.comparisons)} column(s) compared"] if run.ok else []
     if run.jpmml_failed_rows:
         notes.append(f"{len(run.jpmml_failed_rows)} row(s) JPMML raised on, not compared")

@@ -64,7 +64,7 @@ def _refused_by_jpmml_too(case: Case) -> bool:
     table = expected_table(case)
     if case.expected_source != "reference" or table is None:
         return False
-    errors = table.columns.get(REFERENCE_ERROR_COLUMN)
+    errors = table.columns.get(REFERENCE_ERROR_COLUMN) or []
     return bool(errors) and all(errors)
 
 

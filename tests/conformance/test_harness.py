@@ -11,9 +11,11 @@ from ._compare import Tolerance, compare_column, float32_ulp_distance, numbers_e
 from ._corpus import (
     JPMML_DEFAULT,
     PMML4S_DEFAULT,
+    PMML4S_DIVERGES,
     REFERENCE_DEFAULT,
     Case,
     ColumnPlan,
+    HarnessError,
     load_cases,
     parse_notes,
     plan_columns,
@@ -212,6 +214,34 @@ def test_reference_status_records_jpmml_refusal(tmp_path: Path) -> None:
     (case,) = load_cases(corpus, reference)
     assert not case.has_expected
     assert case.jpmml_refusal == "load_failed: bad element"
+
+
+def test_pmml4s_divergent_case_compares_with_the_jpmml_reference_on_the_corpus_input(tmp_path: Path) -> None:
+    """A case listed in PMML4S_DIVERGES takes JPMML's outputs but keeps its corpus input rows."""
+    case_id = "dmg-pmml4s/dmg_scorecard_example"
+    corpus, reference = _corpus(tmp_path, (
+        f"{case_id},dmg-pmml4s,{case_id}/model.pmml,{case_id}/input.csv,{case_id}/expected.csv,"
+        "Scorecard,4.3,,input rows=1\n"
+    ))
+    (reference / case_id).mkdir(parents=True)
+    (reference / case_id / "expected.csv").write_text("Final Score\n29.0\n", encoding="utf-8")
+    (case,) = load_cases(corpus, reference)
+    assert case.expected_source == "reference"
+    assert case.expected_path == reference / case_id / "expected.csv"
+    assert case.input_path == corpus / case_id / "input.csv"
+    assert case.tolerance == REFERENCE_DEFAULT
+    assert case.pmml4s_divergence == PMML4S_DIVERGES[case_id]
+
+
+def test_pmml4s_divergent_case_without_its_reference_is_refused(tmp_path: Path) -> None:
+    """Falling back to pmml4s's outputs silently would compare with values known to be wrong."""
+    case_id = "dmg-pmml4s/dmg_general_cox"
+    corpus, reference = _corpus(tmp_path, (
+        f"{case_id},dmg-pmml4s,{case_id}/model.pmml,{case_id}/input.csv,{case_id}/expected.csv,"
+        "GeneralRegressionModel,4.3,,input rows=1\n"
+    ))
+    with pytest.raises(HarnessError, match=r"dmg_general_cox: PMML4S_DIVERGES lists it, but .*expected\.csv"):
+        load_cases(corpus, reference)
 
 
 def test_missing_corpus_gives_no_cases(tmp_path: Path) -> None:

@@ -9,12 +9,19 @@ from pathlib import Path
 
 import pytest
 
+from .._corpus import PMML4S_DIVERGES
+
 REFERENCE_ROOT = Path(__file__).resolve().parent
 
 
-def _manifest_cases_without_expected(corpus: Path) -> dict[str, dict[str, str]]:
+def _manifest_cases_needing_a_reference(corpus: Path) -> dict[str, dict[str, str]]:
+    """Cases without expected outputs, and those whose pmml4s outputs JPMML's replace."""
     with (corpus / "MANIFEST.csv").open(encoding="utf-8", newline="") as handle:
-        return {row["case_id"]: row for row in csv.DictReader(handle) if not row["expected_csv"]}
+        return {
+            row["case_id"]: row
+            for row in csv.DictReader(handle)
+            if not row["expected_csv"] or row["case_id"] in PMML4S_DIVERGES
+        }
 
 
 def _case_dirs() -> list[Path]:
@@ -30,8 +37,8 @@ def _read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
 
 
 def test_every_case_without_expected_outputs_has_a_reference_or_a_status(conformance_dir: Path) -> None:
-    """Each manifest case lacking expected.csv has exactly one reference directory, and no other exists."""
-    wanted = set(_manifest_cases_without_expected(conformance_dir))
+    """Each case lacking expected.csv, or listed in PMML4S_DIVERGES, has a reference; no other exists."""
+    wanted = set(_manifest_cases_needing_a_reference(conformance_dir))
     present = {f"{path.parent.name}/{path.name}" for path in _case_dirs()}
     assert present == wanted
 
@@ -71,3 +78,13 @@ def test_reference_was_made_from_the_current_corpus_document(case_dir: Path, con
     assert hashlib.sha256(document.read_bytes()).hexdigest() == info["pmml_sha256"], (
         f"{document} changed since its reference was generated: run python3 tools/jpmml_reference/generate.py"
     )
+
+
+@pytest.mark.parametrize("case_id", sorted(PMML4S_DIVERGES))
+def test_reference_replacing_pmml4s_outputs_says_why_and_scores_the_corpus_input(case_id: str) -> None:
+    """A JPMML reference that replaces pmml4s's expected outputs records the reason and stores no input."""
+    case_dir = REFERENCE_ROOT / case_id
+    meta = json.loads((case_dir / "meta.json").read_text(encoding="utf-8"))
+    assert meta["replaces_corpus_expected"] == f"pmml4s diverges from JPMML: {PMML4S_DIVERGES[case_id]}"
+    assert meta["input"]["source"] == "corpus"
+    assert not (case_dir / "input.csv").exists()
