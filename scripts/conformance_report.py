@@ -30,8 +30,8 @@ from conformance._corpus import (  # noqa: E402  (the harness lives with the tes
     document_facts,
     expected_table,
     input_table,
+    load_case_model,
     load_cases,
-    load_model,
     run_case,
 )
 
@@ -73,7 +73,7 @@ def evaluate(case: Case, max_rows: int | None) -> Row:
 
     if case.harness_unsupported:
         return done(UNSUPPORTED, f"harness: {case.harness_unsupported}")
-    outcome = load_model(case.model_path)
+    outcome = load_case_model(case)
     if isinstance(outcome.error, ImportError):
         return done(UNSUPPORTED, f"engine not importable: {outcome.error}")
     if outcome.unsupported:
@@ -85,7 +85,7 @@ def evaluate(case: Case, max_rows: int | None) -> Row:
     if outcome.error is not None:
         return done(ERROR, f"load raised {outcome.summary()}")
     model = outcome.model
-    if model is None:  # load_model gives a model or an error, never neither
+    if model is None:  # load_case_model gives a model or an error, never neither
         return done(ERROR, "load returned no model")
     verification = ""
     if document_facts(case.model_path).has_verification:

@@ -67,6 +67,11 @@ PMML4S_DIVERGES: dict[str, str] = {
     ),
 }
 
+#: Fix-ups JPMML's own tests applied to a document before loading it, keyed by the MANIFEST notes
+#: that say so.  They correct a producer's invalid markup; the engine never special-cases a producer.
+SAS_EXPRESSION_CORRECTOR = "sas-expression-corrector"
+DOCUMENT_FIXUP_NOTES = {"jpmml applied ExpressionCorrector visitor": SAS_EXPRESSION_CORRECTOR}
+
 #: Transactional inputs: one (group, item) row per item, one expected row per group.  The rows of
 #: a group become one basket (a JSON array cell of the item column, groups in order of first
 #: appearance), which is what the engine's collection field takes.
@@ -178,6 +183,7 @@ class Case:
     collection_fields: frozenset[str] = frozenset()  # reference inputs: cells holding JSON arrays
     jpmml_refusal: str | None = None  # reference generator: JPMML could not load or feed the case
     pmml4s_divergence: str | None = None  # set: the JPMML reference replaces pmml4s's expected file
+    document_fixup: str | None = None  # set: the harness corrects the document before loading it
 
     @property
     def has_expected(self) -> bool:
@@ -259,6 +265,7 @@ def _case_of(row: dict[str, str], corpus: Path, reference: Path) -> Case:
         collection_fields=collection_fields,
         jpmml_refusal=refusal,
         pmml4s_divergence=divergence,
+        document_fixup=next((fix for note, fix in DOCUMENT_FIXUP_NOTES.items() if note in row["notes"]), None),
     )
 
 
@@ -336,17 +343,54 @@ class LoadOutcome:
         return f"{type(err).__name__}: {err}".replace("\n", " ")
 
 
+def load_case_model(case: Case) -> LoadOutcome:
+    """The case's document loaded once per process, after the case's document fix-up if any."""
+    return load_model(case.model_path, case.document_fixup)
+
+
 @functools.cache
-def load_model(path: Path) -> LoadOutcome:
+def load_model(path: Path, fixup: str | None = None) -> LoadOutcome:
     """Load a document once per process; the outcome (model or error) is cached."""
     start = time.perf_counter()
     try:
         from pmserve import pmml
 
-        model = pmml.load(path)
+        model = pmml.load(path if fixup is None else fixed_document(path.read_bytes(), fixup))
     except Exception as err:  # the caller decides which errors are acceptable
         return LoadOutcome(None, err, time.perf_counter() - start)
     return LoadOutcome(model, None, time.perf_counter() - start)
+
+
+def fixed_document(document: bytes, fixup: str) -> bytes:
+    """The document with a named fix-up applied, as JPMML's test of the same case applied it."""
+    if fixup != SAS_EXPRESSION_CORRECTOR:
+        raise ValueError(f"document fix-up must be one of {[SAS_EXPRESSION_CORRECTOR]}; got {fixup!r}")
+    return sas_expression_corrector(document)
+
+
+def sas_expression_corrector(document: bytes) -> bytes:
+    """Replace every ``<Constant>FMTWIDTH</Constant>`` with ``<FieldRef field="FMTWIDTH"/>``.
+
+    SAS Enterprise Miner writes its format functions (SAS-EM-String-Normalize, SAS-FORMAT-BESTw,
+    SAS-FORMAT-$CHARw) with the width as the string constant "FMTWIDTH" where it means the
+    function's ParameterField FMTWIDTH.  JPMML's pmml-sas ExpressionCorrector visitor makes exactly
+    this replacement (a Constant whose value equals "FMTWIDTH"), and its ClassificationTest applies
+    it before evaluating these documents.  Attributes of the Constant (dataType) are dropped, as a
+    FieldRef has none of them; lines are kept, so problems still name the original line.
+    """
+    from lxml import etree
+
+    root = etree.fromstring(document, etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True))
+    for constant in list(root.iter("{*}Constant")):
+        if constant.text != "FMTWIDTH":
+            continue
+        field_ref = etree.Element(etree.QName(etree.QName(constant).namespace, "FieldRef"), field="FMTWIDTH")
+        field_ref.tail = constant.tail
+        parent = constant.getparent()
+        if parent is not None:
+            parent.replace(constant, field_ref)
+    # The whole tree keeps what precedes the root (comments); UTF-8 with a declaration, as read.
+    return bytes(etree.tostring(root.getroottree(), xml_declaration=True, encoding="UTF-8"))
 
 
 # -- lining data up with the model ---------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 A case whose document the engine refuses only for unsupported markup is skipped with the reason,
 so the suite stays green while the engine grows; every other failure fails.  Models are loaded
-once per process (``_corpus.load_model`` caches them).
+once per process (``_corpus.load_model`` caches them; ``load_case_model`` applies a case's document fix-up).
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from ._corpus import (
     expected_table,
     input_columns,
     input_table,
+    load_case_model,
     load_cases,
-    load_model,
     plain,
     run_case,
     sample_rows,
@@ -72,7 +72,7 @@ def loaded(case: Case) -> Model | None:
     """The case's model; skips when not supported, None when refusing it is the expected outcome."""
     if case.harness_unsupported:
         pytest.skip(f"not supported by the harness: {case.harness_unsupported}")
-    outcome = load_model(case.model_path)
+    outcome = load_case_model(case)
     if _engine_missing(outcome.error):
         pytest.skip(f"engine not importable yet: {outcome.error}")
     if outcome.unsupported:
@@ -93,7 +93,7 @@ def loaded_for_checks(case: Case) -> Model:
     """
     if case.harness_unsupported:
         pytest.skip(f"not supported by the harness: {case.harness_unsupported}")
-    outcome = load_model(case.model_path)
+    outcome = load_case_model(case)
     if outcome.model is None:
         pytest.skip(f"the document does not load: {outcome.summary()}")
     return outcome.model
@@ -171,7 +171,7 @@ def test_model_survives_pickling_and_scores_identically(case: Case) -> None:
 @pytest.mark.parametrize("case", CASES, ids=str)
 def test_document_loads_or_is_refused_naming_element_and_line(case: Case) -> None:
     """Every corpus document loads, or is refused with DocumentProblems naming element and line."""
-    outcome = load_model(case.model_path)
+    outcome = load_case_model(case)
     if _engine_missing(outcome.error):
         pytest.skip(f"engine not importable yet: {outcome.error}")
     if outcome.error is None:

@@ -13,13 +13,16 @@ from ._corpus import (
     PMML4S_DEFAULT,
     PMML4S_DIVERGES,
     REFERENCE_DEFAULT,
+    SAS_EXPRESSION_CORRECTOR,
     Case,
     ColumnPlan,
     HarnessError,
+    fixed_document,
     load_cases,
     parse_notes,
     plan_columns,
     sample_rows,
+    sas_expression_corrector,
 )
 from ._tables import convention_of, parse_table
 
@@ -242,6 +245,58 @@ def test_pmml4s_divergent_case_without_its_reference_is_refused(tmp_path: Path) 
     ))
     with pytest.raises(HarnessError, match=r"dmg_general_cox: PMML4S_DIVERGES lists it, but .*expected\.csv"):
         load_cases(corpus, reference)
+
+
+def test_sas_cases_whose_notes_name_the_expression_corrector_get_the_fixup(tmp_path: Path) -> None:
+    """The MANIFEST note 'jpmml applied ExpressionCorrector visitor' selects the SAS fix-up."""
+    corpus, reference = _corpus(tmp_path, (
+        "s/A,jpmml-sas,s/A/model.pmml,s/A/input.csv,s/A/expected.csv,RegressionModel,4.1,SAS,"
+        '"PMMLEquivalence(1e-5,1e-5); jpmml applied ExpressionCorrector visitor"\n'
+        "s/B,jpmml-sas,s/B/model.pmml,s/B/input.csv,s/B/expected.csv,RegressionModel,4.1,SAS,\n"
+    ))
+    corrected, plain_case = load_cases(corpus, reference)
+    assert corrected.document_fixup == SAS_EXPRESSION_CORRECTOR
+    assert plain_case.document_fixup is None
+
+
+_SAS_FUNCTION = b"""<?xml version="1.0" encoding="utf-8"?>
+<PMML xmlns="http://www.dmg.org/PMML-4_1" version="4.1">
+  <TransformationDictionary>
+    <DefineFunction name="SAS-FORMAT-$CHARw" optype="categorical" dataType="string">
+      <ParameterField name="FMTWIDTH" optype="continuous"/>
+      <ParameterField name="AnyCInput" optype="continuous"/>
+      <Apply function="substring">
+        <FieldRef field="AnyCInput"/>
+        <Constant>1</Constant>
+        <Constant dataType="string">FMTWIDTH</Constant>
+      </Apply>
+    </DefineFunction>
+  </TransformationDictionary>
+  <Constant>FMTWIDTH </Constant>
+</PMML>
+"""
+
+
+def test_sas_expression_corrector_turns_the_fmtwidth_constant_into_a_field_reference() -> None:
+    """Only a Constant whose value is exactly FMTWIDTH becomes a FieldRef, on the same line."""
+    from lxml import etree
+
+    text = sas_expression_corrector(_SAS_FUNCTION)
+    assert text.decode().splitlines()[9].strip() == '<FieldRef field="FMTWIDTH"/>'
+    fixed = etree.fromstring(text)
+    ns = {"p": "http://www.dmg.org/PMML-4_1"}
+    apply = fixed.find(".//p:Apply", ns)
+    assert apply is not None
+    assert [etree.QName(child).localname for child in apply] == ["FieldRef", "Constant", "FieldRef"]
+    width = list(apply)[2]
+    assert (list(width.keys()), width.get("field")) == (["field"], "FMTWIDTH")
+    assert [c.text for c in fixed.iterfind(".//p:Constant", ns)] == ["1", "FMTWIDTH "]
+
+
+def test_unknown_document_fixup_is_refused() -> None:
+    """A misspelt fix-up name must not load the document uncorrected."""
+    with pytest.raises(ValueError, match=r"document fix-up must be one of .*; got 'sas'"):
+        fixed_document(_SAS_FUNCTION, "sas")
 
 
 def test_missing_corpus_gives_no_cases(tmp_path: Path) -> None:
