@@ -17,16 +17,19 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "tests"))
 
 from conformance._corpus import (  # noqa: E402  (the harness lives with the tests)
     CORPUS_ROOT,
+    PMML4S_DIVERGES,
     REFERENCE_ERROR_COLUMN,
     Case,
     CaseRun,
     HarnessError,
+    LoadOutcome,
     document_facts,
     expected_table,
     input_table,
@@ -35,8 +38,11 @@ from conformance._corpus import (  # noqa: E402  (the harness lives with the tes
     run_case,
 )
 
-PASSED, FAILED, UNSUPPORTED, LOADS, ERROR = "passed", "failed", "not supported", "loads", "error"
-STATUSES = (PASSED, FAILED, UNSUPPORTED, LOADS, ERROR)
+if TYPE_CHECKING:
+    from pmserve.pmml import Model
+
+PASSED, FAILED, UNSUPPORTED, JPMML_CANNOT, ERROR = "pass", "fail", "not supported", "JPMML cannot score", "error"
+STATUSES = (PASSED, FAILED, UNSUPPORTED, JPMML_CANNOT, ERROR)
 
 
 @dataclass
@@ -76,6 +82,8 @@ def evaluate(case: Case, max_rows: int | None) -> Row:
     outcome = load_case_model(case)
     if isinstance(outcome.error, ImportError):
         return done(UNSUPPORTED, f"engine not importable: {outcome.error}")
+    if not case.has_expected:
+        return done(*_without_expected(case, outcome))
     if outcome.unsupported:
         return done(UNSUPPORTED, outcome.summary())
     if isinstance(outcome.error, DocumentProblems):
@@ -87,19 +95,7 @@ def evaluate(case: Case, max_rows: int | None) -> Row:
     model = outcome.model
     if model is None:  # load_case_model gives a model or an error, never neither
         return done(ERROR, "load returned no model")
-    verification = ""
-    if document_facts(case.model_path).has_verification:
-        try:
-            report = model.verify()
-            verification = (
-                "ModelVerification passed" if report.ok else f"ModelVerification failed: {report.message}"
-            )
-        except Exception as err:
-            verification = f"verify() raised {type(err).__name__}: {err}"
-    if not case.has_expected:
-        status = LOADS if not verification or verification.endswith("passed") else FAILED
-        why = "no expected outputs" + (f" (JPMML: {case.jpmml_refusal})" if case.jpmml_refusal else "")
-        return done(status, "; ".join(filter(None, [why, verification])))
+    verification = _verification(case, model)
     try:
         run: CaseRun = run_case(case, model, max_rows)
     except HarnessError as err:
@@ -112,10 +108,42 @@ def evaluate(case: Case, max_rows: int | None) -> Row:
     detail = "all expected columns match" if run.ok else run.describe()
     if case.pmml4s_divergence:
         detail = f"JPMML reference; pmml4s diverges: {case.pmml4s_divergence}; {detail}"
+    if case.document_fixup:
+        detail = f"document corrected first ({case.document_fixup}, as JPMML's test did); {detail}"
     notes = [f"{len(run.comparisons)} column(s) compared"] if run.ok else []
     if run.jpmml_failed_rows:
         notes.append(f"{len(run.jpmml_failed_rows)} row(s) JPMML raised on, not compared")
     return done(status, "; ".join([detail, *notes, *filter(None, [verification])]))
+
+
+def _verification(case: Case, model: Model) -> str:
+    """What replaying the document's ModelVerification gave ("" when it has none)."""
+    if not document_facts(case.model_path).has_verification:
+        return ""
+    try:
+        report = model.verify()
+    except Exception as err:
+        return f"verify() raised {type(err).__name__}: {err}"
+    return "ModelVerification passed" if report.ok else f"ModelVerification failed: {report.message}"
+
+
+def _without_expected(case: Case, outcome: LoadOutcome) -> tuple[str, str]:
+    """Status and reason of a case with no expected outputs: JPMML refused it (status.json)."""
+    jpmml = (
+        f"JPMML {case.jpmml_refusal}"
+        if case.jpmml_refusal
+        else "no expected outputs and no JPMML status: run tools/jpmml_reference/generate.py"
+    )
+    if outcome.unsupported:
+        pmserve = f"pmserve: not supported: {outcome.summary()}"
+    elif outcome.error is not None or outcome.model is None:
+        pmserve = f"pmserve refuses it: {outcome.summary()}"
+    else:
+        verification = _verification(case, outcome.model)
+        pmserve = "; ".join(filter(None, ["pmserve loads it", verification]))
+        if verification and not verification.endswith("passed"):
+            return FAILED, f"{pmserve}; {jpmml}"
+    return (JPMML_CANNOT if case.jpmml_refusal else ERROR), f"{jpmml}; {pmserve}"
 
 
 def render(rows: list[Row], max_rows: int | None, seconds: float) -> str:
@@ -136,15 +164,22 @@ def render(rows: list[Row], max_rows: int | None, seconds: float) -> str:
         + (f"; rows compared per case capped at {max_rows}" if max_rows else "; every row compared")
         + f"; {seconds:.0f} s.",
         "",
-        "Statuses: **passed** = every expected column reproduced within the case tolerance (or the",
-        "document refused where JPMML refuses it too); **failed** = a value differs, an expected",
-        "column is absent, the document was refused as invalid, or ModelVerification failed;",
+        "Statuses: **pass** = every expected column reproduced within the case tolerance (or the",
+        "document refused where JPMML raises on every record too); **fail** = a value differs, an",
+        "expected column is absent, the document was refused as invalid, or ModelVerification failed;",
         "**not supported** = the engine (or the harness) refuses the document for markup it does not",
-        "support yet; **loads** = no expected outputs, the document loads; **error** = loading or",
-        "scoring raised something other than a document or data error.",
+        "support yet, with the engine's reason; **JPMML cannot score** = the case has no expected",
+        "outputs and JPMML-Evaluator refused the document or raised on every record, so there is",
+        "nothing to compare with (the reason quotes JPMML, then says what pmserve does with the",
+        "document); **error** = loading or scoring raised something other than a document or data",
+        "error, or the harness could not line the data up.",
         "",
         "## How cases are compared",
         "",
+        "- Expected outputs: the corpus's `expected.csv`; for a case without one, the JPMML-Evaluator",
+        "  output in `tests/conformance/reference/` (`tools/jpmml_reference/generate.py`), compared on",
+        "  the first 200 input rows (or its generated 50-row `input.csv`); a model without input fields",
+        "  is scored on as many empty records as the reference has rows, as JPMML scored one.",
         "- Tolerance per case from the MANIFEST notes: `PMMLEquivalence(p, z)` (both within `z` of",
         "  zero, or `|actual - expected| <= p * |expected|`), `FloatEquivalence(n ULP)` (float32 ULP",
         "  distance), cPMML's relative 1e-3; defaults: JPMML folders 1e-13, dmg-pmml4s 1e-6 (pmml4s's",
@@ -162,9 +197,29 @@ def render(rows: list[Row], max_rows: int | None, seconds: float) -> str:
         "  not ask for and are compared only when an OutputField provides them; `cluster` and the",
         "  reference `_target` are the synthetic target's predicted value; rows on which JPMML raised",
         "  (reference `error` column) are not compared. Any other expected column absent from the",
-        "  results is a failure.",
+        "  results is a failure. A reference column name appears once, as in JPMML's result map (an",
+        "  OutputField named like the target holds the OutputField's value).",
         "- Target fields present in the input are passed to the engine (residual outputs need them),",
         "  except cPMML's ground-truth label column.",
+        "",
+        "## Documented departures from the corpus files",
+        "",
+        "- **JPMML reference instead of pmml4s's expected values.** pmserve follows JPMML; where",
+        "  pmml4s, whose test assertions the dmg-pmml4s expected files transcribe, is known to compute",
+        "  something else, the case is compared with JPMML's output for the same corpus input",
+        "  (`PMML4S_DIVERGES` in `tests/conformance/_corpus.py`):",
+        *[f"  - `{case_id}`: {reason}." for case_id, reason in sorted(PMML4S_DIVERGES.items())],
+        "- **SAS documents are corrected before loading, as JPMML's own test did.** SAS Enterprise",
+        "  Miner writes the width argument of its format functions (`SAS-EM-String-Normalize`,",
+        "  `SAS-FORMAT-BESTw`, `SAS-FORMAT-$CHARw`) as the string `<Constant>FMTWIDTH</Constant>`",
+        "  where it means the function's `ParameterField` `FMTWIDTH`. JPMML's pmml-sas",
+        "  `ExpressionCorrector` visitor replaces every Constant whose value is `FMTWIDTH` with",
+        "  `<FieldRef field=\"FMTWIDTH\"/>`, and its `ClassificationTest` applies it to these documents",
+        "  before evaluating them (the MANIFEST notes say \"jpmml applied ExpressionCorrector",
+        "  visitor\"). The harness makes the same replacement (`sas_expression_corrector`) for the cases",
+        "  whose notes say so; the engine itself never special-cases SAS. Uncorrected, the",
+        "  categorical inputs of the Audit models normalise to missing values (a substring whose",
+        "  length is the text \"FMTWIDTH\"), and every record gets the same probability.",
         "",
         "## Summary by folder",
         "",
