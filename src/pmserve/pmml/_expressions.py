@@ -17,6 +17,7 @@ import numpy.typing as npt
 
 from pmserve.errors import EvaluationError
 from pmserve.pmml import _text
+from pmserve.pmml._categorical import equals
 from pmserve.pmml._fields import FieldInfo, Scope, classify, in_intervals, parse_dtype, parse_interval
 from pmserve.pmml._frame import Expr, Frame
 from pmserve.pmml._parse import Element
@@ -446,7 +447,7 @@ def read_table(el: Element, problems: Problems) -> list[dict[str, str]] | None:
 
 def equal_to(x: Array, value: Any) -> npt.NDArray[np.bool_]:
     if x.dtype == object:
-        return np.fromiter((v is not None and v == value for v in x), dtype=bool, count=len(x))
+        return equals(x, value)
     with np.errstate(invalid="ignore"):
         return np.asarray(x == value)
 

@@ -17,6 +17,7 @@ import numpy.typing as npt
 
 from pmserve.errors import InvalidValueError
 from pmserve.pmml._api import Field, Interval
+from pmserve.pmml._categorical import isin
 from pmserve.pmml._frame import Expr, Frame
 from pmserve.pmml._parse import Element
 from pmserve.pmml._problems import Problems
@@ -160,8 +161,7 @@ def membership(values: Array, members: Iterable[Any]) -> npt.NDArray[np.bool_]:
     """Vectorised ``value in members`` for an engine column (missing is never a member)."""
     members = list(members)
     if values.dtype == object:
-        s = set(members)
-        return np.fromiter((v is not None and v in s for v in values), dtype=bool, count=len(values))
+        return isin(values, members)
     nums = [m for m in members if isinstance(m, float)]
     if not nums:
         return np.zeros(len(values), dtype=bool)

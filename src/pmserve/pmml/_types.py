@@ -94,7 +94,8 @@ def empty(dtype: DataType, n: int) -> Array:
 def is_missing(values: Array) -> npt.NDArray[np.bool_]:
     """Missing-value mask of an engine column of either kind."""
     if values.dtype == object:
-        return np.fromiter((v is None for v in values), dtype=bool, count=len(values))
+        out: npt.NDArray[np.bool_] = np.asarray(values == None, dtype=bool)  # noqa: E711 - elementwise
+        return out
     return np.isnan(values)
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from pmserve.pmml._expressions import equal_to
+from pmserve.pmml._categorical import lookup
 from pmserve.pmml._frame import Expr, Frame
 from pmserve.pmml._math import INVERSE_LINKS, simplemax_rows, softmax_rows
 from pmserve.pmml._parse import Element
@@ -32,7 +32,8 @@ class Table:
 
     category: Any
     numeric: tuple[tuple[Expr, float, int], ...]
-    categorical: tuple[tuple[Expr, Any, float], ...]
+    #: Per categorical field (in document order): value -> coefficient of its first predictor.
+    categorical: tuple[tuple[Expr, dict[Any, float]], ...]
     terms: tuple[tuple[tuple[Expr, ...], float], ...]
     intercept: float
     is_default: bool
@@ -44,9 +45,8 @@ class Table:
             x = expr.fn(frame)
             missing |= np.isnan(x)
             acc += coef * (x if exponent == 1 else np.power(x, exponent))
-        for expr, value, coef in self.categorical:
-            x = expr.fn(frame)
-            acc += np.where(equal_to(x, value), coef, 0.0)
+        for expr, coefs in self.categorical:
+            acc += lookup(expr.fn(frame), coefs)
         for exprs, coef in self.terms:
             prod = np.full(frame.n, coef)
             # JPMML multiplies the coefficient by the factors left to right.
@@ -109,7 +109,11 @@ def _table(el: Element, env: ModelEnv, category: Any) -> Table | None:
     if not ok or intercept is None:
         return None
     is_default = not numeric and not categorical and not terms and intercept == 0.0
-    return Table(category, tuple(numeric), tuple(categorical), tuple(terms), intercept, is_default)
+    by_field: dict[str, tuple[Expr, dict[Any, float]]] = {}
+    for p_el, (e, value, coef) in zip(el.findall("CategoricalPredictor"), categorical, strict=False):
+        entry = by_field.setdefault(p_el.get("name") or "", (e, {}))
+        entry[1].setdefault(value, coef)  # JPMML stops at a field's first matching predictor
+    return Table(category, tuple(numeric), tuple(by_field.values()), tuple(terms), intercept, is_default)
 
 
 def _num(el: Element, attr: str, env: ModelEnv, default: float | None = None) -> float | None:
