@@ -8,6 +8,7 @@ every model shares (MiningSchema, LocalTransformations, Targets, Output) are com
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import os
 from collections.abc import Callable, Mapping
@@ -129,6 +130,8 @@ class ModelEnv:
     #: False for classifiers that give no probabilities (JPMML: RuleSet, OneAgainstAll SVM):
     #: without an Output element they then get no probability(<class>) result columns.
     has_probabilities: bool = True
+    #: Set by a compiler whose predictor already added the Target's rescaleConstant.
+    folded_rescale_constant: bool = False
     #: Input fields whose cells are collections (an AssociationModel's basket), kept whole by score().
     collection_fields: set[str] = field(default_factory=set)
     #: Output fields of nested models that are results of this model too (JPMML: a MiningModel's
@@ -219,6 +222,8 @@ def compile_model(el: Element, outer: Compiler) -> ModelPlan | None:
     if predictor is None:
         return None
     target_plan = parse_targets(el.find("Targets"), target, problems)
+    if env.folded_rescale_constant and target_plan is not None:
+        target_plan = dataclasses.replace(target_plan, rescale_constant=0.0)
     output, out_scope = compile_output(el.find("Output"), c, target, fn_name, _extra_features(el.tag))
     categories = env.categories if env.has_probabilities else ()
     return ModelPlan(el.tag, el.get("modelName"), fn_name, target, derived, predictor, target_plan, output,

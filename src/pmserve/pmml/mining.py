@@ -144,7 +144,34 @@ def compile_mining(el: Element, env: ModelEnv) -> Predictor | None:
         return _vote(segments, combination)
     if combination.function_name == "classification":
         return _probability_aggregate(segments, combination)
-    return _value_aggregate(segments, combination)
+    start = 0.0
+    if combination.single_precision and method == "sum":
+        start = _fold_rescale_constant(el, env)
+    return _value_aggregate(segments, combination, start)
+
+
+def _fold_rescale_constant(el: Element, env: ModelEnv) -> float:
+    """In single precision, a boosted sum starts from the Target's rescaleConstant.
+
+    XGBoost (and JPMML for its exports) starts its float32 accumulator at the base score and adds
+    the trees to it; adding the constant after a float32 sum of the trees rounds differently, by
+    a few ULPs.  The constant is then taken out of the Targets step (``env.folded_rescale_constant``).
+    """
+    targets = el.find("Targets")
+    chosen = targets.findall("Target") if targets is not None else []
+    if len(chosen) != 1:
+        return 0.0
+    t = chosen[0]
+    if t.get("rescaleFactor", "1") not in ("1", "1.0") or t.get("castInteger") is not None:
+        return 0.0
+    try:
+        constant = float(t.get("rescaleConstant", "0"))
+    except ValueError:
+        return 0.0  # reported where Targets is compiled
+    if constant == 0.0:
+        return 0.0
+    env.folded_rescale_constant = True
+    return constant
 
 
 def _combination(el: Element, seg_el: Element, env: ModelEnv) -> Combination | None:
@@ -586,7 +613,7 @@ def _missing_rows(
     return np.asarray(nothing | missing.any(axis=1)), active & ~missing
 
 
-def _value_aggregate(segments: list[Segment], combination: Combination) -> Predictor:
+def _value_aggregate(segments: list[Segment], combination: Combination, start: float = 0.0) -> Predictor:
     weights = np.array([s.weight for s in segments])
     method = combination.method
     single = combination.single_precision
@@ -605,7 +632,7 @@ def _value_aggregate(segments: list[Segment], combination: Combination) -> Predi
         w = weights[[segments.index(r.segment) for r in runs]] if runs else np.zeros(0)
         missing = active & np.isnan(values)
         no_result, use = _missing_rows(active, missing, w, combination)
-        result = _combine_values(values, use, w, method, single)
+        result = _combine_values(values, use, w, method, single, start)
         result[no_result] = np.nan
         pred = Prediction(n, combination.dtype, result)
         pred.segments = _segment_results(runs, combination, n)
@@ -614,12 +641,13 @@ def _value_aggregate(segments: list[Segment], combination: Combination) -> Predi
     return predict_values
 
 
-def _combine_values(values: Array, use: npt.NDArray[np.bool_], w: Array, method: str, single: bool) -> Array:
+def _combine_values(values: Array, use: npt.NDArray[np.bool_], w: Array, method: str, single: bool,
+                    start: float = 0.0) -> Array:
     n, k = values.shape
     if method in ("sum", "weightedSum", "average", "weightedAverage"):
         weighted = method.startswith("weighted")
         dtype = np.float32 if single else np.float64
-        acc = np.zeros(n, dtype=dtype)
+        acc = np.full(n, start, dtype=dtype)
         # Left to right, one segment at a time: the summation order of JPMML.
         for j in range(k):
             term = values[:, j] * w[j] if weighted and w[j] != 1.0 else values[:, j]
