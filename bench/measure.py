@@ -78,6 +78,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     zoo = Path(args.zoo)
     meta = json.loads((zoo / "zoo.json").read_text())[args.model]
     engine = engines.make(args.engine)
+    try:
+        return _run(args, zoo, meta, engine)
+    finally:
+        # Ends the JVM this process started (JPMML's JPype, PyPMML's gateway), also after an error.
+        try:
+            engine.stop()
+        except Exception as exc:  # a failed stop must not hide the measurement or its error
+            print(f"stopping {args.engine} failed: {exc}", file=sys.stderr)
+
+
+def _run(args: argparse.Namespace, zoo: Path, meta: dict[str, Any], engine: engines.Engine) -> dict[str, Any]:
     res: dict[str, Any] = {"engine": args.engine, "model": args.model, "rss_before_mib": peak_rss_mib()}
     t0 = time.perf_counter()
     engine.start()
@@ -138,7 +149,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                       "p99_ms": float(np.percentile(lat, 99)) * 1e3}
     res["peak_rss_mib"] = peak_rss_mib()
     res["blas"] = blas_info()
-    engine.stop()
     return res
 
 
@@ -151,8 +161,8 @@ def main() -> None:
     ap.add_argument("--sizes", default="10000,100000", help="batch sizes, the first is the agreement batch")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--latency", type=int, default=1000, help="single-record calls")
-    ap.add_argument("--max-batch-s", type=float, default=120.0, help="skip a batch size projected to take longer")
-    ap.add_argument("--max-latency-s", type=float, default=30.0, help="stop the latency loop after this long")
+    ap.add_argument("--max-batch-s", type=float, default=100.0, help="skip a batch size projected to take longer")
+    ap.add_argument("--max-latency-s", type=float, default=20.0, help="stop the latency loop after this long")
     args = ap.parse_args()
     # sklearn warns on array rows for a model fitted on a frame; the benchmark passes them on purpose.
     warnings.filterwarnings("ignore", message="X does not have valid feature names")
