@@ -39,9 +39,12 @@ class Compiler:
     functions: Mapping[str, Element] = field(default_factory=dict)
     bindings: Mapping[str, Expr] = field(default_factory=dict)
     _depth: int = 0
+    #: The TransformationDictionary's fields (a model re-evaluates them in its own scope when its
+    #: MiningSchema changes the values they read).
+    document_fields: Mapping[str, Expr] = field(default_factory=dict)
 
     def with_scope(self, scope: Scope) -> Compiler:
-        return Compiler(scope, self.problems, self.functions, self.bindings, self._depth)
+        return Compiler(scope, self.problems, self.functions, self.bindings, self._depth, self.document_fields)
 
     # -- entry points -------------------------------------------------------------------------
     def expression_of(self, parent: Element) -> Expr | None:

@@ -229,6 +229,12 @@ class MiningField:
                               "analysisWeight")
 
     @property
+    def alters_values(self) -> bool:
+        """Whether treatment can give a model other values than its parent sees."""
+        return (self.missing_replacement is not None or self.outliers != "asIs"
+                or self.invalid_treatment in ("asMissing", "asValue"))
+
+    @property
     def needs_treatment(self) -> bool:
         return self.info.is_data_field or self.missing_replacement is not None or self.outliers != "asIs"
 

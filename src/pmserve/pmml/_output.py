@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from pmserve.pmml._expressions import Compiler, format_number
+from pmserve.pmml._expressions import EXPRESSION_TAGS, Compiler, format_number
 from pmserve.pmml._fields import FieldInfo, Scope, parse_dtype
 from pmserve.pmml._frame import Frame
 from pmserve.pmml._parse import Element
-from pmserve.pmml._prediction import Prediction
+from pmserve.pmml._prediction import CHAIN_VALUE, Prediction
 from pmserve.pmml._types import Array, DataType, empty, is_missing, parse_scalar
 
 Feature = Callable[[Prediction, Frame, dict[str, Array]], Array]
@@ -90,15 +90,21 @@ def compile_output(
         feature = of.get("feature", "predictedValue")
         seg = of.get("segmentId")
         dtype_default = _default_type(feature, target)
-        if feature in ("transformedValue", "decision"):
-            compute, dtype_expr = _transformed(of, cc)
-            if compute is None:
+        if feature in ("transformedValue", "decision") and seg is not None and of.get("value") is not None \
+                and not any(ch.tag in EXPRESSION_TAGS for ch in of.children):
+            # JPMML: the segment's own OutputField named by `value` (read in that segment).
+            compute: Feature = _named_output(of.get("value") or "")
+            dtype_default = DataType.STRING
+        elif feature in ("transformedValue", "decision"):
+            got, dtype_expr = _transformed(of, cc)
+            if got is None:
                 continue
-            dtype_default = dtype_expr
+            compute, dtype_default = got, dtype_expr
         else:
-            compute = _feature(of, feature, target, function_name, c, extra)
-            if compute is None:
+            found = _feature(of, feature, target, function_name, c, extra)
+            if found is None:
                 continue
+            compute = found
         if seg is not None:
             compute = _in_segment(seg, compute)
         dtype = parse_dtype(of, c.problems, default=dtype_default)
@@ -115,6 +121,14 @@ def _default_type(feature: str, target: FieldInfo | None) -> DataType:
                    "antecedent", "consequent", "rule", "ruleId"):
         return DataType.STRING
     return DataType.DOUBLE
+
+
+def _named_output(name: str) -> Feature:
+    def run(pred: Prediction, frame: Frame, values: dict[str, Array]) -> Array:
+        got = values.get(name)
+        return got if got is not None else np.full(pred.n, np.nan)
+
+    return run
 
 
 def _in_segment(seg: str, compute: Feature) -> Feature:
@@ -160,7 +174,7 @@ def _feature(
         if special is not None:
             return special
     if feature == "predictedValue":
-        return lambda p, f, v: p.value
+        return lambda p, f, v: p.extras.get(CHAIN_VALUE, p.value)
     if feature == "predictedDisplayValue":
         display = dict(target.display) if target is not None else {}
 
@@ -284,6 +298,9 @@ def _feature(
         return reason
     if feature == "warning":
         return lambda p, f, v: empty(DataType.STRING, p.n)
+    if feature.startswith("x-"):
+        c.problems.unsupported(f"feature {feature!r} (a JPMML extension) is not supported", of)
+        return None
     if feature not in _FEATURES:
         c.problems.invalid(f"feature {feature!r} is not a PMML result feature", of)
         return None

@@ -3,6 +3,16 @@
 The XML parser is hardened: no entity expansion, no DTD, no network access, and a size limit.
 Namespaces are dropped (PMML 3.0-4.4 and documents without a namespace read the same), as are
 ``Extension`` elements, which carry vendor data that never changes a score.
+
+Large tree ensembles hold hundreds of thousands of Nodes, and one Python object per element costs
+more than everything else in loading them.  So a TreeModel's Node hierarchy written in the plain
+shape every producer uses (Node, True, False, SimplePredicate, ScoreDistribution; attributes in
+double quotes, no entities, one tag a line) is read in bulk: numpy scans the bytes, checks them
+against that strict subset of XML, and records every element's kind, owner, line and attribute
+spans in a :class:`NodeTable`.  The rest of the document is parsed by lxml as before, with each
+such hierarchy cut out, and the TreeModel gets a :class:`NodeHierarchy` element in its place whose
+children are built (by lxml) only when something asks for them.  Anything outside the subset is
+left to lxml, so what is accepted, refused and reported is unchanged.
 """
 
 from __future__ import annotations
@@ -10,10 +20,14 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import re
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, NamedTuple, overload
 
+import numpy as np
+import numpy.typing as npt
 from lxml import etree
 
 from pmserve.errors import InvalidMarkupError
@@ -87,11 +101,24 @@ def read_bytes(source: bytes | str | os.PathLike[str] | IO[bytes]) -> bytes:
     return data
 
 
-def parse(source: bytes | str | os.PathLike[str] | IO[bytes]) -> Element:
-    """Parse a PMML document (plain or gzip-compressed) into its root :class:`Element`."""
+def parse(source: bytes | str | os.PathLike[str] | IO[bytes], *, bulk: bool = True) -> Element:
+    """Parse a PMML document (plain or gzip-compressed) into its root :class:`Element`.
+
+    ``bulk=False`` reads every element with lxml (the reference the bulk path is tested against).
+    """
     data = read_bytes(source)
     if not data.strip():
         raise InvalidMarkupError("the document is empty; expected a PMML XML document")
+    huge = len(data) > _HUGE_TREE_BYTES
+    tables = find_node_tables(data, huge) if bulk else []
+    if tables:
+        root = _parse_skeleton(data, tables, huge)
+        if root is not None:
+            return root
+    return _convert(_parse_xml(data, huge))
+
+
+def _parse_xml(data: bytes, huge: bool) -> Any:
     parser = etree.XMLParser(
         resolve_entities=False,
         no_network=True,
@@ -99,7 +126,7 @@ def parse(source: bytes | str | os.PathLike[str] | IO[bytes]) -> Element:
         load_dtd=False,
         remove_comments=True,
         remove_pis=True,
-        huge_tree=len(data) > _HUGE_TREE_BYTES,
+        huge_tree=huge,
     )
     try:
         root = etree.fromstring(data, parser=parser)
@@ -114,7 +141,7 @@ def parse(source: bytes | str | os.PathLike[str] | IO[bytes]) -> Element:
             f"expected a PMML document (root element PMML), got root element {_local(root.tag)!r}",
             line=root.sourceline if isinstance(root.sourceline, int) else None,
         )
-    return _convert(root)
+    return root
 
 
 def _local(tag: Any) -> str:
@@ -123,29 +150,33 @@ def _local(tag: Any) -> str:
     return tag.rsplit("}", 1)[-1] if tag.startswith("{") else tag
 
 
-def _convert(root: Any) -> Element:
+def _convert(root: Any, tables: list[NodeTable] | None = None, line_offset: int = 0,
+             used: set[int] | None = None) -> Element:
     ns_end = root.tag.find("}") + 1
     extension = root.tag[:ns_end] + "Extension"
+    placeholder = root.tag[:ns_end] + _PLACEHOLDER
 
     def conv(el: Any) -> Element:
         # Recursive: about three times faster than an explicit stack here, and PMML nests only
         # as deep as its deepest tree; a deeper document falls back to the iterative walk.
         tag = el.tag
+        if tag == placeholder:
+            return _hierarchy(el, tables, used if used is not None else set())
         return Element(
             tag[tag.find("}") + 1:],
             dict(el.attrib),
             tuple([conv(c) for c in el if c.tag != extension and isinstance(c.tag, str)]),
             el.text or "",
-            el.sourceline or 0,
+            (el.sourceline or 0) + line_offset,
         )
 
     try:
         return conv(root)
     except RecursionError:
-        return _convert_iteratively(root)
+        return _convert_iteratively(root, line_offset)
 
 
-def _convert_iteratively(root: Any) -> Element:
+def _convert_iteratively(root: Any, line_offset: int = 0) -> Element:
     # Iterative post-order conversion: deep trees (TreeModel nodes) must not hit recursion limits.
     result: dict[int, list[Element]] = {}
     stack: list[tuple[Any, bool]] = [(root, False)]
@@ -161,7 +192,7 @@ def _convert_iteratively(root: Any) -> Element:
             continue
         children = result.pop(id(node))
         attrs = {_local(k): v for k, v in node.attrib.items()} if node.attrib else {}
-        el = Element(_local(node.tag), attrs, tuple(children), node.text or "", node.sourceline or 0)
+        el = Element(_local(node.tag), attrs, tuple(children), node.text or "", (node.sourceline or 0) + line_offset)
         parent = node.getparent()
         if parent is None or node is root:
             out = el
@@ -169,4 +200,322 @@ def _convert_iteratively(root: Any) -> Element:
             result[id(parent)].append(el)
     if out is None:  # pragma: no cover - root always converts
         raise InvalidMarkupError("empty document")
+    return out
+
+
+# -- Node hierarchies read in bulk -------------------------------------------------------------------
+
+#: Tag of the stand-in for a bulk-read Node hierarchy in the document lxml parses.
+_PLACEHOLDER = "pmserve-node-table"
+#: Element kinds of a :class:`NodeTable` (the index into this tuple).
+NODE_TABLE_TAGS = ("Node", "True", "False", "SimplePredicate", "ScoreDistribution")
+K_NODE, K_TRUE, K_FALSE, K_SIMPLE, K_SCORE = range(5)
+#: The attributes a bulk-read element may carry (the column of :attr:`NodeTable.begin`).
+NODE_TABLE_ATTRS = ("id", "score", "recordCount", "defaultChild", "field", "operator", "value", "probability",
+                    "confidence")
+#: Deepest Node hierarchy read in bulk when lxml's own depth limit applies (it allows 256 levels
+#: of the whole document; deeper hierarchies are left to lxml to refuse).
+_MAX_PLAIN_DEPTH = 200
+
+_TAG_DELIM = np.zeros(256, dtype=bool)
+_TAG_DELIM[[9, 10, 13, 32, 47, 62]] = True  # whitespace, "/" and ">"
+_END_WORD = np.frombuffer(b"/Node>\0\0", dtype="<u8")[0]  # an end tag's first bytes after "<"
+_END_MASK = np.frombuffer(b"\xff" * 6 + b"\0\0", dtype="<u8")[0]
+_ENCODING = re.compile(rb"^(?:\xef\xbb\xbf)?<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"']")
+
+IntArray = npt.NDArray[np.intp]
+
+
+@dataclass(frozen=True, eq=False)
+class NodeTable:
+    """A TreeModel's Node hierarchy read in bulk: one row per element, in document order.
+
+    Row 0 is the root Node.  ``owner`` is a Node's parent row (-1 for the root) or the Node row a
+    predicate or ScoreDistribution belongs to.  ``begin``/``end`` are the byte offsets in ``source``
+    of each attribute's value (columns in :data:`NODE_TABLE_ATTRS` order; begin -1: absent).
+    """
+
+    source: bytes
+    start: int  # byte offset of the root Node's start tag
+    end: int  # byte offset just past the hierarchy
+    line: int
+    kind: npt.NDArray[np.int8]
+    owner: IntArray
+    lines: npt.NDArray[np.int64]
+    begin: npt.NDArray[np.int64]
+    end_: npt.NDArray[np.int64]
+    root_attrs: dict[str, str]
+    root_text: str
+
+    def present(self, rows: IntArray, attr: str) -> npt.NDArray[np.bool_]:
+        """Whether each row carries the attribute."""
+        out: npt.NDArray[np.bool_] = self.begin[rows, NODE_TABLE_ATTRS.index(attr)] >= 0
+        return out
+
+    def texts(self, rows: IntArray, attr: str) -> npt.NDArray[np.bytes_]:
+        """The attribute's value on each row as bytes (b"" where absent), one numpy call per step."""
+        k = NODE_TABLE_ATTRS.index(attr)
+        b = self.begin[rows, k]
+        lengths = np.where(b >= 0, self.end_[rows, k] - b, 0)
+        width = max(int(lengths.max(initial=0)), 1)
+        steps = np.arange(width)
+        inside = steps < lengths[:, None]
+        at = np.where(inside, b[:, None] + steps, 0)
+        codes = np.frombuffer(self.source, dtype=np.uint8)[at] * inside
+        out: npt.NDArray[np.bytes_] = np.ascontiguousarray(codes).view(f"S{width}").reshape(len(rows))
+        return out
+
+    def element(self) -> Element:
+        """The hierarchy as Elements, exactly as lxml reads it (with the document's line numbers)."""
+        root = _parse_xml_fragment(self.source[self.start:self.end])
+        return _convert(root, line_offset=self.line - 1)
+
+
+class NodeHierarchy(Element):
+    """A TreeModel's root Node read in bulk; its children are built on first access.
+
+    The tree compiler reads :attr:`table` instead; everything else sees an ordinary Element.
+    """
+
+    table: NodeTable
+
+    @property
+    def children(self) -> tuple[Element, ...]:
+        got: tuple[Element, ...] | None = self.__dict__.get("_children")
+        if got is None:
+            # Benign race: two threads may both build it; either result is the same.
+            got = self.table.element().children
+            self.__dict__["_children"] = got
+        return got
+
+
+def _parse_xml_fragment(data: bytes) -> Any:
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True)
+    return etree.fromstring(data, parser=parser)
+
+
+def find_node_tables(data: bytes, huge: bool) -> list[NodeTable]:
+    """Every TreeModel's root Node hierarchy that is in the bulk subset, read into a table."""
+    if data.find(b"<TreeModel") < 0 or data.find(_PLACEHOLDER.encode()) >= 0 or data.find(b"<!DOCTYPE") >= 0:
+        return []
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in data[:4]:
+        return []  # UTF-16/32: the byte scan reads ASCII-compatible encodings only
+    declared = _ENCODING.match(data[:256])
+    if declared is not None and declared.group(1).lower() not in (b"utf-8", b"utf8", b"us-ascii", b"ascii"):
+        return []
+    codes = np.frombuffer(data, dtype=np.uint8)
+    tables: list[NodeTable] = []
+    line = 1
+    counted = 0  # newlines are counted up to here
+    pos = data.find(b"<TreeModel")
+    while pos >= 0:
+        after = pos + len(b"<TreeModel")
+        stop = data.find(b"</TreeModel", after)
+        node = data.find(b"<Node", after)
+        if stop < 0:
+            break
+        nxt = data.find(b"<TreeModel", after)
+        if 0 <= node < stop and (nxt < 0 or node < nxt) and _TAG_DELIM[codes[node + 5]]:
+            line += data.count(b"\n", counted, node)
+            counted = node
+            table = _scan(codes, data, node, stop, line, huge)
+            if table is not None:
+                tables.append(table)
+        pos = nxt
+    return tables
+
+
+_Word = npt.NDArray[np.uint64]
+
+
+def _words(names: tuple[str, ...], width: int, at_end: bool) -> list[tuple[_Word, _Word]]:
+    """Each name as (value, mask) little-endian words of a ``width``-byte field, at its start or end."""
+    out = []
+    for name in names:
+        raw = name.encode()
+        pad = width - len(raw)
+        value = (b"\0" * pad + raw) if at_end else (raw + b"\0" * pad)
+        mask = (b"\0" * pad + b"\xff" * len(raw)) if at_end else (b"\xff" * len(raw) + b"\0" * pad)
+        out.append((np.frombuffer(value, dtype="<u8"), np.frombuffer(mask, dtype="<u8")))
+    return out
+
+
+_HEAD = 24  # bytes after "<" that decide an element's tag (the longest name and its delimiter fit)
+_BEFORE = 16  # bytes before "=" that decide an attribute's name (the longest name and a space fit)
+_TAG_WORDS = _words(NODE_TABLE_TAGS, _HEAD, at_end=False)
+_ATTR_WORDS = _words(NODE_TABLE_ATTRS, _BEFORE, at_end=True)
+_TAG_LEN = np.array([len(x) for x in NODE_TABLE_TAGS], dtype=np.int64)
+_ATTR_LEN = np.array([len(x) for x in NODE_TABLE_ATTRS], dtype=np.int64)
+
+
+def _matches(words: _Word, value: _Word, mask: _Word) -> npt.NDArray[np.bool_]:
+    hit: npt.NDArray[np.bool_] = (words[:, 0] & mask[0]) == value[0]
+    for j in range(1, len(value)):
+        if mask[j]:
+            hit &= (words[:, j] & mask[j]) == value[j]
+    return hit
+
+
+def _scan(a: npt.NDArray[np.uint8], data: bytes, s: int, stop: int, line: int, huge: bool) -> NodeTable | None:
+    """Read the Node hierarchy starting at byte ``s`` (before ``stop``), or None outside the subset.
+
+    Whitespace is any byte up to 32 once other control characters are refused.  The check that
+    nothing else is there counts: every expected non-whitespace byte (tag names, attribute names,
+    "=", quotes, values, "<", "/", ">") is found at its place, so the hierarchy is in the subset
+    when the count of all its non-whitespace bytes equals the count of those.
+    """
+    w = a[s:stop]
+    n = len(w)
+    lt = np.flatnonzero(w == 60)
+    gt = np.flatnonzero(w == 62)
+    if not len(gt) or n < _HEAD + 2:
+        return None
+    tend = gt[np.minimum(np.searchsorted(gt, lt), len(gt) - 1)]
+    # Rows of a sliding view over the document: a copy of a few bytes per tag, not per byte.
+    windows = np.lib.stride_tricks.sliding_window_view(a, _HEAD)
+    head_bytes = windows[np.minimum(s + 1 + lt, len(windows) - 1)]
+    head = head_bytes.view("<u8")
+    closing = head_bytes[:, 0] == 47
+    kind = np.full(len(lt), -1, dtype=np.int8)
+    for k, (value, mask) in enumerate(_TAG_WORDS):
+        delim = head_bytes[:, _TAG_LEN[k]]
+        kind[_matches(head, value, mask) & ((delim <= 32) | (delim == 47) | (delim == 62))] = k
+    node_end = (head[:, 0] & _END_MASK) == _END_WORD
+    self_closing = w[tend - 1] == 47
+    node_open = (kind == K_NODE) & ~self_closing
+    delta = node_open.astype(np.int64) - node_end
+    depth = np.cumsum(delta)
+    done = np.flatnonzero(depth == 0)
+    if not len(done):
+        return None
+    t = int(done[0]) + 1
+    lt, tend, kind, closing, node_end, self_closing, depth, delta = (
+        lt[:t], tend[:t], kind[:t], closing[:t], node_end[:t], self_closing[:t], depth[:t], delta[:t])
+    e = int(tend[-1]) + 1
+    r = w[:e]
+    if (tend[:-1] >= lt[1:]).any() or (not huge and int(depth.max()) > _MAX_PLAIN_DEPTH):
+        return None
+    # Refused bytes: C0 controls (not XML), "&" (entities), "'" (single-quoted attributes).
+    controls = np.count_nonzero(r < 32)
+    tabs = np.flatnonzero(r == 9)
+    nl = np.flatnonzero(r == 10)
+    cr = np.flatnonzero(r == 13)
+    if controls != len(tabs) + len(nl) + len(cr) or data.find(b"&", s, s + e) >= 0 or data.find(b"'", s, s + e) >= 0:
+        return None
+    if len(cr) and (cr[-1] + 1 >= e or (r[cr + 1] != 10).any()):
+        return None  # a lone CR is a line break to XML: leave such documents to lxml
+    if (r >= 128).any():
+        try:
+            text = data[s:s + e].decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+        if "\ufffe" in text or "\uffff" in text:
+            return None
+    # One tag a line, so each element's line is that of its "<", as lxml reports it.
+    before = np.searchsorted(nl, lt)
+    if (np.searchsorted(nl, tend) != before).any():
+        return None
+    # End tags are exactly "</Node>"; other elements are known and, but Nodes, empty.
+    if (closing & ((tend - lt != 6) | ~node_end)).any():
+        return None
+    starts = np.flatnonzero(~closing)
+    kind = kind[starts]
+    if (kind < 0).any() or ((kind != K_NODE) & ~self_closing[starts]).any():
+        return None
+    # Attributes: name="value" pairs with known names, each at most once in a tag.
+    q = np.flatnonzero(r == 34)
+    if len(q) % 2:
+        return None
+    opens, closes = q[0::2], q[1::2]
+    tag_of = np.searchsorted(lt, opens, side="right") - 1
+    if (tag_of != np.searchsorted(lt, closes, side="right") - 1).any() or (closes >= tend[tag_of]).any():
+        return None
+    if (w[opens - 1] != 61).any():
+        return None
+    if len(tabs) and (np.searchsorted(tabs, opens) != np.searchsorted(tabs, closes)).any():
+        return None  # XML turns a tab in an attribute value into a space
+    name_bytes = np.lib.stride_tricks.sliding_window_view(a, _BEFORE)[np.maximum(s + opens - 1 - _BEFORE, 0)]
+    names = name_bytes.view("<u8")
+    slot = np.full(len(opens), -1, dtype=np.intp)
+    for k, (value, mask) in enumerate(_ATTR_WORDS):
+        slot[_matches(names, value, mask) & (name_bytes[:, _BEFORE - 1 - _ATTR_LEN[k]] <= 32)] = k
+    if (slot < 0).any():
+        return None
+    row_of = np.searchsorted(starts, tag_of)  # element row of each attribute
+    keys = np.sort(row_of * len(NODE_TABLE_ATTRS) + slot)
+    if len(keys) > 1 and (keys[1:] == keys[:-1]).any():
+        return None
+    spaces = np.flatnonzero(r == 32)
+    value_spaces = int((np.searchsorted(spaces, closes) - np.searchsorted(spaces, opens)).sum())
+    expected = (int((2 + _TAG_LEN[kind] + self_closing[starts]).sum()) + 7 * (t - len(starts))
+                + int((_ATTR_LEN[slot] + 1 + closes - opens + 1).sum()) - value_spaces)
+    if np.count_nonzero(r > 32) != expected:
+        return None
+    # Owners: the last Node opened one level up.
+    level = (depth - delta)[starts]
+    node_rows = np.flatnonzero(kind == K_NODE)
+    rows = len(starts)
+    node_keys = level[node_rows] * rows + node_rows  # by level, then by row
+    order = np.argsort(node_keys, kind="stable")
+    at = np.searchsorted(node_keys[order], (level - 1) * rows + np.arange(rows)) - 1
+    owner = np.full(len(starts), -1, dtype=np.intp)
+    ok = (at >= 0) & (level >= 1)
+    cand = node_rows[order[np.maximum(at, 0)]]
+    ok &= level[cand] == level - 1
+    owner[ok] = cand[ok]
+    if ((level >= 1) & ~ok).any():  # pragma: no cover - a well-nested hierarchy always has owners
+        return None
+    begin = np.full((len(starts), len(NODE_TABLE_ATTRS)), -1, dtype=np.int64)
+    end = np.full((len(starts), len(NODE_TABLE_ATTRS)), -1, dtype=np.int64)
+    begin[row_of, slot] = opens + 1 + s
+    end[row_of, slot] = closes + s
+    root_attrs = {NODE_TABLE_ATTRS[k]: data[begin[0, k]:end[0, k]].decode("utf-8")
+                  for k in range(len(NODE_TABLE_ATTRS)) if begin[0, k] >= 0}
+    root_text = "" if self_closing[0] or t < 2 else _text(data[s + int(tend[0]) + 1:s + int(lt[1])])
+    return NodeTable(data, s, s + e, line, kind, owner, (line + before[starts]).astype(np.int64), begin, end,
+                     root_attrs, root_text)
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8").replace("\r\n", "\n")  # XML reads CR LF as LF
+
+
+def _parse_skeleton(data: bytes, tables: list[NodeTable], huge: bool) -> Element | None:
+    """The document with each bulk-read hierarchy replaced by a stand-in; None: read it all with lxml."""
+    pieces: list[bytes] = []
+    prev = 0
+    for k, t in enumerate(tables):
+        # The stand-in keeps the hierarchy's newlines, so every later element keeps its line.
+        pieces += [data[prev:t.start], b'<%s n="%d"/>' % (_PLACEHOLDER.encode(), k),
+                   b"\n" * data.count(b"\n", t.start, t.end)]
+        prev = t.end
+    pieces.append(data[prev:])
+    try:
+        root = _parse_xml(b"".join(pieces), huge)
+    except InvalidMarkupError:
+        return None  # lxml reports the document's own error, with its line
+    used: set[int] = set()
+    try:
+        out = _convert(root, tables, used=used)
+    except _NotBulk:
+        return None
+    return out if len(used) == len(tables) else None
+
+
+class _NotBulk(Exception):
+    """A stand-in ended up somewhere a TreeModel's root Node cannot be (in a comment, an Extension)."""
+
+
+def _hierarchy(el: Any, tables: list[NodeTable] | None, used: set[int]) -> Element:
+    parent = el.getparent()
+    text = el.get("n") or ""
+    if tables is None or parent is None or _local(parent.tag) != "TreeModel" or not text.isdigit():
+        raise _NotBulk
+    k = int(text)
+    if k >= len(tables) or k in used or len(el) or len(el.attrib) != 1:
+        raise _NotBulk
+    used.add(k)
+    t = tables[k]
+    out = NodeHierarchy("Node", dict(t.root_attrs), (), t.root_text, t.line)
+    out.__dict__["table"] = t
     return out

@@ -9,6 +9,9 @@ import numpy as np
 
 from pmserve.pmml._types import Array, DataType, empty
 
+#: Prediction.extras key: a model chain's final value when its segments predict other targets.
+CHAIN_VALUE = "chain_value"
+
 
 @dataclass
 class Prediction:

@@ -191,7 +191,12 @@ def compile_model(el: Element, outer: Compiler) -> ModelPlan | None:
     if el.find("MiningSchema") is None:
         problems.invalid("a model needs a MiningSchema", el)
     model_scope = Scope(outer.scope)
-    derived: dict[str, Expr] = dict(treatment_exprs(mining))
+    derived: dict[str, Expr] = {}
+    if any(mf.alters_values for mf in mining):
+        # A document-level DerivedField read inside this model sees the model's treated inputs
+        # (JPMML evaluates it in the model's context), so it is evaluated again in this scope.
+        derived.update(outer.document_fields)
+    derived.update(treatment_exprs(mining))
     for mf in mining:
         model_scope.add(mf.info)
     c = outer.with_scope(model_scope)
@@ -325,7 +330,7 @@ def compile_document(root: Element, source: bytes) -> CompiledDocument:
     functions: dict[str, Element] = {}
     td = root.find("TransformationDictionary")
     doc_derived: dict[str, Expr] = {}
-    c = Compiler(scope, problems, functions)
+    c = Compiler(scope, problems, functions, document_fields=doc_derived)
     if td is not None:
         for f in td.findall("DefineFunction"):
             fname = f.get("name")

@@ -38,7 +38,7 @@ from pmserve.pmml._frame import Frame
 from pmserve.pmml._output import OutputField
 from pmserve.pmml._parse import Element
 from pmserve.pmml._predicates import PredicateFn, compile_predicate, find_predicate
-from pmserve.pmml._prediction import Prediction
+from pmserve.pmml._prediction import CHAIN_VALUE, Prediction
 from pmserve.pmml._types import Array, DataType, empty, is_missing, parse_scalar
 from pmserve.pmml.compiler import (
     MODEL_TAGS,
@@ -454,6 +454,7 @@ def _select_first(segments: list[Segment], combination: Combination) -> Predicto
         pieces: list[tuple[Rows | None, Prediction]] = []
         runs: list[_Run] = []
         keep: list[npt.NDArray[np.bool_]] = []
+        chosen_ids = np.full(frame.n, None, dtype=object)
         for seg in segments:
             if not len(remaining):
                 break
@@ -476,11 +477,15 @@ def _select_first(segments: list[Segment], combination: Combination) -> Predicto
                     pred = pred.subset_rows(ok)
             if len(taken) and seg.other_target is None:
                 pieces.append((None if len(taken) == frame.n else taken, pred))
+                chosen_ids[taken] = seg.id
             mine = np.zeros(frame.n, dtype=bool)
             mine[taken] = True
             keep.append(mine)
             remaining = np.setdiff1d(remaining, taken, assume_unique=True)
         result = _scatter(pieces, frame.n, combination.dtype)
+        if result.entity_id is None:
+            # JPMML: the entity of a selectFirst result is the segment that gave it.
+            result.entity_id = chosen_ids
         result.segments = _segment_results(runs, combination, frame.n)
         result.extras[NESTED_RESULTS] = _nested_values(runs, keep, frame.n)
         return result
@@ -536,6 +541,16 @@ def _model_chain(segments: list[Segment], combination: Combination) -> Predictor
             local = mine[run.rows] if run.rows is not None else mine
             pieces.append((np.flatnonzero(mine), run.pred.subset_rows(local)))
         result = _scatter(pieces, n, combination.dtype)
+        if any(run.segment.other_target is not None for run in runs):
+            # The chain's own result is its last segment's, whatever target that one predicts:
+            # an Output predictedValue without targetField reads it (JPMML).
+            final_value = np.full(n, None, dtype=object)
+            for i, run in enumerate(runs):
+                mine = keep[i]
+                if mine.any():
+                    local = mine[run.rows] if run.rows is not None else mine
+                    final_value[mine] = np.asarray(run.pred.value, dtype=object)[local]
+            result.extras[CHAIN_VALUE] = final_value
         result.segments = _segment_results(runs, combination, n)
         result.extras[NESTED_RESULTS] = _nested_values(runs, keep, n)
         return result
