@@ -150,8 +150,8 @@ class Model:
                     raise err
                 row_errors.setdefault(row, err)
             batch[f.name] = col
-        for f in self._doc.target_fields:
-            # Actual target values are optional; Output residuals read them where given.
+        for f in (*self._doc.target_fields, *self._doc.optional_fields):
+            # Actual target values (for residuals) and supplementary fields are read where given.
             raw = columns.get(f.name)
             if raw is not None and f.name not in batch:
                 batch[f.name] = coerce_column(f.data_type, raw, f.name)[0]

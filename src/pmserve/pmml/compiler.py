@@ -271,6 +271,9 @@ class CompiledDocument:
     target_fields: tuple[Field, ...]
     result_fields: tuple[Field, ...]
     root: Element
+    #: Fields read where given but not required: supplementary MiningFields (e.g. a time
+    #: series' horizon written the R pmml way).
+    optional_fields: tuple[Field, ...] = field(default=())
     warnings: tuple[str, ...] = field(default=())
     _probability_columns: tuple[tuple[str, Any], ...] = ()
 
@@ -357,6 +360,8 @@ def compile_document(root: Element, source: bytes) -> CompiledDocument:
                    for m in plan.mining_fields if m.usage == "active")
     targets = tuple(plan.target.public() for _ in (0,) if plan.target is not None
                     and plan.target.name in data_fields)
+    optional = tuple(data_fields[m.name].public() for m in plan.mining_fields
+                     if m.usage == "supplementary" and m.name in data_fields)
     results: list[Field] = []
     prob_cols: list[tuple[str, Any]] = []
     if plan.target is not None:
@@ -382,7 +387,7 @@ def compile_document(root: Element, source: bytes) -> CompiledDocument:
             prob_cols.append((name, cat))
             results.append(Field(name, DataType.DOUBLE, "continuous"))
     return CompiledDocument(source, version, plan, data_fields, doc_derived, inputs, targets, tuple(results),
-                            root, tuple(problems.warnings), tuple(prob_cols))
+                            root, optional, tuple(problems.warnings), tuple(prob_cols))
 
 
 def _result_type(plan: ModelPlan) -> DataType:
