@@ -21,6 +21,7 @@ from ._corpus import (
     load_cases,
     parse_notes,
     plan_columns,
+    run_case,
     sample_rows,
     sas_expression_corrector,
 )
@@ -469,3 +470,40 @@ def test_negative_tolerance_is_refused() -> None:
     """A negative precision makes no sense and is rejected."""
     with pytest.raises(ValueError, match="must not be negative"):
         Tolerance(-1e-13, 0.0)
+
+
+# -- running a case -------------------------------------------------------------------------------
+
+_CONSTANT_MODEL = """<PMML xmlns="http://www.dmg.org/PMML-4_4" version="4.4">
+  <Header/>
+  <DataDictionary>
+    <DataField name="y" optype="continuous" dataType="double"/>
+  </DataDictionary>
+  <RegressionModel functionName="regression">
+    <MiningSchema>
+      <MiningField name="y" usageType="target"/>
+    </MiningSchema>
+    <RegressionTable intercept="2.5"/>
+  </RegressionModel>
+</PMML>
+"""
+
+
+@pytest.mark.parametrize(("expected", "ok"), [("2.5", True), ("2.6", False)])
+def test_model_without_inputs_is_scored_on_one_empty_record_per_expected_row(
+    tmp_path: Path, expected: str, ok: bool
+) -> None:
+    """No input table is needed when the model has no input fields: each expected row is compared."""
+    from pmserve import pmml
+
+    (tmp_path / "model.pmml").write_text(_CONSTANT_MODEL, encoding="utf-8")
+    (tmp_path / "expected.csv").write_text(f"y\n2.5\n{expected}\n", encoding="utf-8")
+    case = Case(
+        case_id="u/NoInputs", folder="jpmml-unit", model_path=tmp_path / "model.pmml", input_path=None,
+        expected_path=tmp_path / "expected.csv", model_type="RegressionModel", producer="", notes="",
+        tolerance=REFERENCE_DEFAULT, expected_source="reference",
+    )
+    run = run_case(case, pmml.load(case.model_path))
+    assert run.n_rows == 2
+    assert [c.n_rows for c in run.comparisons] == [2]
+    assert run.ok is ok
