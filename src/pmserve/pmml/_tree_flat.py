@@ -38,7 +38,7 @@ import numpy.typing as npt
 from pmserve.errors import EvaluationError
 from pmserve.pmml._fields import FieldInfo
 from pmserve.pmml._frame import Frame
-from pmserve.pmml._parse import Element
+from pmserve.pmml._parse import K_FALSE, K_NODE, K_SIMPLE, K_TRUE, Element, NodeHierarchy, NodeTable
 from pmserve.pmml._predicates import PREDICATE_TAGS, and_all, compile_predicate, or_all, parse_array
 from pmserve.pmml._problems import Problems
 from pmserve.pmml._types import Array, DataType, parse_scalar, to_float32
@@ -410,6 +410,11 @@ def _simple_test(pred: Element, b: _Builder, dtype: DataType) -> tuple[str, Any]
 
 def compile_flat(model: Element, env: ModelEnv) -> FlatTree | None:
     """Compile a TreeModel element's nodes; problems go to ``env.problems`` (None if any)."""
+    table = node_table(model)
+    if table is not None:
+        flat = bulk_flat(model, table_nodes(table), env)
+        if flat is not None:
+            return flat
     nodes = parse_nodes(model, env.problems)
     if nodes is None:
         return None
@@ -716,3 +721,168 @@ def _combine(op: str, parts: tuple[PredicateFn, ...]) -> PredicateFn:
         return out
 
     return run_surrogate
+
+
+# -- bulk compile of a Node hierarchy read as a table ------------------------------------------------
+
+_OP_NAMES = ("lessThan", "lessOrEqual", "greaterThan", "greaterOrEqual", "equal", "notEqual")
+_OP_CODE_MASKS = np.array([_OP_MASKS[o] for o in _OP_NAMES], dtype=np.int64)
+_OP_COMPLEMENT = np.array([_OP_NAMES.index(_COMPLEMENT[o]) for o in _OP_NAMES], dtype=np.intp)
+#: Entity ids "1", "2", ... shared by every tree without Node/@id (one string object each).
+_DEFAULT_IDS: list[str] = []
+
+
+def node_table(model: Element) -> NodeTable | None:
+    """The bulk-read Node hierarchy of a TreeModel element, if the parser read it so."""
+    root = model.find("Node")
+    return root.table if isinstance(root, NodeHierarchy) else None
+
+
+@dataclass(frozen=True)
+class TableNodes:
+    """The Node rows of a :class:`NodeTable` in preorder, with their predicate and parent."""
+
+    table: NodeTable
+    rows: IntArray  # table row of each node
+    rank: IntArray  # node index of each table row (-1 for rows that are not Nodes)
+    parent: IntArray  # parent node, -1 for the root
+
+    @property
+    def n(self) -> int:
+        return len(self.rows)
+
+
+def table_nodes(table: NodeTable) -> TableNodes:
+    rows = np.flatnonzero(table.kind == K_NODE)
+    rank = np.full(len(table.kind), -1, dtype=np.intp)
+    rank[rows] = np.arange(len(rows))
+    owner = table.owner[rows]
+    parent = np.where(owner >= 0, rank[np.maximum(owner, 0)], -1)
+    return TableNodes(table, rows, rank, parent)
+
+
+def _default_ids(m: int) -> list[str]:
+    if len(_DEFAULT_IDS) < m:
+        _DEFAULT_IDS.extend(str(i + 1) for i in range(len(_DEFAULT_IDS), m))
+    return _DEFAULT_IDS[:m]
+
+
+def bulk_flat(model: Element, nodes: TableNodes, env: ModelEnv) -> FlatTree | None:
+    """The FlatTree of a bulk-read hierarchy of numeric splits, exactly as :func:`build_flat` makes it.
+
+    None when the tree holds anything else or anything invalid: the element-by-element
+    compiler then takes over and reports the problems.  Adds no problems itself.
+    """
+    mvs = model.get("missingValueStrategy", "none")
+    ntc = model.get("noTrueChildStrategy", "returnNullPrediction")
+    split = model.get("splitCharacteristic", "multiSplit")
+    if (mvs not in ("none", "nullPrediction", "lastPrediction") or ntc not in NO_TRUE_CHILD_STRATEGIES
+            or split not in SPLIT_CHARACTERISTICS):
+        return None
+    table = nodes.table
+    m = nodes.n
+    if table.present(nodes.rows, "defaultChild").any():
+        return None
+    # Each Node has exactly one predicate: True, False or a SimplePredicate comparing a number.
+    pred_rows = np.flatnonzero((table.kind == K_TRUE) | (table.kind == K_FALSE) | (table.kind == K_SIMPLE))
+    pred_node = nodes.rank[table.owner[pred_rows]]
+    if len(pred_rows) != m or (np.bincount(pred_node, minlength=m) != 1).any():
+        return None
+    pred_of = np.empty(m, dtype=np.intp)
+    pred_of[pred_node] = pred_rows
+    pkind = table.kind[pred_of]
+    op_mask = np.where(pkind == K_TRUE, _ALWAYS, 0).astype(np.int64)
+    column = np.zeros(m, dtype=np.intp)
+    threshold = np.zeros(m)
+    unknown_if_missing = np.zeros(m, dtype=bool)
+    simple = np.flatnonzero(pkind == K_SIMPLE)
+    b = _Builder(env)
+    op_code = np.full(m, -1, dtype=np.intp)
+    value_text: npt.NDArray[np.bytes_] = np.zeros(m, dtype="S1")
+    if len(simple):
+        srows = pred_of[simple]
+        if not (table.present(srows, "value").all() and table.present(srows, "operator").all()):
+            return None
+        names, first, field_code = np.unique(table.texts(srows, "field"), return_index=True, return_inverse=True)
+        col_of = np.empty(len(names), dtype=np.intp)
+        f32 = np.zeros(len(names), dtype=bool)
+        for u in np.argsort(first, kind="stable").tolist():  # columns in order of first use, as build_flat
+            name = bytes(names[u]).decode("utf-8")
+            info = b.info(name)
+            if info is None or info.dtype not in (DataType.DOUBLE, DataType.FLOAT):
+                return None
+            j = b.column(name, False, model)
+            if j is None:
+                return None
+            col_of[u] = j
+            f32[u] = info.dtype is DataType.FLOAT
+        ops, op_inv = np.unique(table.texts(srows, "operator"), return_inverse=True)
+        known = [_OP_NAMES.index(o) if o in _OP_NAMES else -1 for o in (bytes(x).decode("utf-8") for x in ops)]
+        if min(known) < 0:
+            return None
+        codes = np.asarray(known, dtype=np.intp)[op_inv]
+        texts = table.texts(srows, "value")
+        try:
+            parsed = texts.astype(np.str_).astype(np.float64)
+        except (ValueError, UnicodeDecodeError):
+            return None
+        field_f32 = f32[field_code]
+        if field_f32.any():
+            # PMML float: compare float32-rounded values with float32-rounded thresholds.
+            parsed[field_f32] = to_float32(parsed[field_f32])
+        column[simple] = col_of[field_code]
+        op_mask[simple] = _OP_CODE_MASKS[codes]
+        op_code[simple] = codes
+        threshold[simple] = parsed
+        unknown_if_missing[simple] = True
+        value_text = np.zeros(m, dtype=texts.dtype)
+        value_text[simple] = texts
+    # Children: grouped by parent in preorder, in document order within a parent.
+    kids = np.argsort(nodes.parent[1:], kind="stable") + 1
+    counts = np.bincount(nodes.parent[1:], minlength=m).astype(np.intp) if m > 1 else np.zeros(m, dtype=np.intp)
+    if split == "binarySplit" and ((counts != 0) & (counts != 2)).any():
+        return None
+    child_start = np.zeros(m, dtype=np.intp)
+    np.cumsum(counts[:-1], out=child_start[1:])
+    # Entered without a test: True, or the complement of the previous sibling (see _implied).
+    implied = np.zeros(m, dtype=bool)
+    if len(kids) > 1:
+        prev, cur = kids[:-1], kids[1:]
+        sibling = nodes.parent[prev] == nodes.parent[cur]
+        complement = ((op_code[prev] >= 0) & (op_code[cur] >= 0)
+                      & (_OP_COMPLEMENT[np.maximum(op_code[prev], 0)] == op_code[cur])
+                      & (column[prev] == column[cur]) & (value_text[prev] == value_text[cur]))
+        implied[cur] = sibling & ((pkind[cur] == K_TRUE) | complement)
+    has_score = table.present(nodes.rows, "score")
+    scores = np.full(m, np.nan)
+    if has_score.any():
+        score_text = table.texts(nodes.rows[has_score], "score")
+        try:
+            scores[has_score] = score_text.astype(np.str_).astype(np.float64)
+        except (ValueError, UnicodeDecodeError):
+            # Categories of a classification tree: parse each distinct score once.
+            distinct, inv = np.unique(score_text, return_inverse=True)
+            scores[has_score] = np.array([_number(bytes(x)) for x in distinct])[inv]
+    ids = _default_ids(m)
+    has_id = table.present(nodes.rows, "id")
+    if has_id.any():
+        ids = list(ids)
+        for i, text in zip(np.flatnonzero(has_id).tolist(), table.texts(nodes.rows[has_id], "id").tolist(),
+                           strict=True):
+            ids[i] = text.decode("utf-8")
+    return FlatTree(
+        n_nodes=m, child_start=child_start, child_count=counts, children=kids if len(kids) else np.zeros(1, np.intp),
+        is_leaf=counts == 0, column=column, op_mask=op_mask, threshold=threshold,
+        set_row=np.full(m, -1, dtype=np.intp), unknown_if_missing=unknown_if_missing, implied=implied,
+        exotic=(None,) * m, is_exotic=np.zeros(m, dtype=bool), has_exotic=False,
+        default_child=np.full(m, -1, dtype=np.intp), has_score=has_score, columns=tuple(b.columns),
+        set_table=np.zeros((1, 1), dtype=bool), missing_strategy=mvs, return_last=ntc == "returnLastPrediction",
+        ids=tuple(ids), scores=scores, lines=tuple(table.lines[nodes.rows].tolist()),
+    )
+
+
+def _number(text: bytes) -> float:
+    try:
+        return float(text.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        return np.nan

@@ -30,9 +30,19 @@ import numpy as np
 
 from pmserve.errors import EvaluationError
 from pmserve.pmml._frame import Frame
-from pmserve.pmml._parse import Element
+from pmserve.pmml._parse import K_SCORE, Element
 from pmserve.pmml._prediction import Prediction
-from pmserve.pmml._tree_flat import FlatTree, IntArray, ParsedNode, build_flat, parse_nodes
+from pmserve.pmml._tree_flat import (
+    FlatTree,
+    IntArray,
+    ParsedNode,
+    TableNodes,
+    build_flat,
+    bulk_flat,
+    node_table,
+    parse_nodes,
+    table_nodes,
+)
 from pmserve.pmml._types import Array, DataType, parse_scalar
 from pmserve.pmml.compiler import ModelEnv, Predictor, register
 
@@ -53,6 +63,9 @@ class _Classes:
 
 @register("TreeModel")
 def compile_tree(el: Element, env: ModelEnv) -> Predictor | None:
+    fast = _compile_bulk(el, env)
+    if fast is not None:
+        return fast
     problems = env.problems
     nodes = parse_nodes(el, problems)
     if nodes is None:
@@ -95,6 +108,130 @@ def compile_tree(el: Element, env: ModelEnv) -> Predictor | None:
 
 
 # -- compiling -------------------------------------------------------------------------------------
+
+
+def _compile_bulk(el: Element, env: ModelEnv) -> Predictor | None:
+    """A tree whose Nodes the parser read as a table (large ensembles), compiled with whole arrays.
+
+    None when anything is out of the plain shape or invalid: the element-by-element path below
+    then compiles the tree and reports every problem.
+    """
+    table = node_table(el)
+    if table is None or el.get("missingValueStrategy", "none") not in ("none", "nullPrediction", "lastPrediction"):
+        return None
+    try:
+        penalty = float(el.get("missingValuePenalty", "1.0"))
+    except ValueError:
+        return None
+    if not 0.0 <= penalty <= 1.0:
+        return None
+    nodes = table_nodes(table)
+    target = env.target
+    if env.function_name == "regression":
+        flat = bulk_flat(el, nodes, env)
+        if flat is None or np.isnan(flat.scores[flat.has_score]).any():
+            return None
+        return _regression(flat, target.dtype if target is not None and target.dtype.is_number else DataType.DOUBLE)
+    if env.function_name != "classification" or target is None:
+        return None
+    classes = _bulk_classes(nodes, target.dtype, target.valid)
+    if classes is None:
+        return None
+    flat = bulk_flat(el, nodes, env)
+    if flat is None:
+        return None
+    env.categories = classes.categories
+    return _classification(flat, classes, target.dtype, penalty)
+
+
+def _bulk_classes(nodes: TableNodes, dtype: DataType, declared: tuple[Any, ...]) -> _Classes | None:
+    """What :func:`_classes` computes, over whole arrays; None where it would report a problem."""
+    table = nodes.table
+    m = nodes.n
+    has_score = table.present(nodes.rows, "score")
+    sd_rows = np.flatnonzero(table.kind == K_SCORE)
+    sd_node = nodes.rank[table.owner[sd_rows]]
+    by_node = np.argsort(sd_node, kind="stable")  # a Node's ScoreDistributions in document order
+    sd_rows, sd_node = sd_rows[by_node], sd_node[by_node]
+    if not table.present(sd_rows, "value").all():
+        return None
+    # Categories in the order _classes meets them: each Node's score, then its distributions.
+    score_at = np.flatnonzero(has_score)
+    texts = np.concatenate([table.texts(nodes.rows[score_at], "score"), table.texts(sd_rows, "value")])
+    keys = np.concatenate([score_at * 2, sd_node * 2 + 1])
+    met = np.argsort(keys, kind="stable")
+    distinct, first, inverse = np.unique(texts[met], return_index=True, return_inverse=True)
+    order: dict[Any, int] = {c: j for j, c in enumerate(declared)}
+    code_of = np.empty(len(distinct), dtype=np.intp)
+    for u in np.argsort(first, kind="stable").tolist():
+        try:
+            value = parse_scalar(dtype, bytes(distinct[u]).decode("utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            return None
+        code_of[u] = order.setdefault(value, len(order))
+    codes = np.empty(len(texts), dtype=np.intp)
+    codes[met] = code_of[inverse]
+    score_code, sd_code = codes[:len(score_at)], codes[len(score_at):]
+    categories = tuple(order)
+    k = len(categories)
+    nums = {}
+    for attr in ("recordCount", "probability", "confidence"):
+        here = table.present(sd_rows, attr)
+        values = np.full(len(sd_rows), np.nan)
+        if here.any():
+            try:
+                values[here] = table.texts(sd_rows[here], attr).astype(np.str_).astype(np.float64)
+            except (ValueError, UnicodeDecodeError):
+                return None
+        nums[attr] = (here, values)
+    count_here, count = nums["recordCount"]
+    prob_here, prob = nums["probability"]
+    conf_here, conf = nums["confidence"]
+    if len(sd_rows) and (np.bincount(sd_node * k + sd_code, minlength=m * k) > 1).any():
+        return None  # a category twice in one Node: _classes keeps the last, counts both
+    first_sd = np.ones(len(sd_rows), dtype=bool)
+    first_sd[1:] = sd_node[1:] != sd_node[:-1]
+    use_probability = np.zeros(m, dtype=bool)
+    use_probability[sd_node[first_sd & prob_here]] = True
+    by_prob = use_probability[sd_node]
+    if (by_prob & ~prob_here).any() or (by_prob & prob_here & ~((prob >= 0.0) & (prob <= 1.0))).any():
+        return None
+    if (~by_prob & ~count_here).any():
+        return None
+    x = np.where(by_prob, prob, count)
+    values = np.zeros((m, k))
+    values[sd_node, sd_code] = x
+    total = np.bincount(sd_node, weights=x, minlength=m)
+    listed = np.bincount(sd_node, minlength=m) > 0
+    probs = np.full((m + 1, k), np.nan)
+    undefined = np.zeros(m + 1, dtype=bool)
+    undefined[:m] = listed & (total == 0.0)
+    scale = listed & (total != 0.0) & (total != 1.0)
+    probs[:m][listed] = values[listed]
+    probs[:m][scale] = values[scale] / total[scale][:, None]
+    plain = np.flatnonzero(~listed & has_score)
+    if len(plain):
+        node_code = np.full(m, -1, dtype=np.intp)
+        node_code[score_at] = score_code
+        probs[plain] = 0.0
+        probs[plain, node_code[plain]] = 1.0
+    counts = np.zeros((m + 1, k))
+    counts[sd_node[count_here], sd_code[count_here]] = count[count_here]
+    confs = None
+    if conf_here.any():
+        confs = np.full((m + 1, k), np.nan)
+        confs[np.unique(sd_node[conf_here])] = 0.0
+        confs[sd_node[conf_here], sd_code[conf_here]] = conf[conf_here]
+    cats: Array = np.empty(k + 1, dtype=object)
+    cats[:k] = list(categories)
+    cats[k] = None
+    node_cat = np.full(m + 1, k, dtype=np.intp)
+    node_cat[score_at] = score_code
+    if dtype.is_string:
+        vals: Array = cats[node_cat]
+    else:
+        vals = np.array([np.nan if c is None else c for c in cats.tolist()], dtype=np.float64)[node_cat]
+    return _Classes(categories, vals, probs, confs, counts, undefined)
 
 
 def _penalty(el: Element, env: ModelEnv) -> float | None:
