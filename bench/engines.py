@@ -130,9 +130,8 @@ class Jpmml:
     name = "jpmml"
 
     def start(self) -> None:
-        from jpmml_evaluator.jpype import JPypeBackend
-
         from jpmml_evaluator import make_evaluator
+        from jpmml_evaluator.jpype import JPypeBackend
 
         self.backend = JPypeBackend()
         make_evaluator(warmup_document(), backend=self.backend).verify()

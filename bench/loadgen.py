@@ -52,7 +52,7 @@ async def _fixed_rate(url: str, body: bytes, rate: float, seconds: float, max_in
                         errors[f"http_{reply.status}"] = errors.get(f"http_{reply.status}", 0) + 1
                         return
                 latencies.append(time.perf_counter() - due)
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, aiohttp.ClientError) as exc:
                 errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
             finally:
                 inflight -= 1

@@ -25,7 +25,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import engines  # noqa: E402
+import engines
 
 
 def _status_kib(pid: int, key: str) -> int:

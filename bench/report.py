@@ -4,6 +4,9 @@ Ratios are always written as pmserve's advantage: ``×3.0`` means pmserve is thr
 (faster, quicker to load, smaller); ``×0.25`` means it is four times behind.
 """
 
+# The report writes ratios with the multiplication sign on purpose.
+# ruff: noqa: RUF001, RUF002
+
 from __future__ import annotations
 
 import os
@@ -113,8 +116,8 @@ def _by(results: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
 def _rate(res: dict[str, Any] | None, size: str) -> float | None:
     if not res or "error" in res:
         return None
-    b = res["batch"].get(size, {})
-    return b.get("rows_per_s")
+    rate = res["batch"].get(size, {}).get("rows_per_s")
+    return None if rate is None else float(rate)
 
 
 def _fmt_rate(x: float | None) -> str:
@@ -258,7 +261,8 @@ def render(run: dict[str, Any], zoo: dict[str, Any], names: list[str], results: 
     sizes = sorted({s for r in results if "batch" in r for s in r["batch"]}, key=int)
     small, big = (sizes[0], sizes[-1]) if sizes else ("", "")
     mach = run["machine"]
-    blas = next((r["blas"] for r in results if r.get("engine") == "pmserve" and r.get("blas")), [])
+    blas: list[dict[str, Any]] = next(
+        (r["blas"] for r in results if r.get("engine") == "pmserve" and r.get("blas")), [])
     lines = [BEGIN, "",
              f"Run of {run['started']} ({run['minutes']:.0f} min){', quick mode' if run['quick'] else ''}: "
              f"`{run['command']}`.", "",
@@ -282,7 +286,7 @@ def render(run: dict[str, Any], zoo: dict[str, Any], names: list[str], results: 
                     _fmt_ms, False)
     p99 = _table(names, zoo, by, lambda r: r["latency"]["p99_ms"] if r and "error" not in r else None, _fmt_ms,
                  False)
-    lines += ["", "p99:", ""] + p99
+    lines += ["", "p99:", "", *p99]
     lines += ["", "### Load time (the document read and made ready to score, engine already started)", ""]
     lines += _table(names, zoo, by, lambda r: r["load_s"] * 1e3 if r and "error" not in r else None, _fmt_ms, False)
     lines += ["", "### Peak RSS of the engine's process (its JVM included), MiB", ""]

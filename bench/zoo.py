@@ -95,7 +95,8 @@ def mixed_target(x: pd.DataFrame) -> np.ndarray:
     score = (x["age"].fillna(50) - 50) / 20 + np.log(x["income"].fillna(22000)) - 10
     score += x["plan"].map({"basic": -0.5, "plus": 0.2, "pro": 0.8}).fillna(0).to_numpy()
     score += x["region"].map({"north": 0.3, "south": -0.3}).fillna(0).to_numpy()
-    return (score + rng.normal(0, 0.7, len(x)) > 0).astype(int).to_numpy()
+    labels: np.ndarray = (score + rng.normal(0, 0.7, len(x)) > 0).astype(int).to_numpy()
+    return labels
 
 
 def _estimators() -> dict[str, tuple[str, str, str, Callable[[], Any], int]]:
