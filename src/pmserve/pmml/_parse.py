@@ -231,8 +231,9 @@ class NodeTable:
     """A TreeModel's Node hierarchy read in bulk: one row per element, in document order.
 
     Row 0 is the root Node.  ``owner`` is a Node's parent row (-1 for the root) or the Node row a
-    predicate or ScoreDistribution belongs to.  ``begin``/``end`` are the byte offsets in ``source``
-    of each attribute's value (columns in :data:`NODE_TABLE_ATTRS` order; begin -1: absent).
+    predicate or ScoreDistribution belongs to.  Attributes are listed one per entry, in document
+    order: the element row, the attribute (index into :data:`NODE_TABLE_ATTRS`) and where its
+    value lies in ``source``.
     """
 
     source: bytes
@@ -240,30 +241,43 @@ class NodeTable:
     end: int  # byte offset just past the hierarchy
     line: int
     kind: npt.NDArray[np.int8]
-    owner: IntArray
-    lines: npt.NDArray[np.int64]
-    begin: npt.NDArray[np.int64]
-    end_: npt.NDArray[np.int64]
+    owner: npt.NDArray[np.int32]
+    lines: npt.NDArray[np.int32]
+    attr_row: npt.NDArray[np.int32]
+    attr_slot: npt.NDArray[np.int8]
+    attr_at: npt.NDArray[np.int64]
+    attr_len: npt.NDArray[np.int32]
     root_attrs: dict[str, str]
     root_text: str
 
+    def _entries(self, rows: IntArray, attr: str) -> IntArray:
+        """The attribute's entry for each row, -1 where the row does not carry it."""
+        hits = np.flatnonzero(self.attr_slot == NODE_TABLE_ATTRS.index(attr))
+        column = np.full(len(self.kind), -1, dtype=np.intp)
+        column[self.attr_row[hits]] = hits
+        out: IntArray = column[rows]
+        return out
+
     def present(self, rows: IntArray, attr: str) -> npt.NDArray[np.bool_]:
         """Whether each row carries the attribute."""
-        out: npt.NDArray[np.bool_] = self.begin[rows, NODE_TABLE_ATTRS.index(attr)] >= 0
+        out: npt.NDArray[np.bool_] = self._entries(rows, attr) >= 0
         return out
 
     def texts(self, rows: IntArray, attr: str) -> npt.NDArray[np.bytes_]:
         """The attribute's value on each row as bytes (b"" where absent), one numpy call per step."""
-        k = NODE_TABLE_ATTRS.index(attr)
-        b = self.begin[rows, k]
-        lengths = np.where(b >= 0, self.end_[rows, k] - b, 0)
+        entries = self._entries(rows, attr)
+        here = entries >= 0
+        b = np.where(here, self.attr_at[entries], 0)
+        lengths = np.where(here, self.attr_len[entries], 0)
         width = max(int(lengths.max(initial=0)), 1)
-        steps = np.arange(width)
-        inside = steps < lengths[:, None]
-        at = np.where(inside, b[:, None] + steps, 0)
-        codes = np.frombuffer(self.source, dtype=np.uint8)[at] * inside
-        out: npt.NDArray[np.bytes_] = np.ascontiguousarray(codes).view(f"S{width}").reshape(len(rows))
-        return out
+        codes = np.frombuffer(self.source, dtype=np.uint8)
+        # Rows of a sliding view: one short copy per value; bytes past a value's end become NUL,
+        # which numpy's bytes type drops.
+        windows = np.lib.stride_tricks.sliding_window_view(codes, width)
+        out = windows[np.minimum(b, len(windows) - 1)]
+        out[np.arange(width) >= lengths[:, None]] = 0
+        got: npt.NDArray[np.bytes_] = out.view(f"S{width}").reshape(len(rows))
+        return got
 
     def element(self) -> Element:
         """The hierarchy as Elements, exactly as lxml reads it (with the document's line numbers)."""
@@ -370,7 +384,8 @@ def _scan(a: npt.NDArray[np.uint8], data: bytes, s: int, stop: int, line: int, h
     gt = np.flatnonzero(w == 62)
     if not len(gt) or n < _HEAD + 2:
         return None
-    tend = gt[np.minimum(np.searchsorted(gt, lt), len(gt) - 1)]
+    # In the subset "<" and ">" alternate; where they do not, the checks below refuse the hierarchy.
+    tend = gt[np.minimum(np.arange(len(lt)), len(gt) - 1)]
     # Rows of a sliding view over the document: a copy of a few bytes per tag, not per byte.
     windows = np.lib.stride_tricks.sliding_window_view(a, _HEAD)
     head_bytes = windows[np.minimum(s + 1 + lt, len(windows) - 1)]
@@ -393,7 +408,7 @@ def _scan(a: npt.NDArray[np.uint8], data: bytes, s: int, stop: int, line: int, h
         lt[:t], tend[:t], kind[:t], closing[:t], node_end[:t], self_closing[:t], depth[:t], delta[:t])
     e = int(tend[-1]) + 1
     r = w[:e]
-    if (tend[:-1] >= lt[1:]).any() or (not huge and int(depth.max()) > _MAX_PLAIN_DEPTH):
+    if (tend <= lt).any() or (tend[:-1] >= lt[1:]).any() or (not huge and int(depth.max()) > _MAX_PLAIN_DEPTH):
         return None
     # Refused bytes: C0 controls (not XML), "&" (entities), "'" (single-quoted attributes).
     controls = np.count_nonzero(r < 32)
@@ -428,11 +443,11 @@ def _scan(a: npt.NDArray[np.uint8], data: bytes, s: int, stop: int, line: int, h
         return None
     opens, closes = q[0::2], q[1::2]
     tag_of = np.searchsorted(lt, opens, side="right") - 1
-    if (tag_of != np.searchsorted(lt, closes, side="right") - 1).any() or (closes >= tend[tag_of]).any():
+    if (closes >= tend[tag_of]).any():  # the value must end in the tag it starts in
         return None
     if (w[opens - 1] != 61).any():
         return None
-    if len(tabs) and (np.searchsorted(tabs, opens) != np.searchsorted(tabs, closes)).any():
+    if len(tabs) and (np.diff(np.searchsorted(tabs, q))[0::2]).any():
         return None  # XML turns a tab in an attribute value into a space
     name_bytes = np.lib.stride_tricks.sliding_window_view(a, _BEFORE)[np.maximum(s + opens - 1 - _BEFORE, 0)]
     names = name_bytes.view("<u8")
@@ -441,12 +456,12 @@ def _scan(a: npt.NDArray[np.uint8], data: bytes, s: int, stop: int, line: int, h
         slot[_matches(names, value, mask) & (name_bytes[:, _BEFORE - 1 - _ATTR_LEN[k]] <= 32)] = k
     if (slot < 0).any():
         return None
-    row_of = np.searchsorted(starts, tag_of)  # element row of each attribute
+    row_of = (np.cumsum(~closing) - 1)[tag_of]  # element row of each attribute
     keys = np.sort(row_of * len(NODE_TABLE_ATTRS) + slot)
     if len(keys) > 1 and (keys[1:] == keys[:-1]).any():
         return None
     spaces = np.flatnonzero(r == 32)
-    value_spaces = int((np.searchsorted(spaces, closes) - np.searchsorted(spaces, opens)).sum())
+    value_spaces = int(np.diff(np.searchsorted(spaces, q))[0::2].sum())
     expected = (int((2 + _TAG_LEN[kind] + self_closing[starts]).sum()) + 7 * (t - len(starts))
                 + int((_ATTR_LEN[slot] + 1 + closes - opens + 1).sum()) - value_spaces)
     if np.count_nonzero(r > 32) != expected:
@@ -465,15 +480,13 @@ def _scan(a: npt.NDArray[np.uint8], data: bytes, s: int, stop: int, line: int, h
     owner[ok] = cand[ok]
     if ((level >= 1) & ~ok).any():  # pragma: no cover - a well-nested hierarchy always has owners
         return None
-    begin = np.full((len(starts), len(NODE_TABLE_ATTRS)), -1, dtype=np.int64)
-    end = np.full((len(starts), len(NODE_TABLE_ATTRS)), -1, dtype=np.int64)
-    begin[row_of, slot] = opens + 1 + s
-    end[row_of, slot] = closes + s
-    root_attrs = {NODE_TABLE_ATTRS[k]: data[begin[0, k]:end[0, k]].decode("utf-8")
-                  for k in range(len(NODE_TABLE_ATTRS)) if begin[0, k] >= 0}
+    root_attrs = {NODE_TABLE_ATTRS[k]: data[s + o + 1:s + c].decode("utf-8")
+                  for k, o, c in zip(slot[row_of == 0].tolist(), opens[row_of == 0].tolist(),
+                                     closes[row_of == 0].tolist(), strict=True)}
     root_text = "" if self_closing[0] or t < 2 else _text(data[s + int(tend[0]) + 1:s + int(lt[1])])
-    return NodeTable(data, s, s + e, line, kind, owner, (line + before[starts]).astype(np.int64), begin, end,
-                     root_attrs, root_text)
+    return NodeTable(data, s, s + e, line, kind, owner.astype(np.int32), (line + before[starts]).astype(np.int32),
+                     row_of.astype(np.int32), slot.astype(np.int8), opens + 1 + s,
+                     (closes - opens - 1).astype(np.int32), root_attrs, root_text)
 
 
 def _text(raw: bytes) -> str:

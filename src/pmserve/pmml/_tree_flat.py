@@ -823,7 +823,7 @@ def bulk_flat(model: Element, nodes: TableNodes, env: ModelEnv) -> FlatTree | No
         codes = np.asarray(known, dtype=np.intp)[op_inv]
         texts = table.texts(srows, "value")
         try:
-            parsed = texts.astype(np.str_).astype(np.float64)
+            parsed = texts.astype(np.float64)
         except (ValueError, UnicodeDecodeError):
             return None
         field_f32 = f32[field_code]
@@ -858,7 +858,7 @@ def bulk_flat(model: Element, nodes: TableNodes, env: ModelEnv) -> FlatTree | No
     if has_score.any():
         score_text = table.texts(nodes.rows[has_score], "score")
         try:
-            scores[has_score] = score_text.astype(np.str_).astype(np.float64)
+            scores[has_score] = score_text.astype(np.float64)
         except (ValueError, UnicodeDecodeError):
             # Categories of a classification tree: parse each distinct score once.
             distinct, inv = np.unique(score_text, return_inverse=True)

@@ -180,7 +180,7 @@ def _bulk_classes(nodes: TableNodes, dtype: DataType, declared: tuple[Any, ...])
         values = np.full(len(sd_rows), np.nan)
         if here.any():
             try:
-                values[here] = table.texts(sd_rows[here], attr).astype(np.str_).astype(np.float64)
+                values[here] = table.texts(sd_rows[here], attr).astype(np.float64)
             except (ValueError, UnicodeDecodeError):
                 return None
         nums[attr] = (here, values)
