@@ -154,7 +154,8 @@ def _convert(root: Any, tables: list[NodeTable] | None = None, line_offset: int 
              used: set[int] | None = None) -> Element:
     ns_end = root.tag.find("}") + 1
     extension = root.tag[:ns_end] + "Extension"
-    placeholder = root.tag[:ns_end] + _PLACEHOLDER
+    # Only a document built by _parse_skeleton holds stand-ins; any other such tag is the document's.
+    placeholder = root.tag[:ns_end] + _PLACEHOLDER if tables is not None else None
 
     def conv(el: Any) -> Element:
         # Recursive: about three times faster than an explicit stack here, and PMML nests only
