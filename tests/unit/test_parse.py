@@ -321,3 +321,17 @@ def test_a_tree_the_bulk_compiler_declines_is_reported_as_before() -> None:
     line = doc[:doc.find(b"lessOrEqualish")].count(b"\n") + 1
     with pytest.raises(DocumentProblems, match=f"line {line}\\): operator must be one of .*'lessOrEqualish'"):
         load(doc)
+
+
+def test_a_tree_without_attributes_compiles_from_its_table() -> None:
+    """Nodes with no attribute at all (no scores, no ids) still compile; rows then have no score."""
+    doc = forest(1).decode()
+    start, end = doc.find("<Node"), doc.find("</TreeModel>")
+    doc = (doc[:start] + "<Node>\n<True/>\n<Node>\n<False/>\n</Node>\n<Node>\n<True/>\n</Node>\n</Node>\n" + doc[end:]).encode()
+    doc = doc.replace(b'functionName="classification"', b'functionName="regression"').replace(
+        b'<DataField name="y" optype="categorical" dataType="string"><Value value="a"/><Value value="b"/>'
+        b"</DataField>", b'<DataField name="y" optype="continuous" dataType="double"/>')
+    (fast,), (slow,) = _flat_trees(doc, True), _flat_trees(doc, False)
+    assert fast.ids == slow.ids == ("1", "2", "3")
+    np.testing.assert_array_equal(fast.has_score, [False, False, False])
+    np.testing.assert_array_equal(fast.implied, slow.implied)

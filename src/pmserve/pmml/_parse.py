@@ -265,19 +265,26 @@ class NodeTable:
         return out
 
     def texts(self, rows: IntArray, attr: str) -> npt.NDArray[np.bytes_]:
-        """The attribute's value on each row as bytes (b"" where absent), one numpy call per step."""
+        """The attribute's value on each row as bytes (b"" where absent)."""
         entries = self._entries(rows, attr)
-        here = entries >= 0
-        b = np.where(here, self.attr_at[entries], 0)
-        lengths = np.where(here, self.attr_len[entries], 0)
-        width = max(int(lengths.max(initial=0)), 1)
+        if not len(self.attr_at):
+            return np.zeros(len(rows), dtype="S1")
+        out = self.all_texts()[np.maximum(entries, 0)]
+        out[entries < 0] = b""
+        return out
+
+    def all_texts(self) -> npt.NDArray[np.bytes_]:
+        """Every attribute entry's value as bytes, gathered in one step."""
+        if not len(self.attr_at):
+            return np.zeros(0, dtype="S1")
+        width = max(int(self.attr_len.max()), 1)
         codes = np.frombuffer(self.source, dtype=np.uint8)
         # Rows of a sliding view: one short copy per value; bytes past a value's end become NUL,
-        # which numpy's bytes type drops.
+        # which numpy's bytes type drops (values hold no NUL: it is not XML).
         windows = np.lib.stride_tricks.sliding_window_view(codes, width)
-        out = windows[np.minimum(b, len(windows) - 1)]
-        out[np.arange(width) >= lengths[:, None]] = 0
-        got: npt.NDArray[np.bytes_] = out.view(f"S{width}").reshape(len(rows))
+        out = windows[np.minimum(self.attr_at, len(windows) - 1)]
+        out[np.arange(width) >= self.attr_len[:, None]] = 0
+        got: npt.NDArray[np.bytes_] = out.view(f"S{width}").reshape(len(self.attr_at))
         return got
 
     def element(self) -> Element:

@@ -38,7 +38,16 @@ import numpy.typing as npt
 from pmserve.errors import EvaluationError
 from pmserve.pmml._fields import FieldInfo
 from pmserve.pmml._frame import Frame
-from pmserve.pmml._parse import K_FALSE, K_NODE, K_SIMPLE, K_TRUE, Element, NodeHierarchy, NodeTable
+from pmserve.pmml._parse import (
+    K_FALSE,
+    K_NODE,
+    K_SIMPLE,
+    K_TRUE,
+    NODE_TABLE_ATTRS,
+    Element,
+    NodeHierarchy,
+    NodeTable,
+)
 from pmserve.pmml._predicates import PREDICATE_TAGS, and_all, compile_predicate, or_all, parse_array
 from pmserve.pmml._problems import Problems
 from pmserve.pmml._types import Array, DataType, parse_scalar, to_float32
@@ -740,16 +749,33 @@ def node_table(model: Element) -> NodeTable | None:
 
 @dataclass(frozen=True)
 class TableNodes:
-    """The Node rows of a :class:`NodeTable` in preorder, with their predicate and parent."""
+    """The Node rows of a :class:`NodeTable` in preorder, with their parent, and the attribute
+    values of every row gathered in one step (built for one compile, then dropped)."""
 
     table: NodeTable
     rows: IntArray  # table row of each node
     rank: IntArray  # node index of each table row (-1 for rows that are not Nodes)
     parent: IntArray  # parent node, -1 for the root
+    entry: npt.NDArray[np.int32]  # rows x attributes: the attribute's entry, -1 where absent
+    values: npt.NDArray[np.bytes_]  # every entry's value
 
     @property
     def n(self) -> int:
         return len(self.rows)
+
+    def present(self, rows: IntArray, attr: str) -> BoolArray:
+        out: BoolArray = self.entry[rows, NODE_TABLE_ATTRS.index(attr)] >= 0
+        return out
+
+    def texts(self, rows: IntArray, attr: str) -> npt.NDArray[np.bytes_]:
+        """The attribute's value on each row (b"" where absent)."""
+        at = self.entry[rows, NODE_TABLE_ATTRS.index(attr)]
+        if not len(self.values):
+            return np.zeros(len(rows), dtype="S1")
+        out: npt.NDArray[np.bytes_] = self.values[np.maximum(at, 0)]
+        if (at < 0).any():
+            out[at < 0] = b""
+        return out
 
 
 def table_nodes(table: NodeTable) -> TableNodes:
@@ -758,7 +784,9 @@ def table_nodes(table: NodeTable) -> TableNodes:
     rank[rows] = np.arange(len(rows))
     owner = table.owner[rows]
     parent = np.where(owner >= 0, rank[np.maximum(owner, 0)], -1)
-    return TableNodes(table, rows, rank, parent)
+    entry = np.full((len(table.kind), len(NODE_TABLE_ATTRS)), -1, dtype=np.int32)
+    entry[table.attr_row, table.attr_slot] = np.arange(len(table.attr_row), dtype=np.int32)
+    return TableNodes(table, rows, rank, parent, entry, table.all_texts())
 
 
 def _default_ids(m: int) -> list[str]:
@@ -781,7 +809,7 @@ def bulk_flat(model: Element, nodes: TableNodes, env: ModelEnv) -> FlatTree | No
         return None
     table = nodes.table
     m = nodes.n
-    if table.present(nodes.rows, "defaultChild").any():
+    if nodes.present(nodes.rows, "defaultChild").any():
         return None
     # Each Node has exactly one predicate: True, False or a SimplePredicate comparing a number.
     pred_rows = np.flatnonzero((table.kind == K_TRUE) | (table.kind == K_FALSE) | (table.kind == K_SIMPLE))
@@ -801,9 +829,9 @@ def bulk_flat(model: Element, nodes: TableNodes, env: ModelEnv) -> FlatTree | No
     value_text: npt.NDArray[np.bytes_] = np.zeros(m, dtype="S1")
     if len(simple):
         srows = pred_of[simple]
-        if not (table.present(srows, "value").all() and table.present(srows, "operator").all()):
+        if not (nodes.present(srows, "value").all() and nodes.present(srows, "operator").all()):
             return None
-        names, first, field_code = np.unique(table.texts(srows, "field"), return_index=True, return_inverse=True)
+        names, first, field_code = np.unique(nodes.texts(srows, "field"), return_index=True, return_inverse=True)
         col_of = np.empty(len(names), dtype=np.intp)
         f32 = np.zeros(len(names), dtype=bool)
         for u in np.argsort(first, kind="stable").tolist():  # columns in order of first use, as build_flat
@@ -816,12 +844,12 @@ def bulk_flat(model: Element, nodes: TableNodes, env: ModelEnv) -> FlatTree | No
                 return None
             col_of[u] = j
             f32[u] = info.dtype is DataType.FLOAT
-        ops, op_inv = np.unique(table.texts(srows, "operator"), return_inverse=True)
+        ops, op_inv = np.unique(nodes.texts(srows, "operator"), return_inverse=True)
         known = [_OP_NAMES.index(o) if o in _OP_NAMES else -1 for o in (bytes(x).decode("utf-8") for x in ops)]
         if min(known) < 0:
             return None
         codes = np.asarray(known, dtype=np.intp)[op_inv]
-        texts = table.texts(srows, "value")
+        texts = nodes.texts(srows, "value")
         try:
             parsed = texts.astype(np.float64)
         except (ValueError, UnicodeDecodeError):
@@ -853,10 +881,10 @@ def bulk_flat(model: Element, nodes: TableNodes, env: ModelEnv) -> FlatTree | No
                       & (_OP_COMPLEMENT[np.maximum(op_code[prev], 0)] == op_code[cur])
                       & (column[prev] == column[cur]) & (value_text[prev] == value_text[cur]))
         implied[cur] = sibling & ((pkind[cur] == K_TRUE) | complement)
-    has_score = table.present(nodes.rows, "score")
+    has_score = nodes.present(nodes.rows, "score")
     scores = np.full(m, np.nan)
     if has_score.any():
-        score_text = table.texts(nodes.rows[has_score], "score")
+        score_text = nodes.texts(nodes.rows[has_score], "score")
         try:
             scores[has_score] = score_text.astype(np.float64)
         except (ValueError, UnicodeDecodeError):
@@ -864,10 +892,10 @@ def bulk_flat(model: Element, nodes: TableNodes, env: ModelEnv) -> FlatTree | No
             distinct, inv = np.unique(score_text, return_inverse=True)
             scores[has_score] = np.array([_number(bytes(x)) for x in distinct])[inv]
     ids = _default_ids(m)
-    has_id = table.present(nodes.rows, "id")
+    has_id = nodes.present(nodes.rows, "id")
     if has_id.any():
         ids = list(ids)
-        for i, text in zip(np.flatnonzero(has_id).tolist(), table.texts(nodes.rows[has_id], "id").tolist(),
+        for i, text in zip(np.flatnonzero(has_id).tolist(), nodes.texts(nodes.rows[has_id], "id").tolist(),
                            strict=True):
             ids[i] = text.decode("utf-8")
     return FlatTree(

@@ -148,16 +148,16 @@ def _bulk_classes(nodes: TableNodes, dtype: DataType, declared: tuple[Any, ...])
     """What :func:`_classes` computes, over whole arrays; None where it would report a problem."""
     table = nodes.table
     m = nodes.n
-    has_score = table.present(nodes.rows, "score")
+    has_score = nodes.present(nodes.rows, "score")
     sd_rows = np.flatnonzero(table.kind == K_SCORE)
     sd_node = nodes.rank[table.owner[sd_rows]]
     by_node = np.argsort(sd_node, kind="stable")  # a Node's ScoreDistributions in document order
     sd_rows, sd_node = sd_rows[by_node], sd_node[by_node]
-    if not table.present(sd_rows, "value").all():
+    if not nodes.present(sd_rows, "value").all():
         return None
     # Categories in the order _classes meets them: each Node's score, then its distributions.
     score_at = np.flatnonzero(has_score)
-    texts = np.concatenate([table.texts(nodes.rows[score_at], "score"), table.texts(sd_rows, "value")])
+    texts = np.concatenate([nodes.texts(nodes.rows[score_at], "score"), nodes.texts(sd_rows, "value")])
     keys = np.concatenate([score_at * 2, sd_node * 2 + 1])
     met = np.argsort(keys, kind="stable")
     distinct, first, inverse = np.unique(texts[met], return_index=True, return_inverse=True)
@@ -176,11 +176,11 @@ def _bulk_classes(nodes: TableNodes, dtype: DataType, declared: tuple[Any, ...])
     k = len(categories)
     nums = {}
     for attr in ("recordCount", "probability", "confidence"):
-        here = table.present(sd_rows, attr)
+        here = nodes.present(sd_rows, attr)
         values = np.full(len(sd_rows), np.nan)
         if here.any():
             try:
-                values[here] = table.texts(sd_rows[here], attr).astype(np.float64)
+                values[here] = nodes.texts(sd_rows[here], attr).astype(np.float64)
             except (ValueError, UnicodeDecodeError):
                 return None
         nums[attr] = (here, values)
