@@ -239,6 +239,8 @@ def test_a_node_table_lists_kinds_owners_lines_and_attributes() -> None:
     assert [_parse.NODE_TABLE_TAGS[k] for k in table.kind.tolist()] == [e.tag for e, _ in flat]
     assert table.owner.tolist() == [o for _, o in flat]
     assert table.lines.tolist() == [e.line for e, _ in flat]
+    table.release()  # a released table scans its bytes again when used
+    assert table.owner.tolist() == [o for _, o in flat]
     rows = np.arange(len(flat))
     for attr in _parse.NODE_TABLE_ATTRS:
         texts = table.texts(rows, attr).tolist()
@@ -327,7 +329,8 @@ def test_a_tree_without_attributes_compiles_from_its_table() -> None:
     """Nodes with no attribute at all (no scores, no ids) still compile; rows then have no score."""
     doc = forest(1).decode()
     start, end = doc.find("<Node"), doc.find("</TreeModel>")
-    doc = (doc[:start] + "<Node>\n<True/>\n<Node>\n<False/>\n</Node>\n<Node>\n<True/>\n</Node>\n</Node>\n" + doc[end:]).encode()
+    bare = "<Node>\n<True/>\n<Node>\n<False/>\n</Node>\n<Node>\n<True/>\n</Node>\n</Node>\n"
+    doc = (doc[:start] + bare + doc[end:]).encode()
     doc = doc.replace(b'functionName="classification"', b'functionName="regression"').replace(
         b'<DataField name="y" optype="categorical" dataType="string"><Value value="a"/><Value value="b"/>'
         b"</DataField>", b'<DataField name="y" optype="continuous" dataType="double"/>')

@@ -22,7 +22,7 @@ import io
 import os
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, NamedTuple, overload
 
@@ -241,15 +241,60 @@ class NodeTable:
     start: int  # byte offset of the root Node's start tag
     end: int  # byte offset just past the hierarchy
     line: int
-    kind: npt.NDArray[np.int8]
-    owner: npt.NDArray[np.int32]
-    lines: npt.NDArray[np.int32]
-    attr_row: npt.NDArray[np.int32]
-    attr_slot: npt.NDArray[np.int8]
-    attr_at: npt.NDArray[np.int64]
-    attr_len: npt.NDArray[np.int32]
     root_attrs: dict[str, str]
     root_text: str
+    #: The scan's arrays; the tree compiler releases them once compiled, a later use scans again.
+    arrays: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def _array(self, name: str) -> Any:
+        got = self.arrays.get(name)
+        if got is None:
+            again = _scan(np.frombuffer(self.source, dtype=np.uint8), self.source, self.start, self.end, self.line,
+                          huge=True)
+            if again is None:  # pragma: no cover - the same bytes scanned the same way
+                raise RuntimeError("a Node table could not be scanned again")
+            self.arrays.update(again.arrays)
+            got = self.arrays[name]
+        return got
+
+    def release(self) -> None:
+        """Drop the arrays (a large forest's tables are as large as its document)."""
+        self.arrays.clear()
+
+    @property
+    def kind(self) -> npt.NDArray[np.int8]:
+        out: npt.NDArray[np.int8] = self._array("kind")
+        return out
+
+    @property
+    def owner(self) -> npt.NDArray[np.int32]:
+        out: npt.NDArray[np.int32] = self._array("owner")
+        return out
+
+    @property
+    def lines(self) -> npt.NDArray[np.int32]:
+        out: npt.NDArray[np.int32] = self._array("lines")
+        return out
+
+    @property
+    def attr_row(self) -> npt.NDArray[np.int32]:
+        out: npt.NDArray[np.int32] = self._array("attr_row")
+        return out
+
+    @property
+    def attr_slot(self) -> npt.NDArray[np.int8]:
+        out: npt.NDArray[np.int8] = self._array("attr_slot")
+        return out
+
+    @property
+    def attr_at(self) -> npt.NDArray[np.int64]:
+        out: npt.NDArray[np.int64] = self._array("attr_at")
+        return out
+
+    @property
+    def attr_len(self) -> npt.NDArray[np.int32]:
+        out: npt.NDArray[np.int32] = self._array("attr_len")
+        return out
 
     def _entries(self, rows: IntArray, attr: str) -> IntArray:
         """The attribute's entry for each row, -1 where the row does not carry it."""
@@ -492,9 +537,10 @@ def _scan(a: npt.NDArray[np.uint8], data: bytes, s: int, stop: int, line: int, h
                   for k, o, c in zip(slot[row_of == 0].tolist(), opens[row_of == 0].tolist(),
                                      closes[row_of == 0].tolist(), strict=True)}
     root_text = "" if self_closing[0] or t < 2 else _text(data[s + int(tend[0]) + 1:s + int(lt[1])])
-    return NodeTable(data, s, s + e, line, kind, owner.astype(np.int32), (line + before[starts]).astype(np.int32),
-                     row_of.astype(np.int32), slot.astype(np.int8), opens + 1 + s,
-                     (closes - opens - 1).astype(np.int32), root_attrs, root_text)
+    arrays = {"kind": kind, "owner": owner.astype(np.int32), "lines": (line + before[starts]).astype(np.int32),
+              "attr_row": row_of.astype(np.int32), "attr_slot": slot.astype(np.int8), "attr_at": opens + 1 + s,
+              "attr_len": (closes - opens - 1).astype(np.int32)}
+    return NodeTable(data, s, s + e, line, root_attrs, root_text, arrays)
 
 
 def _text(raw: bytes) -> str:

@@ -180,7 +180,7 @@ class FlatTree:
     return_last: bool
     ids: tuple[str, ...]
     scores: Array
-    lines: tuple[int, ...]
+    lines: npt.NDArray[np.int32]  # each node's line in the document
 
     @property
     def single_node(self) -> bool:
@@ -309,7 +309,7 @@ class FlatTree:
                     idx = np.flatnonzero(unknown)
                     bad = dc < 0
                     if bad.any():
-                        lines = [self.lines[c] for c in cur[idx[bad]].tolist()]
+                        lines = self.lines[cur[idx[bad]]].tolist()
                         frame.fail(np.isin(all_rows, active[idx[bad]]), _no_default_child(lines))
                         result[active[idx[bad]]] = _FAILED
                     nxt[idx[~bad]] = dc[~bad]
@@ -334,7 +334,7 @@ class FlatTree:
         scoreless = np.zeros(n, dtype=bool)
         scoreless[ended] = ~self.has_score[result[ended]]
         if scoreless.any():
-            lines = [self.lines[c] for c in result[scoreless].tolist()]
+            lines = self.lines[result[scoreless]].tolist()
             frame.fail(scoreless, _no_score(lines, frame.rows[scoreless].tolist()))
             result[scoreless] = _FAILED
         result[result == _FAILED] = NO_NODE
@@ -622,7 +622,7 @@ def build_flat(model: Element, nodes: list[ParsedNode], env: ModelEnv) -> FlatTr
         has_exotic=any(e is not None for e in exotic), default_child=default_child,
         has_score=np.asarray(has_score, dtype=bool),
         columns=tuple(b.columns), set_table=set_table, missing_strategy=mvs, return_last=ntc == "returnLastPrediction",
-        ids=tuple(ids), scores=scores, lines=tuple(lines),
+        ids=tuple(ids), scores=scores, lines=np.asarray(lines, dtype=np.int32),
     )
 
 
@@ -905,7 +905,7 @@ def bulk_flat(model: Element, nodes: TableNodes, env: ModelEnv) -> FlatTree | No
         exotic=(None,) * m, is_exotic=np.zeros(m, dtype=bool), has_exotic=False,
         default_child=np.full(m, -1, dtype=np.intp), has_score=has_score, columns=tuple(b.columns),
         set_table=np.zeros((1, 1), dtype=bool), missing_strategy=mvs, return_last=ntc == "returnLastPrediction",
-        ids=tuple(ids), scores=scores, lines=tuple(table.lines[nodes.rows].tolist()),
+        ids=tuple(ids), scores=scores, lines=table.lines[nodes.rows],
     )
 
 

@@ -30,7 +30,7 @@ import numpy as np
 
 from pmserve.errors import EvaluationError
 from pmserve.pmml._frame import Frame
-from pmserve.pmml._parse import K_SCORE, Element
+from pmserve.pmml._parse import K_SCORE, Element, NodeTable
 from pmserve.pmml._prediction import Prediction
 from pmserve.pmml._tree_flat import (
     FlatTree,
@@ -117,7 +117,16 @@ def _compile_bulk(el: Element, env: ModelEnv) -> Predictor | None:
     then compiles the tree and reports every problem.
     """
     table = node_table(el)
-    if table is None or el.get("missingValueStrategy", "none") not in ("none", "nullPrediction", "lastPrediction"):
+    if table is None:
+        return None
+    try:
+        return _compile_table(el, table, env)
+    finally:
+        table.release()  # the compiled arrays hold all that scoring needs
+
+
+def _compile_table(el: Element, table: NodeTable, env: ModelEnv) -> Predictor | None:
+    if el.get("missingValueStrategy", "none") not in ("none", "nullPrediction", "lastPrediction"):
         return None
     try:
         penalty = float(el.get("missingValuePenalty", "1.0"))
