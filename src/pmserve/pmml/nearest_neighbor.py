@@ -304,7 +304,8 @@ def _training(
         if not name:
             problems.invalid("attribute field is required", f)
             return None
-        column = f.get("column") or name
+        # The table's cells are keyed by local tag name: sklearn2pmml writes column="data:y".
+        column = (f.get("column") or name).rpartition(":")[2]
         cells = [row.get(column) for row in table]
         if name == settings.id_variable:
             ids = np.array([None if c is None else c for c in cells], dtype=object)
