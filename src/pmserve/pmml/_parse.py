@@ -12,7 +12,9 @@ against that strict subset of XML, and records every element's kind, owner, line
 spans in a :class:`NodeTable`.  The rest of the document is parsed by lxml as before, with each
 such hierarchy cut out, and the TreeModel gets a :class:`NodeHierarchy` element in its place whose
 children are built (by lxml) only when something asks for them.  Anything outside the subset is
-left to lxml, so what is accepted, refused and reported is unchanged.
+left to lxml, so what is accepted, refused and reported is unchanged.  (One difference: a
+bulk-read element's line is exact, where libxml2 may report elements past line 65535 one line
+late, depending on the whitespace around them.)
 """
 
 from __future__ import annotations
