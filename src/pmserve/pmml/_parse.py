@@ -236,7 +236,8 @@ class NodeTable:
     Row 0 is the root Node.  ``owner`` is a Node's parent row (-1 for the root) or the Node row a
     predicate or ScoreDistribution belongs to.  Attributes are listed one per entry, in document
     order: the element row, the attribute (index into :data:`NODE_TABLE_ATTRS`) and where its
-    value lies in ``source``.
+    value lies in ``source`` (stored as 32-bit offsets from ``start``: a table is as large as
+    its document, so its arrays are kept small).
     """
 
     source: bytes
@@ -290,7 +291,8 @@ class NodeTable:
 
     @property
     def attr_at(self) -> npt.NDArray[np.int64]:
-        out: npt.NDArray[np.int64] = self._array("attr_at")
+        """Where each attribute's value starts in ``source``."""
+        out: npt.NDArray[np.int64] = self._array("attr_at") + np.int64(self.start)
         return out
 
     @property
@@ -329,9 +331,10 @@ class NodeTable:
         # Rows of a sliding view: one short copy per value; bytes past a value's end become NUL,
         # which numpy's bytes type drops (values hold no NUL: it is not XML).
         windows = np.lib.stride_tricks.sliding_window_view(codes, width)
-        out = windows[np.minimum(self.attr_at, len(windows) - 1)]
+        at = self.attr_at
+        out = windows[np.minimum(at, len(windows) - 1)]
         out[np.arange(width) >= self.attr_len[:, None]] = 0
-        got: npt.NDArray[np.bytes_] = out.view(f"S{width}").reshape(len(self.attr_at))
+        got: npt.NDArray[np.bytes_] = out.view(f"S{width}").reshape(len(at))
         return got
 
     def element(self) -> Element:
@@ -540,8 +543,8 @@ def _scan(a: npt.NDArray[np.uint8], data: bytes, s: int, stop: int, line: int, h
                                      closes[row_of == 0].tolist(), strict=True)}
     root_text = "" if self_closing[0] or t < 2 else _text(data[s + int(tend[0]) + 1:s + int(lt[1])])
     arrays = {"kind": kind, "owner": owner.astype(np.int32), "lines": (line + before[starts]).astype(np.int32),
-              "attr_row": row_of.astype(np.int32), "attr_slot": slot.astype(np.int8), "attr_at": opens + 1 + s,
-              "attr_len": (closes - opens - 1).astype(np.int32)}
+              "attr_row": row_of.astype(np.int32), "attr_slot": slot.astype(np.int8),
+              "attr_at": (opens + 1).astype(np.int32), "attr_len": (closes - opens - 1).astype(np.int32)}
     return NodeTable(data, s, s + e, line, root_attrs, root_text, arrays)
 
 

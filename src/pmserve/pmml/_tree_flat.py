@@ -901,9 +901,10 @@ def bulk_flat(model: Element, nodes: TableNodes, env: ModelEnv) -> FlatTree | No
     return FlatTree(
         n_nodes=m, child_start=child_start, child_count=counts, children=kids if len(kids) else np.zeros(1, np.intp),
         is_leaf=counts == 0, column=column, op_mask=op_mask, threshold=threshold,
-        set_row=np.full(m, -1, dtype=np.intp), unknown_if_missing=unknown_if_missing, implied=implied,
-        exotic=(None,) * m, is_exotic=np.zeros(m, dtype=bool), has_exotic=False,
-        default_child=np.full(m, -1, dtype=np.intp), has_score=has_score, columns=tuple(b.columns),
+        # Read-only views of one value where every node has the same (no memory per node).
+        set_row=np.broadcast_to(np.intp(-1), (m,)), unknown_if_missing=unknown_if_missing, implied=implied,
+        exotic=(None,) * m, is_exotic=np.broadcast_to(False, (m,)), has_exotic=False,
+        default_child=np.broadcast_to(np.intp(-1), (m,)), has_score=has_score, columns=tuple(b.columns),
         set_table=np.zeros((1, 1), dtype=bool), missing_strategy=mvs, return_last=ntc == "returnLastPrediction",
         ids=tuple(ids), scores=scores, lines=table.lines[nodes.rows],
     )

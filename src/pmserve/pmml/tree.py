@@ -224,8 +224,8 @@ def _bulk_classes(nodes: TableNodes, dtype: DataType, declared: tuple[Any, ...])
         node_code[score_at] = score_code
         probs[plain] = 0.0
         probs[plain, node_code[plain]] = 1.0
-    counts = np.zeros((m + 1, k))
-    counts[sd_node[count_here], sd_code[count_here]] = count[count_here]
+    # Record counts serve aggregateNodes only, which this path does not compile.
+    counts = np.broadcast_to(0.0, (m + 1, k))
     confs = None
     if conf_here.any():
         confs = np.full((m + 1, k), np.nan)
