@@ -18,6 +18,10 @@ API for ensembles (``mining.py``)::
     flat.scores[nodes]                             # numeric node scores (NaN where none)
     flat.ids                                       # entity id of every node (Node/@id or 1-based)
 
+A TreeModel whose Nodes the parser read in bulk (a :class:`~pmserve.pmml._parse.NodeTable`, see
+``_parse``) is compiled from whole arrays by :func:`bulk_flat` when it holds only True/False and
+numeric SimplePredicate splits; anything else is compiled element by element as before.
+
 ``leaf_index`` applies the tree's missingValueStrategy (none, nullPrediction, lastPrediction,
 defaultChild) and noTrueChildStrategy; records the tree cannot score are reported with
 ``frame.fail`` and get -1.  A tree whose missingValueStrategy is weightedConfidence or
@@ -421,7 +425,10 @@ def compile_flat(model: Element, env: ModelEnv) -> FlatTree | None:
     """Compile a TreeModel element's nodes; problems go to ``env.problems`` (None if any)."""
     table = node_table(model)
     if table is not None:
-        flat = bulk_flat(model, table_nodes(table), env)
+        try:
+            flat = bulk_flat(model, table_nodes(table), env)
+        finally:
+            table.release()  # a large forest's tables are as large as its document
         if flat is not None:
             return flat
     nodes = parse_nodes(model, env.problems)

@@ -19,6 +19,10 @@ weightedConfidence blends the confidences of the unknown children weighted by th
 the parent's recordCount (recursively), and aggregateNodes sums the ScoreDistribution record
 counts of every leaf the record may reach.  Such blended records have no entity id.
 Node-level embedded models (Regression, DecisionTree) are not supported.
+
+Trees of large ensembles arrive as Node tables read in bulk by the parser; a classification or
+regression tree of plain numeric splits is then compiled from whole arrays (``_compile_bulk``),
+with the same results as the element-by-element path, which takes every other tree.
 """
 
 from __future__ import annotations
