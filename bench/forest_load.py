@@ -28,7 +28,7 @@ from pathlib import Path
 N_FIELDS = 20
 
 
-def generate(trees: int, nodes: int, seed: int) -> bytes:
+def generate(trees: int, nodes: int, seed: int, indent: bool = False) -> bytes:
     """A forest document: ``trees`` segments, each a random binary tree of about ``nodes`` nodes."""
     rnd = random.Random(seed)
     out: list[str] = []
@@ -60,13 +60,13 @@ def generate(trees: int, nodes: int, seed: int) -> bytes:
         for f in range(N_FIELDS):
             w(f'\t\t\t\t\t\t<MiningField name="x{f}"/>\n')
         w('\t\t\t\t\t</MiningSchema>\n')
-        _tree(rnd, nodes, w)
+        _tree(rnd, nodes, w, indent)
         w('\t\t\t\t</TreeModel>\n\t\t\t</Segment>\n')
     w('\t\t</Segmentation>\n\t</MiningModel>\n</PMML>\n')
     return "".join(out).encode()
 
 
-def _tree(rnd: random.Random, nodes: int, write: Callable[[str], None]) -> None:
+def _tree(rnd: random.Random, nodes: int, write: Callable[[str], None], indent: bool) -> None:
     """A random binary tree written in preorder; inner nodes split a random field at a random point."""
     leaves = (nodes + 1) // 2
     # Grow by splitting random leaves until the tree has the wanted number of leaves.
@@ -82,7 +82,7 @@ def _tree(rnd: random.Random, nodes: int, write: Callable[[str], None]) -> None:
     # indentation would double that without changing the work per node).
 
     def emit(node: int, predicate: str, depth: int) -> None:
-        ind = ""
+        ind = "\t" * (depth + 5) if indent else ""
         if node in children:
             write(f"{ind}<Node>\n{ind}{predicate}\n")
             left, right = children[node]
@@ -102,6 +102,18 @@ def _tree(rnd: random.Random, nodes: int, write: Callable[[str], None]) -> None:
     emit(0, "<True/>", 0)
 
 
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory.  Linux's VmHWM, as ru_maxrss carries the parent's
+    peak over fork and exec (a parent that generated a large document would count)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
 def _measure(path: str) -> dict[str, float]:
     """Stage timings of one load, in this process (run by the parent in a fresh interpreter)."""
     from pmserve.pmml import _parse, compiler
@@ -114,7 +126,7 @@ def _measure(path: str) -> dict[str, float]:
     doc = compiler.compile_document(root, data)
     t3 = time.perf_counter()
     del doc, root
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    rss = _peak_rss_mb()
     out = {"read": t1 - t0, "parse": t2 - t1, "compile": t3 - t2, "total": t3 - t0, "peak_rss_mb": rss}
     # The parse stage again, split: the byte scan of the Node hierarchies, then lxml over the rest
     # of the document and its conversion to Elements.
@@ -135,7 +147,7 @@ def _measure_load(path: str) -> dict[str, float]:
     t0 = time.perf_counter()
     model = pmml.load(path)
     t1 = time.perf_counter()
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    rss = _peak_rss_mb()
     del model
     return {"load": t1 - t0, "peak_rss_mb": rss}
 
@@ -146,6 +158,7 @@ def main() -> None:
     ap.add_argument("--nodes", type=int, default=750, help="nodes per tree (about)")
     ap.add_argument("--seed", type=int, default=5)
     ap.add_argument("--gzip", action="store_true", help="write the document gzip-compressed")
+    ap.add_argument("--indent", action="store_true", help="indent Nodes with tabs as sklearn2pmml does")
     ap.add_argument("--file", help="benchmark this document instead of generating one")
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--_stage", help=argparse.SUPPRESS)
@@ -161,7 +174,7 @@ def main() -> None:
         if args.file:
             path = args.file
         else:
-            data = generate(args.trees, args.nodes, args.seed)
+            data = generate(args.trees, args.nodes, args.seed, args.indent)
             path = str(Path(tmp) / ("forest.pmml.gz" if args.gzip else "forest.pmml"))
             Path(path).write_bytes(gzip.compress(data, 6) if args.gzip else data)
         size = Path(path).stat().st_size

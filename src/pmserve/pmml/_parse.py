@@ -109,7 +109,7 @@ def parse(source: bytes | str | os.PathLike[str] | IO[bytes], *, bulk: bool = Tr
     ``bulk=False`` reads every element with lxml (the reference the bulk path is tested against).
     """
     data = read_bytes(source)
-    if not data.strip():
+    if not data or data.isspace():  # (strip() would copy the whole document)
         raise InvalidMarkupError("the document is empty; expected a PMML XML document")
     huge = len(data) > _HUGE_TREE_BYTES
     tables = find_node_tables(data, huge) if bulk else []
