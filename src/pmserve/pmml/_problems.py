@@ -46,3 +46,18 @@ def _located(message: str, el: Element | None) -> str:
     if el is None:
         return message
     return f"{el.tag} (line {el.line}): {message}"
+
+
+def number_attr(el: Element, attr: str, problems: Problems, default: float | None = None, *,
+                required: bool = False) -> float | None:
+    """A numeric attribute: ``default`` when absent or empty (a problem if ``required``)."""
+    text = el.get(attr)
+    if text is None or not text.strip():
+        if required:
+            problems.invalid(f"attribute {attr} is required", el)
+        return default
+    try:
+        return float(text)
+    except ValueError:
+        problems.invalid(f"attribute {attr} must be a number, got {text!r}", el)
+        return None

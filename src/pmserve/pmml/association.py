@@ -33,6 +33,7 @@ from pmserve.pmml._frame import Frame
 from pmserve.pmml._output import Feature
 from pmserve.pmml._parse import Element
 from pmserve.pmml._prediction import Prediction
+from pmserve.pmml._problems import number_attr
 from pmserve.pmml._types import Array, DataType, empty, parse_scalar
 from pmserve.pmml.compiler import ModelEnv, Predictor, register
 
@@ -77,16 +78,7 @@ class _Item:
 
 
 def _float(el: Element, attr: str, env: ModelEnv, required: bool) -> float | None:
-    text = el.get(attr)
-    if text is None:
-        if required:
-            env.problems.invalid(f"attribute {attr} is required", el)
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        env.problems.invalid(f"attribute {attr} must be a number, got {text!r}", el)
-        return None
+    return number_attr(el, attr, env.problems, required=required)
 
 
 @register("AssociationModel")

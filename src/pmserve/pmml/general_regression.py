@@ -33,6 +33,7 @@ from pmserve.pmml._frame import Expr, Frame
 from pmserve.pmml._math import INVERSE_LINKS
 from pmserve.pmml._parse import Element
 from pmserve.pmml._prediction import Prediction, classification
+from pmserve.pmml._problems import number_attr
 from pmserve.pmml._types import Array, DataType, is_missing, parse_scalar
 from pmserve.pmml.compiler import ModelEnv, Predictor, register
 
@@ -174,16 +175,7 @@ class _Linear:
 
 
 def _num(el: Element, attr: str, env: ModelEnv, *, required: bool = False) -> float | None:
-    text = el.get(attr)
-    if text is None:
-        if required:
-            env.problems.invalid(f"attribute {attr} is required", el)
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        env.problems.invalid(f"attribute {attr} must be a number, got {text!r}", el)
-        return None
+    return number_attr(el, attr, env.problems, required=required)
 
 
 def _matrix(el: Element, env: ModelEnv) -> Array | None:

@@ -20,6 +20,7 @@ from pmserve.pmml._frame import Expr, Frame
 from pmserve.pmml._math import INVERSE_LINKS, simplemax_rows, softmax_rows
 from pmserve.pmml._parse import Element
 from pmserve.pmml._prediction import Prediction, classification
+from pmserve.pmml._problems import number_attr
 from pmserve.pmml._types import Array, DataType, parse_scalar
 from pmserve.pmml.compiler import ModelEnv, Predictor, register
 
@@ -117,16 +118,7 @@ def _table(el: Element, env: ModelEnv, category: Any) -> Table | None:
 
 
 def _num(el: Element, attr: str, env: ModelEnv, default: float | None = None) -> float | None:
-    text = el.get(attr)
-    if text is None:
-        if default is None:
-            env.problems.invalid(f"attribute {attr} is required", el)
-        return default
-    try:
-        return float(text)
-    except ValueError:
-        env.problems.invalid(f"attribute {attr} must be a number, got {text!r}", el)
-        return None
+    return number_attr(el, attr, env.problems, default, required=default is None)
 
 
 @register("RegressionModel")

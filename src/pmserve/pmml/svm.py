@@ -27,6 +27,7 @@ from pmserve.pmml._expressions import equal_to
 from pmserve.pmml._frame import Frame
 from pmserve.pmml._parse import Element
 from pmserve.pmml._prediction import Prediction, classification
+from pmserve.pmml._problems import number_attr
 from pmserve.pmml._types import Array, DataType, empty, is_missing, parse_scalar
 from pmserve.pmml.compiler import ModelEnv, Predictor, register
 
@@ -83,16 +84,7 @@ class _Machine:
 
 
 def _float(el: Element, attr: str, env: ModelEnv, default: float | None) -> float | None:
-    text = el.get(attr)
-    if text is None or not text.strip():
-        if default is None:
-            env.problems.invalid(f"attribute {attr} is required", el)
-        return default
-    try:
-        return float(text)
-    except ValueError:
-        env.problems.invalid(f"attribute {attr} must be a number, got {text!r}", el)
-        return None
+    return number_attr(el, attr, env.problems, default, required=default is None)
 
 
 def _kernel(el: Element, env: ModelEnv) -> _Kernel | None:
