@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 import hashlib
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -118,3 +119,44 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def close(self) -> None: ...
+
+
+VERSION_COLUMNS = ("v.tenant, v.model_id, v.version, v.filename, v.tablename, v.format, v.size, "
+                   "v.sha256, v.created_by, v.created_at")
+CURRENT_SQL = f"SELECT {VERSION_COLUMNS} FROM models m JOIN versions v ON v.version = m.current"
+
+
+class SQLStore(Store):
+    """The read queries both SQL stores share (same schema; only the parameter marker differs)."""
+
+    #: The driver's parameter marker: "?" for sqlite3, "%s" for psycopg.
+    marker: str = "?"
+
+    @abc.abstractmethod
+    def _query(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]: ...
+
+    def _sql(self, sql: str) -> str:
+        return sql.replace("?", self.marker)
+
+    def current(self, tenant: str, model_id: str) -> ModelVersion | None:
+        rows = self._query(self._sql(f"{CURRENT_SQL} WHERE m.tenant = ? AND m.model_id = ?"), (tenant, model_id))
+        return ModelVersion(*rows[0]) if rows else None
+
+    def current_version(self, tenant: str, model_id: str) -> int | None:
+        rows = self._query(self._sql("SELECT current FROM models WHERE tenant = ? AND model_id = ?"),
+                           (tenant, model_id))
+        return int(rows[0][0]) if rows else None
+
+    def history(self, tenant: str, model_id: str) -> list[ModelVersion]:
+        rows = self._query(self._sql(f"SELECT {VERSION_COLUMNS} FROM versions v "
+                                     "WHERE v.tenant = ? AND v.model_id = ? ORDER BY v.version DESC"),
+                           (tenant, model_id))
+        return [ModelVersion(*r) for r in rows]
+
+    def list_models(self, tenant: str) -> list[ModelVersion]:
+        rows = self._query(self._sql(f"{CURRENT_SQL} WHERE m.tenant = ? ORDER BY m.model_id"), (tenant,))
+        return [ModelVersion(*r) for r in rows]
+
+    def all_models(self) -> list[ModelVersion]:
+        rows = self._query(f"{CURRENT_SQL} ORDER BY m.tenant, m.model_id")
+        return [ModelVersion(*r) for r in rows]

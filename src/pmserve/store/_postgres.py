@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pmserve.errors import ConfigurationError, ConflictError, StoreUnavailableError
-from pmserve.store._base import KeyRecord, ModelVersion, NewVersion, Store, sha256_hex
+from pmserve.store._base import KeyRecord, ModelVersion, NewVersion, SQLStore, sha256_hex
 
 try:
     import psycopg
@@ -54,13 +54,12 @@ CREATE TABLE IF NOT EXISTS models (
 );
 """
 
-_VERSION_COLUMNS = ("v.tenant, v.model_id, v.version, v.filename, v.tablename, v.format, v.size, "
-                    "v.sha256, v.created_by, v.created_at")
-_CURRENT = f"SELECT {_VERSION_COLUMNS} FROM models m JOIN versions v ON v.version = m.current"
 
 
-class PostgresStore(Store):
+class PostgresStore(SQLStore):
     """A store in one PostgreSQL schema (``?schema=NAME`` in the URL; default ``pmserve``)."""
+
+    marker = "%s"
 
     def __init__(self, url: str) -> None:
         if psycopg is None:
@@ -159,32 +158,6 @@ class PostgresStore(Store):
         record = ModelVersion(tenant, model_id, version, new.filename, new.tablename, new.format,
                               len(content), sha, new.created_by, created_at)
         return record, created
-
-    def current(self, tenant: str, model_id: str) -> ModelVersion | None:
-        rows = self._query(f"{_CURRENT} "
-                           "WHERE m.tenant = %s AND m.model_id = %s", (tenant, model_id))
-        return ModelVersion(*rows[0]) if rows else None
-
-    def current_version(self, tenant: str, model_id: str) -> int | None:
-        rows = self._query("SELECT current FROM models WHERE tenant = %s AND model_id = %s",
-                           (tenant, model_id))
-        return int(rows[0][0]) if rows else None
-
-    def history(self, tenant: str, model_id: str) -> list[ModelVersion]:
-        rows = self._query(f"SELECT {_VERSION_COLUMNS} FROM versions v "
-                           "WHERE v.tenant = %s AND v.model_id = %s "
-                           "ORDER BY v.version DESC", (tenant, model_id))
-        return [ModelVersion(*r) for r in rows]
-
-    def list_models(self, tenant: str) -> list[ModelVersion]:
-        rows = self._query(f"{_CURRENT} "
-                           "WHERE m.tenant = %s ORDER BY m.model_id", (tenant,))
-        return [ModelVersion(*r) for r in rows]
-
-    def all_models(self) -> list[ModelVersion]:
-        rows = self._query(f"{_CURRENT} "
-                           "ORDER BY m.tenant, m.model_id")
-        return [ModelVersion(*r) for r in rows]
 
     def read(self, version: ModelVersion) -> bytes:
         rows = self._query("SELECT content FROM blobs WHERE sha256 = %s", (version.sha256,))

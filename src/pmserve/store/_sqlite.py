@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from pmserve.errors import ConflictError, StoreUnavailableError
-from pmserve.store._base import KeyRecord, ModelVersion, NewVersion, Store, sha256_hex
+from pmserve.store._base import KeyRecord, ModelVersion, NewVersion, SQLStore, sha256_hex
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS keys (
@@ -50,12 +50,9 @@ CREATE TABLE IF NOT EXISTS models (
 );
 """
 
-_VERSION_COLUMNS = ("v.tenant, v.model_id, v.version, v.filename, v.tablename, v.format, v.size, "
-                    "v.sha256, v.created_by, v.created_at")
-_CURRENT = f"SELECT {_VERSION_COLUMNS} FROM models m JOIN versions v ON v.version = m.current"
 
 
-class SQLiteStore(Store):
+class SQLiteStore(SQLStore):
     """Metadata in ``<data_dir>/pmserve.sqlite3``, model files under ``<data_dir>/blobs``."""
 
     def __init__(self, data_dir: Path) -> None:
@@ -163,31 +160,6 @@ class SQLiteStore(Store):
         record = ModelVersion(tenant, model_id, version, new.filename, new.tablename, new.format,
                               len(content), sha, new.created_by, created_at)
         return record, not existed
-
-    def current(self, tenant: str, model_id: str) -> ModelVersion | None:
-        rows = self._query(f"{_CURRENT} "
-                           "WHERE m.tenant = ? AND m.model_id = ?", (tenant, model_id))
-        return ModelVersion(*rows[0]) if rows else None  # type: ignore[arg-type]
-
-    def current_version(self, tenant: str, model_id: str) -> int | None:
-        rows = self._query("SELECT current FROM models WHERE tenant = ? AND model_id = ?", (tenant, model_id))
-        return int(rows[0][0]) if rows else None  # type: ignore[call-overload]
-
-    def history(self, tenant: str, model_id: str) -> list[ModelVersion]:
-        rows = self._query(f"SELECT {_VERSION_COLUMNS} FROM versions v "
-                           "WHERE v.tenant = ? AND v.model_id = ? "
-                           "ORDER BY v.version DESC", (tenant, model_id))
-        return [ModelVersion(*r) for r in rows]  # type: ignore[arg-type]
-
-    def list_models(self, tenant: str) -> list[ModelVersion]:
-        rows = self._query(f"{_CURRENT} "
-                           "WHERE m.tenant = ? ORDER BY m.model_id", (tenant,))
-        return [ModelVersion(*r) for r in rows]  # type: ignore[arg-type]
-
-    def all_models(self) -> list[ModelVersion]:
-        rows = self._query(f"{_CURRENT} "
-                           "ORDER BY m.tenant, m.model_id")
-        return [ModelVersion(*r) for r in rows]  # type: ignore[arg-type]
 
     def read(self, version: ModelVersion) -> bytes:
         path = self._blob_path(version.sha256)
