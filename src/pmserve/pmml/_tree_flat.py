@@ -31,6 +31,7 @@ aggregateNodes has no single final node: ``flat.single_node`` is False and ``tre
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -257,8 +258,68 @@ class FlatTree:
         nodes, _ = self.walk(frame)
         return nodes
 
+    @functools.cached_property
+    def _binary(self) -> tuple[IntArray, IntArray] | None:
+        """(first child, second child) per node when the tree is a plain binary tree.
+
+        Plain: a root that is always true, every inner node with two children, the first a
+        numeric test and the second entered whenever the first is false (True, or the
+        complement).  Rows then need one comparison per level and no strategy at all, until a
+        value is missing.
+        """
+        if self.has_exotic or self.n_nodes == 0 or self.op_mask[0] != _ALWAYS or bool((self.set_row >= 0).any()):
+            return None
+        inner = np.flatnonzero(~self.is_leaf)
+        if len(inner) and not bool((self.child_count[inner] == 2).all()):
+            return None
+        first = np.full(self.n_nodes, -1, dtype=np.intp)
+        second = np.full(self.n_nodes, -1, dtype=np.intp)
+        first[inner] = self.children[self.child_start[inner]]
+        second[inner] = self.children[self.child_start[inner] + 1]
+        if len(inner) and not bool(self.implied[second[inner]].all()):
+            return None
+        return first, second
+
     def walk(self, frame: Frame) -> tuple[IntArray, npt.NDArray[np.int64]]:
         """Final node per row (-1 none) and the number of missing levels met on the way."""
+        binary = self._binary
+        if binary is None or frame.n == 0:
+            return self._walk_general(frame)
+        # Fast path: every row whose values are all present takes one comparison per level; rows
+        # that meet a missing value, or end in a node without a score, take the general walk.
+        first, second = binary
+        n = frame.n
+        x = self.inputs(frame)
+        node = np.zeros(n, dtype=np.intp)
+        redo = np.zeros(n, dtype=bool)
+        active = np.flatnonzero(~self.is_leaf[node])
+        while len(active):
+            f = first[node[active]]
+            mask = self.op_mask[f]
+            v = x[self.column[f], active]
+            t = self.threshold[f]
+            with np.errstate(invalid="ignore"):
+                outcome = np.where(v < t, 0, np.where(v == t, 1, 2))
+            go = ((mask >> outcome) & 1).astype(bool) | (mask == _ALWAYS)
+            miss = np.isnan(v) & (mask != _ALWAYS)
+            nxt = np.where(go, f, second[node[active]])
+            if miss.any():
+                redo[active[miss]] = True
+                keep = ~miss
+                active, nxt = active[keep], nxt[keep]
+            node[active] = nxt
+            active = active[~self.is_leaf[nxt]]
+        redo |= ~self.has_score[node]
+        levels = np.zeros(n, dtype=np.int64)
+        if redo.any():
+            rows = np.flatnonzero(redo)
+            sub_nodes, sub_levels = self._walk_general(frame.subset(rows, {}))
+            node[rows] = sub_nodes
+            levels[rows] = sub_levels
+        return node, levels
+
+    def _walk_general(self, frame: Frame) -> tuple[IntArray, npt.NDArray[np.int64]]:
+        """The walk for every tree and every strategy."""
         n = frame.n
         result = np.full(n, _RUNNING, dtype=np.intp)
         levels = np.zeros(n, dtype=np.int64)
