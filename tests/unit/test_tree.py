@@ -404,3 +404,40 @@ def test_record_ending_in_a_node_without_score_is_a_data_error() -> None:
     out = model.score({"x": [-1.0, 1.0]}, errors="collect")
     assert list(out.errors) == [0]
     assert out["y"][1] == pytest.approx(1.0)
+
+
+BINARY_TREE = """<PMML xmlns="http://www.dmg.org/PMML-4_4" version="4.4">
+<DataDictionary>
+  <DataField name="a" optype="continuous" dataType="double"/>
+  <DataField name="b" optype="continuous" dataType="double"/>
+  <DataField name="y" optype="continuous" dataType="double"/>
+</DataDictionary>
+<TreeModel functionName="regression" missingValueStrategy="{strategy}" noTrueChildStrategy="returnLastPrediction">
+  <MiningSchema><MiningField name="a"/><MiningField name="b"/><MiningField name="y" usageType="target"/></MiningSchema>
+  <Node id="0" score="0.5" defaultChild="1"><True/>
+    <Node id="1" score="1.5" defaultChild="3"><SimplePredicate field="a" operator="lessOrEqual" value="2"/>
+      <Node id="3" score="3"><SimplePredicate field="b" operator="lessThan" value="10"/></Node>
+      <Node id="4" score="4"><SimplePredicate field="b" operator="greaterOrEqual" value="10"/></Node>
+    </Node>
+    <Node id="2" score="2"><SimplePredicate field="a" operator="greaterThan" value="2"/></Node>
+  </Node>
+</TreeModel>
+</PMML>"""
+
+
+@pytest.mark.parametrize(
+    ("strategy", "expected"),
+    [
+        ("defaultChild", [3.0, 4.0, 2.0, 3.0, 3.0, 3.0]),
+        ("lastPrediction", [3.0, 4.0, 2.0, 0.5, 1.5, 1.5]),
+        ("nullPrediction", [3.0, 4.0, 2.0, None, None, None]),
+    ],
+)
+def test_binary_tree_rows_with_missing_values_leave_the_one_comparison_path(strategy: str,
+                                                                             expected: list[float | None]) -> None:
+    """Complete rows take one comparison per level; rows meeting a missing value follow the strategy."""
+    model = load(BINARY_TREE.format(strategy=strategy).encode())
+    a = [1.0, 2.0, 2.5, None, 1.0, 2.0]
+    b = [5.0, 10.0, None, 5.0, None, float("nan")]
+    got = model.score({"a": a, "b": b})["y"]
+    np.testing.assert_allclose(got.astype(float), np.array(expected, dtype=float), equal_nan=True)
