@@ -220,6 +220,7 @@ def _to_onnx(pipe: Any, name: str, dataset: str, x: pd.DataFrame, path: Path) ->
     """skl2onnx's export of the fitted model; returns why not when skl2onnx cannot convert it."""
     from skl2onnx import to_onnx
     from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType, StringTensorType
+    from sklearn.base import is_classifier
 
     try:
         if dataset == "mixed":
@@ -232,7 +233,9 @@ def _to_onnx(pipe: Any, name: str, dataset: str, x: pd.DataFrame, path: Path) ->
             # Trees and ensembles are converted in float32 (their ONNX ops know no double).
             dtype = FloatTensorType if name in {"tree_clf", "tree_reg", "rf100", "rf500", "gbm", "xgboost",
                                                 "lightgbm"} else DoubleTensorType
-            opts = {"zipmap": False} if hasattr(est, "predict_proba") else None
+            # Probabilities as a plain tensor (no ZipMap), for every classifier: SVC without
+            # probability=True still gets a ZipMap node otherwise, which onnxruntime refuses in double.
+            opts = {"zipmap": False} if is_classifier(est) else None
             onx = to_onnx(est, initial_types=[("X", dtype([None, N_FEATURES]))], options=opts, target_opset=17)
     except Exception as exc:  # skl2onnx raises many kinds; the reason goes into the report
         return f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}"
