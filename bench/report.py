@@ -273,6 +273,11 @@ def render(run: dict[str, Any], zoo: dict[str, Any], names: list[str], results: 
                           for b in blas) or "none")
              + f"; OpenBLAS variables: {mach['openblas_env'] or 'unset'}.",
              "Versions: " + ", ".join(f"{k} {v}" for k, v in run["versions"].items()) + ".", ""]
+    caps = run.get("caps")
+    if caps:
+        lines += [f"Caps: a batch size projected to take over {caps['max_batch_s']:.0f} s is skipped (fewer "
+                  f"repeats past {1.5 * caps['max_batch_s']:.0f} s); single-record loops stop after "
+                  f"{caps['max_latency_s']:.0f} s.", ""]
     if run.get("note"):
         lines += [run["note"], ""]
     lines += ["Ratios in brackets are pmserve's advantage over that peer: ×2 = pmserve twice as good, "

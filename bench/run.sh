@@ -2,7 +2,7 @@
 # The one command of pmserve's benchmark (issue 5): makes bench/.venv with the pinned peers and
 # pmserve from this checkout, then runs bench/run.py (arguments pass through, e.g. --quick).
 #
-#   bash bench/run.sh            # full run, about 25 minutes on 2 cores; rewrites docs/performance.md
+#   bash bench/run.sh            # full run, 30-45 minutes on 2 cores; rewrites docs/performance.md
 #   bash bench/run.sh --quick    # smallest sizes; writes bench/out/performance.md
 #
 # Needs Python >= 3.11 (PYTHON=... to choose) and Java 17 (sklearn2pmml, JPMML, PyPMML).
