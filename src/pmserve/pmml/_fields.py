@@ -54,6 +54,20 @@ class Scope:
     def __init__(self, parent: Scope | None = None) -> None:
         self.parent = parent
         self.fields: dict[str, FieldInfo] = {}
+        #: Fields whose values in this scope are known valid (checked by returnInvalid or made
+        #: valid by asMissing/asValue), so a nested model need not check them again.
+        self.validated: set[str] = set()
+
+    def is_validated(self, name: str) -> bool:
+        s: Scope | None = self
+        while s is not None:
+            if name in s.fields and s is not self:
+                # Declared again below the validating scope: only that scope's check counts.
+                return name in s.validated
+            if name in s.validated:
+                return True
+            s = s.parent
+        return False
 
     def add(self, info: FieldInfo) -> None:
         self.fields[info.name] = info
@@ -369,16 +383,23 @@ def _typed_attr(el: Element, attr: str, info: FieldInfo, problems: Problems) -> 
         return None
 
 
-def treatment_exprs(fields: list[MiningField]) -> dict[str, Expr]:
+def treatment_exprs(fields: list[MiningField], parent: Scope | None = None) -> dict[str, Expr]:
     """Derived-field style resolvers that apply MiningField treatments to parent values.
 
     A model's frame resolves each treated field through its resolver, which reads the raw value
-    from the enclosing frame and treats it.
+    from the enclosing frame and treats it.  A treatment that cannot change anything is left out:
+    asIs without replacements, or returnInvalid on values an enclosing model already checked
+    (the segments of an ensemble repeat their parent's MiningSchema).
     """
     out: dict[str, Expr] = {}
     for mf in fields:
         is_target = mf.usage in ("target", "predicted")
         if not (mf.is_input or is_target) or not mf.needs_treatment:
+            continue
+        if not mf.alters_values and not is_target and (
+            mf.invalid_treatment == "asIs"
+            or (mf.invalid_treatment == "returnInvalid" and parent is not None and parent.is_validated(mf.name))
+        ):
             continue
 
         def fn(frame: Frame, mf: MiningField = mf, is_target: bool = is_target) -> Array:

@@ -196,9 +196,11 @@ def compile_model(el: Element, outer: Compiler) -> ModelPlan | None:
         # A document-level DerivedField read inside this model sees the model's treated inputs
         # (JPMML evaluates it in the model's context), so it is evaluated again in this scope.
         derived.update(outer.document_fields)
-    derived.update(treatment_exprs(mining))
+    derived.update(treatment_exprs(mining, outer.scope))
     for mf in mining:
         model_scope.add(mf.info)
+        if mf.info.is_data_field and mf.invalid_treatment in ("returnInvalid", "asMissing", "asValue"):
+            model_scope.validated.add(mf.name)
     c = outer.with_scope(model_scope)
     lt = el.find("LocalTransformations")
     if lt is not None:

@@ -1,0 +1,48 @@
+"""MiningSchema treatment across nested models: a segment sees values its parent treated."""
+
+from __future__ import annotations
+
+import pytest
+
+from pmserve.errors import InvalidValueError
+from pmserve.pmml import load
+
+DOC = """<PMML xmlns="http://www.dmg.org/PMML-4_4" version="4.4">
+<DataDictionary>
+  <DataField name="x" optype="continuous" dataType="double"><Interval closure="closedClosed" leftMargin="0"
+    rightMargin="10"/></DataField>
+  <DataField name="y" optype="continuous" dataType="double"/>
+</DataDictionary>
+<MiningModel functionName="regression">
+  <MiningSchema><MiningField name="x" invalidValueTreatment="{outer}"/><MiningField name="y" usageType="target"/>
+  </MiningSchema>
+  <Segmentation multipleModelMethod="sum">
+    <Segment><True/>
+      <RegressionModel functionName="regression">
+        <MiningSchema><MiningField name="x" invalidValueTreatment="{inner}"/>
+          <MiningField name="y" usageType="target"/></MiningSchema>
+        <RegressionTable intercept="1"><NumericPredictor name="x" coefficient="2"/></RegressionTable>
+      </RegressionModel>
+    </Segment>
+  </Segmentation>
+</MiningModel>
+</PMML>"""
+
+
+@pytest.mark.parametrize(("outer", "inner"), [("returnInvalid", "returnInvalid"), ("asIs", "returnInvalid"),
+                                              ("returnInvalid", "asIs")])
+def test_an_invalid_value_fails_its_record_whichever_level_checks_it(outer: str, inner: str) -> None:
+    """returnInvalid at either level fails the record once; the other records are scored."""
+    model = load(DOC.format(outer=outer, inner=inner).encode())
+    result = model.score({"x": [1.0, 20.0, 3.0]}, errors="collect")
+    assert list(result.errors) == [1]
+    assert isinstance(result.errors[1], InvalidValueError)
+    assert result["y"][[0, 2]].tolist() == pytest.approx([3.0, 7.0])
+
+
+def test_values_made_missing_by_the_parent_reach_the_segment_as_missing() -> None:
+    """asMissing in the parent: the segment sees a missing value, not the invalid one."""
+    model = load(DOC.format(outer="asMissing", inner="returnInvalid").encode())
+    result = model.score({"x": [20.0, 2.0]}, errors="collect")
+    assert not result.errors
+    assert result.to_lists()["y"] == [None, pytest.approx(5.0)]
