@@ -46,3 +46,37 @@ def test_values_made_missing_by_the_parent_reach_the_segment_as_missing() -> Non
     result = model.score({"x": [20.0, 2.0]}, errors="collect")
     assert not result.errors
     assert result.to_lists()["y"] == [None, pytest.approx(5.0)]
+
+
+TIE = """<PMML xmlns="http://www.dmg.org/PMML-4_4" version="4.4">
+<DataDictionary>
+  <DataField name="x" optype="continuous" dataType="double"/>
+  <DataField name="y" optype="categorical" dataType="integer"><Value value="0"/><Value value="1"/></DataField>
+</DataDictionary>
+<MiningModel functionName="classification">
+  <MiningSchema><MiningField name="x"/><MiningField name="y" usageType="target"/></MiningSchema>
+  <Segmentation multipleModelMethod="average">
+    <Segment><True/><TreeModel functionName="classification">
+      <MiningSchema><MiningField name="x"/></MiningSchema>
+      <Node score="1"><True/><ScoreDistribution value="1" recordCount="3"/>
+        <ScoreDistribution value="0" recordCount="0"/></Node>
+    </TreeModel></Segment>
+    <Segment><True/><TreeModel functionName="classification">
+      <MiningSchema><MiningField name="x"/></MiningSchema>
+      <Node score="0"><True/><ScoreDistribution value="0" recordCount="2"/>
+        <ScoreDistribution value="1" recordCount="0"/></Node>
+    </TreeModel></Segment>
+  </Segmentation>
+</MiningModel>
+</PMML>"""
+
+
+def test_averaged_probabilities_tie_goes_to_the_first_target_category() -> None:
+    """A 0.5/0.5 forest vote predicts the target's first category, as JPMML and scikit-learn do.
+
+    The segments name no target (as sklearn2pmml writes them) and meet category 1 first.
+    """
+    result = load(TIE.encode()).score({"x": [1.0]})
+    assert result["probability(0)"][0] == pytest.approx(0.5)
+    assert result["probability(1)"][0] == pytest.approx(0.5)
+    assert result.to_lists()["y"] == [0]

@@ -807,12 +807,15 @@ def _probability_aggregate(segments: list[Segment], combination: Combination) ->
         w = weights[[segments.index(r.segment) for r in runs]] if runs else np.zeros(0)
         no_result, use = _missing_rows(active, missing, w, combination)
         categories = index.categories
-        result = _combine_probabilities(probs, use, w, method, [index.index[x] for x in combination.winner_order
-                                                                 if x in index.index] or list(range(c)))
+        order = [index.index[x] for x in combination.winner_order if x in index.index]
+        order += [j for j in range(c) if j not in order]
+        result = _combine_probabilities(probs, use, w, method, order)
         result[no_result] = np.nan
         result[~use.any(axis=1)] = np.nan
         ok = np.asarray(~np.isnan(result).any(axis=1)) if c else np.zeros(n, dtype=bool)
-        winner = np.argmax(np.where(np.isnan(result), -np.inf, result), axis=1) if c else np.zeros(n, dtype=np.intp)
+        # Ties go to the first category in the target's order (JPMML; e.g. 0.5/0.5 in a forest).
+        ranked = np.where(np.isnan(result[:, order]), -np.inf, result[:, order])
+        winner = np.asarray(order, dtype=np.intp)[np.argmax(ranked, axis=1)] if c else np.zeros(n, dtype=np.intp)
         pred = Prediction(n, dtype, _pick(categories, winner, ok, dtype, n), categories, result)
         pred.segments = _segment_results(runs, combination, n)
         return pred
