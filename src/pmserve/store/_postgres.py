@@ -139,6 +139,9 @@ class PostgresStore(SQLStore):
                   created_at: str, keep_previous: int) -> tuple[ModelVersion, bool]:
         sha = sha256_hex(content)
         with self._write() as cur:
+            # Refreshes of one model are serialised (until commit), so version numbers are handed
+            # out in commit order and the last refresh to commit is the current one, highest too.
+            cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s), hashtext(%s))", (tenant, model_id))
             cur.execute("INSERT INTO blobs VALUES (%s, %s) ON CONFLICT (sha256) DO NOTHING", (sha, content))
             cur.execute(
                 "INSERT INTO versions (tenant, model_id, filename, tablename, format, size, sha256, "
