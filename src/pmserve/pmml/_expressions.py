@@ -145,18 +145,12 @@ class Compiler:
     def _norm_continuous(self, el: Element) -> Expr | None:
         name = el.get("field") or ""
         src = self.ref(name, el)
-        norms = el.findall("LinearNorm")
         if src is None:
             return None
-        if len(norms) < 2:
-            self.problems.invalid("NormContinuous needs at least two LinearNorm elements", el)
+        points = linear_norms(el, self.problems)
+        if points is None:
             return None
-        try:
-            orig = np.array([float(n.get("orig") or "") for n in norms])
-            norm = np.array([float(n.get("norm") or "") for n in norms])
-        except ValueError:
-            self.problems.invalid("LinearNorm orig and norm must be numbers", el)
-            return None
+        orig, norm = points
         if len(orig) > 1 and np.all(np.diff(orig) < 0):
             # Descending points (STATISTICA's inverse transform) draw the same piecewise-linear
             # function read in the other direction; JPMML-Evaluator accepts them.
@@ -430,6 +424,21 @@ _COMPILERS: dict[str, Callable[[Compiler, Element], Expr | None]] = {
     "TextIndex": Compiler._text_index,
     "Apply": Compiler._apply,
 }
+
+
+def linear_norms(el: Element, problems: Problems) -> tuple[Array, Array] | None:
+    """The (orig, norm) points of a NormContinuous; at least two, all numbers."""
+    norms = el.findall("LinearNorm")
+    if len(norms) < 2:
+        problems.invalid("NormContinuous needs at least two LinearNorm elements", el)
+        return None
+    try:
+        orig = np.array([float(n.get("orig") or "") for n in norms])
+        norm = np.array([float(n.get("norm") or "") for n in norms])
+    except ValueError:
+        problems.invalid("LinearNorm orig and norm must be numbers", el)
+        return None
+    return orig, norm
 
 
 def read_table(el: Element, problems: Problems) -> list[dict[str, str]] | None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from pmserve.pmml._expressions import EXPRESSION_TAGS, cast_fn
+from pmserve.pmml._expressions import EXPRESSION_TAGS, cast_fn, linear_norms
 from pmserve.pmml._fields import parse_dtype
 from pmserve.pmml._frame import Frame
 from pmserve.pmml._math import logit_inverse
@@ -294,16 +294,10 @@ class _Denormalize:
 
 
 def _denormalizer(el: Element, env: ModelEnv) -> _Denormalize | None:
-    norms = el.findall("LinearNorm")
-    if len(norms) < 2:
-        env.problems.invalid("NormContinuous needs at least two LinearNorm elements", el)
+    points = linear_norms(el, env.problems)
+    if points is None:
         return None
-    try:
-        orig = np.array([float(n.get("orig") or "") for n in norms])
-        norm = np.array([float(n.get("norm") or "") for n in norms])
-    except ValueError:
-        env.problems.invalid("LinearNorm orig and norm must be numbers", el)
-        return None
+    orig, norm = points
     if np.any(np.diff(norm) <= 0):
         env.problems.invalid("a NeuralOutput's LinearNorm norm values must ascend to be inverted, got "
                              f"{norm.tolist()}", el)
