@@ -10,6 +10,7 @@ import pytest
 
 from pmserve.errors import DocumentProblems
 from pmserve.pmml import load
+from pmserve.pmml._types import DataType
 
 FIELDS = """
   <DataField name="x" optype="continuous" dataType="double"/>
@@ -429,3 +430,17 @@ def test_a_chain_segment_predicting_another_target_gives_that_targets_result() -
     got = model.score({"x": [1.0, 5.0]}).to_lists()
     assert got["c"] == [None, None]
     assert got["y"] == [pytest.approx(3.0), pytest.approx(7.0)]
+
+
+def test_x_report_output_is_accepted_and_always_missing() -> None:
+    """JPMML's x-report feature loads; pmserve writes no MathML report, so the value is missing."""
+    output = """<Output>
+      <OutputField name="out" feature="predictedValue"/>
+      <OutputField name="report(out)" x-reportField="out" feature="x-report"/>
+    </Output>"""
+    doc = mining([segment(linear(0.0, 2.0, output=output, target=""))], "modelChain", target="")
+    model = load(doc)
+    got = model.score({"x": [1.5, 4.0], "g": ["a", "b"]}).to_lists()
+    assert got["out"] == [pytest.approx(3.0), pytest.approx(8.0)]
+    assert got["report(out)"] == [None, None]
+    assert next(f for f in model.output_fields if f.name == "report(out)").data_type is DataType.STRING

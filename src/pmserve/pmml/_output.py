@@ -4,6 +4,7 @@ PMML 4.4 "Output": predictedValue, predictedDisplayValue, probability, confidenc
 standardError, entityId, clusterId, affinity, entityAffinity, clusterAffinity, reasonCode,
 transformedValue, decision, warning, ruleValue; ``segmentId`` reads a segment's results;
 ``isFinalResult="false"`` fields are computed (others may use them) but not returned.
+JPMML's ``x-report`` is accepted and always missing: pmserve writes no MathML computation report.
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ _FEATURES = frozenset({
     "reasonCode", "transformedValue", "decision", "warning", "ruleValue", "antecedent", "consequent",
     "rule", "ruleId", "support", "lift", "leverage",
 })
+
+
+#: JPMML's extension feature: a MathML report of how another output field's value was computed.
+X_REPORT = "x-report"
 
 
 @dataclass(frozen=True)
@@ -118,7 +123,7 @@ def _default_type(feature: str, target: FieldInfo | None) -> DataType:
     if feature in ("predictedValue",):
         return target.dtype if target is not None else DataType.STRING
     if feature in ("predictedDisplayValue", "entityId", "clusterId", "reasonCode", "warning", "ruleValue",
-                   "antecedent", "consequent", "rule", "ruleId"):
+                   "antecedent", "consequent", "rule", "ruleId", X_REPORT):
         return DataType.STRING
     return DataType.DOUBLE
 
@@ -297,6 +302,10 @@ def _feature(
 
         return reason
     if feature == "warning":
+        return lambda p, f, v: empty(DataType.STRING, p.n)
+    if feature == X_REPORT:
+        # JPMML fills a report (MathML of how the value was computed) only when evaluated with
+        # a reporting value factory; plain evaluation leaves it missing, and pmserve writes none.
         return lambda p, f, v: empty(DataType.STRING, p.n)
     if feature.startswith("x-"):
         c.problems.unsupported(f"feature {feature!r} (a JPMML extension) is not supported", of)
