@@ -10,7 +10,7 @@ JPMML's ``x-report`` is accepted and always missing: pmserve writes no MathML co
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,13 +80,19 @@ def compile_output(
     target: FieldInfo | None,
     function_name: str,
     extra: Callable[[Element, str], Feature | None] | None = None,
+    more_targets: Mapping[str, FieldInfo] | None = None,
 ) -> tuple[OutputPlan | None, Scope]:
-    """Compile an Output element; returns the plan and the scope its fields add to."""
+    """Compile an Output element; returns the plan and the scope its fields add to.
+
+    ``more_targets`` are a model's target fields after the first: an OutputField whose
+    ``targetField`` names one of them reads that target's prediction (``Prediction.targets``).
+    """
     scope = Scope(c.scope)
     if el is None:
         return None, scope
     cc = c.with_scope(scope)
     fields: list[OutputField] = []
+    primary = target
     for of in el.findall("OutputField"):
         name = of.get("name")
         if not name:
@@ -94,6 +100,8 @@ def compile_output(
             continue
         feature = of.get("feature", "predictedValue")
         seg = of.get("segmentId")
+        other = more_targets.get(of.get("targetField") or "") if more_targets else None
+        target = other or primary
         dtype_default = _default_type(feature, target)
         if feature in ("transformedValue", "decision") and seg is not None and of.get("value") is not None \
                 and not any(ch.tag in EXPRESSION_TAGS for ch in of.children):
@@ -112,6 +120,8 @@ def compile_output(
             compute = found
         if seg is not None:
             compute = _in_segment(seg, compute)
+        if other is not None:
+            compute = _of_target(other.name, compute)
         dtype = parse_dtype(of, c.problems, default=dtype_default)
         optype = of.get("optype") or ("categorical" if dtype.is_string else "continuous")
         fields.append(OutputField(name, dtype, optype, feature, of.get("isFinalResult", "true") != "false", compute))
@@ -132,6 +142,13 @@ def _named_output(name: str) -> Feature:
     def run(pred: Prediction, frame: Frame, values: dict[str, Array]) -> Array:
         got = values.get(name)
         return got if got is not None else np.full(pred.n, np.nan)
+
+    return run
+
+
+def _of_target(name: str, compute: Feature) -> Feature:
+    def run(pred: Prediction, frame: Frame, values: dict[str, Array]) -> Array:
+        return compute(pred.targets[name], frame, values)
 
     return run
 
