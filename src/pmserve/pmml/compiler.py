@@ -131,6 +131,9 @@ class ModelEnv:
     #: ``Prediction.value`` and the others in ``Prediction.targets``; a model with several
     #: targets whose compiler does not set it is refused.
     predicts_every_target: bool = False
+    #: Set by a compiler whose predicted value is a list per record (a selectAll MiningModel):
+    #: an object column of tuples of plain values, None where there is no prediction.
+    list_valued: bool = False
     #: The categories a classifier predicts, declared by its compiler (probability columns).
     categories: tuple[Any, ...] = ()
     #: False for classifiers that give no probabilities (JPMML: RuleSet, OneAgainstAll SVM):
@@ -176,6 +179,7 @@ class ModelPlan:
     nested_results: tuple[OutputField, ...] = ()
     #: Target fields after the first, each with its Targets/Target (models with several targets).
     more_targets: tuple[tuple[FieldInfo, TargetPlan | None], ...] = ()
+    list_valued: bool = False
 
     def evaluate(self, parent: Frame, rows: Any = None) -> tuple[Prediction, dict[str, Array], Frame]:
         """Run the model over the parent's rows (or the given subset of them)."""
@@ -252,7 +256,7 @@ def compile_model(el: Element, outer: Compiler) -> ModelPlan | None:
     categories = env.categories if env.has_probabilities else ()
     return ModelPlan(el.tag, el.get("modelName"), fn_name, target, derived, predictor, target_plan, output,
                      out_scope, tuple(mining), categories, frozenset(env.collection_fields),
-                     tuple(env.nested_results), more)
+                     tuple(env.nested_results), more, env.list_valued)
 
 
 def target_function(function_name: str, target: FieldInfo) -> str:
@@ -394,7 +398,8 @@ def compile_document(root: Element, source: bytes) -> CompiledDocument:
     prob_cols: list[tuple[str, Any]] = []
     if plan.target is not None:
         results.append(Field(plan.target.name, _result_type(plan.function_name, plan.target, plan.targets),
-                             plan.target.optype, plan.target.value_texts, plan.target.intervals))
+                             plan.target.optype, plan.target.value_texts, plan.target.intervals,
+                             collection=plan.list_valued))
     for t, tplan in plan.more_targets:
         results.append(Field(t.name, _result_type(target_function(plan.function_name, t), t, tplan), t.optype,
                              t.value_texts, t.intervals))
