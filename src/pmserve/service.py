@@ -256,7 +256,7 @@ class Service:
             dict(zip(table.header, zip(*table.data, strict=True), strict=True)) if table.data
             else {name: [] for name in table.header})
         scored = deployed.model.score(columns, errors="raise")
-        results = scored.rows()
+        results = scored.iter_rows()
         names = [f.name for f in deployed.model.output_fields]
         keep = passthrough_columns(table.header, names)
         if len(keep) == width:

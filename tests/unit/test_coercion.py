@@ -115,3 +115,16 @@ def test_collected_bad_cells_leave_the_other_rows_scored() -> None:
     assert result["y"].tolist()[0] == pytest.approx(13.0)
     assert result["y"].tolist()[2] == pytest.approx(7.0)
     assert math.isnan(result["y"][1])
+
+
+@pytest.mark.parametrize("dtype", [DataType.INTEGER, DataType.BOOLEAN, DataType.DOUBLE, DataType.FLOAT],
+                         ids=lambda t: t.value)
+def test_result_columns_become_the_python_values_of_each_cell(dtype: DataType) -> None:
+    """Whole-column conversion of results gives what converting each value alone gives."""
+    from pmserve.pmml._types import format_scalar, to_python_list
+
+    for values in (np.array([0.0, 1.0, -3.0, 2.0]), np.array([0.0, np.nan, 1.0, np.inf, -np.inf, 2.0**70, -1.0])):
+        got = to_python_list(dtype, values)
+        want = [format_scalar(dtype, v) for v in values.tolist()]
+        assert got == want
+        assert [type(v) for v in got] == [type(v) for v in want]

@@ -77,8 +77,12 @@ class Scored(Mapping[str, Array]):
 
     def rows(self) -> list[list[Any]]:
         """Results row by row, plain Python values, in ``fields`` order."""
+        return [list(r) for r in self.iter_rows()]
+
+    def iter_rows(self) -> Iterator[tuple[Any, ...]]:
+        """Results row by row as tuples (no list per row), plain Python values, in ``fields`` order."""
         lists = [to_python_list(f.data_type, self.columns[f.name]) for f in self.fields]
-        return [list(r) for r in zip(*lists, strict=True)] if lists else [[] for _ in range(self.n_rows)]
+        return zip(*lists, strict=True) if lists else iter([()] * self.n_rows)
 
 
 class Model:

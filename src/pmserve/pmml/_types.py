@@ -209,7 +209,21 @@ def to_python_list(dtype: DataType, values: Array) -> list[Any]:
         return list(values)
     if dtype in (DataType.FLOAT, DataType.DOUBLE):
         out: list[Any] = values.tolist()
-        return [None if v != v else v for v in out]
+        return [None if v != v else v for v in out] if np.isnan(values).any() else out
+    if dtype in (DataType.INTEGER, DataType.BOOLEAN):
+        # Whole-column conversions of what format_scalar does value by value.
+        nan = np.isnan(values)
+        if dtype is DataType.BOOLEAN:
+            out = (values != 0.0).tolist()
+        else:
+            exact = np.isfinite(values) & (np.abs(values) < 2.0**62)
+            if not exact.all():
+                return [format_scalar(dtype, v) for v in values.tolist()]
+            out = values.astype(np.int64).tolist()
+        if nan.any():
+            for i in np.flatnonzero(nan).tolist():
+                out[i] = None
+        return out
     return [format_scalar(dtype, v) for v in values.tolist()]
 
 
