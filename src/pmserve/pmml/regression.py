@@ -31,10 +31,10 @@ _METHODS = ("none", "simplemax", "softmax", "logit", "probit", "cloglog", "loglo
 class Table:
     """One RegressionTable compiled.
 
-    When every NumericPredictor is of the first power they are summed for all tables at once by
-    :class:`LinearPart`; otherwise they are summed one by one in document order (polynomials
-    nearly cancel, and JPMML's order of additions then shows in the last digits).  ``add_rest``
-    adds the remaining terms to the linear part's column; the intercept comes last.
+    When every NumericPredictor is of the first power they are summed by :class:`LinearPart`;
+    otherwise by ``add_rest`` (a power of a missing value may be a number: the missing mask is
+    needed there).  ``add_rest`` adds the remaining terms to the linear part's column; the
+    intercept comes last, as JPMML adds it.
     """
 
     category: Any
@@ -75,9 +75,12 @@ class Table:
 
 
 class LinearPart:
-    """The first-power NumericPredictors and intercepts of every table as one matrix product.
+    """The first-power NumericPredictors of every table, each field read once for all tables.
 
-    Each field is read once for all tables; a table is missing where a field it reads is.
+    Each table sums ``coefficient * x`` in document order from 0, as JPMML adds them (a BLAS
+    product would change the last bits).  A few records are summed with Python floats - the
+    same IEEE operations, without numpy's cost per call; larger batches column by column in
+    place.  A missing value makes the sum NaN, so the table's value is missing.
     """
 
     def __init__(self, tables: list[Table]) -> None:
@@ -89,34 +92,38 @@ class LinearPart:
                     index[name] = len(exprs)
                     exprs.append(expr)
         self.exprs = tuple(exprs)
-        self.weights = np.zeros((len(exprs), len(tables)))
-        self.uses = np.zeros((len(exprs), len(tables)))
-        for j, t in enumerate(tables):
-            for name, _, coef in t.linear:
-                self.weights[index[name], j] += coef
-                self.uses[index[name], j] = 1.0
+        self.terms = tuple(tuple((index[name], coef) for name, _, coef in t.linear) for t in tables)
         self.intercepts = np.array([t.intercept for t in tables], dtype=np.float64)
 
     def __call__(self, frame: Frame) -> Array:
         """Rows x tables: each table's first-power predictors summed (intercepts apart)."""
         n = frame.n
-        if not self.exprs:
-            return np.zeros((n, len(self.intercepts)))
-        x = np.empty((n, len(self.exprs)))
-        for j, e in enumerate(self.exprs):
-            x[:, j] = e.fn(frame)
-        if np.isfinite(x).all():
-            acc: Array = x @ self.weights
-        else:
-            # A table must not see a field it does not read: 0 * NaN or 0 * inf would leak in.
-            acc = np.empty((n, len(self.intercepts)))
-            for j in range(len(self.intercepts)):
-                used = self.uses[:, j] > 0.0
-                xj = x[:, used]
-                nan = np.isnan(xj)
-                acc[:, j] = np.where(nan, 0.0, xj) @ self.weights[used, j]
-                acc[nan.any(axis=1), j] = np.nan
-        return acc
+        columns = [e.fn(frame) for e in self.exprs]
+        if n <= _SCALAR_ROWS:
+            cells = [c.tolist() for c in columns]
+            sums: list[list[float]] = []
+            for r in range(n):
+                row: list[float] = []
+                for terms in self.terms:
+                    acc = 0.0
+                    for i, coef in terms:
+                        acc += coef * cells[i][r]
+                    row.append(acc)
+                sums.append(row)
+            return np.array(sums, dtype=np.float64).reshape(n, len(self.terms))
+        out = np.zeros((len(self.terms), n))
+        tmp = np.empty(n)
+        for j, terms in enumerate(self.terms):
+            total = out[j]
+            for i, coef in terms:
+                np.multiply(columns[i], coef, out=tmp)
+                total += tmp
+        result: Array = out.T
+        return result
+
+
+#: Largest batch summed with Python floats.
+_SCALAR_ROWS = 8
 
 
 def _evaluate(tables: list[Table], linear: LinearPart, frame: Frame) -> Array:
