@@ -1,4 +1,4 @@
-"""RegressionModel tables evaluated as one matrix product: same values as term-by-term sums."""
+"""RegressionModel tables: sums in JPMML's order, for one record and for batches alike."""
 
 from __future__ import annotations
 
