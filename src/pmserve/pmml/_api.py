@@ -203,6 +203,9 @@ class Model:
         return f"<pmml.Model {self.model_type} {self.function_name} inputs={len(self.input_fields)}>"
 
 
+_CELL_LISTS = (list, tuple)
+
+
 def _coerce_inputs(
     inputs: tuple[tuple[str, DataType, bool], ...], columns: Mapping[str, Any],
 ) -> list[tuple[str, Any, tuple[Array, dict[int, str]]]]:
@@ -218,13 +221,13 @@ def _coerce_inputs(
         raw = columns.get(name)
         if raw is None:
             continue
-        if is_collection:
-            out.append((name, raw, coerce_collection(raw, name)))
-        elif dtype is not DataType.STRING and isinstance(raw, (list, tuple)):
+        if not is_collection and dtype is not DataType.STRING and type(raw) in _CELL_LISTS:
             plain.append((name, dtype))
             plain_raws.append(raw)
             plain_at.append(len(out))
             out.append(None)
+        elif is_collection:
+            out.append((name, raw, coerce_collection(raw, name)))
         else:
             out.append((name, raw, coerce_column(dtype, raw, name)))
     if plain:

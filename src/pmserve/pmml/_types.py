@@ -278,13 +278,17 @@ def coerce_numeric_columns(
         block = np.array(raws, dtype=np.float64)
     except ValueError:  # columns of different lengths
         return None
-    floats = [i for i, (_, dtype) in enumerate(fields) if dtype is DataType.FLOAT]
-    if len(floats) == len(fields):
-        block = to_float32(block)
-    elif floats:
-        block[floats] = to_float32(block[floats])
-    return [_from_numbers(dtype, block[i], raw, name) if dtype is DataType.INTEGER else (block[i], {})
-            for i, ((name, dtype), raw) in enumerate(zip(fields, raws, strict=True))]
+    dtypes = [dtype for _, dtype in fields]
+    if DataType.FLOAT in dtypes:
+        floats = [i for i, dtype in enumerate(dtypes) if dtype is DataType.FLOAT]
+        if len(floats) == len(fields):
+            block = to_float32(block)
+        else:
+            block[floats] = to_float32(block[floats])
+    if DataType.INTEGER not in dtypes:
+        return [(column, {}) for column in block]
+    return [_from_numbers(dtype, column, raw, name) if dtype is DataType.INTEGER else (column, {})
+            for column, (name, dtype), raw in zip(block, fields, raws, strict=True)]
 
 
 def _from_numbers(dtype: DataType, col: Array, raw: Sequence[Any] | Array, field: str) -> tuple[Array, dict[int, str]]:
