@@ -86,6 +86,10 @@ class Service:
         self.settings = settings
         self.store = store
         self._cache: dict[tuple[str, str], Deployed] = {}
+        # What the store said at a generation (see Store.generation): trusted while it holds, so
+        # a score request makes one cheap check instead of a key lookup and a version lookup.
+        self._keys_seen: dict[str, tuple[int, KeyRecord]] = {}
+        self._versions_seen: dict[tuple[str, str], int] = {}
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._locks_lock = threading.Lock()
         self.warm = False
@@ -115,7 +119,17 @@ class Service:
         """The tenant of an access key as sent by a client (quirks tolerated, see normalize_key)."""
         if raw_key is None or not raw_key.strip():
             raise UnauthorizedError("missing access key: pass it as the query parameter 'accesskey'")
-        record = self.store.find_key(_hash_key(normalize_key(raw_key)))
+        key_hash = _hash_key(normalize_key(raw_key))
+        generation = self.store.generation()
+        seen = self._keys_seen.get(key_hash)
+        if seen is not None and seen[0] == generation:
+            record: KeyRecord | None = seen[1]
+        else:
+            record = self.store.find_key(key_hash)
+            if record is not None and generation is not None:
+                if len(self._keys_seen) > 10_000:
+                    self._keys_seen.clear()
+                self._keys_seen[key_hash] = (generation, record)
         if record is None:
             raise UnauthorizedError("unknown or revoked access key")
         return Tenant(record.tenant, record.name)
@@ -179,12 +193,17 @@ class Service:
     def model(self, tenant: Tenant, model_id: str) -> Deployed:
         """The live compiled model (compiled from the store when the cache is missing or stale)."""
         key = (tenant.name, model_id)
+        generation = self.store.generation()
+        cached = self._cache.get(key)
+        if cached is not None and generation is not None and self._versions_seen.get(key) == generation:
+            return cached
         version = self.store.current_version(tenant.name, model_id)
         if version is None:
             self._cache.pop(key, None)
             raise _not_found(model_id)
         cached = self._cache.get(key)
         if cached is not None and cached.record.version == version:
+            self._remember_version(key, generation)
             return cached
         with self._lock(key):
             cached = self._cache.get(key)
@@ -195,7 +214,14 @@ class Service:
                 raise _not_found(model_id)
             deployed = Deployed(record, load_model(record.filename, self.store.read(record)))
             self._cache[key] = deployed
+            if record.version == version:
+                self._remember_version(key, generation)
             return deployed
+
+    def _remember_version(self, key: tuple[str, str], generation: int | None) -> None:
+        """The cached model of ``key`` was the store's current one at ``generation``."""
+        if generation is not None:
+            self._versions_seen[key] = generation
 
     def warm_up(self) -> None:
         """Compile every deployed model (restart recovery); failures are logged and kept for /ready."""
@@ -230,7 +256,7 @@ class Service:
             dict(zip(table.header, zip(*table.data, strict=True), strict=True)) if table.data
             else {name: [] for name in table.header})
         scored = deployed.model.score(columns, errors="raise")
-        results = scored.rows()
+        results = scored.iter_rows()
         names = [f.name for f in deployed.model.output_fields]
         keep = passthrough_columns(table.header, names)
         if len(keep) == width:

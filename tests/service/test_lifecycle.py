@@ -11,7 +11,7 @@ from tests.service.conftest import IRIS_HEADER, Client, Keys, RunningServer, lin
 from tests.service.test_pmv1 import ROWS, put, score
 
 from pmserve.api import create_app
-from pmserve.errors import NotFoundError
+from pmserve.errors import NotFoundError, UnauthorizedError
 from pmserve.service import ScoreTable, Service, Tenant
 from pmserve.settings import Settings
 from pmserve.store import SQLiteStore
@@ -129,6 +129,21 @@ def test_replica_notices_a_refresh_made_through_another(settings: Settings) -> N
     a.delete(tenant, "lin")
     with pytest.raises(NotFoundError, match="no model deployed with context id 'lin'"):
         b.score(tenant, "lin", table)
+    a.close()
+    b.close()
+
+
+def test_a_key_revoked_through_another_replica_is_refused_at_once(settings: Settings) -> None:
+    """A replica that has just accepted a key refuses it on the next request once another revoked it."""
+    a = Service(settings, SQLiteStore(settings.data_dir))
+    b = Service(settings, SQLiteStore(settings.data_dir))
+    key = a.create_key("app")
+    tenant = b.authenticate(key)
+    a.deploy(tenant, "lin", "lin.pmml", linear_pmml(1.0))
+    assert b.score(b.authenticate(key), "lin", ScoreTable(["x"], [[1.0]])).data[0] == pytest.approx([1.0, 2.0])
+    a.revoke_key("app")
+    with pytest.raises(UnauthorizedError, match="unknown or revoked access key"):
+        b.authenticate(key)
     a.close()
     b.close()
 

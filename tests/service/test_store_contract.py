@@ -114,3 +114,24 @@ def test_sqlite_store_keeps_files_content_addressed(tmp_path: Path) -> None:
     assert a.sha256 == b.sha256
     assert [p.name for p in (tmp_path / "blobs").glob("*/*")] == [a.sha256]
     store.close()
+
+
+def test_sqlite_generation_changes_with_writes_of_this_or_another_connection(tmp_path: Path) -> None:
+    """Another process's commit (another store on the same file), or one's own, moves the generation."""
+    mine, other = SQLiteStore(tmp_path), SQLiteStore(tmp_path)
+    first = mine.generation()
+    assert mine.generation() == first
+    other.add_key(KeyRecord("app", "t", "hash-1", "now"))
+    second = mine.generation()
+    assert second != first
+    assert mine.generation() == second
+    mine.revoke_key("app", "later")
+    assert mine.generation() != second
+    # A thread's first look counts as a change: its connection has no earlier reading to compare.
+    seen: list[int] = []
+    worker = threading.Thread(target=lambda: seen.append(mine.generation()))
+    worker.start()
+    worker.join()
+    assert seen[0] != second
+    mine.close()
+    other.close()

@@ -6,6 +6,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pytest
 
 from pmserve.errors import DocumentProblems
@@ -243,3 +244,20 @@ def test_refusals_name_the_element_and_line() -> None:
     """A refused document names the offending element and its line."""
     with pytest.raises(DocumentProblems, match=r"minkowski.*line \d+|line \d+.*minkowski"):
         load(document("<minkowski/>"))
+
+
+@pytest.mark.parametrize("depth", [1, 3, 7])
+@pytest.mark.parametrize("is_distance", [True, False])
+def test_ranking_the_best_few_equals_the_stable_sort(depth: int, is_distance: bool) -> None:
+    """The partitioned ranking picks what a stable full sort picks: ties, NaN and infinities included."""
+    from pmserve.pmml.clustering import ranking
+
+    rng = np.random.default_rng(9)
+    affinity = rng.integers(0, 4, size=(200, 12)).astype(np.float64)  # many ties
+    affinity[5, 3] = np.nan
+    affinity[6] = np.nan
+    affinity[7, :4] = np.inf
+    affinity[8, 2] = -0.0
+    key = affinity if is_distance else -affinity
+    want = np.argsort(key, axis=1, kind="stable")[:, :depth]
+    np.testing.assert_array_equal(ranking(affinity, is_distance, depth), want)

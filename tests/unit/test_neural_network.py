@@ -277,3 +277,44 @@ def test_classification_output_must_be_norm_discrete() -> None:
     doc = classification_doc("softmax").replace(b'<NormDiscrete field="c" value="c"/>', b'<FieldRef field="c"/>')
     with pytest.raises(DocumentProblems, match="maps its neuron with a NormDiscrete"):
         pmml.load(doc)
+
+
+def random_network(rng: np.random.Generator) -> tuple[bytes, list[list[tuple[str, float, list[tuple[str, float]]]]]]:
+    """A rectifier and an identity layer, sparse connections in shuffled order, some skipping a layer."""
+    spec: list[list[tuple[str, float, list[tuple[str, float]]]]] = []
+    earlier = ["i1", "i2"]
+    xml = []
+    for layer, size in enumerate((6, 1)):
+        neurons = []
+        for j in range(size):
+            nid = "o" if layer == 1 else f"h{j}"
+            sources = [s for s in earlier if rng.random() < 0.7] or [earlier[0]]
+            rng.shuffle(sources)
+            cons = [(str(s), float(rng.normal())) for s in sources]
+            neurons.append((nid, float(rng.normal()), cons))
+        spec.append(neurons)
+        activation = "identity" if layer else "rectifier"
+        xml.append(f'<NeuralLayer activationFunction="{activation}">' + "".join(
+            f'<Neuron id="{nid}" bias="{bias!r}">' + "".join(f'<Con from="{s}" weight="{w!r}"/>' for s, w in cons)
+            + "</Neuron>" for nid, bias, cons in neurons) + "</NeuralLayer>")
+        earlier += [nid for nid, _, _ in neurons]
+    return regression_doc("".join(xml)), spec
+
+
+def test_layers_sum_each_neurons_connections_in_document_order() -> None:
+    """Across blocks of records, each neuron adds its weighted inputs in its Con order, then its bias."""
+    rng = np.random.default_rng(4)
+    doc, spec = random_network(rng)
+    x1, x2 = rng.normal(size=(2, 4096 + 37))
+    got = score_y(doc, x1.tolist(), x2.tolist())
+    want = []
+    for a, b in zip(x1.tolist(), x2.tolist(), strict=True):
+        value = {"i1": a, "i2": b}
+        for neurons in spec:
+            for nid, bias, cons in neurons:
+                z = 0.0
+                for s, w in cons:
+                    z += value[s] * w
+                value[nid] = max(z + bias, 0.0) if nid != "o" else z + bias
+        want.append(value["o"])
+    assert got.tolist() == pytest.approx(want, rel=1e-15, abs=1e-300)

@@ -196,3 +196,26 @@ def test_invalid_documents_are_refused_at_load(model_doc: bytes, message: str) -
     """Broken or unsupported markup is reported at load as DocumentProblems naming what was expected."""
     with pytest.raises(DocumentProblems, match=message):
         pmml.load(model_doc)
+
+
+@pytest.mark.parametrize("coefs", [{"v3": 0.5, "v1": 0.75}, COEFS], ids=["subset-reordered", "all"])
+def test_rows_in_blocks_and_alone_sum_support_vectors_in_the_machines_order(coefs: dict[str, float],
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Blocks of rows, a row alone and a machine's own vector order give the in-order sums exactly."""
+    from pmserve.pmml import svm
+
+    monkeypatch.setattr(svm, "_BLOCK", 3 * 16)  # blocks of 16 rows over the 3 vectors
+    element, kernel = KERNELS["radialBasis"]
+    model = pmml.load(doc("regression", element, machine(coefs, 0.3)))
+    rng = np.random.default_rng(3)
+    x1, x2 = rng.normal(size=(2, 30))
+    together = model.score({"x1": x1, "x2": x2})["y"]
+    alone = [model.score({"x1": [a], "x2": [b]})["y"][0] for a, b in zip(x1.tolist(), x2.tolist(), strict=True)]
+    want = []
+    for a, b in zip(x1.tolist(), x2.tolist(), strict=True):
+        acc = 0.0
+        for v, c in coefs.items():
+            acc += c * kernel((a, b), VECTORS[v])
+        want.append(acc + 0.3)
+    np.testing.assert_allclose(together, alone, rtol=0, atol=0)
+    np.testing.assert_allclose(together, want, rtol=1e-14)

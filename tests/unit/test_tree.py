@@ -441,3 +441,37 @@ def test_binary_tree_rows_with_missing_values_leave_the_one_comparison_path(stra
     b = [5.0, 10.0, None, 5.0, None, float("nan")]
     got = model.score({"a": a, "b": b})["y"]
     np.testing.assert_allclose(got.astype(float), np.array(expected, dtype=float), equal_nan=True)
+
+
+def random_multiway_tree(rng: np.random.Generator, depth: int) -> str:
+    """A random tree whose nodes test their children in turn (sklearn2pmml's compacted trees)."""
+    ops = ["lessOrEqual", "lessThan", "greaterThan", "greaterOrEqual", "equal", "notEqual"]
+
+    def node(d: int, pred: str) -> str:
+        score = f'{rng.normal():.6f}'
+        if d == depth:
+            return f'<Node score="{score}">{pred}</Node>'
+        kids = []
+        for _ in range(int(rng.integers(1, 4))):
+            f, t = rng.integers(3), round(float(rng.integers(0, 5)) / 4, 2)
+            kids.append(node(d + 1, f'<SimplePredicate field="x{f}" operator="{rng.choice(ops)}" value="{t}"/>'))
+        if rng.random() < 0.7:
+            kids.append(node(d + 1, "<True/>"))
+        return f'<Node score="{score}">{pred}{"".join(kids)}</Node>'
+
+    return node(0, "<True/>")
+
+
+@pytest.mark.parametrize("attrs", ['missingValueStrategy="nullPrediction"',
+                                   'missingValueStrategy="lastPrediction" noTrueChildStrategy="returnLastPrediction"'])
+def test_a_few_records_walk_the_tree_as_a_large_batch_does(attrs: str) -> None:
+    """Records scored alone (a walk per record) end where a batch of hundreds (the vectorised walk) ends."""
+    model = load(tree_doc(random_multiway_tree(np.random.default_rng(5), 5), function="regression",
+                          target_type="double", fields=FIELDS3, attrs=attrs))
+    rng = np.random.default_rng(2)
+    # Values on the split points test equality; some are missing.
+    data = {f"x{i}": np.where(rng.random(300) < 0.05, np.nan, rng.integers(0, 5, 300) / 4) for i in range(3)}
+    batch = model.score(data)["y"]
+    for i in range(0, 300, 3):
+        few = model.score({k: v[i:i + 3] for k, v in data.items()})["y"]
+        np.testing.assert_allclose(few, batch[i:i + 3], equal_nan=True)

@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from pmserve.errors import DataError, InvalidValueError, MissingFieldError
-from pmserve.pmml._types import Array, DataType, coerce_collection, coerce_column, to_python_list
+from pmserve.pmml._types import (
+    Array,
+    DataType,
+    coerce_collection,
+    coerce_column,
+    coerce_numeric_columns,
+    to_python_list,
+)
 
 if TYPE_CHECKING:
     from pmserve.pmml._verify import VerificationReport
@@ -73,8 +80,12 @@ class Scored(Mapping[str, Array]):
 
     def rows(self) -> list[list[Any]]:
         """Results row by row, plain Python values, in ``fields`` order."""
+        return [list(r) for r in self.iter_rows()]
+
+    def iter_rows(self) -> Iterator[tuple[Any, ...]]:
+        """Results row by row as tuples (no list per row), plain Python values, in ``fields`` order."""
         lists = [_python_values(f, self.columns[f.name]) for f in self.fields]
-        return [list(r) for r in zip(*lists, strict=True)] if lists else [[] for _ in range(self.n_rows)]
+        return zip(*lists, strict=True) if lists else iter([()] * self.n_rows)
 
 
 def _python_values(f: Field, column: Array) -> list[Any]:
@@ -94,6 +105,11 @@ class Model:
 
     def __init__(self, document: CompiledDocument) -> None:
         self._doc = document
+        # What score() reads of each column, worked out once: a one-record call is mostly this loop.
+        self._inputs = tuple((f.name, f.data_type, f.name in document.collection_fields)
+                             for f in document.input_fields)
+        self._extra_inputs = tuple((f.name, f.data_type)
+                                   for f in (*document.target_fields, *document.optional_fields))
 
     # -- description ------------------------------------------------------------------------
     @property
@@ -146,32 +162,28 @@ class Model:
         columns, n = _columns_of(data)
         batch: dict[str, Array] = {}
         row_errors: dict[int, DataError] = {}
-        for f in self._doc.input_fields:
-            raw = columns.get(f.name)
-            if raw is None:
-                continue
-            if f.name in self._doc.collection_fields:
-                col, bad = coerce_collection(raw, f.name)
-            else:
-                col, bad = coerce_column(f.data_type, raw, f.name)
+        converted = _coerce_inputs(self._inputs, columns)
+        for name, raw, (col, bad) in converted:
             for row, message in bad.items():
-                err: DataError = InvalidValueError(message, field=f.name, value=raw[row], row=row)
+                err: DataError = InvalidValueError(message, field=name, value=raw[row], row=row)
                 if errors == "raise":
                     raise err
                 row_errors.setdefault(row, err)
-            batch[f.name] = col
-        for f in (*self._doc.target_fields, *self._doc.optional_fields):
+            batch[name] = col
+        found = len(batch)
+        for name, dtype in self._extra_inputs:
             # Actual target values (for residuals) and supplementary fields are read where given.
-            raw = columns.get(f.name)
-            if raw is not None and f.name not in batch:
-                batch[f.name] = coerce_column(f.data_type, raw, f.name)[0]
-        missing = [f.name for f in self._doc.input_fields if f.name not in batch]
-        if missing:
-            raise MissingFieldError(
-                f"the input has no column for field(s) {', '.join(map(repr, missing))} "
-                f"that the model needs",
-                field=missing[0],
-            )
+            raw = columns.get(name)
+            if raw is not None and name not in batch:
+                batch[name] = coerce_column(dtype, raw, name)[0]
+        if found < len(self._inputs):
+            missing = [f.name for f in self._doc.input_fields if f.name not in batch]
+            if missing:
+                raise MissingFieldError(
+                    f"the input has no column for field(s) {', '.join(map(repr, missing))} "
+                    f"that the model needs",
+                    field=missing[0],
+                )
         results, eval_errors = self._doc.evaluate(batch, n)
         for row, err in eval_errors.items():
             if errors == "raise":
@@ -199,6 +211,42 @@ class Model:
 
     def __repr__(self) -> str:
         return f"<pmml.Model {self.model_type} {self.function_name} inputs={len(self.input_fields)}>"
+
+
+_CELL_LISTS = (list, tuple)
+
+
+def _coerce_inputs(
+    inputs: tuple[tuple[str, DataType, bool], ...], columns: Mapping[str, Any],
+) -> list[tuple[str, Any, tuple[Array, dict[int, str]]]]:
+    """(name, raw cells, (engine column, bad cells)) of every input field given in ``columns``.
+
+    Numeric fields given as lists of cells are converted together, then put back in field order.
+    """
+    out: list[tuple[str, Any, tuple[Array, dict[int, str]]] | None] = []
+    plain: list[tuple[str, DataType]] = []
+    plain_raws: list[Any] = []
+    plain_at: list[int] = []
+    for name, dtype, is_collection in inputs:
+        raw = columns.get(name)
+        if raw is None:
+            continue
+        if not is_collection and dtype is not DataType.STRING and type(raw) in _CELL_LISTS:
+            plain.append((name, dtype))
+            plain_raws.append(raw)
+            plain_at.append(len(out))
+            out.append(None)
+        elif is_collection:
+            out.append((name, raw, coerce_collection(raw, name)))
+        else:
+            out.append((name, raw, coerce_column(dtype, raw, name)))
+    if plain:
+        block = coerce_numeric_columns(plain, plain_raws) if len(plain) > 1 else None
+        if block is None:
+            block = [coerce_column(dtype, raw, name) for (name, dtype), raw in zip(plain, plain_raws, strict=True)]
+        for at, (name, _), raw, got in zip(plain_at, plain, plain_raws, block, strict=True):
+            out[at] = (name, raw, got)
+    return [c for c in out if c is not None]
 
 
 def _columns_of(data: Any) -> tuple[dict[str, Any], int]:

@@ -252,6 +252,20 @@ class MiningField:
     def needs_treatment(self) -> bool:
         return self.info.is_data_field or self.missing_replacement is not None or self.outliers != "asIs"
 
+    @property
+    def can_flag_invalid(self) -> bool:
+        """Whether :func:`classify` can find a value of this field missing-marked or invalid.
+
+        A continuous field without Intervals, or a categorical one without valid Values, accepts
+        every value; with no missing or invalid markers either, its treatment is the identity.
+        """
+        info = self.info
+        if info.missing or info.invalid:
+            return True
+        if info.optype == "continuous" or info.dtype.is_temporal:
+            return bool(info.intervals)
+        return bool(info.valid)
+
     def treat(self, frame: Frame, values: Array) -> Array:
         """Apply this field's missing, invalid and outlier treatments (PMML 4.4 MiningField)."""
         info = self.info
@@ -389,7 +403,8 @@ def treatment_exprs(fields: list[MiningField], parent: Scope | None = None) -> d
     A model's frame resolves each treated field through its resolver, which reads the raw value
     from the enclosing frame and treats it.  A treatment that cannot change anything is left out:
     asIs without replacements, or returnInvalid on values an enclosing model already checked
-    (the segments of an ensemble repeat their parent's MiningSchema).
+    (the segments of an ensemble repeat their parent's MiningSchema), or any treatment of a field
+    that accepts every value (a continuous field without Intervals, as most producers write).
     """
     out: dict[str, Expr] = {}
     for mf in fields:
@@ -398,6 +413,7 @@ def treatment_exprs(fields: list[MiningField], parent: Scope | None = None) -> d
             continue
         if not mf.alters_values and not is_target and (
             mf.invalid_treatment == "asIs"
+            or not mf.can_flag_invalid
             or (mf.invalid_treatment == "returnInvalid" and parent is not None and parent.is_validated(mf.name))
         ):
             continue

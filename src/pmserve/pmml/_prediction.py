@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,13 +87,26 @@ def classification(
     tie_order: Array | None = None,
 ) -> Prediction:
     """A classifier's prediction: the most probable category (first in order on ties)."""
+    if not len(categories):
+        return Prediction(n, dtype, empty(dtype, n), categories, probabilities)
+    cats = _category_array(categories, dtype.is_string)
+    nan = np.isnan(probabilities)
+    if not nan.any():
+        value: Array = cats[np.argmax(probabilities, axis=1)]
+        return Prediction(n, dtype, value, categories, probabilities)
     value = empty(dtype, n)
-    if len(categories):
-        ok = ~np.isnan(probabilities).any(axis=1)
-        if ok.any():
-            best = np.argmax(np.where(np.isnan(probabilities), -np.inf, probabilities), axis=1)
-            cats = np.empty(len(categories), dtype=object if dtype.is_string else np.float64)
-            for j, cval in enumerate(categories):
-                cats[j] = cval
-            value[ok] = cats[best[ok]]
+    ok = ~nan.any(axis=1)
+    if ok.any():
+        best = np.argmax(np.where(nan, -np.inf, probabilities), axis=1)
+        value[ok] = cats[best[ok]]
     return Prediction(n, dtype, value, categories, probabilities)
+
+
+@functools.lru_cache(maxsize=256)
+def _category_array(categories: tuple[Any, ...], is_string: bool) -> Array:
+    """The categories as an engine column to pick predictions from (read-only, shared)."""
+    cats = np.empty(len(categories), dtype=object if is_string else np.float64)
+    for j, cval in enumerate(categories):
+        cats[j] = cval
+    cats.flags.writeable = False
+    return cats

@@ -55,6 +55,8 @@ from pmserve.pmml._parse import (
 )
 from pmserve.pmml._predicates import PREDICATE_TAGS, and_all, compile_predicate, or_all, parse_array
 from pmserve.pmml._problems import Problems
+from pmserve.pmml._tree_scalar import MAX_ROWS as SCALAR_MAX_ROWS
+from pmserve.pmml._tree_scalar import ScalarTree, scalar_tree
 from pmserve.pmml._types import Array, DataType, parse_scalar, to_float32
 
 if TYPE_CHECKING:  # compiler imports the model modules: a run-time import would be a cycle
@@ -280,8 +282,16 @@ class FlatTree:
             return None
         return first, second
 
+    @functools.cached_property
+    def _scalar(self) -> ScalarTree | None:
+        return scalar_tree(self)
+
     def walk(self, frame: Frame) -> tuple[IntArray, npt.NDArray[np.int64]]:
         """Final node per row (-1 none) and the number of missing levels met on the way."""
+        if 0 < frame.n <= SCALAR_MAX_ROWS and self._scalar is not None:
+            nodes = self._scalar.walk(self.inputs(frame))
+            if nodes is not None:
+                return np.array(nodes, dtype=np.intp), np.zeros(frame.n, dtype=np.int64)
         binary = self._binary
         if binary is None or frame.n == 0:
             return self._walk_general(frame)

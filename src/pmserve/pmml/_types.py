@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import enum
+import itertools
 import json
 import math
 import re
@@ -208,8 +209,28 @@ def to_python_list(dtype: DataType, values: Array) -> list[Any]:
         return list(values)
     if dtype in (DataType.FLOAT, DataType.DOUBLE):
         out: list[Any] = values.tolist()
-        return [None if v != v else v for v in out]
+        return [None if v != v else v for v in out] if np.isnan(values).any() else out
+    if dtype in (DataType.INTEGER, DataType.BOOLEAN):
+        # Whole-column conversions of what format_scalar does value by value.
+        nan = np.isnan(values)
+        if dtype is DataType.BOOLEAN:
+            out = (values != 0.0).tolist()
+        else:
+            exact = np.isfinite(values) & (np.abs(values) < 2.0**62)
+            if not exact.all():
+                return [format_scalar(dtype, v) for v in values.tolist()]
+            out = values.astype(np.int64).tolist()
+        if nan.any():
+            for i in np.flatnonzero(nan).tolist():
+                out[i] = None
+        return out
     return [format_scalar(dtype, v) for v in values.tolist()]
+
+
+#: Cell types a numeric column converts in one numpy call (None becomes NaN, a bool 1.0 or 0.0),
+#: exactly as the cell-by-cell rules below would; np.float64 is a float subclass.
+_PLAIN_NUMBERS = frozenset({float, int, bool, type(None), np.float64})
+_STRINGS_OR_NAN = frozenset({str, type(None), float})
 
 
 def coerce_column(dtype: DataType, raw: Sequence[Any] | Array, field: str) -> tuple[Array, dict[int, str]]:
@@ -218,34 +239,92 @@ def coerce_column(dtype: DataType, raw: Sequence[Any] | Array, field: str) -> tu
     Returns the column and ``{row: message}`` for values that cannot be read as ``dtype``; those
     rows hold a missing value in the column.  Empty strings and None are missing values.
     """
+    is_string = dtype is DataType.STRING
+    if not is_string and isinstance(raw, np.ndarray) and raw.dtype.kind in "fiub":
+        return _from_numbers(dtype, raw.astype(np.float64, copy=True), raw, field)
+    # JSON rows and pandas object columns: one look at the cell types picks a whole-column
+    # conversion; only columns mixing in other kinds of cells are read cell by cell.
+    kinds = set(map(type, raw))
+    if is_string:
+        if kinds <= _STRINGS_OR_NAN:
+            out = np.empty(len(raw), dtype=object)
+            out[:] = raw
+            if float in kinds:
+                # pandas marks missing strings NaN; any other float is read cell by cell.
+                out[out != out] = None
+                if float in set(map(type, out)):
+                    return _strings_by_cell(raw), {}
+            out[out == ""] = None
+            return out, {}
+        return _strings_by_cell(raw), {}
+    if kinds <= _PLAIN_NUMBERS:
+        return _from_numbers(dtype, np.asarray(raw, dtype=np.float64), raw, field)
+    return _numbers_by_cell(dtype, raw, field)
+
+
+def coerce_numeric_columns(
+    fields: Sequence[tuple[str, DataType]], raws: Sequence[Sequence[Any]],
+) -> list[tuple[Array, dict[int, str]]] | None:
+    """:func:`coerce_column` for several numeric fields of equal length in one numpy call.
+
+    Returns None unless every cell is a plain number or None; the columns are then rows of one
+    block, each its own contiguous array.  A one-record request has a column per field, so this
+    saves a conversion per field.
+    """
+    kinds = set(map(type, itertools.chain.from_iterable(raws)))
+    if not kinds <= _PLAIN_NUMBERS:
+        return None
+    try:
+        block = np.array(raws, dtype=np.float64)
+    except ValueError:  # columns of different lengths
+        return None
+    dtypes = [dtype for _, dtype in fields]
+    if DataType.FLOAT in dtypes:
+        floats = [i for i, dtype in enumerate(dtypes) if dtype is DataType.FLOAT]
+        if len(floats) == len(fields):
+            block = to_float32(block)
+        else:
+            block[floats] = to_float32(block[floats])
+    if DataType.INTEGER not in dtypes:
+        return [(column, {}) for column in block]
+    return [_from_numbers(dtype, column, raw, name) if dtype is DataType.INTEGER else (column, {})
+            for column, (name, dtype), raw in zip(block, fields, raws, strict=True)]
+
+
+def _from_numbers(dtype: DataType, col: Array, raw: Sequence[Any] | Array, field: str) -> tuple[Array, dict[int, str]]:
+    """Finish a float64 column read from numbers: integers checked, floats rounded (``col`` is owned)."""
     bad: dict[int, str] = {}
-    if isinstance(raw, np.ndarray) and raw.dtype.kind in "fiub" and dtype.is_numeric:
-        col = raw.astype(np.float64, copy=True)
-        if dtype is DataType.FLOAT:
-            col = to_float32(col)
-        elif dtype is DataType.INTEGER:
-            frac = np.isfinite(col) & (col != np.floor(col))
-            for i in np.flatnonzero(frac)[:1000]:
-                bad[int(i)] = _bad_message(field, dtype, raw[i], int(i))
+    if dtype is DataType.FLOAT:
+        col = to_float32(col)
+    elif dtype is DataType.INTEGER:
+        frac = np.isfinite(col) & (col != np.floor(col))
+        if frac.any():
+            for i in np.flatnonzero(frac).tolist():
+                bad[i] = _bad_message(field, dtype, raw[i], i)
             col[frac] = np.nan
-        return col, bad
-    n = len(raw)
-    if dtype.is_string:
-        out = np.empty(n, dtype=object)
-        for i, v in enumerate(raw):
-            if v is None or (isinstance(v, float) and v != v):
-                out[i] = None
-            elif isinstance(v, str):
-                out[i] = v if v != "" else None
-            elif isinstance(v, bool):
-                out[i] = "true" if v else "false"
-            elif isinstance(v, float) and v.is_integer():
-                # A JSON/CSV number for a string field: 1.0 and 1 name the same category.
-                out[i] = str(int(v))
-            else:
-                out[i] = str(v)
-        return out, bad
-    col = np.empty(n, dtype=np.float64)
+    return col, bad
+
+
+def _strings_by_cell(raw: Sequence[Any] | Array) -> Array:
+    out = np.empty(len(raw), dtype=object)
+    for i, v in enumerate(raw):
+        if v is None or (isinstance(v, float) and v != v):
+            out[i] = None
+        elif isinstance(v, str):
+            out[i] = v if v != "" else None
+        elif isinstance(v, bool):
+            out[i] = "true" if v else "false"
+        elif isinstance(v, float) and v.is_integer():
+            # A JSON/CSV number for a string field: 1.0 and 1 name the same category.
+            out[i] = str(int(v))
+        else:
+            out[i] = str(v)
+    return out
+
+
+def _numbers_by_cell(dtype: DataType, raw: Sequence[Any] | Array, field: str) -> tuple[Array, dict[int, str]]:
+    bad: dict[int, str] = {}
+    col = np.empty(len(raw), dtype=np.float64)
     for i, v in enumerate(raw):
         if v is None:
             col[i] = np.nan

@@ -173,7 +173,7 @@ def compile_nearest_neighbor(el: Element, env: ModelEnv) -> Predictor | None:
         for lo in range(0, n, step):
             hi = min(n, lo + step)
             aff, undefined = comparator.compare(x[lo:hi])
-            order = ranking(aff, measure.is_distance)[:, :depth]
+            order = ranking(aff, measure.is_distance, depth)
             ranked[lo:hi] = order
             ranked_aff[lo:hi] = np.take_along_axis(aff, order, axis=1)
             bad[lo:hi] = undefined

@@ -1,9 +1,11 @@
-"""NeuralNetwork: feed-forward networks evaluated layer by layer as matrix products (PMML 4.4
+"""NeuralNetwork: feed-forward networks evaluated layer by layer over whole batches (PMML 4.4
 "Neural Network Models").
 
-Every entity (NeuralInput or Neuron) owns one column of a rows x entities matrix.  A layer's
+Every entity (NeuralInput or Neuron) owns one row of an entities x records matrix.  A layer's
 neurons read any earlier entity through their Connections, so a layer is compiled into the
-indices of the columns it reads and a weight matrix over them.  A missing NeuralInput leaves
+rows it reads and its connections rank by rank: the k-th connection of every neuron is one
+broadcast product over all records, added in JPMML's order (a BLAS matrix product would
+change the last bits, which the conformance corpus checks).  A missing NeuralInput leaves
 the record without a prediction (Targets' default or priors apply), as in JPMML-Evaluator.
 """
 
@@ -55,7 +57,7 @@ class _Layer:
     # Per connection rank k: the neurons with a k-th connection, its source (position in sources)
     # and its weight.  Summing rank by rank keeps JPMML's order of additions, so results agree
     # to the last bit where a matrix product (any BLAS order) would not.
-    ranks: tuple[tuple[Array, Array, Array], ...]
+    ranks: tuple[_Rank, ...]
     bias: Array  # neurons
     activation: str
     threshold: float
@@ -67,27 +69,77 @@ class _Layer:
     targets: slice
 
     def __call__(self, values: Array) -> Array:
-        x = values[:, self.sources]
+        """The layer's outputs, neurons x rows, from the entity matrix (entities x rows)."""
+        x = values[self.sources]
         with np.errstate(all="ignore"):
             if self.activation == "radialBasis":
-                z = np.empty((values.shape[0], len(self.rbf)))
+                rows = np.ascontiguousarray(x.T)
+                z = np.empty((rows.shape[0], len(self.rbf)))
                 for j, (pos, w) in enumerate(self.rbf):
-                    d = x[:, pos] - w
+                    d = rows[:, pos] - w
                     z[:, j] = (d * d).sum(axis=1)
-                out = np.exp(z / (-2.0 * self.widths * self.widths) + self.log_altitudes)
+                out = np.exp(z / (-2.0 * self.widths * self.widths) + self.log_altitudes).T
             else:
-                z = np.zeros((values.shape[0], len(self.bias)))
-                for neurons, pos, w in self.ranks:
-                    z[:, neurons] += x[:, pos] * w
-                out = _ACTIVATIONS[self.activation](z + self.bias, self.threshold)
-            if self.normalization == "softmax":
-                # JPMML shifts by the row maximum before exponentiating.
-                e = np.exp(out - out.max(axis=1, keepdims=True))
-                out = e / e.sum(axis=1, keepdims=True)
-            elif self.normalization == "simplemax":
-                out = out / out.sum(axis=1, keepdims=True)
+                z = self._summed_inputs(x)
+                z += self.bias[:, None]
+                out = _ACTIVATIONS[self.activation](z, self.threshold)
+            if self.normalization in ("softmax", "simplemax"):
+                # Summed along each record's contiguous row, so that the order of additions (and
+                # the last bits) stay those of a row-wise sum.
+                out = np.ascontiguousarray(out.T)
+                if self.normalization == "softmax":
+                    # JPMML shifts by the row maximum before exponentiating.
+                    e = np.exp(out - out.max(axis=1, keepdims=True))
+                    out = e / e.sum(axis=1, keepdims=True)
+                else:
+                    out = out / out.sum(axis=1, keepdims=True)
+                out = out.T
         result: Array = out
         return result
+
+    def _summed_inputs(self, x: Array) -> Array:
+        """Neurons x rows: each neuron's weighted inputs, added in the order of its connections.
+
+        Records go in blocks small enough for the running sums to stay in cache; a rank that
+        every neuron reads from one source (a dense layer written in source order, as producers
+        write them) is one broadcast product of that source's row, with no gathering.
+        """
+        m, n = len(self.bias), x.shape[1]
+        z = np.empty((m, n))
+        width = min(n, _BLOCK_ROWS)
+        # The block's sums live in a buffer of their own: a block of z's rows lies a whole row
+        # length apart in memory and would not stay in cache.
+        acc, tmp = np.empty((m, width)), np.empty((m, width))
+        for lo in range(0, n, _BLOCK_ROWS):
+            xb = x[:, lo:lo + _BLOCK_ROWS]
+            k = xb.shape[1]
+            zb, tb = acc[:, :k], tmp[:, :k]
+            zb.fill(0.0)
+            for rank in self.ranks:
+                if rank.source >= 0:
+                    np.multiply(rank.weights[:, None], xb[rank.source], out=tb)
+                    zb += tb
+                elif rank.neurons is None:
+                    np.multiply(rank.weights[:, None], xb[rank.positions], out=tb)
+                    zb += tb
+                else:
+                    zb[rank.neurons] += rank.weights[:, None] * xb[rank.positions]
+            z[:, lo:lo + k] = zb
+        return z
+
+
+#: Records per block of a layer's sums (measured best on 2 EPYC cores for 16-32 neurons).
+_BLOCK_ROWS = 4096
+
+
+@dataclass(frozen=True)
+class _Rank:
+    """The k-th connection of every neuron that has one."""
+
+    neurons: Array | None  # the neurons with a k-th connection; None: all of the layer's
+    positions: Array  # per such neuron, its source's position in the layer's sources
+    weights: Array
+    source: int  # the one source position all neurons read at this rank, else -1
 
 
 def _number(el: Element, attr: str, env: ModelEnv, default: float | None = None) -> float | None:
@@ -236,11 +288,14 @@ def _layer(
         return None
     sources = np.array(sorted({s for row in conns for s, _ in row}), dtype=np.intp)
     pos = {int(s): i for i, s in enumerate(sources)}
-    ranks: list[tuple[Array, Array, Array]] = []
+    ranks: list[_Rank] = []
     for k in range(max(len(row) for row in conns)):
         have = [j for j, row in enumerate(conns) if len(row) > k]
-        ranks.append((np.array(have, dtype=np.intp), np.array([pos[conns[j][k][0]] for j in have], dtype=np.intp),
-                      np.array([conns[j][k][1] for j in have])))
+        positions = np.array([pos[conns[j][k][0]] for j in have], dtype=np.intp)
+        every = len(have) == len(conns)
+        one_source = every and bool((positions == positions[0]).all())
+        ranks.append(_Rank(None if every else np.array(have, dtype=np.intp), positions,
+                           np.array([conns[j][k][1] for j in have]), int(positions[0]) if one_source else -1))
     rbf: list[tuple[Array, Array]] = []
     for row in conns:
         rbf.append((np.array([pos[s] for s, _ in row], dtype=np.intp), np.array([w for _, w in row])))
@@ -345,12 +400,14 @@ def compile_neural_network(el: Element, env: ModelEnv) -> Predictor | None:
     n_inputs = len(inputs)
 
     def run(frame: Frame) -> tuple[Array, Array]:
-        values = np.empty((frame.n, n_entities))
+        """The entity matrix (entities x records) and the records missing an input."""
+        # One row per entity: inputs are written and layers read and written whole rows.
+        values = np.empty((n_entities, frame.n))
         for j, fn in enumerate(inputs):
-            values[:, j] = fn(frame)
-        missing: Array = np.asarray(np.isnan(values[:, :n_inputs]).any(axis=1))
+            values[j] = fn(frame)
+        missing: Array = np.asarray(np.isnan(values[:n_inputs]).any(axis=0))
         for layer in layers:
-            values[:, layer.targets] = layer(values)
+            values[layer.targets] = layer(values)
         return values, missing
 
     if env.function_name == "regression":
@@ -384,7 +441,7 @@ def _regression(
 
     def predict(frame: Frame) -> Prediction:
         values, missing = run(frame)
-        y = values[:, col]
+        y = values[col]
         if denorm is not None:
             y = denorm(y)
         y = np.where(missing, np.nan, y)
@@ -425,7 +482,7 @@ def _classification(
 
     def predict(frame: Frame) -> Prediction:
         values, missing = run(frame)
-        probs = values[:, col_idx]
+        probs = np.ascontiguousarray(values[col_idx].T)
         probs[missing] = np.nan
         pred = classification(frame.n, dtype, cats, probs)
         entity = np.full(frame.n, None, dtype=object)

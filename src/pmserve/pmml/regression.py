@@ -29,9 +29,18 @@ _METHODS = ("none", "simplemax", "softmax", "logit", "probit", "cloglog", "loglo
 
 @dataclass(frozen=True)
 class Table:
-    """One RegressionTable compiled: returns the table's value per row (NaN = missing)."""
+    """One RegressionTable compiled.
+
+    When every NumericPredictor is of the first power they are summed by :class:`LinearPart`;
+    otherwise by ``add_rest`` (a power of a missing value may be a number: the missing mask is
+    needed there).  ``add_rest`` adds the remaining terms to the linear part's column; the
+    intercept comes last, as JPMML adds it.
+    """
 
     category: Any
+    #: NumericPredictors when all are of the first power: (field name, expression, coefficient).
+    linear: tuple[tuple[str, Expr, float], ...]
+    #: NumericPredictors otherwise.
     numeric: tuple[tuple[Expr, float, int], ...]
     #: Per categorical field (in document order): value -> coefficient of its first predictor.
     categorical: tuple[tuple[Expr, dict[Any, float]], ...]
@@ -39,8 +48,12 @@ class Table:
     intercept: float
     is_default: bool
 
-    def __call__(self, frame: Frame) -> Array:
-        acc = np.zeros(frame.n)
+    @property
+    def has_rest(self) -> bool:
+        return bool(self.numeric or self.categorical or self.terms)
+
+    def add_rest(self, frame: Frame, acc: Array) -> Array:
+        """``acc`` (the linear part's column, owned) plus the other terms; NaN where missing."""
         missing = np.zeros(frame.n, dtype=bool)
         for expr, coef, exponent in self.numeric:
             x = expr.fn(frame)
@@ -56,14 +69,77 @@ class Table:
                 missing |= np.isnan(x)
                 prod = prod * x
             acc += prod
-        acc += self.intercept
         if missing.any():
             acc[missing] = np.nan
         return acc
 
 
+class LinearPart:
+    """The first-power NumericPredictors of every table, each field read once for all tables.
+
+    Each table sums ``coefficient * x`` in document order from 0, as JPMML adds them (a BLAS
+    product would change the last bits).  A few records are summed with Python floats - the
+    same IEEE operations, without numpy's cost per call; larger batches column by column in
+    place.  A missing value makes the sum NaN, so the table's value is missing.
+    """
+
+    def __init__(self, tables: list[Table]) -> None:
+        index: dict[str, int] = {}
+        exprs: list[Expr] = []
+        for t in tables:
+            for name, expr, _ in t.linear:
+                if name not in index:
+                    index[name] = len(exprs)
+                    exprs.append(expr)
+        self.exprs = tuple(exprs)
+        self.terms = tuple(tuple((index[name], coef) for name, _, coef in t.linear) for t in tables)
+        self.intercepts = np.array([t.intercept for t in tables], dtype=np.float64)
+
+    def __call__(self, frame: Frame) -> Array:
+        """Rows x tables: each table's first-power predictors summed (intercepts apart)."""
+        n = frame.n
+        columns = [e.fn(frame) for e in self.exprs]
+        if n <= _SCALAR_ROWS:
+            cells = [c.tolist() for c in columns]
+            sums: list[list[float]] = []
+            for r in range(n):
+                row: list[float] = []
+                for terms in self.terms:
+                    acc = 0.0
+                    for i, coef in terms:
+                        acc += coef * cells[i][r]
+                    row.append(acc)
+                sums.append(row)
+            return np.array(sums, dtype=np.float64).reshape(n, len(self.terms))
+        out = np.zeros((len(self.terms), n))
+        tmp = np.empty(n)
+        for j, terms in enumerate(self.terms):
+            total = out[j]
+            for i, coef in terms:
+                np.multiply(columns[i], coef, out=tmp)
+                total += tmp
+        result: Array = out.T
+        return result
+
+
+#: Largest batch summed with Python floats.
+_SCALAR_ROWS = 8
+
+
+def _evaluate(tables: list[Table], linear: LinearPart, frame: Frame) -> Array:
+    """Rows x tables: every table's value (NaN = missing)."""
+    values = linear(frame)
+    for j, t in enumerate(tables):
+        if t.has_rest:
+            values[:, j] = t.add_rest(frame, values[:, j].copy())
+    # The intercept comes last, as JPMML adds it: the same rounding where terms nearly cancel.
+    values += linear.intercepts
+    return values
+
+
 def _table(el: Element, env: ModelEnv, category: Any) -> Table | None:
     c = env.compiler
+    linear: list[tuple[str, Expr, float]] = []
     numeric: list[tuple[Expr, float, int]] = []
     categorical: list[tuple[Expr, Any, float]] = []
     terms: list[tuple[tuple[Expr, ...], float]] = []
@@ -109,12 +185,17 @@ def _table(el: Element, env: ModelEnv, category: Any) -> Table | None:
     intercept = _num(el, "intercept", env, default=0.0)
     if not ok or intercept is None:
         return None
-    is_default = not numeric and not categorical and not terms and intercept == 0.0
+    names = [p.get("name") or "" for p in el.findall("NumericPredictor")]
+    if all(exponent == 1 for _, _, exponent in numeric):
+        linear = [(name, e, coef) for name, (e, coef, _) in zip(names, numeric, strict=True)]
+        numeric = []
+    is_default = not linear and not numeric and not categorical and not terms and intercept == 0.0
     by_field: dict[str, tuple[Expr, dict[Any, float]]] = {}
     for p_el, (e, value, coef) in zip(el.findall("CategoricalPredictor"), categorical, strict=False):
         entry = by_field.setdefault(p_el.get("name") or "", (e, {}))
         entry[1].setdefault(value, coef)  # JPMML stops at a field's first matching predictor
-    return Table(category, tuple(numeric), tuple(by_field.values()), tuple(terms), intercept, is_default)
+    return Table(category, tuple(linear), tuple(numeric), tuple(by_field.values()), tuple(terms), intercept,
+                 is_default)
 
 
 def _num(el: Element, attr: str, env: ModelEnv, default: float | None = None) -> float | None:
@@ -149,8 +230,11 @@ def compile_regression(el: Element, env: ModelEnv) -> Predictor | None:
         )
         dtype = target.dtype if target is not None and not target.dtype.is_string else DataType.DOUBLE
 
+        single = [table]
+        linear = LinearPart(single)
+
         def predict_regression(frame: Frame) -> Prediction:
-            v = table(frame)
+            v = _evaluate(single, linear, frame)[:, 0]
             if link is not None:
                 with np.errstate(over="ignore"):
                     v = link(v)
@@ -197,9 +281,10 @@ def compile_regression(el: Element, env: ModelEnv) -> Predictor | None:
         return None
     binary_softmax = method == "softmax" and k == 2 and tables[1].is_default
     dtype = target.dtype
+    linear = LinearPart(tables)
 
     def predict_classification(frame: Frame) -> Prediction:
-        values = np.column_stack([t(frame) for t in tables]) if frame.n else np.zeros((0, k))
+        values = _evaluate(tables, linear, frame)
         with np.errstate(all="ignore"):
             if ordinal:
                 probs = _ordinal(values, method)
@@ -218,7 +303,8 @@ def compile_regression(el: Element, env: ModelEnv) -> Predictor | None:
                 probs = values.copy()
                 probs[:, -1] = 1.0 - values[:, :-1].sum(axis=1)
         bad = np.isnan(values).any(axis=1)
-        probs[bad] = np.nan
+        if bad.any():
+            probs[bad] = np.nan
         return classification(frame.n, dtype, categories, probs)
 
     return predict_classification
@@ -227,7 +313,10 @@ def compile_regression(el: Element, env: ModelEnv) -> Predictor | None:
 def _binomial(values: Array, method: str) -> Array:
     first = values[:, 0]
     first = np.clip(first, 0.0, 1.0) if method == "none" else INVERSE_LINKS[method](first)
-    return np.column_stack([first, 1.0 - first])
+    out = np.empty((len(first), 2))
+    out[:, 0] = first
+    out[:, 1] = 1.0 - first
+    return out
 
 
 def _ordinal(values: Array, method: str) -> Array:

@@ -112,6 +112,15 @@ class Store(abc.ABC):
     def delete_model(self, tenant: str, model_id: str) -> bool:
         """Delete a model and all its versions; False when it did not exist."""
 
+    # -- change detection ---------------------------------------------------------------------
+    def generation(self) -> int | None:
+        """A number that changes whenever keys or models may have changed, by any process.
+
+        Cheaper than the lookups it guards: a caller may keep what it read while the number
+        stays the same.  None (the default) means the store cannot tell, so nothing is kept.
+        """
+        return None
+
     # -- life cycle ---------------------------------------------------------------------------
     @abc.abstractmethod
     def ping(self) -> None:

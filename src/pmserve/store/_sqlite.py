@@ -69,6 +69,7 @@ class SQLiteStore(SQLStore):
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
+        self._generation = 0
         try:
             # executescript commits on its own, so it runs outside _write's transaction; every
             # statement is idempotent, which makes concurrent start-ups safe.
@@ -105,6 +106,29 @@ class SQLiteStore(SQLStore):
             db.execute("COMMIT")
         except sqlite3.Error as exc:
             raise StoreUnavailableError(f"the store {str(self.db_path)!r} failed: {exc}") from exc
+        finally:
+            self._bump()
+
+    # -- change detection -------------------------------------------------------------------
+    def generation(self) -> int:
+        """Bumped by this process's writes, and whenever SQLite reports another connection's.
+
+        ``PRAGMA data_version`` changes when any *other* connection (another thread's, another
+        process's: a replica or the CLI) has committed since this connection last looked; a
+        connection's own commits go through ``_write``, which bumps the number itself.
+        """
+        try:
+            row = self._db().execute("PRAGMA data_version").fetchone()
+        except sqlite3.Error as exc:
+            raise StoreUnavailableError(f"the store {str(self.db_path)!r} failed: {exc}") from exc
+        if row[0] != getattr(self._local, "data_version", None):
+            self._local.data_version = row[0]
+            self._bump()
+        return self._generation
+
+    def _bump(self) -> None:
+        with self._all_lock:
+            self._generation += 1
 
     def _query(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
         try:

@@ -1,0 +1,130 @@
+"""Input cells to engine columns: whole-column conversion agrees with the cell-by-cell rules."""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Any
+
+import numpy as np
+import pytest
+
+from pmserve.errors import InvalidValueError
+from pmserve.pmml import load
+from pmserve.pmml._types import DataType, _numbers_by_cell, _strings_by_cell, coerce_column
+
+DOC = """<PMML xmlns="http://www.dmg.org/PMML-4_4" version="4.4">
+<DataDictionary>
+  <DataField name="count" optype="continuous" dataType="integer"/>
+  <DataField name="colour" optype="categorical" dataType="string"/>
+  <DataField name="y" optype="continuous" dataType="double"/>
+</DataDictionary>
+<RegressionModel functionName="regression">
+  <MiningSchema><MiningField name="count"/><MiningField name="colour"/>
+    <MiningField name="y" usageType="target"/></MiningSchema>
+  <RegressionTable intercept="1"><NumericPredictor name="count" coefficient="2"/>
+    <CategoricalPredictor name="colour" value="red" coefficient="10"/></RegressionTable>
+</RegressionModel>
+</PMML>"""
+
+
+def _same(a: np.ndarray[Any, Any], b: np.ndarray[Any, Any]) -> bool:
+    if a.dtype == object or b.dtype == object:
+        return a.dtype == b.dtype and a.tolist() == b.tolist()
+    return bool(np.array_equal(a, b, equal_nan=True))
+
+
+NUMERIC_TYPES = [DataType.DOUBLE, DataType.FLOAT, DataType.INTEGER, DataType.BOOLEAN, DataType.DATE]
+
+
+@pytest.mark.parametrize("dtype", NUMERIC_TYPES, ids=lambda t: t.value)
+def test_numbers_none_and_bools_convert_as_the_cell_rules_do(dtype: DataType) -> None:
+    """JSON numbers, None and booleans in one column give the cell-by-cell column and errors."""
+    rng = random.Random(3)
+    pool: list[Any] = [None, True, False, 0, 7, -3, 2.5, 1e300, math.nan, 0.1, 4.0, 2**70]
+    raw = [rng.choice(pool) for _ in range(500)]
+    col, bad = coerce_column(dtype, raw, "f")
+    ref_col, ref_bad = _numbers_by_cell(dtype, raw, "f")
+    assert _same(col, ref_col)
+    assert bad == ref_bad
+
+
+@pytest.mark.parametrize("dtype", NUMERIC_TYPES, ids=lambda t: t.value)
+def test_a_column_mixing_strings_and_numbers_reads_each_cell(dtype: DataType) -> None:
+    """Strings among numbers are parsed one by one; unreadable ones are reported by row."""
+    raw: list[Any] = [1.0, "2", " ", "", None, "abc", 3, "2020-01-02"]
+    col, bad = coerce_column(dtype, raw, "f")
+    ref_col, ref_bad = _numbers_by_cell(dtype, raw, "f")
+    assert _same(col, ref_col)
+    assert bad == ref_bad
+    assert 5 in bad
+
+
+def test_strings_none_empty_and_nan_become_categories_or_missing() -> None:
+    """"" , None and NaN are missing; strings are kept; numbers and bools become their text."""
+    raw: list[Any] = ["red", "", None, math.nan, "blue", 1.0, 2.5, True, 3]
+    col, bad = coerce_column(DataType.STRING, raw, "f")
+    assert col.tolist() == ["red", None, None, None, "blue", "1", "2.5", "true", "3"]
+    assert bad == {}
+    assert _same(col, _strings_by_cell(raw))
+
+
+@pytest.mark.parametrize("raw", [
+    ["a", "", None, "b"],
+    np.array(["a", math.nan, "c", ""], dtype=object),
+    ("x", None),
+    [],
+], ids=["list", "pandas-object", "tuple", "empty"])
+def test_plain_string_columns_convert_as_the_cell_rules_do(raw: Any) -> None:
+    """Columns of strings and missing markers take the whole-column path with the same result."""
+    col, _ = coerce_column(DataType.STRING, raw, "f")
+    assert col.dtype == object
+    assert _same(col, _strings_by_cell(raw))
+
+
+def test_an_integer_array_with_fractions_reports_every_bad_row() -> None:
+    """Every non-integer cell of a numpy column is reported, not only the first thousand."""
+    raw = np.arange(3000, dtype=np.float64)
+    raw[[5, 1500, 2999]] += 0.5
+    col, bad = coerce_column(DataType.INTEGER, raw, "n")
+    assert sorted(bad) == [5, 1500, 2999]
+    assert np.isnan(col[[5, 1500, 2999]]).all()
+    assert col[6] == pytest.approx(6.0)
+
+
+def test_float_fields_round_to_single_precision() -> None:
+    """A PMML float field holds float32 values whichever path read them."""
+    col, _ = coerce_column(DataType.FLOAT, [0.1, None], "f")
+    assert col[0] == pytest.approx(float(np.float32(0.1)), rel=0, abs=0)
+    assert np.isnan(col[1])
+
+
+def test_a_bad_cell_names_field_expected_type_value_and_row() -> None:
+    """Scoring JSON-style columns raises a DataError saying where and what was expected."""
+    model = load(DOC.encode())
+    with pytest.raises(InvalidValueError, match=r"field 'count' expects an integer, got 2\.5 \(row 2\)"):
+        model.score({"count": [1, 2.5, 3], "colour": ["red", "blue", None]})
+
+
+def test_collected_bad_cells_leave_the_other_rows_scored() -> None:
+    """With errors="collect" the bad row has missing results and the others are scored."""
+    model = load(DOC.encode())
+    result = model.score({"count": [1, "many", 3], "colour": ["red", "", "blue"]}, errors="collect")
+    assert list(result.errors) == [1]
+    assert "'many' (row 2)" in result.errors[1].message
+    assert result["y"].tolist()[0] == pytest.approx(13.0)
+    assert result["y"].tolist()[2] == pytest.approx(7.0)
+    assert math.isnan(result["y"][1])
+
+
+@pytest.mark.parametrize("dtype", [DataType.INTEGER, DataType.BOOLEAN, DataType.DOUBLE, DataType.FLOAT],
+                         ids=lambda t: t.value)
+def test_result_columns_become_the_python_values_of_each_cell(dtype: DataType) -> None:
+    """Whole-column conversion of results gives what converting each value alone gives."""
+    from pmserve.pmml._types import format_scalar, to_python_list
+
+    for values in (np.array([0.0, 1.0, -3.0, 2.0]), np.array([0.0, np.nan, 1.0, np.inf, -np.inf, 2.0**70, -1.0])):
+        got = to_python_list(dtype, values)
+        want = [format_scalar(dtype, v) for v in values.tolist()]
+        assert got == want
+        assert [type(v) for v in got] == [type(v) for v in want]
