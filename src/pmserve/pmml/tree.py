@@ -50,7 +50,7 @@ from pmserve.pmml._tree_flat import (
 from pmserve.pmml._types import Array, DataType, parse_scalar
 from pmserve.pmml.compiler import ModelEnv, Predictor, register
 
-__all__ = ["compile_tree"]
+__all__ = ["TreePredictor", "compile_tree"]
 
 
 @dataclass(frozen=True)
@@ -383,15 +383,39 @@ def _classes(nodes: list[ParsedNode], dtype: DataType, declared: tuple[Any, ...]
 # -- scoring ---------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class TreePredictor:
+    """A tree whose every record ends in one node: its tables stay readable, so that an ensemble
+    of such trees can score them all at once (:mod:`pmserve.pmml._ensemble`)."""
+
+    flat: FlatTree
+    dtype: DataType
+    #: None for a regression tree.
+    classes: _Classes | None
+    penalty: float
+    #: Per node, and "no node" last: entity id and predicted value.
+    ids: Array
+    values: Array
+
+    def __call__(self, frame: Frame) -> Prediction:
+        if self.classes is None:
+            nodes = self.flat.leaf_index(frame)
+            return Prediction(frame.n, self.dtype, self.values[nodes], entity_id=self.ids[nodes])
+        classes = self.classes
+        nodes, levels = self.flat.walk(frame)
+        nodes = _fail_undefined(frame, nodes, classes)
+        probs = classes.probabilities[nodes]
+        confs = None
+        if classes.confidences is not None:
+            confs = classes.confidences[nodes]
+            if self.penalty != 1.0 and levels.any():
+                confs = confs * (self.penalty ** levels)[:, None]
+        return Prediction(frame.n, self.dtype, self.values[nodes], classes.categories, probs, confidences=confs,
+                          entity_id=self.ids[nodes])
+
+
 def _regression(flat: FlatTree, dtype: DataType) -> Predictor:
-    values = np.append(flat.scores, np.nan)
-    ids = _ids(flat)
-
-    def predict_tree_regression(frame: Frame) -> Prediction:
-        nodes = flat.leaf_index(frame)
-        return Prediction(frame.n, dtype, values[nodes], entity_id=ids[nodes])
-
-    return predict_tree_regression
+    return TreePredictor(flat, dtype, None, 1.0, _ids(flat), np.append(flat.scores, np.nan))
 
 
 def _ids(flat: FlatTree) -> Array:
@@ -402,21 +426,7 @@ def _ids(flat: FlatTree) -> Array:
 
 
 def _classification(flat: FlatTree, classes: _Classes, dtype: DataType, penalty: float) -> Predictor:
-    ids = _ids(flat)
-
-    def predict_tree_classification(frame: Frame) -> Prediction:
-        nodes, levels = flat.walk(frame)
-        nodes = _fail_undefined(frame, nodes, classes)
-        probs = classes.probabilities[nodes]
-        confs = None
-        if classes.confidences is not None:
-            confs = classes.confidences[nodes]
-            if penalty != 1.0 and levels.any():
-                confs = confs * (penalty ** levels)[:, None]
-        return Prediction(frame.n, dtype, classes.values[nodes], classes.categories, probs, confidences=confs,
-                          entity_id=ids[nodes])
-
-    return predict_tree_classification
+    return TreePredictor(flat, dtype, classes, penalty, _ids(flat), classes.values)
 
 
 def _fail_undefined(frame: Frame, nodes: IntArray, classes: _Classes) -> IntArray:
