@@ -49,22 +49,24 @@ Predictor = Callable[[Frame], Prediction]
 _TESTS = np.array([_LT, _LT | _EQ, _GT, _GT | _EQ], dtype=np.int64)
 _STRATEGIES = ("none", "nullPrediction", "lastPrediction", "defaultChild")
 #: (row, tree) pairs walked together: the walk's arrays stay in the processor's cache.
-_PAIRS = 1 << 14
+_PAIRS = 1 << 15
 #: The walk sheds the pairs that reached a leaf once fewer than this share of them still walk.
-_SHED = 0.75
-_RECORD = np.dtype([("thr", "<f8"), ("code", "<i8")])
+_SHED = 0.7
+#: Levels walked by every pair before the finished ones are counted (no tree ends that early).
+_SHED_FROM = 3
 
 
 @dataclass(frozen=True)
 class Forest:
     """All trees as one array of tests.  Node 0 is a sink (a leaf that no tree result comes from).
 
-    ``table[i]``: go to the second of node i's two children when the input is above ``thr``;
-    ``code`` packs the first child (``code >> shift``) and the input column (``code & mask``).
-    A leaf has ``thr = +inf`` and itself as first child.
+    Node i sends a record to the second of its two children when the input is above
+    ``thr[i]``; ``code[i]`` packs the first child (``code >> shift``) and the input column
+    (``code & (2**shift - 1)``).  A leaf has ``thr = +inf`` and itself as first child.
     """
 
-    table: npt.NDArray[np.void]
+    thr: Array
+    code: npt.NDArray[np.int64]
     miss: IntArray  # where a missing input leads (a leaf: itself)
     source: IntArray  # the original node (all trees numbered together) a leaf's result is, -1 none
     roots: IntArray
@@ -83,27 +85,27 @@ class Forest:
         final = node
         pos: IntArray | None = None  # positions in ``final`` of the pairs still walking
         missing = bool(np.isnan(xf).any())
-        for _ in range(self.depth):
-            rec = self.table.take(node, mode="clip")
-            thr = rec["thr"]
-            walking = thr < np.inf
-            alive = int(np.count_nonzero(walking))
-            if alive < _SHED * len(node):
-                if pos is None:
-                    final = node.copy()
-                    pos = np.arange(len(node), dtype=np.intp)
-                keep = np.flatnonzero(walking)
-                final[pos] = node  # the finished pairs keep their leaf
-                if not alive:
-                    return final.reshape(t, c)
-                node, offset, pos, rec = node[keep], offset[keep], pos[keep], rec[keep]
-                thr = rec["thr"]
-            code = rec["code"]
-            at = code & mask
+        for level in range(self.depth):
+            thr = self.thr.take(node, mode="clip")
+            if level >= _SHED_FROM:
+                walking = thr < np.inf
+                alive = int(np.count_nonzero(walking))
+                if alive < _SHED * len(node):
+                    if pos is None:
+                        final = node.copy()
+                        pos = np.arange(len(node), dtype=np.intp)
+                    final[pos] = node  # the finished pairs keep their leaf
+                    if not alive:
+                        return final.reshape(t, c)
+                    keep = np.flatnonzero(walking)
+                    node, offset, pos, thr = node[keep], offset[keep], pos[keep], thr[keep]
+            code = self.code.take(node, mode="clip")
+            at = np.bitwise_and(code, mask, out=np.empty_like(node) if missing else node)
             at += offset
             v = xf.take(at, mode="clip")
-            step = code >> self.shift
-            step += v > thr
+            step = np.right_shift(code, self.shift, out=code)
+            # A bool adds as 0 or 1 (viewed as bytes: no conversion pass).
+            np.add(step, np.greater(v, thr).view(np.uint8), out=step, casting="unsafe")
             if missing:
                 unknown = np.isnan(v)
                 if unknown.any():
@@ -208,11 +210,10 @@ def build_forest(flats: Sequence[FlatTree]) -> Forest | None:
     miss[go_true] = where[next_kid[go_true]]
     # The node arrays.
     shift = max(1, int(max(len(names), 1) - 1).bit_length())
-    table = np.zeros(size, dtype=_RECORD)
-    table["thr"] = np.inf
-    table["code"] = np.arange(size, dtype=np.int64) << shift
-    table["thr"][t_at] = np.where(np.isin(t_op, (_LT, _GT | _EQ)), np.nextafter(t_thr, -np.inf), t_thr)
-    table["code"][t_at] = (lo_of.astype(np.int64) << shift) | column[t_node]
+    thr = np.full(size, np.inf)
+    thr[t_at] = np.where(np.isin(t_op, (_LT, _GT | _EQ)), np.nextafter(t_thr, -np.inf), t_thr)
+    code = np.arange(size, dtype=np.int64) << shift
+    code[t_at] = (lo_of.astype(np.int64) << shift) | column[t_node]
     miss_all = np.arange(size, dtype=np.intp)
     miss_all[t_at] = miss
     source = np.full(size, -1, dtype=np.intp)
@@ -226,13 +227,13 @@ def build_forest(flats: Sequence[FlatTree]) -> Forest | None:
     keep = last[t_tree[ends]] & scored[owner]
     source[false_at[ends[keep]]] = owner[keep]
     depth = 0
-    front = roots[table["thr"][roots] < np.inf]
+    front = roots[thr[roots] < np.inf]
     while len(front):
         depth += 1
-        lo = table["code"][front] >> shift
+        lo = code[front] >> shift
         both = np.concatenate([lo, lo + 1])
-        front = both[table["thr"][both] < np.inf]
-    return Forest(table, miss_all, source, roots, depth, shift, tuple(names))
+        front = both[thr[both] < np.inf]
+    return Forest(thr, code, miss_all, source, roots, depth, shift, tuple(names))
 
 
 # -- the ensemble ------------------------------------------------------------------------------------
@@ -244,13 +245,13 @@ class FusedTrees:
 
     forest: Forest
     kind: str  # "values" (regression), "probabilities" (averaged) or "votes"
-    #: Per forest node: the result of a record ending there (value, probability row or category
-    #: column) and whether the general path must give it instead.
+    #: What a record ending in each forest node gives: its value (NaN: the general path must
+    #: give it), its probabilities (categories x nodes, NaN likewise) or the column of its
+    #: category (the number of categories: the general path must give it).
     leaf: Array
-    bad: BoolArray
     method: str
-    weights: Array
-    weighted: bool
+    #: Segment weights where they count (weighted methods), else None.
+    weights: Array | None
     #: The sum of the weights as the general path adds them (weighted averages).
     weight_sum: float
     single: bool
@@ -269,23 +270,25 @@ class FusedTrees:
         t = len(self.forest.roots)
         k = len(self.categories)
         step = max(1, _PAIRS // t)
-        bad = np.zeros(n, dtype=bool)
         acc = np.empty(n, dtype=np.float32 if self.single else np.float64)
         probs = np.empty((n, k))
         first = np.empty((n, k), dtype=np.intp)
+        bad: BoolArray = np.zeros(n, dtype=bool)
         for r0 in range(0, n, step):
             r1 = min(n, r0 + step)
             leaves = self.forest.walk(x[r0:r1])
-            bad[r0:r1] = self.bad[leaves].any(axis=0)
             if self.kind == "values":
-                acc[r0:r1] = self._sum_values(leaves)
+                acc[r0:r1] = _sum_leaves(self.leaf, leaves, self.start, self.weights, self.single)
             elif self.kind == "probabilities":
-                probs[r0:r1] = self._sum_probabilities(leaves)
+                for j in range(k):
+                    probs[r0:r1, j] = _sum_leaves(self.leaf[j], leaves, 0.0, self.weights, False)
             else:
-                self._count_votes(leaves, probs[r0:r1], first[r0:r1])
+                bad[r0:r1] = self._count_votes(leaves, probs[r0:r1], first[r0:r1])
         if self.kind == "values":
+            bad = np.isnan(acc)
             pred = self._values(n, acc)
         elif self.kind == "probabilities":
+            bad = np.asarray(np.isnan(probs).any(axis=1))
             pred = self._probabilities(n, probs)
         else:
             pred = self._votes(n, probs, first, t)
@@ -301,28 +304,20 @@ class FusedTrees:
             x[:, j] = frame.get(name)
         return x
 
-    def _sum_values(self, leaves: IntArray) -> Array:
-        terms = self.leaf[leaves]
-        if self.weighted:
-            terms *= self.weights[:, None]
-        return _in_order(terms.astype(np.float32) if self.single else terms, self.start)
-
-    def _sum_probabilities(self, leaves: IntArray) -> Array:
-        terms = self.leaf[leaves]
-        if self.weighted:
-            terms *= self.weights[:, None, None]
-        return _in_order(terms, 0.0)
-
-    def _count_votes(self, leaves: IntArray, votes: Array, first: IntArray) -> None:
-        codes = self.leaf[leaves]
+    def _count_votes(self, leaves: IntArray, votes: Array, first: IntArray) -> BoolArray:
+        """Votes and earliest voter per category; returns the rows the general path must score."""
+        codes = self.leaf.take(leaves, mode="clip")
         t = len(codes)
         for j in range(len(self.categories)):
             hit = codes == j
-            if self.weighted:
-                votes[:, j] = _in_order(np.where(hit, self.weights[:, None], 0.0), 0.0)
+            if self.weights is not None:
+                voter = np.where(hit, np.arange(t)[:, None], t)  # t: a weight of 0 (no vote)
+                votes[:, j] = _sum_leaves(np.append(self.weights, 0.0), voter, 0.0, None, False)
             else:
                 votes[:, j] = np.count_nonzero(hit, axis=0)
             first[:, j] = np.where(hit.any(axis=0), np.argmax(hit, axis=0), t)
+        out: BoolArray = (codes == len(self.categories)).any(axis=0)
+        return out
 
     def _values(self, n: int, acc: Array) -> Prediction:
         total = acc.astype(np.float64)
@@ -378,14 +373,19 @@ class FusedTrees:
         return pred
 
 
-def _in_order(terms: Array, start: float) -> Array:
-    """``start + terms[0] + terms[1] + ...`` added left to right, as the general path adds segments.
+def _sum_leaves(table: Array, leaves: IntArray, start: float, weights: Array | None, single: bool) -> Array:
+    """Per row, ``start + table[leaf of tree 0] * w0 + table[leaf of tree 1] * w1 + ...`` added
+    left to right as the general path adds segments (float32 terms and sums when ``single``).
 
     (``np.add.reduce`` may add pairwise; ``cumsum`` never does.)
     """
-    buf = np.empty((len(terms) + 1, *terms.shape[1:]), dtype=terms.dtype)
+    buf = np.empty((len(leaves) + 1, leaves.shape[1]))
     buf[0] = start
-    buf[1:] = terms
+    table.take(leaves, out=buf[1:], mode="clip")
+    if weights is not None:
+        buf[1:] *= weights[:, None]
+    if single:
+        buf = buf.astype(np.float32)
     np.cumsum(buf, axis=0, out=buf)
     out: Array = buf[-1]
     return out
@@ -428,9 +428,7 @@ def fuse(segments: Sequence[Segment], combination: Combination, general: Predict
     got = _leaf_table(forest, trees, kind, categories, combination.dtype, convert)
     if got is None:
         return None
-    leaf, bad = got
     weights = np.array([s.weight for s in segments], dtype=np.float64)
-    weighted = method.startswith("weighted")
     # Added as the general path adds them: a row of a (rows x segments) table, pairwise.
     weight_sum = float((np.ones((1, len(weights)), dtype=bool) * weights).sum(axis=1)[0])
     index = {c: j for j, c in enumerate(categories)}
@@ -440,14 +438,14 @@ def fuse(segments: Sequence[Segment], combination: Combination, general: Predict
     for j, c in enumerate(categories):
         labels[j] = c
     return FusedTrees(
-        forest, kind, leaf, bad, method, weights, weighted, weight_sum,
+        forest, kind, got, method, weights if method.startswith("weighted") else None, weight_sum,
         combination.single_precision, start, combination.dtype, categories, labels,
         np.asarray(order, dtype=np.intp), general)
 
 
 def _leaf_table(forest: Forest, trees: Sequence[TreePredictor], kind: str, categories: tuple[Any, ...],
-                dtype: DataType, convert: Convert) -> tuple[Array, BoolArray] | None:
-    """Per forest node: the result a record ending there gives, and where the general path must."""
+                dtype: DataType, convert: Convert) -> Array | None:
+    """Per forest node: the result a record ending there gives (``FusedTrees.leaf``)."""
     src = forest.source
     known = src >= 0
     at = src[known]
@@ -455,7 +453,7 @@ def _leaf_table(forest: Forest, trees: Sequence[TreePredictor], kind: str, categ
         scores = np.concatenate([p.flat.scores for p in trees])
         values = np.full(len(src), np.nan)
         values[known] = scores[at]
-        return values, np.isnan(values)
+        return values
     index = {c: j for j, c in enumerate(categories)}
     k = len(categories)
     tables: list[Array] = []
@@ -489,6 +487,12 @@ def _leaf_table(forest: Forest, trees: Sequence[TreePredictor], kind: str, categ
     bad = np.ones(len(src), dtype=bool)
     bad[known] = np.concatenate(unusable)[at]
     table = np.concatenate(tables)
-    leaf = np.zeros((len(src), k)) if kind == "probabilities" else np.zeros(len(src), dtype=np.intp)
-    leaf[known] = table[at]
-    return leaf, bad
+    if kind == "votes":
+        codes = np.full(len(src), k, dtype=np.intp)
+        codes[known] = table[at]
+        codes[bad] = k
+        return codes
+    probs = np.full((k, len(src)), np.nan)
+    probs[:, known] = table[at].T
+    probs[:, bad] = np.nan
+    return probs
