@@ -54,12 +54,14 @@ class RandomTree:
     """A random tree of numeric splits: binary (the second child True or the complement) or
     compact (several independent tests per node, as XGBoost and LightGBM exports write)."""
 
-    def __init__(self, rng: np.random.Generator, function: str, compact: bool, default_child: bool) -> None:
+    def __init__(self, rng: np.random.Generator, function: str, compact: bool, default_child: bool,
+                 fields: tuple[str, ...] = FIELDS, grid: tuple[float, ...] = GRID) -> None:
         self.rng, self.function, self.compact, self.default_child = rng, function, compact, default_child
+        self.fields, self.grid = fields, grid
         self.next_id = 0
 
     def predicate(self) -> tuple[str, str, str]:
-        return (str(self.rng.choice(FIELDS)), str(self.rng.choice(OPS)), str(self.rng.choice(GRID)))
+        return (str(self.rng.choice(self.fields)), str(self.rng.choice(OPS)), str(self.rng.choice(self.grid)))
 
     def result(self) -> str:
         if self.function == "regression":
@@ -164,6 +166,19 @@ def test_float_math_context_sums_in_single_precision_from_the_rescale_constant()
     model = load(document(trees, "sum", "regression", model_attrs='x-mathContext="float"',
                           targets='<Targets><Target field="y" rescaleConstant="0.3141"/></Targets>'))
     assert_same(model, random_data(rng, 2000))
+
+
+def test_a_forest_of_float_fields_compares_in_float32_as_the_general_path() -> None:
+    """Splits on a float field only: thresholds like 0.1 and values a hair from them agree."""
+    rng = np.random.default_rng(5)
+    grid = (0.1, 0.2, 0.3, -0.7)
+    trees = [tree(RandomTree(rng, "regression", True, True, ("x4",), grid).node("<True/>", 4), "regression",
+                  "defaultChild", "returnLastPrediction") for _ in range(10)]
+    model = load(document(trees, "sum", "regression", model_attrs='x-mathContext="float"'))
+    assert model._doc.model.predictor.forest.thr32 is not None
+    data = random_data(rng, 2000)
+    data["x4"] = rng.choice(grid, 2000) + rng.choice([0.0, 1e-9, -1e-9, 1e-7, -1e-7], 2000)
+    assert_same(model, data)
 
 
 def test_many_rows_in_several_chunks_equal_the_rows_scored_one_by_one() -> None:

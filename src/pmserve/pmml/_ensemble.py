@@ -46,14 +46,17 @@ IntArray = npt.NDArray[np.intp]
 BoolArray = npt.NDArray[np.bool_]
 Predictor = Callable[[Frame], Prediction]
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 _TESTS = np.array([_LT, _LT | _EQ, _GT, _GT | _EQ], dtype=np.int64)
 _STRATEGIES = ("none", "nullPrediction", "lastPrediction", "defaultChild")
 #: (row, tree) pairs walked together: the walk's arrays stay in the processor's cache.
 _PAIRS = 1 << 15
 #: The walk sheds the pairs that reached a leaf once fewer than this share of them still walk.
 _SHED = 0.7
-#: Levels walked by every pair before the finished ones are counted (no tree ends that early).
+#: Levels walked by every pair before the finished ones are counted (no tree ends that early),
+#: and the fewest pairs worth counting.
 _SHED_FROM = 3
+_SHED_MIN = 4096
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,8 @@ class Forest:
     """
 
     thr: Array
+    #: The thresholds as float32 numbers when every tested field is a PMML float, else None.
+    thr32: npt.NDArray[np.float32] | None
     code: npt.NDArray[np.int64]
     miss: IntArray  # where a missing input leads (a leaf: itself)
     source: IntArray  # the original node (all trees numbered together) a leaf's result is, -1 none
@@ -75,19 +80,25 @@ class Forest:
     columns: tuple[str, ...]
 
     def walk(self, x: Array) -> IntArray:
-        """The leaf each (tree, row) pair ends in, trees x rows; ``x`` is rows x columns."""
+        """The leaf each (tree, row) pair ends in, trees x rows; ``x`` is rows x columns (float32
+        numbers compared with ``thr32``, or doubles)."""
         c, width = x.shape
+        thresholds = self.thr32 if x.dtype == np.float32 and self.thr32 is not None else self.thr
         t = len(self.roots)
         xf = x.reshape(-1)
         mask = (1 << self.shift) - 1
         node = np.repeat(self.roots, c)
-        offset = np.tile(np.arange(c, dtype=np.intp) * width, t)
+        grid = np.empty((t, c), dtype=np.intp)
+        grid[:] = np.arange(0, c * width, width, dtype=np.intp)  # where each pair's row starts in x
+        offset: IntArray = grid.reshape(-1)
         final = node
         pos: IntArray | None = None  # positions in ``final`` of the pairs still walking
         missing = bool(np.isnan(xf).any())
+        # Few pairs: numpy's per-call cost outweighs the work shedding saves.
+        shed_from = _SHED_FROM if len(node) >= _SHED_MIN else self.depth
         for level in range(self.depth):
-            thr = self.thr.take(node, mode="clip")
-            if level >= _SHED_FROM:
+            thr = thresholds.take(node, mode="clip")
+            if level >= shed_from:
                 walking = thr < np.inf
                 alive = int(np.count_nonzero(walking))
                 if alive < _SHED * len(node):
@@ -117,8 +128,12 @@ class Forest:
         return final.reshape(t, c)
 
 
-def build_forest(flats: Sequence[FlatTree]) -> Forest | None:
-    """The trees as one Forest; None when one of them is not of the plain shape."""
+def build_forest(flats: Sequence[FlatTree], float_fields: frozenset[str] = frozenset()) -> Forest | None:
+    """The trees as one Forest; None when one of them is not of the plain shape.
+
+    When every tested field is in ``float_fields`` (PMML float: its values and thresholds are
+    float32 numbers) the forest also compares in float32, which halves what the walk moves.
+    """
     names: dict[str, int] = {}
     parts: dict[str, list[Any]] = {k: [] for k in (
         "kids", "par", "slot", "count", "op", "column", "thr", "implied", "unknown", "default", "tree", "roots")}
@@ -210,8 +225,16 @@ def build_forest(flats: Sequence[FlatTree]) -> Forest | None:
     miss[go_true] = where[next_kid[go_true]]
     # The node arrays.
     shift = max(1, int(max(len(names), 1) - 1).bit_length())
+    below = np.isin(t_op, (_LT, _GT | _EQ))  # compared with the next smaller number
     thr = np.full(size, np.inf)
-    thr[t_at] = np.where(np.isin(t_op, (_LT, _GT | _EQ)), np.nextafter(t_thr, -np.inf), t_thr)
+    thr[t_at] = np.where(below, np.nextafter(t_thr, -np.inf), t_thr)
+    thr32: npt.NDArray[np.float32] | None = None
+    # (Thresholds of float fields are float32 numbers already; another field keeps doubles.)
+    narrow = bool(names) and float_fields.issuperset(names) and bool((np.abs(t_thr) <= _FLOAT32_MAX).all())
+    t32 = t_thr.astype(np.float32) if narrow else t_thr
+    if narrow and bool((t32 == t_thr).all()):
+        thr32 = np.full(size, np.inf, dtype=np.float32)
+        thr32[t_at] = np.where(below, np.nextafter(t32, np.float32(-np.inf)), t32)
     code = np.arange(size, dtype=np.int64) << shift
     code[t_at] = (lo_of.astype(np.int64) << shift) | column[t_node]
     miss_all = np.arange(size, dtype=np.intp)
@@ -226,14 +249,49 @@ def build_forest(flats: Sequence[FlatTree]) -> Forest | None:
     owner = t_par[ends]
     keep = last[t_tree[ends]] & scored[owner]
     source[false_at[ends[keep]]] = owner[keep]
+    return _level_major(thr, thr32, code, miss_all, source, roots, shift, tuple(names))
+
+
+def _level_major(thr: Array, thr32: npt.NDArray[np.float32] | None, code: npt.NDArray[np.int64], miss: IntArray,
+                 source: IntArray, roots: IntArray, shift: int, columns: tuple[str, ...]) -> Forest:
+    """The forest renumbered level by level: the sink, every root, every root's two children, ...
+
+    The walk advances all pairs one level at a time, so the nodes of one level of all trees
+    then sit together in memory, and the first levels stay in the processor's cache.
+    """
+    size = len(thr)
+    new = np.empty(size, dtype=np.intp)
+    new[0] = 0
+    new[roots] = np.arange(1, len(roots) + 1)
+    placed = 1 + len(roots)
     depth = 0
-    front = roots[thr[roots] < np.inf]
-    while len(front):
+    front = roots
+    while True:
+        tests = front[thr[front] < np.inf]
+        if not len(tests):
+            break
         depth += 1
-        lo = code[front] >> shift
-        both = np.concatenate([lo, lo + 1])
-        front = both[thr[both] < np.inf]
-    return Forest(thr, code, miss_all, source, roots, depth, shift, tuple(names))
+        lo = code[tests] >> shift
+        kids = np.column_stack([lo, lo + 1]).reshape(-1)  # a test's two children stay side by side
+        new[kids] = np.arange(placed, placed + len(kids))
+        placed += len(kids)
+        front = kids
+    if placed != size:  # pragma: no cover - every node is a root, a child or the sink
+        raise AssertionError("forest nodes unreachable from the roots")
+    mask = (1 << shift) - 1
+    out_thr = np.empty(size)
+    out_thr[new] = thr
+    out_code = np.empty(size, dtype=np.int64)
+    out_code[new] = (new[code >> shift].astype(np.int64) << shift) | (code & mask)
+    out_miss = np.empty(size, dtype=np.intp)
+    out_miss[new] = new[miss]
+    out_source = np.empty(size, dtype=np.intp)
+    out_source[new] = source
+    out_thr32 = None
+    if thr32 is not None:
+        out_thr32 = np.empty(size, dtype=np.float32)
+        out_thr32[new] = thr32
+    return Forest(out_thr, out_thr32, out_code, out_miss, out_source, new[roots], depth, shift, columns)
 
 
 # -- the ensemble ------------------------------------------------------------------------------------
@@ -297,11 +355,16 @@ class FusedTrees:
         return pred
 
     def _inputs(self, frame: Frame) -> Array:
-        """The tested fields as one rows x columns matrix (a record's values side by side)."""
+        """The tested fields as one rows x columns matrix (a record's values side by side), in
+        float32 when the forest compares float fields and their values are float32 numbers."""
         columns = self.forest.columns
         x = np.zeros((frame.n, max(len(columns), 1)))
         for j, name in enumerate(columns):
             x[:, j] = frame.get(name)
+        if self.forest.thr32 is not None:
+            narrow = x.astype(np.float32)
+            if np.array_equal(narrow, x, equal_nan=True):
+                return narrow
         return x
 
     def _count_votes(self, leaves: IntArray, votes: Array, first: IntArray) -> BoolArray:
@@ -375,17 +438,17 @@ class FusedTrees:
 
 def _sum_leaves(table: Array, leaves: IntArray, start: float, weights: Array | None, single: bool) -> Array:
     """Per row, ``start + table[leaf of tree 0] * w0 + table[leaf of tree 1] * w1 + ...`` added
-    left to right as the general path adds segments (float32 terms and sums when ``single``).
+    left to right as the general path adds segments: float32 terms and sums when ``single``
+    (``table`` then holds float32 numbers unless there are weights).
 
     (``np.add.reduce`` may add pairwise; ``cumsum`` never does.)
     """
-    buf = np.empty((len(leaves) + 1, leaves.shape[1]))
+    buf = np.empty((len(leaves) + 1, leaves.shape[1]), dtype=np.float32 if single else np.float64)
     buf[0] = start
-    table.take(leaves, out=buf[1:], mode="clip")
-    if weights is not None:
-        buf[1:] *= weights[:, None]
-    if single:
-        buf = buf.astype(np.float32)
+    if weights is None:
+        table.take(leaves, out=buf[1:], mode="clip")
+    else:
+        buf[1:] = table.take(leaves, mode="clip") * weights[:, None]
     np.cumsum(buf, axis=0, out=buf)
     out: Array = buf[-1]
     return out
@@ -421,7 +484,8 @@ def fuse(segments: Sequence[Segment], combination: Combination, general: Predict
                 or plan.output is not None or (pred.classes is None) != (kind == "values")):
             return None
         trees.append(pred)
-    forest = build_forest([p.flat for p in trees])
+    floats = frozenset(mf.name for seg in segments for mf in seg.plan.mining_fields if mf.info.dtype is DataType.FLOAT)
+    forest = build_forest([p.flat for p in trees], floats)
     if forest is None or any(name in seg.plan.derived for seg in segments for name in forest.columns):
         return None
     categories = combination.categories
@@ -429,6 +493,9 @@ def fuse(segments: Sequence[Segment], combination: Combination, general: Predict
     if got is None:
         return None
     weights = np.array([s.weight for s in segments], dtype=np.float64)
+    weighted = method.startswith("weighted")
+    if kind == "values" and combination.single_precision and not weighted:
+        got = got.astype(np.float32)  # each term is rounded to float32 before it is added
     # Added as the general path adds them: a row of a (rows x segments) table, pairwise.
     weight_sum = float((np.ones((1, len(weights)), dtype=bool) * weights).sum(axis=1)[0])
     index = {c: j for j, c in enumerate(categories)}
@@ -438,7 +505,7 @@ def fuse(segments: Sequence[Segment], combination: Combination, general: Predict
     for j, c in enumerate(categories):
         labels[j] = c
     return FusedTrees(
-        forest, kind, got, method, weights if method.startswith("weighted") else None, weight_sum,
+        forest, kind, got, method, weights if weighted else None, weight_sum,
         combination.single_precision, start, combination.dtype, categories, labels,
         np.asarray(order, dtype=np.intp), general)
 
