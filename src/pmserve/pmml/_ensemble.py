@@ -46,6 +46,8 @@ IntArray = npt.NDArray[np.intp]
 BoolArray = npt.NDArray[np.bool_]
 Predictor = Callable[[Frame], Prediction]
 
+#: Original nodes built together (see build_forest).
+_BLOCK_NODES = 1 << 16
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 _TESTS = np.array([_LT, _LT | _EQ, _GT, _GT | _EQ], dtype=np.int64)
 _STRATEGIES = ("none", "nullPrediction", "lastPrediction", "defaultChild")
@@ -135,22 +137,125 @@ def build_forest(flats: Sequence[FlatTree], float_fields: frozenset[str] = froze
     float32 numbers) the forest also compares in float32, which halves what the walk moves.
     """
     names: dict[str, int] = {}
+    colmaps: list[IntArray] = []
+    for flat in flats:
+        if (flat.has_exotic or flat.missing_strategy not in _STRATEGIES or flat.n_nodes == 0
+                or flat.op_mask[0] != _ALWAYS or bool((flat.set_row >= 0).any())
+                or any(col.vocabulary is not None for col in flat.columns)):
+            return None
+        colmaps.append(np.array([names.setdefault(col.name, len(names)) for col in flat.columns] or [0],
+                                dtype=np.intp))
+    shift = max(1, (max(len(names), 1) - 1).bit_length())
+    narrow = bool(names) and float_fields.issuperset(names)
+    # Built a few thousand nodes at a time: the building arrays of a 500-tree forest would
+    # otherwise be several times the size of the forest itself.
+    blocks: list[_Block] = []
+    start = 0
+    while start < len(flats):
+        stop, nodes = start, 0
+        while stop < len(flats) and (stop == start or nodes + flats[stop].n_nodes <= _BLOCK_NODES):
+            nodes += flats[stop].n_nodes
+            stop += 1
+        block = _block(flats[start:stop], colmaps[start:stop], shift, narrow)
+        if block is None:
+            return None
+        blocks.append(block)
+        start = stop
+    # One sink for all; each block's other nodes, roots and original nodes follow the previous block's.
+    thr_parts, thr32_parts, code_parts, miss_parts, source_parts, root_parts = [], [], [], [], [], []
+    placed = 0
+    node_offset = 0
+    for block in blocks:
+        moved = np.arange(len(block.thr), dtype=np.int64) + placed
+        moved[0] = 0
+        thr_parts.append(block.thr[1:])
+        if block.thr32 is not None:
+            thr32_parts.append(block.thr32[1:])
+        code_parts.append(((moved[block.code[1:] >> shift]) << shift) | (block.code[1:] & ((1 << shift) - 1)))
+        miss_parts.append(moved[block.miss[1:]])
+        source_parts.append(np.where(block.source[1:] >= 0, block.source[1:] + node_offset, -1))
+        root_parts.append(moved[block.roots])
+        placed += len(block.thr) - 1
+        node_offset += block.n_nodes
+    # Each joined array replaces its parts at once: a large forest's peak memory stays near its size.
+    thr = np.concatenate([np.full(1, np.inf), *thr_parts])
+    thr_parts.clear()
+    thr32 = (np.concatenate([np.full(1, np.inf, dtype=np.float32), *thr32_parts])
+             if narrow and len(thr32_parts) == len(blocks) else None)
+    thr32_parts.clear()
+    code = np.concatenate([np.zeros(1, dtype=np.int64), *code_parts])
+    code_parts.clear()
+    miss = np.concatenate([np.zeros(1, dtype=np.intp), *miss_parts]).astype(np.intp)
+    miss_parts.clear()
+    source = np.concatenate([np.full(1, -1, dtype=np.intp), *source_parts])
+    source_parts.clear()
+    blocks.clear()
+    roots = np.concatenate(root_parts).astype(np.intp)
+    # Renumbered level by level: the walk advances all pairs one level at a time, so the nodes
+    # of one level of all trees then sit together in memory, the first levels in cache.
+    new, depth = _level_order(thr, code, roots, shift)
+    mask = (1 << shift) - 1
+    code = _permuted((new[code >> shift].astype(np.int64) << shift) | (code & mask), new)
+    thr = _permuted(thr, new)
+    thr32 = None if thr32 is None else _permuted(thr32, new)
+    miss = _permuted(new[miss], new)
+    source = _permuted(source, new)
+    return Forest(thr, thr32, code, miss, source, new[roots], depth, shift, tuple(names))
+
+
+def _permuted(values: npt.NDArray[Any], new: IntArray) -> npt.NDArray[Any]:
+    out = np.empty_like(values)
+    out[new] = values
+    return out
+
+
+def _level_order(thr: Array, code: npt.NDArray[np.int64], roots: IntArray, shift: int) -> tuple[IntArray, int]:
+    """New number of every node - the sink, every root, every root's two children, ... - and the
+    number of levels below the roots."""
+    size = len(thr)
+    new = np.empty(size, dtype=np.intp)
+    new[0] = 0
+    new[roots] = np.arange(1, len(roots) + 1)
+    placed = 1 + len(roots)
+    depth = 0
+    front = roots
+    while True:
+        tests = front[thr[front] < np.inf]
+        if not len(tests):
+            break
+        depth += 1
+        lo = code[tests] >> shift
+        kids = np.column_stack([lo, lo + 1]).reshape(-1)  # a test's two children stay side by side
+        new[kids] = np.arange(placed, placed + len(kids))
+        placed += len(kids)
+        front = kids
+    if placed != size:  # pragma: no cover - every node is a root, a child or the sink
+        raise AssertionError("forest nodes unreachable from the roots")
+    return new, depth
+
+
+@dataclass(frozen=True)
+class _Block:
+    """Some consecutive trees as a forest of their own (node 0 its sink), before they are joined."""
+
+    thr: Array
+    thr32: npt.NDArray[np.float32] | None
+    code: npt.NDArray[np.int64]
+    miss: IntArray
+    source: IntArray  # original node, counted from the block's first tree
+    roots: IntArray
+    n_nodes: int  # original nodes of the block's trees
+
+
+def _block(flats: Sequence[FlatTree], colmaps: Sequence[IntArray], shift: int, narrow: bool) -> _Block | None:
     parts: dict[str, list[Any]] = {k: [] for k in (
         "kids", "par", "slot", "count", "op", "column", "thr", "implied", "unknown", "default", "tree", "roots")}
     strategy = np.zeros(len(flats), dtype=np.intp)
     last = np.zeros(len(flats), dtype=bool)
     has_score: list[Any] = []
     offset = 0
-    for t, flat in enumerate(flats):
+    for t, (flat, colmap) in enumerate(zip(flats, colmaps, strict=True)):
         m = flat.n_nodes
-        if (flat.has_exotic or flat.missing_strategy not in _STRATEGIES or m == 0 or flat.op_mask[0] != _ALWAYS
-                or bool((flat.set_row >= 0).any())):
-            return None
-        colmap = np.zeros(max(len(flat.columns), 1), dtype=np.intp)
-        for j, col in enumerate(flat.columns):
-            if col.vocabulary is not None:
-                return None
-            colmap[j] = names.setdefault(col.name, len(names))
         counts = flat.child_count
         total = int(counts.sum())
         parts["kids"].append(flat.children[:total] + offset)
@@ -224,13 +329,12 @@ def build_forest(flats: Sequence[FlatTree], float_fields: frozenset[str] = froze
     go_true = inner & ~next_tested & (op[next_kid] == _ALWAYS)
     miss[go_true] = where[next_kid[go_true]]
     # The node arrays.
-    shift = max(1, int(max(len(names), 1) - 1).bit_length())
     below = np.isin(t_op, (_LT, _GT | _EQ))  # compared with the next smaller number
     thr = np.full(size, np.inf)
     thr[t_at] = np.where(below, np.nextafter(t_thr, -np.inf), t_thr)
     thr32: npt.NDArray[np.float32] | None = None
     # (Thresholds of float fields are float32 numbers already; another field keeps doubles.)
-    narrow = bool(names) and float_fields.issuperset(names) and bool((np.abs(t_thr) <= _FLOAT32_MAX).all())
+    narrow = narrow and bool((np.abs(t_thr) <= _FLOAT32_MAX).all())
     t32 = t_thr.astype(np.float32) if narrow else t_thr
     if narrow and bool((t32 == t_thr).all()):
         thr32 = np.full(size, np.inf, dtype=np.float32)
@@ -249,49 +353,7 @@ def build_forest(flats: Sequence[FlatTree], float_fields: frozenset[str] = froze
     owner = t_par[ends]
     keep = last[t_tree[ends]] & scored[owner]
     source[false_at[ends[keep]]] = owner[keep]
-    return _level_major(thr, thr32, code, miss_all, source, roots, shift, tuple(names))
-
-
-def _level_major(thr: Array, thr32: npt.NDArray[np.float32] | None, code: npt.NDArray[np.int64], miss: IntArray,
-                 source: IntArray, roots: IntArray, shift: int, columns: tuple[str, ...]) -> Forest:
-    """The forest renumbered level by level: the sink, every root, every root's two children, ...
-
-    The walk advances all pairs one level at a time, so the nodes of one level of all trees
-    then sit together in memory, and the first levels stay in the processor's cache.
-    """
-    size = len(thr)
-    new = np.empty(size, dtype=np.intp)
-    new[0] = 0
-    new[roots] = np.arange(1, len(roots) + 1)
-    placed = 1 + len(roots)
-    depth = 0
-    front = roots
-    while True:
-        tests = front[thr[front] < np.inf]
-        if not len(tests):
-            break
-        depth += 1
-        lo = code[tests] >> shift
-        kids = np.column_stack([lo, lo + 1]).reshape(-1)  # a test's two children stay side by side
-        new[kids] = np.arange(placed, placed + len(kids))
-        placed += len(kids)
-        front = kids
-    if placed != size:  # pragma: no cover - every node is a root, a child or the sink
-        raise AssertionError("forest nodes unreachable from the roots")
-    mask = (1 << shift) - 1
-    out_thr = np.empty(size)
-    out_thr[new] = thr
-    out_code = np.empty(size, dtype=np.int64)
-    out_code[new] = (new[code >> shift].astype(np.int64) << shift) | (code & mask)
-    out_miss = np.empty(size, dtype=np.intp)
-    out_miss[new] = new[miss]
-    out_source = np.empty(size, dtype=np.intp)
-    out_source[new] = source
-    out_thr32 = None
-    if thr32 is not None:
-        out_thr32 = np.empty(size, dtype=np.float32)
-        out_thr32[new] = thr32
-    return Forest(out_thr, out_thr32, out_code, out_miss, out_source, new[roots], depth, shift, columns)
+    return _Block(thr, thr32, code, miss_all, source, roots, offset)
 
 
 # -- the ensemble ------------------------------------------------------------------------------------
