@@ -11,6 +11,7 @@ import pytest
 from pmserve.errors import EvaluationError
 from pmserve.pmml import Model, load
 from pmserve.pmml._ensemble import FusedTrees
+from pmserve.pmml._forest import PAIRS
 
 FIELDS = ("x1", "x2", "x3", "x4")  # x4 is a float field
 GRID = (-1.0, -0.5, 0.0, 0.5, 1.0)
@@ -187,9 +188,10 @@ def test_many_rows_in_several_chunks_equal_the_rows_scored_one_by_one() -> None:
     trees = [tree(RandomTree(rng, "classification", False, False).node("<True/>", 4), "classification")
              for _ in range(3)]
     model = load(document(trees, "average", "classification"))
-    data = random_data(rng, 12000)
+    chunk = PAIRS // 3
+    data = random_data(rng, 2 * chunk + 10)
     together = model.score(data, errors="collect")
-    for i in (0, 5460, 5461, 11999):
+    for i in (0, chunk - 1, chunk, 2 * chunk + 9):
         alone = model.score({f: data[f][i:i + 1] for f in FIELDS}, errors="collect")
         assert alone["y"].tolist() == together["y"][i:i + 1].tolist()
         np.testing.assert_allclose(alone["probability(b)"], together["probability(b)"][i:i + 1], rtol=1e-15)
