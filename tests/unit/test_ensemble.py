@@ -276,3 +276,41 @@ def test_segments_out_of_the_plain_shape_keep_the_general_path(change: Any, meth
     assert not isinstance(model._doc.model.predictor, FusedTrees)
     out = model.score({"x1": [-1.0, 1.0], "x2": [0.0] * 2, "x3": [0.0] * 2, "x4": [0.0] * 2})
     assert out["y"].tolist() == pytest.approx(expected)
+
+
+def single_tree_document(body: str, function: str, strategy: str, no_true: str) -> bytes:
+    """The document's own model is one TreeModel (no MiningModel)."""
+    doc = document([tree(body, function, strategy, no_true)], "sum", function).decode()
+    head, rest = doc.split("<MiningModel", 1)
+    model = rest.split("<Segment ", 1)[1].split("<True/>", 1)[1].rsplit("</Segment>", 1)[0]
+    fields = "".join(f'<MiningField name="{f}"/>' for f in FIELDS)
+    model = model.replace(f"<MiningSchema>{fields}</MiningSchema>",
+                          f'<MiningSchema>{fields}<MiningField name="y" usageType="target"/></MiningSchema>', 1)
+    return (head + model + "</PMML>").encode()
+
+
+@pytest.mark.parametrize(("function", "strategy", "no_true", "compact"), [
+    ("classification", "defaultChild", "returnLastPrediction", True),
+    ("classification", "nullPrediction", "returnNullPrediction", False),
+    ("regression", "none", "returnLastPrediction", True),
+    ("regression", "lastPrediction", "returnNullPrediction", False),
+])
+def test_a_tree_on_its_own_walks_as_a_forest_of_one_with_the_general_walks_results(
+        function: str, strategy: str, no_true: str, compact: bool) -> None:
+    """A lone TreeModel: complete records take the forest, the rest the general walk; same results."""
+    rng = np.random.default_rng(len(strategy) + len(function))
+    body = RandomTree(rng, function, compact, strategy == "defaultChild").node("<True/>", 7)
+    model = load(single_tree_document(body, function, strategy, no_true))
+    plan = model._doc.model
+    assert plan.predictor.forest is not None
+    plain = Model(dataclasses.replace(model._doc, model=dataclasses.replace(
+        plan, predictor=dataclasses.replace(plan.predictor, forest=None))))
+    data = random_data(rng, 3000)
+    fused, slow = model.score(data, errors="collect"), plain.score(data, errors="collect")
+    assert {r: str(e) for r, e in fused.errors.items()} == {r: str(e) for r, e in slow.errors.items()}
+    for name in fused:
+        a, b = np.asarray(fused[name]), np.asarray(slow[name])
+        if a.dtype == object:
+            assert a.tolist() == b.tolist(), name
+        else:
+            np.testing.assert_allclose(a.astype(float), b.astype(float), rtol=1e-15, equal_nan=True)
