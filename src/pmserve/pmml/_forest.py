@@ -101,7 +101,8 @@ class Forest:
                     node, offset, pos, thr = node[keep], offset[keep], pos[keep], thr[keep]
             code = self.code.take(node, mode="clip")
             at = np.bitwise_and(code, mask, out=np.empty_like(node) if missing else node)
-            at += offset
+            if c > 1:  # (one row starts at 0)
+                at += offset
             v = xf.take(at, mode="clip")
             step = np.right_shift(code, self.shift, out=code)
             # A bool adds as 0 or 1 (viewed as bytes: no conversion pass).
