@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import json
 import os
 import shlex
 import sys
@@ -321,5 +322,9 @@ def _cell(value: Any) -> Any:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        # A list-valued result (selectAll, association rule items) is one cell: a JSON array,
+        # as the /pm/v1 reply writes it.
+        return json.dumps(list(value))
     return value
 

@@ -118,6 +118,8 @@ def _collections_equivalent(expected: str, actual: list[Any] | tuple[Any, ...], 
     """A collection result (association rule values) against a JSON array cell, item by item.
 
     A cell that is no JSON array (a Python rendering, as row-by-row checks write) compares as text.
+    The reference generator writes a missing item (a selectAll segment without a prediction) as
+    an empty string, as it writes a missing cell; so an empty item matches a missing one.
     """
     try:
         items = json.loads(expected)
@@ -126,7 +128,8 @@ def _collections_equivalent(expected: str, actual: list[Any] | tuple[Any, ...], 
     if not isinstance(items, list) or len(items) != len(actual):
         return False
     return all(
-        values_equivalent(None if e is None else e if isinstance(e, str) else json.dumps(e), a, tol)
+        (e == "" and (is_missing(a) or a == ""))
+        or values_equivalent(None if e is None else e if isinstance(e, str) else json.dumps(e), a, tol)
         for e, a in zip(items, actual, strict=True)
     )
 

@@ -442,6 +442,10 @@ def test_ulp_tolerance_accepts_float32_rounding_only() -> None:
         ("0.5", None, False),
         ("NaN", None, True),  # pmml4s reports an undefined double as NaN
         ("", "", True),
+        ('["a", "", "b"]', ["a", None, "b"], True),  # the generator writes a missing item as ""
+        ('["a", "", "b"]', ["a", "c", "b"], False),
+        ('["a", "b"]', ["a", None], False),
+        ('[1.5, 2]', (1.5, 2.0), True),
     ],
 )
 def test_cells_compare_by_kind(expected: str | None, actual: object, equal: bool) -> None:

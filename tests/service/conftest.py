@@ -51,6 +51,30 @@ def linear_pmml(intercept: float, *, model_name: str = "linear") -> bytes:
 """.encode()
 
 
+def select_all_pmml() -> bytes:
+    """A selectAll MiningModel: y is the list [1 + x, 10 + x (where x > 0)] per record."""
+    def segment(intercept: float, predicate: str) -> str:
+        return f"""<Segment>{predicate}<RegressionModel functionName="regression">
+          <MiningSchema><MiningField name="x"/><MiningField name="y" usageType="target"/></MiningSchema>
+          <RegressionTable intercept="{intercept!r}"><NumericPredictor name="x" coefficient="1"/></RegressionTable>
+        </RegressionModel></Segment>"""
+
+    return f"""<PMML xmlns="http://www.dmg.org/PMML-4_4" version="4.4">
+  <Header/>
+  <DataDictionary>
+    <DataField name="x" optype="continuous" dataType="double"/>
+    <DataField name="y" optype="continuous" dataType="double"/>
+  </DataDictionary>
+  <MiningModel functionName="regression">
+    <MiningSchema><MiningField name="x"/><MiningField name="y" usageType="target"/></MiningSchema>
+    <Segmentation multipleModelMethod="selectAll">
+      {segment(1.0, "<True/>")}
+      {segment(10.0, '<SimplePredicate field="x" operator="greaterThan" value="0"/>')}
+    </Segmentation>
+  </MiningModel>
+</PMML>""".encode()
+
+
 @pytest.fixture(scope="session")
 def iris_pmml() -> bytes:
     return resources.files("pmserve.samples").joinpath("iris.pmml").read_bytes()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from tests.service.conftest import IRIS_HEADER, linear_pmml
+from tests.service.conftest import IRIS_HEADER, linear_pmml, select_all_pmml
 
 from pmserve import pmml
 from pmserve.cli import _quickstart, main
@@ -153,6 +153,17 @@ def test_score_csv_actual_target_column_gives_way_to_the_prediction(run: Run, tm
     header, row = _read(out)
     assert header.count("species") == 1
     assert dict(zip(header, row, strict=True))["species"] == "setosa"
+
+
+def test_score_csv_writes_a_list_valued_result_as_a_json_array(run: Run, tmp_path: Path) -> None:
+    """A selectAll model's list per record is one CSV cell holding a JSON array (null for missing items)."""
+    model = tmp_path / "all.pmml"
+    model.write_bytes(select_all_pmml())
+    src = _write(tmp_path / "in.csv", [["x"], ["2"], ["-1"], [""]])
+    out = tmp_path / "out.csv"
+    result = run("score", str(model), str(src), "-o", str(out))
+    assert result.exit_code == 0, result.output
+    assert _read(out) == [["x", "y", "error"], ["2", "[3.0, 12.0]", ""], ["-1", "[0.0]", ""], ["", "[null]", ""]]
 
 
 def test_score_csv_bad_record_gets_error_and_others_still_scored(run: Run, tmp_path: Path) -> None:

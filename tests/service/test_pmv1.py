@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 import pytest
 from lxml import etree
-from tests.service.conftest import IRIS_HEADER, Client, Keys, linear_pmml
+from tests.service.conftest import IRIS_HEADER, Client, Keys, linear_pmml, select_all_pmml
 
 from pmserve import pmml
 from pmserve.api._metadata import INPUT_LABEL, NAMESPACE, OUTPUT_LABEL
@@ -264,6 +264,14 @@ def test_score_null_or_empty_is_a_missing_value(client: Client, keys: Keys, miss
     body = score(client, keys.alice, "lin", {"header": ["x"], "data": data}).json()[0]
     assert body["header"] == ["x", "y"]
     assert [r[1:] for r in body["data"]] == expected_rows(model, ["x"], [[None], [1.5]])
+
+
+def test_score_list_valued_result_is_a_json_array(client: Client, keys: Keys) -> None:
+    """A selectAll model's prediction (one value per true segment) is a JSON array, null when none."""
+    put(client, keys.alice, "all", select_all_pmml(), filename="all.pmml")
+    body = score(client, keys.alice, "all", {"header": ["x"], "data": [[2.0], [-1.0], [None]]}).json()[0]
+    assert body["header"] == ["x", "y"]
+    assert body["data"] == [[2.0, [3.0, 12.0]], [-1.0, [0.0]], [None, [None]]]
 
 
 def test_score_passes_extra_columns_through(client: Client, keys: Keys, deployed: str) -> None:

@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from pmserve.pmml._functions import BUILTINS, Builtin, erf, erfc, std_normal_idf
+from pmserve.pmml._functions import BUILTINS, Builtin
+from pmserve.pmml._functions._normal import erf, erfc, std_normal_idf
 from pmserve.pmml._types import DataType, is_missing
 
 T = DataType

@@ -461,7 +461,7 @@ def _replace(doc: bytes, old: str, new: str) -> bytes:
     (_replace(linear_model(), 'modelType="regression"', 'modelType="lasso"'), "modelType must be one of"),
     (_replace(linear_model(), 'functionName="regression"', 'functionName="classification"'),
      "modelType regression does not fit functionName 'classification'"),
-    (linear_model("generalizedLinear"), "needs attribute linkFunction"),
+    (linear_model("generalizedLinear"), "attribute linkFunction is required"),
     (linear_model("generalizedLinear", 'linkFunction="probitx"'), "linkFunction must be one of"),
     (linear_model("generalizedLinear", 'linkFunction="power"'), "attribute linkParameter is required"),
     (linear_model("generalizedLinear", 'linkFunction="negbin"'), "attribute distParameter is required"),
@@ -481,7 +481,7 @@ def _replace(doc: bytes, old: str, new: str) -> bytes:
      "needs a ParamMatrix"),
     (_multinomial(reference=None, cells='<PCell targetCategory="mid" parameterName="p0" beta="1"/>'),
      "cannot tell the reference category: expected exactly one class"),
-    (_replace(_ordinal("logit"), ' cumulativeLink="logit"', ""), "needs attribute cumulativeLink"),
+    (_replace(_ordinal("logit"), ' cumulativeLink="logit"', ""), "attribute cumulativeLink is required"),
     (_replace(_ordinal("logit"), 'targetCategory="2" parameterName="p0"', 'targetCategory="2" parameterName="p2"'
               ).replace(b'</ParamMatrix>', b'<PCell targetCategory="2" parameterName="p0" beta="1"/></ParamMatrix>'),
      "needs exactly one PCell \\(the intercept\\) for class 2"),

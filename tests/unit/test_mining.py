@@ -10,6 +10,7 @@ import pytest
 
 from pmserve.errors import DocumentProblems
 from pmserve.pmml import load
+from pmserve.pmml._types import DataType
 
 FIELDS = """
   <DataField name="x" optype="continuous" dataType="double"/>
@@ -388,17 +389,6 @@ def test_invalid_segmentations_are_refused_at_load(doc: bytes, message: str) -> 
         load(doc)
 
 
-@pytest.mark.parametrize(("method", "message"), [
-    ("selectAll", r"multipleModelMethod selectAll returns several predictions per record"),
-    ("x-multiModelChain", r"multipleModelMethod x-multiModelChain returns several predictions per record"),
-])
-def test_methods_returning_several_predictions_are_unsupported(method: str, message: str) -> None:
-    """selectAll and x-multiModelChain are refused as unsupported, not as invalid."""
-    with pytest.raises(DocumentProblems, match=message) as info:
-        load(mining([segment(linear(1.0))], method))
-    assert info.value.unsupported
-
-
 def test_problems_inside_segment_models_are_reported_with_their_own_element() -> None:
     """A broken nested model is named by its own element and line."""
     broken = linear(1.0).replace('intercept="1.0"', 'intercept="one"')
@@ -429,3 +419,163 @@ def test_a_chain_segment_predicting_another_target_gives_that_targets_result() -
     got = model.score({"x": [1.0, 5.0]}).to_lists()
     assert got["c"] == [None, None]
     assert got["y"] == [pytest.approx(3.0), pytest.approx(7.0)]
+
+
+def test_x_report_output_is_accepted_and_always_missing() -> None:
+    """JPMML's x-report feature loads; pmserve writes no MathML report, so the value is missing."""
+    output = """<Output>
+      <OutputField name="out" feature="predictedValue"/>
+      <OutputField name="report(out)" x-reportField="out" feature="x-report"/>
+    </Output>"""
+    doc = mining([segment(linear(0.0, 2.0, output=output, target=""))], "modelChain", target="")
+    model = load(doc)
+    got = model.score({"x": [1.5, 4.0], "g": ["a", "b"]}).to_lists()
+    assert got["out"] == [pytest.approx(3.0), pytest.approx(8.0)]
+    assert got["report(out)"] == [None, None]
+    assert next(f for f in model.output_fields if f.name == "report(out)").data_type is DataType.STRING
+
+
+# -- selectAll: a list of predictions per record ---------------------------------------------------
+
+
+def test_select_all_predicts_the_list_of_every_true_segments_prediction() -> None:
+    """The value is each applicable segment's prediction in order; no segment gives a missing value."""
+    segs = [segment(linear(1.0), G_IS_A), segment(linear(0.0, 1.0)), segment(linear(3.0), G_IS_A)]
+    doc = mining(segs, "selectAll")
+    model = load(doc)
+    assert model.output_fields[0].collection
+    got = model.score({"x": [5.0, 6.0, None], "g": ["a", "b", "a"]}).to_lists()["y"]
+    assert got == [[pytest.approx(1.0), pytest.approx(5.0), pytest.approx(3.0)], [pytest.approx(6.0)],
+                   [pytest.approx(1.0), None, pytest.approx(3.0)]]
+    only_a = mining([segment(linear(1.0), G_IS_A)], "selectAll")
+    assert load(only_a).score({"x": [1.0, 1.0], "g": ["a", "b"]}).to_lists()["y"] == [[pytest.approx(1.0)], None]
+
+
+def test_select_all_of_classifiers_lists_categories_and_gives_no_probability_columns() -> None:
+    """A classification selectAll lists the segments' categories; it has no probability(...) results."""
+    doc = mining([segment(leaf("red")), segment(leaf("blue")), segment(leaf("red"))], "selectAll",
+                 function="classification", target="c")
+    model = load(doc)
+    assert [f.name for f in model.output_fields] == ["c"]
+    assert model.score({"x": [0.0], "g": ["a"]}).rows() == [[["red", "blue", "red"]]]
+
+
+def test_select_all_with_return_missing_makes_a_list_with_a_missing_item_missing() -> None:
+    """returnMissing: one segment without a prediction makes the whole record's list missing."""
+    doc = mining([segment(linear(1.0)), segment(linear(0.0, 1.0))], "selectAll",
+                 seg_attrs='missingPredictionTreatment="returnMissing"')
+    assert score(doc, [None, 2.0])["y"] == [None, [pytest.approx(1.0), pytest.approx(2.0)]]
+
+
+def test_select_all_output_field_reads_one_segment() -> None:
+    """An OutputField with segmentId is that segment's prediction, not a list."""
+    output = '<Output><OutputField name="second" feature="predictedValue" segmentId="s2"/></Output>'
+    doc = mining([segment(linear(1.0), sid="s1"), segment(linear(0.0, 2.0), sid="s2")], "selectAll", output=output)
+    assert score(doc, [4.0])["second"] == [pytest.approx(8.0)]
+
+
+@pytest.mark.parametrize(("doc", "message"), [
+    (mining([segment(linear(1.0))], "selectAll", output='<Output><OutputField name="o"/></Output>'),
+     r"OutputField \(line \d+\): an OutputField of a selectAll MiningModel needs segmentId"),
+    (mining([segment(linear(1.0))], "selectAll", seg_attrs='missingPredictionTreatment="skipSegment"'),
+     r"missingPredictionTreatment skipSegment with selectAll is not supported"),
+    (mining([segment(linear(1.0))], "selectAll", targets='<Targets><Target rescaleFactor="2"/></Targets>'),
+     r"Targets \(line \d+\): Targets of a selectAll MiningModel are not supported"),
+    (mining([segment(mining([segment(linear(1.0))], "selectAll").decode().split("<MiningModel", 1)[1]
+                     .rsplit("</PMML>", 1)[0].join(["<MiningModel", ""]))], "sum"),
+     r"a selectAll MiningModel inside a Segment is not supported"),
+])
+def test_select_all_refuses_what_a_list_prediction_cannot_serve(doc: bytes, message: str) -> None:
+    """Outputs, Targets and parents that would need one value per record are refused as unsupported."""
+    with pytest.raises(DocumentProblems, match=message) as info:
+        load(doc)
+    assert info.value.unsupported
+
+
+def test_select_all_segments_must_predict_the_mining_models_target() -> None:
+    """A segment predicting another field would not fit in the target's list: invalid."""
+    with pytest.raises(DocumentProblems, match=r"a selectAll segment must predict the MiningModel's target 'y', "
+                                               r"but segment '1' predicts 'c'"):
+        load(mining([segment(linear(1.0, target="c"))], "selectAll"))
+
+
+# -- x-multiModelChain: a chain whose segments predict different targets ------------------------
+
+
+def multi_chain(segments: list[str], seg_attrs: str = "", output: str = "") -> bytes:
+    """A mixed MiningModel with targets y and c, combined with JPMML's x-multiModelChain."""
+    doc = mining(segments, "x-multiModelChain", function="mixed", target="y", output=output,
+                 seg_attrs=seg_attrs).decode()
+    return doc.replace('<MiningField name="y" usageType="target"/>',
+                       '<MiningField name="y" usageType="target"/><MiningField name="c" usageType="target"/>',
+                       1).encode()
+
+
+HANDS_ON = '<Output><OutputField name="doubled" feature="predictedValue"/></Output>'
+
+
+def classify_doubled() -> str:
+    """A classification segment that reads the earlier segment's output 'doubled'."""
+    return """<TreeModel functionName="classification" noTrueChildStrategy="returnLastPrediction">
+      <MiningSchema><MiningField name="doubled"/><MiningField name="c" usageType="target"/></MiningSchema>
+      <Output><OutputField name="p_red" feature="probability" value="red"/></Output>
+      <Node score="blue"><True/><ScoreDistribution value="blue" recordCount="1"/>
+        <Node score="red"><SimplePredicate field="doubled" operator="greaterThan" value="5"/>
+          <ScoreDistribution value="red" recordCount="3"/><ScoreDistribution value="blue" recordCount="1"/></Node>
+      </Node>
+    </TreeModel>"""
+
+
+def test_multi_model_chain_gives_every_segments_target_and_outputs_as_results() -> None:
+    """Each segment predicts its own target; later segments read earlier outputs; outputs are results."""
+    model = load(multi_chain([segment(linear(0.0, 2.0, output=HANDS_ON)), segment(classify_doubled())]))
+    assert [f.name for f in model.output_fields] == ["y", "c", "doubled", "p_red"]
+    got = model.score({"x": [1.0, 4.0], "g": ["a", "a"]}).to_lists()
+    assert got["y"] == [pytest.approx(2.0), pytest.approx(8.0)]
+    assert got["doubled"] == got["y"]
+    assert got["c"] == ["blue", "red"]
+    assert got["p_red"] == [pytest.approx(0.0), pytest.approx(0.75)]
+
+
+def test_multi_model_chain_target_missing_where_its_segment_does_not_apply() -> None:
+    """A target whose segment's predicate is false for a record has a missing value there."""
+    doc = multi_chain([segment(linear(0.0, 2.0, output=HANDS_ON)), segment(classify_doubled(), G_IS_A)])
+    got = load(doc).score({"x": [4.0, 4.0], "g": ["a", "b"]}).to_lists()
+    assert got["c"] == ["red", None]
+    assert got["y"] == [pytest.approx(8.0), pytest.approx(8.0)]
+
+
+def test_multi_model_chain_output_with_target_field_reads_that_target() -> None:
+    """The MiningModel's own OutputField with targetField describes that target's prediction."""
+    output = """<Output><OutputField name="p_blue" feature="probability" value="blue" targetField="c"/>
+      <OutputField name="y_again" feature="predictedValue"/></Output>"""
+    doc = multi_chain([segment(linear(0.0, 2.0, output=HANDS_ON)), segment(classify_doubled())], output=output)
+    got = load(doc).score({"x": [4.0], "g": ["a"]}).to_lists()
+    assert got["p_blue"] == [pytest.approx(0.25)]
+    assert got["y_again"] == [pytest.approx(8.0)]
+
+
+def test_multi_model_chain_return_missing_makes_every_result_of_the_record_missing() -> None:
+    """returnMissing: a missing segment prediction stops the chain for that record."""
+    doc = multi_chain([segment(linear(0.0, 2.0, output=HANDS_ON)), segment(classify_doubled())],
+                      seg_attrs='missingPredictionTreatment="returnMissing"')
+    got = load(doc).score({"x": [None, 4.0], "g": ["a", "a"]}).to_lists()
+    assert got["y"] == [None, pytest.approx(8.0)]
+    assert got["c"] == [None, "red"]
+
+
+@pytest.mark.parametrize(("segments", "message"), [
+    ([segment(linear(1.0)), segment(linear(2.0))],
+     r"segments '1' and '2' of an x-multiModelChain both predict 'y'"),
+    ([segment(linear(1.0, target=""))], r"segment '1' of an x-multiModelChain predicts 'prediction'; expected one"),
+    ([segment(linear(1.0))], None),
+])
+def test_multi_model_chain_segments_predict_distinct_targets_of_the_mining_model(
+    segments: list[str], message: str | None,
+) -> None:
+    """Two segments predicting one target, or a segment predicting no target of the model, are invalid."""
+    if message is None:
+        assert score(multi_chain(segments), [1.0])["c"] == [None]
+        return
+    with pytest.raises(DocumentProblems, match=message):
+        load(multi_chain(segments))

@@ -238,3 +238,66 @@ def test_a_table_locator_is_refused_as_unsupported() -> None:
     with pytest.raises(DocumentProblems, match="TableLocator") as info:
         load(doc)
     assert info.value.unsupported
+
+
+# -- several targets -----------------------------------------------------------------------------
+
+def mixed_document(output: str = "", targets: str = "") -> bytes:
+    """A mixed KNN predicting label (majority vote) and amount (average) from the same neighbours."""
+    both = '<MiningField name="x"/><MiningField name="label" usageType="target"/>' \
+           '<MiningField name="amount" usageType="predicted"/>'
+    doc = document(k=3, function="mixed", output=output + targets).decode()
+    start, end = doc.index("<MiningSchema>"), doc.index("</MiningSchema>")
+    return (doc[:start] + f"<MiningSchema>{both}" + doc[end:]).encode()
+
+
+PER_TARGET_OUTPUT = """<Output>
+  <OutputField name="amount_out" feature="predictedValue" targetField="amount"/>
+  <OutputField name="label_out" feature="predictedValue" targetField="label"/>
+  <OutputField name="first_out" feature="predictedValue"/>
+  <OutputField name="amount_neighbour" feature="entityId" targetField="amount"/>
+</Output>"""
+
+
+def test_a_mixed_model_predicts_every_target_from_the_same_neighbours() -> None:
+    """Each target is a result column: the vote of the labels, the average of the amounts."""
+    xs = [1.2, 4.9, 3.1]
+    model = load(mixed_document())
+    assert [f.name for f in model.output_fields] == ["label", "amount"]
+    assert [f.name for f in model.target_fields] == ["label", "amount"]
+    got = model.score({"x": xs}).to_lists()
+    assert got["label"] == [statistics.mode(TRAINING[i][1] for i in nearest(x, 3)) for x in xs]
+    assert got["amount"] == [pytest.approx(statistics.fmean(TRAINING[i][2] for i in nearest(x, 3))) for x in xs]
+
+
+def test_output_fields_with_target_field_read_their_own_targets_prediction() -> None:
+    """targetField picks the target an OutputField describes; without it, the first target."""
+    got = load(mixed_document(PER_TARGET_OUTPUT)).score({"x": [1.2, 4.9]}).to_lists()
+    assert got["amount_out"] == got["amount"]
+    assert got["label_out"] == got["label"] == got["first_out"]
+    assert got["amount_neighbour"] == [str(nearest(x, 1)[0] + 1) for x in (1.2, 4.9)]
+
+
+def test_targets_element_rescales_each_target_by_its_own_target() -> None:
+    """A Target names its field: the amount is rescaled, its output field too, the label is not."""
+    targets = '<Targets><Target field="amount" rescaleFactor="2" rescaleConstant="1"/></Targets>'
+    plain = load(mixed_document(PER_TARGET_OUTPUT)).score({"x": [1.2, 4.9]}).to_lists()
+    got = load(mixed_document(PER_TARGET_OUTPUT, targets)).score({"x": [1.2, 4.9]}).to_lists()
+    assert got["amount"] == [pytest.approx(2 * a + 1) for a in plain["amount"]]
+    assert got["amount_out"] == got["amount"]
+    assert got["label"] == plain["label"]
+
+
+def test_other_model_types_with_several_targets_are_refused_as_unsupported() -> None:
+    """Only compilers that predict every target accept several; the others say so at load."""
+    doc = b"""<PMML xmlns="http://www.dmg.org/PMML-4_4" version="4.4"><DataDictionary>
+      <DataField name="x" optype="continuous" dataType="double"/>
+      <DataField name="y" optype="continuous" dataType="double"/>
+      <DataField name="z" optype="continuous" dataType="double"/></DataDictionary>
+      <RegressionModel functionName="regression"><MiningSchema><MiningField name="x"/>
+        <MiningField name="y" usageType="target"/><MiningField name="z" usageType="target"/></MiningSchema>
+        <RegressionTable intercept="1"/></RegressionModel></PMML>"""
+    with pytest.raises(DocumentProblems, match=r"RegressionModel \(line \d+\): 2 target fields; a RegressionModel "
+                                               r"with more than one target is not supported") as info:
+        load(doc)
+    assert info.value.unsupported

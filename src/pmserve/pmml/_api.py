@@ -40,6 +40,9 @@ class Field:
     values: tuple[str, ...] = ()  # valid values, as written in the document
     intervals: tuple[Interval, ...] = ()
     display_name: str | None = None
+    #: A result whose cells are lists of values of ``data_type`` (a selectAll MiningModel's
+    #: prediction: one value per segment whose predicate holds), or missing.
+    collection: bool = False
 
 
 @dataclass
@@ -66,12 +69,19 @@ class Scored(Mapping[str, Array]):
 
     def to_lists(self) -> dict[str, list[Any]]:
         """Every result column as a list of plain Python values (None for missing)."""
-        return {f.name: to_python_list(f.data_type, self.columns[f.name]) for f in self.fields}
+        return {f.name: _python_values(f, self.columns[f.name]) for f in self.fields}
 
     def rows(self) -> list[list[Any]]:
         """Results row by row, plain Python values, in ``fields`` order."""
-        lists = [to_python_list(f.data_type, self.columns[f.name]) for f in self.fields]
+        lists = [_python_values(f, self.columns[f.name]) for f in self.fields]
         return [list(r) for r in zip(*lists, strict=True)] if lists else [[] for _ in range(self.n_rows)]
+
+
+def _python_values(f: Field, column: Array) -> list[Any]:
+    if f.collection:
+        # The engine keeps each cell as a tuple of plain values already; JSON wants lists.
+        return [None if cell is None else list(cell) for cell in column.tolist()]
+    return to_python_list(f.data_type, column)
 
 
 class Model:

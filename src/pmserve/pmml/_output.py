@@ -4,12 +4,13 @@ PMML 4.4 "Output": predictedValue, predictedDisplayValue, probability, confidenc
 standardError, entityId, clusterId, affinity, entityAffinity, clusterAffinity, reasonCode,
 transformedValue, decision, warning, ruleValue; ``segmentId`` reads a segment's results;
 ``isFinalResult="false"`` fields are computed (others may use them) but not returned.
+JPMML's ``x-report`` is accepted and always missing: pmserve writes no MathML computation report.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,10 @@ _FEATURES = frozenset({
     "reasonCode", "transformedValue", "decision", "warning", "ruleValue", "antecedent", "consequent",
     "rule", "ruleId", "support", "lift", "leverage",
 })
+
+
+#: JPMML's extension feature: a MathML report of how another output field's value was computed.
+X_REPORT = "x-report"
 
 
 @dataclass(frozen=True)
@@ -75,13 +80,19 @@ def compile_output(
     target: FieldInfo | None,
     function_name: str,
     extra: Callable[[Element, str], Feature | None] | None = None,
+    more_targets: Mapping[str, FieldInfo] | None = None,
 ) -> tuple[OutputPlan | None, Scope]:
-    """Compile an Output element; returns the plan and the scope its fields add to."""
+    """Compile an Output element; returns the plan and the scope its fields add to.
+
+    ``more_targets`` are a model's target fields after the first: an OutputField whose
+    ``targetField`` names one of them reads that target's prediction (``Prediction.targets``).
+    """
     scope = Scope(c.scope)
     if el is None:
         return None, scope
     cc = c.with_scope(scope)
     fields: list[OutputField] = []
+    primary = target
     for of in el.findall("OutputField"):
         name = of.get("name")
         if not name:
@@ -89,6 +100,8 @@ def compile_output(
             continue
         feature = of.get("feature", "predictedValue")
         seg = of.get("segmentId")
+        other = more_targets.get(of.get("targetField") or "") if more_targets else None
+        target = other or primary
         dtype_default = _default_type(feature, target)
         if feature in ("transformedValue", "decision") and seg is not None and of.get("value") is not None \
                 and not any(ch.tag in EXPRESSION_TAGS for ch in of.children):
@@ -107,6 +120,8 @@ def compile_output(
             compute = found
         if seg is not None:
             compute = _in_segment(seg, compute)
+        if other is not None:
+            compute = _of_target(other.name, compute)
         dtype = parse_dtype(of, c.problems, default=dtype_default)
         optype = of.get("optype") or ("categorical" if dtype.is_string else "continuous")
         fields.append(OutputField(name, dtype, optype, feature, of.get("isFinalResult", "true") != "false", compute))
@@ -118,7 +133,7 @@ def _default_type(feature: str, target: FieldInfo | None) -> DataType:
     if feature in ("predictedValue",):
         return target.dtype if target is not None else DataType.STRING
     if feature in ("predictedDisplayValue", "entityId", "clusterId", "reasonCode", "warning", "ruleValue",
-                   "antecedent", "consequent", "rule", "ruleId"):
+                   "antecedent", "consequent", "rule", "ruleId", X_REPORT):
         return DataType.STRING
     return DataType.DOUBLE
 
@@ -127,6 +142,13 @@ def _named_output(name: str) -> Feature:
     def run(pred: Prediction, frame: Frame, values: dict[str, Array]) -> Array:
         got = values.get(name)
         return got if got is not None else np.full(pred.n, np.nan)
+
+    return run
+
+
+def _of_target(name: str, compute: Feature) -> Feature:
+    def run(pred: Prediction, frame: Frame, values: dict[str, Array]) -> Array:
+        return compute(pred.targets[name], frame, values)
 
     return run
 
@@ -297,6 +319,10 @@ def _feature(
 
         return reason
     if feature == "warning":
+        return lambda p, f, v: empty(DataType.STRING, p.n)
+    if feature == X_REPORT:
+        # JPMML fills a report (MathML of how the value was computed) only when evaluated with
+        # a reporting value factory; plain evaluation leaves it missing, and pmserve writes none.
         return lambda p, f, v: empty(DataType.STRING, p.n)
     if feature.startswith("x-"):
         c.problems.unsupported(f"feature {feature!r} (a JPMML extension) is not supported", of)

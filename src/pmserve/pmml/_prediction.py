@@ -47,6 +47,9 @@ class Prediction:
     extras: dict[str, Any] = field(default_factory=dict)
     #: Per segment id: (prediction, output columns) of a MiningModel's segments.
     segments: dict[str, tuple[Prediction, dict[str, Array]]] = field(default_factory=dict)
+    #: The predictions of a model's further target fields, by field name (this one is the first
+    #: target's); empty for the usual one-target model.
+    targets: dict[str, Prediction] = field(default_factory=dict)
 
     @property
     def is_classification(self) -> bool:
@@ -74,6 +77,7 @@ class Prediction:
             standard_error=pick(self.standard_error), display=self.display,
             extras={k: (v[rows] if isinstance(v, np.ndarray) and v.shape[:1] == (self.n,) else v)
                     for k, v in self.extras.items()},
+            targets={k: p.subset_rows(rows) for k, p in self.targets.items()} if self.targets else {},
         )
 
 

@@ -26,6 +26,7 @@ from pmserve.pmml._frame import Frame
 from pmserve.pmml._parse import Element
 from pmserve.pmml._predicates import parse_array
 from pmserve.pmml._prediction import Prediction
+from pmserve.pmml._problems import choice_attr
 from pmserve.pmml._types import Array, DataType
 from pmserve.pmml.compiler import MODEL_TAGS, ModelEnv, ModelPlan, Predictor, register
 
@@ -50,9 +51,8 @@ def average_path_length(n: int) -> float:
 @register("AnomalyDetectionModel")
 def compile_anomaly_detection(el: Element, env: ModelEnv) -> Predictor | None:
     problems = env.problems
-    algorithm = el.get("algorithmType")
-    if algorithm not in _ALGORITHMS:
-        problems.invalid(f"algorithmType must be one of {', '.join(_ALGORITHMS)}, got {algorithm!r}", el)
+    algorithm = choice_attr(el, "algorithmType", _ALGORITHMS, problems)
+    if algorithm is None:
         return None
     if env.function_name != "regression":
         problems.unsupported(f"functionName {env.function_name!r} is not supported for an anomaly score; "

@@ -125,6 +125,15 @@ class ModelEnv:
     mining_fields: list[MiningField]
     target: FieldInfo | None
     problems: Problems
+    #: Every target field of the MiningSchema, in order (``target`` is the first).
+    targets: tuple[FieldInfo, ...] = ()
+    #: Set by a compiler whose predictor predicts every target field, the first in
+    #: ``Prediction.value`` and the others in ``Prediction.targets``; a model with several
+    #: targets whose compiler does not set it is refused.
+    predicts_every_target: bool = False
+    #: Set by a compiler whose predicted value is a list per record (a selectAll MiningModel):
+    #: an object column of tuples of plain values, None where there is no prediction.
+    list_valued: bool = False
     #: The categories a classifier predicts, declared by its compiler (probability columns).
     categories: tuple[Any, ...] = ()
     #: False for classifiers that give no probabilities (JPMML: RuleSet, OneAgainstAll SVM):
@@ -168,12 +177,19 @@ class ModelPlan:
     categories: tuple[Any, ...] = ()
     collection_fields: frozenset[str] = frozenset()
     nested_results: tuple[OutputField, ...] = ()
+    #: Target fields after the first, each with its Targets/Target (models with several targets).
+    more_targets: tuple[tuple[FieldInfo, TargetPlan | None], ...] = ()
+    list_valued: bool = False
 
     def evaluate(self, parent: Frame, rows: Any = None) -> tuple[Prediction, dict[str, Array], Frame]:
         """Run the model over the parent's rows (or the given subset of them)."""
         frame = parent.child(self.derived) if rows is None else parent.subset(rows, self.derived)
         pred = self.predictor(frame)
         pred = apply_targets(self.targets, pred, self.function_name)
+        if self.more_targets:
+            pred.targets = {info.name: apply_targets(plan, pred.targets[info.name],
+                                                     target_function(self.function_name, info))
+                            for info, plan in self.more_targets}
         outputs = self.output.evaluate(pred, frame) if self.output is not None else {}
         return pred, outputs, frame
 
@@ -210,11 +226,9 @@ def compile_model(el: Element, outer: Compiler) -> ModelPlan | None:
                 info, expr = got
                 model_scope.add(info)
                 derived[info.name] = expr
-    targets = [m for m in mining if m.usage in ("target", "predicted")]
-    target = targets[0].info if targets else _synthetic_target(fn_name)
-    if len(targets) > 1 and el.tag not in ("MiningModel",):
-        problems.unsupported(f"{len(targets)} target fields; only models with one target are supported", el)
-    env = ModelEnv(el, fn_name, c, mining, target, problems)
+    targets = tuple(m.info for m in mining if m.usage in ("target", "predicted"))
+    target = targets[0] if targets else _synthetic_target(fn_name)
+    env = ModelEnv(el, fn_name, c, mining, target, problems, targets)
     compilers = REGISTRY.compilers(el.tag)
     if not compilers:
         problems.unsupported(f"{el.tag} models are not supported", el)
@@ -226,16 +240,30 @@ def compile_model(el: Element, outer: Compiler) -> ModelPlan | None:
             break
         except Decline:
             continue
+    several = len(targets) > 1 and el.tag != "MiningModel"
+    if several and not env.predicts_every_target:
+        problems.unsupported(f"{len(targets)} target fields; a {el.tag} with more than one target is not "
+                             f"supported (NearestNeighborModel is)", el)
     if predictor is None:
         return None
     target_plan = parse_targets(el.find("Targets"), target, problems)
     if env.folded_rescale_constant and target_plan is not None:
         target_plan = dataclasses.replace(target_plan, rescale_constant=0.0)
-    output, out_scope = compile_output(el.find("Output"), c, target, fn_name, _extra_features(el.tag))
+    more = tuple((t, parse_targets(el.find("Targets"), t, problems)) for t in targets[1:]) \
+        if env.predicts_every_target else ()
+    output, out_scope = compile_output(el.find("Output"), c, target, fn_name, _extra_features(el.tag),
+                                       {t.name: t for t, _ in more})
     categories = env.categories if env.has_probabilities else ()
     return ModelPlan(el.tag, el.get("modelName"), fn_name, target, derived, predictor, target_plan, output,
                      out_scope, tuple(mining), categories, frozenset(env.collection_fields),
-                     tuple(env.nested_results))
+                     tuple(env.nested_results), more, env.list_valued)
+
+
+def target_function(function_name: str, target: FieldInfo) -> str:
+    """The function a model performs for one target: a mixed model regresses a continuous one."""
+    if function_name != "mixed":
+        return function_name
+    return "regression" if target.optype == "continuous" else "classification"
 
 
 def _synthetic_target(function_name: str) -> FieldInfo | None:
@@ -303,6 +331,8 @@ class CompiledDocument:
         results: dict[str, Array] = {}
         if self.model.target is not None:
             results[self.model.target.name] = pred.value
+        for info, _ in self.model.more_targets:
+            results[info.name] = pred.targets[info.name].value
         nested = pred.extras.get(NESTED_RESULTS, {})
         for f in self.model.nested_results:
             if f.name not in results:
@@ -360,15 +390,19 @@ def compile_document(root: Element, source: bytes) -> CompiledDocument:
     assert plan is not None
     inputs = tuple(data_fields[m.name].public() if m.name in data_fields else m.info.public()
                    for m in plan.mining_fields if m.usage == "active")
-    targets = tuple(plan.target.public() for _ in (0,) if plan.target is not None
-                    and plan.target.name in data_fields)
+    targets = tuple(t.public() for t in (plan.target, *(t for t, _ in plan.more_targets))
+                    if t is not None and t.name in data_fields)
     optional = tuple(data_fields[m.name].public() for m in plan.mining_fields
                      if m.usage == "supplementary" and m.name in data_fields)
     results: list[Field] = []
     prob_cols: list[tuple[str, Any]] = []
     if plan.target is not None:
-        results.append(Field(plan.target.name, _result_type(plan), plan.target.optype,
-                             plan.target.value_texts, plan.target.intervals))
+        results.append(Field(plan.target.name, _result_type(plan.function_name, plan.target, plan.targets),
+                             plan.target.optype, plan.target.value_texts, plan.target.intervals,
+                             collection=plan.list_valued))
+    for t, tplan in plan.more_targets:
+        results.append(Field(t.name, _result_type(target_function(plan.function_name, t), t, tplan), t.optype,
+                             t.value_texts, t.intervals))
     # Nested models' results come first (JPMML's depth-first order); this model's own win a name.
     own = {f.name for f in plan.output.fields} if plan.output is not None else set()
     taken = {r.name for r in results} | own
@@ -392,12 +426,11 @@ def compile_document(root: Element, source: bytes) -> CompiledDocument:
                             root, optional, tuple(problems.warnings), tuple(prob_cols))
 
 
-def _result_type(plan: ModelPlan) -> DataType:
+def _result_type(function_name: str, target: FieldInfo, target_plan: TargetPlan | None) -> DataType:
     """The type of the predicted value: a regression predicts a double (JPMML), unless cast."""
-    assert plan.target is not None
-    dtype = plan.target.dtype
-    if plan.function_name == "regression" and dtype.is_number:
-        if plan.targets is not None and plan.targets.cast_integer is not None:
+    dtype = target.dtype
+    if function_name == "regression" and dtype.is_number:
+        if target_plan is not None and target_plan.cast_integer is not None:
             return DataType.INTEGER
         return DataType.FLOAT if dtype is DataType.FLOAT else DataType.DOUBLE
     return dtype

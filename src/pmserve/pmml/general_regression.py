@@ -33,7 +33,7 @@ from pmserve.pmml._frame import Expr, Frame
 from pmserve.pmml._math import INVERSE_LINKS
 from pmserve.pmml._parse import Element
 from pmserve.pmml._prediction import Prediction, classification
-from pmserve.pmml._problems import number_attr
+from pmserve.pmml._problems import choice_attr, number_attr
 from pmserve.pmml._types import Array, DataType, is_missing, parse_scalar
 from pmserve.pmml.compiler import ModelEnv, Predictor, register
 
@@ -571,12 +571,8 @@ def _adjust(el: Element, env: ModelEnv) -> _Adjust | None:
 
 
 def _link(el: Element, env: ModelEnv) -> Link | None:
-    name = el.get("linkFunction")
+    name = choice_attr(el, "linkFunction", _LINK_NAMES, env.problems)
     if name is None:
-        env.problems.invalid("a generalizedLinear model needs attribute linkFunction", el)
-        return None
-    if name not in _LINK_NAMES:
-        env.problems.invalid(f"linkFunction must be one of {', '.join(_LINK_NAMES)}, got {name!r}", el)
         return None
     dist = _num(el, "distParameter", env, required=name == "negbin")
     power = _num(el, "linkParameter", env, required=name in ("oddspower", "power"))
@@ -590,12 +586,8 @@ def _link(el: Element, env: ModelEnv) -> Link | None:
 
 @register("GeneralRegressionModel")
 def compile_general_regression(el: Element, env: ModelEnv) -> Predictor | None:
-    model_type = el.get("modelType")
+    model_type = choice_attr(el, "modelType", _MODEL_TYPES, env.problems)
     if model_type is None:
-        env.problems.invalid("attribute modelType is required", el)
-        return None
-    if model_type not in _MODEL_TYPES:
-        env.problems.invalid(f"modelType must be one of {', '.join(_MODEL_TYPES)}, got {model_type!r}", el)
         return None
     fn = env.function_name
     allowed = _REGRESSION_TYPES if fn == "regression" else _CLASSIFICATION_TYPES if fn == "classification" else ()
@@ -754,13 +746,8 @@ def _classifier(el: Element, env: ModelEnv, model_type: str) -> Predictor | None
             return classification(frame.n, dtype, categories, probs)
 
         return predict_generalized
-    cumulative = el.get("cumulativeLink")
+    cumulative = choice_attr(el, "cumulativeLink", _CUMULATIVE_LINKS, env.problems)
     if cumulative is None:
-        env.problems.invalid("an ordinalMultinomial model needs attribute cumulativeLink", el)
-        return None
-    if cumulative not in _CUMULATIVE_LINKS:
-        env.problems.invalid(f"cumulativeLink must be one of {', '.join(_CUMULATIVE_LINKS)}, got "
-                             f"{cumulative!r}", el)
         return None
     inverse = INVERSE_LINKS[cumulative]
 

@@ -13,15 +13,16 @@ as JPMML-Evaluator combines them:
 * clustering: ``majorityVote`` / ``weightedMajorityVote`` of the cluster ids;
 * any function: ``selectFirst`` (the first segment whose predicate holds) and ``modelChain``
   (every segment's Output fields are fields of the later segments and of this model; the last
-  segment whose predicate holds gives the prediction).
+  segment whose predicate holds gives the prediction);
+* ``selectAll`` (the prediction is the list of every true segment's prediction) and JPMML's
+  ``x-multiModelChain`` (a chain whose segments predict different targets of this model, each
+  a result): see :mod:`pmserve.pmml._mining_lists`.
 
 ``missingPredictionTreatment`` (default ``continue``) and ``missingThreshold`` follow JPMML:
 ``returnMissing`` makes a missing segment prediction the result; ``skipSegment`` leaves such
 segments out unless their share of the weight exceeds the threshold; ``continue`` makes an
 aggregate missing, but counts a missing vote as a pseudo-category that wins only with strictly
 the most votes.  ``x-mathContext="float"`` sums in single precision, as JPMML does.
-``selectAll`` and JPMML's ``x-multiModelChain`` return several predictions per record, which
-pmserve's one-target results cannot hold: they are refused at load.
 """
 
 from __future__ import annotations
@@ -58,10 +59,13 @@ _AGGREGATES = {
     "clustering": ("majorityVote", "weightedMajorityVote"),
 }
 _SELECTIONS = ("selectFirst", "modelChain")
-_REFUSED = ("selectAll", "x-multiModelChain")
+#: Methods whose results are lists per record or several targets (pmserve.pmml._mining_lists).
+SELECT_ALL, MULTI_MODEL_CHAIN = "selectAll", "x-multiModelChain"
+_CHAINS = ("modelChain", MULTI_MODEL_CHAIN)
+_ANY_FUNCTION = (*_SELECTIONS, SELECT_ALL, MULTI_MODEL_CHAIN)
 _ALL_METHODS = tuple(dict.fromkeys(
     [m for ms in _AGGREGATES.values() for m in ms] + ["max", "weightedMedian", "sum", "weightedSum"]
-    + list(_SELECTIONS) + list(_REFUSED)))
+    + list(_ANY_FUNCTION)))
 _TREATMENTS = ("returnMissing", "skipSegment", "continue")
 _SYNTHETIC = (SYNTHETIC_TARGET, SYNTHETIC_CLUSTER)
 
@@ -132,9 +136,14 @@ def compile_mining(el: Element, env: ModelEnv) -> Predictor | None:
         combination.dtype, categories, _winner_order(categories, env), combination.single_precision,
         _wanted_segment_ids(el),
     )
+    method = combination.method
+    if method in (SELECT_ALL, MULTI_MODEL_CHAIN):
+        # Deferred: that module builds on this one's segment machinery.
+        from pmserve.pmml import _mining_lists
+
+        return _mining_lists.compile_lists(el, segments, combination, env)
     if combination.function_name == "classification":
         env.categories = categories
-    method = combination.method
     if method in _SELECTIONS:
         env.nested_results.extend(_nested_results(segments, method))
     if method == "selectFirst":
@@ -189,11 +198,7 @@ def _combination(el: Element, seg_el: Element, env: ModelEnv) -> Combination | N
     if method not in _ALL_METHODS:
         problems.invalid(f"multipleModelMethod must be one of {', '.join(_ALL_METHODS)}, got {method!r}", seg_el)
         return None
-    if method in _REFUSED:
-        problems.unsupported(f"multipleModelMethod {method} returns several predictions per record; pmserve "
-                             f"supports {', '.join(m for m in _ALL_METHODS if m not in _REFUSED)}", seg_el)
-        return None
-    if method not in _SELECTIONS:
+    if method not in _ANY_FUNCTION:
         allowed = _AGGREGATES.get(fn)
         if allowed is None:
             problems.unsupported(f"a {fn} MiningModel can only select or chain models (selectFirst, "
@@ -201,15 +206,19 @@ def _combination(el: Element, seg_el: Element, env: ModelEnv) -> Combination | N
             return None
         if method not in allowed:
             problems.invalid(f"multipleModelMethod {method} is not defined for functionName {fn}; expected one "
-                             f"of {', '.join(allowed + _SELECTIONS)}", seg_el)
+                             f"of {', '.join(allowed + _ANY_FUNCTION)}", seg_el)
             return None
     treatment = seg_el.get("missingPredictionTreatment", "continue")
     if treatment not in _TREATMENTS:
         problems.invalid(f"missingPredictionTreatment must be one of {', '.join(_TREATMENTS)}, got {treatment!r}",
                          seg_el)
         ok = False
-    if treatment == "skipSegment" and method == "modelChain":
-        problems.invalid("missingPredictionTreatment skipSegment is not defined for a modelChain", seg_el)
+    if treatment == "skipSegment" and method in _CHAINS:
+        problems.invalid(f"missingPredictionTreatment skipSegment is not defined for a {method}", seg_el)
+        ok = False
+    if treatment == "skipSegment" and method == SELECT_ALL:
+        problems.unsupported("missingPredictionTreatment skipSegment with selectAll is not supported (nor by "
+                             "JPMML); use continue or returnMissing", seg_el)
         ok = False
     threshold_text = seg_el.get("missingThreshold", "1")
     try:
@@ -220,13 +229,13 @@ def _combination(el: Element, seg_el: Element, env: ModelEnv) -> Combination | N
         problems.invalid(f"missingThreshold must be a number from 0 to 1, got {threshold_text!r}", seg_el)
         ok = False
     target = env.target
-    if method not in _SELECTIONS and fn in ("regression", "classification") and target is None:
+    if method not in _ANY_FUNCTION and fn in ("regression", "classification") and target is None:
         problems.invalid(f"a {fn} MiningModel that combines segments with {method} needs a target field", el)
         ok = False
     if not ok:
         return None
     dtype = target.dtype if target is not None else DataType.STRING
-    if fn == "regression" and dtype.is_string and method not in _SELECTIONS:
+    if fn == "regression" and dtype.is_string and method not in _ANY_FUNCTION:
         problems.invalid(f"a regression MiningModel needs a numeric target, got {target.name if target else ''!r} "
                          f"of dataType string", el)
         return None
@@ -236,7 +245,10 @@ def _combination(el: Element, seg_el: Element, env: ModelEnv) -> Combination | N
 
 def _segments(seg_els: list[Element], combination: Combination, env: ModelEnv) -> list[Segment] | None:
     problems = env.problems
-    chain = combination.method == "modelChain"
+    chain = combination.method in _CHAINS
+    # JPMML: a mixed multi-model chain's segments may perform any function; a modelChain's too.
+    any_function = combination.method == "modelChain" or (
+        combination.method == MULTI_MODEL_CHAIN and combination.function_name == "mixed")
     chain_or_select = combination.method in _SELECTIONS
     out: list[Segment] = []
     ok = True
@@ -274,8 +286,14 @@ def _segments(seg_els: list[Element], combination: Combination, env: ModelEnv) -
             ok = False
             continue
         model_el = models[0]
+        nested_seg = model_el.find("Segmentation") if model_el.tag == "MiningModel" else None
+        if nested_seg is not None and nested_seg.get("multipleModelMethod") == SELECT_ALL:
+            problems.unsupported("a selectAll MiningModel inside a Segment is not supported: its prediction is "
+                                 "a list per record, which no multipleModelMethod combines", model_el)
+            ok = False
+            continue
         seg_fn = model_el.get("functionName")
-        if not chain and seg_fn is not None and seg_fn != combination.function_name:
+        if not any_function and seg_fn is not None and seg_fn != combination.function_name:
             problems.invalid(f"functionName of a segment model must be {combination.function_name} (the "
                              f"MiningModel's) with multipleModelMethod {combination.method}, got {seg_fn!r}",
                              model_el)

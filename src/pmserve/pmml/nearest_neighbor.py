@@ -5,7 +5,9 @@ machinery of :mod:`pmserve.pmml.clustering`); the k nearest (most similar) insta
 document order, predict the target: average, weighted average or median of a continuous target,
 majority or weighted majority vote of a categorical one.  Vote ties go to the category with more
 training instances, then to the smallest value, as the spec and JPMML-Evaluator say.  Entity ids
-are the instanceIdVariable's values, else the 1-based row numbers of the InlineTable.
+are the instanceIdVariable's values, else the 1-based row numbers of the InlineTable.  The spec
+lets one model predict several targets (functionName "mixed"): each target is predicted from the
+same neighbours by its own scoring method, and is a result column of its own.
 """
 
 from __future__ import annotations
@@ -113,20 +115,24 @@ def compile_nearest_neighbor(el: Element, env: ModelEnv) -> Predictor | None:
         problems.invalid(f"{' and '.join(weighted)} weighs neighbours by 1 / (distance + threshold); measure "
                          f"{measure.name} is a similarity", el)
         return None
-    targets = [m.info for m in env.mining_fields if m.usage in ("target", "predicted")]
-    target = targets[0] if targets else None
+    targets = list(env.targets)
     if fn == "clustering":
-        target = None
+        targets = []
         if settings.id_variable is None:
             problems.invalid("a clustering NearestNeighborModel needs attribute instanceIdVariable", el)
             return None
-    elif target is None:
+    elif not targets:
         problems.invalid(f"a {fn} NearestNeighborModel needs a target field in its MiningSchema", el)
         return None
-    elif target.optype not in ("continuous", "categorical"):
-        problems.unsupported(f"target field {target.name!r} is {target.optype}; only continuous and categorical "
-                             f"targets can be predicted (JPMML-Evaluator refuses ordinal too)", el)
-        return None
+    for t in targets:
+        if t.optype not in ("continuous", "categorical"):
+            problems.unsupported(f"target field {t.name!r} is {t.optype}; only continuous and categorical "
+                                 f"targets can be predicted (JPMML-Evaluator refuses ordinal too)", el)
+            return None
+        if t.optype == "continuous" and t.dtype.is_string:
+            problems.invalid(f"continuous target field {t.name!r} is of dataType string", el)
+            return None
+    env.predicts_every_target = True
     exprs: list[Expr] = []
     comps: list[Comparison] = []
     for inp in input_els:
@@ -138,7 +144,7 @@ def compile_nearest_neighbor(el: Element, env: ModelEnv) -> Predictor | None:
             return None
         exprs.append(expr)
         comps.append(comp)
-    training = _training(ti, el, env, settings, exprs, comps, target)
+    training = _training(ti, el, env, settings, exprs, comps, targets)
     if training is None:
         return None
     references, codes, ids, target_values = training
@@ -153,14 +159,8 @@ def compile_nearest_neighbor(el: Element, env: ModelEnv) -> Predictor | None:
     comparator = Comparator(measure, tuple(comps), references, codes)
     depth = min(m, max(settings.k, output_ranks(el)))
     all_affinities = needs_all_affinities(el)
-    vote = _Vote.build(target, target_values) if target is not None and target.optype == "categorical" else None
-    dtype = target.dtype if target is not None else DataType.STRING
-    if target is not None and target.optype == "continuous" and dtype.is_string:
-        problems.invalid(f"continuous target field {target.name!r} is of dataType string", el)
-        return None
-    numeric_target = target_values if vote is None and target is not None else None
-    k, threshold, continuous = settings.k, settings.threshold, settings.continuous
-    weighted_vote = settings.categorical == "weightedMajorityVote"
+    scorers = [_TargetScorer.build(t, target_values[t.name], settings) for t in targets]
+    k, threshold = settings.k, settings.threshold
 
     def predict_neighbors(frame: Frame) -> Prediction:
         n = frame.n
@@ -186,27 +186,57 @@ def compile_nearest_neighbor(el: Element, env: ModelEnv) -> Predictor | None:
                 every[bad] = np.nan
         nearest = ranked[:, :k]
         weights = 1.0 / (ranked_aff[:, :k] + threshold)
-        if vote is not None:
-            value = vote.predict(nearest, weights if weighted_vote else None, bad)
-        elif numeric_target is not None:
-            value = _continuous(numeric_target[nearest], weights, continuous)
-        else:
-            value = empty(dtype, n)
-        missing_target = is_missing(value) & ~bad if target is not None else np.zeros(n, dtype=bool)
-        if missing_target.any() and target is not None:
-            name = target.name
-            frame.fail(missing_target, lambda r: EvaluationError(
-                f"a nearest neighbour has no value of target field {name!r} (row {r + 1})", field=name, row=r))
-        value[bad] = None if dtype.is_string else np.nan
         ranked_ids = ids[ranked]
         ranked_ids[bad] = None
-        return Prediction(
-            n, dtype, value, entity_id=ranked_ids[:, 0], affinity=ranked_aff[:, 0],
-            entity_ids=tuple(ids.tolist()) if every is not None else (), entity_affinities=every,
-            extras={"ranked_entity_ids": ranked_ids, "ranked_affinities": ranked_aff},
-        )
+        preds = [
+            Prediction(n, s.dtype, s.predict(frame, nearest, weights, bad), entity_id=ranked_ids[:, 0],
+                       affinity=ranked_aff[:, 0], entity_ids=tuple(ids.tolist()) if every is not None else (),
+                       entity_affinities=every,
+                       extras={"ranked_entity_ids": ranked_ids, "ranked_affinities": ranked_aff})
+            for s in scorers
+        ] or [Prediction(n, DataType.STRING, empty(DataType.STRING, n), entity_id=ranked_ids[:, 0],
+                         affinity=ranked_aff[:, 0], entity_ids=tuple(ids.tolist()) if every is not None else (),
+                         entity_affinities=every,
+                         extras={"ranked_entity_ids": ranked_ids, "ranked_affinities": ranked_aff})]
+        first = preds[0]
+        if len(preds) > 1:
+            # Every target is predicted from the same neighbours; the first is the model's value.
+            first.targets = {s.info.name: p for s, p in zip(scorers[1:], preds[1:], strict=True)}
+        return first
 
     return predict_neighbors
+
+
+@dataclass(frozen=True)
+class _TargetScorer:
+    """How one target field is predicted from the neighbours' training values."""
+
+    info: FieldInfo
+    dtype: DataType
+    vote: _Vote | None  # categorical targets
+    values: Array  # continuous targets: the training instances' values
+    continuous: str
+    weighted_vote: bool
+
+    @staticmethod
+    def build(target: FieldInfo, values: Array, settings: _Settings) -> _TargetScorer:
+        vote = _Vote.build(target, values) if target.optype == "categorical" else None
+        return _TargetScorer(target, target.dtype, vote, values, settings.continuous,
+                             settings.categorical == "weightedMajorityVote")
+
+    def predict(self, frame: Frame, nearest: npt.NDArray[np.intp], weights: Array,
+                bad: npt.NDArray[np.bool_]) -> Array:
+        if self.vote is not None:
+            value = self.vote.predict(nearest, weights if self.weighted_vote else None, bad)
+        else:
+            value = _continuous(self.values[nearest], weights, self.continuous)
+        missing_target = is_missing(value) & ~bad
+        if missing_target.any():
+            name = self.info.name
+            frame.fail(missing_target, lambda r: EvaluationError(
+                f"a nearest neighbour has no value of target field {name!r} (row {r + 1})", field=name, row=r))
+        value[bad] = None if self.dtype.is_string else np.nan
+        return value
 
 
 def _continuous(values: Array, weights: Array, method: str) -> Array:
@@ -282,10 +312,10 @@ class _Vote:
 
 def _training(
     ti: Element, el: Element, env: ModelEnv, settings: _Settings, exprs: list[Expr], comps: list[Comparison],
-    target: FieldInfo | None,
-) -> tuple[Array, tuple[dict[Any, float] | None, ...], Array, Array] | None:
+    targets: list[FieldInfo],
+) -> tuple[Array, tuple[dict[Any, float] | None, ...], Array, dict[str, Array]] | None:
     """The training instances: reference matrix (instances x KNNInputs), string codes, entity ids and
-    target values, with MiningSchema treatments and LocalTransformations applied as for records."""
+    each target's values, with MiningSchema treatments and LocalTransformations applied as for records."""
     problems = env.problems
     fields_el = ti.find("InstanceFields")
     instance_fields = fields_el.findall("InstanceField") if fields_el is not None else []
@@ -328,9 +358,10 @@ def _training(
         return None
     if ids is None:
         ids = np.array([str(i) for i in range(1, m + 1)], dtype=object)
-    if target is not None and target.name not in raw:
-        problems.invalid(f"the InstanceFields have no column for target field {target.name!r}", fields_el)
-        return None
+    for target in targets:
+        if target.name not in raw:
+            problems.invalid(f"the InstanceFields have no column for target field {target.name!r}", fields_el)
+            return None
     errors = RowErrors()
     root = Frame(m, dict(raw), {}, errors=errors)
     derived: dict[str, Expr] = dict(treatment_exprs([mf for mf in env.mining_fields if mf.name in raw]))
@@ -363,8 +394,7 @@ def _training(
         row, err = next(iter(errors.errors.items()))
         problems.invalid(f"training instance {row + 1} cannot be read: {err.message}", ti)
         return None
-    target_values = raw[target.name] if target is not None else np.empty(0)
-    return references, tuple(codes), ids, target_values
+    return references, tuple(codes), ids, {t.name: raw[t.name] for t in targets}
 
 
 def _local_derived(el: Element, env: ModelEnv) -> dict[str, Expr]:

@@ -30,6 +30,7 @@ from pmserve.pmml._frame import Frame
 from pmserve.pmml._parse import Element
 from pmserve.pmml._predicates import PredicateFn, compile_predicate, find_predicate
 from pmserve.pmml._prediction import Prediction
+from pmserve.pmml._problems import choice_attr
 from pmserve.pmml._types import Array, DataType, empty, parse_scalar
 from pmserve.pmml.compiler import ModelEnv, Predictor, register
 
@@ -128,9 +129,8 @@ def compile_rule_set(el: Element, env: ModelEnv) -> Predictor | None:
         env.problems.invalid("a RuleSet needs at least one RuleSelectionMethod", rule_set)
         return None
     # PMML 4.4 RuleSet: "the first method is used as the default method for scoring".
-    criterion = methods[0].get("criterion")
-    if criterion not in _CRITERIA:
-        env.problems.invalid(f"criterion must be one of {', '.join(_CRITERIA)}, got {criterion!r}", methods[0])
+    criterion = choice_attr(methods[0], "criterion", _CRITERIA, env.problems)
+    if criterion is None:
         return None
     dtype = env.target.dtype if env.target is not None else DataType.STRING
     walker = _Collector(env, dtype)

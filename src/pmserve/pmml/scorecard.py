@@ -25,6 +25,7 @@ from pmserve.pmml._frame import Expr, Frame
 from pmserve.pmml._parse import Element
 from pmserve.pmml._predicates import PredicateFn, compile_predicate, find_predicate
 from pmserve.pmml._prediction import Prediction
+from pmserve.pmml._problems import choice_attr
 from pmserve.pmml._types import Array, DataType
 from pmserve.pmml.compiler import ModelEnv, Predictor, register
 
@@ -83,9 +84,7 @@ def compile_scorecard(el: Element, env: ModelEnv) -> Predictor | None:
         env.problems.invalid(f"reasonCodeAlgorithm must be pointsBelow or pointsAbove, got {algorithm!r}", el)
         ok = False
     # baselineMethod only records how the baselines were chosen; it changes no result.
-    method = el.get("baselineMethod", "other")
-    if method not in _BASELINE_METHODS:
-        env.problems.invalid(f"baselineMethod must be one of {', '.join(_BASELINE_METHODS)}, got {method!r}", el)
+    if choice_attr(el, "baselineMethod", _BASELINE_METHODS, env.problems, "other") is None:
         ok = False
     chars_el = el.find("Characteristics")
     if chars_el is None or not chars_el.findall("Characteristic"):

@@ -38,7 +38,7 @@ from pmserve.pmml._frame import Expr, Frame
 from pmserve.pmml._parse import Element
 from pmserve.pmml._predicates import parse_array
 from pmserve.pmml._prediction import Prediction
-from pmserve.pmml._problems import number_attr
+from pmserve.pmml._problems import choice_attr, number_attr
 from pmserve.pmml._types import Array, DataType
 from pmserve.pmml.compiler import ModelEnv, Predictor, register
 
@@ -143,9 +143,8 @@ def _exponential_smoothing(es: Element, env: ModelEnv) -> Forecast | None:
 def _trend(el: Element | None, env: ModelEnv) -> Callable[[float, Array], Array] | None:
     if el is None:
         return lambda level, h: np.full(len(h), level)
-    kind = el.get("trend", "additive")
-    if kind not in _TRENDS:
-        env.problems.invalid(f"trend must be one of {', '.join(_TRENDS)}, got {kind!r}", el)
+    kind = choice_attr(el, "trend", _TRENDS, env.problems, "additive")
+    if kind is None:
         return None
     if kind == "polynomial_exp":
         env.problems.unsupported("trend polynomial_exp is not supported; expected additive, damped_additive, "

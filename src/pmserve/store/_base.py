@@ -121,6 +121,7 @@ class Store(abc.ABC):
     def close(self) -> None: ...
 
 
+KEY_COLUMNS = "name, tenant, key_hash, created_at, revoked_at"
 VERSION_COLUMNS = ("v.tenant, v.model_id, v.version, v.filename, v.tablename, v.format, v.size, "
                    "v.sha256, v.created_by, v.created_at")
 CURRENT_SQL = f"SELECT {VERSION_COLUMNS} FROM models m JOIN versions v ON v.version = m.current"
@@ -137,6 +138,14 @@ class SQLStore(Store):
 
     def _sql(self, sql: str) -> str:
         return sql.replace("?", self.marker)
+
+    def find_key(self, key_hash: str) -> KeyRecord | None:
+        rows = self._query(self._sql(f"SELECT {KEY_COLUMNS} FROM keys WHERE key_hash = ? AND revoked_at IS NULL"),
+                           (key_hash,))
+        return KeyRecord(*rows[0]) if rows else None
+
+    def list_keys(self) -> list[KeyRecord]:
+        return [KeyRecord(*r) for r in self._query(f"SELECT {KEY_COLUMNS} FROM keys ORDER BY name")]
 
     def current(self, tenant: str, model_id: str) -> ModelVersion | None:
         rows = self._query(self._sql(f"{CURRENT_SQL} WHERE m.tenant = ? AND m.model_id = ?"), (tenant, model_id))

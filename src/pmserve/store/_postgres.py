@@ -119,15 +119,6 @@ class PostgresStore(SQLStore):
             cur.execute("INSERT INTO keys VALUES (%s, %s, %s, %s, %s)",
                         (record.name, record.tenant, record.key_hash, record.created_at, record.revoked_at))
 
-    def find_key(self, key_hash: str) -> KeyRecord | None:
-        rows = self._query("SELECT name, tenant, key_hash, created_at, revoked_at FROM keys "
-                           "WHERE key_hash = %s AND revoked_at IS NULL", (key_hash,))
-        return KeyRecord(*rows[0]) if rows else None
-
-    def list_keys(self) -> list[KeyRecord]:
-        rows = self._query("SELECT name, tenant, key_hash, created_at, revoked_at FROM keys ORDER BY name")
-        return [KeyRecord(*r) for r in rows]
-
     def revoke_key(self, name: str, when: str) -> bool:
         with self._write() as cur:
             cur.execute("UPDATE keys SET revoked_at = %s WHERE name = %s AND revoked_at IS NULL",

@@ -120,15 +120,6 @@ class SQLiteStore(SQLStore):
             db.execute("INSERT INTO keys VALUES (?, ?, ?, ?, ?)",
                        (record.name, record.tenant, record.key_hash, record.created_at, record.revoked_at))
 
-    def find_key(self, key_hash: str) -> KeyRecord | None:
-        rows = self._query("SELECT name, tenant, key_hash, created_at, revoked_at FROM keys "
-                           "WHERE key_hash = ? AND revoked_at IS NULL", (key_hash,))
-        return KeyRecord(*rows[0]) if rows else None  # type: ignore[arg-type]
-
-    def list_keys(self) -> list[KeyRecord]:
-        rows = self._query("SELECT name, tenant, key_hash, created_at, revoked_at FROM keys ORDER BY name")
-        return [KeyRecord(*r) for r in rows]  # type: ignore[arg-type]
-
     def revoke_key(self, name: str, when: str) -> bool:
         with self._write() as db:
             cur = db.execute("UPDATE keys SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL",

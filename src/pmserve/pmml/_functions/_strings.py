@@ -1,0 +1,189 @@
+"""String functions: case, trimming, substring, concat, Java regular expressions."""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from pmserve.pmml._functions._args import _by_value, _num, _objects, _same, _smap, _str
+from pmserve.pmml._types import Array, DataType
+
+# -- strings --------------------------------------------------------------------------------------
+
+# Java's String.trim removes every character up to U+0020, control characters included.
+_JAVA_BLANKS = "".join(chr(c) for c in range(0x21))
+
+
+def _string_fn(kind: str, args: Sequence[Array], types: Sequence[DataType]) -> Array:
+    col = _str(args[0], types[0])
+    if kind == "upper":
+        return _smap(str.upper, col)
+    if kind == "lower":
+        return _smap(str.lower, col)
+    return _smap(lambda s: s.strip(_JAVA_BLANKS), col)
+
+
+def _string_length(args: Sequence[Array], types: Sequence[DataType]) -> Array:
+    col = _str(args[0], types[0])
+    return np.fromiter((math.nan if s is None else len(s) for s in col), dtype=np.float64, count=len(col))
+
+
+def _whole(x: float) -> int | None:
+    return int(x) if math.isfinite(x) and x == math.floor(x) else None
+
+
+def _substring_one(s: str | None, start: float, length: float) -> str | None:
+    # PMML: positions count from 1; JPMML rejects a start below 1 or a negative length.
+    pos, n = _whole(start), _whole(length)
+    if s is None or pos is None or n is None or pos < 1 or n < 0:
+        return None
+    return s[pos - 1 : pos - 1 + n]
+
+
+def _substring(args: Sequence[Array], types: Sequence[DataType]) -> Array:
+    col = _str(args[0], types[0])
+    starts, lengths = _num(args[1], types[1]), _num(args[2], types[2])
+    out = np.empty(len(col), dtype=object)
+    if len(col) and _same(starts) and _same(lengths):
+        # The usual case, constant positions: check them once.
+        pos, n = _whole(float(starts[0])), _whole(float(lengths[0]))
+        if pos is None or n is None or pos < 1 or n < 0:
+            out[:] = None
+        else:
+            out[:] = _objects((None if s is None else s[pos - 1 : pos - 1 + n] for s in col), len(out))
+        return out
+    each = zip(col, starts.tolist(), lengths.tolist(), strict=True)
+    out[:] = _objects((_substring_one(s, p, n) for s, p, n in each), len(out))
+    return out
+
+
+def _concat(args: Sequence[Array], types: Sequence[DataType]) -> Array:
+    # JPMML skips missing arguments, so all-missing gives the empty string.
+    cols = [_str(a, t) for a, t in zip(args, types, strict=True)]
+    out = np.empty(len(cols[0]), dtype=object)
+    each = zip(*cols, strict=True)
+    out[:] = _objects(("".join(p for p in parts if p is not None) for parts in each), len(out))
+    return out
+
+
+def _java_regex(pattern: str) -> re.Pattern[str] | None:
+    """Compile a Java regular expression with Python's ``re`` (None when it does not compile)."""
+    out: list[str] = []
+    i = 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\" and i + 1 < len(pattern):
+            nxt = pattern[i + 1]
+            out.append("\\Z" if nxt == "z" else c + nxt)
+            i += 2
+            continue
+        if pattern.startswith("(?<", i) and i + 3 < len(pattern) and pattern[i + 3].isalpha():
+            out.append("(?P<")  # Java's named group syntax
+            i += 3
+            continue
+        out.append(c)
+        i += 1
+    try:
+        return re.compile("".join(out))
+    except (re.error, OverflowError, RecursionError):
+        return None
+
+
+def _java_replacement(text: str, groups: int, names: Mapping[str, int]) -> str | None:
+    """Java's Matcher replacement syntax ($n, ${name}, backslash escapes) as a ``re`` template."""
+    parts: list[str | int] = []
+    literal: list[str] = []
+    i = 0
+    while i < len(text):
+        c = text[i]
+        if c == "\\":
+            if i + 1 >= len(text):
+                return None
+            literal.append(text[i + 1])
+            i += 2
+            continue
+        if c != "$":
+            literal.append(c)
+            i += 1
+            continue
+        if text.startswith("${", i):
+            end = text.find("}", i)
+            if end < 0 or text[i + 2 : end] not in names:
+                return None
+            group = names[text[i + 2 : end]]
+            i = end + 1
+        elif i + 1 < len(text) and text[i + 1].isdigit():
+            # Java reads further digits only while they still name an existing group.
+            group = int(text[i + 1])
+            i += 2
+            while i < len(text) and text[i].isdigit() and group * 10 + int(text[i]) <= groups:
+                group = group * 10 + int(text[i])
+                i += 1
+            if group > groups:
+                return None
+        else:
+            return None
+        if literal:
+            parts.append("".join(literal))
+            literal = []
+        parts.append(group)
+    if literal:
+        parts.append("".join(literal))
+    # re's template: backslashes escaped, groups as \g<n> (an unmatched group gives "", as in Java).
+    return "".join(p.replace("\\", "\\\\") if isinstance(p, str) else f"\\g<{p}>" for p in parts)
+
+
+@functools.lru_cache(maxsize=256)
+def _replacer(pattern: str, replacement: str) -> tuple[re.Pattern[str], str] | None:
+    compiled = _java_regex(pattern)
+    if compiled is None:
+        return None
+    template = _java_replacement(replacement, compiled.groups, compiled.groupindex)
+    return None if template is None else (compiled, template)
+
+
+def _replace_one(s: str | None, pattern: str | None, replacement: str | None) -> str | None:
+    found = None if pattern is None or replacement is None else _replacer(pattern, replacement)
+    if s is None or found is None:
+        return None
+    return found[0].sub(found[1], s)
+
+
+def _replace(args: Sequence[Array], types: Sequence[DataType]) -> Array:
+    col, patterns, replacements = (_str(a, t) for a, t in zip(args, types, strict=True))
+    out = np.empty(len(col), dtype=object)
+    if len(col) and _same(patterns) and _same(replacements):
+        pattern, replacement = patterns[0], replacements[0]
+        found = None if pattern is None or replacement is None else _replacer(pattern, replacement)
+        if found is None:
+            out[:] = None
+        else:
+            sub, template = found[0].sub, found[1]
+            out[:] = _objects((None if s is None else sub(template, s) for s in col), len(out))
+        return out
+    each = zip(col, patterns, replacements, strict=True)
+    out[:] = _objects((_replace_one(s, p, r) for s, p, r in each), len(out))
+    return out
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_regex(pattern: str) -> re.Pattern[str] | None:
+    return _java_regex(pattern)
+
+
+def _matches(args: Sequence[Array], types: Sequence[DataType]) -> Array:
+    # PMML: the string matches when any substring matches the pattern (Java's find()).
+    col, patterns = _str(args[0], types[0]), _str(args[1], types[1])
+    out = np.full(len(col), np.nan)
+    for pattern, rows in _by_value(patterns).items():
+        compiled = None if pattern is None else _cached_regex(pattern)
+        if compiled is not None:
+            search = compiled.search
+            out[rows] = [s is not None and search(s) is not None for s in col[rows]]
+    return out
+
+
