@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from pmserve.pmml._ensemble import fuse
 from pmserve.pmml._expressions import format_number
 from pmserve.pmml._fields import FieldInfo
 from pmserve.pmml._frame import Frame
@@ -149,14 +150,17 @@ def compile_mining(el: Element, env: ModelEnv) -> Predictor | None:
         return _select_first(segments, combination)
     if method == "modelChain":
         return _model_chain(segments, combination)
-    if method in ("majorityVote", "weightedMajorityVote"):
-        return _vote(segments, combination)
-    if combination.function_name == "classification":
-        return _probability_aggregate(segments, combination)
     start = 0.0
-    if combination.single_precision and method == "sum":
-        start = _fold_rescale_constant(el, env)
-    return _value_aggregate(segments, combination, start)
+    if method in ("majorityVote", "weightedMajorityVote"):
+        general = _vote(segments, combination)
+    elif combination.function_name == "classification":
+        general = _probability_aggregate(segments, combination)
+    else:
+        if combination.single_precision and method == "sum":
+            start = _fold_rescale_constant(el, env)
+        general = _value_aggregate(segments, combination, start)
+    # Segments that are all plain trees are walked together, the general path as the fallback.
+    return fuse(segments, combination, general, start, _convert_scalar) or general
 
 
 def _fold_rescale_constant(el: Element, env: ModelEnv) -> float:

@@ -27,12 +27,15 @@ with the same results as the element-by-element path, which takes every other tr
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from pmserve.errors import EvaluationError
+from pmserve.pmml._forest import PAIRS, Forest, build_forest
 from pmserve.pmml._frame import Frame
 from pmserve.pmml._parse import K_SCORE, Element, NodeTable
 from pmserve.pmml._prediction import Prediction
@@ -50,7 +53,7 @@ from pmserve.pmml._tree_flat import (
 from pmserve.pmml._types import Array, DataType, parse_scalar
 from pmserve.pmml.compiler import ModelEnv, Predictor, register
 
-__all__ = ["compile_tree"]
+__all__ = ["TreePredictor", "compile_tree"]
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,20 @@ class _Classes:
 
 @register("TreeModel")
 def compile_tree(el: Element, env: ModelEnv) -> Predictor | None:
+    predictor = _compile_tree(el, env)
+    if isinstance(predictor, TreePredictor) and _stands_alone(env):
+        return predictor.with_forest()
+    return predictor
+
+
+def _stands_alone(env: ModelEnv) -> bool:
+    """The document's own model, not a segment: an ensemble walks its trees together
+    (``_ensemble``), and a forest per tree there would only cost memory."""
+    parent = env.scope.parent
+    return parent is not None and parent.parent is None
+
+
+def _compile_tree(el: Element, env: ModelEnv) -> Predictor | None:
     fast = _compile_bulk(el, env)
     if fast is not None:
         return fast
@@ -383,15 +400,77 @@ def _classes(nodes: list[ParsedNode], dtype: DataType, declared: tuple[Any, ...]
 # -- scoring ---------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class TreePredictor:
+    """A tree whose every record ends in one node: its tables stay readable, so that an ensemble
+    of such trees can score them all at once (:mod:`pmserve.pmml._ensemble`)."""
+
+    flat: FlatTree
+    dtype: DataType
+    #: None for a regression tree.
+    classes: _Classes | None
+    penalty: float
+    #: Per node, and "no node" last: entity id and predicted value.
+    ids: Array
+    values: Array
+    #: The tree as a forest of one (``_forest``), and per forest node the node a record ending
+    #: there ends in (-1: the general walk decides): a plain binary tree's fast walk.
+    forest: Forest | None = None
+    ends: IntArray | None = None
+
+    def with_forest(self) -> TreePredictor:
+        forest = build_forest([self.flat])
+        if forest is None:
+            return self
+        src = forest.source
+        known = np.flatnonzero(src >= 0)
+        usable = self.flat.has_score[src[known]]
+        if self.classes is not None:
+            usable &= ~self.classes.undefined[src[known]]
+        ends = np.full(len(src), -1, dtype=np.intp)
+        ends[known[usable]] = src[known[usable]]
+        return dataclasses.replace(self, forest=forest, ends=ends)
+
+    def __call__(self, frame: Frame) -> Prediction:
+        nodes, levels = self._walk(frame)
+        if self.classes is None:
+            return Prediction(frame.n, self.dtype, self.values[nodes], entity_id=self.ids[nodes])
+        classes = self.classes
+        nodes = _fail_undefined(frame, nodes, classes)
+        probs = classes.probabilities[nodes]
+        confs = None
+        if classes.confidences is not None:
+            confs = classes.confidences[nodes]
+            if self.penalty != 1.0 and levels.any():
+                confs = confs * (self.penalty ** levels)[:, None]
+        return Prediction(frame.n, self.dtype, self.values[nodes], classes.categories, probs, confidences=confs,
+                          entity_id=self.ids[nodes])
+
+    def _walk(self, frame: Frame) -> tuple[IntArray, npt.NDArray[np.int64]]:
+        """Final node (-1 none) and missing levels met, per row: records with a missing value, or
+        that the forest cannot finish, take the general walk."""
+        forest, ends = self.forest, self.ends
+        n = frame.n
+        if forest is None or ends is None or n == 0:
+            return self.flat.walk(frame)
+        x = np.zeros((n, max(len(forest.columns), 1)))
+        for j, name in enumerate(forest.columns):
+            x[:, j] = frame.get(name)
+        nodes = np.empty(n, dtype=np.intp)
+        for r0 in range(0, n, PAIRS):
+            nodes[r0:r0 + PAIRS] = ends[forest.walk(x[r0:r0 + PAIRS])[0]]
+        redo = nodes < 0
+        if np.isnan(x).any():
+            redo |= np.isnan(x).any(axis=1)
+        levels = np.zeros(n, dtype=np.int64)
+        if redo.any():
+            rows = np.flatnonzero(redo)
+            nodes[rows], levels[rows] = self.flat.walk(frame.subset(rows, {}))
+        return nodes, levels
+
+
 def _regression(flat: FlatTree, dtype: DataType) -> Predictor:
-    values = np.append(flat.scores, np.nan)
-    ids = _ids(flat)
-
-    def predict_tree_regression(frame: Frame) -> Prediction:
-        nodes = flat.leaf_index(frame)
-        return Prediction(frame.n, dtype, values[nodes], entity_id=ids[nodes])
-
-    return predict_tree_regression
+    return TreePredictor(flat, dtype, None, 1.0, _ids(flat), np.append(flat.scores, np.nan))
 
 
 def _ids(flat: FlatTree) -> Array:
@@ -402,21 +481,7 @@ def _ids(flat: FlatTree) -> Array:
 
 
 def _classification(flat: FlatTree, classes: _Classes, dtype: DataType, penalty: float) -> Predictor:
-    ids = _ids(flat)
-
-    def predict_tree_classification(frame: Frame) -> Prediction:
-        nodes, levels = flat.walk(frame)
-        nodes = _fail_undefined(frame, nodes, classes)
-        probs = classes.probabilities[nodes]
-        confs = None
-        if classes.confidences is not None:
-            confs = classes.confidences[nodes]
-            if penalty != 1.0 and levels.any():
-                confs = confs * (penalty ** levels)[:, None]
-        return Prediction(frame.n, dtype, classes.values[nodes], classes.categories, probs, confidences=confs,
-                          entity_id=ids[nodes])
-
-    return predict_tree_classification
+    return TreePredictor(flat, dtype, classes, penalty, _ids(flat), classes.values)
 
 
 def _fail_undefined(frame: Frame, nodes: IntArray, classes: _Classes) -> IntArray:
