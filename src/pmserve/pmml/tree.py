@@ -50,6 +50,7 @@ from pmserve.pmml._tree_flat import (
     parse_nodes,
     table_nodes,
 )
+from pmserve.pmml._tree_scalar import MAX_ROWS as SCALAR_MAX_ROWS
 from pmserve.pmml._types import Array, DataType, parse_scalar
 from pmserve.pmml.compiler import ModelEnv, Predictor, register
 
@@ -451,7 +452,9 @@ class TreePredictor:
         that the forest cannot finish, take the general walk."""
         forest, ends = self.forest, self.ends
         n = frame.n
-        if forest is None or ends is None or n == 0:
+        # A few records walk faster one by one in plain Python (``_tree_scalar``, via FlatTree.walk)
+        # than through the forest's numpy steps.
+        if forest is None or ends is None or n <= SCALAR_MAX_ROWS:
             return self.flat.walk(frame)
         x = np.zeros((n, max(len(forest.columns), 1)))
         for j, name in enumerate(forest.columns):
