@@ -11,7 +11,7 @@ import pytest
 
 from pmserve.errors import InvalidValueError
 from pmserve.pmml import load
-from pmserve.pmml._types import DataType, _numbers_by_cell, _strings_by_cell, coerce_column
+from pmserve.pmml._types import DataType, NumericInputs, _numbers_by_cell, _strings_by_cell, coerce_column
 
 DOC = """<PMML xmlns="http://www.dmg.org/PMML-4_4" version="4.4">
 <DataDictionary>
@@ -128,3 +128,60 @@ def test_result_columns_become_the_python_values_of_each_cell(dtype: DataType) -
         want = [format_scalar(dtype, v) for v in values.tolist()]
         assert got == want
         assert [type(v) for v in got] == [type(v) for v in want]
+
+
+def _by_field(fields: list[tuple[str, DataType]], columns: dict[str, Any]) -> dict[str, np.ndarray[Any, Any]]:
+    return {name: coerce_column(dtype, columns[name], name)[0] for name, dtype in fields}
+
+
+@pytest.mark.parametrize("rows", [1, 3])
+def test_numeric_inputs_convert_lists_of_numbers_as_coerce_column_does(rows: int) -> None:
+    """Lists of plain numbers (None, bools, ints, floats) convert in one step to the same columns."""
+    fields = [("a", DataType.DOUBLE), ("b", DataType.FLOAT), ("c", DataType.DOUBLE)]
+    rng = random.Random(rows)
+    cells: list[Any] = [None, True, 3, 0.1, 1e300, -2.5, np.float64(7.25)]
+    columns = {name: [rng.choice(cells) for _ in range(rows)] for name, _ in fields}
+    got = NumericInputs(fields).convert(columns)
+    assert got is not None
+    want = _by_field(fields, columns)
+    assert list(got) == [name for name, _ in fields]
+    for name in want:
+        assert _same(got[name], want[name])
+
+
+def test_numeric_inputs_round_an_all_float_model_to_single_precision() -> None:
+    """A model whose every input is a float field rounds every cell to float32, as JPMML does."""
+    got = NumericInputs([("a", DataType.FLOAT), ("b", DataType.FLOAT)]).convert({"a": [0.1], "b": [1e300]})
+    assert got is not None
+    assert got["a"][0] == pytest.approx(float(np.float32(0.1)), rel=0, abs=0)
+    assert math.isinf(got["b"][0])
+
+
+@pytest.mark.parametrize("columns", [
+    {"a": [1.0]},                                   # a field is absent: the general path names it
+    {"a": [1.0], "b": [1.0, 2.0]},                  # lengths differ
+    {"a": ["1.5"], "b": [2.0]},                     # a string cell is parsed cell by cell
+    {"a": np.array([1.0]), "b": np.array([2.0])},   # arrays take coerce_column's own path
+    {"a": [1.0], "b": [{"x": 1}]},                  # a bad cell is reported row by row
+], ids=["absent", "lengths", "string-cell", "arrays", "bad-cell"])
+def test_numeric_inputs_leave_other_shapes_to_the_general_path(columns: dict[str, Any]) -> None:
+    """Anything but equal-length lists of plain numbers is declined (None), never half converted."""
+    assert NumericInputs([("a", DataType.DOUBLE), ("b", DataType.DOUBLE)]).convert(columns) is None
+
+
+@pytest.mark.parametrize("dtype", [DataType.INTEGER, DataType.STRING, DataType.BOOLEAN, DataType.DATE])
+def test_numeric_inputs_are_not_used_for_fields_with_their_own_checks(dtype: DataType) -> None:
+    """Integer (fractions are errors), string, boolean and temporal fields go field by field."""
+    assert NumericInputs([("a", DataType.DOUBLE), ("b", dtype)]).convert({"a": [1.0], "b": [1]}) is None
+
+
+def test_a_one_record_request_with_a_bad_cell_still_names_field_and_row() -> None:
+    """The one-step conversion declines a bad cell, so the error names field, value and row."""
+    doc = DOC.replace('dataType="integer"', 'dataType="double"').replace(
+        '<MiningField name="colour"/>', "").replace(
+        '<CategoricalPredictor name="colour" value="red" coefficient="10"/>', "").replace(
+        '<DataField name="colour" optype="categorical" dataType="string"/>', "")
+    model = load(doc.encode())
+    assert model.score({"count": [2.0]}).to_lists()["y"] == [5.0]
+    with pytest.raises(InvalidValueError, match=r"field 'count' expects a number, got 'abc' \(row 1\)"):
+        model.score({"count": ["abc"]})

@@ -10,8 +10,10 @@ import numpy as np
 
 from pmserve.errors import DataError, InvalidValueError, MissingFieldError
 from pmserve.pmml._types import (
+    CELL_LISTS,
     Array,
     DataType,
+    NumericInputs,
     coerce_collection,
     coerce_column,
     coerce_numeric_columns,
@@ -110,6 +112,9 @@ class Model:
                              for f in document.input_fields)
         self._extra_inputs = tuple((f.name, f.data_type)
                                    for f in (*document.target_fields, *document.optional_fields))
+        self._numeric = NumericInputs([(name, dtype) for name, dtype, collection in self._inputs
+                                       if not collection]) \
+            if not document.collection_fields else NumericInputs(())
 
     # -- description ------------------------------------------------------------------------
     @property
@@ -160,16 +165,17 @@ class Model:
         records get missing results and their errors are returned in ``Scored.errors``.
         """
         columns, n = _columns_of(data)
-        batch: dict[str, Array] = {}
         row_errors: dict[int, DataError] = {}
-        converted = _coerce_inputs(self._inputs, columns)
-        for name, raw, (col, bad) in converted:
-            for row, message in bad.items():
-                err: DataError = InvalidValueError(message, field=name, value=raw[row], row=row)
-                if errors == "raise":
-                    raise err
-                row_errors.setdefault(row, err)
-            batch[name] = col
+        batch = self._numeric.convert(columns)
+        if batch is None:
+            batch = {}
+            for name, raw, (col, bad) in _coerce_inputs(self._inputs, columns):
+                for row, message in bad.items():
+                    err: DataError = InvalidValueError(message, field=name, value=raw[row], row=row)
+                    if errors == "raise":
+                        raise err
+                    row_errors.setdefault(row, err)
+                batch[name] = col
         found = len(batch)
         for name, dtype in self._extra_inputs:
             # Actual target values (for residuals) and supplementary fields are read where given.
@@ -213,9 +219,6 @@ class Model:
         return f"<pmml.Model {self.model_type} {self.function_name} inputs={len(self.input_fields)}>"
 
 
-_CELL_LISTS = (list, tuple)
-
-
 def _coerce_inputs(
     inputs: tuple[tuple[str, DataType, bool], ...], columns: Mapping[str, Any],
 ) -> list[tuple[str, Any, tuple[Array, dict[int, str]]]]:
@@ -231,7 +234,7 @@ def _coerce_inputs(
         raw = columns.get(name)
         if raw is None:
             continue
-        if not is_collection and dtype is not DataType.STRING and type(raw) in _CELL_LISTS:
+        if not is_collection and dtype is not DataType.STRING and type(raw) in CELL_LISTS:
             plain.append((name, dtype))
             plain_raws.append(raw)
             plain_at.append(len(out))

@@ -291,6 +291,49 @@ def coerce_numeric_columns(
             for column, (name, dtype), raw in zip(block, fields, raws, strict=True)]
 
 
+#: Containers of a column's cells as JSON gives them.
+CELL_LISTS = frozenset({list, tuple})
+
+
+class NumericInputs:
+    """Every input field of a model that reads only numbers, converted in one step when a request
+    gives each as a list of plain numbers (the JSON shape of /pm/v1): a few records cost a few
+    numpy calls in all rather than a few per field.  :meth:`convert` returns None for any other
+    shape, and the caller converts field by field with :func:`coerce_column`."""
+
+    def __init__(self, fields: Sequence[tuple[str, DataType]]) -> None:
+        self.names = tuple(name for name, _ in fields)
+        self.floats = [i for i, (_, dtype) in enumerate(fields) if dtype is DataType.FLOAT]
+        # Integer fields report fractional cells row by row: they take the general path.
+        self.usable = bool(fields) and all(dtype.is_number and dtype is not DataType.INTEGER
+                                           for _, dtype in fields)
+
+    def convert(self, columns: Any) -> dict[str, Array] | None:
+        if not self.usable:
+            return None
+        try:
+            raws = [columns[name] for name in self.names]
+        except KeyError:
+            return None
+        if not set(map(type, raws)) <= CELL_LISTS:
+            return None
+        cells = list(itertools.chain.from_iterable(raws))
+        if not set(map(type, cells)) <= _PLAIN_NUMBERS:
+            return None
+        lengths = set(map(len, raws))
+        if len(lengths) != 1:
+            return None
+        n = lengths.pop()
+        # None becomes NaN (missing), as coerce_column reads it.
+        block = np.array(cells, dtype=np.float64).reshape(len(raws), n)
+        if len(self.floats) == len(self.names):
+            block = to_float32(block)
+        elif self.floats:
+            block[self.floats] = to_float32(block[self.floats])
+        return dict(zip(self.names, block, strict=True))
+
+
+
 def _from_numbers(dtype: DataType, col: Array, raw: Sequence[Any] | Array, field: str) -> tuple[Array, dict[int, str]]:
     """Finish a float64 column read from numbers: integers checked, floats rounded (``col`` is owned)."""
     bad: dict[int, str] = {}
