@@ -29,6 +29,7 @@ from pmserve.pmml.mining import (
     Segment,
     _convert,
     _evaluate,
+    _hand_on,
     _nested_values,
     _Run,
     _run_all,
@@ -187,17 +188,3 @@ def _multi_model_chain(segments: list[Segment], combination: Combination,
         return first
 
     return predict_multi_model_chain
-
-
-def _hand_on(seg: Segment, run: _Run, frame: Frame, rows: np.ndarray | None) -> None:
-    """The segment's Output fields become fields of the later segments (where it ran)."""
-    for name, _dtype in seg.hands_on:
-        col = run.outputs[name]
-        if rows is None:
-            frame.set(name, col)
-        else:
-            whole = frame.get(name).copy()
-            whole[rows] = col
-            frame.set(name, whole)
-
-

@@ -536,14 +536,7 @@ def _model_chain(segments: list[Segment], combination: Combination) -> Predictor
             rows = None if holds.all() else np.flatnonzero(holds)
             run = _evaluate(seg, frame, rows)
             runs.append(run)
-            for name, _dtype in seg.hands_on:
-                col = run.outputs[name]
-                if rows is None:
-                    frame.set(name, col)
-                else:
-                    whole = frame.get(name).copy()
-                    whole[rows] = col
-                    frame.set(name, whole)
+            _hand_on(seg, run, frame, rows)
             final[holds] = len(runs) - 1
             if return_missing:
                 # returnMissing: a missing segment prediction is the record's result; the chain stops.
@@ -578,6 +571,18 @@ def _model_chain(segments: list[Segment], combination: Combination) -> Predictor
         return result
 
     return predict_model_chain
+
+
+def _hand_on(seg: Segment, run: _Run, frame: Frame, rows: Rows | None) -> None:
+    """The segment's Output fields become fields of the later segments (where it ran)."""
+    for name, _dtype in seg.hands_on:
+        col = run.outputs[name]
+        if rows is None:
+            frame.set(name, col)
+        else:
+            whole = frame.get(name).copy()
+            whole[rows] = col
+            frame.set(name, whole)
 
 
 def _scatter(pieces: list[tuple[Rows | None, Prediction]], n: int, dtype: DataType) -> Prediction:
