@@ -62,7 +62,7 @@ class FusedTrees:
         n = frame.n
         if n == 0:
             return self.general(frame)
-        x = self._inputs(frame)
+        x = self.forest.inputs(frame)
         t = len(self.forest.roots)
         k = len(self.categories)
         step = max(1, PAIRS // t)
@@ -91,19 +91,6 @@ class FusedTrees:
         if bad.any():
             return self._fallback(frame, pred, np.flatnonzero(bad))
         return pred
-
-    def _inputs(self, frame: Frame) -> Array:
-        """The tested fields as one rows x columns matrix (a record's values side by side), in
-        float32 when the forest compares float fields and their values are float32 numbers."""
-        columns = self.forest.columns
-        x = np.zeros((frame.n, max(len(columns), 1)))
-        for j, name in enumerate(columns):
-            x[:, j] = frame.get(name)
-        if self.forest.thr32 is not None:
-            narrow = x.astype(np.float32)
-            if np.array_equal(narrow, x, equal_nan=True):
-                return narrow
-        return x
 
     def _count_votes(self, leaves: IntArray, votes: Array, first: IntArray) -> BoolArray:
         """Votes and earliest voter per category; returns the rows the general path must score."""

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from pmserve.pmml._frame import Frame
 from pmserve.pmml._tree_flat import _ALWAYS, _EQ, _GT, _LT, FlatTree
 from pmserve.pmml._types import Array
 
@@ -67,6 +68,18 @@ class Forest:
     depth: int
     shift: int
     columns: tuple[str, ...]
+
+    def inputs(self, frame: Frame) -> Array:
+        """The tested fields as one rows x columns matrix (a record's values side by side), in
+        float32 when the forest compares float fields and their values are float32 numbers."""
+        x = np.zeros((frame.n, max(len(self.columns), 1)))
+        for j, name in enumerate(self.columns):
+            x[:, j] = frame.get(name)
+        if self.thr32 is not None:
+            narrow = x.astype(np.float32)
+            if np.array_equal(narrow, x, equal_nan=True):
+                return narrow
+        return x
 
     def walk(self, x: Array) -> IntArray:
         """The leaf each (tree, row) pair ends in, trees x rows; ``x`` is rows x columns (float32

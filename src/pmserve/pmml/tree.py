@@ -456,9 +456,7 @@ class TreePredictor:
         # than through the forest's numpy steps.
         if forest is None or ends is None or n <= SCALAR_MAX_ROWS:
             return self.flat.walk(frame)
-        x = np.zeros((n, max(len(forest.columns), 1)))
-        for j, name in enumerate(forest.columns):
-            x[:, j] = frame.get(name)
+        x = forest.inputs(frame)
         nodes = np.empty(n, dtype=np.intp)
         for r0 in range(0, n, PAIRS):
             nodes[r0:r0 + PAIRS] = ends[forest.walk(x[r0:r0 + PAIRS])[0]]
