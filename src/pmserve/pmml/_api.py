@@ -16,7 +16,6 @@ from pmserve.pmml._types import (
     NumericInputs,
     coerce_collection,
     coerce_column,
-    coerce_numeric_columns,
     to_python_list,
 )
 
@@ -244,7 +243,7 @@ def _coerce_inputs(
         else:
             out.append((name, raw, coerce_column(dtype, raw, name)))
     if plain:
-        block = coerce_numeric_columns(plain, plain_raws) if len(plain) > 1 else None
+        block = NumericInputs(plain).columns(plain_raws) if len(plain) > 1 else None
         if block is None:
             block = [coerce_column(dtype, raw, name) for (name, dtype), raw in zip(plain, plain_raws, strict=True)]
         for at, (name, _), raw, got in zip(plain_at, plain, plain_raws, block, strict=True):

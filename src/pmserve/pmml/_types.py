@@ -262,53 +262,26 @@ def coerce_column(dtype: DataType, raw: Sequence[Any] | Array, field: str) -> tu
     return _numbers_by_cell(dtype, raw, field)
 
 
-def coerce_numeric_columns(
-    fields: Sequence[tuple[str, DataType]], raws: Sequence[Sequence[Any]],
-) -> list[tuple[Array, dict[int, str]]] | None:
-    """:func:`coerce_column` for several numeric fields of equal length in one numpy call.
-
-    Returns None unless every cell is a plain number or None; the columns are then rows of one
-    block, each its own contiguous array.  A one-record request has a column per field, so this
-    saves a conversion per field.
-    """
-    kinds = set(map(type, itertools.chain.from_iterable(raws)))
-    if not kinds <= _PLAIN_NUMBERS:
-        return None
-    try:
-        block = np.array(raws, dtype=np.float64)
-    except ValueError:  # columns of different lengths
-        return None
-    dtypes = [dtype for _, dtype in fields]
-    if DataType.FLOAT in dtypes:
-        floats = [i for i, dtype in enumerate(dtypes) if dtype is DataType.FLOAT]
-        if len(floats) == len(fields):
-            block = to_float32(block)
-        else:
-            block[floats] = to_float32(block[floats])
-    if DataType.INTEGER not in dtypes:
-        return [(column, {}) for column in block]
-    return [_from_numbers(dtype, column, raw, name) if dtype is DataType.INTEGER else (column, {})
-            for column, (name, dtype), raw in zip(block, fields, raws, strict=True)]
-
-
 #: Containers of a column's cells as JSON gives them.
 CELL_LISTS = frozenset({list, tuple})
 
 
 class NumericInputs:
-    """Every input field of a model that reads only numbers, converted in one step when a request
-    gives each as a list of plain numbers (the JSON shape of /pm/v1): a few records cost a few
-    numpy calls in all rather than a few per field.  :meth:`convert` returns None for any other
-    shape, and the caller converts field by field with :func:`coerce_column`."""
+    """Numeric fields converted together, in one numpy call, when each is given as a list of
+    plain numbers (the JSON shape of /pm/v1): a few records cost a few numpy calls in all rather
+    than a few per field.  What the conversion needs of the fields is worked out once."""
 
     def __init__(self, fields: Sequence[tuple[str, DataType]]) -> None:
+        self.fields = tuple(fields)
         self.names = tuple(name for name, _ in fields)
         self.floats = [i for i, (_, dtype) in enumerate(fields) if dtype is DataType.FLOAT]
-        # Integer fields report fractional cells row by row: they take the general path.
-        self.usable = bool(fields) and all(dtype.is_number and dtype is not DataType.INTEGER
-                                           for _, dtype in fields)
+        self.has_integer = any(dtype is DataType.INTEGER for _, dtype in fields)
+        # Integer fields report fractional cells row by row: a whole request takes the general path.
+        self.usable = bool(fields) and all(dtype.is_number for _, dtype in fields) and not self.has_integer
 
     def convert(self, columns: Any) -> dict[str, Array] | None:
+        """Every field's column, or None for any other shape (the caller then converts field by
+        field with :func:`coerce_column`)."""
         if not self.usable:
             return None
         try:
@@ -317,21 +290,30 @@ class NumericInputs:
             return None
         if not set(map(type, raws)) <= CELL_LISTS:
             return None
+        got = self.columns(raws)
+        if got is None:
+            return None
+        return {name: column for name, (column, _) in zip(self.names, got, strict=True)}
+
+    def columns(self, raws: Sequence[Sequence[Any]]) -> list[tuple[Array, dict[int, str]]] | None:
+        """:func:`coerce_column` of every field, or None unless every cell is a plain number or
+        None and the columns are equally long; the columns are then rows of one block."""
         cells = list(itertools.chain.from_iterable(raws))
         if not set(map(type, cells)) <= _PLAIN_NUMBERS:
             return None
         lengths = set(map(len, raws))
-        if len(lengths) != 1:
+        if len(lengths) > 1:
             return None
-        n = lengths.pop()
         # None becomes NaN (missing), as coerce_column reads it.
-        block = np.array(cells, dtype=np.float64).reshape(len(raws), n)
-        if len(self.floats) == len(self.names):
+        block = np.array(cells, dtype=np.float64).reshape(len(raws), lengths.pop() if lengths else 0)
+        if len(self.floats) == len(self.fields):
             block = to_float32(block)
         elif self.floats:
             block[self.floats] = to_float32(block[self.floats])
-        return dict(zip(self.names, block, strict=True))
-
+        if not self.has_integer:
+            return [(column, {}) for column in block]
+        return [_from_numbers(dtype, column, raw, name) if dtype is DataType.INTEGER else (column, {})
+                for column, (name, dtype), raw in zip(block, self.fields, raws, strict=True)]
 
 
 def _from_numbers(dtype: DataType, col: Array, raw: Sequence[Any] | Array, field: str) -> tuple[Array, dict[int, str]]:
