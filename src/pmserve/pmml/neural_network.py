@@ -24,6 +24,7 @@ from pmserve.pmml._frame import Frame
 from pmserve.pmml._math import logit_inverse
 from pmserve.pmml._parse import Element
 from pmserve.pmml._prediction import Prediction, classification
+from pmserve.pmml._problems import number_attr
 from pmserve.pmml._types import Array, DataType, parse_scalar
 from pmserve.pmml.compiler import ModelEnv, Predictor, register
 
@@ -143,14 +144,7 @@ class _Rank:
 
 
 def _number(el: Element, attr: str, env: ModelEnv, default: float | None = None) -> float | None:
-    text = el.get(attr)
-    if text is None:
-        return default
-    try:
-        return float(text)
-    except ValueError:
-        env.problems.invalid(f"attribute {attr} must be a number, got {text!r}", el)
-        return None
+    return number_attr(el, attr, env.problems, default)
 
 
 def _inputs(el: Element, env: ModelEnv, ids: dict[str, int]) -> list[Callable[[Frame], Array]] | None:

@@ -30,7 +30,7 @@ from pmserve.pmml._frame import Frame
 from pmserve.pmml._parse import Element
 from pmserve.pmml._predicates import PredicateFn, compile_predicate, find_predicate
 from pmserve.pmml._prediction import Prediction
-from pmserve.pmml._problems import choice_attr
+from pmserve.pmml._problems import choice_attr, number_attr
 from pmserve.pmml._types import Array, DataType, empty, parse_scalar
 from pmserve.pmml.compiler import ModelEnv, Predictor, register
 
@@ -49,14 +49,7 @@ class _Rule:
 
 
 def _number(el: Element, attr: str, env: ModelEnv, default: float | None) -> float | None:
-    text = el.get(attr)
-    if text is None:
-        return default
-    try:
-        return float(text)
-    except ValueError:
-        env.problems.invalid(f"attribute {attr} must be a number, got {text!r}", el)
-        return None
+    return number_attr(el, attr, env.problems, default)
 
 
 class _Collector:
