@@ -1,0 +1,83 @@
+"""Types shared by the parts of the ``.str`` loader: the decoded stream's nodes, field metadata
+as Modeler describes it, and the table of whole columns that flows along a scoring branch.
+
+Columns follow the engine's convention (``pmserve.pmml``): every column is a 1-D numpy array,
+``float64`` with NaN for a missing value for numeric storages (``integer``, ``real``) and for the
+temporal ones (``date``: days since 1970-01-01, ``time``: seconds since midnight, ``timestamp``:
+seconds since 1970-01-01T00:00:00), or ``object`` with ``None`` for a missing value for
+``string``.  A branch never changes a column in place: a node returns a new :class:`Table`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+from lxml import etree
+
+NODE_PACKAGE = "com.spss.clementine.component.node."
+
+STORAGES = frozenset({"string", "integer", "real", "date", "time", "timestamp", "unknown"})
+
+
+@dataclass(frozen=True)
+class SpssField:
+    """One field as a stream describes it (source ``importedFields``, Type tables, nugget outputs)."""
+
+    name: str
+    storage: str = "unknown"  # one of STORAGES
+    measure: str = "auto"  # range, set, orderedSet, flag, discrete, typeless, auto
+    role: str = "in"  # in, out, both, none, partition, split, frequency, recordid
+    values: tuple[Any, ...] = ()  # range: (min, max); set/orderedSet: categories; flag: (false, true)
+
+
+@dataclass(frozen=True, eq=False)
+class Node:
+    """One ``<node>`` of the stream diagram, as decoded; ``element`` is read-only by convention."""
+
+    id: str  # diagram id: links use it
+    uid: str  # persistent id: the stream's scn* properties use it
+    class_name: str  # Java class without NODE_PACKAGE, e.g. "DeriveNode"
+    name: str  # Modeler's default display name ("Var. File", "Table", a nugget's target)
+    label: str  # the user's label, "" when none
+    element: etree._Element = field(repr=False)
+
+    @property
+    def display_name(self) -> str:
+        return self.label or self.name
+
+    def describe(self) -> str:
+        """How messages name a node: its display name, class and diagram id."""
+        return f"node {self.display_name!r} ({self.class_name}, id {self.id})"
+
+
+@dataclass(frozen=True)
+class Table:
+    """Whole columns flowing along a branch: one array per field, all of length ``n_rows``."""
+
+    fields: tuple[SpssField, ...]
+    columns: Mapping[str, np.ndarray]
+    n_rows: int
+
+    def field(self, name: str) -> SpssField | None:
+        return next((f for f in self.fields if f.name == name), None)
+
+
+class CompiledNode(Protocol):
+    """A node compiled at deploy time against the fields that reach it.
+
+    Compiling checks everything the node will need (fields it reads, CLEM functions, settings)
+    and raises a :class:`~pmserve.errors.DocumentError` naming the node (``Node.describe``) when it
+    cannot run; ``run`` then never fails on the stream's markup, only on the data.
+    """
+
+    node: Node
+
+    @property
+    def output_fields(self) -> tuple[SpssField, ...]:
+        """The fields after this node, in order."""
+        ...
+
+    def run(self, table: Table) -> Table: ...
