@@ -10,7 +10,7 @@ seconds since 1970-01-01T00:00:00), or ``object`` with ``None`` for a missing va
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -80,4 +80,19 @@ class CompiledNode(Protocol):
         """The fields after this node, in order."""
         ...
 
-    def run(self, table: Table) -> Table: ...
+    def run(self, inputs: Sequence[Table]) -> Table:
+        """Run on one table per upstream input (most nodes take exactly one)."""
+        ...
+
+
+@dataclass(frozen=True)
+class StreamContext:
+    """What a node compiler may read besides its own node."""
+
+    properties: Mapping[str, str]  # the stream's own properties by name (dateFormat, dateBaseline, ...)
+    blobs: Mapping[str, bytes]  # archive entries by the path the XML names them with ("data/0002.dat")
+
+
+# A node compiler gets the node, the fields reaching it (one tuple per upstream input, in link
+# order) and the stream context; it returns the compiled node or raises a DocumentError naming it.
+NodeCompiler = Callable[[Node, Sequence[tuple[SpssField, ...]], StreamContext], CompiledNode]
