@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from pmserve.api import _pmv1
+from pmserve.api import _console, _pmv1
 from pmserve.api._access_log import AccessLog
 from pmserve.errors import PmserveError
 from pmserve.service import Service
@@ -44,7 +44,7 @@ def create_app(settings: Settings, service: Service | None = None) -> Starlette:
 
     app = Starlette(
         routes=[*_pmv1.routes(), Route("/health", health, methods=["GET"]),
-                Route("/ready", ready, methods=["GET"])],
+                Route("/ready", ready, methods=["GET"]), *_console.routes()],
         middleware=[Middleware(AccessLog)],
         lifespan=lifespan,
     )

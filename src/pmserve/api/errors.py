@@ -24,7 +24,7 @@ from pmserve.errors import (
 
 log = logging.getLogger("pmserve.api")
 
-Endpoint = Literal["deploy", "list", "download", "delete", "score", "metadata", "wadl", "health"]
+Endpoint = Literal["deploy", "list", "download", "delete", "score", "metadata", "wadl", "health", "console"]
 
 JSON = "application/json"
 JSON_UTF8 = "application/json;charset=UTF-8"
@@ -44,6 +44,7 @@ RULES: tuple[Rule, ...] = (
     Rule(NotFoundError, "download", 404),  # §2.3: 404 with a JSON flag:false body
     Rule(NotFoundError, "delete", 404, "not-found-text"),  # §2.4: plain "Not Found Model:<id>"
     Rule(MissingBodyError, "score", 500),  # §2.5: no request body at all -> 500
+    Rule(NotFoundError, "console", 404),  # pmserve's own console view: a plain 404
     Rule(StoreUnavailableError, None, 503),
     Rule(PmserveError, None, 200),  # §7.3: everything else is 200 flag:false
 )
