@@ -8,6 +8,7 @@ import json
 import os
 import shlex
 import sys
+import tempfile
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any, TextIO
 
 import click
 
+from pmserve import metrics
 from pmserve.errors import DataError, NotFoundError, PmserveError
 from pmserve.formats import Scorable, load_model
 from pmserve.service import Service, Tenant, passthrough_columns
@@ -84,6 +86,9 @@ def serve(host: str | None, port: int | None, workers: int | None, quickstart: b
     if settings.workers > 1:
         # Worker processes rebuild the app from the environment; hand them the final settings.
         os.environ.update(settings.to_env())
+        # Each worker keeps its metrics in files there, and /metrics sums them (pmserve.metrics).
+        if not os.environ.get(metrics.MULTIPROC_ENV):
+            os.environ[metrics.MULTIPROC_ENV] = tempfile.mkdtemp(prefix="pmserve-metrics-")
         uvicorn.run("pmserve.api:create_app_from_env", factory=True, workers=settings.workers, **common)
     else:
         uvicorn.run(create_app(settings), **common)

@@ -16,10 +16,12 @@ import logging
 import re
 import secrets
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pmserve import metrics
 from pmserve.errors import (
     BadRequestError,
     DataError,
@@ -157,8 +159,12 @@ class Service:
             raise UnsupportedFormatError(f"model file {filename!r} is empty")
         if tablename is not None and not tablename.strip():
             tablename = None
-        model = load_model(filename, content)
-        model.verify()
+        try:
+            model = load_model(filename, content)
+            model.verify()
+        except PmserveError:
+            metrics.DEPLOYS.labels("failed").inc()
+            raise
         record, created = self.store.put_model(
             tenant.name, model_id, content,
             NewVersion(filename=filename, tablename=tablename, format=model.format,
@@ -166,6 +172,8 @@ class Service:
             created_at=_now(), keep_previous=self.settings.keep_versions)
         self._cache[(tenant.name, model_id)] = Deployed(record, model)
         self.failed_models.pop((tenant.name, model_id), None)
+        metrics.DEPLOYS.labels("success").inc()
+        metrics.MODELS_LOADED.set(len(self._cache))
         log.info("deployed %r for tenant %r: version %d, %d bytes, sha256 %s",
                  model_id, tenant.name, record.version, record.size, record.sha256)
         return DeployResult(record, created)
@@ -193,11 +201,13 @@ class Service:
     def model(self, tenant: Tenant, model_id: str) -> Deployed:
         """The live compiled model (compiled from the store when the cache is missing or stale)."""
         key = (tenant.name, model_id)
-        generation = self.store.generation()
+        with metrics.timed(metrics.STORE_SECONDS, "generation"):
+            generation = self.store.generation()
         cached = self._cache.get(key)
         if cached is not None and generation is not None and self._versions_seen.get(key) == generation:
             return cached
-        version = self.store.current_version(tenant.name, model_id)
+        with metrics.timed(metrics.STORE_SECONDS, "current_version"):
+            version = self.store.current_version(tenant.name, model_id)
         if version is None:
             self._cache.pop(key, None)
             raise _not_found(model_id)
@@ -214,6 +224,7 @@ class Service:
                 raise _not_found(model_id)
             deployed = Deployed(record, load_model(record.filename, self.store.read(record)))
             self._cache[key] = deployed
+            metrics.MODELS_LOADED.set(len(self._cache))
             if record.version == version:
                 self._remember_version(key, generation)
             return deployed
@@ -234,6 +245,7 @@ class Service:
                 log.error("model %r of tenant %r (version %d) cannot be loaded: %s",
                           record.model_id, record.tenant, record.version, exc.message)
         self.warm = True
+        metrics.MODELS_LOADED.set(len(self._cache))
 
     @property
     def loaded_models(self) -> int:
@@ -242,6 +254,17 @@ class Service:
     # -- scoring ------------------------------------------------------------------------------
     def score(self, tenant: Tenant, model_id: str, table: ScoreTable) -> ScoreTable:
         """Score the rows of one table: the input columns, then the model's result columns."""
+        start = time.perf_counter()
+        try:
+            scored = self._score(tenant, model_id, table)
+        except PmserveError:
+            metrics.SCORE_FAILURES.labels(tenant.name, model_id).inc()
+            raise
+        metrics.SCORE_SECONDS.labels(tenant.name, model_id).observe(time.perf_counter() - start)
+        metrics.ROWS_SCORED.labels(tenant.name, model_id).inc(len(table.data))
+        return scored
+
+    def _score(self, tenant: Tenant, model_id: str, table: ScoreTable) -> ScoreTable:
         deployed = self.model(tenant, model_id)
         expected = deployed.record.tablename
         if expected is not None and table.tablename is not None and table.tablename != expected:

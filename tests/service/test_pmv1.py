@@ -56,7 +56,8 @@ def test_deploy_new_model_replies_upload_message_and_url(client: Client, keys: K
     body = reply.json()
     assert body["flag"] is True
     assert body["message"] == "success to upload stream with given context id churn_v2"
-    assert body["url"].endswith(f"/pm/v1/model/churn_v2?accesskey={keys.alice}")
+    assert body["url"].endswith("/pm/v1/model/churn_v2")
+    assert keys.alice not in reply.text
 
 
 def test_deploy_existing_id_replies_update_message(client: Client, keys: Keys, deployed: str,

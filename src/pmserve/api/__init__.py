@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from pmserve import metrics
 from pmserve.api import _console, _pmv1
 from pmserve.api._access_log import AccessLog
 from pmserve.errors import PmserveError
@@ -44,7 +45,8 @@ def create_app(settings: Settings, service: Service | None = None) -> Starlette:
 
     app = Starlette(
         routes=[*_pmv1.routes(), Route("/health", health, methods=["GET"]),
-                Route("/ready", ready, methods=["GET"]), *_console.routes()],
+                Route("/ready", ready, methods=["GET"]), Route("/metrics", metrics_endpoint, methods=["GET"]),
+                *_console.routes()],
         middleware=[Middleware(AccessLog)],
         lifespan=lifespan,
     )
@@ -87,3 +89,9 @@ async def ready(request: Request) -> Response:
         return Response(orjson.dumps({"status": "loading models", **body}), status_code=503,
                         media_type="application/json")
     return Response(orjson.dumps({"status": "ready", **body}), media_type="application/json")
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    """Prometheus' text format; summed over worker processes when there are several."""
+    body = await run_in_threadpool(metrics.exposition)
+    return Response(body, media_type=metrics.CONTENT_TYPE)

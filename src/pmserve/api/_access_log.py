@@ -1,18 +1,32 @@
 """One structured log line per request: method, path (never the query, which holds the key),
-status, duration in ms and the context id."""
+status, the ``/pm/v1`` reply's ``flag``, duration in ms and the context id; a warning with the
+reason for every refused deploy and score (IBM answers those with HTTP 200, so the status alone
+hides them); and the request metrics."""
 
 from __future__ import annotations
 
 import logging
 import re
 import time
+from collections.abc import MutableMapping
+from typing import Any
 
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-log = logging.getLogger("pmserve.access")
+from pmserve import metrics
 
-_CONTEXT_ID = re.compile(r"^/pm/v1/(?:model|score|metadata)/([^/]+)")
+log = logging.getLogger("pmserve.access")
+refusals = logging.getLogger("pmserve.api")
+
+_CONTEXT_ID = re.compile(r"^/pm/v1/(?:model|score|metadata|file|jobs)/([^/?]+)")
+_OUTCOME = "pmserve.outcome"  # scope key: (flag, reason) noted by the endpoint that answered
+_REASON_LOGGED = frozenset({"deploy", "score"})
+
+
+def note_outcome(scope: MutableMapping[str, Any], flag: bool, reason: str | None = None) -> None:
+    """Record what a ``/pm/v1`` endpoint answered, for the access log and the metrics."""
+    scope[_OUTCOME] = (flag, reason)
 
 
 class AccessLog:
@@ -37,13 +51,23 @@ class AccessLog:
         try:
             await self.app(scope, receive, send_and_note)
         finally:
+            seconds = time.perf_counter() - start
+            endpoint = getattr(scope.get("endpoint"), "__name__", "unmatched")
+            flag, reason = scope.get(_OUTCOME, (None, None))
+            flag_text = "" if flag is None else str(flag).lower()
+            metrics.REQUESTS.labels(endpoint, scope["method"], str(status), flag_text).inc()
+            metrics.REQUEST_SECONDS.labels(endpoint).observe(seconds)
+            path: str = scope["path"]
+            match = _CONTEXT_ID.match(path)
+            context_id = match.group(1) if match else None
+            if flag is False and endpoint in _REASON_LOGGED:
+                refusals.warning("%s of %r refused: %s", endpoint, context_id, reason)
             if log.isEnabledFor(logging.INFO):
-                path: str = scope["path"]
-                match = _CONTEXT_ID.match(path)
                 log.info(orjson.dumps({
                     "method": scope["method"],
                     "path": path,
                     "status": status,
-                    "ms": round((time.perf_counter() - start) * 1000, 3),
-                    "context_id": match.group(1) if match else None,
+                    "flag": flag,
+                    "ms": round(seconds * 1000, 3),
+                    "context_id": context_id,
                 }).decode())

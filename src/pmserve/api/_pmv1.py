@@ -15,8 +15,9 @@ from starlette.routing import Route
 from starlette.types import Message
 
 from pmserve.api import _metadata, _wadl
+from pmserve.api._access_log import note_outcome
 from pmserve.api.errors import JSON, JSON_UTF8, Endpoint, error_response, flag_response
-from pmserve.errors import BadRequestError, MissingBodyError, PayloadTooLargeError
+from pmserve.errors import BadRequestError, MissingBodyError, PayloadTooLargeError, PmserveError
 from pmserve.service import ScoreTable, Service, Tenant, parse_score_request
 
 MODEL_PARTS = ("model_file", "file")  # the docs say model_file; IBM's own notebook sent file
@@ -31,9 +32,12 @@ def _endpoint(name: Endpoint) -> Callable[[Callable[[Request, Service], Awaitabl
     def wrap(handler: Callable[[Request, Service], Awaitable[Response]]) -> Handler:
         async def endpoint(request: Request) -> Response:
             try:
-                return await handler(request, request.app.state.service)
+                response = await handler(request, request.app.state.service)
             except Exception as exc:
+                note_outcome(request.scope, False, str(exc) if isinstance(exc, PmserveError) else type(exc).__name__)
                 return error_response(exc, name)
+            note_outcome(request.scope, True)
+            return response
         endpoint.__name__ = handler.__name__
         return endpoint
     return wrap
@@ -50,8 +54,9 @@ async def deploy(request: Request, service: Service) -> Response:
     filename, content, tablename = await _read_upload(request, service.settings.max_upload_bytes)
     result = await run_in_threadpool(service.deploy, tenant, model_id, filename, content, tablename=tablename)
     verb = "upload" if result.created else "update"
-    key = quote(request.query_params.get("accesskey", ""), safe="")
-    url = f"{str(request.base_url).rstrip('/')}/pm/v1/model/{quote(model_id, safe='')}?accesskey={key}"
+    # IBM's reply put the access key in this URL; no client reads it, and a key in a reply ends up
+    # in logs and screenshots, so pmserve leaves it out.
+    url = f"{str(request.base_url).rstrip('/')}/pm/v1/model/{quote(model_id, safe='')}"
     return flag_response(True, f"success to {verb} stream with given context id {model_id}", url=url)
 
 
