@@ -54,14 +54,15 @@ BUILD_INFO = Gauge("pmserve_build_info", "pmserve's version and Python's, always
                    multiprocess_mode="livemax")
 
 
-def _package_version() -> str:
+def package_version() -> str:
+    """pmserve's installed version."""
     try:
         return version("pmserve")
     except PackageNotFoundError:  # pragma: no cover - running from a source tree without metadata
         return "unknown"
 
 
-BUILD_INFO.labels(_package_version(), platform.python_version()).set(1)
+BUILD_INFO.labels(package_version(), platform.python_version()).set(1)
 
 
 @contextmanager

@@ -165,3 +165,29 @@ def test_a_refused_key_leaves_the_console_locked(browser_page: tuple[object, str
     expect(page.locator("#status")).to_contain_text("The access key was not accepted.")
     expect(page.locator("#app")).to_be_hidden()
     assert page.evaluate("sessionStorage.getItem('pmserve.accesskey')") is None
+
+
+@pytest.mark.server
+@pytest.mark.browser
+def test_swagger_ui_at_docs_renders_every_operation_offline(browser_page: tuple[object, str]) -> None:
+    """/docs draws the API from /openapi.json with no request leaving this server."""
+    from playwright.sync_api import Page, Route, expect
+
+    page, url = browser_page
+    assert isinstance(page, Page)
+    remote: list[str] = []
+
+    def only_local(route: Route) -> None:
+        if route.request.url.startswith(url):
+            route.continue_()
+        else:
+            remote.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_local)
+    page.goto(url + "/docs")
+    expect(page.locator(".swagger-ui .opblock-summary-path").first).to_be_visible(timeout=15_000)
+    paths = page.locator(".swagger-ui .opblock-summary-path").all_inner_texts()
+    assert any("/pm/v1/score/" in p for p in paths)
+    assert len(paths) >= 15
+    assert remote == []

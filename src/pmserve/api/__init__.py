@@ -20,7 +20,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from pmserve import metrics
-from pmserve.api import _console, _pmv1
+from pmserve.api import _console, _openapi, _pmv1
 from pmserve.api._access_log import AccessLog
 from pmserve.errors import PmserveError
 from pmserve.service import Service
@@ -46,11 +46,12 @@ def create_app(settings: Settings, service: Service | None = None) -> Starlette:
     app = Starlette(
         routes=[*_pmv1.routes(), Route("/health", health, methods=["GET"]),
                 Route("/ready", ready, methods=["GET"]), Route("/metrics", metrics_endpoint, methods=["GET"]),
-                *_console.routes()],
+                *_console.routes(), *_openapi.routes()],
         middleware=[Middleware(AccessLog)],
         lifespan=lifespan,
     )
     app.state.service = service
+    app.state.openapi = _openapi.build(app.routes, metrics.package_version())
     app.state.settings = settings
     return app
 

@@ -1,0 +1,261 @@
+"""OpenAPI 3.1 for every route the app serves, and Swagger UI at ``/docs`` (its files come from the
+``swagger-ui-py`` wheel: the page works offline).
+
+The document is built from the app's own route table: each route's handler has an entry in
+:data:`OPERATIONS` (summary, parameters, the real IBM status codes and bodies), and building fails
+on a route without one or an entry without a route, so the description cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+Json = dict[str, Any]
+
+_KEY = {"name": "accesskey", "in": "query", "required": True, "schema": {"type": "string"},
+        "description": "The access key (`pmserve keys create`). Quotes around it and '+' for a space are "
+                       "tolerated, as IBM's clients send them."}
+_CONTEXT_ID = {"name": "context_id", "in": "path", "required": True, "schema": {"type": "string"},
+               "description": "The model's context id, chosen by whoever deployed it."}
+
+
+def _ref(name: str) -> Json:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: Json, description: str) -> Json:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+_UNAUTHORIZED = _json(_ref("Flag"), "No, an unknown or a revoked access key (`flag: false`).")
+_UNAVAILABLE = _json(_ref("Flag"), "The store cannot be reached (`flag: false`).")
+_REFUSED = "IBM's convention: a refusal is HTTP 200 with `flag: false` and the reason in `message`."
+
+SCHEMAS: Json = {
+    "Flag": {"type": "object", "required": ["flag", "message"], "properties": {
+        "flag": {"type": "boolean"}, "message": {"type": "string"},
+        "url": {"type": "string", "description": "The deployed model's URL (deploy only)."}}},
+    "ModelList": {"type": "array", "items": {"type": "object", "required": ["stream", "id"], "properties": {
+        "stream": {"type": "string", "description": "The uploaded file's name."},
+        "id": {"type": "string", "description": "The context id."}}}},
+    "ScoreTable": {"type": "object", "required": ["header", "data"], "properties": {
+        "tablename": {"type": "string", "description": "The model's input table (a stream's source node)."},
+        "header": {"type": "array", "items": {"type": "string"}},
+        "data": {"type": "array", "items": {"type": "array", "items": {}}}}},
+    "ScoreRequest": {"oneOf": [
+        _ref("ScoreTable"),
+        {"type": "array", "minItems": 1, "items": _ref("ScoreTable"),
+         "description": "One table per source node of a stream with several sources."}]},
+    "ScoreReply": {"type": "array", "items": {"type": "object", "required": ["header", "data"], "properties": {
+        "header": {"type": "array", "items": {"type": "string"}},
+        "data": {"type": "array", "items": {"type": "array", "items": {}}}}}},
+    "ScoreOutcome": {"oneOf": [_ref("ScoreReply"), _ref("Flag")]},
+    "ModelListOutcome": {"oneOf": [_ref("ModelList"), _ref("Flag")]},
+    "Health": {"type": "object", "required": ["status"], "properties": {"status": {"const": "ok"}}},
+    "Ready": {"type": "object", "required": ["status", "models", "failed"], "properties": {
+        "status": {"enum": ["ready", "loading models", "store unavailable"]},
+        "models": {"type": "integer", "description": "Compiled models in memory."},
+        "failed": {"type": "array", "items": {"type": "string"},
+                   "description": "Deployed models that cannot be loaded, with the reason."},
+        "message": {"type": "string"}}},
+    "ModelFields": {"type": "object", "required": ["id", "stream", "format", "tablename", "inputs", "outputs"],
+                    "properties": {
+                        "id": {"type": "string"}, "stream": {"type": "string"}, "format": {"type": "string"},
+                        "tablename": {"type": "string"},
+                        "inputs": {"type": "array", "items": _ref("FieldDescription")},
+                        "outputs": {"type": "array", "items": _ref("FieldDescription")}}},
+    "FieldDescription": {"type": "object", "required": ["name", "type", "measure", "values", "intervals", "list"],
+                         "properties": {
+                             "name": {"type": "string"}, "type": {"type": "string"},
+                             "measure": {"enum": ["continuous", "categorical", "ordinal"]},
+                             "values": {"type": "array", "items": {"type": "string"}},
+                             "intervals": {"type": "array", "items": {"type": "object", "properties": {
+                                 "closure": {"type": "string"}, "left": {"type": ["number", "null"]},
+                                 "right": {"type": ["number", "null"]}}}},
+                             "list": {"type": "boolean"}}},
+}
+
+
+@dataclass(frozen=True)
+class Operation:
+    """How one handler is described: the parts of an OpenAPI operation object."""
+
+    summary: str
+    tag: str
+    responses: Mapping[str, Json]
+    parameters: Sequence[Json] = (_KEY,)
+    request_body: Json | None = None
+    description: str = ""
+    extra: Json = field(default_factory=dict)
+
+    def document(self, path: str, method: str, operation_id: str) -> Json:
+        params = [*self.parameters]
+        if "{context_id}" in path and _CONTEXT_ID not in params:
+            params.insert(0, _CONTEXT_ID)
+        op: Json = {"operationId": operation_id, "summary": self.summary, "tags": [self.tag],
+                    "responses": dict(self.responses)}
+        if self.description:
+            op["description"] = self.description
+        if params:
+            op["parameters"] = params
+        if self.request_body is not None:
+            op["requestBody"] = self.request_body
+        op.update(self.extra)
+        return op
+
+
+_UPLOAD = {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object", "properties": {
+        "model_file": {"type": "string", "format": "binary",
+                       "description": "PMML (.pmml, .xml, gzip) or an SPSS Modeler stream (.str); 'file' works too."},
+        "tablename": {"type": "string", "description": "Fix the input table name score requests must use."}}}}}}
+
+# Keyed by the handler's __name__ (what Starlette's route table holds).
+OPERATIONS: Mapping[str, Operation] = {
+    "deploy": Operation(
+        "Deploy or refresh a model under a context id", "models",
+        {"200": _json(_ref("Flag"), "`flag: true` and IBM's upload/update wording; " + _REFUSED
+                      + " The model in place before keeps serving."),
+         "401": _UNAUTHORIZED, "503": _UNAVAILABLE},
+        request_body=_UPLOAD),
+    "list_models": Operation(
+        "List the deployed models", "models",
+        {"200": _json(_ref("ModelListOutcome"), "The models of the key's tenant (`[]` when none)."),
+         "401": _UNAUTHORIZED, "503": _UNAVAILABLE}),
+    "download": Operation(
+        "Download the deployed file, byte for byte", "models",
+        {"200": {"description": "The file as uploaded.",
+                 "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
+         "404": _json(_ref("Flag"), "No model with this context id."),
+         "401": _UNAUTHORIZED, "503": _UNAVAILABLE}),
+    "delete": Operation(
+        "Undeploy a model", "models",
+        {"200": _json(_ref("Flag"), "`flag: true`: deleted."),
+         # No `content` here on purpose: IBM's body is the bare text `Not Found Model:<id>` under a JSON
+         # content type, which no media type object can describe truthfully.
+         "404": {"description": "No model with this context id: the bare text `Not Found Model:<id>`, sent as "
+                                "IBM's service sent it, under `Content-Type: application/json` (not valid JSON; "
+                                "clients check the status only)."},
+         "401": _UNAUTHORIZED, "503": _UNAVAILABLE}),
+    "score": Operation(
+        "Score records", "scoring",
+        {"200": _json(_ref("ScoreOutcome"), "The input columns and the model's results, one table per table "
+                                            "sent; " + _REFUSED),
+         "500": {"description": "The request had no body at all (IBM's status for it)."},
+         "401": _UNAUTHORIZED, "503": _UNAVAILABLE},
+        request_body={"required": True, "content": {"application/json": {"schema": _ref("ScoreRequest")}}},
+        description="Numbers may be sent as JSON numbers or as strings; `null` or `\"\"` is a missing value."),
+    "metadata": Operation(
+        "The model's fields as SPSS metadata XML", "models",
+        {"200": _json(_ref("Flag"), "`message` holds the XML (with `metadatatype=score`: the input and output "
+                                    "documents, labelled as IBM's service did); " + _REFUSED),
+         "401": _UNAUTHORIZED, "503": _UNAVAILABLE},
+        parameters=(_KEY, {"name": "metadatatype", "in": "query", "required": False,
+                           "schema": {"enum": ["score"]}})),
+    "wadl": Operation(
+        "The API's WADL description (IBM's service had one)", "models",
+        {"200": {"description": "WADL.", "content": {"application/vnd.sun.wadl+xml": {"schema": {"type": "string"}}}}},
+        parameters=()),
+    "health": Operation(
+        "Liveness", "operations", {"200": _json(_ref("Health"), "The process answers.")}, parameters=()),
+    "ready": Operation(
+        "Readiness: the store answers and every deployed model is compiled", "operations",
+        {"200": _json(_ref("Ready"), "Ready."), "503": _json(_ref("Ready"), "Not ready yet, or the store is down.")},
+        parameters=()),
+    "metrics_endpoint": Operation(
+        "Prometheus metrics", "operations",
+        {"200": {"description": "Prometheus' text exposition format, summed over worker processes.",
+                 "content": {"text/plain": {"schema": {"type": "string"}}}}},
+        parameters=()),
+    "model_fields": Operation(
+        "A model's fields with types, measures and valid values (the web console's view)", "console",
+        {"200": _json(_ref("ModelFields"), "The inputs and outputs."),
+         "404": _json(_ref("Flag"), "No model with this context id."),
+         "401": _UNAUTHORIZED, "503": _UNAVAILABLE}),
+    "root": Operation("Redirect to the web console", "console",
+                      {"307": {"description": "To `/console/`."}}, parameters=()),
+    "page": Operation("The web console (HTML)", "console",
+                      {"200": {"description": "The page.", "content": {"text/html": {"schema": {"type": "string"}}}}},
+                      parameters=()),
+    "openapi_json": Operation("This OpenAPI document", "operations",
+                              {"200": {"description": "OpenAPI 3.1.",
+                                       "content": {"application/json": {"schema": {"type": "object"}}}}},
+                              parameters=()),
+    "docs_page": Operation("Swagger UI for this API (works offline)", "operations",
+                           {"200": {"description": "The page.",
+                                    "content": {"text/html": {"schema": {"type": "string"}}}}},
+                           parameters=()),
+}
+
+
+class UndocumentedRouteError(RuntimeError):
+    """A route without an OpenAPI description, or a description without a route (a bug in pmserve)."""
+
+
+def build(routes: Sequence[BaseRoute], version: str) -> Json:
+    """The OpenAPI document for ``routes`` (static-file mounts are not part of the API)."""
+    paths: dict[str, Json] = {}
+    described: set[str] = set()
+    ids: set[str] = set()
+    for route in routes:
+        if isinstance(route, Mount):
+            continue
+        if not isinstance(route, Route):
+            raise UndocumentedRouteError(f"route {route!r} is neither a Route nor a static Mount")
+        handler = route.endpoint.__name__
+        if handler not in OPERATIONS:
+            raise UndocumentedRouteError(f"route {route.path} ({handler}) has no entry in OPERATIONS")
+        described.add(handler)
+        for method in sorted((route.methods or set()) - {"HEAD"}):
+            # A handler served at two paths (/pm/v1/model and /pm/v1/model/) gets numbered ids.
+            operation_id = f"{handler}_{method.lower()}"
+            while operation_id in ids:
+                operation_id += "_"
+            ids.add(operation_id)
+            paths.setdefault(route.path, {})[method.lower()] = OPERATIONS[handler].document(
+                route.path, method.lower(), operation_id)
+    unused = set(OPERATIONS) - described
+    if unused:
+        raise UndocumentedRouteError(f"OPERATIONS describes handlers no route serves: {sorted(unused)}")
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "pmserve", "version": version, "license": {"name": "Apache-2.0",
+                                                                       "identifier": "Apache-2.0"},
+                 "description": "Predictive-model deployment and scoring, wire-compatible with IBM Predictive "
+                                "Analytics' `/pm/v1` API. Refusals follow IBM: HTTP 200 with `flag: false`."},
+        "paths": paths,
+        "components": {"schemas": SCHEMAS,
+                       "securitySchemes": {"accesskey": {"type": "apiKey", "in": "query", "name": "accesskey"}}},
+    }
+
+
+_DOCS_PAGE = resources.files("pmserve.api").joinpath("docs", "index.html")
+
+
+async def openapi_json(request: Request) -> Response:
+    return Response(orjson.dumps(request.app.state.openapi), media_type="application/json")
+
+
+async def docs_page(request: Request) -> Response:
+    return Response(_DOCS_PAGE.read_bytes(), media_type="text/html; charset=utf-8",
+                    headers={"Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
+                                                        "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'"})
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/openapi.json", openapi_json, methods=["GET"]),
+        Route("/docs", docs_page, methods=["GET"]),
+        # The swagger-ui-py wheel's copy of Swagger UI (found, not imported: its Python side is not used).
+        Mount("/docs/static", StaticFiles(packages=[("swagger_ui", "static")]), name="swagger-ui"),
+        Mount("/docs/app", StaticFiles(packages=[("pmserve.api", "docs")]), name="docs-app"),
+    ]
