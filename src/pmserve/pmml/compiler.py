@@ -412,7 +412,15 @@ def compile_document(root: Element, source: bytes) -> CompiledDocument:
             results.append(Field(nf.name, nf.dtype, nf.optype))
     if plan.output is not None:
         # Like JPMML-Evaluator, every OutputField is a result, isFinalResult="false" ones included.
-        results.extend(Field(f.name, f.dtype, f.optype) for f in plan.output.fields)
+        # One named like a target takes the target's place: JPMML's result map keeps a name's first
+        # position and the last value put under it, so no result name is listed twice.
+        at = {r.name: i for i, r in enumerate(results)}
+        for f in plan.output.fields:
+            if f.name in at:
+                results[at[f.name]] = Field(f.name, f.dtype, f.optype)
+            else:
+                at[f.name] = len(results)
+                results.append(Field(f.name, f.dtype, f.optype))
     elif plan.function_name == "classification" and plan.target is not None:
         cats = plan.categories
         for cat in cats:
