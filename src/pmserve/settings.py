@@ -33,6 +33,8 @@ class Settings:
     log_level: str = "info"
     store_url: str | None = None  # postgresql://... ; None = the embedded SQLite store in data_dir
     keep_versions: int = 5
+    clem_max_length: int = 10_000  # characters in one CLEM expression of an SPSS stream node
+    clem_max_depth: int = 64  # nesting of one CLEM expression (brackets, function calls, if ... endif)
 
     def __post_init__(self) -> None:
         _check("PMSERVE_PORT", self.port, lambda v: 1 <= v <= 65535, "an integer from 1 to 65535")
@@ -43,6 +45,10 @@ class Settings:
         _check("PMSERVE_KEEP_VERSIONS", self.keep_versions, lambda v: 0 <= v <= 1000,
                "an integer from 0 to 1000")
         _check("PMSERVE_HOST", self.host, lambda v: bool(v.strip()), "a host name or address")
+        _check("PMSERVE_CLEM_MAX_LENGTH", self.clem_max_length, lambda v: 1 <= v <= 1_000_000,
+               "an integer from 1 to 1000000")
+        _check("PMSERVE_CLEM_MAX_DEPTH", self.clem_max_depth, lambda v: 1 <= v <= 200,
+               "an integer from 1 to 200")
         if self.store_url is not None and not self.store_url.startswith(("postgresql://", "postgres://")):
             raise ConfigurationError(
                 f"PMSERVE_STORE_URL must be a postgresql:// URL (or unset for the embedded store); "
@@ -67,6 +73,8 @@ class Settings:
             "log_level": lambda _n, v: v.strip().lower(),
             "store_url": lambda _n, v: v.strip() or None,
             "keep_versions": _int,
+            "clem_max_length": _int,
+            "clem_max_depth": _int,
         }
         for name, read in readers.items():
             var = f"PMSERVE_{name.upper()}"
