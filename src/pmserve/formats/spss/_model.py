@@ -91,6 +91,7 @@ class StreamContext:
 
     properties: Mapping[str, str]  # the stream's own properties by name (dateFormat, dateBaseline, ...)
     blobs: Mapping[str, bytes]  # archive entries by the path the XML names them with ("data/0002.dat")
+    max_inflated_bytes: int = 256 * 1024 * 1024  # what opening the nuggets' containers may inflate in all
 
 
 # A node compiler gets the node, the fields reaching it (one tuple per upstream input, in link
