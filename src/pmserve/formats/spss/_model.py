@@ -52,6 +52,16 @@ class Node:
         """How messages name a node: its display name, class and diagram id."""
         return f"node {self.display_name!r} ({self.class_name}, id {self.id})"
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # lxml elements do not pickle: carry the node's XML as bytes, so compiled branches pickle
+        xml = etree.tostring(self.element)
+        return (_node_from_xml, (self.id, self.uid, self.class_name, self.name, self.label, xml))
+
+
+def _node_from_xml(id: str, uid: str, class_name: str, name: str, label: str, xml: bytes) -> Node:
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
+    return Node(id, uid, class_name, name, label, etree.fromstring(xml, parser))
+
 
 @dataclass(frozen=True)
 class Table:
