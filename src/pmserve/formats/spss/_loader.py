@@ -88,6 +88,11 @@ class StreamModel:
 
     # -- description ------------------------------------------------------------------------------
     @property
+    def steps(self) -> tuple[tuple[Node, CompiledNode], ...]:
+        """The compiled nodes in execution order (the terminal, when it only shows, is left out)."""
+        return self._steps
+
+    @property
     def tablenames(self) -> tuple[str, ...]:
         return tuple(s.tablename for s in self._sources)
 

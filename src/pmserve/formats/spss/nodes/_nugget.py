@@ -137,6 +137,9 @@ def nugget_documents(node: Node, context: StreamContext) -> list[Entry]:
 
 def refusal(node: Node, entries: Sequence[Entry]) -> str | None:
     """Why a nugget's model is not PMML pmserve can score, or None when it holds PMML."""
+    if _time_series(entries):
+        return ("its model is a PMML TimeSeriesModel, a time-series nugget that needs the stream's time "
+                "handling, which pmserve's PMML nugget does not do")
     if any(_is_pmml_entry(e) for e in entries):
         return None
     hints = " ".join([node.element.get("extensionID", ""), node.element.get("extensionObjectID", ""),
@@ -147,6 +150,10 @@ def refusal(node: Node, entries: Sequence[Entry]) -> str | None:
     if any(e.content.lstrip()[:200].find(b"<TSCXML") >= 0 for e in entries):
         return "its model is time-series component XML (TSCXML), not PMML"
     return "it holds no PMML model (pmserve scores PMML nuggets)"
+
+
+def _time_series(entries: Sequence[Entry]) -> bool:
+    return any(b"<TimeSeriesModel" in e.content for e in entries if _is_pmml_entry(e))
 
 
 def _is_pmml_entry(entry: Entry) -> bool:
