@@ -15,12 +15,12 @@ from typing import Any, Literal, Protocol
 from pmserve.errors import UnsupportedFormatError
 from pmserve.formats._tables import RowTable, TableScorable
 from pmserve.formats.spss._limits import StreamLimits
-from pmserve.formats.spss._loader import load_stream
+from pmserve.formats.spss._loader import StreamModel, load_stream
 from pmserve.pmml import Field, Scored
 
 ACCEPTED = "PMML documents (.pmml or .xml), optionally gzip-compressed (.gz), and SPSS Modeler streams (.str)"
 
-__all__ = ["ACCEPTED", "RowTable", "Scorable", "StreamLimits", "TableScorable", "load_model"]
+__all__ = ["ACCEPTED", "RowTable", "Scorable", "StreamLimits", "StreamModel", "TableScorable", "load_model"]
 
 # A gzip upload may not inflate to more than this many times its own size (or 512 MB): beyond
 # that it is a decompression bomb, not a model.
