@@ -31,7 +31,9 @@ from pmserve.formats.spss._containers import Entry, InflateBudget, looks_like_pm
 from pmserve.formats.spss._model import Node, NodeCompiler, SpssField, StreamContext, Table
 from pmserve.formats.spss.nodes._source import python_value, spss_field
 
-NUGGET_CLASSES = ("CFApplyModelNode", "ExtensionApplyModelNode", "ApplyC5RuleNode", "ApplyC5Node",
+# ExtensionApplyModelNode (Modeler 18) is claimed by the time-series module (spss.ts); its other
+# extension nuggets whose content is PMML can be compiled with compile_pmml_nugget.
+NUGGET_CLASSES = ("CFApplyModelNode", "ApplyC5RuleNode", "ApplyC5Node",
                   "ApplyTreeNode", "ApplyCHAIDNode", "ApplyQUESTNode", "ApplyNeuralNetworkNode",
                   "ApplyNeuralNetNode", "ApplyRegressionNode", "ApplyLogRegNode", "ApplyGeneralizedLinearNode",
                   "ApplyLinearNode", "ApplyKMeansNode", "ApplyTwoStepNode", "ApplySVMNode", "ApplyBayesNetNode",
