@@ -101,17 +101,21 @@ class Smoothing:
             return np.asarray(a + jj * a * g + seasonal_step, dtype=np.float64)
         raise ValueError(f"no psi weights for {self.kind}")
 
-    def limits(self, h: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray]:
-        """Lower and upper forecast limits at ``confidence`` (0 < c < 1) for the horizons ``h``."""
+    def half_width(self, h: np.ndarray, confidence: float) -> np.ndarray:
+        """Half the width of the forecast limits at ``confidence`` (0 < c < 1) for the horizons ``h``."""
         if not self.has_limits or self.error_variance is None or self.degrees_of_freedom is None:
             raise ValueError(f"{self.kind} has no forecast limits")
         steps = np.asarray(h, dtype=np.int64)
         longest = int(steps.max()) if steps.size else 1
         weights = self.psi(np.arange(1, longest, dtype=np.float64)) if longest > 1 else np.zeros(0)
         cumulative = np.concatenate(([1.0], 1.0 + np.cumsum(weights * weights)))
-        spread = student_t_quantile((1.0 + confidence) / 2.0, self.degrees_of_freedom) * np.sqrt(
-            self.error_variance * cumulative[steps - 1])
-        point = self.forecast(steps)
+        quantile = student_t_quantile((1.0 + confidence) / 2.0, self.degrees_of_freedom)
+        return np.asarray(quantile * np.sqrt(self.error_variance * cumulative[steps - 1]), dtype=np.float64)
+
+    def limits(self, h: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray]:
+        """Lower and upper forecast limits at ``confidence`` (0 < c < 1) for the horizons ``h``."""
+        spread = self.half_width(h, confidence)
+        point = self.forecast(h)
         return point - spread, point + spread
 
 
