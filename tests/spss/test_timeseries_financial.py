@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import json
 import math
 import struct
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -136,3 +138,13 @@ def test_a_container_without_its_length_prefix_is_refused(stream):
     with pytest.raises(InvalidMarkupError, match="expected a u32 length"):
         COMPILERS["ExtensionApplyModelNode"](stream.node("ExtensionApplyModelNode"), [FIELDS],
                                              StreamContext(stream.context.properties, blobs))
+
+
+def test_forecast_equals_jpmmls_where_jpmml_scores_the_document(compiled):
+    """The reference is written by tools/spss_timeseries_reference (JPMML-Evaluator on the nugget's 0.xml)."""
+    reference = json.loads((Path(__file__).parent / "reference" / "financial-performance-prediction.jpmml.json")
+                           .read_text())
+    if reference["outcome"] != "scored":
+        pytest.skip(f"JPMML-Evaluator (jpmml-evaluator {reference['jpmml_evaluator_python']}) does not score this "
+                    f"PMML: {reference['error']}; the forecasts are checked by hand above")
+    assert compiled.forecasts[0] == pytest.approx(float(reference["results"]["0"]), rel=1e-12)

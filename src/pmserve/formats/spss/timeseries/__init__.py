@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from pmserve.formats.spss._model import NodeCompiler
+from pmserve.formats.spss.timeseries._extension_zip import read_extension_container
 from pmserve.formats.spss.timeseries._intervals import compile_time_intervals
 from pmserve.formats.spss.timeseries._nugget17 import compile_apply_time_series
 from pmserve.formats.spss.timeseries._nugget18 import compile_extension_apply
@@ -19,4 +20,4 @@ COMPILERS: dict[str, NodeCompiler] = {
     "ExtensionApplyModelNode": compile_extension_apply,
 }
 
-__all__ = ["COMPILERS", "SeriesModel", "Smoothing", "read_tscxml", "student_t_quantile"]
+__all__ = ["COMPILERS", "SeriesModel", "Smoothing", "read_extension_container", "read_tscxml", "student_t_quantile"]
