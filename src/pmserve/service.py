@@ -308,7 +308,8 @@ def stream_limits(settings: Settings) -> StreamLimits:
                         max_inflated_bytes=int(settings.str_max_inflated_mb * 1024 * 1024),
                         max_ratio=settings.str_max_ratio,
                         max_xml_chars=int(settings.str_max_xml_mb * 1024 * 1024),
-                        max_depth=settings.str_max_depth)
+                        max_depth=settings.str_max_depth, clem_max_length=settings.clem_max_length,
+                        clem_max_depth=settings.clem_max_depth)
 
 
 def _score_stream(model: TableScorable, tables: Sequence[ScoreTable]) -> ScoreTable:

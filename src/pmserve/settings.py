@@ -39,6 +39,8 @@ class Settings:
     str_max_ratio: int = 200
     str_max_xml_mb: float = 64.0
     str_max_depth: int = 256
+    clem_max_length: int = 10_000  # characters in one CLEM expression of an SPSS stream node
+    clem_max_depth: int = 64  # nesting of one CLEM expression (brackets, function calls, if ... endif)
 
     def __post_init__(self) -> None:
         _check("PMSERVE_PORT", self.port, lambda v: 1 <= v <= 65535, "an integer from 1 to 65535")
@@ -55,6 +57,10 @@ class Settings:
         _check("PMSERVE_STR_MAX_XML_MB", self.str_max_xml_mb, lambda v: v > 0, "a positive number")
         _check("PMSERVE_STR_MAX_DEPTH", self.str_max_depth, lambda v: 8 <= v <= 10_000,
                "an integer from 8 to 10000")
+        _check("PMSERVE_CLEM_MAX_LENGTH", self.clem_max_length, lambda v: 1 <= v <= 1_000_000,
+               "an integer from 1 to 1000000")
+        _check("PMSERVE_CLEM_MAX_DEPTH", self.clem_max_depth, lambda v: 1 <= v <= 200,
+               "an integer from 1 to 200")
         if self.store_url is not None and not self.store_url.startswith(("postgresql://", "postgres://")):
             raise ConfigurationError(
                 f"PMSERVE_STORE_URL must be a postgresql:// URL (or unset for the embedded store); "
@@ -84,6 +90,8 @@ class Settings:
             "str_max_ratio": _int,
             "str_max_xml_mb": _float,
             "str_max_depth": _int,
+            "clem_max_length": _int,
+            "clem_max_depth": _int,
         }
         for name, read in readers.items():
             var = f"PMSERVE_{name.upper()}"

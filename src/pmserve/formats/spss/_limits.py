@@ -16,6 +16,8 @@ class StreamLimits:
     max_ratio: int = 200  # inflated size over compressed size, per entry
     max_xml_chars: int = 64 * 1024 * 1024  # characters the stream XML decodes to
     max_depth: int = 256  # element nesting of the stream XML
+    clem_max_length: int = 10_000  # characters in one CLEM expression of a node
+    clem_max_depth: int = 64  # nesting of one CLEM expression
 
     def fast_infoset(self) -> FiLimits:
         return FiLimits(max_chars=self.max_xml_chars, max_depth=self.max_depth,

@@ -216,7 +216,7 @@ def load_stream(filename: str, content: bytes, limits: StreamLimits) -> StreamMo
         branch = find_branch(stream)
     except UnsupportedMarkupError as exc:
         raise _explain_candidates(stream, exc, limits) from None
-    context = StreamContext(stream.properties, stream.blobs, limits.max_inflated_bytes)
+    context = _context(stream, limits)
     steps: list[tuple[Node, CompiledNode]] = []
     compiled: dict[str, CompiledNode] = {}
     body = branch.nodes if not is_output(branch.terminal) else branch.nodes[:-1]
@@ -238,6 +238,11 @@ def load_stream(filename: str, content: bytes, limits: StreamLimits) -> StreamMo
     others = [s for s in (_other_source(n, context) for n in stream.nodes
                           if n.id not in on_branch and n.class_name in SOURCE_CLASSES) if s is not None]
     return StreamModel(stream, branch, steps, reply, _reply_order(last_node, reply), others)
+
+
+def _context(stream: Stream, limits: StreamLimits) -> StreamContext:
+    return StreamContext(stream.properties, stream.blobs, max_inflated_bytes=limits.max_inflated_bytes,
+                         clem_max_length=limits.clem_max_length, clem_max_depth=limits.clem_max_depth)
 
 
 def _compile(node: Node, inputs: Sequence[tuple[SpssField, ...]], context: StreamContext,
@@ -282,7 +287,7 @@ def _explain_candidates(stream: Stream, exc: UnsupportedMarkupError, limits: Str
     nuggets = [n for n in candidates if is_nugget(n)]
     if not nuggets:
         return exc
-    context = StreamContext(stream.properties, stream.blobs, limits.max_inflated_bytes)
+    context = _context(stream, limits)
     reasons = []
     for node in nuggets:
         reason = refusal(node, nugget_documents(node, context))
