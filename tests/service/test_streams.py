@@ -86,7 +86,7 @@ def test_stream_score_metadata_is_the_branch_input_and_the_terminal_output(clien
 @pytest.mark.parametrize(("name", "node"), [
     ("example-regression-gbt.str", "node 'GradientBoostedTreeswithMLlib' (CFApplyModelNode, id 6) cannot be "
                                    "scored: its model is a Spark MLlib model container"),
-    ("catalog_streaming_timeseries.str", "node 'Time Intervals' (TimeIntervalsNode, id 1), step 2 of 6"),
+    ("catalog_streaming_timeseries.str", "node 'Streaming TS' (TimeSeriesProcessNode, id 2), step 3 of 6"),
 ])
 def test_stream_pmserve_cannot_run_is_refused_naming_the_node(client: Client, keys: Keys, name: str,
                                                               node: str) -> None:
@@ -104,3 +104,16 @@ def test_zementis_stream_scores_its_sample_file(client: Client, keys: Keys) -> N
     assert len(body[0]["data"]) == 150
     agree = sum(1 for row in body[0]["data"] if row[4] == row[5])
     assert agree >= 140
+
+
+def test_financial_stream_returns_its_forecast_rows(client: Client, keys: Keys) -> None:
+    """The Modeler 18 time-series stream (spss.ts nugget) appends its forecast records."""
+    put(client, keys.alice, "fin", stream_bytes("financial-performance-prediction.str"),
+        "financial-performance-prediction.str")
+    with stream_path("data/seasonal1.csv").open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.reader(handle))[1:]
+    body = score(client, keys.alice, "fin", {"tablename": "in", "header": ["DATE", "VALUE"], "data": rows}).json()
+    assert body[0]["header"] == ["DATE", "VALUE", "$TS-VALUE", "$TSLCI-VALUE", "$TSUCI-VALUE"]
+    future = [row for row in body[0]["data"] if row[1] is None]
+    assert len(future) == 3
+    assert all(row[3] <= row[2] <= row[4] for row in future)
