@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import pickle
 import re
 import struct
 import zlib
@@ -299,3 +300,24 @@ def test_nugget_outputs_equal_jpmml_on_the_nuggets_document(case: str) -> None:
                 assert (mine if mine is not None else "") == want, (name, i)
             compared += 1
     assert compared >= 40
+
+
+def test_input_schema_takes_measure_and_values_from_the_type_node_downstream() -> None:
+    model = _load(stream_bytes("zementis-sample_v17.str"), name="zementis-sample_v17.str")
+    setosa = model.source_fields[-1]
+    assert (setosa.name, setosa.storage, setosa.measure, setosa.role) == ("setosa", "string", "set", "out")
+    assert setosa.values == ("setosa", "versicolor", "virginica")
+
+
+def test_compiled_stream_pickles_and_scores_the_same() -> None:
+    model = _load(stream_bytes("Drug1n.str"), name="Drug1n.str")
+    rows = [[23, "F", "HIGH", "HIGH", 0.79, 0.03], [61, "M", "LOW", "NORMAL", 0.55, 0.07]]
+    header = ["Age", "Sex", "BP", "Cholesterol", "Na", "K"]
+    again = pickle.loads(pickle.dumps(model))
+    assert again.score_tables([RowTable(header, rows)]) == model.score_tables([RowTable(header, rows)])
+
+
+def test_score_by_columns_returns_the_terminals_columns() -> None:
+    scored = _load(simple_stream()).score({"x1": [1.0, 2.0], "x2": [2, 4]})
+    assert [f.name for f in scored.fields] == ["x1", "x2", "$L-y"]
+    assert scored.rows() == [[1.0, 2, 2.5], [2.0, 4, 3.5]]
