@@ -101,6 +101,7 @@ class StreamContext:
 
     properties: Mapping[str, str]  # the stream's own properties by name (dateFormat, dateBaseline, ...)
     blobs: Mapping[str, bytes]  # archive entries by the path the XML names them with ("data/0002.dat")
+    max_inflated_bytes: int = 256 * 1024 * 1024  # what opening the nuggets' containers may inflate in all
     clem_max_length: int = 10_000  # Settings.clem_max_length: longest CLEM expression a node may hold
     clem_max_depth: int = 64  # Settings.clem_max_depth: deepest nesting of a CLEM expression
 
