@@ -410,3 +410,16 @@ def test_the_nodes_page_lists_every_supported_function() -> None:
     page = (Path(__file__).resolve().parents[3] / "docs" / "spss-nodes.md").read_text(encoding="utf-8")
     missing = [name for name in supported_functions() if f"`{name}`" not in page]
     assert missing == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["date_add_years(x * 1e300, d)", "datetime_year(date_add_days(1e300, d))",
+     "to_string(date_add_days(1e300, d))", "value_at(x * 1e308 * 10, [i])", "i && (j ** 100)", "~~ (j ** 100)",
+     "substring(x * 1e308 * 10, 2, s)", "unicode_char(i * 1e20)"],
+)
+def test_values_out_of_range_give_null_not_a_failure(text: str) -> None:
+    """Huge or infinite values reaching date, string and bit functions give $null$ (or a value), never an error."""
+    out = ev(text)
+    assert len(out) == 3
+    assert out[2] is None

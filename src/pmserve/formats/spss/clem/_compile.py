@@ -167,8 +167,9 @@ class BitNot(Op):
 
     def evaluate(self, env: Env) -> np.ndarray:
         x = self.operand.evaluate(env)
-        null = np.isnan(x)
-        out: np.ndarray = (~np.nan_to_num(x).astype(np.int64)).astype(float)
+        null = ~np.isfinite(x)
+        with np.errstate(invalid="ignore"):
+            out: np.ndarray = (~np.where(null, 0.0, x).astype(np.int64)).astype(float)
         out[null] = np.nan
         return out
 
@@ -317,8 +318,9 @@ _STRING_TESTS = {
 
 
 def _bitwise(op: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    null = np.isnan(a) | np.isnan(b)
-    x, y = np.nan_to_num(a).astype(np.int64), np.nan_to_num(b).astype(np.int64)
+    null = ~np.isfinite(a) | ~np.isfinite(b)
+    with np.errstate(invalid="ignore"):  # values beyond 64 bits: numpy's cast, no error
+        x, y = np.where(null, 0.0, a).astype(np.int64), np.where(null, 0.0, b).astype(np.int64)
     if op == "&&":
         r = x & y
     elif op == "&&~~":

@@ -713,7 +713,7 @@ def _compare_items(test: Callable[[Any, Any], bool]) -> Impl:
 
 
 def _missing(v: Any) -> bool:
-    return v is None or (isinstance(v, float) and math.isnan(v))
+    return v is None or (isinstance(v, float) and not math.isfinite(v))
 
 
 _ITEM_AND_LIST = _list_typer(INTEGER)

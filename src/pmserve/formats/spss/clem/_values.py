@@ -99,15 +99,20 @@ def map_rows(fn: Callable[..., Any], args: Sequence[np.ndarray], kinds: Sequence
     """Apply a per-value function over columns; any ``$null$`` argument gives ``$null$``.
 
     Numbers reach ``fn`` as Python floats, strings as ``str``; ``fn`` returns None for ``$null$``.
+    A value outside what the function can represent (a date past year 9999, an infinite count)
+    gives ``$null$`` rather than failing the request.
     """
     n = len(args[0]) if args else 0
     columns = [a.tolist() for a in args]
     result: list[Any] = []
     for row in zip(*columns, strict=True) if columns else [() for _ in range(n)]:
-        if any(v is None or (isinstance(v, float) and math.isnan(v)) for v in row):
+        if any(v is None or (isinstance(v, float) and not math.isfinite(v)) for v in row):
             result.append(None)
-        else:
+            continue
+        try:
             result.append(fn(*row))
+        except (OverflowError, ValueError):
+            result.append(None)
     if out_kind == STRING:
         return np.array(result, dtype=object) if result else np.empty(0, dtype=object)
     return np.array([np.nan if v is None else float(v) for v in result], dtype=float)
