@@ -3,6 +3,7 @@ hand from IBM's definitions (CLEM language reference, SPSS Modeler 18)."""
 
 from __future__ import annotations
 
+import datetime
 import math
 import pickle
 from pathlib import Path
@@ -368,6 +369,8 @@ def test_field_references_sequence_and_field_lists() -> None:
         ("length(i)", DocumentError, "length: argument 1 must be a string, got an integer"),
         ("sum_n(i)", DocumentError, "the last argument must be a list"),
         ("if s then 1 else 2 endif", DocumentError, "a condition must be true or false, got a string"),
+        ("[i, j] + 1", DocumentError, "a list can only be a function's argument"),
+        ("[i, j]", DocumentError, "a list can only be a function's argument"),
         ("@FIELD", DocumentError, "@FIELD is only meaningful in a Filler node"),
         ("frobnicate(i)", UnsupportedMarkupError, "CLEM function 'frobnicate' is not a CLEM function pmserve knows"),
         ("random(10)", UnsupportedMarkupError, "CLEM function 'random' is not supported by pmserve"),
@@ -423,3 +426,12 @@ def test_values_out_of_range_give_null_not_a_failure(text: str) -> None:
     out = ev(text)
     assert len(out) == 3
     assert out[2] is None
+
+
+def test_today_is_the_date_of_scoring_in_the_stream_format() -> None:
+    """@TODAY is read when the records are scored, as a string in the stream's date format."""
+    before = datetime.date.today().isoformat()
+    got = ev("@TODAY")
+    after = datetime.date.today().isoformat()
+    assert got[0] in (before, after)
+    assert got == [got[0]] * 3

@@ -354,8 +354,6 @@ def _arith_kind(op: str, ka: str, kb: str) -> str:
         known = {k for k in (ka, kb) if k != NULL}
         if len(known) == 2 and not known <= NUMBERS:
             raise ClemTypeError(f"cannot compare {_a(ka)} with {_a(kb)}")
-        if known & {LIST}:
-            raise ClemTypeError("a list can only be a function's argument")
         return BOOLEAN
     for k in (ka, kb):
         if k not in NUMBERS and k != NULL:
