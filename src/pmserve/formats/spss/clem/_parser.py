@@ -122,7 +122,7 @@ def _quoted(text: str, start: int, quote: str) -> tuple[str, int]:
 
 
 # binding powers of the infix operators
-_OR, _AND, _NOT, _EQ, _CMP, _ADD, _MUL, _POW, _UNARY = 10, 20, 30, 40, 50, 60, 70, 80, 90  # noqa: RUF100
+_OR, _AND, _NOT, _EQ, _CMP, _ADD, _MUL, _POW, _UNARY = 10, 20, 30, 40, 50, 60, 70, 80, 90
 _INFIX: dict[str, int] = {
     "or": _OR, "and": _AND,
     "=": _EQ, "==": _EQ, "/=": _EQ, "/==": _EQ,
