@@ -92,7 +92,7 @@ def compile_expression(
 
 def supported_functions() -> tuple[str, ...]:
     """Every CLEM function name pmserve runs (besides @FIELD, @FIELDS_MATCHING, @FIELDS_BETWEEN,
-    @OFFSET, @DIFF1 and @INDEX, which the compiler handles itself)."""
+    @OFFSET, @DIFF1, @DIFF2, @LAST_NON_BLANK and @INDEX, which the compiler handles itself)."""
     return tuple(sorted(FUNCTIONS))
 
 

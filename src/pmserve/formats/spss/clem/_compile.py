@@ -48,12 +48,12 @@ from pmserve.formats.spss.clem._values import (
 #: CLEM functions IBM documents that pmserve refuses by name (rather than as unknown).
 KNOWN_UNSUPPORTED = frozenset({
     "random", "random0", "oneof", "@MEAN", "@SUM", "@MAX", "@MIN", "@SDEV", "@SINCE", "@SINCE0", "@THIS",
-    "@LAST_NON_BLANK", "@PREDICTED", "@TARGET", "@PARTITION_FIELD", "@TRAINING_PARTITION",
+    "@PREDICTED", "@TARGET", "@PARTITION_FIELD", "@TRAINING_PARTITION",
     "@TESTING_PARTITION", "@VALIDATION_PARTITION", "@GLOBAL_MAX", "@GLOBAL_MIN", "@GLOBAL_SUM",
-    "@GLOBAL_MEAN", "@GLOBAL_SDEV", "@MULTI_RESPONSE_SET", "@DIFF2", "@OFFSETS", "replicate",
-    "cdf_chisq", "cdf_f", "cdf_normal", "cdf_t", "to_geohash", "count_substring_lim", "issubstring_lim",
-    "issubstring_count", "matches", "datetime_timestamp", "datetime_time", "datetime_in_seconds",
-    "date_iso_day", "date_iso_week", "date_iso_year", "time_hours_difference", "time_in_hours",
+    "@GLOBAL_MEAN", "@GLOBAL_SDEV", "@MULTI_RESPONSE_SET", "@OFFSETS", "replicate",
+    "cdf_chisq", "cdf_f", "cdf_t", "to_geohash", "count_substring_lim", "issubstring_lim",
+    "issubstring_count", "datetime_timestamp", "datetime_time", "datetime_in_seconds",
+    "time_hours_difference", "time_in_hours",
     "time_in_mins", "time_in_secs", "time_mins_difference", "time_secs_difference", "time_before",
     "date_weeks_difference_iso", "strlength", "soundex", "soundex_difference", "jaro", "jaro_winkler",
 })
@@ -228,6 +228,24 @@ class Offset(Op):
         out = nulls(STRING if self.string else REAL, env.n)
         if self.lag < env.n:
             out[self.lag:] = col[: env.n - self.lag]
+        return out
+
+
+@dataclass(frozen=True)
+class LastPresent(Op):
+    """@LAST_NON_BLANK(FIELD): the field's last value that is not blank, up to and including this
+    record; $null$ before the first (blank is $null$, as for @BLANK)."""
+
+    name: str
+    string: bool
+
+    def evaluate(self, env: Env) -> np.ndarray:
+        col = env.columns[self.name]
+        present = ~is_null(STRING if self.string else REAL, col)
+        last = np.maximum.accumulate(np.where(present, np.arange(env.n), -1)) if env.n else np.empty(0, int)
+        out = nulls(STRING if self.string else REAL, env.n)
+        seen = last >= 0
+        out[seen] = col[last[seen]]
         return out
 
 
@@ -581,7 +599,7 @@ class _Compiler:
             return RecordIndex(INTEGER)
         if name in ("@FIELDS_MATCHING", "@FIELDS_BETWEEN"):
             return self._field_list(expr)
-        if name in ("@OFFSET", "@DIFF1"):
+        if name in ("@OFFSET", "@DIFF1", "@DIFF2", "@LAST_NON_BLANK"):
             return self._sequence(expr)
         return None
 
@@ -608,6 +626,7 @@ class _Compiler:
         return ListOp(_list_kind([i.kind for i in items]), items)
 
     def _sequence(self, expr: Call) -> Op:
+        """@OFFSET, @DIFF1, @DIFF2 and @LAST_NON_BLANK: a field's earlier records, in table order."""
         args = expr.args or ()
         want = 2 if expr.name == "@OFFSET" else 1
         if len(args) != want or not isinstance(args[0], Name):
@@ -624,12 +643,21 @@ class _Compiler:
         column = self._name(args[0])
         if not isinstance(column, Column):
             raise self.fail(f"{expr.name} needs a field", expr)
-        offset = Offset(column.kind, column.name, lag, column.kind == STRING)
+        string = column.kind == STRING
         if expr.name == "@OFFSET":
-            return offset
+            return Offset(column.kind, column.name, lag, string)
+        if expr.name == "@LAST_NON_BLANK":
+            return LastPresent(column.kind, column.name, string)
         if column.kind not in NUMBERS:
-            raise self.fail("@DIFF1 needs a numeric field", expr)
-        return ChainOp(column.kind, column, (Step("-", offset, column.kind, column.kind),))
+            raise self.fail(f"{expr.name} needs a numeric field", expr)
+        k = column.kind
+        previous = Offset(k, column.name, 1, False)
+        diff1 = ChainOp(k, column, (Step("-", previous, k, k),))
+        if expr.name == "@DIFF1":
+            return diff1
+        # @DIFF2: the difference of successive @DIFF1 values, (x - x[-1]) - (x[-1] - x[-2])
+        before = ChainOp(k, previous, (Step("-", Offset(k, column.name, 2, False), k, k),))
+        return ChainOp(k, diff1, (Step("-", before, k, k),))
 
 
 def _list_kind(kinds: Sequence[str]) -> str:
