@@ -13,8 +13,10 @@ from collections.abc import Mapping, Sequence
 from pmserve.errors import UnsupportedMarkupError
 from pmserve.formats.spss._model import CompiledNode, Node, NodeCompiler, SpssField, StreamContext
 from pmserve.formats.spss.nodes import (
+    _derive,
     _filter,
     _passthrough,
+    _select,
     _type,
 )
 from pmserve.formats.spss.nodes._registry import merge_compilers
@@ -24,6 +26,8 @@ NODE_COMPILERS: Mapping[str, NodeCompiler] = merge_compilers(
         _type.COMPILERS,
         _filter.COMPILERS,
         _passthrough.COMPILERS,
+        _select.COMPILERS,
+        _derive.COMPILERS,
         # other branches add their module's COMPILERS here (source nodes, nuggets, time series)
     )
 )

@@ -106,3 +106,24 @@ def _child(el: etree._Element, name: str) -> etree._Element | None:
         if c.tag == name:
             return c
     return None
+
+
+def prop_first(node: Node, names: tuple[str, ...]) -> etree._Element | None:
+    """The first of several candidate property elements the node has (for properties whose XML
+    name no sample stream shows: the guessed internal name, then IBM's scripting name)."""
+    for name in names:
+        el = prop(node, name)
+        if el is not None:
+            return el
+    return None
+
+
+def require_text(node: Node, names: tuple[str, ...], what: str) -> str:
+    """The text of a property the node cannot run without; refuses the node when it is absent."""
+    el = prop_first(node, names)
+    if el is None or not text_of(el).strip():
+        raise DocumentError(
+            f"{node.describe()} has no {what} (looked for property {' or '.join(repr(n) for n in names)})",
+            node=node.describe(), element=names[0],
+        )
+    return text_of(el)
