@@ -174,7 +174,7 @@ def test_a_truncated_container_is_refused(stream):
     blobs = dict(stream.context.blobs)
     blob = blobs["data/0005.dat"][:200]
     blobs["data/0005.dat"] = struct.pack(">I", len(blob) - 4) + blob[4:]
-    with pytest.raises(InvalidMarkupError, match=r"PMML container: entry '0\.xml' is truncated"):
+    with pytest.raises(InvalidMarkupError, match=r"node 'VALUE' \(ExtensionApplyModelNode, id 3\)"):
         COMPILERS["ExtensionApplyModelNode"](stream.node("ExtensionApplyModelNode"), [FIELDS],
                                              StreamContext(stream.context.properties, blobs))
 
@@ -195,3 +195,9 @@ def test_forecast_equals_jpmmls_where_jpmml_scores_the_document(compiled):
         pytest.skip(f"JPMML-Evaluator (jpmml-evaluator {reference['jpmml_evaluator_python']}) does not score this "
                     f"PMML: {reference['error']}; the forecasts are checked by hand above")
     assert compiled.forecasts[0] == pytest.approx(float(reference["results"]["0"]), rel=1e-12)
+
+
+def test_the_containers_inflation_stays_within_the_streams_limit(stream):
+    context = StreamContext(stream.context.properties, stream.context.blobs, max_inflated_bytes=1000)
+    with pytest.raises(InvalidMarkupError, match="inflates past the stream's size limit"):
+        COMPILERS["ExtensionApplyModelNode"](stream.node("ExtensionApplyModelNode"), [FIELDS], context)

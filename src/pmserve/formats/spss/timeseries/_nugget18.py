@@ -136,7 +136,8 @@ def compile_extension_apply(node: Node, inputs: Sequence[tuple[SpssField, ...]],
     if len(inputs) != 1:
         raise _props.invalid(node, f"expected one upstream input, got {len(inputs)}")
     fields = inputs[0]
-    entries = read_extension_container(_pmml_blob(node, ctx), f"{node.describe()}, PMML container")
+    entries = read_extension_container(_pmml_blob(node, ctx), f"{node.describe()}, PMML container",
+                                       ctx.max_inflated_bytes)
     document = entries.get("0.xml") or entries.get("PMML.xml")
     if document is None or "TSDPOutput.json" not in entries:
         raise _props.invalid(node, f"the PMML container holds {sorted(entries)}; expected 0.xml (the PMML) and "
