@@ -13,7 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from pmserve.errors import DataError, DocumentError, InvalidMarkupError, UnsupportedFormatError, UnsupportedMarkupError
+from pmserve.errors import (
+    DataError,
+    DocumentError,
+    InvalidMarkupError,
+    UnsupportedFormatError,
+    UnsupportedMarkupError,
+    VerificationError,
+)
 from pmserve.formats import RowTable, StreamLimits, load_model
 from pmserve.formats.spss._containers import InflateBudget, read_java_zip, read_scf
 from pmserve.formats.spss._loader import StreamModel, load_stream
@@ -321,3 +328,20 @@ def test_score_by_columns_returns_the_terminals_columns() -> None:
     scored = _load(simple_stream()).score({"x1": [1.0, 2.0], "x2": [2, 4]})
     assert [f.name for f in scored.fields] == ["x1", "x2", "$L-y"]
     assert scored.rows() == [[1.0, 2, 2.5], [2.0, 4, 3.5]]
+
+
+@pytest.mark.parametrize(("expected", "ok"), [("2.5", True), ("99", False)])
+def test_verify_replays_the_nuggets_model_verification(expected: str, ok: bool) -> None:
+    verification = (b'<ModelVerification recordCount="1"><VerificationFields><VerificationField field="x1"/>'
+                    b'<VerificationField field="x2"/><VerificationField field="y"/></VerificationFields>'
+                    b"<InlineTable><row><x1>1</x1><x2>2</x2><y>" + expected.encode() + b"</y></row></InlineTable>"
+                    b"</ModelVerification>")
+    document = REGRESSION_PMML.replace(b"</RegressionTable>", b"</RegressionTable>" + verification)
+    xml = stream_xml(source(drop="y") + nugget() + table(), [("0", "1"), ("1", "2")])
+    model = _load(archive({"s.xml": xml, "data/0001.dat": document}))
+    if ok:
+        model.verify()
+    else:
+        with pytest.raises(VerificationError, match=r"node 'y' \(CFApplyModelNode, id 1\): its PMML's "
+                                                    r"ModelVerification records do not reproduce"):
+            model.verify()
