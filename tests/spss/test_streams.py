@@ -11,6 +11,7 @@ import struct
 import zlib
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from pmserve.errors import (
@@ -24,6 +25,8 @@ from pmserve.errors import (
 from pmserve.formats import RowTable, StreamLimits, load_model
 from pmserve.formats.spss._containers import InflateBudget, read_java_zip, read_scf
 from pmserve.formats.spss._loader import StreamModel, load_stream
+from pmserve.formats.spss._model import SpssField
+from pmserve.formats.spss.nodes._source import python_values
 
 from ._build import REGRESSION_PMML, archive, nugget, simple_stream, source, stream_xml, table
 from ._streams import STREAM_NAMES, stream_bytes, stream_path
@@ -345,3 +348,14 @@ def test_verify_replays_the_nuggets_model_verification(expected: str, ok: bool) 
         with pytest.raises(VerificationError, match=r"node 'y' \(CFApplyModelNode, id 1\): its PMML's "
                                                     r"ModelVerification records do not reproduce"):
             model.verify()
+
+
+@pytest.mark.parametrize(("storage", "column", "expected"), [
+    ("integer", np.array([1.0, np.nan, -3.0]), [1, None, -3]),
+    ("integer", np.array([1.5, np.nan]), [1.5, None]),
+    ("real", np.array([0.25, np.nan]), [0.25, None]),
+    ("date", np.array([0.0, np.nan, 19000.0]), ["1970-01-01", None, "2022-01-08"]),
+    ("string", np.array(["a", None, 3], dtype=object), ["a", None, "3"]),
+])
+def test_reply_values_follow_the_storage(storage: str, column: np.ndarray, expected: list[object]) -> None:
+    assert python_values(SpssField("f", storage), column) == expected

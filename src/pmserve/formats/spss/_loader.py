@@ -31,7 +31,14 @@ from pmserve.formats.spss._limits import StreamLimits
 from pmserve.formats.spss._model import CompiledNode, Node, NodeCompiler, SpssField, StreamContext, Table
 from pmserve.formats.spss._stream import Stream, read_stream
 from pmserve.formats.spss.nodes._nugget import PmmlNugget, nugget_documents, refusal, with_message
-from pmserve.formats.spss.nodes._source import SOURCE_CLASSES, SourceNode, compile_source, python_value, spss_field
+from pmserve.formats.spss.nodes._source import (
+    SOURCE_CLASSES,
+    SourceNode,
+    compile_source,
+    python_value,
+    python_values,
+    spss_field,
+)
 from pmserve.pmml import DataType, Field, Scored
 
 FORMAT = "spss-str"
@@ -217,7 +224,7 @@ def _described_by_types(source: SourceNode, steps: Sequence[tuple[Node, Compiled
 
 def _rows(table: Table, order: Sequence[str]) -> list[list[Any]]:
     by_name = {f.name: f for f in table.fields}
-    columns = [[python_value(by_name[n], v) for v in table.columns[n].tolist()] for n in order]
+    columns = [python_values(by_name[n], table.columns[n]) for n in order]
     return [list(r) for r in zip(*columns, strict=True)] if columns else [[] for _ in range(table.n_rows)]
 
 
