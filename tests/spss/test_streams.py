@@ -359,3 +359,23 @@ def test_verify_replays_the_nuggets_model_verification(expected: str, ok: bool) 
 ])
 def test_reply_values_follow_the_storage(storage: str, column: np.ndarray, expected: list[object]) -> None:
     assert python_values(SpssField("f", storage), column) == expected
+
+
+@pytest.mark.parametrize("entry", ["Drug1n.xml", "data/0002.dat"])
+def test_corrupted_stream_entries_are_refused_as_document_errors(entry: str) -> None:
+    """Byte flips in the stream XML or the nugget's SCF container never escape as anything else."""
+    import io
+    import random
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(stream_bytes("Drug1n.str"))) as original:
+        entries = {n: original.read(n) for n in original.namelist()}
+    rng = random.Random(entry)
+    for _ in range(60):
+        data = bytearray(entries[entry])
+        for _ in range(rng.randint(1, 3)):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+        try:
+            _load(archive({**entries, entry: bytes(data)}), name="Drug1n.str")
+        except DocumentError:
+            pass

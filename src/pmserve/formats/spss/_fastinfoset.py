@@ -17,6 +17,7 @@ through a hardened lxml parser instead: no DTD, no entities, no network.
 from __future__ import annotations
 
 import base64
+import re
 from dataclasses import dataclass
 
 from lxml import etree
@@ -24,6 +25,8 @@ from lxml import etree
 from pmserve.errors import InvalidMarkupError, UnsupportedFormatError
 
 MAGIC = b"\xe0\x00\x00\x01"
+# Characters XML 1.0 does not allow in text (lxml refuses them too).
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 # Built-in restricted alphabets (X.891 §9.2): four bits a character, nibble 0xF ends the string.
 _NUMERIC = "0123456789-+.e "
@@ -202,7 +205,10 @@ class _Decoder:
             if o & 0xC0 == 0x80:
                 if not stack:
                     raise self.invalid("character data outside the root element", start)
-                text.append(self.chunk(o, start))
+                chunk = self.chunk(o, start)
+                if _NOT_XML.search(chunk):
+                    raise self.invalid("character data holds a character XML does not allow", start)
+                text.append(chunk)
                 continue
             if o == 0xE1:
                 raise self.unsupported("processing instruction", start)
@@ -252,12 +258,13 @@ class _Decoder:
                 raise self.invalid(f"expected an attribute or a terminator, got octet {a:#04x}", at)
             attribute = self.attribute_name(a, at)
             value = self.attribute_value()
-            if element.get(attribute) is not None:
-                raise self.invalid(f"attribute {attribute!r} appears twice on element {name!r}", at)
             try:
+                twice = element.get(attribute) is not None
                 element.set(attribute, value)
             except ValueError:
                 raise self.invalid(f"attribute {attribute!r:.80} (or its value) is not valid in XML", at) from None
+            if twice:
+                raise self.invalid(f"attribute {attribute!r} appears twice on element {name!r}", at)
 
     def index_on_third_bit(self, low: int, start: int) -> int:
         if low & 0x20 == 0:
