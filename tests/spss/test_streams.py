@@ -377,3 +377,21 @@ def test_corrupted_stream_entries_are_refused_as_document_errors(entry: str) -> 
             data[rng.randrange(len(data))] = rng.randrange(256)
         with contextlib.suppress(DocumentError):
             _load(archive({**entries, entry: bytes(data)}), name="Drug1n.str")
+
+
+@pytest.mark.parametrize(("extension", "what"), [
+    ('extensionID="spss.python.mymodel" extensionObjectID="pymodel"', "a Python extension model"),
+    ('extensionID="spss.sparkgbt" extensionObjectID="pyspark_model"', "a Spark MLlib model container"),
+])
+def test_non_pmml_extension_nuggets_are_refused_by_name(extension: str, what: str) -> None:
+    from ._build import node
+
+    output = ('<output><name>$R-y</name><type><storage>real</storage><measure>range</measure></type>'
+              '<modelFieldInfo role="predictedValue" targetField="y"/></output>')
+    ext_nugget = node("1", "CFApplyModelNode", name="y", attrs=extension,
+                      props=f"<model><outputs>{output}</outputs></model>",
+                      body='<container containerData="data/0001.dat"/>')
+    xml = stream_xml(source() + ext_nugget + table(), [("0", "1"), ("1", "2")])
+    with pytest.raises(UnsupportedMarkupError, match=f"node 'y' \\(CFApplyModelNode, id 1\\) cannot be scored: "
+                                                     f"its model is {what}, not PMML"):
+        _load(archive({"s.xml": xml, "data/0001.dat": b"\x80\x04pickled model"}))
