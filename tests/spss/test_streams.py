@@ -395,3 +395,40 @@ def test_non_pmml_extension_nuggets_are_refused_by_name(extension: str, what: st
     with pytest.raises(UnsupportedMarkupError, match=f"node 'y' \\(CFApplyModelNode, id 1\\) cannot be scored: "
                                                      f"its model is {what}, not PMML"):
         _load(archive({"s.xml": xml, "data/0001.dat": b"\x80\x04pickled model"}))
+
+
+ADP_PMML = """<?xml version="1.0" encoding="UTF-8"?><PMML version="4.2" xmlns="http://www.dmg.org/PMML-4_2">
+<DataDictionary numberOfFields="2">
+<DataField name="x1" dataType="double" optype="continuous"><Extension extender="spss.com"><UsageType value="disable"/>
+</Extension></DataField>
+<DataField name="x2" dataType="integer" optype="categorical"><Extension extender="spss.com"><UsageType value="enable"/>
+</Extension><Value value="1"/><Value value="2"/></DataField>
+</DataDictionary>
+<TransformationDictionary>
+<DerivedField name="x1_transformed" dataType="double" optype="continuous">
+<Extension extender="spss.com"><UsageType value="enable"/></Extension>
+<Apply function="/"><Apply function="-"><FieldRef field="x1"/><Constant>2</Constant></Apply>
+<Constant>4</Constant></Apply>
+</DerivedField>
+<DerivedField name="x2_transformed" dataType="string" optype="categorical">
+<Extension extender="spss.com"><UsageType value="enable"/></Extension>
+<MapValues outputColumn="out" dataType="string"><FieldColumnPair field="x2" column="in"/>
+<InlineTable><row><in>1</in><out>one</out></row><row><in>2</in><out>two</out></row></InlineTable></MapValues>
+</DerivedField>
+<DerivedField name="unused" dataType="double" optype="continuous">
+<Extension extender="spss.com"><UsageType value="disable"/></Extension><FieldRef field="x1"/>
+</DerivedField>
+</TransformationDictionary></PMML>"""
+
+
+def test_auto_data_prep_appends_its_enabled_derived_fields_and_drops_disabled_ones() -> None:
+    from xml.sax.saxutils import quoteattr
+
+    from ._build import node
+
+    adp = node("1", "AutoDataPrepNode", name="Auto Data Prep", attrs=f"analysisPmml={quoteattr(ADP_PMML)}")
+    xml = stream_xml(source(drop="y") + adp + table(), [("0", "1"), ("1", "2")])
+    model = _load(archive({"s.xml": xml}))
+    reply = model.score_tables([RowTable(["x1", "x2"], [[6.0, 1], [None, 2], [2.0, 3]])])
+    assert reply.header == ["x2", "x1_transformed", "x2_transformed"]
+    assert reply.data == [[1, 1.0, "one"], [2, None, "two"], [3, 0.0, None]]
