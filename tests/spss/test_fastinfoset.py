@@ -188,3 +188,18 @@ def test_corrupted_streams_fail_only_with_document_errors(seed: int) -> None:
         else:
             outcomes["decoded"] += 1
     assert outcomes["refused"] > 0
+
+
+def test_fast_infoset_element_count_is_limited() -> None:
+    """Empty elements by a one-byte table index cost two bytes each; their number is bounded."""
+    doc = (HEADER + b"\x3c" + _literal_name("r") + b"\x3c" + _literal_name("e") + b"\xf0"
+           + b"\x01\xf0" * 300 + b"\xf0\xf0")
+    with pytest.raises(InvalidMarkupError, match="holds more than 100 elements"):
+        decode(doc, FiLimits(max_elements=100))
+
+
+def test_plain_xml_element_count_and_depth_are_limited_while_parsing() -> None:
+    with pytest.raises(InvalidMarkupError, match="holds more than 100 elements"):
+        decode(b"<r>" + b"<e/>" * 300 + b"</r>", FiLimits(max_elements=100))
+    with pytest.raises(InvalidMarkupError, match="nests elements deeper than 10"):
+        decode(b"<a>" * 20 + b"</a>" * 20, FiLimits(max_depth=10))

@@ -45,6 +45,7 @@ class FiLimits:
     max_chars: int = 64 * 1024 * 1024  # characters emitted (names, values, text), repeats included
     max_depth: int = 256  # element nesting
     max_table_entries: int = 1_000_000  # entries of each vocabulary table
+    max_elements: int = 2_000_000  # elements of the document (real streams hold a few thousand)
 
 
 def decode(data: bytes, limits: FiLimits, *, source: str = "the stream XML") -> etree._Element:
@@ -64,23 +65,33 @@ def parse_plain_xml(data: bytes, limits: FiLimits, *, source: str = "the stream 
     if len(data) > limits.max_chars:
         raise InvalidMarkupError(f"{source} is {len(data)} bytes; the limit is {limits.max_chars}",
                                  entry=source)
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
-                             dtd_validation=False, remove_pis=True, remove_comments=True,
-                             huge_tree=False)
+    if b"<!DOCTYPE" in data:  # refused before parsing: no DTD, hence no entity, is ever read
+        raise InvalidMarkupError(f"{source} declares a DTD; stream XML must not (entities are refused)",
+                                 entry=source)
+    parser = etree.XMLPullParser(events=("start", "end"), resolve_entities=False, no_network=True,
+                                 load_dtd=False, dtd_validation=False, remove_pis=True, remove_comments=True,
+                                 huge_tree=False)
+    elements = depth = 0
     try:
-        root = etree.fromstring(data, parser=parser)
+        for at in range(0, len(data), 1 << 16):
+            parser.feed(data[at:at + (1 << 16)])
+            for event, _ in parser.read_events():
+                if event == "end":
+                    depth -= 1
+                    continue
+                elements += 1
+                depth += 1
+                if depth > limits.max_depth:
+                    raise InvalidMarkupError(f"{source} nests elements deeper than {limits.max_depth}", entry=source)
+                if elements > limits.max_elements:
+                    raise InvalidMarkupError(f"{source} holds more than {limits.max_elements} elements", entry=source)
+        closed: object = parser.close()
     except etree.XMLSyntaxError as exc:
         raise InvalidMarkupError(f"{source} is not well-formed XML: {exc.msg}", entry=source,
                                  line=exc.lineno if isinstance(exc.lineno, int) else None) from None
-    tree = root.getroottree()
-    if tree.docinfo.internalDTD is not None or tree.docinfo.doctype:
-        raise InvalidMarkupError(f"{source} declares a DTD; stream XML must not (entities are refused)",
-                                 entry=source)
-    depth = max((sum(1 for _ in el.iterancestors()) for el in root.iter()), default=0)
-    if depth >= limits.max_depth:
-        raise InvalidMarkupError(f"{source} nests elements {depth + 1} deep; the limit is {limits.max_depth}",
-                                 entry=source)
-    return root
+    if not isinstance(closed, etree._Element):
+        raise InvalidMarkupError(f"{source} holds no element", entry=source)
+    return closed
 
 
 class _Decoder:
@@ -92,6 +103,7 @@ class _Decoder:
         self.limits = limits
         self.source = source
         self.chars = 0
+        self.elements = 0
         self.local_names: list[str] = []
         self.element_names: list[str] = []
         self.attribute_names: list[str] = []
@@ -196,6 +208,9 @@ class _Decoder:
                     raise self.invalid("a second root element", start)
                 if len(stack) >= self.limits.max_depth:
                     raise self.invalid(f"elements nest deeper than {self.limits.max_depth}", start)
+                self.elements += 1
+                if self.elements > self.limits.max_elements:
+                    raise self.invalid(f"the document holds more than {self.limits.max_elements} elements", start)
                 element, ends = self.element(o, start, stack[-1] if stack else None)
                 if root is None:
                     root = element
