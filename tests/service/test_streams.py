@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from tests.service.conftest import Client, Keys
-from tests.spss._build import simple_stream
+from tests.spss._build import simple_stream, two_source_stream
 from tests.spss._streams import stream_bytes, stream_path
 
 from pmserve.api._metadata import INPUT_LABEL, OUTPUT_LABEL
@@ -117,3 +117,25 @@ def test_financial_stream_returns_its_forecast_rows(client: Client, keys: Keys) 
     future = [row for row in body[0]["data"] if row[1] is None]
     assert len(future) == 3
     assert all(row[3] <= row[2] <= row[4] for row in future)
+
+
+def test_stream_with_two_sources_reads_one_table_per_source(client: Client, keys: Keys) -> None:
+    """A JSON array of tables, one per source node, feeds an Append branch; the reply is one table."""
+    put(client, keys.alice, "two", two_source_stream(), "two.str")
+    body = score(client, keys.alice, "two", [
+        {"tablename": "second", "header": ["x1", "x2"], "data": [[10, 0]]},
+        {"tablename": "first", "header": ["x1", "x2"], "data": [[1, 2], [2, 2]]},
+    ]).json()
+    assert body == [{"header": ["x1", "x2", "$L-y"], "data": [[1.0, 2, 2.5], [2.0, 2, 4.5], [10.0, 0, 21.5]]}]
+
+
+def test_stream_with_two_sources_names_the_missing_table(client: Client, keys: Keys) -> None:
+    put(client, keys.alice, "two", two_source_stream(), "two.str")
+    body = score(client, keys.alice, "two", {"tablename": "first", "header": ["x1", "x2"], "data": [[1, 2]]}).json()
+    assert body["flag"] is False
+    assert "reads 2 input tables; the request lacks 'second'" in body["message"]
+
+
+def test_stream_with_two_sources_lists_both_tables_in_metadata(client: Client, keys: Keys) -> None:
+    put(client, keys.alice, "two", two_source_stream(), "two.str")
+    assert re.findall(r'<table name="([^"]+)">', metadata(client, keys.alice, "two")) == ["first", "second"]

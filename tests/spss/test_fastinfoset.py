@@ -165,3 +165,41 @@ def test_plain_xml_with_a_dtd_is_refused() -> None:
     doc = b'<!DOCTYPE a [<!ENTITY x "boom">]><a>&x;</a>'
     with pytest.raises(InvalidMarkupError, match="declares a DTD"):
         decode(doc, LIMITS)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_corrupted_streams_fail_only_with_document_errors(seed: int) -> None:
+    """Random byte flips and cuts of a real stream's XML decode or are refused; nothing else escapes."""
+    import random
+
+    data = bytearray(_stream_xml("Drug1n.str"))
+    rng = random.Random(seed)
+    outcomes = {"decoded": 0, "refused": 0}
+    for _ in range(150):
+        mutated = bytearray(data)
+        for _ in range(rng.randint(1, 4)):
+            mutated[rng.randrange(5, len(mutated))] = rng.randrange(256)
+        if rng.random() < 0.3:
+            del mutated[rng.randrange(5, len(mutated)):]
+        try:
+            decode(bytes(mutated), LIMITS)
+        except (InvalidMarkupError, UnsupportedFormatError):
+            outcomes["refused"] += 1
+        else:
+            outcomes["decoded"] += 1
+    assert outcomes["refused"] > 0
+
+
+def test_fast_infoset_element_count_is_limited() -> None:
+    """Empty elements by a one-byte table index cost two bytes each; their number is bounded."""
+    doc = (HEADER + b"\x3c" + _literal_name("r") + b"\x3c" + _literal_name("e") + b"\xf0"
+           + b"\x01\xf0" * 300 + b"\xf0\xf0")
+    with pytest.raises(InvalidMarkupError, match="holds more than 100 elements"):
+        decode(doc, FiLimits(max_elements=100))
+
+
+def test_plain_xml_element_count_and_depth_are_limited_while_parsing() -> None:
+    with pytest.raises(InvalidMarkupError, match="holds more than 100 elements"):
+        decode(b"<r>" + b"<e/>" * 300 + b"</r>", FiLimits(max_elements=100))
+    with pytest.raises(InvalidMarkupError, match="nests elements deeper than 10"):
+        decode(b"<a>" * 20 + b"</a>" * 20, FiLimits(max_depth=10))

@@ -2,21 +2,35 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import json
 import math
 import pickle
+import random
 import re
 import struct
+import zipfile
 import zlib
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from pmserve.errors import DataError, DocumentError, InvalidMarkupError, UnsupportedFormatError, UnsupportedMarkupError
+from pmserve.errors import (
+    DataError,
+    DocumentError,
+    InvalidMarkupError,
+    UnsupportedFormatError,
+    UnsupportedMarkupError,
+    VerificationError,
+)
 from pmserve.formats import RowTable, StreamLimits, load_model
 from pmserve.formats.spss._containers import InflateBudget, read_java_zip, read_scf
 from pmserve.formats.spss._loader import StreamModel, load_stream
+from pmserve.formats.spss._model import SpssField
+from pmserve.formats.spss.nodes._source import python_values
 
 from ._build import REGRESSION_PMML, archive, nugget, simple_stream, source, stream_xml, table
 from ._streams import STREAM_NAMES, stream_bytes, stream_path
@@ -321,3 +335,100 @@ def test_score_by_columns_returns_the_terminals_columns() -> None:
     scored = _load(simple_stream()).score({"x1": [1.0, 2.0], "x2": [2, 4]})
     assert [f.name for f in scored.fields] == ["x1", "x2", "$L-y"]
     assert scored.rows() == [[1.0, 2, 2.5], [2.0, 4, 3.5]]
+
+
+@pytest.mark.parametrize(("expected", "ok"), [("2.5", True), ("99", False)])
+def test_verify_replays_the_nuggets_model_verification(expected: str, ok: bool) -> None:
+    verification = (b'<ModelVerification recordCount="1"><VerificationFields><VerificationField field="x1"/>'
+                    b'<VerificationField field="x2"/><VerificationField field="y"/></VerificationFields>'
+                    b"<InlineTable><row><x1>1</x1><x2>2</x2><y>" + expected.encode() + b"</y></row></InlineTable>"
+                    b"</ModelVerification>")
+    document = REGRESSION_PMML.replace(b"</RegressionTable>", b"</RegressionTable>" + verification)
+    xml = stream_xml(source(drop="y") + nugget() + table(), [("0", "1"), ("1", "2")])
+    model = _load(archive({"s.xml": xml, "data/0001.dat": document}))
+    if ok:
+        model.verify()
+    else:
+        with pytest.raises(VerificationError, match=r"node 'y' \(CFApplyModelNode, id 1\): its PMML's "
+                                                    r"ModelVerification records do not reproduce"):
+            model.verify()
+
+
+@pytest.mark.parametrize(("storage", "column", "expected"), [
+    ("integer", np.array([1.0, np.nan, -3.0]), [1, None, -3]),
+    ("integer", np.array([1.5, np.nan]), [1.5, None]),
+    ("real", np.array([0.25, np.nan]), [0.25, None]),
+    ("date", np.array([0.0, np.nan, 19000.0]), ["1970-01-01", None, "2022-01-08"]),
+    ("string", np.array(["a", None, 3], dtype=object), ["a", None, "3"]),
+])
+def test_reply_values_follow_the_storage(storage: str, column: np.ndarray, expected: list[object]) -> None:
+    assert python_values(SpssField("f", storage), column) == expected
+
+
+@pytest.mark.parametrize("entry", ["Drug1n.xml", "data/0002.dat"])
+def test_corrupted_stream_entries_are_refused_as_document_errors(entry: str) -> None:
+    """Byte flips in the stream XML or the nugget's SCF container never escape as anything else."""
+    with zipfile.ZipFile(io.BytesIO(stream_bytes("Drug1n.str"))) as original:
+        entries = {n: original.read(n) for n in original.namelist()}
+    rng = random.Random(entry)
+    for _ in range(60):
+        data = bytearray(entries[entry])
+        for _ in range(rng.randint(1, 3)):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+        with contextlib.suppress(DocumentError):
+            _load(archive({**entries, entry: bytes(data)}), name="Drug1n.str")
+
+
+@pytest.mark.parametrize(("extension", "what"), [
+    ('extensionID="spss.python.mymodel" extensionObjectID="pymodel"', "a Python extension model"),
+    ('extensionID="spss.sparkgbt" extensionObjectID="pyspark_model"', "a Spark MLlib model container"),
+])
+def test_non_pmml_extension_nuggets_are_refused_by_name(extension: str, what: str) -> None:
+    from ._build import node
+
+    output = ('<output><name>$R-y</name><type><storage>real</storage><measure>range</measure></type>'
+              '<modelFieldInfo role="predictedValue" targetField="y"/></output>')
+    ext_nugget = node("1", "CFApplyModelNode", name="y", attrs=extension,
+                      props=f"<model><outputs>{output}</outputs></model>",
+                      body='<container containerData="data/0001.dat"/>')
+    xml = stream_xml(source() + ext_nugget + table(), [("0", "1"), ("1", "2")])
+    with pytest.raises(UnsupportedMarkupError, match=f"node 'y' \\(CFApplyModelNode, id 1\\) cannot be scored: "
+                                                     f"its model is {what}, not PMML"):
+        _load(archive({"s.xml": xml, "data/0001.dat": b"\x80\x04pickled model"}))
+
+
+ADP_PMML = """<?xml version="1.0" encoding="UTF-8"?><PMML version="4.2" xmlns="http://www.dmg.org/PMML-4_2">
+<DataDictionary numberOfFields="2">
+<DataField name="x1" dataType="double" optype="continuous"><Extension extender="spss.com"><UsageType value="disable"/>
+</Extension></DataField>
+<DataField name="x2" dataType="integer" optype="categorical"><Extension extender="spss.com"><UsageType value="enable"/>
+</Extension><Value value="1"/><Value value="2"/></DataField>
+</DataDictionary>
+<TransformationDictionary>
+<DerivedField name="x1_transformed" dataType="double" optype="continuous">
+<Extension extender="spss.com"><UsageType value="enable"/></Extension>
+<Apply function="/"><Apply function="-"><FieldRef field="x1"/><Constant>2</Constant></Apply>
+<Constant>4</Constant></Apply>
+</DerivedField>
+<DerivedField name="x2_transformed" dataType="string" optype="categorical">
+<Extension extender="spss.com"><UsageType value="enable"/></Extension>
+<MapValues outputColumn="out" dataType="string"><FieldColumnPair field="x2" column="in"/>
+<InlineTable><row><in>1</in><out>one</out></row><row><in>2</in><out>two</out></row></InlineTable></MapValues>
+</DerivedField>
+<DerivedField name="unused" dataType="double" optype="continuous">
+<Extension extender="spss.com"><UsageType value="disable"/></Extension><FieldRef field="x1"/>
+</DerivedField>
+</TransformationDictionary></PMML>"""
+
+
+def test_auto_data_prep_appends_its_enabled_derived_fields_and_drops_disabled_ones() -> None:
+    from xml.sax.saxutils import quoteattr
+
+    from ._build import node
+
+    adp = node("1", "AutoDataPrepNode", name="Auto Data Prep", attrs=f"analysisPmml={quoteattr(ADP_PMML)}")
+    xml = stream_xml(source(drop="y") + adp + table(), [("0", "1"), ("1", "2")])
+    model = _load(archive({"s.xml": xml}))
+    reply = model.score_tables([RowTable(["x1", "x2"], [[6.0, 1], [None, 2], [2.0, 3]])])
+    assert reply.header == ["x2", "x1_transformed", "x2_transformed"]
+    assert reply.data == [[1, 1.0, "one"], [2, None, "two"], [3, 0.0, None]]

@@ -168,3 +168,29 @@ def test_month_labels_are_the_first_day_of_each_month(stream):
     assert list(out.columns["$TI_TimeLabel"][:3]) == [_days(dt.date(2014, 11, 1)), _days(dt.date(2014, 12, 1)),
                                                       _days(dt.date(2015, 1, 1))]
     assert list(out.columns["$TI_Month"][:3]) == [11, 12, 1]
+
+
+def test_values_after_the_estimation_span_update_the_states_before_the_forecasts(stream, series):
+    """Three newer values (cases 120-122) then the four future records: the new cases get one-step fits
+    and move the states by the error-correction form (e = y - fit; L' = L + T + a e; T' = T + a g e;
+    S' = S + d (1 - a) e); the forecasts continue from there."""
+    alpha, gamma, delta = 0.0286531637770237, 2.47952240468772e-006, 0.001
+    newer = [30000.0, 21000.0, 25000.0]
+    ti = COMPILERS["TimeIntervalsNode"](stream.node("TimeIntervalsNode"), [(MEN,)], stream.context)
+    table = ti.run([Table((MEN,), {"men": np.concatenate([series, newer])}, 123)])
+    nugget = COMPILERS["ApplyTimeSeriesNode"](stream.node("ApplyTimeSeriesNode"), [ti.output_fields], stream.context)
+    out = nugget.run([table])
+    level, trend, season = L, T, dict(enumerate(PHASES))  # phase index (0-6) -> state
+    expected = []
+    for case, y in zip(range(120, 123), newer, strict=True):
+        phase = case % 7
+        fit = level + trend + season[phase]
+        expected.append(fit)
+        e = y - fit
+        level, trend = level + trend + alpha * e, trend + alpha * gamma * e
+        season[phase] += delta * (1 - alpha) * e
+    expected += [level + h * trend + season[(122 + h) % 7] for h in (1, 2, 3, 4)]
+    assert out.n_rows == 127
+    np.testing.assert_allclose(out.columns["$TS-men"][120:], expected, rtol=1e-12)
+    one_step = (out.columns["$TSUCI-men"][120:123] - out.columns["$TSLCI-men"][120:123]) / 2
+    np.testing.assert_allclose(one_step, 10312.773117, rtol=1e-8)

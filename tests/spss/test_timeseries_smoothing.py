@@ -10,7 +10,7 @@ import pytest
 from tests.spss._timeseries_streams import open_stream
 
 from pmserve.errors import InvalidMarkupError, UnsupportedMarkupError
-from pmserve.formats.spss.timeseries import Smoothing, read_tscxml, student_t_quantile
+from pmserve.formats.spss.timeseries import Smoothing, read_tscxml, replay, student_t_quantile
 
 # The final states and parameters of the Additive Winters' model of catalog_timeseries.str (data/0004.dat).
 L, T = 22770.1107993415, 104.244937288132
@@ -156,3 +156,30 @@ def test_a_model_without_final_states_is_refused():
 def test_not_xml_is_refused():
     with pytest.raises(InvalidMarkupError, match="not well-formed"):
         read_tscxml(b"men\t1-1\t0", "test")
+
+
+def test_replaying_holt_by_hand():
+    """fit = L + T;  L' = a y + (1 - a)(L + T);  T' = g (L' - L) + (1 - g) T, with a = 0.5, g = 0.2."""
+    model = Smoothing("holt", alpha=0.5, gamma=0.2, level=0.0)
+    fits, final = replay(model, np.array([12.0, 13.0]), 10.0, 1.0, ())
+    np.testing.assert_allclose(fits, [11.0, 11.5 + 1.1], rtol=1e-15)
+    assert (final.level, final.trend) == pytest.approx((12.8, 1.14), rel=1e-14)
+    assert final.forecast(np.array([1]))[0] == pytest.approx(13.94, rel=1e-14)
+
+
+def test_replaying_multiplicative_winters_by_hand():
+    """fit = (L + T) S;  L' = a y / S + (1 - a)(L + T);  S' = d y / L' + (1 - d) S, a = d = 0.5, g = 0."""
+    model = Smoothing("winters_multiplicative", alpha=0.5, gamma=0.0, delta=0.5, level=0.0, seasons=(0.0, 0.0))
+    fits, final = replay(model, np.array([12.0, 9.0]), 10.0, 0.0, (1.2, 0.8))
+    np.testing.assert_allclose(fits, [12.0, 8.0], rtol=1e-15)
+    assert final.level == pytest.approx(10.625, rel=1e-15)
+    np.testing.assert_allclose(final.seasons, [1.2, 0.5 * 9 / 10.625 + 0.4], rtol=1e-15)
+    np.testing.assert_allclose(final.forecast(np.array([1, 2])), [10.625 * 1.2, 10.625 * (0.5 * 9 / 10.625 + 0.4)],
+                               rtol=1e-15)
+
+
+def test_a_missing_value_lets_the_states_run_on():
+    model = Smoothing("simple", alpha=0.5, level=0.0)
+    fits, final = replay(model, np.array([np.nan, 14.0]), 10.0, 0.0, ())
+    np.testing.assert_array_equal(fits, [10.0, 10.0])
+    assert final.level == 12.0

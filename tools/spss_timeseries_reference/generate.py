@@ -38,7 +38,7 @@ def main() -> int:
     parser.add_argument("--streams", type=Path, default=default, required=default is None)
     args = parser.parse_args()
     with zipfile.ZipFile(args.streams / STREAM) as archive:
-        entries = read_extension_container(archive.read(NUGGET_BLOB), f"{STREAM} {NUGGET_BLOB}")
+        entries = read_extension_container(archive.read(NUGGET_BLOB), f"{STREAM} {NUGGET_BLOB}", 64 << 20)
     document = entries["0.xml"]
     root = etree.fromstring(document)
     with tempfile.TemporaryDirectory() as tmp:

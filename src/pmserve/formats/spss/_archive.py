@@ -36,6 +36,11 @@ def read_archive(filename: str, content: bytes, limits: StreamLimits) -> Archive
         raise UnsupportedFormatError(
             f"file {filename!r} is not an SPSS Modeler stream: a .str file is a ZIP archive, and this one "
             f"does not start with the ZIP signature (got {content[:8]!r:.40})", entry=filename)
+    declared = _declared_entries(content)
+    if declared is not None and declared > limits.max_entries:
+        raise InvalidMarkupError(
+            f"stream {filename!r} holds {declared} archive entries; the limit is {limits.max_entries} "
+            f"(PMSERVE_STR_MAX_ENTRIES)", entry=filename)
     try:
         archive = zipfile.ZipFile(io.BytesIO(content))
     except (zipfile.BadZipFile, ValueError, OSError) as exc:
@@ -68,6 +73,17 @@ def read_archive(filename: str, content: bytes, limits: StreamLimits) -> Archive
             if info.filename.startswith(BLOB_FOLDER):  # other entries (meta/index.xml) are never read
                 blobs[info.filename] = _read(archive, filename, info)
         return Archive(filename, xmls[0].filename, _read(archive, filename, xmls[0]), blobs)
+
+
+def _declared_entries(content: bytes) -> int | None:
+    """The entry count the end-of-central-directory record declares, read before zipfile builds
+    one object per entry (None when there is no plain record, e.g. ZIP64: zipfile then decides)."""
+    tail = content[-(22 + 0xFFFF):]
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or at + 22 > len(tail):
+        return None
+    count = int.from_bytes(tail[at + 10:at + 12], "little")
+    return None if count == 0xFFFF else count
 
 
 def check_blob_path(path: str, *, where: str) -> None:

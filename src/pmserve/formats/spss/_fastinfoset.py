@@ -17,6 +17,7 @@ through a hardened lxml parser instead: no DTD, no entities, no network.
 from __future__ import annotations
 
 import base64
+import re
 from dataclasses import dataclass
 
 from lxml import etree
@@ -24,6 +25,8 @@ from lxml import etree
 from pmserve.errors import InvalidMarkupError, UnsupportedFormatError
 
 MAGIC = b"\xe0\x00\x00\x01"
+# Characters XML 1.0 does not allow in text (lxml refuses them too).
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 # Built-in restricted alphabets (X.891 §9.2): four bits a character, nibble 0xF ends the string.
 _NUMERIC = "0123456789-+.e "
@@ -42,6 +45,7 @@ class FiLimits:
     max_chars: int = 64 * 1024 * 1024  # characters emitted (names, values, text), repeats included
     max_depth: int = 256  # element nesting
     max_table_entries: int = 1_000_000  # entries of each vocabulary table
+    max_elements: int = 2_000_000  # elements of the document (real streams hold a few thousand)
 
 
 def decode(data: bytes, limits: FiLimits, *, source: str = "the stream XML") -> etree._Element:
@@ -61,23 +65,33 @@ def parse_plain_xml(data: bytes, limits: FiLimits, *, source: str = "the stream 
     if len(data) > limits.max_chars:
         raise InvalidMarkupError(f"{source} is {len(data)} bytes; the limit is {limits.max_chars}",
                                  entry=source)
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
-                             dtd_validation=False, remove_pis=True, remove_comments=True,
-                             huge_tree=False)
+    if b"<!DOCTYPE" in data:  # refused before parsing: no DTD, hence no entity, is ever read
+        raise InvalidMarkupError(f"{source} declares a DTD; stream XML must not (entities are refused)",
+                                 entry=source)
+    parser = etree.XMLPullParser(events=("start", "end"), resolve_entities=False, no_network=True,
+                                 load_dtd=False, dtd_validation=False, remove_pis=True, remove_comments=True,
+                                 huge_tree=False)
+    elements = depth = 0
     try:
-        root = etree.fromstring(data, parser=parser)
+        for at in range(0, len(data), 1 << 16):
+            parser.feed(data[at:at + (1 << 16)])
+            for event, _ in parser.read_events():
+                if event == "end":
+                    depth -= 1
+                    continue
+                elements += 1
+                depth += 1
+                if depth > limits.max_depth:
+                    raise InvalidMarkupError(f"{source} nests elements deeper than {limits.max_depth}", entry=source)
+                if elements > limits.max_elements:
+                    raise InvalidMarkupError(f"{source} holds more than {limits.max_elements} elements", entry=source)
+        closed: object = parser.close()
     except etree.XMLSyntaxError as exc:
         raise InvalidMarkupError(f"{source} is not well-formed XML: {exc.msg}", entry=source,
                                  line=exc.lineno if isinstance(exc.lineno, int) else None) from None
-    tree = root.getroottree()
-    if tree.docinfo.internalDTD is not None or tree.docinfo.doctype:
-        raise InvalidMarkupError(f"{source} declares a DTD; stream XML must not (entities are refused)",
-                                 entry=source)
-    depth = max((sum(1 for _ in el.iterancestors()) for el in root.iter()), default=0)
-    if depth >= limits.max_depth:
-        raise InvalidMarkupError(f"{source} nests elements {depth + 1} deep; the limit is {limits.max_depth}",
-                                 entry=source)
-    return root
+    if not isinstance(closed, etree._Element):
+        raise InvalidMarkupError(f"{source} holds no element", entry=source)
+    return closed
 
 
 class _Decoder:
@@ -89,6 +103,7 @@ class _Decoder:
         self.limits = limits
         self.source = source
         self.chars = 0
+        self.elements = 0
         self.local_names: list[str] = []
         self.element_names: list[str] = []
         self.attribute_names: list[str] = []
@@ -193,6 +208,9 @@ class _Decoder:
                     raise self.invalid("a second root element", start)
                 if len(stack) >= self.limits.max_depth:
                     raise self.invalid(f"elements nest deeper than {self.limits.max_depth}", start)
+                self.elements += 1
+                if self.elements > self.limits.max_elements:
+                    raise self.invalid(f"the document holds more than {self.limits.max_elements} elements", start)
                 element, ends = self.element(o, start, stack[-1] if stack else None)
                 if root is None:
                     root = element
@@ -202,7 +220,10 @@ class _Decoder:
             if o & 0xC0 == 0x80:
                 if not stack:
                     raise self.invalid("character data outside the root element", start)
-                text.append(self.chunk(o, start))
+                chunk = self.chunk(o, start)
+                if _NOT_XML.search(chunk):
+                    raise self.invalid("character data holds a character XML does not allow", start)
+                text.append(chunk)
                 continue
             if o == 0xE1:
                 raise self.unsupported("processing instruction", start)
@@ -252,12 +273,13 @@ class _Decoder:
                 raise self.invalid(f"expected an attribute or a terminator, got octet {a:#04x}", at)
             attribute = self.attribute_name(a, at)
             value = self.attribute_value()
-            if element.get(attribute) is not None:
-                raise self.invalid(f"attribute {attribute!r} appears twice on element {name!r}", at)
             try:
+                twice = element.get(attribute) is not None
                 element.set(attribute, value)
             except ValueError:
                 raise self.invalid(f"attribute {attribute!r:.80} (or its value) is not valid in XML", at) from None
+            if twice:
+                raise self.invalid(f"attribute {attribute!r} appears twice on element {name!r}", at)
 
     def index_on_third_bit(self, low: int, start: int) -> int:
         if low & 0x20 == 0:

@@ -20,5 +20,8 @@ class StreamLimits:
     clem_max_depth: int = 64  # nesting of one CLEM expression
 
     def fast_infoset(self) -> FiLimits:
+        # Real streams hold a few hundred table entries and a few thousand elements; these bounds
+        # keep a hostile document's tables and tree to a small multiple of its character budget.
         return FiLimits(max_chars=self.max_xml_chars, max_depth=self.max_depth,
-                        max_table_entries=max(1, self.max_xml_chars // 8))
+                        max_table_entries=max(1024, min(1_000_000, self.max_xml_chars // 64)),
+                        max_elements=max(1024, self.max_xml_chars // 32))

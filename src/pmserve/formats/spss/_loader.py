@@ -22,7 +22,7 @@ from typing import Any, Literal
 import numpy as np
 
 import pmserve.formats.spss.nodes as _nodes_package
-from pmserve.errors import DataError, DocumentError, UnsupportedMarkupError
+from pmserve.errors import DataError, DocumentError, UnsupportedMarkupError, VerificationError
 from pmserve.formats._tables import RowTable
 from pmserve.formats.spss._archive import read_archive
 from pmserve.formats.spss._branch import Branch, find_branch, is_nugget, is_output
@@ -30,8 +30,15 @@ from pmserve.formats.spss._fastinfoset import decode
 from pmserve.formats.spss._limits import StreamLimits
 from pmserve.formats.spss._model import CompiledNode, Node, NodeCompiler, SpssField, StreamContext, Table
 from pmserve.formats.spss._stream import Stream, read_stream
-from pmserve.formats.spss.nodes._nugget import nugget_documents, refusal, with_message
-from pmserve.formats.spss.nodes._source import SOURCE_CLASSES, SourceNode, compile_source, python_value, spss_field
+from pmserve.formats.spss.nodes._nugget import PmmlNugget, nugget_documents, refusal, with_message
+from pmserve.formats.spss.nodes._source import (
+    SOURCE_CLASSES,
+    SourceNode,
+    compile_source,
+    python_value,
+    python_values,
+    spss_field,
+)
 from pmserve.pmml import DataType, Field, Scored
 
 FORMAT = "spss-str"
@@ -121,7 +128,14 @@ class StreamModel:
         return tuple((name, tuple(to_field(f) for f in fields)) for name, fields in (*described, *others))
 
     def verify(self) -> None:
-        """Streams carry no verification records; everything was checked at load."""
+        """Replay the ModelVerification records of the branch's PMML nuggets (most have none)."""
+        for node, compiled in self._steps:
+            if isinstance(compiled, PmmlNugget):
+                report = compiled.model.verify()
+                if not report.ok:
+                    raise VerificationError(f"{node.describe()}: its PMML's ModelVerification records do not "
+                                            f"reproduce: {report.message}", element="ModelVerification",
+                                            node=node.describe())
 
     # -- scoring ----------------------------------------------------------------------------------
     def score_tables(self, tables: Sequence[RowTable]) -> RowTable:
@@ -210,7 +224,7 @@ def _described_by_types(source: SourceNode, steps: Sequence[tuple[Node, Compiled
 
 def _rows(table: Table, order: Sequence[str]) -> list[list[Any]]:
     by_name = {f.name: f for f in table.fields}
-    columns = [[python_value(by_name[n], v) for v in table.columns[n].tolist()] for n in order]
+    columns = [python_values(by_name[n], table.columns[n]) for n in order]
     return [list(r) for r in zip(*columns, strict=True)] if columns else [[] for _ in range(table.n_rows)]
 
 

@@ -11,7 +11,7 @@ from pmserve.formats.spss.timeseries._extension_zip import read_extension_contai
 from pmserve.formats.spss.timeseries._intervals import compile_time_intervals
 from pmserve.formats.spss.timeseries._nugget17 import compile_apply_time_series
 from pmserve.formats.spss.timeseries._nugget18 import compile_extension_apply
-from pmserve.formats.spss.timeseries._smoothing import Smoothing, student_t_quantile
+from pmserve.formats.spss.timeseries._smoothing import Smoothing, replay, student_t_quantile
 from pmserve.formats.spss.timeseries._tscxml import SeriesModel, read_tscxml
 
 COMPILERS: dict[str, NodeCompiler] = {
@@ -20,4 +20,6 @@ COMPILERS: dict[str, NodeCompiler] = {
     "ExtensionApplyModelNode": compile_extension_apply,
 }
 
-__all__ = ["COMPILERS", "SeriesModel", "Smoothing", "read_extension_container", "read_tscxml", "student_t_quantile"]
+__all__ = [
+    "COMPILERS", "SeriesModel", "Smoothing", "read_extension_container", "read_tscxml", "replay", "student_t_quantile",
+]

@@ -3,11 +3,14 @@ the TSCXML model (``ts_xml``), forecasting from the final states it stores.
 
 Which record is which point of the series comes from the time index of the upstream Time
 Intervals node (the input field ``<extension>TimeIndex``, 1 for the first record): the record
-with index ``i`` is case ``i - 1`` of the series.  A case after the estimation span gets the
-forecast ``h = case - (start + length) + 1`` steps ahead of the span's end; a case inside the span
-gets the fitted value and one-step limits Modeler stored with the model (``ts_hfits``), and a
-record without an index, or before the span, gets missing values.  So the request carries the
-series from its first case, as it was when the model was built, plus the future records.
+with index ``i`` is case ``i - 1`` of the series.  A case inside the estimation span gets the
+fitted value and one-step limits Modeler stored with the model (``ts_hfits``).  From the first
+case after the span the model runs on from the final states it stores: a case with a value of the
+target gets its one-step fitted value and updates the states, a case without one (the Time
+Intervals node's future records) gets the forecast from the states so far, its limits widening
+with the steps since the last value.  A record without an index, or before the span, gets missing
+values.  So the request carries the series from its first case, as when the model was built
+(with any newer values after it), plus the future records.
 
 Result fields are the nugget's ``outputs`` whose role the node asks for: ``predictedValue``
 (``$TS-``) always, ``lowerConfidenceLimit``/``upperConfidenceLimit`` (``$TSLCI-``/``$TSUCI-``)
@@ -23,8 +26,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pmserve.errors import DataError
 from pmserve.formats.spss._model import Node, SpssField, StreamContext, Table
 from pmserve.formats.spss.timeseries import _props
+from pmserve.formats.spss.timeseries._intervals import MAX_FUTURE_RECORDS
+from pmserve.formats.spss.timeseries._smoothing import replay
 from pmserve.formats.spss.timeseries._tscxml import SeriesModel, read_tscxml
 
 ROLES = ("predictedValue", "lowerConfidenceLimit", "upperConfidenceLimit", "residual")
@@ -68,38 +74,47 @@ class ApplyTimeSeries:
         index = np.asarray(table.columns[self.time_index], dtype=np.float64)
         columns = dict(table.columns)
         for target in dict.fromkeys(o.target for o in self.outputs):
-            model = self.models[target]
-            values = self._series(model, index, n)
-            predicted = values["predictedValue"]
-            if target in table.columns:
-                actual = np.asarray(table.columns[target], dtype=np.float64)
-                values["residual"] = actual - predicted
-            else:
-                values["residual"] = np.full(n, np.nan)
+            actual = np.asarray(table.columns[target], dtype=np.float64) if target in table.columns \
+                else np.full(n, np.nan)
+            values = self._series(self.models[target], index, actual)
             for out in self.outputs:
                 if out.target == target:
                     columns[out.field.name] = values[out.role]
         return Table(self.output_fields, columns, n)
 
-    def _series(self, model: SeriesModel, index: np.ndarray, n: int) -> dict[str, np.ndarray]:
+    def _series(self, model: SeriesModel, index: np.ndarray, actual: np.ndarray) -> dict[str, np.ndarray]:
+        n = len(index)
         end = model.period_start + model.period_length  # first case after the span
         case = index - 1.0
         known = np.isfinite(case) & (case == np.floor(case))
-        h = np.where(known, case - end + 1.0, np.nan)
-        ahead = known & (h >= 1)
+        after = known & (case >= end)
         inside = known & (case >= model.period_start) & (case < end)
         predicted, lower, upper = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
-        if ahead.any():
-            steps = h[ahead].astype(np.int64)
-            predicted[ahead] = model.smoothing.forecast(steps)
+        if after.any():
+            rows = np.flatnonzero(after)
+            offset = (case[rows] - end).astype(np.int64)
+            length = int(offset.max()) + 1
+            if length > n + MAX_FUTURE_RECORDS:
+                raise DataError(f"the time index {int(index[rows].max())} lies beyond the records sent",
+                                field=self.time_index)
+            series = np.full(length, np.nan)
+            series[offset] = actual[rows]
+            start = model.smoothing
+            fits, _ = replay(start, series, start.level, start.trend, start.seasons)
+            predicted[rows] = fits[offset]
             if model.smoothing.has_limits:
-                lo, hi = model.smoothing.limits(steps, self.confidence)
-                lower[ahead], upper[ahead] = lo, hi
-        fits = self.fits.get(model.variable)
-        if fits is not None and inside.any():
+                # h: steps since the last observed case (the span's last case counts as observed).
+                seen = np.where(np.isfinite(series), np.arange(length), -1)
+                last = np.maximum.accumulate(np.concatenate(([-1], seen)))[:-1]
+                spread = model.smoothing.half_width(np.arange(length) - last, self.confidence)
+                lower[rows], upper[rows] = fits[offset] - spread[offset], fits[offset] + spread[offset]
+        fits_stored = self.fits.get(model.variable)
+        if fits_stored is not None and inside.any():
             at = (case[inside] - model.period_start).astype(np.int64)
-            predicted[inside], lower[inside], upper[inside] = fits.fitted[at], fits.lower[at], fits.upper[at]
-        return {"predictedValue": predicted, "lowerConfidenceLimit": lower, "upperConfidenceLimit": upper}
+            predicted[inside] = fits_stored.fitted[at]
+            lower[inside], upper[inside] = fits_stored.lower[at], fits_stored.upper[at]
+        return {"predictedValue": predicted, "lowerConfidenceLimit": lower, "upperConfidenceLimit": upper,
+                "residual": actual - predicted}
 
 
 def compile_apply_time_series(node: Node, inputs: Sequence[tuple[SpssField, ...]],

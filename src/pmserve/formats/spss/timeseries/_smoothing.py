@@ -29,7 +29,7 @@ computed.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -117,6 +117,46 @@ class Smoothing:
         spread = self.half_width(h, confidence)
         point = self.forecast(h)
         return point - spread, point + spread
+
+
+def replay(model: Smoothing, series: np.ndarray, level: float, trend: float,
+           seasons: tuple[float, ...]) -> tuple[np.ndarray, Smoothing]:
+    """Run the model's recursion over ``series`` from the initial states; the one-step fitted values
+    and the model with the final states (ready to forecast after the series).
+
+    ``seasons[k]`` is the initial seasonal state of the cases ``k, k + s, ...``.  A missing value
+    (NaN) leaves the states to run on as forecasts (its error counts as zero).  The component form::
+
+        L' = a (y - S | y / S) + (1 - a) (L + p T)      T' = g (L' - L) + (1 - g) p T
+        S' = d (y - L' | y / L') + (1 - d) S
+    """
+    kind = model.kind
+    a, g, d = model.alpha, model.gamma, model.delta
+    p = model.phi if kind == "damped" else 1.0
+    trended, seasonal, times = kind in TRENDED, kind in SEASONAL, kind == "winters_multiplicative"
+    if kind == "brown":
+        raise ValueError("Brown's model cannot be replayed from its stored form")
+    season = list(seasons) if seasonal else [0.0]
+    s = len(season)
+    t = trend if trended else 0.0
+    fits = np.empty(len(series))
+    for i, y in enumerate(series.tolist()):
+        k = i % s
+        base = level + p * t
+        fit = base * season[k] if times else base + season[k] if seasonal else base
+        fits[i] = fit
+        if y != y:  # missing: the states run on
+            level, t = base, p * t
+            continue
+        new_level = a * (y / season[k] if times else y - season[k] if seasonal else y) + (1.0 - a) * base
+        if trended:
+            t = g * (new_level - level) + (1.0 - g) * p * t
+        if seasonal:
+            season[k] = d * (y / new_level if times else y - new_level) + (1.0 - d) * season[k]
+        level = new_level
+    n = len(series)
+    ahead = tuple(season[(n + k) % s] for k in range(s)) if seasonal else ()
+    return fits, replace(model, level=level, trend=t, seasons=ahead)
 
 
 def _damped_sum(phi: float, steps: np.ndarray) -> np.ndarray:
