@@ -18,8 +18,9 @@ import click
 
 from pmserve import metrics
 from pmserve.errors import DataError, NotFoundError, PmserveError
-from pmserve.formats import Scorable, load_model
-from pmserve.service import Service, Tenant, passthrough_columns
+from pmserve.formats import RowTable, Scorable, StreamModel, TableScorable, load_model
+from pmserve.pmml import Field
+from pmserve.service import Service, Tenant, passthrough_columns, stream_limits
 from pmserve.settings import Settings
 from pmserve.store import open_store
 
@@ -247,15 +248,31 @@ def score(model_file: Path, input_csv: Path, output: Path, na_values: tuple[str,
     The output holds the input columns, then the model's results (as the /pm/v1 score reply), then
     'error': the reason a record could not be scored (its result cells are left empty).
     """
-    model = load_model(model_file.name, model_file.read_bytes())
+    model = load_model(model_file.name, model_file.read_bytes(), stream_limits=stream_limits(Settings.from_env()))
     missing = {"", *na_values}
     out: TextIO
     with open(input_csv, newline="", encoding="utf-8-sig") as src, \
             (contextlib.nullcontext(sys.stdout) if str(output) == "-"
              else open(output, "w", newline="", encoding="utf-8")) as out:
+        if isinstance(model, TableScorable):
+            _score_stream_csv(model, src, out, missing)
+            return
         failed = _score_csv(model, src, out, missing, fail_fast, chunk_size, input_csv.stat().st_size)
     if failed:
         click.echo(f"{failed} record(s) could not be scored; see the 'error' column", err=True)
+
+
+def _score_stream_csv(model: TableScorable, src: TextIO, out: TextIO, missing: set[str]) -> None:
+    """A stream reads its whole input table at once (its branch may select, append or add records)
+    and writes what its terminal shows; a bad record stops it with the reason."""
+    rows = list(csv.reader(src))
+    if not rows:
+        raise DataError("the input CSV is empty; expected a header row")
+    data = [[None if cell in missing else cell for cell in row] for row in rows[1:] if row]
+    reply = model.score_tables([RowTable(rows[0], data)])
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(reply.header)
+    writer.writerows([_cell(v) for v in row] for row in reply.data)
 
 
 def _score_csv(model: Scorable, src: TextIO, out: TextIO, missing: set[str], fail_fast: bool,
@@ -299,6 +316,40 @@ def _score_csv(model: Scorable, src: TextIO, out: TextIO, missing: set[str], fai
             if bar is not None:
                 bar.update(sum(len(",".join(r)) + 1 for r in rows))
     return failed
+
+
+@main.command()
+@click.argument("model_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def inspect(model_file: Path) -> None:
+    """Print what MODEL_FILE is: its format, a stream's scoring branch, the inputs and outputs."""
+    model = load_model(model_file.name, model_file.read_bytes(), stream_limits=stream_limits(Settings.from_env()))
+    click.echo(f"file:    {model_file.name}")
+    click.echo(f"format:  {model.format}")
+    if isinstance(model, StreamModel):
+        info = model.info
+        click.echo(f"stream:  {info.name!r} (Modeler {info.version or '?'})")
+        how = "declared (scnScoringTerminalNode)" if info.declared else "found from the stream's one model nugget"
+        click.echo(f"branch:  {how}")
+        for i, node in enumerate(info.branch, start=1):
+            click.echo(f"  {i}. {node}")
+    if isinstance(model, TableScorable):
+        scoring = model.tablenames if isinstance(model, StreamModel) else ()
+        for name, fields in model.input_tables:
+            role = "input table" if not scoring or name in scoring else "other source (not on the branch)"
+            click.echo(f"{role} {name!r}:")
+            _echo_fields(fields)
+        click.echo("reply (what the terminal shows):")
+    else:
+        click.echo("inputs:")
+        _echo_fields(model.input_fields)
+        click.echo("outputs:")
+    _echo_fields(model.output_fields)
+
+
+def _echo_fields(fields: tuple[Field, ...]) -> None:
+    for f in fields:
+        values = f" {{{', '.join(f.values[:8])}{', ...' if len(f.values) > 8 else ''}}}" if f.values else ""
+        click.echo(f"  {f.name}: {f.data_type.value}, {f.optype}{values}")
 
 
 def _chunk(reader: Any, size: int, width: int, offset: int) -> list[list[str]]:

@@ -11,13 +11,14 @@ cached one by a single dict assignment; a request that already holds the old mod
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import logging
 import re
 import secrets
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +32,7 @@ from pmserve.errors import (
     UnauthorizedError,
     UnsupportedFormatError,
 )
-from pmserve.formats import Scorable, load_model
+from pmserve.formats import RowTable, Scorable, StreamLimits, TableScorable, load_model
 from pmserve.pmml import Field
 from pmserve.settings import Settings
 from pmserve.store import KeyRecord, ModelVersion, NewVersion, Store, sha256_hex
@@ -79,6 +80,9 @@ class ModelMetadata:
     tablename: str
     inputs: tuple[Field, ...]
     outputs: tuple[Field, ...]
+    # Streams: every source node's table (scoring inputs first) and what the terminal shows.
+    tables: tuple[tuple[str, tuple[Field, ...]], ...] = ()
+    reply: tuple[Field, ...] | None = None
 
 
 class Service:
@@ -96,6 +100,7 @@ class Service:
         self._locks_lock = threading.Lock()
         self.warm = False
         self.failed_models: dict[tuple[str, str], str] = {}
+        self.stream_limits = stream_limits(settings)
 
     # -- access keys --------------------------------------------------------------------------
     def create_key(self, name: str, tenant: str | None = None) -> str:
@@ -160,7 +165,7 @@ class Service:
         if tablename is not None and not tablename.strip():
             tablename = None
         try:
-            model = load_model(filename, content)
+            model = load_model(filename, content, stream_limits=self.stream_limits)
             model.verify()
         except PmserveError:
             metrics.DEPLOYS.labels("failed").inc()
@@ -222,7 +227,8 @@ class Service:
             record = self.store.current(tenant.name, model_id)
             if record is None:
                 raise _not_found(model_id)
-            deployed = Deployed(record, load_model(record.filename, self.store.read(record)))
+            deployed = Deployed(record, load_model(record.filename, self.store.read(record),
+                                                   stream_limits=self.stream_limits))
             self._cache[key] = deployed
             metrics.MODELS_LOADED.set(len(self._cache))
             if record.version == version:
@@ -239,7 +245,8 @@ class Service:
         for record in self.store.all_models():
             key = (record.tenant, record.model_id)
             try:
-                self._cache[key] = Deployed(record, load_model(record.filename, self.store.read(record)))
+                self._cache[key] = Deployed(record, load_model(record.filename, self.store.read(record),
+                                                               stream_limits=self.stream_limits))
             except PmserveError as exc:
                 self.failed_models[key] = exc.message
                 log.error("model %r of tenant %r (version %d) cannot be loaded: %s",
@@ -252,20 +259,35 @@ class Service:
         return len(self._cache)
 
     # -- scoring ------------------------------------------------------------------------------
+    def score_tables(self, tenant: Tenant, model_id: str, tables: Sequence[ScoreTable]) -> list[ScoreTable]:
+        """Score a request: a stream reads all its tables at once (one reply), other models each table."""
+        with self._measured(tenant, model_id, sum(len(t.data) for t in tables)):
+            deployed = self.model(tenant, model_id)
+            if isinstance(deployed.model, TableScorable):
+                return [_score_stream(deployed.model, tables)]
+            return [self._score(tenant, model_id, t) for t in tables]
+
     def score(self, tenant: Tenant, model_id: str, table: ScoreTable) -> ScoreTable:
         """Score the rows of one table: the input columns, then the model's result columns."""
+        with self._measured(tenant, model_id, len(table.data)):
+            return self._score(tenant, model_id, table)
+
+    @contextlib.contextmanager
+    def _measured(self, tenant: Tenant, model_id: str, rows: int) -> Iterator[None]:
+        """Score metrics: latency and rows when it succeeds, a refusal when it raises ours."""
         start = time.perf_counter()
         try:
-            scored = self._score(tenant, model_id, table)
+            yield
         except PmserveError:
             metrics.SCORE_FAILURES.labels(tenant.name, model_id).inc()
             raise
         metrics.SCORE_SECONDS.labels(tenant.name, model_id).observe(time.perf_counter() - start)
-        metrics.ROWS_SCORED.labels(tenant.name, model_id).inc(len(table.data))
-        return scored
+        metrics.ROWS_SCORED.labels(tenant.name, model_id).inc(rows)
 
     def _score(self, tenant: Tenant, model_id: str, table: ScoreTable) -> ScoreTable:
         deployed = self.model(tenant, model_id)
+        if isinstance(deployed.model, TableScorable):
+            return _score_stream(deployed.model, [table])
         expected = deployed.record.tablename
         if expected is not None and table.tablename is not None and table.tablename != expected:
             raise DataError(f"tablename {table.tablename!r} does not match the input table of model "
@@ -290,8 +312,13 @@ class Service:
 
     def metadata(self, tenant: Tenant, model_id: str) -> ModelMetadata:
         deployed = self.model(tenant, model_id)
+        model = deployed.model
+        if isinstance(model, TableScorable):
+            tables = model.input_tables
+            return ModelMetadata(tables[0][0], tables[0][1], model.output_fields, tables=tables,
+                                 reply=model.output_fields)
         return ModelMetadata(deployed.record.tablename or DEFAULT_TABLENAME,
-                             deployed.model.input_fields, deployed.model.output_fields)
+                             model.input_fields, model.output_fields)
 
     # -- health -------------------------------------------------------------------------------
     def ping(self) -> None:
@@ -303,6 +330,21 @@ class Service:
     def _lock(self, key: tuple[str, str]) -> threading.Lock:
         with self._locks_lock:
             return self._locks.setdefault(key, threading.Lock())
+
+
+def stream_limits(settings: Settings) -> StreamLimits:
+    """The bounds on reading one SPSS Modeler stream, from the ``PMSERVE_STR_*`` settings."""
+    return StreamLimits(max_entries=settings.str_max_entries,
+                        max_inflated_bytes=int(settings.str_max_inflated_mb * 1024 * 1024),
+                        max_ratio=settings.str_max_ratio,
+                        max_xml_chars=int(settings.str_max_xml_mb * 1024 * 1024),
+                        max_depth=settings.str_max_depth, clem_max_length=settings.clem_max_length,
+                        clem_max_depth=settings.clem_max_depth)
+
+
+def _score_stream(model: TableScorable, tables: Sequence[ScoreTable]) -> ScoreTable:
+    reply = model.score_tables([RowTable(t.header, t.data, t.tablename) for t in tables])
+    return ScoreTable(reply.header, reply.data)
 
 
 def parse_score_request(body: Any) -> list[ScoreTable]:

@@ -33,6 +33,14 @@ class Settings:
     log_level: str = "info"
     store_url: str | None = None  # postgresql://... ; None = the embedded SQLite store in data_dir
     keep_versions: int = 5
+    # SPSS Modeler streams (.str): what reading one archive may cost (see StreamLimits).
+    str_max_entries: int = 10_000
+    str_max_inflated_mb: float = 256.0
+    str_max_ratio: int = 200
+    str_max_xml_mb: float = 64.0
+    str_max_depth: int = 256
+    clem_max_length: int = 10_000  # characters in one CLEM expression of an SPSS stream node
+    clem_max_depth: int = 64  # nesting of one CLEM expression (brackets, function calls, if ... endif)
 
     def __post_init__(self) -> None:
         _check("PMSERVE_PORT", self.port, lambda v: 1 <= v <= 65535, "an integer from 1 to 65535")
@@ -43,6 +51,16 @@ class Settings:
         _check("PMSERVE_KEEP_VERSIONS", self.keep_versions, lambda v: 0 <= v <= 1000,
                "an integer from 0 to 1000")
         _check("PMSERVE_HOST", self.host, lambda v: bool(v.strip()), "a host name or address")
+        _check("PMSERVE_STR_MAX_ENTRIES", self.str_max_entries, lambda v: v >= 2, "an integer of at least 2")
+        _check("PMSERVE_STR_MAX_INFLATED_MB", self.str_max_inflated_mb, lambda v: v > 0, "a positive number")
+        _check("PMSERVE_STR_MAX_RATIO", self.str_max_ratio, lambda v: v >= 1, "a positive integer")
+        _check("PMSERVE_STR_MAX_XML_MB", self.str_max_xml_mb, lambda v: v > 0, "a positive number")
+        _check("PMSERVE_STR_MAX_DEPTH", self.str_max_depth, lambda v: 8 <= v <= 10_000,
+               "an integer from 8 to 10000")
+        _check("PMSERVE_CLEM_MAX_LENGTH", self.clem_max_length, lambda v: 1 <= v <= 1_000_000,
+               "an integer from 1 to 1000000")
+        _check("PMSERVE_CLEM_MAX_DEPTH", self.clem_max_depth, lambda v: 1 <= v <= 200,
+               "an integer from 1 to 200")
         if self.store_url is not None and not self.store_url.startswith(("postgresql://", "postgres://")):
             raise ConfigurationError(
                 f"PMSERVE_STORE_URL must be a postgresql:// URL (or unset for the embedded store); "
@@ -67,6 +85,13 @@ class Settings:
             "log_level": lambda _n, v: v.strip().lower(),
             "store_url": lambda _n, v: v.strip() or None,
             "keep_versions": _int,
+            "str_max_entries": _int,
+            "str_max_inflated_mb": _float,
+            "str_max_ratio": _int,
+            "str_max_xml_mb": _float,
+            "str_max_depth": _int,
+            "clem_max_length": _int,
+            "clem_max_depth": _int,
         }
         for name, read in readers.items():
             var = f"PMSERVE_{name.upper()}"

@@ -110,11 +110,19 @@ def test_deploy_bad_upload_replies_flag_false(client: Client, keys: Keys, conten
 
 
 def test_deploy_refused_format_message_says_what_is_accepted(client: Client, keys: Keys) -> None:
-    """Refusing a .str stream names the accepted formats."""
-    message = put(client, keys.alice, "s", b"PK\x03\x04...", filename="churn.str").json()["message"]
+    """Refusing a file of an unknown format names the accepted formats."""
+    message = put(client, keys.alice, "s", b"\x00\x01 binary", filename="model.bin").json()["message"]
     assert ".pmml" in message
     assert ".xml" in message
     assert "gzip" in message
+    assert ".str" in message
+
+
+def test_deploy_broken_stream_says_it_is_not_a_zip(client: Client, keys: Keys) -> None:
+    """A .str that is no ZIP archive is refused saying so."""
+    reply = put(client, keys.alice, "s", b"PK\x03\x04...", filename="churn.str")
+    assert reply.json()["flag"] is False
+    assert "not a readable ZIP archive" in reply.json()["message"]
 
 
 def test_deploy_xml_bomb_is_refused(client: Client, keys: Keys) -> None:

@@ -140,12 +140,25 @@ def test_radial_basis_without_width_is_refused() -> None:
 
 def test_norm_continuous_output_is_denormalised() -> None:
     """A NormContinuous NeuralOutput maps the neuron's value back to the target's scale, segment by segment."""
-    output = """<NormContinuous field="y"><LinearNorm orig="0" norm="0"/><LinearNorm orig="10" norm="0.5"/>
-      <LinearNorm orig="100" norm="1"/></NormContinuous>"""
+    norm, orig = [-100.0, 0.0, 0.5, 1.0, 100.0], [-1000.0, 0.0, 10.0, 100.0, 17920.0]
+    output = "<NormContinuous field=\"y\">" + "".join(
+        f'<LinearNorm orig="{o}" norm="{n}"/>' for n, o in zip(norm, orig, strict=True)) + "</NormContinuous>"
     doc = regression_doc(one_layer("identity"), output=output)
     zs = np.array([z_of(a, b) for a, b in zip(X1, X2, strict=True)])
-    expected = np.where(zs <= 0.5, zs / 0.5 * 10.0, 10.0 + (zs - 0.5) / 0.5 * 90.0)
-    np.testing.assert_allclose(score_y(doc), expected, rtol=1e-12)
+    np.testing.assert_allclose(score_y(doc), np.interp(zs, norm, orig), rtol=1e-12)
+
+
+def test_norm_continuous_output_beyond_its_norm_range_fails_the_record() -> None:
+    """A network output outside the LinearNorms' norm range is not extrapolated (JPMML-Evaluator 1.7)."""
+    output = """<NormContinuous field="y"><LinearNorm orig="0" norm="-1000"/><LinearNorm orig="10" norm="0"/>
+      </NormContinuous>"""
+    model = pmml.load(regression_doc(one_layer("identity"), output=output))
+    zs = np.array([z_of(a, b) for a, b in zip(X1, X2, strict=True)])
+    got = model.score({"x1": X1, "x2": X2}, errors="collect")
+    beyond = {int(r) for r in np.flatnonzero(zs > 0)}
+    assert beyond
+    assert set(got.errors) == beyond
+    assert "outside the norm range" in str(got.errors[min(beyond)])
 
 
 def test_norm_continuous_inputs_are_computed_before_the_network() -> None:

@@ -49,19 +49,29 @@ def measurement_level(field: Field) -> str:
     return "FLAG" if len(field.values) == 2 else "NOMINAL"
 
 
-def tables_document(tablename: str, inputs: Sequence[Field]) -> str:
-    """The plain metadata document: one table, the model's input fields."""
+def tables_document(tablename: str, inputs: Sequence[Field],
+                    tables: Sequence[tuple[str, Sequence[Field]]] = ()) -> str:
+    """The plain metadata document: one table of the model's input fields, or one per stream source."""
+    body = "".join(_table(name, fields) for name, fields in (tables or [(tablename, inputs)]))
+    return f'{_DECLARATION}<metadata xmlns="{NAMESPACE}">{body}</metadata>'
+
+
+def _table(tablename: str, inputs: Sequence[Field]) -> str:
     fields = "".join(
         f"<field name={quoteattr(f.name)} storageType=\"{storage_type(f.data_type)}\" "
         f"measurementLevel=\"{measurement_level(f)}\"/>" for f in inputs)
-    return (f'{_DECLARATION}<metadata xmlns="{NAMESPACE}"><table name={quoteattr(tablename)}>'
-            f"{fields}</table></metadata>")
+    return f"<table name={quoteattr(tablename)}>{fields}</table>"
 
 
-def score_document(model_id: str, tablename: str, inputs: Sequence[Field], outputs: Sequence[Field]) -> str:
-    """The ``metadatatype=score`` text: input and output documents glued with IBM's labels."""
+def score_document(model_id: str, tablename: str, inputs: Sequence[Field], outputs: Sequence[Field],
+                   reply: Sequence[Field] | None = None) -> str:
+    """The ``metadatatype=score`` text: input and output documents glued with IBM's labels.
+
+    The output table is the inputs then the results, or ``reply`` (what a stream's terminal shows).
+    """
+    shown = [*inputs, *outputs] if reply is None else reply
     return (INPUT_LABEL + _node_document(model_id, "input", tablename, inputs)
-            + OUTPUT_LABEL + _node_document(model_id, "output", OUTPUT_TABLE, [*inputs, *outputs]))
+            + OUTPUT_LABEL + _node_document(model_id, "output", OUTPUT_TABLE, shown))
 
 
 def _node_document(model_id: str, role: str, tablename: str, fields: Sequence[Field]) -> str:

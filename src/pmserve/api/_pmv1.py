@@ -97,7 +97,7 @@ async def score(request: Request, service: Service) -> Response:
         raise BadRequestError(f"the score request body is not valid JSON: {exc}") from None
     tables = parse_score_request(decoded)
     if sum(len(t.data) for t in tables) <= _INLINE_ROWS:
-        replies = [service.score(tenant, model_id, t) for t in tables]
+        replies = service.score_tables(tenant, model_id, tables)
     else:
         replies = await run_in_threadpool(_score_all, service, tenant, model_id, tables)
     return Response(orjson.dumps([{"header": r.header, "data": r.data} for r in replies],
@@ -105,7 +105,7 @@ async def score(request: Request, service: Service) -> Response:
 
 
 def _score_all(service: Service, tenant: Tenant, model_id: str, tables: list[ScoreTable]) -> list[ScoreTable]:
-    return [service.score(tenant, model_id, t) for t in tables]
+    return service.score_tables(tenant, model_id, tables)
 
 
 @_endpoint("metadata")
@@ -117,9 +117,9 @@ async def metadata(request: Request, service: Service) -> Response:
         raise BadRequestError(f"metadatatype must be 'score' or left out; got {kind!r}")
     meta = service.metadata(tenant, model_id)
     if kind == "score":
-        text = _metadata.score_document(model_id, meta.tablename, meta.inputs, meta.outputs)
+        text = _metadata.score_document(model_id, meta.tablename, meta.inputs, meta.outputs, reply=meta.reply)
     else:
-        text = _metadata.tables_document(meta.tablename, meta.inputs)
+        text = _metadata.tables_document(meta.tablename, meta.inputs, tables=meta.tables)
     return Response(orjson.dumps({"flag": True, "message": text}), media_type=JSON_UTF8)
 
 

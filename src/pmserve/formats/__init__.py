@@ -2,7 +2,8 @@
 
 Every loader returns a :class:`Scorable` - the small interface the service scores through - or
 raises :class:`~pmserve.errors.DocumentError` (an :class:`~pmserve.errors.UnsupportedFormatError`
-for a format pmserve does not accept).  Today: PMML, plain or gzip-compressed.
+for a format pmserve does not accept).  Today: PMML, plain or gzip-compressed, and IBM SPSS
+Modeler streams (``.str``, a ZIP archive), which also implement :class:`TableScorable`.
 """
 
 from __future__ import annotations
@@ -12,9 +13,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal, Protocol
 
 from pmserve.errors import UnsupportedFormatError
+from pmserve.formats._tables import RowTable, TableScorable
+from pmserve.formats.spss._limits import StreamLimits
+from pmserve.formats.spss._loader import StreamModel, load_stream
 from pmserve.pmml import Field, Scored
 
-ACCEPTED = "PMML documents (.pmml or .xml), optionally gzip-compressed (.gz)"
+ACCEPTED = "PMML documents (.pmml or .xml), optionally gzip-compressed (.gz), and SPSS Modeler streams (.str)"
+
+__all__ = ["ACCEPTED", "RowTable", "Scorable", "StreamLimits", "StreamModel", "TableScorable", "load_model"]
 
 # A gzip upload may not inflate to more than this many times its own size (or 512 MB): beyond
 # that it is a decompression bomb, not a model.
@@ -40,13 +46,13 @@ class Scorable(Protocol):
         """Replay the model's own verification records; raise VerificationError if they fail."""
 
 
-def load_model(filename: str, content: bytes) -> Scorable:
-    """Compile an uploaded model file, whose format is sniffed from its content."""
-    name = filename.lower()
-    if name.endswith(".str"):
-        raise UnsupportedFormatError(
-            f"file {filename!r} is an SPSS Modeler stream (.str), which pmserve cannot score yet; "
-            f"it accepts {ACCEPTED}")
+def load_model(filename: str, content: bytes, *, stream_limits: StreamLimits | None = None) -> Scorable:
+    """Compile an uploaded model file, whose format is sniffed from its content.
+
+    A ZIP archive, or any file named ``*.str``, is read as a Modeler stream within ``stream_limits``.
+    """
+    if filename.lower().endswith(".str") or content[:4] == b"PK\x03\x04":
+        return load_stream(filename, content, stream_limits or StreamLimits())
     data = _gunzip(filename, content) if content[:2] == b"\x1f\x8b" else content
     if _looks_like_xml(data):
         from pmserve.formats._pmml import load_pmml
@@ -54,8 +60,7 @@ def load_model(filename: str, content: bytes) -> Scorable:
         return load_pmml(data)
     if not data.strip():
         raise UnsupportedFormatError(f"file {filename!r} is empty; pmserve accepts {ACCEPTED}")
-    kind = "a zip archive" if data[:4] == b"PK\x03\x04" else "not XML"
-    raise UnsupportedFormatError(f"file {filename!r} is {kind}; pmserve accepts {ACCEPTED}")
+    raise UnsupportedFormatError(f"file {filename!r} is not XML; pmserve accepts {ACCEPTED}")
 
 
 def _looks_like_xml(data: bytes) -> bool:

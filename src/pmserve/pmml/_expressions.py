@@ -42,9 +42,13 @@ class Compiler:
     #: The TransformationDictionary's fields (a model re-evaluates them in its own scope when its
     #: MiningSchema changes the values they read).
     document_fields: Mapping[str, Expr] = field(default_factory=dict)
+    #: The TransformationDictionary's DerivedField elements by name (a NeuralOutput's FieldRef
+    #: names one of them: SPSS Modeler's NormDiscrete/NormContinuous of the target).
+    document_elements: Mapping[str, Element] = field(default_factory=dict)
 
     def with_scope(self, scope: Scope) -> Compiler:
-        return Compiler(scope, self.problems, self.functions, self.bindings, self._depth, self.document_fields)
+        return Compiler(scope, self.problems, self.functions, self.bindings, self._depth, self.document_fields,
+                        self.document_elements)
 
     # -- entry points -------------------------------------------------------------------------
     def expression_of(self, parent: Element) -> Expr | None:

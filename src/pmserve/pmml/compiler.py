@@ -208,15 +208,14 @@ def compile_model(el: Element, outer: Compiler) -> ModelPlan | None:
         problems.invalid("a model needs a MiningSchema", el)
     model_scope = Scope(outer.scope)
     derived: dict[str, Expr] = {}
-    if any(mf.alters_values for mf in mining):
-        # A document-level DerivedField read inside this model sees the model's treated inputs
-        # (JPMML evaluates it in the model's context), so it is evaluated again in this scope.
+    if outer.scope.parent is None or any(mf.alters_values for mf in mining):
+        # A document-level DerivedField read inside this model sees the model's treated inputs:
+        # JPMML evaluates it in the context of the outermost model (checking the values it reads
+        # against the MiningSchema) and again in a nested one whose MiningSchema changes them.
         derived.update(outer.document_fields)
     derived.update(treatment_exprs(mining, outer.scope))
     for mf in mining:
         model_scope.add(mf.info)
-        if mf.info.is_data_field and mf.invalid_treatment in ("returnInvalid", "asMissing", "asValue"):
-            model_scope.validated.add(mf.name)
     c = outer.with_scope(model_scope)
     lt = el.find("LocalTransformations")
     if lt is not None:
@@ -365,7 +364,8 @@ def compile_document(root: Element, source: bytes) -> CompiledDocument:
     functions: dict[str, Element] = {}
     td = root.find("TransformationDictionary")
     doc_derived: dict[str, Expr] = {}
-    c = Compiler(scope, problems, functions, document_fields=doc_derived)
+    doc_elements: dict[str, Element] = {}
+    c = Compiler(scope, problems, functions, document_fields=doc_derived, document_elements=doc_elements)
     if td is not None:
         for f in td.findall("DefineFunction"):
             fname = f.get("name")
@@ -377,6 +377,7 @@ def compile_document(root: Element, source: bytes) -> CompiledDocument:
                 info, expr = got
                 scope.add(info)
                 doc_derived[info.name] = expr
+                doc_elements[info.name] = df
     models = [e for e in root.children if e.tag in MODEL_TAGS]
     if not models:
         problems.invalid("the document holds no model element", root)
@@ -415,12 +416,12 @@ def compile_document(root: Element, source: bytes) -> CompiledDocument:
         # One named like a target takes the target's place: JPMML's result map keeps a name's first
         # position and the last value put under it, so no result name is listed twice.
         at = {r.name: i for i, r in enumerate(results)}
-        for f in plan.output.fields:
-            if f.name in at:
-                results[at[f.name]] = Field(f.name, f.dtype, f.optype)
+        for out in plan.output.fields:
+            if out.name in at:
+                results[at[out.name]] = Field(out.name, out.dtype, out.optype)
             else:
-                at[f.name] = len(results)
-                results.append(Field(f.name, f.dtype, f.optype))
+                at[out.name] = len(results)
+                results.append(Field(out.name, out.dtype, out.optype))
     elif plan.function_name == "classification" and plan.target is not None:
         cats = plan.categories
         for cat in cats:

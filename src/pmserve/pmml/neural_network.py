@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from pmserve.pmml._expressions import EXPRESSION_TAGS, cast_fn, linear_norms
 from pmserve.pmml._fields import parse_dtype
@@ -308,20 +309,26 @@ def _expression_child(df: Element) -> Element | None:
 
 
 def _output_expression(no: Element, env: ModelEnv) -> Element | None:
-    """The NeuralOutput's expression, a FieldRef to a local DerivedField replaced by its expression."""
+    """The NeuralOutput's expression, FieldRefs to DerivedFields followed to the expression they
+    name: a local one (LocalTransformations) first, then the TransformationDictionary's, where
+    SPSS Modeler writes the NormDiscrete/NormContinuous of the target (as JPMML resolves it)."""
     df = no.find("DerivedField")
     expr = _expression_child(df) if df is not None else None
     if df is None or expr is None:
         env.problems.invalid("a NeuralOutput needs a DerivedField with an expression", no)
         return None
     target = env.target.name if env.target is not None else None
-    if expr.tag == "FieldRef" and expr.get("field") != target:
-        lt = env.element.find("LocalTransformations")
-        for local in lt.findall("DerivedField") if lt is not None else []:
-            if local.get("name") == expr.get("field"):
-                inner = _expression_child(local)
-                if inner is not None:
-                    return inner
+    lt = env.element.find("LocalTransformations")
+    local = {d.get("name"): d for d in lt.findall("DerivedField")} if lt is not None else {}
+    seen: set[str] = set()
+    while expr.tag == "FieldRef" and expr.get("field") != target:
+        name = expr.get("field") or ""
+        named = local.get(name) or env.compiler.document_elements.get(name)
+        inner = _expression_child(named) if named is not None else None
+        if inner is None or name in seen:  # not a DerivedField (or a cycle): the FieldRef stays
+            break
+        seen.add(name)
+        expr = inner
     return expr
 
 
@@ -333,13 +340,18 @@ class _Denormalize:
     norm: Array
 
     def __call__(self, y: Array) -> Array:
-        # JPMML picks the first LinearNorm segment whose right end is at or above y, else the last.
+        # The segment whose closed norm range holds y (the first one at a shared end point).
         k = len(self.norm)
         idx = np.clip(np.searchsorted(self.norm[1:-1], y, side="left"), 0, k - 2)
         n0, n1, o0, o1 = self.norm[idx], self.norm[idx + 1], self.orig[idx], self.orig[idx + 1]
         with np.errstate(all="ignore"):
             out: Array = (y - n0) / (n1 - n0) * (o1 - o0) + o0
         return out
+
+    def outside(self, y: Array) -> npt.NDArray[np.bool_]:
+        """Outputs no segment holds: JPMML-Evaluator does not extrapolate, the record fails."""
+        with np.errstate(invalid="ignore"):
+            return np.asarray((y < self.norm[0]) | (y > self.norm[-1]))
 
 
 def _denormalizer(el: Element, env: ModelEnv) -> _Denormalize | None:
@@ -432,13 +444,20 @@ def _regression(
         return None
     target = env.target
     dtype = target.dtype if target is not None and target.dtype.is_numeric else DataType.DOUBLE
+    target_name = target.name if target is not None else ""
 
     def predict(frame: Frame) -> Prediction:
         values, missing = run(frame)
         y = values[col]
-        if denorm is not None:
-            y = denorm(y)
         y = np.where(missing, np.nan, y)
+        if denorm is not None:
+            beyond = denorm.outside(y)
+            if beyond.any():
+                frame.fail_message(beyond, f"the network's output for {target_name!r} lies outside the norm range "
+                                   f"[{denorm.norm[0]!r}, {denorm.norm[-1]!r}] of its NormContinuous, which "
+                                   "is not inverted beyond its end points (as in JPMML-Evaluator)",
+                                   field=target_name)
+            y = denorm(y)
         return Prediction(frame.n, dtype, y)
 
     return predict

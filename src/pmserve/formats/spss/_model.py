@@ -52,6 +52,16 @@ class Node:
         """How messages name a node: its display name, class and diagram id."""
         return f"node {self.display_name!r} ({self.class_name}, id {self.id})"
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # lxml elements do not pickle: carry the node's XML as bytes, so compiled branches pickle
+        xml = etree.tostring(self.element)
+        return (_node_from_xml, (self.id, self.uid, self.class_name, self.name, self.label, xml))
+
+
+def _node_from_xml(id: str, uid: str, class_name: str, name: str, label: str, xml: bytes) -> Node:
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
+    return Node(id, uid, class_name, name, label, etree.fromstring(xml, parser))
+
 
 @dataclass(frozen=True)
 class Table:
@@ -91,6 +101,9 @@ class StreamContext:
 
     properties: Mapping[str, str]  # the stream's own properties by name (dateFormat, dateBaseline, ...)
     blobs: Mapping[str, bytes]  # archive entries by the path the XML names them with ("data/0002.dat")
+    max_inflated_bytes: int = 256 * 1024 * 1024  # what opening the nuggets' containers may inflate in all
+    clem_max_length: int = 10_000  # Settings.clem_max_length: longest CLEM expression a node may hold
+    clem_max_depth: int = 64  # Settings.clem_max_depth: deepest nesting of a CLEM expression
 
 
 # A node compiler gets the node, the fields reaching it (one tuple per upstream input, in link
