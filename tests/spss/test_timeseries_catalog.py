@@ -232,3 +232,18 @@ def test_create_mode_needs_its_time_field(stream):
                    timeIntervalField="CDATE")
     with pytest.raises(InvalidMarkupError, match="its time field 'CDATE' does not reach it as a date or timestamp"):
         COMPILERS["TimeIntervalsNode"](node, [(MEN,)], stream.context)
+
+
+def test_five_day_weeks_skip_the_weekend(stream):
+    node = _edited(stream.node("TimeIntervalsNode"), timeNumDaysPerWeek="5")
+    out = COMPILERS["TimeIntervalsNode"](node, [(MEN,)], stream.context).run(
+        [Table((MEN,), {"men": np.arange(4.0)}, 4)])
+    assert [_days(dt.date(2014, 1, d)) for d in (1, 2, 3, 6)] == list(out.columns["$TI_TimeLabel"][:4])
+    assert list(out.columns["$TI_Day"][:4]) == [3, 4, 5, 1]
+    assert list(out.columns["$TI_Week"][:4]) == [1, 1, 1, 2]
+
+
+def test_a_label_start_outside_the_working_week_is_refused(stream):
+    node = _edited(stream.node("TimeIntervalsNode"), timeNumDaysPerWeek="5", timeLabelDayStart="4")  # Saturday
+    with pytest.raises(InvalidMarkupError, match=r"the label start 2014-01-04 \(Saturday\) is not one of the 5 days"):
+        COMPILERS["TimeIntervalsNode"](node, [(MEN,)], stream.context)
