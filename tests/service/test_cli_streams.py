@@ -55,6 +55,6 @@ def test_inspect_describes_a_pmml_file_too(tmp_path: Path, repo_root: Path) -> N
 
 
 def test_inspect_of_a_refused_stream_names_the_node(tmp_path: Path) -> None:
-    result = _run(tmp_path, "inspect", str(stream_path("catalog_timeseries.str")))
+    result = _run(tmp_path, "inspect", str(stream_path("catalog_streaming_timeseries.str")))
     assert result.exit_code == 1
-    assert "node 'Time Intervals' (TimeIntervalsNode, id 3)" in result.output
+    assert "node 'Streaming TS' (TimeSeriesProcessNode, id 2)" in result.output

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from tests.service.conftest import Client, Keys
-from tests.spss._build import simple_stream
+from tests.spss._build import simple_stream, two_source_stream
 from tests.spss._streams import stream_bytes, stream_path
 
 from pmserve.api._metadata import INPUT_LABEL, OUTPUT_LABEL
@@ -86,7 +86,7 @@ def test_stream_score_metadata_is_the_branch_input_and_the_terminal_output(clien
 @pytest.mark.parametrize(("name", "node"), [
     ("example-regression-gbt.str", "node 'GradientBoostedTreeswithMLlib' (CFApplyModelNode, id 6) cannot be "
                                    "scored: its model is a Spark MLlib model container"),
-    ("catalog_streaming_timeseries.str", "node 'Time Intervals' (TimeIntervalsNode, id 1), step 2 of 6"),
+    ("catalog_streaming_timeseries.str", "node 'Streaming TS' (TimeSeriesProcessNode, id 2), step 3 of 6"),
 ])
 def test_stream_pmserve_cannot_run_is_refused_naming_the_node(client: Client, keys: Keys, name: str,
                                                               node: str) -> None:
@@ -104,3 +104,38 @@ def test_zementis_stream_scores_its_sample_file(client: Client, keys: Keys) -> N
     assert len(body[0]["data"]) == 150
     agree = sum(1 for row in body[0]["data"] if row[4] == row[5])
     assert agree >= 140
+
+
+def test_financial_stream_returns_its_forecast_rows(client: Client, keys: Keys) -> None:
+    """The Modeler 18 time-series stream (spss.ts nugget) appends its forecast records."""
+    put(client, keys.alice, "fin", stream_bytes("financial-performance-prediction.str"),
+        "financial-performance-prediction.str")
+    with stream_path("data/seasonal1.csv").open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.reader(handle))[1:]
+    body = score(client, keys.alice, "fin", {"tablename": "in", "header": ["DATE", "VALUE"], "data": rows}).json()
+    assert body[0]["header"] == ["DATE", "VALUE", "$TS-VALUE", "$TSLCI-VALUE", "$TSUCI-VALUE"]
+    future = [row for row in body[0]["data"] if row[1] is None]
+    assert len(future) == 3
+    assert all(row[3] <= row[2] <= row[4] for row in future)
+
+
+def test_stream_with_two_sources_reads_one_table_per_source(client: Client, keys: Keys) -> None:
+    """A JSON array of tables, one per source node, feeds an Append branch; the reply is one table."""
+    put(client, keys.alice, "two", two_source_stream(), "two.str")
+    body = score(client, keys.alice, "two", [
+        {"tablename": "second", "header": ["x1", "x2"], "data": [[10, 0]]},
+        {"tablename": "first", "header": ["x1", "x2"], "data": [[1, 2], [2, 2]]},
+    ]).json()
+    assert body == [{"header": ["x1", "x2", "$L-y"], "data": [[1.0, 2, 2.5], [2.0, 2, 4.5], [10.0, 0, 21.5]]}]
+
+
+def test_stream_with_two_sources_names_the_missing_table(client: Client, keys: Keys) -> None:
+    put(client, keys.alice, "two", two_source_stream(), "two.str")
+    body = score(client, keys.alice, "two", {"tablename": "first", "header": ["x1", "x2"], "data": [[1, 2]]}).json()
+    assert body["flag"] is False
+    assert "reads 2 input tables; the request lacks 'second'" in body["message"]
+
+
+def test_stream_with_two_sources_lists_both_tables_in_metadata(client: Client, keys: Keys) -> None:
+    put(client, keys.alice, "two", two_source_stream(), "two.str")
+    assert re.findall(r'<table name="([^"]+)">', metadata(client, keys.alice, "two")) == ["first", "second"]

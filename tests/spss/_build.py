@@ -79,3 +79,11 @@ def simple_stream(**changes: str) -> bytes:
     """Var. File ``scoreInput`` (x1 real, x2 integer, y real; ``y`` dropped) → regression nugget → Table."""
     xml = stream_xml(source(drop="y") + nugget() + table(), [("0", "1"), ("1", "2")])
     return archive({"made.xml": xml, "data/0001.dat": REGRESSION_PMML, **{k: v.encode() for k, v in changes.items()}})
+
+
+def two_source_stream() -> bytes:
+    """Two Var. File sources ``first`` and ``second`` → Append (by name) → regression nugget → Table."""
+    append = node("5", "AppendNode", name="Append", props="<appendMode>name</appendMode>")
+    nodes = source("0", "first", drop="y") + source("3", "second", drop="y") + append + nugget() + table()
+    xml = stream_xml(nodes, [("0", "5"), ("3", "5"), ("5", "1"), ("1", "2")])
+    return archive({"made.xml": xml, "data/0001.dat": REGRESSION_PMML})

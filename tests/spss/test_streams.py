@@ -5,19 +5,31 @@ from __future__ import annotations
 import csv
 import json
 import math
+import pickle
+import re
 import struct
 import zlib
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from pmserve.errors import DataError, DocumentError, InvalidMarkupError, UnsupportedFormatError, UnsupportedMarkupError
+from pmserve.errors import (
+    DataError,
+    DocumentError,
+    InvalidMarkupError,
+    UnsupportedFormatError,
+    UnsupportedMarkupError,
+    VerificationError,
+)
 from pmserve.formats import RowTable, StreamLimits, load_model
 from pmserve.formats.spss._containers import InflateBudget, read_java_zip, read_scf
 from pmserve.formats.spss._loader import StreamModel, load_stream
+from pmserve.formats.spss._model import SpssField
+from pmserve.formats.spss.nodes._source import python_values
 
 from ._build import REGRESSION_PMML, archive, nugget, simple_stream, source, stream_xml, table
-from ._streams import stream_bytes, stream_path
+from ._streams import STREAM_NAMES, stream_bytes, stream_path
 
 LIMITS = StreamLimits()
 REFERENCE = Path(__file__).resolve().parent / "reference"
@@ -219,11 +231,8 @@ def test_java_zip_with_property_extras_and_data_descriptors_is_walked() -> None:
 # -- the real shared streams ----------------------------------------------------------------------
 
 REFUSALS = {
-    "catalog_streaming_timeseries.str": "TimeIntervalsNode",
-    "catalog_timeseries.str": "TimeIntervalsNode",
-    "db2-customer-satisfaction-prediction.str": "AppendNode",
-    "example-regression-gbt.str": "Spark MLlib model container",
-    "financial-performance-prediction.str": "TimeSeriesModel",
+    "catalog_streaming_timeseries.str": "pmserve cannot run TimeSeriesProcessNode nodes",
+    "example-regression-gbt.str": "its model is a Spark MLlib model container, not PMML",
 }
 
 
@@ -232,6 +241,22 @@ def test_streams_pmserve_cannot_run_are_refused_naming_the_node(name: str) -> No
     with pytest.raises(DocumentError, match=r"node '.*' \(\w+, id \d+\)") as caught:
         _load(stream_bytes(name), name=name)
     assert REFUSALS[name] in caught.value.message
+
+
+def _refusal(name: str) -> str | None:
+    """The message a shared stream is refused with, or None when it compiles."""
+    try:
+        _load(stream_bytes(name), name=name)
+    except DocumentError as exc:
+        return exc.message
+    return None
+
+
+@pytest.mark.parametrize("name", STREAM_NAMES)
+def test_every_shared_stream_deploys_or_is_refused_naming_a_node(name: str) -> None:
+    """The issue's bar: a stream either compiles, or the refusal names the node that cannot run."""
+    message = _refusal(name)
+    assert message is None or re.search(r"node '[^']*' \(\w+, id \d+\)", message), message
 
 
 def test_invalid_rtf_stream_is_refused_as_not_a_zip() -> None:
@@ -285,3 +310,52 @@ def test_nugget_outputs_equal_jpmml_on_the_nuggets_document(case: str) -> None:
                 assert (mine if mine is not None else "") == want, (name, i)
             compared += 1
     assert compared >= 40
+
+
+def test_input_schema_takes_measure_and_values_from_the_type_node_downstream() -> None:
+    model = _load(stream_bytes("zementis-sample_v17.str"), name="zementis-sample_v17.str")
+    setosa = model.source_fields[-1]
+    assert (setosa.name, setosa.storage, setosa.measure, setosa.role) == ("setosa", "string", "set", "out")
+    assert setosa.values == ("setosa", "versicolor", "virginica")
+
+
+def test_compiled_stream_pickles_and_scores_the_same() -> None:
+    model = _load(stream_bytes("Drug1n.str"), name="Drug1n.str")
+    rows = [[23, "F", "HIGH", "HIGH", 0.79, 0.03], [61, "M", "LOW", "NORMAL", 0.55, 0.07]]
+    header = ["Age", "Sex", "BP", "Cholesterol", "Na", "K"]
+    again = pickle.loads(pickle.dumps(model))
+    assert again.score_tables([RowTable(header, rows)]) == model.score_tables([RowTable(header, rows)])
+
+
+def test_score_by_columns_returns_the_terminals_columns() -> None:
+    scored = _load(simple_stream()).score({"x1": [1.0, 2.0], "x2": [2, 4]})
+    assert [f.name for f in scored.fields] == ["x1", "x2", "$L-y"]
+    assert scored.rows() == [[1.0, 2, 2.5], [2.0, 4, 3.5]]
+
+
+@pytest.mark.parametrize(("expected", "ok"), [("2.5", True), ("99", False)])
+def test_verify_replays_the_nuggets_model_verification(expected: str, ok: bool) -> None:
+    verification = (b'<ModelVerification recordCount="1"><VerificationFields><VerificationField field="x1"/>'
+                    b'<VerificationField field="x2"/><VerificationField field="y"/></VerificationFields>'
+                    b"<InlineTable><row><x1>1</x1><x2>2</x2><y>" + expected.encode() + b"</y></row></InlineTable>"
+                    b"</ModelVerification>")
+    document = REGRESSION_PMML.replace(b"</RegressionTable>", b"</RegressionTable>" + verification)
+    xml = stream_xml(source(drop="y") + nugget() + table(), [("0", "1"), ("1", "2")])
+    model = _load(archive({"s.xml": xml, "data/0001.dat": document}))
+    if ok:
+        model.verify()
+    else:
+        with pytest.raises(VerificationError, match=r"node 'y' \(CFApplyModelNode, id 1\): its PMML's "
+                                                    r"ModelVerification records do not reproduce"):
+            model.verify()
+
+
+@pytest.mark.parametrize(("storage", "column", "expected"), [
+    ("integer", np.array([1.0, np.nan, -3.0]), [1, None, -3]),
+    ("integer", np.array([1.5, np.nan]), [1.5, None]),
+    ("real", np.array([0.25, np.nan]), [0.25, None]),
+    ("date", np.array([0.0, np.nan, 19000.0]), ["1970-01-01", None, "2022-01-08"]),
+    ("string", np.array(["a", None, 3], dtype=object), ["a", None, "3"]),
+])
+def test_reply_values_follow_the_storage(storage: str, column: np.ndarray, expected: list[object]) -> None:
+    assert python_values(SpssField("f", storage), column) == expected

@@ -29,15 +29,30 @@ DOC = """<PMML xmlns="http://www.dmg.org/PMML-4_4" version="4.4">
 </PMML>"""
 
 
-@pytest.mark.parametrize(("outer", "inner"), [("returnInvalid", "returnInvalid"), ("asIs", "returnInvalid"),
-                                              ("returnInvalid", "asIs")])
-def test_an_invalid_value_fails_its_record_whichever_level_checks_it(outer: str, inner: str) -> None:
-    """returnInvalid at either level fails the record once; the other records are scored."""
+@pytest.mark.parametrize(("outer", "inner"), [("returnInvalid", "returnInvalid"), ("returnInvalid", "asIs")])
+def test_an_invalid_value_fails_its_record_when_the_outer_model_checks_it(outer: str, inner: str) -> None:
+    """returnInvalid in the outer model fails the record once; the other records are scored."""
     model = load(DOC.format(outer=outer, inner=inner).encode())
     result = model.score({"x": [1.0, 20.0, 3.0]}, errors="collect")
     assert list(result.errors) == [1]
     assert isinstance(result.errors[1], InvalidValueError)
     assert result["y"][[0, 2]].tolist() == pytest.approx([3.0, 7.0])
+
+
+def test_a_default_nested_mining_field_inherits_the_value_an_outer_asis_let_through() -> None:
+    """A segment's returnInvalid does not check again a value its parent kept with asIs (JPMML)."""
+    model = load(DOC.format(outer="asIs", inner="returnInvalid").encode())
+    result = model.score({"x": [1.0, 20.0, 3.0]}, errors="collect")
+    assert not result.errors
+    assert result["y"].tolist() == pytest.approx([3.0, 41.0, 7.0])
+
+
+def test_a_nested_as_missing_treats_a_value_the_parent_kept_with_asis() -> None:
+    """A segment's own asMissing still makes an invalid value missing under an outer asIs."""
+    model = load(DOC.format(outer="asIs", inner="asMissing").encode())
+    result = model.score({"x": [1.0, 20.0]}, errors="collect")
+    assert not result.errors
+    assert result.to_lists()["y"] == [pytest.approx(3.0), None]
 
 
 def test_values_made_missing_by_the_parent_reach_the_segment_as_missing() -> None:

@@ -54,20 +54,6 @@ class Scope:
     def __init__(self, parent: Scope | None = None) -> None:
         self.parent = parent
         self.fields: dict[str, FieldInfo] = {}
-        #: Fields whose values in this scope are known valid (checked by returnInvalid or made
-        #: valid by asMissing/asValue), so a nested model need not check them again.
-        self.validated: set[str] = set()
-
-    def is_validated(self, name: str) -> bool:
-        s: Scope | None = self
-        while s is not None:
-            if name in s.fields and s is not self:
-                # Declared again below the validating scope: only that scope's check counts.
-                return name in s.validated
-            if name in s.validated:
-                return True
-            s = s.parent
-        return False
 
     def add(self, info: FieldInfo) -> None:
         self.fields[info.name] = info
@@ -320,8 +306,8 @@ class MiningField:
 
 
 def _shown(info: FieldInfo, v: Any) -> Any:
-    if isinstance(v, float) and info.dtype.is_number and v.is_integer():
-        return int(v)
+    if isinstance(v, float) and info.dtype.is_number:
+        return int(v) if v.is_integer() else float(v)
     return v
 
 
@@ -401,22 +387,31 @@ def treatment_exprs(fields: list[MiningField], parent: Scope | None = None) -> d
     """Derived-field style resolvers that apply MiningField treatments to parent values.
 
     A model's frame resolves each treated field through its resolver, which reads the raw value
-    from the enclosing frame and treats it.  A treatment that cannot change anything is left out:
-    asIs without replacements, or returnInvalid on values an enclosing model already checked
-    (the segments of an ensemble repeat their parent's MiningSchema), or any treatment of a field
-    that accepts every value (a continuous field without Intervals, as most producers write).
+    from the enclosing frame and treats it.  A treatment that cannot change anything is left out
+    (JPMML-Evaluator's ``InputFieldUtil.isDefault`` and ``ModelEvaluationContext``):
+
+    * a nested model (a Segment's) whose MiningField is the default - returnInvalid or asIs, no
+      replacement value, no outlier treatment, the enclosing model's optype - inherits the value
+      the enclosing model resolved as it is: an unseen category that an outer asIs or asMissing
+      let through is not refused again by the sub-models (sklearn2pmml's stacking, voting and
+      calibration ensembles write default MiningFields in every segment);
+    * an outermost model checks every value it reads, except that asIs keeps an invalid value and
+      a field that accepts every value (a continuous field without Intervals, as most producers
+      write it) cannot be invalid.
     """
+    nested = parent is not None and parent.parent is not None
     out: dict[str, Expr] = {}
     for mf in fields:
         is_target = mf.usage in ("target", "predicted")
         if not (mf.is_input or is_target) or not mf.needs_treatment:
             continue
-        if not mf.alters_values and not is_target and (
-            mf.invalid_treatment == "asIs"
-            or not mf.can_flag_invalid
-            or (mf.invalid_treatment == "returnInvalid" and parent is not None and parent.is_validated(mf.name))
-        ):
-            continue
+        if not mf.alters_values and not is_target:
+            if nested:
+                outer = parent.lookup(mf.name) if parent is not None else None
+                if outer is None or outer.optype == mf.info.optype:
+                    continue
+            elif mf.invalid_treatment == "asIs" or not mf.can_flag_invalid:
+                continue
 
         def fn(frame: Frame, mf: MiningField = mf, is_target: bool = is_target) -> Array:
             parent = frame._parent  # the raw values live one scope up

@@ -56,9 +56,28 @@ INVERSE_LINKS = {
 
 
 def softmax_rows(values: Array) -> Array:
-    """exp(v) / sum(exp(v)) per row, as JPMML computes it (no max shift: same rounding)."""
+    """exp(v - max v) / sum(exp(v - max v)) per row, as JPMML-Evaluator 1.7 computes it
+    (``ValueUtil.normalizeSoftMax``): the shift keeps linear predictors beyond exp's range
+    (about 709) from overflowing to inf / inf."""
     with np.errstate(over="ignore", invalid="ignore"):
-        e = np.exp(values)
+        e = np.exp(values - values.max(axis=1, keepdims=True))
+        out: Array = e / e.sum(axis=1, keepdims=True)
+        return out
+
+
+#: The largest argument whose exp is a finite double (math.log(sys.float_info.max) is 709.78).
+EXP_LIMIT = 709.0
+
+
+def exp_normalized_rows(values: Array) -> Array:
+    """exp(v) / sum(exp(v)) per row, JPMML's order of operations (GeneralRegressionModel's
+    multinomialLogistic: exp, then normalizeSimpleMax); rows where exp would overflow are
+    shifted by their maximum first, so they keep finite probabilities where JPMML's
+    inf / inf gives NaN."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        top = values.max(axis=1, keepdims=True)
+        shift = np.where(top > EXP_LIMIT, top, 0.0)
+        e = np.exp(values - shift)
         out: Array = e / e.sum(axis=1, keepdims=True)
         return out
 

@@ -216,8 +216,6 @@ def compile_model(el: Element, outer: Compiler) -> ModelPlan | None:
     derived.update(treatment_exprs(mining, outer.scope))
     for mf in mining:
         model_scope.add(mf.info)
-        if mf.info.is_data_field and mf.invalid_treatment in ("returnInvalid", "asMissing", "asValue"):
-            model_scope.validated.add(mf.name)
     c = outer.with_scope(model_scope)
     lt = el.find("LocalTransformations")
     if lt is not None:

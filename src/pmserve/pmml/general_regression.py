@@ -30,7 +30,7 @@ import numpy.typing as npt
 
 from pmserve.pmml._expressions import equal_to
 from pmserve.pmml._frame import Expr, Frame
-from pmserve.pmml._math import INVERSE_LINKS
+from pmserve.pmml._math import INVERSE_LINKS, exp_normalized_rows
 from pmserve.pmml._parse import Element
 from pmserve.pmml._prediction import Prediction, classification
 from pmserve.pmml._problems import choice_attr, number_attr
@@ -719,9 +719,8 @@ def _classifier(el: Element, env: ModelEnv, model_type: str) -> Predictor | None
 
         def predict_multinomial(frame: Frame) -> Prediction:
             lin = linear(frame)
-            with np.errstate(all="ignore"):
-                values = np.concatenate([np.exp(lin), np.ones((frame.n, 1))], axis=1)
-                probs = values / values.sum(axis=1, keepdims=True)
+            # The last category's linear predictor is 0 by convention.
+            probs = exp_normalized_rows(np.concatenate([lin, np.zeros((frame.n, 1))], axis=1))
             probs[np.isnan(lin).any(axis=1)] = np.nan
             return classification(frame.n, dtype, categories, probs)
 

@@ -784,6 +784,12 @@ def _vote(segments: list[Segment], combination: Combination) -> Predictor:
                 best = votes.max(axis=1) if c else np.zeros(n)
                 no_result |= (lost > best) & (best > 0)
         total_votes = votes.sum(axis=1)
+        if combination.function_name == "classification" and combination.treatment != "returnMissing":
+            # Every vote missing (and under the missingThreshold): JPMML-Evaluator is left with an
+            # empty vote map, which it refuses ("Empty classification") rather than predict nothing.
+            empty_vote = ~no_result & (total_votes <= 0) & missing.any(axis=1)
+            frame.fail_message(empty_vote, "no segment of the vote predicted a category (every segment's "
+                               "prediction is missing), so the vote has no winner")
         no_result |= total_votes <= 0
         with np.errstate(invalid="ignore", divide="ignore"):
             probs = votes / total_votes[:, None]

@@ -15,14 +15,14 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any, Literal
 
 import numpy as np
 
 import pmserve.formats.spss.nodes as _nodes_package
-from pmserve.errors import DataError, DocumentError, UnsupportedMarkupError
+from pmserve.errors import DataError, DocumentError, UnsupportedMarkupError, VerificationError
 from pmserve.formats._tables import RowTable
 from pmserve.formats.spss._archive import read_archive
 from pmserve.formats.spss._branch import Branch, find_branch, is_nugget, is_output
@@ -30,8 +30,15 @@ from pmserve.formats.spss._fastinfoset import decode
 from pmserve.formats.spss._limits import StreamLimits
 from pmserve.formats.spss._model import CompiledNode, Node, NodeCompiler, SpssField, StreamContext, Table
 from pmserve.formats.spss._stream import Stream, read_stream
-from pmserve.formats.spss.nodes._nugget import nugget_documents, refusal, with_message
-from pmserve.formats.spss.nodes._source import SOURCE_CLASSES, SourceNode, compile_source, python_value, spss_field
+from pmserve.formats.spss.nodes._nugget import PmmlNugget, nugget_documents, refusal, with_message
+from pmserve.formats.spss.nodes._source import (
+    SOURCE_CLASSES,
+    SourceNode,
+    compile_source,
+    python_value,
+    python_values,
+    spss_field,
+)
 from pmserve.pmml import DataType, Field, Scored
 
 FORMAT = "spss-str"
@@ -82,6 +89,7 @@ class StreamModel:
         self._inputs = dict(branch.inputs)
         self._steps = tuple(steps)
         self._sources = tuple(c for _, c in steps if isinstance(c, SourceNode))
+        self._described = {s.node.id: _described_by_types(s, self._steps) for s in self._sources}
         self._reply = reply
         self._reply_order = reply_order
         self._other_sources = tuple(other_sources)
@@ -98,7 +106,8 @@ class StreamModel:
 
     @property
     def source_fields(self) -> tuple[SpssField, ...]:
-        return self._sources[0].fields
+        """The scoring input's fields, measure and values as the Type nodes along the branch set them."""
+        return self._described[self._sources[0].node.id]
 
     @property
     def reply_fields(self) -> tuple[SpssField, ...]:
@@ -106,7 +115,7 @@ class StreamModel:
 
     @property
     def input_fields(self) -> tuple[Field, ...]:
-        return tuple(to_field(f) for f in self._sources[0].fields)
+        return tuple(to_field(f) for f in self.source_fields)
 
     @property
     def output_fields(self) -> tuple[Field, ...]:
@@ -114,11 +123,19 @@ class StreamModel:
 
     @property
     def input_tables(self) -> tuple[tuple[str, tuple[Field, ...]], ...]:
-        sources = (*self._sources, *self._other_sources)
-        return tuple((s.tablename, tuple(to_field(f) for f in s.fields)) for s in sources)
+        described = [(s.tablename, self._described[s.node.id]) for s in self._sources]
+        others = [(s.tablename, s.fields) for s in self._other_sources]
+        return tuple((name, tuple(to_field(f) for f in fields)) for name, fields in (*described, *others))
 
     def verify(self) -> None:
-        """Streams carry no verification records; everything was checked at load."""
+        """Replay the ModelVerification records of the branch's PMML nuggets (most have none)."""
+        for node, compiled in self._steps:
+            if isinstance(compiled, PmmlNugget):
+                report = compiled.model.verify()
+                if not report.ok:
+                    raise VerificationError(f"{node.describe()}: its PMML's ModelVerification records do not "
+                                            f"reproduce: {report.message}", element="ModelVerification",
+                                            node=node.describe())
 
     # -- scoring ----------------------------------------------------------------------------------
     def score_tables(self, tables: Sequence[RowTable]) -> RowTable:
@@ -190,9 +207,24 @@ class StreamModel:
         return by_name
 
 
+def _described_by_types(source: SourceNode, steps: Sequence[tuple[Node, CompiledNode]]) -> tuple[SpssField, ...]:
+    """A source's fields with measure, role and values from the Type nodes downstream (last one wins),
+    where the field reaches them under the same name and storage (format §3.5, §5 step 6)."""
+    fields = {f.name: f for f in source.fields}
+    for node, compiled in steps:
+        if node.class_name != "TypeNode":
+            continue
+        for typed in compiled.output_fields:
+            mine = fields.get(typed.name)
+            if mine is not None and typed.storage in (mine.storage, "unknown"):
+                fields[typed.name] = replace(mine, measure=typed.measure, role=typed.role,
+                                             values=typed.values or mine.values)
+    return tuple(fields[f.name] for f in source.fields)
+
+
 def _rows(table: Table, order: Sequence[str]) -> list[list[Any]]:
     by_name = {f.name: f for f in table.fields}
-    columns = [[python_value(by_name[n], v) for v in table.columns[n].tolist()] for n in order]
+    columns = [python_values(by_name[n], table.columns[n]) for n in order]
     return [list(r) for r in zip(*columns, strict=True)] if columns else [[] for _ in range(table.n_rows)]
 
 

@@ -34,7 +34,10 @@ class ClemLimits:
 
 @dataclass(frozen=True)
 class CompiledExpression:
-    """One compiled CLEM expression: its kind, the storage of a field it derives, the fields it reads."""
+    """One compiled CLEM expression: its kind, the storage of a field it derives, the fields it reads.
+
+    ``kind`` is ``null`` for an expression that is always ``$null$`` (``undef``): its values are
+    NaN, and a caller filling a field of another storage uses that storage's missing value."""
 
     text: str
     kind: str
@@ -86,8 +89,7 @@ def compile_expression(
     tree = parse(text, max_length=limits.max_length, max_depth=limits.max_depth)
     settings = ClemSettings.from_properties(properties)
     op, reads = compile_tree(tree, text, fields, where, settings, current_field, condition)
-    kind = op.kind if op.kind != "null" else "real"
-    return CompiledExpression(text, kind, reads, op, settings)
+    return CompiledExpression(text, op.kind, reads, op, settings)
 
 
 def supported_functions() -> tuple[str, ...]:

@@ -13,9 +13,13 @@ from collections.abc import Mapping, Sequence
 from pmserve.errors import UnsupportedMarkupError
 from pmserve.formats.spss._model import CompiledNode, Node, NodeCompiler, SpssField, StreamContext
 from pmserve.formats.spss.nodes import (
+    _append,
     _derive,
+    _filler,
     _filter,
     _passthrough,
+    _reclassify,
+    _refused,
     _select,
     _type,
 )
@@ -28,6 +32,10 @@ NODE_COMPILERS: Mapping[str, NodeCompiler] = merge_compilers(
         _passthrough.COMPILERS,
         _select.COMPILERS,
         _derive.COMPILERS,
+        _filler.COMPILERS,
+        _append.COMPILERS,
+        _reclassify.COMPILERS,
+        _refused.COMPILERS,
         # other branches add their module's COMPILERS here (source nodes, nuggets, time series)
     )
 )

@@ -22,7 +22,7 @@ from pmserve.errors import DocumentError, UnsupportedMarkupError
 from pmserve.formats.spss._model import CompiledNode, Node, NodeCompiler, SpssField, StreamContext, Table
 from pmserve.formats.spss.clem import CompiledExpression
 from pmserve.formats.spss.nodes._clem import node_expression
-from pmserve.formats.spss.nodes._common import OneInputNode, require_fields, single_input
+from pmserve.formats.spss.nodes._common import OneInputNode, null_column, require_fields, single_input
 from pmserve.formats.spss.nodes._props import cell, prop_list, prop_rows, prop_text, require_text
 
 _TYPES = ("formula", "flag", "set", "conditional", "state", "count")
@@ -80,7 +80,8 @@ class _Conditional:
 
     def values(self, table: Table) -> np.ndarray:
         true, _ = self.condition.truth(table)
-        a, b = self.then.values(table), self.otherwise.values(table)
+        a, b = (null_column(self.storage, table.n_rows) if e.kind == "null" else e.values(table)
+                for e in (self.then, self.otherwise))
         if self.storage == "string":
             return np.where(true, a, b).astype(object)
         return np.where(true, np.asarray(a, dtype=float), np.asarray(b, dtype=float))
@@ -170,6 +171,8 @@ def _rule(
 
 def _common_storage(node: Node, a: CompiledExpression, b: CompiledExpression) -> str:
     sa, sb = a.storage, b.storage
+    if a.kind == "null" or b.kind == "null":  # undef takes the other branch's storage
+        return sb if a.kind == "null" else sa
     if sa == sb:
         return sa
     if {sa, sb} <= {"integer", "real"}:

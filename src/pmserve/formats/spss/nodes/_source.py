@@ -107,6 +107,9 @@ def convert_column(f: SpssField, cells: Sequence[Any]) -> np.ndarray:
     if f.storage == "time":
         return np.array([_time(f, c, i) for i, c in enumerate(cells)], dtype=np.float64)
     out = np.empty(len(cells), dtype=object)
+    if all(type(c) is str and c.strip() for c in cells):
+        out[:] = cells
+        return out
     for i, c in enumerate(cells):
         out[i] = _string(f, c, i)
     return out
@@ -174,6 +177,26 @@ def _time(f: SpssField, value: Any, row: int) -> float:
     except ValueError:
         raise _bad(f, value, row, "a time (HH:MM:SS)") from None
     return t.hour * 3600 + t.minute * 60 + t.second + t.microsecond / 1e6
+
+
+def python_values(f: SpssField, column: np.ndarray) -> list[Any]:
+    """A whole column as the plain JSON values a reply carries (None for missing)."""
+    if column.dtype == np.float64 and f.storage in NUMERIC:
+        nan = np.isnan(column)
+        if f.storage == "integer":
+            exact = ~nan & (np.abs(column) < 2.0**53) & (column == np.floor(column))
+            if not (exact | nan).all():
+                return [python_value(f, v) for v in column.tolist()]
+            out: list[Any] = np.where(nan, 0, column).astype(np.int64).tolist()
+        else:
+            out = column.tolist()
+        if nan.any():
+            for i in np.flatnonzero(nan).tolist():
+                out[i] = None
+        return out
+    if f.storage == "string" and column.dtype == object:
+        return [v if v is None or type(v) is str else python_value(f, v) for v in column.tolist()]
+    return [python_value(f, v) for v in column.tolist()]
 
 
 def python_value(f: SpssField, value: Any) -> Any:
