@@ -134,6 +134,11 @@ class Apply(Op):
     arg_kinds: tuple[str, ...]
 
     def evaluate(self, env: Env) -> np.ndarray:
+        if self.args and all(isinstance(a, Const) for a in self.args) and env.n > 1:
+            # constant arguments (to_date("2020-01-01")): compute once, then repeat
+            one = Env(env.columns, 1, env.settings)
+            value = FUNCTIONS[self.function].impl([a.evaluate(one) for a in self.args], self.arg_kinds, one)
+            return np.repeat(value, env.n)
         values = [a.evaluate(env) for a in self.args]
         return FUNCTIONS[self.function].impl(values, self.arg_kinds, env)
 
@@ -284,10 +289,11 @@ _COMPARISONS = frozenset({"=", "==", "/=", "/==", ">", ">=", "<", "<="})
 def _compare(op: str, a: np.ndarray, b: np.ndarray, ka: str, kb: str) -> np.ndarray:
     null = is_null(ka, a) | is_null(kb, b)
     if ka == STRING or kb == STRING:
-        test = {"=": _eq, "==": _eq, "/=": _ne, "/==": _ne, ">": _gt, ">=": _ge, "<": _lt, "<=": _le}[op]
-        true = np.fromiter((not n and test(x, y) for x, y, n in zip(a, b, null, strict=True)),
-                           dtype=bool, count=len(a))
-        return from_bool(true, null)
+        # element-wise on object arrays, with $null$ made "" first so that ordering never meets None
+        x = np.where(null, "", a) if ka == STRING else a
+        y = np.where(null, "", b) if kb == STRING else b
+        true = np.asarray(_STRING_TESTS[op](x, y), dtype=bool)
+        return from_bool(true & ~null, null)
     with np.errstate(invalid="ignore"):
         if op in ("=", "=="):
             true = a == b
@@ -304,28 +310,10 @@ def _compare(op: str, a: np.ndarray, b: np.ndarray, ka: str, kb: str) -> np.ndar
     return from_bool(true & ~null, null)
 
 
-def _eq(x: Any, y: Any) -> bool:
-    return bool(x == y)
-
-
-def _ne(x: Any, y: Any) -> bool:
-    return bool(x != y)
-
-
-def _gt(x: Any, y: Any) -> bool:
-    return bool(x > y)
-
-
-def _ge(x: Any, y: Any) -> bool:
-    return bool(x >= y)
-
-
-def _lt(x: Any, y: Any) -> bool:
-    return bool(x < y)
-
-
-def _le(x: Any, y: Any) -> bool:
-    return bool(x <= y)
+_STRING_TESTS = {
+    "=": np.equal, "==": np.equal, "/=": np.not_equal, "/==": np.not_equal,
+    ">": np.greater, ">=": np.greater_equal, "<": np.less, "<=": np.less_equal,
+}
 
 
 def _bitwise(op: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:

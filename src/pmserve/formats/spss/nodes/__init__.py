@@ -19,7 +19,6 @@ from pmserve.formats.spss.nodes import (
     _filter,
     _passthrough,
     _reclassify,
-    _refused,
     _select,
     _type,
 )
@@ -35,7 +34,6 @@ NODE_COMPILERS: Mapping[str, NodeCompiler] = merge_compilers(
         _filler.COMPILERS,
         _append.COMPILERS,
         _reclassify.COMPILERS,
-        _refused.COMPILERS,
         # other branches add their module's COMPILERS here (source nodes, nuggets, time series)
     )
 )
