@@ -20,6 +20,7 @@ from pmserve.pmml import _text
 from pmserve.pmml._categorical import equals
 from pmserve.pmml._fields import FieldInfo, Scope, classify, in_intervals, parse_dtype, parse_interval
 from pmserve.pmml._frame import Expr, Frame
+from pmserve.pmml._java_regex import replacement as java_replacement
 from pmserve.pmml._parse import Element
 from pmserve.pmml._problems import Problems
 from pmserve.pmml._types import Array, DataType, empty, is_missing, parse_scalar, to_float32
@@ -366,7 +367,8 @@ class Compiler:
                 return None
             is_regex = (row.get(regex_col) or "").strip().lower() == "true"
             try:
-                rows.append((_text.compile_pattern(pattern, case, not is_regex), _text.java_replacement(replacement)))
+                compiled = _text.compile_pattern(pattern, case, not is_regex)
+                rows.append((compiled, java_replacement(replacement, compiled.groups, compiled.groupindex)))
             except (ValueError, re.error) as exc:
                 self.problems.invalid(f"row {i} of the InlineTable: {pattern!r} is not a usable regular "
                                       f"expression ({exc})", el)

@@ -1,0 +1,56 @@
+"""Java regular expressions translated for Python match as java.util.regex matches.
+
+The reference is ``tests/producer_zoo/java_regex.json``, written by Java itself
+(``tools/producer_zoo/java_regex.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pmserve.pmml._java_regex import UntranslatableRegex, compile_java, replacement, translate
+
+CASES: list[dict[str, Any]] = json.loads(
+    (Path(__file__).resolve().parents[1] / "producer_zoo" / "java_regex.json").read_text(encoding="utf-8"))
+
+# Constructs Python's re cannot express: refused with the construct named.
+REFUSED = {
+    r"[a-z&&[^aeiou]]+": "intersection '&&'",
+    r"\p{InGreek}": r"\\p\{InGreek\}",
+    r"\p{javaLowerCase}": r"\\p\{javaLowerCase\}",
+    r"\G\w": r"\\G",
+}
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c["pattern"] not in REFUSED], ids=lambda c: c["pattern"])
+def test_translated_pattern_finds_and_replaces_as_java_does(case: dict[str, Any]) -> None:
+    """Every match of Matcher.find() and the replaceAll result are Java's."""
+    compiled = compile_java(case["pattern"], re.IGNORECASE if case["ignore_case"] else 0)
+    assert [m.group() for m in compiled.finditer(case["text"])] == case["matches"]
+    template = replacement(case["replacement"], compiled.groups, compiled.groupindex)
+    assert compiled.sub(template, case["text"]) == case["replaced"]
+
+
+@pytest.mark.parametrize(("pattern", "named"), sorted(REFUSED.items()))
+def test_untranslatable_construct_is_refused_by_name(pattern: str, named: str) -> None:
+    """What Python cannot express is named with its position, never silently changed."""
+    assert any(c["pattern"] == pattern for c in CASES), "the refused pattern must be one Java accepts"
+    with pytest.raises(UntranslatableRegex, match=named):
+        translate(pattern)
+
+
+def test_replacement_naming_a_missing_group_is_refused() -> None:
+    """$2 with one group is an error in Java too."""
+    with pytest.raises(ValueError, match="refers to group 2; the pattern has 1"):
+        replacement("$2", 1, {})
+
+
+def test_unclosed_class_is_refused_with_its_position() -> None:
+    """A pattern Java would reject does not reach re half-translated."""
+    with pytest.raises(UntranslatableRegex, match="unclosed character class"):
+        translate("ab[cd")
