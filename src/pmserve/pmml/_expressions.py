@@ -109,11 +109,25 @@ class Compiler:
         try:
             value = parse_scalar(dtype, text)
         except ValueError as exc:
-            self.problems.invalid(f"Constant: {exc}", el)
-            value = None
+            return self._unreadable_constant(el, dtype, optype, text, exc)
         if dtype.is_string:
             return Expr(dtype, optype, lambda frame: np.full(frame.n, value, dtype=object))
         return Expr(dtype, optype, lambda frame: np.full(frame.n, value, dtype=np.float64))
+
+    @staticmethod
+    def _unreadable_constant(el: Element, dtype: DataType, optype: str, text: str, exc: ValueError) -> Expr:
+        """A Constant whose text is not of its dataType (sklearn2pmml writes an imputer's mean
+        ``2246.977`` as an ``integer``): JPMML loads the document and fails only the records that
+        evaluate it, so a branch of ``if`` never taken costs nothing."""
+        line = el.line
+
+        def fn(frame: Frame) -> Array:
+            frame.fail(np.ones(frame.n, dtype=bool), lambda r: EvaluationError(
+                f"Constant {text!r} at line {line} cannot be read as {dtype.value}: {exc} (row {r + 1})",
+                row=r, value=text))
+            return empty(dtype, frame.n)
+
+        return Expr(dtype, optype, fn)
 
     def _field_ref(self, el: Element) -> Expr | None:
         name = el.get("field")
