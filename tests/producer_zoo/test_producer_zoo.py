@@ -6,11 +6,14 @@ so this runs without Java.  Rows on which JPMML itself raised are not compared.
 
 from __future__ import annotations
 
+import csv
+
 import pytest
 
 from conformance._corpus import load_model, run_case
+from pmserve.errors import DocumentProblems
 
-from ._zoo import zoo_cases
+from ._zoo import ZOO_ROOT, unscored_cases, zoo_cases
 
 #: Meta-estimators whose sub-models' MiningSchemas reject a value the top-level MiningSchema
 #: accepts (asIs / asMissing): JPMML scores the record, pmserve needs the nested invalid-value
@@ -39,3 +42,48 @@ def test_producer_document_scores_as_jpmml_does(case) -> None:  # type: ignore[n
     assert outcome.model is not None
     run = run_case(case, outcome.model)
     assert run.ok, run.describe()
+
+
+#: Producer documents JPMML cannot score at all: what JPMML does, and what pmserve does instead
+#: ("scores" or "refuses" the document; "not built" when the producer itself failed).
+JPMML_CANNOT_SCORE: dict[str, tuple[str, str]] = {
+    "nyoka/lightgbm": ("scores", "nyoka repeats the segments' OutputField names at the top level, so JPMML "
+                       "raises DuplicateFieldValueException on every record; pmserve scores the top-level "
+                       "outputs, each segment's fields staying in its own scope"),
+    "nyoka/xgboost": ("scores", "as nyoka/lightgbm: duplicated OutputField names (y_probability_0 ...)"),
+    "nyoka/sarimax": ("refuses", "nyoka writes the SARIMAX state intercept (14 values) as the observation "
+                      "InterceptVector: JPMML raises DimensionMismatchException (1 != 14) on every record; "
+                      "pmserve refuses the document at load, naming the InterceptVector"),
+    "nyoka/exponential_smoothing": ("refuses", "nyoka writes DataField and MiningField elements without a name: "
+                                    "JPMML refuses the document (MissingAttributeException), pmserve too, "
+                                    "naming each element"),
+    "nyoka/sklearn_column_transformer_tree": ("not built", "nyoka 5.5 converts no ColumnTransformer ('This "
+                                              "PreProcessing Task is not Supported')"),
+}
+
+
+def test_every_unscored_producer_document_is_recorded() -> None:
+    """Each document JPMML cannot score (or the producer cannot write) is listed with what pmserve does."""
+    assert set(unscored_cases()) == set(JPMML_CANNOT_SCORE)
+
+
+@pytest.mark.parametrize("case_id", sorted(JPMML_CANNOT_SCORE))
+def test_pmserve_does_what_is_recorded_where_jpmml_cannot_score(case_id: str) -> None:
+    """pmserve scores or refuses the document as JPMML_CANNOT_SCORE says."""
+    expected, _why = JPMML_CANNOT_SCORE[case_id]
+    path = ZOO_ROOT / case_id / "model.pmml"
+    if expected == "not built":
+        assert not path.exists()
+        return
+    outcome = load_model(path)
+    if expected == "refuses":
+        assert isinstance(outcome.error, DocumentProblems), outcome.error
+        return
+    assert outcome.model is not None, outcome.error
+    with (ZOO_ROOT / case_id / "input.csv").open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    scored = outcome.model.score({k: [r[k] or None for r in rows] for k in rows[0]}, errors="collect")
+    assert not scored.errors
+    # The first half of the records are clean (tools/producer_zoo/_common.py): every output is set.
+    clean = len(rows) // 2
+    assert all(v is not None for column in scored.to_lists().values() for v in column[:clean])
