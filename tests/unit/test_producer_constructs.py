@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from pmserve.errors import EvaluationError
+from pmserve.errors import DocumentProblems, EvaluationError
 from pmserve.pmml import load
 
 CONSTANT_DOC = """<PMML xmlns="http://www.dmg.org/PMML-4_4" version="4.4">
@@ -54,3 +54,42 @@ def test_inline_table_columns_keep_their_namespace_prefix() -> None:
     """data:input / data:output cells are the columns named data:input / data:output (JPMML's rule)."""
     scored = load(MAP_DOC.encode()).score({"c": ["a", "b", "z"]})
     assert scored.to_lists()["y"] == pytest.approx([10.0, 20.0, -10.0])
+
+
+def _state_space(intercept_vector: str = '<InterceptVector type="observation"><Array n="1" type="real">10'
+                                         '</Array></InterceptVector>') -> bytes:
+    return f"""<PMML xmlns="http://www.dmg.org/PMML-4_4" version="4.4">
+ <DataDictionary><DataField name="y" optype="continuous" dataType="double"/>
+  <DataField name="h" optype="continuous" dataType="integer"/></DataDictionary>
+ <TimeSeriesModel functionName="timeSeries" bestFit="StateSpaceModel">
+  <MiningSchema><MiningField name="y" usageType="target"/><MiningField name="h" usageType="supplementary"/>
+  </MiningSchema>
+  <StateSpaceModel intercept="0">
+   <StateVector><Array n="2" type="real">3 0.5</Array></StateVector>
+   <TransitionMatrix><Matrix nbRows="2" nbCols="2"><Array type="real">1 1</Array><Array type="real">0 0.5</Array>
+   </Matrix></TransitionMatrix>
+   <MeasurementMatrix><Matrix nbRows="1" nbCols="2"><Array type="real">1 2</Array></Matrix></MeasurementMatrix>
+   {intercept_vector}
+  </StateSpaceModel>
+ </TimeSeriesModel>
+</PMML>""".encode()
+
+
+def test_state_space_forecast_is_the_first_observation_whatever_the_horizon() -> None:
+    """JPMML returns Z a + d (here 1*3 + 2*0.5 + 10) for every horizon from 1; a missing horizon is 1."""
+    scored = load(_state_space()).score({"h": [1, 5, None]})
+    assert scored.to_lists()["y"] == pytest.approx([14.0, 14.0, 14.0])
+
+
+def test_state_space_horizon_below_one_fails_the_record() -> None:
+    """JPMML's forecast list is empty for a horizon of 0: the record fails, the others score."""
+    scored = load(_state_space()).score({"h": [0, 2]}, errors="collect")
+    assert list(scored.errors) == [0]
+    assert scored.to_lists()["y"][1] == pytest.approx(14.0)
+
+
+def test_state_space_intercept_vector_of_the_wrong_length_is_refused() -> None:
+    """A state-length InterceptVector (nyoka's SARIMAX) fails every record in JPMML: refused at load."""
+    bad = '<InterceptVector><Array n="2" type="real">0 0</Array></InterceptVector>'
+    with pytest.raises(DocumentProblems, match="InterceptVector holds 2 values but there are 1 observations"):
+        load(_state_space(bad))
