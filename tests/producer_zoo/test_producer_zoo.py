@@ -13,17 +13,7 @@ import pytest
 from conformance._corpus import load_model, run_case
 from pmserve.errors import DocumentProblems
 
-from ._zoo import ZOO_ROOT, unscored_cases, zoo_cases
-
-#: Meta-estimators whose sub-models' MiningSchemas reject a value the top-level MiningSchema
-#: accepts (asIs / asMissing): JPMML scores the record, pmserve needs the nested invalid-value
-#: rule of issue #15, written on the spss-pmml branch.  Merging it must flip these to passing.
-NEEDS_NESTED_INVALID_VALUE_RULE = frozenset({
-    "sklearn2pmml/stacking",
-    "sklearn2pmml/voting",
-    "sklearn2pmml/calibrated",
-    "sklearn2pmml/hist_gradient_boosting",
-})
+from ._zoo import JPMML_CANNOT_SCORE, NEEDS_NESTED_INVALID_VALUE_RULE, ZOO_ROOT, unscored_cases, zoo_cases
 
 CASES = [
     pytest.param(c, id=c.case_id, marks=[pytest.mark.xfail(
@@ -42,24 +32,6 @@ def test_producer_document_scores_as_jpmml_does(case) -> None:  # type: ignore[n
     assert outcome.model is not None
     run = run_case(case, outcome.model)
     assert run.ok, run.describe()
-
-
-#: Producer documents JPMML cannot score at all: what JPMML does, and what pmserve does instead
-#: ("scores" or "refuses" the document; "not built" when the producer itself failed).
-JPMML_CANNOT_SCORE: dict[str, tuple[str, str]] = {
-    "nyoka/lightgbm": ("scores", "nyoka repeats the segments' OutputField names at the top level, so JPMML "
-                       "raises DuplicateFieldValueException on every record; pmserve scores the top-level "
-                       "outputs, each segment's fields staying in its own scope"),
-    "nyoka/xgboost": ("scores", "as nyoka/lightgbm: duplicated OutputField names (y_probability_0 ...)"),
-    "nyoka/sarimax": ("refuses", "nyoka writes the SARIMAX state intercept (14 values) as the observation "
-                      "InterceptVector: JPMML raises DimensionMismatchException (1 != 14) on every record; "
-                      "pmserve refuses the document at load, naming the InterceptVector"),
-    "nyoka/exponential_smoothing": ("refuses", "nyoka writes DataField and MiningField elements without a name: "
-                                    "JPMML refuses the document (MissingAttributeException), pmserve too, "
-                                    "naming each element"),
-    "nyoka/sklearn_column_transformer_tree": ("not built", "nyoka 5.5 converts no ColumnTransformer ('This "
-                                              "PreProcessing Task is not Supported')"),
-}
 
 
 def test_every_unscored_producer_document_is_recorded() -> None:
