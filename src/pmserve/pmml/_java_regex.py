@@ -86,27 +86,33 @@ _FLAGS_PY = frozenset("imsx")
 _FLAGS_DROPPED = frozenset("du")  # UNIX_LINES, UNICODE_CASE: no Python counterpart changes a match here
 
 
+@functools.lru_cache(maxsize=1)
+def _subcategories() -> Mapping[str, Ranges]:
+    """Every general subcategory's code point ranges, found in one pass over Unicode."""
+    out: dict[str, list[tuple[int, int]]] = {c: [] for c in _CATEGORIES}
+    start, current = 0, unicodedata.category("\0")
+    for cp in range(1, sys.maxunicode + 2):
+        cat = unicodedata.category(chr(cp)) if cp <= sys.maxunicode else ""
+        if cat != current:
+            out[current].append((start, cp - 1))
+            start, current = cp, cat
+    return {c: tuple(r) for c, r in out.items()}
+
+
 @functools.lru_cache(maxsize=64)
 def _category(name: str) -> Ranges:
     """The code points of one general category (``L``) or subcategory (``Lu``), or all but ``!Cn``."""
-    negate = name.startswith("!")
     wanted = name.lstrip("!")
-    if wanted == "LC":
-        keep = {"Lu", "Ll", "Lt"}
-    else:
-        keep = {c for c in _CATEGORIES if c.startswith(wanted)}
-    out: list[tuple[int, int]] = []
-    start = -1
-    for cp in range(sys.maxunicode + 1):
-        inside = (unicodedata.category(chr(cp)) in keep) != negate
-        if inside and start < 0:
-            start = cp
-        elif not inside and start >= 0:
-            out.append((start, cp - 1))
-            start = -1
-    if start >= 0:
-        out.append((start, sys.maxunicode))
-    return tuple(out)
+    keep = {"Lu", "Ll", "Lt"} if wanted == "LC" else {c for c in _CATEGORIES if c.startswith(wanted)}
+    table = _subcategories()
+    ranges = tuple(sorted(r for c in keep for r in table[c]))
+    merged: list[tuple[int, int]] = []
+    for lo, hi in ranges:
+        if merged and merged[-1][1] + 1 == lo:
+            merged[-1] = (merged[-1][0], hi)
+        else:
+            merged.append((lo, hi))
+    return _complement(tuple(merged)) if name.startswith("!") else tuple(merged)
 
 
 def _complement(ranges: Ranges) -> Ranges:
