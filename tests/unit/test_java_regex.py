@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from pmserve.errors import DocumentProblems
+from pmserve.pmml import load
 from pmserve.pmml._java_regex import UntranslatableRegex, compile_java, replacement, translate
 
 CASES: list[dict[str, Any]] = json.loads(
@@ -54,3 +56,29 @@ def test_unclosed_class_is_refused_with_its_position() -> None:
     """A pattern Java would reject does not reach re half-translated."""
     with pytest.raises(UntranslatableRegex, match="unclosed character class"):
         translate("ab[cd")
+
+
+def _replace_document(pattern: str) -> bytes:
+    return f"""<PMML xmlns="http://www.dmg.org/PMML-4_4" version="4.4">
+ <DataDictionary><DataField name="s" optype="categorical" dataType="string"/>
+  <DataField name="y" optype="continuous" dataType="double"/></DataDictionary>
+ <TransformationDictionary><DerivedField name="t" optype="categorical" dataType="string">
+  <Apply function="replace"><FieldRef field="s"/><Constant>{pattern}</Constant><Constant>_</Constant></Apply>
+ </DerivedField></TransformationDictionary>
+ <RegressionModel functionName="regression"><MiningSchema><MiningField name="s"/>
+  <MiningField name="y" usageType="target"/></MiningSchema>
+  <RegressionTable intercept="0"><CategoricalPredictor name="t" value="a_b" coefficient="1"/></RegressionTable>
+ </RegressionModel>
+</PMML>""".encode()
+
+
+def test_constant_pattern_python_cannot_express_is_refused_at_load() -> None:
+    """replace() with a constant class intersection names the construct and its element at load."""
+    with pytest.raises(DocumentProblems, match=r"function 'replace'.*intersection '&&'"):
+        load(_replace_document("[a-z&amp;&amp;[^aeiou]]"))
+
+
+def test_constant_posix_pattern_is_translated_at_load() -> None:
+    r"""replace() with \p{Punct} (Spark's StopWordsRemover style) scores as Java would."""
+    scored = load(_replace_document(r"\p{Punct}+")).score({"s": ["a,.b", "a b"]})
+    assert scored.to_lists()["y"] == pytest.approx([1.0, 0.0])

@@ -20,6 +20,7 @@ from pmserve.pmml import _text
 from pmserve.pmml._categorical import equals
 from pmserve.pmml._fields import FieldInfo, Scope, classify, in_intervals, parse_dtype, parse_interval
 from pmserve.pmml._frame import Expr, Frame
+from pmserve.pmml._java_regex import UntranslatableRegex
 from pmserve.pmml._java_regex import replacement as java_replacement
 from pmserve.pmml._parse import Element
 from pmserve.pmml._problems import Problems
@@ -348,6 +349,9 @@ class Compiler:
         sep = el.get("wordSeparatorCharacterRE", r"\s+")
         try:
             tokenizer = _text.Tokenizer(_text.compile_pattern(word_re or sep, True, False), word_re is not None)
+        except UntranslatableRegex as exc:
+            self.problems.unsupported(str(exc), el)
+            return None
         except (ValueError, re.error) as exc:
             attr = "x-wordRE" if word_re is not None else "wordSeparatorCharacterRE"
             self.problems.invalid(f"{attr} is not a usable regular expression: {word_re or sep!r} ({exc})", el)
@@ -383,6 +387,9 @@ class Compiler:
             try:
                 compiled = _text.compile_pattern(pattern, case, not is_regex)
                 rows.append((compiled, java_replacement(replacement, compiled.groups, compiled.groupindex)))
+            except UntranslatableRegex as exc:
+                self.problems.unsupported(f"row {i} of the InlineTable: {exc}", el)
+                return None
             except (ValueError, re.error) as exc:
                 self.problems.invalid(f"row {i} of the InlineTable: {pattern!r} is not a usable regular "
                                       f"expression ({exc})", el)
