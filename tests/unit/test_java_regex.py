@@ -15,7 +15,7 @@ import pytest
 
 from pmserve.errors import DocumentProblems
 from pmserve.pmml import load
-from pmserve.pmml._java_regex import UntranslatableRegex, compile_java, replacement, translate
+from pmserve.pmml._java_regex import InvalidJavaRegex, UntranslatableRegex, compile_java, replacement, translate
 
 CASES: list[dict[str, Any]] = json.loads(
     (Path(__file__).resolve().parents[1] / "producer_zoo" / "java_regex.json").read_text(encoding="utf-8"))
@@ -54,7 +54,7 @@ def test_replacement_naming_a_missing_group_is_refused() -> None:
 
 def test_unclosed_class_is_refused_with_its_position() -> None:
     """A pattern Java would reject does not reach re half-translated."""
-    with pytest.raises(UntranslatableRegex, match="unclosed character class"):
+    with pytest.raises(InvalidJavaRegex, match="at position 2: an unclosed character class"):
         translate("ab[cd")
 
 

@@ -32,6 +32,10 @@ class UntranslatableRegex(ValueError):
     """A Java construct that Python's ``re`` has no equivalent for."""
 
 
+class InvalidJavaRegex(ValueError):
+    """A pattern that is not a Java regular expression at all (Java's PatternSyntaxException)."""
+
+
 def _ranges(chars: str) -> Ranges:
     points = sorted({ord(c) for c in chars})
     out: list[tuple[int, int]] = []
@@ -181,6 +185,9 @@ class _Translator:
     def fail(self, what: str, pos: int | None = None) -> UntranslatableRegex:
         return UntranslatableRegex(f"{_where(self.p, self.i if pos is None else pos)}: {what}")
 
+    def invalid(self, what: str, pos: int | None = None) -> InvalidJavaRegex:
+        return InvalidJavaRegex(f"{_where(self.p, self.i if pos is None else pos)}: {what}")
+
     def run(self) -> str:
         p = self.p
         if p.startswith("(?U)"):
@@ -212,7 +219,7 @@ class _Translator:
                 raise self.fail("(?U) (UNICODE_CHARACTER_CLASS) anywhere but at the start has no Python equivalent")
             bad = set(on + off) - _FLAGS_PY - _FLAGS_DROPPED
             if bad:
-                raise self.fail(f"the inline flag(s) {''.join(sorted(bad))!r} are not Java flags")
+                raise self.invalid(f"the inline flag(s) {''.join(sorted(bad))!r} are not Java flags")
             on = "".join(f for f in on if f in _FLAGS_PY)
             off = "".join(f for f in off if f in _FLAGS_PY)
             spec = on + (f"-{off}" if off else "")
@@ -238,7 +245,7 @@ class _Translator:
         """The Python text for the escape at ``self.i`` (a backslash), advancing past it."""
         p, i = self.p, self.i
         if i + 1 >= len(p):
-            raise self.fail("a trailing backslash")
+            raise self.invalid("a trailing backslash")
         d = p[i + 1]
         self.i = i + 2
         if d == "Q":
@@ -252,14 +259,14 @@ class _Translator:
             if p.startswith("{", i + 2):
                 end = p.find("}", i + 3)
                 if end < 0:
-                    raise self.fail("an unclosed \\p{...}")
+                    raise self.invalid("an unclosed \\p{...}")
                 name = p[i + 3:end]
                 self.i = end + 1
             elif i + 2 < len(p):
                 name = p[i + 2]
                 self.i = i + 3
             else:
-                raise self.fail("\\p without a property name")
+                raise self.invalid("\\p without a property name")
             ranges = _property(name, p, i, self.unicode_classes)
             return self.ranges(ranges if d == "p" else _complement(ranges), in_class)
         if d.lower() in _PREDEFINED and not (self.unicode_classes and d.lower() in "wds"):
@@ -277,13 +284,13 @@ class _Translator:
             return "\\x1b"
         if d == "c":
             if i + 2 >= len(p):
-                raise self.fail("\\c without a control letter")
+                raise self.invalid("\\c without a control letter")
             self.i = i + 3
             return _escape_cp(ord(p[i + 2]) ^ 64)
         if d == "0":
             m = re.compile(r"[0-3][0-7]{0,2}|[0-7]{1,2}").match(p, i + 2)
             if m is None:
-                raise self.fail("\\0 without an octal value")
+                raise self.invalid("\\0 without an octal value")
             self.i = m.end()
             return _escape_cp(int(m.group(), 8))
         if d == "x" and p.startswith("{", i + 2):
@@ -293,13 +300,13 @@ class _Translator:
             except ValueError:
                 cp = -1
             if not 0 <= cp <= sys.maxunicode:
-                raise self.fail("\\x{...} is not a code point")
+                raise self.invalid("\\x{...} is not a code point")
             self.i = end + 1
             return _escape_cp(cp)
         if d == "k" and p.startswith("<", i + 2):
             end = p.find(">", i + 3)
             if end < 0:
-                raise self.fail("an unclosed \\k<name>")
+                raise self.invalid("an unclosed \\k<name>")
             self.i = end + 1
             return f"(?P={p[i + 3:end]})"
         return "\\" + d
@@ -320,7 +327,7 @@ class _Translator:
         first = True
         while True:
             if self.i >= len(p):
-                raise self.fail("an unclosed character class", start)
+                raise self.invalid("an unclosed character class", start)
             c = p[self.i]
             if c == "]" and not first:
                 self.i += 1
@@ -346,7 +353,8 @@ class _Translator:
 def translate(pattern: str) -> str:
     """A Java regular expression rewritten for Python's ``re`` with the same meaning.
 
-    Raises :class:`UntranslatableRegex` naming the first construct Python cannot express.
+    Raises :class:`UntranslatableRegex` naming the first construct Python cannot express, and
+    :class:`InvalidJavaRegex` for a pattern Java itself would reject.
     """
     return _Translator(pattern).run()
 
