@@ -37,8 +37,10 @@ NEEDS_NESTED_INVALID_VALUE_RULE = frozenset({
 JPMML_CANNOT_SCORE: dict[str, tuple[str, str]] = {
     "nyoka/lightgbm": ("scores", "nyoka repeats the segments' OutputField names at the top level, so JPMML "
                        "raises DuplicateFieldValueException on every record; pmserve scores the top-level "
-                       "outputs, each segment's fields staying in its own scope"),
-    "nyoka/xgboost": ("scores", "as nyoka/lightgbm: duplicated OutputField names (y_probability_0 ...)"),
+                       "outputs, each segment's fields staying in its own scope, and matches LightGBM's "
+                       "predict_proba (native.csv)"),
+    "nyoka/xgboost": ("scores", "as nyoka/lightgbm: duplicated OutputField names (y_probability_0 ...); and "
+                      "the document drops XGBoost 3's fitted base_score (intercept 0.0)"),
     "nyoka/sarimax": ("refuses", "nyoka writes the SARIMAX state intercept (14 values) as the observation "
                       "InterceptVector: JPMML raises DimensionMismatchException (1 != 14) on every record; "
                       "pmserve refuses the document at load, naming the InterceptVector"),

@@ -19,6 +19,9 @@ class ZooCase:
     inputs: dict[str, list[Cell]]  # column -> cells, exactly as stored in input.csv (None = missing)
     describes: str  # what the case exercises, for meta.json
     notes: dict[str, str] = field(default_factory=dict)
+    #: The producing library's own predictions on the clean records (column -> values), set by
+    #: ``build`` where JPMML cannot score the document, so pmserve is still checked against something.
+    native: dict[str, list[float]] | None = None
 
 
 def cell(value: object) -> Cell:

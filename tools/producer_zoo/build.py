@@ -28,7 +28,7 @@ REQUIREMENTS = HERE / "requirements.txt"
 STAMP = VENV / ".producer-zoo-requirements"
 OUT = REPO_ROOT / "tests" / "producer_zoo"
 PRODUCERS = ("sklearn2pmml", "spark", "nyoka")
-CASE_FILES = ("model.pmml", "input.csv", "expected.csv", "meta.json", "status.json")
+CASE_FILES = ("model.pmml", "input.csv", "expected.csv", "meta.json", "status.json", "native.csv")
 
 
 def _ensure_venv() -> None:
@@ -129,6 +129,12 @@ def _score_and_write(built: list[tuple[object, Path | None, str | None]]) -> Non
                 _write_json(case_dir / "status.json", {**base, "status": "load_failed", "message": str(failure)})
                 print(f"JPMML refused {case.case_id}: {failure}", flush=True)  # type: ignore[attr-defined]
                 continue
+            native = case.native  # type: ignore[attr-defined]
+            if native:
+                with (case_dir / "native.csv").open("w", encoding="utf-8", newline="") as handle:
+                    writer = csv.writer(handle, lineterminator="\n")
+                    writer.writerow(list(native))
+                    writer.writerows(zip(*(map(repr, v) for v in native.values()), strict=True))
             fields = set(engine.input_fields(evaluator))
             keep = [i for i, c in enumerate(columns) if c in fields]
             records = Records(tuple(columns[i] for i in keep), tuple(records.data[i] for i in keep), records.source)

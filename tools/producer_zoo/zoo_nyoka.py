@@ -89,20 +89,31 @@ def cases() -> list[ZooCase]:
     add("sklearn_column_transformer_tree", "ColumnTransformer with OneHotEncoder; DecisionTreeRegressor", tree,
         tree_rows)
 
+    def clean_records() -> pd.DataFrame:
+        rows = len(inputs["x1"]) // 2  # the first half of hostile_rows is clean
+        return pd.DataFrame({k: [float(v or "nan") for v in inputs[k][:rows]] for k in numeric})
+
     def lightgbm(path: Path) -> None:
         pipe = Pipeline([("clf", LGBMClassifier(n_estimators=10, num_leaves=8, random_state=SEED, verbose=-1))])
         pipe.fit(df[numeric], df["y"])
         lgb_to_pmml(pipe, numeric, "y", str(path))
+        proba = pipe.predict_proba(clean_records())
+        lightgbm_case.native = {
+            "probability_no": proba[:, 0].tolist(), "probability_yes": proba[:, 1].tolist()}
 
     add("lightgbm", "LGBMClassifier (10 trees)", lightgbm)
+    lightgbm_case = out[-1]
 
     def xgboost(path: Path) -> None:
         labels = (df["y"] == "yes").astype(int)
         pipe = Pipeline([("clf", XGBClassifier(n_estimators=10, max_depth=3, random_state=SEED))])
         pipe.fit(df[numeric], labels)
         xgboost_to_pmml(pipe, numeric, "y", str(path))
+        proba = pipe.predict_proba(clean_records())
+        xgboost_case.native = {"y_probability_0": proba[:, 0].tolist(), "y_probability_1": proba[:, 1].tolist()}
 
     add("xgboost", "XGBClassifier (10 trees)", xgboost)
+    xgboost_case = out[-1]
 
     def series_case(name: str, describes: str, fit: Callable[[], object], exporter: type) -> None:
         def build(path: Path) -> None:
