@@ -14,8 +14,10 @@ from nyoka import ExponentialSmoothingToPMML, StatsmodelsToPmml, lgb_to_pmml, sk
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import GradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
+from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeRegressor
 from statsmodels.tsa.arima.model import ARIMA
 from statsmodels.tsa.holtwinters import ExponentialSmoothing
@@ -76,6 +78,21 @@ def cases() -> list[ZooCase]:
         skl_to_pmml(pipe, numeric, "y", str(path))
 
     add("sklearn_gradient_boosting", "GradientBoostingClassifier", gbm)
+
+    def mlp(path: Path) -> None:
+        pipe = Pipeline([("scale", StandardScaler()),
+                         ("clf", MLPClassifier(hidden_layer_sizes=(6,), max_iter=300, random_state=SEED))])
+        pipe.fit(df[numeric], df["y"])
+        skl_to_pmml(pipe, numeric, "y", str(path))
+
+    add("sklearn_mlp", "StandardScaler and MLPClassifier (one hidden layer of 6)", mlp)
+
+    def svc(path: Path) -> None:
+        pipe = Pipeline([("scale", StandardScaler()), ("clf", SVC(kernel="rbf", gamma=0.5, random_state=SEED))])
+        pipe.fit(df[numeric], df["y"])
+        skl_to_pmml(pipe, numeric, "y", str(path))
+
+    add("sklearn_svc", "StandardScaler and an RBF SVC", svc)
 
     def tree(path: Path) -> None:
         ct = ColumnTransformer([("num", "passthrough", ["x1", "x2"]),

@@ -15,7 +15,7 @@ from sklearn.ensemble import (
     StackingClassifier,
     VotingClassifier,
 )
-from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import make_pipeline
@@ -142,6 +142,16 @@ def cases() -> list[ZooCase]:
     text_rows = {"text": [*df["text"][:16], "GOOD, great!", None, "unseen words only", "  bad  ",
                           "Fine. fine; FINE", "good-bad", "a the is"]}
     add("tfidf_logistic", "TfidfVectorizer (Splitter tokenizer) and LogisticRegression", text, text_rows)
+
+    def counts(path: Path) -> None:
+        p = PMMLPipeline([("counts", CountVectorizer(tokenizer=Splitter(), token_pattern=None, lowercase=True,
+                                                      binary=True)),
+                          ("clf", DecisionTreeClassifier(max_depth=4, random_state=SEED))])
+        p.fit(df["text"], y)
+        _write(p, path)
+
+    add("count_vectorizer_tree", "CountVectorizer (binary, Splitter tokenizer) and a DecisionTreeClassifier",
+        counts, text_rows)
 
     def dates(path: Path) -> None:
         p = PMMLPipeline([

@@ -32,7 +32,13 @@ from pyspark.ml.feature import (
     Tokenizer,
     VectorAssembler,
 )
-from pyspark.ml.regression import GeneralizedLinearRegression, LinearRegression, RandomForestRegressor
+from pyspark.ml.regression import (
+    DecisionTreeRegressor,
+    GBTRegressor,
+    GeneralizedLinearRegression,
+    LinearRegression,
+    RandomForestRegressor,
+)
 from pyspark.sql import SparkSession
 
 SEED = 20261202
@@ -160,6 +166,12 @@ def cases() -> list[ZooCase]:
                ["x1", "x2", "c1", "c2", "amount"],
                lambda: [*_features(), RandomForestRegressor(labelCol="amount", numTrees=6, maxDepth=4, seed=SEED)],
                inputs)
+
+    regression("gbt_regressor", "GBTRegressor over the encoded features", ["x1", "x2", "c1", "c2", "amount"],
+               lambda: [*_features(), GBTRegressor(labelCol="amount", maxIter=8, maxDepth=3, seed=SEED)], inputs)
+    regression("decision_tree_regressor", "DecisionTreeRegressor over the encoded features",
+               ["x1", "x2", "c1", "c2", "amount"],
+               lambda: [*_features(), DecisionTreeRegressor(labelCol="amount", maxDepth=5, seed=SEED)], inputs)
 
     text_rows = {"text": [*df["text"][:16], "GOOD, great!", "The bad; the awful...", None, "unseen words only",
                           "  it's   fine  ", "A is the", "(good) [bad] {great}"]}
