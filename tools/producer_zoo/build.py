@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import importlib
 import json
 import os
 import shutil
@@ -20,6 +21,8 @@ import sys
 import tempfile
 import traceback
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parents[1]
@@ -42,14 +45,10 @@ def _ensure_venv() -> None:
     os.execv(str(python), [str(python), str(Path(__file__).resolve()), *sys.argv[1:]])
 
 
-def _module(producer: str):  # type: ignore[no-untyped-def]
-    if producer == "sklearn2pmml":
-        import zoo_sklearn as module
-    elif producer == "spark":
-        import zoo_spark as module
-    else:
-        import zoo_nyoka as module
-    return module
+def _module(producer: str) -> ModuleType:
+    # Imported on demand: each producer module pulls in its own heavy stack (PySpark, sklearn2pmml).
+    modules = {"sklearn2pmml": "zoo_sklearn", "spark": "zoo_spark", "nyoka": "zoo_nyoka"}
+    return importlib.import_module(modules[producer])
 
 
 def _write_json(path: Path, payload: dict[str, object]) -> None:
@@ -72,7 +71,9 @@ def main() -> int:
     sys.path.insert(0, str(HERE))
     sys.path.insert(0, str(REPO_ROOT / "tools" / "jpmml_reference"))
 
-    built = []  # (case, pmml path or None, error)
+    from _common import ZooCase
+
+    built: list[tuple[ZooCase, Path | None, str | None]] = []  # (case, PMML path or None, error)
     work = Path(tempfile.mkdtemp(prefix="producer-zoo-"))
     try:
         for producer in args.producer or PRODUCERS:
@@ -96,7 +97,7 @@ def main() -> int:
     return 0
 
 
-def _score_and_write(built: list[tuple[object, Path | None, str | None]]) -> None:
+def _score_and_write(built: list[tuple[Any, Path | None, str | None]]) -> None:
     import java_regex
     import scoring
     from inputs import Records
@@ -106,18 +107,18 @@ def _score_and_write(built: list[tuple[object, Path | None, str | None]]) -> Non
         java_regex.write(java_regex.java_cases())
         versions = {**_versions(), **engine.versions()}
         for case, path, build_error in built:
-            case_dir = OUT / case.case_id  # type: ignore[attr-defined]
+            case_dir = OUT / case.case_id
             case_dir.mkdir(parents=True, exist_ok=True)
             for name in CASE_FILES:
                 (case_dir / name).unlink(missing_ok=True)
-            base = {"case": case.case_id, "describes": case.describes, "versions": versions,  # type: ignore[attr-defined]
-                    **case.notes}  # type: ignore[attr-defined]
+            base = {"case": case.case_id, "describes": case.describes, "versions": versions,
+                    **case.notes}
             if path is None:
                 _write_json(case_dir / "status.json", {**base, "status": "build_failed", "message": build_error})
                 continue
             shutil.copyfile(path, case_dir / "model.pmml")
-            columns = tuple(case.inputs)  # type: ignore[attr-defined]
-            records = Records(columns, tuple(tuple(case.inputs[c]) for c in columns), {"source": "zoo"})  # type: ignore[attr-defined]
+            columns = tuple(case.inputs)
+            records = Records(columns, tuple(tuple(case.inputs[c]) for c in columns), {"source": "zoo"})
             with (case_dir / "input.csv").open("w", encoding="utf-8", newline="") as handle:
                 writer = csv.writer(handle, lineterminator="\n")
                 writer.writerow(columns)
@@ -127,9 +128,9 @@ def _score_and_write(built: list[tuple[object, Path | None, str | None]]) -> Non
                 evaluator = engine.load(case_dir / "model.pmml")
             except scoring.LoadFailure as failure:
                 _write_json(case_dir / "status.json", {**base, "status": "load_failed", "message": str(failure)})
-                print(f"JPMML refused {case.case_id}: {failure}", flush=True)  # type: ignore[attr-defined]
+                print(f"JPMML refused {case.case_id}: {failure}", flush=True)
                 continue
-            native = case.native  # type: ignore[attr-defined]
+            native = case.native
             if native:
                 with (case_dir / "native.csv").open("w", encoding="utf-8", newline="") as handle:
                     writer = csv.writer(handle, lineterminator="\n")
@@ -146,7 +147,7 @@ def _score_and_write(built: list[tuple[object, Path | None, str | None]]) -> Non
             _write_json(case_dir / "meta.json", {**base, "columns": list(scored.columns), "rows": len(scored.rows),
                                                  "row_errors": scored.row_errors,
                                                  "scored_with": "evaluateAll" if scored.batch else "evaluate"})
-            print(f"scored {case.case_id}: {len(scored.rows)} rows, {scored.row_errors} JPMML errors", flush=True)  # type: ignore[attr-defined]
+            print(f"scored {case.case_id}: {len(scored.rows)} rows, {scored.row_errors} JPMML errors", flush=True)
     finally:
         engine.close()
 

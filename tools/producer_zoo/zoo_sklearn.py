@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -85,8 +86,9 @@ def cases() -> list[ZooCase]:
     inputs = hostile_rows(clean, ["x1", "x2"], ["c1", "c2"], f"{PRODUCER}:mixed")
     out: list[ZooCase] = []
 
-    def add(name: str, describes: str, build: object, rows: dict[str, list[str | None]] | None = None) -> None:
-        out.append(ZooCase(f"{PRODUCER}/{name}", build, rows if rows is not None else inputs, describes))  # type: ignore[arg-type]
+    def add(name: str, describes: str, build: Callable[[Path], None],
+            rows: dict[str, list[str | None]] | None = None) -> None:
+        out.append(ZooCase(f"{PRODUCER}/{name}", build, rows if rows is not None else inputs, describes))
 
     def column_transformer(path: Path) -> None:
         p = PMMLPipeline([("ct", _mixed_transformer()), ("clf", LogisticRegression(max_iter=500))])
