@@ -11,7 +11,7 @@ import math
 
 import pytest
 
-from conformance._corpus import load_model, run_case
+from conformance._corpus import Case, load_model, run_case
 from pmserve.errors import DocumentProblems
 
 from ._zoo import JPMML_CANNOT_SCORE, NEEDS_NESTED_INVALID_VALUE_RULE, ZOO_ROOT, unscored_cases, zoo_cases
@@ -34,7 +34,7 @@ CASES = [
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_producer_document_scores_as_jpmml_does(case) -> None:  # type: ignore[no-untyped-def]
+def test_producer_document_scores_as_jpmml_does(case: Case) -> None:
     """Every output JPMML gives for the hostile records is reproduced to a relative 1e-9."""
     outcome = load_model(case.model_path)
     if outcome.error is not None:
