@@ -37,6 +37,12 @@ from conformance._corpus import (  # noqa: E402  (the harness lives with the tes
     load_cases,
     run_case,
 )
+from producer_zoo._zoo import (  # noqa: E402
+    JPMML_CANNOT_SCORE,
+    ZOO_ROOT,
+    unscored_cases,
+    zoo_cases,
+)
 
 if TYPE_CHECKING:
     from pmserve.pmml import Model
@@ -240,7 +246,48 @@ def render(rows: list[Row], max_rows: int | None, seconds: float) -> str:
             f"| {r.case.case_id} | {r.case.model_type} | {_one_line(r.case.producer, 60)} | "
             f"{'' if r.rows is None else r.rows} | {expected} | {r.status} | {_one_line(r.reason)} |"
         )
+    out += ["", producer_zoo_section()]
     return "\n".join(out) + "\n"
+
+
+def producer_zoo_section() -> str:
+    """The producer zoo (tests/producer_zoo, issue #15): each case scored and compared with JPMML."""
+    import json
+
+    from conformance._corpus import load_model
+
+    versions: dict[str, str] = {}
+    for meta in sorted(ZOO_ROOT.glob("*/*/meta.json")):
+        versions = json.loads(meta.read_text(encoding="utf-8")).get("versions", {})
+        break
+    out = [
+        "## Producer zoo",
+        "",
+        "Documents written by today's exporters (`tools/producer_zoo/build.py`, stored in",
+        "`tests/producer_zoo/`) scored on hostile records and compared with JPMML-Evaluator's outputs",
+        "to a relative 1e-9 (rows JPMML rejects are not compared). Versions: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())) + ".",
+        "",
+        "| case | exercises | status | detail |",
+        "|---|---|---|---|",
+    ]
+    for case in zoo_cases():
+        meta = json.loads((case.model_path.parent / "meta.json").read_text(encoding="utf-8"))
+        outcome = load_model(case.model_path)
+        if outcome.model is None:
+            status, detail = FAILED, _one_line(str(outcome.error))
+        else:
+            run = run_case(case, outcome.model)
+            status = PASSED if run.ok else FAILED
+            detail = f"{meta['rows'] - meta['row_errors']} of {meta['rows']} records compared"
+            if not run.ok:
+                detail = _one_line(run.describe(), 140)
+        out.append(f"| {case.case_id} | {_one_line(meta['describes'], 160)} | {status} | {detail} |")
+    for case_id, reason in sorted(unscored_cases().items()):
+        pmserve, why = JPMML_CANNOT_SCORE.get(case_id, ("?", ""))
+        what = "the producer failed: nothing to score" if pmserve == "not built" else f"pmserve {pmserve} it"
+        out.append(f"| {case_id} | {_one_line(why, 240)} | {JPMML_CANNOT} | {what}; JPMML: {_one_line(reason, 160)} |")
+    return "\n".join(out)
 
 
 def _summary_table(title: str, groups: dict[str, Counter[str]]) -> str:

@@ -184,6 +184,7 @@ class Case:
     jpmml_refusal: str | None = None  # reference generator: JPMML could not load or feed the case
     pmml4s_divergence: str | None = None  # set: the JPMML reference replaces pmml4s's expected file
     document_fixup: str | None = None  # set: the harness corrects the document before loading it
+    extra_inputs: frozenset[str] = frozenset()  # fields passed where the input has them (supplementary)
 
     @property
     def has_expected(self) -> bool:
@@ -440,6 +441,7 @@ def input_columns(case: Case, model: Model, table: Table) -> dict[str, list[Any]
     """
     wanted = [f.name for f in model.input_fields]
     optional = [] if case.folder == "cpmml" else [f.name for f in model.target_fields]
+    optional += sorted(case.extra_inputs)
     positional: dict[str, str] = {}
     if not case.input_convention.header:
         names = document_facts(case.model_path).data_fields

@@ -10,7 +10,7 @@ import pytest
 
 from pmserve.errors import DocumentProblems
 from pmserve.pmml import load
-from pmserve.pmml._text import java_regex, java_replacement, limited_levenshtein, trim_punctuation
+from pmserve.pmml._text import limited_levenshtein, trim_punctuation
 
 
 def document(index_attrs: str, term: str, normalization: str = "") -> bytes:
@@ -102,26 +102,6 @@ def test_rows_sharing_text_are_scored_like_single_rows() -> None:
     together = frequencies(doc, texts)
     alone = [frequencies(doc, [t])[0] for t in texts]
     assert together == alone == [1.0, 2.0, 1.0, None, 0.0]
-
-
-@pytest.mark.parametrize(("pattern", "text", "matches"), [
-    (r"\w+", "café", ["caf"]),
-    (r"[\w']+", "it's", ["it's"]),
-    (r"\s+", "a\u00a0b", []),
-    (r"\Qa.b\E", "a.b axb", ["a.b"]),
-])
-def test_java_regexes_keep_their_ascii_classes(pattern: str, text: str, matches: list[str]) -> None:
-    """\\w, \\s, \\d are ASCII in Java; \\Q...\\E quotes."""
-    import re
-
-    assert re.findall(java_regex(pattern), text) == matches
-
-
-def test_java_replacements_become_python_templates() -> None:
-    """$n and ${name} are group references; a backslash escapes the next character."""
-    import re
-
-    assert re.sub("(a)(?P<x>b)", java_replacement(r"$2$1${x}\$"), "ab") == "bab$"
 
 
 def test_helpers_trim_punctuation_and_bound_levenshtein() -> None:

@@ -13,6 +13,7 @@ import numpy as np
 
 from pmserve.errors import EvaluationError
 from pmserve.pmml._frame import Expr, Frame
+from pmserve.pmml._java_regex import UntranslatableRegex, translate
 from pmserve.pmml._parse import Element
 from pmserve.pmml._types import Array, DataType, empty, is_missing, parse_scalar
 
@@ -34,6 +35,8 @@ def compile_apply(c: Compiler, el: Element) -> Expr | None:
     if any(a is None for a in args):
         return None
     exprs: list[Expr] = [a for a in args if a is not None]
+    if name in _PATTERN_ARGUMENT and name not in c.functions and not _pattern_translates(c, name, arg_els):
+        return None
     if name in c.functions:
         core = _user_function(c, el, c.functions[name], exprs)
     elif name == "if":
@@ -45,6 +48,25 @@ def compile_apply(c: Compiler, el: Element) -> Expr | None:
     if core is None:
         return None
     return _wrap(c, el, core, exprs)
+
+
+#: Built-in functions whose argument at this position is a Java regular expression.
+_PATTERN_ARGUMENT = {"replace": 1, "matches": 1}
+
+
+def _pattern_translates(c: Compiler, name: str, arg_els: list[Element]) -> bool:
+    """A constant Java pattern Python cannot express is refused at load, naming the construct
+    (a pattern computed per record that does not translate gives a missing value, as one that
+    does not compile)."""
+    position = _PATTERN_ARGUMENT[name]
+    if len(arg_els) <= position or arg_els[position].tag != "Constant":
+        return True
+    try:
+        translate(arg_els[position].text)
+    except UntranslatableRegex as exc:
+        c.problems.unsupported(f"function {name!r}: {exc}", arg_els[position])
+        return False
+    return True
 
 
 def _builtin(c: Compiler, el: Element, name: str, args: list[Expr]) -> Expr | None:

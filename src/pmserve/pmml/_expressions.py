@@ -20,6 +20,8 @@ from pmserve.pmml import _text
 from pmserve.pmml._categorical import equals
 from pmserve.pmml._fields import FieldInfo, Scope, classify, in_intervals, parse_dtype, parse_interval
 from pmserve.pmml._frame import Expr, Frame
+from pmserve.pmml._java_regex import UntranslatableRegex
+from pmserve.pmml._java_regex import replacement as java_replacement
 from pmserve.pmml._parse import Element
 from pmserve.pmml._problems import Problems
 from pmserve.pmml._types import Array, DataType, empty, is_missing, parse_scalar, to_float32
@@ -112,11 +114,25 @@ class Compiler:
         try:
             value = parse_scalar(dtype, text)
         except ValueError as exc:
-            self.problems.invalid(f"Constant: {exc}", el)
-            value = None
+            return self._unreadable_constant(el, dtype, optype, text, exc)
         if dtype.is_string:
             return Expr(dtype, optype, lambda frame: np.full(frame.n, value, dtype=object))
         return Expr(dtype, optype, lambda frame: np.full(frame.n, value, dtype=np.float64))
+
+    @staticmethod
+    def _unreadable_constant(el: Element, dtype: DataType, optype: str, text: str, exc: ValueError) -> Expr:
+        """A Constant whose text is not of its dataType (sklearn2pmml writes an imputer's mean
+        ``2246.977`` as an ``integer``): JPMML loads the document and fails only the records that
+        evaluate it, so a branch of ``if`` never taken costs nothing."""
+        line = el.line
+
+        def fn(frame: Frame) -> Array:
+            frame.fail(np.ones(frame.n, dtype=bool), lambda r: EvaluationError(
+                f"Constant {text!r} at line {line} cannot be read as {dtype.value}: {exc} (row {r + 1})",
+                row=r, value=text))
+            return empty(dtype, frame.n)
+
+        return Expr(dtype, optype, fn)
 
     def _field_ref(self, el: Element) -> Expr | None:
         name = el.get("field")
@@ -337,6 +353,9 @@ class Compiler:
         sep = el.get("wordSeparatorCharacterRE", r"\s+")
         try:
             tokenizer = _text.Tokenizer(_text.compile_pattern(word_re or sep, True, False), word_re is not None)
+        except UntranslatableRegex as exc:
+            self.problems.unsupported(str(exc), el)
+            return None
         except (ValueError, re.error) as exc:
             attr = "x-wordRE" if word_re is not None else "wordSeparatorCharacterRE"
             self.problems.invalid(f"{attr} is not a usable regular expression: {word_re or sep!r} ({exc})", el)
@@ -370,7 +389,11 @@ class Compiler:
                 return None
             is_regex = (row.get(regex_col) or "").strip().lower() == "true"
             try:
-                rows.append((_text.compile_pattern(pattern, case, not is_regex), _text.java_replacement(replacement)))
+                compiled = _text.compile_pattern(pattern, case, not is_regex)
+                rows.append((compiled, java_replacement(replacement, compiled.groups, compiled.groupindex)))
+            except UntranslatableRegex as exc:
+                self.problems.unsupported(f"row {i} of the InlineTable: {exc}", el)
+                return None
             except (ValueError, re.error) as exc:
                 self.problems.invalid(f"row {i} of the InlineTable: {pattern!r} is not a usable regular "
                                       f"expression ({exc})", el)

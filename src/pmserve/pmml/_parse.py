@@ -152,6 +152,19 @@ def _local(tag: Any) -> str:
     return tag.rsplit("}", 1)[-1] if tag.startswith("{") else tag
 
 
+def _cell_name(el: Any, ns_end: int, root_tag: str) -> str:
+    """An element of another namespace than the document's keeps its prefix: ``data:input``.
+
+    JPMML names an InlineTable column ``prefix:localPart`` (InlineTableUtil.parseColumn), and
+    JPMML-SparkML and sklearn2pmml write their MapValues tables with ``data:input`` /
+    ``data:output`` cells in the ``http://jpmml.org/jpmml-model/InlineTable`` namespace.
+    """
+    tag: str = el.tag
+    local = tag[tag.find("}") + 1:]
+    same = tag[:tag.find("}") + 1] == root_tag[:ns_end]
+    return local if same else f"{el.prefix}:{local}"
+
+
 def _convert(root: Any, tables: list[NodeTable] | None = None, line_offset: int = 0,
              used: set[int] | None = None) -> Element:
     ns_end = root.tag.find("}") + 1
@@ -166,7 +179,7 @@ def _convert(root: Any, tables: list[NodeTable] | None = None, line_offset: int 
         if tag == placeholder:
             return _hierarchy(el, tables, used if used is not None else set())
         return Element(
-            tag[tag.find("}") + 1:],
+            _cell_name(el, ns_end, root.tag) if el.prefix else tag[tag.find("}") + 1:],
             dict(el.attrib),
             tuple([conv(c) for c in el if c.tag != extension and isinstance(c.tag, str)]),
             el.text or "",
@@ -195,7 +208,8 @@ def _convert_iteratively(root: Any, line_offset: int = 0) -> Element:
             continue
         children = result.pop(id(node))
         attrs = {_local(k): v for k, v in node.attrib.items()} if node.attrib else {}
-        el = Element(_local(node.tag), attrs, tuple(children), node.text or "", (node.sourceline or 0) + line_offset)
+        name = _cell_name(node, root.tag.find("}") + 1, root.tag) if node.prefix else _local(node.tag)
+        el = Element(name, attrs, tuple(children), node.text or "", (node.sourceline or 0) + line_offset)
         parent = node.getparent()
         if parent is None or node is root:
             out = el

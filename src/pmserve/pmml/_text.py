@@ -9,9 +9,8 @@ from the matches of that expression.  Matching follows JPMML-Evaluator: case-ins
 of its tokens is at most ``maxLevenshteinDistance``, ``countHits="bestHits"`` counts only windows
 at the smallest distance.
 
-Regular expressions are Java's (PMML producers and JPMML use ``java.util.regex``): they are
-translated so that ``\\w``, ``\\d`` and ``\\s`` keep Java's ASCII meaning, and replacement strings
-keep Java's ``$1`` group references.
+Regular expressions are Java's (PMML producers and JPMML use ``java.util.regex``); the one
+translation to Python's syntax is :mod:`pmserve.pmml._java_regex`.
 
 Scoring is batched: a model such as a tf-idf vectoriser holds hundreds of TextIndex expressions
 over one text column, so each distinct text of a batch is normalised and tokenised once per
@@ -33,116 +32,12 @@ from typing import Any
 
 import numpy as np
 
+from pmserve.pmml._java_regex import translate
 from pmserve.pmml._types import Array
 
 #: Recursive normalisation stops after this many passes: a table whose rules keep changing the
 #: text (say "a" -> "aa") would otherwise loop forever; such a record gets a missing value.
 MAX_PASSES = 1000
-
-# Java's predefined classes without UNICODE_CHARACTER_CLASS are ASCII-only.
-_JAVA_CLASSES = {
-    "w": ("a-zA-Z_0-9", "[a-zA-Z_0-9]", "[^a-zA-Z_0-9]"),
-    "d": ("0-9", "[0-9]", "[^0-9]"),
-    "s": (" \\t\\n\\x0B\\f\\r", "[ \\t\\n\\x0B\\f\\r]", "[^ \\t\\n\\x0B\\f\\r]"),
-}
-
-
-def java_regex(pattern: str) -> str:
-    """A Java regular expression rewritten for Python's ``re`` with the same meaning.
-
-    Raises ``ValueError`` for constructs Python has no equivalent for (``\\p{...}`` classes).
-    """
-    if "(?U)" in pattern:
-        # UNICODE_CHARACTER_CLASS: Java's classes become Unicode-aware, as Python's are.
-        return pattern.replace("(?U)", "")
-    out: list[str] = []
-    i, n = 0, len(pattern)
-    in_class = False
-    while i < n:
-        c = pattern[i]
-        if c == "\\" and i + 1 < n:
-            d = pattern[i + 1]
-            if d == "Q":
-                end = pattern.find("\\E", i + 2)
-                literal = pattern[i + 2:] if end < 0 else pattern[i + 2:end]
-                out.append(re.escape(literal))
-                i = n if end < 0 else end + 2
-                continue
-            if d.lower() in _JAVA_CLASSES:
-                inner, positive, negative = _JAVA_CLASSES[d.lower()]
-                if d.islower():
-                    out.append(inner if in_class else positive)
-                elif in_class:
-                    out.append("\\" + d)  # a negated class inside a class: Python's Unicode one
-                else:
-                    out.append(negative)
-            elif d in "pP":
-                raise ValueError(f"Java character class \\{d}{{...}} has no Python equivalent")
-            elif d == "z":
-                out.append("\\Z")
-            elif d == "Z":
-                out.append("(?=\\n?\\Z)")
-            else:
-                out.append(c + d)
-            i += 2
-            continue
-        if in_class:
-            if c == "]":
-                in_class = False
-        elif c == "[":
-            in_class = True
-            out.append(c)
-            i += 1
-            # A ']' right after '[' or '[^' is a literal member, not the end of the class.
-            if i < n and pattern[i] == "^":
-                out.append("^")
-                i += 1
-            if i < n and pattern[i] == "]":
-                out.append("\\]")
-                i += 1
-            continue
-        elif pattern.startswith("(?<", i) and i + 3 < n and pattern[i + 3] not in "=!":
-            out.append("(?P<")
-            i += 3
-            continue
-        out.append(c)
-        i += 1
-    return "".join(out)
-
-
-def java_replacement(text: str) -> str:
-    """A Java ``Matcher.replaceAll`` replacement as a Python ``re.sub`` template.
-
-    Java reads ``$n`` / ``${name}`` as group references and ``\\x`` as a literal ``x``; every
-    other character is literal (so a Python backslash escape must not come out of it).
-    """
-    out: list[str] = []
-    i, n = 0, len(text)
-    while i < n:
-        c = text[i]
-        if c == "\\" and i + 1 < n:
-            out.append(_literal(text[i + 1]))
-            i += 2
-        elif c == "$" and i + 1 < n and text[i + 1] == "{":
-            end = text.find("}", i + 2)
-            if end < 0:
-                raise ValueError(f"unterminated group reference in replacement {text!r}")
-            out.append(f"\\g<{text[i + 2:end]}>")
-            i = end + 1
-        elif c == "$" and i + 1 < n and text[i + 1].isdigit():
-            out.append(f"\\g<{text[i + 1]}>")
-            i += 2
-        elif c == "$":
-            raise ValueError(f"illegal group reference in replacement {text!r}")
-        else:
-            out.append(_literal(c))
-            i += 1
-    return "".join(out)
-
-
-def _literal(c: str) -> str:
-    return "\\\\" if c == "\\" else c
-
 
 # -- tokens ------------------------------------------------------------------------------------
 
@@ -248,7 +143,7 @@ class TextSettings:
 def compile_pattern(pattern: str, case_sensitive: bool, literal: bool) -> re.Pattern[str]:
     """A Java pattern (or literal text) compiled once; raises ``ValueError`` / ``re.error``."""
     flags = 0 if case_sensitive else re.IGNORECASE
-    return re.compile(re.escape(pattern) if literal else java_regex(pattern), flags)
+    return re.compile(re.escape(pattern) if literal else translate(pattern), flags)
 
 
 # -- the batch index ---------------------------------------------------------------------------

@@ -23,7 +23,18 @@ Supported algorithms (``bestFit``):
   package writes them.  ``exactLeastSquares`` (Kalman state), DynamicRegressor and
   OutlierEffect are refused.
 
-JPMML-Evaluator 1.7 scores neither (it evaluates StateSpaceModel only).
+* ``StateSpaceModel`` (statsmodels' ARIMA/SARIMAX as nyoka writes them, ``bestFit="StateSpaceModel"``)
+  - as JPMML-Evaluator 1.7 scores it (``TimeSeriesModelEvaluator.evaluateStateSpaceModel``): the
+  observation ``y = Z a + d`` of the filtered StateVector ``a``, the MeasurementMatrix ``Z`` and the
+  observation intercept ``d`` (InterceptVector, else the ``intercept`` attribute).  The horizon is
+  the one supplementary MiningField (missing: 1; JPMML reads no active field for it); JPMML computes
+  the path ``a, T a, T^2 a ...`` but returns its first value whatever the horizon, and fails a
+  record whose horizon is below 1, so pmserve does the same.  An InterceptVector whose length is not
+  the number of observations (nyoka's SARIMAX writes one per state) fails every record in JPMML
+  and is refused at load here.
+
+JPMML-Evaluator 1.7 scores only StateSpaceModel; the ExponentialSmoothing and ARIMA forecasts
+follow the PMML specification.
 """
 
 from __future__ import annotations
@@ -61,12 +72,19 @@ def compile_time_series(el: Element, env: ModelEnv) -> Predictor | None:
         problems.invalid("attribute bestFit is required (the algorithm that scores)", el)
         return None
     algorithm = el.find(best)
-    if best not in ("ExponentialSmoothing", "ARIMA"):
-        problems.unsupported(f"bestFit {best} is not supported; expected ExponentialSmoothing or ARIMA", el)
+    if best not in ("ExponentialSmoothing", "ARIMA", "StateSpaceModel"):
+        problems.unsupported(f"bestFit {best} is not supported; expected ExponentialSmoothing, ARIMA or "
+                             f"StateSpaceModel", el)
         return None
     if algorithm is None:
         problems.invalid(f"bestFit is {best} but the model holds no {best} element", el)
         return None
+    if best == "StateSpaceModel":
+        valid, horizon = _supplementary_horizon(env, el)
+        first = _state_space(algorithm, env)
+        if first is None or not valid:
+            return None
+        return _predictor(lambda h: np.full(len(h), first), horizon)
     valid, horizon = _horizon_field(env, el)
     forecast = _exponential_smoothing(algorithm, env) if best == "ExponentialSmoothing" else _arima(algorithm, el, env)
     if forecast is None or not valid:
@@ -92,6 +110,33 @@ def _horizon_field(env: ModelEnv, el: Element) -> tuple[bool, Expr | None]:
                              f"{expr.dtype.value}", el)
         return False, None
     return True, expr
+
+
+def _supplementary_horizon(env: ModelEnv, el: Element) -> tuple[bool, Expr | None]:
+    """JPMML's horizon: the one supplementary MiningField, 1 where it is missing (or absent)."""
+    fields = [m for m in env.mining_fields if m.usage == "supplementary"]
+    if not fields:
+        return _horizon_field(env, el)
+    if len(fields) > 1:
+        env.problems.invalid(f"expected 0 or 1 supplementary fields (the forecast horizon), got "
+                             f"{[m.name for m in fields]}", el)
+        return False, None
+    expr = env.compiler.ref(fields[0].name, el)
+    if expr is None:
+        return False, None
+    if not expr.dtype.is_number:
+        env.problems.invalid(f"the horizon field {fields[0].name!r} must be numeric, got dataType "
+                             f"{expr.dtype.value}", el)
+        return False, None
+    read, name = expr.fn, fields[0].name
+
+    def horizon(frame: Frame) -> Array:
+        if not frame.has(name):  # a supplementary field is optional in the input
+            return np.ones(frame.n)
+        h = np.asarray(read(frame), dtype=np.float64)
+        return np.where(np.isnan(h), 1.0, h)
+
+    return True, Expr(expr.dtype, expr.optype, horizon)
 
 
 def _predictor(forecast: Forecast, horizon: Expr | None) -> Predictor:
@@ -286,6 +331,77 @@ def _arima(el: Element, model: Element, env: ModelEnv) -> Forecast | None:
         return out
 
     return forecast
+
+
+# -- state space model -------------------------------------------------------------------------
+
+
+def _state_space(el: Element, env: ModelEnv) -> float | None:
+    """The first forecast ``Z a + d`` of a StateSpaceModel (see the module docstring)."""
+    problems = env.problems
+    state = _real_array(el.find("StateVector"), "StateVector", el, env)
+    measurement = _dense_matrix(el.find("MeasurementMatrix"), "MeasurementMatrix", el, env)
+    if el.find("TransitionMatrix") is not None:
+        _dense_matrix(el.find("TransitionMatrix"), "TransitionMatrix", el, env)
+    intercept = _number(el, "intercept", env, default=0.0)
+    vector_el = el.find("InterceptVector")
+    if state is None or measurement is None or intercept is None:
+        return None
+    if vector_el is not None:
+        if intercept != 0.0:
+            problems.invalid("a StateSpaceModel with an InterceptVector must not set a non-zero intercept", el)
+            return None
+        offsets = _real_array(vector_el, "InterceptVector", el, env)
+        if offsets is None:
+            return None
+    else:
+        offsets = np.array([intercept])
+    rows, cols = measurement.shape
+    if cols != len(state):
+        problems.invalid(f"the MeasurementMatrix has {cols} columns but the StateVector {len(state)} values", el)
+        return None
+    if len(offsets) != rows:
+        problems.invalid(f"the InterceptVector holds {len(offsets)} values but there are {rows} observations "
+                         f"(MeasurementMatrix rows); JPMML adds it to the observations and fails every record",
+                         vector_el if vector_el is not None else el)
+        return None
+    return float((measurement @ state + offsets)[0])
+
+
+def _real_array(el: Element | None, name: str, parent: Element, env: ModelEnv) -> Array | None:
+    array = None if el is None else el.find("Array")
+    if el is None or array is None:
+        env.problems.invalid(f"the StateSpaceModel needs a {name} with an Array", parent if el is None else el)
+        return None
+    try:
+        values = np.array([float(t) for t in array.text.split()], dtype=np.float64)
+    except ValueError:
+        env.problems.invalid(f"the {name} Array must hold numbers", array)
+        return None
+    if len(values) == 0:
+        env.problems.invalid(f"the {name} Array is empty", array)
+        return None
+    return values
+
+
+def _dense_matrix(el: Element | None, name: str, parent: Element, env: ModelEnv) -> Array | None:
+    """A Matrix written as Array rows (``kind="any"``), as nyoka writes them."""
+    matrix = None if el is None else el.find("Matrix")
+    if el is None or matrix is None:
+        env.problems.invalid(f"the StateSpaceModel needs a {name} with a Matrix", parent if el is None else el)
+        return None
+    if matrix.get("kind", "any") != "any" or matrix.find("MatCell") is not None:
+        env.problems.unsupported(f"the {name} must be a dense Matrix of Array rows (kind any)", matrix)
+        return None
+    try:
+        rows = [[float(t) for t in a.text.split()] for a in matrix.findall("Array")]
+    except ValueError:
+        env.problems.invalid(f"the {name} Arrays must hold numbers", matrix)
+        return None
+    if not rows or len({len(r) for r in rows}) != 1 or not rows[0]:
+        env.problems.invalid(f"the {name} rows must be non-empty and of one length", matrix)
+        return None
+    return np.array(rows, dtype=np.float64)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from pmserve.pmml._functions._args import _by_value, _num, _objects, _same, _smap, _str
+from pmserve.pmml._java_regex import compile_java, replacement
 from pmserve.pmml._types import Array, DataType
 
 # -- strings --------------------------------------------------------------------------------------
@@ -71,70 +72,18 @@ def _concat(args: Sequence[Array], types: Sequence[DataType]) -> Array:
 
 
 def _java_regex(pattern: str) -> re.Pattern[str] | None:
-    """Compile a Java regular expression with Python's ``re`` (None when it does not compile)."""
-    out: list[str] = []
-    i = 0
-    while i < len(pattern):
-        c = pattern[i]
-        if c == "\\" and i + 1 < len(pattern):
-            nxt = pattern[i + 1]
-            out.append("\\Z" if nxt == "z" else c + nxt)
-            i += 2
-            continue
-        if pattern.startswith("(?<", i) and i + 3 < len(pattern) and pattern[i + 3].isalpha():
-            out.append("(?P<")  # Java's named group syntax
-            i += 3
-            continue
-        out.append(c)
-        i += 1
+    """Compile a Java regular expression (None when it does not compile or has no Python form)."""
     try:
-        return re.compile("".join(out))
-    except (re.error, OverflowError, RecursionError):
+        return compile_java(pattern)
+    except (ValueError, re.error, OverflowError, RecursionError):
         return None
 
 
 def _java_replacement(text: str, groups: int, names: Mapping[str, int]) -> str | None:
-    """Java's Matcher replacement syntax ($n, ${name}, backslash escapes) as a ``re`` template."""
-    parts: list[str | int] = []
-    literal: list[str] = []
-    i = 0
-    while i < len(text):
-        c = text[i]
-        if c == "\\":
-            if i + 1 >= len(text):
-                return None
-            literal.append(text[i + 1])
-            i += 2
-            continue
-        if c != "$":
-            literal.append(c)
-            i += 1
-            continue
-        if text.startswith("${", i):
-            end = text.find("}", i)
-            if end < 0 or text[i + 2 : end] not in names:
-                return None
-            group = names[text[i + 2 : end]]
-            i = end + 1
-        elif i + 1 < len(text) and text[i + 1].isdigit():
-            # Java reads further digits only while they still name an existing group.
-            group = int(text[i + 1])
-            i += 2
-            while i < len(text) and text[i].isdigit() and group * 10 + int(text[i]) <= groups:
-                group = group * 10 + int(text[i])
-                i += 1
-            if group > groups:
-                return None
-        else:
-            return None
-        if literal:
-            parts.append("".join(literal))
-            literal = []
-        parts.append(group)
-    if literal:
-        parts.append("".join(literal))
-    # re's template: backslashes escaped, groups as \g<n> (an unmatched group gives "", as in Java).
-    return "".join(p.replace("\\", "\\\\") if isinstance(p, str) else f"\\g<{p}>" for p in parts)
+    try:
+        return replacement(text, groups, names)
+    except ValueError:
+        return None
 
 
 @functools.lru_cache(maxsize=256)
