@@ -18,6 +18,9 @@ try:
     PYSPARK_MISSING: str | None = None
 except ImportError as exc:  # the extra is not installed: every entry point says so on use
     PYSPARK_MISSING = str(exc)
+    # The modules importing these names still import; require_pyspark() stops any use of them.
+    ArrayType = DataFrame = PySparkException = SparkSession = StringType = StructField = StructType = None  # type: ignore[assignment,misc]
+    from_arrow_type = sql_functions = None  # type: ignore[assignment]
 
 __all__ = ["ArrayType", "DataFrame", "PySparkException", "SparkSession", "StringType", "StructField", "StructType",
            "from_arrow_type", "require_pyspark", "session", "sql_functions"]
