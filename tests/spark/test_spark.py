@@ -104,8 +104,10 @@ def test_run_batch_parquet_to_parquet_counts_records_and_failures(spark: Any, tm
 
 
 def test_run_batch_csv_to_csv_reads_text_as_the_cli_does(spark: Any, tmp_path: Path) -> None:
-    """A CSV job reads every cell as text (empty is missing), as `pmserve score` does, and writes CSV."""
+    """A CSV job reads every cell as text (empty is missing), as `pmserve score` does, and writes
+    RFC 4180 CSV (a quote in a cell doubled)."""
     table = mixed_table(3000, seed=9)
+    table = table.append_column("note", pa.array([f'say "{i}", then stop' for i in range(3000)]))
     src = tmp_path / "in.csv"
     with src.open("w", newline="") as f:
         writer = csv.writer(f)
@@ -127,6 +129,7 @@ def test_run_batch_csv_to_csv_reads_text_as_the_cli_does(spark: Any, tmp_path: P
     assert result.failed == sum(1 for row in want.values() if row["error"]) > 0
     for key, row in want.items():
         other = got[key]
+        assert other["note"] == row["note"]  # quotes and commas in a cell survive the round trip
         assert other["label"] == row["label"]
         assert other["n2"] == row["n2"]
         assert (other["p_yes"] == "") == (row["p_yes"] == "")

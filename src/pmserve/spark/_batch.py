@@ -13,6 +13,7 @@ from pmserve.spark._executor import Counters
 from pmserve.spark._session import (
     ArrayType,
     DataFrame,
+    Py4JError,
     PySparkException,
     SparkSession,
     session,
@@ -22,6 +23,9 @@ from pmserve.spark._session import (
 KINDS = ("parquet", "csv", "jdbc")
 MODES = ("overwrite", "append", "error")
 _EMPTY: Mapping[str, str] = MappingProxyType({})
+# CSV as RFC 4180 and `pmserve score` write it: a header row, a quote inside a quoted cell doubled
+# (Spark's default escape is a backslash), cells read as text.
+_CSV: dict[str, bool | str] = {"header": True, "inferSchema": False, "encoding": "UTF-8", "escape": '"'}
 
 
 def _check_place(role: str, kind: str, path: str | None, url: str | None, table: str | None) -> None:
@@ -95,10 +99,13 @@ def run_batch(model_content: bytes, filename: str, source: SparkSource, sink: Sp
     context = spark.sparkContext
     counters = Counters(context.accumulator(0), context.accumulator(0))
     try:
-        scored = scored_frame(_read(spark, source), model_content, filename, errors="collect",
-                              counters=counters)
-        _write(scored, sink)
-    except PySparkException as exc:
+        scored, broadcast = scored_frame(_read(spark, source), model_content, filename, errors="collect",
+                                         counters=counters)
+        try:
+            _write(scored, sink)
+        finally:
+            broadcast.destroy()  # the job is done: free the model file on the driver and executors
+    except (PySparkException, Py4JError) as exc:
         raise _spark_error(exc, source, sink) from exc
     return SparkResult(rows=int(counters.rows.value), failed=int(counters.failed.value))
 
@@ -107,7 +114,7 @@ def _read(spark: SparkSession, source: SparkSource) -> DataFrame:
     if source.kind == "parquet":
         return spark.read.parquet(str(source.path))
     if source.kind == "csv":
-        return spark.read.options(header=True, inferSchema=False, encoding="UTF-8").csv(str(source.path))
+        return spark.read.options(**_CSV).csv(str(source.path))
     return spark.read.jdbc(str(source.url), str(source.table), properties=dict(source.properties))
 
 
@@ -123,7 +130,7 @@ def _write(df: DataFrame, sink: SparkSink) -> None:
         if lists:
             df = df.select(*(sql_functions.to_json(c).alias(c) if c in lists else sql_functions.col(c)
                              for c in df.columns))
-        df.write.mode(mode).options(header=True, encoding="UTF-8").csv(str(sink.path))
+        df.write.mode(mode).options(**_CSV).csv(str(sink.path))
 
 
 def _spark_error(exc: Exception, source: SparkSource, sink: SparkSink) -> PlatformError | DataError:

@@ -32,12 +32,13 @@ def score_dataframe(df: DataFrame, model_content: bytes, filename: str, *,
     the Spark job instead.  The model is compiled here once (to check it and learn its results) and
     once per executor Python process, from its file broadcast to the executors.
     """
-    return scored_frame(df, model_content, filename, errors=errors, counters=None)
+    return scored_frame(df, model_content, filename, errors=errors, counters=None)[0]
 
 
 def scored_frame(df: DataFrame, model_content: bytes, filename: str, *, errors: Literal["collect", "raise"],
-                 counters: Counters | None) -> DataFrame:
-    """:func:`score_dataframe`, counting records and failures in ``counters`` when given."""
+                 counters: Counters | None) -> tuple[DataFrame, Any]:
+    """:func:`score_dataframe`, counting records and failures in ``counters`` when given; also
+    returns the broadcast of the model file, for a caller that knows when it is no longer needed."""
     require_pyspark()
     sha256 = hashlib.sha256(model_content).hexdigest()
     model = compiled(sha256, filename, lambda: model_content)
@@ -49,7 +50,7 @@ def scored_frame(df: DataFrame, model_content: bytes, filename: str, *, errors: 
     broadcast = df.sparkSession.sparkContext.broadcast(model_content)
     shipped = ModelFile(filename, sha256, broadcast)
     return df.mapInArrow(functools.partial(score_partition, shipped, errors, counters),
-                         scored_spark_schema(model, df.schema))
+                         scored_spark_schema(model, df.schema)), broadcast
 
 
 def scored_spark_schema(model: Scorable, schema: StructType) -> StructType:

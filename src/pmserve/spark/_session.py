@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pmserve.errors import PlatformError
 
 try:
+    from py4j.protocol import Py4JError
     from pyspark.errors import PySparkException
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql import functions as sql_functions
@@ -19,11 +20,12 @@ try:
 except ImportError as exc:  # the extra is not installed: every entry point says so on use
     PYSPARK_MISSING = str(exc)
     # The modules importing these names still import; require_pyspark() stops any use of them.
-    ArrayType = DataFrame = PySparkException = SparkSession = StringType = StructField = StructType = None  # type: ignore[assignment,misc]
+    ArrayType = DataFrame = Py4JError = PySparkException = SparkSession = None  # type: ignore[assignment,misc]
+    StringType = StructField = StructType = None  # type: ignore[assignment,misc]
     from_arrow_type = sql_functions = None  # type: ignore[assignment]
 
-__all__ = ["ArrayType", "DataFrame", "PySparkException", "SparkSession", "StringType", "StructField", "StructType",
-           "from_arrow_type", "require_pyspark", "session", "sql_functions"]
+__all__ = ["ArrayType", "DataFrame", "Py4JError", "PySparkException", "SparkSession", "StringType", "StructField",
+           "StructType", "from_arrow_type", "require_pyspark", "session", "sql_functions"]
 
 
 def require_pyspark() -> None:
