@@ -41,8 +41,9 @@ import zoo
 
 HERE = Path(__file__).resolve().parent
 MODELS = ("logreg", "rf100")
-ENGINES = ("spark", "local")
-SPARK_CONFIG = {"spark.driver.memory": "1g", "spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "2"}
+# spark-copy: the same job without scoring (Spark reads and writes the Parquet), for reference.
+ENGINES = ("spark", "spark-copy", "local")
+SPARK_CONFIG = {"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "2"}
 
 
 def _rss_kib(pid: int) -> int:
@@ -70,16 +71,32 @@ def _tree(pid: int) -> list[int]:
     return found
 
 
+def _kind(pid: int) -> str:
+    """'java' (Spark's JVM) or 'python' (the driver's interpreter, PySpark's daemon and workers)."""
+    try:
+        return "java" if "java" in Path(f"/proc/{pid}/comm").read_text() else "python"
+    except OSError:
+        return "python"
+
+
 def _measured(cmd: list[str]) -> dict[str, Any]:
     """Run ``cmd`` (which prints one JSON line last) while sampling its process tree's RSS."""
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak = 0
+    at_peak: dict[str, Any] = {}
     done = threading.Event()
 
     def sample() -> None:
-        nonlocal peak
+        nonlocal peak, at_peak
         while not done.is_set():
-            peak = max(peak, sum(_rss_kib(p) for p in _tree(proc.pid)))
+            sizes = {p: _rss_kib(p) for p in _tree(proc.pid)}
+            total = sum(sizes.values())
+            if total > peak:
+                peak = total
+                by_kind: dict[str, float] = {}
+                for p, kib in sizes.items():
+                    by_kind[_kind(p)] = by_kind.get(_kind(p), 0.0) + kib / 1024
+                at_peak = {"processes": len(sizes), **{k: round(v, 1) for k, v in by_kind.items()}}
             done.wait(0.1)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -91,6 +108,7 @@ def _measured(cmd: list[str]) -> dict[str, Any]:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{err[-3000:]}")
     result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
     result["peak_rss_mib"] = round(peak / 1024, 1)
+    result["at_peak_mib"] = at_peak
     return result
 
 
@@ -99,24 +117,28 @@ def _child(args: argparse.Namespace) -> None:
     model = Path(args.zoo) / f"{args.models[0]}.pmml"
     content = model.read_bytes()
     out = Path(args.work) / f"out-{args.models[0]}-{args.engines[0]}"
-    if args.engines[0] == "spark":
+    if args.engines[0].startswith("spark"):
         t0 = time.perf_counter()
-        session(args.master, SPARK_CONFIG)
+        spark = session(args.master, {**SPARK_CONFIG, "spark.driver.memory": args.driver_memory})
         start = time.perf_counter() - t0
         jobs = []
         for _ in range(args.repeat):
             t1 = time.perf_counter()
-            result = run_batch(content, model.name, SparkSource("parquet", path=args.input),
-                               SparkSink("parquet", path=str(out), mode="overwrite"), master=args.master)
+            if args.engines[0] == "spark-copy":
+                spark.read.parquet(args.input).write.mode("overwrite").parquet(str(out))
+                rows, failed = args.rows, 0
+            else:
+                result = run_batch(content, model.name, SparkSource("parquet", path=args.input),
+                                   SparkSink("parquet", path=str(out), mode="overwrite"), master=args.master)
+                rows, failed = result.rows, result.failed
             jobs.append(time.perf_counter() - t1)
-        rows, failed = result.rows, result.failed
     else:
         start = 0.0
         jobs = []
         for _ in range(args.repeat):
             t1 = time.perf_counter()
             ran = CliRunner().invoke(pmserve_main, ["score", str(model), args.input, "-o", f"{out}.parquet",
-                                                    "--chunk-size", "100000"], catch_exceptions=False)
+                                                    "--chunk-size", str(args.chunk_size)], catch_exceptions=False)
             jobs.append(time.perf_counter() - t1)
             if ran.exit_code != 0:
                 raise SystemExit(ran.output)
@@ -142,6 +164,8 @@ def main() -> None:
     ap.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     ap.add_argument("--engines", nargs="+", default=list(ENGINES), choices=ENGINES)
     ap.add_argument("--master", default="local[2]")
+    ap.add_argument("--driver-memory", default="512m", help="Spark's driver JVM heap (local mode: the executors' too)")
+    ap.add_argument("--chunk-size", type=int, default=10_000, help="records per batch of the local runner")
     ap.add_argument("--repeat", type=int, default=2, help="jobs per process (the first one warms up)")
     ap.add_argument("--work", help="folder for the input and outputs (default: a temporary one)")
     ap.add_argument("--result", help="write the results as JSON here")
@@ -159,17 +183,22 @@ def main() -> None:
         results = []
         for name in args.models:
             for engine in args.engines:
+                if engine == "spark-copy" and name != args.models[0]:
+                    continue  # no model in it: once is enough
                 cmd = [sys.executable, __file__, "--child", "--zoo", args.zoo, "--models", name, "--engines", engine,
                        "--master", args.master, "--repeat", str(args.repeat), "--work", str(work),
+                       "--driver-memory", args.driver_memory, "--chunk-size", str(args.chunk_size),
+                       "--rows", str(args.rows),
                        "--input", str(source)]
                 res = _measured(cmd)
                 results.append(res)
                 jobs = " ".join(f"{j:.2f}" for j in res["jobs_s"])
                 print(f"{name:7} {engine:6} {res['rows']:>9,} rows  jobs {jobs} s  first {res['rows_per_s_first']:>9,} "
                       f"rows/s  best {res['rows_per_s_best']:>9,} rows/s  session start {res['start_s']:5.2f} s  "
-                      f"peak RSS {res['peak_rss_mib']:7.1f} MiB", flush=True)
+                      f"peak RSS {res['peak_rss_mib']:7.1f} MiB {res['at_peak_mib']}", flush=True)
     run = {"rows": args.rows, "master": args.master, "cpus": os.cpu_count(), "python": sys.version.split()[0],
-           "load_average": os.getloadavg(), "spark_config": SPARK_CONFIG}
+           "load_average": os.getloadavg(), "spark_config": SPARK_CONFIG, "driver_memory": args.driver_memory,
+           "chunk_size": args.chunk_size}
     if args.result:
         Path(args.result).write_text(json.dumps({"run": run, "results": results}, indent=1))
 
