@@ -237,8 +237,8 @@ PARQUET_SUFFIXES = (".parquet", ".pq")
 
 @main.command()
 @click.argument("model_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.argument("input_csv", type=click.Path(exists=True, path_type=Path))
-@click.option("-o", "--output", "output", required=True, type=click.Path(path_type=Path),
+@click.argument("input_csv")
+@click.option("-o", "--output", "output", required=True,
               help="Where to write the scored table ('-' for CSV on standard output).")
 @click.option("--na", "na_values", multiple=True,
               help="An extra missing-value marker (repeatable: --na NA --na N/A); empty cells always are.")
@@ -246,9 +246,9 @@ PARQUET_SUFFIXES = (".parquet", ".pq")
 @click.option("--chunk-size", type=click.IntRange(1), default=10_000, show_default=True,
               help="Records scored at once.")
 @click.option("--spark", "spark_master", metavar="MASTER",
-              help="Score on Spark at MASTER (e.g. local[2]); INPUT and OUTPUT are then paths Spark reads "
-                   "and writes (Spark writes a folder of part files). Needs the 'spark' extra.")
-def score(model_file: Path, input_csv: Path, output: Path, na_values: tuple[str, ...], fail_fast: bool,
+              help="Score on Spark at MASTER (e.g. local[2]); INPUT and OUTPUT are then paths or URLs Spark "
+                   "reads and writes (a folder of part files). Needs the 'spark' extra.")
+def score(model_file: Path, input_csv: str, output: str, na_values: tuple[str, ...], fail_fast: bool,
           chunk_size: int, spark_master: str | None) -> None:
     """Score INPUT_CSV with MODEL_FILE locally (no server).
 
@@ -257,20 +257,24 @@ def score(model_file: Path, input_csv: Path, output: Path, na_values: tuple[str,
     named *.parquet or *.pq (input or output) is Parquet, any other CSV.
     """
     if spark_master is not None:
+        # Spark's paths may be URLs (hdfs://, s3a://) or globs: they are Spark's to resolve.
         _score_on_spark(spark_master, model_file, input_csv, output, na_values, fail_fast)
         return
-    if input_csv.is_dir():
+    source, target = Path(input_csv), Path(output)
+    if source.is_dir():
         raise click.UsageError(f"{input_csv} is a folder; only --spark reads folders")
+    if not source.is_file():
+        raise click.BadParameter(f"file {input_csv!r} does not exist", param_hint="'INPUT_CSV'")
     model = load_model(model_file.name, model_file.read_bytes())
     missing = {"", *na_values}
     if _is_parquet(input_csv) or _is_parquet(output):
-        failed = _score_arrow(model, input_csv, output, missing, fail_fast, chunk_size)
+        failed = _score_arrow(model, source, target, missing, fail_fast, chunk_size)
     else:
         out: TextIO
-        with open(input_csv, newline="", encoding="utf-8-sig") as src, \
-                (contextlib.nullcontext(sys.stdout) if str(output) == "-"
-                 else open(output, "w", newline="", encoding="utf-8")) as out:
-            failed = _score_csv(model, src, out, missing, fail_fast, chunk_size, input_csv.stat().st_size)
+        with open(source, newline="", encoding="utf-8-sig") as src, \
+                (contextlib.nullcontext(sys.stdout) if output == "-"
+                 else open(target, "w", newline="", encoding="utf-8")) as out:
+            failed = _score_csv(model, src, out, missing, fail_fast, chunk_size, source.stat().st_size)
     if failed:
         click.echo(f"{failed} record(s) could not be scored; see the 'error' column", err=True)
 
@@ -354,8 +358,8 @@ def _cell(value: Any) -> Any:
 
 # -- Parquet (Arrow) and Spark --------------------------------------------------------------------
 
-def _is_parquet(path: Path) -> bool:
-    return path.suffix.lower() in PARQUET_SUFFIXES
+def _is_parquet(path: Path | str) -> bool:
+    return str(path).lower().endswith(PARQUET_SUFFIXES)
 
 
 def _score_arrow(model: Scorable, source: Path, output: Path, missing: set[str], fail_fast: bool,
@@ -429,18 +433,18 @@ def _table_writer(stack: contextlib.ExitStack, output: Path, schema: Any) -> Cal
     return write
 
 
-def _score_on_spark(master: str, model_file: Path, source: Path, output: Path, na_values: tuple[str, ...],
+def _score_on_spark(master: str, model_file: Path, source: str, output: str, na_values: tuple[str, ...],
                     fail_fast: bool) -> None:
     if na_values or fail_fast:
         raise click.UsageError("--na and --fail-fast are not available with --spark")
-    if str(output) == "-":
+    if output == "-":
         raise click.UsageError("with --spark the output is a path Spark writes, not '-'")
 
-    def kind(path: Path) -> Literal["parquet", "csv"]:
+    def kind(path: str) -> Literal["parquet", "csv"]:
         return "parquet" if _is_parquet(path) else "csv"
 
-    result = run_batch(model_file.read_bytes(), model_file.name, SparkSource(kind(source), path=str(source)),
-                       SparkSink(kind(output), path=str(output), mode="overwrite"), master=master)
+    result = run_batch(model_file.read_bytes(), model_file.name, SparkSource(kind(source), path=source),
+                       SparkSink(kind(output), path=output, mode="overwrite"), master=master)
     click.echo(f"scored {result.rows} record(s) on Spark {master} into {output}", err=True)
     if result.failed:
         click.echo(f"{result.failed} record(s) could not be scored; see the 'error' column", err=True)

@@ -136,6 +136,13 @@ def test_unreadable_parquet_is_a_clear_error(run: Run, tmp_path: Path, model: Pa
     assert "is not a readable Parquet file" in result.output
 
 
+def test_missing_input_file_is_a_usage_error(run: Run, tmp_path: Path, model: Path) -> None:
+    """Without --spark the input must be an existing file."""
+    result = run("score", str(model), str(tmp_path / "absent.parquet"), "-o", str(tmp_path / "out.parquet"))
+    assert result.exit_code == 2
+    assert "does not exist" in result.output
+
+
 def test_folder_input_needs_spark(run: Run, tmp_path: Path, model: Path) -> None:
     """A folder of part files is read only by --spark."""
     result = run("score", str(model), str(tmp_path), "-o", str(tmp_path / "out.csv"))

@@ -139,11 +139,14 @@ def test_run_batch_csv_to_csv_reads_text_as_the_cli_does(spark: Any, tmp_path: P
 
 
 def test_cli_scores_parquet_on_spark(spark: Any, tmp_path: Path) -> None:
-    """`pmserve score --spark MASTER` writes a Parquet folder and reports records and failures."""
-    pq.write_table(mixed_table(5000, seed=10), tmp_path / "in.parquet")
+    """`pmserve score --spark MASTER` reads what Spark reads (here a glob), writes a Parquet folder
+    and reports records and failures."""
+    table = mixed_table(5000, seed=10)
+    pq.write_table(table.slice(0, 2000), tmp_path / "in-1.parquet")
+    pq.write_table(table.slice(2000), tmp_path / "in-2.parquet")
     model = tmp_path / "mixed.pmml"
     model.write_bytes(MIXED_PMML)
-    cli = CliRunner().invoke(main, ["score", "--spark", MASTER, str(model), str(tmp_path / "in.parquet"),
+    cli = CliRunner().invoke(main, ["score", "--spark", MASTER, str(model), str(tmp_path / "in-*.parquet"),
                                     "-o", str(tmp_path / "out.parquet")])
     assert cli.exit_code == 0, cli.output
     assert f"scored 5000 record(s) on Spark {MASTER}" in cli.output
