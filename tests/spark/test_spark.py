@@ -23,7 +23,7 @@ from tests.spark._data import MIXED_PMML, RESULTS, mixed_table, without_row
 
 from pmserve import pmml
 from pmserve.cli import main
-from pmserve.errors import MissingFieldError, PlatformError, UnsupportedFormatError
+from pmserve.errors import DataError, MissingFieldError, PlatformError, UnsupportedFormatError
 from pmserve.spark import SparkSink, SparkSource, run_batch, score_dataframe, session
 
 pyspark_errors = pytest.importorskip("pyspark.errors", reason="PySpark (the 'spark' extra) is not installed")
@@ -173,6 +173,14 @@ def test_errors_raise_fails_the_spark_job_on_the_first_bad_record(spark: Any) ->
     df = spark.createDataFrame([(1.0, 1.0, 2.5, "red")], "x1 double, x2 double, n double, color string")
     with pytest.raises(pyspark_errors.PythonException, match=r"field 'n' expects an integer, got 2\.5"):
         score_dataframe(df, MIXED_PMML, "mixed.pmml", errors="raise").collect()
+
+
+def test_run_batch_errors_raise_fails_the_job_with_the_record_s_data_error(spark: Any, tmp_path: Path) -> None:
+    """A job asked to fail on bad records raises pmserve's DataError with the model's message."""
+    pq.write_table(mixed_table(2000, seed=3), tmp_path / "in.parquet")
+    with pytest.raises(DataError, match=r"^a record cannot be scored: field '(n|color)' (expects|got)"):
+        run_batch(MIXED_PMML, "mixed.pmml", SparkSource("parquet", path=str(tmp_path / "in.parquet")),
+                  SparkSink("parquet", path=str(tmp_path / "out")), master=MASTER, errors="raise")
 
 
 def test_missing_input_and_existing_output_are_platform_errors(spark: Any, tmp_path: Path) -> None:

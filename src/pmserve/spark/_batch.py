@@ -86,12 +86,15 @@ class SparkResult:
 
 
 def run_batch(model_content: bytes, filename: str, source: SparkSource, sink: SparkSink, *, master: str,
-              config: Mapping[str, str] | None = None) -> SparkResult:
+              config: Mapping[str, str] | None = None,
+              errors: Literal["collect", "raise"] = "collect") -> SparkResult:
     """Score ``source`` into ``sink`` on the Spark ``master`` (``local[2]``, ``spark://host:7077``...).
 
     The session is started on first use and kept for later jobs of this process; ``config`` adds
     Spark properties to a new session (e.g. ``{"spark.jars": "/usr/share/java/postgresql.jar"}``
-    for a JDBC driver).  Raises :class:`~pmserve.errors.DocumentError` for a model that cannot be
+    for a JDBC driver).  With ``errors="raise"`` the first record the model rejects fails the job
+    with a :class:`~pmserve.errors.DataError` (what the sink holds then is Spark's partial output,
+    as after any failed Spark write).  Raises :class:`~pmserve.errors.DocumentError` for a model that cannot be
     compiled, :class:`~pmserve.errors.MissingFieldError` for an input without a field the model
     needs, and :class:`~pmserve.errors.PlatformError` when Spark fails.
     """
@@ -99,7 +102,7 @@ def run_batch(model_content: bytes, filename: str, source: SparkSource, sink: Sp
     context = spark.sparkContext
     counters = Counters(context.accumulator(0), context.accumulator(0))
     try:
-        scored, broadcast = scored_frame(_read(spark, source), model_content, filename, errors="collect",
+        scored, broadcast = scored_frame(_read(spark, source), model_content, filename, errors=errors,
                                          counters=counters)
         try:
             _write(scored, sink)

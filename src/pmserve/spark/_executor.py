@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from pmserve.arrow import score_batch
+from pmserve.errors import DataError
 from pmserve.formats import Scorable, load_model
+from pmserve.tables import row_error_text
 
 #: Compiled models kept per process; a worker rarely scores more than one model at a time, and an
 #: evicted one is simply compiled again from its broadcast file.
@@ -67,7 +69,9 @@ def score_partition(model_file: ModelFile, errors: Literal["collect", "raise"], 
     for batch in batches:
         scored = score_batch(model, batch, offset=None)
         if scored.errors and errors == "raise":
-            raise next(iter(scored.errors.values()))
+            first = next(iter(scored.errors.values()))
+            # The row within this batch means nothing to the user: the message goes without it.
+            raise DataError(row_error_text(first, None), field=first.field) from first
         if counters is not None:
             counters.rows.add(batch.num_rows)
             counters.failed.add(len(scored.errors))
