@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
 
+from pmserve import errors as errors_module
 from pmserve.errors import BadRequestError, DataError, PlatformError
 from pmserve.spark._dataframe import scored_frame
 from pmserve.spark._executor import Counters
@@ -94,9 +95,9 @@ def run_batch(model_content: bytes, filename: str, source: SparkSource, sink: Sp
     Spark properties to a new session (e.g. ``{"spark.jars": "/usr/share/java/postgresql.jar"}``
     for a JDBC driver).  With ``errors="raise"`` the first record the model rejects fails the job
     with a :class:`~pmserve.errors.DataError` (what the sink holds then is Spark's partial output,
-    as after any failed Spark write).  Raises :class:`~pmserve.errors.DocumentError` for a model that cannot be
-    compiled, :class:`~pmserve.errors.MissingFieldError` for an input without a field the model
-    needs, and :class:`~pmserve.errors.PlatformError` when Spark fails.
+    as after any failed Spark write).  Raises :class:`~pmserve.errors.DocumentError` for a model
+    that cannot be compiled, :class:`~pmserve.errors.MissingFieldError` for an input without a
+    field the model needs, and :class:`~pmserve.errors.PlatformError` when Spark fails.
     """
     spark = session(master, config)
     context = spark.sparkContext
@@ -140,8 +141,12 @@ def _spark_error(exc: Exception, source: SparkSource, sink: SparkSink) -> Platfo
     """Spark's error as pmserve's: a record the model rejected is the data's fault, the rest Spark's."""
     text = str(exc)
     for line in text.splitlines():
+        # A worker's Python traceback ends "pmserve.errors.<Class>: <message>".
         if line.startswith("pmserve.errors.") and ": " in line:
-            return DataError(f"a record cannot be scored: {line.split(': ', 1)[1]}")
+            name, message = line.removeprefix("pmserve.errors.").split(": ", 1)
+            kind = getattr(errors_module, name, None)
+            if isinstance(kind, type) and issubclass(kind, DataError):
+                return DataError(f"a record cannot be scored: {message}")
     place = source.path or source.table
     target = sink.path or sink.table
     first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
