@@ -307,7 +307,7 @@ def _score_csv(model: Scorable, src: TextIO, out: TextIO, missing: set[str], fai
                 row = full_row if len(keep) == len(header) else [full_row[j] for j in keep]
                 err = scored.errors.get(i)
                 if err is not None:
-                    message = _renumber(err, offset)
+                    message = row_error_text(err, offset)  # numbered within the whole file
                     if fail_fast:
                         out.flush()
                         raise DataError(f"record {offset + i + 1} cannot be scored: {message}",
@@ -336,11 +336,6 @@ def _chunk(reader: Any, size: int, width: int, offset: int) -> list[list[str]]:
     return rows
 
 
-def _renumber(err: DataError, offset: int) -> str:
-    """The engine counts rows within a chunk; report them within the whole file."""
-    return row_error_text(err, offset)
-
-
 def _cell(value: Any) -> Any:
     if value is None:
         return ""
@@ -353,7 +348,6 @@ def _cell(value: Any) -> Any:
         # as the /pm/v1 reply writes it.
         return json.dumps(list(value))
     return value
-
 
 
 # -- Parquet (Arrow) and Spark --------------------------------------------------------------------
