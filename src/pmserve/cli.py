@@ -4,25 +4,31 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import datetime as dt
 import json
 import os
 import shlex
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from importlib import resources
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Literal, TextIO
 
 import click
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from pmserve import metrics
+from pmserve.arrow import score_batch, scored_schema
 from pmserve.errors import DataError, NotFoundError, PmserveError
 from pmserve.formats import RowTable, Scorable, StreamModel, TableScorable, load_model
 from pmserve.pmml import Field
-from pmserve.service import Service, Tenant, passthrough_columns, stream_limits
+from pmserve.service import Service, Tenant, stream_limits
 from pmserve.settings import Settings
+from pmserve.spark import SparkSink, SparkSource, run_batch
 from pmserve.store import open_store
+from pmserve.tables import echoed_columns, row_error_text
 
 QUICKSTART = "quickstart"
 SAMPLE_ID = "iris"
@@ -231,33 +237,56 @@ def undeploy(model_id: str, key_name: str | None, tenant: str | None) -> None:
 
 # -- local scoring --------------------------------------------------------------------------------
 
+#: File names that ``pmserve score`` reads and writes as Parquet; any other name is CSV.
+PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
 @main.command()
 @click.argument("model_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.argument("input_csv", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Where to write the scored CSV ('-' for standard output).")
+@click.argument("input_csv")
+@click.option("-o", "--output", "output", required=True,
+              help="Where to write the scored table ('-' for CSV on standard output).")
 @click.option("--na", "na_values", multiple=True,
               help="An extra missing-value marker (repeatable: --na NA --na N/A); empty cells always are.")
 @click.option("--fail-fast", is_flag=True, help="Stop at the first record that cannot be scored.")
 @click.option("--chunk-size", type=click.IntRange(1), default=10_000, show_default=True,
               help="Records scored at once.")
-def score(model_file: Path, input_csv: Path, output: Path, na_values: tuple[str, ...], fail_fast: bool,
-          chunk_size: int) -> None:
+@click.option("--spark", "spark_master", metavar="MASTER",
+              help="Score on Spark at MASTER (e.g. local[2]); INPUT and OUTPUT are then paths or URLs Spark "
+                   "reads and writes (a folder of part files). Needs the 'spark' extra.")
+def score(model_file: Path, input_csv: str, output: str, na_values: tuple[str, ...], fail_fast: bool,
+          chunk_size: int, spark_master: str | None) -> None:
     """Score INPUT_CSV with MODEL_FILE locally (no server).
 
     The output holds the input columns, then the model's results (as the /pm/v1 score reply), then
-    'error': the reason a record could not be scored (its result cells are left empty).
+    'error': the reason a record could not be scored (its result cells are left empty).  A file
+    named *.parquet or *.pq (input or output) is Parquet, any other CSV.
     """
+    if spark_master is not None:
+        # Spark's paths may be URLs (hdfs://, s3a://) or globs: they are Spark's to resolve.
+        _score_on_spark(spark_master, model_file, input_csv, output, na_values, fail_fast)
+        return
+    source, target = Path(input_csv), Path(output)
+    if source.is_dir():
+        raise click.UsageError(f"{input_csv} is a folder; only --spark reads folders")
+    if not source.is_file():
+        raise click.BadParameter(f"file {input_csv!r} does not exist", param_hint="'INPUT_CSV'")
     model = load_model(model_file.name, model_file.read_bytes(), stream_limits=stream_limits(Settings.from_env()))
     missing = {"", *na_values}
-    out: TextIO
-    with open(input_csv, newline="", encoding="utf-8-sig") as src, \
-            (contextlib.nullcontext(sys.stdout) if str(output) == "-"
-             else open(output, "w", newline="", encoding="utf-8")) as out:
-        if isinstance(model, TableScorable):
-            _score_stream_csv(model, src, out, missing)
-            return
-        failed = _score_csv(model, src, out, missing, fail_fast, chunk_size, input_csv.stat().st_size)
+    parquet = _is_parquet(input_csv) or _is_parquet(output)
+    if isinstance(model, TableScorable) and parquet:
+        raise click.UsageError("an SPSS Modeler stream is scored from CSV to CSV; give .csv files")
+    if parquet:
+        failed = _score_arrow(model, source, target, missing, fail_fast, chunk_size)
+    else:
+        out: TextIO
+        with open(source, newline="", encoding="utf-8-sig") as src, \
+                (contextlib.nullcontext(sys.stdout) if output == "-"
+                 else open(target, "w", newline="", encoding="utf-8")) as out:
+            if isinstance(model, TableScorable):
+                _score_stream_csv(model, src, out, missing)
+                return
+            failed = _score_csv(model, src, out, missing, fail_fast, chunk_size, source.stat().st_size)
     if failed:
         click.echo(f"{failed} record(s) could not be scored; see the 'error' column", err=True)
 
@@ -283,7 +312,7 @@ def _score_csv(model: Scorable, src: TextIO, out: TextIO, missing: set[str], fai
         raise DataError("the input CSV is empty; expected a header row")
     writer = csv.writer(out, lineterminator="\n")
     names = [f.name for f in model.output_fields]
-    keep = passthrough_columns(header, names)
+    keep = echoed_columns(header, names)
     writer.writerow([*(header[i] for i in keep), *names, "error"])
     width = len(model.output_fields)
     failed = 0
@@ -303,7 +332,7 @@ def _score_csv(model: Scorable, src: TextIO, out: TextIO, missing: set[str], fai
                 row = full_row if len(keep) == len(header) else [full_row[j] for j in keep]
                 err = scored.errors.get(i)
                 if err is not None:
-                    message = _renumber(err, offset)
+                    message = row_error_text(err, offset)  # numbered within the whole file
                     if fail_fast:
                         out.flush()
                         raise DataError(f"record {offset + i + 1} cannot be scored: {message}",
@@ -366,21 +395,109 @@ def _chunk(reader: Any, size: int, width: int, offset: int) -> list[list[str]]:
     return rows
 
 
-def _renumber(err: DataError, offset: int) -> str:
-    """The engine counts rows within a chunk; report them within the whole file."""
-    if err.row is None or offset == 0:
-        return err.message
-    return err.message.replace(f"(row {err.row + 1})", f"(row {offset + err.row + 1})")
-
-
 def _cell(value: Any) -> Any:
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, dt.datetime | dt.time):
+        return value.isoformat()  # str() of a datetime has a space, not ISO 8601's 'T'
     if isinstance(value, list | tuple):
         # A list-valued result (selectAll, association rule items) is one cell: a JSON array,
         # as the /pm/v1 reply writes it.
         return json.dumps(list(value))
     return value
 
+
+# -- Parquet (Arrow) and Spark --------------------------------------------------------------------
+
+def _is_parquet(path: Path | str) -> bool:
+    return str(path).lower().endswith(PARQUET_SUFFIXES)
+
+
+def _score_arrow(model: Scorable, source: Path, output: Path, missing: set[str], fail_fast: bool,
+                 chunk_size: int) -> int:
+    """Score through Arrow record batches: Parquet or CSV in, Parquet or CSV out."""
+    with contextlib.ExitStack() as stack:
+        schema, batches = (_parquet_batches(source, chunk_size) if _is_parquet(source)
+                           else _csv_batches(stack, source, missing, chunk_size))
+        write = _table_writer(stack, output, scored_schema(model, schema))
+        failed = 0
+        offset = 0
+        for batch in batches:
+            scored = score_batch(model, batch, offset=offset)
+            if scored.errors and fail_fast:
+                first = min(scored.errors)
+                write(scored.batch.slice(0, first))
+                raise DataError(f"record {offset + first + 1} cannot be scored: "
+                                f"{row_error_text(scored.errors[first], offset)}", row=offset + first)
+            write(scored.batch)
+            failed += len(scored.errors)
+            offset += batch.num_rows
+    return failed
+
+
+def _parquet_batches(source: Path, chunk_size: int) -> tuple[Any, Iterator[Any]]:
+    try:
+        parquet = pq.ParquetFile(source)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DataError(f"{source} is not a readable Parquet file: {exc}") from exc
+    return parquet.schema_arrow, parquet.iter_batches(batch_size=chunk_size)
+
+
+def _csv_batches(stack: contextlib.ExitStack, source: Path, missing: set[str],
+                 chunk_size: int) -> tuple[Any, Iterator[Any]]:
+    """A CSV file's header as a schema of text columns, and its records as batches of them (read
+    as the CSV-to-CSV path reads them: the model converts the text)."""
+    src = stack.enter_context(open(source, newline="", encoding="utf-8-sig"))  # noqa: SIM115 (the stack closes it)
+    reader = csv.reader(src)
+    header = next(reader, None)
+    if header is None:
+        raise DataError("the input CSV is empty; expected a header row")
+    schema = pa.schema([pa.field(name, pa.string()) for name in header])
+
+    def batches() -> Iterator[Any]:
+        offset = 0
+        while rows := _chunk(reader, chunk_size, len(header), offset):
+            columns = [pa.array([None if r[i] in missing else r[i] for r in rows], type=pa.string())
+                       for i in range(len(header))]
+            yield pa.RecordBatch.from_arrays(columns, schema=schema)
+            offset += len(rows)
+
+    return schema, batches()
+
+
+def _table_writer(stack: contextlib.ExitStack, output: Path, schema: Any) -> Callable[[Any], None]:
+    """A function writing scored batches to ``output``: Parquet, CSV, or CSV on standard output."""
+    if _is_parquet(output):
+        # Dictionary encoding for text only: tried on float columns it is 5 times the whole write.
+        text = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+        parquet = stack.enter_context(pq.ParquetWriter(output, schema, use_dictionary=text or False))
+        return lambda batch: parquet.write_batch(batch)
+    out = sys.stdout if str(output) == "-" else \
+        stack.enter_context(open(output, "w", newline="", encoding="utf-8"))  # noqa: SIM115 (the stack closes it)
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(schema.names)
+
+    def write(batch: Any) -> None:
+        columns = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
+        writer.writerows([_cell(v) for v in row] for row in zip(*columns, strict=True))
+
+    return write
+
+
+def _score_on_spark(master: str, model_file: Path, source: str, output: str, na_values: tuple[str, ...],
+                    fail_fast: bool) -> None:
+    if na_values or fail_fast:
+        raise click.UsageError("--na and --fail-fast are not available with --spark")
+    if output == "-":
+        raise click.UsageError("with --spark the output is a path Spark writes, not '-'")
+
+    def kind(path: str) -> Literal["parquet", "csv"]:
+        return "parquet" if _is_parquet(path) else "csv"
+
+    result = run_batch(model_file.read_bytes(), model_file.name, SparkSource(kind(source), path=source),
+                       SparkSink(kind(output), path=output, mode="overwrite"), master=master)
+    click.echo(f"scored {result.rows} record(s) on Spark {master} into {output}", err=True)
+    if result.failed:
+        click.echo(f"{result.failed} record(s) could not be scored; see the 'error' column", err=True)

@@ -36,6 +36,7 @@ from pmserve.formats import RowTable, Scorable, StreamLimits, TableScorable, loa
 from pmserve.pmml import Field
 from pmserve.settings import Settings
 from pmserve.store import KeyRecord, ModelVersion, NewVersion, Store, sha256_hex
+from pmserve.tables import passthrough_columns as passthrough_columns  # moved; still importable here
 
 log = logging.getLogger("pmserve.service")
 
@@ -404,13 +405,3 @@ def _not_found(model_id: str) -> NotFoundError:
 
 def _now() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds")
-
-
-def passthrough_columns(header: Sequence[str], result_names: Sequence[str]) -> list[int]:
-    """Indices of the input columns echoed before the results.
-
-    An input column named like a result (e.g. the actual value of the target sent along) is not
-    echoed: the reply's header must name each column once, and the result takes the name.
-    """
-    results = set(result_names)
-    return [i for i, name in enumerate(header) if name not in results]

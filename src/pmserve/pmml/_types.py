@@ -414,6 +414,8 @@ def coerce_collection(raw: Sequence[Any] | Array, field: str) -> tuple[Array, di
 
 
 def _bad_message(field: str, dtype: DataType, value: Any, row: int) -> str:
+    if isinstance(value, np.generic):
+        value = value.item()  # a cell of a numpy column: 5.5, not np.float64(5.5)
     kind = {
         DataType.INTEGER: "an integer",
         DataType.FLOAT: "a number",
