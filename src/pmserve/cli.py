@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, TextIO
+from urllib.parse import urlsplit, urlunsplit
 
 import click
 import pyarrow as pa
@@ -27,7 +28,7 @@ from pmserve.pmml import Field
 from pmserve.service import Service, Tenant, stream_limits
 from pmserve.settings import Settings
 from pmserve.spark import SparkSink, SparkSource, run_batch
-from pmserve.store import open_store
+from pmserve.store import SQLiteStore, open_store
 from pmserve.tables import echoed_columns, row_error_text
 
 QUICKSTART = "quickstart"
@@ -54,14 +55,37 @@ def main() -> None:
     """
 
 
-def _service() -> Service:
+def _service(*, existing: bool = False) -> Service:
+    """The store the server uses (the same PMSERVE_* settings), named on standard error.
+
+    A command that only reads or changes what is there (``existing``) refuses to create an empty
+    store where none is: that happens when it is run from another folder than the server.
+    """
     settings = Settings.from_env()
+    if settings.store_url is None:
+        where = settings.data_dir.resolve()
+        if existing and not SQLiteStore.exists_in(where):
+            raise click.ClickException(
+                f"no pmserve store in {where}: run the command where the server keeps its data, or set "
+                f"PMSERVE_DATA_DIR (or PMSERVE_STORE_URL) as for 'pmserve serve'")
+        click.echo(f"pmserve: store {where} (PMSERVE_DATA_DIR)", err=True)
+    else:
+        click.echo(f"pmserve: store {_redacted(settings.store_url)} (PMSERVE_STORE_URL)", err=True)
     return Service(settings, open_store(settings))
 
 
+def _redacted(url: str) -> str:
+    """A store URL without its password."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
 @contextlib.contextmanager
-def _opened() -> Iterator[Service]:
-    service = _service()
+def _opened(*, existing: bool = False) -> Iterator[Service]:
+    service = _service(existing=existing)
     try:
         yield service
     finally:
@@ -167,7 +191,7 @@ def keys_create(name: str, tenant: str | None) -> None:
 @keys.command("list")
 def keys_list() -> None:
     """List keys (names, tenants, dates; never the keys themselves)."""
-    with _opened() as service:
+    with _opened(existing=True) as service:
         records = service.list_keys()
     for r in records:
         state = f"revoked {r.revoked_at}" if r.revoked_at else "active"
@@ -178,7 +202,7 @@ def keys_list() -> None:
 @click.argument("name")
 def keys_revoke(name: str) -> None:
     """Revoke the key NAME: it stops working at once."""
-    with _opened() as service:
+    with _opened(existing=True) as service:
         service.revoke_key(name)
     click.echo(f"revoked {name!r}")
 
@@ -218,7 +242,7 @@ def deploy(file: Path, model_id: str, tablename: str | None, key_name: str | Non
 @_tenant_options
 def models(key_name: str | None, tenant: str | None) -> None:
     """List the deployed models of a tenant."""
-    with _opened() as service:
+    with _opened(existing=True) as service:
         records = service.list_models(_tenant(service, key_name, tenant))
     for r in records:
         click.echo(f"{r.model_id}\t{r.filename}\tversion {r.version}\t{r.size} bytes\t{r.created_at}\t"
@@ -230,7 +254,7 @@ def models(key_name: str | None, tenant: str | None) -> None:
 @_tenant_options
 def undeploy(model_id: str, key_name: str | None, tenant: str | None) -> None:
     """Delete a deployed model and its kept versions."""
-    with _opened() as service:
+    with _opened(existing=True) as service:
         service.delete(_tenant(service, key_name, tenant), model_id)
     click.echo(f"undeployed {model_id!r}")
 
@@ -271,24 +295,56 @@ def score(model_file: Path, input_csv: str, output: str, na_values: tuple[str, .
         raise click.UsageError(f"{input_csv} is a folder; only --spark reads folders")
     if not source.is_file():
         raise click.BadParameter(f"file {input_csv!r} does not exist", param_hint="'INPUT_CSV'")
+    if output != "-":
+        _check_output(source, target)
     model = load_model(model_file.name, model_file.read_bytes(), stream_limits=stream_limits(Settings.from_env()))
     missing = {"", *na_values}
     parquet = _is_parquet(input_csv) or _is_parquet(output)
     if isinstance(model, TableScorable) and parquet:
         raise click.UsageError("an SPSS Modeler stream is scored from CSV to CSV; give .csv files")
-    if parquet:
-        failed = _score_arrow(model, source, target, missing, fail_fast, chunk_size)
-    else:
-        out: TextIO
-        with open(source, newline="", encoding="utf-8-sig") as src, \
-                (contextlib.nullcontext(sys.stdout) if output == "-"
-                 else open(target, "w", newline="", encoding="utf-8")) as out:
-            if isinstance(model, TableScorable):
-                _score_stream_csv(model, src, out, missing)
-                return
-            failed = _score_csv(model, src, out, missing, fail_fast, chunk_size, source.stat().st_size)
+    # The output appears whole or not at all: written beside, renamed when every record is done.
+    with contextlib.nullcontext(target) if output == "-" else _atomic(target) as written:
+        if parquet:
+            failed, total = _score_arrow(model, source, written, missing, fail_fast, chunk_size)
+        else:
+            out: TextIO
+            with open(source, newline="", encoding="utf-8-sig") as src, \
+                    (contextlib.nullcontext(sys.stdout) if output == "-"
+                     else open(written, "w", newline="", encoding="utf-8")) as out:
+                if isinstance(model, TableScorable):
+                    _score_stream_csv(model, src, out, missing)
+                    return
+                failed, total = _score_csv(model, src, out, missing, fail_fast, chunk_size, source.stat().st_size)
+    if failed and failed == total:
+        raise click.ClickException(f"none of the {total} record(s) could be scored; the reasons are in the "
+                                   f"'error' column of {output}")
     if failed:
-        click.echo(f"{failed} record(s) could not be scored; see the 'error' column", err=True)
+        click.echo(f"{failed} of {total} record(s) could not be scored; see the 'error' column", err=True)
+
+
+def _check_output(source: Path, target: Path) -> None:
+    """Refuse an output that would destroy the input or cannot be written, before any work."""
+    if target.exists() and target.resolve() == source.resolve():
+        raise click.UsageError(f"the output {str(target)!r} is the input file; write the scores elsewhere")
+    folder = target.parent
+    if not folder.is_dir():
+        raise click.UsageError(f"the output folder {str(folder)!r} does not exist")
+    if target.is_dir():
+        raise click.UsageError(f"the output {str(target)!r} is a folder; name a file")
+
+
+@contextlib.contextmanager
+def _atomic(target: Path) -> Iterator[Path]:
+    """A temporary path beside ``target``, renamed onto it when the block succeeds, removed if not."""
+    # The suffix stays the target's: the writers choose Parquet or CSV by it.
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".partial{target.suffix}", dir=target.parent)
+    os.close(fd)
+    temporary = Path(name)
+    try:
+        yield temporary
+        os.replace(temporary, target)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def _score_stream_csv(model: TableScorable, src: TextIO, out: TextIO, missing: set[str]) -> None:
@@ -305,7 +361,8 @@ def _score_stream_csv(model: TableScorable, src: TextIO, out: TextIO, missing: s
 
 
 def _score_csv(model: Scorable, src: TextIO, out: TextIO, missing: set[str], fail_fast: bool,
-               chunk_size: int, size: int) -> int:
+               chunk_size: int, size: int) -> tuple[int, int]:
+    """Score a CSV file chunk by chunk; (records that failed, records read)."""
     reader = csv.reader(src)
     header = next(reader, None)
     if header is None:
@@ -344,7 +401,7 @@ def _score_csv(model: Scorable, src: TextIO, out: TextIO, missing: set[str], fai
             offset += len(rows)
             if bar is not None:
                 bar.update(sum(len(",".join(r)) + 1 for r in rows))
-    return failed
+    return failed, offset
 
 
 @main.command()
@@ -416,7 +473,7 @@ def _is_parquet(path: Path | str) -> bool:
 
 
 def _score_arrow(model: Scorable, source: Path, output: Path, missing: set[str], fail_fast: bool,
-                 chunk_size: int) -> int:
+                 chunk_size: int) -> tuple[int, int]:
     """Score through Arrow record batches: Parquet or CSV in, Parquet or CSV out."""
     with contextlib.ExitStack() as stack:
         schema, batches = (_parquet_batches(source, chunk_size) if _is_parquet(source)
@@ -434,7 +491,7 @@ def _score_arrow(model: Scorable, source: Path, output: Path, missing: set[str],
             write(scored.batch)
             failed += len(scored.errors)
             offset += batch.num_rows
-    return failed
+    return failed, offset
 
 
 def _parquet_batches(source: Path, chunk_size: int) -> tuple[Any, Iterator[Any]]:

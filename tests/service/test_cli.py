@@ -76,8 +76,8 @@ def test_deploy_models_undeploy_against_local_store(run: Run, tmp_path: Path) ->
     run("keys", "create", "--name", "app")
     assert "deployed 'lin'" in run("deploy", str(model), "--id", "lin", "--key-name", "app").output
     assert "refreshed 'lin'" in run("deploy", str(model), "--id", "lin", "--tenant", "app").output
-    assert run("models", "--key-name", "app").output.startswith("lin\tlin.pmml\t")
-    assert run("models", "--tenant", "other").output == ""
+    assert run("models", "--key-name", "app").stdout.startswith("lin\tlin.pmml\t")
+    assert run("models", "--tenant", "other").stdout == ""
     assert run("undeploy", "lin", "--key-name", "app").exit_code == 0
     missing = run("undeploy", "lin", "--key-name", "app")
     assert missing.exit_code == 1
@@ -175,7 +175,7 @@ def test_score_csv_bad_record_gets_error_and_others_still_scored(run: Run, tmp_p
     result = run("score", str(model), str(src), "-o", str(out), "--na", "NA", "--na", "N/A",
                  "--chunk-size", "2")
     assert result.exit_code == 0
-    assert "1 record(s) could not be scored" in result.output
+    assert "1 of 6 record(s) could not be scored" in result.output
     lines = _read(out)
     assert lines[0] == ["x", "y", "error"]
     assert float(lines[1][1]) == pytest.approx(2.0)
@@ -189,13 +189,69 @@ def test_score_csv_bad_record_gets_error_and_others_still_scored(run: Run, tmp_p
 
 
 def test_score_csv_fail_fast_stops_at_first_bad_record(run: Run, tmp_path: Path) -> None:
-    """--fail-fast stops with the record's message after writing the records before it."""
+    """--fail-fast stops with the record's message and leaves no partial output (an old one intact)."""
     model = tmp_path / "lin.pmml"
     model.write_bytes(linear_pmml(1.0))
     src = _write(tmp_path / "in.csv", [["x"], ["1"], ["2"], ["3"], ["abc"], ["5"]])
     out = tmp_path / "out.csv"
+    out.write_text("earlier scores\n")
     result = run("score", str(model), str(src), "-o", str(out), "--fail-fast", "--chunk-size", "3")
     assert result.exit_code == 1
     assert "record 4 cannot be scored" in result.output
     assert "row 4" in result.output
-    assert [line[0] for line in _read(out)] == ["x", "1", "2", "3"]
+    assert out.read_text() == "earlier scores\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "lin.pmml", "out.csv"]
+
+
+def test_score_refuses_to_write_over_its_input(run: Run, tmp_path: Path) -> None:
+    """`pmserve score M same.csv -o same.csv` is refused before anything is written: the input stays."""
+    model = tmp_path / "lin.pmml"
+    model.write_bytes(linear_pmml(1.0))
+    src = _write(tmp_path / "same.csv", [["x"], ["1"], ["2"]])
+    before = src.read_bytes()
+    result = run("score", str(model), str(src), "-o", str(tmp_path / "." / "same.csv"))
+    assert result.exit_code == 2
+    assert "is the input file" in result.output
+    assert src.read_bytes() == before
+
+
+def test_score_into_a_missing_folder_is_a_clear_error(run: Run, tmp_path: Path) -> None:
+    """An output folder that does not exist is named; no traceback."""
+    model = tmp_path / "lin.pmml"
+    model.write_bytes(linear_pmml(1.0))
+    src = _write(tmp_path / "in.csv", [["x"], ["1"]])
+    result = run("score", str(model), str(src), "-o", str(tmp_path / "nowhere" / "out.csv"))
+    assert result.exit_code == 2
+    assert "output folder" in result.output
+    assert "nowhere" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_score_exits_non_zero_when_no_record_could_be_scored(run: Run, tmp_path: Path) -> None:
+    """Every record failing is a failure of the command (the output still says why for each)."""
+    model = tmp_path / "lin.pmml"
+    model.write_bytes(linear_pmml(1.0))
+    src = _write(tmp_path / "in.csv", [["x"], ["abc"], ["def"]])
+    out = tmp_path / "out.csv"
+    result = run("score", str(model), str(src), "-o", str(out))
+    assert result.exit_code == 1
+    assert "none of the 2 record(s) could be scored" in result.output
+    assert [line[-1] != "" for line in _read(out)[1:]] == [True, True]
+
+
+def test_read_commands_refuse_to_create_an_empty_store_elsewhere(tmp_path: Path) -> None:
+    """Run from another folder, `keys list` says there is no store there instead of making one."""
+    runner = CliRunner()
+    empty = tmp_path / "not-a-store"
+    for args in (["keys", "list"], ["models", "--tenant", "t"], ["undeploy", "m", "--tenant", "t"]):
+        result = runner.invoke(main, args, env={"PMSERVE_DATA_DIR": str(empty)})
+        assert result.exit_code == 1, args
+        assert f"no pmserve store in {empty}" in result.output
+    assert not empty.exists()
+
+
+def test_management_commands_name_the_store_they_use(run: Run, tmp_path: Path) -> None:
+    """The store in use is named on standard error, so a wrong folder shows at once."""
+    result = run("keys", "create", "--name", "app")
+    assert f"pmserve: store {(tmp_path / 'data').resolve()}" in result.stderr
+    assert "pmserve: store" not in result.stdout

@@ -60,7 +60,7 @@ def test_parquet_in_parquet_out_has_typed_results_equal_to_the_engine(run: Run, 
     for name, want in expected.to_lists().items():
         assert all(_close(a, b) for a, b in zip(got[name], want, strict=True)), name
     assert [i for i, e in enumerate(got["error"]) if e] == list(expected.errors)
-    assert f"{len(expected.errors)} record(s) could not be scored" in result.output
+    assert f"{len(expected.errors)} of {table.num_rows} record(s) could not be scored" in result.output
 
 
 def test_parquet_error_messages_are_numbered_within_the_whole_file(run: Run, tmp_path: Path,
@@ -115,8 +115,8 @@ def test_empty_parquet_input_writes_an_empty_scored_file(run: Run, tmp_path: Pat
     assert out.schema.names[-1] == "error"
 
 
-def test_parquet_fail_fast_keeps_records_before_the_bad_one(run: Run, tmp_path: Path, model: Path) -> None:
-    """--fail-fast stops at the first bad record, naming it; the records before it are written."""
+def test_parquet_fail_fast_leaves_no_partial_file(run: Run, tmp_path: Path, model: Path) -> None:
+    """--fail-fast stops at the first bad record, naming it; no partial Parquet file is left."""
     table = mixed_table(3000, seed=11)
     expected = pmml.load(MIXED_PMML).score(table.to_pydict(), errors="collect")
     first = min(expected.errors)
@@ -125,7 +125,8 @@ def test_parquet_fail_fast_keeps_records_before_the_bad_one(run: Run, tmp_path: 
                  "--fail-fast", "--chunk-size", "100")
     assert result.exit_code == 1
     assert f"record {first + 1} cannot be scored" in result.output
-    assert pq.read_table(tmp_path / "out.parquet").num_rows == first
+    assert not (tmp_path / "out.parquet").exists()
+    assert not any(p.name.startswith(".out.parquet") for p in tmp_path.iterdir())
 
 
 def test_unreadable_parquet_is_a_clear_error(run: Run, tmp_path: Path, model: Path) -> None:

@@ -55,6 +55,13 @@ CREATE TABLE IF NOT EXISTS models (
 class SQLiteStore(SQLStore):
     """Metadata in ``<data_dir>/pmserve.sqlite3``, model files under ``<data_dir>/blobs``."""
 
+    DB_FILE = "pmserve.sqlite3"
+
+    @classmethod
+    def exists_in(cls, data_dir: Path) -> bool:
+        """Whether ``data_dir`` holds a store already (opening one creates it)."""
+        return (Path(data_dir) / cls.DB_FILE).is_file()
+
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = Path(data_dir)
         self.blob_dir = self.data_dir / "blobs"
@@ -63,7 +70,7 @@ class SQLiteStore(SQLStore):
         except OSError as exc:
             raise StoreUnavailableError(
                 f"cannot create the data directory {str(self.data_dir)!r}: {exc}") from exc
-        self.db_path = self.data_dir / "pmserve.sqlite3"
+        self.db_path = self.data_dir / self.DB_FILE
         # One connection per thread: sqlite3 connections must not be shared between threads
         # without a lock, and a lock would serialise every score request's version check.
         self._local = threading.local()
