@@ -19,8 +19,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from pmserve.api import _pmv1
+from pmserve.api import _batch, _pmv1
 from pmserve.api._access_log import AccessLog
+from pmserve.batch import BatchService
 from pmserve.errors import PmserveError
 from pmserve.service import Service
 from pmserve.settings import Settings
@@ -43,12 +44,13 @@ def create_app(settings: Settings, service: Service | None = None) -> Starlette:
             service.close()
 
     app = Starlette(
-        routes=[*_pmv1.routes(), Route("/health", health, methods=["GET"]),
+        routes=[*_pmv1.routes(), *_batch.routes(), Route("/health", health, methods=["GET"]),
                 Route("/ready", ready, methods=["GET"])],
         middleware=[Middleware(AccessLog)],
         lifespan=lifespan,
     )
     app.state.service = service
+    app.state.batch = BatchService(settings, service.store)
     app.state.settings = settings
     return app
 

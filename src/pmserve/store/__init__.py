@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from pmserve.settings import Settings
 from pmserve.store._base import KeyRecord, ModelVersion, NewVersion, Store, sha256_hex
+from pmserve.store._batch import FileRecord, JobRecord
 from pmserve.store._sqlite import SQLiteStore
 
-__all__ = ["KeyRecord", "ModelVersion", "NewVersion", "SQLiteStore", "Store", "open_store", "sha256_hex"]
+__all__ = ["FileRecord", "JobRecord", "KeyRecord", "ModelVersion", "NewVersion", "SQLiteStore", "Store", "open_store",
+           "sha256_hex"]
 
 
 def open_store(settings: Settings) -> Store:
