@@ -35,7 +35,7 @@ class Settings:
     keep_versions: int = 5
     # -- batch files and jobs (reference §1.2, §2.8) --
     max_file_mb: float = 10240.0  # largest file accepted by PUT /pm/v1/file (streamed to disk)
-    job_workers: int = 2  # jobs run at once per server process (a bounded thread pool)
+    job_workers: int = 2  # jobs run at once per server process (a bounded thread pool); 0 = run none here
     job_chunk_rows: int = 65536  # rows read, scored and written at once (memory is flat in input size)
     job_stale_seconds: float = 10.0  # a running job silent this long is taken over by another runner
     job_max_attempts: int = 3  # runs of a job interrupted by crashes before it is marked FAILED
@@ -52,7 +52,7 @@ class Settings:
         _check("PMSERVE_KEEP_VERSIONS", self.keep_versions, lambda v: 0 <= v <= 1000,
                "an integer from 0 to 1000")
         _check("PMSERVE_MAX_FILE_MB", self.max_file_mb, lambda v: v > 0, "a positive number")
-        _check("PMSERVE_JOB_WORKERS", self.job_workers, lambda v: 1 <= v <= 64, "an integer from 1 to 64")
+        _check("PMSERVE_JOB_WORKERS", self.job_workers, lambda v: 0 <= v <= 64, "an integer from 0 to 64")
         _check("PMSERVE_JOB_CHUNK_ROWS", self.job_chunk_rows, lambda v: 16 <= v <= 4_194_304,
                "an integer from 16 to 4194304")
         _check("PMSERVE_JOB_STALE_SECONDS", self.job_stale_seconds, lambda v: 1 <= v <= 86_400,

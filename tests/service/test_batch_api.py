@@ -31,6 +31,12 @@ REFERENCE_JOB: dict[str, Any] = {
         "reportFormat": "TAB"}}
 
 
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """No job runner: these tests look at jobs as submitted, before anything runs them."""
+    return Settings(data_dir=tmp_path / "data", max_upload_mb=1.0, job_workers=0)
+
+
 def test_file_store_lists_nothing_at_first(client: Client, keys: Keys) -> None:
     """GET /pm/v1/file answers [] (IBM's clients probe it before they start)."""
     for path in ("/pm/v1/file", "/pm/v1/file/"):

@@ -21,7 +21,7 @@ from starlette.routing import Route
 
 from pmserve.api import _batch, _pmv1
 from pmserve.api._access_log import AccessLog
-from pmserve.batch import BatchService
+from pmserve.batch import BatchService, JobRunner
 from pmserve.errors import PmserveError
 from pmserve.service import Service
 from pmserve.settings import Settings
@@ -38,9 +38,12 @@ def create_app(settings: Settings, service: Service | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # Restart recovery: compile every deployed model before taking traffic.
         await run_in_threadpool(service.warm_up)
+        runner = JobRunner(settings, service.store)  # batch jobs: claimed from the store, run in threads
+        runner.start()
         try:
             yield
         finally:
+            await run_in_threadpool(runner.stop)
             service.close()
 
     app = Starlette(

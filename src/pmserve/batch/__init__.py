@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from pmserve.batch._runner import JobRunner
 from pmserve.batch._service import BatchService, job_json, job_status
 
-__all__ = ["BatchService", "job_json", "job_status"]
+__all__ = ["BatchService", "JobRunner", "job_json", "job_status"]
