@@ -223,8 +223,8 @@ class JobRunner:
             progress.samples += [f"row {row + 1}: {_without_row(err.message)}" for row, err in errors[:max(room, 0)]]
             if fail_on_row_errors:
                 row, err = errors[0]
-                raise DataError(f"row {row + 1} cannot be scored (setting.failOnRowErrors): {_without_row(err.message)}",
-                                row=row)
+                why = _without_row(err.message)
+                raise DataError(f"row {row + 1} cannot be scored (setting.failOnRowErrors): {why}", row=row)
         sink.write(_columns.output_batch(model, batch, scored, plan))
         progress.rows_done += batch.num_rows
 
