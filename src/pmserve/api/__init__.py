@@ -38,7 +38,7 @@ def create_app(settings: Settings, service: Service | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # Restart recovery: compile every deployed model before taking traffic.
         await run_in_threadpool(service.warm_up)
-        runner = JobRunner(settings, service.store)  # batch jobs: claimed from the store, run in threads
+        runner = app.state.runner = JobRunner(settings, service.store)  # batch jobs, run in threads
         runner.start()
         try:
             yield
