@@ -10,19 +10,20 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from starlette.testclient import TestClient
+from tests.service.conftest import IRIS_HEADER, POSTGRES_DSN
 
 from pmserve.api import create_app
 from pmserve.batch import _spark
 from pmserve.service import Service
 from pmserve.settings import Settings
 from pmserve.store import SQLiteStore
-from tests.service.conftest import IRIS_HEADER, POSTGRES_DSN
 
 FINAL = ("SUCCESS", "FAILED", "CANCELED")
 
@@ -41,7 +42,8 @@ class Batch:
         self.client, self.key = client, key
         self.params = {"accesskey": key}
         self.put_file("iris.pmml", iris)
-        assert client.put("/pm/v1/model/iris", params=self.params, files={"model_file": ("iris.pmml", iris)}).json()["flag"]
+        deployed = client.put("/pm/v1/model/iris", params=self.params, files={"model_file": ("iris.pmml", iris)})
+        assert deployed.json()["flag"]
 
     def put_file(self, file_id: str, content: bytes) -> None:
         reply = self.client.put(f"/pm/v1/file/{file_id}", params=self.params, files={"file": (file_id, content)})
@@ -319,8 +321,6 @@ def pg_tables() -> Iterator[tuple[Any, str]]:
 
 
 def pg_definition() -> dict[str, Any]:
-    from urllib.parse import urlsplit
-
     parts = urlsplit(POSTGRES_DSN)
     return {"pg": {"type": "PostgreSQL", "host": parts.hostname, "port": parts.port or 5432,
                    "db": parts.path.lstrip("/"), "username": parts.username, "password": parts.password}}
