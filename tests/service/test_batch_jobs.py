@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import sqlite3
@@ -83,12 +84,25 @@ class Batch:
         return data
 
 
-@pytest.fixture
-def batch(settings: Settings, iris_pmml: bytes) -> Iterator[Batch]:
+@contextlib.contextmanager
+def running_app(settings: Settings, iris_pmml: bytes) -> Iterator[Batch]:
     service = Service(settings, SQLiteStore(settings.data_dir))
     key = service.create_key("alice")
     with TestClient(create_app(settings, service)) as client:
         yield Batch(client, key, iris_pmml)
+
+
+@pytest.fixture
+def batch(settings: Settings, iris_pmml: bytes) -> Iterator[Batch]:
+    with running_app(settings, iris_pmml) as made:
+        yield made
+
+
+@pytest.fixture
+def slow_batch(settings: Settings, iris_pmml: bytes) -> Iterator[Batch]:
+    """Jobs read 16 rows at a time: long enough to be caught running."""
+    with running_app(settings.replace(job_chunk_rows=16), iris_pmml) as made:
+        yield made
 
 
 def iris_rows(n: int) -> list[list[float]]:
@@ -215,30 +229,30 @@ def big_input(batch: Batch, rows: int) -> None:
     batch.put_file("big.csv", csv_bytes(IRIS_HEADER, iris_rows(rows)))
 
 
-def test_cancel_stops_a_running_job_and_keeps_no_output(batch: Batch) -> None:
+def test_cancel_stops_a_running_job_and_keeps_no_output(slow_batch: Batch) -> None:
     """Cancel of a running job ends it CANCELED, with no result file."""
-    big_input(batch, 400_000)
-    batch.submit("long", {"file": {"id": "big.csv"}})
-    batch.wait("long", until=("RUNNING", *FINAL))
-    reply = batch.client.post("/pm/v1/jobs/long/cancel", params=batch.params)
+    big_input(slow_batch, 200_000)
+    slow_batch.submit("long", {"file": {"id": "big.csv"}})
+    slow_batch.wait("long", until=("RUNNING", *FINAL))
+    reply = slow_batch.client.post("/pm/v1/jobs/long/cancel", params=slow_batch.params)
     assert reply.json()["jobStatus"] in ("CANCELING", "CANCELED")
-    status = batch.wait("long", timeout=10)
+    status = slow_batch.wait("long", timeout=10)
     assert status["jobStatus"] == "CANCELED"
-    assert status["rowsDone"] < 400_000
-    assert batch.client.get("/pm/v1/file", params=batch.params).json() == ["big.csv", "iris.pmml"]
+    assert status["rowsDone"] < 200_000
+    assert slow_batch.client.get("/pm/v1/file", params=slow_batch.params).json() == ["big.csv", "iris.pmml"]
 
 
-def test_deleting_a_running_job_stops_it(batch: Batch) -> None:
+def test_deleting_a_running_job_stops_it(slow_batch: Batch) -> None:
     """DELETE of a running job answers 1; the job stops and leaves no output."""
-    big_input(batch, 400_000)
-    batch.submit("long", {"file": {"id": "big.csv"}})
-    batch.wait("long", until=("RUNNING", *FINAL))
-    assert batch.client.delete("/pm/v1/jobs/long", params=batch.params).text == "1"
+    big_input(slow_batch, 200_000)
+    slow_batch.submit("long", {"file": {"id": "big.csv"}})
+    slow_batch.wait("long", until=("RUNNING", *FINAL))
+    assert slow_batch.client.delete("/pm/v1/jobs/long", params=slow_batch.params).text == "1"
     deadline = time.monotonic() + 10
-    while batch.client.app.state.runner.running:
+    while slow_batch.client.app.state.runner.running:
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    assert batch.client.get("/pm/v1/file", params=batch.params).json() == ["big.csv", "iris.pmml"]
+    assert slow_batch.client.get("/pm/v1/file", params=slow_batch.params).json() == ["big.csv", "iris.pmml"]
 
 
 def test_spark_job_fails_clearly_without_the_spark_engine(batch: Batch) -> None:

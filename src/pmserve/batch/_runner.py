@@ -17,15 +17,16 @@ runs in the pool's threads, never on the event loop that serves online requests.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import re
 import shutil
 import socket
-import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -150,7 +151,11 @@ class JobRunner:
     # -- one job ------------------------------------------------------------------------------
     def _run(self, progress: Progress) -> None:
         record = progress.record
-        work_dir = Path(tempfile.mkdtemp(prefix="job-", dir=self.work_root))
+        # One scratch directory per job, not per attempt: a resumed attempt first removes what an
+        # interrupted one left (a half-written output file).
+        work_dir = self.work_root / hashlib.sha256(f"{record.tenant}/{record.job_id}".encode()).hexdigest()[:24]
+        shutil.rmtree(work_dir, ignore_errors=True)
+        work_dir.mkdir(parents=True)
         status, message, result_file = FAILED, None, None
         try:
             status, message, result_file = self._execute(progress, work_dir)
@@ -202,7 +207,7 @@ class JobRunner:
             with open_source(spec.source, ctx) as source:
                 plan = _columns.layout(model, source.schema)
                 sink.open(plan.schema)
-                for batch in source.batches:
+                for batch in _sliced(source.batches, self.settings.job_chunk_rows):
                     progress.check()
                     self._score(model, batch, plan, sink, progress, spec.fail_on_row_errors)
                     time.sleep(0)  # let online requests have the interpreter between chunks
@@ -227,6 +232,13 @@ class JobRunner:
                 raise DataError(f"row {row + 1} cannot be scored (setting.failOnRowErrors): {why}", row=row)
         sink.write(_columns.output_batch(model, batch, scored, plan))
         progress.rows_done += batch.num_rows
+
+
+def _sliced(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.RecordBatch]:
+    """At most ``rows`` rows at a time (readers of text files cut blocks by bytes); slices copy nothing."""
+    for batch in batches:
+        for offset in range(0, batch.num_rows, rows):
+            yield batch.slice(offset, rows)
 
 
 def _without_row(message: str) -> str:

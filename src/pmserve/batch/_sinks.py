@@ -78,16 +78,18 @@ class FileSink:
             self._writer = pq.ParquetWriter(self.path, schema)
             return
         self._file = open(self.path, "wb")  # noqa: SIM115 - closed by commit or abort
-        if self.ref.format == "TAB":
-            # IBM's TAB reports: no quotes unless a value holds a tab, a quote or a line end.
-            self._options = [pacsv.WriteOptions(include_header=False, delimiter="\t", eol="\r\n",
-                                                quoting_style="none"),
-                             pacsv.WriteOptions(include_header=False, delimiter="\t", eol="\r\n")]
-            header = pacsv.WriteOptions(delimiter="\t", eol="\r\n", quoting_header="none", quoting_style="none")
-        else:
-            self._options = [pacsv.WriteOptions(include_header=False)]
-            header = pacsv.WriteOptions()
-        pacsv.write_csv(schema.empty_table(), self._file, header)
+        # No quotes (as IBM's TAB reports) unless a chunk holds a value with a delimiter, a quote or a
+        # line end: Arrow refuses to write such a chunk unquoted, and it is written quoted instead.
+        delimiter, eol = ("\t", "\r\n") if self.ref.format == "TAB" else (",", "\n")
+        self._options = [pacsv.WriteOptions(include_header=False, delimiter=delimiter, eol=eol, quoting_style=style)
+                         for style in ("none", "needed")]
+        for style in ("none", "needed"):
+            try:
+                header = pacsv.WriteOptions(delimiter=delimiter, eol=eol, quoting_header=style, quoting_style=style)
+                pacsv.write_csv(schema.empty_table(), self._file, header)
+                break
+            except pa.ArrowInvalid:
+                continue
 
     def write(self, batch: pa.RecordBatch) -> None:
         if self._writer is not None:
