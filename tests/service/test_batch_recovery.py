@@ -17,11 +17,11 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from tests.service.conftest import IRIS_HEADER
 
 from pmserve.service import Service
 from pmserve.settings import Settings
 from pmserve.store import SQLiteStore
-from tests.service.conftest import IRIS_HEADER
 
 ROWS = 600_000
 
