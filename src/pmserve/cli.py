@@ -15,6 +15,7 @@ from typing import Any, TextIO
 
 import click
 
+from pmserve.batch.cli import jobs
 from pmserve.errors import DataError, NotFoundError, PmserveError
 from pmserve.formats import Scorable, load_model
 from pmserve.service import Service, Tenant, passthrough_columns
@@ -43,6 +44,9 @@ def main() -> None:
 
     Settings come from PMSERVE_* environment variables (PMSERVE_DATA_DIR, PMSERVE_STORE_URL, ...).
     """
+
+
+main.add_command(jobs)  # pmserve jobs submit|status|cancel|list|delete|fetch (against a server)
 
 
 def _service() -> Service:
