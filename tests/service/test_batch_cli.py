@@ -8,10 +8,10 @@ import httpx
 import orjson
 import pytest
 from click.testing import CliRunner
+from tests.service.conftest import IRIS_HEADER, Keys
 
 from pmserve.cli import main
 from pmserve.settings import Settings
-from tests.service.conftest import IRIS_HEADER, Keys
 
 
 @pytest.fixture
