@@ -25,6 +25,7 @@ from pmserve.batch import _spark
 from pmserve.service import Service
 from pmserve.settings import Settings
 from pmserve.store import SQLiteStore
+from pmserve.store._postgres import PostgresStore
 
 FINAL = ("SUCCESS", "FAILED", "CANCELED")
 
@@ -424,3 +425,21 @@ def test_mariadb_table_to_table_equals_online_scoring(batch: Batch, mariadb: tup
     assert len(got) == 2400
     assert_same_results([r[:5] for r in got[:1200]], [r[4:] for r in batch.online(rows)])
     assert stages == 0
+
+
+@pytest.mark.postgres
+def test_jobs_run_on_the_postgres_store_with_files_in_chunk_rows(settings: Settings, iris_pmml: bytes,
+                                                                 postgres_url: str) -> None:
+    """With the PostgreSQL store (files as chunk rows, no local path) a file job runs the same."""
+    pg_settings = settings.replace(store_url=postgres_url)
+    service = Service(pg_settings, PostgresStore(postgres_url))
+    key = service.create_key("alice")
+    with TestClient(create_app(pg_settings, service)) as client:
+        batch = Batch(client, key, iris_pmml)
+        rows = iris_rows(1200)
+        batch.put_file("in.csv", csv_bytes(IRIS_HEADER, rows))
+        batch.submit("j", {"file": {"id": "in.csv"}}, setting={"reportFormat": "CSV"})
+        status = batch.wait("j")
+        assert status["jobStatus"] == "SUCCESS", status
+        got = list(csv.reader(io.StringIO(batch.get_file("j_result.csv").decode())))
+        assert_same_results([r[4:] for r in got[1:]], [r[4:] for r in batch.online(rows)])
