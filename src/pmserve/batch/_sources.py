@@ -9,7 +9,6 @@ block (``PMSERVE_JOB_CHUNK_ROWS`` rows), whatever the size of the input.
 from __future__ import annotations
 
 import contextlib
-import io
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -157,26 +156,36 @@ def pg_resolve(conn: Any, ref: TableRef) -> tuple[str, ...]:
     raise DataError(f"table {ref.name!r} does not exist in database {ref.database.ref!r}", field=ref.name)
 
 
-class _CopyStream(io.RawIOBase):
-    """psycopg's COPY output as a readable binary stream, for Arrow's streaming CSV reader."""
+class _CopyStream:
+    """psycopg's COPY output as a readable file for Arrow's streaming CSV reader.
+
+    psycopg hands out one row per ``read()``; Arrow asks for a whole block per call, so rows are
+    gathered until the block is full (a short answer per row would cost Arrow a block-sized
+    buffer per row).
+    """
 
     def __init__(self, copy: Any) -> None:
         self._copy = copy
-        self._pending = memoryview(b"")
+        self._left = b""
+        self.closed = False
 
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        while not self._pending:
+    def read(self, size: int = -1) -> bytes:
+        parts, total = [self._left], len(self._left)
+        while size < 0 or total < size:
             data = self._copy.read()
             if not data:
-                return 0
-            self._pending = memoryview(data)
-        n = min(len(buffer), len(self._pending))
-        buffer[:n] = self._pending[:n]
-        self._pending = self._pending[n:]
-        return n
+                break
+            parts.append(bytes(data))
+            total += len(data)
+        joined = b"".join(parts)
+        if size < 0 or len(joined) <= size:
+            self._left = b""
+            return joined
+        self._left = joined[size:]
+        return joined[:size]
+
+    def close(self) -> None:
+        self.closed = True
 
 
 # -- MySQL and SQLite: unbuffered cursors ---------------------------------------------------------
