@@ -159,7 +159,10 @@ class PostgresSink:
             conn.execute(sql.SQL("DELETE FROM {}").format(ident(target)))
         names = sql.SQL(", ").join(sql.Identifier(f.name) for f in self.schema)
         self._cursor = conn.cursor()
-        self._copy_cm = self._cursor.copy(sql.SQL("COPY {} ({}) FROM STDIN (FORMAT CSV)").format(ident(target), names))
+        # A queued writer sends to the server from a thread of its own: the next chunk is read and
+        # scored while PostgreSQL ingests this one.
+        statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT CSV)").format(ident(target), names)
+        self._copy_cm = self._cursor.copy(statement, writer=_db.QueuedLibpqWriter(self._cursor))
         self._copy = self._copy_cm.__enter__()
 
     def _existing(self) -> tuple[str, ...] | None:
