@@ -32,8 +32,8 @@ try:
 except ImportError:  # pragma: no cover - the batch extra is not installed
     pymysql = None  # type: ignore[assignment]
 
-__all__ = ["SQL_TYPES", "QueuedLibpqWriter", "connect", "missing_table", "pg_ident", "pgsql", "psycopg", "pymysql", "quoted",
-           "sqlite_path"]
+__all__ = ["SQL_TYPES", "QueuedLibpqWriter", "connect", "missing_table", "pg_ident", "pgsql", "psycopg", "pymysql",
+           "quoted", "sqlite_path"]
 
 CONNECT_TIMEOUT_SECONDS = 10
 #: The column types pmserve writes, per database, for each Arrow type of an output batch.
