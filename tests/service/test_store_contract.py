@@ -310,3 +310,14 @@ def test_delete_jobs_counts_and_separates_tenants(store: Store) -> None:
     assert store.delete_jobs("t", ["a", "b", "zz", "a"]) == 2
     assert store.list_jobs("t") == []
     assert [j.job_id for j in store.list_jobs("other")] == ["a"]
+
+
+def test_adopted_local_file_reads_back(store: Store, tmp_path: Path) -> None:
+    """A job's finished output file handed to the store reads back byte for byte under its id."""
+    path = tmp_path / "out.part"
+    path.write_bytes(b"a\tb\r\n1\t2\r\n")
+    record, created = store.adopt_file("t", "out.txt", path, "now")
+    assert created
+    assert (record.size, record.sha256) == (10, sha256_hex(b"a\tb\r\n1\t2\r\n"))
+    assert b"".join(store.iter_file(record)) == b"a\tb\r\n1\t2\r\n"
+    assert store.file_info("t", "out.txt") == record

@@ -105,8 +105,7 @@ class FileSink:
 
     def commit(self) -> str:
         self._close()
-        with open(self.path, "rb") as f:
-            self.ctx.store.put_file(self.ctx.tenant, self.ref.file_id, f, _iso(now_ms()))
+        self.ctx.store.adopt_file(self.ctx.tenant, self.ref.file_id, self.path, _iso(now_ms()))
         self.path.unlink(missing_ok=True)
         return self.ref.file_id
 

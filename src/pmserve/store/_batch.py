@@ -108,6 +108,11 @@ class BatchStore(abc.ABC):
         Atomic: readers see the old file or the new one.  Returns the record and whether the id was new.
         """
 
+    def adopt_file(self, tenant: str, file_id: str, path: Path, created_at: str) -> tuple[FileRecord, bool]:
+        """Like ``put_file`` from a local file that the store may take over (move) instead of copying."""
+        with open(path, "rb") as f:
+            return self.put_file(tenant, file_id, f, created_at)
+
     @abc.abstractmethod
     def file_info(self, tenant: str, file_id: str) -> FileRecord | None: ...
 

@@ -9,6 +9,7 @@ that each kind's garbage collection only ever looks at its own files.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import tempfile
@@ -50,6 +51,10 @@ class SQLiteBatchFiles(SQLBatchStore):
 
     def put_file(self, tenant: str, file_id: str, source: Readable, created_at: str) -> tuple[FileRecord, bool]:
         sha, size = self._write_file_blob(source)
+        return self._name_file(tenant, file_id, sha, size, created_at)
+
+    def _name_file(self, tenant: str, file_id: str, sha: str, size: int, created_at: str) -> tuple[FileRecord, bool]:
+        """Point ``file_id`` at the blob ``sha`` (written already) in one transaction."""
         with self._write() as db:
             old = db.execute("SELECT sha256 FROM files WHERE tenant = ? AND file_id = ?", (tenant, file_id)).fetchall()
             db.execute(f"INSERT INTO files ({FILE_COLUMNS}) VALUES (?, ?, ?, ?, ?) "
@@ -59,6 +64,29 @@ class SQLiteBatchFiles(SQLBatchStore):
         if old and old[0][0] != sha:
             self._collect_file(str(old[0][0]))
         return FileRecord(tenant, file_id, size, sha, created_at), not old
+
+    def adopt_file(self, tenant: str, file_id: str, path: Path, created_at: str) -> tuple[FileRecord, bool]:
+        """A job's finished output: hashed and renamed into place, not copied (same file system)."""
+        digest, size = hashlib.sha256(), 0
+        try:
+            with open(path, "rb") as f:
+                while chunk := f.read(FILE_CHUNK_BYTES):
+                    digest.update(chunk)
+                    size += len(chunk)
+                os.fsync(f.fileno())
+            target = self._file_path(digest.hexdigest())
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.exists():
+                os.utime(target)
+                path.unlink()
+            else:
+                os.replace(path, target)
+                _fsync_dir(target.parent)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise StoreUnavailableError(f"cannot store file {file_id!r}: {exc}") from exc
+            return super().adopt_file(tenant, file_id, path, created_at)  # another file system: copy it
+        return self._name_file(tenant, file_id, digest.hexdigest(), size, created_at)
 
     def file_info(self, tenant: str, file_id: str) -> FileRecord | None:
         rows = self._query(f"SELECT {FILE_COLUMNS} FROM files WHERE tenant = ? AND file_id = ?", (tenant, file_id))
