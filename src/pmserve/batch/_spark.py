@@ -24,9 +24,19 @@ from pmserve.batch._sources import Context, local_copy
 from pmserve.batch._spec import FileRef, JobSpec, TableRef
 from pmserve.errors import ConfigurationError, DataError
 
+
+def _load_spark() -> tuple[ModuleType | None, str]:
+    """The optional Spark engine, or None and why (absent, or present without PySpark)."""
+    if importlib.util.find_spec("pmserve.spark") is None:
+        return None, "pmserve.spark and PySpark are not installed"
+    try:
+        return importlib.import_module("pmserve.spark"), ""
+    except ImportError as exc:
+        return None, f"pmserve.spark cannot be imported ({exc})"
+
+
 #: The Spark engine: ``run_batch(model_content, filename, source, sink, *, master) -> SparkResult``.
-SPARK: ModuleType | None = (importlib.import_module("pmserve.spark")
-                            if importlib.util.find_spec("pmserve.spark") is not None else None)
+SPARK, SPARK_MISSING = _load_spark()
 DEFAULT_MASTER = "local[2]"
 _MODES = {"Create": "error", "Append": "append", "Drop": "overwrite", "Refresh": "overwrite"}
 
@@ -40,9 +50,9 @@ class SparkOutcome:
 
 def run_on_spark(spec: JobSpec, model_content: bytes, ctx: Context, master: str | None) -> SparkOutcome:
     if SPARK is None:
-        raise ConfigurationError("Spark engine not installed: this job asks for Spark (\"engine\": \"spark\" or "
-                                 "PMSERVE_SPARK_MASTER) but pmserve.spark and PySpark are not installed; install "
-                                 "pmserve[spark] or run the job with \"engine\": \"local\"")
+        raise ConfigurationError(f"Spark engine not installed: this job asks for Spark (\"engine\": \"spark\" or "
+                                 f"PMSERVE_SPARK_MASTER) but {SPARK_MISSING}; install pmserve[spark] or run the "
+                                 f"job with \"engine\": \"local\"")
     spark: Any = SPARK  # the optional module's names are only known once it is installed
     with _spark_source(spark, spec.source, ctx) as source, tempfile.TemporaryDirectory(dir=ctx.work_dir) as out:
         if isinstance(spec.sink, TableRef):
