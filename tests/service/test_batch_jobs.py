@@ -443,3 +443,19 @@ def test_jobs_run_on_the_postgres_store_with_files_in_chunk_rows(settings: Setti
         assert status["jobStatus"] == "SUCCESS", status
         got = list(csv.reader(io.StringIO(batch.get_file("j_result.csv").decode())))
         assert_same_results([r[4:] for r in got[1:]], [r[4:] for r in batch.online(rows)])
+
+
+@pytest.mark.parametrize(("file_id", "content", "message"), [
+    ("ragged.csv", b"sepal_length,sepal_width,petal_length,petal_width\n1,2,3,4\n1,2\n", "cannot be read"),
+    ("broken.jsonl", b'{"sepal_length": 1}\n{"sepal_length": \n', "cannot be read"),
+    ("fake.parquet", b"not parquet at all", "cannot be read as PARQUET"),
+])
+def test_malformed_input_file_fails_the_job_as_bad_data(batch: Batch, file_id: str, content: bytes,
+                                                        message: str) -> None:
+    """A file that is not what its format says fails the job with the reader's reason, no output."""
+    batch.put_file(file_id, content)
+    batch.submit("bad", {"file": {"id": file_id}})
+    status = batch.wait("bad")
+    assert status["jobStatus"] == "FAILED"
+    assert message in status["failureMsg"]
+    assert "internal error" not in status["failureMsg"]

@@ -87,11 +87,11 @@ def _file_source(path: Path, ref: FileRef, ctx: Context) -> Source:
     try:
         if ref.format == "PARQUET":
             parquet = pq.ParquetFile(path)
-            return Source(parquet.schema_arrow, parquet.iter_batches(batch_size=rows))
+            return Source(parquet.schema_arrow, _closing_iter(parquet.iter_batches(batch_size=rows), parquet))
         block = max(1 << 20, rows * _BYTES_PER_ROW)
         if ref.format == "JSONL":
             reader = pajson.open_json(path, read_options=pajson.ReadOptions(block_size=block))
-            return Source(reader.schema, iter(reader))
+            return Source(reader.schema, _closing_iter(reader))
         return _csv_source(path, "\t" if ref.format == "TAB" else ",", block)
     except (pa.ArrowInvalid, OSError) as exc:
         raise DataError(f"input file {ref.file_id!r} cannot be read as {ref.format}: {exc}", field=ref.file_id) from exc
@@ -109,13 +109,14 @@ def _csv_source(path: Path, delimiter: str, block: int) -> Source:
     return Source(reader.schema, _closing_iter(reader))
 
 
-def _closing_iter(reader: Any) -> Iterator[pa.RecordBatch]:
+def _closing_iter(batches: Any, owner: Any = None) -> Iterator[pa.RecordBatch]:
+    """The batches of a reader, closed at the end; a malformed block is the data's fault."""
     try:
-        yield from reader
-    except pa.ArrowInvalid as exc:
+        yield from batches
+    except (pa.ArrowInvalid, OSError) as exc:
         raise DataError(f"the input cannot be read: {exc}") from exc
     finally:
-        reader.close()
+        (owner or batches).close()
 
 
 # -- PostgreSQL: COPY TO STDOUT, parsed by Arrow as it streams -----------------------------------
@@ -175,7 +176,7 @@ class _CopyStream:
             data = self._copy.read()
             if not data:
                 break
-            parts.append(bytes(data))
+            parts.append(data)  # a memoryview: joined below without a copy of its own
             total += len(data)
         joined = b"".join(parts)
         if size < 0 or len(joined) <= size:
