@@ -155,6 +155,15 @@ def test_csv_job_writes_tab_report_equal_to_online_scoring(batch: Batch) -> None
     assert job["progress"] == {"rowsDone": 2500, "rowsFailed": 0, "attempts": 1}
 
 
+def test_run_stream_action_scores_like_batch_score(batch: Batch) -> None:
+    """RUN_STREAM (IBM's other action for scoring streams) runs the same way."""
+    batch.put_file("in.csv", csv_bytes(IRIS_HEADER, iris_rows(10)))
+    body = {"action": "RUN_STREAM", "model": {"id": "iris.pmml"}, "setting": {"inputs": [{"file": {"id": "in.csv"}}]}}
+    assert batch.client.post("/pm/v1/jobs/rs", params=batch.params, content=orjson.dumps(body)).status_code == 200
+    status = batch.wait("rs")
+    assert (status["jobStatus"], status["rowsDone"]) == ("SUCCESS", 10)
+
+
 def test_parquet_job_writes_parquet_with_typed_results(batch: Batch) -> None:
     """Parquet in, Parquet out (a named file export): results typed as the model says."""
     rows = iris_rows(3000)
@@ -459,3 +468,25 @@ def test_malformed_input_file_fails_the_job_as_bad_data(batch: Batch, file_id: s
     assert status["jobStatus"] == "FAILED"
     assert message in status["failureMsg"]
     assert "internal error" not in status["failureMsg"]
+
+
+def test_shutdown_hands_a_running_job_back_and_the_next_server_finishes_it(settings: Settings,
+                                                                          iris_pmml: bytes) -> None:
+    """A server stopping mid-job makes the job PENDING again (attempt not counted); the next one runs it."""
+    slow = settings.replace(job_chunk_rows=16)
+    with running_app(slow, iris_pmml) as first:
+        big_input(first, 100_000)
+        first.submit("long", {"file": {"id": "big.csv"}})
+        first.wait("long", until=("RUNNING", *FINAL))
+        key = first.key
+    store = SQLiteStore(settings.data_dir)
+    handed_back = store.get_job("alice", "long")
+    store.close()
+    assert handed_back is not None
+    assert (handed_back.status, handed_back.attempts, handed_back.owner) == ("PENDING", 0, None)
+    service = Service(settings, SQLiteStore(settings.data_dir))
+    with TestClient(create_app(settings, service)) as client:
+        again = Batch.__new__(Batch)
+        again.client, again.key, again.params = client, key, {"accesskey": key}
+        status = again.wait("long")
+    assert (status["jobStatus"], status["rowsDone"]) == ("SUCCESS", 100_000)

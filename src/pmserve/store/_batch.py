@@ -172,7 +172,7 @@ class BatchStore(abc.ABC):
     def finish_job(self, tenant: str, job_id: str, owner: str, status: str, now: int, *,
                    rows_done: int, rows_failed: int, failure_msg: str | None = None,
                    result_file: str | None = None) -> bool:
-        """End (or, with PENDING, hand back) a job ``owner`` runs; False when it is gone or not ours."""
+        """End (or, with PENDING, hand back uncounted) a job ``owner`` runs; False when it is gone or not ours."""
 
 
 class SQLBatchStore(BatchStore):
@@ -273,14 +273,16 @@ class SQLBatchStore(BatchStore):
     def finish_job(self, tenant: str, job_id: str, owner: str, status: str, now: int, *,
                    rows_done: int, rows_failed: int, failure_msg: str | None = None,
                    result_file: str | None = None) -> bool:
+        # A job handed back (its server is shutting down) was not interrupted by a crash: its
+        # attempt does not count towards the limit.
         handing_back = status == PENDING
         with self._write() as db:
             cur = db.execute(self._j(
                 "UPDATE jobs SET status = ?, finished_at = ?, heartbeat_at = ?, owner = ?, rows_done = ?, "
-                "rows_failed = ?, failure_msg = ?, result_file = ? "
+                "rows_failed = ?, failure_msg = ?, result_file = ?, attempts = attempts - ? "
                 "WHERE tenant = ? AND job_id = ? AND owner = ? AND status IN (?, ?)"),
                 (status, None if handing_back else now, now, None, rows_done, rows_failed, failure_msg,
-                 result_file, tenant, job_id, owner, RUNNING, CANCELING))
+                 result_file, 1 if handing_back else 0, tenant, job_id, owner, RUNNING, CANCELING))
             return bool(cur.rowcount > 0)
 
 
