@@ -154,10 +154,10 @@ class JobRunner:
         # One scratch directory per job, not per attempt: a resumed attempt first removes what an
         # interrupted one left (a half-written output file).
         work_dir = self.work_root / hashlib.sha256(f"{record.tenant}/{record.job_id}".encode()).hexdigest()[:24]
-        shutil.rmtree(work_dir, ignore_errors=True)
-        work_dir.mkdir(parents=True)
         status, message, result_file = FAILED, None, None
         try:
+            shutil.rmtree(work_dir, ignore_errors=True)
+            work_dir.mkdir(parents=True)
             status, message, result_file = self._execute(progress, work_dir)
         except Stopped:
             status = {"shutdown": PENDING, "gone": ""}.get(progress.why, CANCELED)
