@@ -434,6 +434,19 @@ def test_mariadb_table_to_table_equals_online_scoring(batch: Batch, mariadb: tup
     assert len(got) == 2400
     assert_same_results([r[:5] for r in got[:1200]], [r[4:] for r in batch.online(rows)])
     assert stages == 0
+    batch.submit("c2", {"odbc": {"dbRef": "m", "table": f"{prefix}_in"}},
+                 {"odbc": {"dbRef": "m", "table": f"{prefix}_out", "insertMode": "Create"}}, dbDefinitions=defs)
+    assert "exists already (insertMode Create)" in batch.wait("c2")["failureMsg"]
+    for job_id, mode in (("r", "Refresh"), ("d", "Drop")):
+        batch.submit(job_id, {"odbc": {"dbRef": "m", "table": f"{prefix}_in"}},
+                     {"odbc": {"dbRef": "m", "table": f"{prefix}_out", "insertMode": mode}}, dbDefinitions=defs)
+        assert batch.wait(job_id)["jobStatus"] == "SUCCESS"
+        with conn.cursor() as cur:
+            cur.execute(f"SELECT COUNT(*) FROM `{prefix}_out`")
+            assert cur.fetchone()[0] == 1200
+    with conn.cursor() as cur:
+        cur.execute("SELECT COUNT(*) FROM information_schema.tables WHERE table_name LIKE 'pmserve_stage_%'")
+        assert cur.fetchone()[0] == 0
 
 
 @pytest.mark.postgres

@@ -59,7 +59,14 @@ def open_source(ref: FileRef | TableRef, ctx: Context) -> Iterator[Source]:
                 with _postgres_source(conn, ref, ctx) as source:
                     yield source
             else:
-                yield _cursor_source(conn, ref, ctx)
+                source, cursor = _cursor_source(conn, ref, ctx)
+                try:
+                    yield source
+                finally:
+                    # Before the connection goes: PyMySQL reads what an unbuffered query left unread
+                    # when its cursor closes (the protocol wants it), and fails if it cannot.
+                    with contextlib.suppress(Exception):
+                        cursor.close()
 
 
 @contextlib.contextmanager
@@ -196,7 +203,7 @@ _MYSQL_TYPES = {0: pa.float64(), 1: pa.int64(), 2: pa.int64(), 3: pa.int64(), 4:
                 8: pa.int64(), 9: pa.int64(), 246: pa.float64()}
 
 
-def _cursor_source(conn: Any, ref: TableRef, ctx: Context) -> Source:
+def _cursor_source(conn: Any, ref: TableRef, ctx: Context) -> tuple[Source, Any]:
     kind = ref.database.kind
     query = f"SELECT * FROM {_db.quoted(kind, ref.table)}"
     try:
@@ -212,7 +219,7 @@ def _cursor_source(conn: Any, ref: TableRef, ctx: Context) -> Source:
     except Exception as exc:
         raise _db.missing_table(ref, exc) from exc
     schema = pa.schema([pa.field(d[0], t) for d, t in zip(cur.description, types, strict=True)])
-    return Source(schema, _fetch(cur, schema, ctx.settings.job_chunk_rows))
+    return Source(schema, _fetch(cur, schema, ctx.settings.job_chunk_rows)), cur
 
 
 def _sqlite_type(declared: str) -> pa.DataType:
@@ -225,13 +232,10 @@ def _sqlite_type(declared: str) -> pa.DataType:
 
 
 def _fetch(cur: Any, schema: pa.Schema, rows: int) -> Iterator[pa.RecordBatch]:
-    try:
-        while chunk := cur.fetchmany(rows):
-            columns = list(zip(*chunk, strict=True))
-            arrays = [_array(col, f) for col, f in zip(columns, schema, strict=True)]
-            yield pa.RecordBatch.from_arrays(arrays, schema=schema)
-    finally:
-        cur.close()
+    while chunk := cur.fetchmany(rows):
+        columns = list(zip(*chunk, strict=True))
+        arrays = [_array(col, f) for col, f in zip(columns, schema, strict=True)]
+        yield pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
 def _array(values: tuple[Any, ...], f: pa.Field) -> pa.Array:
