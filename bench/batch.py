@@ -5,7 +5,7 @@
     # then, with pmserve's own venv (pyarrow, psycopg; PostgreSQL at PMSERVE_TEST_POSTGRES_DSN)
     .venv/bin/python bench/batch.py run --models bench/out/batch --rows 1000000
 
-``run`` writes the inputs (20 standard-normal features, 3 decimals: ~150 bytes a CSV row), then
+``run`` writes the inputs (20 standard-normal features, 3 decimals: ~128 bytes a CSV row), then
 runs each (model, path) case in a fresh process of its own: the case uploads its input to a
 store in a temporary data dir, submits one job and runs the real JobRunner until the job ends.
 Rows/s = rows / (finishedAt - startedAt) of the job (model load and export commit included);
