@@ -42,8 +42,7 @@ from pmserve.batch._spark import run_on_spark
 from pmserve.errors import DataError, PmserveError
 from pmserve.formats import Scorable, load_model
 from pmserve.settings import Settings
-from pmserve.store import JobRecord, Store
-from pmserve.store._batch import CANCELED, FAILED, PENDING, RUNNING, SUCCESS
+from pmserve.store import CANCELED, FAILED, PENDING, RUNNING, SUCCESS, JobRecord, Store
 
 log = logging.getLogger("pmserve.batch")
 

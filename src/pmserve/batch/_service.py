@@ -17,8 +17,7 @@ from pmserve.batch import _spec
 from pmserve.errors import BadRequestError, MissingBodyError, NotFoundError, PayloadTooLargeError
 from pmserve.service import Tenant
 from pmserve.settings import Settings
-from pmserve.store import FileRecord, JobRecord, Store
-from pmserve.store._batch import PENDING
+from pmserve.store import PENDING, FileRecord, JobRecord, Store
 
 
 class BatchService:
