@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 
 from pmserve import metrics
 from pmserve.arrow import score_batch, scored_schema
+from pmserve.batch.cli import jobs
 from pmserve.errors import DataError, NotFoundError, PmserveError
 from pmserve.formats import RowTable, Scorable, StreamModel, TableScorable, load_model
 from pmserve.pmml import Field
@@ -53,6 +54,9 @@ def main() -> None:
 
     Settings come from PMSERVE_* environment variables (PMSERVE_DATA_DIR, PMSERVE_STORE_URL, ...).
     """
+
+
+main.add_command(jobs)  # pmserve jobs submit|status|cancel|list|delete|fetch (against a server)
 
 
 def _service(*, existing: bool = False) -> Service:

@@ -41,6 +41,15 @@ class Settings:
     str_max_depth: int = 256
     clem_max_length: int = 10_000  # characters in one CLEM expression of an SPSS stream node
     clem_max_depth: int = 64  # nesting of one CLEM expression (brackets, function calls, if ... endif)
+    # -- batch files and jobs (reference §1.2, §2.8) --
+    max_file_mb: float = 10240.0  # largest file accepted by PUT /pm/v1/file (streamed to disk)
+    job_workers: int = 2  # jobs run at once per server process (a bounded thread pool); 0 = run none here
+    job_chunk_rows: int = 65536  # rows read, scored and written at once (memory is flat in input size)
+    job_stale_seconds: float = 10.0  # a running job silent this long is taken over by another runner
+    job_max_attempts: int = 3  # runs of a job interrupted by crashes before it is marked FAILED
+    job_error_samples: int = 5  # per-row errors quoted in a job's failureMsg
+    job_sqlite_dir: Path | None = None  # where SQLite databases named by jobs may live; None = refused
+    spark_master: str | None = None  # run every job on this Spark master (needs pmserve.spark)
 
     def __post_init__(self) -> None:
         _check("PMSERVE_PORT", self.port, lambda v: 1 <= v <= 65535, "an integer from 1 to 65535")
@@ -50,6 +59,16 @@ class Settings:
                f"one of {', '.join(LOG_LEVELS)}")
         _check("PMSERVE_KEEP_VERSIONS", self.keep_versions, lambda v: 0 <= v <= 1000,
                "an integer from 0 to 1000")
+        _check("PMSERVE_MAX_FILE_MB", self.max_file_mb, lambda v: v > 0, "a positive number")
+        _check("PMSERVE_JOB_WORKERS", self.job_workers, lambda v: 0 <= v <= 64, "an integer from 0 to 64")
+        _check("PMSERVE_JOB_CHUNK_ROWS", self.job_chunk_rows, lambda v: 16 <= v <= 4_194_304,
+               "an integer from 16 to 4194304")
+        _check("PMSERVE_JOB_STALE_SECONDS", self.job_stale_seconds, lambda v: 1 <= v <= 86_400,
+               "a number of seconds from 1 to 86400")
+        _check("PMSERVE_JOB_MAX_ATTEMPTS", self.job_max_attempts, lambda v: 1 <= v <= 100,
+               "an integer from 1 to 100")
+        _check("PMSERVE_JOB_ERROR_SAMPLES", self.job_error_samples, lambda v: 0 <= v <= 100,
+               "an integer from 0 to 100")
         _check("PMSERVE_HOST", self.host, lambda v: bool(v.strip()), "a host name or address")
         _check("PMSERVE_STR_MAX_ENTRIES", self.str_max_entries, lambda v: v >= 2, "an integer of at least 2")
         _check("PMSERVE_STR_MAX_INFLATED_MB", self.str_max_inflated_mb, lambda v: v > 0, "a positive number")
@@ -70,6 +89,10 @@ class Settings:
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def max_file_bytes(self) -> int:
+        return int(self.max_file_mb * 1024 * 1024)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -92,6 +115,14 @@ class Settings:
             "str_max_depth": _int,
             "clem_max_length": _int,
             "clem_max_depth": _int,
+            "max_file_mb": _float,
+            "job_workers": _int,
+            "job_chunk_rows": _int,
+            "job_stale_seconds": _float,
+            "job_max_attempts": _int,
+            "job_error_samples": _int,
+            "job_sqlite_dir": lambda _n, v: Path(v) if v.strip() else None,
+            "spark_master": lambda _n, v: v.strip() or None,
         }
         for name, read in readers.items():
             var = f"PMSERVE_{name.upper()}"
@@ -107,6 +138,8 @@ class Settings:
         """The ``PMSERVE_*`` variables that reproduce these settings (for worker processes)."""
         env = {f"PMSERVE_{f.name.upper()}": str(getattr(self, f.name)) for f in dataclasses.fields(self)}
         env["PMSERVE_STORE_URL"] = self.store_url or ""
+        env["PMSERVE_JOB_SQLITE_DIR"] = str(self.job_sqlite_dir or "")
+        env["PMSERVE_SPARK_MASTER"] = self.spark_master or ""
         return env
 
 

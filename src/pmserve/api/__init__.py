@@ -20,8 +20,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from pmserve import metrics
-from pmserve.api import _console, _openapi, _pmv1
+from pmserve.api import _batch, _console, _openapi, _pmv1
 from pmserve.api._access_log import AccessLog
+from pmserve.batch import BatchService, JobRunner
 from pmserve.errors import PmserveError
 from pmserve.service import Service
 from pmserve.settings import Settings
@@ -38,19 +39,23 @@ def create_app(settings: Settings, service: Service | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # Restart recovery: compile every deployed model before taking traffic.
         await run_in_threadpool(service.warm_up)
+        runner = app.state.runner = JobRunner(settings, service.store)  # batch jobs, run in threads
+        runner.start()
         try:
             yield
         finally:
+            await run_in_threadpool(runner.stop)
             service.close()
 
     app = Starlette(
-        routes=[*_pmv1.routes(), Route("/health", health, methods=["GET"]),
+        routes=[*_pmv1.routes(), *_batch.routes(), Route("/health", health, methods=["GET"]),
                 Route("/ready", ready, methods=["GET"]), Route("/metrics", metrics_endpoint, methods=["GET"]),
                 *_console.routes(), *_openapi.routes()],
         middleware=[Middleware(AccessLog)],
         lifespan=lifespan,
     )
     app.state.service = service
+    app.state.batch = BatchService(settings, service.store)
     app.state.openapi = _openapi.build(app.routes, metrics.package_version())
     app.state.settings = settings
     return app

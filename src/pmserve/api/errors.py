@@ -15,8 +15,10 @@ import orjson
 from starlette.responses import Response
 
 from pmserve.errors import (
+    ConflictError,
     MissingBodyError,
     NotFoundError,
+    PayloadTooLargeError,
     PmserveError,
     StoreUnavailableError,
     UnauthorizedError,
@@ -24,7 +26,8 @@ from pmserve.errors import (
 
 log = logging.getLogger("pmserve.api")
 
-Endpoint = Literal["deploy", "list", "download", "delete", "score", "metadata", "wadl", "health", "console"]
+Endpoint = Literal["deploy", "list", "download", "delete", "score", "metadata", "wadl", "health",
+                   "file", "jobs", "jobs_submit", "console"]
 
 JSON = "application/json"
 JSON_UTF8 = "application/json;charset=UTF-8"
@@ -44,8 +47,16 @@ RULES: tuple[Rule, ...] = (
     Rule(NotFoundError, "download", 404),  # §2.3: 404 with a JSON flag:false body
     Rule(NotFoundError, "delete", 404, "not-found-text"),  # §2.4: plain "Not Found Model:<id>"
     Rule(MissingBodyError, "score", 500),  # §2.5: no request body at all -> 500
+    Rule(NotFoundError, "file", 404),  # §1.2 #11, #12: unknown file id -> 404
+    Rule(NotFoundError, "jobs", 404),  # §1.2 #16, #17: unknown job id -> 404
+    Rule(PayloadTooLargeError, "file", 413),
+    Rule(ConflictError, "jobs_submit", 409),  # §1.2 #13: POST of an existing job id -> 409
+    Rule(ConflictError, "jobs", 409),  # PUT of a job that is running (IBM: "must not be running")
     Rule(NotFoundError, "console", 404),  # pmserve's own console view: a plain 404
     Rule(StoreUnavailableError, None, 503),
+    Rule(PmserveError, "file", 500),  # §1.2: the batch endpoints failed with 500, not 200 flag:false
+    Rule(PmserveError, "jobs", 500),
+    Rule(PmserveError, "jobs_submit", 500),
     Rule(PmserveError, None, 200),  # §7.3: everything else is 200 flag:false
 )
 

@@ -7,6 +7,8 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
+from pmserve.store._batch import BatchStore
+
 
 @dataclass(frozen=True)
 class KeyRecord:
@@ -53,8 +55,8 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-class Store(abc.ABC):
-    """Keys, deployed models and their version history, for every tenant.
+class Store(BatchStore):
+    """Keys, deployed models and their version history, batch files and jobs, for every tenant.
 
     Implementations are safe to call from several threads and, through the database, from
     several processes.  ``put_model`` is atomic: readers see either the old or the new version.

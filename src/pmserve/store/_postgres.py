@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pmserve.errors import ConfigurationError, ConflictError, StoreUnavailableError
 from pmserve.store._base import KeyRecord, ModelVersion, NewVersion, SQLStore, sha256_hex
+from pmserve.store._postgres_files import FILES_SCHEMA, PostgresBatchFiles
 
 try:
     import psycopg
@@ -56,7 +57,7 @@ CREATE TABLE IF NOT EXISTS models (
 
 
 
-class PostgresStore(SQLStore):
+class PostgresStore(PostgresBatchFiles, SQLStore):
     """A store in one PostgreSQL schema (``?schema=NAME`` in the URL; default ``pmserve``)."""
 
     marker = "%s"
@@ -75,6 +76,7 @@ class PostgresStore(SQLStore):
             # Several processes may start at once: serialise the DDL.
             cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.schema,))
             cur.execute(_SCHEMA)
+            cur.execute(FILES_SCHEMA)  # batch files and jobs
 
     def _db(self) -> Any:
         db = getattr(self._local, "db", None)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from pmserve.errors import ConflictError, StoreUnavailableError
 from pmserve.store._base import KeyRecord, ModelVersion, NewVersion, SQLStore, sha256_hex
+from pmserve.store._sqlite_files import FILES_SCHEMA, SQLiteBatchFiles
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS keys (
@@ -52,7 +53,7 @@ CREATE TABLE IF NOT EXISTS models (
 
 
 
-class SQLiteStore(SQLStore):
+class SQLiteStore(SQLiteBatchFiles, SQLStore):
     """Metadata in ``<data_dir>/pmserve.sqlite3``, model files under ``<data_dir>/blobs``."""
 
     DB_FILE = "pmserve.sqlite3"
@@ -81,6 +82,7 @@ class SQLiteStore(SQLStore):
             # executescript commits on its own, so it runs outside _write's transaction; every
             # statement is idempotent, which makes concurrent start-ups safe.
             self._db().executescript(_SCHEMA)
+            self._db().executescript(FILES_SCHEMA)  # batch files and jobs
         except sqlite3.Error as exc:
             raise StoreUnavailableError(f"cannot set up the store {str(self.db_path)!r}: {exc}") from exc
 

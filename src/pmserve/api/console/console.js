@@ -196,11 +196,18 @@ async function refreshJobs() {
     return;
   }
   note.textContent = jobs.length ? "" : "No batch job yet.";
-  body.replaceChildren(...jobs.map((j) => el("tr", {},
-    el("td", {}, j.id ?? ""), el("td", {}, j.type ?? ""),
-    el("td", {}, (j.result && j.result.jobStatus) || j.jobStatus || j.status || ""),
-    el("td", {}, j.submittedAt ? new Date(j.submittedAt).toLocaleString() : ""),
-    el("td", {}, (j.result && (j.result.failureMsg || j.result.dataUrl)) || ""))));
+  body.replaceChildren(...jobs.map((j) => {
+    const result = j.result || {};
+    const progress = j.progress ? ` (${j.progress.rowsDone} rows, ${j.progress.rowsFailed} failed)` : "";
+    const outcome = result.failureMsg
+      ? el("span", {}, result.failureMsg)
+      : result.dataUrl ? el("a", { href: withKey(new URL(result.dataUrl).pathname) }, "result") : "";
+    return el("tr", { "data-id": j.id },
+      el("td", {}, j.id ?? ""), el("td", {}, j.action ?? ""),
+      el("td", {}, `${result.jobStatus || j.status || ""}${progress}`),
+      el("td", {}, j.createdAt ? new Date(j.createdAt).toLocaleString() : ""),
+      el("td", {}, outcome));
+  }));
 }
 
 // Run an action; any error becomes the status line instead of an unhandled rejection.
