@@ -388,7 +388,7 @@ def _distribution_based_refusal(el: Element) -> str:
     metric = next((c.tag for c in measure.children if c.tag != "Extension"), None) if measure is not None else None
     clusters = el.findall("Cluster")
     bare = [c.get("name") or c.get("id") or str(i + 1) for i, c in enumerate(clusters)
-            if c.find("Partition") is None or not c.find("Partition").findall("PartitionFieldStats")]
+            if not any(p.findall("PartitionFieldStats") for p in c.findall("Partition"))]
     message = (
         "modelClass distributionBased (IBM SPSS TwoStep's log-likelihood clusters) cannot be scored, and "
         "JPMML-Evaluator refuses it too: a record joins the cluster of least log-likelihood distance, which "
