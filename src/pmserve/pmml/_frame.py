@@ -241,9 +241,9 @@ class ReadOrder:
 
     __slots__ = ("alive", "frame")
 
-    def __init__(self, frame: Frame) -> None:
+    def __init__(self, frame: Frame, alive: npt.NDArray[np.bool_] | None = None) -> None:
         self.frame = frame
-        self.alive: npt.NDArray[np.bool_] | None = None  # None: every record still reads
+        self.alive = alive  # the records still reading; None: every one
 
     def read(self, names: Iterable[str], where: npt.NDArray[np.bool_] | None = None) -> None:
         """The records still reading (and where ``where`` holds) read ``names``."""

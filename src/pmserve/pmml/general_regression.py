@@ -176,7 +176,8 @@ class _Linear:
     #: (and stops at its first missing value).
     reads: tuple[tuple[int, ...], ...] = ()
 
-    def __call__(self, frame: Frame) -> Array:
+    def __call__(self, frame: Frame, reading: npt.NDArray[np.bool_] | None = None) -> Array:
+        """Rows x categories; ``reading``: the records whose evaluation reads the terms (None: all)."""
         n = frame.n
         k = self.beta.shape[1]
         design = np.ones((n, len(self.terms)))
@@ -185,7 +186,7 @@ class _Linear:
                 if term is not None:
                     design[:, t] = term(frame)
         if frame.errors.pending:
-            order = ReadOrder(frame)
+            order = ReadOrder(frame, reading)
             for sequence in self.reads:
                 for t in sequence:
                     term = self.terms[t]
@@ -907,6 +908,7 @@ def _cox(el: Element, env: ModelEnv, matrices: _Matrices, cells: list[_Cell], li
             tables_of = [(active, strata[0][1])]
         t = _required_value(end_expr, end_field, "endTimeVariable", frame, active)
         zero = np.zeros(n, dtype=bool)
+        found = np.zeros(n, dtype=bool)  # JPMML computes the linear predictor for these only
         for m, b in tables_of:
             with np.errstate(invalid="ignore"):
                 rows = m & ~np.isnan(t) & (t <= b.max_time)
@@ -915,8 +917,9 @@ def _cox(el: Element, env: ModelEnv, matrices: _Matrices, cells: list[_Cell], li
             rows &= ~early
             idx = np.searchsorted(b.times, t[rows], side="right") - 1
             base[rows] = b.hazards[idx]
+            found |= rows
         if reference is not None:
-            r = linear(frame)[:, 0]
+            r = linear(frame, found)[:, 0]
             with np.errstate(all="ignore"):
                 out = np.exp(r - reference) * base
         out[zero] = 0.0
