@@ -8,8 +8,7 @@ collected per original row in one :class:`RowErrors` shared by all frames of one
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -127,18 +126,12 @@ class Frame:
         self._values[name] = v
         return v
 
-    @contextmanager
-    def unclaimed(self) -> Iterator[set[str]]:
-        """Reads in this block claim nothing; the names read are collected in the yielded set.
+    def unclaimed(self) -> _Unclaimed:
+        """A block whose reads claim nothing; ``with`` yields the set of the names read.
 
         For a model that reads a record's fields in an order and stops early (see
         :class:`ReadOrder`): it reads whole columns here, then claims what JPMML would read."""
-        read: set[str] = set()
-        self._reading.append(read)
-        try:
-            yield read
-        finally:
-            self._reading.pop()
+        return _Unclaimed(self._reading)
 
     def defer(self, name: str, mask: npt.NDArray[np.bool_], make: Callable[[int], DataError]) -> None:
         """Invalid values of field ``name`` (where ``mask`` holds): records fail when they read them."""
@@ -228,6 +221,23 @@ def _first_of(entries: list[Deferred], rows: npt.NDArray[np.intp]) -> Callable[[
         return entries[0][1](r)
 
     return make
+
+
+class _Unclaimed:
+    """The context manager of :meth:`Frame.unclaimed` (a plain class: it runs per model call)."""
+
+    __slots__ = ("read", "stack")
+
+    def __init__(self, stack: list[set[str]]) -> None:
+        self.stack = stack
+        self.read: set[str] = set()
+
+    def __enter__(self) -> set[str]:
+        self.stack.append(self.read)
+        return self.read
+
+    def __exit__(self, *exc: object) -> None:
+        self.stack.pop()
 
 
 class ReadOrder:
