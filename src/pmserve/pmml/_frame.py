@@ -176,6 +176,18 @@ class Frame:
         """Whether any of ``names`` (already read) holds a deferred invalid value here or above."""
         return bool(self.errors.pending) and any(self.deferred(name) is not None for name in names)
 
+    def deferred_rows(self, names: tuple[str, ...]) -> npt.NDArray[np.bool_] | None:
+        """The records with a deferred invalid value in any of ``names`` (already read), or None:
+        a fast path leaves them to a careful one, which claims what it reads."""
+        if not self.errors.pending:
+            return None
+        held: npt.NDArray[np.bool_] | None = None
+        for name in names:
+            got = self.deferred(name)
+            if got is not None:
+                held = got[0] if held is None else held | got[0]
+        return held
+
     def has(self, name: str) -> bool:
         if name in self._values or name in self._derived:
             return True
