@@ -55,9 +55,10 @@ class Frame:
 
     Invalid values fail a record only where the model reads them (JPMML-Evaluator resolves a
     field when a record's evaluation first needs it): a field's check :meth:`defer` puts off its
-    invalid rows, and a read :meth:`claim` fails those it reaches.  :meth:`get` reads a field for every row;
-    a tree reads its test columns with :meth:`peek` and claims only the rows that reach a test
-    of each field.  A value taken from the parent frame is claimed there, through the rows.
+    invalid rows, and a read :meth:`claim` fails those it reaches.  :meth:`get` reads a field
+    for every row; a tree reads its test columns with :meth:`peek` and claims only the rows that
+    reach a test of each field.  A value taken from the parent frame is claimed there, through
+    the rows; a derived field's claim passes on to the fields its expression read.
     """
 
     __slots__ = ("_deps", "_derived", "_inherited", "_parent", "_parent_rows", "_pending", "_reading", "_values",
