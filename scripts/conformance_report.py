@@ -226,7 +226,7 @@ def render(rows: list[Row], max_rows: int | None, seconds: float) -> str:
         "  and sklearn2pmml (voting, stacking) write, with hostile inputs (missing, out of range, unseen",
         "  categories, cells that are not numbers), plus the neural network inside",
         "  `spss-streams/Drug1n.str`; `tools/jpmml_reference/cases.py` stores JPMML's outputs beside",
-        "  them and `tests/unit/test_jpmml_cases.py` compares at 1e-13, rows JPMML refuses included.",
+        "  them and `tests/conformance/test_jpmml_cases.py` compares at 1e-13, rows JPMML refuses included.",
         "  Known differences, each listed in its case's `differences.json`: a multinomialLogistic",
         "  GeneralRegressionModel whose linear predictor overflows `exp` (JPMML: the winner's probability",
         "  is NaN; pmserve: 1.0). Not changed, as the corpus's expected files follow pmml4s: a binary",
