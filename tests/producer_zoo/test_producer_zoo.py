@@ -60,9 +60,11 @@ def test_pmserve_does_what_is_recorded_where_jpmml_cannot_score(case_id: str) ->
     with (ZOO_ROOT / case_id / "input.csv").open(encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))
     scored = outcome.model.score({k: [r[k] or None for r in rows] for k in rows[0]}, errors="collect")
-    assert not scored.errors
-    # The first half of the records are clean (tools/producer_zoo/_common.py): every output is set.
+    # The first half of the records are clean (tools/producer_zoo/_common.py): every one scores and
+    # every output is set. A hostile record may fail, each for its own reason (a modelChain segment
+    # that predicts nothing for it cannot hand its outputs on, as in JPMML).
     clean = len(rows) // 2
+    assert [row for row in scored.errors if row < clean] == []
     got = scored.to_lists()
     assert all(v is not None for column in got.values() for v in column[:clean])
     native = ZOO_ROOT / case_id / "native.csv"
