@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from pmserve.errors import DataError, InvalidValueError, MissingFieldError
+from pmserve.errors import DataError, EvaluationError, InvalidValueError, MissingFieldError
 from pmserve.pmml._types import (
     CELL_LISTS,
     Array,
@@ -190,6 +190,7 @@ class Model:
                     field=missing[0],
                 )
         results, eval_errors = self._doc.evaluate(batch, n)
+        _refuse_infinite(self._doc.result_fields, results, eval_errors)
         for row, err in eval_errors.items():
             if errors == "raise":
                 raise err
@@ -273,3 +274,17 @@ def _columns_of(data: Any) -> tuple[dict[str, Any], int]:
             names.update(dict.fromkeys(r))
         return {k: [r.get(k) for r in rows] for k in names}, len(rows)
     raise DataError(f"expected a mapping of column name to values; got {type(data).__name__}")
+
+
+def _refuse_infinite(fields: tuple[Field, ...], results: Mapping[str, Array], errors: dict[int, DataError]) -> None:
+    """An infinite result is an error of its record (JSON has no infinity; it is never a prediction)."""
+    for f in fields:
+        col = results[f.name]
+        if col.dtype.kind != "f":
+            continue
+        bad = np.isinf(col)
+        if bad.any():
+            for r in np.flatnonzero(bad).tolist():
+                errors.setdefault(r, EvaluationError(
+                    f"result {f.name!r} is {col[r]} (row {r + 1}): the model's computation overflowed",
+                    field=f.name, row=r))

@@ -20,6 +20,7 @@ from pmserve.pmml import _text
 from pmserve.pmml._categorical import equals
 from pmserve.pmml._fields import FieldInfo, Scope, classify, in_intervals, parse_dtype, parse_interval
 from pmserve.pmml._frame import Expr, Frame
+from pmserve.pmml._limits import DEFAULT_LIMITS, Limits
 from pmserve.pmml._parse import Element
 from pmserve.pmml._problems import Problems
 from pmserve.pmml._types import Array, DataType, empty, is_missing, parse_scalar, to_float32
@@ -28,6 +29,23 @@ EXPRESSION_TAGS = frozenset(
     {"Constant", "FieldRef", "NormContinuous", "NormDiscrete", "Discretize", "MapValues", "TextIndex",
      "Apply", "Aggregate", "Lag"}
 )
+
+
+@dataclass
+class Nesting:
+    """How deep the expressions being compiled nest, shared by every Compiler of one document.
+
+    Compiling and evaluating an expression recurses once per level, and a DerivedField reading
+    another one evaluates it first, so the depth that counts is the whole chain's, in expression
+    levels: a field's depth is the deepest of its own nesting and, at every field it reads, the
+    level of the reference plus that field's depth.
+    """
+
+    limits: Limits = DEFAULT_LIMITS
+    level: int = 0  # nesting of the expression being compiled, here
+    peak: int = 0  # deepest level reached by the DerivedField being compiled (its chain included)
+    depth_of: dict[str, int] = field(default_factory=dict)  # DerivedField name -> its depth
+    reported: bool = False  # a chain too deep was reported
 
 
 @dataclass
@@ -42,9 +60,11 @@ class Compiler:
     #: The TransformationDictionary's fields (a model re-evaluates them in its own scope when its
     #: MiningSchema changes the values they read).
     document_fields: Mapping[str, Expr] = field(default_factory=dict)
+    nesting: Nesting = field(default_factory=Nesting)
 
     def with_scope(self, scope: Scope) -> Compiler:
-        return Compiler(scope, self.problems, self.functions, self.bindings, self._depth, self.document_fields)
+        return Compiler(scope, self.problems, self.functions, self.bindings, self._depth, self.document_fields,
+                        self.nesting)
 
     # -- entry points -------------------------------------------------------------------------
     def expression_of(self, parent: Element) -> Expr | None:
@@ -64,7 +84,17 @@ class Compiler:
             else:
                 self.problems.invalid(f"{el.tag} is not a PMML expression", el)
             return None
-        return method(self, el)
+        n = self.nesting
+        if n.level >= n.limits.max_expression_depth:
+            self.problems.invalid(f"expressions nest more than {n.limits.max_expression_depth} deep; the limit is "
+                                  f"{n.limits.max_expression_depth} (PMSERVE_MAX_EXPRESSION_DEPTH)", el)
+            return None
+        n.level += 1
+        n.peak = max(n.peak, n.level)
+        try:
+            return method(self, el)
+        finally:
+            n.level -= 1
 
     def derived_field(self, el: Element) -> tuple[FieldInfo, Expr] | None:
         """A DerivedField (or OutputField-like element): its field facts and its expression."""
@@ -72,9 +102,21 @@ class Compiler:
         if not name:
             self.problems.invalid("attribute name is required", el)
             return None
-        expr = self.expression_of(el)
+        n = self.nesting
+        outer_peak, n.peak = n.peak, n.level
+        try:
+            expr = self.expression_of(el)
+            depth = n.peak - n.level
+        finally:
+            n.peak = max(outer_peak, n.peak)
         if expr is None:
             return None
+        if depth > n.limits.max_derived_depth and not n.reported:
+            n.reported = True  # once: every field reading this one is too deep as well
+            self.problems.invalid(
+                f"DerivedField {name!r} is computed through {depth} levels of expressions and the DerivedFields "
+                f"they read; the limit is {n.limits.max_derived_depth} (PMSERVE_MAX_DERIVED_DEPTH)", el)
+        n.depth_of[name] = depth
         dtype = parse_dtype(el, self.problems, default=expr.dtype)
         optype = el.get("optype") or expr.optype
         valid: list[Any] = []
@@ -133,9 +175,17 @@ class Compiler:
         bound = self.bindings.get(name)
         if bound is not None:
             return bound
+        n = self.nesting
+        n.peak = max(n.peak, n.level + n.depth_of.get(name, 0))
         info = self.scope.lookup(name)
         if info is None:
             self.problems.invalid(f"field {name!r} is not defined in this scope", el)
+            return None
+        if info.is_data_field and not _declared_by_a_model(self.scope, name):
+            # PMML 4.4 MiningSchema: a model reads only the fields its MiningSchema lists; a
+            # DataField it does not list would be no column of the records it is given.
+            self.problems.invalid(f"field {name!r} is a DataField that the model's MiningSchema does not list",
+                                  el)
             return None
         return Expr(info.dtype, info.optype, lambda frame: frame.get(name))
 
@@ -424,6 +474,18 @@ _COMPILERS: dict[str, Callable[[Compiler, Element], Expr | None]] = {
     "TextIndex": Compiler._text_index,
     "Apply": Compiler._apply,
 }
+
+
+def _declared_by_a_model(scope: Scope, name: str) -> bool:
+    """Whether ``name`` is in a scope below the document's (or ``scope`` is the document's)."""
+    if scope.parent is None:
+        return True
+    s: Scope | None = scope
+    while s is not None and s.parent is not None:
+        if name in s.fields:
+            return True
+        s = s.parent
+    return False
 
 
 def linear_norms(el: Element, problems: Problems) -> tuple[Array, Array] | None:

@@ -17,9 +17,9 @@ from typing import IO, Any
 
 import numpy as np
 
-from pmserve.errors import DataError
+from pmserve.errors import DataError, InvalidMarkupError
 from pmserve.pmml._api import Field, Model
-from pmserve.pmml._expressions import Compiler
+from pmserve.pmml._expressions import Compiler, Nesting
 from pmserve.pmml._fields import (
     FieldInfo,
     MiningField,
@@ -29,6 +29,7 @@ from pmserve.pmml._fields import (
     treatment_exprs,
 )
 from pmserve.pmml._frame import Expr, Frame, RowErrors
+from pmserve.pmml._limits import DEFAULT_LIMITS, Limits
 from pmserve.pmml._output import OutputField, OutputPlan, compile_output
 from pmserve.pmml._parse import Element, parse, read_bytes
 from pmserve.pmml._prediction import Prediction
@@ -306,6 +307,10 @@ class CompiledDocument:
     optional_fields: tuple[Field, ...] = field(default=())
     warnings: tuple[str, ...] = field(default=())
     _probability_columns: tuple[tuple[str, Any], ...] = ()
+    #: The document-level fields of the root frame: every DataField a record does not carry reads
+    #: as missing (a nested model may list a field the top-level MiningSchema does not), then the
+    #: TransformationDictionary's fields.
+    _root_fields: Mapping[str, Expr] = field(default_factory=dict)
 
     @property
     def model_type(self) -> str:
@@ -326,7 +331,7 @@ class CompiledDocument:
 
     def evaluate(self, batch: dict[str, Array], n: int) -> tuple[dict[str, Array], dict[int, DataError]]:
         errors = RowErrors()
-        root = Frame(n, dict(batch), self.doc_derived, errors=errors)
+        root = Frame(n, dict(batch), self._root_fields or self.doc_derived, errors=errors)
         pred, outputs, _ = self.model.evaluate(root)
         results: dict[str, Array] = {}
         if self.model.target is not None:
@@ -345,7 +350,7 @@ class CompiledDocument:
         return results, errors.errors
 
 
-def compile_document(root: Element, source: bytes) -> CompiledDocument:
+def compile_document(root: Element, source: bytes, limits: Limits = DEFAULT_LIMITS) -> CompiledDocument:
     problems = Problems()
     version = root.get("version") or ""
     header = root.find("Header")
@@ -365,7 +370,7 @@ def compile_document(root: Element, source: bytes) -> CompiledDocument:
     functions: dict[str, Element] = {}
     td = root.find("TransformationDictionary")
     doc_derived: dict[str, Expr] = {}
-    c = Compiler(scope, problems, functions, document_fields=doc_derived)
+    c = Compiler(scope, problems, functions, document_fields=doc_derived, nesting=Nesting(limits))
     if td is not None:
         for f in td.findall("DefineFunction"):
             fname = f.get("name")
@@ -422,8 +427,14 @@ def compile_document(root: Element, source: bytes) -> CompiledDocument:
                 continue
             prob_cols.append((name, cat))
             results.append(Field(name, DataType.DOUBLE, "continuous"))
+    root_fields = {**{name: _missing_column(info.dtype, info.optype) for name, info in data_fields.items()},
+                   **doc_derived}
     return CompiledDocument(source, version, plan, data_fields, doc_derived, inputs, targets, tuple(results),
-                            root, optional, tuple(problems.warnings), tuple(prob_cols))
+                            root, optional, tuple(problems.warnings), tuple(prob_cols), root_fields)
+
+
+def _missing_column(dtype: DataType, optype: str) -> Expr:
+    return Expr(dtype, optype, lambda frame: empty(dtype, frame.n))
 
 
 def _result_type(function_name: str, target: FieldInfo, target_plan: TargetPlan | None) -> DataType:
@@ -444,11 +455,23 @@ def _label(cat: Any, dtype: DataType) -> str:
     return str(cat)
 
 
-def load(source: bytes | str | os.PathLike[str] | IO[bytes]) -> Model:
-    """Parse and compile a PMML document (bytes, a path or a binary file object; gzip accepted)."""
-    data = read_bytes(source)
-    root = parse(data)
-    return Model(compile_document(root, data))
+def load(source: bytes | str | os.PathLike[str] | IO[bytes], limits: Limits = DEFAULT_LIMITS) -> Model:
+    """Parse and compile a PMML document (bytes, a path or a binary file object; gzip accepted).
+
+    ``limits`` bounds the work the document may ask for (see :class:`Limits`); a document past
+    one of them is refused with an :class:`~pmserve.errors.InvalidMarkupError` naming it.
+    """
+    data = read_bytes(source, limits)
+    root = parse(data, limits=limits)
+    limits.check_deadline("parsing")
+    try:
+        document = compile_document(root, data, limits)
+    except RecursionError:
+        # The limits keep real documents well inside Python's stack; this is the backstop.
+        raise InvalidMarkupError("the document nests too deeply to compile; lower nesting below "
+                                 "PMSERVE_MAX_EXPRESSION_DEPTH / PMSERVE_MAX_DERIVED_DEPTH") from None
+    limits.check_deadline("compiling")
+    return Model(document)
 
 
 def _reload(source: bytes) -> Model:
