@@ -407,6 +407,9 @@ def _parse_table(body: Any, index: int) -> ScoreTable:
     if not isinstance(data, list) or not all(isinstance(r, list) for r in data):
         raise BadRequestError(f"'data' must be an array of rows, each an array of values{where}; "
                               f"got {data!r:.200}")
+    if data and not header:
+        raise BadRequestError(f"'header' names no field but 'data' has {len(data)} rows{where}; "
+                              f"name at least one column")
     if tablename is not None and not isinstance(tablename, str):
         raise BadRequestError(f"'tablename' must be a string{where}; got {tablename!r:.100}")
     return ScoreTable(header, data, tablename)

@@ -189,7 +189,10 @@ class Model:
                     f"that the model needs",
                     field=missing[0],
                 )
-        results, eval_errors = self._doc.evaluate(batch, n)
+        # Overflow and invalid operations give inf/NaN, which are handled below as results (an
+        # infinite one is an error of its record), not as floating-point warnings.
+        with np.errstate(all="ignore"):
+            results, eval_errors = self._doc.evaluate(batch, n)
         _refuse_infinite(self._doc.result_fields, results, eval_errors)
         for row, err in eval_errors.items():
             if errors == "raise":
