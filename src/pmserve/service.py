@@ -385,7 +385,8 @@ def probe(model: Scorable) -> None:
             plain = None
         columns[f.name] = [None, plain]
     try:
-        model.score(columns, errors="collect")
+        for _ in model.score(columns, errors="collect").iter_rows():  # as a reply converts them
+            pass
     except (DataError, DocumentError):
         pass
     except (ArithmeticError, LookupError, RecursionError, TypeError, ValueError) as exc:

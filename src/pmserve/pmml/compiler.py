@@ -17,7 +17,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from pmserve.errors import DataError, InvalidMarkupError
+from pmserve.errors import DataError, InvalidMarkupError, excerpt
 from pmserve.pmml._api import Field, Model
 from pmserve.pmml._expressions import Compiler, Nesting
 from pmserve.pmml._fields import (
@@ -470,6 +470,11 @@ def load(source: bytes | str | os.PathLike[str] | IO[bytes], limits: Limits = DE
         # The limits keep real documents well inside Python's stack; this is the backstop.
         raise InvalidMarkupError("the document nests too deeply to compile; lower nesting below "
                                  "PMSERVE_MAX_EXPRESSION_DEPTH / PMSERVE_MAX_DERIVED_DEPTH") from None
+    except (ArithmeticError, LookupError, TypeError, ValueError) as exc:
+        # A value the compiler did not check (each one found is fixed where it is read): still the
+        # document's fault, and a refusal rather than a crash.
+        raise InvalidMarkupError(f"the document cannot be compiled: {type(exc).__name__}: "
+                                 f"{excerpt(str(exc))}") from None
     limits.check_deadline("compiling")
     return Model(document)
 

@@ -217,6 +217,8 @@ def _bulk_classes(nodes: TableNodes, dtype: DataType, declared: tuple[Any, ...])
                 values[here] = nodes.texts(sd_rows[here], attr).astype(np.float64)
             except (ValueError, UnicodeDecodeError):
                 return None
+            if not (np.isfinite(values[here]) & (values[here] >= 0.0)).all():
+                return None  # the general path reports it
         nums[attr] = (here, values)
     count_here, count = nums["recordCount"]
     prob_here, prob = nums["probability"]
