@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import random
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -340,3 +341,36 @@ def test_iris_still_scores(client: TestClient, keys: Keys, iris_pmml: bytes) -> 
     assert reply.status_code == 200
     assert reply.json()[0]["data"][0][-1] is not None
     assert put(client, keys.alice, "lin", linear_pmml(1.0))["flag"] is True
+
+
+# -- the deploy time budget ---------------------------------------------------------------------------
+
+def test_a_deploy_over_its_time_budget_is_abandoned_and_nothing_is_stored(tmp_path: Path, iris_pmml: bytes) -> None:
+    """A deploy past PMSERVE_DEPLOY_TIMEOUT_S is refused naming the setting; the old version stays live."""
+    service = Service(Settings(data_dir=tmp_path), SQLiteStore(tmp_path))
+    tenant = service.authenticate(service.create_key("t"))
+    service.deploy(tenant, "m", "m.pmml", linear_pmml(1.0))
+    hurried = Service(Settings(data_dir=tmp_path, deploy_timeout_s=1e-9), SQLiteStore(tmp_path))
+    with pytest.raises(DocumentError, match="PMSERVE_DEPLOY_TIMEOUT_S"):
+        hurried.deploy(tenant, "m", "m.pmml", iris_pmml)
+    with pytest.raises(DocumentError, match="PMSERVE_DEPLOY_TIMEOUT_S"):
+        hurried.deploy(tenant, "new", "m.pmml", iris_pmml)
+    assert [v.version for v in service.history(tenant, "m")] == [1]
+    assert service.download(tenant, "m")[1] == linear_pmml(1.0)
+    with pytest.raises(NotFoundError):
+        service.download(tenant, "new")
+    hurried.close()
+    service.close()
+
+
+def test_health_answers_while_a_hostile_deploy_is_refused(small: tuple[TestClient, Keys, Service]) -> None:
+    """Deploys run on the heavy-work threads: /health is served between them (no timing asserted)."""
+    client, keys, _ = small
+    attrs = " ".join(f'a{i}="1"' for i in range(50_000))
+    doc = regression().replace(b"<Header/>", f"<Header {attrs}/>".encode())
+    replies: list[Any] = []
+    worker = threading.Thread(target=lambda: replies.append(put(client, keys.alice, "h", doc)))
+    worker.start()
+    assert client.get("/health").json() == {"status": "ok"}
+    worker.join(60)
+    refused(replies[0], "PMSERVE_MAX_XML_ATTRIBUTES")
