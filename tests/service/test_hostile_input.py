@@ -241,10 +241,12 @@ def test_cli_keys_create_refuses_a_name_that_is_a_tenant(tmp_path: Path) -> None
 
 # -- 8. slow connections ----------------------------------------------------------------------------
 
-def test_a_connection_whose_headers_trickle_in_is_closed(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["httptools", "h11"])
+def test_a_connection_whose_headers_trickle_in_is_closed(tmp_path: Path, kind: str) -> None:
     """#8: headers must arrive within PMSERVE_REQUEST_TIMEOUT_S; meanwhile others are served."""
     settings = Settings(data_dir=tmp_path, request_timeout_s=1.0)
-    with RunningServer(create_app(settings), http=protocol_for(settings), **uvicorn_options(settings)) as running:
+    with RunningServer(create_app(settings), http=protocol_for(settings, kind),
+                       **uvicorn_options(settings)) as running:
         port = running.port
         slow = [socket.create_connection(("127.0.0.1", port)) for _ in range(5)]
         for s in slow:
@@ -258,6 +260,19 @@ def test_a_connection_whose_headers_trickle_in_is_closed(tmp_path: Path) -> None
             s.settimeout(2)
             assert s.recv(100) == b""  # closed by the server
             s.close()
+
+
+def test_a_request_head_past_its_limit_is_refused(tmp_path: Path) -> None:
+    """A request head over PMSERVE_MAX_HEADER_KB gets a 4xx, while a big body is fine (httptools)."""
+    settings = Settings(data_dir=tmp_path, max_header_kb=4)
+    with RunningServer(create_app(settings), http=protocol_for(settings),
+                       **uvicorn_options(settings)) as running:
+        reply = httpx.get(f"{running.url}/health", headers={"x-big": "a" * 8000}, timeout=5)
+        assert 400 <= reply.status_code < 500
+        ok = httpx.post(f"{running.url}/pm/v1/score/m", params={"accesskey": "k"}, content=b"x" * 500_000,
+                        timeout=5)
+        assert ok.status_code == 401
+        assert httpx.get(f"{running.url}/health", timeout=5).status_code == 200
 
 
 # -- 9. NUL in ids, both stores ---------------------------------------------------------------------

@@ -2,9 +2,10 @@
 
 uvicorn closes idle keep-alive connections (``timeout_keep_alive``) and answers 503 past a number
 of connections (``limit_concurrency``), but it waits forever for the headers of a request that
-trickles in: a few hundred slow-header connections then hold every slot.  The h11 protocol here
-adds a deadline for each request's headers (PMSERVE_REQUEST_TIMEOUT_S); the body has the same
-deadline in :func:`pmserve.api._bodies.read_body`.
+trickles in: a few hundred slow-header connections then hold every slot.  The protocols here add
+a deadline for each request's headers (PMSERVE_REQUEST_TIMEOUT_S; the body has the same deadline
+in :func:`pmserve.api._bodies.read_body`).  The httptools protocol (uvicorn's fast one, used when
+installed) also bounds the size of a request head, which h11 does through uvicorn's own option.
 """
 
 from __future__ import annotations
@@ -16,53 +17,97 @@ from typing import Any
 
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from pmserve.settings import Settings
+
+
+class _Deadline:
+    """The header deadline of one connection: armed when it opens and after each response."""
+
+    def __init__(self, proto: Any, timeout_s: float) -> None:
+        self.proto = proto
+        self.timeout_s = timeout_s
+        self.timer: asyncio.TimerHandle | None = None
+
+    def arm(self) -> None:
+        self.disarm()
+        self.timer = self.proto.loop.call_later(self.timeout_s, self._overdue, self.proto.cycle)
+
+    def disarm(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    def _overdue(self, cycle_when_armed: Any) -> None:
+        # No request has started since the timer was armed: its headers are overdue.
+        cycle = self.proto.cycle
+        idle = cycle is None or cycle.response_complete
+        if cycle is cycle_when_armed and idle and not self.proto.transport.is_closing():
+            self.proto.transport.close()
 
 
 class HeaderDeadlineH11Protocol(H11Protocol):
     """uvicorn's h11 protocol, closing a connection whose next request's headers are overdue."""
 
-    header_timeout_s: float = Settings.request_timeout_s
+    header_timeout_s: float | None = None  # None: read from the PMSERVE_* settings (worker processes)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)  # type: ignore[arg-type]
-        self._header_timer: asyncio.TimerHandle | None = None
-        self._arm()
+        self._deadline = _Deadline(self, _timeout(self.header_timeout_s))
+        self._deadline.arm()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        self._arm()
+        self._deadline.arm()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
+        self._deadline.disarm()
         super().connection_lost(exc)
 
-    def _arm(self) -> None:
-        self._disarm()
-        self._header_timer = self.loop.call_later(self.timeout_s(), self._headers_overdue, self.cycle)
 
-    def timeout_s(self) -> float:
-        return self.header_timeout_s
+class HeaderDeadlineHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with the header deadline and a bound on the request head."""
 
-    def _disarm(self) -> None:
-        timer = getattr(self, "_header_timer", None)
-        if timer is not None:
-            timer.cancel()
-            self._header_timer = None
+    header_timeout_s: float | None = None
+    max_head_bytes: int | None = None
 
-    def _headers_overdue(self, cycle_when_armed: Any) -> None:
-        # No request has started since the timer was armed: the headers are overdue.
-        idle = self.cycle is None or self.cycle.response_complete
-        if self.cycle is cycle_when_armed and idle and not self.transport.is_closing():
-            self.transport.close()
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)  # type: ignore[arg-type]
+        self._deadline = _Deadline(self, _timeout(self.header_timeout_s))
+        self._deadline.arm()
+        self._head_bytes = 0
+        self._max_head = self.max_head_bytes or _env_settings().max_header_kb * 1024
+
+    def on_url(self, url: bytes) -> None:
+        self._head_bytes += len(url)
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._head_bytes += len(name) + len(value) + 4  # ": " and CR LF
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        if self._head_bytes > self._max_head:
+            self.send_400_response("Request head too large.")
+            return
+        super().on_headers_complete()
+
+    def on_message_begin(self) -> None:
+        self._head_bytes = 0
+        super().on_message_begin()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._deadline.arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._deadline.disarm()
+        super().connection_lost(exc)
 
 
-class EnvHeaderDeadlineH11Protocol(HeaderDeadlineH11Protocol):
-    """The same, for worker processes: the deadline comes from the ``PMSERVE_*`` settings."""
-
-    def timeout_s(self) -> float:
-        return _env_settings().request_timeout_s
+def _timeout(configured: float | None) -> float:
+    return configured if configured is not None else _env_settings().request_timeout_s
 
 
 @functools.cache
@@ -79,18 +124,22 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
     }
 
 
+def protocol_for(settings: Settings, kind: str = "httptools") -> type[Any]:
+    """The HTTP protocol class ("httptools" or "h11") with these settings' limits."""
+    if kind == "h11":
+        return type("PmserveH11", (HeaderDeadlineH11Protocol,), {"header_timeout_s": settings.request_timeout_s})
+    return type("PmserveHttpTools", (HeaderDeadlineHttpToolsProtocol,),
+                {"header_timeout_s": settings.request_timeout_s, "max_head_bytes": settings.max_header_kb * 1024})
+
+
 def run(settings: Settings, app: Any) -> None:
     """Serve ``app`` (an app, or with several workers the factory's import path) until stopped."""
     common: dict[str, Any] = {"host": settings.host, "port": settings.port, "access_log": False,
                               "log_level": settings.log_level, **uvicorn_options(settings)}
     if settings.workers > 1:
         # Worker processes rebuild the app from the environment; hand them the final settings.
+        # The protocol class travels by name, so it reads its limits from the same environment.
         os.environ.update(settings.to_env())
-        uvicorn.run(app, factory=True, workers=settings.workers, http=EnvHeaderDeadlineH11Protocol, **common)
+        uvicorn.run(app, factory=True, workers=settings.workers, http=HeaderDeadlineHttpToolsProtocol, **common)
     else:
         uvicorn.run(app, http=protocol_for(settings), **common)
-
-
-def protocol_for(settings: Settings) -> type[HeaderDeadlineH11Protocol]:
-    """The h11 protocol class with this settings' header deadline."""
-    return type("HeaderDeadlineH11", (HeaderDeadlineH11Protocol,), {"header_timeout_s": settings.request_timeout_s})
