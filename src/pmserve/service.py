@@ -367,31 +367,29 @@ def probe(model: Scorable) -> None:
     Data errors are fine (the probe's values may be invalid for the model); anything else means
     the compiled model cannot score and is reported as a document error.
     """
-    columns: dict[str, list[Any]] = {}
-    for f in model.input_fields:
-        plain: Any
-        if f.values:
-            plain = f.values[0]
-        elif f.intervals:
-            iv = f.intervals[0]
-            lo, hi = iv.left, iv.right
-            plain = (lo + hi) / 2 if lo is not None and hi is not None and math.isfinite(lo + hi) else \
-                lo if lo is not None and math.isfinite(lo) else hi if hi is not None and math.isfinite(hi) else 0.0
-        elif f.data_type.is_string:
-            plain = "a"
-        elif f.data_type.is_number or f.data_type.is_numeric:
-            plain = 1.0
-        else:
-            plain = None
-        columns[f.name] = [None, plain]
+    columns = {f.name: [None, _plain_value(f)] for f in model.input_fields}
     try:
         for _ in model.score(columns, errors="collect").iter_rows():  # as a reply converts them
             pass
     except (DataError, DocumentError):
         pass
-    except (ArithmeticError, LookupError, RecursionError, TypeError, ValueError) as exc:
+    except PmserveError:
+        raise
+    except Exception as exc:  # the backstop: whatever it is, this model would fail its requests
         raise DocumentError(f"the model compiles but cannot score a record ({type(exc).__name__}: "
                             f"{excerpt(str(exc))}); refusing it") from None
+
+
+def _plain_value(f: Field) -> Any:
+    """A value a field commonly holds: its first category, a point of its first interval, 1 or "a"."""
+    if f.values:
+        return f.values[0]
+    if f.intervals:
+        ends = [x for x in (f.intervals[0].left, f.intervals[0].right) if x is not None and math.isfinite(x)]
+        return sum(ends) / len(ends) if ends else 0.0
+    if f.data_type.is_string:
+        return "a"
+    return 1.0 if f.data_type.is_numeric else None
 
 
 def _parse_table(body: Any, index: int) -> ScoreTable:
@@ -401,18 +399,18 @@ def _parse_table(body: Any, index: int) -> ScoreTable:
                               f"got {type(body).__name__}")
     header, data, tablename = body.get("header"), body.get("data"), body.get("tablename")
     if not isinstance(header, list) or not all(isinstance(h, str) for h in header):
-        raise BadRequestError(f"'header' must be an array of field names{where}; got {header!r:.200}")
+        raise BadRequestError(f"'header' must be an array of field names{where}; got {excerpt(header)}")
     if len(set(header)) != len(header):
         twice = next(h for h in header if header.count(h) > 1)
         raise BadRequestError(f"'header' names field {twice!r} more than once{where}")
     if not isinstance(data, list) or not all(isinstance(r, list) for r in data):
         raise BadRequestError(f"'data' must be an array of rows, each an array of values{where}; "
-                              f"got {data!r:.200}")
+                              f"got {excerpt(data)}")
     if data and not header:
         raise BadRequestError(f"'header' names no field but 'data' has {len(data)} rows{where}; "
                               f"name at least one column")
     if tablename is not None and not isinstance(tablename, str):
-        raise BadRequestError(f"'tablename' must be a string{where}; got {tablename!r:.100}")
+        raise BadRequestError(f"'tablename' must be a string{where}; got {excerpt(tablename)}")
     return ScoreTable(header, data, tablename)
 
 
