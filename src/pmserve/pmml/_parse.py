@@ -214,6 +214,8 @@ def _check_element(el: Any, depth: int, budget: list[int], limits: Limits, line_
     budget[0] -= 1
     if budget[0] < 0:
         raise too_many_elements(limits)
+    if not budget[0] & 0xFFFF:  # now and then: the clock costs more than an element
+        limits.check_deadline("reading the document")
 
 
 def _convert_iteratively(root: Any, line_offset: int = 0, limits: Limits = DEFAULT_LIMITS) -> Element:

@@ -198,6 +198,7 @@ class ModelPlan:
 def compile_model(el: Element, outer: Compiler) -> ModelPlan | None:
     """Compile one model element: MiningSchema, LocalTransformations, Targets, the model, Output."""
     problems = outer.problems
+    outer.nesting.limits.check_deadline(f"compiling {el.tag} at line {el.line}")  # once per (nested) model
     fn_name = el.get("functionName")
     if fn_name is None:
         problems.invalid("attribute functionName is required", el)
