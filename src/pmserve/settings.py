@@ -46,7 +46,7 @@ class Settings:
     heavy_threads: int = 2  # parse, compile, big decodes and big scores run on these, off the event loop
     # -- the HTTP server (uvicorn) --
     timeout_keep_alive_s: float = 5.0
-    request_timeout_s: float = 30.0  # a request's headers, and its body, must arrive within this
+    request_timeout_s: float = 30.0  # a request's headers must arrive within this; its body may not stall longer
     limit_concurrency: int = 1000
     max_header_kb: int = 64
 

@@ -262,6 +262,22 @@ def test_a_connection_whose_headers_trickle_in_is_closed(tmp_path: Path, kind: s
             s.close()
 
 
+def test_a_stalled_body_is_answered_flag_false(tmp_path: Path) -> None:
+    """A body that stops arriving for PMSERVE_REQUEST_TIMEOUT_S is refused, not waited for."""
+    settings = Settings(data_dir=tmp_path, request_timeout_s=1.0)
+    service = Service(settings, SQLiteStore(tmp_path))
+    key = service.create_key("t")
+    app = create_app(settings, service)
+    with RunningServer(app, http=protocol_for(settings), **uvicorn_options(settings)) as running, \
+            socket.create_connection(("127.0.0.1", running.port)) as s:
+        s.sendall(f"PUT /pm/v1/model/m?accesskey={key} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n"
+                  f"Content-Type: multipart/form-data; boundary=x\r\n\r\n--x\r\n".encode())
+        s.settimeout(10)
+        reply = s.recv(4096)
+    assert reply.startswith(b"HTTP/1.1 200 ")
+    assert b"the deploy request stalled: no data for 1 s (PMSERVE_REQUEST_TIMEOUT_S)" in reply
+
+
 def test_a_request_head_past_its_limit_is_refused(tmp_path: Path) -> None:
     """A request head over PMSERVE_MAX_HEADER_KB gets a 4xx, while a big body is fine (httptools)."""
     settings = Settings(data_dir=tmp_path, max_header_kb=4)

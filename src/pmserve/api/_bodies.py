@@ -1,7 +1,7 @@
 """Request bodies read with bounds, and heavy work kept off the event loop (for every endpoint).
 
-* :func:`read_body` - the whole body, refused past a byte limit (announced or streamed) and past
-  a time limit, before anything is decoded.
+* :func:`read_body` - the whole body, refused past a byte limit (announced or streamed) and when
+  it stalls, before anything is decoded.
 * :func:`read_form` - a multipart/form-data body read with :func:`read_body`, then parsed with
   part and field counts bounded; malformed multipart is a :class:`BadRequestError`, never a 500.
 * :func:`run_heavy` - run a blocking call (parse, compile, a big decode, a big score) on a small
@@ -39,16 +39,21 @@ async def read_body(request: Request, limit: int, setting: str, what: str) -> by
     if declared and declared.isdigit() and int(declared) > limit:
         raise too_large(what, int(declared), limit, setting)
     body = bytearray()
-    try:
-        with anyio.fail_after(settings.request_timeout_s):
-            async for chunk in request.stream():
-                body += chunk
-                if len(body) > limit:
-                    raise too_large(what, len(body), limit, setting)
-    except TimeoutError:
-        raise BadRequestError(f"the {what} did not arrive within {settings.request_timeout_s:g} s "
-                              f"(PMSERVE_REQUEST_TIMEOUT_S)") from None
-    return bytes(body)
+    chunks = request.stream().__aiter__()
+    while True:
+        # Each piece must come within the timeout (a slow but steady upload is fine; a stalled
+        # or trickling one is not).
+        try:
+            with anyio.fail_after(settings.request_timeout_s):
+                chunk = await chunks.__anext__()
+        except StopAsyncIteration:
+            return bytes(body)
+        except TimeoutError:
+            raise BadRequestError(f"the {what} stalled: no data for {settings.request_timeout_s:g} s "
+                                  f"(PMSERVE_REQUEST_TIMEOUT_S)") from None
+        body += chunk
+        if len(body) > limit:
+            raise too_large(what, len(body), limit, setting)
 
 
 def too_large(what: str, size: int, limit: int, setting: str) -> PayloadTooLargeError:
