@@ -44,6 +44,42 @@ def model(attrs: int = 0, comment_bytes: int = 0) -> bytes:
     return HEADER.format(attrs=text, comment=comment).encode()
 
 
+def slowloris(url: str, port: int, connections: int, seconds: float) -> dict[str, object]:
+    """Hold ``connections`` connections sending a header line every 5 s; poll /health meanwhile."""
+    socks = []
+    for _ in range(connections):
+        s = socket.create_connection(("127.0.0.1", port))
+        s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        socks.append(s)
+    statuses: dict[str, int] = {}
+    first_ok: float | None = None
+    t0 = time.perf_counter()
+    last_trickle = t0
+    while time.perf_counter() - t0 < seconds:
+        if time.perf_counter() - last_trickle > 5:
+            last_trickle = time.perf_counter()
+            alive = 0
+            for s in socks:
+                try:
+                    s.sendall(b"X-a: b\r\n")
+                    alive += 1
+                except OSError:
+                    pass
+            statuses[f"open@{round(last_trickle - t0)}s"] = alive
+        try:
+            code = str(httpx.get(f"{url}/health", timeout=2).status_code)
+        except httpx.TransportError:
+            code = "no reply"
+        statuses[code] = statuses.get(code, 0) + 1
+        if code == "200" and first_ok is None:
+            first_ok = time.perf_counter() - t0
+        time.sleep(0.5)
+    for s in socks:
+        s.close()
+    return {"payload": f"slowloris x{connections}", "health_replies": statuses,
+            "first_200_after_s": None if first_ok is None else round(first_ok, 1)}
+
+
 def payload(kind: str, scale_mb: float) -> tuple[str, dict[str, object]]:
     if kind == "attrs":
         return "deploy", {"files": {"model_file": ("m.pmml", model(attrs=100_000))}}
@@ -84,6 +120,8 @@ def run(kind: str, scale_mb: float, src: str | None) -> dict[str, object]:
                 time.sleep(0.1)
         httpx.put(f"{url}/pm/v1/model/m", params={"accesskey": key},
                   files={"model_file": ("m.pmml", model())}, timeout=30)
+        if kind == "slowloris":
+            return slowloris(url, port, 1100, 45.0)
         endpoint, body = payload(kind, scale_mb)
         latencies: list[float] = []
         stop = threading.Event()
@@ -120,7 +158,7 @@ def run(kind: str, scale_mb: float, src: str | None) -> dict[str, object]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--src", help="source tree to run the server from (PYTHONPATH)")
-    parser.add_argument("--payload", choices=["attrs", "gzip", "body"], action="append")
+    parser.add_argument("--payload", choices=["attrs", "gzip", "body", "slowloris"], action="append")
     parser.add_argument("--scale", type=float, default=50.0, help="MB of inflated XML / score body")
     args = parser.parse_args()
     for kind in args.payload or ["attrs", "gzip", "body"]:

@@ -5,6 +5,7 @@ One test (or table of cases) per defect found when pmserve was attacked; each na
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import random
 import socket
@@ -260,6 +261,27 @@ def test_a_connection_whose_headers_trickle_in_is_closed(tmp_path: Path, kind: s
             s.settimeout(2)
             assert s.recv(100) == b""  # closed by the server
             s.close()
+
+
+@pytest.mark.parametrize("kind", ["httptools", "h11"])
+def test_a_flood_of_slow_connections_gives_way_to_new_clients(tmp_path: Path, kind: str) -> None:
+    """#8: at PMSERVE_LIMIT_CONCURRENCY connections the ones waiting longest for headers are closed."""
+    settings = Settings(data_dir=tmp_path, limit_concurrency=20)
+    with RunningServer(create_app(settings), http=protocol_for(settings, kind),
+                       **uvicorn_options(settings)) as running:
+        slow = [socket.create_connection(("127.0.0.1", running.port)) for _ in range(40)]
+        for s in slow:
+            s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        time.sleep(0.3)
+        for _ in range(5):
+            assert httpx.get(f"{running.url}/health", timeout=5).status_code == 200
+        closed = 0
+        for s in slow:
+            s.settimeout(0.05)
+            with contextlib.suppress(TimeoutError):
+                closed += s.recv(100) == b""
+            s.close()
+        assert closed >= 20  # the oldest ones; the newest are still waiting for their deadline
 
 
 def test_a_stalled_body_is_answered_flag_false(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import pytest
 
 from pmserve.errors import InvalidValueError
 from pmserve.pmml import load
+from pmserve.pmml._expressions import format_number
 from pmserve.pmml._types import DataType, NumericInputs, _numbers_by_cell, _strings_by_cell, coerce_column
 
 DOC = """<PMML xmlns="http://www.dmg.org/PMML-4_4" version="4.4">
@@ -212,3 +213,12 @@ def test_a_huge_bad_cell_is_quoted_by_a_short_prefix() -> None:
     _, bad = coerce_column(DataType.DOUBLE, ["x" * 1_000_000], "f")
     assert len(bad[0]) < 300
     assert "(1000000 characters)" in bad[0]
+
+
+@pytest.mark.parametrize(("value", "dtype", "text"), [
+    (math.inf, DataType.DOUBLE, "Infinity"), (-math.inf, DataType.INTEGER, "-Infinity"),
+    (math.nan, DataType.DOUBLE, "NaN"), (2.0, DataType.INTEGER, "2"), (2.5, DataType.DOUBLE, "2.5"),
+])
+def test_a_number_in_a_string_context_prints_as_java_prints_it(value: float, dtype: DataType, text: str) -> None:
+    """Non-finite numbers print as Double.toString does, instead of failing the record."""
+    assert format_number(value, dtype) == text

@@ -2,9 +2,11 @@
 
 uvicorn closes idle keep-alive connections (``timeout_keep_alive``) and answers 503 past a number
 of connections (``limit_concurrency``), but it waits forever for the headers of a request that
-trickles in: a few hundred slow-header connections then hold every slot.  The protocols here add
-a deadline for each request's headers (PMSERVE_REQUEST_TIMEOUT_S; the body has the same deadline
-in :func:`pmserve.api._bodies.read_body`).  The httptools protocol (uvicorn's fast one, used when
+trickles in: a thousand slow-header connections then hold every slot and new clients get 503.
+The protocols here close, at that many connections, the ones waiting longest for their headers
+(a connection with a request in progress is never closed), and add a deadline for each request's
+headers (PMSERVE_REQUEST_TIMEOUT_S; a body may not stall longer, see
+:func:`pmserve.api._bodies.read_body`).  The httptools protocol (uvicorn's fast one, used when
 installed) also bounds the size of a request head, which h11 does through uvicorn's own option.
 """
 
@@ -29,10 +31,31 @@ class _Deadline:
         self.proto = proto
         self.timeout_s = timeout_s
         self.timer: asyncio.TimerHandle | None = None
+        self.armed_at = 0.0
 
     def arm(self) -> None:
         self.disarm()
+        self.armed_at = self.proto.loop.time()
         self.timer = self.proto.loop.call_later(self.timeout_s, self._overdue, self.proto.cycle)
+
+    @property
+    def waiting(self) -> bool:
+        """Waiting for a request's headers (no request in progress)."""
+        cycle = self.proto.cycle
+        return self.timer is not None and (cycle is None or cycle.response_complete)
+
+    def make_room(self, limit: int) -> None:
+        """At ``limit`` connections, close the ones waiting longest for their headers: a flood of
+        slow or idle connections then gives way to new clients instead of locking them out."""
+        connections = self.proto.connections
+        if len(connections) < limit:
+            return
+        waiting = sorted((p for p in connections if p is not self.proto and _waiting(p)),
+                         key=lambda p: p._deadline.armed_at)
+        for p in waiting[:len(connections) - limit + 1]:
+            p._deadline.disarm()
+            p.transport.close()
+            connections.discard(p)  # now, not when the loop reports it lost: it no longer counts
 
     def disarm(self) -> None:
         if self.timer is not None:
@@ -47,15 +70,22 @@ class _Deadline:
             self.proto.transport.close()
 
 
+def _waiting(proto: Any) -> bool:
+    deadline = getattr(proto, "_deadline", None)
+    return isinstance(deadline, _Deadline) and deadline.waiting and not proto.transport.is_closing()
+
+
 class HeaderDeadlineH11Protocol(H11Protocol):
     """uvicorn's h11 protocol, closing a connection whose next request's headers are overdue."""
 
     header_timeout_s: float | None = None  # None: read from the PMSERVE_* settings (worker processes)
+    max_connections: int | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)  # type: ignore[arg-type]
         self._deadline = _Deadline(self, _timeout(self.header_timeout_s))
         self._deadline.arm()
+        self._deadline.make_room(self.max_connections or _env_settings().limit_concurrency)
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
@@ -71,11 +101,13 @@ class HeaderDeadlineHttpToolsProtocol(HttpToolsProtocol):
 
     header_timeout_s: float | None = None
     max_head_bytes: int | None = None
+    max_connections: int | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)  # type: ignore[arg-type]
         self._deadline = _Deadline(self, _timeout(self.header_timeout_s))
         self._deadline.arm()
+        self._deadline.make_room(self.max_connections or _env_settings().limit_concurrency)
         self._head_bytes = 0
         self._max_head = self.max_head_bytes or _env_settings().max_header_kb * 1024
 
@@ -126,10 +158,11 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
 
 def protocol_for(settings: Settings, kind: str = "httptools") -> type[Any]:
     """The HTTP protocol class ("httptools" or "h11") with these settings' limits."""
+    limits = {"header_timeout_s": settings.request_timeout_s, "max_connections": settings.limit_concurrency}
     if kind == "h11":
-        return type("PmserveH11", (HeaderDeadlineH11Protocol,), {"header_timeout_s": settings.request_timeout_s})
+        return type("PmserveH11", (HeaderDeadlineH11Protocol,), limits)
     return type("PmserveHttpTools", (HeaderDeadlineHttpToolsProtocol,),
-                {"header_timeout_s": settings.request_timeout_s, "max_head_bytes": settings.max_header_kb * 1024})
+                {**limits, "max_head_bytes": settings.max_header_kb * 1024})
 
 
 def run(settings: Settings, app: Any) -> None:

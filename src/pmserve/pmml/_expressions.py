@@ -7,6 +7,7 @@ TransformationDictionary or of a model's LocalTransformations.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -585,12 +586,12 @@ def _unreadable(v: Any, dtype: DataType) -> Callable[[int], EvaluationError]:
 
 def format_number(v: float, dtype: DataType) -> str:
     """A number as PMML/Java would print it in a string context: integers without a fraction."""
-    if dtype is DataType.INTEGER or (dtype is DataType.BOOLEAN):
-        if dtype is DataType.BOOLEAN:
-            return "true" if v else "false"
+    if dtype is DataType.BOOLEAN:
+        return "true" if v else "false"
+    if not math.isfinite(v):
+        return "NaN" if v != v else ("Infinity" if v > 0 else "-Infinity")  # Java's Double.toString
+    if dtype is DataType.INTEGER:
         return str(int(v))
-    if v == int(v) and abs(v) < 1e16:
-        return repr(float(v))
     return repr(float(v))
 
 
