@@ -16,6 +16,7 @@ from pmserve.pmml import Field, Limits, Scored
 
 ACCEPTED = "PMML documents (.pmml or .xml), optionally gzip-compressed (.gz)"
 
+
 class Scorable(Protocol):
     """What the service needs from a deployed model, whatever its format."""
 
