@@ -13,7 +13,14 @@ import pytest
 from pmserve.errors import InvalidValueError
 from pmserve.pmml import load
 from pmserve.pmml._expressions import format_number
-from pmserve.pmml._types import DataType, NumericInputs, _numbers_by_cell, _strings_by_cell, coerce_column
+from pmserve.pmml._types import (
+    DataType,
+    NumericInputs,
+    _numbers_by_cell,
+    _strings_by_cell,
+    coerce_column,
+    to_python_list,
+)
 
 DOC = """<PMML xmlns="http://www.dmg.org/PMML-4_4" version="4.4">
 <DataDictionary>
@@ -222,3 +229,13 @@ def test_a_huge_bad_cell_is_quoted_by_a_short_prefix() -> None:
 def test_a_number_in_a_string_context_prints_as_java_prints_it(value: float, dtype: DataType, text: str) -> None:
     """Non-finite numbers print as Double.toString does, instead of failing the record."""
     assert format_number(value, dtype) == text
+
+
+def test_an_integer_result_beyond_64_bits_stays_a_float() -> None:
+    """JSON encoders (and the reference's Long) hold 64-bit integers; a larger result is a float."""
+    got = to_python_list(DataType.INTEGER, np.array([1.0, 2.0**70, -(2.0**70), np.nan]))
+    assert got[0] == 1
+    assert isinstance(got[0], int)
+    assert got[1:3] == [pytest.approx(2.0**70), pytest.approx(-(2.0**70))]
+    assert all(isinstance(v, float) for v in got[1:3])
+    assert got[3] is None

@@ -196,6 +196,11 @@ def epoch_offset_days(year: int) -> float:
     return float((_EPOCH_DATETIME - _year_start(year)).days)
 
 
+#: Integers are returned as Python ints inside the 64-bit range (what JSON encoders and the
+#: reference's Long hold); beyond it a result stays a float.
+_INT64 = 2.0**63
+
+
 def format_scalar(dtype: DataType, value: Any) -> Any:
     """Engine scalar to the plain Python value returned to users (None for missing)."""
     if value is None:
@@ -206,7 +211,7 @@ def format_scalar(dtype: DataType, value: Any) -> Any:
     if math.isnan(x):
         return None
     if dtype is DataType.INTEGER:
-        return int(x) if math.isfinite(x) else x
+        return int(x) if math.isfinite(x) and abs(x) < _INT64 else x
     if dtype is DataType.BOOLEAN:
         return x != 0.0
     if dtype is DataType.DATE:
@@ -216,7 +221,7 @@ def format_scalar(dtype: DataType, value: Any) -> Any:
     if dtype is DataType.TIME:
         return (_dt.datetime(2000, 1, 1) + _dt.timedelta(seconds=x)).time().isoformat()
     if dtype.since_year is not None:
-        return int(x) if x == math.floor(x) else x
+        return int(x) if math.isfinite(x) and abs(x) < _INT64 and x == math.floor(x) else x
     return x
 
 
