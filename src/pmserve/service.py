@@ -281,7 +281,7 @@ class Service:
         deployed = self.model(tenant, model_id)
         expected = deployed.record.tablename
         if expected is not None and table.tablename is not None and table.tablename != expected:
-            raise DataError(f"tablename {table.tablename!r} does not match the input table of model "
+            raise DataError(f"tablename {excerpt(table.tablename)} does not match the input table of model "
                             f"{model_id!r}; expected {expected!r}", field="tablename", value=table.tablename)
         width = len(table.header)
         for i, row in enumerate(table.data):
@@ -352,7 +352,7 @@ def _check_cells(table: ScoreTable) -> None:
         if not set(map(type, row)) <= _SCALARS:
             j = next(j for j, v in enumerate(row) if type(v) not in _SCALARS)
             name = table.header[j] if j < len(table.header) else f"#{j + 1}"
-            raise BadRequestError(f"cell {name!r} of row {i + 1} is a JSON {_json_kind(row[j])}; "
+            raise BadRequestError(f"cell {excerpt(name)} of row {i + 1} is a JSON {_json_kind(row[j])}; "
                                   f"expected a string, a number, a boolean or null", row=i, field=name)
 
 
@@ -402,7 +402,7 @@ def _parse_table(body: Any, index: int) -> ScoreTable:
         raise BadRequestError(f"'header' must be an array of field names{where}; got {excerpt(header)}")
     if len(set(header)) != len(header):
         twice = next(h for h in header if header.count(h) > 1)
-        raise BadRequestError(f"'header' names field {twice!r} more than once{where}")
+        raise BadRequestError(f"'header' names field {excerpt(twice)} more than once{where}")
     if not isinstance(data, list) or not all(isinstance(r, list) for r in data):
         raise BadRequestError(f"'data' must be an array of rows, each an array of values{where}; "
                               f"got {excerpt(data)}")

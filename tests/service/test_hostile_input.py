@@ -427,3 +427,17 @@ def test_health_answers_while_a_hostile_deploy_is_refused(small: tuple[TestClien
     assert client.get("/health").json() == {"status": "ok"}
     worker.join(60)
     refused(replies[0], "PMSERVE_MAX_XML_ATTRIBUTES")
+
+
+def test_an_invalid_category_megabytes_long_is_quoted_by_a_prefix(client: TestClient, keys: Keys) -> None:
+    """#10: returnInvalid's message quotes a short prefix of the cell, not the 1 MB cell itself."""
+    doc = b"""<PMML xmlns="http://www.dmg.org/PMML-4_4" version="4.4"><Header/><DataDictionary>
+<DataField name="c" optype="categorical" dataType="string"><Value value="a"/></DataField>
+<DataField name="y" optype="continuous" dataType="double"/></DataDictionary>
+<RegressionModel functionName="regression"><MiningSchema><MiningField name="c" invalidValueTreatment="returnInvalid"/>
+<MiningField name="y" usageType="target"/></MiningSchema><RegressionTable intercept="1">
+<CategoricalPredictor name="c" value="a" coefficient="1"/></RegressionTable></RegressionModel></PMML>"""
+    assert put(client, keys.alice, "cat", doc)["flag"] is True
+    message = score(client, keys.alice, "cat", {"header": ["c"], "data": [["q" * 1_000_000]]}).json()["message"]
+    assert len(message) < 400
+    assert "1000000 characters" in message

@@ -128,7 +128,7 @@ async def metadata(request: Request, service: Service) -> Response:
     model_id = request.path_params["context_id"]
     kind = request.query_params.get("metadatatype")
     if kind not in (None, "", "score"):
-        raise BadRequestError(f"metadatatype must be 'score' or left out; got {kind!r}")
+        raise BadRequestError(f"metadatatype must be 'score' or left out; got {excerpt(kind)}")
     meta = service.metadata(tenant, model_id)
     if kind == "score":
         text = _metadata.score_document(model_id, meta.tablename, meta.inputs, meta.outputs)

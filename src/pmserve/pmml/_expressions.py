@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from pmserve.errors import EvaluationError
+from pmserve.errors import EvaluationError, excerpt
 from pmserve.pmml import _text
 from pmserve.pmml._categorical import equals
 from pmserve.pmml._fields import FieldInfo, Scope, classify, in_intervals, parse_dtype, parse_interval
@@ -581,7 +581,8 @@ def cast_fn(expr: Expr, dtype: DataType) -> Callable[[Frame], Array]:
 
 
 def _unreadable(v: Any, dtype: DataType) -> Callable[[int], EvaluationError]:
-    return lambda r: EvaluationError(f"value {v!r} cannot be read as {dtype.value} (row {r + 1})", value=v, row=r)
+    return lambda r: EvaluationError(f"value {excerpt(v)} cannot be read as {dtype.value} (row {r + 1})",
+                                     value=v, row=r)
 
 
 def format_number(v: float, dtype: DataType) -> str:
