@@ -43,7 +43,7 @@ class Settings:
     max_expression_depth: int = 100
     max_derived_depth: int = 100
     deploy_timeout_s: float = 300.0
-    heavy_threads: int = 2  # parse, compile, big decodes and big scores run on these, off the event loop
+    heavy_threads: int = 4  # parse, compile, big decodes and big scores run on these, off the event loop
     # -- the HTTP server (uvicorn) --
     timeout_keep_alive_s: float = 5.0
     request_timeout_s: float = 30.0  # a request's headers must arrive within this; its body may not stall longer
