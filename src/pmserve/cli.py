@@ -106,27 +106,22 @@ def _opened(*, existing: bool = False) -> Iterator[Service]:
               help="Make sure a 'quickstart' key and the sample model 'iris' exist; print how to call them.")
 def serve(host: str | None, port: int | None, workers: int | None, quickstart: bool) -> None:
     """Start the HTTP service."""
-    import uvicorn
-
     from pmserve.api import configure_logging, create_app
+    from pmserve.api._server import run
 
     settings = Settings.from_env(host=host, port=port, workers=workers)
     configure_logging(settings.log_level)
     if quickstart:
         _quickstart(settings)
     # uvicorn's own access log would print the query string, i.e. the access key: pmserve logs
-    # every request itself, without it.
-    common: dict[str, Any] = {"host": settings.host, "port": settings.port, "access_log": False,
-                              "log_level": settings.log_level}
+    # every request itself, without it (run() turns uvicorn's access log off).
     if settings.workers > 1:
-        # Worker processes rebuild the app from the environment; hand them the final settings.
-        os.environ.update(settings.to_env())
         # Each worker keeps its metrics in files there, and /metrics sums them (pmserve.metrics).
         if not os.environ.get(metrics.MULTIPROC_ENV):
             os.environ[metrics.MULTIPROC_ENV] = tempfile.mkdtemp(prefix="pmserve-metrics-")
-        uvicorn.run("pmserve.api:create_app_from_env", factory=True, workers=settings.workers, **common)
+        run(settings, "pmserve.api:create_app_from_env")
     else:
-        uvicorn.run(create_app(settings), **common)
+        run(settings, create_app(settings))
 
 
 def _quickstart(settings: Settings) -> None:

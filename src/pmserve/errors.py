@@ -12,8 +12,23 @@ HTTP: the web layer maps these classes to status codes in one table (``pmserve.a
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Sequence
 from typing import Any
+
+#: How much of a bad value an error message quotes (a cell may be megabytes long).
+EXCERPT_CHARS = 60
+_EXCERPT = reprlib.Repr()
+_EXCERPT.maxstring = _EXCERPT.maxother = EXCERPT_CHARS
+_EXCERPT.maxlist = _EXCERPT.maxtuple = _EXCERPT.maxdict = 4
+_EXCERPT.maxlevel = 2
+
+
+def excerpt(value: Any) -> str:
+    """``repr`` of a value for an error message, cut to a short prefix, with its full length if cut."""
+    if isinstance(value, (str, bytes)) and len(value) > EXCERPT_CHARS:
+        return f"{value[:EXCERPT_CHARS]!r}... ({len(value)} characters)"
+    return _EXCERPT.repr(value)
 
 
 class PmserveError(Exception):

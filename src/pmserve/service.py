@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import logging
+import math
 import re
 import secrets
 import threading
@@ -22,18 +23,24 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from pmserve import metrics
 from pmserve.errors import (
     BadRequestError,
+    ConflictError,
     DataError,
+    DocumentError,
+    EvaluationError,
     NotFoundError,
     PayloadTooLargeError,
     PmserveError,
     UnauthorizedError,
     UnsupportedFormatError,
+    excerpt,
 )
 from pmserve.formats import RowTable, Scorable, StreamLimits, TableScorable, load_model
-from pmserve.pmml import Field
+from pmserve.pmml import Field, Limits, Scored
 from pmserve.settings import Settings
 from pmserve.store import KeyRecord, ModelVersion, NewVersion, Store, sha256_hex
 from pmserve.tables import passthrough_columns as passthrough_columns  # moved; still importable here
@@ -41,7 +48,12 @@ from pmserve.tables import passthrough_columns as passthrough_columns  # moved; 
 log = logging.getLogger("pmserve.service")
 
 DEFAULT_TABLENAME = "scoreInput"
-_MODEL_ID = re.compile(r"[^\x00-\x1f\x7f/\\?#]{1,200}")
+#: Context ids, tenant names and file names: no control characters (C0, DEL, C1) - they break
+#: headers, logs and PostgreSQL text (NUL) - and no path separators, '?' or '#' (URLs).
+_ID = re.compile(r"[^\x00-\x1f\x7f-\x9f/\\?#]{1,200}")
+_FILENAME = re.compile(r"[^\x00-\x1f\x7f-\x9f/\\]{1,255}")
+ID_RULE = "1-200 characters without control characters, '/', '\\', '?' or '#', and not '.' or '..'"
+FILENAME_RULE = "1-255 characters without control characters, '/' or '\\', and not '.' or '..'"
 _KEY_NAME = re.compile(r"[A-Za-z0-9_.@-]{1,100}")
 
 
@@ -107,7 +119,15 @@ class Service:
     def create_key(self, name: str, tenant: str | None = None) -> str:
         """Make a new access key (returned once; only its hash is stored)."""
         if not _KEY_NAME.fullmatch(name):
-            raise BadRequestError(f"key name must be 1-100 letters, digits or _ . @ -; got {name!r}")
+            raise BadRequestError(f"key name must be 1-100 letters, digits or _ . @ -; got {name!r:.120}")
+        if tenant is None:
+            # A new key without an explicit tenant gets a tenant of its own: it must never join
+            # (and read the models of) an existing tenant that happens to share its name.
+            if any(r.tenant == name for r in self.store.list_keys()):
+                raise ConflictError(f"a tenant named {name!r} exists already; name the key differently, or "
+                                    f"pass the tenant explicitly (--tenant {name}) to share its models")
+        else:
+            check_id(tenant, "tenant name")
         key = secrets.token_urlsafe(32)  # 256 random bits, URL-safe: clients paste it into URLs
         self.store.add_key(KeyRecord(name=name, tenant=tenant or name, key_hash=_hash_key(key),
                                      created_at=_now()))
@@ -155,7 +175,9 @@ class Service:
 
         Nothing changes unless every step succeeds: the previous version keeps serving.
         """
-        _check_model_id(model_id)
+        check_id(model_id)
+        check_filename(filename)
+        deadline = time.monotonic() + self.settings.deploy_timeout_s
         if len(content) > self.settings.max_upload_bytes:
             raise PayloadTooLargeError(
                 f"model file {filename!r} is {len(content)} bytes; the limit is "
@@ -165,9 +187,12 @@ class Service:
             raise UnsupportedFormatError(f"model file {filename!r} is empty")
         if tablename is not None and not tablename.strip():
             tablename = None
+        limits = self.limits(deadline)
         try:
-            model = load_model(filename, content, stream_limits=self.stream_limits)
+            model = load_model(filename, content, limits, stream_limits=self.stream_limits)
             model.verify()
+            probe(model)
+            limits.check_deadline("verifying")
         except PmserveError:
             metrics.DEPLOYS.labels("failed").inc()
             raise
@@ -184,28 +209,40 @@ class Service:
                  model_id, tenant.name, record.version, record.size, record.sha256)
         return DeployResult(record, created)
 
+    def limits(self, deadline: float | None = None) -> Limits:
+        """The engine's limits from the settings (``deadline``: a deploy's time budget)."""
+        st = self.settings
+        return Limits(max_document_bytes=st.max_upload_bytes, max_depth=st.max_xml_depth,
+                      max_attributes=st.max_xml_attributes, max_elements=st.max_xml_elements,
+                      max_expression_depth=st.max_expression_depth, max_derived_depth=st.max_derived_depth,
+                      deadline=deadline)
+
     def list_models(self, tenant: Tenant) -> list[ModelVersion]:
         return self.store.list_models(tenant.name)
 
     def history(self, tenant: Tenant, model_id: str) -> list[ModelVersion]:
+        _check_lookup(model_id)
         versions = self.store.history(tenant.name, model_id)
         if not versions:
             raise _not_found(model_id)
         return versions
 
     def download(self, tenant: Tenant, model_id: str) -> tuple[ModelVersion, bytes]:
+        _check_lookup(model_id)
         record = self.store.current(tenant.name, model_id)
         if record is None:
             raise _not_found(model_id)
         return record, self.store.read(record)
 
     def delete(self, tenant: Tenant, model_id: str) -> None:
+        _check_lookup(model_id)
         if not self.store.delete_model(tenant.name, model_id):
             raise _not_found(model_id)
         self._cache.pop((tenant.name, model_id), None)
 
     def model(self, tenant: Tenant, model_id: str) -> Deployed:
         """The live compiled model (compiled from the store when the cache is missing or stale)."""
+        _check_lookup(model_id)
         key = (tenant.name, model_id)
         with metrics.timed(metrics.STORE_SECONDS, "generation"):
             generation = self.store.generation()
@@ -228,7 +265,7 @@ class Service:
             record = self.store.current(tenant.name, model_id)
             if record is None:
                 raise _not_found(model_id)
-            deployed = Deployed(record, load_model(record.filename, self.store.read(record),
+            deployed = Deployed(record, load_model(record.filename, self.store.read(record), self.limits(),
                                                    stream_limits=self.stream_limits))
             self._cache[key] = deployed
             metrics.MODELS_LOADED.set(len(self._cache))
@@ -247,7 +284,7 @@ class Service:
             key = (record.tenant, record.model_id)
             try:
                 self._cache[key] = Deployed(record, load_model(record.filename, self.store.read(record),
-                                                               stream_limits=self.stream_limits))
+                                                               self.limits(), stream_limits=self.stream_limits))
             except PmserveError as exc:
                 self.failed_models[key] = exc.message
                 log.error("model %r of tenant %r (version %d) cannot be loaded: %s",
@@ -291,7 +328,7 @@ class Service:
             return _score_stream(deployed.model, [table])
         expected = deployed.record.tablename
         if expected is not None and table.tablename is not None and table.tablename != expected:
-            raise DataError(f"tablename {table.tablename!r} does not match the input table of model "
+            raise DataError(f"tablename {excerpt(table.tablename)} does not match the input table of model "
                             f"{model_id!r}; expected {expected!r}", field="tablename", value=table.tablename)
         width = len(table.header)
         for i, row in enumerate(table.data):
@@ -302,6 +339,7 @@ class Service:
             dict(zip(table.header, zip(*table.data, strict=True), strict=True)) if table.data
             else {name: [] for name in table.header})
         scored = deployed.model.score(columns, errors="raise")
+        _refuse_infinite(scored)
         results = scored.iter_rows()
         names = [f.name for f in deployed.model.output_fields]
         keep = passthrough_columns(table.header, names)
@@ -345,19 +383,102 @@ def stream_limits(settings: Settings) -> StreamLimits:
 
 def _score_stream(model: TableScorable, tables: Sequence[ScoreTable]) -> ScoreTable:
     reply = model.score_tables([RowTable(t.header, t.data, t.tablename) for t in tables])
+    for r, row in enumerate(reply.data):
+        for name, value in zip(reply.header, row, strict=True):
+            if isinstance(value, float) and math.isinf(value):
+                raise _infinite(name, value, r)
     return ScoreTable(reply.header, reply.data)
 
 
-def parse_score_request(body: Any) -> list[ScoreTable]:
+def _refuse_infinite(scored: Scored) -> None:
+    """A reply is JSON, which has no infinity: an infinite result is an error of its record (the
+    engine keeps it, as JPMML does, for the edges that can carry it: CSV, Parquet, Python)."""
+    for f in scored.fields:
+        col = scored[f.name]
+        if col.dtype.kind == "f":
+            bad = np.flatnonzero(np.isinf(col))
+            if bad.size:
+                r = int(bad[0])
+                raise _infinite(f.name, float(col[r]), r)
+
+
+def _infinite(name: str, value: float, row: int) -> EvaluationError:
+    return EvaluationError(f"result {name!r} is {value} (row {row + 1}): the model's computation overflowed, "
+                           f"and a JSON reply cannot carry an infinity", field=name, row=row)
+
+
+def parse_score_request(body: Any, *, max_rows: int | None = None, max_cells: int | None = None) -> list[ScoreTable]:
     """Check the shape of a decoded score request: one ``{tablename?, header, data}`` object.
 
     A JSON array of such objects is accepted too (an extension; the reference documents one table).
+    Every cell must be a string, a number, a boolean or null; ``max_rows`` and ``max_cells`` bound
+    the whole request (PMSERVE_MAX_SCORE_ROWS, PMSERVE_MAX_SCORE_CELLS).
     """
     tables = body if isinstance(body, list) else [body]
     if not tables:
         raise BadRequestError("the score request is an empty array; "
                               "expected {\"header\": [...], \"data\": [[...]]}")
-    return [_parse_table(t, i) for i, t in enumerate(tables)]
+    parsed = [_parse_table(t, i) for i, t in enumerate(tables)]
+    rows = sum(len(t.data) for t in parsed)
+    if max_rows is not None and rows > max_rows:
+        raise PayloadTooLargeError(f"the score request has {rows} rows; the limit is {max_rows} rows per "
+                                   f"request (PMSERVE_MAX_SCORE_ROWS)")
+    cells = sum(len(t.data) * len(t.header) for t in parsed)
+    if max_cells is not None and cells > max_cells:
+        raise PayloadTooLargeError(f"the score request has {cells} cells; the limit is {max_cells} cells per "
+                                   f"request (PMSERVE_MAX_SCORE_CELLS)")
+    for t in parsed:
+        _check_cells(t)
+    return parsed
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _check_cells(table: ScoreTable) -> None:
+    """Cells are scalars: a nested array or object is no value of a field (and may nest deep)."""
+    for i, row in enumerate(table.data):
+        if not set(map(type, row)) <= _SCALARS:
+            j = next(j for j, v in enumerate(row) if type(v) not in _SCALARS)
+            name = table.header[j] if j < len(table.header) else f"#{j + 1}"
+            raise BadRequestError(f"cell {excerpt(name)} of row {i + 1} is a JSON {_json_kind(row[j])}; "
+                                  f"expected a string, a number, a boolean or null", row=i, field=name)
+
+
+def _json_kind(value: Any) -> str:
+    return "array" if isinstance(value, list) else "object" if isinstance(value, dict) else type(value).__name__
+
+
+def probe(model: Scorable) -> None:
+    """Score two records at deploy - every input missing, then a plain value in each - so that a
+    model failing on its own markup is refused now rather than at its first request.
+
+    Data errors are fine (the probe's values may be invalid for the model); anything else means
+    the compiled model cannot score and is reported as a document error.
+    """
+    columns = {f.name: [None, _plain_value(f)] for f in model.input_fields}
+    try:
+        for _ in model.score(columns, errors="collect").iter_rows():  # as a reply converts them
+            pass
+    except (DataError, DocumentError):
+        pass
+    except PmserveError:
+        raise
+    except Exception as exc:  # the backstop: whatever it is, this model would fail its requests
+        raise DocumentError(f"the model compiles but cannot score a record ({type(exc).__name__}: "
+                            f"{excerpt(str(exc))}); refusing it") from None
+
+
+def _plain_value(f: Field) -> Any:
+    """A value a field commonly holds: its first category, a point of its first interval, 1 or "a"."""
+    if f.values:
+        return f.values[0]
+    if f.intervals:
+        ends = [x for x in (f.intervals[0].left, f.intervals[0].right) if x is not None and math.isfinite(x)]
+        return sum(ends) / len(ends) if ends else 0.0
+    if f.data_type.is_string:
+        return "a"
+    return 1.0 if f.data_type.is_numeric else None
 
 
 def _parse_table(body: Any, index: int) -> ScoreTable:
@@ -367,15 +488,18 @@ def _parse_table(body: Any, index: int) -> ScoreTable:
                               f"got {type(body).__name__}")
     header, data, tablename = body.get("header"), body.get("data"), body.get("tablename")
     if not isinstance(header, list) or not all(isinstance(h, str) for h in header):
-        raise BadRequestError(f"'header' must be an array of field names{where}; got {header!r:.200}")
+        raise BadRequestError(f"'header' must be an array of field names{where}; got {excerpt(header)}")
     if len(set(header)) != len(header):
         twice = next(h for h in header if header.count(h) > 1)
-        raise BadRequestError(f"'header' names field {twice!r} more than once{where}")
+        raise BadRequestError(f"'header' names field {excerpt(twice)} more than once{where}")
     if not isinstance(data, list) or not all(isinstance(r, list) for r in data):
         raise BadRequestError(f"'data' must be an array of rows, each an array of values{where}; "
-                              f"got {data!r:.200}")
+                              f"got {excerpt(data)}")
+    if data and not header:
+        raise BadRequestError(f"'header' names no field but 'data' has {len(data)} rows{where}; "
+                              f"name at least one column")
     if tablename is not None and not isinstance(tablename, str):
-        raise BadRequestError(f"'tablename' must be a string{where}; got {tablename!r:.100}")
+        raise BadRequestError(f"'tablename' must be a string{where}; got {excerpt(tablename)}")
     return ScoreTable(header, data, tablename)
 
 
@@ -393,10 +517,24 @@ def _hash_key(key: str) -> str:
     return sha256_hex(key.encode())
 
 
-def _check_model_id(model_id: str) -> None:
-    if not _MODEL_ID.fullmatch(model_id):
-        raise BadRequestError(f"context id must be 1-200 characters without '/', '\\', '?', '#' or control "
-                              f"characters; got {model_id!r:.220}")
+def check_id(value: str, what: str = "context id") -> None:
+    """The one rule for ids (context ids, tenants; file and job ids too): see :data:`ID_RULE`."""
+    if not _ID.fullmatch(value) or value in (".", ".."):
+        raise BadRequestError(f"{what} must be {ID_RULE}; got {excerpt(value)}")
+
+
+def check_filename(name: str) -> None:
+    """The rule for uploaded file names (they end up in Content-Disposition headers)."""
+    if not _FILENAME.fullmatch(name) or name in (".", ".."):
+        raise BadRequestError(f"file name must be {FILENAME_RULE}; got {excerpt(name)}")
+
+
+def _check_lookup(model_id: str) -> None:
+    # An id outside the rule was never deployed; say so without asking the store (PostgreSQL
+    # refuses a NUL in text and would look unavailable).
+    if not _ID.fullmatch(model_id) or model_id in (".", ".."):
+        raise NotFoundError(f"no model deployed with context id {excerpt(model_id)}", kind="model",
+                            ident=model_id[:200])
 
 
 def _not_found(model_id: str) -> NotFoundError:

@@ -50,6 +50,22 @@ class Settings:
     job_error_samples: int = 5  # per-row errors quoted in a job's failureMsg
     job_sqlite_dir: Path | None = None  # where SQLite databases named by jobs may live; None = refused
     spark_master: str | None = None  # run every job on this Spark master (needs pmserve.spark)
+    # -- limits on hostile input (README "Limits"); each is checked before the step it protects --
+    max_score_body_mb: float = 32.0
+    max_score_rows: int = 100_000
+    max_score_cells: int = 5_000_000
+    max_xml_depth: int = 1000
+    max_xml_attributes: int = 256
+    max_xml_elements: int = 20_000_000
+    max_expression_depth: int = 100
+    max_derived_depth: int = 100
+    deploy_timeout_s: float = 300.0
+    heavy_threads: int = 4  # parse, compile, big decodes and big scores run on these, off the event loop
+    # -- the HTTP server (uvicorn) --
+    timeout_keep_alive_s: float = 5.0
+    request_timeout_s: float = 30.0  # a request's headers must arrive within this; its body may not stall longer
+    limit_concurrency: int = 1000
+    max_header_kb: int = 64
 
     def __post_init__(self) -> None:
         _check("PMSERVE_PORT", self.port, lambda v: 1 <= v <= 65535, "an integer from 1 to 65535")
@@ -80,6 +96,24 @@ class Settings:
                "an integer from 1 to 1000000")
         _check("PMSERVE_CLEM_MAX_DEPTH", self.clem_max_depth, lambda v: 1 <= v <= 200,
                "an integer from 1 to 200")
+        positive = "a positive number"
+        _check("PMSERVE_MAX_SCORE_BODY_MB", self.max_score_body_mb, lambda v: v > 0, positive)
+        _check("PMSERVE_MAX_SCORE_ROWS", self.max_score_rows, lambda v: v >= 1, "a positive integer")
+        _check("PMSERVE_MAX_SCORE_CELLS", self.max_score_cells, lambda v: v >= 1, "a positive integer")
+        _check("PMSERVE_MAX_XML_DEPTH", self.max_xml_depth, lambda v: 8 <= v <= 2048,
+               "an integer from 8 to 2048 (libxml2's own limit)")
+        _check("PMSERVE_MAX_XML_ATTRIBUTES", self.max_xml_attributes, lambda v: v >= 16, "an integer >= 16")
+        _check("PMSERVE_MAX_XML_ELEMENTS", self.max_xml_elements, lambda v: v >= 100, "an integer >= 100")
+        _check("PMSERVE_MAX_EXPRESSION_DEPTH", self.max_expression_depth, lambda v: 1 <= v <= 500,
+               "an integer from 1 to 500 (deeper nesting would exhaust Python's stack)")
+        _check("PMSERVE_MAX_DERIVED_DEPTH", self.max_derived_depth, lambda v: 1 <= v <= 500,
+               "an integer from 1 to 500 (deeper chains would exhaust Python's stack)")
+        _check("PMSERVE_DEPLOY_TIMEOUT_S", self.deploy_timeout_s, lambda v: v > 0, positive)
+        _check("PMSERVE_HEAVY_THREADS", self.heavy_threads, lambda v: 1 <= v <= 64, "an integer from 1 to 64")
+        _check("PMSERVE_TIMEOUT_KEEP_ALIVE_S", self.timeout_keep_alive_s, lambda v: v > 0, positive)
+        _check("PMSERVE_REQUEST_TIMEOUT_S", self.request_timeout_s, lambda v: v > 0, positive)
+        _check("PMSERVE_LIMIT_CONCURRENCY", self.limit_concurrency, lambda v: v >= 1, "a positive integer")
+        _check("PMSERVE_MAX_HEADER_KB", self.max_header_kb, lambda v: 1 <= v <= 1024, "an integer from 1 to 1024")
         if self.store_url is not None and not self.store_url.startswith(("postgresql://", "postgres://")):
             raise ConfigurationError(
                 f"PMSERVE_STORE_URL must be a postgresql:// URL (or unset for the embedded store); "
@@ -93,6 +127,10 @@ class Settings:
     @property
     def max_file_bytes(self) -> int:
         return int(self.max_file_mb * 1024 * 1024)
+
+    @property
+    def max_score_body_bytes(self) -> int:
+        return int(self.max_score_body_mb * 1024 * 1024)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -123,6 +161,20 @@ class Settings:
             "job_error_samples": _int,
             "job_sqlite_dir": lambda _n, v: Path(v) if v.strip() else None,
             "spark_master": lambda _n, v: v.strip() or None,
+            "max_score_body_mb": _float,
+            "max_score_rows": _int,
+            "max_score_cells": _int,
+            "max_xml_depth": _int,
+            "max_xml_attributes": _int,
+            "max_xml_elements": _int,
+            "max_expression_depth": _int,
+            "max_derived_depth": _int,
+            "deploy_timeout_s": _float,
+            "heavy_threads": _int,
+            "timeout_keep_alive_s": _float,
+            "request_timeout_s": _float,
+            "limit_concurrency": _int,
+            "max_header_kb": _int,
         }
         for name, read in readers.items():
             var = f"PMSERVE_{name.upper()}"

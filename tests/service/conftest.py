@@ -143,12 +143,12 @@ def asgi_client(settings: Settings, service: Service) -> Iterator[TestClient]:
 class RunningServer:
     """A real uvicorn server in a thread, on a free port of 127.0.0.1."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, **options: Any) -> None:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_config=None, access_log=False,
-                                ws="none", lifespan="on")
+                                ws="none", lifespan="on", **options)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.url = f"http://127.0.0.1:{self.port}"

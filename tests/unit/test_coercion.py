@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 from typing import Any
 
 import numpy as np
@@ -11,7 +12,15 @@ import pytest
 
 from pmserve.errors import InvalidValueError
 from pmserve.pmml import load
-from pmserve.pmml._types import DataType, NumericInputs, _numbers_by_cell, _strings_by_cell, coerce_column
+from pmserve.pmml._expressions import format_number
+from pmserve.pmml._types import (
+    DataType,
+    NumericInputs,
+    _numbers_by_cell,
+    _strings_by_cell,
+    coerce_column,
+    to_python_list,
+)
 
 DOC = """<PMML xmlns="http://www.dmg.org/PMML-4_4" version="4.4">
 <DataDictionary>
@@ -136,10 +145,10 @@ def _by_field(fields: list[tuple[str, DataType]], columns: dict[str, Any]) -> di
 
 @pytest.mark.parametrize("rows", [1, 3])
 def test_numeric_inputs_convert_lists_of_numbers_as_coerce_column_does(rows: int) -> None:
-    """Lists of plain numbers (None, bools, ints, floats) convert in one step to the same columns."""
+    """Lists of plain numbers (None, ints, floats) convert in one step to the same columns."""
     fields = [("a", DataType.DOUBLE), ("b", DataType.FLOAT), ("c", DataType.DOUBLE)]
     rng = random.Random(rows)
-    cells: list[Any] = [None, True, 3, 0.1, 1e300, -2.5, np.float64(7.25)]
+    cells: list[Any] = [None, 3, 0.1, 1e300, -2.5, np.float64(7.25)]
     columns = {name: [rng.choice(cells) for _ in range(rows)] for name, _ in fields}
     got = NumericInputs(fields).convert(columns)
     assert got is not None
@@ -185,3 +194,48 @@ def test_a_one_record_request_with_a_bad_cell_still_names_field_and_row() -> Non
     assert model.score({"count": [2.0]}).to_lists()["y"] == [5.0]
     with pytest.raises(InvalidValueError, match=r"field 'count' expects a number, got 'abc' \(row 1\)"):
         model.score({"count": ["abc"]})
+
+
+@pytest.mark.parametrize("cell", ["5_1", "\u0665.\u0661", "0x10", "1e", "1,5", True, False])
+@pytest.mark.parametrize("dtype", [DataType.DOUBLE, DataType.FLOAT, DataType.INTEGER])
+def test_a_number_field_refuses_what_json_and_csv_do_not_call_a_number(cell: Any, dtype: DataType) -> None:
+    """Digit separators, non-ASCII digits, hex and booleans are no numbers, in both conversion paths."""
+    col, bad = coerce_column(dtype, [1.0, cell], "f")
+    assert list(bad) == [1]
+    assert re.search(r"field 'f' expects an? (number|integer), got .* \(row 2\)", bad[1])
+    assert math.isnan(col[1])
+    assert NumericInputs([("f", dtype)]).convert({"f": [1.0, cell]}) is None
+
+
+@pytest.mark.parametrize("text", ["1", "-2.5", " 3e2 ", ".5", "5.", "+7", "NaN", "-INF", "Infinity"])
+def test_quoted_numbers_read_as_the_reference_reads_them(text: str) -> None:
+    """Decimal numbers with an exponent, and the special values' spellings, are numbers."""
+    col, bad = coerce_column(DataType.DOUBLE, [text], "f")
+    assert bad == {}
+    assert _same(col, np.array([float(text)]))
+
+
+def test_a_huge_bad_cell_is_quoted_by_a_short_prefix() -> None:
+    """An error message quotes at most a short prefix of a bad value, and its length."""
+    _, bad = coerce_column(DataType.DOUBLE, ["x" * 1_000_000], "f")
+    assert len(bad[0]) < 300
+    assert "(1000000 characters)" in bad[0]
+
+
+@pytest.mark.parametrize(("value", "dtype", "text"), [
+    (math.inf, DataType.DOUBLE, "Infinity"), (-math.inf, DataType.INTEGER, "-Infinity"),
+    (math.nan, DataType.DOUBLE, "NaN"), (2.0, DataType.INTEGER, "2"), (2.5, DataType.DOUBLE, "2.5"),
+])
+def test_a_number_in_a_string_context_prints_as_java_prints_it(value: float, dtype: DataType, text: str) -> None:
+    """Non-finite numbers print as Double.toString does, instead of failing the record."""
+    assert format_number(value, dtype) == text
+
+
+def test_an_integer_result_beyond_64_bits_stays_a_float() -> None:
+    """JSON encoders (and the reference's Long) hold 64-bit integers; a larger result is a float."""
+    got = to_python_list(DataType.INTEGER, np.array([1.0, 2.0**70, -(2.0**70), np.nan]))
+    assert got[0] == 1
+    assert isinstance(got[0], int)
+    assert got[1:3] == [pytest.approx(2.0**70), pytest.approx(-(2.0**70))]
+    assert all(isinstance(v, float) for v in got[1:3])
+    assert got[3] is None

@@ -12,17 +12,19 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import Message
 
 from pmserve.api import _metadata, _wadl
 from pmserve.api._access_log import note_outcome
+from pmserve.api._bodies import read_body, read_form, run_heavy, too_large
 from pmserve.api.errors import JSON, JSON_UTF8, Endpoint, error_response, flag_response
-from pmserve.errors import BadRequestError, MissingBodyError, PayloadTooLargeError, PmserveError
+from pmserve.errors import BadRequestError, MissingBodyError, PmserveError, excerpt
 from pmserve.service import ScoreTable, Service, Tenant, parse_score_request
 
 MODEL_PARTS = ("model_file", "file")  # the docs say model_file; IBM's own notebook sent file
 # Small requests are scored on the event loop: a thread hop costs more than the scoring itself.
 _INLINE_ROWS = 64
+# Bodies above this size are decoded off the event loop too.
+_INLINE_BYTES = 64 * 1024
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -52,7 +54,7 @@ async def deploy(request: Request, service: Service) -> Response:
     tenant = _tenant(request, service)
     model_id = request.path_params["context_id"]
     filename, content, tablename = await _read_upload(request, service.settings.max_upload_bytes)
-    result = await run_in_threadpool(service.deploy, tenant, model_id, filename, content, tablename=tablename)
+    result = await run_heavy(request, service.deploy, tenant, model_id, filename, content, tablename=tablename)
     verb = "upload" if result.created else "update"
     # IBM's reply put the access key in this URL; no client reads it, and a key in a reply ends up
     # in logs and screenshots, so pmserve leaves it out.
@@ -87,21 +89,38 @@ async def delete(request: Request, service: Service) -> Response:
 async def score(request: Request, service: Service) -> Response:
     tenant = _tenant(request, service)
     model_id = request.path_params["context_id"]
-    body = await request.body()
-    if not body.strip():
+    settings = service.settings
+    body = await read_body(request, settings.max_score_body_bytes, "PMSERVE_MAX_SCORE_BODY_MB", "score request")
+    if not body or body.isspace():
         raise MissingBodyError("the score request has no body; "
                                "expected {\"header\": [...], \"data\": [[...]]}")
+    if len(body) > _INLINE_BYTES:
+        # Decoding, scoring and encoding a big request take long: off the event loop.
+        reply = await run_heavy(request, _decode_score_encode, service, tenant, model_id, body)
+        return Response(reply, media_type=JSON_UTF8)
+    tables = _decode(service, body)
+    if sum(len(t.data) for t in tables) <= _INLINE_ROWS:
+        replies = service.score_tables(tenant, model_id, tables)
+    else:
+        replies = await run_heavy(request, _score_all, service, tenant, model_id, tables)
+    return Response(_encode(replies), media_type=JSON_UTF8)
+
+
+def _decode(service: Service, body: bytes) -> list[ScoreTable]:
     try:
         decoded = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise BadRequestError(f"the score request body is not valid JSON: {exc}") from None
-    tables = parse_score_request(decoded)
-    if sum(len(t.data) for t in tables) <= _INLINE_ROWS:
-        replies = service.score_tables(tenant, model_id, tables)
-    else:
-        replies = await run_in_threadpool(_score_all, service, tenant, model_id, tables)
-    return Response(orjson.dumps([{"header": r.header, "data": r.data} for r in replies],
-                                 option=orjson.OPT_SERIALIZE_NUMPY), media_type=JSON_UTF8)
+    settings = service.settings
+    return parse_score_request(decoded, max_rows=settings.max_score_rows, max_cells=settings.max_score_cells)
+
+
+def _encode(replies: list[ScoreTable]) -> bytes:
+    return orjson.dumps([{"header": r.header, "data": r.data} for r in replies], option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def _decode_score_encode(service: Service, tenant: Tenant, model_id: str, body: bytes) -> bytes:
+    return _encode(_score_all(service, tenant, model_id, _decode(service, body)))
 
 
 def _score_all(service: Service, tenant: Tenant, model_id: str, tables: list[ScoreTable]) -> list[ScoreTable]:
@@ -114,7 +133,7 @@ async def metadata(request: Request, service: Service) -> Response:
     model_id = request.path_params["context_id"]
     kind = request.query_params.get("metadatatype")
     if kind not in (None, "", "score"):
-        raise BadRequestError(f"metadatatype must be 'score' or left out; got {kind!r}")
+        raise BadRequestError(f"metadatatype must be 'score' or left out; got {excerpt(kind)}")
     meta = service.metadata(tenant, model_id)
     if kind == "score":
         text = _metadata.score_document(model_id, meta.tablename, meta.inputs, meta.outputs, reply=meta.reply)
@@ -147,33 +166,18 @@ def routes() -> list[Route]:
 
 async def _read_upload(request: Request, limit: int) -> tuple[str, bytes, str | None]:
     """The model file of a multipart deploy request: (file name, bytes, optional tablename)."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
-        raise _too_large(int(declared), limit)
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        # Allow for the multipart framing around the file itself.
-        if len(body) > limit + 64 * 1024:
-            raise _too_large(len(body), limit)
-    if not body:
-        raise BadRequestError("the deploy request has no body; send the model file as multipart form part "
-                              "'model_file' (or 'file')")
-    content_type = request.headers.get("content-type", "")
-    if not content_type.startswith("multipart/form-data"):
-        raise BadRequestError(f"the deploy request must be multipart/form-data with the model file in part "
-                              f"'model_file' (or 'file'); got content type {content_type or 'none'!r}")
-    form = await Request(request.scope, _replay(bytes(body))).form(max_files=8, max_fields=16)
+    form = await read_form(request, limit, "PMSERVE_MAX_UPLOAD_MB", "deploy request",
+                           expected="the model file as multipart form part 'model_file' (or 'file')")
     try:
         files = {k: v for k, v in form.multi_items() if isinstance(v, UploadFile)}
         part = next((files[p] for p in MODEL_PARTS if p in files), None)
         if part is None:
-            got = ", ".join(repr(k) for k in files) or "none"
+            got = ", ".join(excerpt(k) for k in files) or "none"
             raise BadRequestError(f"expected the model file in multipart form part 'model_file' (or 'file'); "
                                   f"got file part(s) {got}")
         content = await part.read()
         if len(content) > limit:
-            raise _too_large(len(content), limit)
+            raise too_large("upload", len(content), limit, "PMSERVE_MAX_UPLOAD_MB")
         table = form.get("tablename")
         tablename = table if isinstance(table, str) and table.strip() else None
         filename = part.filename or f"{request.path_params['context_id']}.pmml"
@@ -182,30 +186,15 @@ async def _read_upload(request: Request, limit: int) -> tuple[str, bytes, str | 
         await form.close()
 
 
-def _too_large(size: int, limit: int) -> PayloadTooLargeError:
-    return PayloadTooLargeError(
-        f"the upload is {size} bytes; the limit is {limit} bytes (PMSERVE_MAX_UPLOAD_MB)")
-
-
-def _replay(body: bytes) -> Callable[[], Awaitable[Message]]:
-    sent = False
-
-    async def receive() -> Message:
-        nonlocal sent
-        if sent:
-            return {"type": "http.disconnect"}
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-    return receive
-
-
+#: Characters a plain ``filename=`` parameter may hold unquoted (RFC 6266 token).
 _TOKEN = re.compile(r"[A-Za-z0-9._-]+")
+_NOT_PLAIN = re.compile(r"[^\x20-\x7e]|[\"\\]")
 
 
 def _attachment(filename: str) -> str:
+    """A Content-Disposition value for any stored name: an ASCII fallback, and RFC 6266
+    ``filename*`` (UTF-8, percent-encoded) whenever the name is not a plain token."""
     if _TOKEN.fullmatch(filename):
         return f"attachment; filename={filename}"
-    ascii_name = filename.encode("ascii", "replace").decode().replace('"', "'")
-    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
-
-
+    fallback = _NOT_PLAIN.sub("_", filename)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"

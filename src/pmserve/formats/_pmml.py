@@ -37,5 +37,5 @@ class PmmlModel:
                 element="ModelVerification")
 
 
-def load_pmml(data: bytes) -> PmmlModel:
-    return PmmlModel(pmml.load(data))
+def load_pmml(data: bytes, limits: pmml.Limits | None = None) -> PmmlModel:
+    return PmmlModel(pmml.load(data, limits or pmml.Limits()))

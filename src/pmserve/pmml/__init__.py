@@ -11,7 +11,8 @@ markup at score time.
 """
 
 from pmserve.pmml._api import Field, Interval, Model, Scored
+from pmserve.pmml._limits import DeadlineExceeded, Limits
 from pmserve.pmml._types import DataType
 from pmserve.pmml.compiler import load
 
-__all__ = ["DataType", "Field", "Interval", "Model", "Scored", "load"]
+__all__ = ["DataType", "DeadlineExceeded", "Field", "Interval", "Limits", "Model", "Scored", "load"]

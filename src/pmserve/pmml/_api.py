@@ -190,7 +190,10 @@ class Model:
                     f"that the model needs",
                     field=missing[0],
                 )
-        results, eval_errors = self._doc.evaluate(batch, n, unreadable)
+        # Overflow and invalid operations give inf/NaN, which are results (as in JPMML), not
+        # floating-point warnings; edges that cannot carry an infinity (JSON) refuse it there.
+        with np.errstate(all="ignore"):
+            results, eval_errors = self._doc.evaluate(batch, n, unreadable)
         for row, err in eval_errors.items():
             if errors == "raise":
                 raise err

@@ -181,7 +181,7 @@ def _user_function(c: Compiler, el: Element, define: Element, args: list[Expr]) 
     # A function body sees its parameters only (PMML 4.4 DefineFunction), plus other functions.
     from pmserve.pmml._fields import Scope
 
-    inner = ExprCompiler(Scope(), c.problems, c.functions, bindings, c._depth + 1)
+    inner = ExprCompiler(Scope(), c.problems, c.functions, bindings, c._depth + 1, nesting=c.nesting)
     body = inner.expression_of(define)
     if body is None:
         return None

@@ -7,6 +7,7 @@ TransformationDictionary or of a model's LocalTransformations.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -15,13 +16,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from pmserve.errors import EvaluationError
+from pmserve.errors import EvaluationError, excerpt
 from pmserve.pmml import _text
 from pmserve.pmml._categorical import equals
 from pmserve.pmml._fields import FieldInfo, Scope, classify, in_intervals, parse_dtype, parse_interval
 from pmserve.pmml._frame import Expr, Frame
 from pmserve.pmml._java_regex import UntranslatableRegex
 from pmserve.pmml._java_regex import replacement as java_replacement
+from pmserve.pmml._limits import DEFAULT_LIMITS, Limits
 from pmserve.pmml._parse import Element
 from pmserve.pmml._problems import Problems
 from pmserve.pmml._types import Array, DataType, empty, is_missing, parse_scalar, to_float32
@@ -30,6 +32,23 @@ EXPRESSION_TAGS = frozenset(
     {"Constant", "FieldRef", "NormContinuous", "NormDiscrete", "Discretize", "MapValues", "TextIndex",
      "Apply", "Aggregate", "Lag"}
 )
+
+
+@dataclass
+class Nesting:
+    """How deep the expressions being compiled nest, shared by every Compiler of one document.
+
+    Compiling and evaluating an expression recurses once per level, and a DerivedField reading
+    another one evaluates it first, so the depth that counts is the whole chain's, in expression
+    levels: a field's depth is the deepest of its own nesting and, at every field it reads, the
+    level of the reference plus that field's depth.
+    """
+
+    limits: Limits = DEFAULT_LIMITS
+    level: int = 0  # nesting of the expression being compiled, here
+    peak: int = 0  # deepest level reached by the DerivedField being compiled (its chain included)
+    depth_of: dict[str, int] = field(default_factory=dict)  # DerivedField name -> its depth
+    reported: bool = False  # a chain too deep was reported
 
 
 @dataclass
@@ -47,10 +66,11 @@ class Compiler:
     #: The TransformationDictionary's DerivedField elements by name (a NeuralOutput's FieldRef
     #: names one of them: SPSS Modeler's NormDiscrete/NormContinuous of the target).
     document_elements: Mapping[str, Element] = field(default_factory=dict)
+    nesting: Nesting = field(default_factory=Nesting)
 
     def with_scope(self, scope: Scope) -> Compiler:
         return Compiler(scope, self.problems, self.functions, self.bindings, self._depth, self.document_fields,
-                        self.document_elements)
+                        self.document_elements, self.nesting)
 
     # -- entry points -------------------------------------------------------------------------
     def expression_of(self, parent: Element) -> Expr | None:
@@ -70,7 +90,17 @@ class Compiler:
             else:
                 self.problems.invalid(f"{el.tag} is not a PMML expression", el)
             return None
-        return method(self, el)
+        n = self.nesting
+        if n.level >= n.limits.max_expression_depth:
+            self.problems.invalid(f"expressions nest more than {n.limits.max_expression_depth} deep; the limit is "
+                                  f"{n.limits.max_expression_depth} (PMSERVE_MAX_EXPRESSION_DEPTH)", el)
+            return None
+        n.level += 1
+        n.peak = max(n.peak, n.level)
+        try:
+            return method(self, el)
+        finally:
+            n.level -= 1
 
     def derived_field(self, el: Element) -> tuple[FieldInfo, Expr] | None:
         """A DerivedField (or OutputField-like element): its field facts and its expression."""
@@ -78,9 +108,21 @@ class Compiler:
         if not name:
             self.problems.invalid("attribute name is required", el)
             return None
-        expr = self.expression_of(el)
+        n = self.nesting
+        outer_peak, n.peak = n.peak, n.level
+        try:
+            expr = self.expression_of(el)
+            depth = n.peak - n.level
+        finally:
+            n.peak = max(outer_peak, n.peak)
         if expr is None:
             return None
+        if depth > n.limits.max_derived_depth and not n.reported:
+            n.reported = True  # once: every field reading this one is too deep as well
+            self.problems.invalid(
+                f"DerivedField {name!r} is computed through {depth} levels of expressions and the DerivedFields "
+                f"they read; the limit is {n.limits.max_derived_depth} (PMSERVE_MAX_DERIVED_DEPTH)", el)
+        n.depth_of[name] = depth
         dtype = parse_dtype(el, self.problems, default=expr.dtype)
         optype = el.get("optype") or expr.optype
         valid: list[Any] = []
@@ -153,9 +195,17 @@ class Compiler:
         bound = self.bindings.get(name)
         if bound is not None:
             return bound
+        n = self.nesting
+        n.peak = max(n.peak, n.level + n.depth_of.get(name, 0))
         info = self.scope.lookup(name)
         if info is None:
             self.problems.invalid(f"field {name!r} is not defined in this scope", el)
+            return None
+        if info.is_data_field and not _declared_by_a_model(self.scope, name):
+            # PMML 4.4 MiningSchema: a model reads only the fields its MiningSchema lists; a
+            # DataField it does not list would be no column of the records it is given.
+            self.problems.invalid(f"field {name!r} is a DataField that the model's MiningSchema does not list",
+                                  el)
             return None
         return Expr(info.dtype, info.optype, lambda frame: frame.get(name))
 
@@ -453,6 +503,18 @@ _COMPILERS: dict[str, Callable[[Compiler, Element], Expr | None]] = {
 }
 
 
+def _declared_by_a_model(scope: Scope, name: str) -> bool:
+    """Whether ``name`` is in a scope below the document's (or ``scope`` is the document's)."""
+    if scope.parent is None:
+        return True
+    s: Scope | None = scope
+    while s is not None and s.parent is not None:
+        if name in s.fields:
+            return True
+        s = s.parent
+    return False
+
+
 def linear_norms(el: Element, problems: Problems) -> tuple[Array, Array] | None:
     """The (orig, norm) points of a NormContinuous; at least two, all numbers."""
     norms = el.findall("LinearNorm")
@@ -545,17 +607,18 @@ def cast_fn(expr: Expr, dtype: DataType) -> Callable[[Frame], Array]:
 
 
 def _unreadable(v: Any, dtype: DataType) -> Callable[[int], EvaluationError]:
-    return lambda r: EvaluationError(f"value {v!r} cannot be read as {dtype.value} (row {r + 1})", value=v, row=r)
+    return lambda r: EvaluationError(f"value {excerpt(v)} cannot be read as {dtype.value} (row {r + 1})",
+                                     value=v, row=r)
 
 
 def format_number(v: float, dtype: DataType) -> str:
     """A number as PMML/Java would print it in a string context: integers without a fraction."""
-    if dtype is DataType.INTEGER or (dtype is DataType.BOOLEAN):
-        if dtype is DataType.BOOLEAN:
-            return "true" if v else "false"
+    if dtype is DataType.BOOLEAN:
+        return "true" if v else "false"
+    if not math.isfinite(v):
+        return "NaN" if v != v else ("Infinity" if v > 0 else "-Infinity")  # Java's Double.toString
+    if dtype is DataType.INTEGER:
         return str(int(v))
-    if v == int(v) and abs(v) < 1e16:
-        return repr(float(v))
     return repr(float(v))
 
 

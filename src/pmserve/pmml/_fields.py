@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from pmserve.errors import DataError, InvalidValueError
+from pmserve.errors import DataError, InvalidValueError, excerpt
 from pmserve.pmml._api import Field, Interval
 from pmserve.pmml._categorical import isin
 from pmserve.pmml._frame import Deferred, Expr, Frame
@@ -285,7 +285,7 @@ class MiningField:
                     v = raw[local]
                     shown = v if raw.dtype == object else _shown(info, v)
                     return InvalidValueError(
-                        f"field {name!r} got invalid value {shown!r} (row {r + 1}); expected "
+                        f"field {name!r} got invalid value {excerpt(shown)} (row {r + 1}); expected "
                         f"{_expected(info)}",
                         field=name, value=shown, row=r,
                     )

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from pmserve.errors import DataError, EvaluationError
+from pmserve.errors import DataError, EvaluationError, excerpt
 from pmserve.pmml._expressions import EXPRESSION_TAGS, Compiler, format_number
 from pmserve.pmml._fields import FieldInfo, Scope, parse_dtype
 from pmserve.pmml._frame import Frame
@@ -115,11 +115,16 @@ def compile_output(
     cc = c.with_scope(scope)
     fields: list[OutputField] = []
     primary = target
+    seen: set[str] = set()
     for of in el.findall("OutputField"):
         name = of.get("name")
         if not name:
             c.problems.invalid("attribute name is required", of)
             continue
+        if name in seen:
+            c.problems.invalid(f"OutputField {name!r} is defined twice", of)
+            continue
+        seen.add(name)
         feature = of.get("feature", "predictedValue")
         seg = of.get("segmentId")
         other = more_targets.get(of.get("targetField") or "") if more_targets else None
@@ -149,6 +154,15 @@ def compile_output(
         fields.append(OutputField(name, dtype, optype, feature, of.get("isFinalResult", "true") != "false", compute))
         scope.add(FieldInfo(name, dtype, optype))
     return OutputPlan(tuple(fields)), scope
+
+
+def _rank(of: Element, c: Compiler) -> int:
+    """The ``rank`` attribute: a positive integer, 1 when absent."""
+    text = of.get("rank", "1").strip()
+    if not text.isascii() or not text.isdigit() or int(text) < 1:
+        c.problems.invalid(f"attribute rank must be a positive integer, got {excerpt(text)}", of)
+        return 1
+    return int(text)
 
 
 def _default_type(feature: str, target: FieldInfo | None) -> DataType:
@@ -297,7 +311,7 @@ def _feature(
     if feature in ("standardError", "standardDeviation"):
         return lambda p, f, v: p.standard_error if p.standard_error is not None else np.full(p.n, np.nan)
     if feature in ("entityId", "clusterId"):
-        rank = int(of.get("rank", "1"))
+        rank = _rank(of, c)
 
         def ent(p: Prediction, f: Frame, v: dict[str, Array]) -> Array:
             if rank > 1:
@@ -313,7 +327,7 @@ def _feature(
         return ent
     if feature in ("affinity", "entityAffinity", "clusterAffinity"):
         wanted_id = value_text
-        rank = int(of.get("rank", "1"))
+        rank = _rank(of, c)
 
         def aff(p: Prediction, f: Frame, v: dict[str, Array]) -> Array:
             if wanted_id is not None and p.entity_affinities is not None:
@@ -331,7 +345,7 @@ def _feature(
 
         return aff
     if feature == "reasonCode":
-        rank = int(of.get("rank", "1"))
+        rank = _rank(of, c)
 
         def reason(p: Prediction, f: Frame, v: dict[str, Array]) -> Array:
             rc = p.reason_codes

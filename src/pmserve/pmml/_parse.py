@@ -33,6 +33,13 @@ import numpy.typing as npt
 from lxml import etree
 
 from pmserve.errors import InvalidMarkupError
+from pmserve.pmml._limits import (
+    DEFAULT_LIMITS,
+    Limits,
+    too_deep,
+    too_many_attributes,
+    too_many_elements,
+)
 
 #: Largest document accepted (uncompressed), in bytes.
 MAX_DOCUMENT_BYTES = 512 * 1024 * 1024
@@ -80,8 +87,12 @@ class Element(NamedTuple):
         return f"{self.tag} at line {self.line}"
 
 
-def read_bytes(source: bytes | str | os.PathLike[str] | IO[bytes]) -> bytes:
-    """The document's bytes from bytes, a path or a binary file object; gzip is undone."""
+def read_bytes(source: bytes | str | os.PathLike[str] | IO[bytes], limits: Limits = DEFAULT_LIMITS) -> bytes:
+    """The document's bytes from bytes, a path or a binary file object; gzip is undone.
+
+    The decompressed size is bounded by ``limits.max_document_bytes`` while it is inflated.
+    """
+    cap = min(MAX_DOCUMENT_BYTES, limits.max_document_bytes)
     if isinstance(source, bytes):
         data = source
     elif isinstance(source, (str, os.PathLike)):
@@ -95,32 +106,39 @@ def read_bytes(source: bytes | str | os.PathLike[str] | IO[bytes]) -> bytes:
     if data[:2] == _GZIP_MAGIC:
         try:
             with gzip.GzipFile(fileobj=io.BytesIO(data)) as gz:
-                data = gz.read(MAX_DOCUMENT_BYTES + 1)
+                data = gz.read(cap + 1)
         except (OSError, EOFError) as exc:
             raise InvalidMarkupError(f"the gzip-compressed document cannot be decompressed: {exc}") from None
-    if len(data) > MAX_DOCUMENT_BYTES:
-        raise InvalidMarkupError(f"the document is larger than {MAX_DOCUMENT_BYTES // 2**20} MiB")
+    if len(data) > cap:
+        raise InvalidMarkupError(f"the document is larger than {cap} bytes (PMSERVE_MAX_UPLOAD_MB)")
     return data
 
 
-def parse(source: bytes | str | os.PathLike[str] | IO[bytes], *, bulk: bool = True) -> Element:
+def parse(source: bytes | str | os.PathLike[str] | IO[bytes], *, bulk: bool = True,
+          limits: Limits = DEFAULT_LIMITS) -> Element:
     """Parse a PMML document (plain or gzip-compressed) into its root :class:`Element`.
 
     ``bulk=False`` reads every element with lxml (the reference the bulk path is tested against).
+    Nesting depth, attributes per element and elements per document are bounded by ``limits``
+    (one rule whatever the document's size), each checked before the element is converted.
     """
-    data = read_bytes(source)
+    data = read_bytes(source, limits)
     if not data or data.isspace():  # (strip() would copy the whole document)
         raise InvalidMarkupError("the document is empty; expected a PMML XML document")
     huge = len(data) > _HUGE_TREE_BYTES
-    tables = find_node_tables(data, huge) if bulk else []
+    tables = find_node_tables(data, huge, limits.max_depth) if bulk else []
     if tables:
-        root = _parse_skeleton(data, tables, huge)
+        root = _parse_skeleton(data, tables, huge, limits)
         if root is not None:
             return root
-    return _convert(_parse_xml(data, huge))
+    limits.check_deadline("parsing")
+    return _convert(_parse_xml(data, huge, limits), limits=limits)
 
 
-def _parse_xml(data: bytes, huge: bool) -> Any:
+def _parse_xml(data: bytes, huge: bool, limits: Limits = DEFAULT_LIMITS) -> Any:
+    # libxml2's "huge" option is always on: its own depth cap (256 levels without it) would make
+    # the accepted depth depend on the document's size; Limits.max_depth is the one rule instead.
+    del huge
     parser = etree.XMLParser(
         resolve_entities=False,
         no_network=True,
@@ -128,12 +146,14 @@ def _parse_xml(data: bytes, huge: bool) -> Any:
         load_dtd=False,
         remove_comments=True,
         remove_pis=True,
-        huge_tree=huge,
+        huge_tree=True,
     )
     try:
         root = etree.fromstring(data, parser=parser)
     except etree.XMLSyntaxError as exc:
         line = exc.lineno if isinstance(exc.lineno, int) else None
+        if "Excessive depth" in str(exc.msg):
+            raise too_deep(limits.max_depth + 1, limits, line=line, what="elements more than") from None
         raise InvalidMarkupError(f"the document is not well-formed XML: {exc.msg}", line=line) from None
     tree = root.getroottree()
     if tree.docinfo.internalDTD is not None or tree.docinfo.doctype:
@@ -166,45 +186,66 @@ def _cell_name(el: Any, ns_end: int, root_tag: str) -> str:
 
 
 def _convert(root: Any, tables: list[NodeTable] | None = None, line_offset: int = 0,
-             used: set[int] | None = None) -> Element:
+             used: set[int] | None = None, limits: Limits = DEFAULT_LIMITS) -> Element:
     ns_end = root.tag.find("}") + 1
     extension = root.tag[:ns_end] + "Extension"
     # Only a document built by _parse_skeleton holds stand-ins; any other such tag is the document's.
     placeholder = root.tag[:ns_end] + _PLACEHOLDER if tables is not None else None
+    budget = [limits.max_elements]
 
-    def conv(el: Any) -> Element:
+    def conv(el: Any, depth: int) -> Element:
         # Recursive: about three times faster than an explicit stack here, and PMML nests only
         # as deep as its deepest tree; a deeper document falls back to the iterative walk.
         tag = el.tag
         if tag == placeholder:
-            return _hierarchy(el, tables, used if used is not None else set())
+            return _hierarchy(el, tables, used if used is not None else set(), depth, limits, budget)
+        _check_element(el, depth, budget, limits, line_offset)
         return Element(
             _cell_name(el, ns_end, root.tag) if el.prefix else tag[tag.find("}") + 1:],
             dict(el.attrib),
-            tuple([conv(c) for c in el if c.tag != extension and isinstance(c.tag, str)]),
+            tuple([conv(c, depth + 1) for c in el if c.tag != extension and isinstance(c.tag, str)]),
             el.text or "",
             (el.sourceline or 0) + line_offset,
         )
 
     try:
-        return conv(root)
+        return conv(root, 1)
     except RecursionError:
-        return _convert_iteratively(root, line_offset)
+        return _convert_iteratively(root, line_offset, limits)
 
 
-def _convert_iteratively(root: Any, line_offset: int = 0) -> Element:
+def _check_element(el: Any, depth: int, budget: list[int], limits: Limits, line_offset: int) -> None:
+    """Refuse an element past the limits before its attributes are converted.
+
+    Reading an element's attributes costs time quadratic in their number (lxml looks each name up
+    again), and holds the GIL: the count, which is cheap, comes first.
+    """
+    if depth > limits.max_depth:
+        raise too_deep(depth, limits, line=(el.sourceline or 0) + line_offset)
+    if len(el.attrib) > limits.max_attributes:
+        raise too_many_attributes(len(el.attrib), _local(el.tag), limits, (el.sourceline or 0) + line_offset)
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise too_many_elements(limits)
+    if not budget[0] & 0xFFFF:  # now and then: the clock costs more than an element
+        limits.check_deadline("reading the document")
+
+
+def _convert_iteratively(root: Any, line_offset: int = 0, limits: Limits = DEFAULT_LIMITS) -> Element:
     # Iterative post-order conversion: deep trees (TreeModel nodes) must not hit recursion limits.
     result: dict[int, list[Element]] = {}
-    stack: list[tuple[Any, bool]] = [(root, False)]
+    stack: list[tuple[Any, bool, int]] = [(root, False, 1)]
     out: Element | None = None
+    budget = [limits.max_elements]
     while stack:
-        node, done = stack.pop()
+        node, done, depth = stack.pop()
         if not done:
-            stack.append((node, True))
+            _check_element(node, depth, budget, limits, line_offset)
+            stack.append((node, True, depth))
             result[id(node)] = []
             for child in reversed(node):
                 if isinstance(child.tag, str) and _local(child.tag) != "Extension":
-                    stack.append((child, False))
+                    stack.append((child, False, depth + 1))
             continue
         children = result.pop(id(node))
         attrs = {_local(k): v for k, v in node.attrib.items()} if node.attrib else {}
@@ -230,9 +271,6 @@ K_NODE, K_TRUE, K_FALSE, K_SIMPLE, K_SCORE = range(5)
 #: The attributes a bulk-read element may carry (the column of :attr:`NodeTable.begin`).
 NODE_TABLE_ATTRS = ("id", "score", "recordCount", "defaultChild", "field", "operator", "value", "probability",
                     "confidence")
-#: Deepest Node hierarchy read in bulk when lxml's own depth limit applies (it allows 256 levels
-#: of the whole document; deeper hierarchies are left to lxml to refuse).
-_MAX_PLAIN_DEPTH = 200
 
 _TAG_DELIM = np.zeros(256, dtype=bool)
 _TAG_DELIM[[9, 10, 13, 32, 47, 62]] = True  # whitespace, "/" and ">"
@@ -262,6 +300,8 @@ class NodeTable:
     root_text: str
     #: The scan's arrays; the tree compiler releases them once compiled, a later use scans again.
     arrays: dict[str, Any] = field(default_factory=dict, repr=False)
+    #: How deep the Nodes nest (the root Node is level 1).
+    depth: int = 1
 
     def _array(self, name: str) -> Any:
         got = self.arrays.get(name)
@@ -380,7 +420,7 @@ def _parse_xml_fragment(data: bytes) -> Any:
     return etree.fromstring(data, parser=parser)
 
 
-def find_node_tables(data: bytes, huge: bool) -> list[NodeTable]:
+def find_node_tables(data: bytes, huge: bool, max_depth: int = DEFAULT_LIMITS.max_depth) -> list[NodeTable]:
     """Every TreeModel's root Node hierarchy that is in the bulk subset, read into a table."""
     if data.find(b"<TreeModel") < 0 or data.find(_PLACEHOLDER.encode()) >= 0 or data.find(b"<!DOCTYPE") >= 0:
         return []
@@ -404,7 +444,7 @@ def find_node_tables(data: bytes, huge: bool) -> list[NodeTable]:
         if 0 <= node < stop and (nxt < 0 or node < nxt) and _TAG_DELIM[codes[node + 5]]:
             line += data.count(b"\n", counted, node)
             counted = node
-            table = _scan(codes, data, node, stop, line, huge)
+            table = _scan(codes, data, node, stop, line, huge, max_depth)
             if table is not None:
                 tables.append(table)
         pos = nxt
@@ -442,7 +482,8 @@ def _matches(words: _Word, value: _Word, mask: _Word) -> npt.NDArray[np.bool_]:
     return hit
 
 
-def _scan(a: npt.NDArray[np.uint8], data: bytes, s: int, stop: int, line: int, huge: bool) -> NodeTable | None:
+def _scan(a: npt.NDArray[np.uint8], data: bytes, s: int, stop: int, line: int, huge: bool,
+          max_depth: int = DEFAULT_LIMITS.max_depth) -> NodeTable | None:
     """Read the Node hierarchy starting at byte ``s`` (before ``stop``), or None outside the subset.
 
     Whitespace is any byte up to 32 once other control characters are refused.  The check that
@@ -480,7 +521,8 @@ def _scan(a: npt.NDArray[np.uint8], data: bytes, s: int, stop: int, line: int, h
         lt[:t], tend[:t], kind[:t], closing[:t], node_end[:t], self_closing[:t], depth[:t], delta[:t])
     e = int(tend[-1]) + 1
     r = w[:e]
-    if (tend <= lt).any() or (tend[:-1] >= lt[1:]).any() or (not huge and int(depth.max()) > _MAX_PLAIN_DEPTH):
+    if (tend <= lt).any() or (tend[:-1] >= lt[1:]).any() or int(depth.max()) > max_depth:
+        # Deeper than allowed: lxml reads it, and the depth check there refuses it with a message.
         return None
     # Refused bytes: C0 controls (not XML), "&" (entities), "'" (single-quoted attributes).
     controls = np.count_nonzero(r < 32)
@@ -559,14 +601,15 @@ def _scan(a: npt.NDArray[np.uint8], data: bytes, s: int, stop: int, line: int, h
     arrays = {"kind": kind, "owner": owner.astype(np.int32), "lines": (line + before[starts]).astype(np.int32),
               "attr_row": row_of.astype(np.int32), "attr_slot": slot.astype(np.int8),
               "attr_at": (opens + 1).astype(np.int32), "attr_len": (closes - opens - 1).astype(np.int32)}
-    return NodeTable(data, s, s + e, line, root_attrs, root_text, arrays)
+    return NodeTable(data, s, s + e, line, root_attrs, root_text, arrays, int(depth.max()))
 
 
 def _text(raw: bytes) -> str:
     return raw.decode("utf-8").replace("\r\n", "\n")  # XML reads CR LF as LF
 
 
-def _parse_skeleton(data: bytes, tables: list[NodeTable], huge: bool) -> Element | None:
+def _parse_skeleton(data: bytes, tables: list[NodeTable], huge: bool,
+                    limits: Limits = DEFAULT_LIMITS) -> Element | None:
     """The document with each bulk-read hierarchy replaced by a stand-in; None: read it all with lxml."""
     pieces: list[bytes] = []
     prev = 0
@@ -577,12 +620,12 @@ def _parse_skeleton(data: bytes, tables: list[NodeTable], huge: bool) -> Element
         prev = t.end
     pieces.append(data[prev:])
     try:
-        root = _parse_xml(b"".join(pieces), huge)
+        root = _parse_xml(b"".join(pieces), huge, limits)
     except InvalidMarkupError:
         return None  # lxml reports the document's own error, with its line
     used: set[int] = set()
     try:
-        out = _convert(root, tables, used=used)
+        out = _convert(root, tables, used=used, limits=limits)
     except _NotBulk:
         return None
     return out if len(used) == len(tables) else None
@@ -592,7 +635,8 @@ class _NotBulk(Exception):
     """A stand-in ended up somewhere a TreeModel's root Node cannot be (in a comment, an Extension)."""
 
 
-def _hierarchy(el: Any, tables: list[NodeTable] | None, used: set[int]) -> Element:
+def _hierarchy(el: Any, tables: list[NodeTable] | None, used: set[int], depth: int = 1,
+               limits: Limits = DEFAULT_LIMITS, budget: list[int] | None = None) -> Element:
     parent = el.getparent()
     text = el.get("n") or ""
     if tables is None or parent is None or _local(parent.tag) != "TreeModel" or not text.isdigit():
@@ -602,6 +646,12 @@ def _hierarchy(el: Any, tables: list[NodeTable] | None, used: set[int]) -> Eleme
         raise _NotBulk
     used.add(k)
     t = tables[k]
+    if depth + t.depth - 1 > limits.max_depth:
+        raise too_deep(depth + t.depth - 1, limits, line=t.line)
+    if budget is not None:  # every row of the table is an element of the document
+        budget[0] -= len(t.kind)
+        if budget[0] < 0:
+            raise too_many_elements(limits)
     out = NodeHierarchy("Node", dict(t.root_attrs), (), t.root_text, t.line)
     out.__dict__["table"] = t
     return out

@@ -44,7 +44,13 @@ def _line(el: Element | None) -> int | None:
     return el.line if el is not None and el.line else None
 
 
+#: A document problem's message is cut here: it may quote an attribute megabytes long.
+_MESSAGE_CHARS = 1000
+
+
 def _located(message: str, el: Element | None) -> str:
+    if len(message) > _MESSAGE_CHARS:
+        message = f"{message[:_MESSAGE_CHARS]}... ({len(message)} characters)"
     if el is None:
         return message
     return f"{el.tag} (line {el.line}): {message}"

@@ -27,6 +27,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from pmserve.errors import excerpt
+
 Array = npt.NDArray[Any]
 
 _EPOCH_DATE = _dt.date(1970, 1, 1)
@@ -112,6 +114,24 @@ _BOOL_TRUE = frozenset({"true", "1", "yes", "t", "y"})
 _BOOL_FALSE = frozenset({"false", "0", "no", "f", "n"})
 
 
+#: What a number is, as text: JSON's and CSV's decimal numbers (ASCII digits only, no '_'
+#: separators), with the spellings of special values that XML Schema and Java (the reference)
+#: read in quoted numbers.
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]?(?i:inf|infinity)|(?i:nan)")
+
+
+def parse_number(text: str) -> float:
+    """The one reading of a number written as text (PMML attributes, quoted JSON and CSV cells).
+
+    Stricter than ``float()``: no digit group separators and no non-ASCII digits.  Raises
+    ``ValueError`` quoting a short prefix of the text.
+    """
+    s = text.strip()
+    if not _NUMBER.fullmatch(s):
+        raise ValueError(f"expected a number, got {excerpt(text)}")
+    return float(s)
+
+
 def parse_scalar(dtype: DataType, text: str) -> float | str:
     """Turn one PMML text value into the engine's scalar for ``dtype``.
 
@@ -121,12 +141,9 @@ def parse_scalar(dtype: DataType, text: str) -> float | str:
         return text
     s = text.strip()
     if dtype.is_number:
-        try:
-            x = float(s)
-        except ValueError:
-            raise ValueError(f"expected a number, got {text!r}") from None
+        x = parse_number(s)
         if dtype is DataType.INTEGER and math.isfinite(x) and x != math.floor(x):
-            raise ValueError(f"expected an integer, got {text!r}")
+            raise ValueError(f"expected an integer, got {excerpt(text)}")
         if dtype is DataType.FLOAT:
             x = float(np.float32(x))
         return x
@@ -136,7 +153,7 @@ def parse_scalar(dtype: DataType, text: str) -> float | str:
             return 1.0
         if low in _BOOL_FALSE:
             return 0.0
-        raise ValueError(f"expected a boolean (true/false), got {text!r}")
+        raise ValueError(f"expected a boolean (true/false), got {excerpt(text)}")
     return parse_temporal(dtype, s)
 
 
@@ -146,7 +163,7 @@ def parse_temporal(dtype: DataType, text: str) -> float:
         if dtype is DataType.DATE:
             return float((_dt.date.fromisoformat(text[:10]) - _EPOCH_DATE).days)
         if dtype in (DataType.TIME, DataType.TIME_SECONDS):
-            if re.fullmatch(r"-?\d+(\.\d+)?", text):
+            if re.fullmatch(r"-?[0-9]+(\.[0-9]+)?", text):
                 return float(text)
             t = _dt.time.fromisoformat(text)
             return t.hour * 3600.0 + t.minute * 60.0 + t.second + t.microsecond / 1e6
@@ -155,7 +172,7 @@ def parse_temporal(dtype: DataType, text: str) -> float:
             return (d.replace(tzinfo=None) - _EPOCH_DATETIME).total_seconds()
         year = dtype.since_year
         if year is not None:
-            if re.fullmatch(r"-?\d+(\.\d+)?", text):
+            if re.fullmatch(r"-?[0-9]+(\.[0-9]+)?", text):
                 return float(text)
             if dtype.value.startswith("dateDaysSince"):
                 return float((_dt.date.fromisoformat(text[:10]) - _year_start(year).date()).days)
@@ -163,7 +180,7 @@ def parse_temporal(dtype: DataType, text: str) -> float:
             return (d.replace(tzinfo=None) - _year_start(year)).total_seconds()
     except ValueError:
         pass
-    raise ValueError(f"expected a {dtype.value} value, got {text!r}")
+    raise ValueError(f"expected a {dtype.value} value, got {excerpt(text)}")
 
 
 def _year_start(year: int) -> _dt.datetime:
@@ -179,6 +196,11 @@ def epoch_offset_days(year: int) -> float:
     return float((_EPOCH_DATETIME - _year_start(year)).days)
 
 
+#: Integers are returned as Python ints inside the 64-bit range (what JSON encoders and the
+#: reference's Long hold); beyond it a result stays a float.
+_INT64 = 2.0**63
+
+
 def format_scalar(dtype: DataType, value: Any) -> Any:
     """Engine scalar to the plain Python value returned to users (None for missing)."""
     if value is None:
@@ -189,7 +211,7 @@ def format_scalar(dtype: DataType, value: Any) -> Any:
     if math.isnan(x):
         return None
     if dtype is DataType.INTEGER:
-        return int(x) if math.isfinite(x) else x
+        return int(x) if math.isfinite(x) and abs(x) < _INT64 else x
     if dtype is DataType.BOOLEAN:
         return x != 0.0
     if dtype is DataType.DATE:
@@ -199,7 +221,7 @@ def format_scalar(dtype: DataType, value: Any) -> Any:
     if dtype is DataType.TIME:
         return (_dt.datetime(2000, 1, 1) + _dt.timedelta(seconds=x)).time().isoformat()
     if dtype.since_year is not None:
-        return int(x) if x == math.floor(x) else x
+        return int(x) if math.isfinite(x) and abs(x) < _INT64 and x == math.floor(x) else x
     return x
 
 
@@ -227,9 +249,11 @@ def to_python_list(dtype: DataType, values: Array) -> list[Any]:
     return [format_scalar(dtype, v) for v in values.tolist()]
 
 
-#: Cell types a numeric column converts in one numpy call (None becomes NaN, a bool 1.0 or 0.0),
-#: exactly as the cell-by-cell rules below would; np.float64 is a float subclass.
-_PLAIN_NUMBERS = frozenset({float, int, bool, type(None), np.float64})
+#: Cell types a numeric column converts in one numpy call (None becomes NaN), exactly as the
+#: cell-by-cell rules below would; np.float64 is a float subclass.  A bool is a number only to a
+#: boolean field (JSON's true is no number).
+_PLAIN_NUMBERS = frozenset({float, int, type(None), np.float64})
+_PLAIN_BOOLEANS = _PLAIN_NUMBERS | {bool}
 _STRINGS_OR_NAN = frozenset({str, type(None), float})
 
 
@@ -257,7 +281,7 @@ def coerce_column(dtype: DataType, raw: Sequence[Any] | Array, field: str) -> tu
             out[out == ""] = None
             return out, {}
         return _strings_by_cell(raw), {}
-    if kinds <= _PLAIN_NUMBERS:
+    if kinds <= (_PLAIN_BOOLEANS if dtype is DataType.BOOLEAN else _PLAIN_NUMBERS):
         return _from_numbers(dtype, np.asarray(raw, dtype=np.float64), raw, field)
     return _numbers_by_cell(dtype, raw, field)
 
@@ -354,7 +378,11 @@ def _numbers_by_cell(dtype: DataType, raw: Sequence[Any] | Array, field: str) ->
         if v is None:
             col[i] = np.nan
         elif isinstance(v, bool):
-            col[i] = 1.0 if v else 0.0
+            if dtype is DataType.BOOLEAN:
+                col[i] = 1.0 if v else 0.0
+            else:
+                bad[i] = _bad_message(field, dtype, v, i)
+                col[i] = np.nan
         elif isinstance(v, (int, float)) and dtype.is_number:
             x = float(v)
             if dtype is DataType.INTEGER and math.isfinite(x) and x != math.floor(x):
@@ -398,7 +426,7 @@ def coerce_collection(raw: Sequence[Any] | Array, field: str) -> tuple[Array, di
                 v = None
             if not isinstance(v, list):
                 bad[i] = (f"field {field!r} expects a collection of items (a list, or a JSON array), "
-                          f"got {raw[i]!r} (row {i + 1})")
+                          f"got {excerpt(raw[i])} (row {i + 1})")
                 out[i] = None
                 continue
         if v is None or (isinstance(v, float) and v != v):
@@ -408,7 +436,7 @@ def coerce_collection(raw: Sequence[Any] | Array, field: str) -> tuple[Array, di
             out[i] = tuple(x for x in items.tolist() if x is not None)
         else:
             bad[i] = (f"field {field!r} expects a collection of items (a list, or a JSON array), "
-                      f"got {v!r} (row {i + 1})")
+                      f"got {excerpt(v)} (row {i + 1})")
             out[i] = None
     return out, bad
 
@@ -422,4 +450,4 @@ def _bad_message(field: str, dtype: DataType, value: Any, row: int) -> str:
         DataType.DOUBLE: "a number",
         DataType.BOOLEAN: "a boolean (true/false)",
     }.get(dtype, f"a {dtype.value} value")
-    return f"field {field!r} expects {kind}, got {value!r} (row {row + 1})"
+    return f"field {field!r} expects {kind}, got {excerpt(value)} (row {row + 1})"

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from pmserve.errors import EvaluationError
+from pmserve.errors import EvaluationError, excerpt
 from pmserve.pmml._frame import Frame
 from pmserve.pmml._output import Feature
 from pmserve.pmml._parse import Element
@@ -370,7 +370,7 @@ def _not_boolean(row: int, frame: Frame, bad: dict[int, tuple[str, Any]]) -> Eva
     local = int(np.flatnonzero(frame.rows == row)[0])
     field, value = bad[local]
     return EvaluationError(f"field {field!r} says whether an item is present and expects true or false, got "
-                           f"{value!r} (row {row + 1})", field=field, value=value, row=row)
+                           f"{excerpt(value)} (row {row + 1})", field=field, value=value, row=row)
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,9 @@ from typing import IO, Any
 
 import numpy as np
 
-from pmserve.errors import DataError
+from pmserve.errors import DataError, InvalidMarkupError, excerpt
 from pmserve.pmml._api import Field, Model
-from pmserve.pmml._expressions import Compiler
+from pmserve.pmml._expressions import Compiler, Nesting
 from pmserve.pmml._fields import (
     FieldInfo,
     MiningField,
@@ -29,6 +29,7 @@ from pmserve.pmml._fields import (
     treatment_exprs,
 )
 from pmserve.pmml._frame import Deferred, Expr, Frame, RowErrors
+from pmserve.pmml._limits import DEFAULT_LIMITS, Limits
 from pmserve.pmml._output import OutputField, OutputPlan, compile_output
 from pmserve.pmml._parse import Element, parse, read_bytes
 from pmserve.pmml._prediction import Prediction
@@ -197,6 +198,7 @@ class ModelPlan:
 def compile_model(el: Element, outer: Compiler) -> ModelPlan | None:
     """Compile one model element: MiningSchema, LocalTransformations, Targets, the model, Output."""
     problems = outer.problems
+    outer.nesting.limits.check_deadline(f"compiling {el.tag} at line {el.line}")  # once per (nested) model
     fn_name = el.get("functionName")
     if fn_name is None:
         problems.invalid("attribute functionName is required", el)
@@ -305,6 +307,10 @@ class CompiledDocument:
     optional_fields: tuple[Field, ...] = field(default=())
     warnings: tuple[str, ...] = field(default=())
     _probability_columns: tuple[tuple[str, Any], ...] = ()
+    #: The document-level fields of the root frame: every DataField a record does not carry reads
+    #: as missing (a nested model may list a field the top-level MiningSchema does not), then the
+    #: TransformationDictionary's fields.
+    _root_fields: Mapping[str, Expr] = field(default_factory=dict)
 
     @property
     def model_type(self) -> str:
@@ -329,7 +335,7 @@ class CompiledDocument:
         """Score ``batch``; ``unreadable`` are input values that could not be read as their field's
         type (missing in ``batch``): invalid values, failing a record only where it reads them."""
         errors = RowErrors()
-        root = Frame(n, dict(batch), self.doc_derived, errors=errors)
+        root = Frame(n, dict(batch), self._root_fields or self.doc_derived, errors=errors)
         for name, (mask, make) in (unreadable or {}).items():
             root.defer(name, mask, make)
         pred, outputs, _ = self.model.evaluate(root)
@@ -350,7 +356,7 @@ class CompiledDocument:
         return results, errors.errors
 
 
-def compile_document(root: Element, source: bytes) -> CompiledDocument:
+def compile_document(root: Element, source: bytes, limits: Limits = DEFAULT_LIMITS) -> CompiledDocument:
     problems = Problems()
     version = root.get("version") or ""
     header = root.find("Header")
@@ -371,7 +377,8 @@ def compile_document(root: Element, source: bytes) -> CompiledDocument:
     td = root.find("TransformationDictionary")
     doc_derived: dict[str, Expr] = {}
     doc_elements: dict[str, Element] = {}
-    c = Compiler(scope, problems, functions, document_fields=doc_derived, document_elements=doc_elements)
+    c = Compiler(scope, problems, functions, document_fields=doc_derived, document_elements=doc_elements,
+                 nesting=Nesting(limits))
     if td is not None:
         for f in td.findall("DefineFunction"):
             fname = f.get("name")
@@ -437,8 +444,14 @@ def compile_document(root: Element, source: bytes) -> CompiledDocument:
                 continue
             prob_cols.append((name, cat))
             results.append(Field(name, DataType.DOUBLE, "continuous"))
+    root_fields = {**{name: _missing_column(info.dtype, info.optype) for name, info in data_fields.items()},
+                   **doc_derived}
     return CompiledDocument(source, version, plan, data_fields, doc_derived, inputs, targets, tuple(results),
-                            root, optional, tuple(problems.warnings), tuple(prob_cols))
+                            root, optional, tuple(problems.warnings), tuple(prob_cols), root_fields)
+
+
+def _missing_column(dtype: DataType, optype: str) -> Expr:
+    return Expr(dtype, optype, lambda frame: empty(dtype, frame.n))
 
 
 def _result_type(function_name: str, target: FieldInfo, target_plan: TargetPlan | None) -> DataType:
@@ -459,11 +472,28 @@ def _label(cat: Any, dtype: DataType) -> str:
     return str(cat)
 
 
-def load(source: bytes | str | os.PathLike[str] | IO[bytes]) -> Model:
-    """Parse and compile a PMML document (bytes, a path or a binary file object; gzip accepted)."""
-    data = read_bytes(source)
-    root = parse(data)
-    return Model(compile_document(root, data))
+def load(source: bytes | str | os.PathLike[str] | IO[bytes], limits: Limits = DEFAULT_LIMITS) -> Model:
+    """Parse and compile a PMML document (bytes, a path or a binary file object; gzip accepted).
+
+    ``limits`` bounds the work the document may ask for (see :class:`Limits`); a document past
+    one of them is refused with an :class:`~pmserve.errors.InvalidMarkupError` naming it.
+    """
+    data = read_bytes(source, limits)
+    root = parse(data, limits=limits)
+    limits.check_deadline("parsing")
+    try:
+        document = compile_document(root, data, limits)
+    except RecursionError:
+        # The limits keep real documents well inside Python's stack; this is the backstop.
+        raise InvalidMarkupError("the document nests too deeply to compile; lower nesting below "
+                                 "PMSERVE_MAX_EXPRESSION_DEPTH / PMSERVE_MAX_DERIVED_DEPTH") from None
+    except (ArithmeticError, LookupError, TypeError, ValueError) as exc:
+        # A value the compiler did not check (each one found is fixed where it is read): still the
+        # document's fault, and a refusal rather than a crash.
+        raise InvalidMarkupError(f"the document cannot be compiled: {type(exc).__name__}: "
+                                 f"{excerpt(str(exc))}") from None
+    limits.check_deadline("compiling")
+    return Model(document)
 
 
 def _reload(source: bytes) -> Model:

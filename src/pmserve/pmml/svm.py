@@ -150,7 +150,10 @@ def _vector(vi: Element, n_fields: int, env: ModelEnv) -> list[float] | None:
             env.problems.invalid(f"REAL-SparseArray has {len(indices)} Indices but {len(entries)} REAL-Entries",
                                  sparse)
             return None
-        values = [0.0] * int(size)
+        if size != n_fields:  # checked before the vector is made: n may be any number
+            env.problems.invalid(f"REAL-SparseArray n={size:g} does not match the {n_fields} VectorFields", sparse)
+            return None
+        values = [0.0] * n_fields
         for i, v in zip(indices, entries, strict=True):
             if not 1 <= i <= size or i != int(i):
                 env.problems.invalid(f"REAL-SparseArray index {i!r} is outside 1..{int(size)}", sparse)

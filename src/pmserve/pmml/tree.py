@@ -28,13 +28,14 @@ with the same results as the element-by-element path, which takes every other tr
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from pmserve.errors import EvaluationError
+from pmserve.errors import EvaluationError, excerpt
 from pmserve.pmml._forest import PAIRS, Forest, build_forest
 from pmserve.pmml._frame import Frame
 from pmserve.pmml._parse import K_SCORE, Element, NodeTable
@@ -51,7 +52,7 @@ from pmserve.pmml._tree_flat import (
     table_nodes,
 )
 from pmserve.pmml._tree_scalar import MAX_ROWS as SCALAR_MAX_ROWS
-from pmserve.pmml._types import Array, DataType, parse_scalar
+from pmserve.pmml._types import Array, DataType, parse_number, parse_scalar
 from pmserve.pmml.compiler import ModelEnv, Predictor, register
 
 __all__ = ["TreePredictor", "compile_tree"]
@@ -192,7 +193,9 @@ def _bulk_classes(nodes: TableNodes, dtype: DataType, declared: tuple[Any, ...])
     keys = np.concatenate([score_at * 2, sd_node * 2 + 1])
     met = np.argsort(keys, kind="stable")
     distinct, first, inverse = np.unique(texts[met], return_index=True, return_inverse=True)
-    order: dict[Any, int] = {c: j for j, c in enumerate(declared)}
+    order: dict[Any, int] = {}
+    for c in declared:  # a category declared twice keeps its first place
+        order.setdefault(c, len(order))
     code_of = np.empty(len(distinct), dtype=np.intp)
     for u in np.argsort(first, kind="stable").tolist():
         try:
@@ -214,6 +217,8 @@ def _bulk_classes(nodes: TableNodes, dtype: DataType, declared: tuple[Any, ...])
                 values[here] = nodes.texts(sd_rows[here], attr).astype(np.float64)
             except (ValueError, UnicodeDecodeError):
                 return None
+            if not (np.isfinite(values[here]) & (values[here] >= 0.0)).all():
+                return None  # the general path reports it
         nums[attr] = (here, values)
     count_here, count = nums["recordCount"]
     prob_here, prob = nums["probability"]
@@ -297,7 +302,9 @@ def _float(text: str | None) -> float:
 def _classes(nodes: list[ParsedNode], dtype: DataType, declared: tuple[Any, ...], env: ModelEnv) -> _Classes | None:
     problems = env.problems
     ok = True
-    order: dict[Any, int] = {c: j for j, c in enumerate(declared)}
+    order: dict[Any, int] = {}
+    for c in declared:  # a category declared twice keeps its first place
+        order.setdefault(c, len(order))
 
     def typed(text: str, el: Element, what: str) -> Any:
         nonlocal ok
@@ -329,9 +336,12 @@ def _classes(nodes: list[ParsedNode], dtype: DataType, declared: tuple[Any, ...]
                     nums.append(None)
                     continue
                 try:
-                    nums.append(float(raw))
-                except ValueError:
-                    problems.invalid(f"attribute {attr} must be a number, got {raw!r}", sd)
+                    x = parse_number(raw)
+                    if not (math.isfinite(x) and x >= 0.0):
+                        raise ValueError(f"expected a finite number >= 0, got {excerpt(raw)}")
+                    nums.append(x)
+                except ValueError as exc:
+                    problems.invalid(f"attribute {attr}: {exc}", sd)
                     ok = False
                     nums.append(None)
             dist.append((value, nums[0], nums[1], nums[2]))

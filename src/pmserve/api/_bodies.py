@@ -1,0 +1,103 @@
+"""Request bodies read with bounds, and heavy work kept off the event loop (for every endpoint).
+
+* :func:`read_body` - the whole body, refused past a byte limit (announced or streamed) and when
+  it stalls, before anything is decoded.
+* :func:`read_form` - a multipart/form-data body read with :func:`read_body`, then parsed with
+  part and field counts bounded; malformed multipart is a :class:`BadRequestError`, never a 500.
+* :func:`run_heavy` - run a blocking call (parse, compile, a big decode, a big score) on a small
+  bounded set of threads, so ``/health`` and other tenants' small requests keep their latency.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from typing import ParamSpec, TypeVar
+
+import anyio
+import anyio.to_thread
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
+from starlette.requests import Request
+from starlette.types import Message
+
+from pmserve.errors import BadRequestError, PayloadTooLargeError
+from pmserve.settings import Settings
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+#: Room for the multipart framing (boundaries, part headers) around an uploaded file.
+MULTIPART_SLACK = 64 * 1024
+
+
+async def read_body(request: Request, limit: int, setting: str, what: str) -> bytes:
+    """The request body, at most ``limit`` bytes (``setting`` names the limit in the message)."""
+    settings: Settings = request.app.state.settings
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise too_large(what, int(declared), limit, setting)
+    body = bytearray()
+    chunks = request.stream().__aiter__()
+    while True:
+        # Each piece must come within the timeout (a slow but steady upload is fine; a stalled
+        # or trickling one is not).
+        try:
+            with anyio.fail_after(settings.request_timeout_s):
+                chunk = await chunks.__anext__()
+        except StopAsyncIteration:
+            return bytes(body)
+        except TimeoutError:
+            raise BadRequestError(f"the {what} stalled: no data for {settings.request_timeout_s:g} s "
+                                  f"(PMSERVE_REQUEST_TIMEOUT_S)") from None
+        body += chunk
+        if len(body) > limit:
+            raise too_large(what, len(body), limit, setting)
+
+
+def too_large(what: str, size: int, limit: int, setting: str) -> PayloadTooLargeError:
+    return PayloadTooLargeError(f"the {what} is {size} bytes; the limit is {limit} bytes ({setting})")
+
+
+async def read_form(request: Request, limit: int, setting: str, what: str, *, expected: str = "",
+                    max_files: int = 8, max_fields: int = 16) -> FormData:
+    """A multipart/form-data body of at most ``limit`` bytes (plus framing), parsed with bounds.
+
+    ``expected`` says what the body should hold, for the error messages.
+    """
+    body = await read_body(request, limit + MULTIPART_SLACK, setting, what)
+    if not body:
+        raise BadRequestError(f"the {what} has no body; send {expected or 'a multipart/form-data body'}")
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith("multipart/form-data"):
+        raise BadRequestError(f"the {what} must be multipart/form-data{' with ' + expected if expected else ''}; "
+                              f"got content type {content_type[:100] or 'none'!r}")
+    try:
+        return await Request(request.scope, _replay(body)).form(max_files=max_files, max_fields=max_fields)
+    except (MultiPartException, HTTPException, ValueError, KeyError, IndexError, UnicodeError) as exc:
+        detail = exc.detail if isinstance(exc, HTTPException) else str(exc)
+        raise BadRequestError(f"the {what} is not valid multipart/form-data: {str(detail)[:200]}") from None
+
+
+def _replay(body: bytes) -> Callable[[], Awaitable[Message]]:
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+    return receive
+
+
+async def run_heavy(request: Request, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
+    """``fn(*args, **kwargs)`` on the bounded pool of heavy-work threads (PMSERVE_HEAVY_THREADS)."""
+    state = request.app.state
+    limiter: anyio.CapacityLimiter | None = getattr(state, "heavy_limiter", None)
+    if limiter is None:
+        settings: Settings = state.settings
+        limiter = anyio.CapacityLimiter(settings.heavy_threads)
+        state.heavy_limiter = limiter
+    return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs), limiter=limiter)
