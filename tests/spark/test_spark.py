@@ -7,10 +7,13 @@ PySpark or Java.
 from __future__ import annotations
 
 import csv
+import io
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +22,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
+from starlette.testclient import TestClient
 from tests.spark._data import MIXED_PMML, RESULTS, mixed_table, without_row
 
 from pmserve import pmml
+from pmserve.api import create_app
 from pmserve.cli import main
 from pmserve.errors import DataError, MissingFieldError, PlatformError, UnsupportedFormatError
+from pmserve.service import Service
+from pmserve.settings import Settings
 from pmserve.spark import SparkSink, SparkSource, run_batch, score_dataframe, session
+from pmserve.store import SQLiteStore
 
 pyspark_errors = pytest.importorskip("pyspark.errors", reason="PySpark (the 'spark' extra) is not installed")
 
@@ -249,3 +257,40 @@ def test_run_batch_reads_and_writes_postgresql_tables_over_jdbc(spark: Any,
     for r, p in zip(rows, want["p_yes"], strict=True):
         assert r[2] == (None if p is None else pytest.approx(p, rel=1e-12))
     assert sum(1 for r in rows if r[5]) == len(local.errors)
+
+
+def test_a_batch_job_with_engine_spark_runs_on_spark_and_equals_online_scoring(
+        spark: Any, tmp_path: Path) -> None:
+    """POST /pm/v1/jobs with "engine": "spark": the job runner hands it to Spark (the session of this
+    module, local[2]); the stored Parquet result equals /pm/v1/score on the same rows."""
+    iris = resources.files("pmserve.samples").joinpath("iris.pmml").read_bytes()
+    header = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+    rows = [[4.3 + (i % 37) / 10, 2.0 + (i % 23) / 10, 1.0 + (i % 59) / 10, 0.1 + (i % 25) / 10] for i in range(3000)]
+    settings = Settings(data_dir=tmp_path / "data", job_workers=1, spark_master=MASTER)
+    service = Service(settings, SQLiteStore(settings.data_dir))
+    key = service.create_key("alice")
+    params = {"accesskey": key}
+    with TestClient(create_app(settings, service)) as client:
+        table = pa.table({h: [r[i] for r in rows] for i, h in enumerate(header)})
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink)
+        for name, content in (("iris.pmml", iris), ("in.parquet", sink.getvalue().to_pybytes())):
+            assert client.put(f"/pm/v1/file/{name}", params=params, files={"file": (name, content)}).status_code == 200
+        job = {"action": "BATCH_SCORE", "model": {"id": "iris.pmml", "name": "iris.pmml"}, "engine": "spark",
+               "setting": {"inputs": [{"file": {"id": "in.parquet", "format": "PARQUET"}}],
+                           "exports": [{"file": {"id": "out.parquet", "format": "PARQUET"}}]}}
+        assert client.post("/pm/v1/jobs/sj", params=params, json=job).status_code == 200
+        deadline = time.monotonic() + 240
+        while (status := client.get("/pm/v1/jobs/sj/status", params=params).json())["jobStatus"] not in (
+                "SUCCESS", "FAILED", "CANCELED"):
+            assert time.monotonic() < deadline, status
+            time.sleep(0.2)
+        assert status["jobStatus"] == "SUCCESS", status
+        assert status["rowsDone"] == 3000
+        got = pq.read_table(io.BytesIO(client.get("/pm/v1/file/out.parquet", params=params).content)).to_pydict()
+        client.put("/pm/v1/model/iris", params=params, files={"model_file": ("iris.pmml", iris)})
+        online = client.post("/pm/v1/score/iris", params=params, json={"header": header, "data": rows}).json()[0]
+    service.close()
+    want = {name: [row[i] for row in online["data"]] for i, name in enumerate(online["header"])}
+    for name in want:
+        _same(got, want, name)
