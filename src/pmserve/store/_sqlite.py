@@ -19,6 +19,7 @@ from pathlib import Path
 
 from pmserve.errors import ConflictError, StoreUnavailableError
 from pmserve.store._base import KeyRecord, ModelVersion, NewVersion, SQLStore, sha256_hex
+from pmserve.store._fs import fsync_dir
 from pmserve.store._sqlite_files import FILES_SCHEMA, SQLiteBatchFiles
 
 _SCHEMA = """
@@ -232,7 +233,7 @@ class SQLiteStore(SQLiteBatchFiles, SQLStore):
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
                 raise
-            _fsync_dir(path.parent)
+            fsync_dir(path.parent)
         except OSError as exc:
             raise StoreUnavailableError(
                 f"cannot write the model file under {str(self.blob_dir)!r}: {exc}") from exc
@@ -258,14 +259,6 @@ class SQLiteStore(SQLiteBatchFiles, SQLStore):
                     db.close()
             self._all.clear()
         self._local = threading.local()
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _age_seconds(path: Path) -> float:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from pmserve.errors import StoreUnavailableError
 from pmserve.store._batch import FILE_CHUNK_BYTES, JOBS_SCHEMA, FileRecord, Readable, SQLBatchStore
+from pmserve.store._fs import fsync_dir
 
 FILES_SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -81,7 +82,7 @@ class SQLiteBatchFiles(SQLBatchStore):
                 path.unlink()
             else:
                 os.replace(path, target)
-                _fsync_dir(target.parent)
+                fsync_dir(target.parent)
         except OSError as exc:
             if exc.errno != errno.EXDEV:
                 raise StoreUnavailableError(f"cannot store file {file_id!r}: {exc}") from exc
@@ -140,7 +141,7 @@ class SQLiteBatchFiles(SQLBatchStore):
                     os.unlink(tmp)
                 else:
                     os.replace(tmp, path)
-                    _fsync_dir(path.parent)
+                    fsync_dir(path.parent)
             except BaseException:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
@@ -160,11 +161,3 @@ class SQLiteBatchFiles(SQLBatchStore):
         with contextlib.suppress(OSError):
             if time.time() - path.stat().st_mtime > _FRESH_SECONDS:
                 path.unlink()
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
