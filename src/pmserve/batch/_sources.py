@@ -46,6 +46,7 @@ class Context:
 class Source:
     schema: pa.Schema
     batches: Iterator[pa.RecordBatch]
+    threadsafe: bool = False  # whether the batches may be read from a thread other than the opener's
 
 
 @contextlib.contextmanager
@@ -95,11 +96,11 @@ def _file_source(path: Path, ref: FileRef, ctx: Context) -> Source:
     try:
         if ref.format == "PARQUET":
             parquet = pq.ParquetFile(path)
-            return Source(parquet.schema_arrow, _closing_iter(parquet.iter_batches(batch_size=rows), parquet))
+            return Source(parquet.schema_arrow, _closing_iter(parquet.iter_batches(batch_size=rows), parquet), True)
         block = max(1 << 20, rows * _BYTES_PER_ROW)
         if ref.format == "JSONL":
             reader = pajson.open_json(path, read_options=pajson.ReadOptions(block_size=block))
-            return Source(reader.schema, _closing_iter(reader))
+            return Source(reader.schema, _closing_iter(reader), True)
         return _csv_source(path, "\t" if ref.format == "TAB" else ",", block)
     except (pa.ArrowInvalid, OSError) as exc:
         raise DataError(f"input file {ref.file_id!r} cannot be read as {ref.format}: {exc}", field=ref.file_id) from exc
@@ -114,7 +115,7 @@ def _csv_source(path: Path, delimiter: str, block: int) -> Source:
                                    strings_can_be_null=True, quoted_strings_can_be_null=False)
     reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=block), parse_options=parse,
                             convert_options=convert)
-    return Source(reader.schema, _closing_iter(reader))
+    return Source(reader.schema, _closing_iter(reader), True)
 
 
 def _closing_iter(batches: Any, owner: Any = None) -> Iterator[pa.RecordBatch]:
@@ -146,7 +147,7 @@ def _postgres_source(conn: Any, ref: TableRef, ctx: Context) -> Iterator[Source]
         binary_sql = _db.pgsql.SQL("COPY (SELECT * FROM {}) TO STDOUT (FORMAT BINARY)").format(_db.pg_ident(table))
         with cur.copy(binary_sql) as copy:
             decoder = _pgbinary.CopyDecoder(names, oids)
-            yield Source(decoder.schema, _binary_batches(copy, decoder, ctx.settings.job_chunk_rows))
+            yield Source(decoder.schema, _binary_batches(copy, decoder, ctx.settings.job_chunk_rows), True)
         return
     copy_sql = _db.pgsql.SQL("COPY (SELECT * FROM {}) TO STDOUT (FORMAT CSV)").format(_db.pg_ident(table))
     with cur.copy(copy_sql) as copy:
@@ -158,7 +159,7 @@ def _postgres_source(conn: Any, ref: TableRef, ctx: Context) -> Iterator[Source]
             convert_options=pacsv.ConvertOptions(column_types=types, null_values=[""], strings_can_be_null=True,
                                                  quoted_strings_can_be_null=False,
                                                  true_values=["t"], false_values=["f"]))
-        yield Source(reader.schema, _closing_iter(reader))
+        yield Source(reader.schema, _closing_iter(reader), True)
         # Whatever the consumer left unread is drained by the copy's exit, so the connection stays usable.
 
 
