@@ -194,3 +194,10 @@ def test_only_plain_types_are_read_in_binary() -> None:
     assert not _pgbinary.supported([700])  # real: its text is what online clients read
     with pytest.raises(ValueError, match="no binary reader"):
         _pgbinary.CopyDecoder(["n"], [1700])
+
+
+def test_an_empty_table_is_a_header_and_the_end_marker() -> None:
+    decoder = _pgbinary.CopyDecoder(("l",), (20,))
+    decoder.feed(_pgbinary.HEADER + _pgbinary.TRAILER)
+    assert decoder.ended
+    assert decoder.take().num_rows == 0
