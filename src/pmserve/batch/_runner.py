@@ -50,7 +50,7 @@ log = logging.getLogger("pmserve.batch")
 
 HEARTBEAT_SECONDS = 0.5  # also how soon a cancel request is seen: well within a second
 POLL_SECONDS = 0.5  # how often a runner with a free worker looks for a job
-PIPELINE_DEPTH = 2  # chunks read ahead, and chunks waiting to be written, beside the one being scored
+PIPELINE_DEPTH = 1  # chunks read ahead, and chunks waiting to be written, beside the one being scored
 
 
 class Stopped(Exception):
@@ -223,6 +223,9 @@ class JobRunner:
                     for batch, inputs in ready:
                         progress.check()
                         self._score(model, batch, inputs, plan, sink, progress, spec.fail_on_row_errors)
+                        # Chunks are allocated by one thread and freed by another: without this,
+                        # Arrow's allocator keeps freed pages and memory creeps up with input size.
+                        pa.default_memory_pool().release_unused()
                         time.sleep(0)  # let online requests have the interpreter between chunks
             progress.check()
             result_file = sink.commit()
