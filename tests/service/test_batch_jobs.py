@@ -381,6 +381,35 @@ def test_postgres_table_to_new_table_equals_online_scoring(batch: Batch, pg_tabl
 
 
 @pytest.mark.postgres
+def test_postgres_table_of_plain_types_read_in_binary_equals_online_scoring(batch: Batch,
+                                                                            pg_tables: tuple[Any, str]) -> None:
+    """Columns that binary COPY carries (integers, doubles, text, with NULLs): the created table holds
+    exactly the online results, the passthrough columns as stored."""
+    conn, prefix = pg_tables
+    rows = iris_rows(3000)
+    conn.execute(f'CREATE TABLE "{prefix}_in" (id BIGINT, sepal_length DOUBLE PRECISION, sepal_width DOUBLE PRECISION, '
+                 "petal_length DOUBLE PRECISION, petal_width DOUBLE PRECISION, note TEXT, flag BOOLEAN)")
+    with conn.cursor().copy(f'COPY "{prefix}_in" FROM STDIN') as copy:
+        for i, r in enumerate(rows):
+            width = None if i % 97 == 5 else r[3]  # a missing input: scored as online scoring does
+            copy.write_row((i, r[0], r[1], r[2], width, None if i % 3 else f"n,{i}", i % 2 == 0))
+    batch.submit("pgbin", {"odbc": {"dbRef": "pg", "table": f"{prefix}_in"}},
+                 {"odbc": {"dbRef": "pg", "table": f"{prefix}_out", "insertMode": "Create"}},
+                 dbDefinitions=pg_definition())
+    status = batch.wait("pgbin")
+    assert status["jobStatus"] == "SUCCESS", status
+    got = conn.execute(f'SELECT id, note, flag, petal_width, predicted_species, probability_setosa, '
+                       f'probability_versicolor, probability_virginica FROM "{prefix}_out" ORDER BY id').fetchall()
+    stored = conn.execute(f'SELECT sepal_length, sepal_width, petal_length, petal_width '
+                          f'FROM "{prefix}_in" ORDER BY id').fetchall()
+    expected = batch.online([list(r) for r in stored])
+    assert len(got) == len(rows)
+    assert_same_results([list(r[4:]) for r in got], [r[5:] for r in expected])
+    assert [r[1:4] for r in got[:6]] == [("n,0", True, rows[0][3]), (None, False, rows[1][3]), (None, True, rows[2][3]),
+                                         ("n,3", False, rows[3][3]), (None, True, rows[4][3]), (None, False, None)]
+
+
+@pytest.mark.postgres
 def test_postgres_export_to_missing_input_table_fails_and_creates_nothing(batch: Batch,
                                                                          pg_tables: tuple[Any, str]) -> None:
     """A job reading a table that does not exist fails later, naming it, and writes no table."""

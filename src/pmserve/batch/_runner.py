@@ -30,13 +30,15 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pyarrow as pa
 
 from pmserve.batch import _columns, _spec
+from pmserve.batch._pipeline import ThreadedSink, prefetched
 from pmserve.batch._service import now_ms
-from pmserve.batch._sinks import Sink, open_sink
+from pmserve.batch._sinks import FileSink, PostgresSink, Sink, open_sink
 from pmserve.batch._sources import Context, open_source
 from pmserve.batch._spark import run_on_spark
 from pmserve.errors import DataError, PmserveError
@@ -48,6 +50,7 @@ log = logging.getLogger("pmserve.batch")
 
 HEARTBEAT_SECONDS = 0.5  # also how soon a cancel request is seen: well within a second
 POLL_SECONDS = 0.5  # how often a runner with a free worker looks for a job
+PIPELINE_DEPTH = 1  # chunks read ahead, and chunks waiting to be written, beside the one being scored
 
 
 class Stopped(Exception):
@@ -201,15 +204,29 @@ class JobRunner:
             return SUCCESS, _row_failures(progress), outcome.result_file
         model = load_model(spec.model_name, content)
         progress.check()
-        sink = open_sink(spec.sink, ctx)
+        sink: Sink = open_sink(spec.sink, ctx)
+        if isinstance(sink, FileSink | PostgresSink):  # their writes may run in a thread of their own
+            sink = ThreadedSink(sink, PIPELINE_DEPTH)
+
+        def convert(batch: pa.RecordBatch) -> tuple[pa.RecordBatch, dict[str, Any]]:
+            return batch, _columns.model_inputs(model, batch)
+
         try:
             with open_source(spec.source, ctx) as source:
                 plan = _columns.layout(model, source.schema)
                 sink.open(plan.schema)
-                for batch in _sliced(source.batches, self.settings.job_chunk_rows):
-                    progress.check()
-                    self._score(model, batch, plan, sink, progress, spec.fail_on_row_errors)
-                    time.sleep(0)  # let online requests have the interpreter between chunks
+                chunks = _sliced(source.batches, self.settings.job_chunk_rows)
+                # Sources that may be read from another thread are read (and their model inputs
+                # converted) a few chunks ahead while this thread scores (see _pipeline).
+                with (prefetched(chunks, convert, PIPELINE_DEPTH) if source.threadsafe
+                      else contextlib.nullcontext(map(convert, chunks))) as ready:
+                    for batch, inputs in ready:
+                        progress.check()
+                        self._score(model, batch, inputs, plan, sink, progress, spec.fail_on_row_errors)
+                        # Chunks are allocated by one thread and freed by another: without this,
+                        # Arrow's allocator keeps freed pages and memory creeps up with input size.
+                        pa.default_memory_pool().release_unused()
+                        time.sleep(0)  # let online requests have the interpreter between chunks
             progress.check()
             result_file = sink.commit()
         except BaseException:
@@ -217,9 +234,9 @@ class JobRunner:
             raise
         return SUCCESS, _row_failures(progress), result_file
 
-    def _score(self, model: Scorable, batch: pa.RecordBatch, plan: _columns.Layout, sink: Sink,
-               progress: Progress, fail_on_row_errors: bool) -> None:
-        scored = model.score(_columns.model_inputs(model, batch), errors="collect")
+    def _score(self, model: Scorable, batch: pa.RecordBatch, inputs: dict[str, Any], plan: _columns.Layout,
+               sink: Sink, progress: Progress, fail_on_row_errors: bool) -> None:
+        scored = model.score(inputs, errors="collect")
         errors = _columns.row_errors(scored, progress.rows_done)
         if errors:
             progress.rows_failed += len(errors)

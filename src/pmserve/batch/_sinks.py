@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from pmserve.batch import _db
+from pmserve.batch import _db, _pgbinary
 from pmserve.batch._service import now_ms
 from pmserve.batch._sources import Context, pg_resolve
 from pmserve.batch._spec import FileRef, TableRef
@@ -127,7 +127,7 @@ def _iso(ms: int) -> str:
     return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).isoformat(timespec="milliseconds")
 
 
-# -- PostgreSQL: one transaction, rows by COPY FROM STDIN -----------------------------------------
+# -- PostgreSQL: one transaction, rows by binary COPY FROM STDIN----------------------------------------
 
 class PostgresSink:
     def __init__(self, ref: TableRef, ctx: Context) -> None:
@@ -160,9 +160,15 @@ class PostgresSink:
         self._cursor = conn.cursor()
         # A queued writer sends to the server from a thread of its own: the next chunk is read and
         # scored while PostgreSQL ingests this one.
-        statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT CSV)").format(ident(target), names)
+        # Binary COPY: rows encoded a column at a time by numpy (_pgbinary), no number formatted as
+        # text on this side nor parsed from text on the server's.
+        self._binary = _pgbinary.writable(self.schema)
+        statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT {})").format(
+            ident(target), names, sql.SQL("BINARY" if self._binary else "CSV"))
         self._copy_cm = self._cursor.copy(statement, writer=_db.QueuedLibpqWriter(self._cursor))
         self._copy = self._copy_cm.__enter__()
+        if self._binary:
+            self._copy.write(_pgbinary.HEADER)
 
     def _existing(self) -> tuple[str, ...] | None:
         try:
@@ -172,11 +178,16 @@ class PostgresSink:
 
     def write(self, batch: pa.RecordBatch) -> None:
         batch = batch.cast(self.schema) if batch.schema != self.schema else batch
+        if self._binary:
+            self._copy.write(_pgbinary.encode(batch))
+            return
         buf = pa.BufferOutputStream()
         pacsv.write_csv(batch, buf, self.copy_options)
         self._copy.write(memoryview(buf.getvalue()))
 
     def commit(self) -> None:
+        if self._binary:
+            self._copy.write(_pgbinary.TRAILER)
         self._copy_cm.__exit__(None, None, None)
         self.conn.commit()
         self.conn.close()

@@ -1,7 +1,8 @@
 """Where a job's rows come from: files of the file store or database tables, as Arrow batches.
 
 Every source streams: files are read block by block by Arrow's readers, PostgreSQL tables
-through ``COPY ... TO STDOUT`` parsed by Arrow's CSV reader as the bytes arrive, MySQL and
+through ``COPY ... TO STDOUT (FORMAT BINARY)`` parsed a chunk of rows at a time by numpy
+(``_pgbinary``; text COPY parsed by Arrow's CSV reader for column types it does not read), MySQL and
 SQLite tables through unbuffered cursors ``fetchmany`` at a time.  Memory is bounded by one
 block (``PMSERVE_JOB_CHUNK_ROWS`` rows), whatever the size of the input.
 """
@@ -20,7 +21,7 @@ import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
-from pmserve.batch import _db
+from pmserve.batch import _db, _pgbinary
 from pmserve.batch._spec import FileRef, TableRef
 from pmserve.errors import DataError
 from pmserve.settings import Settings
@@ -45,6 +46,7 @@ class Context:
 class Source:
     schema: pa.Schema
     batches: Iterator[pa.RecordBatch]
+    threadsafe: bool = False  # whether the batches may be read from a thread other than the opener's
 
 
 @contextlib.contextmanager
@@ -94,11 +96,11 @@ def _file_source(path: Path, ref: FileRef, ctx: Context) -> Source:
     try:
         if ref.format == "PARQUET":
             parquet = pq.ParquetFile(path)
-            return Source(parquet.schema_arrow, _closing_iter(parquet.iter_batches(batch_size=rows), parquet))
+            return Source(parquet.schema_arrow, _closing_iter(parquet.iter_batches(batch_size=rows), parquet), True)
         block = max(1 << 20, rows * _BYTES_PER_ROW)
         if ref.format == "JSONL":
             reader = pajson.open_json(path, read_options=pajson.ReadOptions(block_size=block))
-            return Source(reader.schema, _closing_iter(reader))
+            return Source(reader.schema, _closing_iter(reader), True)
         return _csv_source(path, "\t" if ref.format == "TAB" else ",", block)
     except (pa.ArrowInvalid, OSError) as exc:
         raise DataError(f"input file {ref.file_id!r} cannot be read as {ref.format}: {exc}", field=ref.file_id) from exc
@@ -113,7 +115,7 @@ def _csv_source(path: Path, delimiter: str, block: int) -> Source:
                                    strings_can_be_null=True, quoted_strings_can_be_null=False)
     reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=block), parse_options=parse,
                             convert_options=convert)
-    return Source(reader.schema, _closing_iter(reader))
+    return Source(reader.schema, _closing_iter(reader), True)
 
 
 def _closing_iter(batches: Any, owner: Any = None) -> Iterator[pa.RecordBatch]:
@@ -126,7 +128,7 @@ def _closing_iter(batches: Any, owner: Any = None) -> Iterator[pa.RecordBatch]:
         (owner or batches).close()
 
 
-# -- PostgreSQL: COPY TO STDOUT, parsed by Arrow as it streams -----------------------------------
+# -- PostgreSQL: binary COPY parsed by numpy, or text COPY parsed by Arrow as it streams --------------
 
 # Type OIDs read as Arrow numbers; everything else is read as text.
 _PG_TYPES = {16: pa.bool_(), 20: pa.int64(), 21: pa.int64(), 23: pa.int64(), 700: pa.float64(),
@@ -140,6 +142,13 @@ def _postgres_source(conn: Any, ref: TableRef, ctx: Context) -> Iterator[Source]
     cur.execute(_db.pgsql.SQL("SELECT * FROM {} LIMIT 0").format(_db.pg_ident(table)))
     names = [d.name for d in cur.description]
     types = {n: _PG_TYPES.get(d.type_code, pa.string()) for n, d in zip(names, cur.description, strict=True)}
+    oids = [d.type_code for d in cur.description]
+    if _pgbinary.supported(oids):
+        binary_sql = _db.pgsql.SQL("COPY (SELECT * FROM {}) TO STDOUT (FORMAT BINARY)").format(_db.pg_ident(table))
+        with cur.copy(binary_sql) as copy:
+            decoder = _pgbinary.CopyDecoder(names, oids)
+            yield Source(decoder.schema, _binary_batches(copy, decoder, ctx.settings.job_chunk_rows), True)
+        return
     copy_sql = _db.pgsql.SQL("COPY (SELECT * FROM {}) TO STDOUT (FORMAT CSV)").format(_db.pg_ident(table))
     with cur.copy(copy_sql) as copy:
         stream = _CopyStream(copy)
@@ -150,8 +159,22 @@ def _postgres_source(conn: Any, ref: TableRef, ctx: Context) -> Iterator[Source]
             convert_options=pacsv.ConvertOptions(column_types=types, null_values=[""], strings_can_be_null=True,
                                                  quoted_strings_can_be_null=False,
                                                  true_values=["t"], false_values=["f"]))
-        yield Source(reader.schema, _closing_iter(reader))
+        yield Source(reader.schema, _closing_iter(reader), True)
         # Whatever the consumer left unread is drained by the copy's exit, so the connection stays usable.
+
+
+def _binary_batches(copy: Any, decoder: _pgbinary.CopyDecoder, rows: int) -> Iterator[pa.RecordBatch]:
+    """Binary COPY rows gathered ``rows`` at a time and parsed a column at a time (see _pgbinary)."""
+    read, feed = copy.read, decoder.feed
+    while data := read():
+        feed(data)
+        if decoder.pending >= rows:
+            yield decoder.take()
+    if decoder.pending:
+        yield decoder.take()
+    if not decoder.ended:
+        raise DataError(f"the binary COPY stream from PostgreSQL ended without its end-of-data marker after "
+                        f"{decoder.rows} rows")
 
 
 def pg_resolve(conn: Any, ref: TableRef) -> tuple[str, ...]:

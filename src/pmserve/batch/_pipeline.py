@@ -1,0 +1,154 @@
+"""Reading, scoring and writing a job's chunks at the same time.
+
+Arrow's readers and writers, numpy and the database drivers' I/O release the GIL, so a reader
+thread that reads (and converts) the next chunks and a writer thread that formats and writes
+the last ones keep both cores busy while the job's own thread scores.  Both hand chunks over
+through queues of ``depth`` items, so memory stays bounded by a few chunks; an error in either
+thread is raised in the job's thread, and a job that stops (canceled, failed) stops them and
+waits for them before its source or sink is closed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Generic, TypeVar
+
+import pyarrow as pa
+
+T = TypeVar("T")
+U = TypeVar("U")
+
+_END = object()
+_POLL_SECONDS = 0.1
+
+
+class _Failed:
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+def _put(q: queue.Queue[Any], item: Any, stop: threading.Event) -> bool:
+    """Put unless told to stop first; whether it was put."""
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=_POLL_SECONDS)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+@contextlib.contextmanager
+def prefetched(items: Iterable[T], work: Callable[[T], U], depth: int) -> Iterator[Iterator[U]]:
+    """``work(item)`` for every item, computed by a thread of its own up to ``depth`` items ahead."""
+    q: queue.Queue[Any] = queue.Queue(maxsize=max(depth, 1))
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not _put(q, work(item), stop):
+                    return
+            _put(q, _END, stop)
+        except BaseException as exc:  # handed to the consumer, which raises it
+            _put(q, _Failed(exc), stop)
+
+    thread = threading.Thread(target=produce, name="pmserve-job-reader", daemon=True)
+
+    def consume() -> Iterator[U]:
+        while True:
+            got = q.get()
+            if got is _END:
+                return
+            if isinstance(got, _Failed):
+                raise got.exc
+            yield got
+
+    thread.start()
+    try:
+        yield consume()
+    finally:
+        stop.set()
+        thread.join()
+
+
+class WriterThread(Generic[T]):
+    """Calls ``write`` for every item handed to :meth:`put`, in order, in a thread of its own."""
+
+    def __init__(self, write: Callable[[T], None], depth: int) -> None:
+        self._write = write
+        self._q: queue.Queue[Any] = queue.Queue(maxsize=max(depth, 1))
+        self._stop = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="pmserve-job-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self._q.get()
+            if item is _END:
+                return
+            if self._error is None and not self._stop.is_set():
+                try:
+                    self._write(item)
+                except BaseException as exc:  # raised by the next put or by finish
+                    self._error = exc
+
+    def put(self, item: T) -> None:
+        self._raise()
+        self._q.put(item)
+
+    def finish(self) -> None:
+        """Wait until everything put is written; raise what writing raised."""
+        self._q.put(_END)
+        self._thread.join()
+        self._raise()
+
+    def cancel(self) -> None:
+        """Drop what is not written yet and wait for the thread to end."""
+        self._stop.set()
+        while self._thread.is_alive():
+            with contextlib.suppress(queue.Full):
+                self._q.put(_END, timeout=_POLL_SECONDS)
+            self._thread.join(_POLL_SECONDS)
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+
+class ThreadedSink:
+    """A sink whose writes run in a writer thread (see :class:`WriterThread`); opened, committed
+    and aborted in the job's thread, once the writer has finished."""
+
+    def __init__(self, sink: Any, depth: int) -> None:
+        self.sink = sink
+        self.depth = depth
+        self._writer: WriterThread[pa.RecordBatch] | None = None
+
+    def open(self, schema: pa.Schema) -> None:
+        self.sink.open(schema)
+        self._writer = WriterThread(self.sink.write, self.depth)
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        assert self._writer is not None
+        self._writer.put(batch)
+
+    def commit(self) -> str | None:
+        if self._writer is not None:
+            self._writer.finish()
+            self._writer = None
+        result: str | None = self.sink.commit()
+        return result
+
+    def abort(self) -> None:
+        if self._writer is not None:
+            self._writer.cancel()
+            self._writer = None
+        self.sink.abort()
+
+
+__all__ = ["ThreadedSink", "WriterThread", "prefetched"]
