@@ -432,3 +432,13 @@ def test_auto_data_prep_appends_its_enabled_derived_fields_and_drops_disabled_on
     reply = model.score_tables([RowTable(["x1", "x2"], [[6.0, 1], [None, 2], [2.0, 3]])])
     assert reply.header == ["x2", "x1_transformed", "x2_transformed"]
     assert reply.data == [[1, 1.0, "one"], [2, None, "two"], [3, 0.0, None]]
+
+
+def test_two_sources_with_one_name_are_refused() -> None:
+    from ._build import node
+
+    append = node("5", "AppendNode", name="Append", props="<appendMode>name</appendMode>")
+    nodes = source("0", "same", drop="y") + source("3", "same", drop="y") + append + nugget() + table()
+    xml = stream_xml(nodes, [("0", "5"), ("3", "5"), ("5", "1"), ("1", "2")])
+    with pytest.raises(DocumentError, match=r"id 0\) and node 'same' .*id 3\) are both input table 'same'"):
+        _load(archive({"s.xml": xml, "data/0001.dat": REGRESSION_PMML}))

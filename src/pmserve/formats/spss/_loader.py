@@ -111,7 +111,9 @@ class StreamModel:
 
     @property
     def reply_fields(self) -> tuple[SpssField, ...]:
-        return self._reply
+        """What the terminal shows, in the reply's column order."""
+        by_name = {f.name: f for f in self._reply}
+        return tuple(by_name[name] for name in self._reply_order)
 
     @property
     def input_fields(self) -> tuple[Field, ...]:
@@ -119,7 +121,7 @@ class StreamModel:
 
     @property
     def output_fields(self) -> tuple[Field, ...]:
-        return tuple(to_field(f) for f in self._reply)
+        return tuple(to_field(f) for f in self.reply_fields)
 
     @property
     def input_tables(self) -> tuple[tuple[str, tuple[Field, ...]], ...]:
@@ -259,8 +261,15 @@ def load_stream(filename: str, content: bytes, limits: StreamLimits) -> StreamMo
     if not steps:
         raise DocumentError(f"stream {filename!r}: the scoring branch holds only its terminal "
                             f"{branch.terminal.describe()}", node=branch.terminal.describe())
-    if not any(isinstance(c, SourceNode) for _, c in steps):
+    sources = [(n, c) for n, c in steps if isinstance(c, SourceNode)]
+    if not sources:
         raise DocumentError(f"stream {filename!r}: the scoring branch has no source node pmserve reads")
+    for i, (node, source) in enumerate(sources):
+        twin = next((n for n, c in sources[:i] if c.tablename == source.tablename), None)
+        if twin is not None:
+            raise DocumentError(f"stream {filename!r}: {twin.describe()} and {node.describe()} are both input table "
+                                f"{source.tablename!r}; give the sources different labels so requests can name them",
+                                node=node.describe())
     last_node, last = steps[-1]
     if is_output(branch.terminal) and len(branch.inputs[branch.terminal.id]) != 1:
         raise DocumentError(f"{branch.terminal.describe()} has {len(branch.inputs[branch.terminal.id])} inputs; "
