@@ -14,13 +14,17 @@ from pmserve.errors import UnsupportedMarkupError
 from pmserve.formats.spss._model import CompiledNode, Node, NodeCompiler, SpssField, StreamContext
 from pmserve.formats.spss.nodes import (
     _append,
+    _autodataprep,
     _derive,
     _filler,
     _filter,
+    _nugget,
     _passthrough,
     _reclassify,
     _refused,
     _select,
+    _source,
+    _time,
     _type,
 )
 from pmserve.formats.spss.nodes._registry import merge_compilers
@@ -36,7 +40,7 @@ NODE_COMPILERS: Mapping[str, NodeCompiler] = merge_compilers(
         _append.COMPILERS,
         _reclassify.COMPILERS,
         _refused.COMPILERS,
-        # other branches add their module's COMPILERS here (source nodes, nuggets, time series)
+        _source.COMPILERS, _nugget.COMPILERS, _autodataprep.COMPILERS, _time.COMPILERS,
     )
 )
 
