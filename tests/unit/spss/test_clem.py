@@ -3,8 +3,10 @@ hand from IBM's definitions (CLEM language reference, SPSS Modeler 18)."""
 
 from __future__ import annotations
 
+import datetime
 import math
 import pickle
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -12,7 +14,7 @@ import pytest
 
 from pmserve.errors import DocumentError, UnsupportedMarkupError
 from pmserve.formats.spss._model import SpssField, Table
-from pmserve.formats.spss.clem import ClemLimits, ClemSyntaxError, compile_expression
+from pmserve.formats.spss.clem import ClemLimits, ClemSyntaxError, compile_expression, supported_functions
 from pmserve.formats.spss.clem._parser import parse
 
 FIELDS = (
@@ -182,6 +184,9 @@ def test_conditional_takes_the_first_true_branch_and_a_null_condition_is_not_tru
         ("arctan2(1, 1)", [math.pi / 4] * 3),
         ("arcsin(1)", [math.pi / 2] * 3),
         ("tanh(0)", [0.0] * 3),
+        ("cdf_normal(0, 0, 1)", [0.5] * 3),
+        ("cdf_normal(x, 0, 1)", [0.9937903346742238, 0.006209665325776159, None]),
+        ("cdf_normal(1, 0, 0)", [None] * 3),
     ],
 )
 def test_numeric_and_trigonometric_functions(text: str, expected: list[Any]) -> None:
@@ -222,6 +227,8 @@ def test_trigonometry_follows_the_stream_angle_setting() -> None:
         ("issubstring(\"o\", 6, s)", [8.0, 0.0, None]),
         ("hassubstring(s, \"b\")", [0.0, 2.0, None]),
         ("count_substring(\"foooo.txt\", \"oo\")", [3.0] * 3),  # IBM's own example
+        ("matches(s, \"h*o w?rld\")", ["T", "F", None]),
+        ("matches(s, \"a[b]\")", ["F", "F", None]),  # only ? and * are wildcards
         ("locchar(`o`, 1, s)", [5.0, 0.0, None]),
         ("locchar(`o`, 6, s)", [8.0, None, None]),  # 6 is past the end of "ab": $null$
         ("locchar(`o`, 40, s)", [None, None, None]),  # an offset beyond the string is $null$
@@ -288,6 +295,9 @@ def test_conversions(text: str, kind: str, expected: list[Any]) -> None:
         ("datetime_month(d)", [1.0, 2.0, None]),
         ("datetime_day(d)", [1.0, 29.0, None]),
         ("datetime_weekday(d)", [5.0, 3.0, None]),  # 1 is Sunday: a Thursday is 5, a Tuesday 3
+        ("date_iso_day(d)", [4.0, 2.0, None]),  # ISO: 1 is Monday
+        ("date_iso_week(d)", [1.0, 9.0, None]),  # 1970-01-01 is a Thursday: week 1
+        ("date_iso_year(to_date(\"2010-01-03\"))", [2009.0] * 3),  # a Sunday in 2009's week 53
         ("datetime_hour(t)", [1.0, 0.0, None]),
         ("datetime_minute(ts)", [2.0, 0.0, None]),
         ("datetime_second(t)", [3.0, 0.0, None]),
@@ -352,6 +362,8 @@ def test_field_references_sequence_and_field_lists() -> None:
     assert ev("@OFFSET(i, 1)") == [None, 7.0, -7.0]
     assert ev("@DIFF1(x)") == [None, -5.0, None]
     assert ev("@INDEX") == [1.0, 2.0, 3.0]
+    assert ev("@LAST_NON_BLANK(x)") == [2.5, -2.5, -2.5]
+    assert ev("@LAST_NON_BLANK(s)") == ["hello world", "ab", "ab"]
     assert ev("sum_n(@FIELDS_BETWEEN(i, x))") == [11.5, -7.5, None]  # i, j, x
     assert ev("sum_n(@FIELDS_MATCHING('Field*'))") == [1.0, 2.0, None]
     assert ev("count_nulls(@FIELDS_BETWEEN(i, x))") == [0.0, 0.0, 3.0]
@@ -367,6 +379,8 @@ def test_field_references_sequence_and_field_lists() -> None:
         ("length(i)", DocumentError, "length: argument 1 must be a string, got an integer"),
         ("sum_n(i)", DocumentError, "the last argument must be a list"),
         ("if s then 1 else 2 endif", DocumentError, "a condition must be true or false, got a string"),
+        ("[i, j] + 1", DocumentError, "a list can only be a function's argument"),
+        ("[i, j]", DocumentError, "a list can only be a function's argument"),
         ("@FIELD", DocumentError, "@FIELD is only meaningful in a Filler node"),
         ("frobnicate(i)", UnsupportedMarkupError, "CLEM function 'frobnicate' is not a CLEM function pmserve knows"),
         ("random(10)", UnsupportedMarkupError, "CLEM function 'random' is not supported by pmserve"),
@@ -402,3 +416,42 @@ def test_a_condition_has_true_and_null_masks() -> None:
     true, null = compile_("i > 0", condition=True).truth(_table())
     assert true.tolist() == [True, False, False]
     assert null.tolist() == [False, False, True]
+
+
+def test_the_nodes_page_lists_every_supported_function() -> None:
+    """docs/spss-nodes.md names each function the compiler accepts, so the page stays true."""
+    page = (Path(__file__).resolve().parents[3] / "docs" / "spss-nodes.md").read_text(encoding="utf-8")
+    missing = [name for name in supported_functions() if f"`{name}`" not in page]
+    assert missing == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["date_add_years(x * 1e300, d)", "datetime_year(date_add_days(1e300, d))",
+     "to_string(date_add_days(1e300, d))", "value_at(x * 1e308 * 10, [i])", "i && (j ** 100)", "~~ (j ** 100)",
+     "substring(x * 1e308 * 10, 2, s)", "unicode_char(i * 1e20)"],
+)
+def test_values_out_of_range_give_null_not_a_failure(text: str) -> None:
+    """Huge or infinite values reaching date, string and bit functions give $null$ (or a value), never an error."""
+    out = ev(text)
+    assert len(out) == 3
+    assert out[2] is None
+
+
+def test_today_is_the_date_of_scoring_in_the_stream_format() -> None:
+    """@TODAY is read when the records are scored, as a string in the stream's date format."""
+    before = datetime.date.today().isoformat()
+    got = ev("@TODAY")
+    after = datetime.date.today().isoformat()
+    assert got[0] in (before, after)
+    assert got == [got[0]] * 3
+
+
+def test_second_differences_read_two_records_back() -> None:
+    """@DIFF2(FIELD) is (x - x[-1]) - (x[-1] - x[-2]); $null$ for the first two records."""
+    f = (SpssField("x", "integer"),)
+    t = Table(f, {"x": np.array([1.0, 4.0, 9.0, 16.0])}, 4)
+    compiled = compile_expression("@DIFF2(x)", f, where="n", properties={}, limits=DEFAULT_LIMITS)
+    out = compiled.values(t).tolist()
+    assert [math.isnan(v) for v in out[:2]] == [True, True]
+    assert out[2:] == [2.0, 2.0]

@@ -1,4 +1,4 @@
-"""Append (several inputs), Filler, Reclassify and the Binning refusal, on hand-built node XML.
+"""Append (several inputs), Filler and Reclassify, on hand-built node XML.
 Append's shape is the one db2-customer-satisfaction-prediction.str writes; Filler's and
 Reclassify's property names are unverified (no sample has them)."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from pmserve.errors import DataError, DocumentError, UnsupportedMarkupError
+from pmserve.errors import DataError, DocumentError
 from pmserve.formats.spss._model import Node
 from pmserve.formats.spss.nodes import compile_node
 
@@ -141,9 +141,3 @@ def test_reclassify_in_place_with_a_default() -> None:
     compiled = compile_node(node, [F], CONTEXT)
     assert [f.name for f in compiled.output_fields] == ["Age", "Drug", "Na"]
     assert values(compiled.run([DATA]), "Drug") == ["AB", "other", "other"]
-
-
-def test_binning_is_refused_with_its_reason() -> None:
-    """Binning needs bins computed from training data: refused at deploy, naming the node."""
-    with pytest.raises(UnsupportedMarkupError, match=r"node 'Binning' \(BinningNode, id 7\): pmserve cannot run"):
-        compile_node(make_node("BinningNode", ""), [F], CONTEXT)

@@ -66,8 +66,6 @@ class CompiledExpression:
         if self.kind != BOOLEAN:
             raise TypeError(f"CLEM expression {self.text!r} is not a condition")
         out = self.op.evaluate(Env(table.columns, table.n_rows, self.settings))
-        if len(out) != table.n_rows:  # a constant condition on an empty table
-            out = np.resize(out, table.n_rows)
         return as_bool(np.asarray(out, dtype=float))
 
 
@@ -94,7 +92,7 @@ def compile_expression(
 
 def supported_functions() -> tuple[str, ...]:
     """Every CLEM function name pmserve runs (besides @FIELD, @FIELDS_MATCHING, @FIELDS_BETWEEN,
-    @OFFSET, @DIFF1 and @INDEX, which the compiler handles itself)."""
+    @OFFSET, @DIFF1, @DIFF2, @LAST_NON_BLANK and @INDEX, which the compiler handles itself)."""
     return tuple(sorted(FUNCTIONS))
 
 

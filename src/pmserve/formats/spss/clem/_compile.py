@@ -48,12 +48,12 @@ from pmserve.formats.spss.clem._values import (
 #: CLEM functions IBM documents that pmserve refuses by name (rather than as unknown).
 KNOWN_UNSUPPORTED = frozenset({
     "random", "random0", "oneof", "@MEAN", "@SUM", "@MAX", "@MIN", "@SDEV", "@SINCE", "@SINCE0", "@THIS",
-    "@LAST_NON_BLANK", "@PREDICTED", "@TARGET", "@PARTITION_FIELD", "@TRAINING_PARTITION",
+    "@PREDICTED", "@TARGET", "@PARTITION_FIELD", "@TRAINING_PARTITION",
     "@TESTING_PARTITION", "@VALIDATION_PARTITION", "@GLOBAL_MAX", "@GLOBAL_MIN", "@GLOBAL_SUM",
-    "@GLOBAL_MEAN", "@GLOBAL_SDEV", "@MULTI_RESPONSE_SET", "@DIFF2", "@OFFSETS", "replicate",
-    "cdf_chisq", "cdf_f", "cdf_normal", "cdf_t", "to_geohash", "count_substring_lim", "issubstring_lim",
-    "issubstring_count", "matches", "datetime_timestamp", "datetime_time", "datetime_in_seconds",
-    "date_iso_day", "date_iso_week", "date_iso_year", "time_hours_difference", "time_in_hours",
+    "@GLOBAL_MEAN", "@GLOBAL_SDEV", "@MULTI_RESPONSE_SET", "@OFFSETS", "replicate",
+    "cdf_chisq", "cdf_f", "cdf_t", "to_geohash", "count_substring_lim", "issubstring_lim",
+    "issubstring_count", "datetime_timestamp", "datetime_time", "datetime_in_seconds",
+    "time_hours_difference", "time_in_hours",
     "time_in_mins", "time_in_secs", "time_mins_difference", "time_secs_difference", "time_before",
     "date_weeks_difference_iso", "strlength", "soundex", "soundex_difference", "jaro", "jaro_winkler",
 })
@@ -134,6 +134,11 @@ class Apply(Op):
     arg_kinds: tuple[str, ...]
 
     def evaluate(self, env: Env) -> np.ndarray:
+        if self.args and all(isinstance(a, Const) for a in self.args) and env.n > 1:
+            # constant arguments (to_date("2020-01-01")): compute once, then repeat
+            one = Env(env.columns, 1, env.settings)
+            value = FUNCTIONS[self.function].impl([a.evaluate(one) for a in self.args], self.arg_kinds, one)
+            return np.repeat(value, env.n)
         values = [a.evaluate(env) for a in self.args]
         return FUNCTIONS[self.function].impl(values, self.arg_kinds, env)
 
@@ -162,8 +167,9 @@ class BitNot(Op):
 
     def evaluate(self, env: Env) -> np.ndarray:
         x = self.operand.evaluate(env)
-        null = np.isnan(x)
-        out: np.ndarray = (~np.nan_to_num(x).astype(np.int64)).astype(float)
+        null = ~np.isfinite(x)
+        with np.errstate(invalid="ignore"):
+            out: np.ndarray = (~np.where(null, 0.0, x).astype(np.int64)).astype(float)
         out[null] = np.nan
         return out
 
@@ -226,6 +232,24 @@ class Offset(Op):
 
 
 @dataclass(frozen=True)
+class LastPresent(Op):
+    """@LAST_NON_BLANK(FIELD): the field's last value that is not blank, up to and including this
+    record; $null$ before the first (blank is $null$, as for @BLANK)."""
+
+    name: str
+    string: bool
+
+    def evaluate(self, env: Env) -> np.ndarray:
+        col = env.columns[self.name]
+        present = ~is_null(STRING if self.string else REAL, col)
+        last = np.maximum.accumulate(np.where(present, np.arange(env.n), -1)) if env.n else np.empty(0, int)
+        out = nulls(STRING if self.string else REAL, env.n)
+        seen = last >= 0
+        out[seen] = col[last[seen]]
+        return out
+
+
+@dataclass(frozen=True)
 class RecordIndex(Op):
     """@INDEX: the record's position in the table, from 1."""
 
@@ -284,10 +308,11 @@ _COMPARISONS = frozenset({"=", "==", "/=", "/==", ">", ">=", "<", "<="})
 def _compare(op: str, a: np.ndarray, b: np.ndarray, ka: str, kb: str) -> np.ndarray:
     null = is_null(ka, a) | is_null(kb, b)
     if ka == STRING or kb == STRING:
-        test = {"=": _eq, "==": _eq, "/=": _ne, "/==": _ne, ">": _gt, ">=": _ge, "<": _lt, "<=": _le}[op]
-        true = np.fromiter((not n and test(x, y) for x, y, n in zip(a, b, null, strict=True)),
-                           dtype=bool, count=len(a))
-        return from_bool(true, null)
+        # element-wise on object arrays, with $null$ made "" first so that ordering never meets None
+        x = np.where(null, "", a) if ka == STRING else a
+        y = np.where(null, "", b) if kb == STRING else b
+        true = np.asarray(_STRING_TESTS[op](x, y), dtype=bool)
+        return from_bool(true & ~null, null)
     with np.errstate(invalid="ignore"):
         if op in ("=", "=="):
             true = a == b
@@ -304,33 +329,16 @@ def _compare(op: str, a: np.ndarray, b: np.ndarray, ka: str, kb: str) -> np.ndar
     return from_bool(true & ~null, null)
 
 
-def _eq(x: Any, y: Any) -> bool:
-    return bool(x == y)
-
-
-def _ne(x: Any, y: Any) -> bool:
-    return bool(x != y)
-
-
-def _gt(x: Any, y: Any) -> bool:
-    return bool(x > y)
-
-
-def _ge(x: Any, y: Any) -> bool:
-    return bool(x >= y)
-
-
-def _lt(x: Any, y: Any) -> bool:
-    return bool(x < y)
-
-
-def _le(x: Any, y: Any) -> bool:
-    return bool(x <= y)
+_STRING_TESTS = {
+    "=": np.equal, "==": np.equal, "/=": np.not_equal, "/==": np.not_equal,
+    ">": np.greater, ">=": np.greater_equal, "<": np.less, "<=": np.less_equal,
+}
 
 
 def _bitwise(op: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    null = np.isnan(a) | np.isnan(b)
-    x, y = np.nan_to_num(a).astype(np.int64), np.nan_to_num(b).astype(np.int64)
+    null = ~np.isfinite(a) | ~np.isfinite(b)
+    with np.errstate(invalid="ignore"):  # values beyond 64 bits: numpy's cast, no error
+        x, y = np.where(null, 0.0, a).astype(np.int64), np.where(null, 0.0, b).astype(np.int64)
     if op == "&&":
         r = x & y
     elif op == "&&~~":
@@ -364,8 +372,6 @@ def _arith_kind(op: str, ka: str, kb: str) -> str:
         known = {k for k in (ka, kb) if k != NULL}
         if len(known) == 2 and not known <= NUMBERS:
             raise ClemTypeError(f"cannot compare {_a(ka)} with {_a(kb)}")
-        if known & {LIST}:
-            raise ClemTypeError("a list can only be a function's argument")
         return BOOLEAN
     for k in (ka, kb):
         if k not in NUMBERS and k != NULL:
@@ -593,7 +599,7 @@ class _Compiler:
             return RecordIndex(INTEGER)
         if name in ("@FIELDS_MATCHING", "@FIELDS_BETWEEN"):
             return self._field_list(expr)
-        if name in ("@OFFSET", "@DIFF1"):
+        if name in ("@OFFSET", "@DIFF1", "@DIFF2", "@LAST_NON_BLANK"):
             return self._sequence(expr)
         return None
 
@@ -620,6 +626,7 @@ class _Compiler:
         return ListOp(_list_kind([i.kind for i in items]), items)
 
     def _sequence(self, expr: Call) -> Op:
+        """@OFFSET, @DIFF1, @DIFF2 and @LAST_NON_BLANK: a field's earlier records, in table order."""
         args = expr.args or ()
         want = 2 if expr.name == "@OFFSET" else 1
         if len(args) != want or not isinstance(args[0], Name):
@@ -636,12 +643,21 @@ class _Compiler:
         column = self._name(args[0])
         if not isinstance(column, Column):
             raise self.fail(f"{expr.name} needs a field", expr)
-        offset = Offset(column.kind, column.name, lag, column.kind == STRING)
+        string = column.kind == STRING
         if expr.name == "@OFFSET":
-            return offset
+            return Offset(column.kind, column.name, lag, string)
+        if expr.name == "@LAST_NON_BLANK":
+            return LastPresent(column.kind, column.name, string)
         if column.kind not in NUMBERS:
-            raise self.fail("@DIFF1 needs a numeric field", expr)
-        return ChainOp(column.kind, column, (Step("-", offset, column.kind, column.kind),))
+            raise self.fail(f"{expr.name} needs a numeric field", expr)
+        k = column.kind
+        previous = Offset(k, column.name, 1, False)
+        diff1 = ChainOp(k, column, (Step("-", previous, k, k),))
+        if expr.name == "@DIFF1":
+            return diff1
+        # @DIFF2: the difference of successive @DIFF1 values, (x - x[-1]) - (x[-1] - x[-2])
+        before = ChainOp(k, previous, (Step("-", Offset(k, column.name, 2, False), k, k),))
+        return ChainOp(k, diff1, (Step("-", before, k, k),))
 
 
 def _list_kind(kinds: Sequence[str]) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import calendar
 import datetime as _dt
 import math
+import re
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -212,6 +213,13 @@ for _name, _fn in _UFUNCS:
 _register("arctan2", 2, 2, returns(REAL, NUM))(_trig_out(np.arctan2))
 
 
+@_register("cdf_normal", 3, 3, returns(REAL, NUM))
+def _cdf_normal(args: Sequence[Any], kinds: Sequence[str], env: Env) -> np.ndarray:
+    """cdf_normal(NUM, MEAN, STDDEV): the normal distribution function; $null$ unless STDDEV > 0."""
+    return map_rows(lambda x, m, sd: 0.5 * math.erfc(-(x - m) / (sd * math.sqrt(2.0))) if sd > 0 else None,
+                    args, kinds, REAL)
+
+
 @_register("pi", 0, 0, returns(REAL))
 def _pi(args: Sequence[Any], kinds: Sequence[str], env: Env) -> np.ndarray:
     return np.full(env.n, math.pi)
@@ -411,6 +419,25 @@ def _textsplit(s: str, n: float, c: str) -> str | None:
 _string_fn("textsplit", STRING, (STR, NUM, STR), _textsplit)
 
 
+def _wildcards(pattern: str) -> re.Pattern[str]:
+    """matches(STRING, PATTERN): ``?`` is one character, ``*`` any run; everything else is literal."""
+    parts = ["." if c == "?" else ".*" if c == "*" else re.escape(c) for c in pattern]
+    return re.compile("".join(parts), re.DOTALL)
+
+
+@_register("matches", 2, 2, returns(BOOLEAN, STR))
+def _matches(args: Sequence[Any], kinds: Sequence[str], env: Env) -> np.ndarray:
+    patterns: dict[str, re.Pattern[str]] = {}
+
+    def test(s: str, pattern: str) -> bool:
+        compiled = patterns.get(pattern)
+        if compiled is None:
+            compiled = patterns.setdefault(pattern, _wildcards(pattern))
+        return compiled.fullmatch(s) is not None
+
+    return map_rows(test, args, kinds, REAL)
+
+
 def _char_test(test: Callable[[str], bool]) -> Callable[[str], bool]:
     """isalphacode(CHAR) and friends test one character: a longer string is tested on its first."""
     return lambda c: bool(c) and test(c[0])
@@ -566,6 +593,10 @@ _register("datetime_day_name", 1, 1, returns(STRING, DATEISH))(
 _register("datetime_day_short_name", 1, 1, returns(STRING, DATEISH))(
     _calendar(lambda d: calendar.day_abbr[d.weekday()], STRING)
 )
+# ISO 8601 calendar: weeks start on Monday; week 1 holds the year's first Thursday
+_register("date_iso_day", 1, 1, returns(INTEGER, DATEISH))(_calendar(lambda d: d.isoweekday(), REAL))
+_register("date_iso_week", 1, 1, returns(INTEGER, DATEISH))(_calendar(lambda d: d.isocalendar()[1], REAL))
+_register("date_iso_year", 1, 1, returns(INTEGER, DATEISH))(_calendar(lambda d: d.isocalendar()[0], REAL))
 _register("datetime_month_name", 1, 1, returns(STRING, DATEISH))(
     _calendar(lambda d: calendar.month_name[d.month], STRING)
 )
@@ -713,7 +744,7 @@ def _compare_items(test: Callable[[Any, Any], bool]) -> Impl:
 
 
 def _missing(v: Any) -> bool:
-    return v is None or (isinstance(v, float) and math.isnan(v))
+    return v is None or (isinstance(v, float) and not math.isfinite(v))
 
 
 _ITEM_AND_LIST = _list_typer(INTEGER)

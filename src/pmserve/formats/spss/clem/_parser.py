@@ -46,6 +46,7 @@ _OPERATORS = sorted(
      "<<", ">>", "=", ">", "<", "+", "-", "*", "/", "(", ")", ",", "[", "]"],
     key=len, reverse=True,
 )
+_OPERATOR = re.compile("|".join(re.escape(op) for op in _OPERATORS))
 _NUMBER = re.compile(r"(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SPECIAL = re.compile(r"@[A-Za-z_][A-Za-z0-9_]*")
@@ -93,13 +94,11 @@ def tokenize(text: str) -> list[Token]:
             tokens.append(Token("name", m.group(0), i))
             i = m.end()
             continue
-        for op in _OPERATORS:
-            if text.startswith(op, i):
-                tokens.append(Token("op", op, i))
-                i += len(op)
-                break
-        else:
+        m = _OPERATOR.match(text, i)
+        if m is None:
             raise ClemSyntaxError(f"unexpected character {c!r} at offset {i}", expression=text, position=i)
+        tokens.append(Token("op", m.group(0), i))
+        i = m.end()
     tokens.append(Token("eof", "", n))
     return tokens
 
@@ -123,7 +122,7 @@ def _quoted(text: str, start: int, quote: str) -> tuple[str, int]:
 
 
 # binding powers of the infix operators
-_OR, _AND, _NOT, _EQ, _CMP, _ADD, _MUL, _POW, _UNARY = 10, 20, 30, 40, 50, 60, 70, 80, 90  # noqa: RUF100
+_OR, _AND, _NOT, _EQ, _CMP, _ADD, _MUL, _POW, _UNARY = 10, 20, 30, 40, 50, 60, 70, 80, 90
 _INFIX: dict[str, int] = {
     "or": _OR, "and": _AND,
     "=": _EQ, "==": _EQ, "/=": _EQ, "/==": _EQ,

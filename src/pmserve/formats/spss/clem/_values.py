@@ -99,18 +99,34 @@ def map_rows(fn: Callable[..., Any], args: Sequence[np.ndarray], kinds: Sequence
     """Apply a per-value function over columns; any ``$null$`` argument gives ``$null$``.
 
     Numbers reach ``fn`` as Python floats, strings as ``str``; ``fn`` returns None for ``$null$``.
+    A value outside what the function can represent (a date past year 9999, an infinite count)
+    gives ``$null$`` rather than failing the request.  The ``$null$`` rows are found on whole
+    columns first, so the Python loop runs only over the rows that need it.
     """
     n = len(args[0]) if args else 0
-    columns = [a.tolist() for a in args]
-    result: list[Any] = []
-    for row in zip(*columns, strict=True) if columns else [() for _ in range(n)]:
-        if any(v is None or (isinstance(v, float) and math.isnan(v)) for v in row):
-            result.append(None)
-        else:
-            result.append(fn(*row))
+    valid = np.ones(n, dtype=bool)
+    for a in args:
+        valid &= (a != None) if a.dtype == object else np.isfinite(a)  # noqa: E711 - element-wise on an object array
+    rows = np.flatnonzero(valid)
+    columns = [a[rows].tolist() for a in args]
+    try:
+        values = [fn(*row) for row in zip(*columns, strict=True)]
+    except (OverflowError, ValueError):  # rare: find the rows at fault one by one
+        values = [_guarded(fn, row) for row in zip(*columns, strict=True)]
     if out_kind == STRING:
-        return np.array(result, dtype=object) if result else np.empty(0, dtype=object)
-    return np.array([np.nan if v is None else float(v) for v in result], dtype=float)
+        text = np.full(n, None, dtype=object)
+        text[rows] = values
+        return text
+    out = np.full(n, np.nan)
+    out[rows] = [np.nan if v is None else v for v in values]
+    return out
+
+
+def _guarded(fn: Callable[..., Any], row: Sequence[Any]) -> Any:
+    try:
+        return fn(*row)
+    except (OverflowError, ValueError):
+        return None
 
 
 def as_bool(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

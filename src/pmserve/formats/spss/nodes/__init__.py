@@ -21,7 +21,6 @@ from pmserve.formats.spss.nodes import (
     _nugget,
     _passthrough,
     _reclassify,
-    _refused,
     _select,
     _source,
     _time,
@@ -39,7 +38,6 @@ NODE_COMPILERS: Mapping[str, NodeCompiler] = merge_compilers(
         _filler.COMPILERS,
         _append.COMPILERS,
         _reclassify.COMPILERS,
-        _refused.COMPILERS,
         _source.COMPILERS, _nugget.COMPILERS, _autodataprep.COMPILERS, _time.COMPILERS,
     )
 )
