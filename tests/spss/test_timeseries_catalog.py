@@ -12,7 +12,7 @@ import pytest
 from lxml import etree
 from tests.spss._timeseries_streams import open_stream
 
-from pmserve.errors import InvalidMarkupError, UnsupportedMarkupError
+from pmserve.errors import DataError, InvalidMarkupError, UnsupportedMarkupError
 from pmserve.formats.spss._model import Node, SpssField, StreamContext, Table
 from pmserve.formats.spss.timeseries import COMPILERS
 
@@ -129,10 +129,10 @@ def _edited(node: Node, **props: str) -> Node:
     return replace(node, element=element)
 
 
-def test_create_mode_is_refused_naming_the_node(stream):
+def test_create_mode_for_days_per_week_is_refused_naming_the_node(stream):
     node = _edited(stream.node("TimeIntervalsNode"), timeIntervalMode="CREATE")
     with pytest.raises(UnsupportedMarkupError, match=r"'Time Intervals' \(TimeIntervalsNode, id 3\): "
-                                                       r"timeIntervalMode CREATE is not supported"):
+                                                       r"timeIntervalMode CREATE with DAYS_PER_WEEK is not supported"):
         COMPILERS["TimeIntervalsNode"](node, [(MEN,)], stream.context)
 
 
@@ -194,3 +194,56 @@ def test_values_after_the_estimation_span_update_the_states_before_the_forecasts
     np.testing.assert_allclose(out.columns["$TS-men"][120:], expected, rtol=1e-12)
     one_step = (out.columns["$TSUCI-men"][120:123] - out.columns["$TSLCI-men"][120:123]) / 2
     np.testing.assert_allclose(one_step, 10312.773117, rtol=1e-8)
+
+
+DATE = SpssField("CDATE", "timestamp", "range")
+
+
+def _create_mode(stream, interval="MONTHS"):
+    node = _edited(stream.node("TimeIntervalsNode"), timeIntervalMode="CREATE", timeIntervalType=interval,
+                   timeIntervalField="CDATE")
+    return COMPILERS["TimeIntervalsNode"](node, [(DATE, MEN)], stream.context)
+
+
+def _seconds(*days: dt.date) -> np.ndarray:
+    return np.array([(d - dt.date(1970, 1, 1)).days * 86400.0 + 3600.0 for d in days])
+
+
+def test_create_mode_labels_from_the_first_records_month(stream):
+    compiled = _create_mode(stream)
+    stamps = _seconds(dt.date(2012, 1, 29), dt.date(2012, 2, 29), dt.date(2012, 3, 30))
+    out = compiled.run([Table((DATE, MEN), {"CDATE": stamps, "men": np.array([1.0, 2.0, 3.0])}, 3)])
+    assert out.n_rows == 7
+    assert list(out.columns["$TI_Year"][:5]) == [2012] * 5
+    assert list(out.columns["$TI_Month"][:5]) == [1, 2, 3, 4, 5]
+    assert out.columns["$TI_TimeLabel"][0] == _days(dt.date(2012, 1, 1))
+
+
+def test_create_mode_refuses_a_gap_naming_the_row(stream):
+    compiled = _create_mode(stream)
+    stamps = _seconds(dt.date(2012, 1, 29), dt.date(2012, 3, 29))
+    with pytest.raises(DataError, match=r"the 'CDATE' of row 2 does not follow the one before it") as caught:
+        compiled.run([Table((DATE, MEN), {"CDATE": stamps, "men": np.array([1.0, 2.0])}, 2)])
+    assert caught.value.row == 1
+
+
+def test_create_mode_needs_its_time_field(stream):
+    node = _edited(stream.node("TimeIntervalsNode"), timeIntervalMode="CREATE", timeIntervalType="MONTHS",
+                   timeIntervalField="CDATE")
+    with pytest.raises(InvalidMarkupError, match="its time field 'CDATE' does not reach it as a date or timestamp"):
+        COMPILERS["TimeIntervalsNode"](node, [(MEN,)], stream.context)
+
+
+def test_five_day_weeks_skip_the_weekend(stream):
+    node = _edited(stream.node("TimeIntervalsNode"), timeNumDaysPerWeek="5")
+    out = COMPILERS["TimeIntervalsNode"](node, [(MEN,)], stream.context).run(
+        [Table((MEN,), {"men": np.arange(4.0)}, 4)])
+    assert [_days(dt.date(2014, 1, d)) for d in (1, 2, 3, 6)] == list(out.columns["$TI_TimeLabel"][:4])
+    assert list(out.columns["$TI_Day"][:4]) == [3, 4, 5, 1]
+    assert list(out.columns["$TI_Week"][:4]) == [1, 1, 1, 2]
+
+
+def test_a_label_start_outside_the_working_week_is_refused(stream):
+    node = _edited(stream.node("TimeIntervalsNode"), timeNumDaysPerWeek="5", timeLabelDayStart="4")  # Saturday
+    with pytest.raises(InvalidMarkupError, match=r"the label start 2014-01-04 \(Saturday\) is not one of the 5 days"):
+        COMPILERS["TimeIntervalsNode"](node, [(MEN,)], stream.context)

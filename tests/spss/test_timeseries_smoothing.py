@@ -183,3 +183,10 @@ def test_a_missing_value_lets_the_states_run_on():
     fits, final = replay(model, np.array([np.nan, 14.0]), 10.0, 0.0, ())
     np.testing.assert_array_equal(fits, [10.0, 10.0])
     assert final.level == 12.0
+
+
+def test_many_degrees_of_freedom_use_the_expansion_and_stay_fast():
+    """Past 200 degrees of freedom the quantile comes from A&S 26.7.5; it meets the exact series at
+    the switch and tends to the normal quantile (a hostile df returns at once)."""
+    assert student_t_quantile(0.975, 201) == pytest.approx(1.9718365067798542, abs=1e-11)  # exact series
+    assert student_t_quantile(0.975, 10**12) == pytest.approx(1.959963984540054, abs=1e-11)  # z + g1(z) / df, g1 ~ 2.4

@@ -16,15 +16,18 @@ name, as a prefix or a suffix):
 
 then the future-record flag (``timeIntervalsFutureFieldName``, 0 on the input records, 1 on the
 ``timeIntervalsNumFutureRecords`` records appended after them, whose other fields are missing).
-``CREATE`` mode (building the index from a date field, with padding and aggregation), the other
-interval types and future values for input fields are refused by name.
+``CREATE`` mode (``timeIntervalField``, a date or timestamp) is run for MONTHS, QUARTERS and YEARS
+when the records already come one per interval in time order: the labels start at the first
+record's interval; a gap or a duplicate (which Modeler would pad or aggregate) fails the request
+naming the row.  Other modes and interval types, and future values for input fields, are refused
+by name.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -67,6 +70,7 @@ class TimeIntervals:
     added: tuple[SpssField, ...]
     future_records: int
     plan: _Plan
+    time_field: SpssField | None  # CREATE mode: the date or timestamp field the index is built from
 
     @property
     def output_fields(self) -> tuple[SpssField, ...]:
@@ -75,8 +79,9 @@ class TimeIntervals:
     def run(self, inputs: Sequence[Table]) -> Table:
         (table,) = inputs
         n = table.n_rows + self.future_records
+        plan = self.plan if self.time_field is None else self._plan_from_data(table)
         columns = extend(table, self.future_records)
-        labels = _labels(self.plan, n)
+        labels = _labels(plan, n)
         future = np.zeros(n)
         future[table.n_rows:] = 1.0
         values = [*labels, future] if len(self.added) == len(labels) + 1 else labels
@@ -84,19 +89,54 @@ class TimeIntervals:
             columns[f.name] = col
         return Table(self.output_fields, columns, n)
 
+    def _plan_from_data(self, table: Table) -> _Plan:
+        """CREATE mode: the labels start at the first record's interval; the records must already be one
+        per interval, in time order (Modeler would pad gaps and aggregate duplicates, pmserve does not)."""
+        assert self.time_field is not None
+        name = self.time_field.name
+        values = np.asarray(table.columns[name], dtype=np.float64)
+        if table.n_rows == 0:
+            return self.plan
+        if not np.isfinite(values).all():
+            row = int(np.flatnonzero(~np.isfinite(values))[0])
+            raise DataError(f"the time field {name!r} is missing (row {row + 1}); {self.node.describe()} builds "
+                            f"its time index from it", field=name, row=row)
+        unit = "D" if self.time_field.storage == "date" else "s"
+        months = values.astype(np.int64).astype(f"datetime64[{unit}]").astype("datetime64[M]").astype(np.int64)
+        per = {"MONTHS": 1, "QUARTERS": 3, "YEARS": 12}[self.plan.kind]
+        steps = months // per  # months count from January 1970, the start of a quarter and a year
+        bad = np.flatnonzero(np.diff(steps) != self.plan.increment)
+        if bad.size:
+            row = int(bad[0]) + 1
+            raise DataError(f"{self.node.describe()}: the records must come one per interval in time order; the "
+                            f"{name!r} of row {row + 1} does not follow the one before it (Modeler would pad or "
+                            f"aggregate, which pmserve does not)", field=name, row=row)
+        first = int(months[0])
+        return replace(self.plan, year=1970 + first // 12, month=first % 12 + 1, quarter=(first % 12) // 3 + 1)
+
 
 def compile_time_intervals(node: Node, inputs: Sequence[tuple[SpssField, ...]], ctx: StreamContext) -> TimeIntervals:
     if len(inputs) != 1:
         raise _props.invalid(node, f"expected one upstream input, got {len(inputs)}")
     fields = inputs[0]
     mode = _props.text(node, "timeIntervalMode", "LABEL")
-    if mode != "LABEL":
-        raise _props.unsupported(node, f"timeIntervalMode {mode} is not supported; expected LABEL (records already "
-                                       f"in time order, labelled from the start settings)", "timeIntervalMode")
     kind = _props.text(node, "timeIntervalType", "PERIODS")
     if kind not in INTERVALS:
         raise _props.unsupported(node, f"timeIntervalType {kind} is not supported; expected one of "
                                        f"{', '.join(INTERVALS)}", "timeIntervalType")
+    time_field = None
+    if mode == "CREATE":
+        if kind not in ("MONTHS", "QUARTERS", "YEARS"):
+            raise _props.unsupported(node, f"timeIntervalMode CREATE with {kind} is not supported; expected MONTHS, "
+                                           f"QUARTERS or YEARS", "timeIntervalType")
+        name = _props.text(node, "timeIntervalField")
+        time_field = next((f for f in fields if f.name == name), None)
+        if time_field is None or time_field.storage not in ("date", "timestamp"):
+            raise _props.invalid(node, f"its time field {name!r} does not reach it as a date or timestamp",
+                                 "timeIntervalField")
+    elif mode != "LABEL":
+        raise _props.unsupported(node, f"timeIntervalMode {mode} is not supported; expected LABEL or CREATE",
+                                 "timeIntervalMode")
     if node.element.find("properties/timeIntervalsFutureValuesFields/rows/row") is not None:
         raise _props.unsupported(node, "future values for input fields (timeIntervalsFutureValuesFields) are not "
                                        "supported", "timeIntervalsFutureValuesFields")
@@ -124,7 +164,7 @@ def compile_time_intervals(node: Node, inputs: Sequence[tuple[SpssField, ...]], 
     if clash or len({f.name for f in added}) != len(added):
         raise _props.invalid(node, f"the fields it adds ({', '.join(f.name for f in added)}) clash with fields "
                                    f"reaching it: {clash or 'among themselves'}")
-    return TimeIntervals(node, fields, tuple(added), future_records, plan)
+    return TimeIntervals(node, fields, tuple(added), future_records, plan, time_field)
 
 
 def _plan(node: Node, kind: str) -> _Plan:
