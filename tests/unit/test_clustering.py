@@ -211,7 +211,7 @@ def test_rows_scored_together_equal_rows_scored_one_by_one() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"model_attrs": 'modelClass="distributionBased"'}, "distributionBased is not supported"),
+        ({"model_attrs": 'modelClass="distributionBased"'}, "distributionBased .*log-likelihood distance"),
         ({"measure": ""}, "exactly one measure"),
         ({"measure": "<minkowski/>"}, "p-parameter is required"),
         ({"measure": '<minkowski p-parameter="-1"/>'}, "p-parameter must be positive"),
@@ -261,3 +261,12 @@ def test_ranking_the_best_few_equals_the_stable_sort(depth: int, is_distance: bo
     key = affinity if is_distance else -affinity
     want = np.argsort(key, axis=1, kind="stable")[:, :depth]
     np.testing.assert_array_equal(ranking(affinity, is_distance, depth), want)
+
+
+def test_a_twostep_model_is_refused_naming_the_clusters_without_statistics() -> None:
+    """A distributionBased (TwoStep) model names the Clusters that carry no Partition statistics."""
+    clusters = ('<Cluster name="big"><Partition name="big"><PartitionFieldStats field="x"/></Partition>'
+                '<Array n="2" type="real">0 1</Array></Cluster>'
+                '<Cluster name="small"><Array n="2" type="real">1 0</Array></Cluster>')
+    with pytest.raises(DocumentProblems, match=r"Cluster 'small' carries no Partition/PartitionFieldStats"):
+        load(document(model_attrs='modelClass="distributionBased"', clusters=clusters))

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from pmserve.errors import DataError, InvalidValueError, MissingFieldError
+from pmserve.pmml._frame import Deferred
 from pmserve.pmml._types import (
     CELL_LISTS,
     Array,
@@ -165,15 +166,15 @@ class Model:
         """
         columns, n = _columns_of(data)
         row_errors: dict[int, DataError] = {}
+        unreadable: dict[str, Deferred] = {}
         batch = self._numeric.convert(columns)
         if batch is None:
             batch = {}
             for name, raw, (col, bad) in _coerce_inputs(self._inputs, columns):
-                for row, message in bad.items():
-                    err: DataError = InvalidValueError(message, field=name, value=raw[row], row=row)
-                    if errors == "raise":
-                        raise err
-                    row_errors.setdefault(row, err)
+                if bad:
+                    # Not the field's type: an invalid value, which fails its record only if the
+                    # model reads it there (JPMML-Evaluator), so the engine decides.
+                    unreadable[name] = _unreadable(name, raw, bad, n)
                 batch[name] = col
         found = len(batch)
         for name, dtype in self._extra_inputs:
@@ -189,7 +190,7 @@ class Model:
                     f"that the model needs",
                     field=missing[0],
                 )
-        results, eval_errors = self._doc.evaluate(batch, n)
+        results, eval_errors = self._doc.evaluate(batch, n, unreadable)
         for row, err in eval_errors.items():
             if errors == "raise":
                 raise err
@@ -216,6 +217,17 @@ class Model:
 
     def __repr__(self) -> str:
         return f"<pmml.Model {self.model_type} {self.function_name} inputs={len(self.input_fields)}>"
+
+
+def _unreadable(name: str, raw: Any, bad: dict[int, str], n: int) -> Deferred:
+    """The cells of one field that could not be read as its type, as deferred invalid values."""
+    mask = np.zeros(n, dtype=bool)
+    mask[list(bad)] = True
+
+    def make(row: int) -> DataError:
+        return InvalidValueError(bad[row], field=name, value=raw[row], row=row)
+
+    return mask, make
 
 
 def _coerce_inputs(

@@ -63,6 +63,8 @@ class FusedTrees:
         if n == 0:
             return self.general(frame)
         x = self.forest.inputs(frame)
+        if frame.has_deferred(self.forest.columns):
+            return self.general(frame)
         t = len(self.forest.roots)
         k = len(self.categories)
         step = max(1, PAIRS // t)

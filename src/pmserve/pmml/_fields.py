@@ -18,7 +18,7 @@ import numpy.typing as npt
 from pmserve.errors import InvalidValueError
 from pmserve.pmml._api import Field, Interval
 from pmserve.pmml._categorical import isin
-from pmserve.pmml._frame import Expr, Frame
+from pmserve.pmml._frame import Deferred, Expr, Frame
 from pmserve.pmml._parse import Element
 from pmserve.pmml._problems import Problems
 from pmserve.pmml._types import Array, DataType, empty, is_missing, parse_scalar
@@ -252,17 +252,29 @@ class MiningField:
             return bool(info.intervals)
         return bool(info.valid)
 
-    def treat(self, frame: Frame, values: Array) -> Array:
-        """Apply this field's missing, invalid and outlier treatments (PMML 4.4 MiningField)."""
+    def treat(self, frame: Frame, values: Array, unreadable: Deferred | None = None) -> Array:
+        """Apply this field's missing, invalid and outlier treatments (PMML 4.4 MiningField).
+
+        ``unreadable`` are the records whose given value could not be read as the field's type
+        (they hold a missing value): invalid values, made missing by asMissing, replaced by
+        asValue, and failing their record where it reads them otherwise (JPMML-Evaluator).
+        returnInvalid defers its failures to the reads (:meth:`Frame.defer`).
+        """
         info = self.info
         if info.is_data_field:
             values, missing, invalid = classify(info, values)
         else:
             missing = is_missing(values)
             invalid = np.zeros(len(values), dtype=bool)
+        t = self.invalid_treatment
+        if unreadable is not None:
+            missing = missing & ~unreadable[0]
+            invalid = invalid | unreadable[0]
+            if t in ("returnInvalid", "asIs"):
+                frame.defer(self.name, unreadable[0], unreadable[1])
+                invalid = invalid & ~unreadable[0]
         out = values
         if invalid.any():
-            t = self.invalid_treatment
             if t == "returnInvalid":
                 name = self.name
                 raw = values
@@ -277,7 +289,7 @@ class MiningField:
                         field=name, value=shown, row=r,
                     )
 
-                frame.fail(invalid, make)
+                frame.defer(self.name, invalid, make)
             elif t == "asMissing":
                 out = out.copy()
                 out[invalid] = None if out.dtype == object else np.nan
@@ -418,10 +430,22 @@ def treatment_exprs(fields: list[MiningField], parent: Scope | None = None) -> d
             if is_target and (parent is None or not parent.has(mf.name)):
                 # Actual target values are optional input (for residuals): absent means missing.
                 return mf.treat(frame, empty(mf.info.dtype, frame.n))
-            raw = parent.get(mf.name) if parent is not None else frame.get(mf.name)
+            unreadable: Deferred | None = None
+            if parent is None:
+                raw = frame.get(mf.name)
+            elif parent._parent is None:
+                # The outermost model reads the request's values: the ones that could not be
+                # read as the field's type are invalid values for this treatment to handle.
+                raw = parent.peek(mf.name)
+                unreadable = parent.deferred(mf.name)
+            else:
+                # A nested model's own treatment starts from the value its parent resolved.
+                raw = parent.get(mf.name)
             if frame._parent_rows is not None:
                 raw = raw[frame._parent_rows]
-            return mf.treat(frame, raw)
+                if unreadable is not None:
+                    unreadable = (unreadable[0][frame._parent_rows], unreadable[1])
+            return mf.treat(frame, raw, unreadable)
 
         out[mf.name] = Expr(mf.info.dtype, mf.info.optype, fn)
     return out

@@ -74,7 +74,9 @@ class Forest:
         float32 when the forest compares float fields and their values are float32 numbers."""
         x = np.zeros((frame.n, max(len(self.columns), 1)))
         for j, name in enumerate(self.columns):
-            x[:, j] = frame.get(name)
+            # Unclaimed: a caller that finds deferred invalid values here (Frame.has_deferred)
+            # hands the records to the general walk, which claims them where it reads them.
+            x[:, j] = frame.peek(name)
         if self.thr32 is not None:
             narrow = x.astype(np.float32)
             if np.array_equal(narrow, x, equal_nan=True):

@@ -29,12 +29,17 @@ class Expr:
 
 
 class RowErrors:
-    """The first error of each failed record, by original row index."""
+    """The first error of each failed record, by original row index.
 
-    __slots__ = ("errors",)
+    ``pending`` counts the invalid values deferred in any frame of the evaluation (see
+    :meth:`Frame.defer`); while it is zero, reading a field costs no bookkeeping.
+    """
+
+    __slots__ = ("errors", "pending")
 
     def __init__(self) -> None:
         self.errors: dict[int, DataError] = {}
+        self.pending = 0
 
     def add(self, rows: npt.NDArray[np.intp], make: Callable[[int], DataError]) -> None:
         for r in rows.tolist():
@@ -42,10 +47,21 @@ class RowErrors:
                 self.errors[r] = make(r)
 
 
-class Frame:
-    """Columns of one field scope over a set of rows."""
+Deferred = tuple[npt.NDArray[np.bool_], Callable[[int], DataError]]
 
-    __slots__ = ("_derived", "_parent", "_parent_rows", "_values", "errors", "n", "rows")
+
+class Frame:
+    """Columns of one field scope over a set of rows.
+
+    Invalid values fail a record only where the model reads them (JPMML-Evaluator resolves a
+    field when a record's evaluation first needs it): a field's check :meth:`defer` puts off its
+    invalid rows, and a read :meth:`claim` fails those it reaches.  :meth:`get` reads a field for every row;
+    a tree reads its test columns with :meth:`peek` and claims only the rows that reach a test
+    of each field.  A value taken from the parent frame is claimed there, through the rows.
+    """
+
+    __slots__ = ("_derived", "_inherited", "_parent", "_parent_rows", "_pending", "_values", "errors", "n",
+                 "rows")
 
     def __init__(
         self,
@@ -62,6 +78,8 @@ class Frame:
         self._derived = derived
         self._parent = parent
         self._parent_rows = parent_rows
+        self._pending: dict[str, list[Deferred]] = {}
+        self._inherited: set[str] = set()
         if parent is not None:
             self.errors: RowErrors = parent.errors
             self.rows: npt.NDArray[np.intp] = (
@@ -72,6 +90,14 @@ class Frame:
             self.rows = np.arange(n, dtype=np.intp)
 
     def get(self, name: str) -> Array:
+        """The field's values over every row; its deferred invalid values fail their records."""
+        v = self.peek(name)
+        if self.errors.pending:
+            self.claim(name)
+        return v
+
+    def peek(self, name: str) -> Array:
+        """The field's values, its deferred invalid values left unclaimed."""
         v = self._values.get(name)
         if v is not None:
             return v
@@ -79,13 +105,51 @@ class Frame:
         if expr is not None:
             v = expr.fn(self)
         elif self._parent is not None:
-            v = self._parent.get(name)
+            v = self._parent.peek(name)
             if self._parent_rows is not None:
                 v = v[self._parent_rows]
+            self._inherited.add(name)
         else:
             raise KeyError(name)
         self._values[name] = v
         return v
+
+    def defer(self, name: str, mask: npt.NDArray[np.bool_], make: Callable[[int], DataError]) -> None:
+        """Invalid values of field ``name`` (where ``mask`` holds): records fail when they read them."""
+        if mask.any():
+            self._pending.setdefault(name, []).append((mask, make))
+            self.errors.pending += 1
+
+    def claim(self, name: str, rows: npt.NDArray[np.intp] | None = None) -> None:
+        """Fail the records among ``rows`` (local indices; None: all) whose value of ``name`` is a
+        deferred invalid one."""
+        for mask, make in self._pending.get(name, ()):
+            self.fail(mask if rows is None else _at(mask, rows), make)
+        if name in self._inherited and self._parent is not None:
+            up = self._parent_rows
+            self._parent.claim(name, rows if up is None else (up if rows is None else up[rows]))
+
+    def deferred(self, name: str) -> Deferred | None:
+        """The deferred invalid values of ``name`` as this frame sees them (mask over its rows), or
+        None.  Lets a MiningField's treatment take over values its parent could not read."""
+        if not self.errors.pending:
+            return None
+        own = self._pending.get(name)
+        if own:
+            mask = np.zeros(self.n, dtype=bool)
+            for m, _ in own:
+                mask |= m
+            return mask, _first_of(own, self.rows)
+        if self._parent is None or (name in self._values and name not in self._inherited) or name in self._derived:
+            return None
+        up = self._parent.deferred(name)
+        if up is None or self._parent_rows is None:
+            return up
+        return up[0][self._parent_rows], up[1]
+
+    def has_deferred(self, names: tuple[str, ...]) -> bool:
+        """Whether any of ``names`` (already read) holds a deferred invalid value here or above."""
+        return bool(self.errors.pending) and any(self.deferred(name) is not None for name in names)
 
     def has(self, name: str) -> bool:
         if name in self._values or name in self._derived:
@@ -110,3 +174,25 @@ class Frame:
 
     def fail_message(self, mask: npt.NDArray[np.bool_], message: str, **context: Any) -> None:
         self.fail(mask, lambda r: EvaluationError(f"{message} (row {r + 1})", row=r, **context))
+
+
+def _at(mask: npt.NDArray[np.bool_], rows: npt.NDArray[np.intp]) -> npt.NDArray[np.bool_]:
+    """``mask`` restricted to ``rows`` (a mask over the same rows)."""
+    out = np.zeros(len(mask), dtype=bool)
+    out[rows] = mask[rows]
+    return out
+
+
+def _first_of(entries: list[Deferred], rows: npt.NDArray[np.intp]) -> Callable[[int], DataError]:
+    """The error of original row ``r`` from the first entry whose mask holds it."""
+    if len(entries) == 1:
+        return entries[0][1]
+
+    def make(r: int) -> DataError:
+        local = int(np.flatnonzero(rows == r)[0])
+        for mask, entry_make in entries:
+            if mask[local]:
+                return entry_make(r)
+        return entries[0][1](r)
+
+    return make

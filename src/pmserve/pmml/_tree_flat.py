@@ -196,13 +196,16 @@ class FlatTree:
 
     # -- evaluation -------------------------------------------------------------------------
     def inputs(self, frame: Frame) -> Array:
-        """The test columns over the frame's rows, one row per column (coded where needed)."""
+        """The test columns over the frame's rows, one row per column (coded where needed).
+
+        Read with :meth:`Frame.peek`: an invalid value fails its record only where a test of
+        the walk reads it (:meth:`status` claims them)."""
         if self._all_numbers:
             # One stacking call instead of a row assignment per column (a few records' cost).
-            return np.array([col.read(frame) for col in self.columns], dtype=np.float64)
+            return np.array([frame.peek(col.name) for col in self.columns], dtype=np.float64)
         x = np.zeros((max(len(self.columns), 1), frame.n))
         for j, col in enumerate(self.columns):
-            values = col.read(frame)
+            values = frame.peek(col.name)
             if col.vocabulary is None:
                 x[j] = values
             else:
@@ -232,9 +235,31 @@ class FlatTree:
         truth = ((self.op_mask[nodes] >> outcome) & 1).astype(np.float64)
         truth[miss & self.unknown_if_missing[nodes]] = np.nan
         alternative = np.zeros(len(nodes), dtype=bool)
+        if frame.errors.pending:
+            self._claim(nodes, rows, frame)
         if self.has_exotic:
             self._exotic_status(nodes, rows, frame, truth, alternative)
         return truth, alternative
+
+    def _claim(self, nodes: IntArray, rows: IntArray, frame: Frame) -> None:
+        """The rows beside ``nodes`` read their tests' fields: their invalid values fail them."""
+        mask = self.op_mask[nodes]
+        tests = (mask != 0) & (mask != _ALWAYS) & ~self.is_exotic[nodes]
+        if not tests.any():
+            return
+        cols = self.column[nodes]
+        for j in np.unique(cols[tests]).tolist():
+            frame.claim(self.columns[j].name, np.unique(rows[tests & (cols == j)]))
+
+    def has_deferred(self, frame: Frame) -> bool:
+        """Whether a test column holds a deferred invalid value: only the general walk, which
+        claims them record by record, may then take the records."""
+        if not frame.errors.pending:
+            return False
+        names = tuple(col.name for col in self.columns)
+        for name in names:
+            frame.peek(name)
+        return frame.has_deferred(names)
 
     def _exotic_status(self, nodes: IntArray, rows: IntArray, frame: Frame, truth: Array,
                        alternative: BoolArray) -> None:
@@ -295,6 +320,8 @@ class FlatTree:
 
     def walk(self, frame: Frame) -> tuple[IntArray, npt.NDArray[np.int64]]:
         """Final node per row (-1 none) and the number of missing levels met on the way."""
+        if self.has_deferred(frame):
+            return self._walk_general(frame)
         if 0 < frame.n <= SCALAR_MAX_ROWS and self._scalar is not None:
             nodes = self._scalar.walk(self.inputs(frame))
             if nodes is not None:

@@ -382,6 +382,26 @@ class _Cluster:
     name: str | None
 
 
+def _distribution_based_refusal(el: Element) -> str:
+    """Why a distributionBased ClusteringModel (IBM SPSS TwoStep's) is refused, naming what is missing."""
+    measure = el.find("ComparisonMeasure")
+    metric = next((c.tag for c in measure.children if c.tag != "Extension"), None) if measure is not None else None
+    clusters = el.findall("Cluster")
+    bare = [c.get("name") or c.get("id") or str(i + 1) for i, c in enumerate(clusters)
+            if not any(p.findall("PartitionFieldStats") for p in c.findall("Partition"))]
+    message = (
+        "modelClass distributionBased (IBM SPSS TwoStep's log-likelihood clusters) cannot be scored, and "
+        "JPMML-Evaluator refuses it too: a record joins the cluster of least log-likelihood distance, which "
+        "needs each cluster's size, the mean and variance of every continuous field and the count of every "
+        "category of every categorical field, and each continuous field's variance over all the training "
+        f"data; the ComparisonMeasure ({metric or 'none'}) cannot state that distance"
+    )
+    if bare:
+        shown = ", ".join(repr(b) for b in bare[:5]) + (", ..." if len(bare) > 5 else "")
+        message += f", and Cluster {shown} carr{'y' if len(bare) > 1 else 'ies'} no Partition/PartitionFieldStats"
+    return message
+
+
 @register("ClusteringModel")
 def compile_clustering(el: Element, env: ModelEnv) -> Predictor | None:
     problems = env.problems
@@ -391,8 +411,7 @@ def compile_clustering(el: Element, env: ModelEnv) -> Predictor | None:
     model_class = el.get("modelClass", "centerBased")
     if model_class != "centerBased":
         if model_class == "distributionBased":
-            problems.unsupported("modelClass distributionBased is not supported (JPMML-Evaluator refuses it too); "
-                                 "only centerBased clusters can be scored", el)
+            problems.unsupported(_distribution_based_refusal(el), el)
         else:
             problems.invalid(f"modelClass must be centerBased or distributionBased, got {model_class!r}", el)
         return None

@@ -28,7 +28,7 @@ from pmserve.pmml._fields import (
     parse_mining_schema,
     treatment_exprs,
 )
-from pmserve.pmml._frame import Expr, Frame, RowErrors
+from pmserve.pmml._frame import Deferred, Expr, Frame, RowErrors
 from pmserve.pmml._output import OutputField, OutputPlan, compile_output
 from pmserve.pmml._parse import Element, parse, read_bytes
 from pmserve.pmml._prediction import Prediction
@@ -323,9 +323,15 @@ class CompiledDocument:
     def model_name(self) -> str | None:
         return self.model.name
 
-    def evaluate(self, batch: dict[str, Array], n: int) -> tuple[dict[str, Array], dict[int, DataError]]:
+    def evaluate(
+        self, batch: dict[str, Array], n: int, unreadable: Mapping[str, Deferred] | None = None,
+    ) -> tuple[dict[str, Array], dict[int, DataError]]:
+        """Score ``batch``; ``unreadable`` are input values that could not be read as their field's
+        type (missing in ``batch``): invalid values, failing a record only where it reads them."""
         errors = RowErrors()
         root = Frame(n, dict(batch), self.doc_derived, errors=errors)
+        for name, (mask, make) in (unreadable or {}).items():
+            root.defer(name, mask, make)
         pred, outputs, _ = self.model.evaluate(root)
         results: dict[str, Array] = {}
         if self.model.target is not None:

@@ -457,6 +457,8 @@ class TreePredictor:
         if forest is None or ends is None or n <= SCALAR_MAX_ROWS:
             return self.flat.walk(frame)
         x = forest.inputs(frame)
+        if frame.has_deferred(forest.columns):
+            return self.flat.walk(frame)
         nodes = np.empty(n, dtype=np.intp)
         for r0 in range(0, n, PAIRS):
             nodes[r0:r0 + PAIRS] = ends[forest.walk(x[r0:r0 + PAIRS])[0]]
