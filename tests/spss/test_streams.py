@@ -468,3 +468,12 @@ def test_request_cells_become_columns_of_their_storage_and_back(storage: str, ce
 def test_bad_cells_name_the_field_and_row(storage: str, cell: object, message: str) -> None:
     with pytest.raises(DataError, match=message):
         convert_column(SpssField("f", storage), [cell])
+
+
+def test_two_nuggets_in_a_row_append_their_numbered_outputs() -> None:
+    """Modeler numbers the prefixes of several nuggets ($L1-y, $L2-y); each appends its own columns."""
+    nodes = source(drop="y") + nugget("1", outputs="$L1-y") + nugget("4", outputs="$L2-y") + table()
+    xml = stream_xml(nodes, [("0", "1"), ("1", "4"), ("4", "2")])
+    model = _load(archive({"s.xml": xml, "data/0001.dat": REGRESSION_PMML}))
+    reply = model.score_tables([RowTable(["x1", "x2"], [[1, 2]])])
+    assert reply == RowTable(["x1", "x2", "$L1-y", "$L2-y"], [[1.0, 2, 2.5, 2.5]])
