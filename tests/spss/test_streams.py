@@ -477,3 +477,10 @@ def test_two_nuggets_in_a_row_append_their_numbered_outputs() -> None:
     model = _load(archive({"s.xml": xml, "data/0001.dat": REGRESSION_PMML}))
     reply = model.score_tables([RowTable(["x1", "x2"], [[1, 2]])])
     assert reply == RowTable(["x1", "x2", "$L1-y", "$L2-y"], [[1.0, 2, 2.5, 2.5]])
+
+
+def test_without_declared_terminal_a_chain_of_nuggets_is_one_branch() -> None:
+    nodes = source(drop="y") + nugget("1", outputs="$L1-y") + nugget("4", outputs="$L2-y") + table()
+    xml = stream_xml(nodes, [("0", "1"), ("1", "4"), ("4", "2")], terminal="")
+    model = _load(archive({"s.xml": xml, "data/0001.dat": REGRESSION_PMML}))
+    assert [f.name for f in model.reply_fields] == ["x1", "x2", "$L1-y", "$L2-y"]
