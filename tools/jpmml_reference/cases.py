@@ -74,7 +74,7 @@ def run(root: Path, only: set[str], corpus: Path | None) -> int:
     import scoring
     from inputs import Records
 
-    sys.path.insert(0, str(root.parent))
+    sys.path.insert(0, str(REPO_ROOT / "tests"))
     from jpmml_cases.sources import SourceUnavailable, model_bytes
 
     cases = sorted(p.parent for p in root.glob("*/*/input.csv"))

@@ -63,7 +63,10 @@ class FusedTrees:
         if n == 0:
             return self.general(frame)
         x = self.forest.inputs(frame)
-        if frame.has_deferred(self.forest.columns):
+        # Records holding a deferred invalid value take the general path, which fails them only
+        # where a tree's walk reads the value; the forest never claims.
+        held = frame.deferred_rows(self.forest.columns)
+        if held is not None and held.all():
             return self.general(frame)
         t = len(self.forest.roots)
         k = len(self.categories)
@@ -90,6 +93,8 @@ class FusedTrees:
             pred = self._probabilities(n, probs)
         else:
             pred = self._votes(n, probs, first, t)
+        if held is not None:
+            bad = bad | held
         if bad.any():
             return self._fallback(frame, pred, np.flatnonzero(bad))
         return pred

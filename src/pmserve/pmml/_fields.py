@@ -8,14 +8,14 @@ treatment of valid continuous values (asIs, asMissingValues, asExtremeValues).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from pmserve.errors import InvalidValueError
+from pmserve.errors import DataError, InvalidValueError
 from pmserve.pmml._api import Field, Interval
 from pmserve.pmml._categorical import isin
 from pmserve.pmml._frame import Deferred, Expr, Frame
@@ -273,6 +273,7 @@ class MiningField:
             if t in ("returnInvalid", "asIs"):
                 frame.defer(self.name, unreadable[0], unreadable[1])
                 invalid = invalid & ~unreadable[0]
+        given_missing = missing  # before asMissing adds the invalid values it makes missing
         out = values
         if invalid.any():
             if t == "returnInvalid":
@@ -298,6 +299,10 @@ class MiningField:
                 out = out.copy()
                 out[invalid] = self.invalid_replacement
             # asIs: keep the value as it is.
+        if self.missing_treatment == "returnInvalid" and given_missing.any():
+            # PMML 4.4 missingValueTreatment returnInvalid: a missing value fails the record where
+            # the model reads it (JPMML: "cannot accept missing value"), replacement or not.
+            frame.defer(self.name, given_missing.copy(), _missing_refused(self.name))
         if self.outliers != "asIs" and not info.dtype.is_string:
             valid = ~missing & ~invalid
             with np.errstate(invalid="ignore"):
@@ -315,6 +320,14 @@ class MiningField:
             out = out.copy()
             out[missing] = self.missing_replacement
         return out
+
+
+def _missing_refused(name: str) -> Callable[[int], DataError]:
+    def make(r: int) -> DataError:
+        return InvalidValueError(f"field {name!r} got a missing value (row {r + 1}); its MiningField's "
+                                 "missingValueTreatment returnInvalid refuses missing values", field=name, row=r)
+
+    return make
 
 
 def _shown(info: FieldInfo, v: Any) -> Any:
@@ -422,7 +435,8 @@ def treatment_exprs(fields: list[MiningField], parent: Scope | None = None) -> d
                 outer = parent.lookup(mf.name) if parent is not None else None
                 if outer is None or outer.optype == mf.info.optype:
                     continue
-            elif mf.invalid_treatment == "asIs" or not mf.can_flag_invalid:
+            elif (mf.invalid_treatment == "asIs" or not mf.can_flag_invalid) and \
+                    mf.missing_treatment != "returnInvalid":
                 continue
 
         def fn(frame: Frame, mf: MiningField = mf, is_target: bool = is_target) -> Array:

@@ -8,7 +8,7 @@ collected per original row in one :class:`RowErrors` shared by all frames of one
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,13 +55,14 @@ class Frame:
 
     Invalid values fail a record only where the model reads them (JPMML-Evaluator resolves a
     field when a record's evaluation first needs it): a field's check :meth:`defer` puts off its
-    invalid rows, and a read :meth:`claim` fails those it reaches.  :meth:`get` reads a field for every row;
-    a tree reads its test columns with :meth:`peek` and claims only the rows that reach a test
-    of each field.  A value taken from the parent frame is claimed there, through the rows.
+    invalid rows, and a read :meth:`claim` fails those it reaches.  :meth:`get` reads a field
+    for every row; a tree reads its test columns with :meth:`peek` and claims only the rows that
+    reach a test of each field.  A value taken from the parent frame is claimed there, through
+    the rows; a derived field's claim passes on to the fields its expression read.
     """
 
-    __slots__ = ("_derived", "_inherited", "_parent", "_parent_rows", "_pending", "_values", "errors", "n",
-                 "rows")
+    __slots__ = ("_deps", "_derived", "_inherited", "_parent", "_parent_rows", "_pending", "_reading", "_values",
+                 "errors", "n", "rows")
 
     def __init__(
         self,
@@ -80,6 +81,8 @@ class Frame:
         self._parent_rows = parent_rows
         self._pending: dict[str, list[Deferred]] = {}
         self._inherited: set[str] = set()
+        self._deps: dict[str, set[str]] = {}
+        self._reading: list[set[str]] = []
         if parent is not None:
             self.errors: RowErrors = parent.errors
             self.rows: npt.NDArray[np.intp] = (
@@ -90,9 +93,12 @@ class Frame:
             self.rows = np.arange(n, dtype=np.intp)
 
     def get(self, name: str) -> Array:
-        """The field's values over every row; its deferred invalid values fail their records."""
+        """The field's values over every row; its deferred invalid values fail their records
+        (unless read inside :meth:`unclaimed`, or while computing a derived field)."""
         v = self.peek(name)
-        if self.errors.pending:
+        if self._reading:
+            self._reading[-1].add(name)
+        elif self.errors.pending:
             self.claim(name)
         return v
 
@@ -103,7 +109,14 @@ class Frame:
             return v
         expr = self._derived.get(name)
         if expr is not None:
-            v = expr.fn(self)
+            # What the expression reads is claimed when its result is (claim follows _deps).
+            self._reading.append(set())
+            try:
+                v = expr.fn(self)
+            finally:
+                read = self._reading.pop()
+            if read:
+                self._deps[name] = read
         elif self._parent is not None:
             v = self._parent.peek(name)
             if self._parent_rows is not None:
@@ -114,6 +127,13 @@ class Frame:
         self._values[name] = v
         return v
 
+    def unclaimed(self) -> _Unclaimed:
+        """A block whose reads claim nothing; ``with`` yields the set of the names read.
+
+        For a model that reads a record's fields in an order and stops early (see
+        :class:`ReadOrder`): it reads whole columns here, then claims what JPMML would read."""
+        return _Unclaimed(self._reading)
+
     def defer(self, name: str, mask: npt.NDArray[np.bool_], make: Callable[[int], DataError]) -> None:
         """Invalid values of field ``name`` (where ``mask`` holds): records fail when they read them."""
         if mask.any():
@@ -122,34 +142,52 @@ class Frame:
 
     def claim(self, name: str, rows: npt.NDArray[np.intp] | None = None) -> None:
         """Fail the records among ``rows`` (local indices; None: all) whose value of ``name`` is a
-        deferred invalid one."""
+        deferred invalid one, or was computed from one."""
         for mask, make in self._pending.get(name, ()):
             self.fail(mask if rows is None else _at(mask, rows), make)
+        for dep in self._deps.get(name, ()):
+            self.claim(dep, rows)
         if name in self._inherited and self._parent is not None:
             up = self._parent_rows
             self._parent.claim(name, rows if up is None else (up if rows is None else up[rows]))
 
     def deferred(self, name: str) -> Deferred | None:
-        """The deferred invalid values of ``name`` as this frame sees them (mask over its rows), or
-        None.  Lets a MiningField's treatment take over values its parent could not read."""
+        """The deferred invalid values of ``name`` as this frame sees them (mask over its rows,
+        and the errors they raise), or None.  Lets a MiningField's treatment take over values
+        its parent could not read, and a fast path hand such records to a careful one."""
         if not self.errors.pending:
             return None
-        own = self._pending.get(name)
-        if own:
-            mask = np.zeros(self.n, dtype=bool)
-            for m, _ in own:
-                mask |= m
-            return mask, _first_of(own, self.rows)
-        if self._parent is None or (name in self._values and name not in self._inherited) or name in self._derived:
+        entries = list(self._pending.get(name, ()))
+        for dep in self._deps.get(name, ()):
+            got = self.deferred(dep)
+            if got is not None:
+                entries.append(got)
+        if name in self._inherited and self._parent is not None:
+            up = self._parent.deferred(name)
+            if up is not None:
+                entries.append(up if self._parent_rows is None else (up[0][self._parent_rows], up[1]))
+        if not entries:
             return None
-        up = self._parent.deferred(name)
-        if up is None or self._parent_rows is None:
-            return up
-        return up[0][self._parent_rows], up[1]
+        mask = np.zeros(self.n, dtype=bool)
+        for m, _ in entries:
+            mask |= m
+        return mask, _first_of(entries, self.rows)
 
     def has_deferred(self, names: tuple[str, ...]) -> bool:
         """Whether any of ``names`` (already read) holds a deferred invalid value here or above."""
         return bool(self.errors.pending) and any(self.deferred(name) is not None for name in names)
+
+    def deferred_rows(self, names: tuple[str, ...]) -> npt.NDArray[np.bool_] | None:
+        """The records with a deferred invalid value in any of ``names`` (already read), or None:
+        a fast path leaves them to a careful one, which claims what it reads."""
+        if not self.errors.pending:
+            return None
+        held: npt.NDArray[np.bool_] | None = None
+        for name in names:
+            got = self.deferred(name)
+            if got is not None:
+                held = got[0] if held is None else held | got[0]
+        return held
 
     def has(self, name: str) -> bool:
         if name in self._values or name in self._derived:
@@ -196,3 +234,50 @@ def _first_of(entries: list[Deferred], rows: npt.NDArray[np.intp]) -> Callable[[
         return entries[0][1](r)
 
     return make
+
+
+class _Unclaimed:
+    """The context manager of :meth:`Frame.unclaimed` (a plain class: it runs per model call)."""
+
+    __slots__ = ("read", "stack")
+
+    def __init__(self, stack: list[set[str]]) -> None:
+        self.stack = stack
+        self.read: set[str] = set()
+
+    def __enter__(self) -> set[str]:
+        self.stack.append(self.read)
+        return self.read
+
+    def __exit__(self, *exc: object) -> None:
+        self.stack.pop()
+
+
+class ReadOrder:
+    """Claims a record's fields in the order a JPMML evaluator reads them, up to where it stops.
+
+    JPMML-Evaluator reads a record's fields one at a time and gives up at the first missing
+    value that leaves the result undefined (a NumericPredictor, a NeuralInput, a GLM factor):
+    later fields are never read, so their invalid values do not fail the record.  A model that
+    computes whole columns inside :meth:`Frame.unclaimed` replays its reading order here.
+    """
+
+    __slots__ = ("alive", "frame")
+
+    def __init__(self, frame: Frame, alive: npt.NDArray[np.bool_] | None = None) -> None:
+        self.frame = frame
+        self.alive = alive  # the records still reading; None: every one
+
+    def read(self, names: Iterable[str], where: npt.NDArray[np.bool_] | None = None) -> None:
+        """The records still reading (and where ``where`` holds) read ``names``."""
+        mask = self.alive if where is None else (where if self.alive is None else self.alive & where)
+        rows = None if mask is None else np.flatnonzero(mask)
+        if rows is not None and not len(rows):
+            return
+        for name in names:
+            self.frame.claim(name, rows)
+
+    def stop(self, missing: npt.NDArray[np.bool_]) -> None:
+        """Records where ``missing`` holds read nothing more."""
+        if missing.any():
+            self.alive = ~missing if self.alive is None else self.alive & ~missing

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
+from pmserve.errors import DataError, EvaluationError
 from pmserve.pmml._expressions import EXPRESSION_TAGS, Compiler, format_number
 from pmserve.pmml._fields import FieldInfo, Scope, parse_dtype
 from pmserve.pmml._frame import Frame
@@ -54,10 +56,30 @@ class OutputPlan:
     def evaluate(self, pred: Prediction, frame: Frame) -> dict[str, Array]:
         values: dict[str, Array] = {}
         out_frame = frame.child({}, values)
+        undefined: npt.NDArray[np.bool_] | None = None
         for f in self.fields:
             v = f.compute(pred, out_frame, values)
             values[f.name] = _as_type(v, f.dtype)
+            if f.feature not in WITHOUT_PREDICTION:
+                # JPMML-Evaluator does not define such a field for a record without a prediction:
+                # an expression of a later OutputField that reads it fails the record.
+                if undefined is None:
+                    undefined = np.asarray(is_missing(pred.value), dtype=bool)
+                out_frame.defer(f.name, undefined, _undefined_output(f.name))
         return values
+
+
+#: OutputField features JPMML evaluates without the model's prediction.
+WITHOUT_PREDICTION = frozenset({"transformedValue", "decision", "warning"})
+
+
+def _undefined_output(name: str) -> Callable[[int], DataError]:
+    def make(r: int) -> DataError:
+        return EvaluationError(
+            f"OutputField {name!r} is not defined for a record without a prediction, and another "
+            f"OutputField's expression reads it (row {r + 1})", field=name, row=r)
+
+    return make
 
 
 def _as_type(v: Array, dtype: DataType) -> Array:

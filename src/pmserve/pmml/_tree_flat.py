@@ -251,15 +251,15 @@ class FlatTree:
         for j in np.unique(cols[tests]).tolist():
             frame.claim(self.columns[j].name, np.unique(rows[tests & (cols == j)]))
 
-    def has_deferred(self, frame: Frame) -> bool:
-        """Whether a test column holds a deferred invalid value: only the general walk, which
-        claims them record by record, may then take the records."""
+    def deferred_rows(self, frame: Frame) -> npt.NDArray[np.bool_] | None:
+        """The records whose test columns hold a deferred invalid value (None: none): only the
+        general walk, which claims them where it reads them, may take those records."""
         if not frame.errors.pending:
-            return False
+            return None
         names = tuple(col.name for col in self.columns)
         for name in names:
             frame.peek(name)
-        return frame.has_deferred(names)
+        return frame.deferred_rows(names)
 
     def _exotic_status(self, nodes: IntArray, rows: IntArray, frame: Frame, truth: Array,
                        alternative: BoolArray) -> None:
@@ -320,7 +320,8 @@ class FlatTree:
 
     def walk(self, frame: Frame) -> tuple[IntArray, npt.NDArray[np.int64]]:
         """Final node per row (-1 none) and the number of missing levels met on the way."""
-        if self.has_deferred(frame):
+        held = self.deferred_rows(frame)
+        if held is not None and (held.all() or frame.n <= SCALAR_MAX_ROWS):
             return self._walk_general(frame)
         if 0 < frame.n <= SCALAR_MAX_ROWS and self._scalar is not None:
             nodes = self._scalar.walk(self.inputs(frame))
@@ -335,8 +336,8 @@ class FlatTree:
         n = frame.n
         x = self.inputs(frame)
         node = np.zeros(n, dtype=np.intp)
-        redo = np.zeros(n, dtype=bool)
-        active = np.flatnonzero(~self.is_leaf[node])
+        redo = np.zeros(n, dtype=bool) if held is None else held.copy()
+        active = np.flatnonzero(~self.is_leaf[node] & ~redo)
         while len(active):
             f = first[node[active]]
             mask = self.op_mask[f]

@@ -29,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pmserve.pmml._expressions import equal_to
-from pmserve.pmml._frame import Expr, Frame
+from pmserve.pmml._frame import Expr, Frame, ReadOrder
 from pmserve.pmml._math import INVERSE_LINKS, exp_normalized_rows
 from pmserve.pmml._parse import Element
 from pmserve.pmml._prediction import Prediction, classification
@@ -142,6 +142,28 @@ class _Term:
         prod[missing] = np.nan
         return prod
 
+    def replay(self, frame: Frame, order: ReadOrder) -> None:
+        """Claim this term's fields as JPMML reads them: each factor, stopping at a missing one;
+        the covariates only where every factor matched, stopping at a missing one."""
+        with frame.unclaimed():
+            xs = [f.expr.fn(frame) for f in self.factors]
+            cvs = [cv.expr.fn(frame) for cv in self.covariates]
+        matched = np.ones(frame.n, dtype=bool)
+        for f, x in zip(self.factors, xs, strict=True):
+            order.read((f.field,))
+            miss = is_missing(x)
+            order.stop(miss)
+            if f.contrast is None:
+                matched &= equal_to(x, f.value) | miss
+            else:
+                hit = np.zeros(frame.n, dtype=bool)
+                for j, cat in enumerate(f.contrast.categories):
+                    hit |= equal_to(x, cat) & (f.contrast.column[j] != 0.0)
+                matched &= hit | miss
+        for cv, x in zip(self.covariates, cvs, strict=True):
+            order.read((cv.field,), matched)
+            order.stop(is_missing(x) & matched)
+
 
 @dataclass(frozen=True)
 class _Linear:
@@ -150,14 +172,26 @@ class _Linear:
     terms: tuple[_Term | None, ...]  # None: a parameter without PPMatrix cells (constant 1)
     beta: Array  # terms x categories
     used: npt.NDArray[np.bool_]  # terms x categories
+    #: Per category in order, the terms of its ParamMatrix cells in order: how JPMML reads a record
+    #: (and stops at its first missing value).
+    reads: tuple[tuple[int, ...], ...] = ()
 
-    def __call__(self, frame: Frame) -> Array:
+    def __call__(self, frame: Frame, reading: npt.NDArray[np.bool_] | None = None) -> Array:
+        """Rows x categories; ``reading``: the records whose evaluation reads the terms (None: all)."""
         n = frame.n
         k = self.beta.shape[1]
         design = np.ones((n, len(self.terms)))
-        for t, term in enumerate(self.terms):
-            if term is not None:
-                design[:, t] = term(frame)
+        with frame.unclaimed():
+            for t, term in enumerate(self.terms):
+                if term is not None:
+                    design[:, t] = term(frame)
+        if frame.errors.pending:
+            order = ReadOrder(frame, reading)
+            for sequence in self.reads:
+                for t in sequence:
+                    term = self.terms[t]
+                    if term is not None:
+                        term.replay(frame, order)
         acc = np.zeros((n, k))
         # Summed term by term in ParamMatrix order, as JPMML-Evaluator does; a missing design value
         # makes the linear predictor of every category using it missing (NaN propagates).
@@ -483,7 +517,9 @@ class _Matrices:
         index: dict[tuple[int, str] | None, int] = {}
         terms: list[_Term | None] = []
         entries: list[tuple[int, int, float]] = []
+        reads: list[tuple[int, ...]] = []
         for k, (cells, rows) in enumerate(columns):
+            sequence: list[int] = []
             for c in cells:
                 term = rows.get(c.parameter)
                 key = None if term is None else (id(term), c.parameter)
@@ -492,12 +528,14 @@ class _Matrices:
                     t = index[key] = len(terms)
                     terms.append(term)
                 entries.append((t, k, c.beta))
+                sequence.append(t)
+            reads.append(tuple(sequence))
         beta = np.zeros((len(terms), len(columns)))
         used = np.zeros((len(terms), len(columns)), dtype=bool)
         for t, k, b in entries:
             beta[t, k] += b
             used[t, k] = True
-        return _Linear(tuple(terms), beta, used)
+        return _Linear(tuple(terms), beta, used, tuple(reads))
 
 
 # -- per-record variables ----------------------------------------------------------------------------
@@ -870,6 +908,7 @@ def _cox(el: Element, env: ModelEnv, matrices: _Matrices, cells: list[_Cell], li
             tables_of = [(active, strata[0][1])]
         t = _required_value(end_expr, end_field, "endTimeVariable", frame, active)
         zero = np.zeros(n, dtype=bool)
+        found = np.zeros(n, dtype=bool)  # JPMML computes the linear predictor for these only
         for m, b in tables_of:
             with np.errstate(invalid="ignore"):
                 rows = m & ~np.isnan(t) & (t <= b.max_time)
@@ -878,8 +917,9 @@ def _cox(el: Element, env: ModelEnv, matrices: _Matrices, cells: list[_Cell], li
             rows &= ~early
             idx = np.searchsorted(b.times, t[rows], side="right") - 1
             base[rows] = b.hazards[idx]
+            found |= rows
         if reference is not None:
-            r = linear(frame)[:, 0]
+            r = linear(frame, found)[:, 0]
             with np.errstate(all="ignore"):
                 out = np.exp(r - reference) * base
         out[zero] = 0.0

@@ -37,7 +37,7 @@ from pmserve.pmml._ensemble import fuse
 from pmserve.pmml._expressions import format_number
 from pmserve.pmml._fields import FieldInfo
 from pmserve.pmml._frame import Frame
-from pmserve.pmml._output import OutputField
+from pmserve.pmml._output import WITHOUT_PREDICTION, OutputField
 from pmserve.pmml._parse import Element
 from pmserve.pmml._predicates import PredicateFn, compile_predicate, find_predicate
 from pmserve.pmml._prediction import CHAIN_VALUE, Prediction
@@ -515,6 +515,22 @@ def _select_first(segments: list[Segment], combination: Combination) -> Predicto
     return predict_select_first
 
 
+def _undefined_outputs(seg: Segment, run: _Run, frame: Frame, holds: npt.NDArray[np.bool_]) -> None:
+    """A chain segment without a prediction leaves its OutputFields that need one undefined, and
+    JPMML-Evaluator fails the record when it hands them on (MissingFieldValueException)."""
+    needing = [f.name for f in seg.plan.output.fields if f.feature not in WITHOUT_PREDICTION] \
+        if seg.plan.output is not None else []
+    if not needing:
+        return
+    miss = np.asarray(is_missing(run.pred.value), dtype=bool)
+    if not miss.any():
+        return
+    failed = np.zeros(frame.n, dtype=bool)
+    failed[np.flatnonzero(holds)[miss]] = True
+    frame.fail_message(failed, f"segment {seg.id!r} of the modelChain predicts nothing for the record, so its "
+                       f"OutputField {needing[0]!r} is not defined for the segments after it", field=needing[0])
+
+
 def _model_chain(segments: list[Segment], combination: Combination) -> Predictor:
     return_missing = combination.treatment == "returnMissing"
 
@@ -538,6 +554,8 @@ def _model_chain(segments: list[Segment], combination: Combination) -> Predictor
             runs.append(run)
             _hand_on(seg, run, frame, rows)
             final[holds] = len(runs) - 1
+            if not return_missing and seg.plan.output is not None:
+                _undefined_outputs(seg, run, frame, holds)
             if return_missing:
                 # returnMissing: a missing segment prediction is the record's result; the chain stops.
                 miss = is_missing(run.pred.value)

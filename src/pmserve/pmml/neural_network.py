@@ -21,7 +21,7 @@ import numpy.typing as npt
 
 from pmserve.pmml._expressions import EXPRESSION_TAGS, cast_fn, linear_norms
 from pmserve.pmml._fields import parse_dtype
-from pmserve.pmml._frame import Frame
+from pmserve.pmml._frame import Frame, ReadOrder
 from pmserve.pmml._math import logit_inverse
 from pmserve.pmml._parse import Element
 from pmserve.pmml._prediction import Prediction, classification
@@ -409,8 +409,13 @@ def compile_neural_network(el: Element, env: ModelEnv) -> Predictor | None:
         """The entity matrix (entities x records) and the records missing an input."""
         # One row per entity: inputs are written and layers read and written whole rows.
         values = np.empty((n_entities, frame.n))
+        order = ReadOrder(frame)
         for j, fn in enumerate(inputs):
-            values[j] = fn(frame)
+            with frame.unclaimed() as read:
+                values[j] = fn(frame)
+            # JPMML reads the NeuralInputs in order and stops at the first missing one.
+            order.read(read)
+            order.stop(np.isnan(values[j]))
         missing: Array = np.asarray(np.isnan(values[:n_inputs]).any(axis=0))
         for layer in layers:
             values[layer.targets] = layer(values)

@@ -16,12 +16,12 @@ from typing import Any
 import numpy as np
 
 from pmserve.pmml._categorical import lookup
-from pmserve.pmml._frame import Expr, Frame
+from pmserve.pmml._frame import Expr, Frame, ReadOrder
 from pmserve.pmml._math import INVERSE_LINKS, simplemax_rows, softmax_rows
 from pmserve.pmml._parse import Element
 from pmserve.pmml._prediction import Prediction, classification
 from pmserve.pmml._problems import number_attr
-from pmserve.pmml._types import Array, DataType, parse_scalar
+from pmserve.pmml._types import Array, DataType, is_missing, parse_scalar
 from pmserve.pmml.compiler import ModelEnv, Predictor, register
 
 _METHODS = ("none", "simplemax", "softmax", "logit", "probit", "cloglog", "loglog", "cauchit", "exp")
@@ -47,6 +47,9 @@ class Table:
     terms: tuple[tuple[tuple[Expr, ...], float], ...]
     intercept: float
     is_default: bool
+    #: The fields JPMML reads, in its order, and whether a missing value stops the record there
+    #: (NumericPredictors and PredictorTerms do; a missing categorical field is skipped).
+    reads: tuple[tuple[str, bool], ...] = ()
 
     @property
     def has_rest(self) -> bool:
@@ -128,10 +131,18 @@ _SCALAR_ROWS = 8
 
 def _evaluate(tables: list[Table], linear: LinearPart, frame: Frame) -> Array:
     """Rows x tables: every table's value (NaN = missing)."""
-    values = linear(frame)
-    for j, t in enumerate(tables):
-        if t.has_rest:
-            values[:, j] = t.add_rest(frame, values[:, j].copy())
+    with frame.unclaimed():
+        values = linear(frame)
+        for j, t in enumerate(tables):
+            if t.has_rest:
+                values[:, j] = t.add_rest(frame, values[:, j].copy())
+    if frame.errors.pending:
+        order = ReadOrder(frame)
+        for t in tables:
+            for name, stops in t.reads:
+                order.read((name,))
+                if stops:
+                    order.stop(is_missing(frame.peek(name)))
     # The intercept comes last, as JPMML adds it: the same rounding where terms nearly cancel.
     values += linear.intercepts
     return values
@@ -194,8 +205,11 @@ def _table(el: Element, env: ModelEnv, category: Any) -> Table | None:
     for p_el, (e, value, coef) in zip(el.findall("CategoricalPredictor"), categorical, strict=False):
         entry = by_field.setdefault(p_el.get("name") or "", (e, {}))
         entry[1].setdefault(value, coef)  # JPMML stops at a field's first matching predictor
+    reads = [(name, True) for name in names]
+    reads += [(p_el.get("name") or "", False) for p_el in el.findall("CategoricalPredictor")]
+    reads += [(f.get("field") or "", True) for t in el.findall("PredictorTerm") for f in t.findall("FieldRef")]
     return Table(category, tuple(linear), tuple(numeric), tuple(by_field.values()), tuple(terms), intercept,
-                 is_default)
+                 is_default, tuple(reads))
 
 
 def _num(el: Element, attr: str, env: ModelEnv, default: float | None = None) -> float | None:

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from pmserve.errors import EvaluationError
-from pmserve.pmml._frame import Frame
+from pmserve.pmml._frame import Frame, ReadOrder
 from pmserve.pmml._parse import Element
 from pmserve.pmml._predicates import PredicateFn, compile_predicate, find_predicate
 from pmserve.pmml._prediction import Prediction
@@ -150,18 +150,37 @@ class _Scorer:
     default_confidence: float | None
 
     def fired(self, frame: Frame) -> Array:
-        """Rows x rules: does the rule fire?  Shared CompoundRule predicates run once."""
+        """Rows x rules: does the rule fire?  Shared CompoundRule predicates run once.
+
+        JPMML evaluates every rule, but a CompoundRule's rules only for the records its own
+        predicate holds for: a field read only there is claimed (its invalid values fail the
+        record) for those records alone.
+        """
         cache: dict[int, Array] = {}
+        reads: dict[int, set[str]] = {}
         out = np.zeros((frame.n, len(self.rules)), dtype=bool)
-        for j, rule in enumerate(self.rules):
-            ok = np.ones(frame.n, dtype=bool)
-            for pred in rule.path:
-                got = cache.get(id(pred))
-                if got is None:
-                    got = pred(frame) == 1.0
-                    cache[id(pred)] = got
-                ok &= got
-            out[:, j] = ok
+        with frame.unclaimed():
+            for j, rule in enumerate(self.rules):
+                ok = np.ones(frame.n, dtype=bool)
+                for pred in rule.path:
+                    got = cache.get(id(pred))
+                    if got is None:
+                        with frame.unclaimed() as read:
+                            got = pred(frame) == 1.0
+                        cache[id(pred)] = got
+                        reads[id(pred)] = read
+                    ok &= got
+                out[:, j] = ok
+        if frame.errors.pending:
+            order = ReadOrder(frame)
+            claimed: set[int] = set()
+            for rule in self.rules:
+                ok = np.ones(frame.n, dtype=bool)
+                for pred in rule.path:
+                    if id(pred) not in claimed:
+                        claimed.add(id(pred))
+                        order.read(reads[id(pred)], ok)
+                    ok &= cache[id(pred)]
         return out
 
     def __call__(self, frame: Frame) -> Prediction:

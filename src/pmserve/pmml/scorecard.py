@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pmserve.errors import EvaluationError
-from pmserve.pmml._frame import Expr, Frame
+from pmserve.pmml._frame import Expr, Frame, ReadOrder
 from pmserve.pmml._parse import Element
 from pmserve.pmml._predicates import PredicateFn, compile_predicate, find_predicate
 from pmserve.pmml._prediction import Prediction
@@ -186,7 +186,7 @@ class _Scorer:
         points = np.zeros((n, k))
         first_met = np.full((n, k), len(self.characteristics))
         for c_index, ch in enumerate(self.characteristics):
-            partial, code = self._partial(ch, frame)
+            partial, code = self._partial(ch, frame, status != 2)
             live = status == 0
             no_match = live & (code == -2)
             status[no_match] = 2
@@ -208,8 +208,12 @@ class _Scorer:
         reasons = self._rank(points, first_met, status == 0) if self.use_codes else None
         return Prediction(n, self.dtype, score, reason_codes=reasons)
 
-    def _partial(self, ch: _Characteristic, frame: Frame) -> tuple[Array, Array]:
-        """The partial score and reason code of each row (code -2: no Attribute matched)."""
+    def _partial(self, ch: _Characteristic, frame: Frame, reading: Array) -> tuple[Array, Array]:
+        """The partial score and reason code of each row (code -2: no Attribute matched).
+
+        JPMML tests a record's Attributes in order up to the first that holds, and stops at a
+        Characteristic none holds for: only ``reading`` records, and only up to their matching
+        Attribute, read (and claim) the fields of the predicates."""
         n = frame.n
         partial = np.full(n, np.nan)
         code = np.full(n, -2, dtype=np.intp)
@@ -217,7 +221,11 @@ class _Scorer:
         for a in ch.attributes:
             if not todo.any():
                 break
-            hit = todo & (a.predicate(frame) == 1.0)
+            with frame.unclaimed() as read:
+                truth = a.predicate(frame)
+            if frame.errors.pending:
+                ReadOrder(frame, np.asarray(reading, dtype=bool)).read(read, todo)
+            hit = todo & (truth == 1.0)
             if not hit.any():
                 continue
             if a.expression is None:

@@ -457,7 +457,8 @@ class TreePredictor:
         if forest is None or ends is None or n <= SCALAR_MAX_ROWS:
             return self.flat.walk(frame)
         x = forest.inputs(frame)
-        if frame.has_deferred(forest.columns):
+        held = frame.deferred_rows(forest.columns)  # left to the general walk, which claims
+        if held is not None and held.all():
             return self.flat.walk(frame)
         nodes = np.empty(n, dtype=np.intp)
         for r0 in range(0, n, PAIRS):
@@ -465,6 +466,8 @@ class TreePredictor:
         redo = nodes < 0
         if np.isnan(x).any():
             redo |= np.isnan(x).any(axis=1)
+        if held is not None:
+            redo |= held
         levels = np.zeros(n, dtype=np.int64)
         if redo.any():
             rows = np.flatnonzero(redo)

@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conformance._compare import Tolerance, values_equivalent
 from tests.jpmml_cases.sources import SourceUnavailable, model_bytes
 
 from pmserve import pmml
 from pmserve.errors import DocumentError
+
+from ._compare import Tolerance, values_equivalent
 
 CASES_ROOT = Path(__file__).resolve().parents[1] / "jpmml_cases"
 CASES = sorted(p.parent for p in CASES_ROOT.glob("*/*/input.csv"))
