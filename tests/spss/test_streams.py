@@ -30,7 +30,7 @@ from pmserve.formats import RowTable, StreamLimits, load_model
 from pmserve.formats.spss._containers import InflateBudget, read_java_zip, read_scf
 from pmserve.formats.spss._loader import StreamModel, load_stream
 from pmserve.formats.spss._model import SpssField
-from pmserve.formats.spss.nodes._source import python_values
+from pmserve.formats.spss.nodes._source import convert_column, python_values
 
 from ._build import REGRESSION_PMML, archive, nugget, simple_stream, source, stream_xml, table
 from ._streams import STREAM_NAMES, stream_bytes, stream_path
@@ -432,3 +432,55 @@ def test_auto_data_prep_appends_its_enabled_derived_fields_and_drops_disabled_on
     reply = model.score_tables([RowTable(["x1", "x2"], [[6.0, 1], [None, 2], [2.0, 3]])])
     assert reply.header == ["x2", "x1_transformed", "x2_transformed"]
     assert reply.data == [[1, 1.0, "one"], [2, None, "two"], [3, 0.0, None]]
+
+
+def test_two_sources_with_one_name_are_refused() -> None:
+    from ._build import node
+
+    append = node("5", "AppendNode", name="Append", props="<appendMode>name</appendMode>")
+    nodes = source("0", "same", drop="y") + source("3", "same", drop="y") + append + nugget() + table()
+    xml = stream_xml(nodes, [("0", "5"), ("3", "5"), ("5", "1"), ("1", "2")])
+    with pytest.raises(DocumentError, match=r"id 0\) and node 'same' .*id 3\) are both input table 'same'"):
+        _load(archive({"s.xml": xml, "data/0001.dat": REGRESSION_PMML}))
+
+
+@pytest.mark.parametrize(("storage", "cells", "expected"), [
+    ("real", [1, "2.5", None, ""], [1.0, 2.5, None, None]),
+    ("integer", ["7", 8, None], [7, 8, None]),
+    ("string", ["a", 3, "", None], ["a", "3", None, None]),
+    ("date", ["2012-01-29", None], ["2012-01-29", None]),
+    ("timestamp", ["1970-01-02 00:00:01", "2000-01-01T12:00:00"], ["1970-01-02 00:00:01", "2000-01-01 12:00:00"]),
+    ("time", ["12:30:05", ""], ["12:30:05", None]),
+])
+def test_request_cells_become_columns_of_their_storage_and_back(storage: str, cells: list[object],
+                                                                expected: list[object]) -> None:
+    f = SpssField("f", storage)
+    assert python_values(f, convert_column(f, cells)) == expected
+
+
+@pytest.mark.parametrize(("storage", "cell", "message"), [
+    ("real", "abc", r"expects a number, got 'abc' \(row 1\)"),
+    ("real", True, "expects a number, got True"),
+    ("date", "29/01/2012", r"expects a date \(YYYY-MM-DD\)"),
+    ("time", "noon", r"expects a time \(HH:MM:SS\)"),
+    ("string", [1], "expects a string"),
+])
+def test_bad_cells_name_the_field_and_row(storage: str, cell: object, message: str) -> None:
+    with pytest.raises(DataError, match=message):
+        convert_column(SpssField("f", storage), [cell])
+
+
+def test_two_nuggets_in_a_row_append_their_numbered_outputs() -> None:
+    """Modeler numbers the prefixes of several nuggets ($L1-y, $L2-y); each appends its own columns."""
+    nodes = source(drop="y") + nugget("1", outputs="$L1-y") + nugget("4", outputs="$L2-y") + table()
+    xml = stream_xml(nodes, [("0", "1"), ("1", "4"), ("4", "2")])
+    model = _load(archive({"s.xml": xml, "data/0001.dat": REGRESSION_PMML}))
+    reply = model.score_tables([RowTable(["x1", "x2"], [[1, 2]])])
+    assert reply == RowTable(["x1", "x2", "$L1-y", "$L2-y"], [[1.0, 2, 2.5, 2.5]])
+
+
+def test_without_declared_terminal_a_chain_of_nuggets_is_one_branch() -> None:
+    nodes = source(drop="y") + nugget("1", outputs="$L1-y") + nugget("4", outputs="$L2-y") + table()
+    xml = stream_xml(nodes, [("0", "1"), ("1", "4"), ("4", "2")], terminal="")
+    model = _load(archive({"s.xml": xml, "data/0001.dat": REGRESSION_PMML}))
+    assert [f.name for f in model.reply_fields] == ["x1", "x2", "$L1-y", "$L2-y"]

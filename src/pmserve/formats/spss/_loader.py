@@ -6,30 +6,26 @@ pmserve cannot run is refused naming its label, class and place on the branch.  
 :class:`StreamModel` is immutable; scoring runs the compiled nodes over whole columns, sources
 first, and replies with what the terminal node shows.
 
-Node compilers come from the modules of :mod:`pmserve.formats.spss.nodes`, each exporting a
-``COMPILERS`` table keyed by node class (a class registered twice is an error).
+Node compilers come from the one registry, :data:`pmserve.formats.spss.nodes.NODE_COMPILERS`.
 """
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from types import MappingProxyType
 from typing import Any, Literal
 
 import numpy as np
 
-import pmserve.formats.spss.nodes as _nodes_package
 from pmserve.errors import DataError, DocumentError, UnsupportedMarkupError, VerificationError
 from pmserve.formats._tables import RowTable
 from pmserve.formats.spss._archive import read_archive
 from pmserve.formats.spss._branch import Branch, find_branch, is_nugget, is_output
 from pmserve.formats.spss._fastinfoset import decode
 from pmserve.formats.spss._limits import StreamLimits
-from pmserve.formats.spss._model import CompiledNode, Node, NodeCompiler, SpssField, StreamContext, Table
+from pmserve.formats.spss._model import CompiledNode, Node, SpssField, StreamContext, Table
 from pmserve.formats.spss._stream import Stream, read_stream
+from pmserve.formats.spss.nodes import NODE_COMPILERS
 from pmserve.formats.spss.nodes._nugget import PmmlNugget, nugget_documents, refusal, with_message
 from pmserve.formats.spss.nodes._source import (
     SOURCE_CLASSES,
@@ -44,25 +40,6 @@ from pmserve.pmml import DataType, Field, Scored
 FORMAT = "spss-str"
 
 
-def _discover_compilers() -> Mapping[str, NodeCompiler]:
-    """Every node module's ``COMPILERS``, merged; a class claimed by two modules is an error."""
-    merged: dict[str, NodeCompiler] = {}
-    owners: dict[str, str] = {}
-    for info in sorted(pkgutil.iter_modules(_nodes_package.__path__), key=lambda i: i.name):
-        module = importlib.import_module(f"{_nodes_package.__name__}.{info.name}")
-        table = getattr(module, "COMPILERS", None)
-        if not isinstance(table, Mapping):
-            continue
-        for class_name, compiler in table.items():
-            if class_name in merged and merged[class_name] is not compiler:
-                raise ValueError(f"node class {class_name} has compilers in both {owners[class_name]} and "
-                                 f"{info.name}")
-            merged[class_name] = compiler
-            owners[class_name] = info.name
-    return MappingProxyType(merged)
-
-
-NODE_COMPILERS: Mapping[str, NodeCompiler] = _discover_compilers()
 
 
 @dataclass(frozen=True)
@@ -111,7 +88,9 @@ class StreamModel:
 
     @property
     def reply_fields(self) -> tuple[SpssField, ...]:
-        return self._reply
+        """What the terminal shows, in the reply's column order."""
+        by_name = {f.name: f for f in self._reply}
+        return tuple(by_name[name] for name in self._reply_order)
 
     @property
     def input_fields(self) -> tuple[Field, ...]:
@@ -119,7 +98,7 @@ class StreamModel:
 
     @property
     def output_fields(self) -> tuple[Field, ...]:
-        return tuple(to_field(f) for f in self._reply)
+        return tuple(to_field(f) for f in self.reply_fields)
 
     @property
     def input_tables(self) -> tuple[tuple[str, tuple[Field, ...]], ...]:
@@ -259,8 +238,15 @@ def load_stream(filename: str, content: bytes, limits: StreamLimits) -> StreamMo
     if not steps:
         raise DocumentError(f"stream {filename!r}: the scoring branch holds only its terminal "
                             f"{branch.terminal.describe()}", node=branch.terminal.describe())
-    if not any(isinstance(c, SourceNode) for _, c in steps):
+    sources = [(n, c) for n, c in steps if isinstance(c, SourceNode)]
+    if not sources:
         raise DocumentError(f"stream {filename!r}: the scoring branch has no source node pmserve reads")
+    for i, (node, source) in enumerate(sources):
+        twin = next((n for n, c in sources[:i] if c.tablename == source.tablename), None)
+        if twin is not None:
+            raise DocumentError(f"stream {filename!r}: {twin.describe()} and {node.describe()} are both input table "
+                                f"{source.tablename!r}; give the sources different labels so requests can name them",
+                                node=node.describe())
     last_node, last = steps[-1]
     if is_output(branch.terminal) and len(branch.inputs[branch.terminal.id]) != 1:
         raise DocumentError(f"{branch.terminal.describe()} has {len(branch.inputs[branch.terminal.id])} inputs; "

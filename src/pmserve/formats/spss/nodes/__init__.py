@@ -14,12 +14,16 @@ from pmserve.errors import UnsupportedMarkupError
 from pmserve.formats.spss._model import CompiledNode, Node, NodeCompiler, SpssField, StreamContext
 from pmserve.formats.spss.nodes import (
     _append,
+    _autodataprep,
     _derive,
     _filler,
     _filter,
+    _nugget,
     _passthrough,
     _reclassify,
     _select,
+    _source,
+    _time,
     _type,
 )
 from pmserve.formats.spss.nodes._registry import merge_compilers
@@ -34,7 +38,7 @@ NODE_COMPILERS: Mapping[str, NodeCompiler] = merge_compilers(
         _filler.COMPILERS,
         _append.COMPILERS,
         _reclassify.COMPILERS,
-        # other branches add their module's COMPILERS here (source nodes, nuggets, time series)
+        _source.COMPILERS, _nugget.COMPILERS, _autodataprep.COMPILERS, _time.COMPILERS,
     )
 )
 

@@ -21,6 +21,7 @@ from lxml import etree
 
 from pmserve import pmml
 from pmserve.errors import (
+    DataError,
     DocumentError,
     DocumentProblems,
     InvalidMarkupError,
@@ -72,8 +73,8 @@ class PmmlNugget:
 
     def run(self, inputs: Sequence[Table]) -> Table:
         if len(inputs) != 1:
-            raise DocumentError(f"{self.node.describe()} takes exactly one table, got {len(inputs)}",
-                                node=self.node.describe())
+            raise DataError(f"{self.node.describe()} takes exactly one table, got {len(inputs)}",
+                            node=self.node.describe())
         table = inputs[0]
         incoming = {f.name: f for f in table.fields}
         columns = {f.name: _engine_column(incoming[f.name], table.columns[f.name])
