@@ -23,8 +23,9 @@ import numpy as np
 from lxml import etree
 
 from pmserve import pmml
-from pmserve.errors import DataError, DocumentError, UnsupportedMarkupError
+from pmserve.errors import DocumentError, UnsupportedMarkupError
 from pmserve.formats.spss._model import Node, NodeCompiler, SpssField, StreamContext, Table
+from pmserve.formats.spss.nodes._common import only_table
 
 _STORAGE = {"string": "string", "integer": "integer", "double": "real", "float": "real", "boolean": "string",
             "date": "date", "dateTime": "timestamp", "time": "time"}
@@ -43,10 +44,7 @@ class AutoDataPrep:
         return self.fields
 
     def run(self, inputs: Sequence[Table]) -> Table:
-        if len(inputs) != 1:
-            raise DataError(f"{self.node.describe()} takes exactly one table, got {len(inputs)}",
-                            node=self.node.describe())
-        table = inputs[0]
+        table = only_table(self.node, inputs)
         columns = {f.name: table.columns[f.name] for f in self.model.input_fields if f.name in table.columns}
         scored = self.model.score(columns, errors="raise")
         out = {f.name: table.columns[f.name] for f in self.fields if f.name in table.columns}

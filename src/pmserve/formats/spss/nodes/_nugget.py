@@ -21,7 +21,6 @@ from lxml import etree
 
 from pmserve import pmml
 from pmserve.errors import (
-    DataError,
     DocumentError,
     DocumentProblems,
     InvalidMarkupError,
@@ -30,6 +29,7 @@ from pmserve.errors import (
 )
 from pmserve.formats.spss._containers import Entry, InflateBudget, looks_like_pmml, open_container
 from pmserve.formats.spss._model import Node, NodeCompiler, SpssField, StreamContext, Table
+from pmserve.formats.spss.nodes._common import only_table
 from pmserve.formats.spss.nodes._source import python_value, spss_field
 
 # ExtensionApplyModelNode (Modeler 18) is claimed by the time-series module (spss.ts); its other
@@ -72,10 +72,7 @@ class PmmlNugget:
         return self.fields
 
     def run(self, inputs: Sequence[Table]) -> Table:
-        if len(inputs) != 1:
-            raise DataError(f"{self.node.describe()} takes exactly one table, got {len(inputs)}",
-                            node=self.node.describe())
-        table = inputs[0]
+        table = only_table(self.node, inputs)
         incoming = {f.name: f for f in table.fields}
         columns = {f.name: _engine_column(incoming[f.name], table.columns[f.name])
                    for f in self.model.input_fields if f.name in table.columns}
