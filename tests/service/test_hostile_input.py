@@ -5,7 +5,6 @@ One test (or table of cases) per defect found when pmserve was attacked; each na
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import random
 import socket
@@ -278,8 +277,14 @@ def test_a_flood_of_slow_connections_gives_way_to_new_clients(tmp_path: Path, ki
         closed = 0
         for s in slow:
             s.settimeout(0.05)
-            with contextlib.suppress(TimeoutError):
+            try:
                 closed += s.recv(100) == b""
+            except ConnectionResetError:
+                # The server closed it with request bytes still unread, which the kernel sends as a
+                # reset: closed all the same.
+                closed += 1
+            except TimeoutError:
+                pass
             s.close()
         assert closed >= 20  # the oldest ones; the newest are still waiting for their deadline
 
