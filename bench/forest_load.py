@@ -116,7 +116,8 @@ def _peak_rss_mb() -> float:
 
 def _measure(path: str) -> dict[str, float]:
     """Stage timings of one load, in this process (run by the parent in a fresh interpreter)."""
-    from pmserve.pmml import _parse, compiler
+    from pmserve.pmml import compiler
+    from pmserve.pmml.document import parse as _parse
 
     t0 = time.perf_counter()
     data = _parse.read_bytes(path)

@@ -1,4 +1,4 @@
-"""AnomalyDetectionModel (pmserve.pmml.anomaly_detection): iforest, ocsvm, clusterMeanDist, other, refusals."""
+"""AnomalyDetectionModel (pmserve.pmml.models.anomaly_detection): iforest, ocsvm, clusterMeanDist, other, refusals."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from pmserve.errors import DocumentProblems
 from pmserve.pmml import load
-from pmserve.pmml.anomaly_detection import average_path_length
+from pmserve.pmml.models.anomaly_detection import average_path_length
 
 OUTPUT = """
   <Output>

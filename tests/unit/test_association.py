@@ -1,4 +1,4 @@
-"""AssociationModel (pmserve.pmml.association) on small hand-written documents."""
+"""AssociationModel (pmserve.pmml.models.association) on small hand-written documents."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""ClusteringModel (pmserve.pmml.clustering): measures, compare functions, missing values, outputs."""
+"""ClusteringModel (pmserve.pmml.models.clustering): measures, compare functions, missing values, outputs."""
 
 from __future__ import annotations
 
@@ -250,7 +250,7 @@ def test_refusals_name_the_element_and_line() -> None:
 @pytest.mark.parametrize("is_distance", [True, False])
 def test_ranking_the_best_few_equals_the_stable_sort(depth: int, is_distance: bool) -> None:
     """The partitioned ranking picks what a stable full sort picks: ties, NaN and infinities included."""
-    from pmserve.pmml.clustering import ranking
+    from pmserve.pmml.models.clustering import ranking
 
     rng = np.random.default_rng(9)
     affinity = rng.integers(0, 4, size=(200, 12)).astype(np.float64)  # many ties

@@ -12,8 +12,8 @@ import pytest
 
 from pmserve.errors import InvalidValueError
 from pmserve.pmml import load
-from pmserve.pmml._expressions import format_number
-from pmserve.pmml._types import (
+from pmserve.pmml.expressions.transformations import format_number
+from pmserve.pmml.fields.types import (
     DataType,
     NumericInputs,
     _numbers_by_cell,
@@ -130,7 +130,7 @@ def test_collected_bad_cells_leave_the_other_rows_scored() -> None:
                          ids=lambda t: t.value)
 def test_result_columns_become_the_python_values_of_each_cell(dtype: DataType) -> None:
     """Whole-column conversion of results gives what converting each value alone gives."""
-    from pmserve.pmml._types import format_scalar, to_python_list
+    from pmserve.pmml.fields.types import format_scalar, to_python_list
 
     for values in (np.array([0.0, 1.0, -3.0, 2.0]), np.array([0.0, np.nan, 1.0, np.inf, -np.inf, 2.0**70, -1.0])):
         got = to_python_list(dtype, values)

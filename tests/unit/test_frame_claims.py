@@ -1,4 +1,4 @@
-"""The invalid-value rule's one owner (pmserve.pmml._frame): a check defers, a read claims."""
+"""The invalid-value rule's one owner (pmserve.pmml.fields.frame): a check defers, a read claims."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from pmserve.errors import EvaluationError
-from pmserve.pmml._frame import Expr, Frame, ReadOrder
-from pmserve.pmml._types import DataType
+from pmserve.pmml.fields.frame import Expr, Frame, ReadOrder
+from pmserve.pmml.fields.types import DataType
 
 
 def _error(r: int) -> EvaluationError:

@@ -1,4 +1,4 @@
-"""The PMML built-in function library (pmserve.pmml._functions)."""
+"""The PMML built-in function library (pmserve.pmml.expressions.functions)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from pmserve.pmml._functions import BUILTINS, Builtin
-from pmserve.pmml._functions._normal import erf, erfc, std_normal_idf
-from pmserve.pmml._types import DataType, is_missing
+from pmserve.pmml.expressions.functions import BUILTINS, Builtin
+from pmserve.pmml.expressions.functions._normal import erf, erfc, std_normal_idf
+from pmserve.pmml.fields.types import DataType, is_missing
 
 T = DataType
 D, INT, F, S, B = T.DOUBLE, T.INTEGER, T.FLOAT, T.STRING, T.BOOLEAN

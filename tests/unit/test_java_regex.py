@@ -15,7 +15,13 @@ import pytest
 
 from pmserve.errors import DocumentProblems
 from pmserve.pmml import load
-from pmserve.pmml._java_regex import InvalidJavaRegex, UntranslatableRegex, compile_java, replacement, translate
+from pmserve.pmml.expressions.java_regex import (
+    InvalidJavaRegex,
+    UntranslatableRegex,
+    compile_java,
+    replacement,
+    translate,
+)
 
 CASES: list[dict[str, Any]] = json.loads(
     (Path(__file__).resolve().parents[1] / "producer_zoo" / "java_regex.json").read_text(encoding="utf-8"))

@@ -9,7 +9,7 @@ import pytest
 from pmserve import pmml
 from pmserve.errors import DocumentError, InvalidMarkupError
 from pmserve.pmml import DeadlineExceeded, Limits
-from pmserve.pmml._parse import parse
+from pmserve.pmml.document.parse import parse
 
 HEAD = """<PMML xmlns="http://www.dmg.org/PMML-4_4" version="4.4">
 <Header/>

@@ -10,7 +10,7 @@ import pytest
 
 from pmserve.errors import DocumentProblems
 from pmserve.pmml import load
-from pmserve.pmml._types import DataType
+from pmserve.pmml.fields.types import DataType
 
 FIELDS = """
   <DataField name="x" optype="continuous" dataType="double"/>

@@ -1,4 +1,4 @@
-"""NaiveBayesModel (pmserve.pmml.naive_bayes) on small hand-written documents."""
+"""NaiveBayesModel (pmserve.pmml.models.naive_bayes) on small hand-written documents."""
 
 from __future__ import annotations
 

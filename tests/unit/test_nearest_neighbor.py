@@ -1,4 +1,4 @@
-"""NearestNeighborModel (pmserve.pmml.nearest_neighbor): neighbours, scoring methods, ties, refusals."""
+"""NearestNeighborModel (pmserve.pmml.models.nearest_neighbor): neighbours, scoring methods, ties, refusals."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""NeuralNetwork (pmserve.pmml.neural_network) on small hand-written documents."""
+"""NeuralNetwork (pmserve.pmml.models.neural_network) on small hand-written documents."""
 
 from __future__ import annotations
 

@@ -11,14 +11,15 @@ import numpy as np
 import pytest
 
 from pmserve.errors import DocumentProblems, InvalidMarkupError
-from pmserve.pmml import _parse, load
-from pmserve.pmml._api import Model
-from pmserve.pmml._expressions import Compiler
-from pmserve.pmml._fields import Scope, parse_data_field, parse_mining_schema
-from pmserve.pmml._parse import Element, NodeHierarchy, parse, read_bytes
-from pmserve.pmml._problems import Problems
+from pmserve.pmml import load
 from pmserve.pmml._tree_flat import FlatTree, compile_flat, node_table
 from pmserve.pmml.compiler import ModelEnv, compile_document
+from pmserve.pmml.document import parse as _parse
+from pmserve.pmml.document.parse import Element, NodeHierarchy, parse, read_bytes
+from pmserve.pmml.document.problems import Problems
+from pmserve.pmml.expressions.transformations import Compiler
+from pmserve.pmml.fields.schema import Scope, parse_data_field, parse_mining_schema
+from pmserve.pmml.model import Model
 
 MINIMAL = b"""<?xml version="1.0"?>
 <PMML xmlns="http://www.dmg.org/PMML-4_4" version="4.4">

@@ -1,4 +1,4 @@
-"""RuleSetModel (pmserve.pmml.ruleset) on small hand-written documents."""
+"""RuleSetModel (pmserve.pmml.models.ruleset) on small hand-written documents."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Scorecard (pmserve.pmml.scorecard) on small hand-written documents."""
+"""Scorecard (pmserve.pmml.models.scorecard) on small hand-written documents."""
 
 from __future__ import annotations
 

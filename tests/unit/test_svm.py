@@ -1,4 +1,4 @@
-"""SupportVectorMachineModel (pmserve.pmml.svm) on small hand-written documents."""
+"""SupportVectorMachineModel (pmserve.pmml.models.svm) on small hand-written documents."""
 
 from __future__ import annotations
 
@@ -205,7 +205,7 @@ def test_invalid_documents_are_refused_at_load(model_doc: bytes, message: str) -
 def test_rows_in_blocks_and_alone_sum_support_vectors_in_the_machines_order(coefs: dict[str, float],
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """Blocks of rows, a row alone and a machine's own vector order give the in-order sums exactly."""
-    from pmserve.pmml import svm
+    from pmserve.pmml.models import svm
 
     monkeypatch.setattr(svm, "_BLOCK", 3 * 16)  # blocks of 16 rows over the 3 vectors
     element, kernel = KERNELS["radialBasis"]

@@ -1,4 +1,4 @@
-"""TextIndex (pmserve.pmml._text via Compiler._text_index): tokens, normalisation, weights, refusals."""
+"""TextIndex (pmserve.pmml.expressions.text_index): tokens, normalisation, weights, refusals."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from pmserve.errors import DocumentProblems
 from pmserve.pmml import load
-from pmserve.pmml._text import limited_levenshtein, trim_punctuation
+from pmserve.pmml.expressions.text_index import limited_levenshtein, trim_punctuation
 
 
 def document(index_attrs: str, term: str, normalization: str = "") -> bytes:

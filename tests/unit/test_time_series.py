@@ -1,4 +1,4 @@
-"""TimeSeriesModel (pmserve.pmml.time_series): exponential smoothing and ARIMA forecasts, refusals."""
+"""TimeSeriesModel (pmserve.pmml.models.time_series): exponential smoothing and ARIMA forecasts, refusals."""
 
 from __future__ import annotations
 

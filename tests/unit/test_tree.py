@@ -7,13 +7,13 @@ import pytest
 
 from pmserve.errors import DocumentProblems, EvaluationError
 from pmserve.pmml import load
-from pmserve.pmml._expressions import Compiler
-from pmserve.pmml._fields import Scope, parse_data_field, parse_mining_schema
-from pmserve.pmml._frame import Frame
-from pmserve.pmml._parse import parse
-from pmserve.pmml._problems import Problems
 from pmserve.pmml._tree_flat import NO_NODE, compile_flat
 from pmserve.pmml.compiler import ModelEnv
+from pmserve.pmml.document.parse import parse
+from pmserve.pmml.document.problems import Problems
+from pmserve.pmml.expressions.transformations import Compiler
+from pmserve.pmml.fields.frame import Frame
+from pmserve.pmml.fields.schema import Scope, parse_data_field, parse_mining_schema
 
 GOLF_FIELDS = """
   <DataField name="temperature" optype="continuous" dataType="double"/>

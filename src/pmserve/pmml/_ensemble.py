@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pmserve.pmml._forest import PAIRS, BoolArray, Forest, IntArray, build_forest
-from pmserve.pmml._frame import Frame
-from pmserve.pmml._prediction import Prediction
-from pmserve.pmml._types import Array, DataType, empty
+from pmserve.pmml.fields.frame import Frame
+from pmserve.pmml.fields.types import Array, DataType, empty
+from pmserve.pmml.results.prediction import Prediction
 from pmserve.pmml.tree import TreePredictor
 
 if TYPE_CHECKING:  # mining imports this module
-    from pmserve.pmml.mining import Combination, Segment
+    from pmserve.pmml.models.mining import Combination, Segment
 
 Predictor = Callable[[Frame], Prediction]
 

@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from pmserve.pmml._frame import Frame
 from pmserve.pmml._tree_flat import _ALWAYS, _EQ, _GT, _LT, FlatTree
-from pmserve.pmml._types import Array
+from pmserve.pmml.fields.frame import Frame
+from pmserve.pmml.fields.types import Array
 
 IntArray = npt.NDArray[np.intp]
 BoolArray = npt.NDArray[np.bool_]

@@ -9,7 +9,7 @@ sklearn2pmml, rpart, Spark, XGBoost, LightGBM, KNIME), is entered without a test
 sibling is false, so a binary tree costs one comparison per level.
 
 Predicates that are not a simple test (CompoundPredicate, string ordering, ...) are compiled with
-:mod:`pmserve.pmml._predicates` and evaluated over the rows that reach them.
+:mod:`pmserve.pmml.expressions.predicates` and evaluated over the rows that reach them.
 
 API for ensembles (``mining.py``)::
 
@@ -18,7 +18,7 @@ API for ensembles (``mining.py``)::
     flat.scores[nodes]                             # numeric node scores (NaN where none)
     flat.ids                                       # entity id of every node (Node/@id or 1-based)
 
-A TreeModel whose Nodes the parser read in bulk (a :class:`~pmserve.pmml._parse.NodeTable`, see
+A TreeModel whose Nodes the parser read in bulk (a :class:`~pmserve.pmml.document.parse.NodeTable`, see
 ``_parse``) is compiled from whole arrays by :func:`bulk_flat` when it holds only True/False and
 numeric SimplePredicate splits; anything else is compiled element by element as before.
 
@@ -41,9 +41,9 @@ import numpy as np
 import numpy.typing as npt
 
 from pmserve.errors import EvaluationError
-from pmserve.pmml._fields import FieldInfo
-from pmserve.pmml._frame import Frame
-from pmserve.pmml._parse import (
+from pmserve.pmml._tree_scalar import MAX_ROWS as SCALAR_MAX_ROWS
+from pmserve.pmml._tree_scalar import ScalarTree, scalar_tree
+from pmserve.pmml.document.parse import (
     K_FALSE,
     K_NODE,
     K_SIMPLE,
@@ -53,11 +53,11 @@ from pmserve.pmml._parse import (
     NodeHierarchy,
     NodeTable,
 )
-from pmserve.pmml._predicates import PREDICATE_TAGS, and_all, compile_predicate, or_all, parse_array
-from pmserve.pmml._problems import Problems
-from pmserve.pmml._tree_scalar import MAX_ROWS as SCALAR_MAX_ROWS
-from pmserve.pmml._tree_scalar import ScalarTree, scalar_tree
-from pmserve.pmml._types import Array, DataType, parse_scalar, to_float32
+from pmserve.pmml.document.problems import Problems
+from pmserve.pmml.expressions.predicates import PREDICATE_TAGS, and_all, compile_predicate, or_all, parse_array
+from pmserve.pmml.fields.frame import Frame
+from pmserve.pmml.fields.schema import FieldInfo
+from pmserve.pmml.fields.types import Array, DataType, parse_scalar, to_float32
 
 if TYPE_CHECKING:  # compiler imports the model modules: a run-time import would be a cycle
     from pmserve.pmml.compiler import ModelEnv

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pmserve.pmml._types import Array
+from pmserve.pmml.fields.types import Array
 
 if TYPE_CHECKING:
     from pmserve.pmml._tree_flat import FlatTree

@@ -18,9 +18,12 @@ from typing import IO, Any
 import numpy as np
 
 from pmserve.errors import DataError, InvalidMarkupError, excerpt
-from pmserve.pmml._api import Field, Model
-from pmserve.pmml._expressions import Compiler, Nesting
-from pmserve.pmml._fields import (
+from pmserve.pmml.document.limits import DEFAULT_LIMITS, Limits
+from pmserve.pmml.document.parse import Element, parse, read_bytes
+from pmserve.pmml.document.problems import Problems
+from pmserve.pmml.expressions.transformations import Compiler, Nesting
+from pmserve.pmml.fields.frame import Deferred, Expr, Frame, RowErrors
+from pmserve.pmml.fields.schema import (
     FieldInfo,
     MiningField,
     Scope,
@@ -28,14 +31,11 @@ from pmserve.pmml._fields import (
     parse_mining_schema,
     treatment_exprs,
 )
-from pmserve.pmml._frame import Deferred, Expr, Frame, RowErrors
-from pmserve.pmml._limits import DEFAULT_LIMITS, Limits
-from pmserve.pmml._output import OutputField, OutputPlan, compile_output
-from pmserve.pmml._parse import Element, parse, read_bytes
-from pmserve.pmml._prediction import Prediction
-from pmserve.pmml._problems import Problems
-from pmserve.pmml._targets import TargetPlan, apply_targets, parse_targets
-from pmserve.pmml._types import Array, DataType, empty
+from pmserve.pmml.fields.types import Array, DataType, empty
+from pmserve.pmml.model import Field, Model
+from pmserve.pmml.results.output import OutputField, OutputPlan, compile_output
+from pmserve.pmml.results.prediction import Prediction
+from pmserve.pmml.results.targets import TargetPlan, apply_targets, parse_targets
 
 Predictor = Callable[[Frame], Prediction]
 ModelCompilerFn = Callable[[Element, "ModelEnv"], Predictor | None]
@@ -67,20 +67,20 @@ class Registry:
     def __init__(self) -> None:
         self._compilers: dict[str, list[ModelCompilerFn]] = {}
         self._modules = {
-            "RegressionModel": "pmserve.pmml.regression",
+            "RegressionModel": "pmserve.pmml.models.regression",
             "TreeModel": "pmserve.pmml.tree",
-            "MiningModel": "pmserve.pmml.mining",
-            "GeneralRegressionModel": "pmserve.pmml.general_regression",
-            "NeuralNetwork": "pmserve.pmml.neural_network",
-            "NaiveBayesModel": "pmserve.pmml.naive_bayes",
-            "SupportVectorMachineModel": "pmserve.pmml.svm",
-            "NearestNeighborModel": "pmserve.pmml.nearest_neighbor",
-            "ClusteringModel": "pmserve.pmml.clustering",
-            "RuleSetModel": "pmserve.pmml.ruleset",
-            "Scorecard": "pmserve.pmml.scorecard",
-            "AssociationModel": "pmserve.pmml.association",
-            "AnomalyDetectionModel": "pmserve.pmml.anomaly_detection",
-            "TimeSeriesModel": "pmserve.pmml.time_series",
+            "MiningModel": "pmserve.pmml.models.mining",
+            "GeneralRegressionModel": "pmserve.pmml.models.general_regression",
+            "NeuralNetwork": "pmserve.pmml.models.neural_network",
+            "NaiveBayesModel": "pmserve.pmml.models.naive_bayes",
+            "SupportVectorMachineModel": "pmserve.pmml.models.svm",
+            "NearestNeighborModel": "pmserve.pmml.models.nearest_neighbor",
+            "ClusteringModel": "pmserve.pmml.models.clustering",
+            "RuleSetModel": "pmserve.pmml.models.ruleset",
+            "Scorecard": "pmserve.pmml.models.scorecard",
+            "AssociationModel": "pmserve.pmml.models.association",
+            "AnomalyDetectionModel": "pmserve.pmml.models.anomaly_detection",
+            "TimeSeriesModel": "pmserve.pmml.models.time_series",
         }
         self._loaded: set[str] = set()
 

@@ -37,9 +37,6 @@ import numpy.typing as npt
 
 from pmserve.errors import EvaluationError, excerpt
 from pmserve.pmml._forest import PAIRS, Forest, build_forest
-from pmserve.pmml._frame import Frame
-from pmserve.pmml._parse import K_SCORE, Element, NodeTable
-from pmserve.pmml._prediction import Prediction
 from pmserve.pmml._tree_flat import (
     FlatTree,
     IntArray,
@@ -52,8 +49,11 @@ from pmserve.pmml._tree_flat import (
     table_nodes,
 )
 from pmserve.pmml._tree_scalar import MAX_ROWS as SCALAR_MAX_ROWS
-from pmserve.pmml._types import Array, DataType, parse_number, parse_scalar
 from pmserve.pmml.compiler import ModelEnv, Predictor, register
+from pmserve.pmml.document.parse import K_SCORE, Element, NodeTable
+from pmserve.pmml.fields.frame import Frame
+from pmserve.pmml.fields.types import Array, DataType, parse_number, parse_scalar
+from pmserve.pmml.results.prediction import Prediction
 
 __all__ = ["TreePredictor", "compile_tree"]
 

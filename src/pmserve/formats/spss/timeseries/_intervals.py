@@ -35,7 +35,7 @@ from pmserve.errors import DataError
 from pmserve.formats.spss._model import Node, SpssField, StreamContext, Table
 from pmserve.formats.spss.timeseries import _props
 from pmserve.formats.spss.timeseries._table import days, extend
-from pmserve.pmml.time_series import MAX_HORIZON
+from pmserve.pmml.models.time_series import MAX_HORIZON
 
 #: The most future records a Time Intervals node may ask for (the engine's longest horizon).
 MAX_FUTURE_RECORDS = MAX_HORIZON

@@ -1,0 +1,87 @@
+"""Collects every invalid or unsupported piece of a document found while compiling it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pmserve.errors import DocumentError, DocumentProblems, InvalidMarkupError, UnsupportedMarkupError
+from pmserve.pmml.document.parse import Element
+
+
+class Problems:
+    """Problems found at load time; :meth:`raise_if_any` reports them all at once."""
+
+    def __init__(self) -> None:
+        self.items: list[DocumentError] = []
+        self.warnings: list[str] = []
+
+    def warn(self, message: str, el: Element | None) -> None:
+        """Something JPMML-Evaluator tolerates too: loaded, but worth telling the deployer."""
+        self.warnings.append(_located(message, el))
+
+    def invalid(self, message: str, el: Element | None) -> None:
+        self.items.append(InvalidMarkupError(_located(message, el), element=_tag(el), line=_line(el)))
+
+    def unsupported(self, message: str, el: Element | None) -> None:
+        self.items.append(UnsupportedMarkupError(_located(message, el), element=_tag(el), line=_line(el)))
+
+    def add(self, error: DocumentError) -> None:
+        self.items.append(error)
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            raise DocumentProblems(self.items)
+
+
+def _tag(el: Element | None) -> str | None:
+    return el.tag if el is not None else None
+
+
+def _line(el: Element | None) -> int | None:
+    return el.line if el is not None and el.line else None
+
+
+#: A document problem's message is cut here: it may quote an attribute megabytes long.
+_MESSAGE_CHARS = 1000
+
+
+def _located(message: str, el: Element | None) -> str:
+    if len(message) > _MESSAGE_CHARS:
+        message = f"{message[:_MESSAGE_CHARS]}... ({len(message)} characters)"
+    if el is None:
+        return message
+    return f"{el.tag} (line {el.line}): {message}"
+
+
+def number_attr(el: Element, attr: str, problems: Problems, default: float | None = None, *,
+                required: bool = False) -> float | None:
+    """A numeric attribute: ``default`` when absent or empty (a problem if ``required``)."""
+    text = el.get(attr)
+    if text is None or not text.strip():
+        if required:
+            problems.invalid(f"attribute {attr} is required", el)
+        return default
+    try:
+        return float(text)
+    except ValueError:
+        problems.invalid(f"attribute {attr} must be a number, got {text!r}", el)
+        return None
+
+
+def choice_attr(el: Element, attr: str, allowed: Sequence[str], problems: Problems,
+                default: str | None = None) -> str | None:
+    """An enumerated attribute: ``default`` when absent; None, and a problem, when it is absent
+    without a default or not one of ``allowed``."""
+    value = el.get(attr)
+    if value is None:
+        value = default
+    if value is None:
+        problems.invalid(f"attribute {attr} is required", el)
+        return None
+    if value not in allowed:
+        problems.invalid(f"{attr} must be one of {', '.join(allowed)}, got {value!r}", el)
+        return None
+    return value

@@ -1,0 +1,465 @@
+"""Fields: the DataDictionary, compile-time scopes, and MiningSchema input treatment.
+
+PMML 4.4 "DataDictionary" and "MiningSchema": a value is first classified as missing, invalid
+or valid (Value/@property, Interval); then the MiningField's treatments apply - missing value
+replacement, invalid value treatment (returnInvalid, asIs, asMissing, asValue) and outlier
+treatment of valid continuous values (asIs, asMissingValues, asExtremeValues).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from pmserve.errors import DataError, InvalidValueError, excerpt
+from pmserve.pmml.document.parse import Element
+from pmserve.pmml.document.problems import Problems
+from pmserve.pmml.fields.categorical import isin
+from pmserve.pmml.fields.frame import Deferred, Expr, Frame
+from pmserve.pmml.fields.types import Array, DataType, empty, is_missing, parse_scalar
+from pmserve.pmml.model import Field, Interval
+
+
+@dataclass(frozen=True)
+class FieldInfo:
+    """What is known of a field at compile time."""
+
+    name: str
+    dtype: DataType
+    optype: str
+    valid: tuple[Any, ...] = ()
+    invalid: tuple[Any, ...] = ()
+    missing: tuple[Any, ...] = ()
+    intervals: tuple[Interval, ...] = ()
+    display: Mapping[Any, str] = field(default_factory=dict)
+    value_texts: tuple[str, ...] = ()
+    is_data_field: bool = False
+
+    def public(self) -> Field:
+        return Field(self.name, self.dtype, self.optype, self.value_texts, self.intervals,
+                     None)
+
+    @property
+    def categories(self) -> tuple[Any, ...]:
+        return self.valid
+
+
+class Scope:
+    """Compile-time names in reach: fields of the document, a model, or its outputs."""
+
+    def __init__(self, parent: Scope | None = None) -> None:
+        self.parent = parent
+        self.fields: dict[str, FieldInfo] = {}
+
+    def add(self, info: FieldInfo) -> None:
+        self.fields[info.name] = info
+
+    def lookup(self, name: str) -> FieldInfo | None:
+        s: Scope | None = self
+        while s is not None:
+            f = s.fields.get(name)
+            if f is not None:
+                return f
+            s = s.parent
+        return None
+
+
+def parse_optype(el: Element, problems: Problems, default: str | None = None) -> str:
+    op = el.get("optype") or default
+    if op not in ("continuous", "categorical", "ordinal"):
+        problems.invalid(f"optype must be continuous, categorical or ordinal, got {op!r}", el)
+        return "continuous"
+    return op
+
+
+def parse_dtype(el: Element, problems: Problems, default: DataType | None = None) -> DataType:
+    text = el.get("dataType")
+    if text is None:
+        if default is not None:
+            return default
+        problems.invalid("attribute dataType is required", el)
+        return DataType.DOUBLE
+    try:
+        return DataType.parse(text)
+    except ValueError as exc:
+        problems.unsupported(str(exc), el)
+        return DataType.DOUBLE
+
+
+def parse_data_field(el: Element, problems: Problems) -> FieldInfo:
+    name = el.get("name")
+    if not name:
+        problems.invalid("attribute name is required", el)
+        name = f"<unnamed line {el.line}>"
+    dtype = parse_dtype(el, problems)
+    optype = parse_optype(el, problems)
+    valid: list[Any] = []
+    invalid: list[Any] = []
+    missing: list[Any] = []
+    texts: list[str] = []
+    display: dict[Any, str] = {}
+    for v in el.findall("Value"):
+        text = v.get("value")
+        if text is None:
+            problems.invalid("attribute value is required", v)
+            continue
+        prop = v.get("property", "valid")
+        try:
+            scalar = parse_scalar(dtype, text)
+        except ValueError as exc:
+            if prop == "missing" or prop == "invalid":
+                # A missing/invalid marker need not be of the field's type ("?" on a number).
+                scalar = text
+            else:
+                problems.invalid(f"Value {text!r} of field {name!r}: {exc}", v)
+                continue
+        if prop == "valid":
+            valid.append(scalar)
+            texts.append(text)
+            dv = v.get("displayValue")
+            if dv is not None:
+                display[scalar] = dv
+        elif prop == "invalid":
+            invalid.append(scalar)
+        elif prop == "missing":
+            missing.append(scalar)
+        else:
+            problems.invalid(f"Value property must be valid, invalid or missing, got {prop!r}", v)
+    intervals = tuple(parse_interval(i, problems) for i in el.findall("Interval"))
+    return FieldInfo(name, dtype, optype, tuple(valid), tuple(invalid), tuple(missing), intervals,
+                     display, tuple(texts), is_data_field=True)
+
+
+def parse_interval(el: Element, problems: Problems) -> Interval:
+    closure = el.get("closure", "closedClosed")
+    if closure not in ("openClosed", "openOpen", "closedOpen", "closedClosed"):
+        problems.invalid(f"closure must be openClosed, openOpen, closedOpen or closedClosed, got {closure!r}", el)
+    left = _float_attr(el, "leftMargin", problems)
+    right = _float_attr(el, "rightMargin", problems)
+    return Interval(closure, left, right)
+
+
+def _float_attr(el: Element, name: str, problems: Problems) -> float | None:
+    text = el.get(name)
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        problems.invalid(f"attribute {name} must be a number, got {text!r}", el)
+        return None
+
+
+# -- value classification ------------------------------------------------------------------------
+
+
+def membership(values: Array, members: Iterable[Any]) -> npt.NDArray[np.bool_]:
+    """Vectorised ``value in members`` for an engine column (missing is never a member)."""
+    members = list(members)
+    if values.dtype == object:
+        return isin(values, members)
+    nums = [m for m in members if isinstance(m, float)]
+    if not nums:
+        return np.zeros(len(values), dtype=bool)
+    return np.isin(values, np.asarray(nums, dtype=np.float64))
+
+
+def in_intervals(values: Array, intervals: tuple[Interval, ...]) -> npt.NDArray[np.bool_]:
+    ok = np.zeros(len(values), dtype=bool)
+    with np.errstate(invalid="ignore"):
+        for iv in intervals:
+            m = np.ones(len(values), dtype=bool)
+            if iv.left is not None:
+                m &= (values > iv.left) if iv.closure.startswith("open") else (values >= iv.left)
+            if iv.right is not None:
+                m &= (values < iv.right) if iv.closure.endswith("Open") else (values <= iv.right)
+            ok |= m
+    return ok
+
+
+def classify(info: FieldInfo, values: Array) -> tuple[Array, npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    """Split a column into (values with missing markers cleared, missing mask, invalid mask)."""
+    if info.missing:
+        marked = membership(values, info.missing)
+        if values.dtype == object and any(isinstance(m, str) for m in info.missing):
+            # Markers like "?" on a numeric field never reach a float column; only strings here.
+            pass
+        if marked.any():
+            values = values.copy()
+            values[marked] = None if values.dtype == object else np.nan
+    missing = is_missing(values)
+    invalid = np.zeros(len(values), dtype=bool)
+    if info.invalid:
+        invalid |= membership(values, info.invalid)
+    if info.optype == "continuous" or info.dtype.is_temporal:
+        if info.intervals:
+            ok = in_intervals(values, info.intervals)
+            if info.valid:
+                ok |= membership(values, info.valid)
+            invalid |= ~ok & ~missing
+    elif info.valid:
+        invalid |= ~membership(values, info.valid) & ~missing
+    return values, missing, invalid
+
+
+# -- MiningSchema --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MiningField:
+    name: str
+    usage: str
+    info: FieldInfo
+    missing_replacement: Any = None
+    missing_treatment: str | None = None
+    invalid_treatment: str = "returnInvalid"
+    invalid_replacement: Any = None
+    outliers: str = "asIs"
+    low: float | None = None
+    high: float | None = None
+    importance: float | None = None
+
+    @property
+    def is_input(self) -> bool:
+        return self.usage in ("active", "supplementary", "group", "order", "frequencyWeight",
+                              "analysisWeight")
+
+    @property
+    def alters_values(self) -> bool:
+        """Whether treatment can give a model other values than its parent sees."""
+        return (self.missing_replacement is not None or self.outliers != "asIs"
+                or self.invalid_treatment in ("asMissing", "asValue"))
+
+    @property
+    def needs_treatment(self) -> bool:
+        return self.info.is_data_field or self.missing_replacement is not None or self.outliers != "asIs"
+
+    @property
+    def can_flag_invalid(self) -> bool:
+        """Whether :func:`classify` can find a value of this field missing-marked or invalid.
+
+        A continuous field without Intervals, or a categorical one without valid Values, accepts
+        every value; with no missing or invalid markers either, its treatment is the identity.
+        """
+        info = self.info
+        if info.missing or info.invalid:
+            return True
+        if info.optype == "continuous" or info.dtype.is_temporal:
+            return bool(info.intervals)
+        return bool(info.valid)
+
+    def treat(self, frame: Frame, values: Array, unreadable: Deferred | None = None) -> Array:
+        """Apply this field's missing, invalid and outlier treatments (PMML 4.4 MiningField).
+
+        ``unreadable`` are the records whose given value could not be read as the field's type
+        (they hold a missing value): invalid values, made missing by asMissing, replaced by
+        asValue, and failing their record where it reads them otherwise (JPMML-Evaluator).
+        returnInvalid defers its failures to the reads (:meth:`Frame.defer`).
+        """
+        info = self.info
+        if info.is_data_field:
+            values, missing, invalid = classify(info, values)
+        else:
+            missing = is_missing(values)
+            invalid = np.zeros(len(values), dtype=bool)
+        t = self.invalid_treatment
+        if unreadable is not None:
+            missing = missing & ~unreadable[0]
+            invalid = invalid | unreadable[0]
+            if t in ("returnInvalid", "asIs"):
+                frame.defer(self.name, unreadable[0], unreadable[1])
+                invalid = invalid & ~unreadable[0]
+        given_missing = missing  # before asMissing adds the invalid values it makes missing
+        out = values
+        if invalid.any():
+            if t == "returnInvalid":
+                name = self.name
+                raw = values
+
+                def make(r: int, rows: npt.NDArray[np.intp] = frame.rows) -> InvalidValueError:
+                    local = int(np.flatnonzero(rows == r)[0])
+                    v = raw[local]
+                    shown = v if raw.dtype == object else _shown(info, v)
+                    return InvalidValueError(
+                        f"field {name!r} got invalid value {excerpt(shown)} (row {r + 1}); expected "
+                        f"{_expected(info)}",
+                        field=name, value=shown, row=r,
+                    )
+
+                frame.defer(self.name, invalid, make)
+            elif t == "asMissing":
+                out = out.copy()
+                out[invalid] = None if out.dtype == object else np.nan
+                missing = missing | invalid
+            elif t == "asValue":
+                out = out.copy()
+                out[invalid] = self.invalid_replacement
+            # asIs: keep the value as it is.
+        if self.missing_treatment == "returnInvalid" and given_missing.any():
+            # PMML 4.4 missingValueTreatment returnInvalid: a missing value fails the record where
+            # the model reads it (JPMML: "cannot accept missing value"), replacement or not.
+            frame.defer(self.name, given_missing.copy(), _missing_refused(self.name))
+        if self.outliers != "asIs" and not info.dtype.is_string:
+            valid = ~missing & ~invalid
+            with np.errstate(invalid="ignore"):
+                low = valid & (out < self.low) if self.low is not None else np.zeros(len(out), dtype=bool)
+                high = valid & (out > self.high) if self.high is not None else np.zeros(len(out), dtype=bool)
+            if low.any() or high.any():
+                out = out.copy()
+                if self.outliers == "asMissingValues":
+                    out[low | high] = np.nan
+                    missing = missing | low | high
+                else:  # asExtremeValues
+                    out[low] = self.low
+                    out[high] = self.high
+        if self.missing_replacement is not None and missing.any():
+            out = out.copy()
+            out[missing] = self.missing_replacement
+        return out
+
+
+def _missing_refused(name: str) -> Callable[[int], DataError]:
+    def make(r: int) -> DataError:
+        return InvalidValueError(f"field {name!r} got a missing value (row {r + 1}); its MiningField's "
+                                 "missingValueTreatment returnInvalid refuses missing values", field=name, row=r)
+
+    return make
+
+
+def _shown(info: FieldInfo, v: Any) -> Any:
+    if isinstance(v, float) and info.dtype.is_number:
+        return int(v) if v.is_integer() else float(v)
+    return v
+
+
+def _expected(info: FieldInfo) -> str:
+    if info.valid and not (info.optype == "continuous" and info.intervals):
+        vals = ", ".join(repr(_shown(info, v)) for v in info.valid[:20])
+        more = ", ..." if len(info.valid) > 20 else ""
+        return f"one of {vals}{more}"
+    if info.intervals:
+        parts = []
+        for iv in info.intervals:
+            lo = "(" if iv.closure.startswith("open") else "["
+            hi = ")" if iv.closure.endswith("Open") else "]"
+            parts.append(f"{lo}{'-inf' if iv.left is None else iv.left}, {'inf' if iv.right is None else iv.right}{hi}")
+        return "a value in " + " or ".join(parts)
+    return "a valid value"
+
+
+def parse_mining_schema(el: Element | None, scope: Scope, problems: Problems) -> list[MiningField]:
+    if el is None:
+        return []
+    out: list[MiningField] = []
+    for mf in el.findall("MiningField"):
+        name = mf.get("name")
+        if not name:
+            problems.invalid("attribute name is required", mf)
+            continue
+        info = scope.lookup(name)
+        if info is None:
+            # JPMML-Evaluator tolerates such fields (nyoka writes them); a model that really reads
+            # the field still fails at load, where the reference to it is compiled.
+            problems.warn(f"MiningField {name!r} names no field of the DataDictionary or an enclosing model; "
+                          f"ignored", mf)
+            continue
+        usage = mf.get("usageType", "active")
+        if usage not in ("active", "predicted", "target", "supplementary", "group", "order",
+                         "frequencyWeight", "analysisWeight"):
+            problems.invalid(f"usageType {usage!r} is not a PMML usage type", mf)
+        if mf.get("optype") is not None:
+            info = FieldInfo(info.name, info.dtype, parse_optype(mf, problems), info.valid, info.invalid,
+                             info.missing, info.intervals, info.display, info.value_texts, info.is_data_field)
+        repl = _typed_attr(mf, "missingValueReplacement", info, problems)
+        inv_t = mf.get("invalidValueTreatment", "returnInvalid")
+        if inv_t not in ("returnInvalid", "asIs", "asMissing", "asValue"):
+            problems.invalid(
+                f"invalidValueTreatment must be returnInvalid, asIs, asMissing or asValue, got {inv_t!r}", mf)
+            inv_t = "returnInvalid"
+        inv_r = _typed_attr(mf, "invalidValueReplacement", info, problems)
+        if inv_t == "asValue" and inv_r is None:
+            problems.invalid("invalidValueTreatment asValue needs attribute invalidValueReplacement", mf)
+        outliers = mf.get("outliers", "asIs")
+        if outliers not in ("asIs", "asMissingValues", "asExtremeValues"):
+            problems.invalid(f"outliers must be asIs, asMissingValues or asExtremeValues, got {outliers!r}", mf)
+            outliers = "asIs"
+        low = _float_attr(mf, "lowValue", problems)
+        high = _float_attr(mf, "highValue", problems)
+        if outliers != "asIs" and low is None and high is None:
+            problems.invalid(f"outliers {outliers} needs lowValue or highValue", mf)
+        imp = _float_attr(mf, "importance", problems)
+        out.append(MiningField(name, usage, info, repl, mf.get("missingValueTreatment"), inv_t, inv_r,
+                               outliers, low, high, imp))
+    return out
+
+
+def _typed_attr(el: Element, attr: str, info: FieldInfo, problems: Problems) -> Any:
+    text = el.get(attr)
+    if text is None:
+        return None
+    try:
+        return parse_scalar(info.dtype, text)
+    except ValueError as exc:
+        problems.invalid(f"{attr} of field {info.name!r}: {exc}", el)
+        return None
+
+
+def treatment_exprs(fields: list[MiningField], parent: Scope | None = None) -> dict[str, Expr]:
+    """Derived-field style resolvers that apply MiningField treatments to parent values.
+
+    A model's frame resolves each treated field through its resolver, which reads the raw value
+    from the enclosing frame and treats it.  A treatment that cannot change anything is left out
+    (JPMML-Evaluator's ``InputFieldUtil.isDefault`` and ``ModelEvaluationContext``):
+
+    * a nested model (a Segment's) whose MiningField is the default - returnInvalid or asIs, no
+      replacement value, no outlier treatment, the enclosing model's optype - inherits the value
+      the enclosing model resolved as it is: an unseen category that an outer asIs or asMissing
+      let through is not refused again by the sub-models (sklearn2pmml's stacking, voting and
+      calibration ensembles write default MiningFields in every segment);
+    * an outermost model checks every value it reads, except that asIs keeps an invalid value and
+      a field that accepts every value (a continuous field without Intervals, as most producers
+      write it) cannot be invalid.
+    """
+    nested = parent is not None and parent.parent is not None
+    out: dict[str, Expr] = {}
+    for mf in fields:
+        is_target = mf.usage in ("target", "predicted")
+        if not (mf.is_input or is_target) or not mf.needs_treatment:
+            continue
+        if not mf.alters_values and not is_target:
+            if nested:
+                outer = parent.lookup(mf.name) if parent is not None else None
+                if outer is None or outer.optype == mf.info.optype:
+                    continue
+            elif (mf.invalid_treatment == "asIs" or not mf.can_flag_invalid) and \
+                    mf.missing_treatment != "returnInvalid":
+                continue
+
+        def fn(frame: Frame, mf: MiningField = mf, is_target: bool = is_target) -> Array:
+            parent = frame._parent  # the raw values live one scope up
+            if is_target and (parent is None or not parent.has(mf.name)):
+                # Actual target values are optional input (for residuals): absent means missing.
+                return mf.treat(frame, empty(mf.info.dtype, frame.n))
+            unreadable: Deferred | None = None
+            if parent is None:
+                raw = frame.get(mf.name)
+            elif parent._parent is None:
+                # The outermost model reads the request's values: the ones that could not be
+                # read as the field's type are invalid values for this treatment to handle.
+                raw = parent.peek(mf.name)
+                unreadable = parent.deferred(mf.name)
+            else:
+                # A nested model's own treatment starts from the value its parent resolved.
+                raw = parent.get(mf.name)
+            if frame._parent_rows is not None:
+                raw = raw[frame._parent_rows]
+                if unreadable is not None:
+                    unreadable = (unreadable[0][frame._parent_rows], unreadable[1])
+            return mf.treat(frame, raw, unreadable)
+
+        out[mf.name] = Expr(mf.info.dtype, mf.info.optype, fn)
+    return out

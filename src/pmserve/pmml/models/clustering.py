@@ -1,0 +1,527 @@
+"""ClusteringModel: center-based clusters scored by a ComparisonMeasure (PMML 4.4 "Clustering Models").
+
+Each record is compared with every Cluster's center over the ClusteringFields; the winning cluster
+is the nearest one (distance measures) or the most similar one (similarity measures), the first
+in document order on ties.  The predicted value is the winner's id (``Cluster/@id``, else its
+1-based position), its display value the cluster's name, as JPMML-Evaluator gives them.
+
+The ComparisonMeasure machinery (measures, compare functions, missing-value adjustment) lives
+here because the spec defines it in this chapter; NearestNeighborModel reuses it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from pmserve.errors import EvaluationError
+from pmserve.pmml.compiler import ModelEnv, Predictor, register
+from pmserve.pmml.document.parse import Element
+from pmserve.pmml.document.problems import Problems
+from pmserve.pmml.fields.frame import Expr, Frame
+from pmserve.pmml.fields.types import Array, DataType, empty
+from pmserve.pmml.results.output import Feature
+from pmserve.pmml.results.prediction import Prediction
+
+DISTANCES = ("euclidean", "squaredEuclidean", "chebychev", "cityBlock", "minkowski")
+SIMILARITIES = ("simpleMatching", "jaccard", "tanimoto", "binarySimilarity")
+COMPARE_FUNCTIONS = ("absDiff", "gaussSim", "delta", "equal", "table")
+_BINARY_PARAMS = ("c00", "c01", "c10", "c11", "d00", "d01", "d10", "d11")
+
+#: Cells of one (rows x references) block of a distance matrix: 512 KiB, cache-sized (measured best).
+BLOCK_CELLS = 1 << 16
+
+
+# -- ComparisonMeasure --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Measure:
+    """A ComparisonMeasure's measure: a distance (inner/outer powers) or a binary similarity."""
+
+    name: str
+    is_distance: bool
+    inner: float = 1.0
+    outer: float = 1.0
+    #: binarySimilarity's c00, c01, c10, c11, d00, d01, d10, d11 (other similarities map onto them).
+    params: tuple[float, ...] = ()
+    default_compare: str = "absDiff"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """How one field is compared (ClusteringField / KNNInput): compare function, weight, scale."""
+
+    name: str
+    function: str
+    weight: float
+    scale: float | None
+    is_string: bool
+
+
+def parse_measure(el: Element | None, problems: Problems, owner: Element) -> Measure | None:
+    """The ComparisonMeasure child of a model, or None (problems reported)."""
+    if el is None:
+        problems.invalid("a ComparisonMeasure element is required", owner)
+        return None
+    kind = el.get("kind")
+    if kind not in ("distance", "similarity"):
+        problems.invalid(f"ComparisonMeasure kind must be distance or similarity, got {kind!r}", el)
+        return None
+    compare = el.get("compareFunction", "absDiff")
+    if compare not in COMPARE_FUNCTIONS:
+        problems.invalid(f"compareFunction must be one of {', '.join(COMPARE_FUNCTIONS)}, got {compare!r}", el)
+        return None
+    found = [c for c in el.children if c.tag in DISTANCES + SIMILARITIES]
+    if len(found) != 1:
+        problems.invalid(f"ComparisonMeasure needs exactly one measure ({', '.join(DISTANCES + SIMILARITIES)}), "
+                         f"got {len(found)}", el)
+        return None
+    m = found[0]
+    if m.tag == "minkowski":
+        p = _float(m, "p-parameter", problems)
+        if p is None:
+            return None
+        if p <= 0:
+            problems.invalid(f"minkowski p-parameter must be positive, got {p!r}", m)
+            return None
+        return Measure(m.tag, True, p, p, default_compare=compare)
+    if m.tag in DISTANCES:
+        inner, outer = {"euclidean": (2.0, 2.0), "squaredEuclidean": (2.0, 1.0)}.get(m.tag, (1.0, 1.0))
+        return Measure(m.tag, True, inner, outer, default_compare=compare)
+    # PMML 4.4 "ComparisonMeasure": every binary similarity is (c11*a11 + c10*a10 + c01*a01 +
+    # c00*a00) / (d11*a11 + d10*a10 + d01*a01 + d00*a00) with fixed parameters.
+    fixed = {
+        "simpleMatching": (1.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0),
+        "jaccard": (0.0, 0.0, 0.0, 1.0, 0.0, 1.0, 1.0, 1.0),
+        "tanimoto": (1.0, 0.0, 0.0, 1.0, 1.0, 2.0, 2.0, 1.0),
+    }
+    if m.tag in fixed:
+        return Measure(m.tag, False, params=fixed[m.tag], default_compare=compare)
+    values = []
+    for param in _BINARY_PARAMS:
+        v = _float(m, f"{param}-parameter", problems)
+        if v is None:
+            return None
+        values.append(v)
+    return Measure(m.tag, False, params=tuple(values), default_compare=compare)
+
+
+def parse_comparison(
+    el: Element, field: Expr, measure: Measure, measure_el: Element | None, problems: Problems,
+) -> Comparison | None:
+    """One ClusteringField / KNNInput: its compare function, checked against the field's type."""
+    name = el.get("field") or ""
+    own = el.get("compareFunction")
+    function = own or measure.default_compare
+    if function not in COMPARE_FUNCTIONS:
+        problems.invalid(f"compareFunction must be one of {', '.join(COMPARE_FUNCTIONS)}, got {function!r}", el)
+        return None
+    if own is None and function in ("gaussSim", "table"):
+        # JPMML: the ComparisonMeasure may only name compare functions that need no attributes.
+        problems.invalid(f"ComparisonMeasure compareFunction {function} needs per-field parameters; set it on "
+                         f"each {el.tag} instead", measure_el or el)
+        return None
+    if function == "table":
+        problems.unsupported(f"compareFunction table of field {name!r} is not supported (JPMML-Evaluator "
+                             f"refuses it too)", el)
+        return None
+    weight = _float(el, "fieldWeight", problems, 1.0)
+    scale = _float(el, "similarityScale", problems, math.nan)
+    if weight is None or scale is None:
+        return None
+    if function == "gaussSim" and math.isnan(scale):
+        problems.invalid(f"compareFunction gaussSim of field {name!r} needs attribute similarityScale", el)
+        return None
+    if function in ("absDiff", "gaussSim") and field.dtype.is_string and measure.is_distance:
+        problems.invalid(f"compareFunction {function} needs a numeric field; field {name!r} is of dataType "
+                         f"string (use delta or equal)", el)
+        return None
+    return Comparison(name, function, weight, None if math.isnan(scale) else scale, field.dtype.is_string)
+
+
+def _float(el: Element, attr: str, problems: Problems, default: float | None = None) -> float | None:
+    text = el.get(attr)
+    if text is None:
+        if default is None:
+            problems.invalid(f"attribute {attr} is required", el)
+        return default
+    try:
+        return float(text)
+    except ValueError:
+        problems.invalid(f"attribute {attr} must be a number, got {text!r}", el)
+        return None
+
+
+def parse_array(el: Element, problems: Problems) -> list[str] | None:
+    """The items of a PMML Array (space separated, double quotes around items with spaces)."""
+    items = [m.group(1).replace('\\"', '"') if m.group(1) is not None else m.group(2)
+             for m in re.finditer(r'"((?:[^"\\]|\\.)*)"|(\S+)', el.text)]
+    n = el.get("n")
+    if n is not None:
+        try:
+            count = int(n)
+        except ValueError:
+            problems.invalid(f"Array attribute n must be an integer, got {n!r}", el)
+            return None
+        if count != len(items):
+            problems.invalid(f"Array n={count} but it holds {len(items)} values", el)
+            return None
+    return items
+
+
+def parse_numbers(el: Element, problems: Problems) -> Array | None:
+    items = parse_array(el, problems)
+    if items is None:
+        return None
+    try:
+        return np.array([float(v) for v in items], dtype=np.float64)
+    except ValueError:
+        problems.invalid(f"expected an Array of numbers, got {el.text.strip()[:60]!r}", el)
+        return None
+
+
+@dataclass(frozen=True)
+class Comparator:
+    """Compares records with fixed references (cluster centers, training instances), vectorised.
+
+    ``references`` is (references x fields): float64, NaN = missing; string fields hold codes
+    from ``codes`` (one dict per field, None for numeric fields).
+    """
+
+    measure: Measure
+    fields: tuple[Comparison, ...]
+    references: Array
+    codes: tuple[dict[Any, float] | None, ...]
+    #: MissingValueWeights (one per field), or None for equal weights.
+    missing_weights: Array | None = None
+
+    def encode(self, columns: Sequence[Array]) -> Array:
+        """Record values as a (rows x fields) float matrix: NaN missing, unknown strings -1."""
+        n = len(columns[0]) if columns else 0
+        out = np.empty((n, len(columns)))
+        for j, (col, codes) in enumerate(zip(columns, self.codes, strict=True)):
+            if codes is None:
+                out[:, j] = col
+            else:
+                out[:, j] = [math.nan if v is None else codes.get(v, -1.0) for v in col.tolist()]
+        return out
+
+    def affinities(self, x: Array, frame: Frame) -> Array:
+        """(rows x references) distances or similarities; rows with no defined result are NaN
+        and recorded as failed."""
+        out, bad = self.compare(x)
+        if bad.any():
+            out[bad] = np.nan
+            self.fail(frame, bad)
+        return out
+
+    def compare(self, x: Array) -> tuple[Array, npt.NDArray[np.bool_]]:
+        """(rows x references) distances or similarities, and the rows where they are undefined."""
+        n, m = x.shape[0], self.references.shape[0]
+        out = np.empty((n, m))
+        bad = np.zeros(n, dtype=bool)
+        step = max(1, BLOCK_CELLS // max(1, m))
+        for lo in range(0, n, step):
+            hi = min(n, lo + step)
+            block, undefined = (self._distances if self.measure.is_distance else self._similarities)(x[lo:hi])
+            out[lo:hi] = block
+            bad[lo:hi] = undefined
+        return out, bad
+
+    def fail(self, frame: Frame, bad: npt.NDArray[np.bool_]) -> None:
+        what = ("every compared field is missing" if self.measure.is_distance
+                else "a similarity measure needs every compared field to be 0 or 1")
+        frame.fail(bad, lambda r: EvaluationError(
+            f"{self.measure.name} is undefined: {what} (row {r + 1})", row=r))
+
+    def _distances(self, x: Array) -> tuple[Array, npt.NDArray[np.bool_]]:
+        measure, refs = self.measure, self.references
+        missing = np.isnan(x)
+        weights = self.missing_weights if self.missing_weights is not None else np.ones(x.shape[1])
+        counted = weights != 0.0
+        total = weights[counted].sum()
+        present = np.where(missing[:, counted], 0.0, weights[counted]).sum(axis=1)
+        undefined = present == 0.0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            # PMML 4.4 "Missing values in ClusteringFields": scale by all weights / present weights.
+            adjustment = total / present
+        # Buffers written in place, so that a block's matrices stay in cache across the fields;
+        # laid out with the longer side innermost (references x rows for a few cluster centers,
+        # rows x references for many training instances), as numpy loops fastest along it.
+        by_reference = refs.shape[0] < x.shape[0]
+        if by_reference:
+            xs, rs = np.ascontiguousarray(x.T), refs
+            acc = np.zeros((refs.shape[0], x.shape[0]))
+        else:
+            xs, rs = x, np.ascontiguousarray(refs.T)
+            acc = np.zeros((x.shape[0], refs.shape[0]))
+        d = np.empty_like(acc)
+        chebychev = measure.name == "chebychev"
+        for j, comp in enumerate(self.fields):
+            if by_reference:
+                xj, rj = xs[j][None, :], rs[:, j:j + 1]
+            else:
+                xj, rj = xs[:, j:j + 1], rs[j][None, :]
+            with np.errstate(invalid="ignore", over="ignore"):
+                if comp.function == "absDiff":
+                    np.subtract(xj, rj, out=d)
+                    if measure.inner != 2.0:  # a square needs no absolute value: same bits
+                        np.abs(d, out=d)
+                elif comp.function == "gaussSim":
+                    scale = comp.scale if comp.scale is not None else 1.0
+                    d[...] = np.exp(-math.log(2.0) * (xj - rj) ** 2 / scale ** 2)
+                elif comp.function == "delta":
+                    d[...] = xj != rj
+                else:  # equal
+                    d[...] = xj == rj
+                if measure.inner == 2.0:
+                    np.multiply(d, d, out=d)
+                elif measure.inner != 1.0:
+                    np.power(d, measure.inner, out=d)
+                if comp.weight != 1.0:
+                    np.multiply(d, comp.weight, out=d)
+            # A missing value is left out of the comparison (the adjustment makes up for it).
+            missing_j = missing[:, j]
+            if missing_j.any():
+                if by_reference:
+                    d[:, missing_j] = 0.0
+                else:
+                    d[missing_j] = 0.0
+            if chebychev:
+                np.maximum(acc, d, out=acc)
+            else:
+                acc += d
+        if by_reference:
+            acc = acc.T
+        with np.errstate(invalid="ignore", over="ignore"):
+            out = acc * adjustment[:, None]
+            if measure.outer != 1.0:
+                out = np.sqrt(out) if measure.outer == 2.0 else np.power(out, 1.0 / measure.outer)
+        return out, undefined
+
+    def _similarities(self, x: Array) -> tuple[Array, npt.NDArray[np.bool_]]:
+        undefined = ~((x == 0.0) | (x == 1.0)).all(axis=1)
+        xs = np.where(undefined[:, None], 0.0, x)
+        refs = self.references
+        a11 = xs @ refs.T
+        a10 = xs @ (1.0 - refs).T
+        a01 = (1.0 - xs) @ refs.T
+        a00 = (1.0 - xs) @ (1.0 - refs).T
+        c00, c01, c10, c11, d00, d01, d10, d11 = self.measure.params
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = (c11 * a11 + c10 * a10 + c01 * a01 + c00 * a00) / (d11 * a11 + d10 * a10 + d01 * a01 + d00 * a00)
+        return out, undefined
+
+
+def ranking(affinity: Array, is_distance: bool, depth: int | None = None) -> npt.NDArray[np.intp]:
+    """Per row, the ``depth`` best reference indices (all without it), best first.
+
+    Ties keep document order, as a stable sort gives them; only the candidates up to the
+    depth-th best value are sorted (a partition finds them), so a row of 1,000 references
+    costs a partition rather than a full sort.  Rows with a NaN take the stable sort.
+    """
+    key = affinity if is_distance else -affinity
+    n, m = key.shape
+    if depth is None or depth >= m or n == 0:
+        order: npt.NDArray[np.intp] = np.argsort(key, axis=1, kind="stable")
+        return order[:, :depth]
+    nan_rows = np.isnan(key).any(axis=1)
+    if nan_rows.any():
+        out = np.empty((n, depth), dtype=np.intp)
+        out[nan_rows] = np.argsort(key[nan_rows], axis=1, kind="stable")[:, :depth]
+        out[~nan_rows] = ranking(key[~nan_rows], True, depth)
+        return out
+    if depth == 1:
+        first: npt.NDArray[np.intp] = np.argmin(key, axis=1)[:, None]  # the first of equal minima
+        return first
+    kth = np.partition(key, depth - 1, axis=1)[:, depth - 1]
+    rows, cols = np.nonzero(key <= kth[:, None])  # row by row, columns ascending
+    by = np.lexsort((key[rows, cols], rows))  # stable: equal values keep column order
+    cols = cols[by]
+    counts = np.bincount(rows, minlength=n)
+    starts = np.cumsum(counts) - counts
+    picked: npt.NDArray[np.intp] = cols[starts[:, None] + np.arange(depth)[None, :]]
+    return picked
+
+
+def output_ranks(el: Element) -> int:
+    """The deepest rank the Output asks of entityId / affinity features (at least 1)."""
+    deepest = 1
+    out = el.find("Output")
+    if out is not None:
+        for of in out.findall("OutputField"):
+            if of.get("feature") in ("entityId", "clusterId", "affinity", "entityAffinity", "clusterAffinity"):
+                try:
+                    deepest = max(deepest, int(of.get("rank", "1")))
+                except ValueError:
+                    continue
+    return deepest
+
+
+def needs_all_affinities(el: Element) -> bool:
+    """True when the Output asks for the affinity of a named entity (OutputField/@value)."""
+    out = el.find("Output")
+    return out is not None and any(
+        of.get("feature") in ("affinity", "entityAffinity", "clusterAffinity") and of.get("value") is not None
+        for of in out.findall("OutputField"))
+
+
+# -- ClusteringModel -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Cluster:
+    id: str
+    name: str | None
+
+
+def _distribution_based_refusal(el: Element) -> str:
+    """Why a distributionBased ClusteringModel (IBM SPSS TwoStep's) is refused, naming what is missing."""
+    measure = el.find("ComparisonMeasure")
+    metric = next((c.tag for c in measure.children if c.tag != "Extension"), None) if measure is not None else None
+    clusters = el.findall("Cluster")
+    bare = [c.get("name") or c.get("id") or str(i + 1) for i, c in enumerate(clusters)
+            if not any(p.findall("PartitionFieldStats") for p in c.findall("Partition"))]
+    message = (
+        "modelClass distributionBased (IBM SPSS TwoStep's log-likelihood clusters) cannot be scored, and "
+        "JPMML-Evaluator refuses it too: a record joins the cluster of least log-likelihood distance, which "
+        "needs each cluster's size, the mean and variance of every continuous field and the count of every "
+        "category of every categorical field, and each continuous field's variance over all the training "
+        f"data; the ComparisonMeasure ({metric or 'none'}) cannot state that distance"
+    )
+    if bare:
+        shown = ", ".join(repr(b) for b in bare[:5]) + (", ..." if len(bare) > 5 else "")
+        message += f", and Cluster {shown} carr{'y' if len(bare) > 1 else 'ies'} no Partition/PartitionFieldStats"
+    return message
+
+
+@register("ClusteringModel")
+def compile_clustering(el: Element, env: ModelEnv) -> Predictor | None:
+    problems = env.problems
+    if env.function_name != "clustering":
+        problems.invalid(f"a ClusteringModel needs functionName clustering, got {env.function_name!r}", el)
+        return None
+    model_class = el.get("modelClass", "centerBased")
+    if model_class != "centerBased":
+        if model_class == "distributionBased":
+            problems.unsupported(_distribution_based_refusal(el), el)
+        else:
+            problems.invalid(f"modelClass must be centerBased or distributionBased, got {model_class!r}", el)
+        return None
+    if el.find("CenterFields") is not None:
+        problems.unsupported("CenterFields (PMML 3.x) are not supported; use ClusteringFields", el.find("CenterFields"))
+        return None
+    if el.find("Targets") is not None:
+        problems.invalid("a ClusteringModel has no target, so it may not have a Targets element", el.find("Targets"))
+        return None
+    measure_el = el.find("ComparisonMeasure")
+    measure = parse_measure(measure_el, problems, el)
+    field_els = [f for f in el.findall("ClusteringField") if f.get("isCenterField", "true") != "false"]
+    for f in el.findall("ClusteringField"):
+        if f.get("isCenterField", "true") not in ("true", "false"):
+            problems.invalid(f"isCenterField must be true or false, got {f.get('isCenterField')!r}", f)
+            return None
+    if not field_els:
+        problems.invalid("a ClusteringModel needs at least one ClusteringField with isCenterField=\"true\"", el)
+        return None
+    if measure is None:
+        return None
+    exprs: list[Expr] = []
+    comps: list[Comparison] = []
+    for f in field_els:
+        expr = env.compiler.ref(f.get("field") or "", f)
+        if expr is None:
+            return None
+        if f.find("Comparisons") is not None and f.get("compareFunction") != "table":
+            problems.invalid("a Comparisons matrix is only used with compareFunction table", f)
+            return None
+        comp = parse_comparison(f, expr, measure, measure_el, problems)
+        if comp is None:
+            return None
+        if expr.dtype.is_string:
+            problems.unsupported(f"ClusteringField {comp.name!r} is of dataType string; cluster centers are "
+                                 f"numeric Arrays", f)
+            return None
+        exprs.append(expr)
+        comps.append(comp)
+    weights: Array | None = None
+    mvw = el.find("MissingValueWeights")
+    if mvw is not None:
+        arr = mvw.find("Array")
+        weights = parse_numbers(arr, problems) if arr is not None else None
+        if arr is None:
+            problems.invalid("MissingValueWeights needs an Array", mvw)
+        if weights is None:
+            return None
+        if len(weights) != len(comps):
+            problems.invalid(f"MissingValueWeights holds {len(weights)} weights for {len(comps)} clustering fields",
+                             mvw)
+            return None
+    clusters: list[_Cluster] = []
+    centers: list[Array] = []
+    for i, c in enumerate(el.findall("Cluster"), 1):
+        arr = c.find("Array")
+        if arr is None:
+            problems.invalid("a Cluster of a centerBased model needs an Array (its center)", c)
+            return None
+        center = parse_numbers(arr, problems)
+        if center is None:
+            return None
+        if len(center) != len(comps):
+            problems.invalid(f"the Cluster's center has {len(center)} values for {len(comps)} clustering fields",
+                             arr)
+            return None
+        clusters.append(_Cluster(c.get("id") or str(i), c.get("name")))
+        centers.append(center)
+    if not clusters:
+        problems.invalid("a ClusteringModel needs at least one Cluster", el)
+        return None
+    ids = [c.id for c in clusters]
+    if len(set(ids)) != len(ids):
+        problems.invalid(f"Cluster ids must be unique, got {ids}", el)
+        return None
+    comparator = Comparator(measure, tuple(comps), np.vstack(centers), (None,) * len(comps), weights)
+    id_array = np.array(ids, dtype=object)
+    depth = min(output_ranks(el), len(clusters))
+    display = {c.id: c.name for c in clusters if c.name is not None}
+
+    def predict_cluster(frame: Frame) -> Prediction:
+        x = comparator.encode([e.fn(frame) for e in exprs])
+        aff = comparator.affinities(x, frame)
+        order = ranking(aff, measure.is_distance, depth)
+        ok = np.asarray(~np.isnan(aff).any(axis=1), dtype=bool)
+        ranked_ids = id_array[order]
+        ranked_ids[~ok] = None
+        ranked_aff = np.where(ok[:, None], np.take_along_axis(aff, order, axis=1), np.nan)
+        value = ranked_ids[:, 0] if depth else empty(DataType.STRING, frame.n)
+        return Prediction(
+            frame.n, DataType.STRING, value, entity_id=value, affinity=ranked_aff[:, 0],
+            entity_ids=tuple(ids), entity_affinities=aff, display=dict(display),
+            extras={"ranked_entity_ids": ranked_ids, "ranked_affinities": ranked_aff, "cluster_names": display},
+        )
+
+    return predict_cluster
+
+
+def output_feature(of: Element, feature: str) -> Feature | None:
+    """predictedDisplayValue of a cluster is its name, or missing when the cluster has none (JPMML)."""
+    if feature != "predictedDisplayValue" or of.get("segmentId") is not None:
+        return None
+
+    def cluster_name(p: Prediction, f: Frame, v: dict[str, Array]) -> Array:
+        names = p.extras.get("cluster_names")
+        if names is None:
+            return np.full(p.n, None, dtype=object)
+        out = np.empty(p.n, dtype=object)
+        out[:] = [None if x is None else names.get(x) for x in p.value.tolist()]
+        return out
+
+    return cluster_name
+

@@ -1,0 +1,190 @@
+"""MiningModel methods with more than one prediction per record: selectAll and x-multiModelChain.
+
+* ``selectAll`` (PMML 4.4 "MiningModel"): every segment whose predicate holds predicts; the
+  record's predicted value is the list of those predictions in segment order (JPMML's list
+  multimap), a missing prediction being a missing item.  A record no segment applies to has a
+  missing value.  The result column is list-valued (``Field.collection``): an object column of
+  tuples of plain values, which the HTTP and CSV edges write as JSON arrays.  Only Output fields
+  that read one segment (``segmentId``) are defined; JPMML returns no segment Output fields.
+* ``x-multiModelChain`` (JPMML's extension): a model chain in which every segment whose
+  predicate holds runs and hands its Output fields on to the later segments, and each segment
+  predicts a target of its own.  Every target of the MiningModel is a result (the several
+  targets of :class:`pmserve.pmml.compiler.ModelEnv`), and so is every segment's Output field.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pmserve.pmml.compiler import NESTED_RESULTS, ModelEnv, Predictor
+from pmserve.pmml.document.parse import Element
+from pmserve.pmml.fields.frame import Frame
+from pmserve.pmml.fields.schema import FieldInfo
+from pmserve.pmml.fields.types import empty, is_missing, to_python_list
+from pmserve.pmml.models.mining import (
+    MULTI_MODEL_CHAIN,
+    SELECT_ALL,
+    Combination,
+    Segment,
+    _convert,
+    _evaluate,
+    _hand_on,
+    _nested_values,
+    _Run,
+    _run_all,
+    _scatter,
+    _segment_results,
+)
+from pmserve.pmml.results.prediction import Prediction
+
+
+def compile_lists(el: Element, segments: list[Segment], combination: Combination, env: ModelEnv) -> Predictor | None:
+    """The predictor of a selectAll or x-multiModelChain MiningModel (problems go to ``env``)."""
+    if combination.method == SELECT_ALL:
+        return _compile_select_all(el, segments, combination, env)
+    if combination.method == MULTI_MODEL_CHAIN:
+        return _compile_multi_model_chain(el, segments, combination, env)
+    raise ValueError(f"not a list method: {combination.method}")
+
+
+# -- selectAll -------------------------------------------------------------------------------------
+
+
+def _compile_select_all(el: Element, segments: list[Segment], combination: Combination,
+                        env: ModelEnv) -> Predictor | None:
+    problems = env.problems
+    ok = True
+    target = env.target
+    for seg in segments:
+        theirs = seg.plan.target
+        if target is not None and theirs is not None and theirs.name != target.name:
+            problems.invalid(f"a selectAll segment must predict the MiningModel's target {target.name!r}, but "
+                             f"segment {seg.id!r} predicts {theirs.name!r}", el)
+            ok = False
+    output = el.find("Output")
+    for of in output.findall("OutputField") if output is not None else []:
+        if of.get("segmentId") is None:
+            problems.unsupported("an OutputField of a selectAll MiningModel needs segmentId: the model's own "
+                                 "prediction is a list per record", of)
+            ok = False
+    if el.find("Targets") is not None:
+        problems.unsupported("Targets of a selectAll MiningModel are not supported: its prediction is a list "
+                             "per record", el.find("Targets"))
+        ok = False
+    if not ok:
+        return None
+    env.list_valued = True
+    env.has_probabilities = False
+    return _select_all(segments, combination)
+
+
+def _select_all(segments: list[Segment], combination: Combination) -> Predictor:
+    dtype = combination.dtype
+    return_missing = combination.treatment == "returnMissing"
+
+    def predict_select_all(frame: Frame) -> Prediction:
+        n = frame.n
+        runs = _run_all(segments, frame)
+        cells: list[list[object]] = [[] for _ in range(n)]
+        spoilt = np.zeros(n, dtype=bool)
+        for run in runs:
+            values = _convert(run.pred.value, run.pred.dtype, dtype)
+            rows = range(n) if run.rows is None else run.rows.tolist()
+            for r, v in zip(rows, to_python_list(dtype, values), strict=True):
+                cells[r].append(v)
+            if return_missing:
+                miss = is_missing(values)
+                spoilt[miss if run.rows is None else run.rows[miss]] = True
+        value = np.empty(n, dtype=object)
+        for r, cell in enumerate(cells):
+            value[r] = tuple(cell) if cell and not spoilt[r] else None
+        pred = Prediction(n, dtype, value)
+        pred.segments = _segment_results(runs, combination, n)
+        return pred
+
+    return predict_select_all
+
+
+# -- x-multiModelChain ---------------------------------------------------------------------------
+
+
+def _compile_multi_model_chain(el: Element, segments: list[Segment], combination: Combination,
+                               env: ModelEnv) -> Predictor | None:
+    problems = env.problems
+    targets = env.targets
+    if not targets:
+        problems.invalid("an x-multiModelChain MiningModel needs target fields: each segment predicts one", el)
+        return None
+    mine = {t.name for t in targets}
+    predicted: dict[str, str] = {}
+    ok = True
+    for seg in segments:
+        theirs = seg.plan.target
+        if theirs is None or theirs.name not in mine:
+            what = repr(theirs.name) if theirs is not None else "no target field"
+            problems.invalid(f"segment {seg.id!r} of an x-multiModelChain predicts {what}; expected one of the "
+                             f"MiningModel's targets {', '.join(map(repr, mine))}", el)
+            ok = False
+        elif theirs.name in predicted:
+            problems.invalid(f"segments {predicted[theirs.name]!r} and {seg.id!r} of an x-multiModelChain both "
+                             f"predict {theirs.name!r}; each target is predicted by one segment", el)
+            ok = False
+        else:
+            predicted[theirs.name] = seg.id
+    if not ok:
+        return None
+    env.predicts_every_target = True
+    for seg in segments:
+        # Like JPMML, every segment's Output fields are results, nested ones first (depth-first).
+        env.nested_results.extend(seg.plan.nested_results)
+        if seg.plan.output is not None:
+            env.nested_results.extend(seg.plan.output.fields)
+    return _multi_model_chain(segments, combination, targets)
+
+
+def _multi_model_chain(segments: list[Segment], combination: Combination,
+                       targets: tuple[FieldInfo, ...]) -> Predictor:
+    return_missing = combination.treatment == "returnMissing"
+
+    def predict_multi_model_chain(frame: Frame) -> Prediction:
+        n = frame.n
+        for seg in segments:
+            for name, dtype in seg.hands_on:
+                frame.set(name, empty(dtype, n))
+        dead = np.zeros(n, dtype=bool)
+        runs: list[_Run] = []
+        ran: list[np.ndarray] = []
+        for seg in segments:
+            holds = ~dead if seg.predicate is None else (seg.predicate(frame) == 1.0) & ~dead
+            if not holds.any():
+                continue
+            rows = None if holds.all() else np.flatnonzero(holds)
+            run = _evaluate(seg, frame, rows)
+            runs.append(run)
+            ran.append(holds)
+            _hand_on(seg, run, frame, rows)
+            if return_missing:
+                # returnMissing: a missing segment prediction makes the record's results missing.
+                miss = is_missing(run.pred.value)
+                if miss.any():
+                    dead[np.flatnonzero(holds)[miss]] = True
+        keep = [holds & ~dead for holds in ran]
+        by_target: dict[str, Prediction] = {}
+        for run, mine in zip(runs, keep, strict=True):
+            target = run.segment.plan.target
+            if target is None or not mine.any():
+                continue
+            if mine.all():
+                by_target[target.name] = _scatter([(None, run.pred)], n, target.dtype)
+                continue
+            local = mine if run.rows is None else mine[run.rows]
+            by_target[target.name] = _scatter([(np.flatnonzero(mine), run.pred.subset_rows(local))], n,
+                                              target.dtype)
+        preds = [by_target.get(t.name) or Prediction(n, t.dtype, empty(t.dtype, n)) for t in targets]
+        first = preds[0]
+        first.targets = {t.name: p for t, p in zip(targets[1:], preds[1:], strict=True)}
+        first.segments = _segment_results(runs, combination, n)
+        first.extras[NESTED_RESULTS] = _nested_values(runs, keep, n)
+        return first
+
+    return predict_multi_model_chain

@@ -1,0 +1,538 @@
+"""TimeSeriesModel: forecasts over a horizon (PMML 4.4 "Time Series Models").
+
+Each record asks for the forecast ``h`` steps after the end of the fitted series.  ``h`` is read
+from the model's one active MiningField (a numeric field such as ``h``); a model whose
+MiningSchema has no active field (only its order and target fields, as nyoka writes them)
+forecasts one step ahead for every record.  ``h`` must be a positive integer, otherwise the
+record fails.
+
+Supported algorithms (``bestFit``):
+
+* ``ExponentialSmoothing`` - from the final smoothed level ``L``, trend ``T`` (damping ``phi``)
+  and the seasonal values ``S`` of the last period (Gardner's point forecasts):
+  no trend ``L``; additive ``L + h T``; damped_additive ``L + T (phi + ... + phi^h)``;
+  multiplicative ``L T^h``; damped_multiplicative ``L T^(phi + ... + phi^h)``; then
+  ``+ S`` (additive) or ``* S`` (multiplicative seasonality) with ``S = Array[(h - 1) mod period]``.
+  ``polynomial_exp`` trends are refused.
+* ``ARIMA`` with ``predictionMethod="conditionalLeastSquares"`` - the original TimeSeries is
+  transformed (none/logarithmic/squareroot) and differenced (``d`` times, ``D`` times at lag
+  ``period``); the seasonal and non-seasonal AR and MA polynomials are multiplied out and the
+  ARMA recursion ``w_t = c + sum(ar_i w_{t-i}) + a_t + sum(ma_j a_{t-j})`` runs forward with
+  future shocks 0 and the document's Residuals as the past shocks; then the differencing and
+  transformation are undone.  MA coefficients follow R's sign (``1 + theta B``), as the R pmml
+  package writes them.  ``exactLeastSquares`` (Kalman state), DynamicRegressor and
+  OutlierEffect are refused.
+
+* ``StateSpaceModel`` (statsmodels' ARIMA/SARIMAX as nyoka writes them, ``bestFit="StateSpaceModel"``)
+  - as JPMML-Evaluator 1.7 scores it (``TimeSeriesModelEvaluator.evaluateStateSpaceModel``): the
+  observation ``y = Z a + d`` of the filtered StateVector ``a``, the MeasurementMatrix ``Z`` and the
+  observation intercept ``d`` (InterceptVector, else the ``intercept`` attribute).  The horizon is
+  the one supplementary MiningField (missing: 1; JPMML reads no active field for it); JPMML computes
+  the path ``a, T a, T^2 a ...`` but returns its first value whatever the horizon, and fails a
+  record whose horizon is below 1, so pmserve does the same.  An InterceptVector whose length is not
+  the number of observations (nyoka's SARIMAX writes one per state) fails every record in JPMML
+  and is refused at load here.
+
+JPMML-Evaluator 1.7 scores only StateSpaceModel; the ExponentialSmoothing and ARIMA forecasts
+follow the PMML specification.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from pmserve.errors import EvaluationError
+from pmserve.pmml.compiler import ModelEnv, Predictor, register
+from pmserve.pmml.document.parse import Element
+from pmserve.pmml.document.problems import choice_attr, number_attr
+from pmserve.pmml.expressions.predicates import parse_array
+from pmserve.pmml.fields.frame import Expr, Frame
+from pmserve.pmml.fields.types import Array, DataType
+from pmserve.pmml.results.prediction import Prediction
+
+#: The longest horizon a record may ask for (an ARIMA forecast runs through every step before it).
+MAX_HORIZON = 100_000
+
+_TRENDS = ("additive", "damped_additive", "multiplicative", "damped_multiplicative", "polynomial_exp")
+
+Forecast = Callable[[Array], Array]  # horizons (positive integers, float64) -> forecasts
+
+
+@register("TimeSeriesModel")
+def compile_time_series(el: Element, env: ModelEnv) -> Predictor | None:
+    problems = env.problems
+    if env.function_name != "timeSeries":
+        problems.invalid(f"functionName must be timeSeries, got {env.function_name!r}", el)
+        return None
+    best = el.get("bestFit")
+    if best is None:
+        problems.invalid("attribute bestFit is required (the algorithm that scores)", el)
+        return None
+    algorithm = el.find(best)
+    if best not in ("ExponentialSmoothing", "ARIMA", "StateSpaceModel"):
+        problems.unsupported(f"bestFit {best} is not supported; expected ExponentialSmoothing, ARIMA or "
+                             f"StateSpaceModel", el)
+        return None
+    if algorithm is None:
+        problems.invalid(f"bestFit is {best} but the model holds no {best} element", el)
+        return None
+    if best == "StateSpaceModel":
+        valid, horizon = _supplementary_horizon(env, el)
+        first = _state_space(algorithm, env)
+        if first is None or not valid:
+            return None
+        return _predictor(lambda h: np.full(len(h), first), horizon)
+    valid, horizon = _horizon_field(env, el)
+    forecast = _exponential_smoothing(algorithm, env) if best == "ExponentialSmoothing" else _arima(algorithm, el, env)
+    if forecast is None or not valid:
+        return None
+    return _predictor(forecast, horizon)
+
+
+def _horizon_field(env: ModelEnv, el: Element) -> tuple[bool, Expr | None]:
+    """Whether the horizon is well defined, and the expression giving it (None: one step ahead)."""
+    active = env.active_fields
+    if not active:
+        return True, None
+    if len(active) > 1:
+        names = [m.name for m in active]
+        env.problems.unsupported(f"{len(active)} active fields {names}; expected at most one, the forecast "
+                                 f"horizon", el)
+        return False, None
+    expr = env.compiler.ref(active[0].name, el)
+    if expr is None:
+        return False, None
+    if not expr.dtype.is_number:
+        env.problems.invalid(f"the horizon field {active[0].name!r} must be numeric, got dataType "
+                             f"{expr.dtype.value}", el)
+        return False, None
+    return True, expr
+
+
+def _supplementary_horizon(env: ModelEnv, el: Element) -> tuple[bool, Expr | None]:
+    """JPMML's horizon: the one supplementary MiningField, 1 where it is missing (or absent)."""
+    fields = [m for m in env.mining_fields if m.usage == "supplementary"]
+    if not fields:
+        return _horizon_field(env, el)
+    if len(fields) > 1:
+        env.problems.invalid(f"expected 0 or 1 supplementary fields (the forecast horizon), got "
+                             f"{[m.name for m in fields]}", el)
+        return False, None
+    expr = env.compiler.ref(fields[0].name, el)
+    if expr is None:
+        return False, None
+    if not expr.dtype.is_number:
+        env.problems.invalid(f"the horizon field {fields[0].name!r} must be numeric, got dataType "
+                             f"{expr.dtype.value}", el)
+        return False, None
+    read, name = expr.fn, fields[0].name
+
+    def horizon(frame: Frame) -> Array:
+        if not frame.has(name):  # a supplementary field is optional in the input
+            return np.ones(frame.n)
+        h = np.asarray(read(frame), dtype=np.float64)
+        return np.where(np.isnan(h), 1.0, h)
+
+    return True, Expr(expr.dtype, expr.optype, horizon)
+
+
+def _predictor(forecast: Forecast, horizon: Expr | None) -> Predictor:
+    def predict(frame: Frame) -> Prediction:
+        h = np.ones(frame.n) if horizon is None else np.asarray(horizon.fn(frame), dtype=np.float64)
+        present = ~np.isnan(h)
+        bad = present & ((h != np.floor(h)) | (h < 1) | (h > MAX_HORIZON))
+        if bad.any():
+            values = h[bad]
+            frame.fail(bad, lambda r: EvaluationError(
+                f"the forecast horizon must be an integer from 1 to {MAX_HORIZON}, got "
+                f"{values[0] if len(values) == 1 else 'another value'} (row {r + 1})", row=r))
+        ok = present & ~bad
+        out = np.full(frame.n, np.nan)
+        if ok.any():
+            with np.errstate(all="ignore"):
+                out[ok] = forecast(h[ok])
+        return Prediction(frame.n, DataType.DOUBLE, out)
+
+    return predict
+
+
+# -- exponential smoothing ---------------------------------------------------------------------
+
+
+def _number(el: Element, attr: str, env: ModelEnv, default: float | None = None) -> float | None:
+    return number_attr(el, attr, env.problems, default, required=default is None)
+
+
+def _exponential_smoothing(es: Element, env: ModelEnv) -> Forecast | None:
+    level_el = es.find("Level")
+    if level_el is None:
+        env.problems.invalid("ExponentialSmoothing needs a Level", es)
+        return None
+    level = _number(level_el, "smoothedValue", env)
+    trend = _trend(es.find("Trend_ExpoSmooth"), env)
+    season = _seasonality(es.find("Seasonality_ExpoSmooth"), env)
+    if level is None or trend is None or season is None:
+        return None
+    trend_of = trend
+    season_of = season
+
+    def forecast(h: Array) -> Array:
+        return season_of(trend_of(level, h), h)
+
+    return forecast
+
+
+def _trend(el: Element | None, env: ModelEnv) -> Callable[[float, Array], Array] | None:
+    if el is None:
+        return lambda level, h: np.full(len(h), level)
+    kind = choice_attr(el, "trend", _TRENDS, env.problems, "additive")
+    if kind is None:
+        return None
+    if kind == "polynomial_exp":
+        env.problems.unsupported("trend polynomial_exp is not supported; expected additive, damped_additive, "
+                                 "multiplicative or damped_multiplicative", el)
+        return None
+    value = _number(el, "smoothedValue", env)
+    phi = _number(el, "phi", env, default=1.0)
+    if value is None or phi is None:
+        return None
+    t = value
+    damping = phi
+
+    def damped_steps(h: Array) -> Array:
+        # phi + phi^2 + ... + phi^h
+        if damping == 1.0:
+            return h
+        return damping * (1.0 - np.power(damping, h)) / (1.0 - damping)
+
+    if kind == "additive":
+        return lambda level, h: level + h * t
+    if kind == "damped_additive":
+        return lambda level, h: level + t * damped_steps(h)
+    if kind == "multiplicative":
+        return lambda level, h: level * np.power(t, h)
+    return lambda level, h: level * np.power(t, damped_steps(h))
+
+
+def _seasonality(el: Element | None, env: ModelEnv) -> Callable[[Array, Array], Array] | None:
+    if el is None:
+        return lambda base, h: base
+    kind = el.get("type")
+    if kind not in ("additive", "multiplicative"):
+        env.problems.invalid(f"Seasonality_ExpoSmooth type must be additive or multiplicative, got {kind!r}", el)
+        return None
+    period_text = el.get("period")
+    try:
+        period = int(period_text or "")
+    except ValueError:
+        period = 0
+    if period < 1:
+        env.problems.invalid(f"attribute period must be a positive integer, got {period_text!r}", el)
+        return None
+    if el.get("phase") not in (None, "0"):
+        env.problems.unsupported(f"a seasonal phase ({el.get('phase')}) is not supported; expected the Array to "
+                                 f"start with the season after the last observation", el)
+        return None
+    arr = el.find("Array")
+    if arr is None:
+        env.problems.invalid("Seasonality_ExpoSmooth needs an Array of the seasonal values", el)
+        return None
+    values = parse_array(arr, DataType.DOUBLE, env.compiler)
+    if values is None:
+        return None
+    if len(values) != period:
+        env.problems.invalid(f"the seasonal Array holds {len(values)} values for period {period}", arr)
+        return None
+    seasons = np.asarray(values, dtype=np.float64)
+
+    def apply(base: Array, h: Array) -> Array:
+        s = seasons[(h.astype(np.int64) - 1) % period]
+        return base + s if kind == "additive" else base * s
+
+    return apply
+
+
+# -- ARIMA ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Component:
+    order: tuple[int, int, int]
+    ar: tuple[float, ...]
+    ma: tuple[float, ...]
+    residuals: tuple[float, ...]
+
+
+def _arima(el: Element, model: Element, env: ModelEnv) -> Forecast | None:
+    problems = env.problems
+    method = el.get("predictionMethod", "conditionalLeastSquares")
+    ok = True
+    if method != "conditionalLeastSquares":
+        problems.unsupported(f"predictionMethod {method} is not supported; expected conditionalLeastSquares "
+                             f"(exactLeastSquares needs the Kalman filter state)", el)
+        ok = False
+    for tag in ("DynamicRegressor", "OutlierEffect"):
+        if el.find(tag) is not None:
+            problems.unsupported(f"{tag} is not supported in ARIMA forecasts", el.find(tag))
+            ok = False
+    transformation = el.get("transformation", "none")
+    if transformation not in ("none", "logarithmic", "squareroot"):
+        problems.invalid(f"transformation must be none, logarithmic or squareroot, got {transformation!r}", el)
+        ok = False
+    constant = _number(el, "constantTerm", env, default=0.0)
+    nonseasonal = _component(el.find("NonseasonalComponent"), ("p", "d", "q"), env)
+    seasonal_el = el.find("SeasonalComponent")
+    seasonal = _component(seasonal_el, ("P", "D", "Q"), env)
+    period = 1
+    if seasonal_el is not None:
+        try:
+            period = int(seasonal_el.get("period") or "")
+        except ValueError:
+            period = 0
+        if period < 1:
+            problems.invalid(f"attribute period must be a positive integer, got {seasonal_el.get('period')!r}",
+                             seasonal_el)
+            ok = False
+    history = _history(model, env)
+    if not ok or constant is None or nonseasonal is None or seasonal is None or history is None:
+        return None
+    ar = _poly_product(_ar_poly(nonseasonal.ar, 1), _ar_poly(seasonal.ar, period))
+    ma = _poly_product(_ma_poly(nonseasonal.ma, 1), _ma_poly(seasonal.ma, period))
+    residuals = seasonal.residuals if len(seasonal.residuals) > len(nonseasonal.residuals) else \
+        nonseasonal.residuals
+    q_total = len(ma) - 1
+    if q_total and len(residuals) < q_total:
+        problems.invalid(f"the MA part needs the last {q_total} residuals, the document gives "
+                         f"{len(residuals)}", el)
+        return None
+    d, big_d = nonseasonal.order[1], seasonal.order[1]
+    if len(history) <= d + big_d * period + len(ar) - 1:
+        problems.invalid(f"the TimeSeries holds {len(history)} values, too few for the model's differencing "
+                         f"and AR order", el)
+        return None
+    series = np.log(history) if transformation == "logarithmic" else \
+        np.sqrt(history) if transformation == "squareroot" else history
+    if np.isnan(series).any():
+        problems.invalid(f"the {transformation} transformation is undefined for a value of the TimeSeries", el)
+        return None
+    plan = _ArimaPlan(series, d, big_d, period, constant, -ar[1:], ma[1:],
+                      np.asarray(residuals[len(residuals) - q_total:] if q_total else (), dtype=np.float64))
+
+    def forecast(h: Array) -> Array:
+        path = plan.path(int(h.max()))
+        out = path[h.astype(np.int64) - 1]
+        if transformation == "logarithmic":
+            return np.exp(out)
+        if transformation == "squareroot":
+            return np.square(out)
+        return out
+
+    return forecast
+
+
+# -- state space model -------------------------------------------------------------------------
+
+
+def _state_space(el: Element, env: ModelEnv) -> float | None:
+    """The first forecast ``Z a + d`` of a StateSpaceModel (see the module docstring)."""
+    problems = env.problems
+    state = _real_array(el.find("StateVector"), "StateVector", el, env)
+    measurement = _dense_matrix(el.find("MeasurementMatrix"), "MeasurementMatrix", el, env)
+    if el.find("TransitionMatrix") is not None:
+        _dense_matrix(el.find("TransitionMatrix"), "TransitionMatrix", el, env)
+    intercept = _number(el, "intercept", env, default=0.0)
+    vector_el = el.find("InterceptVector")
+    if state is None or measurement is None or intercept is None:
+        return None
+    if vector_el is not None:
+        if intercept != 0.0:
+            problems.invalid("a StateSpaceModel with an InterceptVector must not set a non-zero intercept", el)
+            return None
+        offsets = _real_array(vector_el, "InterceptVector", el, env)
+        if offsets is None:
+            return None
+    else:
+        offsets = np.array([intercept])
+    rows, cols = measurement.shape
+    if cols != len(state):
+        problems.invalid(f"the MeasurementMatrix has {cols} columns but the StateVector {len(state)} values", el)
+        return None
+    if len(offsets) != rows:
+        problems.invalid(f"the InterceptVector holds {len(offsets)} values but there are {rows} observations "
+                         f"(MeasurementMatrix rows); JPMML adds it to the observations and fails every record",
+                         vector_el if vector_el is not None else el)
+        return None
+    return float((measurement @ state + offsets)[0])
+
+
+def _real_array(el: Element | None, name: str, parent: Element, env: ModelEnv) -> Array | None:
+    array = None if el is None else el.find("Array")
+    if el is None or array is None:
+        env.problems.invalid(f"the StateSpaceModel needs a {name} with an Array", parent if el is None else el)
+        return None
+    try:
+        values = np.array([float(t) for t in array.text.split()], dtype=np.float64)
+    except ValueError:
+        env.problems.invalid(f"the {name} Array must hold numbers", array)
+        return None
+    if len(values) == 0:
+        env.problems.invalid(f"the {name} Array is empty", array)
+        return None
+    return values
+
+
+def _dense_matrix(el: Element | None, name: str, parent: Element, env: ModelEnv) -> Array | None:
+    """A Matrix written as Array rows (``kind="any"``), as nyoka writes them."""
+    matrix = None if el is None else el.find("Matrix")
+    if el is None or matrix is None:
+        env.problems.invalid(f"the StateSpaceModel needs a {name} with a Matrix", parent if el is None else el)
+        return None
+    if matrix.get("kind", "any") != "any" or matrix.find("MatCell") is not None:
+        env.problems.unsupported(f"the {name} must be a dense Matrix of Array rows (kind any)", matrix)
+        return None
+    try:
+        rows = [[float(t) for t in a.text.split()] for a in matrix.findall("Array")]
+    except ValueError:
+        env.problems.invalid(f"the {name} Arrays must hold numbers", matrix)
+        return None
+    if not rows or len({len(r) for r in rows}) != 1 or not rows[0]:
+        env.problems.invalid(f"the {name} rows must be non-empty and of one length", matrix)
+        return None
+    return np.array(rows, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class _ArimaPlan:
+    series: Array
+    d: int
+    seasonal_d: int
+    period: int
+    constant: float
+    ar: Array  # coefficients of w_{t-1}, w_{t-2}, ... after multiplying the polynomials out
+    ma: Array  # coefficients of a_{t-1}, a_{t-2}, ...
+    residuals: Array  # the last len(ma) shocks, oldest first
+
+    def path(self, horizon: int) -> Array:
+        """Forecasts for steps 1..horizon in the original (transformed) scale."""
+        levels: list[Array] = [self.series]
+        for _ in range(self.d):
+            levels.append(np.diff(levels[-1]))
+        for _ in range(self.seasonal_d):
+            last = levels[-1]
+            levels.append(last[self.period:] - last[:-self.period])
+        w = list(levels[-1])
+        shocks = list(self.residuals)
+        p, q = len(self.ar), len(self.ma)
+        out = np.empty(horizon)
+        for step in range(horizon):
+            value = self.constant
+            for i in range(p):
+                value += self.ar[i] * w[-1 - i]
+            for j in range(q):
+                k = len(shocks) - 1 - j
+                if k >= 0:
+                    value += self.ma[j] * shocks[k]
+            w.append(value)
+            shocks.append(0.0)
+            out[step] = value
+        # Undo the differencing, innermost last: each level's future = its past + the next level's.
+        future = out
+        for k in range(len(levels) - 2, -1, -1):
+            base = levels[k]
+            lag = self.period if k >= self.d else 1  # levels past d come from seasonal differences
+            ext = list(base)
+            for step in range(horizon):
+                ext.append(ext[-lag] + future[step])
+            future = np.asarray(ext[len(base):])
+        return future
+
+
+def _component(el: Element | None, names: tuple[str, str, str], env: ModelEnv) -> _Component | None:
+    if el is None:
+        return _Component((0, 0, 0), (), (), ())
+    order: list[int] = []
+    for name in names:
+        text = el.get(name, "0")
+        try:
+            value = int(text)
+        except ValueError:
+            value = -1
+        if value < 0:
+            env.problems.invalid(f"attribute {name} must be a non-negative integer, got {text!r}", el)
+            return None
+        order.append(value)
+    ar: list[float] = []
+    ar_el = el.find("AR")
+    if order[0]:
+        arr = ar_el.find("Array") if ar_el is not None else None
+        got = parse_array(arr, DataType.DOUBLE, env.compiler) if arr is not None else None
+        if got is None or len(got) != order[0]:
+            env.problems.invalid(f"{names[0]}={order[0]} needs an AR Array of {order[0]} coefficients", el)
+            return None
+        ar = [float(v) for v in got]
+    ma: list[float] = []
+    residuals: list[float] = []
+    ma_el = el.find("MA")
+    if order[2]:
+        coef_el = ma_el.find("MACoefficients") if ma_el is not None else None
+        arr = coef_el.find("Array") if coef_el is not None else None
+        got = parse_array(arr, DataType.DOUBLE, env.compiler) if arr is not None else None
+        if got is None or len(got) != order[2]:
+            env.problems.invalid(f"{names[2]}={order[2]} needs MA/MACoefficients with an Array of {order[2]} "
+                                 f"coefficients", el)
+            return None
+        ma = [float(v) for v in got]
+        res_el = ma_el.find("Residuals") if ma_el is not None else None
+        res_arr = res_el.find("Array") if res_el is not None else None
+        res = parse_array(res_arr, DataType.DOUBLE, env.compiler) if res_arr is not None else None
+        if res is None:
+            env.problems.invalid("conditional least squares needs the MA Residuals (the last shocks)", el)
+            return None
+        residuals = [float(v) for v in res]
+    return _Component((order[0], order[1], order[2]), tuple(ar), tuple(ma), tuple(residuals))
+
+
+def _history(model: Element, env: ModelEnv) -> Array | None:
+    series = [t for t in model.findall("TimeSeries") if t.get("usage", "original") == "original"]
+    if not series:
+        env.problems.invalid("an ARIMA forecast needs the original TimeSeries (usage=\"original\")", model)
+        return None
+    values: list[tuple[float, float]] = []
+    for i, tv in enumerate(series[0].findall("TimeValue")):
+        try:
+            index = float(tv.get("index", str(i)))
+            values.append((index, float(tv.get("value") or "")))
+        except ValueError:
+            env.problems.invalid(f"TimeValue index and value must be numbers, got {tv.get('index')!r} and "
+                                 f"{tv.get('value')!r}", tv)
+            return None
+    if not values:
+        env.problems.invalid("the original TimeSeries holds no TimeValue", series[0])
+        return None
+    values.sort(key=lambda iv: iv[0])
+    return np.asarray([v for _, v in values], dtype=np.float64)
+
+
+def _ar_poly(coefs: tuple[float, ...], lag: int) -> Array:
+    """1 - c1 B^lag - c2 B^2lag - ... as coefficients of B^0, B^1, ..."""
+    poly = np.zeros(len(coefs) * lag + 1)
+    poly[0] = 1.0
+    for i, c in enumerate(coefs, 1):
+        poly[i * lag] = -c
+    return poly
+
+
+def _ma_poly(coefs: tuple[float, ...], lag: int) -> Array:
+    """1 + c1 B^lag + c2 B^2lag + ..."""
+    poly = np.zeros(len(coefs) * lag + 1)
+    poly[0] = 1.0
+    for i, c in enumerate(coefs, 1):
+        poly[i * lag] = c
+    return poly
+
+
+def _poly_product(a: Array, b: Array) -> Array:
+    return np.convolve(a, b)

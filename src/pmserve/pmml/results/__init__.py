@@ -1,0 +1,2 @@
+"""What a model's prediction becomes: the Prediction record, Targets post-processing, Output
+fields, and ModelVerification replay."""

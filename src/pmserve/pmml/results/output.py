@@ -1,0 +1,381 @@
+"""The Output element: result features computed from a model's prediction.
+
+PMML 4.4 "Output": predictedValue, predictedDisplayValue, probability, confidence, residual,
+standardError, entityId, clusterId, affinity, entityAffinity, clusterAffinity, reasonCode,
+transformedValue, decision, warning, ruleValue; ``segmentId`` reads a segment's results;
+``isFinalResult="false"`` fields are computed (others may use them) but not returned.
+JPMML's ``x-report`` is accepted and always missing: pmserve writes no MathML computation report.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from pmserve.errors import DataError, EvaluationError, excerpt
+from pmserve.pmml.document.parse import Element
+from pmserve.pmml.expressions.transformations import EXPRESSION_TAGS, Compiler, format_number
+from pmserve.pmml.fields.frame import Frame
+from pmserve.pmml.fields.schema import FieldInfo, Scope, parse_dtype
+from pmserve.pmml.fields.types import Array, DataType, empty, is_missing, parse_scalar
+from pmserve.pmml.results.prediction import CHAIN_VALUE, Prediction
+
+Feature = Callable[[Prediction, Frame, dict[str, Array]], Array]
+
+_FEATURES = frozenset({
+    "predictedValue", "predictedDisplayValue", "probability", "confidence", "residual", "standardError",
+    "standardDeviation", "entityId", "clusterId", "affinity", "entityAffinity", "clusterAffinity",
+    "reasonCode", "transformedValue", "decision", "warning", "ruleValue", "antecedent", "consequent",
+    "rule", "ruleId", "support", "lift", "leverage",
+})
+
+
+#: JPMML's extension feature: a MathML report of how another output field's value was computed.
+X_REPORT = "x-report"
+
+
+@dataclass(frozen=True)
+class OutputField:
+    name: str
+    dtype: DataType
+    optype: str
+    feature: str
+    final: bool
+    compute: Feature
+
+
+@dataclass(frozen=True)
+class OutputPlan:
+    fields: tuple[OutputField, ...]
+
+    def evaluate(self, pred: Prediction, frame: Frame) -> dict[str, Array]:
+        values: dict[str, Array] = {}
+        out_frame = frame.child({}, values)
+        undefined: npt.NDArray[np.bool_] | None = None
+        for f in self.fields:
+            v = f.compute(pred, out_frame, values)
+            values[f.name] = _as_type(v, f.dtype)
+            if f.feature not in WITHOUT_PREDICTION:
+                # JPMML-Evaluator does not define such a field for a record without a prediction:
+                # an expression of a later OutputField that reads it fails the record.
+                if undefined is None:
+                    undefined = np.asarray(is_missing(pred.value), dtype=bool)
+                out_frame.defer(f.name, undefined, _undefined_output(f.name))
+        return values
+
+
+#: OutputField features JPMML evaluates without the model's prediction.
+WITHOUT_PREDICTION = frozenset({"transformedValue", "decision", "warning"})
+
+
+def _undefined_output(name: str) -> Callable[[int], DataError]:
+    def make(r: int) -> DataError:
+        return EvaluationError(
+            f"OutputField {name!r} is not defined for a record without a prediction, and another "
+            f"OutputField's expression reads it (row {r + 1})", field=name, row=r)
+
+    return make
+
+
+def _as_type(v: Array, dtype: DataType) -> Array:
+    if dtype.is_string and v.dtype != object:
+        return np.array([None if x != x else format_number(x, DataType.DOUBLE) for x in v.tolist()], dtype=object)
+    if not dtype.is_string and v.dtype == object:
+        out = np.full(len(v), np.nan)
+        for i, x in enumerate(v.tolist()):
+            if x is None:
+                continue
+            with contextlib.suppress(ValueError):
+                out[i] = x if isinstance(x, float) else parse_scalar(dtype, str(x))
+        return out
+    return v
+
+
+def compile_output(
+    el: Element | None,
+    c: Compiler,
+    target: FieldInfo | None,
+    function_name: str,
+    extra: Callable[[Element, str], Feature | None] | None = None,
+    more_targets: Mapping[str, FieldInfo] | None = None,
+) -> tuple[OutputPlan | None, Scope]:
+    """Compile an Output element; returns the plan and the scope its fields add to.
+
+    ``more_targets`` are a model's target fields after the first: an OutputField whose
+    ``targetField`` names one of them reads that target's prediction (``Prediction.targets``).
+    """
+    scope = Scope(c.scope)
+    if el is None:
+        return None, scope
+    cc = c.with_scope(scope)
+    fields: list[OutputField] = []
+    primary = target
+    seen: set[str] = set()
+    for of in el.findall("OutputField"):
+        name = of.get("name")
+        if not name:
+            c.problems.invalid("attribute name is required", of)
+            continue
+        if name in seen:
+            c.problems.invalid(f"OutputField {name!r} is defined twice", of)
+            continue
+        seen.add(name)
+        feature = of.get("feature", "predictedValue")
+        seg = of.get("segmentId")
+        other = more_targets.get(of.get("targetField") or "") if more_targets else None
+        target = other or primary
+        dtype_default = _default_type(feature, target)
+        if feature in ("transformedValue", "decision") and seg is not None and of.get("value") is not None \
+                and not any(ch.tag in EXPRESSION_TAGS for ch in of.children):
+            # JPMML: the segment's own OutputField named by `value` (read in that segment).
+            compute: Feature = _named_output(of.get("value") or "")
+            dtype_default = DataType.STRING
+        elif feature in ("transformedValue", "decision"):
+            got, dtype_expr = _transformed(of, cc)
+            if got is None:
+                continue
+            compute, dtype_default = got, dtype_expr
+        else:
+            found = _feature(of, feature, target, function_name, c, extra)
+            if found is None:
+                continue
+            compute = found
+        if seg is not None:
+            compute = _in_segment(seg, compute)
+        if other is not None:
+            compute = _of_target(other.name, compute)
+        dtype = parse_dtype(of, c.problems, default=dtype_default)
+        optype = of.get("optype") or ("categorical" if dtype.is_string else "continuous")
+        fields.append(OutputField(name, dtype, optype, feature, of.get("isFinalResult", "true") != "false", compute))
+        scope.add(FieldInfo(name, dtype, optype))
+    return OutputPlan(tuple(fields)), scope
+
+
+def _rank(of: Element, c: Compiler) -> int:
+    """The ``rank`` attribute: a positive integer, 1 when absent."""
+    text = of.get("rank", "1").strip()
+    if not text.isascii() or not text.isdigit() or int(text) < 1:
+        c.problems.invalid(f"attribute rank must be a positive integer, got {excerpt(text)}", of)
+        return 1
+    return int(text)
+
+
+def _default_type(feature: str, target: FieldInfo | None) -> DataType:
+    if feature in ("predictedValue",):
+        return target.dtype if target is not None else DataType.STRING
+    if feature in ("predictedDisplayValue", "entityId", "clusterId", "reasonCode", "warning", "ruleValue",
+                   "antecedent", "consequent", "rule", "ruleId", X_REPORT):
+        return DataType.STRING
+    return DataType.DOUBLE
+
+
+def _named_output(name: str) -> Feature:
+    def run(pred: Prediction, frame: Frame, values: dict[str, Array]) -> Array:
+        got = values.get(name)
+        return got if got is not None else np.full(pred.n, np.nan)
+
+    return run
+
+
+def _of_target(name: str, compute: Feature) -> Feature:
+    def run(pred: Prediction, frame: Frame, values: dict[str, Array]) -> Array:
+        return compute(pred.targets[name], frame, values)
+
+    return run
+
+
+def _in_segment(seg: str, compute: Feature) -> Feature:
+    def run(pred: Prediction, frame: Frame, values: dict[str, Array]) -> Array:
+        got = pred.segments.get(seg)
+        if got is None:
+            return np.full(pred.n, np.nan)
+        sp, souts = got
+        return compute(sp, frame, souts)
+
+    return run
+
+
+def _transformed(of: Element, c: Compiler) -> tuple[Feature | None, DataType]:
+    expr = c.expression_of(of)
+    if expr is None:
+        return None, DataType.DOUBLE
+    fn = expr.fn
+
+    def run(pred: Prediction, frame: Frame, values: dict[str, Array]) -> Array:
+        return fn(frame)
+
+    return run, expr.dtype
+
+
+def _feature(
+    of: Element, feature: str, target: FieldInfo | None, function_name: str, c: Compiler,
+    extra: Callable[[Element, str], Feature | None] | None,
+) -> Feature | None:
+    value_text = of.get("value")
+    tdtype = target.dtype if target is not None else DataType.STRING
+
+    def typed_value() -> Any:
+        if value_text is None:
+            return None
+        try:
+            return parse_scalar(tdtype, value_text)
+        except ValueError:
+            return value_text
+
+    if extra is not None:
+        special = extra(of, feature)
+        if special is not None:
+            return special
+    if feature == "predictedValue":
+        return lambda p, f, v: p.extras.get(CHAIN_VALUE, p.value)
+    if feature == "predictedDisplayValue":
+        display = dict(target.display) if target is not None else {}
+
+        def disp(p: Prediction, f: Frame, v: dict[str, Array]) -> Array:
+            table = {**display, **p.display}
+            out = np.empty(p.n, dtype=object)
+            for i, x in enumerate(p.value.tolist()):
+                if x is None or x != x:
+                    out[i] = None
+                else:
+                    out[i] = table.get(x, x if isinstance(x, str) else format_number(x, p.dtype))
+            return out
+
+        return disp
+    if feature == "probability":
+        wanted = typed_value()
+        if wanted is not None:
+            return lambda p, f, v: p.probability_of(wanted)
+
+        def prob_of_predicted(p: Prediction, f: Frame, v: dict[str, Array]) -> Array:
+            if p.probabilities is None:
+                return np.full(p.n, np.nan)
+            return _pick_predicted(p, p.probabilities)
+
+        return prob_of_predicted
+    if feature == "confidence":
+        wanted = typed_value()
+
+        def conf(p: Prediction, f: Frame, v: dict[str, Array]) -> Array:
+            if p.confidences is not None:
+                if wanted is not None:
+                    for j, cat in enumerate(p.categories):
+                        if cat == wanted:
+                            return p.confidences[:, j]
+                    return np.full(p.n, np.nan)
+                return _pick_predicted(p, p.confidences)
+            if p.confidence is not None:
+                return p.confidence
+            if p.probabilities is not None:
+                if wanted is not None:
+                    return p.probability_of(wanted)
+                return _pick_predicted(p, p.probabilities)
+            return np.full(p.n, np.nan)
+
+        return conf
+    if feature == "residual":
+        if target is None:
+            c.problems.invalid("feature residual needs a target field", of)
+            return None
+        tname = target.name
+        wanted = typed_value()
+
+        def resid(p: Prediction, f: Frame, v: dict[str, Array]) -> Array:
+            if not f.has(tname):
+                return np.full(p.n, np.nan)
+            actual = f.get(tname)
+            if p.probabilities is not None:
+                # PMML 4.4 Output "residual", categorical: [actual == predicted] - P(predicted).
+                # With a value attribute, the category is that value instead of the predicted one.
+                if wanted is not None:
+                    hit = np.fromiter((a is not None and a == wanted for a in actual.tolist()), dtype=bool,
+                                      count=p.n)
+                    out = hit.astype(np.float64) - p.probability_of(wanted)
+                    out[is_missing(actual)] = np.nan
+                    return out
+                hit = np.fromiter((a is not None and a == v for a, v in zip(actual.tolist(), p.value.tolist(),
+                                                                           strict=True)),
+                                  dtype=bool, count=p.n)
+                out = hit.astype(np.float64) - _pick_predicted(p, p.probabilities)
+                out[is_missing(actual) | is_missing(p.value)] = np.nan
+                return out
+            with np.errstate(invalid="ignore"):
+                return np.asarray(actual, dtype=np.float64) - p.value
+
+        return resid
+    if feature in ("standardError", "standardDeviation"):
+        return lambda p, f, v: p.standard_error if p.standard_error is not None else np.full(p.n, np.nan)
+    if feature in ("entityId", "clusterId"):
+        rank = _rank(of, c)
+
+        def ent(p: Prediction, f: Frame, v: dict[str, Array]) -> Array:
+            if rank > 1:
+                ranked = p.extras.get("ranked_entity_ids")
+                if ranked is None or ranked.shape[1] < rank:
+                    return empty(DataType.STRING, p.n)
+                picked: Array = np.asarray(ranked[:, rank - 1], dtype=object)
+                return picked
+            if p.entity_id is not None:
+                return p.entity_id
+            return empty(DataType.STRING, p.n)
+
+        return ent
+    if feature in ("affinity", "entityAffinity", "clusterAffinity"):
+        wanted_id = value_text
+        rank = _rank(of, c)
+
+        def aff(p: Prediction, f: Frame, v: dict[str, Array]) -> Array:
+            if wanted_id is not None and p.entity_affinities is not None:
+                for j, e in enumerate(p.entity_ids):
+                    if str(e) == wanted_id:
+                        return p.entity_affinities[:, j]
+                return np.full(p.n, np.nan)
+            if rank > 1:
+                ranked = p.extras.get("ranked_affinities")
+                if ranked is None or ranked.shape[1] < rank:
+                    return np.full(p.n, np.nan)
+                col: Array = ranked[:, rank - 1]
+                return col
+            return p.affinity if p.affinity is not None else np.full(p.n, np.nan)
+
+        return aff
+    if feature == "reasonCode":
+        rank = _rank(of, c)
+
+        def reason(p: Prediction, f: Frame, v: dict[str, Array]) -> Array:
+            rc = p.reason_codes
+            if rc is None or rc.shape[1] < rank:
+                return empty(DataType.STRING, p.n)
+            return rc[:, rank - 1]
+
+        return reason
+    if feature == "warning":
+        return lambda p, f, v: empty(DataType.STRING, p.n)
+    if feature == X_REPORT:
+        # JPMML fills a report (MathML of how the value was computed) only when evaluated with
+        # a reporting value factory; plain evaluation leaves it missing, and pmserve writes none.
+        return lambda p, f, v: empty(DataType.STRING, p.n)
+    if feature.startswith("x-"):
+        c.problems.unsupported(f"feature {feature!r} (a JPMML extension) is not supported", of)
+        return None
+    if feature not in _FEATURES:
+        c.problems.invalid(f"feature {feature!r} is not a PMML result feature", of)
+        return None
+    c.problems.unsupported(f"feature {feature!r} is not supported for this model type", of)
+    return None
+
+
+def _pick_predicted(p: Prediction, matrix: Array) -> Array:
+    out = np.full(p.n, np.nan)
+    for j, cat in enumerate(p.categories):
+        if p.value.dtype == object:
+            m = np.fromiter((x is not None and x == cat for x in p.value), dtype=bool, count=p.n)
+        else:
+            m = p.value == cat
+        out[m] = matrix[m, j]
+    return out
