@@ -12,7 +12,7 @@ import pytest
 
 from pmserve.errors import InvalidValueError
 from pmserve.pmml import load
-from pmserve.pmml.expressions.transformations import format_number
+from pmserve.pmml.expressions.casting import format_number
 from pmserve.pmml.fields.types import (
     DataType,
     NumericInputs,

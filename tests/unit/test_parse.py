@@ -17,7 +17,7 @@ from pmserve.pmml.compiler import ModelEnv, compile_document
 from pmserve.pmml.document import parse as _parse
 from pmserve.pmml.document.parse import Element, NodeHierarchy, parse, read_bytes
 from pmserve.pmml.document.problems import Problems
-from pmserve.pmml.expressions.transformations import Compiler
+from pmserve.pmml.expressions.transformations import ExpressionCompiler
 from pmserve.pmml.fields.schema import Scope, parse_data_field, parse_mining_schema
 from pmserve.pmml.model import Model
 
@@ -264,7 +264,8 @@ def _flat_trees(doc: bytes, bulk: bool) -> list[FlatTree]:
     for tree_el in (t for t in root.iter() if t.tag == "TreeModel"):
         assert (node_table(tree_el) is not None) == bulk
         mining = parse_mining_schema(tree_el.find("MiningSchema"), scope, problems)
-        env = ModelEnv(tree_el, tree_el.get("functionName", ""), Compiler(scope, problems), mining, None, problems)
+        env = ModelEnv(tree_el, tree_el.get("functionName", ""), ExpressionCompiler(scope, problems), mining, None,
+                       problems)
         flat = compile_flat(tree_el, env)
         assert flat is not None
         out.append(flat)

@@ -11,7 +11,7 @@ from pmserve.pmml._tree_flat import NO_NODE, compile_flat
 from pmserve.pmml.compiler import ModelEnv
 from pmserve.pmml.document.parse import parse
 from pmserve.pmml.document.problems import Problems
-from pmserve.pmml.expressions.transformations import Compiler
+from pmserve.pmml.expressions.transformations import ExpressionCompiler
 from pmserve.pmml.fields.frame import Frame
 from pmserve.pmml.fields.schema import Scope, parse_data_field, parse_mining_schema
 
@@ -338,7 +338,7 @@ def test_compile_flat_exposes_leaf_indices_for_ensembles() -> None:
     for df in dictionary.findall("DataField"):
         scope.add(parse_data_field(df, problems))
     mining = parse_mining_schema(tree_el.find("MiningSchema"), scope, problems)
-    env = ModelEnv(tree_el, "regression", Compiler(scope, problems), mining, None, problems)
+    env = ModelEnv(tree_el, "regression", ExpressionCompiler(scope, problems), mining, None, problems)
     flat = compile_flat(tree_el, env)
     assert flat is not None
     assert not problems

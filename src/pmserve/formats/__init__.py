@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal, Protocol
 
 from pmserve.errors import PayloadTooLargeError, UnsupportedFormatError
+from pmserve.formats._pmml import load_pmml
 from pmserve.formats._tables import RowTable, TableScorable
 from pmserve.formats.spss._limits import StreamLimits
 from pmserve.formats.spss._loader import StreamModel, load_stream
@@ -54,8 +55,6 @@ def load_model(filename: str, content: bytes, limits: Limits | None = None, *,
         return load_stream(filename, content, stream_limits or StreamLimits())
     data = _gunzip(filename, content, limits.max_document_bytes) if content[:2] == b"\x1f\x8b" else content
     if _looks_like_xml(data):
-        from pmserve.formats._pmml import load_pmml
-
         return load_pmml(data, limits)
     if not data.strip():
         raise UnsupportedFormatError(f"file {filename!r} is empty; pmserve accepts {ACCEPTED}")

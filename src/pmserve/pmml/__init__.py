@@ -10,9 +10,10 @@ Loading collects every unsupported or invalid element of the document into one
 markup at score time.
 """
 
-from pmserve.pmml.compiler import load
+
 from pmserve.pmml.document.limits import DeadlineExceeded, Limits
+from pmserve.pmml.fields.field import Field, Interval
 from pmserve.pmml.fields.types import DataType
-from pmserve.pmml.model import Field, Interval, Model, Scored
+from pmserve.pmml.model import Model, Scored, load
 
 __all__ = ["DataType", "DeadlineExceeded", "Field", "Interval", "Limits", "Model", "Scored", "load"]

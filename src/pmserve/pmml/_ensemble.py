@@ -16,18 +16,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from pmserve.pmml._forest import PAIRS, BoolArray, Forest, IntArray, build_forest
 from pmserve.pmml.fields.frame import Frame
 from pmserve.pmml.fields.types import Array, DataType, empty
+from pmserve.pmml.models.mining.segments import Combination, Segment
 from pmserve.pmml.results.prediction import Prediction
 from pmserve.pmml.tree import TreePredictor
-
-if TYPE_CHECKING:  # mining imports this module
-    from pmserve.pmml.models.mining import Combination, Segment
 
 Predictor = Callable[[Frame], Prediction]
 

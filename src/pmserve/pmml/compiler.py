@@ -10,18 +10,16 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import Any
 
-import numpy as np
-
-from pmserve.errors import DataError, InvalidMarkupError, excerpt
+from pmserve.errors import DataError
 from pmserve.pmml.document.limits import DEFAULT_LIMITS, Limits
-from pmserve.pmml.document.parse import Element, parse, read_bytes
+from pmserve.pmml.document.parse import MODEL_TAGS, Element
 from pmserve.pmml.document.problems import Problems
-from pmserve.pmml.expressions.transformations import Compiler, Nesting
+from pmserve.pmml.expressions.transformations import ExpressionCompiler, Nesting
+from pmserve.pmml.fields.field import Field
 from pmserve.pmml.fields.frame import Deferred, Expr, Frame, RowErrors
 from pmserve.pmml.fields.schema import (
     FieldInfo,
@@ -32,7 +30,6 @@ from pmserve.pmml.fields.schema import (
     treatment_exprs,
 )
 from pmserve.pmml.fields.types import Array, DataType, empty
-from pmserve.pmml.model import Field, Model
 from pmserve.pmml.results.output import OutputField, OutputPlan, compile_output
 from pmserve.pmml.results.prediction import Prediction
 from pmserve.pmml.results.targets import TargetPlan, apply_targets, parse_targets
@@ -40,12 +37,6 @@ from pmserve.pmml.results.targets import TargetPlan, apply_targets, parse_target
 Predictor = Callable[[Frame], Prediction]
 ModelCompilerFn = Callable[[Element, "ModelEnv"], Predictor | None]
 
-MODEL_TAGS = (
-    "AnomalyDetectionModel", "AssociationModel", "BayesianNetworkModel", "BaselineModel",
-    "ClusteringModel", "GaussianProcessModel", "GeneralRegressionModel", "MiningModel", "NaiveBayesModel",
-    "NearestNeighborModel", "NeuralNetwork", "RegressionModel", "RuleSetModel", "SequenceModel", "Scorecard",
-    "SupportVectorMachineModel", "TextModel", "TimeSeriesModel", "TreeModel",
-)
 
 
 #: Key of ``Prediction.extras`` holding the values of a model's ``nested_results`` (name -> column).
@@ -69,7 +60,7 @@ class Registry:
         self._modules = {
             "RegressionModel": "pmserve.pmml.models.regression",
             "TreeModel": "pmserve.pmml.tree",
-            "MiningModel": "pmserve.pmml.models.mining",
+            "MiningModel": "pmserve.pmml.models.mining.segmentation",
             "GeneralRegressionModel": "pmserve.pmml.models.general_regression",
             "NeuralNetwork": "pmserve.pmml.models.neural_network",
             "NaiveBayesModel": "pmserve.pmml.models.naive_bayes",
@@ -122,7 +113,7 @@ class ModelEnv:
 
     element: Element
     function_name: str
-    compiler: Compiler  # expressions in the model's scope (MiningSchema + LocalTransformations)
+    compiler: ExpressionCompiler  # expressions in the model's scope (MiningSchema + LocalTransformations)
     mining_fields: list[MiningField]
     target: FieldInfo | None
     problems: Problems
@@ -195,7 +186,7 @@ class ModelPlan:
         return pred, outputs, frame
 
 
-def compile_model(el: Element, outer: Compiler) -> ModelPlan | None:
+def compile_model(el: Element, outer: ExpressionCompiler) -> ModelPlan | None:
     """Compile one model element: MiningSchema, LocalTransformations, Targets, the model, Output."""
     problems = outer.problems
     outer.nesting.limits.check_deadline(f"compiling {el.tag} at line {el.line}")  # once per (nested) model
@@ -377,7 +368,7 @@ def compile_document(root: Element, source: bytes, limits: Limits = DEFAULT_LIMI
     td = root.find("TransformationDictionary")
     doc_derived: dict[str, Expr] = {}
     doc_elements: dict[str, Element] = {}
-    c = Compiler(scope, problems, functions, document_fields=doc_derived, document_elements=doc_elements,
+    c = ExpressionCompiler(scope, problems, functions, document_fields=doc_derived, document_elements=doc_elements,
                  nesting=Nesting(limits))
     if td is not None:
         for f in td.findall("DefineFunction"):
@@ -472,43 +463,7 @@ def _label(cat: Any, dtype: DataType) -> str:
     return str(cat)
 
 
-def load(source: bytes | str | os.PathLike[str] | IO[bytes], limits: Limits = DEFAULT_LIMITS) -> Model:
-    """Parse and compile a PMML document (bytes, a path or a binary file object; gzip accepted).
-
-    ``limits`` bounds the work the document may ask for (see :class:`Limits`); a document past
-    one of them is refused with an :class:`~pmserve.errors.InvalidMarkupError` naming it.
-    """
-    data = read_bytes(source, limits)
-    root = parse(data, limits=limits)
-    limits.check_deadline("parsing")
-    try:
-        document = compile_document(root, data, limits)
-    except RecursionError:
-        # The limits keep real documents well inside Python's stack; this is the backstop.
-        raise InvalidMarkupError("the document nests too deeply to compile; lower nesting below "
-                                 "PMSERVE_MAX_EXPRESSION_DEPTH / PMSERVE_MAX_DERIVED_DEPTH") from None
-    except (ArithmeticError, LookupError, TypeError, ValueError) as exc:
-        # A value the compiler did not check (each one found is fixed where it is read): still the
-        # document's fault, and a refusal rather than a crash.
-        raise InvalidMarkupError(f"the document cannot be compiled: {type(exc).__name__}: "
-                                 f"{excerpt(str(exc))}") from None
-    limits.check_deadline("compiling")
-    return Model(document)
-
-
-def _reload(source: bytes) -> Model:
-    return load(source)
-
-
-def _model_reduce(self: Model) -> tuple[Any, tuple[bytes]]:
-    # Compiled plans are closures; a model travels as its document and compiles again on arrival.
-    return (_reload, (self._doc.source,))
-
-
-Model.__reduce__ = _model_reduce  # type: ignore[method-assign,assignment]
-
 __all__ = [
-    "REGISTRY", "CompiledDocument", "Decline", "ModelEnv", "ModelPlan", "compile_model", "load", "register",
+    "MODEL_TAGS", "REGISTRY", "CompiledDocument", "Decline", "ModelEnv", "ModelPlan", "compile_model", "register",
 ]
 
-_ = np  # numpy is used by model modules importing from here

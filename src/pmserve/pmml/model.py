@@ -1,14 +1,21 @@
-"""The public face of a compiled PMML model: :class:`Model`, :class:`Field`, :class:`Scored`."""
+"""The public face of the engine: :func:`load` a PMML document into a :class:`Model`, score it
+into :class:`Scored` results."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import IO, Any, Literal
 
 import numpy as np
 
-from pmserve.errors import DataError, InvalidValueError, MissingFieldError
+import pmserve.pmml.models  # noqa: F401  (every model module registers its compiler on import)
+from pmserve.errors import DataError, InvalidMarkupError, InvalidValueError, MissingFieldError, excerpt
+from pmserve.pmml.compiler import CompiledDocument, compile_document
+from pmserve.pmml.document.limits import DEFAULT_LIMITS, Limits
+from pmserve.pmml.document.parse import parse, read_bytes
+from pmserve.pmml.fields.field import Field
 from pmserve.pmml.fields.frame import Deferred
 from pmserve.pmml.fields.types import (
     CELL_LISTS,
@@ -19,39 +26,31 @@ from pmserve.pmml.fields.types import (
     coerce_column,
     to_python_list,
 )
-
-if TYPE_CHECKING:
-    from pmserve.pmml.compiler import CompiledDocument
-    from pmserve.pmml.results.verify import VerificationReport
+from pmserve.pmml.results.verify import VerificationReport, verify
 
 
-@dataclass(frozen=True)
-class Interval:
-    closure: str  # openClosed, openOpen, closedOpen, closedClosed
-    left: float | None
-    right: float | None
+def load(source: bytes | str | os.PathLike[str] | IO[bytes], limits: Limits = DEFAULT_LIMITS) -> Model:
+    """Parse and compile a PMML document (bytes, a path or a binary file object; gzip accepted).
 
-    def contains(self, x: float) -> bool:
-        if self.left is not None and (x < self.left or (x == self.left and self.closure.startswith("open"))):
-            return False
-        return not (
-            self.right is not None and (x > self.right or (x == self.right and self.closure.endswith("Open")))
-        )
-
-
-@dataclass(frozen=True)
-class Field:
-    """One field of a model: an input, a target or a result column."""
-
-    name: str
-    data_type: DataType
-    optype: str  # "continuous", "categorical" or "ordinal"
-    values: tuple[str, ...] = ()  # valid values, as written in the document
-    intervals: tuple[Interval, ...] = ()
-    display_name: str | None = None
-    #: A result whose cells are lists of values of ``data_type`` (a selectAll MiningModel's
-    #: prediction: one value per segment whose predicate holds), or missing.
-    collection: bool = False
+    ``limits`` bounds the work the document may ask for (see :class:`Limits`); a document past
+    one of them is refused with an :class:`~pmserve.errors.InvalidMarkupError` naming it.
+    """
+    data = read_bytes(source, limits)
+    root = parse(data, limits=limits)
+    limits.check_deadline("parsing")
+    try:
+        document = compile_document(root, data, limits)
+    except RecursionError:
+        # The limits keep real documents well inside Python's stack; this is the backstop.
+        raise InvalidMarkupError("the document nests too deeply to compile; lower nesting below "
+                                 "PMSERVE_MAX_EXPRESSION_DEPTH / PMSERVE_MAX_DERIVED_DEPTH") from None
+    except (ArithmeticError, LookupError, TypeError, ValueError) as exc:
+        # A value the compiler did not check (each one found is fixed where it is read): still the
+        # document's fault, and a refusal rather than a crash.
+        raise InvalidMarkupError(f"the document cannot be compiled: {type(exc).__name__}: "
+                                 f"{excerpt(str(exc))}") from None
+    limits.check_deadline("compiling")
+    return Model(document)
 
 
 @dataclass
@@ -209,14 +208,16 @@ class Model:
 
     def verify(self) -> VerificationReport:
         """Replay the document's ModelVerification rows (a report with ``ok`` and details)."""
-        from pmserve.pmml.results.verify import verify
-
         return verify(self)
 
     @property
     def document(self) -> CompiledDocument:
         """The compiled document (engine internals)."""
         return self._doc
+
+    def __reduce__(self) -> tuple[Any, tuple[bytes]]:
+        # Compiled plans are closures; a model travels as its document and compiles again on arrival.
+        return (load, (self._doc.source,))
 
     def __repr__(self) -> str:
         return f"<pmml.Model {self.model_type} {self.function_name} inputs={len(self.input_fields)}>"

@@ -48,6 +48,14 @@ _HUGE_TREE_BYTES = 8 * 1024 * 1024
 
 _GZIP_MAGIC = b"\x1f\x8b"
 
+#: The model elements of PMML 4.4, supported or not (a document holds one or more of them).
+MODEL_TAGS = (
+    "AnomalyDetectionModel", "AssociationModel", "BayesianNetworkModel", "BaselineModel",
+    "ClusteringModel", "GaussianProcessModel", "GeneralRegressionModel", "MiningModel", "NaiveBayesModel",
+    "NearestNeighborModel", "NeuralNetwork", "RegressionModel", "RuleSetModel", "SequenceModel", "Scorecard",
+    "SupportVectorMachineModel", "TextModel", "TimeSeriesModel", "TreeModel",
+)
+
 
 class Element(NamedTuple):
     """One PMML element: local tag name, attributes, children, text and source line (immutable)."""

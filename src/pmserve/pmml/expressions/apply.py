@@ -13,19 +13,20 @@ import numpy as np
 
 from pmserve.errors import EvaluationError
 from pmserve.pmml.document.parse import Element
+from pmserve.pmml.expressions.casting import EXPRESSION_TAGS, cast_fn, format_number, validity
+from pmserve.pmml.expressions.functions import BUILTINS
 from pmserve.pmml.expressions.java_regex import UntranslatableRegex, translate
 from pmserve.pmml.fields.frame import Expr, Frame
+from pmserve.pmml.fields.schema import parse_dtype
 from pmserve.pmml.fields.types import Array, DataType, empty, is_missing, parse_scalar
 
 if TYPE_CHECKING:
-    from pmserve.pmml.expressions.transformations import Compiler
+    from pmserve.pmml.expressions.transformations import ExpressionCompiler
 
 _MAX_FUNCTION_DEPTH = 32
 
 
-def compile_apply(c: Compiler, el: Element) -> Expr | None:
-    from pmserve.pmml.expressions.transformations import EXPRESSION_TAGS
-
+def compile_apply(c: ExpressionCompiler, el: Element) -> Expr | None:
     name = el.get("function")
     if not name:
         c.problems.invalid("attribute function is required", el)
@@ -54,7 +55,7 @@ def compile_apply(c: Compiler, el: Element) -> Expr | None:
 _PATTERN_ARGUMENT = {"replace": 1, "matches": 1}
 
 
-def _pattern_translates(c: Compiler, name: str, arg_els: list[Element]) -> bool:
+def _pattern_translates(c: ExpressionCompiler, name: str, arg_els: list[Element]) -> bool:
     """A constant Java pattern Python cannot express is refused at load, naming the construct
     (a pattern computed per record that does not translate gives a missing value, as one that
     does not compile)."""
@@ -69,9 +70,7 @@ def _pattern_translates(c: Compiler, name: str, arg_els: list[Element]) -> bool:
     return True
 
 
-def _builtin(c: Compiler, el: Element, name: str, args: list[Expr]) -> Expr | None:
-    from pmserve.pmml.expressions.functions import BUILTINS
-
+def _builtin(c: ExpressionCompiler, el: Element, name: str, args: list[Expr]) -> Expr | None:
     fn = BUILTINS.get(name)
     if fn is None:
         c.problems.unsupported(f"function {name!r} is neither a PMML built-in function nor defined "
@@ -107,7 +106,7 @@ def _builtin(c: Compiler, el: Element, name: str, args: list[Expr]) -> Expr | No
     return Expr(rtype, "categorical" if rtype.is_string else "continuous", run)
 
 
-def _if(c: Compiler, el: Element, args: list[Expr]) -> Expr | None:
+def _if(c: ExpressionCompiler, el: Element, args: list[Expr]) -> Expr | None:
     if len(args) not in (2, 3):
         c.problems.invalid(f"function 'if' takes 2 or 3 arguments, got {len(args)}", el)
         return None
@@ -138,15 +137,11 @@ def _if(c: Compiler, el: Element, args: list[Expr]) -> Expr | None:
 
 def _coerce(x: Array, src: DataType, dst: DataType) -> Array:
     if dst.is_string and not src.is_string:
-        from pmserve.pmml.expressions.transformations import format_number
-
         return np.array([None if v != v else format_number(v, src) for v in x.tolist()], dtype=object)
     return x
 
 
-def _is_valid(c: Compiler, el: Element, name: str, arg_els: list[Element], args: list[Expr]) -> Expr | None:
-    from pmserve.pmml.expressions.transformations import validity
-
+def _is_valid(c: ExpressionCompiler, el: Element, name: str, arg_els: list[Element], args: list[Expr]) -> Expr | None:
     if len(args) != 1:
         c.problems.invalid(f"function {name!r} takes 1 argument, got {len(args)}", el)
         return None
@@ -161,27 +156,21 @@ def _is_valid(c: Compiler, el: Element, name: str, arg_els: list[Element], args:
     return Expr(DataType.BOOLEAN, "categorical", run)
 
 
-def _user_function(c: Compiler, el: Element, define: Element, args: list[Expr]) -> Expr | None:
+def _user_function(c: ExpressionCompiler, el: Element, define: Element, args: list[Expr]) -> Expr | None:
     params = define.findall("ParameterField")
     if len(params) != len(args):
         c.problems.invalid(f"function {define.get('name')!r} takes {len(params)} arguments, got {len(args)}", el)
         return None
-    if c._depth >= _MAX_FUNCTION_DEPTH:
+    if c.function_depth >= _MAX_FUNCTION_DEPTH:
         c.problems.invalid(f"function {define.get('name')!r} calls itself too deeply (recursion)", el)
         return None
-    from pmserve.pmml.expressions.transformations import Compiler as ExprCompiler
-    from pmserve.pmml.expressions.transformations import cast_fn
-    from pmserve.pmml.fields.schema import parse_dtype
 
     bindings: dict[str, Expr] = {}
     for p, a in zip(params, args, strict=True):
         pname = p.get("name") or ""
         ptype = parse_dtype(p, c.problems, default=a.dtype)
         bindings[pname] = Expr(ptype, p.get("optype") or a.optype, cast_fn(a, ptype))
-    # A function body sees its parameters only (PMML 4.4 DefineFunction), plus other functions.
-    from pmserve.pmml.fields.schema import Scope
-
-    inner = ExprCompiler(Scope(), c.problems, c.functions, bindings, c._depth + 1, nesting=c.nesting)
+    inner = c.for_function_body(bindings)
     body = inner.expression_of(define)
     if body is None:
         return None
@@ -189,7 +178,7 @@ def _user_function(c: Compiler, el: Element, define: Element, args: list[Expr]) 
     return Expr(dtype, define.get("optype") or body.optype, cast_fn(body, dtype))
 
 
-def _wrap(c: Compiler, el: Element, core: Expr, args: list[Expr]) -> Expr:
+def _wrap(c: ExpressionCompiler, el: Element, core: Expr, args: list[Expr]) -> Expr:
     """mapMissingTo, defaultValue and invalidValueTreatment around the function's result."""
     dtype = core.dtype
     mm = _typed(c, el, "mapMissingTo", dtype)
@@ -224,7 +213,7 @@ def _wrap(c: Compiler, el: Element, core: Expr, args: list[Expr]) -> Expr:
     return Expr(dtype, core.optype, run)
 
 
-def _typed(c: Compiler, el: Element, attr: str, dtype: DataType) -> Any:
+def _typed(c: ExpressionCompiler, el: Element, attr: str, dtype: DataType) -> Any:
     text = el.get(attr)
     if text is None:
         return None

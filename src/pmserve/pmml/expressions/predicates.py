@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from pmserve.pmml.document.parse import Element
-from pmserve.pmml.expressions.transformations import Compiler
+from pmserve.pmml.expressions.transformations import ExpressionCompiler
 from pmserve.pmml.fields.frame import Frame
 from pmserve.pmml.fields.schema import membership
 from pmserve.pmml.fields.types import Array, DataType, is_missing, parse_scalar
@@ -32,7 +32,7 @@ def find_predicate(el: Element) -> Element | None:
     return None
 
 
-def compile_predicate(el: Element, c: Compiler) -> PredicateFn | None:
+def compile_predicate(el: Element, c: ExpressionCompiler) -> PredicateFn | None:
     tag = el.tag
     if tag == "True":
         return lambda frame: np.ones(frame.n)
@@ -48,7 +48,7 @@ def compile_predicate(el: Element, c: Compiler) -> PredicateFn | None:
     return None
 
 
-def predicate_value(el: Element, dtype: DataType, c: Compiler) -> Any:
+def predicate_value(el: Element, dtype: DataType, c: ExpressionCompiler) -> Any:
     """The typed comparison value of a SimplePredicate for a field of ``dtype``."""
     text = el.get("value")
     if text is None:
@@ -67,7 +67,7 @@ def predicate_value(el: Element, dtype: DataType, c: Compiler) -> Any:
         return None
 
 
-def _simple(el: Element, c: Compiler) -> PredicateFn | None:
+def _simple(el: Element, c: ExpressionCompiler) -> PredicateFn | None:
     name = el.get("field") or ""
     op = el.get("operator")
     if op not in _OPERATORS:
@@ -130,7 +130,7 @@ def _compare_str(op: str, a: str, b: str) -> bool:
     return a >= b
 
 
-def parse_array(el: Element, dtype: DataType, c: Compiler) -> list[Any] | None:
+def parse_array(el: Element, dtype: DataType, c: ExpressionCompiler) -> list[Any] | None:
     """The values of an Array element (space separated, strings may be double-quoted)."""
     tokens = [m.group(1).replace('\\"', '"') if m.group(1) is not None else m.group(2)
               for m in re.finditer(r'"((?:[^"\\]|\\.)*)"|(\S+)', el.text)]
@@ -147,7 +147,7 @@ def parse_array(el: Element, dtype: DataType, c: Compiler) -> list[Any] | None:
     return out
 
 
-def _simple_set(el: Element, c: Compiler) -> PredicateFn | None:
+def _simple_set(el: Element, c: ExpressionCompiler) -> PredicateFn | None:
     name = el.get("field") or ""
     op = el.get("booleanOperator")
     if op not in ("isIn", "isNotIn"):
@@ -176,7 +176,7 @@ def _simple_set(el: Element, c: Compiler) -> PredicateFn | None:
     return run
 
 
-def _compound(el: Element, c: Compiler) -> PredicateFn | None:
+def _compound(el: Element, c: ExpressionCompiler) -> PredicateFn | None:
     op = el.get("booleanOperator")
     if op not in ("and", "or", "xor", "surrogate"):
         c.problems.invalid(f"booleanOperator must be and, or, xor or surrogate, got {op!r}", el)

@@ -28,12 +28,21 @@ import weakref
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pmserve.pmml.expressions.java_regex import translate
-from pmserve.pmml.fields.types import Array
+from pmserve.errors import EvaluationError
+from pmserve.pmml.document.parse import Element
+from pmserve.pmml.expressions.casting import as_strings
+from pmserve.pmml.expressions.java_regex import UntranslatableRegex, translate
+from pmserve.pmml.expressions.java_regex import replacement as java_replacement
+from pmserve.pmml.expressions.normalization import read_table
+from pmserve.pmml.fields.frame import Expr, Frame
+from pmserve.pmml.fields.types import Array, DataType
+
+if TYPE_CHECKING:
+    from pmserve.pmml.expressions.transformations import ExpressionCompiler
 
 #: Recursive normalisation stops after this many passes: a table whose rules keep changing the
 #: text (say "a" -> "aa") would otherwise loop forever; such a record gets a missing value.
@@ -313,3 +322,121 @@ def frequencies(
         counts = term_counts(index, settings.term_tokens(term), max_distance, best_hits, cap)
         out[sel] = counts[index.inverse[sel]]
     return out, index.failed
+
+
+# -- the TextIndex element ---------------------------------------------------------------------
+
+
+def compile_text_index(c: ExpressionCompiler, el: Element) -> Expr | None:
+    """TextIndex (PMML 4.4 Transformations): see :mod:`pmserve.pmml.expressions.text_index`."""
+    text_field = c.ref(el.get("textField") or "", el) if el.get("textField") else None
+    if el.get("textField") is None:
+        c.problems.invalid("attribute textField is required", el)
+    term_expr = c.expression_of(el)
+    settings = _text_settings(c, el)
+    weights = el.get("localTermWeights", "termFrequency")
+    if weights == "augmentedNormalizedTermFrequency":
+        # It divides by the largest frequency of any term in the text: not a function of
+        # one term (JPMML refuses it too).
+        c.problems.unsupported("localTermWeights augmentedNormalizedTermFrequency is not supported; "
+                                  "expected termFrequency, binary or logarithmic", el)
+        return None
+    if weights not in ("termFrequency", "binary", "logarithmic"):
+        c.problems.invalid(f"localTermWeights must be termFrequency, binary, logarithmic or "
+                              f"augmentedNormalizedTermFrequency, got {weights!r}", el)
+        return None
+    count_hits = el.get("countHits", "allHits")
+    if count_hits not in ("allHits", "bestHits"):
+        c.problems.invalid(f"countHits must be allHits or bestHits, got {count_hits!r}", el)
+        return None
+    max_lev = non_negative_int(c, el, "maxLevenshteinDistance", 0)
+    if text_field is None or term_expr is None or settings is None or max_lev is None:
+        return None
+    best_hits = count_hits == "bestHits"
+    cap = 1 if weights == "binary" else 2**31 - 1
+    text_fn = as_strings(text_field)
+    term_fn = as_strings(term_expr)
+
+    def fn(frame: Frame) -> Array:
+        counts, failed = frequencies(text_fn(frame), term_fn(frame).tolist(), settings, max_lev,
+                                           best_hits, cap)
+        if failed.any():
+            frame.fail(failed, lambda r: EvaluationError(
+                f"TextIndex: the normalization of field {el.get('textField')!r} does not converge "
+                f"(row {r + 1})", row=r))
+        return np.log10(1.0 + counts) if weights == "logarithmic" else counts
+
+    return Expr(DataType.DOUBLE if weights == "logarithmic" else DataType.INTEGER, "continuous", fn)
+
+
+def _text_settings(c: ExpressionCompiler, el: Element) -> TextSettings | None:
+    """Normalisation and tokenisation of a TextIndex, or None (problems reported)."""
+    case = el.get("isCaseSensitive", "false") == "true"
+    if el.get("tokenize", "true") != "true":
+        c.problems.unsupported("tokenize=\"false\" is not supported; expected texts cut into words", el)
+        return None
+    word_re = el.get("x-wordRE") or el.get("wordRE")
+    sep = el.get("wordSeparatorCharacterRE", r"\s+")
+    try:
+        tokenizer = Tokenizer(compile_pattern(word_re or sep, True, False), word_re is not None)
+    except UntranslatableRegex as exc:
+        c.problems.unsupported(str(exc), el)
+        return None
+    except (ValueError, re.error) as exc:
+        attr = "x-wordRE" if word_re is not None else "wordSeparatorCharacterRE"
+        c.problems.invalid(f"{attr} is not a usable regular expression: {word_re or sep!r} ({exc})", el)
+        return None
+    norms: list[Normalization] = []
+    ok = True
+    for n in el.findall("TextIndexNormalization"):
+        got = _text_normalization(c, n, case)
+        if got is None:
+            ok = False
+        else:
+            norms.append(got)
+    return TextSettings(tuple(norms), tokenizer, case) if ok else None
+
+
+def _text_normalization(c: ExpressionCompiler, el: Element, index_case: bool) -> Normalization | None:
+    if non_negative_int(c, el, "maxLevenshteinDistance", 0) is None:
+        return None
+    case = el.get("isCaseSensitive", "true" if index_case else "false") == "true"
+    in_col = el.get("inField", "string")
+    out_col = el.get("outField", "stem")
+    regex_col = el.get("regexField", "regex")
+    table = read_table(el, c.problems)
+    if table is None:
+        return None
+    rows: list[tuple[re.Pattern[str], str]] = []
+    for i, row in enumerate(table, 1):
+        pattern, replacement = row.get(in_col), row.get(out_col)
+        if pattern is None or replacement is None:
+            c.problems.invalid(f"row {i} of the InlineTable has no {in_col if pattern is None else out_col!r}"
+                                  f" cell; expected the columns inField={in_col!r} and outField={out_col!r}", el)
+            return None
+        is_regex = (row.get(regex_col) or "").strip().lower() == "true"
+        try:
+            compiled = compile_pattern(pattern, case, not is_regex)
+            rows.append((compiled, java_replacement(replacement, compiled.groups, compiled.groupindex)))
+        except UntranslatableRegex as exc:
+            c.problems.unsupported(f"row {i} of the InlineTable: {exc}", el)
+            return None
+        except (ValueError, re.error) as exc:
+            c.problems.invalid(f"row {i} of the InlineTable: {pattern!r} is not a usable regular "
+                                  f"expression ({exc})", el)
+            return None
+    return Normalization(tuple(rows), el.get("recursive", "false") == "true")
+
+
+def non_negative_int(c: ExpressionCompiler, el: Element, attr: str, default: int) -> int | None:
+    text = el.get(attr)
+    if text is None:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        c.problems.invalid(f"{attr} must be a non-negative integer, got {text!r}", el)
+        return None
+    return value

@@ -7,36 +7,29 @@ TransformationDictionary or of a model's LocalTransformations.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
-from pmserve.errors import EvaluationError, excerpt
+from pmserve.errors import EvaluationError
 from pmserve.pmml.document.limits import DEFAULT_LIMITS, Limits
 from pmserve.pmml.document.parse import Element
 from pmserve.pmml.document.problems import Problems
-from pmserve.pmml.expressions import text_index as _text
-from pmserve.pmml.expressions.java_regex import UntranslatableRegex
-from pmserve.pmml.expressions.java_regex import replacement as java_replacement
-from pmserve.pmml.fields.categorical import equals
+from pmserve.pmml.expressions.apply import compile_apply
+from pmserve.pmml.expressions.casting import EXPRESSION_TAGS, cast_fn, map_missing
+from pmserve.pmml.expressions.normalization import discretize, map_values, norm_continuous, norm_discrete
+from pmserve.pmml.expressions.text_index import compile_text_index
 from pmserve.pmml.fields.frame import Expr, Frame
-from pmserve.pmml.fields.schema import FieldInfo, Scope, classify, in_intervals, parse_dtype, parse_interval
-from pmserve.pmml.fields.types import Array, DataType, empty, is_missing, parse_scalar, to_float32
-
-EXPRESSION_TAGS = frozenset(
-    {"Constant", "FieldRef", "NormContinuous", "NormDiscrete", "Discretize", "MapValues", "TextIndex",
-     "Apply", "Aggregate", "Lag"}
-)
+from pmserve.pmml.fields.schema import FieldInfo, Scope, parse_dtype, parse_interval
+from pmserve.pmml.fields.types import Array, DataType, empty, parse_scalar
 
 
 @dataclass
 class Nesting:
-    """How deep the expressions being compiled nest, shared by every Compiler of one document.
+    """How deep the expressions being compiled nest, shared by every ExpressionCompiler of one document.
 
     Compiling and evaluating an expression recurses once per level, and a DerivedField reading
     another one evaluates it first, so the depth that counts is the whole chain's, in expression
@@ -52,14 +45,15 @@ class Nesting:
 
 
 @dataclass
-class Compiler:
+class ExpressionCompiler:
     """Compile-time context of expressions: names in scope, user functions, collected problems."""
 
     scope: Scope
     problems: Problems
     functions: Mapping[str, Element] = field(default_factory=dict)
     bindings: Mapping[str, Expr] = field(default_factory=dict)
-    _depth: int = 0
+    #: How many user-defined function calls deep this compiler is (a DefineFunction body).
+    function_depth: int = 0
     #: The TransformationDictionary's fields (a model re-evaluates them in its own scope when its
     #: MiningSchema changes the values they read).
     document_fields: Mapping[str, Expr] = field(default_factory=dict)
@@ -68,9 +62,15 @@ class Compiler:
     document_elements: Mapping[str, Element] = field(default_factory=dict)
     nesting: Nesting = field(default_factory=Nesting)
 
-    def with_scope(self, scope: Scope) -> Compiler:
-        return Compiler(scope, self.problems, self.functions, self.bindings, self._depth, self.document_fields,
-                        self.document_elements, self.nesting)
+    def with_scope(self, scope: Scope) -> ExpressionCompiler:
+        return ExpressionCompiler(scope, self.problems, self.functions, self.bindings, self.function_depth,
+                                  self.document_fields, self.document_elements, self.nesting)
+
+    def for_function_body(self, bindings: Mapping[str, Expr]) -> ExpressionCompiler:
+        """The compiler of a DefineFunction body: it sees its parameters only (PMML 4.4
+        DefineFunction), plus the other functions."""
+        return ExpressionCompiler(Scope(), self.problems, self.functions, bindings, self.function_depth + 1,
+                                  nesting=self.nesting)
 
     # -- entry points -------------------------------------------------------------------------
     def expression_of(self, parent: Element) -> Expr | None:
@@ -187,8 +187,8 @@ class Compiler:
         mm = el.get("mapMissingTo")
         if mm is None:
             return src
-        repl = self._typed(mm, src.dtype, el, "mapMissingTo")
-        return Expr(src.dtype, src.optype, _map_missing(src.fn, repl))
+        repl = self.typed_attr(mm, src.dtype, el, "mapMissingTo")
+        return Expr(src.dtype, src.optype, map_missing(src.fn, repl))
 
     def ref(self, name: str, el: Element) -> Expr | None:
         """An expression reading field ``name``, checked to be in scope at compile time."""
@@ -212,264 +212,16 @@ class Compiler:
     def field_info(self, name: str) -> FieldInfo | None:
         return self.scope.lookup(name)
 
-    def _norm_continuous(self, el: Element) -> Expr | None:
-        name = el.get("field") or ""
-        src = self.ref(name, el)
-        if src is None:
-            return None
-        points = linear_norms(el, self.problems)
-        if points is None:
-            return None
-        orig, norm = points
-        if len(orig) > 1 and np.all(np.diff(orig) < 0):
-            # Descending points (STATISTICA's inverse transform) draw the same piecewise-linear
-            # function read in the other direction; JPMML-Evaluator accepts them.
-            orig, norm = orig[::-1].copy(), norm[::-1].copy()
-        if np.any(np.diff(orig) <= 0):
-            self.problems.invalid("LinearNorm orig values must be strictly ascending", el)
-            return None
-        outliers = el.get("outliers", "asIs")
-        repl = self._number_attr(el, "mapMissingTo")
 
-        def fn(frame: Frame) -> Array:
-            x = src.fn(frame)
-            idx = np.clip(np.searchsorted(orig, x, side="right") - 1, 0, len(orig) - 2)
-            x0, x1, y0, y1 = orig[idx], orig[idx + 1], norm[idx], norm[idx + 1]
-            with np.errstate(invalid="ignore"):
-                y = y0 + (x - x0) * (y1 - y0) / (x1 - x0)
-                if outliers == "asMissingValues":
-                    y[(x < orig[0]) | (x > orig[-1])] = np.nan
-                elif outliers == "asExtremeValues":
-                    y[x < orig[0]] = norm[0]
-                    y[x > orig[-1]] = norm[-1]
-            if repl is not None:
-                y[np.isnan(x)] = repl
-            out: Array = y
-            return out
 
-        return Expr(DataType.DOUBLE, "continuous", fn)
 
-    def _norm_discrete(self, el: Element) -> Expr | None:
-        name = el.get("field") or ""
-        src = self.ref(name, el)
-        if src is None:
-            return None
-        value = self._typed(el.get("value") or "", src.dtype, el, "value")
-        mm_value = self._number_attr(el, "mapMissingTo")
-        repl = mm_value if mm_value is not None else np.nan
 
-        def fn(frame: Frame) -> Array:
-            x = src.fn(frame)
-            out = equal_to(x, value).astype(np.float64)
-            out[is_missing(x)] = repl
-            return out
 
-        return Expr(DataType.DOUBLE, "continuous", fn)
 
-    def _discretize(self, el: Element) -> Expr | None:
-        src = self.ref(el.get("field") or "", el)
-        if src is None:
-            return None
-        dtype = parse_dtype(el, self.problems, default=DataType.STRING)
-        bins = []
-        for b in el.findall("DiscretizeBin"):
-            iv = b.find("Interval")
-            if iv is None:
-                self.problems.invalid("DiscretizeBin needs an Interval", b)
-                continue
-            bins.append((parse_interval(iv, self.problems), self._typed(b.get("binValue") or "", dtype, b, "binValue")))
-        mm = el.get("mapMissingTo")
-        repl = self._typed(mm, dtype, el, "mapMissingTo") if mm is not None else None
-        dv = el.get("defaultValue")
-        default = self._typed(dv, dtype, el, "defaultValue") if dv is not None else None
 
-        def fn(frame: Frame) -> Array:
-            x = src.fn(frame)
-            out = empty(dtype, frame.n)
-            done = np.zeros(frame.n, dtype=bool)
-            for iv, val in bins:
-                m = in_intervals(x, (iv,)) & ~done
-                out[m] = val
-                done |= m
-            miss = np.isnan(x)
-            if default is not None:
-                out[~done & ~miss] = default
-            if repl is not None:
-                out[miss] = repl
-            return out
-
-        return Expr(dtype, "categorical" if dtype.is_string else "continuous", fn)
-
-    def _map_values(self, el: Element) -> Expr | None:
-        dtype = parse_dtype(el, self.problems, default=DataType.STRING)
-        out_col = el.get("outputColumn")
-        pairs = el.findall("FieldColumnPair")
-        srcs: list[Expr] = []
-        cols: list[str] = []
-        for p in pairs:
-            s = self.ref(p.get("field") or "", p)
-            if s is None:
-                return None
-            srcs.append(s)
-            cols.append(p.get("column") or "")
-        table = read_table(el, self.problems)
-        if table is None or out_col is None:
-            if out_col is None:
-                self.problems.invalid("attribute outputColumn is required", el)
-            return None
-        lookup: dict[tuple[Any, ...], Any] = {}
-        for row in table:
-            try:
-                key = tuple(parse_scalar(s.dtype, row[c]) for s, c in zip(srcs, cols, strict=True))
-                val = parse_scalar(dtype, row[out_col])
-            except (KeyError, ValueError):
-                # Rows lacking a column or holding an unreadable key can never match an input.
-                continue
-            lookup.setdefault(key, val)
-        mm = el.get("mapMissingTo")
-        repl = self._typed(mm, dtype, el, "mapMissingTo") if mm is not None else None
-        dv = el.get("defaultValue")
-        default = self._typed(dv, dtype, el, "defaultValue") if dv is not None else None
-
-        def fn(frame: Frame) -> Array:
-            xs = [s.fn(frame) for s in srcs]
-            miss = np.zeros(frame.n, dtype=bool)
-            for x in xs:
-                miss |= is_missing(x)
-            out = empty(dtype, frame.n)
-            keys = zip(*(x.tolist() for x in xs), strict=True)
-            for i, k in enumerate(keys):
-                if miss[i]:
-                    continue
-                v = lookup.get(k)
-                if v is None:
-                    v = default
-                if v is not None:
-                    out[i] = v
-            if repl is not None:
-                out[miss] = repl
-            return out
-
-        return Expr(dtype, "categorical" if dtype.is_string else "continuous", fn)
-
-    def _text_index(self, el: Element) -> Expr | None:
-        """TextIndex (PMML 4.4 Transformations): see :mod:`pmserve.pmml.expressions.text_index`."""
-        text_field = self.ref(el.get("textField") or "", el) if el.get("textField") else None
-        if el.get("textField") is None:
-            self.problems.invalid("attribute textField is required", el)
-        term_expr = self.expression_of(el)
-        settings = self._text_settings(el)
-        weights = el.get("localTermWeights", "termFrequency")
-        if weights == "augmentedNormalizedTermFrequency":
-            # It divides by the largest frequency of any term in the text: not a function of
-            # one term (JPMML refuses it too).
-            self.problems.unsupported("localTermWeights augmentedNormalizedTermFrequency is not supported; "
-                                      "expected termFrequency, binary or logarithmic", el)
-            return None
-        if weights not in ("termFrequency", "binary", "logarithmic"):
-            self.problems.invalid(f"localTermWeights must be termFrequency, binary, logarithmic or "
-                                  f"augmentedNormalizedTermFrequency, got {weights!r}", el)
-            return None
-        count_hits = el.get("countHits", "allHits")
-        if count_hits not in ("allHits", "bestHits"):
-            self.problems.invalid(f"countHits must be allHits or bestHits, got {count_hits!r}", el)
-            return None
-        max_lev = self._non_negative_int(el, "maxLevenshteinDistance", 0)
-        if text_field is None or term_expr is None or settings is None or max_lev is None:
-            return None
-        best_hits = count_hits == "bestHits"
-        cap = 1 if weights == "binary" else 2**31 - 1
-        text_fn = _as_strings(text_field)
-        term_fn = _as_strings(term_expr)
-
-        def fn(frame: Frame) -> Array:
-            counts, failed = _text.frequencies(text_fn(frame), term_fn(frame).tolist(), settings, max_lev,
-                                               best_hits, cap)
-            if failed.any():
-                frame.fail(failed, lambda r: EvaluationError(
-                    f"TextIndex: the normalization of field {el.get('textField')!r} does not converge "
-                    f"(row {r + 1})", row=r))
-            return np.log10(1.0 + counts) if weights == "logarithmic" else counts
-
-        return Expr(DataType.DOUBLE if weights == "logarithmic" else DataType.INTEGER, "continuous", fn)
-
-    def _text_settings(self, el: Element) -> _text.TextSettings | None:
-        """Normalisation and tokenisation of a TextIndex, or None (problems reported)."""
-        case = el.get("isCaseSensitive", "false") == "true"
-        if el.get("tokenize", "true") != "true":
-            self.problems.unsupported("tokenize=\"false\" is not supported; expected texts cut into words", el)
-            return None
-        word_re = el.get("x-wordRE") or el.get("wordRE")
-        sep = el.get("wordSeparatorCharacterRE", r"\s+")
-        try:
-            tokenizer = _text.Tokenizer(_text.compile_pattern(word_re or sep, True, False), word_re is not None)
-        except UntranslatableRegex as exc:
-            self.problems.unsupported(str(exc), el)
-            return None
-        except (ValueError, re.error) as exc:
-            attr = "x-wordRE" if word_re is not None else "wordSeparatorCharacterRE"
-            self.problems.invalid(f"{attr} is not a usable regular expression: {word_re or sep!r} ({exc})", el)
-            return None
-        norms: list[_text.Normalization] = []
-        ok = True
-        for n in el.findall("TextIndexNormalization"):
-            got = self._text_normalization(n, case)
-            if got is None:
-                ok = False
-            else:
-                norms.append(got)
-        return _text.TextSettings(tuple(norms), tokenizer, case) if ok else None
-
-    def _text_normalization(self, el: Element, index_case: bool) -> _text.Normalization | None:
-        if self._non_negative_int(el, "maxLevenshteinDistance", 0) is None:
-            return None
-        case = el.get("isCaseSensitive", "true" if index_case else "false") == "true"
-        in_col = el.get("inField", "string")
-        out_col = el.get("outField", "stem")
-        regex_col = el.get("regexField", "regex")
-        table = read_table(el, self.problems)
-        if table is None:
-            return None
-        rows: list[tuple[re.Pattern[str], str]] = []
-        for i, row in enumerate(table, 1):
-            pattern, replacement = row.get(in_col), row.get(out_col)
-            if pattern is None or replacement is None:
-                self.problems.invalid(f"row {i} of the InlineTable has no {in_col if pattern is None else out_col!r}"
-                                      f" cell; expected the columns inField={in_col!r} and outField={out_col!r}", el)
-                return None
-            is_regex = (row.get(regex_col) or "").strip().lower() == "true"
-            try:
-                compiled = _text.compile_pattern(pattern, case, not is_regex)
-                rows.append((compiled, java_replacement(replacement, compiled.groups, compiled.groupindex)))
-            except UntranslatableRegex as exc:
-                self.problems.unsupported(f"row {i} of the InlineTable: {exc}", el)
-                return None
-            except (ValueError, re.error) as exc:
-                self.problems.invalid(f"row {i} of the InlineTable: {pattern!r} is not a usable regular "
-                                      f"expression ({exc})", el)
-                return None
-        return _text.Normalization(tuple(rows), el.get("recursive", "false") == "true")
-
-    def _non_negative_int(self, el: Element, attr: str, default: int) -> int | None:
-        text = el.get(attr)
-        if text is None:
-            return default
-        try:
-            value = int(text)
-        except ValueError:
-            value = -1
-        if value < 0:
-            self.problems.invalid(f"{attr} must be a non-negative integer, got {text!r}", el)
-            return None
-        return value
-
-    def _apply(self, el: Element) -> Expr | None:
-        from pmserve.pmml.expressions import apply as _apply
-
-        return _apply.compile_apply(self, el)
 
     # -- helpers ------------------------------------------------------------------------------
-    def _number_attr(self, el: Element, attr: str) -> float | None:
+    def number_attr(self, el: Element, attr: str) -> float | None:
         """An optional numeric attribute; an empty one (STATISTICA writes mapMissingTo="") is absent,
         as JPMML-Evaluator reads it."""
         text = el.get(attr)
@@ -481,7 +233,7 @@ class Compiler:
             self.problems.invalid(f"attribute {attr} must be a number, got {text!r}", el)
             return None
 
-    def _typed(self, text: str | None, dtype: DataType, el: Element, attr: str) -> Any:
+    def typed_attr(self, text: str | None, dtype: DataType, el: Element, attr: str) -> Any:
         if text is None:
             return None
         try:
@@ -491,15 +243,15 @@ class Compiler:
             return None
 
 
-_COMPILERS: dict[str, Callable[[Compiler, Element], Expr | None]] = {
-    "Constant": Compiler._constant,
-    "FieldRef": Compiler._field_ref,
-    "NormContinuous": Compiler._norm_continuous,
-    "NormDiscrete": Compiler._norm_discrete,
-    "Discretize": Compiler._discretize,
-    "MapValues": Compiler._map_values,
-    "TextIndex": Compiler._text_index,
-    "Apply": Compiler._apply,
+_COMPILERS: dict[str, Callable[[ExpressionCompiler, Element], Expr | None]] = {
+    "Constant": ExpressionCompiler._constant,
+    "FieldRef": ExpressionCompiler._field_ref,
+    "NormContinuous": norm_continuous,
+    "NormDiscrete": norm_discrete,
+    "Discretize": discretize,
+    "MapValues": map_values,
+    "TextIndex": compile_text_index,
+    "Apply": compile_apply,
 }
 
 
@@ -515,123 +267,20 @@ def _declared_by_a_model(scope: Scope, name: str) -> bool:
     return False
 
 
-def linear_norms(el: Element, problems: Problems) -> tuple[Array, Array] | None:
-    """The (orig, norm) points of a NormContinuous; at least two, all numbers."""
-    norms = el.findall("LinearNorm")
-    if len(norms) < 2:
-        problems.invalid("NormContinuous needs at least two LinearNorm elements", el)
-        return None
-    try:
-        orig = np.array([float(n.get("orig") or "") for n in norms])
-        norm = np.array([float(n.get("norm") or "") for n in norms])
-    except ValueError:
-        problems.invalid("LinearNorm orig and norm must be numbers", el)
-        return None
-    return orig, norm
 
 
-def read_table(el: Element, problems: Problems) -> list[dict[str, str]] | None:
-    """The rows of an element's InlineTable as dicts (TableLocator is refused)."""
-    t = el.find("InlineTable")
-    if t is None:
-        if el.find("TableLocator") is not None:
-            problems.unsupported("TableLocator (an external table) is not supported; use an InlineTable",
-                                 el.find("TableLocator"))
-        else:
-            problems.invalid("expected an InlineTable", el)
-        return None
-    rows = []
-    for r in t.findall("row"):
-        rows.append({c.tag: c.text for c in r.children})
-    return rows
 
 
-def equal_to(x: Array, value: Any) -> npt.NDArray[np.bool_]:
-    if x.dtype == object:
-        return equals(x, value)
-    with np.errstate(invalid="ignore"):
-        return np.asarray(x == value)
 
 
-def _map_missing(fn: Callable[[Frame], Array], repl: Any) -> Callable[[Frame], Array]:
-    def mapped(frame: Frame) -> Array:
-        x = fn(frame)
-        m = is_missing(x)
-        if m.any():
-            x = x.copy()
-            x[m] = repl
-        return x
-
-    return mapped
 
 
-def cast_fn(expr: Expr, dtype: DataType) -> Callable[[Frame], Array]:
-    """Convert an expression's values to a declared dataType (DerivedField/@dataType)."""
-    src = expr.dtype
-    fn = expr.fn
-    if src == dtype or (src.is_numeric and dtype.is_numeric and dtype is not DataType.FLOAT
-                        and dtype is not DataType.INTEGER):
-        return fn
-    if dtype is DataType.FLOAT and src.is_numeric:
-        return lambda frame: to_float32(fn(frame))
-    if dtype is DataType.INTEGER and src.is_numeric:
-        def to_int(frame: Frame) -> Array:
-            x = fn(frame)
-            bad = np.isfinite(x) & (x != np.trunc(x))
-            if bad.any():
-                frame.fail(bad, lambda r: EvaluationError(
-                    f"a value of dataType {src.value} is not an integer (row {r + 1})", row=r))
-                x = x.copy()
-                x[bad] = np.nan
-            return x
-        return to_int
-    if dtype.is_string:
-        def to_str(frame: Frame) -> Array:
-            x = fn(frame)
-            return np.array([None if v != v else format_number(v, src) for v in x.tolist()], dtype=object)
-        return to_str
-
-    def from_str(frame: Frame) -> Array:
-        x = fn(frame)
-        out = np.full(frame.n, np.nan)
-        for i, v in enumerate(x.tolist()):
-            if v is None:
-                continue
-            try:
-                out[i] = parse_scalar(dtype, v)
-            except ValueError:
-                frame.fail(np.arange(frame.n) == i, _unreadable(v, dtype))
-        return out
-
-    return from_str
 
 
-def _unreadable(v: Any, dtype: DataType) -> Callable[[int], EvaluationError]:
-    return lambda r: EvaluationError(f"value {excerpt(v)} cannot be read as {dtype.value} (row {r + 1})",
-                                     value=v, row=r)
 
 
-def format_number(v: float, dtype: DataType) -> str:
-    """A number as PMML/Java would print it in a string context: integers without a fraction."""
-    if dtype is DataType.BOOLEAN:
-        return "true" if v else "false"
-    if not math.isfinite(v):
-        return "NaN" if v != v else ("Infinity" if v > 0 else "-Infinity")  # Java's Double.toString
-    if dtype is DataType.INTEGER:
-        return str(int(v))
-    return repr(float(v))
 
 
-def validity(info: FieldInfo | None, x: Array) -> npt.NDArray[np.bool_]:
-    """isValid: not missing and valid per the field's DataDictionary facts."""
-    if info is None or not info.is_data_field:
-        return ~is_missing(x)
-    _, miss, inval = classify(info, x)
-    return ~miss & ~inval
 
 
-def _as_strings(expr: Expr) -> Callable[[Frame], Array]:
-    """A TextIndex reads its text and term as strings (JPMML: asString)."""
-    if expr.dtype.is_string:
-        return expr.fn
-    return cast_fn(expr, DataType.STRING)
+

@@ -19,9 +19,9 @@ from pmserve.errors import DataError, InvalidValueError, excerpt
 from pmserve.pmml.document.parse import Element
 from pmserve.pmml.document.problems import Problems
 from pmserve.pmml.fields.categorical import isin
+from pmserve.pmml.fields.field import Field, Interval
 from pmserve.pmml.fields.frame import Deferred, Expr, Frame
 from pmserve.pmml.fields.types import Array, DataType, empty, is_missing, parse_scalar
-from pmserve.pmml.model import Field, Interval
 
 
 @dataclass(frozen=True)

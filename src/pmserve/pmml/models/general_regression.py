@@ -31,7 +31,7 @@ import numpy.typing as npt
 from pmserve.pmml.compiler import ModelEnv, Predictor, register
 from pmserve.pmml.document.parse import Element
 from pmserve.pmml.document.problems import choice_attr, number_attr
-from pmserve.pmml.expressions.transformations import equal_to
+from pmserve.pmml.expressions.casting import equal_to
 from pmserve.pmml.expressions.vector_math import INVERSE_LINKS, exp_normalized_rows
 from pmserve.pmml.fields.frame import Expr, Frame, ReadOrder
 from pmserve.pmml.fields.types import Array, DataType, is_missing, parse_scalar

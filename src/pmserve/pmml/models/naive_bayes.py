@@ -18,7 +18,7 @@ import numpy as np
 
 from pmserve.pmml.compiler import ModelEnv, Predictor, register
 from pmserve.pmml.document.parse import Element
-from pmserve.pmml.expressions.transformations import cast_fn
+from pmserve.pmml.expressions.casting import cast_fn
 from pmserve.pmml.fields.frame import Frame
 from pmserve.pmml.fields.schema import parse_dtype
 from pmserve.pmml.fields.types import Array, DataType, parse_scalar

@@ -22,7 +22,8 @@ from pmserve.errors import EvaluationError
 from pmserve.pmml.compiler import ModelEnv, Predictor, register
 from pmserve.pmml.document.parse import Element
 from pmserve.pmml.document.problems import Problems
-from pmserve.pmml.expressions.transformations import Compiler, read_table
+from pmserve.pmml.expressions.normalization import read_table
+from pmserve.pmml.expressions.transformations import ExpressionCompiler
 from pmserve.pmml.fields.frame import Expr, Frame, RowErrors
 from pmserve.pmml.fields.schema import FieldInfo, treatment_exprs
 from pmserve.pmml.fields.types import Array, DataType, empty, is_missing, parse_scalar
@@ -405,7 +406,7 @@ def _local_derived(el: Element, env: ModelEnv) -> dict[str, Expr]:
     lt = el.find("LocalTransformations")
     if lt is None:
         return {}
-    quiet = Compiler(env.compiler.scope, Problems(), env.compiler.functions, env.compiler.bindings)
+    quiet = ExpressionCompiler(env.compiler.scope, Problems(), env.compiler.functions, env.compiler.bindings)
     out: dict[str, Expr] = {}
     for df in lt.findall("DerivedField"):
         got = quiet.derived_field(df)

@@ -22,7 +22,8 @@ import numpy.typing as npt
 from pmserve.pmml.compiler import ModelEnv, Predictor, register
 from pmserve.pmml.document.parse import Element
 from pmserve.pmml.document.problems import number_attr
-from pmserve.pmml.expressions.transformations import EXPRESSION_TAGS, cast_fn, linear_norms
+from pmserve.pmml.expressions.casting import EXPRESSION_TAGS, cast_fn
+from pmserve.pmml.expressions.normalization import linear_norms
 from pmserve.pmml.expressions.vector_math import logit_inverse
 from pmserve.pmml.fields.frame import Frame, ReadOrder
 from pmserve.pmml.fields.schema import parse_dtype

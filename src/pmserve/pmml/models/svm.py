@@ -28,7 +28,7 @@ from pmserve.errors import EvaluationError
 from pmserve.pmml.compiler import ModelEnv, Predictor, register
 from pmserve.pmml.document.parse import Element
 from pmserve.pmml.document.problems import number_attr
-from pmserve.pmml.expressions.transformations import equal_to
+from pmserve.pmml.expressions.casting import equal_to
 from pmserve.pmml.fields.frame import Frame
 from pmserve.pmml.fields.types import Array, DataType, empty, is_missing, parse_scalar
 from pmserve.pmml.results.prediction import Prediction, classification

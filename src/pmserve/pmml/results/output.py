@@ -19,7 +19,8 @@ import numpy.typing as npt
 
 from pmserve.errors import DataError, EvaluationError, excerpt
 from pmserve.pmml.document.parse import Element
-from pmserve.pmml.expressions.transformations import EXPRESSION_TAGS, Compiler, format_number
+from pmserve.pmml.expressions.casting import EXPRESSION_TAGS, format_number
+from pmserve.pmml.expressions.transformations import ExpressionCompiler
 from pmserve.pmml.fields.frame import Frame
 from pmserve.pmml.fields.schema import FieldInfo, Scope, parse_dtype
 from pmserve.pmml.fields.types import Array, DataType, empty, is_missing, parse_scalar
@@ -98,7 +99,7 @@ def _as_type(v: Array, dtype: DataType) -> Array:
 
 def compile_output(
     el: Element | None,
-    c: Compiler,
+    c: ExpressionCompiler,
     target: FieldInfo | None,
     function_name: str,
     extra: Callable[[Element, str], Feature | None] | None = None,
@@ -156,7 +157,7 @@ def compile_output(
     return OutputPlan(tuple(fields)), scope
 
 
-def _rank(of: Element, c: Compiler) -> int:
+def _rank(of: Element, c: ExpressionCompiler) -> int:
     """The ``rank`` attribute: a positive integer, 1 when absent."""
     text = of.get("rank", "1").strip()
     if not text.isascii() or not text.isdigit() or int(text) < 1:
@@ -200,7 +201,7 @@ def _in_segment(seg: str, compute: Feature) -> Feature:
     return run
 
 
-def _transformed(of: Element, c: Compiler) -> tuple[Feature | None, DataType]:
+def _transformed(of: Element, c: ExpressionCompiler) -> tuple[Feature | None, DataType]:
     expr = c.expression_of(of)
     if expr is None:
         return None, DataType.DOUBLE
@@ -213,7 +214,7 @@ def _transformed(of: Element, c: Compiler) -> tuple[Feature | None, DataType]:
 
 
 def _feature(
-    of: Element, feature: str, target: FieldInfo | None, function_name: str, c: Compiler,
+    of: Element, feature: str, target: FieldInfo | None, function_name: str, c: ExpressionCompiler,
     extra: Callable[[Element, str], Feature | None] | None,
 ) -> Feature | None:
     value_text = of.get("value")

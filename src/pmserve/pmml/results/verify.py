@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pmserve.errors import DataError
+from pmserve.pmml.document.parse import MODEL_TAGS
 
 if TYPE_CHECKING:
     from pmserve.pmml.model import Model
@@ -57,7 +58,7 @@ def verify(model: Model) -> VerificationReport:
     doc = model.document
     mv = None
     for el in doc.root.children:
-        if el.tag in _model_tags():
+        if el.tag in MODEL_TAGS:
             mv = el.find("ModelVerification")
             break
     if mv is None:
@@ -146,9 +147,3 @@ def _matches(expected: Any, actual: Any, precision: float, zero: float) -> bool:
         return float(expected) == float(str(actual))
     except ValueError:
         return False
-
-
-def _model_tags() -> tuple[str, ...]:
-    from pmserve.pmml.compiler import MODEL_TAGS
-
-    return MODEL_TAGS

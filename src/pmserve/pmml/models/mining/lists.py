@@ -21,19 +21,19 @@ from pmserve.pmml.document.parse import Element
 from pmserve.pmml.fields.frame import Frame
 from pmserve.pmml.fields.schema import FieldInfo
 from pmserve.pmml.fields.types import empty, is_missing, to_python_list
-from pmserve.pmml.models.mining import (
+from pmserve.pmml.models.mining.segments import (
     MULTI_MODEL_CHAIN,
     SELECT_ALL,
     Combination,
+    Run,
     Segment,
-    _convert,
-    _evaluate,
-    _hand_on,
-    _nested_values,
-    _Run,
-    _run_all,
-    _scatter,
-    _segment_results,
+    convert,
+    evaluate,
+    hand_on,
+    nested_values,
+    run_all,
+    scatter,
+    segment_results,
 )
 from pmserve.pmml.results.prediction import Prediction
 
@@ -84,11 +84,11 @@ def _select_all(segments: list[Segment], combination: Combination) -> Predictor:
 
     def predict_select_all(frame: Frame) -> Prediction:
         n = frame.n
-        runs = _run_all(segments, frame)
+        runs = run_all(segments, frame)
         cells: list[list[object]] = [[] for _ in range(n)]
         spoilt = np.zeros(n, dtype=bool)
         for run in runs:
-            values = _convert(run.pred.value, run.pred.dtype, dtype)
+            values = convert(run.pred.value, run.pred.dtype, dtype)
             rows = range(n) if run.rows is None else run.rows.tolist()
             for r, v in zip(rows, to_python_list(dtype, values), strict=True):
                 cells[r].append(v)
@@ -99,7 +99,7 @@ def _select_all(segments: list[Segment], combination: Combination) -> Predictor:
         for r, cell in enumerate(cells):
             value[r] = tuple(cell) if cell and not spoilt[r] else None
         pred = Prediction(n, dtype, value)
-        pred.segments = _segment_results(runs, combination, n)
+        pred.segments = segment_results(runs, combination, n)
         return pred
 
     return predict_select_all
@@ -152,17 +152,17 @@ def _multi_model_chain(segments: list[Segment], combination: Combination,
             for name, dtype in seg.hands_on:
                 frame.set(name, empty(dtype, n))
         dead = np.zeros(n, dtype=bool)
-        runs: list[_Run] = []
+        runs: list[Run] = []
         ran: list[np.ndarray] = []
         for seg in segments:
             holds = ~dead if seg.predicate is None else (seg.predicate(frame) == 1.0) & ~dead
             if not holds.any():
                 continue
             rows = None if holds.all() else np.flatnonzero(holds)
-            run = _evaluate(seg, frame, rows)
+            run = evaluate(seg, frame, rows)
             runs.append(run)
             ran.append(holds)
-            _hand_on(seg, run, frame, rows)
+            hand_on(seg, run, frame, rows)
             if return_missing:
                 # returnMissing: a missing segment prediction makes the record's results missing.
                 miss = is_missing(run.pred.value)
@@ -175,16 +175,16 @@ def _multi_model_chain(segments: list[Segment], combination: Combination,
             if target is None or not mine.any():
                 continue
             if mine.all():
-                by_target[target.name] = _scatter([(None, run.pred)], n, target.dtype)
+                by_target[target.name] = scatter([(None, run.pred)], n, target.dtype)
                 continue
             local = mine if run.rows is None else mine[run.rows]
-            by_target[target.name] = _scatter([(np.flatnonzero(mine), run.pred.subset_rows(local))], n,
+            by_target[target.name] = scatter([(np.flatnonzero(mine), run.pred.subset_rows(local))], n,
                                               target.dtype)
         preds = [by_target.get(t.name) or Prediction(n, t.dtype, empty(t.dtype, n)) for t in targets]
         first = preds[0]
         first.targets = {t.name: p for t, p in zip(targets[1:], preds[1:], strict=True)}
-        first.segments = _segment_results(runs, combination, n)
-        first.extras[NESTED_RESULTS] = _nested_values(runs, keep, n)
+        first.segments = segment_results(runs, combination, n)
+        first.extras[NESTED_RESULTS] = nested_values(runs, keep, n)
         return first
 
     return predict_multi_model_chain

@@ -1,0 +1,193 @@
+"""The table and normalisation expressions (PMML 4.4 "Transformations"): NormContinuous,
+NormDiscrete, Discretize and MapValues, and the LinearNorm / InlineTable readers they share."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from pmserve.pmml.document.parse import Element
+from pmserve.pmml.document.problems import Problems
+from pmserve.pmml.expressions.casting import equal_to
+from pmserve.pmml.fields.frame import Expr, Frame
+from pmserve.pmml.fields.schema import in_intervals, parse_dtype, parse_interval
+from pmserve.pmml.fields.types import Array, DataType, empty, is_missing, parse_scalar
+
+if TYPE_CHECKING:
+    from pmserve.pmml.expressions.transformations import ExpressionCompiler
+
+
+def norm_continuous(c: ExpressionCompiler, el: Element) -> Expr | None:
+    name = el.get("field") or ""
+    src = c.ref(name, el)
+    if src is None:
+        return None
+    points = linear_norms(el, c.problems)
+    if points is None:
+        return None
+    orig, norm = points
+    if len(orig) > 1 and np.all(np.diff(orig) < 0):
+        # Descending points (STATISTICA's inverse transform) draw the same piecewise-linear
+        # function read in the other direction; JPMML-Evaluator accepts them.
+        orig, norm = orig[::-1].copy(), norm[::-1].copy()
+    if np.any(np.diff(orig) <= 0):
+        c.problems.invalid("LinearNorm orig values must be strictly ascending", el)
+        return None
+    outliers = el.get("outliers", "asIs")
+    repl = c.number_attr(el, "mapMissingTo")
+
+    def fn(frame: Frame) -> Array:
+        x = src.fn(frame)
+        idx = np.clip(np.searchsorted(orig, x, side="right") - 1, 0, len(orig) - 2)
+        x0, x1, y0, y1 = orig[idx], orig[idx + 1], norm[idx], norm[idx + 1]
+        with np.errstate(invalid="ignore"):
+            y = y0 + (x - x0) * (y1 - y0) / (x1 - x0)
+            if outliers == "asMissingValues":
+                y[(x < orig[0]) | (x > orig[-1])] = np.nan
+            elif outliers == "asExtremeValues":
+                y[x < orig[0]] = norm[0]
+                y[x > orig[-1]] = norm[-1]
+        if repl is not None:
+            y[np.isnan(x)] = repl
+        out: Array = y
+        return out
+
+    return Expr(DataType.DOUBLE, "continuous", fn)
+
+
+def norm_discrete(c: ExpressionCompiler, el: Element) -> Expr | None:
+    name = el.get("field") or ""
+    src = c.ref(name, el)
+    if src is None:
+        return None
+    value = c.typed_attr(el.get("value") or "", src.dtype, el, "value")
+    mm_value = c.number_attr(el, "mapMissingTo")
+    repl = mm_value if mm_value is not None else np.nan
+
+    def fn(frame: Frame) -> Array:
+        x = src.fn(frame)
+        out = equal_to(x, value).astype(np.float64)
+        out[is_missing(x)] = repl
+        return out
+
+    return Expr(DataType.DOUBLE, "continuous", fn)
+
+
+def discretize(c: ExpressionCompiler, el: Element) -> Expr | None:
+    src = c.ref(el.get("field") or "", el)
+    if src is None:
+        return None
+    dtype = parse_dtype(el, c.problems, default=DataType.STRING)
+    bins = []
+    for b in el.findall("DiscretizeBin"):
+        iv = b.find("Interval")
+        if iv is None:
+            c.problems.invalid("DiscretizeBin needs an Interval", b)
+            continue
+        bins.append((parse_interval(iv, c.problems), c.typed_attr(b.get("binValue") or "", dtype, b, "binValue")))
+    mm = el.get("mapMissingTo")
+    repl = c.typed_attr(mm, dtype, el, "mapMissingTo") if mm is not None else None
+    dv = el.get("defaultValue")
+    default = c.typed_attr(dv, dtype, el, "defaultValue") if dv is not None else None
+
+    def fn(frame: Frame) -> Array:
+        x = src.fn(frame)
+        out = empty(dtype, frame.n)
+        done = np.zeros(frame.n, dtype=bool)
+        for iv, val in bins:
+            m = in_intervals(x, (iv,)) & ~done
+            out[m] = val
+            done |= m
+        miss = np.isnan(x)
+        if default is not None:
+            out[~done & ~miss] = default
+        if repl is not None:
+            out[miss] = repl
+        return out
+
+    return Expr(dtype, "categorical" if dtype.is_string else "continuous", fn)
+
+
+def map_values(c: ExpressionCompiler, el: Element) -> Expr | None:
+    dtype = parse_dtype(el, c.problems, default=DataType.STRING)
+    out_col = el.get("outputColumn")
+    pairs = el.findall("FieldColumnPair")
+    srcs: list[Expr] = []
+    cols: list[str] = []
+    for p in pairs:
+        s = c.ref(p.get("field") or "", p)
+        if s is None:
+            return None
+        srcs.append(s)
+        cols.append(p.get("column") or "")
+    table = read_table(el, c.problems)
+    if table is None or out_col is None:
+        if out_col is None:
+            c.problems.invalid("attribute outputColumn is required", el)
+        return None
+    lookup: dict[tuple[Any, ...], Any] = {}
+    for row in table:
+        try:
+            key = tuple(parse_scalar(s.dtype, row[c]) for s, c in zip(srcs, cols, strict=True))
+            val = parse_scalar(dtype, row[out_col])
+        except (KeyError, ValueError):
+            # Rows lacking a column or holding an unreadable key can never match an input.
+            continue
+        lookup.setdefault(key, val)
+    mm = el.get("mapMissingTo")
+    repl = c.typed_attr(mm, dtype, el, "mapMissingTo") if mm is not None else None
+    dv = el.get("defaultValue")
+    default = c.typed_attr(dv, dtype, el, "defaultValue") if dv is not None else None
+
+    def fn(frame: Frame) -> Array:
+        xs = [s.fn(frame) for s in srcs]
+        miss = np.zeros(frame.n, dtype=bool)
+        for x in xs:
+            miss |= is_missing(x)
+        out = empty(dtype, frame.n)
+        keys = zip(*(x.tolist() for x in xs), strict=True)
+        for i, k in enumerate(keys):
+            if miss[i]:
+                continue
+            v = lookup.get(k)
+            if v is None:
+                v = default
+            if v is not None:
+                out[i] = v
+        if repl is not None:
+            out[miss] = repl
+        return out
+
+    return Expr(dtype, "categorical" if dtype.is_string else "continuous", fn)
+
+
+def linear_norms(el: Element, problems: Problems) -> tuple[Array, Array] | None:
+    """The (orig, norm) points of a NormContinuous; at least two, all numbers."""
+    norms = el.findall("LinearNorm")
+    if len(norms) < 2:
+        problems.invalid("NormContinuous needs at least two LinearNorm elements", el)
+        return None
+    try:
+        orig = np.array([float(n.get("orig") or "") for n in norms])
+        norm = np.array([float(n.get("norm") or "") for n in norms])
+    except ValueError:
+        problems.invalid("LinearNorm orig and norm must be numbers", el)
+        return None
+    return orig, norm
+
+
+def read_table(el: Element, problems: Problems) -> list[dict[str, str]] | None:
+    """The rows of an element's InlineTable as dicts (TableLocator is refused)."""
+    t = el.find("InlineTable")
+    if t is None:
+        if el.find("TableLocator") is not None:
+            problems.unsupported("TableLocator (an external table) is not supported; use an InlineTable",
+                                 el.find("TableLocator"))
+        else:
+            problems.invalid("expected an InlineTable", el)
+        return None
+    rows = []
+    for r in t.findall("row"):
+        rows.append({c.tag: c.text for c in r.children})
+    return rows

@@ -1,0 +1,319 @@
+"""MiningModel compiled: the Segmentation's method, segments and categories checked, and the
+predictor chosen by ``multipleModelMethod`` (see :mod:`pmserve.pmml.models.mining`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pmserve.pmml._ensemble import fuse
+from pmserve.pmml.compiler import (
+    MODEL_TAGS,
+    SYNTHETIC_CLUSTER,
+    SYNTHETIC_TARGET,
+    ModelEnv,
+    Predictor,
+    register,
+)
+from pmserve.pmml.document.parse import Element
+from pmserve.pmml.expressions.predicates import PredicateFn, compile_predicate, find_predicate
+from pmserve.pmml.fields.schema import FieldInfo
+from pmserve.pmml.fields.types import DataType
+from pmserve.pmml.models.mining.aggregation import probability_aggregate, value_aggregate, vote
+from pmserve.pmml.models.mining.lists import compile_lists
+from pmserve.pmml.models.mining.segments import (
+    MULTI_MODEL_CHAIN,
+    SELECT_ALL,
+    Combination,
+    Segment,
+    convert_scalar,
+    plan_dtype,
+    predicted_value,
+)
+from pmserve.pmml.models.mining.selection import model_chain, select_first
+from pmserve.pmml.results.output import OutputField
+
+_AGGREGATES = {
+    "regression": ("sum", "weightedSum", "average", "weightedAverage", "median", "weightedMedian"),
+    "classification": ("majorityVote", "weightedMajorityVote", "average", "weightedAverage", "median", "max"),
+    "clustering": ("majorityVote", "weightedMajorityVote"),
+}
+
+
+_SELECTIONS = ("selectFirst", "modelChain")
+
+
+_CHAINS = ("modelChain", MULTI_MODEL_CHAIN)
+
+
+_ANY_FUNCTION = (*_SELECTIONS, SELECT_ALL, MULTI_MODEL_CHAIN)
+
+
+_ALL_METHODS = tuple(dict.fromkeys(
+    [m for ms in _AGGREGATES.values() for m in ms] + ["max", "weightedMedian", "sum", "weightedSum"]
+    + list(_ANY_FUNCTION)))
+
+
+_TREATMENTS = ("returnMissing", "skipSegment", "continue")
+
+
+_SYNTHETIC = (SYNTHETIC_TARGET, SYNTHETIC_CLUSTER)
+
+
+# -- compile -----------------------------------------------------------------------------------------
+
+
+@register("MiningModel")
+def compile_mining(el: Element, env: ModelEnv) -> Predictor | None:
+    problems = env.problems
+    for embedded in el.findall("EmbeddedModel"):
+        problems.unsupported("EmbeddedModel is not supported (PMML 4.4 deprecates it); use Segmentation", embedded)
+        return None
+    seg_el = el.find("Segmentation")
+    if seg_el is None:
+        problems.invalid("a MiningModel needs a Segmentation", el)
+        return None
+    combination = _combination(el, seg_el, env)
+    if seg_el.find("LocalTransformations") is not None:
+        # JPMML refuses it as well; the MiningModel's own LocalTransformations serve the purpose.
+        problems.unsupported("Segmentation/LocalTransformations is not supported", seg_el.find("LocalTransformations"))
+        return None
+    seg_els = seg_el.findall("Segment")
+    if not seg_els:
+        problems.invalid("a Segmentation needs at least one Segment", seg_el)
+        return None
+    if combination is None:
+        return None
+    segments = _segments(seg_els, combination, env)
+    if segments is None:
+        return None
+    categories = _categories(segments, combination, env)
+    combination = Combination(
+        combination.method, combination.treatment, combination.threshold, combination.function_name,
+        combination.dtype, categories, _winner_order(categories, env), combination.single_precision,
+        _wanted_segment_ids(el),
+    )
+    method = combination.method
+    if method in (SELECT_ALL, MULTI_MODEL_CHAIN):
+        return compile_lists(el, segments, combination, env)
+    if combination.function_name == "classification":
+        env.categories = categories
+    if method in _SELECTIONS:
+        env.nested_results.extend(_nested_results(segments, method))
+    if method == "selectFirst":
+        return select_first(segments, combination)
+    if method == "modelChain":
+        return model_chain(segments, combination)
+    start = 0.0
+    if method in ("majorityVote", "weightedMajorityVote"):
+        general = vote(segments, combination)
+    elif combination.function_name == "classification":
+        general = probability_aggregate(segments, combination)
+    else:
+        if combination.single_precision and method == "sum":
+            start = _fold_rescale_constant(el, env)
+        general = value_aggregate(segments, combination, start)
+    # Segments that are all plain trees are walked together, the general path as the fallback.
+    return fuse(segments, combination, general, start, convert_scalar) or general
+
+
+def _fold_rescale_constant(el: Element, env: ModelEnv) -> float:
+    """In single precision, a boosted sum starts from the Target's rescaleConstant.
+
+    XGBoost (and JPMML for its exports) starts its float32 accumulator at the base score and adds
+    the trees to it; adding the constant after a float32 sum of the trees rounds differently, by
+    a few ULPs.  The constant is then taken out of the Targets step (``env.folded_rescale_constant``).
+    """
+    targets = el.find("Targets")
+    chosen = targets.findall("Target") if targets is not None else []
+    if len(chosen) != 1:
+        return 0.0
+    t = chosen[0]
+    if t.get("rescaleFactor", "1") not in ("1", "1.0") or t.get("castInteger") is not None:
+        return 0.0
+    try:
+        constant = float(t.get("rescaleConstant", "0"))
+    except ValueError:
+        return 0.0  # reported where Targets is compiled
+    if constant == 0.0:
+        return 0.0
+    env.folded_rescale_constant = True
+    return constant
+
+
+def _combination(el: Element, seg_el: Element, env: ModelEnv) -> Combination | None:
+    problems = env.problems
+    method = seg_el.get("multipleModelMethod")
+    fn = env.function_name
+    ok = True
+    if method is None:
+        problems.invalid("attribute multipleModelMethod is required", seg_el)
+        return None
+    if method not in _ALL_METHODS:
+        problems.invalid(f"multipleModelMethod must be one of {', '.join(_ALL_METHODS)}, got {method!r}", seg_el)
+        return None
+    if method not in _ANY_FUNCTION:
+        allowed = _AGGREGATES.get(fn)
+        if allowed is None:
+            problems.unsupported(f"a {fn} MiningModel can only select or chain models (selectFirst, "
+                                 f"modelChain), got multipleModelMethod {method!r}", seg_el)
+            return None
+        if method not in allowed:
+            problems.invalid(f"multipleModelMethod {method} is not defined for functionName {fn}; expected one "
+                             f"of {', '.join(allowed + _ANY_FUNCTION)}", seg_el)
+            return None
+    treatment = seg_el.get("missingPredictionTreatment", "continue")
+    if treatment not in _TREATMENTS:
+        problems.invalid(f"missingPredictionTreatment must be one of {', '.join(_TREATMENTS)}, got {treatment!r}",
+                         seg_el)
+        ok = False
+    if treatment == "skipSegment" and method in _CHAINS:
+        problems.invalid(f"missingPredictionTreatment skipSegment is not defined for a {method}", seg_el)
+        ok = False
+    if treatment == "skipSegment" and method == SELECT_ALL:
+        problems.unsupported("missingPredictionTreatment skipSegment with selectAll is not supported (nor by "
+                             "JPMML); use continue or returnMissing", seg_el)
+        ok = False
+    threshold_text = seg_el.get("missingThreshold", "1")
+    try:
+        threshold = float(threshold_text)
+    except ValueError:
+        threshold = float("nan")
+    if not 0.0 <= threshold <= 1.0:
+        problems.invalid(f"missingThreshold must be a number from 0 to 1, got {threshold_text!r}", seg_el)
+        ok = False
+    target = env.target
+    if method not in _ANY_FUNCTION and fn in ("regression", "classification") and target is None:
+        problems.invalid(f"a {fn} MiningModel that combines segments with {method} needs a target field", el)
+        ok = False
+    if not ok:
+        return None
+    dtype = target.dtype if target is not None else DataType.STRING
+    if fn == "regression" and dtype.is_string and method not in _ANY_FUNCTION:
+        problems.invalid(f"a regression MiningModel needs a numeric target, got {target.name if target else ''!r} "
+                         f"of dataType string", el)
+        return None
+    single = el.get("x-mathContext") == "float"
+    return Combination(method, treatment, threshold, fn, dtype, (), (), single, frozenset())
+
+
+def _segments(seg_els: list[Element], combination: Combination, env: ModelEnv) -> list[Segment] | None:
+    problems = env.problems
+    chain = combination.method in _CHAINS
+    # JPMML: a mixed multi-model chain's segments may perform any function; a modelChain's too.
+    any_function = combination.method == "modelChain" or (
+        combination.method == MULTI_MODEL_CHAIN and combination.function_name == "mixed")
+    chain_or_select = combination.method in _SELECTIONS
+    out: list[Segment] = []
+    ok = True
+    seen: set[str] = set()
+    for i, s in enumerate(seg_els, start=1):
+        # JPMML's implicit entity id: the 1-based position of the Segment.
+        sid = s.get("id") or str(i)
+        if sid in seen:
+            problems.invalid(f"Segment id {sid!r} is used twice", s)
+            ok = False
+        seen.add(sid)
+        weight_text = s.get("weight", "1")
+        try:
+            weight = float(weight_text)
+        except ValueError:
+            weight = float("nan")
+        if not weight >= 0.0 or weight == float("inf"):
+            problems.invalid(f"Segment weight must be a non-negative number, got {weight_text!r}", s)
+            ok = False
+        if s.find("VariableWeight") is not None:
+            problems.unsupported("VariableWeight is not supported; use Segment/@weight", s.find("VariableWeight"))
+            ok = False
+        pred_el = find_predicate(s)
+        predicate: PredicateFn | None = None
+        if pred_el is None:
+            problems.invalid("a Segment needs a predicate (True, SimplePredicate, ...)", s)
+            ok = False
+        elif pred_el.tag != "True":
+            predicate = compile_predicate(pred_el, env.compiler)
+            if predicate is None:
+                ok = False
+        models = [c for c in s.children if c.tag in MODEL_TAGS]
+        if len(models) != 1:
+            problems.invalid(f"a Segment needs exactly one model element, got {len(models)}", s)
+            ok = False
+            continue
+        model_el = models[0]
+        nested_seg = model_el.find("Segmentation") if model_el.tag == "MiningModel" else None
+        if nested_seg is not None and nested_seg.get("multipleModelMethod") == SELECT_ALL:
+            problems.unsupported("a selectAll MiningModel inside a Segment is not supported: its prediction is "
+                                 "a list per record, which no multipleModelMethod combines", model_el)
+            ok = False
+            continue
+        seg_fn = model_el.get("functionName")
+        if not any_function and seg_fn is not None and seg_fn != combination.function_name:
+            problems.invalid(f"functionName of a segment model must be {combination.function_name} (the "
+                             f"MiningModel's) with multipleModelMethod {combination.method}, got {seg_fn!r}",
+                             model_el)
+            ok = False
+            continue
+        plan = env.compile_nested(model_el, env.scope)
+        if plan is None:
+            ok = False
+            continue
+        hands_on: tuple[tuple[str, DataType], ...] = ()
+        if chain and plan.output is not None:
+            hands_on = tuple((f.name, f.dtype) for f in plan.output.fields)
+            for f in plan.output.fields:
+                # Later segments and this model's Output read the field as any other.
+                env.scope.add(FieldInfo(f.name, f.dtype, f.optype))
+        other = None
+        mine = env.target
+        if (plan.target is not None and mine is not None and plan.target.name != mine.name
+                and plan.target.name not in _SYNTHETIC and mine.name not in _SYNTHETIC and chain_or_select):
+            other = plan.target.name
+        out.append(Segment(sid, weight, predicate, plan, hands_on, other))
+    return out if ok else None
+
+
+def _categories(segments: list[Segment], combination: Combination, env: ModelEnv) -> tuple[Any, ...]:
+    """Categories in the order JPMML meets them: the segments' own, then the target's."""
+    if combination.function_name != "classification":
+        return ()
+    cats: dict[Any, None] = {}
+    for seg in segments:
+        for c in seg.plan.categories:
+            cats.setdefault(convert_scalar(c, plan_dtype(seg.plan), combination.dtype), None)
+    if env.target is not None:
+        for c in env.target.valid:
+            cats.setdefault(c, None)
+    return tuple(cats)
+
+
+def _winner_order(categories: tuple[Any, ...], env: ModelEnv) -> tuple[Any, ...]:
+    target = env.target.valid if env.target is not None else ()
+    return tuple(dict.fromkeys([*target, *categories]))
+
+
+def _wanted_segment_ids(el: Element) -> frozenset[str]:
+    out = el.find("Output")
+    if out is None:
+        return frozenset()
+    return frozenset(sid for f in out.findall("OutputField") if (sid := f.get("segmentId")) is not None)
+
+
+def _nested_results(segments: list[Segment], method: str) -> list[OutputField]:
+    """Output fields of the segments that may give the result: JPMML returns them as results too.
+
+    For selectFirst these are the segments up to the first whose predicate is True; for a
+    modelChain the segments from the last whose predicate is True on.
+    """
+    always = [i for i, s in enumerate(segments) if s.predicate is None]
+    if method == "selectFirst":
+        chosen = segments[: always[0] + 1] if always else segments
+    else:
+        chosen = segments[always[-1]:] if always else segments
+    out: list[OutputField] = []
+    for seg in chosen:
+        if seg.other_target is not None and seg.plan.target is not None:
+            t = seg.plan.target
+            out.append(OutputField(t.name, t.dtype, t.optype, "predictedValue", True, predicted_value))
+        out.extend(seg.plan.nested_results)
+        if seg.plan.output is not None:
+            out.extend(seg.plan.output.fields)
+    return out
