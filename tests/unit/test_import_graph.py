@@ -49,12 +49,16 @@ class _Collector(ast.NodeVisitor):
         self.depth = 0
         self.found: list[Import] = []
 
-    def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
+        self._nested(node)
+
+    def visit_AsyncFunctionDef(self, node: ast.AsyncFunctionDef) -> None:
+        self._nested(node)
+
+    def _nested(self, node: ast.AST) -> None:
         self.depth += 1
         self.generic_visit(node)
         self.depth -= 1
-
-    visit_AsyncFunctionDef = visit_FunctionDef
 
     def visit_If(self, node: ast.If) -> None:
         if _is_type_checking(node.test):

@@ -1,15 +1,15 @@
-"""Stage 2: compile a parsed document into a plan of numpy functions; ``load`` is the entry point.
+"""Stage 2: compile a parsed document into a plan of numpy functions (:func:`compile_document`).
 
-Every model element is compiled by the compilers registered for its tag (see :data:`REGISTRY`):
-a model module registers ``compile(el, env) -> Predictor``.  Compilers are tried in order; a
-fast specialised one may decline with :class:`Decline` and the next one takes over.  The parts
-every model shares (MiningSchema, LocalTransformations, Targets, Output) are compiled here.
+Every model element is compiled by the one compiler registered for its tag (see :data:`REGISTRY`):
+a model module registers ``compile(el, env) -> CompiledModel | None`` with ``@register(tag)``.
+The compiler reads its element and the read-only :class:`ModelEnv` and returns what it built; it
+reports problems to ``env.problems`` and returns None when it cannot compile.  The parts every
+model shares (MiningSchema, LocalTransformations, Targets, Output) are compiled here.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,13 +30,14 @@ from pmserve.pmml.fields.schema import (
     treatment_exprs,
 )
 from pmserve.pmml.fields.types import Array, DataType, empty
-from pmserve.pmml.results.output import OutputField, OutputPlan, compile_output
+from pmserve.pmml.results.output import Feature, OutputField, OutputPlan, compile_output
 from pmserve.pmml.results.prediction import Prediction
 from pmserve.pmml.results.targets import TargetPlan, apply_targets, parse_targets
 
 Predictor = Callable[[Frame], Prediction]
-ModelCompilerFn = Callable[[Element, "ModelEnv"], Predictor | None]
-
+#: Output features a model type computes beyond the standard ones (an OutputField element and the
+#: feature it asks for -> how to compute it, or None when the feature is not one of them).
+OutputFeatures = Callable[[Element, str], Feature | None]
 
 
 #: Key of ``Prediction.extras`` holding the values of a model's ``nested_results`` (name -> column).
@@ -48,57 +49,53 @@ SYNTHETIC_TARGET = "prediction"
 SYNTHETIC_CLUSTER = "cluster"
 
 
-class Decline(Exception):
-    """Raised by a specialised compiler that leaves the element to the next one in the registry."""
+# -- the registry ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelCompiler:
+    """The compiler of one model element, and the extra Output features its models compute."""
+
+    tag: str
+    compile: Callable[[Element, ModelEnv], CompiledModel | None]
+    output_features: OutputFeatures | None = None
 
 
 class Registry:
-    """Model element tag -> ordered compilers.  Registering the same compiler twice is an error."""
+    """Model element tag -> its compiler.  Registering a tag twice is an error."""
 
     def __init__(self) -> None:
-        self._compilers: dict[str, list[ModelCompilerFn]] = {}
-        self._modules = {
-            "RegressionModel": "pmserve.pmml.models.regression",
-            "TreeModel": "pmserve.pmml.tree",
-            "MiningModel": "pmserve.pmml.models.mining.segmentation",
-            "GeneralRegressionModel": "pmserve.pmml.models.general_regression",
-            "NeuralNetwork": "pmserve.pmml.models.neural_network",
-            "NaiveBayesModel": "pmserve.pmml.models.naive_bayes",
-            "SupportVectorMachineModel": "pmserve.pmml.models.svm",
-            "NearestNeighborModel": "pmserve.pmml.models.nearest_neighbor",
-            "ClusteringModel": "pmserve.pmml.models.clustering",
-            "RuleSetModel": "pmserve.pmml.models.ruleset",
-            "Scorecard": "pmserve.pmml.models.scorecard",
-            "AssociationModel": "pmserve.pmml.models.association",
-            "AnomalyDetectionModel": "pmserve.pmml.models.anomaly_detection",
-            "TimeSeriesModel": "pmserve.pmml.models.time_series",
-        }
-        self._loaded: set[str] = set()
+        self._by_tag: dict[str, ModelCompiler] = {}
 
-    def register(self, tag: str, fn: ModelCompilerFn) -> None:
-        lst = self._compilers.setdefault(tag, [])
-        if fn in lst:
-            raise ValueError(f"a compiler for {tag} is registered twice: {fn!r}")
-        lst.append(fn)
+    def add(self, entry: ModelCompiler) -> None:
+        known = self._by_tag.get(entry.tag)
+        if known is not None:
+            raise ValueError(f"{entry.tag} has a compiler already ({known.compile.__module__}."
+                             f"{known.compile.__qualname__}); refusing {entry.compile.__module__}."
+                             f"{entry.compile.__qualname__}")
+        self._by_tag[entry.tag] = entry
 
-    def compilers(self, tag: str) -> list[ModelCompilerFn]:
-        mod = self._modules.get(tag)
-        if mod is not None and mod not in self._loaded:
-            self._loaded.add(mod)
-            try:
-                importlib.import_module(mod)
-            except ModuleNotFoundError as exc:
-                if exc.name != mod:
-                    raise
-        return self._compilers.get(tag, [])
+    def get(self, tag: str) -> ModelCompiler | None:
+        return self._by_tag.get(tag)
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        """The model elements with a compiler, in registration order."""
+        return tuple(self._by_tag)
 
 
+#: Every model compiler, filled by the modules of :mod:`pmserve.pmml.models` as they are imported.
 REGISTRY = Registry()
 
+ModelCompilerFn = Callable[[Element, "ModelEnv"], "CompiledModel | None"]
 
-def register(tag: str) -> Callable[[ModelCompilerFn], ModelCompilerFn]:
+
+def register(tag: str, *, output_features: OutputFeatures | None = None,
+             registry: Registry = REGISTRY) -> Callable[[ModelCompilerFn], ModelCompilerFn]:
+    """Register the decorated function as the compiler of ``tag`` model elements."""
+
     def deco(fn: ModelCompilerFn) -> ModelCompilerFn:
-        REGISTRY.register(tag, fn)
+        registry.add(ModelCompiler(tag, fn, output_features))
         return fn
 
     return deco
@@ -107,9 +104,9 @@ def register(tag: str) -> Callable[[ModelCompilerFn], ModelCompilerFn]:
 # -- per-model environment -------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(frozen=True)
 class ModelEnv:
-    """What a model compiler gets: its element's shared parts already compiled."""
+    """What a model compiler reads: its element's shared parts already compiled (read-only)."""
 
     element: Element
     function_name: str
@@ -119,25 +116,6 @@ class ModelEnv:
     problems: Problems
     #: Every target field of the MiningSchema, in order (``target`` is the first).
     targets: tuple[FieldInfo, ...] = ()
-    #: Set by a compiler whose predictor predicts every target field, the first in
-    #: ``Prediction.value`` and the others in ``Prediction.targets``; a model with several
-    #: targets whose compiler does not set it is refused.
-    predicts_every_target: bool = False
-    #: Set by a compiler whose predicted value is a list per record (a selectAll MiningModel):
-    #: an object column of tuples of plain values, None where there is no prediction.
-    list_valued: bool = False
-    #: The categories a classifier predicts, declared by its compiler (probability columns).
-    categories: tuple[Any, ...] = ()
-    #: False for classifiers that give no probabilities (JPMML: RuleSet, OneAgainstAll SVM):
-    #: without an Output element they then get no probability(<class>) result columns.
-    has_probabilities: bool = True
-    #: Set by a compiler whose predictor already added the Target's rescaleConstant.
-    folded_rescale_constant: bool = False
-    #: Input fields whose cells are collections (an AssociationModel's basket), kept whole by score().
-    collection_fields: set[str] = field(default_factory=set)
-    #: Output fields of nested models that are results of this model too (JPMML: a MiningModel's
-    #: selectFirst/modelChain segments); their values come in ``Prediction.extras[NESTED_RESULTS]``.
-    nested_results: list[OutputField] = field(default_factory=list)
 
     @property
     def scope(self) -> Scope:
@@ -153,8 +131,33 @@ class ModelEnv:
 
 
 @dataclass(frozen=True)
+class CompiledModel:
+    """What a model compiler returns: its predictor and the facts about it the shared parts need."""
+
+    predictor: Predictor
+    #: The categories a classifier predicts (its probability columns).
+    categories: tuple[Any, ...] = ()
+    #: False for classifiers that give no probabilities (JPMML: RuleSet, OneAgainstAll SVM):
+    #: without an Output element they then get no probability(<class>) result columns.
+    has_probabilities: bool = True
+    #: The predictor predicts every target field, the first in ``Prediction.value`` and the others
+    #: in ``Prediction.targets``; a model with several targets whose compiler does not is refused.
+    predicts_every_target: bool = False
+    #: The predicted value is a list per record (a selectAll MiningModel): an object column of
+    #: tuples of plain values, None where there is no prediction.
+    list_valued: bool = False
+    #: The predictor already added the Target's rescaleConstant.
+    folded_rescale_constant: bool = False
+    #: Input fields whose cells are collections (an AssociationModel's basket), kept whole by score().
+    collection_fields: frozenset[str] = frozenset()
+    #: Output fields of nested models that are results of this model too (JPMML: a MiningModel's
+    #: selectFirst/modelChain segments); their values come in ``Prediction.extras[NESTED_RESULTS]``.
+    nested_results: tuple[OutputField, ...] = ()
+
+
+@dataclass(frozen=True)
 class ModelPlan:
-    """A compiled model element: shared parts plus its type-specific predictor."""
+    """A model element ready to score: the shared parts compiled here plus its compiler's predictor."""
 
     tag: str
     name: str | None
@@ -221,34 +224,28 @@ def compile_model(el: Element, outer: ExpressionCompiler) -> ModelPlan | None:
     targets = tuple(m.info for m in mining if m.usage in ("target", "predicted"))
     target = targets[0] if targets else _synthetic_target(fn_name)
     env = ModelEnv(el, fn_name, c, mining, target, problems, targets)
-    compilers = REGISTRY.compilers(el.tag)
-    if not compilers:
+    entry = REGISTRY.get(el.tag)
+    if entry is None:
         problems.unsupported(f"{el.tag} models are not supported", el)
         return None
-    predictor: Predictor | None = None
-    for comp in compilers:
-        try:
-            predictor = comp(el, env)
-            break
-        except Decline:
-            continue
+    compiled = entry.compile(el, env)
     several = len(targets) > 1 and el.tag != "MiningModel"
-    if several and not env.predicts_every_target:
+    if several and (compiled is None or not compiled.predicts_every_target):
         problems.unsupported(f"{len(targets)} target fields; a {el.tag} with more than one target is not "
                              f"supported (NearestNeighborModel is)", el)
-    if predictor is None:
+    if compiled is None:
         return None
     target_plan = parse_targets(el.find("Targets"), target, problems)
-    if env.folded_rescale_constant and target_plan is not None:
+    if compiled.folded_rescale_constant and target_plan is not None:
         target_plan = dataclasses.replace(target_plan, rescale_constant=0.0)
     more = tuple((t, parse_targets(el.find("Targets"), t, problems)) for t in targets[1:]) \
-        if env.predicts_every_target else ()
-    output, out_scope = compile_output(el.find("Output"), c, target, fn_name, _extra_features(el.tag),
+        if compiled.predicts_every_target else ()
+    output, out_scope = compile_output(el.find("Output"), c, target, fn_name, entry.output_features,
                                        {t.name: t for t, _ in more})
-    categories = env.categories if env.has_probabilities else ()
-    return ModelPlan(el.tag, el.get("modelName"), fn_name, target, derived, predictor, target_plan, output,
-                     out_scope, tuple(mining), categories, frozenset(env.collection_fields),
-                     tuple(env.nested_results), more, env.list_valued)
+    categories = compiled.categories if compiled.has_probabilities else ()
+    return ModelPlan(el.tag, el.get("modelName"), fn_name, target, derived, compiled.predictor, target_plan, output,
+                     out_scope, tuple(mining), categories, compiled.collection_fields,
+                     compiled.nested_results, more, compiled.list_valued)
 
 
 def target_function(function_name: str, target: FieldInfo) -> str:
@@ -267,14 +264,6 @@ def _synthetic_target(function_name: str) -> FieldInfo | None:
     if function_name == "clustering":
         return FieldInfo(SYNTHETIC_CLUSTER, DataType.STRING, "categorical")
     return None
-
-
-def _extra_features(tag: str) -> Any:
-    mod = REGISTRY._modules.get(tag)
-    if mod is None:
-        return None
-    m = importlib.import_module(mod)
-    return getattr(m, "output_feature", None)
 
 
 # -- the document ------------------------------------------------------------------------------------
@@ -464,6 +453,7 @@ def _label(cat: Any, dtype: DataType) -> str:
 
 
 __all__ = [
-    "MODEL_TAGS", "REGISTRY", "CompiledDocument", "Decline", "ModelEnv", "ModelPlan", "compile_model", "register",
+    "MODEL_TAGS", "REGISTRY", "CompiledDocument", "CompiledModel", "ModelEnv", "ModelPlan", "compile_model",
+    "register",
 ]
 

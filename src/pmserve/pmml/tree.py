@@ -49,7 +49,7 @@ from pmserve.pmml._tree_flat import (
     table_nodes,
 )
 from pmserve.pmml._tree_scalar import MAX_ROWS as SCALAR_MAX_ROWS
-from pmserve.pmml.compiler import ModelEnv, Predictor, register
+from pmserve.pmml.compiler import CompiledModel, ModelEnv, Predictor, register
 from pmserve.pmml.document.parse import K_SCORE, Element, NodeTable
 from pmserve.pmml.fields.frame import Frame
 from pmserve.pmml.fields.types import Array, DataType, parse_number, parse_scalar
@@ -71,11 +71,11 @@ class _Classes:
 
 
 @register("TreeModel")
-def compile_tree(el: Element, env: ModelEnv) -> Predictor | None:
-    predictor = _compile_tree(el, env)
-    if isinstance(predictor, TreePredictor) and _stands_alone(env):
-        return predictor.with_forest()
-    return predictor
+def compile_tree(el: Element, env: ModelEnv) -> CompiledModel | None:
+    compiled = _compile_tree(el, env)
+    if compiled is not None and isinstance(compiled.predictor, TreePredictor) and _stands_alone(env):
+        return dataclasses.replace(compiled, predictor=compiled.predictor.with_forest())
+    return compiled
 
 
 def _stands_alone(env: ModelEnv) -> bool:
@@ -85,7 +85,7 @@ def _stands_alone(env: ModelEnv) -> bool:
     return parent is not None and parent.parent is None
 
 
-def _compile_tree(el: Element, env: ModelEnv) -> Predictor | None:
+def _compile_tree(el: Element, env: ModelEnv) -> CompiledModel | None:
     fast = _compile_bulk(el, env)
     if fast is not None:
         return fast
@@ -110,7 +110,8 @@ def _compile_tree(el: Element, env: ModelEnv) -> Predictor | None:
                 problems.invalid(f"score of a regression tree must be a number, got {nd.score!r}", nd.el)
         if flat is None or penalty is None or problems.items:
             return None
-        return _regression(flat, target.dtype if target is not None and target.dtype.is_number else DataType.DOUBLE)
+        return CompiledModel(_regression(flat, target.dtype if target is not None and target.dtype.is_number
+                                         else DataType.DOUBLE))
     if target is None:
         problems.invalid("a classification TreeModel needs a target field in its MiningSchema", el)
         return None
@@ -123,17 +124,16 @@ def _compile_tree(el: Element, env: ModelEnv) -> Predictor | None:
                 break
     if flat is None or classes is None or penalty is None:
         return None
-    env.categories = classes.categories
     if not flat.single_node:
         counts = np.array([_float(nd.el.get("recordCount")) for nd in nodes])
-        return _blended(flat, classes, target.dtype, counts)
-    return _classification(flat, classes, target.dtype, penalty)
+        return CompiledModel(_blended(flat, classes, target.dtype, counts), classes.categories)
+    return CompiledModel(_classification(flat, classes, target.dtype, penalty), classes.categories)
 
 
 # -- compiling -------------------------------------------------------------------------------------
 
 
-def _compile_bulk(el: Element, env: ModelEnv) -> Predictor | None:
+def _compile_bulk(el: Element, env: ModelEnv) -> CompiledModel | None:
     """A tree whose Nodes the parser read as a table (large ensembles), compiled with whole arrays.
 
     None when anything is out of the plain shape or invalid: the element-by-element path below
@@ -148,7 +148,7 @@ def _compile_bulk(el: Element, env: ModelEnv) -> Predictor | None:
         table.release()  # the compiled arrays hold all that scoring needs
 
 
-def _compile_table(el: Element, table: NodeTable, env: ModelEnv) -> Predictor | None:
+def _compile_table(el: Element, table: NodeTable, env: ModelEnv) -> CompiledModel | None:
     if el.get("missingValueStrategy", "none") not in ("none", "nullPrediction", "lastPrediction"):
         return None
     try:
@@ -163,7 +163,8 @@ def _compile_table(el: Element, table: NodeTable, env: ModelEnv) -> Predictor | 
         flat = bulk_flat(el, nodes, env)
         if flat is None or np.isnan(flat.scores[flat.has_score]).any():
             return None
-        return _regression(flat, target.dtype if target is not None and target.dtype.is_number else DataType.DOUBLE)
+        return CompiledModel(_regression(flat, target.dtype if target is not None and target.dtype.is_number
+                                         else DataType.DOUBLE))
     if env.function_name != "classification" or target is None:
         return None
     classes = _bulk_classes(nodes, target.dtype, target.valid)
@@ -172,8 +173,7 @@ def _compile_table(el: Element, table: NodeTable, env: ModelEnv) -> Predictor | 
     flat = bulk_flat(el, nodes, env)
     if flat is None:
         return None
-    env.categories = classes.categories
-    return _classification(flat, classes, target.dtype, penalty)
+    return CompiledModel(_classification(flat, classes, target.dtype, penalty), classes.categories)
 
 
 def _bulk_classes(nodes: TableNodes, dtype: DataType, declared: tuple[Any, ...]) -> _Classes | None:

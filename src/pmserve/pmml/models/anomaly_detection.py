@@ -22,7 +22,7 @@ import math
 
 import numpy as np
 
-from pmserve.pmml.compiler import MODEL_TAGS, ModelEnv, ModelPlan, Predictor, register
+from pmserve.pmml.compiler import MODEL_TAGS, CompiledModel, ModelEnv, ModelPlan, Predictor, register
 from pmserve.pmml.document.parse import Element
 from pmserve.pmml.document.problems import choice_attr
 from pmserve.pmml.expressions.predicates import parse_array
@@ -49,7 +49,7 @@ def average_path_length(n: int) -> float:
 
 
 @register("AnomalyDetectionModel")
-def compile_anomaly_detection(el: Element, env: ModelEnv) -> Predictor | None:
+def compile_anomaly_detection(el: Element, env: ModelEnv) -> CompiledModel | None:
     problems = env.problems
     algorithm = choice_attr(el, "algorithmType", _ALGORITHMS, problems)
     if algorithm is None:
@@ -71,7 +71,7 @@ def compile_anomaly_detection(el: Element, env: ModelEnv) -> Predictor | None:
     nested = env.compile_nested(nested_el)
     if algorithm == "clusterMeanDist":
         means = _mean_distances(el, nested_el, env)
-        return None if nested is None or means is None else _cluster_mean_distance(nested, means)
+        return None if nested is None or means is None else CompiledModel(_cluster_mean_distance(nested, means))
     size = _sample_data_size(el, env) if algorithm == "iforest" else None
     if nested is None or (algorithm == "iforest" and size is None):
         return None
@@ -79,7 +79,7 @@ def compile_anomaly_detection(el: Element, env: ModelEnv) -> Predictor | None:
         problems.invalid(f"algorithmType {algorithm} needs a nested regression model (a numeric prediction), "
                          f"got functionName {nested.function_name!r}", nested_el)
         return None
-    return _as_is(nested) if size is None else _isolation_forest(nested, size)
+    return CompiledModel(_as_is(nested) if size is None else _isolation_forest(nested, size))
 
 
 def _sample_data_size(el: Element, env: ModelEnv) -> int | None:

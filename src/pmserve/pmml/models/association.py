@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from pmserve.errors import EvaluationError, excerpt
-from pmserve.pmml.compiler import ModelEnv, Predictor, register
+from pmserve.pmml.compiler import CompiledModel, ModelEnv, register
 from pmserve.pmml.document.parse import Element
 from pmserve.pmml.document.problems import number_attr
 from pmserve.pmml.fields.frame import Frame
@@ -81,8 +81,41 @@ def _float(el: Element, attr: str, env: ModelEnv, required: bool) -> float | Non
     return number_attr(el, attr, env.problems, required=required)
 
 
-@register("AssociationModel")
-def compile_association(el: Element, env: ModelEnv) -> Predictor | None:
+def output_feature(of: Element, feature: str) -> Feature | None:
+    """Rule outputs of an AssociationModel (attributes were checked by the compiler)."""
+    if feature not in _RULE_OUTPUTS:
+        return None
+    spec = _spec(of, feature)
+
+    def compute(pred: Prediction, frame: Frame, values: dict[str, Array]) -> Array:
+        rules: _Rules | None = pred.extras.get("association_rules")
+        if rules is None:
+            return np.full(pred.n, None, dtype=object)
+        order = rules.orders[(spec.basis, spec.order)]
+        chosen = selected(pred, spec.algorithm)[:, order]
+        out = np.empty(pred.n, dtype=object)
+        if spec.multi:
+            for r in range(pred.n):
+                picked = order[chosen[r]]
+                if spec.rank:
+                    picked = picked[: spec.rank]
+                out[r] = [rules.feature(spec.feature, int(i)) for i in picked.tolist()]
+            return out
+        position = np.cumsum(chosen, axis=1)
+        hit = chosen & (position == spec.rank)
+        found = hit.any(axis=1)
+        which = order[np.argmax(hit, axis=1)] if len(order) else np.zeros(pred.n, dtype=np.intp)
+        for r in range(pred.n):
+            out[r] = rules.feature(spec.feature, int(which[r])) if found[r] else None
+        if spec.feature in RANK_BASES:
+            return np.array([np.nan if v is None else v for v in out.tolist()], dtype=np.float64)
+        return out
+
+    return compute
+
+
+@register("AssociationModel", output_features=output_feature)
+def compile_association(el: Element, env: ModelEnv) -> CompiledModel | None:
     if env.function_name != "associationRules":
         env.problems.invalid(f"functionName must be associationRules for an AssociationModel, got "
                              f"{env.function_name!r}", el)
@@ -121,12 +154,12 @@ def compile_association(el: Element, env: ModelEnv) -> Predictor | None:
     item_list = [items[i] for i in item_ids]
     present: _TransactionalItems | _CategoricalItems
     if transactional:
-        # The item field holds one basket per record: Model.score must keep its cells whole.
-        env.collection_fields.add(active[0].name)
         present = _TransactionalItems(active[0].name, tuple(item_list))
     else:
         present = _CategoricalItems(tuple(item_list))
-    return _Scorer(present, members, sizes, ant, cons, rule_set)
+    # The item field holds one basket per record: Model.score must keep its cells whole.
+    baskets = frozenset({active[0].name}) if transactional else frozenset()
+    return CompiledModel(_Scorer(present, members, sizes, ant, cons, rule_set), collection_fields=baskets)
 
 
 def _items(el: Element, env: ModelEnv, transactional: bool, active: list[str]) -> dict[str, _Item] | None:
@@ -407,36 +440,3 @@ def selected(pred: Prediction, algorithm: str) -> Array:
     if algorithm == "exclusiveRecommendation":
         return ant & ~cons
     return ant & cons
-
-
-def output_feature(of: Element, feature: str) -> Feature | None:
-    """Rule outputs of an AssociationModel (attributes were checked by the compiler)."""
-    if feature not in _RULE_OUTPUTS:
-        return None
-    spec = _spec(of, feature)
-
-    def compute(pred: Prediction, frame: Frame, values: dict[str, Array]) -> Array:
-        rules: _Rules | None = pred.extras.get("association_rules")
-        if rules is None:
-            return np.full(pred.n, None, dtype=object)
-        order = rules.orders[(spec.basis, spec.order)]
-        chosen = selected(pred, spec.algorithm)[:, order]
-        out = np.empty(pred.n, dtype=object)
-        if spec.multi:
-            for r in range(pred.n):
-                picked = order[chosen[r]]
-                if spec.rank:
-                    picked = picked[: spec.rank]
-                out[r] = [rules.feature(spec.feature, int(i)) for i in picked.tolist()]
-            return out
-        position = np.cumsum(chosen, axis=1)
-        hit = chosen & (position == spec.rank)
-        found = hit.any(axis=1)
-        which = order[np.argmax(hit, axis=1)] if len(order) else np.zeros(pred.n, dtype=np.intp)
-        for r in range(pred.n):
-            out[r] = rules.feature(spec.feature, int(which[r])) if found[r] else None
-        if spec.feature in RANK_BASES:
-            return np.array([np.nan if v is None else v for v in out.tolist()], dtype=np.float64)
-        return out
-
-    return compute

@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pmserve.errors import EvaluationError
-from pmserve.pmml.compiler import ModelEnv, Predictor, register
+from pmserve.pmml.compiler import CompiledModel, ModelEnv, register
 from pmserve.pmml.document.parse import Element
 from pmserve.pmml.document.problems import Problems
 from pmserve.pmml.fields.frame import Expr, Frame
@@ -402,8 +402,24 @@ def _distribution_based_refusal(el: Element) -> str:
     return message
 
 
-@register("ClusteringModel")
-def compile_clustering(el: Element, env: ModelEnv) -> Predictor | None:
+def output_feature(of: Element, feature: str) -> Feature | None:
+    """predictedDisplayValue of a cluster is its name, or missing when the cluster has none (JPMML)."""
+    if feature != "predictedDisplayValue" or of.get("segmentId") is not None:
+        return None
+
+    def cluster_name(p: Prediction, f: Frame, v: dict[str, Array]) -> Array:
+        names = p.extras.get("cluster_names")
+        if names is None:
+            return np.full(p.n, None, dtype=object)
+        out = np.empty(p.n, dtype=object)
+        out[:] = [None if x is None else names.get(x) for x in p.value.tolist()]
+        return out
+
+    return cluster_name
+
+
+@register("ClusteringModel", output_features=output_feature)
+def compile_clustering(el: Element, env: ModelEnv) -> CompiledModel | None:
     problems = env.problems
     if env.function_name != "clustering":
         problems.invalid(f"a ClusteringModel needs functionName clustering, got {env.function_name!r}", el)
@@ -507,21 +523,4 @@ def compile_clustering(el: Element, env: ModelEnv) -> Predictor | None:
             extras={"ranked_entity_ids": ranked_ids, "ranked_affinities": ranked_aff, "cluster_names": display},
         )
 
-    return predict_cluster
-
-
-def output_feature(of: Element, feature: str) -> Feature | None:
-    """predictedDisplayValue of a cluster is its name, or missing when the cluster has none (JPMML)."""
-    if feature != "predictedDisplayValue" or of.get("segmentId") is not None:
-        return None
-
-    def cluster_name(p: Prediction, f: Frame, v: dict[str, Array]) -> Array:
-        names = p.extras.get("cluster_names")
-        if names is None:
-            return np.full(p.n, None, dtype=object)
-        out = np.empty(p.n, dtype=object)
-        out[:] = [None if x is None else names.get(x) for x in p.value.tolist()]
-        return out
-
-    return cluster_name
-
+    return CompiledModel(predict_cluster)

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from pmserve.pmml.compiler import ModelEnv, Predictor, register
+from pmserve.pmml.compiler import CompiledModel, ModelEnv, register
 from pmserve.pmml.document.parse import Element
 from pmserve.pmml.document.problems import choice_attr, number_attr
 from pmserve.pmml.expressions.casting import equal_to
@@ -623,7 +623,7 @@ def _link(el: Element, env: ModelEnv) -> Link | None:
 
 
 @register("GeneralRegressionModel")
-def compile_general_regression(el: Element, env: ModelEnv) -> Predictor | None:
+def compile_general_regression(el: Element, env: ModelEnv) -> CompiledModel | None:
     model_type = choice_attr(el, "modelType", _MODEL_TYPES, env.problems)
     if model_type is None:
         return None
@@ -664,7 +664,7 @@ def compile_general_regression(el: Element, env: ModelEnv) -> Predictor | None:
             v = _generalized(v, link, adjust, frame)
         return Prediction(frame.n, dtype, v)
 
-    return predict_regression
+    return CompiledModel(predict_regression)
 
 
 def _generalized(v: Array, link: Link, adjust: _Adjust, frame: Frame) -> Array:
@@ -681,7 +681,7 @@ def _generalized(v: Array, link: Link, adjust: _Adjust, frame: Frame) -> Array:
     return out
 
 
-def _classifier(el: Element, env: ModelEnv, model_type: str) -> Predictor | None:
+def _classifier(el: Element, env: ModelEnv, model_type: str) -> CompiledModel | None:
     target = env.target
     if target is None:
         env.problems.invalid("a classification GeneralRegressionModel needs a target field in its "
@@ -750,7 +750,6 @@ def _classifier(el: Element, env: ModelEnv, model_type: str) -> Predictor | None
         columns.append((cells, rows))
     linear = matrices.linear(columns)
     categories = tuple(cats)
-    env.categories = categories
     dtype = target.dtype
     k = len(categories)
     if model_type == "multinomialLogistic":
@@ -762,7 +761,7 @@ def _classifier(el: Element, env: ModelEnv, model_type: str) -> Predictor | None
             probs[np.isnan(lin).any(axis=1)] = np.nan
             return classification(frame.n, dtype, categories, probs)
 
-        return predict_multinomial
+        return CompiledModel(predict_multinomial, categories)
     adjust = _adjust(el, env)
     if adjust is None:
         return None
@@ -782,7 +781,7 @@ def _classifier(el: Element, env: ModelEnv, model_type: str) -> Predictor | None
             probs[miss] = np.nan
             return classification(frame.n, dtype, categories, probs)
 
-        return predict_generalized
+        return CompiledModel(predict_generalized, categories)
     cumulative = choice_attr(el, "cumulativeLink", _CUMULATIVE_LINKS, env.problems)
     if cumulative is None:
         return None
@@ -801,7 +800,7 @@ def _classifier(el: Element, env: ModelEnv, model_type: str) -> Predictor | None
         probs[miss] = np.nan
         return classification(frame.n, dtype, categories, probs)
 
-    return predict_ordinal
+    return CompiledModel(predict_ordinal, categories)
 
 
 # -- Cox regression ------------------------------------------------------------------------------------
@@ -841,7 +840,7 @@ def _baseline(el: Element, env: ModelEnv) -> _Baseline | None:
 
 
 def _cox(el: Element, env: ModelEnv, matrices: _Matrices, cells: list[_Cell], linear: _Linear,
-         dtype: DataType) -> Predictor | None:
+         dtype: DataType) -> CompiledModel | None:
     end_name = el.get("endTimeVariable")
     if end_name is None:
         env.problems.invalid("a CoxRegression model needs attribute endTimeVariable", el)
@@ -925,7 +924,7 @@ def _cox(el: Element, env: ModelEnv, matrices: _Matrices, cells: list[_Cell], li
         out[zero] = 0.0
         return Prediction(n, dtype, out)
 
-    return predict_cox
+    return CompiledModel(predict_cox)
 
 
 __all__ = ["compile_general_regression"]

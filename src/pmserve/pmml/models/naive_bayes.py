@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from pmserve.pmml.compiler import ModelEnv, Predictor, register
+from pmserve.pmml.compiler import CompiledModel, ModelEnv, register
 from pmserve.pmml.document.parse import Element
 from pmserve.pmml.expressions.casting import cast_fn
 from pmserve.pmml.fields.frame import Frame
@@ -248,7 +248,7 @@ def _bayes_inputs(el: Element) -> list[Element]:
 
 
 @register("NaiveBayesModel")
-def compile_naive_bayes(el: Element, env: ModelEnv) -> Predictor | None:
+def compile_naive_bayes(el: Element, env: ModelEnv) -> CompiledModel | None:
     if env.function_name != "classification":
         env.problems.invalid(f"functionName must be classification, got {env.function_name!r}", el)
         return None
@@ -297,7 +297,6 @@ def compile_naive_bayes(el: Element, env: ModelEnv) -> Predictor | None:
             prior_logs[c] += math.log(n) if n > 0 else -math.inf
     terms = [_widen(t, k) for t in terms]
     categories = tuple(cats.values)
-    env.categories = categories
     dtype = target.dtype
 
     def predict(frame: Frame) -> Prediction:
@@ -310,7 +309,7 @@ def compile_naive_bayes(el: Element, env: ModelEnv) -> Predictor | None:
             probs = e / e.sum(axis=1, keepdims=True)
         return classification(frame.n, dtype, categories, probs)
 
-    return predict
+    return CompiledModel(predict, categories)
 
 
 def _widen(term: _Discrete | _Continuous, k: int) -> _Discrete | _Continuous:

@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pmserve.errors import EvaluationError
-from pmserve.pmml.compiler import ModelEnv, Predictor, register
+from pmserve.pmml.compiler import CompiledModel, ModelEnv, register
 from pmserve.pmml.document.parse import Element
 from pmserve.pmml.document.problems import Problems
 from pmserve.pmml.expressions.normalization import read_table
@@ -91,7 +91,7 @@ def _settings(el: Element, env: ModelEnv) -> _Settings | None:
 
 
 @register("NearestNeighborModel")
-def compile_nearest_neighbor(el: Element, env: ModelEnv) -> Predictor | None:
+def compile_nearest_neighbor(el: Element, env: ModelEnv) -> CompiledModel | None:
     problems = env.problems
     fn = env.function_name
     if fn not in _FUNCTIONS:
@@ -133,7 +133,6 @@ def compile_nearest_neighbor(el: Element, env: ModelEnv) -> Predictor | None:
         if t.optype == "continuous" and t.dtype.is_string:
             problems.invalid(f"continuous target field {t.name!r} is of dataType string", el)
             return None
-    env.predicts_every_target = True
     exprs: list[Expr] = []
     comps: list[Comparison] = []
     for inp in input_els:
@@ -205,7 +204,7 @@ def compile_nearest_neighbor(el: Element, env: ModelEnv) -> Predictor | None:
             first.targets = {s.info.name: p for s, p in zip(scorers[1:], preds[1:], strict=True)}
         return first
 
-    return predict_neighbors
+    return CompiledModel(predict_neighbors, predicts_every_target=True)
 
 
 @dataclass(frozen=True)

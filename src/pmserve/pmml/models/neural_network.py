@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from pmserve.pmml.compiler import ModelEnv, Predictor, register
+from pmserve.pmml.compiler import CompiledModel, ModelEnv, register
 from pmserve.pmml.document.parse import Element
 from pmserve.pmml.document.problems import number_attr
 from pmserve.pmml.expressions.casting import EXPRESSION_TAGS, cast_fn
@@ -368,7 +368,7 @@ def _denormalizer(el: Element, env: ModelEnv) -> _Denormalize | None:
 
 
 @register("NeuralNetwork")
-def compile_neural_network(el: Element, env: ModelEnv) -> Predictor | None:
+def compile_neural_network(el: Element, env: ModelEnv) -> CompiledModel | None:
     # Problems found elsewhere in the document are not this model's.
     found_before = len(env.problems.items)
     ids: dict[str, int] = {}
@@ -432,7 +432,7 @@ def compile_neural_network(el: Element, env: ModelEnv) -> Predictor | None:
 
 def _regression(
     env: ModelEnv, outs: list[tuple[int, Element]], run: Callable[[Frame], tuple[Array, Array]],
-) -> Predictor | None:
+) -> CompiledModel | None:
     if len(outs) != 1:
         env.problems.invalid(f"a regression NeuralNetwork needs one NeuralOutput for its target, got {len(outs)}",
                              outs[1][1])
@@ -466,13 +466,13 @@ def _regression(
             y = denorm(y)
         return Prediction(frame.n, dtype, y)
 
-    return predict
+    return CompiledModel(predict)
 
 
 def _classification(
     env: ModelEnv, outs: list[tuple[int, Element]], run: Callable[[Frame], tuple[Array, Array]],
     neuron_ids: dict[int, str],
-) -> Predictor | None:
+) -> CompiledModel | None:
     target = env.target
     if target is None:  # pragma: no cover - checked by the caller
         return None
@@ -494,7 +494,6 @@ def _classification(
         categories.append(cat)
         cols.append(col)
     cats = tuple(categories)
-    env.categories = cats
     col_idx = np.array(cols, dtype=np.intp)
     winners = np.array([neuron_ids[c] for c in cols], dtype=object)
     dtype = target.dtype
@@ -511,4 +510,4 @@ def _classification(
         pred.entity_id = entity
         return pred
 
-    return predict
+    return CompiledModel(predict, cats)

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from pmserve.pmml.compiler import ModelEnv, Predictor, register
+from pmserve.pmml.compiler import CompiledModel, ModelEnv, register
 from pmserve.pmml.document.parse import Element
 from pmserve.pmml.document.problems import number_attr
 from pmserve.pmml.expressions.vector_math import INVERSE_LINKS, simplemax_rows, softmax_rows
@@ -217,7 +217,7 @@ def _num(el: Element, attr: str, env: ModelEnv, default: float | None = None) ->
 
 
 @register("RegressionModel")
-def compile_regression(el: Element, env: ModelEnv) -> Predictor | None:
+def compile_regression(el: Element, env: ModelEnv) -> CompiledModel | None:
     method = el.get("normalizationMethod", "none")
     if method not in _METHODS:
         env.problems.invalid(f"normalizationMethod must be one of {', '.join(_METHODS)}, got {method!r}", el)
@@ -254,7 +254,7 @@ def compile_regression(el: Element, env: ModelEnv) -> Predictor | None:
                     v = link(v)
             return Prediction(frame.n, dtype, v)
 
-        return predict_regression
+        return CompiledModel(predict_regression)
     if env.function_name != "classification":
         env.problems.invalid(
             f"functionName must be regression or classification, got {env.function_name!r}", el)
@@ -281,7 +281,6 @@ def compile_regression(el: Element, env: ModelEnv) -> Predictor | None:
             return None
         tables.append(tab)
     categories = tuple(t.category for t in tables)
-    env.categories = categories
     ordinal = target.optype == "ordinal"
     k = len(tables)
     if method == "exp":
@@ -321,7 +320,7 @@ def compile_regression(el: Element, env: ModelEnv) -> Predictor | None:
             probs[bad] = np.nan
         return classification(frame.n, dtype, categories, probs)
 
-    return predict_classification
+    return CompiledModel(predict_classification, categories)
 
 
 def _binomial(values: Array, method: str) -> Array:

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from pmserve.errors import EvaluationError
-from pmserve.pmml.compiler import ModelEnv, Predictor, register
+from pmserve.pmml.compiler import CompiledModel, ModelEnv, register
 from pmserve.pmml.document.parse import Element
 from pmserve.pmml.document.problems import choice_attr, number_attr
 from pmserve.pmml.expressions.predicates import PredicateFn, compile_predicate, find_predicate
@@ -108,7 +108,7 @@ class _Collector:
 
 
 @register("RuleSetModel")
-def compile_rule_set(el: Element, env: ModelEnv) -> Predictor | None:
+def compile_rule_set(el: Element, env: ModelEnv) -> CompiledModel | None:
     if env.function_name != "classification":
         env.problems.invalid(f"functionName must be classification for a RuleSetModel, got "
                              f"{env.function_name!r}", el)
@@ -134,10 +134,10 @@ def compile_rule_set(el: Element, env: ModelEnv) -> Predictor | None:
     if not walker.ok or (rule_set.get("defaultConfidence") is not None and default_conf is None):
         return None
     categories = tuple(walker.categories)
-    env.categories = categories
-    env.has_probabilities = False  # rule sets give confidences, not probabilities (JPMML)
     rules = tuple(walker.rules)
-    return _Scorer(rules, categories, dtype, criterion, default_cat, default_conf)
+    # Rule sets give confidences, not probabilities (JPMML).
+    return CompiledModel(_Scorer(rules, categories, dtype, criterion, default_cat, default_conf), categories,
+                         has_probabilities=False)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pmserve.errors import EvaluationError
-from pmserve.pmml.compiler import ModelEnv, Predictor, register
+from pmserve.pmml.compiler import CompiledModel, ModelEnv, register
 from pmserve.pmml.document.parse import Element
 from pmserve.pmml.document.problems import choice_attr
 from pmserve.pmml.expressions.predicates import PredicateFn, compile_predicate, find_predicate
@@ -70,7 +70,7 @@ def _boolean(el: Element, attr: str, default: bool, env: ModelEnv) -> bool:
 
 
 @register("Scorecard")
-def compile_scorecard(el: Element, env: ModelEnv) -> Predictor | None:
+def compile_scorecard(el: Element, env: ModelEnv) -> CompiledModel | None:
     if env.function_name != "regression":
         env.problems.unsupported(f"functionName {env.function_name!r}: a Scorecard is scored as a regression "
                                  f"(functionName regression)", el)
@@ -104,8 +104,8 @@ def compile_scorecard(el: Element, env: ModelEnv) -> Predictor | None:
     dtype = env.target.dtype if env.target is not None and env.target.dtype.is_number else DataType.DOUBLE
     if dtype is DataType.INTEGER:
         dtype = DataType.DOUBLE
-    return _Scorer(tuple(characteristics), initial or 0.0, use_codes, algorithm == "pointsAbove",
-                   tuple(codes), dtype)
+    return CompiledModel(_Scorer(tuple(characteristics), initial or 0.0, use_codes, algorithm == "pointsAbove",
+                                 tuple(codes), dtype))
 
 
 def _characteristic(

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from pmserve.errors import EvaluationError
-from pmserve.pmml.compiler import ModelEnv, Predictor, register
+from pmserve.pmml.compiler import CompiledModel, ModelEnv, register
 from pmserve.pmml.document.parse import Element
 from pmserve.pmml.document.problems import number_attr
 from pmserve.pmml.expressions.casting import equal_to
@@ -231,7 +231,7 @@ def _method(el: Element, env: ModelEnv, machines: list[Element]) -> str | None:
 
 
 @register("SupportVectorMachineModel")
-def compile_svm(el: Element, env: ModelEnv) -> Predictor | None:
+def compile_svm(el: Element, env: ModelEnv) -> CompiledModel | None:
     # Problems found elsewhere in the document are not this model's.
     found_before = len(env.problems.items)
     if el.get("svmRepresentation", "SupportVectors") != "SupportVectors":
@@ -315,7 +315,7 @@ def compile_svm(el: Element, env: ModelEnv) -> Predictor | None:
             v[missing] = np.nan
             return Prediction(frame.n, dtype, v)
 
-        return predict_regression
+        return CompiledModel(predict_regression)
     if env.function_name != "classification" or target is None:
         env.problems.invalid("a SupportVectorMachineModel is a regression, or a classification with a target field",
                              el)
@@ -373,7 +373,7 @@ def _machine(m: Element, env: ModelEnv, column: dict[str, int], tdtype: DataType
 
 
 def _one_against_all(el: Element, env: ModelEnv, machines: list[_Machine],
-                     kernel_values: Callable[[Frame], tuple[Array, Array]], dtype: DataType) -> Predictor | None:
+                     kernel_values: Callable[[Frame], tuple[Array, Array]], dtype: DataType) -> CompiledModel | None:
     cats: list[Any] = []
     for m, m_el in zip(machines, el.findall("SupportVectorMachine"), strict=True):
         if m.target is None or m.alternate is not None:
@@ -384,8 +384,6 @@ def _one_against_all(el: Element, env: ModelEnv, machines: list[_Machine],
             return None
         cats.append(m.target)
     categories = tuple(cats)
-    env.categories = categories
-    env.has_probabilities = False  # OneAgainstAll gives decision values only (JPMML)
     max_wins = el.get("maxWins", "false") == "true"
 
     def predict(frame: Frame) -> Prediction:
@@ -400,11 +398,12 @@ def _one_against_all(el: Element, env: ModelEnv, machines: list[_Machine],
             value[ok] = cat_arr[np.argmax(pick[ok], axis=1)]
         return Prediction(frame.n, dtype, value, categories, None, extras={"svm_values": values})
 
-    return predict
+    # OneAgainstAll gives decision values only (JPMML).
+    return CompiledModel(predict, categories, has_probabilities=False)
 
 
 def _one_against_one(el: Element, env: ModelEnv, machines: list[_Machine],
-                     kernel_values: Callable[[Frame], tuple[Array, Array]], dtype: DataType) -> Predictor | None:
+                     kernel_values: Callable[[Frame], tuple[Array, Array]], dtype: DataType) -> CompiledModel | None:
     binary_text = el.get("alternateBinaryTargetCategory")
     binary: Any = None
     if binary_text is not None:
@@ -429,7 +428,6 @@ def _one_against_one(el: Element, env: ModelEnv, machines: list[_Machine],
             if c not in cats:
                 cats.append(c)
     categories = tuple(cats)
-    env.categories = categories
     index = {c: j for j, c in enumerate(categories)}
     k_cats = len(categories)
 
@@ -469,4 +467,4 @@ def _one_against_one(el: Element, env: ModelEnv, machines: list[_Machine],
         pred.probabilities = probs
         return pred
 
-    return predict
+    return CompiledModel(predict, categories)

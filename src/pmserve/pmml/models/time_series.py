@@ -45,7 +45,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pmserve.errors import EvaluationError
-from pmserve.pmml.compiler import ModelEnv, Predictor, register
+from pmserve.pmml.compiler import CompiledModel, ModelEnv, Predictor, register
 from pmserve.pmml.document.parse import Element
 from pmserve.pmml.document.problems import choice_attr, number_attr
 from pmserve.pmml.expressions.predicates import parse_array
@@ -62,7 +62,7 @@ Forecast = Callable[[Array], Array]  # horizons (positive integers, float64) -> 
 
 
 @register("TimeSeriesModel")
-def compile_time_series(el: Element, env: ModelEnv) -> Predictor | None:
+def compile_time_series(el: Element, env: ModelEnv) -> CompiledModel | None:
     problems = env.problems
     if env.function_name != "timeSeries":
         problems.invalid(f"functionName must be timeSeries, got {env.function_name!r}", el)
@@ -84,12 +84,12 @@ def compile_time_series(el: Element, env: ModelEnv) -> Predictor | None:
         first = _state_space(algorithm, env)
         if first is None or not valid:
             return None
-        return _predictor(lambda h: np.full(len(h), first), horizon)
+        return CompiledModel(_predictor(lambda h: np.full(len(h), first), horizon))
     valid, horizon = _horizon_field(env, el)
     forecast = _exponential_smoothing(algorithm, env) if best == "ExponentialSmoothing" else _arima(algorithm, el, env)
     if forecast is None or not valid:
         return None
-    return _predictor(forecast, horizon)
+    return CompiledModel(_predictor(forecast, horizon))
 
 
 def _horizon_field(env: ModelEnv, el: Element) -> tuple[bool, Expr | None]:

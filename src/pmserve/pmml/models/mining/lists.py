@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pmserve.pmml.compiler import NESTED_RESULTS, ModelEnv, Predictor
+from pmserve.pmml.compiler import NESTED_RESULTS, CompiledModel, ModelEnv, Predictor
 from pmserve.pmml.document.parse import Element
 from pmserve.pmml.fields.frame import Frame
 from pmserve.pmml.fields.schema import FieldInfo
@@ -35,10 +35,12 @@ from pmserve.pmml.models.mining.segments import (
     scatter,
     segment_results,
 )
+from pmserve.pmml.results.output import OutputField
 from pmserve.pmml.results.prediction import Prediction
 
 
-def compile_lists(el: Element, segments: list[Segment], combination: Combination, env: ModelEnv) -> Predictor | None:
+def compile_lists(el: Element, segments: list[Segment], combination: Combination,
+                  env: ModelEnv) -> CompiledModel | None:
     """The predictor of a selectAll or x-multiModelChain MiningModel (problems go to ``env``)."""
     if combination.method == SELECT_ALL:
         return _compile_select_all(el, segments, combination, env)
@@ -51,7 +53,7 @@ def compile_lists(el: Element, segments: list[Segment], combination: Combination
 
 
 def _compile_select_all(el: Element, segments: list[Segment], combination: Combination,
-                        env: ModelEnv) -> Predictor | None:
+                        env: ModelEnv) -> CompiledModel | None:
     problems = env.problems
     ok = True
     target = env.target
@@ -73,9 +75,7 @@ def _compile_select_all(el: Element, segments: list[Segment], combination: Combi
         ok = False
     if not ok:
         return None
-    env.list_valued = True
-    env.has_probabilities = False
-    return _select_all(segments, combination)
+    return CompiledModel(_select_all(segments, combination), list_valued=True, has_probabilities=False)
 
 
 def _select_all(segments: list[Segment], combination: Combination) -> Predictor:
@@ -109,7 +109,7 @@ def _select_all(segments: list[Segment], combination: Combination) -> Predictor:
 
 
 def _compile_multi_model_chain(el: Element, segments: list[Segment], combination: Combination,
-                               env: ModelEnv) -> Predictor | None:
+                               env: ModelEnv) -> CompiledModel | None:
     problems = env.problems
     targets = env.targets
     if not targets:
@@ -133,13 +133,14 @@ def _compile_multi_model_chain(el: Element, segments: list[Segment], combination
             predicted[theirs.name] = seg.id
     if not ok:
         return None
-    env.predicts_every_target = True
+    nested: list[OutputField] = []
     for seg in segments:
         # Like JPMML, every segment's Output fields are results, nested ones first (depth-first).
-        env.nested_results.extend(seg.plan.nested_results)
+        nested.extend(seg.plan.nested_results)
         if seg.plan.output is not None:
-            env.nested_results.extend(seg.plan.output.fields)
-    return _multi_model_chain(segments, combination, targets)
+            nested.extend(seg.plan.output.fields)
+    return CompiledModel(_multi_model_chain(segments, combination, targets), predicts_every_target=True,
+                         nested_results=tuple(nested))
 
 
 def _multi_model_chain(segments: list[Segment], combination: Combination,

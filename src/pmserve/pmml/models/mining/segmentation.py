@@ -10,8 +10,8 @@ from pmserve.pmml.compiler import (
     MODEL_TAGS,
     SYNTHETIC_CLUSTER,
     SYNTHETIC_TARGET,
+    CompiledModel,
     ModelEnv,
-    Predictor,
     register,
 )
 from pmserve.pmml.document.parse import Element
@@ -63,7 +63,7 @@ _SYNTHETIC = (SYNTHETIC_TARGET, SYNTHETIC_CLUSTER)
 
 
 @register("MiningModel")
-def compile_mining(el: Element, env: ModelEnv) -> Predictor | None:
+def compile_mining(el: Element, env: ModelEnv) -> CompiledModel | None:
     problems = env.problems
     for embedded in el.findall("EmbeddedModel"):
         problems.unsupported("EmbeddedModel is not supported (PMML 4.4 deprecates it); use Segmentation", embedded)
@@ -95,14 +95,12 @@ def compile_mining(el: Element, env: ModelEnv) -> Predictor | None:
     method = combination.method
     if method in (SELECT_ALL, MULTI_MODEL_CHAIN):
         return compile_lists(el, segments, combination, env)
-    if combination.function_name == "classification":
-        env.categories = categories
+    if combination.function_name != "classification":
+        categories = ()
     if method in _SELECTIONS:
-        env.nested_results.extend(_nested_results(segments, method))
-    if method == "selectFirst":
-        return select_first(segments, combination)
-    if method == "modelChain":
-        return model_chain(segments, combination)
+        nested = tuple(_nested_results(segments, method))
+        chosen = select_first(segments, combination) if method == "selectFirst" else model_chain(segments, combination)
+        return CompiledModel(chosen, categories, nested_results=nested)
     start = 0.0
     if method in ("majorityVote", "weightedMajorityVote"):
         general = vote(segments, combination)
@@ -110,18 +108,19 @@ def compile_mining(el: Element, env: ModelEnv) -> Predictor | None:
         general = probability_aggregate(segments, combination)
     else:
         if combination.single_precision and method == "sum":
-            start = _fold_rescale_constant(el, env)
+            start = _fold_rescale_constant(el)
         general = value_aggregate(segments, combination, start)
     # Segments that are all plain trees are walked together, the general path as the fallback.
-    return fuse(segments, combination, general, start, convert_scalar) or general
+    predictor = fuse(segments, combination, general, start, convert_scalar) or general
+    return CompiledModel(predictor, categories, folded_rescale_constant=start != 0.0)
 
 
-def _fold_rescale_constant(el: Element, env: ModelEnv) -> float:
+def _fold_rescale_constant(el: Element) -> float:
     """In single precision, a boosted sum starts from the Target's rescaleConstant.
 
     XGBoost (and JPMML for its exports) starts its float32 accumulator at the base score and adds
     the trees to it; adding the constant after a float32 sum of the trees rounds differently, by
-    a few ULPs.  The constant is then taken out of the Targets step (``env.folded_rescale_constant``).
+    a few ULPs.  The constant is then taken out of the Targets step (``CompiledModel.folded_rescale_constant``).
     """
     targets = el.find("Targets")
     chosen = targets.findall("Target") if targets is not None else []
@@ -134,9 +133,6 @@ def _fold_rescale_constant(el: Element, env: ModelEnv) -> float:
         constant = float(t.get("rescaleConstant", "0"))
     except ValueError:
         return 0.0  # reported where Targets is compiled
-    if constant == 0.0:
-        return 0.0
-    env.folded_rescale_constant = True
     return constant
 
 
