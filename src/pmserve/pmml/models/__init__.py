@@ -11,7 +11,6 @@ from pmserve.pmml.models import (
     anomaly_detection,
     association,
     clustering,
-    general_regression,
     naive_bayes,
     nearest_neighbor,
     neural_network,
@@ -21,6 +20,7 @@ from pmserve.pmml.models import (
     svm,
     time_series,
 )
+from pmserve.pmml.models.general_regression import predictors as general_regression
 from pmserve.pmml.models.mining import segmentation
 
 #: The modules whose import registers the model compilers (the registry lists what they registered).

@@ -1,0 +1,477 @@
+"""The design of a GeneralRegressionModel: the PPMatrix terms (factor and covariate cells, contrast
+matrices), the ParamMatrix betas, and the design-matrix plan that evaluates them over a batch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from pmserve.pmml.compiler import ModelEnv
+from pmserve.pmml.document.parse import Element
+from pmserve.pmml.document.problems import number_attr
+from pmserve.pmml.expressions.casting import equal_to
+from pmserve.pmml.fields.frame import Expr, Frame, ReadOrder
+from pmserve.pmml.fields.types import Array, DataType, is_missing, parse_scalar
+
+# -- the PPMatrix: terms -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Contrast:
+    """A factor's contrast matrix column for one PPCell: coefficient by the field's category."""
+
+    categories: tuple[Any, ...]
+    column: Array
+
+
+@dataclass(frozen=True)
+class _FactorCell:
+    field: str
+    expr: Expr
+    value: Any
+    contrast: _Contrast | None
+    line: int
+
+
+@dataclass(frozen=True)
+class _CovariateCell:
+    field: str
+    expr: Expr
+    exponent: float | None
+
+
+@dataclass(frozen=True)
+class Term:
+    """One parameter's PPMatrix row: the product of its factor cells, then its covariate cells."""
+
+    factors: tuple[_FactorCell, ...]
+    covariates: tuple[_CovariateCell, ...]
+
+    def __call__(self, frame: Frame) -> Array:
+        n = frame.n
+        prod = np.ones(n)
+        missing = np.zeros(n, dtype=bool)
+        for f in self.factors:
+            x = f.expr.fn(frame)
+            miss = is_missing(x)
+            if f.contrast is None:
+                prod = prod * np.where(equal_to(x, f.value), 1.0, 0.0)
+            else:
+                idx = np.full(n, -1, dtype=np.intp)
+                for j, cat in enumerate(f.contrast.categories):
+                    idx[(idx < 0) & equal_to(x, cat)] = j
+                unknown = (idx < 0) & ~miss & ~missing
+                if unknown.any():
+                    frame.fail_message(
+                        unknown, f"field {f.field!r} has a value that is not one of the Categories of its "
+                        f"contrast Matrix (PPCell at line {f.line}); expected one of "
+                        f"{', '.join(repr(c) for c in f.contrast.categories)}", field=f.field)
+                prod = prod * np.where(idx >= 0, f.contrast.column[np.maximum(idx, 0)], np.nan)
+            missing |= miss
+        # JPMML skips the covariates of a term whose factors do not match: their values do not matter.
+        zero = (prod == 0.0) & ~missing
+        for cv in self.covariates:
+            x = cv.expr.fn(frame)
+            with np.errstate(all="ignore"):
+                prod = prod * (x if cv.exponent is None else np.power(x, cv.exponent))
+        prod[zero] = 0.0
+        prod[missing] = np.nan
+        return prod
+
+    def replay(self, frame: Frame, order: ReadOrder) -> None:
+        """Claim this term's fields as JPMML reads them: each factor, stopping at a missing one;
+        the covariates only where every factor matched, stopping at a missing one."""
+        with frame.unclaimed():
+            xs = [f.expr.fn(frame) for f in self.factors]
+            cvs = [cv.expr.fn(frame) for cv in self.covariates]
+        matched = np.ones(frame.n, dtype=bool)
+        for f, x in zip(self.factors, xs, strict=True):
+            order.read((f.field,))
+            miss = is_missing(x)
+            order.stop(miss)
+            if f.contrast is None:
+                matched &= equal_to(x, f.value) | miss
+            else:
+                hit = np.zeros(frame.n, dtype=bool)
+                for j, cat in enumerate(f.contrast.categories):
+                    hit |= equal_to(x, cat) & (f.contrast.column[j] != 0.0)
+                matched &= hit | miss
+        for cv, x in zip(self.covariates, cvs, strict=True):
+            order.read((cv.field,), matched)
+            order.stop(is_missing(x) & matched)
+
+
+@dataclass(frozen=True)
+class Linear:
+    """Linear predictors of several categories: the design matrix times the beta matrix."""
+
+    terms: tuple[Term | None, ...]  # None: a parameter without PPMatrix cells (constant 1)
+    beta: Array  # terms x categories
+    used: npt.NDArray[np.bool_]  # terms x categories
+    #: Per category in order, the terms of its ParamMatrix cells in order: how JPMML reads a record
+    #: (and stops at its first missing value).
+    reads: tuple[tuple[int, ...], ...] = ()
+
+    def __call__(self, frame: Frame, reading: npt.NDArray[np.bool_] | None = None) -> Array:
+        """Rows x categories; ``reading``: the records whose evaluation reads the terms (None: all)."""
+        n = frame.n
+        k = self.beta.shape[1]
+        design = np.ones((n, len(self.terms)))
+        with frame.unclaimed():
+            for t, term in enumerate(self.terms):
+                if term is not None:
+                    design[:, t] = term(frame)
+        if frame.errors.pending:
+            order = ReadOrder(frame, reading)
+            for sequence in self.reads:
+                for t in sequence:
+                    term = self.terms[t]
+                    if term is not None:
+                        term.replay(frame, order)
+        acc = np.zeros((n, k))
+        # Summed term by term in ParamMatrix order, as JPMML-Evaluator does; a missing design value
+        # makes the linear predictor of every category using it missing (NaN propagates).
+        with np.errstate(all="ignore"):
+            for t in range(len(self.terms)):
+                cols = self.used[t]
+                if cols.all():
+                    acc += design[:, t, None] * self.beta[t]
+                else:
+                    acc[:, cols] += design[:, t, None] * self.beta[t, cols]
+        return acc
+
+
+# -- parsing -------------------------------------------------------------------------------------------
+
+
+def read_number(el: Element, attr: str, env: ModelEnv, *, required: bool = False) -> float | None:
+    return number_attr(el, attr, env.problems, required=required)
+
+
+def _matrix(el: Element, env: ModelEnv) -> Array | None:
+    """A PMML Matrix as a dense array (NaN where an element is not defined)."""
+    kind = el.get("kind", "any")
+    if kind not in ("diagonal", "symmetric", "any"):
+        env.problems.invalid(f"Matrix kind must be diagonal, symmetric or any, got {kind!r}", el)
+        return None
+    arrays = el.findall("Array")
+    cells = el.findall("MatCell")
+    rows: list[list[float]] = []
+    try:
+        for a in arrays:
+            rows.append([float(t) for t in a.text.split()])
+    except ValueError:
+        env.problems.invalid("Matrix Array elements must hold numbers", el)
+        return None
+    nb_rows = _dimension(el, "nbRows", env)
+    nb_cols = _dimension(el, "nbCols", env)
+    if nb_rows is None or nb_cols is None:
+        return None
+    diag_default = read_number(el, "diagDefault", env)
+    off_default = read_number(el, "offDiagDefault", env)
+    if kind == "diagonal":
+        size = len(rows[0]) if rows else nb_rows
+        nr = nc = size
+    elif kind == "symmetric":
+        nr = nc = len(rows) if rows else nb_rows
+    else:
+        nr = len(rows) if rows else nb_rows
+        nc = max((len(r) for r in rows), default=nb_cols)
+    if cells:
+        try:
+            coords = [(int(c.get("row") or ""), int(c.get("col") or ""), float(c.text)) for c in cells]
+        except ValueError:
+            env.problems.invalid("MatCell needs integer row and col attributes and a number", el)
+            return None
+        if any(not (0 < r <= _MAX_DIMENSION and 0 < c <= _MAX_DIMENSION) for r, c, _ in coords):
+            env.problems.invalid(f"MatCell row and col must be between 1 and {_MAX_DIMENSION}", el)
+            return None
+        nr = max([nr, nb_rows, *(r for r, _, _ in coords)])
+        nc = max([nc, nb_cols, *(c for _, c, _ in coords)])
+    if kind != "any":
+        nr = nc = max(nr, nc)
+    if nr > _MAX_DIMENSION or nc > _MAX_DIMENSION:
+        env.problems.invalid(f"a contrast Matrix may have at most {_MAX_DIMENSION} rows and columns, got "
+                             f"{nr} x {nc}", el)
+        return None
+    m = np.full((nr, nc), np.nan)
+    if diag_default is not None:
+        np.fill_diagonal(m, diag_default)
+    if off_default is not None:
+        off = ~np.eye(nr, nc, dtype=bool)
+        m[off] = off_default
+    if kind == "diagonal" and rows:
+        np.fill_diagonal(m, rows[0])
+    elif kind == "symmetric" and rows:
+        for i, values in enumerate(rows):
+            for j, v in enumerate(values[: i + 1]):
+                m[i, j] = m[j, i] = v
+    else:
+        for i, values in enumerate(rows):
+            m[i, : len(values)] = values
+    if cells:
+        for r, c, v in coords:
+            m[r - 1, c - 1] = v
+            if kind == "symmetric":
+                m[c - 1, r - 1] = v
+    return m
+
+
+#: Largest contrast Matrix dimension accepted (a factor has one row per category).
+_MAX_DIMENSION = 2_000
+
+
+def _dimension(el: Element, attr: str, env: ModelEnv) -> int | None:
+    text = el.get(attr)
+    if text is None:
+        return 0
+    if not text.strip().isdigit() or int(text) > _MAX_DIMENSION:
+        env.problems.invalid(f"attribute {attr} must be a whole number from 0 to {_MAX_DIMENSION}, got {text!r}",
+                             el)
+        return None
+    return int(text)
+
+
+@dataclass(frozen=True)
+class _Predictor:
+    field: str
+    expr: Expr
+    categories: tuple[Any, ...] | None  # a factor's contrast Categories
+    matrix: Array | None
+
+
+def _predictors(el: Element | None, env: ModelEnv, factor: bool) -> tuple[dict[str, _Predictor], bool]:
+    """The FactorList or CovariateList by field name, and whether all of it compiled.
+
+    A predictor with a bad contrast Matrix stays in the map (as a plain factor) so that its PPCells
+    do not add follow-on problems to the one already reported.
+    """
+    out: dict[str, _Predictor] = {}
+    if el is None:
+        return out, True
+    ok = True
+    for p in el.findall("Predictor"):
+        name = p.get("name")
+        if not name:
+            env.problems.invalid("attribute name is required", p)
+            ok = False
+            continue
+        expr = env.compiler.ref(name, p)
+        if expr is None:
+            ok = False
+            continue
+        if not factor and expr.dtype.is_string:
+            env.problems.invalid(f"covariate {name!r} must be numeric, got dataType string", p)
+            ok = False
+            continue
+        cats: tuple[Any, ...] | None = None
+        matrix: Array | None = None
+        m_el = p.find("Matrix")
+        if m_el is not None:
+            c_el = p.find("Categories")
+            if c_el is None:
+                env.problems.unsupported(
+                    f"a contrast Matrix needs Categories to say which row is which category (predictor "
+                    f"{name!r})", p)
+                ok = False
+                out[name] = _Predictor(name, expr, None, None)
+                continue
+            try:
+                cats = tuple(parse_scalar(expr.dtype, c.get("value") or "") for c in c_el.findall("Category"))
+            except ValueError as exc:
+                env.problems.invalid(f"Category value of predictor {name!r}: {exc}", c_el)
+                ok = False
+                out[name] = _Predictor(name, expr, None, None)
+                continue
+            matrix = _matrix(m_el, env)
+            if matrix is None:
+                ok = False
+                out[name] = _Predictor(name, expr, None, None)
+                continue
+            if matrix.shape[0] < len(cats):
+                env.problems.invalid(f"the contrast Matrix of predictor {name!r} has {matrix.shape[0]} rows, "
+                                     f"expected one per Category ({len(cats)})", m_el)
+                ok = False
+                out[name] = _Predictor(name, expr, None, None)
+                continue
+        out[name] = _Predictor(name, expr, cats, matrix)
+    return out, ok
+
+
+def _term(cells: list[Element], factors: dict[str, _Predictor], covariates: dict[str, _Predictor],
+          env: ModelEnv) -> Term | None:
+    fs: list[_FactorCell] = []
+    cs: list[_CovariateCell] = []
+    ok = True
+    for cell in cells:
+        name = cell.get("predictorName") or ""
+        value = cell.get("value")
+        if value is None:
+            env.problems.invalid("attribute value is required", cell)
+            ok = False
+            continue
+        fac = factors.get(name)
+        if fac is not None:
+            try:
+                v = parse_scalar(fac.expr.dtype, value)
+            except ValueError as exc:
+                env.problems.invalid(f"PPCell value of factor {name!r}: {exc}", cell)
+                ok = False
+                continue
+            contrast = None
+            if fac.categories is not None and fac.matrix is not None:
+                if v not in fac.categories:
+                    env.problems.invalid(
+                        f"PPCell value {value!r} of factor {name!r} is not one of its Categories "
+                        f"({', '.join(repr(c) for c in fac.categories)})", cell)
+                    ok = False
+                    continue
+                col = fac.categories.index(v)
+                if col >= fac.matrix.shape[1] or np.isnan(fac.matrix[: len(fac.categories), col]).any():
+                    env.problems.invalid(
+                        f"the contrast Matrix of factor {name!r} has no complete column {col + 1} for "
+                        f"category {value!r}", cell)
+                    ok = False
+                    continue
+                contrast = _Contrast(fac.categories, fac.matrix[: len(fac.categories), col].copy())
+            fs.append(_FactorCell(name, fac.expr, v, contrast, cell.line))
+            continue
+        cov = covariates.get(name)
+        if cov is not None:
+            try:
+                exponent = float(value)
+            except ValueError:
+                env.problems.invalid(f"PPCell value of covariate {name!r} is its exponent and must be a "
+                                     f"number, got {value!r}", cell)
+                ok = False
+                continue
+            cs.append(_CovariateCell(name, cov.expr, None if exponent == 1.0 else exponent))
+            continue
+        env.problems.invalid(f"PPCell predictorName {name!r} is in neither the FactorList nor the "
+                             f"CovariateList", cell)
+        ok = False
+    return Term(tuple(fs), tuple(cs)) if ok else None
+
+
+@dataclass(frozen=True)
+class Cell:
+    parameter: str
+    beta: float
+
+
+class Matrices:
+    """The PPMatrix and ParamMatrix grouped by target category (None: no targetCategory)."""
+
+    def __init__(self, el: Element, env: ModelEnv, target_dtype: DataType | None) -> None:
+        self.env = env
+        factors, factors_ok = _predictors(el.find("FactorList"), env, True)
+        covariates, covariates_ok = _predictors(el.find("CovariateList"), env, False)
+        self.ok = factors_ok and covariates_ok
+        self.parameters: dict[str, float] = {}
+        pl = el.find("ParameterList")
+        if pl is None:
+            env.problems.invalid("a GeneralRegressionModel needs a ParameterList", el)
+            self.ok = False
+        else:
+            for p in pl.findall("Parameter"):
+                name = p.get("name")
+                if not name:
+                    env.problems.invalid("attribute name is required", p)
+                    self.ok = False
+                    continue
+                ref = read_number(p, "referencePoint", env)
+                self.parameters[name] = 0.0 if ref is None else ref
+        # PPMatrix: target category -> parameter -> term
+        self.pp: dict[Any, dict[str, Term]] = {}
+        ppm = el.find("PPMatrix")
+        if ppm is None:
+            env.problems.invalid("a GeneralRegressionModel needs a PPMatrix", el)
+            self.ok = False
+            ppm_cells: list[Element] = []
+        else:
+            ppm_cells = ppm.findall("PPCell")
+        grouped: dict[Any, dict[str, list[Element]]] = {}
+        for cell in ppm_cells:
+            param = cell.get("parameterName")
+            if not param:
+                env.problems.invalid("attribute parameterName is required", cell)
+                self.ok = False
+                continue
+            key = self._category(cell, target_dtype)
+            grouped.setdefault(key, {}).setdefault(param, []).append(cell)
+        for key, by_param in grouped.items():
+            terms: dict[str, Term] = {}
+            for param, cells in by_param.items():
+                term = _term(cells, factors, covariates, env)
+                if term is None:
+                    self.ok = False
+                else:
+                    terms[param] = term
+            self.pp[key] = terms
+        # ParamMatrix: target category -> cells in document order
+        self.params: dict[Any, list[Cell]] = {}
+        pm = el.find("ParamMatrix")
+        if pm is None:
+            env.problems.invalid("a GeneralRegressionModel needs a ParamMatrix", el)
+            self.ok = False
+        else:
+            for cell in pm.findall("PCell"):
+                param = cell.get("parameterName")
+                beta = read_number(cell, "beta", env, required=True)
+                if not param:
+                    env.problems.invalid("attribute parameterName is required", cell)
+                    self.ok = False
+                    continue
+                if beta is None:
+                    self.ok = False
+                    continue
+                key = self._category(cell, target_dtype)
+                self.params.setdefault(key, []).append(Cell(param, beta))
+
+    def _category(self, cell: Element, dtype: DataType | None) -> Any:
+        text = cell.get("targetCategory")
+        if text is None:
+            return None
+        if dtype is None:
+            return text
+        try:
+            return parse_scalar(dtype, text)
+        except ValueError as exc:
+            self.env.problems.invalid(f"targetCategory: {exc}", cell)
+            self.ok = False
+            return None
+
+    def rows_for(self, category: Any) -> dict[str, Term] | None:
+        """The PPMatrix rows used for a category: its own, else the common ones."""
+        if not self.pp:
+            return {}
+        got = self.pp.get(category)
+        return got if got is not None else self.pp.get(None)
+
+    def linear(self, columns: list[tuple[list[Cell], dict[str, Term]]]) -> Linear:
+        """The plan computing one linear predictor per (cells, PPMatrix rows) column."""
+        index: dict[tuple[int, str] | None, int] = {}
+        terms: list[Term | None] = []
+        entries: list[tuple[int, int, float]] = []
+        reads: list[tuple[int, ...]] = []
+        for k, (cells, rows) in enumerate(columns):
+            sequence: list[int] = []
+            for c in cells:
+                term = rows.get(c.parameter)
+                key = None if term is None else (id(term), c.parameter)
+                t = index.get(key)
+                if t is None:
+                    t = index[key] = len(terms)
+                    terms.append(term)
+                entries.append((t, k, c.beta))
+                sequence.append(t)
+            reads.append(tuple(sequence))
+        beta = np.zeros((len(terms), len(columns)))
+        used = np.zeros((len(terms), len(columns)), dtype=bool)
+        for t, k, b in entries:
+            beta[t, k] += b
+            used[t, k] = True
+        return Linear(tuple(terms), beta, used, tuple(reads))

@@ -1,0 +1,218 @@
+"""The GeneralRegressionModel compiler: the regression, generalised linear and classifier
+(multinomial, generalised, ordinal) predictors over the design matrix."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from pmserve.pmml.compiler import CompiledModel, ModelEnv, register
+from pmserve.pmml.document.parse import Element
+from pmserve.pmml.document.problems import choice_attr
+from pmserve.pmml.expressions.vector_math import INVERSE_LINKS, exp_normalized_rows
+from pmserve.pmml.fields.frame import Frame
+from pmserve.pmml.fields.types import Array, DataType, parse_scalar
+from pmserve.pmml.models.general_regression.cox import compile_cox
+from pmserve.pmml.models.general_regression.design import Cell, Matrices, Term
+from pmserve.pmml.models.general_regression.links import Adjust, Link, parse_adjust, parse_link
+from pmserve.pmml.results.prediction import Prediction, classification
+
+_MODEL_TYPES = ("regression", "generalLinear", "multinomialLogistic", "generalizedLinear",
+                "ordinalMultinomial", "CoxRegression")
+
+
+_REGRESSION_TYPES = ("regression", "generalLinear", "generalizedLinear", "CoxRegression")
+
+
+_CLASSIFICATION_TYPES = ("generalizedLinear", "multinomialLogistic", "ordinalMultinomial")
+
+
+_CUMULATIVE_LINKS = ("logit", "probit", "cloglog", "loglog", "cauchit")
+
+
+# -- the compiler --------------------------------------------------------------------------------------
+
+
+@register("GeneralRegressionModel")
+def compile_general_regression(el: Element, env: ModelEnv) -> CompiledModel | None:
+    model_type = choice_attr(el, "modelType", _MODEL_TYPES, env.problems)
+    if model_type is None:
+        return None
+    fn = env.function_name
+    allowed = _REGRESSION_TYPES if fn == "regression" else _CLASSIFICATION_TYPES if fn == "classification" else ()
+    if model_type not in allowed:
+        env.problems.invalid(f"modelType {model_type} does not fit functionName {fn!r}; expected "
+                             f"{' or '.join(allowed) or 'functionName regression or classification'}", el)
+        return None
+    target = env.target
+    if fn == "classification":
+        return _classifier(el, env, model_type)
+    matrices = Matrices(el, env, None)
+    if not matrices.ok:
+        return None
+    cells = matrices.params.get(None)
+    if cells is None or len(matrices.params) != 1:
+        env.problems.invalid("a regression GeneralRegressionModel needs PCells without targetCategory, and "
+                             "only those", el.find("ParamMatrix") or el)
+        return None
+    rows = matrices.rows_for(None)
+    if rows is None:
+        env.problems.invalid("the PPMatrix of a regression model needs PPCells without targetCategory",
+                             el.find("PPMatrix") or el)
+        return None
+    linear = matrices.linear([(cells, rows)])
+    dtype = target.dtype if target is not None and not target.dtype.is_string else DataType.DOUBLE
+    if model_type == "CoxRegression":
+        return compile_cox(el, env, matrices, cells, linear, dtype)
+    link = parse_link(el, env) if model_type == "generalizedLinear" else None
+    adjust = parse_adjust(el, env) if model_type == "generalizedLinear" else None
+    if model_type == "generalizedLinear" and (link is None or adjust is None):
+        return None
+
+    def predict_regression(frame: Frame) -> Prediction:
+        v = linear(frame)[:, 0]
+        if link is not None and adjust is not None:
+            v = _generalized(v, link, adjust, frame)
+        return Prediction(frame.n, dtype, v)
+
+    return CompiledModel(predict_regression)
+
+
+def _generalized(v: Array, link: Link, adjust: Adjust, frame: Frame) -> Array:
+    has = ~np.isnan(v)
+    offset = adjust.offset(frame, has)
+    with np.errstate(all="ignore"):
+        if offset is not None:
+            v = v + offset
+        v = link(v)
+        trials = adjust.trials(frame, has)
+        if trials is not None:
+            v = v * trials
+    out: Array = v
+    return out
+
+
+def _classifier(el: Element, env: ModelEnv, model_type: str) -> CompiledModel | None:
+    target = env.target
+    if target is None:
+        env.problems.invalid("a classification GeneralRegressionModel needs a target field in its "
+                             "MiningSchema", el)
+        return None
+    if target.optype not in ("categorical", "ordinal"):
+        env.problems.invalid(f"the target field {target.name!r} of a classification model must be categorical "
+                             f"or ordinal, got {target.optype}", el)
+        return None
+    cats = list(target.valid)
+    if len(cats) < 2:
+        env.problems.invalid(f"the target field {target.name!r} needs at least two valid Values (the classes), "
+                             f"got {len(cats)}", el)
+        return None
+    matrices = Matrices(el, env, target.dtype)
+    if not matrices.ok:
+        return None
+    pm_el = el.find("ParamMatrix") or el
+    ref_text = el.get("targetReferenceCategory")
+    reference: Any = None
+    if ref_text is not None:
+        try:
+            reference = parse_scalar(target.dtype, ref_text)
+        except ValueError as exc:
+            env.problems.invalid(f"targetReferenceCategory: {exc}", el)
+            return None
+    elif model_type != "ordinalMultinomial":
+        # PMML: "the reference category is the one from DataDictionary that does not appear in the
+        # ParamMatrix".
+        absent = [c for c in cats if c not in matrices.params]
+        if len(absent) != 1:
+            env.problems.invalid(
+                f"cannot tell the reference category: expected exactly one class of {target.name!r} without "
+                f"PCells, got {len(absent)} ({', '.join(repr(c) for c in absent)}); set targetReferenceCategory",
+                pm_el)
+            return None
+        reference = absent[0]
+    if reference is not None and reference in cats:
+        cats.remove(reference)
+        cats.append(reference)
+    columns: list[tuple[list[Cell], dict[str, Term]]] = []
+    for cat in cats[:-1]:
+        rows = matrices.rows_for(cat)
+        if rows is None:
+            env.problems.invalid(f"the PPMatrix has no PPCells for class {cat!r} and none without "
+                                 f"targetCategory", el.find("PPMatrix") or el)
+            return None
+        if model_type == "ordinalMultinomial":
+            intercept = matrices.params.get(cat)
+            common = matrices.params.get(None)
+            if intercept is None or len(intercept) != 1 or common is None:
+                env.problems.invalid(
+                    f"an ordinalMultinomial ParamMatrix needs exactly one PCell (the intercept) for class "
+                    f"{cat!r} and PCells without targetCategory for the other parameters", pm_el)
+                return None
+            # JPMML-Evaluator adds the intercept after the common parameters.
+            cells = common + intercept
+        else:
+            got = matrices.params.get(cat)
+            if got is None and len(cats) == 2:
+                got = matrices.params.get(None)
+            if got is None:
+                env.problems.invalid(f"the ParamMatrix has no PCells for class {cat!r}", pm_el)
+                return None
+            cells = got
+        columns.append((cells, rows))
+    linear = matrices.linear(columns)
+    categories = tuple(cats)
+    dtype = target.dtype
+    k = len(categories)
+    if model_type == "multinomialLogistic":
+
+        def predict_multinomial(frame: Frame) -> Prediction:
+            lin = linear(frame)
+            # The last category's linear predictor is 0 by convention.
+            probs = exp_normalized_rows(np.concatenate([lin, np.zeros((frame.n, 1))], axis=1))
+            probs[np.isnan(lin).any(axis=1)] = np.nan
+            return classification(frame.n, dtype, categories, probs)
+
+        return CompiledModel(predict_multinomial, categories)
+    adjust = parse_adjust(el, env)
+    if adjust is None:
+        return None
+    if model_type == "generalizedLinear":
+        link = parse_link(el, env)
+        if link is None:
+            return None
+
+        def predict_generalized(frame: Frame) -> Prediction:
+            lin = linear(frame)
+            miss = np.asarray(np.isnan(lin).any(axis=1), dtype=bool)
+            probs = np.empty((frame.n, k))
+            for j in range(k - 1):
+                probs[:, j] = _generalized(lin[:, j], link, adjust, frame)
+            # JPMML-Evaluator: the last class gets one minus the probability of the one before it.
+            probs[:, k - 1] = 1.0 - probs[:, k - 2]
+            probs[miss] = np.nan
+            return classification(frame.n, dtype, categories, probs)
+
+        return CompiledModel(predict_generalized, categories)
+    cumulative = choice_attr(el, "cumulativeLink", _CUMULATIVE_LINKS, env.problems)
+    if cumulative is None:
+        return None
+    inverse = INVERSE_LINKS[cumulative]
+
+    def predict_ordinal(frame: Frame) -> Prediction:
+        lin = linear(frame)
+        miss = np.asarray(np.isnan(lin).any(axis=1), dtype=bool)
+        offset = adjust.offset(frame, ~miss)
+        with np.errstate(all="ignore"):
+            cum = inverse(lin + offset if offset is not None else lin)
+            probs = np.empty((frame.n, k))
+            probs[:, 0] = cum[:, 0]
+            probs[:, 1 : k - 1] = cum[:, 1:] - cum[:, :-1]
+            probs[:, k - 1] = 1.0 - cum[:, -1]
+        probs[miss] = np.nan
+        return classification(frame.n, dtype, categories, probs)
+
+    return CompiledModel(predict_ordinal, categories)
+
+
+__all__ = ["compile_general_regression"]
