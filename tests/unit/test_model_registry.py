@@ -7,7 +7,8 @@ import pytest
 from pmserve.errors import DocumentError
 from pmserve.pmml import load
 from pmserve.pmml.compiler import REGISTRY, CompiledModel, ModelEnv, Registry, register
-from pmserve.pmml.document.parse import MODEL_TAGS, Element
+from pmserve.pmml.document.element import Element
+from pmserve.pmml.document.parse import MODEL_TAGS
 from pmserve.pmml.models import association, clustering
 
 SUPPORTED = {

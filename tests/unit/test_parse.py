@@ -14,8 +14,11 @@ from pmserve.errors import DocumentProblems, InvalidMarkupError
 from pmserve.pmml import load
 from pmserve.pmml._tree_flat import FlatTree, compile_flat, node_table
 from pmserve.pmml.compiler import ModelEnv, compile_document
+from pmserve.pmml.document import node_table as node_table_module
 from pmserve.pmml.document import parse as _parse
-from pmserve.pmml.document.parse import Element, NodeHierarchy, parse, read_bytes
+from pmserve.pmml.document.element import Element
+from pmserve.pmml.document.node_table import NodeHierarchy
+from pmserve.pmml.document.parse import parse, read_bytes
 from pmserve.pmml.document.problems import Problems
 from pmserve.pmml.expressions.transformations import ExpressionCompiler
 from pmserve.pmml.fields.schema import Scope, parse_data_field, parse_mining_schema
@@ -237,13 +240,13 @@ def test_a_node_table_lists_kinds_owners_lines_and_attributes() -> None:
 
     walk(hierarchy, -1)
     assert len(flat) == len(table.kind) == len(elements)
-    assert [_parse.NODE_TABLE_TAGS[k] for k in table.kind.tolist()] == [e.tag for e, _ in flat]
+    assert [node_table_module.NODE_TABLE_TAGS[k] for k in table.kind.tolist()] == [e.tag for e, _ in flat]
     assert table.owner.tolist() == [o for _, o in flat]
     assert table.lines.tolist() == [e.line for e, _ in flat]
     table.release()  # a released table scans its bytes again when used
     assert table.owner.tolist() == [o for _, o in flat]
     rows = np.arange(len(flat))
-    for attr in _parse.NODE_TABLE_ATTRS:
+    for attr in node_table_module.NODE_TABLE_ATTRS:
         texts = table.texts(rows, attr).tolist()
         assert texts == [e.get(attr, "").encode() for e, _ in flat]
         assert table.present(rows, attr).tolist() == [attr in e.attrs for e, _ in flat]

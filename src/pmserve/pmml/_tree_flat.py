@@ -43,13 +43,13 @@ import numpy.typing as npt
 from pmserve.errors import EvaluationError
 from pmserve.pmml._tree_scalar import MAX_ROWS as SCALAR_MAX_ROWS
 from pmserve.pmml._tree_scalar import ScalarTree, scalar_tree
-from pmserve.pmml.document.parse import (
+from pmserve.pmml.document.element import Element
+from pmserve.pmml.document.node_table import (
     K_FALSE,
     K_NODE,
     K_SIMPLE,
     K_TRUE,
     NODE_TABLE_ATTRS,
-    Element,
     NodeHierarchy,
     NodeTable,
 )

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pmserve.errors import DataError
+from pmserve.pmml.document.element import Element
 from pmserve.pmml.document.limits import DEFAULT_LIMITS, Limits
-from pmserve.pmml.document.parse import MODEL_TAGS, Element
+from pmserve.pmml.document.parse import MODEL_TAGS
 from pmserve.pmml.document.problems import Problems
 from pmserve.pmml.expressions.transformations import ExpressionCompiler, Nesting
 from pmserve.pmml.fields.field import Field

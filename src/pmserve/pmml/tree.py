@@ -50,7 +50,8 @@ from pmserve.pmml._tree_flat import (
 )
 from pmserve.pmml._tree_scalar import MAX_ROWS as SCALAR_MAX_ROWS
 from pmserve.pmml.compiler import CompiledModel, ModelEnv, Predictor, register
-from pmserve.pmml.document.parse import K_SCORE, Element, NodeTable
+from pmserve.pmml.document.element import Element
+from pmserve.pmml.document.node_table import K_SCORE, NodeTable
 from pmserve.pmml.fields.frame import Frame
 from pmserve.pmml.fields.types import Array, DataType, parse_number, parse_scalar
 from pmserve.pmml.results.prediction import Prediction

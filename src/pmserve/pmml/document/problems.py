@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from pmserve.errors import DocumentError, DocumentProblems, InvalidMarkupError, UnsupportedMarkupError
-from pmserve.pmml.document.parse import Element
+from pmserve.pmml.document.element import Element
 
 
 class Problems:

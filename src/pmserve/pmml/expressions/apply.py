@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pmserve.errors import EvaluationError
-from pmserve.pmml.document.parse import Element
+from pmserve.pmml.document.element import Element
 from pmserve.pmml.expressions.casting import EXPRESSION_TAGS, cast_fn, format_number, validity
 from pmserve.pmml.expressions.functions import BUILTINS
 from pmserve.pmml.expressions.java_regex import UntranslatableRegex, translate

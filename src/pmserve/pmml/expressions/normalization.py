@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pmserve.pmml.document.parse import Element
+from pmserve.pmml.document.element import Element
 from pmserve.pmml.document.problems import Problems
 from pmserve.pmml.expressions.casting import equal_to
 from pmserve.pmml.fields.frame import Expr, Frame

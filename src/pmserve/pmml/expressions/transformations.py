@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from pmserve.errors import EvaluationError
+from pmserve.pmml.document.element import Element
 from pmserve.pmml.document.limits import DEFAULT_LIMITS, Limits
-from pmserve.pmml.document.parse import Element
 from pmserve.pmml.document.problems import Problems
 from pmserve.pmml.expressions.apply import compile_apply
 from pmserve.pmml.expressions.casting import EXPRESSION_TAGS, cast_fn, map_missing

@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pmserve.errors import DataError, InvalidValueError, excerpt
-from pmserve.pmml.document.parse import Element
+from pmserve.pmml.document.element import Element
 from pmserve.pmml.document.problems import Problems
 from pmserve.pmml.fields.categorical import isin
 from pmserve.pmml.fields.field import Field, Interval

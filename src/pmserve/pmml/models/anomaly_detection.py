@@ -23,7 +23,7 @@ import math
 import numpy as np
 
 from pmserve.pmml.compiler import MODEL_TAGS, CompiledModel, ModelEnv, ModelPlan, Predictor, register
-from pmserve.pmml.document.parse import Element
+from pmserve.pmml.document.element import Element
 from pmserve.pmml.document.problems import choice_attr
 from pmserve.pmml.expressions.predicates import parse_array
 from pmserve.pmml.fields.frame import Frame

@@ -30,7 +30,7 @@ import numpy as np
 
 from pmserve.errors import EvaluationError, excerpt
 from pmserve.pmml.compiler import CompiledModel, ModelEnv, register
-from pmserve.pmml.document.parse import Element
+from pmserve.pmml.document.element import Element
 from pmserve.pmml.document.problems import number_attr
 from pmserve.pmml.fields.frame import Frame
 from pmserve.pmml.fields.types import Array, DataType, empty, parse_scalar

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from pmserve.pmml.compiler import CompiledModel, ModelEnv, register
-from pmserve.pmml.document.parse import Element
+from pmserve.pmml.document.element import Element
 from pmserve.pmml.expressions.casting import cast_fn
 from pmserve.pmml.fields.frame import Frame
 from pmserve.pmml.fields.schema import parse_dtype

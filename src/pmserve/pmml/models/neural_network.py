@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pmserve.pmml.compiler import CompiledModel, ModelEnv, register
-from pmserve.pmml.document.parse import Element
+from pmserve.pmml.document.element import Element
 from pmserve.pmml.document.problems import number_attr
 from pmserve.pmml.expressions.casting import EXPRESSION_TAGS, cast_fn
 from pmserve.pmml.expressions.normalization import linear_norms

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from pmserve.pmml.compiler import CompiledModel, ModelEnv, register
-from pmserve.pmml.document.parse import Element
+from pmserve.pmml.document.element import Element
 from pmserve.pmml.document.problems import number_attr
 from pmserve.pmml.expressions.vector_math import INVERSE_LINKS, simplemax_rows, softmax_rows
 from pmserve.pmml.fields.categorical import lookup

@@ -22,7 +22,7 @@ import numpy as np
 
 from pmserve.errors import EvaluationError
 from pmserve.pmml.compiler import CompiledModel, ModelEnv, register
-from pmserve.pmml.document.parse import Element
+from pmserve.pmml.document.element import Element
 from pmserve.pmml.document.problems import choice_attr
 from pmserve.pmml.expressions.predicates import PredicateFn, compile_predicate, find_predicate
 from pmserve.pmml.fields.frame import Expr, Frame, ReadOrder

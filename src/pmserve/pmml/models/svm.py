@@ -26,7 +26,7 @@ import numpy as np
 
 from pmserve.errors import EvaluationError
 from pmserve.pmml.compiler import CompiledModel, ModelEnv, register
-from pmserve.pmml.document.parse import Element
+from pmserve.pmml.document.element import Element
 from pmserve.pmml.document.problems import number_attr
 from pmserve.pmml.expressions.casting import equal_to
 from pmserve.pmml.fields.frame import Frame

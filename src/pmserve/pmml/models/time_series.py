@@ -46,7 +46,7 @@ import numpy as np
 
 from pmserve.errors import EvaluationError
 from pmserve.pmml.compiler import CompiledModel, ModelEnv, Predictor, register
-from pmserve.pmml.document.parse import Element
+from pmserve.pmml.document.element import Element
 from pmserve.pmml.document.problems import choice_attr, number_attr
 from pmserve.pmml.expressions.predicates import parse_array
 from pmserve.pmml.fields.frame import Expr, Frame

@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pmserve.errors import DataError, EvaluationError, excerpt
-from pmserve.pmml.document.parse import Element
+from pmserve.pmml.document.element import Element
 from pmserve.pmml.expressions.casting import EXPRESSION_TAGS, format_number
 from pmserve.pmml.expressions.transformations import ExpressionCompiler
 from pmserve.pmml.fields.frame import Frame

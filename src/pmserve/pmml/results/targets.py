@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from pmserve.pmml.document.parse import Element
+from pmserve.pmml.document.element import Element
 from pmserve.pmml.document.problems import Problems
 from pmserve.pmml.fields.schema import FieldInfo
 from pmserve.pmml.fields.types import parse_scalar

@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pmserve.pmml.compiler import CompiledModel, ModelEnv
-from pmserve.pmml.document.parse import Element
+from pmserve.pmml.document.element import Element
 from pmserve.pmml.expressions.casting import equal_to
 from pmserve.pmml.fields.frame import Frame
 from pmserve.pmml.fields.types import Array, DataType, is_missing, parse_scalar

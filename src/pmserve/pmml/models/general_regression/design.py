@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pmserve.pmml.compiler import ModelEnv
-from pmserve.pmml.document.parse import Element
+from pmserve.pmml.document.element import Element
 from pmserve.pmml.document.problems import number_attr
 from pmserve.pmml.expressions.casting import equal_to
 from pmserve.pmml.fields.frame import Expr, Frame, ReadOrder

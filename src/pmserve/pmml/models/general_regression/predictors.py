@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from pmserve.pmml.compiler import CompiledModel, ModelEnv, register
-from pmserve.pmml.document.parse import Element
+from pmserve.pmml.document.element import Element
 from pmserve.pmml.document.problems import choice_attr
 from pmserve.pmml.expressions.vector_math import INVERSE_LINKS, exp_normalized_rows
 from pmserve.pmml.fields.frame import Frame

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from pmserve.pmml.compiler import NESTED_RESULTS, CompiledModel, ModelEnv, Predictor
-from pmserve.pmml.document.parse import Element
+from pmserve.pmml.document.element import Element
 from pmserve.pmml.fields.frame import Frame
 from pmserve.pmml.fields.schema import FieldInfo
 from pmserve.pmml.fields.types import empty, is_missing, to_python_list

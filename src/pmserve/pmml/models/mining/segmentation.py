@@ -14,7 +14,7 @@ from pmserve.pmml.compiler import (
     ModelEnv,
     register,
 )
-from pmserve.pmml.document.parse import Element
+from pmserve.pmml.document.element import Element
 from pmserve.pmml.expressions.predicates import PredicateFn, compile_predicate, find_predicate
 from pmserve.pmml.fields.schema import FieldInfo
 from pmserve.pmml.fields.types import DataType
