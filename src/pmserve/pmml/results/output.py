@@ -217,150 +217,13 @@ def _feature(
     of: Element, feature: str, target: FieldInfo | None, function_name: str, c: ExpressionCompiler,
     extra: Callable[[Element, str], Feature | None] | None,
 ) -> Feature | None:
-    value_text = of.get("value")
-    tdtype = target.dtype if target is not None else DataType.STRING
-
-    def typed_value() -> Any:
-        if value_text is None:
-            return None
-        try:
-            return parse_scalar(tdtype, value_text)
-        except ValueError:
-            return value_text
-
     if extra is not None:
         special = extra(of, feature)
         if special is not None:
             return special
-    if feature == "predictedValue":
-        return lambda p, f, v: p.extras.get(CHAIN_VALUE, p.value)
-    if feature == "predictedDisplayValue":
-        display = dict(target.display) if target is not None else {}
-
-        def disp(p: Prediction, f: Frame, v: dict[str, Array]) -> Array:
-            table = {**display, **p.display}
-            out = np.empty(p.n, dtype=object)
-            for i, x in enumerate(p.value.tolist()):
-                if x is None or x != x:
-                    out[i] = None
-                else:
-                    out[i] = table.get(x, x if isinstance(x, str) else format_number(x, p.dtype))
-            return out
-
-        return disp
-    if feature == "probability":
-        wanted = typed_value()
-        if wanted is not None:
-            return lambda p, f, v: p.probability_of(wanted)
-
-        def prob_of_predicted(p: Prediction, f: Frame, v: dict[str, Array]) -> Array:
-            if p.probabilities is None:
-                return np.full(p.n, np.nan)
-            return _pick_predicted(p, p.probabilities)
-
-        return prob_of_predicted
-    if feature == "confidence":
-        wanted = typed_value()
-
-        def conf(p: Prediction, f: Frame, v: dict[str, Array]) -> Array:
-            if p.confidences is not None:
-                if wanted is not None:
-                    for j, cat in enumerate(p.categories):
-                        if cat == wanted:
-                            return p.confidences[:, j]
-                    return np.full(p.n, np.nan)
-                return _pick_predicted(p, p.confidences)
-            if p.confidence is not None:
-                return p.confidence
-            if p.probabilities is not None:
-                if wanted is not None:
-                    return p.probability_of(wanted)
-                return _pick_predicted(p, p.probabilities)
-            return np.full(p.n, np.nan)
-
-        return conf
-    if feature == "residual":
-        if target is None:
-            c.problems.invalid("feature residual needs a target field", of)
-            return None
-        tname = target.name
-        wanted = typed_value()
-
-        def resid(p: Prediction, f: Frame, v: dict[str, Array]) -> Array:
-            if not f.has(tname):
-                return np.full(p.n, np.nan)
-            actual = f.get(tname)
-            if p.probabilities is not None:
-                # PMML 4.4 Output "residual", categorical: [actual == predicted] - P(predicted).
-                # With a value attribute, the category is that value instead of the predicted one.
-                if wanted is not None:
-                    hit = np.fromiter((a is not None and a == wanted for a in actual.tolist()), dtype=bool,
-                                      count=p.n)
-                    out = hit.astype(np.float64) - p.probability_of(wanted)
-                    out[is_missing(actual)] = np.nan
-                    return out
-                hit = np.fromiter((a is not None and a == v for a, v in zip(actual.tolist(), p.value.tolist(),
-                                                                           strict=True)),
-                                  dtype=bool, count=p.n)
-                out = hit.astype(np.float64) - _pick_predicted(p, p.probabilities)
-                out[is_missing(actual) | is_missing(p.value)] = np.nan
-                return out
-            with np.errstate(invalid="ignore"):
-                return np.asarray(actual, dtype=np.float64) - p.value
-
-        return resid
-    if feature in ("standardError", "standardDeviation"):
-        return lambda p, f, v: p.standard_error if p.standard_error is not None else np.full(p.n, np.nan)
-    if feature in ("entityId", "clusterId"):
-        rank = _rank(of, c)
-
-        def ent(p: Prediction, f: Frame, v: dict[str, Array]) -> Array:
-            if rank > 1:
-                ranked = p.extras.get("ranked_entity_ids")
-                if ranked is None or ranked.shape[1] < rank:
-                    return empty(DataType.STRING, p.n)
-                picked: Array = np.asarray(ranked[:, rank - 1], dtype=object)
-                return picked
-            if p.entity_id is not None:
-                return p.entity_id
-            return empty(DataType.STRING, p.n)
-
-        return ent
-    if feature in ("affinity", "entityAffinity", "clusterAffinity"):
-        wanted_id = value_text
-        rank = _rank(of, c)
-
-        def aff(p: Prediction, f: Frame, v: dict[str, Array]) -> Array:
-            if wanted_id is not None and p.entity_affinities is not None:
-                for j, e in enumerate(p.entity_ids):
-                    if str(e) == wanted_id:
-                        return p.entity_affinities[:, j]
-                return np.full(p.n, np.nan)
-            if rank > 1:
-                ranked = p.extras.get("ranked_affinities")
-                if ranked is None or ranked.shape[1] < rank:
-                    return np.full(p.n, np.nan)
-                col: Array = ranked[:, rank - 1]
-                return col
-            return p.affinity if p.affinity is not None else np.full(p.n, np.nan)
-
-        return aff
-    if feature == "reasonCode":
-        rank = _rank(of, c)
-
-        def reason(p: Prediction, f: Frame, v: dict[str, Array]) -> Array:
-            rc = p.reason_codes
-            if rc is None or rc.shape[1] < rank:
-                return empty(DataType.STRING, p.n)
-            return rc[:, rank - 1]
-
-        return reason
-    if feature == "warning":
-        return lambda p, f, v: empty(DataType.STRING, p.n)
-    if feature == X_REPORT:
-        # JPMML fills a report (MathML of how the value was computed) only when evaluated with
-        # a reporting value factory; plain evaluation leaves it missing, and pmserve writes none.
-        return lambda p, f, v: empty(DataType.STRING, p.n)
+    build = _BUILDERS.get(feature)
+    if build is not None:
+        return build(_Request(of, target, c))
     if feature.startswith("x-"):
         c.problems.unsupported(f"feature {feature!r} (a JPMML extension) is not supported", of)
         return None
@@ -369,6 +232,200 @@ def _feature(
         return None
     c.problems.unsupported(f"feature {feature!r} is not supported for this model type", of)
     return None
+
+
+@dataclass(frozen=True)
+class _Request:
+    """An OutputField asking for a standard feature of the model's prediction."""
+
+    of: Element
+    target: FieldInfo | None
+    c: ExpressionCompiler
+
+    @property
+    def value_text(self) -> str | None:
+        return self.of.get("value")
+
+    def typed_value(self) -> Any:
+        """The ``value`` attribute read as the target's type (as written when it does not read)."""
+        text = self.value_text
+        if text is None:
+            return None
+        try:
+            return parse_scalar(self.target.dtype if self.target is not None else DataType.STRING, text)
+        except ValueError:
+            return text
+
+
+def _predicted_value(r: _Request) -> Feature:
+    return lambda p, f, v: p.extras.get(CHAIN_VALUE, p.value)
+
+
+def _predicted_display_value(r: _Request) -> Feature:
+    display = dict(r.target.display) if r.target is not None else {}
+
+    def disp(p: Prediction, f: Frame, v: dict[str, Array]) -> Array:
+        table = {**display, **p.display}
+        out = np.empty(p.n, dtype=object)
+        for i, x in enumerate(p.value.tolist()):
+            if x is None or x != x:
+                out[i] = None
+            else:
+                out[i] = table.get(x, x if isinstance(x, str) else format_number(x, p.dtype))
+        return out
+
+    return disp
+
+
+def _probability(r: _Request) -> Feature:
+    wanted = r.typed_value()
+    if wanted is not None:
+        return lambda p, f, v: p.probability_of(wanted)
+
+    def prob_of_predicted(p: Prediction, f: Frame, v: dict[str, Array]) -> Array:
+        if p.probabilities is None:
+            return np.full(p.n, np.nan)
+        return _pick_predicted(p, p.probabilities)
+
+    return prob_of_predicted
+
+
+def _confidence(r: _Request) -> Feature:
+    wanted = r.typed_value()
+
+    def conf(p: Prediction, f: Frame, v: dict[str, Array]) -> Array:
+        if p.confidences is not None:
+            if wanted is not None:
+                for j, cat in enumerate(p.categories):
+                    if cat == wanted:
+                        return p.confidences[:, j]
+                return np.full(p.n, np.nan)
+            return _pick_predicted(p, p.confidences)
+        if p.confidence is not None:
+            return p.confidence
+        if p.probabilities is not None:
+            if wanted is not None:
+                return p.probability_of(wanted)
+            return _pick_predicted(p, p.probabilities)
+        return np.full(p.n, np.nan)
+
+    return conf
+
+
+def _residual(r: _Request) -> Feature | None:
+    if r.target is None:
+        r.c.problems.invalid("feature residual needs a target field", r.of)
+        return None
+    tname = r.target.name
+    wanted = r.typed_value()
+
+    def resid(p: Prediction, f: Frame, v: dict[str, Array]) -> Array:
+        if not f.has(tname):
+            return np.full(p.n, np.nan)
+        actual = f.get(tname)
+        if p.probabilities is not None:
+            return _categorical_residual(p, p.probabilities, actual, wanted)
+        with np.errstate(invalid="ignore"):
+            return np.asarray(actual, dtype=np.float64) - p.value
+
+    return resid
+
+
+def _categorical_residual(p: Prediction, probabilities: Array, actual: Array, wanted: Any) -> Array:
+    """PMML 4.4 Output "residual", categorical: [actual == predicted] - P(predicted).
+
+    With a value attribute, the category is that value instead of the predicted one.
+    """
+    if wanted is not None:
+        hit = np.fromiter((a is not None and a == wanted for a in actual.tolist()), dtype=bool, count=p.n)
+        out = hit.astype(np.float64) - p.probability_of(wanted)
+        out[is_missing(actual)] = np.nan
+        return out
+    hit = np.fromiter((a is not None and a == v for a, v in zip(actual.tolist(), p.value.tolist(), strict=True)),
+                      dtype=bool, count=p.n)
+    out = hit.astype(np.float64) - _pick_predicted(p, probabilities)
+    out[is_missing(actual) | is_missing(p.value)] = np.nan
+    return out
+
+
+def _standard_error(r: _Request) -> Feature:
+    return lambda p, f, v: p.standard_error if p.standard_error is not None else np.full(p.n, np.nan)
+
+
+def _entity_id(r: _Request) -> Feature:
+    rank = _rank(r.of, r.c)
+
+    def ent(p: Prediction, f: Frame, v: dict[str, Array]) -> Array:
+        if rank > 1:
+            ranked = p.extras.get("ranked_entity_ids")
+            if ranked is None or ranked.shape[1] < rank:
+                return empty(DataType.STRING, p.n)
+            picked: Array = np.asarray(ranked[:, rank - 1], dtype=object)
+            return picked
+        if p.entity_id is not None:
+            return p.entity_id
+        return empty(DataType.STRING, p.n)
+
+    return ent
+
+
+def _affinity(r: _Request) -> Feature:
+    wanted_id = r.value_text
+    rank = _rank(r.of, r.c)
+
+    def aff(p: Prediction, f: Frame, v: dict[str, Array]) -> Array:
+        if wanted_id is not None and p.entity_affinities is not None:
+            for j, e in enumerate(p.entity_ids):
+                if str(e) == wanted_id:
+                    return p.entity_affinities[:, j]
+            return np.full(p.n, np.nan)
+        if rank > 1:
+            ranked = p.extras.get("ranked_affinities")
+            if ranked is None or ranked.shape[1] < rank:
+                return np.full(p.n, np.nan)
+            col: Array = ranked[:, rank - 1]
+            return col
+        return p.affinity if p.affinity is not None else np.full(p.n, np.nan)
+
+    return aff
+
+
+def _reason_code(r: _Request) -> Feature:
+    rank = _rank(r.of, r.c)
+
+    def reason(p: Prediction, f: Frame, v: dict[str, Array]) -> Array:
+        rc = p.reason_codes
+        if rc is None or rc.shape[1] < rank:
+            return empty(DataType.STRING, p.n)
+        return rc[:, rank - 1]
+
+    return reason
+
+
+def _no_text(r: _Request) -> Feature:
+    """A string feature pmserve leaves missing: warnings, and JPMML's report (MathML of how the
+    value was computed), which JPMML fills only when evaluated with a reporting value factory."""
+    return lambda p, f, v: empty(DataType.STRING, p.n)
+
+
+#: The standard features every model type computes from its Prediction, by feature name.
+_BUILDERS: dict[str, Callable[[_Request], Feature | None]] = {
+    "predictedValue": _predicted_value,
+    "predictedDisplayValue": _predicted_display_value,
+    "probability": _probability,
+    "confidence": _confidence,
+    "residual": _residual,
+    "standardError": _standard_error,
+    "standardDeviation": _standard_error,
+    "entityId": _entity_id,
+    "clusterId": _entity_id,
+    "affinity": _affinity,
+    "entityAffinity": _affinity,
+    "clusterAffinity": _affinity,
+    "reasonCode": _reason_code,
+    "warning": _no_text,
+    X_REPORT: _no_text,
+}
 
 
 def _pick_predicted(p: Prediction, matrix: Array) -> Array:
