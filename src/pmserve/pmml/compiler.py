@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pmserve.errors import DataError
+from pmserve.errors import DataError, InvalidMarkupError
 from pmserve.pmml.document.element import Element
 from pmserve.pmml.document.limits import DEFAULT_LIMITS, Limits
 from pmserve.pmml.document.parse import MODEL_TAGS
@@ -203,25 +203,7 @@ def compile_model(el: Element, outer: ExpressionCompiler) -> ModelPlan | None:
     mining = parse_mining_schema(el.find("MiningSchema"), outer.scope, problems)
     if el.find("MiningSchema") is None:
         problems.invalid("a model needs a MiningSchema", el)
-    model_scope = Scope(outer.scope)
-    derived: dict[str, Expr] = {}
-    if outer.scope.parent is None or any(mf.alters_values for mf in mining):
-        # A document-level DerivedField read inside this model sees the model's treated inputs:
-        # JPMML evaluates it in the context of the outermost model (checking the values it reads
-        # against the MiningSchema) and again in a nested one whose MiningSchema changes them.
-        derived.update(outer.document_fields)
-    derived.update(treatment_exprs(mining, outer.scope))
-    for mf in mining:
-        model_scope.add(mf.info)
-    c = outer.with_scope(model_scope)
-    lt = el.find("LocalTransformations")
-    if lt is not None:
-        for df in lt.findall("DerivedField"):
-            got = c.derived_field(df)
-            if got is not None:
-                info, expr = got
-                model_scope.add(info)
-                derived[info.name] = expr
+    c, derived = _model_fields(el, outer, mining)
     targets = tuple(m.info for m in mining if m.usage in ("target", "predicted"))
     target = targets[0] if targets else _synthetic_target(fn_name)
     env = ModelEnv(el, fn_name, c, mining, target, problems, targets)
@@ -247,6 +229,31 @@ def compile_model(el: Element, outer: ExpressionCompiler) -> ModelPlan | None:
     return ModelPlan(el.tag, el.get("modelName"), fn_name, target, derived, compiled.predictor, target_plan, output,
                      out_scope, tuple(mining), categories, compiled.collection_fields,
                      compiled.nested_results, more, compiled.list_valued)
+
+
+def _model_fields(el: Element, outer: ExpressionCompiler,
+                  mining: list[MiningField]) -> tuple[ExpressionCompiler, dict[str, Expr]]:
+    """The model's expression compiler (its MiningFields and LocalTransformations in scope) and the
+    fields its frame derives: treated inputs, document fields it re-evaluates, local DerivedFields."""
+    model_scope = Scope(outer.scope)
+    derived: dict[str, Expr] = {}
+    if outer.scope.parent is None or any(mf.alters_values for mf in mining):
+        # A document-level DerivedField read inside this model sees the model's treated inputs:
+        # JPMML evaluates it in the context of the outermost model (checking the values it reads
+        # against the MiningSchema) and again in a nested one whose MiningSchema changes them.
+        derived.update(outer.document_fields)
+    derived.update(treatment_exprs(mining, outer.scope))
+    for mf in mining:
+        model_scope.add(mf.info)
+    c = outer.with_scope(model_scope)
+    lt = el.find("LocalTransformations")
+    for df in lt.findall("DerivedField") if lt is not None else []:
+        got = c.derived_field(df)
+        if got is not None:
+            info, expr = got
+            model_scope.add(info)
+            derived[info.name] = expr
+    return c, derived
 
 
 def target_function(function_name: str, target: FieldInfo) -> str:
@@ -338,57 +345,86 @@ class CompiledDocument:
 
 
 def compile_document(root: Element, source: bytes, limits: Limits = DEFAULT_LIMITS) -> CompiledDocument:
+    """Compile a parsed document: DataDictionary, TransformationDictionary, its (first scorable)
+    model, and the list of result fields; every problem found is raised together."""
     problems = Problems()
-    version = root.get("version") or ""
-    header = root.find("Header")
-    del header
-    dd = root.find("DataDictionary")
-    scope = Scope()
-    data_fields: dict[str, FieldInfo] = {}
-    if dd is None:
-        problems.invalid("a PMML document needs a DataDictionary", root)
-    else:
-        for df in dd.findall("DataField"):
-            info = parse_data_field(df, problems)
-            if info.name in data_fields:
-                problems.invalid(f"DataField {info.name!r} is defined twice", df)
-            data_fields[info.name] = info
-            scope.add(info)
-    functions: dict[str, Element] = {}
-    td = root.find("TransformationDictionary")
-    doc_derived: dict[str, Expr] = {}
-    doc_elements: dict[str, Element] = {}
-    c = ExpressionCompiler(scope, problems, functions, document_fields=doc_derived, document_elements=doc_elements,
-                 nesting=Nesting(limits))
-    if td is not None:
-        for f in td.findall("DefineFunction"):
-            fname = f.get("name")
-            if fname:
-                functions[fname] = f
-        for df in td.findall("DerivedField"):
-            got = c.derived_field(df)
-            if got is not None:
-                info, expr = got
-                scope.add(info)
-                doc_derived[info.name] = expr
-                doc_elements[info.name] = df
-    models = [e for e in root.children if e.tag in MODEL_TAGS]
-    if not models:
-        problems.invalid("the document holds no model element", root)
-        problems.raise_if_any()
-    scorable = [m for m in models if m.get("isScorable") != "false"] or models
-    plan = compile_model(scorable[0], c)
-    problems.raise_if_any()
-    if plan is None:  # pragma: no cover - compile_model reported why
-        problems.unsupported("the model could not be compiled", scorable[0])
-        problems.raise_if_any()
-    assert plan is not None
+    data_fields, scope = _data_dictionary(root, problems)
+    c, doc_derived = _transformation_dictionary(root, scope, problems, limits)
+    plan = _scorable_model(root, c, problems)
     inputs = tuple(data_fields[m.name].public() if m.name in data_fields else m.info.public()
                    for m in plan.mining_fields if m.usage == "active")
     targets = tuple(t.public() for t in (plan.target, *(t for t, _ in plan.more_targets))
                     if t is not None and t.name in data_fields)
     optional = tuple(data_fields[m.name].public() for m in plan.mining_fields
                      if m.usage == "supplementary" and m.name in data_fields)
+    results, prob_cols = _result_fields(plan)
+    root_fields = {**{name: _missing_column(info.dtype, info.optype) for name, info in data_fields.items()},
+                   **doc_derived}
+    return CompiledDocument(source, root.get("version") or "", plan, data_fields, doc_derived, inputs, targets,
+                            tuple(results), root, optional, tuple(problems.warnings), tuple(prob_cols), root_fields)
+
+
+def _data_dictionary(root: Element, problems: Problems) -> tuple[dict[str, FieldInfo], Scope]:
+    """The DataFields by name, and the document scope that holds them."""
+    dd = root.find("DataDictionary")
+    scope = Scope()
+    data_fields: dict[str, FieldInfo] = {}
+    if dd is None:
+        problems.invalid("a PMML document needs a DataDictionary", root)
+        return data_fields, scope
+    for df in dd.findall("DataField"):
+        info = parse_data_field(df, problems)
+        if info.name in data_fields:
+            problems.invalid(f"DataField {info.name!r} is defined twice", df)
+        data_fields[info.name] = info
+        scope.add(info)
+    return data_fields, scope
+
+
+def _transformation_dictionary(root: Element, scope: Scope, problems: Problems,
+                               limits: Limits) -> tuple[ExpressionCompiler, dict[str, Expr]]:
+    """The document's expression compiler (its user functions and DerivedFields in scope) and the
+    TransformationDictionary's DerivedFields by name."""
+    functions: dict[str, Element] = {}
+    doc_derived: dict[str, Expr] = {}
+    doc_elements: dict[str, Element] = {}
+    c = ExpressionCompiler(scope, problems, functions, document_fields=doc_derived,
+                           document_elements=doc_elements, nesting=Nesting(limits))
+    td = root.find("TransformationDictionary")
+    if td is None:
+        return c, doc_derived
+    for f in td.findall("DefineFunction"):
+        fname = f.get("name")
+        if fname:
+            functions[fname] = f
+    for df in td.findall("DerivedField"):
+        got = c.derived_field(df)
+        if got is not None:
+            info, expr = got
+            scope.add(info)
+            doc_derived[info.name] = expr
+            doc_elements[info.name] = df
+    return c, doc_derived
+
+
+def _scorable_model(root: Element, c: ExpressionCompiler, problems: Problems) -> ModelPlan:
+    """The document's first scorable model element compiled; raises the problems found, if any."""
+    models = [e for e in root.children if e.tag in MODEL_TAGS]
+    if not models:
+        problems.invalid("the document holds no model element", root)
+        problems.raise_if_any()
+    scorable = [m for m in models if m.get("isScorable") != "false"] or models
+    plan = compile_model(scorable[0], c)
+    if plan is None and not problems.items:  # pragma: no cover - compile_model reports why
+        problems.unsupported("the model could not be compiled", scorable[0])
+    problems.raise_if_any()
+    if plan is None:  # pragma: no cover - raise_if_any raised
+        raise InvalidMarkupError("the model could not be compiled")
+    return plan
+
+
+def _result_fields(plan: ModelPlan) -> tuple[list[Field], list[tuple[str, Any]]]:
+    """The result fields in order, and the probability columns added where there is no Output."""
     results: list[Field] = []
     prob_cols: list[tuple[str, Any]] = []
     if plan.target is not None:
@@ -417,18 +453,14 @@ def compile_document(root: Element, source: bytes, limits: Limits = DEFAULT_LIMI
                 at[out.name] = len(results)
                 results.append(Field(out.name, out.dtype, out.optype))
     elif plan.function_name == "classification" and plan.target is not None:
-        cats = plan.categories
-        for cat in cats:
+        for cat in plan.categories:
             label = cat if isinstance(cat, str) else _label(cat, plan.target.dtype)
             name = f"probability({label})"
             if name in taken:
                 continue
             prob_cols.append((name, cat))
             results.append(Field(name, DataType.DOUBLE, "continuous"))
-    root_fields = {**{name: _missing_column(info.dtype, info.optype) for name, info in data_fields.items()},
-                   **doc_derived}
-    return CompiledDocument(source, version, plan, data_fields, doc_derived, inputs, targets, tuple(results),
-                            root, optional, tuple(problems.warnings), tuple(prob_cols), root_fields)
+    return results, prob_cols
 
 
 def _missing_column(dtype: DataType, optype: str) -> Expr:
