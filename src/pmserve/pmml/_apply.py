@@ -237,4 +237,4 @@ def _typed(c: Compiler, el: Element, attr: str, dtype: DataType) -> Any:
 
 def undefined_result(frame: Frame, mask: Any, function: str) -> None:
     frame.fail(mask, lambda r: EvaluationError(
-        f"function {function!r} has no defined result for the values of row {r + 1}", row=r))
+        f"function {function!r} has no defined result for the values of this record", row=r))

@@ -170,7 +170,7 @@ class Compiler:
 
         def fn(frame: Frame) -> Array:
             frame.fail(np.ones(frame.n, dtype=bool), lambda r: EvaluationError(
-                f"Constant {text!r} at line {line} cannot be read as {dtype.value}: {exc} (row {r + 1})",
+                f"Constant {text!r} at line {line} cannot be read as {dtype.value}: {exc}",
                 row=r, value=text))
             return empty(dtype, frame.n)
 
@@ -388,7 +388,7 @@ class Compiler:
             if failed.any():
                 frame.fail(failed, lambda r: EvaluationError(
                     f"TextIndex: the normalization of field {el.get('textField')!r} does not converge "
-                    f"(row {r + 1})", row=r))
+                    "", row=r))
             return np.log10(1.0 + counts) if weights == "logarithmic" else counts
 
         return Expr(DataType.DOUBLE if weights == "logarithmic" else DataType.INTEGER, "continuous", fn)
@@ -580,7 +580,7 @@ def cast_fn(expr: Expr, dtype: DataType) -> Callable[[Frame], Array]:
             bad = np.isfinite(x) & (x != np.trunc(x))
             if bad.any():
                 frame.fail(bad, lambda r: EvaluationError(
-                    f"a value of dataType {src.value} is not an integer (row {r + 1})", row=r))
+                    f"a value of dataType {src.value} is not an integer", row=r))
                 x = x.copy()
                 x[bad] = np.nan
             return x
@@ -607,7 +607,7 @@ def cast_fn(expr: Expr, dtype: DataType) -> Callable[[Frame], Array]:
 
 
 def _unreadable(v: Any, dtype: DataType) -> Callable[[int], EvaluationError]:
-    return lambda r: EvaluationError(f"value {excerpt(v)} cannot be read as {dtype.value} (row {r + 1})",
+    return lambda r: EvaluationError(f"value {excerpt(v)} cannot be read as {dtype.value}",
                                      value=v, row=r)
 
 

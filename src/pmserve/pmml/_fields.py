@@ -285,7 +285,7 @@ class MiningField:
                     v = raw[local]
                     shown = v if raw.dtype == object else _shown(info, v)
                     return InvalidValueError(
-                        f"field {name!r} got invalid value {excerpt(shown)} (row {r + 1}); expected "
+                        f"field {name!r} got invalid value {excerpt(shown)}; expected "
                         f"{_expected(info)}",
                         field=name, value=shown, row=r,
                     )
@@ -324,7 +324,7 @@ class MiningField:
 
 def _missing_refused(name: str) -> Callable[[int], DataError]:
     def make(r: int) -> DataError:
-        return InvalidValueError(f"field {name!r} got a missing value (row {r + 1}); its MiningField's "
+        return InvalidValueError(f"field {name!r} got a missing value; its MiningField's "
                                  "missingValueTreatment returnInvalid refuses missing values", field=name, row=r)
 
     return make

@@ -77,7 +77,7 @@ def _undefined_output(name: str) -> Callable[[int], DataError]:
     def make(r: int) -> DataError:
         return EvaluationError(
             f"OutputField {name!r} is not defined for a record without a prediction, and another "
-            f"OutputField's expression reads it (row {r + 1})", field=name, row=r)
+            f"OutputField's expression reads it", field=name, row=r)
 
     return make
 

@@ -325,7 +325,7 @@ class _TransactionalItems:
         if missing.any() and self.n_items:
             field = self.field
             frame.fail(missing, lambda r: EvaluationError(
-                f"field {field!r} has no basket (collection of items) for this record (row {r + 1})",
+                f"field {field!r} has no basket (collection of items) for this record",
                 field=field, row=r))
         return present, missing
 
@@ -370,7 +370,7 @@ def _not_boolean(row: int, frame: Frame, bad: dict[int, tuple[str, Any]]) -> Eva
     local = int(np.flatnonzero(frame.rows == row)[0])
     field, value = bad[local]
     return EvaluationError(f"field {field!r} says whether an item is present and expects true or false, got "
-                           f"{excerpt(value)} (row {row + 1})", field=field, value=value, row=row)
+                           f"{excerpt(value)}", field=field, value=value, row=row)
 
 
 @dataclass(frozen=True)

@@ -239,7 +239,7 @@ class Comparator:
         what = ("every compared field is missing" if self.measure.is_distance
                 else "a similarity measure needs every compared field to be 0 or 1")
         frame.fail(bad, lambda r: EvaluationError(
-            f"{self.measure.name} is undefined: {what} (row {r + 1})", row=r))
+            f"{self.measure.name} is undefined: {what}", row=r))
 
     def _distances(self, x: Array) -> tuple[Array, npt.NDArray[np.bool_]]:
         measure, refs = self.measure, self.references

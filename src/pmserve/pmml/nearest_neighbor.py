@@ -234,7 +234,7 @@ class _TargetScorer:
         if missing_target.any():
             name = self.info.name
             frame.fail(missing_target, lambda r: EvaluationError(
-                f"a nearest neighbour has no value of target field {name!r} (row {r + 1})", field=name, row=r))
+                f"a nearest neighbour has no value of target field {name!r}", field=name, row=r))
         value[bad] = None if self.dtype.is_string else np.nan
         return value
 
@@ -392,7 +392,7 @@ def _training(
             codes.append(None)
     if errors.errors:
         row, err = next(iter(errors.errors.items()))
-        problems.invalid(f"training instance {row + 1} cannot be read: {err.message}", ti)
+        problems.invalid(f"training instance {row + 1} cannot be read: {err.text}", ti)
         return None
     return references, tuple(codes), ids, {t.name: raw[t.name] for t in targets}
 

@@ -203,7 +203,7 @@ class _Scorer:
             if self.default_category is None or self.default_confidence is None:
                 missing = "defaultScore" if self.default_category is None else "defaultConfidence"
                 frame.fail(none, lambda r: EvaluationError(
-                    f"RuleSet: no rule fired and the RuleSet has no {missing} (row {r + 1})", row=r))
+                    f"RuleSet: no rule fired and the RuleSet has no {missing}", row=r))
             else:
                 winner_cat[none] = self.default_category
                 conf[none, self.default_category] = self.default_confidence

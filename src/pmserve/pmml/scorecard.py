@@ -202,8 +202,8 @@ class _Scorer:
         failed = status == 2
         if failed.any():
             frame.fail(failed, lambda r: EvaluationError(
-                f"Scorecard: a Characteristic matched none of its Attributes, so the score is undefined "
-                f"(row {r + 1})", row=r))
+                "Scorecard: a Characteristic matched none of its Attributes, so the score is undefined",
+                row=r))
         score[status != 0] = np.nan
         reasons = self._rank(points, first_met, status == 0) if self.use_codes else None
         return Prediction(n, self.dtype, score, reason_codes=reasons)

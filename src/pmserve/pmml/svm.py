@@ -289,7 +289,7 @@ def compile_svm(el: Element, env: ModelEnv) -> Predictor | None:
             field_of = dict(zip(frame.rows[missing].tolist(), first[missing].tolist(), strict=True))
             frame.fail(missing, lambda r: EvaluationError(
                 f"field {names[field_of[r]]!r} of the support vector machine is missing; "
-                f"every VectorField needs a value (row {r + 1})", field=names[field_of[r]], row=r))
+                f"every VectorField needs a value", field=names[field_of[r]], row=r))
         values = np.empty((frame.n, len(machines)))
         x_t = np.ascontiguousarray(x.T)
         block = max(16, _BLOCK // max(len(ids), 1))
@@ -457,7 +457,7 @@ def _one_against_one(el: Element, env: ModelEnv, machines: list[_Machine],
                 first_vote[mask, j] = np.minimum(first_vote[mask, j], step)
         if bad.any():
             frame.fail(bad, lambda r: EvaluationError(
-                f"the support vector machine's value must round to 0 or 1 to pick a category (row {r + 1})", row=r))
+                "the support vector machine's value must round to 0 or 1 to pick a category", row=r))
         invalid = missing | bad
         total = votes.sum(axis=1, keepdims=True)
         with np.errstate(invalid="ignore", divide="ignore"):

@@ -148,7 +148,7 @@ def _predictor(forecast: Forecast, horizon: Expr | None) -> Predictor:
             values = h[bad]
             frame.fail(bad, lambda r: EvaluationError(
                 f"the forecast horizon must be an integer from 1 to {MAX_HORIZON}, got "
-                f"{values[0] if len(values) == 1 else 'another value'} (row {r + 1})", row=r))
+                f"{values[0] if len(values) == 1 else 'another value'}", row=r))
         ok = present & ~bad
         out = np.full(frame.n, np.nan)
         if ok.any():
