@@ -28,12 +28,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from pmserve.pmml import _attributes as attribute
 from pmserve.pmml._expressions import equal_to
 from pmserve.pmml._frame import Expr, Frame, ReadOrder
 from pmserve.pmml._math import INVERSE_LINKS, exp_normalized_rows
 from pmserve.pmml._parse import Element
 from pmserve.pmml._prediction import Prediction, classification
-from pmserve.pmml._problems import choice_attr, number_attr
 from pmserve.pmml._types import Array, DataType, is_missing, parse_scalar
 from pmserve.pmml.compiler import ModelEnv, Predictor, register
 
@@ -208,10 +208,6 @@ class _Linear:
 # -- parsing -------------------------------------------------------------------------------------------
 
 
-def _num(el: Element, attr: str, env: ModelEnv, *, required: bool = False) -> float | None:
-    return number_attr(el, attr, env.problems, required=required)
-
-
 def _matrix(el: Element, env: ModelEnv) -> Array | None:
     """A PMML Matrix as a dense array (NaN where an element is not defined)."""
     kind = el.get("kind", "any")
@@ -227,12 +223,12 @@ def _matrix(el: Element, env: ModelEnv) -> Array | None:
     except ValueError:
         env.problems.invalid("Matrix Array elements must hold numbers", el)
         return None
-    nb_rows = _dimension(el, "nbRows", env)
-    nb_cols = _dimension(el, "nbCols", env)
+    nb_rows = attribute.integer(el, "nbRows", env.problems, 0, minimum=0, maximum=_MAX_DIMENSION)
+    nb_cols = attribute.integer(el, "nbCols", env.problems, 0, minimum=0, maximum=_MAX_DIMENSION)
     if nb_rows is None or nb_cols is None:
         return None
-    diag_default = _num(el, "diagDefault", env)
-    off_default = _num(el, "offDiagDefault", env)
+    diag_default = attribute.number(el, "diagDefault", env.problems)
+    off_default = attribute.number(el, "offDiagDefault", env.problems)
     if kind == "diagonal":
         size = len(rows[0]) if rows else nb_rows
         nr = nc = size
@@ -283,17 +279,6 @@ def _matrix(el: Element, env: ModelEnv) -> Array | None:
 
 #: Largest contrast Matrix dimension accepted (a factor has one row per category).
 _MAX_DIMENSION = 2_000
-
-
-def _dimension(el: Element, attr: str, env: ModelEnv) -> int | None:
-    text = el.get(attr)
-    if text is None:
-        return 0
-    if not text.strip().isdigit() or int(text) > _MAX_DIMENSION:
-        env.problems.invalid(f"attribute {attr} must be a whole number from 0 to {_MAX_DIMENSION}, got {text!r}",
-                             el)
-        return None
-    return int(text)
 
 
 @dataclass(frozen=True)
@@ -443,7 +428,7 @@ class _Matrices:
                     env.problems.invalid("attribute name is required", p)
                     self.ok = False
                     continue
-                ref = _num(p, "referencePoint", env)
+                ref = attribute.number(p, "referencePoint", env.problems)
                 self.parameters[name] = 0.0 if ref is None else ref
         # PPMatrix: target category -> parameter -> term
         self.pp: dict[Any, dict[str, _Term]] = {}
@@ -481,7 +466,7 @@ class _Matrices:
         else:
             for cell in pm.findall("PCell"):
                 param = cell.get("parameterName")
-                beta = _num(cell, "beta", env, required=True)
+                beta = attribute.number(cell, "beta", env.problems, required=True)
                 if not param:
                     env.problems.invalid("attribute parameterName is required", cell)
                     self.ok = False
@@ -597,8 +582,8 @@ def _adjust(el: Element, env: ModelEnv) -> _Adjust | None:
         ok = False
     if el.get("trialsVariable") is not None and trials_expr is None:
         ok = False
-    offset_value = _num(el, "offsetValue", env)
-    trials_value = _num(el, "trialsValue", env)
+    offset_value = attribute.number(el, "offsetValue", env.problems)
+    trials_value = attribute.number(el, "trialsValue", env.problems)
     if trials_value is not None and not trials_value.is_integer():
         env.problems.invalid(f"trialsValue must be a whole number, got {el.get('trialsValue')!r}", el)
         ok = False
@@ -609,11 +594,11 @@ def _adjust(el: Element, env: ModelEnv) -> _Adjust | None:
 
 
 def _link(el: Element, env: ModelEnv) -> Link | None:
-    name = choice_attr(el, "linkFunction", _LINK_NAMES, env.problems)
+    name = attribute.choice(el, "linkFunction", _LINK_NAMES, env.problems, required=True)
     if name is None:
         return None
-    dist = _num(el, "distParameter", env, required=name == "negbin")
-    power = _num(el, "linkParameter", env, required=name in ("oddspower", "power"))
+    dist = attribute.number(el, "distParameter", env.problems, required=name == "negbin")
+    power = attribute.number(el, "linkParameter", env.problems, required=name in ("oddspower", "power"))
     if (name == "negbin" and dist is None) or (name in ("oddspower", "power") and power is None):
         return None
     return _inverse_link(name, dist, power)
@@ -624,7 +609,7 @@ def _link(el: Element, env: ModelEnv) -> Link | None:
 
 @register("GeneralRegressionModel")
 def compile_general_regression(el: Element, env: ModelEnv) -> Predictor | None:
-    model_type = choice_attr(el, "modelType", _MODEL_TYPES, env.problems)
+    model_type = attribute.choice(el, "modelType", _MODEL_TYPES, env.problems, required=True)
     if model_type is None:
         return None
     fn = env.function_name
@@ -783,7 +768,7 @@ def _classifier(el: Element, env: ModelEnv, model_type: str) -> Predictor | None
             return classification(frame.n, dtype, categories, probs)
 
         return predict_generalized
-    cumulative = choice_attr(el, "cumulativeLink", _CUMULATIVE_LINKS, env.problems)
+    cumulative = attribute.choice(el, "cumulativeLink", _CUMULATIVE_LINKS, env.problems, required=True)
     if cumulative is None:
         return None
     inverse = INVERSE_LINKS[cumulative]
@@ -817,7 +802,7 @@ class _Baseline:
 
 
 def _baseline(el: Element, env: ModelEnv) -> _Baseline | None:
-    max_time = _num(el, "maxTime", env, required=True)
+    max_time = attribute.number(el, "maxTime", env.problems, required=True)
     cells = el.findall("BaselineCell")
     if not cells:
         env.problems.invalid(f"{el.tag} needs at least one BaselineCell", el)
@@ -825,8 +810,8 @@ def _baseline(el: Element, env: ModelEnv) -> _Baseline | None:
     times: list[float] = []
     hazards: list[float] = []
     for c in cells:
-        t = _num(c, "time", env, required=True)
-        h = _num(c, "cumHazard", env, required=True)
+        t = attribute.number(c, "time", env.problems, required=True)
+        h = attribute.number(c, "cumHazard", env.problems, required=True)
         if t is None or h is None:
             return None
         times.append(t)
