@@ -19,13 +19,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from pmserve.pmml import _attributes as attribute
 from pmserve.pmml._expressions import EXPRESSION_TAGS, cast_fn, linear_norms
 from pmserve.pmml._fields import parse_dtype
 from pmserve.pmml._frame import Frame, ReadOrder
 from pmserve.pmml._math import logit_inverse
 from pmserve.pmml._parse import Element
 from pmserve.pmml._prediction import Prediction, classification
-from pmserve.pmml._problems import number_attr
 from pmserve.pmml._types import Array, DataType, parse_scalar
 from pmserve.pmml.compiler import ModelEnv, Predictor, register
 
@@ -48,6 +48,8 @@ _ACTIVATIONS: dict[str, Activation] = {
     "arctan": lambda z, t: 2.0 * np.arctan(z) / math.pi,
     "rectifier": lambda z, t: np.maximum(z, 0.0),
 }
+#: radialBasis computes the neuron's input differently, so it has no entry above.
+_ACTIVATIONS_RBF = (*_ACTIVATIONS, "radialBasis")
 _NORMALIZATIONS = ("none", "simplemax", "softmax")
 
 
@@ -144,10 +146,6 @@ class _Rank:
     source: int  # the one source position all neurons read at this rank, else -1
 
 
-def _number(el: Element, attr: str, env: ModelEnv, default: float | None = None) -> float | None:
-    return number_attr(el, attr, env.problems, default)
-
-
 def _inputs(el: Element, env: ModelEnv, ids: dict[str, int]) -> list[Callable[[Frame], Array]] | None:
     inputs_el = el.find("NeuralInputs")
     if inputs_el is None or not inputs_el.findall("NeuralInput"):
@@ -185,34 +183,26 @@ def _layers(el: Element, env: ModelEnv, ids: dict[str, int]) -> list[_Layer] | N
     if not layer_els:
         env.problems.invalid("a NeuralNetwork needs at least one NeuralLayer", el)
         return None
-    net_activation = el.get("activationFunction")
-    net_threshold = _number(el, "threshold", env, 0.0)
-    net_width = _number(el, "width", env)
-    net_altitude = _number(el, "altitude", env, 1.0)
-    net_norm = el.get("normalizationMethod", "none")
+    net_activation = attribute.choice(el, "activationFunction", _ACTIVATIONS_RBF, env.problems)
+    net_threshold = attribute.number(el, "threshold", env.problems, 0.0)
+    net_width = attribute.number(el, "width", env.problems)
+    net_altitude = attribute.number(el, "altitude", env.problems, 1.0)
+    net_norm = attribute.choice(el, "normalizationMethod", _NORMALIZATIONS, env.problems, "none")
     layers: list[_Layer] = []
     ok = True
     for layer_el in layer_els:
-        activation = layer_el.get("activationFunction") or net_activation
-        if activation is None:
+        activation = attribute.choice(layer_el, "activationFunction", _ACTIVATIONS_RBF, env.problems,
+                                      net_activation)
+        if activation is None and (el.get("activationFunction") or layer_el.get("activationFunction")) is None:
             env.problems.invalid("attribute activationFunction is required (on the NeuralNetwork or the "
                                  "NeuralLayer)", layer_el)
+        norm = attribute.choice(layer_el, "normalizationMethod", _NORMALIZATIONS, env.problems, net_norm)
+        if activation is None or norm is None:
             ok = False
             continue
-        if activation not in _ACTIVATIONS and activation != "radialBasis":
-            env.problems.invalid(f"activationFunction must be one of {', '.join(_ACTIVATIONS)}, radialBasis; "
-                                 f"got {activation!r}", layer_el)
-            ok = False
-            continue
-        norm = layer_el.get("normalizationMethod") or net_norm
-        if norm not in _NORMALIZATIONS:
-            env.problems.invalid(f"normalizationMethod must be one of {', '.join(_NORMALIZATIONS)}, got {norm!r}",
-                                 layer_el)
-            ok = False
-            continue
-        threshold = _number(layer_el, "threshold", env, net_threshold)
-        width = _number(layer_el, "width", env, net_width)
-        altitude = _number(layer_el, "altitude", env, net_altitude)
+        threshold = attribute.number(layer_el, "threshold", env.problems, net_threshold)
+        width = attribute.number(layer_el, "width", env.problems, net_width)
+        altitude = attribute.number(layer_el, "altitude", env.problems, net_altitude)
         layer = _layer(layer_el, env, ids, activation, norm, threshold, width, altitude)
         if layer is None:
             ok = False
@@ -248,9 +238,9 @@ def _layer(
             ok = False
             continue
         ids[nid] = len(ids)
-        bias = _number(neuron, "bias", env, 0.0)
-        n_width = _number(neuron, "width", env, width)
-        n_altitude = _number(neuron, "altitude", env, altitude)
+        bias = attribute.number(neuron, "bias", env.problems, 0.0)
+        n_width = attribute.number(neuron, "width", env.problems, width)
+        n_altitude = attribute.number(neuron, "altitude", env.problems, altitude)
         if activation == "radialBasis" and n_width is None and neuron.get("width") is None:
             env.problems.invalid("activationFunction radialBasis needs a width (on the Neuron, the NeuralLayer "
                                  "or the NeuralNetwork)", neuron)
@@ -261,7 +251,7 @@ def _layer(
         row: list[tuple[int, float]] = []
         for con in neuron.findall("Con"):
             src = con.get("from")
-            weight = _number(con, "weight", env)
+            weight = attribute.number(con, "weight", env.problems)
             if src is None or con.get("weight") is None:
                 env.problems.invalid("a Con (connection) needs the attributes from and weight", con)
                 ok = False
