@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pmserve.errors import EvaluationError
+from pmserve.pmml import _attributes as attribute
 from pmserve.pmml._expressions import Compiler, read_table
 from pmserve.pmml._fields import FieldInfo, treatment_exprs
 from pmserve.pmml._frame import Expr, Frame, RowErrors
@@ -54,37 +55,11 @@ class _Settings:
 
 def _settings(el: Element, env: ModelEnv) -> _Settings | None:
     problems = env.problems
-    ok = True
-    text = el.get("numberOfNeighbors")
-    k = 0
-    if text is None:
-        problems.invalid("attribute numberOfNeighbors is required", el)
-        ok = False
-    else:
-        try:
-            k = int(text)
-        except ValueError:
-            k = 0
-        if k < 1:
-            problems.invalid(f"numberOfNeighbors must be a positive integer, got {text!r}", el)
-            ok = False
-    continuous = el.get("continuousScoringMethod", "average")
-    if continuous not in _CONTINUOUS:
-        problems.invalid(f"continuousScoringMethod must be one of {', '.join(_CONTINUOUS)}, got {continuous!r}", el)
-        ok = False
-    categorical = el.get("categoricalScoringMethod", "majorityVote")
-    if categorical not in _CATEGORICAL:
-        problems.invalid(f"categoricalScoringMethod must be one of {', '.join(_CATEGORICAL)}, got {categorical!r}",
-                         el)
-        ok = False
-    threshold_text = el.get("threshold", "0.001")
-    try:
-        threshold = float(threshold_text)
-    except ValueError:
-        problems.invalid(f"attribute threshold must be a number, got {threshold_text!r}", el)
-        ok = False
-        threshold = 0.001
-    if not ok:
+    k = attribute.integer(el, "numberOfNeighbors", problems, required=True, minimum=1)
+    continuous = attribute.choice(el, "continuousScoringMethod", _CONTINUOUS, problems, "average")
+    categorical = attribute.choice(el, "categoricalScoringMethod", _CATEGORICAL, problems, "majorityVote")
+    threshold = attribute.number(el, "threshold", problems, 0.001)
+    if k is None or continuous is None or categorical is None or threshold is None:
         return None
     return _Settings(k, continuous, categorical, threshold, el.get("instanceIdVariable"))
 
@@ -330,9 +305,8 @@ def _training(
     raw: dict[str, Array] = {}
     ids: Array | None = None
     for f in instance_fields:
-        name = f.get("field")
-        if not name:
-            problems.invalid("attribute field is required", f)
+        name = attribute.text(f, "field", problems, required=True)
+        if name is None:
             return None
         # The table's cells are keyed by local tag name: sklearn2pmml writes column="data:y".
         column = (f.get("column") or name).rpartition(":")[2]
