@@ -33,6 +33,9 @@ Read = Callable[[Element, Problems], Any]
     (lambda el, p: attribute.choice(el, "k", ("a", "b"), p, "a"), {}, "a"),
     (lambda el, p: attribute.choice(el, "k", ("a", "b"), p), {"k": "b"}, "b"),
     (lambda el, p: attribute.text(el, "t", p, "d"), {}, "d"),
+    (lambda el, p: attribute.text(el, "t", p, "d"), {"t": ""}, ""),
+    (lambda el, p: attribute.given(el, "t"), {"t": " "}, False),
+    (lambda el, p: attribute.given(el, "t"), {"t": "0"}, True),
 ])
 def test_a_valid_or_absent_attribute_reads_as_its_value_or_default(read: Read, attrs: dict[str, str],
                                                                    expected: Any) -> None:
@@ -57,7 +60,7 @@ def test_a_valid_or_absent_attribute_reads_as_its_value_or_default(read: Read, a
     (lambda el, p: attribute.boolean(el, "b", p, False), {"b": "yes"}, "attribute b must be true or false, got 'yes'"),
     (lambda el, p: attribute.choice(el, "k", ("a", "b"), p), {"k": "c"}, "attribute k must be one of a, b, got 'c'"),
     (lambda el, p: attribute.choice(el, "k", ("a", "b"), p, required=True), {}, "attribute k is required"),
-    (lambda el, p: attribute.text(el, "t", p, required=True), {"t": ""}, "attribute t is required"),
+    (lambda el, p: attribute.text(el, "t", p, required=True), {}, "attribute t is required"),
 ])
 def test_a_bad_attribute_is_one_problem_naming_element_line_and_attribute(read: Read, attrs: dict[str, str],
                                                                           message: str) -> None:

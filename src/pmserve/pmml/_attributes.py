@@ -11,7 +11,8 @@ of one shape, naming the element, its line and the attribute::
 
 A reader that records a problem returns None (the caller skips what it cannot build; the problems
 are raised together at the end of the load).  An absent or empty attribute is the default, as
-JPMML-Evaluator reads it (STATISTICA writes ``mapMissingTo=""``).
+JPMML-Evaluator reads it (STATISTICA writes ``mapMissingTo=""``), except a string attribute, where
+empty is a value.
 """
 
 from __future__ import annotations
@@ -59,9 +60,21 @@ def _in_range(v: float, minimum: float | None, maximum: float | None, above: flo
 
 def text(el: Element, attr: str, problems: Problems, default: str | None = None, *,
          required: bool = False) -> str | None:
-    """A string attribute: ``default`` when absent or empty (a problem if ``required``)."""
-    found = _absent(el, attr, problems, required)
-    return default if found is None else found
+    """A string attribute: ``default`` when absent (a problem if ``required``); an empty string is a
+    value (a category may be "")."""
+    found = el.get(attr)
+    if found is None:
+        if required:
+            problems.invalid(f"attribute {attr} is required", el)
+        return default
+    return found
+
+
+def given(el: Element, attr: str) -> bool:
+    """Whether the attribute is written (not absent, not empty): tells an optional attribute a
+    reader returned None for because it is bad from one that is not there."""
+    text = el.get(attr)
+    return text is not None and bool(text.strip())
 
 
 def number(el: Element, attr: str, problems: Problems, default: float | None = None, *, required: bool = False,
