@@ -400,10 +400,10 @@ def compile_clustering(el: Element, env: ModelEnv) -> Predictor | None:
     measure_el = el.find("ComparisonMeasure")
     measure = parse_measure(measure_el, problems, el)
     all_fields = el.findall("ClusteringField")
-    centers = [attribute.boolean(f, "isCenterField", problems, True) for f in all_fields]
-    if None in centers:
+    is_center = [attribute.boolean(f, "isCenterField", problems, True) for f in all_fields]
+    if None in is_center:
         return None
-    field_els = [f for f, center in zip(all_fields, centers, strict=True) if center]
+    field_els = [f for f, center in zip(all_fields, is_center, strict=True) if center]
     if not field_els:
         problems.invalid("a ClusteringModel needs at least one ClusteringField with isCenterField=\"true\"", el)
         return None
