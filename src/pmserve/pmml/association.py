@@ -29,11 +29,11 @@ from typing import Any
 import numpy as np
 
 from pmserve.errors import EvaluationError, excerpt
+from pmserve.pmml import _attributes as attribute
 from pmserve.pmml._frame import Frame
 from pmserve.pmml._output import Feature
 from pmserve.pmml._parse import Element
 from pmserve.pmml._prediction import Prediction
-from pmserve.pmml._problems import number_attr
 from pmserve.pmml._types import Array, DataType, empty, parse_scalar
 from pmserve.pmml.compiler import ModelEnv, Predictor, register
 
@@ -75,10 +75,6 @@ class _Rules:
 class _Item:
     field: str
     category: Any  # None: the field's true/false value says whether the item is present
-
-
-def _float(el: Element, attr: str, env: ModelEnv, required: bool) -> float | None:
-    return number_attr(el, attr, env.problems, required=required)
 
 
 @register("AssociationModel")
@@ -217,7 +213,7 @@ def _rules(
             if ref is None or (itemsets is not None and ref not in itemsets):
                 env.problems.invalid(f"attribute {attr}={ref!r} names no Itemset", r)
                 ok = False
-        got = {b: _float(r, b, env, b in ("support", "confidence")) for b in RANK_BASES}
+        got = {b: attribute.number(r, b, env.problems, required=b in ("support", "confidence")) for b in RANK_BASES}
         if not ok or a is None or c is None:
             continue
         ids.append(r.get("id") or str(n))
@@ -282,16 +278,11 @@ def _check_outputs(output: Element | None, env: ModelEnv, rules: _Rules) -> None
                   ("rankOrder", ("descending", "ascending"), "descending"),
                   ("isMultiValued", ("0", "1"), "0"))
         for attr, allowed, default in checks:
-            got = of.get(attr, default)
-            if got not in allowed:
-                env.problems.invalid(f"attribute {attr} must be one of {', '.join(allowed)}, got {got!r}", of)
-        if feature == "ruleValue" and of.get("ruleFeature", "consequent") not in RULE_FEATURES:
-            env.problems.invalid(f"ruleFeature must be one of {', '.join(RULE_FEATURES)}, got "
-                                 f"{of.get('ruleFeature')!r}", of)
-        rank_text = of.get("rank", "1")
+            attribute.choice(of, attr, allowed, env.problems, default)
+        if feature == "ruleValue":
+            attribute.choice(of, "ruleFeature", RULE_FEATURES, env.problems, "consequent")
         multi = of.get("isMultiValued", "0") == "1"
-        if not rank_text.lstrip("-").isdigit() or int(rank_text) < (0 if multi else 1):
-            env.problems.invalid(f"rank must be an integer of at least {0 if multi else 1}, got {rank_text!r}", of)
+        attribute.integer(of, "rank", env.problems, 1, minimum=0 if multi else 1)
         basis = of.get("rankBasis", "confidence")
         if basis in rules.measures and np.isnan(rules.measures[basis]).any():
             missing = int(np.flatnonzero(np.isnan(rules.measures[basis]))[0])
