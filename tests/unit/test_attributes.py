@@ -61,6 +61,7 @@ def test_a_valid_or_absent_attribute_reads_as_its_value_or_default(read: Read, a
     (lambda el, p: attribute.choice(el, "k", ("a", "b"), p), {"k": "c"}, "attribute k must be one of a, b, got 'c'"),
     (lambda el, p: attribute.choice(el, "k", ("a", "b"), p, required=True), {}, "attribute k is required"),
     (lambda el, p: attribute.text(el, "t", p, required=True), {}, "attribute t is required"),
+    (lambda el, p: attribute.text(el, "t", p, required=True, empty=False), {"t": ""}, "attribute t is required"),
 ])
 def test_a_bad_attribute_is_one_problem_naming_element_line_and_attribute(read: Read, attrs: dict[str, str],
                                                                           message: str) -> None:

@@ -59,11 +59,11 @@ def _in_range(v: float, minimum: float | None, maximum: float | None, above: flo
 
 
 def text(el: Element, attr: str, problems: Problems, default: str | None = None, *,
-         required: bool = False) -> str | None:
+         required: bool = False, empty: bool = True) -> str | None:
     """A string attribute: ``default`` when absent (a problem if ``required``); an empty string is a
-    value (a category may be "")."""
+    value (a category may be ""), unless not ``empty`` (a name): then it is absent."""
     found = el.get(attr)
-    if found is None:
+    if found is None or not (empty or found):
         if required:
             problems.invalid(f"attribute {attr} is required", el)
         return default
