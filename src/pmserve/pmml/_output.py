@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from pmserve.errors import DataError, EvaluationError, excerpt
+from pmserve.errors import DataError, EvaluationError
+from pmserve.pmml import _attributes as attribute
 from pmserve.pmml._expressions import EXPRESSION_TAGS, Compiler, format_number
 from pmserve.pmml._fields import FieldInfo, Scope, parse_dtype
 from pmserve.pmml._frame import Frame
@@ -117,9 +118,8 @@ def compile_output(
     primary = target
     seen: set[str] = set()
     for of in el.findall("OutputField"):
-        name = of.get("name")
-        if not name:
-            c.problems.invalid("attribute name is required", of)
+        name = attribute.text(of, "name", c.problems, required=True, empty=False)
+        if name is None:
             continue
         if name in seen:
             c.problems.invalid(f"OutputField {name!r} is defined twice", of)
@@ -158,11 +158,7 @@ def compile_output(
 
 def _rank(of: Element, c: Compiler) -> int:
     """The ``rank`` attribute: a positive integer, 1 when absent."""
-    text = of.get("rank", "1").strip()
-    if not text.isascii() or not text.isdigit() or int(text) < 1:
-        c.problems.invalid(f"attribute rank must be a positive integer, got {excerpt(text)}", of)
-        return 1
-    return int(text)
+    return attribute.integer(of, "rank", c.problems, 1, minimum=1) or 1
 
 
 def _default_type(feature: str, target: FieldInfo | None) -> DataType:
