@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pmserve.errors import EvaluationError, excerpt
+from pmserve.pmml import _attributes as attribute
 from pmserve.pmml import _text
 from pmserve.pmml._categorical import equals
 from pmserve.pmml._fields import FieldInfo, Scope, classify, in_intervals, parse_dtype, parse_interval
@@ -104,9 +105,8 @@ class Compiler:
 
     def derived_field(self, el: Element) -> tuple[FieldInfo, Expr] | None:
         """A DerivedField (or OutputField-like element): its field facts and its expression."""
-        name = el.get("name")
-        if not name:
-            self.problems.invalid("attribute name is required", el)
+        name = attribute.text(el, "name", self.problems, required=True, empty=False)
+        if name is None:
             return None
         n = self.nesting
         outer_peak, n.peak = n.peak, n.level
@@ -177,9 +177,8 @@ class Compiler:
         return Expr(dtype, optype, fn)
 
     def _field_ref(self, el: Element) -> Expr | None:
-        name = el.get("field")
-        if not name:
-            self.problems.invalid("attribute field is required", el)
+        name = attribute.text(el, "field", self.problems, required=True, empty=False)
+        if name is None:
             return None
         src = self.ref(name, el)
         if src is None:
@@ -228,8 +227,11 @@ class Compiler:
         if np.any(np.diff(orig) <= 0):
             self.problems.invalid("LinearNorm orig values must be strictly ascending", el)
             return None
-        outliers = el.get("outliers", "asIs")
-        repl = self._number_attr(el, "mapMissingTo")
+        outliers = attribute.choice(el, "outliers", ("asIs", "asMissingValues", "asExtremeValues"), self.problems,
+                                    "asIs")
+        repl = attribute.number(el, "mapMissingTo", self.problems)
+        if outliers is None:
+            return None
 
         def fn(frame: Frame) -> Array:
             x = src.fn(frame)
@@ -255,7 +257,7 @@ class Compiler:
         if src is None:
             return None
         value = self._typed(el.get("value") or "", src.dtype, el, "value")
-        mm_value = self._number_attr(el, "mapMissingTo")
+        mm_value = attribute.number(el, "mapMissingTo", self.problems)
         repl = mm_value if mm_value is not None else np.nan
 
         def fn(frame: Frame) -> Array:
@@ -302,7 +304,7 @@ class Compiler:
 
     def _map_values(self, el: Element) -> Expr | None:
         dtype = parse_dtype(el, self.problems, default=DataType.STRING)
-        out_col = el.get("outputColumn")
+        out_col = attribute.text(el, "outputColumn", self.problems, required=True)
         pairs = el.findall("FieldColumnPair")
         srcs: list[Expr] = []
         cols: list[str] = []
@@ -314,8 +316,6 @@ class Compiler:
             cols.append(p.get("column") or "")
         table = read_table(el, self.problems)
         if table is None or out_col is None:
-            if out_col is None:
-                self.problems.invalid("attribute outputColumn is required", el)
             return None
         lookup: dict[tuple[Any, ...], Any] = {}
         for row in table:
@@ -354,9 +354,8 @@ class Compiler:
 
     def _text_index(self, el: Element) -> Expr | None:
         """TextIndex (PMML 4.4 Transformations): see :mod:`pmserve.pmml._text`."""
-        text_field = self.ref(el.get("textField") or "", el) if el.get("textField") else None
-        if el.get("textField") is None:
-            self.problems.invalid("attribute textField is required", el)
+        field_name = attribute.text(el, "textField", self.problems, required=True)
+        text_field = self.ref(field_name, el) if field_name else None
         term_expr = self.expression_of(el)
         settings = self._text_settings(el)
         weights = el.get("localTermWeights", "termFrequency")
@@ -469,18 +468,6 @@ class Compiler:
         return _apply.compile_apply(self, el)
 
     # -- helpers ------------------------------------------------------------------------------
-    def _number_attr(self, el: Element, attr: str) -> float | None:
-        """An optional numeric attribute; an empty one (STATISTICA writes mapMissingTo="") is absent,
-        as JPMML-Evaluator reads it."""
-        text = el.get(attr)
-        if text is None or not text.strip():
-            return None
-        try:
-            return float(text)
-        except ValueError:
-            self.problems.invalid(f"attribute {attr} must be a number, got {text!r}", el)
-            return None
-
     def _typed(self, text: str | None, dtype: DataType, el: Element, attr: str) -> Any:
         if text is None:
             return None
@@ -521,13 +508,12 @@ def linear_norms(el: Element, problems: Problems) -> tuple[Array, Array] | None:
     if len(norms) < 2:
         problems.invalid("NormContinuous needs at least two LinearNorm elements", el)
         return None
-    try:
-        orig = np.array([float(n.get("orig") or "") for n in norms])
-        norm = np.array([float(n.get("norm") or "") for n in norms])
-    except ValueError:
-        problems.invalid("LinearNorm orig and norm must be numbers", el)
+    points = [(attribute.number(n, "orig", problems, required=True), attribute.number(n, "norm", problems,
+                                                                                     required=True)) for n in norms]
+    if any(orig is None or norm is None for orig, norm in points):
         return None
-    return orig, norm
+    table = np.array(points, dtype=np.float64)
+    return table[:, 0].copy(), table[:, 1].copy()
 
 
 def read_table(el: Element, problems: Problems) -> list[dict[str, str]] | None:
