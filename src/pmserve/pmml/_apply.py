@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pmserve.errors import EvaluationError
+from pmserve.pmml import _attributes as attribute
 from pmserve.pmml._frame import Expr, Frame
 from pmserve.pmml._java_regex import UntranslatableRegex, translate
 from pmserve.pmml._parse import Element
@@ -26,9 +27,8 @@ _MAX_FUNCTION_DEPTH = 32
 def compile_apply(c: Compiler, el: Element) -> Expr | None:
     from pmserve.pmml._expressions import EXPRESSION_TAGS
 
-    name = el.get("function")
-    if not name:
-        c.problems.invalid("attribute function is required", el)
+    name = attribute.text(el, "function", c.problems, required=True, empty=False)
+    if name is None:
         return None
     arg_els = [a for a in el.children if a.tag in EXPRESSION_TAGS]
     args = [c.compile(a) for a in arg_els]
