@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from pmserve.pmml import _attributes as attribute
 from pmserve.pmml._expressions import Compiler
 from pmserve.pmml._fields import membership
 from pmserve.pmml._frame import Frame
@@ -50,9 +51,8 @@ def compile_predicate(el: Element, c: Compiler) -> PredicateFn | None:
 
 def predicate_value(el: Element, dtype: DataType, c: Compiler) -> Any:
     """The typed comparison value of a SimplePredicate for a field of ``dtype``."""
-    text = el.get("value")
+    text = attribute.text(el, "value", c.problems, required=True)
     if text is None:
-        c.problems.invalid("attribute value is required for this operator", el)
         return None
     try:
         return parse_scalar(dtype, text)
@@ -69,9 +69,8 @@ def predicate_value(el: Element, dtype: DataType, c: Compiler) -> Any:
 
 def _simple(el: Element, c: Compiler) -> PredicateFn | None:
     name = el.get("field") or ""
-    op = el.get("operator")
-    if op not in _OPERATORS:
-        c.problems.invalid(f"operator must be one of {', '.join(_OPERATORS)}, got {op!r}", el)
+    op = attribute.choice(el, "operator", _OPERATORS, c.problems, required=True)
+    if op is None:
         return None
     src = c.ref(name, el)
     if src is None:
