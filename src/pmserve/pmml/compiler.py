@@ -18,6 +18,7 @@ from typing import IO, Any
 import numpy as np
 
 from pmserve.errors import DataError, InvalidMarkupError, excerpt
+from pmserve.pmml import _attributes as attribute
 from pmserve.pmml._api import Field, Model
 from pmserve.pmml._expressions import Compiler, Nesting
 from pmserve.pmml._fields import (
@@ -199,11 +200,8 @@ def compile_model(el: Element, outer: Compiler) -> ModelPlan | None:
     """Compile one model element: MiningSchema, LocalTransformations, Targets, the model, Output."""
     problems = outer.problems
     outer.nesting.limits.check_deadline(f"compiling {el.tag} at line {el.line}")  # once per (nested) model
-    fn_name = el.get("functionName")
-    if fn_name is None:
-        problems.invalid("attribute functionName is required", el)
-        fn_name = "regression"
-    if el.get("isScorable") == "false":
+    fn_name = attribute.text(el, "functionName", problems, required=True) or "regression"
+    if attribute.boolean(el, "isScorable", problems, True) is False:
         problems.unsupported("the model says it is not scorable (isScorable=\"false\")", el)
     mining = parse_mining_schema(el.find("MiningSchema"), outer.scope, problems)
     if el.find("MiningSchema") is None:
