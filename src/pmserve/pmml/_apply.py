@@ -194,9 +194,8 @@ def _wrap(c: Compiler, el: Element, core: Expr, args: list[Expr]) -> Expr:
     dtype = core.dtype
     mm = _typed(c, el, "mapMissingTo", dtype)
     dv = _typed(c, el, "defaultValue", dtype)
-    treatment = el.get("invalidValueTreatment", "returnInvalid")
-    if treatment not in ("returnInvalid", "asIs", "asMissing"):
-        c.problems.invalid(f"invalidValueTreatment must be returnInvalid, asIs or asMissing, got {treatment!r}", el)
+    treatment = attribute.choice(el, "invalidValueTreatment", ("returnInvalid", "asIs", "asMissing"), c.problems,
+                                 "returnInvalid") or "returnInvalid"
     name = el.get("function")
     if mm is None and dv is None and treatment != "returnInvalid":
         return core
