@@ -358,22 +358,19 @@ class Compiler:
         text_field = self.ref(field_name, el) if field_name else None
         term_expr = self.expression_of(el)
         settings = self._text_settings(el)
-        weights = el.get("localTermWeights", "termFrequency")
+        weights = attribute.choice(el, "localTermWeights", ("termFrequency", "binary", "logarithmic",
+                                                             "augmentedNormalizedTermFrequency"), self.problems,
+                                   "termFrequency")
         if weights == "augmentedNormalizedTermFrequency":
             # It divides by the largest frequency of any term in the text: not a function of
             # one term (JPMML refuses it too).
             self.problems.unsupported("localTermWeights augmentedNormalizedTermFrequency is not supported; "
                                       "expected termFrequency, binary or logarithmic", el)
             return None
-        if weights not in ("termFrequency", "binary", "logarithmic"):
-            self.problems.invalid(f"localTermWeights must be termFrequency, binary, logarithmic or "
-                                  f"augmentedNormalizedTermFrequency, got {weights!r}", el)
+        count_hits = attribute.choice(el, "countHits", ("allHits", "bestHits"), self.problems, "allHits")
+        max_lev = attribute.integer(el, "maxLevenshteinDistance", self.problems, 0, minimum=0)
+        if weights is None or count_hits is None:
             return None
-        count_hits = el.get("countHits", "allHits")
-        if count_hits not in ("allHits", "bestHits"):
-            self.problems.invalid(f"countHits must be allHits or bestHits, got {count_hits!r}", el)
-            return None
-        max_lev = self._non_negative_int(el, "maxLevenshteinDistance", 0)
         if text_field is None or term_expr is None or settings is None or max_lev is None:
             return None
         best_hits = count_hits == "bestHits"
@@ -420,7 +417,7 @@ class Compiler:
         return _text.TextSettings(tuple(norms), tokenizer, case) if ok else None
 
     def _text_normalization(self, el: Element, index_case: bool) -> _text.Normalization | None:
-        if self._non_negative_int(el, "maxLevenshteinDistance", 0) is None:
+        if attribute.integer(el, "maxLevenshteinDistance", self.problems, 0, minimum=0) is None:
             return None
         case = el.get("isCaseSensitive", "true" if index_case else "false") == "true"
         in_col = el.get("inField", "string")
@@ -448,19 +445,6 @@ class Compiler:
                                       f"expression ({exc})", el)
                 return None
         return _text.Normalization(tuple(rows), el.get("recursive", "false") == "true")
-
-    def _non_negative_int(self, el: Element, attr: str, default: int) -> int | None:
-        text = el.get(attr)
-        if text is None:
-            return default
-        try:
-            value = int(text)
-        except ValueError:
-            value = -1
-        if value < 0:
-            self.problems.invalid(f"{attr} must be a non-negative integer, got {text!r}", el)
-            return None
-        return value
 
     def _apply(self, el: Element) -> Expr | None:
         from pmserve.pmml import _apply
