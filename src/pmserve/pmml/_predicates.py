@@ -148,9 +148,8 @@ def parse_array(el: Element, dtype: DataType, c: Compiler) -> list[Any] | None:
 
 def _simple_set(el: Element, c: Compiler) -> PredicateFn | None:
     name = el.get("field") or ""
-    op = el.get("booleanOperator")
-    if op not in ("isIn", "isNotIn"):
-        c.problems.invalid(f"booleanOperator must be isIn or isNotIn, got {op!r}", el)
+    op = attribute.choice(el, "booleanOperator", ("isIn", "isNotIn"), c.problems, required=True)
+    if op is None:
         return None
     src = c.ref(name, el)
     arr = el.find("Array")
@@ -176,9 +175,8 @@ def _simple_set(el: Element, c: Compiler) -> PredicateFn | None:
 
 
 def _compound(el: Element, c: Compiler) -> PredicateFn | None:
-    op = el.get("booleanOperator")
-    if op not in ("and", "or", "xor", "surrogate"):
-        c.problems.invalid(f"booleanOperator must be and, or, xor or surrogate, got {op!r}", el)
+    op = attribute.choice(el, "booleanOperator", ("and", "or", "xor", "surrogate"), c.problems, required=True)
+    if op is None:
         return None
     parts = [compile_predicate(p, c) for p in el.children if p.tag in PREDICATE_TAGS]
     if len(parts) < 2:
