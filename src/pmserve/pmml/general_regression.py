@@ -210,9 +210,8 @@ class _Linear:
 
 def _matrix(el: Element, env: ModelEnv) -> Array | None:
     """A PMML Matrix as a dense array (NaN where an element is not defined)."""
-    kind = el.get("kind", "any")
-    if kind not in ("diagonal", "symmetric", "any"):
-        env.problems.invalid(f"Matrix kind must be diagonal, symmetric or any, got {kind!r}", el)
+    kind = attribute.choice(el, "kind", ("diagonal", "symmetric", "any"), env.problems, "any")
+    if kind is None:
         return None
     arrays = el.findall("Array")
     cells = el.findall("MatCell")
@@ -238,13 +237,16 @@ def _matrix(el: Element, env: ModelEnv) -> Array | None:
         nr = len(rows) if rows else nb_rows
         nc = max((len(r) for r in rows), default=nb_cols)
     if cells:
+        places = [(attribute.integer(c, "row", env.problems, required=True, minimum=1, maximum=_MAX_DIMENSION),
+                   attribute.integer(c, "col", env.problems, required=True, minimum=1, maximum=_MAX_DIMENSION))
+                  for c in cells]
         try:
-            coords = [(int(c.get("row") or ""), int(c.get("col") or ""), float(c.text)) for c in cells]
+            values = [float(c.text) for c in cells]
         except ValueError:
-            env.problems.invalid("MatCell needs integer row and col attributes and a number", el)
+            env.problems.invalid("a MatCell must hold a number", el)
             return None
-        if any(not (0 < r <= _MAX_DIMENSION and 0 < c <= _MAX_DIMENSION) for r, c, _ in coords):
-            env.problems.invalid(f"MatCell row and col must be between 1 and {_MAX_DIMENSION}", el)
+        coords = [(r, c, v) for (r, c), v in zip(places, values, strict=True) if r is not None and c is not None]
+        if len(coords) < len(cells):
             return None
         nr = max([nr, nb_rows, *(r for r, _, _ in coords)])
         nc = max([nc, nb_cols, *(c for _, c, _ in coords)])
