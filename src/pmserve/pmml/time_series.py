@@ -475,13 +475,11 @@ def _history(model: Element, env: ModelEnv) -> Array | None:
         return None
     values: list[tuple[float, float]] = []
     for i, tv in enumerate(series[0].findall("TimeValue")):
-        try:
-            index = float(tv.get("index", str(i)))
-            values.append((index, float(tv.get("value") or "")))
-        except ValueError:
-            env.problems.invalid(f"TimeValue index and value must be numbers, got {tv.get('index')!r} and "
-                                 f"{tv.get('value')!r}", tv)
+        index = attribute.number(tv, "index", env.problems, float(i))
+        value = attribute.number(tv, "value", env.problems, required=True)
+        if index is None or value is None:
             return None
+        values.append((index, value))
     if not values:
         env.problems.invalid("the original TimeSeries holds no TimeValue", series[0])
         return None
