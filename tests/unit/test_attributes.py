@@ -33,6 +33,8 @@ Read = Callable[[Element, Problems], Any]
     (lambda el, p: attribute.choice(el, "k", ("a", "b"), p, "a"), {}, "a"),
     (lambda el, p: attribute.choice(el, "k", ("a", "b"), p), {"k": "b"}, "b"),
     (lambda el, p: attribute.text(el, "t", p, "d"), {}, "d"),
+    (lambda el, p: attribute.parsed(el, "v", int, p), {"v": "3"}, 3),
+    (lambda el, p: attribute.parsed(el, "v", int, p), {}, None),
     (lambda el, p: attribute.text(el, "t", p, "d"), {"t": ""}, ""),
     (lambda el, p: attribute.given(el, "t"), {"t": " "}, False),
     (lambda el, p: attribute.given(el, "t"), {"t": "0"}, True),
@@ -61,6 +63,9 @@ def test_a_valid_or_absent_attribute_reads_as_its_value_or_default(read: Read, a
     (lambda el, p: attribute.choice(el, "k", ("a", "b"), p), {"k": "c"}, "attribute k must be one of a, b, got 'c'"),
     (lambda el, p: attribute.choice(el, "k", ("a", "b"), p, required=True), {}, "attribute k is required"),
     (lambda el, p: attribute.text(el, "t", p, required=True), {}, "attribute t is required"),
+    (lambda el, p: attribute.parsed(el, "v", float, p, required=True), {}, "attribute v is required"),
+    (lambda el, p: attribute.parsed(el, "v", float, p), {"v": "x"},
+     "attribute v: could not convert string to float: 'x'"),
     (lambda el, p: attribute.text(el, "t", p, required=True, empty=False), {"t": ""}, "attribute t is required"),
 ])
 def test_a_bad_attribute_is_one_problem_naming_element_line_and_attribute(read: Read, attrs: dict[str, str],

@@ -18,10 +18,13 @@ empty is a value.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from pmserve.pmml._parse import Element
 from pmserve.pmml._problems import Problems
+
+T = TypeVar("T")
 
 #: How PMML writes a boolean (xs:boolean).
 _BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
@@ -139,3 +142,18 @@ def choice(el: Element, attr: str, allowed: Sequence[str], problems: Problems, d
         return None
     return found
 
+
+def parsed(el: Element, attr: str, parse: Callable[[str], T], problems: Problems, *,
+           required: bool = False) -> T | None:
+    """An attribute whose text ``parse`` reads (a value of a field's dataType, say): None when absent
+    (a problem if ``required``); None, and a problem quoting ``parse``'s ValueError, when it fails."""
+    found = el.get(attr)
+    if found is None:
+        if required:
+            problems.invalid(f"attribute {attr} is required", el)
+        return None
+    try:
+        return parse(found)
+    except ValueError as exc:
+        problems.invalid(f"attribute {attr}: {exc}", el)
+        return None
