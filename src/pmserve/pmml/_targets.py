@@ -10,6 +10,7 @@ and @displayValue the display value of a category.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -62,10 +63,8 @@ def parse_targets(el: Element | None, target: FieldInfo | None, problems: Proble
         v = tv.get("value")
         scalar: Any = v
         if v is not None and target is not None:
-            try:
-                scalar = parse_scalar(target.dtype, v)
-            except ValueError as exc:
-                problems.invalid(f"TargetValue value: {exc}", tv)
+            scalar = attribute.parsed(tv, "value", partial(parse_scalar, target.dtype), problems)
+            if scalar is None:
                 continue
         prior = attribute.number(tv, "priorProbability", problems)
         if prior is not None and v is not None:

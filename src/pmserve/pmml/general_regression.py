@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -687,13 +688,10 @@ def _classifier(el: Element, env: ModelEnv, model_type: str) -> Predictor | None
     if not matrices.ok:
         return None
     pm_el = el.find("ParamMatrix") or el
-    ref_text = el.get("targetReferenceCategory")
-    reference: Any = None
-    if ref_text is not None:
-        try:
-            reference = parse_scalar(target.dtype, ref_text)
-        except ValueError as exc:
-            env.problems.invalid(f"targetReferenceCategory: {exc}", el)
+    reference: Any = attribute.parsed(el, "targetReferenceCategory", partial(parse_scalar, target.dtype),
+                                      env.problems)
+    if el.get("targetReferenceCategory") is not None:
+        if reference is None:
             return None
     elif model_type != "ordinalMultinomial":
         # PMML: "the reference category is the one from DataDictionary that does not appear in the
@@ -847,14 +845,9 @@ def _cox(el: Element, env: ModelEnv, matrices: _Matrices, cells: list[_Cell], li
         if strata_expr is None:
             return None
         for s in tables.findall("BaselineStratum"):
-            text = s.get("value")
-            if text is None:
-                env.problems.invalid("attribute value is required", s)
-                return None
-            try:
-                value = parse_scalar(strata_expr.dtype, text)
-            except ValueError as exc:
-                env.problems.invalid(f"BaselineStratum value of {strata_name!r}: {exc}", s)
+            value = attribute.parsed(s, "value", partial(parse_scalar, strata_expr.dtype), env.problems,
+                                     required=True)
+            if value is None:
                 return None
             b = _baseline(s, env)
             if b is None:

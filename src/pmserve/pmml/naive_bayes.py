@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -143,18 +144,14 @@ def _discrete(bi: Element, env: ModelEnv, cats: _Categories, threshold: float) -
     got = _input_field(bi, env)
     if got is None:
         return None
-    name, read, dtype = got
+    _, read, dtype = got
     pairs: list[tuple[Any, list[tuple[int, float]]]] = []
     for pc in bi.findall("PairCounts"):
-        value = pc.get("value")
+        typed = attribute.parsed(pc, "value", partial(parse_scalar, dtype), env.problems, required=True)
         tvcs = pc.find("TargetValueCounts")
-        if value is None or tvcs is None:
-            env.problems.invalid("a PairCounts needs a value attribute and a TargetValueCounts element", pc)
-            return None
-        try:
-            typed = parse_scalar(dtype, value)
-        except ValueError as exc:
-            env.problems.invalid(f"PairCounts value of field {name!r}: {exc}", pc)
+        if tvcs is None:
+            env.problems.invalid("a PairCounts needs a TargetValueCounts element", pc)
+        if typed is None or tvcs is None:
             return None
         counts = _category_counts(tvcs, env, cats)
         if counts is None:

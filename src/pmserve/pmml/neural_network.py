@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -472,10 +473,8 @@ def _classification(
             env.problems.invalid(f"a classification NeuralOutput maps its neuron with a NormDiscrete, got {expr.tag}",
                                  expr)
             return None
-        try:
-            cat = parse_scalar(target.dtype, expr.get("value") or "")
-        except ValueError as exc:
-            env.problems.invalid(f"NormDiscrete value of target {target.name!r}: {exc}", expr)
+        cat = attribute.parsed(expr, "value", partial(parse_scalar, target.dtype), env.problems, required=True)
+        if cat is None:
             return None
         if cat in categories:
             env.problems.invalid(f"category {cat!r} of target {target.name!r} has two NeuralOutputs", expr)

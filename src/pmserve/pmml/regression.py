@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -173,10 +174,8 @@ def _table(el: Element, env: ModelEnv, category: Any) -> Table | None:
         if e is None or coef is None:
             ok = False
             continue
-        try:
-            value = parse_scalar(e.dtype, p.get("value") or "")
-        except ValueError as exc:
-            env.problems.invalid(f"CategoricalPredictor value of field {p.get('name')!r}: {exc}", p)
+        value = attribute.parsed(p, "value", partial(parse_scalar, e.dtype), env.problems, required=True)
+        if value is None:
             ok = False
             continue
         categorical.append((e, value, coef))
@@ -258,13 +257,8 @@ def compile_regression(el: Element, env: ModelEnv) -> Predictor | None:
         return None
     tables: list[Table] = []
     for t in table_els:
-        cat_text = attribute.text(t, "targetCategory", env.problems, required=True)
-        if cat_text is None:
-            return None
-        try:
-            cat = parse_scalar(target.dtype, cat_text)
-        except ValueError as exc:
-            env.problems.invalid(f"targetCategory: {exc}", t)
+        cat = attribute.parsed(t, "targetCategory", partial(parse_scalar, target.dtype), env.problems, required=True)
+        if cat is None:
             return None
         tab = _table(t, env, cat)
         if tab is None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -186,10 +187,8 @@ def _inputs(fields_el: Element, env: ModelEnv) -> list[tuple[str, Callable[[Fram
             if coef != 1.0:
                 env.problems.invalid(f"a VectorFields CategoricalPredictor has coefficient 1, got {coef!r}", f)
                 return None
-            try:
-                value = parse_scalar(src.dtype, f.get("value") or "")
-            except ValueError as exc:
-                env.problems.invalid(f"CategoricalPredictor value of field {name!r}: {exc}", f)
+            value = attribute.parsed(f, "value", partial(parse_scalar, src.dtype), env.problems, required=True)
+            if value is None:
                 return None
             read = src.fn
 
