@@ -303,9 +303,8 @@ def _predictors(el: Element | None, env: ModelEnv, factor: bool) -> tuple[dict[s
         return out, True
     ok = True
     for p in el.findall("Predictor"):
-        name = p.get("name")
-        if not name:
-            env.problems.invalid("attribute name is required", p)
+        name = attribute.text(p, "name", env.problems, required=True, empty=False)
+        if name is None:
             ok = False
             continue
         expr = env.compiler.ref(name, p)
@@ -357,9 +356,8 @@ def _term(cells: list[Element], factors: dict[str, _Predictor], covariates: dict
     ok = True
     for cell in cells:
         name = cell.get("predictorName") or ""
-        value = cell.get("value")
+        value = attribute.text(cell, "value", env.problems, required=True)
         if value is None:
-            env.problems.invalid("attribute value is required", cell)
             ok = False
             continue
         fac = factors.get(name)
@@ -426,9 +424,8 @@ class _Matrices:
             self.ok = False
         else:
             for p in pl.findall("Parameter"):
-                name = p.get("name")
-                if not name:
-                    env.problems.invalid("attribute name is required", p)
+                name = attribute.text(p, "name", env.problems, required=True, empty=False)
+                if name is None:
                     self.ok = False
                     continue
                 ref = attribute.number(p, "referencePoint", env.problems)
@@ -444,9 +441,8 @@ class _Matrices:
             ppm_cells = ppm.findall("PPCell")
         grouped: dict[Any, dict[str, list[Element]]] = {}
         for cell in ppm_cells:
-            param = cell.get("parameterName")
-            if not param:
-                env.problems.invalid("attribute parameterName is required", cell)
+            param = attribute.text(cell, "parameterName", env.problems, required=True, empty=False)
+            if param is None:
                 self.ok = False
                 continue
             key = self._category(cell, target_dtype)
@@ -468,13 +464,9 @@ class _Matrices:
             self.ok = False
         else:
             for cell in pm.findall("PCell"):
-                param = cell.get("parameterName")
+                param = attribute.text(cell, "parameterName", env.problems, required=True, empty=False)
                 beta = attribute.number(cell, "beta", env.problems, required=True)
-                if not param:
-                    env.problems.invalid("attribute parameterName is required", cell)
-                    self.ok = False
-                    continue
-                if beta is None:
+                if param is None or beta is None:
                     self.ok = False
                     continue
                 key = self._category(cell, target_dtype)
