@@ -129,9 +129,9 @@ def _items(el: Element, env: ModelEnv, transactional: bool, active: list[str]) -
     out: dict[str, _Item] = {}
     ok = True
     for it in el.findall("Item"):
-        iid, value = it.get("id"), it.get("value")
+        iid = attribute.text(it, "id", env.problems, required=True)
+        value = attribute.text(it, "value", env.problems, required=True)
         if iid is None or value is None:
-            env.problems.invalid(f"an Item needs attributes id and value, got id={iid!r} value={value!r}", it)
             ok = False
             continue
         if iid in out:
