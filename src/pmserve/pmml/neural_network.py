@@ -155,10 +155,11 @@ def _inputs(el: Element, env: ModelEnv, ids: dict[str, int]) -> list[Callable[[F
     fns: list[Callable[[Frame], Array]] = []
     ok = True
     for ni in inputs_el.findall("NeuralInput"):
-        nid = ni.get("id")
+        nid = attribute.text(ni, "id", env.problems, required=True)
         df = ni.find("DerivedField")
+        if df is None:
+            env.problems.invalid("a NeuralInput needs a DerivedField", ni)
         if nid is None or df is None:
-            env.problems.invalid("a NeuralInput needs an id attribute and a DerivedField", ni)
             ok = False
             continue
         if nid in ids:
@@ -229,9 +230,8 @@ def _layer(
     altitudes: list[float] = []
     ok = True
     for neuron in neurons:
-        nid = neuron.get("id")
+        nid = attribute.text(neuron, "id", env.problems, required=True)
         if nid is None:
-            env.problems.invalid("attribute id is required", neuron)
             ok = False
             continue
         if nid in ids:
@@ -251,18 +251,14 @@ def _layer(
             ok = False
         row: list[tuple[int, float]] = []
         for con in neuron.findall("Con"):
-            src = con.get("from")
-            weight = attribute.number(con, "weight", env.problems)
-            if src is None or con.get("weight") is None:
-                env.problems.invalid("a Con (connection) needs the attributes from and weight", con)
+            src = attribute.text(con, "from", env.problems, required=True)
+            weight = attribute.number(con, "weight", env.problems, required=True)
+            if src is None or weight is None:
                 ok = False
                 continue
             if src not in known:
                 env.problems.invalid(f"Con from {src!r}: no NeuralInput or Neuron of an earlier layer has "
                                      "this id", con)
-                ok = False
-                continue
-            if weight is None:
                 ok = False
                 continue
             row.append((known[src], weight))
