@@ -18,7 +18,7 @@ import pyarrow as pa
 from pmserve.errors import DataError
 from pmserve.formats import Scorable
 from pmserve.pmml import DataType, Field
-from pmserve.tables import ERROR_COLUMN, echoed_columns, row_error_text
+from pmserve.tables import ERROR_COLUMN, echoed_columns
 
 # Missing numeric results are NaN inside the engine and null in Arrow.
 _SCALAR_TYPES: dict[DataType, Any] = {
@@ -63,7 +63,7 @@ def score_batch(model: Scorable, batch: Any, *, offset: int | None = 0) -> Score
     missing results and their reason in ``error``.
 
     ``offset`` is the batch's first row in the whole input, to number rows in error messages;
-    None drops the row reference (see :func:`pmserve.tables.row_error_text`).
+    None drops the row reference (see :meth:`pmserve.errors.PmserveError.render`).
     """
     names: list[str] = batch.schema.names
     columns = {name: engine_column(batch.column(i)) for i, name in enumerate(names)}
@@ -72,7 +72,7 @@ def score_batch(model: Scorable, batch: Any, *, offset: int | None = 0) -> Score
     kept = echoed_columns(names, results)
     texts: list[str | None] = [None] * batch.num_rows
     for row, err in scored.errors.items():
-        texts[row] = row_error_text(err, offset)
+        texts[row] = err.render(offset)
     arrays = [*(batch.column(i) for i in kept),
               *(result_array(f, scored[f.name]) for f in model.output_fields),
               pa.array(texts, type=pa.string())]

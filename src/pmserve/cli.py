@@ -23,14 +23,14 @@ import pyarrow.parquet as pq
 from pmserve import metrics
 from pmserve.arrow import score_batch, scored_schema
 from pmserve.batch.cli import jobs
-from pmserve.errors import DataError, NotFoundError, PmserveError
+from pmserve.errors import DataError, NotFoundError, PmserveError, RecordError
 from pmserve.formats import RowTable, Scorable, StreamModel, TableScorable, load_model
 from pmserve.pmml import Field
 from pmserve.service import Service, Tenant, stream_limits
 from pmserve.settings import Settings
 from pmserve.spark import SparkSink, SparkSource, run_batch
 from pmserve.store import SQLiteStore, open_store
-from pmserve.tables import echoed_columns, row_error_text
+from pmserve.tables import echoed_columns
 
 QUICKSTART = "quickstart"
 SAMPLE_ID = "iris"
@@ -388,11 +388,10 @@ def _score_csv(model: Scorable, src: TextIO, out: TextIO, missing: set[str], fai
                 row = full_row if len(keep) == len(header) else [full_row[j] for j in keep]
                 err = scored.errors.get(i)
                 if err is not None:
-                    message = row_error_text(err, offset)  # numbered within the whole file
+                    message = err.render(offset)  # numbered within the whole file
                     if fail_fast:
                         out.flush()
-                        raise DataError(f"record {offset + i + 1} cannot be scored: {message}",
-                                        row=offset + i)
+                        raise RecordError(f"cannot be scored: {err.render(None)}", row=offset + i)
                     failed += 1
                     writer.writerow([*row, *([""] * width), message])
                 else:
@@ -443,8 +442,8 @@ def _chunk(reader: Any, size: int, width: int, offset: int) -> list[list[str]]:
         if len(row) != width:
             if not row:
                 continue  # a blank line
-            raise DataError(f"record {offset + len(rows) + 1} has {len(row)} values but the header names "
-                            f"{width} columns", row=offset + len(rows))
+            raise RecordError(f"has {len(row)} values but the header names {width} columns", row=offset + len(rows),
+                              value=len(row))
         rows.append(row)
         if len(rows) == size:
             break
@@ -485,8 +484,7 @@ def _score_arrow(model: Scorable, source: Path, output: Path, missing: set[str],
             if scored.errors and fail_fast:
                 first = min(scored.errors)
                 write(scored.batch.slice(0, first))
-                raise DataError(f"record {offset + first + 1} cannot be scored: "
-                                f"{row_error_text(scored.errors[first], offset)}", row=offset + first)
+                raise RecordError(f"cannot be scored: {scored.errors[first].render(None)}", row=offset + first)
             write(scored.batch)
             failed += len(scored.errors)
             offset += batch.num_rows

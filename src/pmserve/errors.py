@@ -5,8 +5,10 @@
 * :class:`RequestError` - the request is at fault (unknown model, bad key, bad body).
 * :class:`PlatformError` - pmserve or its environment is at fault (store unavailable).
 
-Errors carry structured context (element, line, field, row, ...) so that every adapter can
-render one message that says what was expected, what came, and where.  Nothing here knows about
+Errors carry structured context (element, line, field, value, row, ...) as attributes, and their
+text says only what was expected and what came: the location is data, rendered once by
+:meth:`PmserveError.render` (a data error's row is appended as "(row N)", numbered from the edge's
+first row, or left out where the message sits on its row).  Nothing here knows about
 HTTP: the web layer maps these classes to status codes in one table (``pmserve.api.errors``).
 """
 
@@ -36,11 +38,23 @@ class PmserveError(Exception):
 
     def __init__(self, message: str, **context: Any) -> None:
         super().__init__(message)
-        self.message = message
+        #: What went wrong, without the location the attributes carry.
+        self.text = message
         self.context: dict[str, Any] = {k: v for k, v in context.items() if v is not None}
 
+    def render(self, first_row: int | None = 0) -> str:
+        """The message with its location. ``first_row``: the number, from 0, of the scored batch's
+        first row in the input the reader knows (0: the batch is the input); None when the reader
+        sees the message on its row already (a scored table's ``error`` column of a Spark partition)."""
+        return self.text
+
+    @property
+    def message(self) -> str:
+        """The message as every adapter shows it, rows numbered within the scored batch."""
+        return self.render()
+
     def __str__(self) -> str:
-        return self.message
+        return self.render()
 
 
 # -- the document ---------------------------------------------------------------------------------
@@ -110,7 +124,26 @@ class DataError(PmserveError):
         super().__init__(message, field=field, value=value, row=row, **context)
         self.field = field
         self.value = value
+        #: The record at fault, numbered from 0 within the batch scored.
         self.row = row
+
+    def render(self, first_row: int | None = 0) -> str:
+        if self.row is None or first_row is None:
+            return self.text
+        return f"{self.text} (row {first_row + self.row + 1})"
+
+
+class RecordError(DataError):
+    """A record of the input is at fault as a whole (its shape, or it cannot be scored): the message
+    leads with its row, e.g. "row 2 has 3 values but the header names 5 fields"."""
+
+    def __init__(self, message: str, *, row: int, **context: Any) -> None:
+        super().__init__(message, row=row, **context)
+
+    def render(self, first_row: int | None = 0) -> str:
+        if self.row is None or first_row is None:
+            return f"a row {self.text}"
+        return f"row {first_row + self.row + 1} {self.text}"
 
 
 class MissingFieldError(DataError):

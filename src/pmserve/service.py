@@ -35,6 +35,7 @@ from pmserve.errors import (
     NotFoundError,
     PayloadTooLargeError,
     PmserveError,
+    RecordError,
     UnauthorizedError,
     UnsupportedFormatError,
     excerpt,
@@ -333,8 +334,8 @@ class Service:
         width = len(table.header)
         for i, row in enumerate(table.data):
             if len(row) != width:
-                raise DataError(f"row {i + 1} has {len(row)} values but the header names {width} fields",
-                                row=i, value=len(row))
+                raise RecordError(f"has {len(row)} values but the header names {width} fields", row=i,
+                                  value=len(row))
         columns: dict[str, Sequence[Any]] = (
             dict(zip(table.header, zip(*table.data, strict=True), strict=True)) if table.data
             else {name: [] for name in table.header})
@@ -403,7 +404,7 @@ def _refuse_infinite(scored: Scored) -> None:
 
 
 def _infinite(name: str, value: float, row: int) -> EvaluationError:
-    return EvaluationError(f"result {name!r} is {value} (row {row + 1}): the model's computation overflowed, "
+    return EvaluationError(f"result {name!r} is {value}: the model's computation overflowed, "
                            f"and a JSON reply cannot carry an infinity", field=name, row=row)
 
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pmserve.errors import DataError
-
 #: The last column of a scored table: the reason a record could not be scored, else empty.
 ERROR_COLUMN = "error"
 
@@ -31,19 +29,3 @@ def echoed_columns(header: Sequence[str], result_names: Sequence[str]) -> list[i
     input column named ``error`` (a table scored before, say), which the new ``error`` replaces."""
     return passthrough_columns(header, [*result_names, ERROR_COLUMN])
 
-
-def row_error_text(err: DataError, offset: int | None) -> str:
-    """The message of a record's error as a scored table shows it.
-
-    The engine numbers rows within the batch it scored.  With ``offset`` (the batch's first row in
-    the whole input) the row is renumbered within the input; with None (a Spark partition, whose
-    place in the input is unknown) the row reference is dropped: the message sits on its row.
-    """
-    if err.row is None:
-        return err.message
-    local = f" (row {err.row + 1})"
-    if offset is None:
-        return err.message.replace(local, "")
-    if offset == 0:
-        return err.message
-    return err.message.replace(local, f" (row {offset + err.row + 1})")

@@ -155,15 +155,15 @@ def test_a_well_formed_stream_decodes() -> None:
 
 @pytest.mark.parametrize(("messages", "why"), [
     ([b"PGCOPY\nXX" + GOOD], "signature"),
-    (stream([GOOD, row((5).to_bytes(8, "big"))]), "near row 2: a row of 1 fields, the table has 2"),
-    (stream([GOOD, row((5).to_bytes(4, "big"), b"x")]), "near row 2: field 'l' is not 8 bytes long"),
-    (stream([GOOD, GOOD[:-1]]), "near row 2: field 't' runs past the end of its row"),
-    (stream([GOOD + b"!"]), "near row 1: a row longer than its fields"),
-    (stream([GOOD, GOOD[:8]]), "near row 2: field 'l' runs past the end of its row"),
-    (stream([GOOD, GOOD[:14]]), "near row 2: field 't' cut short"),
-    (stream([GOOD, b"\x00"]), "near row 2: a row shorter than its field count"),
+    (stream([GOOD, row((5).to_bytes(8, "big"))]), r"near this row: a row of 1 fields, the table has 2 \(row 2\)"),
+    (stream([GOOD, row((5).to_bytes(4, "big"), b"x")]), r"near this row: field 'l' is not 8 bytes long \(row 2\)"),
+    (stream([GOOD, GOOD[:-1]]), r"near this row: field 't' runs past the end of its row \(row 2\)"),
+    (stream([GOOD + b"!"]), r"near this row: a row longer than its fields \(row 1\)"),
+    (stream([GOOD, GOOD[:8]]), r"near this row: field 'l' runs past the end of its row \(row 2\)"),
+    (stream([GOOD, GOOD[:14]]), r"near this row: field 't' cut short \(row 2\)"),
+    (stream([GOOD, b"\x00"]), r"near this row: a row shorter than its field count \(row 2\)"),
     (stream([row((5).to_bytes(8, "big")).replace(b"\x00\x01", b"\x00\x02", 1) + (-7).to_bytes(4, "big", signed=True)]),
-     "near row 1: field 't' has a negative length"),
+     r"near this row: field 't' has a negative length \(row 1\)"),
 ])
 def test_a_corrupt_stream_is_refused_naming_the_row(messages: list[bytes], why: str) -> None:
     with pytest.raises(DataError, match=why):
@@ -184,7 +184,7 @@ def test_same_size_rows_with_a_wrong_length_are_refused_not_misread() -> None:
     # Two rows of one size whose first field claims 4 bytes and the second 12: the fast path
     # declines and the general parse refuses them.
     bad = row((1).to_bytes(4, "big"), (2).to_bytes(12, "big"))
-    with pytest.raises(DataError, match="near row 1: field 'a' is not 8 bytes long"):
+    with pytest.raises(DataError, match=r"near this row: field 'a' is not 8 bytes long \(row 1\)"):
         take(stream([bad, bad]), ("a", "b"), (20, 20))
 
 

@@ -159,7 +159,7 @@ def test_a_gap_in_the_monthly_series_is_refused_naming_the_row(compiled):
     table = _sample("seasonal1.csv")
     keep = np.arange(table.n_rows) != 10
     gapped = Table(FIELDS, {k: v[keep] for k, v in table.columns.items()}, table.n_rows - 1)
-    with pytest.raises(DataError, match=r"the date of row 11 does not follow the one before it") as caught:
+    with pytest.raises(DataError, match=r"the date does not follow the one before it: .* \(row 11\)") as caught:
         compiled.run([gapped])
     assert caught.value.row == 10
 

@@ -15,7 +15,7 @@ from pmserve import pmml
 from pmserve.arrow import result_array, result_type, score_batch, scored_schema
 from pmserve.errors import DataError, MissingFieldError
 from pmserve.pmml import DataType, Field
-from pmserve.tables import echoed_columns, passthrough_columns, row_error_text
+from pmserve.tables import echoed_columns, passthrough_columns
 
 MODEL = pmml.load(MIXED_PMML)
 
@@ -142,7 +142,7 @@ def test_string_result_holding_numbers_is_written_as_their_text() -> None:
     (10, "field 'x' expects a number, got 'a' (row 13)"),
     (None, "field 'x' expects a number, got 'a'"),
 ])
-def test_row_error_text_renumbers_or_drops_the_row(offset: int | None, expected: str) -> None:
+def test_a_row_error_renders_its_row_within_the_input_or_none(offset: int | None, expected: str) -> None:
     """A record's message is numbered within the input, or carries no row where none is known."""
-    err = DataError("field 'x' expects a number, got 'a' (row 3)", field="x", row=2)
-    assert row_error_text(err, offset) == expected
+    err = DataError("field 'x' expects a number, got 'a'", field="x", row=2)
+    assert err.render(offset) == expected

@@ -211,7 +211,8 @@ def test_a_categorical_item_field_that_is_not_true_or_false_fails_the_record() -
     ("", ITEMS.replace('<ItemRef itemRef="6"/>', '<ItemRef itemRef="9"/>'), "ItemRef itemRef='9' names no Item"),
     ("", ITEMS.replace('antecedent="5"', 'antecedent="7"'), "attribute antecedent='7' names no Itemset"),
     ("", ITEMS.replace(' confidence="0.5"', ""), "attribute confidence is required"),
-    ("", ITEMS.replace('<Item id="6" value="Banana"/>', '<Item id="6"/>'), "an Item needs attributes id and value"),
+    ("", ITEMS.replace('<Item id="6" value="Banana"/>', '<Item id="6"/>'),
+     r"Item \(line \d+\): attribute value is required"),
     (out("x", feature="ruleValue", rankBasis="lift"), ITEMS.replace(' lift="1.4"', ""),
      "rankBasis lift: AssociationRule '4' has no lift"),
 ])

@@ -202,7 +202,7 @@ def test_a_number_field_refuses_what_json_and_csv_do_not_call_a_number(cell: Any
     """Digit separators, non-ASCII digits, hex and booleans are no numbers, in both conversion paths."""
     col, bad = coerce_column(dtype, [1.0, cell], "f")
     assert list(bad) == [1]
-    assert re.search(r"field 'f' expects an? (number|integer), got .* \(row 2\)", bad[1])
+    assert re.fullmatch(r"field 'f' expects an? (number|integer), got .*", bad[1])
     assert math.isnan(col[1])
     assert NumericInputs([("f", dtype)]).convert({"f": [1.0, cell]}) is None
 

@@ -11,7 +11,7 @@ from pmserve.pmml.fields.types import DataType
 
 
 def _error(r: int) -> EvaluationError:
-    return EvaluationError(f"bad value (row {r + 1})", row=r)
+    return EvaluationError("bad value", row=r)
 
 
 def _frame_with_bad_x(bad_rows: list[int], n: int = 5) -> Frame:

@@ -491,8 +491,9 @@ def _replace(doc: bytes, old: str, new: str) -> bytes:
     (_cox('<BaseCumHazardTables maxTime="8"/>'), "BaseCumHazardTables needs at least one BaselineCell"),
     (_contrast('<Matrix><Array n="2">1 0</Array></Matrix>'), "has 1 rows, expected one per Category \\(3\\)"),
     (_contrast('<Matrix nbRows="-3"><Array n="2">1 0</Array></Matrix>'),
-     "attribute nbRows must be a whole number from 0 to 2000, got '-3'"),
-    (_contrast('<Matrix><MatCell row="0" col="1">1</MatCell></Matrix>'), "MatCell row and col must be between 1"),
+     "attribute nbRows must be an integer from 0 to 2000, got '-3'"),
+    (_contrast('<Matrix><MatCell row="0" col="1">1</MatCell></Matrix>'),
+     r"MatCell \(line \d+\): attribute row must be an integer from 1 to 2000, got '0'"),
     (_contrast('<Matrix><Array n="2">1 x</Array></Matrix>'), "Matrix Array elements must hold numbers"),
     (_contrast('<Matrix><Array n="2">1 0</Array><Array n="2">0 1</Array><Array n="2">1 1</Array></Matrix>').replace(
         b'<PPCell value="b"', b'<PPCell value="q"'), "PPCell value 'q' of factor 'f' is not one of its Categories"),

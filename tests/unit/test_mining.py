@@ -377,7 +377,7 @@ def _doc_without_segmentation() -> bytes:
     (mining([segment(linear(1.0), predicate="")], "sum"), r"Segment \(line \d+\): a Segment needs a predicate"),
     (mining(["<Segment><True/></Segment>"], "sum"), r"a Segment needs exactly one model element, got 0"),
     (mining([segment(linear(1.0), weight=-1.0)], "weightedAverage"),
-     r"Segment weight must be a non-negative number, got '-1.0'"),
+     r"Segment \(line \d+\): attribute weight must be a finite number of at least 0, got '-1.0'"),
     (mining([segment(linear(1.0), sid="a"), segment(linear(2.0), sid="a")], "sum"), r"Segment id 'a' is used twice"),
     (mining([segment(leaf("red"))], "sum"),
      r"TreeModel \(line \d+\): functionName of a segment model must be regression"),

@@ -145,8 +145,8 @@ def test_batch_equals_row_by_row() -> None:
 
 
 @pytest.mark.parametrize(("model_doc", "message"), [
-    (doc(threshold=""), "attribute threshold must be a number"),
-    (doc().replace(b'count="60.0"', b""), "TargetValueCount needs the attributes value and count"),
+    (doc(threshold=""), "attribute threshold is required"),
+    (doc().replace(b'count="60.0"', b""), r"TargetValueCount \(line \d+\): attribute count is required"),
     (doc().replace(b'<BayesInput fieldName="gender">', b'<BayesInput fieldName="sex">'),
      "field 'sex' is not defined"),
     (doc(age_dist='<TargetValueStat value="low"><UniformDistribution lower="0" upper="1"/></TargetValueStat>'),

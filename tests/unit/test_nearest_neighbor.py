@@ -206,7 +206,7 @@ def test_rows_scored_in_blocks_equal_rows_scored_one_by_one() -> None:
     ("kwargs", "message"),
     [
         ({"k": 6}, "numberOfNeighbors is 6 but there are only 5 training instances"),
-        ({"k": 0}, "numberOfNeighbors must be a positive integer"),
+        ({"k": 0}, "attribute numberOfNeighbors must be an integer of at least 1"),
         ({"attrs": 'continuousScoringMethod="mode"'}, "continuousScoringMethod must be one of"),
         ({"attrs": 'categoricalScoringMethod="weightedMajorityVote"', "measure": "<jaccard/>",
           "kind": "similarity"}, "is a similarity"),

@@ -154,7 +154,8 @@ def test_without_reason_codes_only_the_score_is_given() -> None:
      'useReasonCodes="false"', "an Attribute needs a predicate"),
     ('<Characteristic name="empty"/>', 'useReasonCodes="false"', "Characteristic 'empty' needs at least one"),
     ('<Characteristic><Attribute partialScore="1"><True/></Attribute></Characteristic>',
-     'reasonCodeAlgorithm="pointsAround" useReasonCodes="false"', "reasonCodeAlgorithm must be pointsBelow"),
+     'reasonCodeAlgorithm="pointsAround" useReasonCodes="false"',
+     "attribute reasonCodeAlgorithm must be one of pointsBelow, pointsAbove"),
     ('<Characteristic><Attribute partialScore="a lot"><True/></Attribute></Characteristic>',
      'useReasonCodes="false"', "partialScore must be a number, got 'a lot'"),
     ('<Characteristic><Attribute><True/><ComplexPartialScore><FieldRef field="dept"/></ComplexPartialScore>'

@@ -114,9 +114,9 @@ def test_helpers_trim_punctuation_and_bound_levenshtein() -> None:
 
 @pytest.mark.parametrize(("attrs", "norm", "message"), [
     ('localTermWeights="augmentedNormalizedTermFrequency"', "", "augmentedNormalizedTermFrequency is not supported"),
-    ('localTermWeights="tfidf"', "", "localTermWeights must be termFrequency"),
-    ('maxLevenshteinDistance="-1"', "", "maxLevenshteinDistance must be a non-negative integer, got '-1'"),
-    ('countHits="someHits"', "", "countHits must be allHits or bestHits"),
+    ('localTermWeights="tfidf"', "", "attribute localTermWeights must be one of termFrequency, binary"),
+    ('maxLevenshteinDistance="-1"', "", "attribute maxLevenshteinDistance must be an integer of at least 0, got '-1'"),
+    ('countHits="someHits"', "", "attribute countHits must be one of allHits, bestHits"),
     ('tokenize="false"', "", "tokenize=\"false\" is not supported"),
     ('wordSeparatorCharacterRE="[a-"', "", "wordSeparatorCharacterRE is not a usable regular expression"),
     ("", table(("(", "x", "true")), "is not a usable regular expression"),

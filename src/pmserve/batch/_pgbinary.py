@@ -88,7 +88,7 @@ class CopyDecoder:
         return data[19 + extension:]
 
     def _corrupt(self, why: str, row: int) -> DataError:
-        return DataError(f"the binary COPY stream from PostgreSQL is corrupt near row {row + 1}: {why}", row=row)
+        return DataError(f"the binary COPY stream from PostgreSQL is corrupt near this row: {why}", row=row)
 
     def take(self) -> pa.RecordBatch:
         """The rows fed since the last take, as one record batch."""

@@ -20,7 +20,6 @@ import contextlib
 import hashlib
 import logging
 import os
-import re
 import shutil
 import socket
 import threading
@@ -41,7 +40,7 @@ from pmserve.batch._service import now_ms
 from pmserve.batch._sinks import FileSink, PostgresSink, Sink, open_sink
 from pmserve.batch._sources import Context, open_source
 from pmserve.batch._spark import run_on_spark
-from pmserve.errors import DataError, PmserveError
+from pmserve.errors import DataError, PmserveError, RecordError
 from pmserve.formats import Scorable, load_model
 from pmserve.settings import Settings
 from pmserve.store import CANCELED, FAILED, PENDING, RUNNING, SUCCESS, JobRecord, Store
@@ -241,11 +240,10 @@ class JobRunner:
         if errors:
             progress.rows_failed += len(errors)
             room = self.settings.job_error_samples - len(progress.samples)
-            progress.samples += [f"row {row + 1}: {_without_row(err.message)}" for row, err in errors[:max(room, 0)]]
+            progress.samples += [f"row {row + 1}: {err.render(None)}" for row, err in errors[:max(room, 0)]]
             if fail_on_row_errors:
                 row, err = errors[0]
-                why = _without_row(err.message)
-                raise DataError(f"row {row + 1} cannot be scored (setting.failOnRowErrors): {why}", row=row)
+                raise RecordError(f"cannot be scored (setting.failOnRowErrors): {err.render(None)}", row=row)
         sink.write(_columns.output_batch(model, batch, scored, plan))
         progress.rows_done += batch.num_rows
 
@@ -256,13 +254,6 @@ def _sliced(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.RecordB
         for offset in range(0, batch.num_rows, rows):
             yield batch.slice(offset, rows)
 
-
-def _without_row(message: str) -> str:
-    """The engine numbers rows within the chunk it scored; the job numbers them from the input's start."""
-    return _CHUNK_ROW.sub("", message)
-
-
-_CHUNK_ROW = re.compile(r" \(row \d+\)$")
 
 
 def _row_failures(progress: Progress) -> str | None:

@@ -455,7 +455,7 @@ def _no_default_child(lines: list[int]) -> Callable[[int], EvaluationError]:
     def make(r: int) -> EvaluationError:
         return EvaluationError(
             f"the record has a missing value at a Node (line {lines[0]}) without the defaultChild attribute "
-            f"that missingValueStrategy defaultChild needs (row {r + 1})", row=r)
+            f"that missingValueStrategy defaultChild needs", row=r)
 
     return make
 
@@ -465,7 +465,7 @@ def _no_score(lines: list[int], rows: list[int]) -> Callable[[int], EvaluationEr
 
     def make(r: int) -> EvaluationError:
         line = by_row.get(r, lines[0])
-        return EvaluationError(f"the record ends in a Node (line {line}) without a score attribute (row {r + 1})",
+        return EvaluationError(f"the record ends in a Node (line {line}) without a score attribute",
                                row=r)
 
     return make

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pmserve.errors import DataError, InvalidMarkupError
+from pmserve.pmml.document import attributes as attribute
 from pmserve.pmml.document.element import Element
 from pmserve.pmml.document.limits import DEFAULT_LIMITS, Limits
 from pmserve.pmml.document.parse import MODEL_TAGS
@@ -194,11 +195,8 @@ def compile_model(el: Element, outer: ExpressionCompiler) -> ModelPlan | None:
     """Compile one model element: MiningSchema, LocalTransformations, Targets, the model, Output."""
     problems = outer.problems
     outer.nesting.limits.check_deadline(f"compiling {el.tag} at line {el.line}")  # once per (nested) model
-    fn_name = el.get("functionName")
-    if fn_name is None:
-        problems.invalid("attribute functionName is required", el)
-        fn_name = "regression"
-    if el.get("isScorable") == "false":
+    fn_name = attribute.text(el, "functionName", problems, required=True) or "regression"
+    if attribute.boolean(el, "isScorable", problems, True) is False:
         problems.unsupported("the model says it is not scorable (isScorable=\"false\")", el)
     mining = parse_mining_schema(el.find("MiningSchema"), outer.scope, problems)
     if el.find("MiningSchema") is None:

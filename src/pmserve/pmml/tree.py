@@ -505,7 +505,7 @@ def _fail_undefined(frame: Frame, nodes: IntArray, classes: _Classes) -> IntArra
     bad = classes.undefined[nodes]
     if bad.any():
         frame.fail(bad, lambda r: EvaluationError(
-            f"the record ends in a Node whose ScoreDistribution record counts sum to zero (row {r + 1})", row=r))
+            "the record ends in a Node whose ScoreDistribution record counts sum to zero", row=r))
         nodes = np.where(bad, -1, nodes)
     return nodes
 

@@ -16,7 +16,6 @@ from typing import Any, Literal
 from pmserve.arrow import score_batch
 from pmserve.errors import DataError
 from pmserve.formats import Scorable, load_model
-from pmserve.tables import row_error_text
 
 #: Compiled models kept per process; a worker rarely scores more than one model at a time, and an
 #: evicted one is simply compiled again from its broadcast file.
@@ -71,7 +70,7 @@ def score_partition(model_file: ModelFile, errors: Literal["collect", "raise"], 
         if scored.errors and errors == "raise":
             first = next(iter(scored.errors.values()))
             # The row within this batch means nothing to the user: the message goes without it.
-            raise DataError(row_error_text(first, None), field=first.field) from first
+            raise DataError(first.render(None), field=first.field, value=first.value) from first
         if counters is not None:
             counters.rows.add(batch.num_rows)
             counters.failed.add(len(scored.errors))

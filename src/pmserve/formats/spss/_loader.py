@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from pmserve.errors import DataError, DocumentError, UnsupportedMarkupError, VerificationError
+from pmserve.errors import DataError, DocumentError, RecordError, UnsupportedMarkupError, VerificationError
 from pmserve.formats._tables import RowTable
 from pmserve.formats.spss._archive import read_archive
 from pmserve.formats.spss._branch import Branch, find_branch, is_nugget, is_output
@@ -154,8 +154,8 @@ class StreamModel:
                 width = len(raw.header)
                 for i, row in enumerate(raw.data):
                     if len(row) != width:
-                        raise DataError(f"row {i + 1} of table {compiled.tablename!r} has {len(row)} values but "
-                                        f"the header names {width} fields", row=i, value=len(row))
+                        raise RecordError(f"of table {compiled.tablename!r} has {len(row)} values but "
+                                          f"the header names {width} fields", row=i, value=len(row))
                 results[node.id] = compiled.read(raw.header, raw.data)
             else:
                 results[node.id] = compiled.run([results[u] for u in self._inputs[node.id]])

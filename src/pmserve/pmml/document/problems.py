@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from pmserve.errors import DocumentError, DocumentProblems, InvalidMarkupError, UnsupportedMarkupError
 from pmserve.pmml.document.element import Element
 
@@ -55,33 +53,3 @@ def _located(message: str, el: Element | None) -> str:
         return message
     return f"{el.tag} (line {el.line}): {message}"
 
-
-def number_attr(el: Element, attr: str, problems: Problems, default: float | None = None, *,
-                required: bool = False) -> float | None:
-    """A numeric attribute: ``default`` when absent or empty (a problem if ``required``)."""
-    text = el.get(attr)
-    if text is None or not text.strip():
-        if required:
-            problems.invalid(f"attribute {attr} is required", el)
-        return default
-    try:
-        return float(text)
-    except ValueError:
-        problems.invalid(f"attribute {attr} must be a number, got {text!r}", el)
-        return None
-
-
-def choice_attr(el: Element, attr: str, allowed: Sequence[str], problems: Problems,
-                default: str | None = None) -> str | None:
-    """An enumerated attribute: ``default`` when absent; None, and a problem, when it is absent
-    without a default or not one of ``allowed``."""
-    value = el.get(attr)
-    if value is None:
-        value = default
-    if value is None:
-        problems.invalid(f"attribute {attr} is required", el)
-        return None
-    if value not in allowed:
-        problems.invalid(f"{attr} must be one of {', '.join(allowed)}, got {value!r}", el)
-        return None
-    return value

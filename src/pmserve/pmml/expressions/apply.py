@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pmserve.errors import EvaluationError
+from pmserve.pmml.document import attributes as attribute
 from pmserve.pmml.document.element import Element
 from pmserve.pmml.expressions.casting import EXPRESSION_TAGS, cast_fn, format_number, validity
 from pmserve.pmml.expressions.functions import BUILTINS
@@ -27,9 +28,8 @@ _MAX_FUNCTION_DEPTH = 32
 
 
 def compile_apply(c: ExpressionCompiler, el: Element) -> Expr | None:
-    name = el.get("function")
-    if not name:
-        c.problems.invalid("attribute function is required", el)
+    name = attribute.text(el, "function", c.problems, required=True, empty=False)
+    if name is None:
         return None
     arg_els = [a for a in el.children if a.tag in EXPRESSION_TAGS]
     args = [c.compile(a) for a in arg_els]
@@ -183,9 +183,8 @@ def _wrap(c: ExpressionCompiler, el: Element, core: Expr, args: list[Expr]) -> E
     dtype = core.dtype
     mm = _typed(c, el, "mapMissingTo", dtype)
     dv = _typed(c, el, "defaultValue", dtype)
-    treatment = el.get("invalidValueTreatment", "returnInvalid")
-    if treatment not in ("returnInvalid", "asIs", "asMissing"):
-        c.problems.invalid(f"invalidValueTreatment must be returnInvalid, asIs or asMissing, got {treatment!r}", el)
+    treatment = attribute.choice(el, "invalidValueTreatment", ("returnInvalid", "asIs", "asMissing"), c.problems,
+                                 "returnInvalid") or "returnInvalid"
     name = el.get("function")
     if mm is None and dv is None and treatment != "returnInvalid":
         return core
@@ -226,4 +225,4 @@ def _typed(c: ExpressionCompiler, el: Element, attr: str, dtype: DataType) -> An
 
 def undefined_result(frame: Frame, mask: Any, function: str) -> None:
     frame.fail(mask, lambda r: EvaluationError(
-        f"function {function!r} has no defined result for the values of row {r + 1}", row=r))
+        f"function {function!r} has no defined result for the values of this record", row=r))

@@ -58,7 +58,7 @@ def cast_fn(expr: Expr, dtype: DataType) -> Callable[[Frame], Array]:
             bad = np.isfinite(x) & (x != np.trunc(x))
             if bad.any():
                 frame.fail(bad, lambda r: EvaluationError(
-                    f"a value of dataType {src.value} is not an integer (row {r + 1})", row=r))
+                    f"a value of dataType {src.value} is not an integer", row=r))
                 x = x.copy()
                 x[bad] = np.nan
             return x
@@ -85,7 +85,7 @@ def cast_fn(expr: Expr, dtype: DataType) -> Callable[[Frame], Array]:
 
 
 def _unreadable(v: Any, dtype: DataType) -> Callable[[int], EvaluationError]:
-    return lambda r: EvaluationError(f"value {excerpt(v)} cannot be read as {dtype.value} (row {r + 1})",
+    return lambda r: EvaluationError(f"value {excerpt(v)} cannot be read as {dtype.value}",
                                      value=v, row=r)
 
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from pmserve.pmml.document import attributes as attribute
 from pmserve.pmml.document.element import Element
 from pmserve.pmml.document.problems import Problems
 from pmserve.pmml.expressions.casting import equal_to
@@ -34,8 +35,10 @@ def norm_continuous(c: ExpressionCompiler, el: Element) -> Expr | None:
     if np.any(np.diff(orig) <= 0):
         c.problems.invalid("LinearNorm orig values must be strictly ascending", el)
         return None
-    outliers = el.get("outliers", "asIs")
-    repl = c.number_attr(el, "mapMissingTo")
+    outliers = attribute.choice(el, "outliers", ("asIs", "asMissingValues", "asExtremeValues"), c.problems, "asIs")
+    repl = attribute.number(el, "mapMissingTo", c.problems)
+    if outliers is None:
+        return None
 
     def fn(frame: Frame) -> Array:
         x = src.fn(frame)
@@ -62,7 +65,7 @@ def norm_discrete(c: ExpressionCompiler, el: Element) -> Expr | None:
     if src is None:
         return None
     value = c.typed_attr(el.get("value") or "", src.dtype, el, "value")
-    mm_value = c.number_attr(el, "mapMissingTo")
+    mm_value = attribute.number(el, "mapMissingTo", c.problems)
     repl = mm_value if mm_value is not None else np.nan
 
     def fn(frame: Frame) -> Array:
@@ -111,7 +114,7 @@ def discretize(c: ExpressionCompiler, el: Element) -> Expr | None:
 
 def map_values(c: ExpressionCompiler, el: Element) -> Expr | None:
     dtype = parse_dtype(el, c.problems, default=DataType.STRING)
-    out_col = el.get("outputColumn")
+    out_col = attribute.text(el, "outputColumn", c.problems, required=True)
     pairs = el.findall("FieldColumnPair")
     srcs: list[Expr] = []
     cols: list[str] = []
@@ -123,8 +126,6 @@ def map_values(c: ExpressionCompiler, el: Element) -> Expr | None:
         cols.append(p.get("column") or "")
     table = read_table(el, c.problems)
     if table is None or out_col is None:
-        if out_col is None:
-            c.problems.invalid("attribute outputColumn is required", el)
         return None
     lookup: dict[tuple[Any, ...], Any] = {}
     for row in table:
@@ -168,13 +169,12 @@ def linear_norms(el: Element, problems: Problems) -> tuple[Array, Array] | None:
     if len(norms) < 2:
         problems.invalid("NormContinuous needs at least two LinearNorm elements", el)
         return None
-    try:
-        orig = np.array([float(n.get("orig") or "") for n in norms])
-        norm = np.array([float(n.get("norm") or "") for n in norms])
-    except ValueError:
-        problems.invalid("LinearNorm orig and norm must be numbers", el)
+    points = [(attribute.number(n, "orig", problems, required=True), attribute.number(n, "norm", problems,
+                                                                                     required=True)) for n in norms]
+    if any(orig is None or norm is None for orig, norm in points):
         return None
-    return orig, norm
+    table = np.array(points, dtype=np.float64)
+    return table[:, 0].copy(), table[:, 1].copy()
 
 
 def read_table(el: Element, problems: Problems) -> list[dict[str, str]] | None:

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from pmserve.pmml.document import attributes as attribute
 from pmserve.pmml.document.element import Element
 from pmserve.pmml.expressions.transformations import ExpressionCompiler
 from pmserve.pmml.fields.frame import Frame
@@ -50,9 +51,8 @@ def compile_predicate(el: Element, c: ExpressionCompiler) -> PredicateFn | None:
 
 def predicate_value(el: Element, dtype: DataType, c: ExpressionCompiler) -> Any:
     """The typed comparison value of a SimplePredicate for a field of ``dtype``."""
-    text = el.get("value")
+    text = attribute.text(el, "value", c.problems, required=True)
     if text is None:
-        c.problems.invalid("attribute value is required for this operator", el)
         return None
     try:
         return parse_scalar(dtype, text)
@@ -69,9 +69,8 @@ def predicate_value(el: Element, dtype: DataType, c: ExpressionCompiler) -> Any:
 
 def _simple(el: Element, c: ExpressionCompiler) -> PredicateFn | None:
     name = el.get("field") or ""
-    op = el.get("operator")
-    if op not in _OPERATORS:
-        c.problems.invalid(f"operator must be one of {', '.join(_OPERATORS)}, got {op!r}", el)
+    op = attribute.choice(el, "operator", _OPERATORS, c.problems, required=True)
+    if op is None:
         return None
     src = c.ref(name, el)
     if src is None:
@@ -149,9 +148,8 @@ def parse_array(el: Element, dtype: DataType, c: ExpressionCompiler) -> list[Any
 
 def _simple_set(el: Element, c: ExpressionCompiler) -> PredicateFn | None:
     name = el.get("field") or ""
-    op = el.get("booleanOperator")
-    if op not in ("isIn", "isNotIn"):
-        c.problems.invalid(f"booleanOperator must be isIn or isNotIn, got {op!r}", el)
+    op = attribute.choice(el, "booleanOperator", ("isIn", "isNotIn"), c.problems, required=True)
+    if op is None:
         return None
     src = c.ref(name, el)
     arr = el.find("Array")
@@ -177,9 +175,8 @@ def _simple_set(el: Element, c: ExpressionCompiler) -> PredicateFn | None:
 
 
 def _compound(el: Element, c: ExpressionCompiler) -> PredicateFn | None:
-    op = el.get("booleanOperator")
-    if op not in ("and", "or", "xor", "surrogate"):
-        c.problems.invalid(f"booleanOperator must be and, or, xor or surrogate, got {op!r}", el)
+    op = attribute.choice(el, "booleanOperator", ("and", "or", "xor", "surrogate"), c.problems, required=True)
+    if op is None:
         return None
     parts = [compile_predicate(p, c) for p in el.children if p.tag in PREDICATE_TAGS]
     if len(parts) < 2:

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pmserve.errors import EvaluationError
+from pmserve.pmml.document import attributes as attribute
 from pmserve.pmml.document.element import Element
 from pmserve.pmml.expressions.casting import as_strings
 from pmserve.pmml.expressions.java_regex import UntranslatableRegex, translate
@@ -329,27 +330,23 @@ def frequencies(
 
 def compile_text_index(c: ExpressionCompiler, el: Element) -> Expr | None:
     """TextIndex (PMML 4.4 Transformations): see :mod:`pmserve.pmml.expressions.text_index`."""
-    text_field = c.ref(el.get("textField") or "", el) if el.get("textField") else None
-    if el.get("textField") is None:
-        c.problems.invalid("attribute textField is required", el)
+    field_name = attribute.text(el, "textField", c.problems, required=True)
+    text_field = c.ref(field_name, el) if field_name else None
     term_expr = c.expression_of(el)
     settings = _text_settings(c, el)
-    weights = el.get("localTermWeights", "termFrequency")
+    weights = attribute.choice(el, "localTermWeights", ("termFrequency", "binary", "logarithmic",
+                                                         "augmentedNormalizedTermFrequency"), c.problems,
+                               "termFrequency")
     if weights == "augmentedNormalizedTermFrequency":
         # It divides by the largest frequency of any term in the text: not a function of
         # one term (JPMML refuses it too).
         c.problems.unsupported("localTermWeights augmentedNormalizedTermFrequency is not supported; "
                                   "expected termFrequency, binary or logarithmic", el)
         return None
-    if weights not in ("termFrequency", "binary", "logarithmic"):
-        c.problems.invalid(f"localTermWeights must be termFrequency, binary, logarithmic or "
-                              f"augmentedNormalizedTermFrequency, got {weights!r}", el)
+    count_hits = attribute.choice(el, "countHits", ("allHits", "bestHits"), c.problems, "allHits")
+    max_lev = attribute.integer(el, "maxLevenshteinDistance", c.problems, 0, minimum=0)
+    if weights is None or count_hits is None:
         return None
-    count_hits = el.get("countHits", "allHits")
-    if count_hits not in ("allHits", "bestHits"):
-        c.problems.invalid(f"countHits must be allHits or bestHits, got {count_hits!r}", el)
-        return None
-    max_lev = non_negative_int(c, el, "maxLevenshteinDistance", 0)
     if text_field is None or term_expr is None or settings is None or max_lev is None:
         return None
     best_hits = count_hits == "bestHits"
@@ -362,8 +359,8 @@ def compile_text_index(c: ExpressionCompiler, el: Element) -> Expr | None:
                                            best_hits, cap)
         if failed.any():
             frame.fail(failed, lambda r: EvaluationError(
-                f"TextIndex: the normalization of field {el.get('textField')!r} does not converge "
-                f"(row {r + 1})", row=r))
+                f"TextIndex: the normalization of field {el.get('textField')!r} does not converge",
+                row=r))
         return np.log10(1.0 + counts) if weights == "logarithmic" else counts
 
     return Expr(DataType.DOUBLE if weights == "logarithmic" else DataType.INTEGER, "continuous", fn)
@@ -398,7 +395,7 @@ def _text_settings(c: ExpressionCompiler, el: Element) -> TextSettings | None:
 
 
 def _text_normalization(c: ExpressionCompiler, el: Element, index_case: bool) -> Normalization | None:
-    if non_negative_int(c, el, "maxLevenshteinDistance", 0) is None:
+    if attribute.integer(el, "maxLevenshteinDistance", c.problems, 0, minimum=0) is None:
         return None
     case = el.get("isCaseSensitive", "true" if index_case else "false") == "true"
     in_col = el.get("inField", "string")
@@ -427,16 +424,3 @@ def _text_normalization(c: ExpressionCompiler, el: Element, index_case: bool) ->
             return None
     return Normalization(tuple(rows), el.get("recursive", "false") == "true")
 
-
-def non_negative_int(c: ExpressionCompiler, el: Element, attr: str, default: int) -> int | None:
-    text = el.get(attr)
-    if text is None:
-        return default
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        c.problems.invalid(f"{attr} must be a non-negative integer, got {text!r}", el)
-        return None
-    return value

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from pmserve.errors import EvaluationError
+from pmserve.pmml.document import attributes as attribute
 from pmserve.pmml.document.element import Element
 from pmserve.pmml.document.limits import DEFAULT_LIMITS, Limits
 from pmserve.pmml.document.problems import Problems
@@ -104,9 +105,8 @@ class ExpressionCompiler:
 
     def derived_field(self, el: Element) -> tuple[FieldInfo, Expr] | None:
         """A DerivedField (or OutputField-like element): its field facts and its expression."""
-        name = el.get("name")
-        if not name:
-            self.problems.invalid("attribute name is required", el)
+        name = attribute.text(el, "name", self.problems, required=True, empty=False)
+        if name is None:
             return None
         n = self.nesting
         outer_peak, n.peak = n.peak, n.level
@@ -170,16 +170,15 @@ class ExpressionCompiler:
 
         def fn(frame: Frame) -> Array:
             frame.fail(np.ones(frame.n, dtype=bool), lambda r: EvaluationError(
-                f"Constant {text!r} at line {line} cannot be read as {dtype.value}: {exc} (row {r + 1})",
+                f"Constant {text!r} at line {line} cannot be read as {dtype.value}: {exc}",
                 row=r, value=text))
             return empty(dtype, frame.n)
 
         return Expr(dtype, optype, fn)
 
     def _field_ref(self, el: Element) -> Expr | None:
-        name = el.get("field")
-        if not name:
-            self.problems.invalid("attribute field is required", el)
+        name = attribute.text(el, "field", self.problems, required=True, empty=False)
+        if name is None:
             return None
         src = self.ref(name, el)
         if src is None:
@@ -221,18 +220,6 @@ class ExpressionCompiler:
 
 
     # -- helpers ------------------------------------------------------------------------------
-    def number_attr(self, el: Element, attr: str) -> float | None:
-        """An optional numeric attribute; an empty one (STATISTICA writes mapMissingTo="") is absent,
-        as JPMML-Evaluator reads it."""
-        text = el.get(attr)
-        if text is None or not text.strip():
-            return None
-        try:
-            return float(text)
-        except ValueError:
-            self.problems.invalid(f"attribute {attr} must be a number, got {text!r}", el)
-            return None
-
     def typed_attr(self, text: str | None, dtype: DataType, el: Element, attr: str) -> Any:
         if text is None:
             return None

@@ -211,7 +211,7 @@ class Frame:
             self.errors.add(self.rows[mask], make)
 
     def fail_message(self, mask: npt.NDArray[np.bool_], message: str, **context: Any) -> None:
-        self.fail(mask, lambda r: EvaluationError(f"{message} (row {r + 1})", row=r, **context))
+        self.fail(mask, lambda r: EvaluationError(message, row=r, **context))
 
 
 def _at(mask: npt.NDArray[np.bool_], rows: npt.NDArray[np.intp]) -> npt.NDArray[np.bool_]:

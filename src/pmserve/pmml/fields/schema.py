@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pmserve.errors import DataError, InvalidValueError, excerpt
+from pmserve.pmml.document import attributes as attribute
 from pmserve.pmml.document.element import Element
 from pmserve.pmml.document.problems import Problems
 from pmserve.pmml.fields.categorical import isin
@@ -69,20 +70,15 @@ class Scope:
 
 
 def parse_optype(el: Element, problems: Problems, default: str | None = None) -> str:
-    op = el.get("optype") or default
-    if op not in ("continuous", "categorical", "ordinal"):
-        problems.invalid(f"optype must be continuous, categorical or ordinal, got {op!r}", el)
-        return "continuous"
-    return op
+    op = attribute.choice(el, "optype", ("continuous", "categorical", "ordinal"), problems, default,
+                          required=default is None)
+    return op or "continuous"
 
 
 def parse_dtype(el: Element, problems: Problems, default: DataType | None = None) -> DataType:
-    text = el.get("dataType")
+    text = attribute.text(el, "dataType", problems, required=default is None)
     if text is None:
-        if default is not None:
-            return default
-        problems.invalid("attribute dataType is required", el)
-        return DataType.DOUBLE
+        return default or DataType.DOUBLE
     try:
         return DataType.parse(text)
     except ValueError as exc:
@@ -91,10 +87,7 @@ def parse_dtype(el: Element, problems: Problems, default: DataType | None = None
 
 
 def parse_data_field(el: Element, problems: Problems) -> FieldInfo:
-    name = el.get("name")
-    if not name:
-        problems.invalid("attribute name is required", el)
-        name = f"<unnamed line {el.line}>"
+    name = attribute.text(el, "name", problems, required=True, empty=False) or f"<unnamed line {el.line}>"
     dtype = parse_dtype(el, problems)
     optype = parse_optype(el, problems)
     valid: list[Any] = []
@@ -103,11 +96,10 @@ def parse_data_field(el: Element, problems: Problems) -> FieldInfo:
     texts: list[str] = []
     display: dict[Any, str] = {}
     for v in el.findall("Value"):
-        text = v.get("value")
-        if text is None:
-            problems.invalid("attribute value is required", v)
+        text = attribute.text(v, "value", problems, required=True)
+        prop = attribute.choice(v, "property", ("valid", "invalid", "missing"), problems, "valid")
+        if text is None or prop is None:
             continue
-        prop = v.get("property", "valid")
         try:
             scalar = parse_scalar(dtype, text)
         except ValueError as exc:
@@ -125,33 +117,19 @@ def parse_data_field(el: Element, problems: Problems) -> FieldInfo:
                 display[scalar] = dv
         elif prop == "invalid":
             invalid.append(scalar)
-        elif prop == "missing":
-            missing.append(scalar)
         else:
-            problems.invalid(f"Value property must be valid, invalid or missing, got {prop!r}", v)
+            missing.append(scalar)
     intervals = tuple(parse_interval(i, problems) for i in el.findall("Interval"))
     return FieldInfo(name, dtype, optype, tuple(valid), tuple(invalid), tuple(missing), intervals,
                      display, tuple(texts), is_data_field=True)
 
 
 def parse_interval(el: Element, problems: Problems) -> Interval:
-    closure = el.get("closure", "closedClosed")
-    if closure not in ("openClosed", "openOpen", "closedOpen", "closedClosed"):
-        problems.invalid(f"closure must be openClosed, openOpen, closedOpen or closedClosed, got {closure!r}", el)
-    left = _float_attr(el, "leftMargin", problems)
-    right = _float_attr(el, "rightMargin", problems)
-    return Interval(closure, left, right)
-
-
-def _float_attr(el: Element, name: str, problems: Problems) -> float | None:
-    text = el.get(name)
-    if text is None:
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        problems.invalid(f"attribute {name} must be a number, got {text!r}", el)
-        return None
+    closure = attribute.choice(el, "closure", ("openClosed", "openOpen", "closedOpen", "closedClosed"), problems,
+                               "closedClosed")
+    left = attribute.number(el, "leftMargin", problems)
+    right = attribute.number(el, "rightMargin", problems)
+    return Interval(closure or "closedClosed", left, right)
 
 
 # -- value classification ------------------------------------------------------------------------
@@ -285,7 +263,7 @@ class MiningField:
                     v = raw[local]
                     shown = v if raw.dtype == object else _shown(info, v)
                     return InvalidValueError(
-                        f"field {name!r} got invalid value {excerpt(shown)} (row {r + 1}); expected "
+                        f"field {name!r} got invalid value {excerpt(shown)}; expected "
                         f"{_expected(info)}",
                         field=name, value=shown, row=r,
                     )
@@ -324,7 +302,7 @@ class MiningField:
 
 def _missing_refused(name: str) -> Callable[[int], DataError]:
     def make(r: int) -> DataError:
-        return InvalidValueError(f"field {name!r} got a missing value (row {r + 1}); its MiningField's "
+        return InvalidValueError(f"field {name!r} got a missing value; its MiningField's "
                                  "missingValueTreatment returnInvalid refuses missing values", field=name, row=r)
 
     return make
@@ -351,14 +329,17 @@ def _expected(info: FieldInfo) -> str:
     return "a valid value"
 
 
+_USAGE_TYPES = ("active", "predicted", "target", "supplementary", "group", "order", "frequencyWeight",
+                "analysisWeight")
+
+
 def parse_mining_schema(el: Element | None, scope: Scope, problems: Problems) -> list[MiningField]:
     if el is None:
         return []
     out: list[MiningField] = []
     for mf in el.findall("MiningField"):
-        name = mf.get("name")
-        if not name:
-            problems.invalid("attribute name is required", mf)
+        name = attribute.text(mf, "name", problems, required=True, empty=False)
+        if name is None:
             continue
         info = scope.lookup(name)
         if info is None:
@@ -367,31 +348,23 @@ def parse_mining_schema(el: Element | None, scope: Scope, problems: Problems) ->
             problems.warn(f"MiningField {name!r} names no field of the DataDictionary or an enclosing model; "
                           f"ignored", mf)
             continue
-        usage = mf.get("usageType", "active")
-        if usage not in ("active", "predicted", "target", "supplementary", "group", "order",
-                         "frequencyWeight", "analysisWeight"):
-            problems.invalid(f"usageType {usage!r} is not a PMML usage type", mf)
+        usage = attribute.choice(mf, "usageType", _USAGE_TYPES, problems, "active") or "active"
         if mf.get("optype") is not None:
             info = FieldInfo(info.name, info.dtype, parse_optype(mf, problems), info.valid, info.invalid,
                              info.missing, info.intervals, info.display, info.value_texts, info.is_data_field)
         repl = _typed_attr(mf, "missingValueReplacement", info, problems)
-        inv_t = mf.get("invalidValueTreatment", "returnInvalid")
-        if inv_t not in ("returnInvalid", "asIs", "asMissing", "asValue"):
-            problems.invalid(
-                f"invalidValueTreatment must be returnInvalid, asIs, asMissing or asValue, got {inv_t!r}", mf)
-            inv_t = "returnInvalid"
+        inv_t = attribute.choice(mf, "invalidValueTreatment", ("returnInvalid", "asIs", "asMissing", "asValue"),
+                                 problems, "returnInvalid") or "returnInvalid"
         inv_r = _typed_attr(mf, "invalidValueReplacement", info, problems)
         if inv_t == "asValue" and inv_r is None:
             problems.invalid("invalidValueTreatment asValue needs attribute invalidValueReplacement", mf)
-        outliers = mf.get("outliers", "asIs")
-        if outliers not in ("asIs", "asMissingValues", "asExtremeValues"):
-            problems.invalid(f"outliers must be asIs, asMissingValues or asExtremeValues, got {outliers!r}", mf)
-            outliers = "asIs"
-        low = _float_attr(mf, "lowValue", problems)
-        high = _float_attr(mf, "highValue", problems)
+        outliers = attribute.choice(mf, "outliers", ("asIs", "asMissingValues", "asExtremeValues"), problems,
+                                    "asIs") or "asIs"
+        low = attribute.number(mf, "lowValue", problems)
+        high = attribute.number(mf, "highValue", problems)
         if outliers != "asIs" and low is None and high is None:
             problems.invalid(f"outliers {outliers} needs lowValue or highValue", mf)
-        imp = _float_attr(mf, "importance", problems)
+        imp = attribute.number(mf, "importance", problems)
         out.append(MiningField(name, usage, info, repl, mf.get("missingValueTreatment"), inv_t, inv_r,
                                outliers, low, high, imp))
     return out

@@ -349,7 +349,7 @@ def _from_numbers(dtype: DataType, col: Array, raw: Sequence[Any] | Array, field
         frac = np.isfinite(col) & (col != np.floor(col))
         if frac.any():
             for i in np.flatnonzero(frac).tolist():
-                bad[i] = _bad_message(field, dtype, raw[i], i)
+                bad[i] = _bad_message(field, dtype, raw[i])
             col[frac] = np.nan
     return col, bad
 
@@ -381,12 +381,12 @@ def _numbers_by_cell(dtype: DataType, raw: Sequence[Any] | Array, field: str) ->
             if dtype is DataType.BOOLEAN:
                 col[i] = 1.0 if v else 0.0
             else:
-                bad[i] = _bad_message(field, dtype, v, i)
+                bad[i] = _bad_message(field, dtype, v)
                 col[i] = np.nan
         elif isinstance(v, (int, float)) and dtype.is_number:
             x = float(v)
             if dtype is DataType.INTEGER and math.isfinite(x) and x != math.floor(x):
-                bad[i] = _bad_message(field, dtype, v, i)
+                bad[i] = _bad_message(field, dtype, v)
                 x = math.nan
             col[i] = x
         elif isinstance(v, (int, float)):
@@ -399,7 +399,7 @@ def _numbers_by_cell(dtype: DataType, raw: Sequence[Any] | Array, field: str) ->
             try:
                 col[i] = parse_scalar(dtype, s)
             except ValueError:
-                bad[i] = _bad_message(field, dtype, v, i)
+                bad[i] = _bad_message(field, dtype, v)
                 col[i] = np.nan
     if dtype is DataType.FLOAT:
         col = to_float32(col)
@@ -426,7 +426,7 @@ def coerce_collection(raw: Sequence[Any] | Array, field: str) -> tuple[Array, di
                 v = None
             if not isinstance(v, list):
                 bad[i] = (f"field {field!r} expects a collection of items (a list, or a JSON array), "
-                          f"got {excerpt(raw[i])} (row {i + 1})")
+                          f"got {excerpt(raw[i])}")
                 out[i] = None
                 continue
         if v is None or (isinstance(v, float) and v != v):
@@ -436,12 +436,12 @@ def coerce_collection(raw: Sequence[Any] | Array, field: str) -> tuple[Array, di
             out[i] = tuple(x for x in items.tolist() if x is not None)
         else:
             bad[i] = (f"field {field!r} expects a collection of items (a list, or a JSON array), "
-                      f"got {excerpt(v)} (row {i + 1})")
+                      f"got {excerpt(v)}")
             out[i] = None
     return out, bad
 
 
-def _bad_message(field: str, dtype: DataType, value: Any, row: int) -> str:
+def _bad_message(field: str, dtype: DataType, value: Any) -> str:
     if isinstance(value, np.generic):
         value = value.item()  # a cell of a numpy column: 5.5, not np.float64(5.5)
     kind = {
@@ -450,4 +450,4 @@ def _bad_message(field: str, dtype: DataType, value: Any, row: int) -> str:
         DataType.DOUBLE: "a number",
         DataType.BOOLEAN: "a boolean (true/false)",
     }.get(dtype, f"a {dtype.value} value")
-    return f"field {field!r} expects {kind}, got {excerpt(value)} (row {row + 1})"
+    return f"field {field!r} expects {kind}, got {excerpt(value)}"

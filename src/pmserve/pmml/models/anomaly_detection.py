@@ -23,8 +23,8 @@ import math
 import numpy as np
 
 from pmserve.pmml.compiler import MODEL_TAGS, CompiledModel, ModelEnv, ModelPlan, Predictor, register
+from pmserve.pmml.document import attributes as attribute
 from pmserve.pmml.document.element import Element
-from pmserve.pmml.document.problems import choice_attr
 from pmserve.pmml.expressions.predicates import parse_array
 from pmserve.pmml.fields.frame import Frame
 from pmserve.pmml.fields.types import Array, DataType
@@ -51,7 +51,7 @@ def average_path_length(n: int) -> float:
 @register("AnomalyDetectionModel")
 def compile_anomaly_detection(el: Element, env: ModelEnv) -> CompiledModel | None:
     problems = env.problems
-    algorithm = choice_attr(el, "algorithmType", _ALGORITHMS, problems)
+    algorithm = attribute.choice(el, "algorithmType", _ALGORITHMS, problems, required=True)
     if algorithm is None:
         return None
     if env.function_name != "regression":
@@ -83,19 +83,8 @@ def compile_anomaly_detection(el: Element, env: ModelEnv) -> CompiledModel | Non
 
 
 def _sample_data_size(el: Element, env: ModelEnv) -> int | None:
-    text = el.get("sampleDataSize")
-    if text is None:
-        env.problems.invalid("attribute sampleDataSize is required when algorithmType is iforest", el)
-        return None
-    try:
-        size = int(text)
-    except ValueError:
-        size = 0
-    if size < 2:
-        # c(n) needs ln(n - 1): one training record leaves nothing to normalise by.
-        env.problems.invalid(f"sampleDataSize must be an integer of at least 2, got {text!r}", el)
-        return None
-    return size
+    # c(n) needs ln(n - 1): one training record leaves nothing to normalise by.
+    return attribute.integer(el, "sampleDataSize", env.problems, required=True, minimum=2)
 
 
 def _mean_distances(el: Element, nested_el: Element, env: ModelEnv) -> Array | None:

@@ -30,8 +30,8 @@ import numpy as np
 
 from pmserve.errors import EvaluationError, excerpt
 from pmserve.pmml.compiler import CompiledModel, ModelEnv, register
+from pmserve.pmml.document import attributes as attribute
 from pmserve.pmml.document.element import Element
-from pmserve.pmml.document.problems import number_attr
 from pmserve.pmml.fields.frame import Frame
 from pmserve.pmml.fields.types import Array, DataType, empty, parse_scalar
 from pmserve.pmml.results.output import Feature
@@ -75,10 +75,6 @@ class _Rules:
 class _Item:
     field: str
     category: Any  # None: the field's true/false value says whether the item is present
-
-
-def _float(el: Element, attr: str, env: ModelEnv, required: bool) -> float | None:
-    return number_attr(el, attr, env.problems, required=required)
 
 
 def output_feature(of: Element, feature: str) -> Feature | None:
@@ -166,9 +162,9 @@ def _items(el: Element, env: ModelEnv, transactional: bool, active: list[str]) -
     out: dict[str, _Item] = {}
     ok = True
     for it in el.findall("Item"):
-        iid, value = it.get("id"), it.get("value")
+        iid = attribute.text(it, "id", env.problems, required=True)
+        value = attribute.text(it, "value", env.problems, required=True)
         if iid is None or value is None:
-            env.problems.invalid(f"an Item needs attributes id and value, got id={iid!r} value={value!r}", it)
             ok = False
             continue
         if iid in out:
@@ -250,7 +246,7 @@ def _rules(
             if ref is None or (itemsets is not None and ref not in itemsets):
                 env.problems.invalid(f"attribute {attr}={ref!r} names no Itemset", r)
                 ok = False
-        got = {b: _float(r, b, env, b in ("support", "confidence")) for b in RANK_BASES}
+        got = {b: attribute.number(r, b, env.problems, required=b in ("support", "confidence")) for b in RANK_BASES}
         if not ok or a is None or c is None:
             continue
         ids.append(r.get("id") or str(n))
@@ -315,16 +311,11 @@ def _check_outputs(output: Element | None, env: ModelEnv, rules: _Rules) -> None
                   ("rankOrder", ("descending", "ascending"), "descending"),
                   ("isMultiValued", ("0", "1"), "0"))
         for attr, allowed, default in checks:
-            got = of.get(attr, default)
-            if got not in allowed:
-                env.problems.invalid(f"attribute {attr} must be one of {', '.join(allowed)}, got {got!r}", of)
-        if feature == "ruleValue" and of.get("ruleFeature", "consequent") not in RULE_FEATURES:
-            env.problems.invalid(f"ruleFeature must be one of {', '.join(RULE_FEATURES)}, got "
-                                 f"{of.get('ruleFeature')!r}", of)
-        rank_text = of.get("rank", "1")
+            attribute.choice(of, attr, allowed, env.problems, default)
+        if feature == "ruleValue":
+            attribute.choice(of, "ruleFeature", RULE_FEATURES, env.problems, "consequent")
         multi = of.get("isMultiValued", "0") == "1"
-        if not rank_text.lstrip("-").isdigit() or int(rank_text) < (0 if multi else 1):
-            env.problems.invalid(f"rank must be an integer of at least {0 if multi else 1}, got {rank_text!r}", of)
+        attribute.integer(of, "rank", env.problems, 1, minimum=0 if multi else 1)
         basis = of.get("rankBasis", "confidence")
         if basis in rules.measures and np.isnan(rules.measures[basis]).any():
             missing = int(np.flatnonzero(np.isnan(rules.measures[basis]))[0])
@@ -358,7 +349,7 @@ class _TransactionalItems:
         if missing.any() and self.n_items:
             field = self.field
             frame.fail(missing, lambda r: EvaluationError(
-                f"field {field!r} has no basket (collection of items) for this record (row {r + 1})",
+                f"field {field!r} has no basket (collection of items) for this record",
                 field=field, row=r))
         return present, missing
 
@@ -403,7 +394,7 @@ def _not_boolean(row: int, frame: Frame, bad: dict[int, tuple[str, Any]]) -> Eva
     local = int(np.flatnonzero(frame.rows == row)[0])
     field, value = bad[local]
     return EvaluationError(f"field {field!r} says whether an item is present and expects true or false, got "
-                           f"{excerpt(value)} (row {row + 1})", field=field, value=value, row=row)
+                           f"{excerpt(value)}", field=field, value=value, row=row)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ import numpy.typing as npt
 
 from pmserve.errors import EvaluationError
 from pmserve.pmml.compiler import CompiledModel, ModelEnv, register
+from pmserve.pmml.document import attributes as attribute
 from pmserve.pmml.document.element import Element
 from pmserve.pmml.document.problems import Problems
 from pmserve.pmml.fields.frame import Expr, Frame
@@ -70,13 +71,9 @@ def parse_measure(el: Element | None, problems: Problems, owner: Element) -> Mea
     if el is None:
         problems.invalid("a ComparisonMeasure element is required", owner)
         return None
-    kind = el.get("kind")
-    if kind not in ("distance", "similarity"):
-        problems.invalid(f"ComparisonMeasure kind must be distance or similarity, got {kind!r}", el)
-        return None
-    compare = el.get("compareFunction", "absDiff")
-    if compare not in COMPARE_FUNCTIONS:
-        problems.invalid(f"compareFunction must be one of {', '.join(COMPARE_FUNCTIONS)}, got {compare!r}", el)
+    kind = attribute.choice(el, "kind", ("distance", "similarity"), problems, required=True)
+    compare = attribute.choice(el, "compareFunction", COMPARE_FUNCTIONS, problems, "absDiff")
+    if kind is None or compare is None:
         return None
     found = [c for c in el.children if c.tag in DISTANCES + SIMILARITIES]
     if len(found) != 1:
@@ -85,11 +82,8 @@ def parse_measure(el: Element | None, problems: Problems, owner: Element) -> Mea
         return None
     m = found[0]
     if m.tag == "minkowski":
-        p = _float(m, "p-parameter", problems)
+        p = attribute.number(m, "p-parameter", problems, required=True, above=0.0)
         if p is None:
-            return None
-        if p <= 0:
-            problems.invalid(f"minkowski p-parameter must be positive, got {p!r}", m)
             return None
         return Measure(m.tag, True, p, p, default_compare=compare)
     if m.tag in DISTANCES:
@@ -106,7 +100,7 @@ def parse_measure(el: Element | None, problems: Problems, owner: Element) -> Mea
         return Measure(m.tag, False, params=fixed[m.tag], default_compare=compare)
     values = []
     for param in _BINARY_PARAMS:
-        v = _float(m, f"{param}-parameter", problems)
+        v = attribute.number(m, f"{param}-parameter", problems, required=True)
         if v is None:
             return None
         values.append(v)
@@ -119,9 +113,8 @@ def parse_comparison(
     """One ClusteringField / KNNInput: its compare function, checked against the field's type."""
     name = el.get("field") or ""
     own = el.get("compareFunction")
-    function = own or measure.default_compare
-    if function not in COMPARE_FUNCTIONS:
-        problems.invalid(f"compareFunction must be one of {', '.join(COMPARE_FUNCTIONS)}, got {function!r}", el)
+    function = attribute.choice(el, "compareFunction", COMPARE_FUNCTIONS, problems, measure.default_compare)
+    if function is None:
         return None
     if own is None and function in ("gaussSim", "table"):
         # JPMML: the ComparisonMeasure may only name compare functions that need no attributes.
@@ -132,8 +125,8 @@ def parse_comparison(
         problems.unsupported(f"compareFunction table of field {name!r} is not supported (JPMML-Evaluator "
                              f"refuses it too)", el)
         return None
-    weight = _float(el, "fieldWeight", problems, 1.0)
-    scale = _float(el, "similarityScale", problems, math.nan)
+    weight = attribute.number(el, "fieldWeight", problems, 1.0)
+    scale = attribute.number(el, "similarityScale", problems, math.nan)
     if weight is None or scale is None:
         return None
     if function == "gaussSim" and math.isnan(scale):
@@ -146,33 +139,16 @@ def parse_comparison(
     return Comparison(name, function, weight, None if math.isnan(scale) else scale, field.dtype.is_string)
 
 
-def _float(el: Element, attr: str, problems: Problems, default: float | None = None) -> float | None:
-    text = el.get(attr)
-    if text is None:
-        if default is None:
-            problems.invalid(f"attribute {attr} is required", el)
-        return default
-    try:
-        return float(text)
-    except ValueError:
-        problems.invalid(f"attribute {attr} must be a number, got {text!r}", el)
-        return None
-
-
 def parse_array(el: Element, problems: Problems) -> list[str] | None:
     """The items of a PMML Array (space separated, double quotes around items with spaces)."""
     items = [m.group(1).replace('\\"', '"') if m.group(1) is not None else m.group(2)
              for m in re.finditer(r'"((?:[^"\\]|\\.)*)"|(\S+)', el.text)]
-    n = el.get("n")
-    if n is not None:
-        try:
-            count = int(n)
-        except ValueError:
-            problems.invalid(f"Array attribute n must be an integer, got {n!r}", el)
-            return None
-        if count != len(items):
-            problems.invalid(f"Array n={count} but it holds {len(items)} values", el)
-            return None
+    count = attribute.integer(el, "n", problems, len(items))
+    if count is None:
+        return None
+    if count != len(items):
+        problems.invalid(f"Array n={count} but it holds {len(items)} values", el)
+        return None
     return items
 
 
@@ -239,7 +215,7 @@ class Comparator:
         what = ("every compared field is missing" if self.measure.is_distance
                 else "a similarity measure needs every compared field to be 0 or 1")
         frame.fail(bad, lambda r: EvaluationError(
-            f"{self.measure.name} is undefined: {what} (row {r + 1})", row=r))
+            f"{self.measure.name} is undefined: {what}", row=r))
 
     def _distances(self, x: Array) -> tuple[Array, npt.NDArray[np.bool_]]:
         measure, refs = self.measure, self.references
@@ -439,11 +415,11 @@ def compile_clustering(el: Element, env: ModelEnv) -> CompiledModel | None:
         return None
     measure_el = el.find("ComparisonMeasure")
     measure = parse_measure(measure_el, problems, el)
-    field_els = [f for f in el.findall("ClusteringField") if f.get("isCenterField", "true") != "false"]
-    for f in el.findall("ClusteringField"):
-        if f.get("isCenterField", "true") not in ("true", "false"):
-            problems.invalid(f"isCenterField must be true or false, got {f.get('isCenterField')!r}", f)
-            return None
+    all_fields = el.findall("ClusteringField")
+    is_center = [attribute.boolean(f, "isCenterField", problems, True) for f in all_fields]
+    if None in is_center:
+        return None
+    field_els = [f for f, center in zip(all_fields, is_center, strict=True) if center]
     if not field_els:
         problems.invalid("a ClusteringModel needs at least one ClusteringField with isCenterField=\"true\"", el)
         return None

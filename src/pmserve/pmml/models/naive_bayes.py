@@ -12,11 +12,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from pmserve.pmml.compiler import CompiledModel, ModelEnv, register
+from pmserve.pmml.document import attributes as attribute
 from pmserve.pmml.document.element import Element
 from pmserve.pmml.expressions.casting import cast_fn
 from pmserve.pmml.fields.frame import Frame
@@ -46,14 +48,14 @@ def _category_counts(el: Element, env: ModelEnv, cats: _Categories) -> list[tupl
     """(category index, count) of every TargetValueCount of a TargetValueCounts element."""
     out: list[tuple[int, float]] = []
     for tvc in el.findall("TargetValueCount"):
-        value, count = tvc.get("value"), tvc.get("count")
+        value = attribute.text(tvc, "value", env.problems, required=True)
+        count = attribute.number(tvc, "count", env.problems, required=True)
         if value is None or count is None:
-            env.problems.invalid("a TargetValueCount needs the attributes value and count", tvc)
             return None
         try:
-            out.append((cats.index(value), float(count)))
+            out.append((cats.index(value), count))
         except ValueError as exc:
-            env.problems.invalid(f"TargetValueCount value {value!r} of the target, or count {count!r}: {exc}", tvc)
+            env.problems.invalid(f"TargetValueCount value {value!r} of the target: {exc}", tvc)
             return None
     return out
 
@@ -122,9 +124,8 @@ def _poisson(x: Array, mean: float) -> Array:
 
 def _input_field(bi: Element, env: ModelEnv) -> tuple[str, Callable[[Frame], Array], DataType] | None:
     """The BayesInput's field, through its DerivedField (a Discretize) when it has one."""
-    name = bi.get("fieldName")
-    if not name:
-        env.problems.invalid("attribute fieldName is required", bi)
+    name = attribute.text(bi, "fieldName", env.problems, required=True)
+    if name is None:
         return None
     df = bi.find("DerivedField")
     if df is None:
@@ -143,18 +144,14 @@ def _discrete(bi: Element, env: ModelEnv, cats: _Categories, threshold: float) -
     got = _input_field(bi, env)
     if got is None:
         return None
-    name, read, dtype = got
+    _, read, dtype = got
     pairs: list[tuple[Any, list[tuple[int, float]]]] = []
     for pc in bi.findall("PairCounts"):
-        value = pc.get("value")
+        typed = attribute.parsed(pc, "value", partial(parse_scalar, dtype), env.problems, required=True)
         tvcs = pc.find("TargetValueCounts")
-        if value is None or tvcs is None:
-            env.problems.invalid("a PairCounts needs a value attribute and a TargetValueCounts element", pc)
-            return None
-        try:
-            typed = parse_scalar(dtype, value)
-        except ValueError as exc:
-            env.problems.invalid(f"PairCounts value of field {name!r}: {exc}", pc)
+        if tvcs is None:
+            env.problems.invalid("a PairCounts needs a TargetValueCounts element", pc)
+        if typed is None or tvcs is None:
             return None
         counts = _category_counts(tvcs, env, cats)
         if counts is None:
@@ -199,9 +196,8 @@ def _continuous(bi: Element, tvs: Element, env: ModelEnv, cats: _Categories, thr
     means: list[float] = []
     sds: list[float] = []
     for tv in tvs.findall("TargetValueStat"):
-        value = tv.get("value")
+        value = attribute.text(tv, "value", env.problems, required=True)
         if value is None:
-            env.problems.invalid("attribute value is required", tv)
             return None
         dist = next((c for c in tv.children if c.tag.endswith("Distribution")), None)
         if dist is None:
@@ -211,18 +207,17 @@ def _continuous(bi: Element, tvs: Element, env: ModelEnv, cats: _Categories, thr
             env.problems.invalid(f"Naive Bayes continuous inputs use a GaussianDistribution or PoissonDistribution, "
                                  f"got {dist.tag}", dist)
             return None
+        mean = attribute.number(dist, "mean", env.problems, required=True)
+        variance = (attribute.number(dist, "variance", env.problems, required=True)
+                    if dist.tag == "GaussianDistribution" else 0.0)
+        if mean is None or variance is None:
+            return None
         try:
             column = cats.index(value)
-            mean = float(dist.get("mean") or "")
-            variance = float(dist.get("variance") or "0") if dist.tag == "GaussianDistribution" else 0.0
         except ValueError as exc:
-            env.problems.invalid(f"{dist.tag} of category {value!r}: expected numbers mean and variance ({exc})",
-                                 dist)
+            env.problems.invalid(f"TargetValueStat value {value!r} of the target: {exc}", tv)
             return None
         if dist.tag == "GaussianDistribution":
-            if dist.get("variance") is None:
-                env.problems.invalid("attribute variance is required", dist)
-                return None
             if variance <= 0.0:
                 continue  # JPMML: a Gaussian without spread contributes nothing
             kinds.append("gauss")
@@ -256,11 +251,8 @@ def compile_naive_bayes(el: Element, env: ModelEnv) -> CompiledModel | None:
     if target is None:
         env.problems.invalid("a NaiveBayesModel needs a target field in its MiningSchema", el)
         return None
-    threshold_text = el.get("threshold")
-    try:
-        threshold = float(threshold_text or "")
-    except ValueError:
-        env.problems.invalid(f"attribute threshold must be a number, got {threshold_text!r}", el)
+    threshold = attribute.number(el, "threshold", env.problems, required=True)
+    if threshold is None:
         return None
     output = el.find("BayesOutput")
     inputs_el = el.find("BayesInputs")

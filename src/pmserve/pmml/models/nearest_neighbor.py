@@ -20,6 +20,7 @@ import numpy.typing as npt
 
 from pmserve.errors import EvaluationError
 from pmserve.pmml.compiler import CompiledModel, ModelEnv, register
+from pmserve.pmml.document import attributes as attribute
 from pmserve.pmml.document.element import Element
 from pmserve.pmml.document.problems import Problems
 from pmserve.pmml.expressions.normalization import read_table
@@ -55,37 +56,11 @@ class _Settings:
 
 def _settings(el: Element, env: ModelEnv) -> _Settings | None:
     problems = env.problems
-    ok = True
-    text = el.get("numberOfNeighbors")
-    k = 0
-    if text is None:
-        problems.invalid("attribute numberOfNeighbors is required", el)
-        ok = False
-    else:
-        try:
-            k = int(text)
-        except ValueError:
-            k = 0
-        if k < 1:
-            problems.invalid(f"numberOfNeighbors must be a positive integer, got {text!r}", el)
-            ok = False
-    continuous = el.get("continuousScoringMethod", "average")
-    if continuous not in _CONTINUOUS:
-        problems.invalid(f"continuousScoringMethod must be one of {', '.join(_CONTINUOUS)}, got {continuous!r}", el)
-        ok = False
-    categorical = el.get("categoricalScoringMethod", "majorityVote")
-    if categorical not in _CATEGORICAL:
-        problems.invalid(f"categoricalScoringMethod must be one of {', '.join(_CATEGORICAL)}, got {categorical!r}",
-                         el)
-        ok = False
-    threshold_text = el.get("threshold", "0.001")
-    try:
-        threshold = float(threshold_text)
-    except ValueError:
-        problems.invalid(f"attribute threshold must be a number, got {threshold_text!r}", el)
-        ok = False
-        threshold = 0.001
-    if not ok:
+    k = attribute.integer(el, "numberOfNeighbors", problems, required=True, minimum=1)
+    continuous = attribute.choice(el, "continuousScoringMethod", _CONTINUOUS, problems, "average")
+    categorical = attribute.choice(el, "categoricalScoringMethod", _CATEGORICAL, problems, "majorityVote")
+    threshold = attribute.number(el, "threshold", problems, 0.001)
+    if k is None or continuous is None or categorical is None or threshold is None:
         return None
     return _Settings(k, continuous, categorical, threshold, el.get("instanceIdVariable"))
 
@@ -234,7 +209,7 @@ class _TargetScorer:
         if missing_target.any():
             name = self.info.name
             frame.fail(missing_target, lambda r: EvaluationError(
-                f"a nearest neighbour has no value of target field {name!r} (row {r + 1})", field=name, row=r))
+                f"a nearest neighbour has no value of target field {name!r}", field=name, row=r))
         value[bad] = None if self.dtype.is_string else np.nan
         return value
 
@@ -330,9 +305,8 @@ def _training(
     raw: dict[str, Array] = {}
     ids: Array | None = None
     for f in instance_fields:
-        name = f.get("field")
-        if not name:
-            problems.invalid("attribute field is required", f)
+        name = attribute.text(f, "field", problems, required=True)
+        if name is None:
             return None
         # The table's cells are keyed by local tag name: sklearn2pmml writes column="data:y".
         column = (f.get("column") or name).rpartition(":")[2]
@@ -392,7 +366,7 @@ def _training(
             codes.append(None)
     if errors.errors:
         row, err = next(iter(errors.errors.items()))
-        problems.invalid(f"training instance {row + 1} cannot be read: {err.message}", ti)
+        problems.invalid(f"training instance {row + 1} cannot be read: {err.text}", ti)
         return None
     return references, tuple(codes), ids, {t.name: raw[t.name] for t in targets}
 

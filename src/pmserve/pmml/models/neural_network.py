@@ -14,14 +14,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from pmserve.pmml.compiler import CompiledModel, ModelEnv, register
+from pmserve.pmml.document import attributes as attribute
 from pmserve.pmml.document.element import Element
-from pmserve.pmml.document.problems import number_attr
 from pmserve.pmml.expressions.casting import EXPRESSION_TAGS, cast_fn
 from pmserve.pmml.expressions.normalization import linear_norms
 from pmserve.pmml.expressions.vector_math import logit_inverse
@@ -49,6 +50,8 @@ _ACTIVATIONS: dict[str, Activation] = {
     "arctan": lambda z, t: 2.0 * np.arctan(z) / math.pi,
     "rectifier": lambda z, t: np.maximum(z, 0.0),
 }
+#: radialBasis computes the neuron's input differently, so it has no entry above.
+_ACTIVATIONS_RBF = (*_ACTIVATIONS, "radialBasis")
 _NORMALIZATIONS = ("none", "simplemax", "softmax")
 
 
@@ -145,10 +148,6 @@ class _Rank:
     source: int  # the one source position all neurons read at this rank, else -1
 
 
-def _number(el: Element, attr: str, env: ModelEnv, default: float | None = None) -> float | None:
-    return number_attr(el, attr, env.problems, default)
-
-
 def _inputs(el: Element, env: ModelEnv, ids: dict[str, int]) -> list[Callable[[Frame], Array]] | None:
     inputs_el = el.find("NeuralInputs")
     if inputs_el is None or not inputs_el.findall("NeuralInput"):
@@ -157,10 +156,11 @@ def _inputs(el: Element, env: ModelEnv, ids: dict[str, int]) -> list[Callable[[F
     fns: list[Callable[[Frame], Array]] = []
     ok = True
     for ni in inputs_el.findall("NeuralInput"):
-        nid = ni.get("id")
+        nid = attribute.text(ni, "id", env.problems, required=True)
         df = ni.find("DerivedField")
+        if df is None:
+            env.problems.invalid("a NeuralInput needs a DerivedField", ni)
         if nid is None or df is None:
-            env.problems.invalid("a NeuralInput needs an id attribute and a DerivedField", ni)
             ok = False
             continue
         if nid in ids:
@@ -186,34 +186,26 @@ def _layers(el: Element, env: ModelEnv, ids: dict[str, int]) -> list[_Layer] | N
     if not layer_els:
         env.problems.invalid("a NeuralNetwork needs at least one NeuralLayer", el)
         return None
-    net_activation = el.get("activationFunction")
-    net_threshold = _number(el, "threshold", env, 0.0)
-    net_width = _number(el, "width", env)
-    net_altitude = _number(el, "altitude", env, 1.0)
-    net_norm = el.get("normalizationMethod", "none")
+    net_activation = attribute.choice(el, "activationFunction", _ACTIVATIONS_RBF, env.problems)
+    net_threshold = attribute.number(el, "threshold", env.problems, 0.0)
+    net_width = attribute.number(el, "width", env.problems)
+    net_altitude = attribute.number(el, "altitude", env.problems, 1.0)
+    net_norm = attribute.choice(el, "normalizationMethod", _NORMALIZATIONS, env.problems, "none")
     layers: list[_Layer] = []
     ok = True
     for layer_el in layer_els:
-        activation = layer_el.get("activationFunction") or net_activation
-        if activation is None:
+        activation = attribute.choice(layer_el, "activationFunction", _ACTIVATIONS_RBF, env.problems,
+                                      net_activation)
+        if activation is None and (el.get("activationFunction") or layer_el.get("activationFunction")) is None:
             env.problems.invalid("attribute activationFunction is required (on the NeuralNetwork or the "
                                  "NeuralLayer)", layer_el)
+        norm = attribute.choice(layer_el, "normalizationMethod", _NORMALIZATIONS, env.problems, net_norm)
+        if activation is None or norm is None:
             ok = False
             continue
-        if activation not in _ACTIVATIONS and activation != "radialBasis":
-            env.problems.invalid(f"activationFunction must be one of {', '.join(_ACTIVATIONS)}, radialBasis; "
-                                 f"got {activation!r}", layer_el)
-            ok = False
-            continue
-        norm = layer_el.get("normalizationMethod") or net_norm
-        if norm not in _NORMALIZATIONS:
-            env.problems.invalid(f"normalizationMethod must be one of {', '.join(_NORMALIZATIONS)}, got {norm!r}",
-                                 layer_el)
-            ok = False
-            continue
-        threshold = _number(layer_el, "threshold", env, net_threshold)
-        width = _number(layer_el, "width", env, net_width)
-        altitude = _number(layer_el, "altitude", env, net_altitude)
+        threshold = attribute.number(layer_el, "threshold", env.problems, net_threshold)
+        width = attribute.number(layer_el, "width", env.problems, net_width)
+        altitude = attribute.number(layer_el, "altitude", env.problems, net_altitude)
         layer = _layer(layer_el, env, ids, activation, norm, threshold, width, altitude)
         if layer is None:
             ok = False
@@ -239,9 +231,8 @@ def _layer(
     altitudes: list[float] = []
     ok = True
     for neuron in neurons:
-        nid = neuron.get("id")
+        nid = attribute.text(neuron, "id", env.problems, required=True)
         if nid is None:
-            env.problems.invalid("attribute id is required", neuron)
             ok = False
             continue
         if nid in ids:
@@ -249,9 +240,9 @@ def _layer(
             ok = False
             continue
         ids[nid] = len(ids)
-        bias = _number(neuron, "bias", env, 0.0)
-        n_width = _number(neuron, "width", env, width)
-        n_altitude = _number(neuron, "altitude", env, altitude)
+        bias = attribute.number(neuron, "bias", env.problems, 0.0)
+        n_width = attribute.number(neuron, "width", env.problems, width)
+        n_altitude = attribute.number(neuron, "altitude", env.problems, altitude)
         if activation == "radialBasis" and n_width is None and neuron.get("width") is None:
             env.problems.invalid("activationFunction radialBasis needs a width (on the Neuron, the NeuralLayer "
                                  "or the NeuralNetwork)", neuron)
@@ -261,18 +252,14 @@ def _layer(
             ok = False
         row: list[tuple[int, float]] = []
         for con in neuron.findall("Con"):
-            src = con.get("from")
-            weight = _number(con, "weight", env)
-            if src is None or con.get("weight") is None:
-                env.problems.invalid("a Con (connection) needs the attributes from and weight", con)
+            src = attribute.text(con, "from", env.problems, required=True)
+            weight = attribute.number(con, "weight", env.problems, required=True)
+            if src is None or weight is None:
                 ok = False
                 continue
             if src not in known:
                 env.problems.invalid(f"Con from {src!r}: no NeuralInput or Neuron of an earlier layer has "
                                      "this id", con)
-                ok = False
-                continue
-            if weight is None:
                 ok = False
                 continue
             row.append((known[src], weight))
@@ -483,10 +470,8 @@ def _classification(
             env.problems.invalid(f"a classification NeuralOutput maps its neuron with a NormDiscrete, got {expr.tag}",
                                  expr)
             return None
-        try:
-            cat = parse_scalar(target.dtype, expr.get("value") or "")
-        except ValueError as exc:
-            env.problems.invalid(f"NormDiscrete value of target {target.name!r}: {exc}", expr)
+        cat = attribute.parsed(expr, "value", partial(parse_scalar, target.dtype), env.problems, required=True)
+        if cat is None:
             return None
         if cat in categories:
             env.problems.invalid(f"category {cat!r} of target {target.name!r} has two NeuralOutputs", expr)

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from pmserve.pmml.compiler import CompiledModel, ModelEnv, register
+from pmserve.pmml.document import attributes as attribute
 from pmserve.pmml.document.element import Element
-from pmserve.pmml.document.problems import number_attr
 from pmserve.pmml.expressions.vector_math import INVERSE_LINKS, simplemax_rows, softmax_rows
 from pmserve.pmml.fields.categorical import lookup
 from pmserve.pmml.fields.frame import Expr, Frame, ReadOrder
@@ -157,13 +158,9 @@ def _table(el: Element, env: ModelEnv, category: Any) -> Table | None:
     ok = True
     for p in el.findall("NumericPredictor"):
         e = c.ref(p.get("name") or "", p)
-        coef = _num(p, "coefficient", env)
-        try:
-            exponent = int(p.get("exponent", "1"))
-        except ValueError:
-            env.problems.invalid(f"exponent must be an integer, got {p.get('exponent')!r}", p)
-            exponent = 1
-        if e is None or coef is None:
+        coef = attribute.number(p, "coefficient", env.problems, required=True)
+        exponent = attribute.integer(p, "exponent", env.problems, 1)
+        if e is None or coef is None or exponent is None:
             ok = False
             continue
         if e.dtype.is_string:
@@ -173,19 +170,17 @@ def _table(el: Element, env: ModelEnv, category: Any) -> Table | None:
         numeric.append((e, coef, exponent))
     for p in el.findall("CategoricalPredictor"):
         e = c.ref(p.get("name") or "", p)
-        coef = _num(p, "coefficient", env)
+        coef = attribute.number(p, "coefficient", env.problems, required=True)
         if e is None or coef is None:
             ok = False
             continue
-        try:
-            value = parse_scalar(e.dtype, p.get("value") or "")
-        except ValueError as exc:
-            env.problems.invalid(f"CategoricalPredictor value of field {p.get('name')!r}: {exc}", p)
+        value = attribute.parsed(p, "value", partial(parse_scalar, e.dtype), env.problems, required=True)
+        if value is None:
             ok = False
             continue
         categorical.append((e, value, coef))
     for t in el.findall("PredictorTerm"):
-        coef = _num(t, "coefficient", env)
+        coef = attribute.number(t, "coefficient", env.problems, required=True)
         refs = [c.ref(f.get("field") or "", f) for f in t.findall("FieldRef")]
         if coef is None or any(r is None for r in refs) or not refs:
             if not refs:
@@ -193,7 +188,7 @@ def _table(el: Element, env: ModelEnv, category: Any) -> Table | None:
             ok = False
             continue
         terms.append((tuple(r for r in refs if r is not None), coef))
-    intercept = _num(el, "intercept", env, default=0.0)
+    intercept = attribute.number(el, "intercept", env.problems, 0.0)
     if not ok or intercept is None:
         return None
     names = [p.get("name") or "" for p in el.findall("NumericPredictor")]
@@ -212,15 +207,10 @@ def _table(el: Element, env: ModelEnv, category: Any) -> Table | None:
                  is_default, tuple(reads))
 
 
-def _num(el: Element, attr: str, env: ModelEnv, default: float | None = None) -> float | None:
-    return number_attr(el, attr, env.problems, default, required=default is None)
-
-
 @register("RegressionModel")
 def compile_regression(el: Element, env: ModelEnv) -> CompiledModel | None:
-    method = el.get("normalizationMethod", "none")
-    if method not in _METHODS:
-        env.problems.invalid(f"normalizationMethod must be one of {', '.join(_METHODS)}, got {method!r}", el)
+    method = attribute.choice(el, "normalizationMethod", _METHODS, env.problems, "none")
+    if method is None:
         return None
     table_els = el.findall("RegressionTable")
     if not table_els:
@@ -267,14 +257,8 @@ def compile_regression(el: Element, env: ModelEnv) -> CompiledModel | None:
         return None
     tables: list[Table] = []
     for t in table_els:
-        cat_text = t.get("targetCategory")
-        if cat_text is None:
-            env.problems.invalid("attribute targetCategory is required in a classification model", t)
-            return None
-        try:
-            cat = parse_scalar(target.dtype, cat_text)
-        except ValueError as exc:
-            env.problems.invalid(f"targetCategory: {exc}", t)
+        cat = attribute.parsed(t, "targetCategory", partial(parse_scalar, target.dtype), env.problems, required=True)
+        if cat is None:
             return None
         tab = _table(t, env, cat)
         if tab is None:

@@ -27,8 +27,8 @@ import numpy as np
 
 from pmserve.errors import EvaluationError
 from pmserve.pmml.compiler import CompiledModel, ModelEnv, register
+from pmserve.pmml.document import attributes as attribute
 from pmserve.pmml.document.element import Element
-from pmserve.pmml.document.problems import choice_attr, number_attr
 from pmserve.pmml.expressions.predicates import PredicateFn, compile_predicate, find_predicate
 from pmserve.pmml.fields.frame import Frame, ReadOrder
 from pmserve.pmml.fields.types import Array, DataType, empty, parse_scalar
@@ -46,10 +46,6 @@ class _Rule:
     category: int  # index into the model's categories
     confidence: float
     weight: float
-
-
-def _number(el: Element, attr: str, env: ModelEnv, default: float | None) -> float | None:
-    return number_attr(el, attr, env.problems, default)
 
 
 class _Collector:
@@ -93,14 +89,13 @@ class _Collector:
             # The implicit id counts every SimpleRule, with or without an id of its own.
             self.simple_rules += 1
             position = self.simple_rules
-            score = el.get("score")
+            score = attribute.text(el, "score", self.env.problems, required=True)
             if score is None:
-                self.env.problems.invalid("attribute score is required", el)
                 self.ok = False
                 continue
             cat = self.category(score, el, "score")
-            confidence = _number(el, "confidence", self.env, 1.0)
-            weight = _number(el, "weight", self.env, 1.0)
+            confidence = attribute.number(el, "confidence", self.env.problems, 1.0)
+            weight = attribute.number(el, "weight", self.env.problems, 1.0)
             if cat is None or confidence is None or weight is None:
                 self.ok = False
                 continue
@@ -122,7 +117,7 @@ def compile_rule_set(el: Element, env: ModelEnv) -> CompiledModel | None:
         env.problems.invalid("a RuleSet needs at least one RuleSelectionMethod", rule_set)
         return None
     # PMML 4.4 RuleSet: "the first method is used as the default method for scoring".
-    criterion = choice_attr(methods[0], "criterion", _CRITERIA, env.problems)
+    criterion = attribute.choice(methods[0], "criterion", _CRITERIA, env.problems, required=True)
     if criterion is None:
         return None
     dtype = env.target.dtype if env.target is not None else DataType.STRING
@@ -130,8 +125,8 @@ def compile_rule_set(el: Element, env: ModelEnv) -> CompiledModel | None:
     walker.walk(rule_set.children, ())
     default_text = rule_set.get("defaultScore")
     default_cat = walker.category(default_text, rule_set, "defaultScore") if default_text is not None else None
-    default_conf = _number(rule_set, "defaultConfidence", env, None)
-    if not walker.ok or (rule_set.get("defaultConfidence") is not None and default_conf is None):
+    default_conf = attribute.number(rule_set, "defaultConfidence", env.problems)
+    if not walker.ok or (attribute.given(rule_set, "defaultConfidence") and default_conf is None):
         return None
     categories = tuple(walker.categories)
     rules = tuple(walker.rules)
@@ -203,7 +198,7 @@ class _Scorer:
             if self.default_category is None or self.default_confidence is None:
                 missing = "defaultScore" if self.default_category is None else "defaultConfidence"
                 frame.fail(none, lambda r: EvaluationError(
-                    f"RuleSet: no rule fired and the RuleSet has no {missing} (row {r + 1})", row=r))
+                    f"RuleSet: no rule fired and the RuleSet has no {missing}", row=r))
             else:
                 winner_cat[none] = self.default_category
                 conf[none, self.default_category] = self.default_confidence

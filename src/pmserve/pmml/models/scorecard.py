@@ -22,8 +22,8 @@ import numpy as np
 
 from pmserve.errors import EvaluationError
 from pmserve.pmml.compiler import CompiledModel, ModelEnv, register
+from pmserve.pmml.document import attributes as attribute
 from pmserve.pmml.document.element import Element
-from pmserve.pmml.document.problems import choice_attr
 from pmserve.pmml.expressions.predicates import PredicateFn, compile_predicate, find_predicate
 from pmserve.pmml.fields.frame import Expr, Frame, ReadOrder
 from pmserve.pmml.fields.types import Array, DataType
@@ -48,44 +48,20 @@ class _Characteristic:
     baseline: float
 
 
-def _number(el: Element, attr: str, env: ModelEnv) -> tuple[bool, float | None]:
-    """(ok, value) of an optional numeric attribute."""
-    text = el.get(attr)
-    if text is None:
-        return True, None
-    try:
-        return True, float(text)
-    except ValueError:
-        env.problems.invalid(f"attribute {attr} must be a number, got {text!r}", el)
-        return False, None
-
-
-def _boolean(el: Element, attr: str, default: bool, env: ModelEnv) -> bool:
-    text = el.get(attr)
-    if text is None:
-        return default
-    if text not in ("true", "false", "1", "0"):
-        env.problems.invalid(f"attribute {attr} must be true or false, got {text!r}", el)
-    return text in ("true", "1")
-
-
 @register("Scorecard")
 def compile_scorecard(el: Element, env: ModelEnv) -> CompiledModel | None:
     if env.function_name != "regression":
         env.problems.unsupported(f"functionName {env.function_name!r}: a Scorecard is scored as a regression "
                                  f"(functionName regression)", el)
         return None
-    ok_initial, initial = _number(el, "initialScore", env)
-    ok_baseline, model_baseline = _number(el, "baselineScore", env)
-    use_codes = _boolean(el, "useReasonCodes", True, env)
-    algorithm = el.get("reasonCodeAlgorithm", "pointsBelow")
-    ok = ok_initial and ok_baseline
-    if algorithm not in _ALGORITHMS:
-        env.problems.invalid(f"reasonCodeAlgorithm must be pointsBelow or pointsAbove, got {algorithm!r}", el)
-        ok = False
+    initial = attribute.number(el, "initialScore", env.problems, 0.0)
+    model_baseline = attribute.number(el, "baselineScore", env.problems)
+    use_codes = attribute.boolean(el, "useReasonCodes", env.problems, True)
+    algorithm = attribute.choice(el, "reasonCodeAlgorithm", _ALGORITHMS, env.problems, "pointsBelow")
     # baselineMethod only records how the baselines were chosen; it changes no result.
-    if choice_attr(el, "baselineMethod", _BASELINE_METHODS, env.problems, "other") is None:
-        ok = False
+    method = attribute.choice(el, "baselineMethod", _BASELINE_METHODS, env.problems, "other")
+    ok = (initial is not None and (model_baseline is not None or not attribute.given(el, "baselineScore"))
+          and use_codes is not None and algorithm is not None and method is not None)
     chars_el = el.find("Characteristics")
     if chars_el is None or not chars_el.findall("Characteristic"):
         env.problems.invalid("a Scorecard needs Characteristics with at least one Characteristic",
@@ -94,7 +70,7 @@ def compile_scorecard(el: Element, env: ModelEnv) -> CompiledModel | None:
     codes: list[str] = []
     characteristics: list[_Characteristic] = []
     for i, ch in enumerate(chars_el.findall("Characteristic"), start=1):
-        got = _characteristic(ch, i, env, use_codes, model_baseline, codes)
+        got = _characteristic(ch, i, env, bool(use_codes), model_baseline, codes)
         if got is None:
             ok = False
         else:
@@ -104,7 +80,7 @@ def compile_scorecard(el: Element, env: ModelEnv) -> CompiledModel | None:
     dtype = env.target.dtype if env.target is not None and env.target.dtype.is_number else DataType.DOUBLE
     if dtype is DataType.INTEGER:
         dtype = DataType.DOUBLE
-    return CompiledModel(_Scorer(tuple(characteristics), initial or 0.0, use_codes, algorithm == "pointsAbove",
+    return CompiledModel(_Scorer(tuple(characteristics), initial or 0.0, bool(use_codes), algorithm == "pointsAbove",
                                  tuple(codes), dtype))
 
 
@@ -113,7 +89,8 @@ def _characteristic(
     codes: list[str],
 ) -> _Characteristic | None:
     name = ch.get("name") or f"#{position}"
-    ok, baseline = _number(ch, "baselineScore", env)
+    baseline = attribute.number(ch, "baselineScore", env.problems)
+    ok = baseline is not None or not attribute.given(ch, "baselineScore")
     if baseline is None:
         baseline = model_baseline
     if use_codes and baseline is None and ok:
@@ -132,7 +109,8 @@ def _characteristic(
             ok = False
             continue
         pred = compile_predicate(pred_el, env.compiler)
-        ok_score, partial = _number(a, "partialScore", env)
+        partial = attribute.number(a, "partialScore", env.problems)
+        ok_score = partial is not None or not attribute.given(a, "partialScore")
         expr: Expr | None = None
         cps = a.find("ComplexPartialScore")
         if cps is not None:
@@ -202,8 +180,8 @@ class _Scorer:
         failed = status == 2
         if failed.any():
             frame.fail(failed, lambda r: EvaluationError(
-                f"Scorecard: a Characteristic matched none of its Attributes, so the score is undefined "
-                f"(row {r + 1})", row=r))
+                "Scorecard: a Characteristic matched none of its Attributes, so the score is undefined",
+                row=r))
         score[status != 0] = np.nan
         reasons = self._rank(points, first_met, status == 0) if self.use_codes else None
         return Prediction(n, self.dtype, score, reason_codes=reasons)

@@ -20,14 +20,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from pmserve.errors import EvaluationError
 from pmserve.pmml.compiler import CompiledModel, ModelEnv, register
+from pmserve.pmml.document import attributes as attribute
 from pmserve.pmml.document.element import Element
-from pmserve.pmml.document.problems import number_attr
 from pmserve.pmml.expressions.casting import equal_to
 from pmserve.pmml.fields.frame import Frame
 from pmserve.pmml.fields.types import Array, DataType, empty, is_missing, parse_scalar
@@ -103,10 +104,6 @@ class _Machine:
         return len(self.columns) == self.n_vectors and bool((self.columns == np.arange(self.n_vectors)).all())
 
 
-def _float(el: Element, attr: str, env: ModelEnv, default: float | None) -> float | None:
-    return number_attr(el, attr, env.problems, default, required=default is None)
-
-
 def _kernel(el: Element, env: ModelEnv) -> _Kernel | None:
     found = [c for c in el.children if c.tag in _KERNELS]
     if len(found) != 1:
@@ -114,9 +111,9 @@ def _kernel(el: Element, env: ModelEnv) -> _Kernel | None:
                              f"got {len(found)}", el)
         return None
     k = found[0]
-    gamma = _float(k, "gamma", env, 1.0)
-    coef0 = _float(k, "coef0", env, 1.0)
-    degree = _float(k, "degree", env, 1.0)
+    gamma = attribute.number(k, "gamma", env.problems, 1.0)
+    coef0 = attribute.number(k, "coef0", env.problems, 1.0)
+    degree = attribute.number(k, "degree", env.problems, 1.0)
     if gamma is None or coef0 is None or degree is None:
         return None
     return _Kernel(k.tag, gamma, coef0, degree)
@@ -140,7 +137,7 @@ def _vector(vi: Element, n_fields: int, env: ModelEnv) -> list[float] | None:
     if dense is not None:
         values = _numbers(dense, env)
     elif sparse is not None:
-        size = _float(sparse, "n", env, float(n_fields))
+        size = attribute.number(sparse, "n", env.problems, float(n_fields))
         idx_el, ent_el = sparse.find("Indices"), sparse.find("REAL-Entries")
         indices = _numbers(idx_el, env) if idx_el is not None else []
         entries = _numbers(ent_el, env) if ent_el is not None else []
@@ -184,16 +181,14 @@ def _inputs(fields_el: Element, env: ModelEnv) -> list[tuple[str, Callable[[Fram
         elif f.tag == "CategoricalPredictor":
             name = f.get("name") or ""
             src = env.compiler.ref(name, f)
-            coef = _float(f, "coefficient", env, 1.0)
+            coef = attribute.number(f, "coefficient", env.problems, 1.0)
             if src is None or coef is None:
                 return None
             if coef != 1.0:
                 env.problems.invalid(f"a VectorFields CategoricalPredictor has coefficient 1, got {coef!r}", f)
                 return None
-            try:
-                value = parse_scalar(src.dtype, f.get("value") or "")
-            except ValueError as exc:
-                env.problems.invalid(f"CategoricalPredictor value of field {name!r}: {exc}", f)
+            value = attribute.parsed(f, "value", partial(parse_scalar, src.dtype), env.problems, required=True)
+            if value is None:
                 return None
             read = src.fn
 
@@ -214,12 +209,8 @@ def _inputs(fields_el: Element, env: ModelEnv) -> list[tuple[str, Callable[[Fram
 
 
 def _method(el: Element, env: ModelEnv, machines: list[Element]) -> str | None:
-    method = el.get("classificationMethod")
-    if method is not None:
-        if method not in ("OneAgainstAll", "OneAgainstOne"):
-            env.problems.invalid(f"classificationMethod must be OneAgainstAll or OneAgainstOne, got {method!r}", el)
-            return None
-        return method
+    if el.get("classificationMethod") is not None:
+        return attribute.choice(el, "classificationMethod", ("OneAgainstAll", "OneAgainstOne"), env.problems)
     # Producers often omit it; JPMML infers it from the machines instead of the schema default.
     if el.get("alternateBinaryTargetCategory") is not None:
         return "OneAgainstOne"
@@ -252,11 +243,9 @@ def compile_svm(el: Element, env: ModelEnv) -> CompiledModel | None:
         return None
     vectors: dict[str, list[float]] = {}
     for vi in vd.findall("VectorInstance"):
-        vid = vi.get("id")
         vec = _vector(vi, len(inputs), env)
-        if vid is None:
-            env.problems.invalid("attribute id is required", vi)
-        elif vec is not None:
+        vid = attribute.text(vi, "id", env.problems, required=True)
+        if vid is not None and vec is not None:
             vectors[vid] = vec
     machine_els = el.findall("SupportVectorMachine")
     if not machine_els:
@@ -269,7 +258,7 @@ def compile_svm(el: Element, env: ModelEnv) -> CompiledModel | None:
     matrix = np.array([vectors[v] for v in ids], dtype=np.float64).reshape(len(ids), len(inputs))
     target = env.target
     tdtype = target.dtype if target is not None else DataType.STRING
-    model_threshold = _float(el, "threshold", env, 0.0)
+    model_threshold = attribute.number(el, "threshold", env.problems, 0.0)
     machines: list[_Machine] = []
     for m in machine_els:
         machine = _machine(m, env, column, tdtype, model_threshold)
@@ -289,7 +278,7 @@ def compile_svm(el: Element, env: ModelEnv) -> CompiledModel | None:
             field_of = dict(zip(frame.rows[missing].tolist(), first[missing].tolist(), strict=True))
             frame.fail(missing, lambda r: EvaluationError(
                 f"field {names[field_of[r]]!r} of the support vector machine is missing; "
-                f"every VectorField needs a value (row {r + 1})", field=names[field_of[r]], row=r))
+                f"every VectorField needs a value", field=names[field_of[r]], row=r))
         values = np.empty((frame.n, len(machines)))
         x_t = np.ascontiguousarray(x.T)
         block = max(16, _BLOCK // max(len(ids), 1))
@@ -348,13 +337,13 @@ def _machine(m: Element, env: ModelEnv, column: dict[str, int], tdtype: DataType
         if vid is None or vid not in column:
             env.problems.invalid(f"vectorId {vid!r} names no VectorInstance of the VectorDictionary", sv)
             return None
-        c = _float(co, "value", env, 0.0)
+        c = attribute.number(co, "value", env.problems, 0.0)
         if c is None:
             return None
         cols.append(column[vid])
         values.append(c)
-    intercept = _float(co_el, "absoluteValue", env, 0.0)
-    threshold = _float(m, "threshold", env, model_threshold if model_threshold is not None else 0.0)
+    intercept = attribute.number(co_el, "absoluteValue", env.problems, 0.0)
+    threshold = attribute.number(m, "threshold", env.problems, model_threshold if model_threshold is not None else 0.0)
     cats: list[Any] = []
     for attr in ("targetCategory", "alternateTargetCategory"):
         text = m.get(attr)
@@ -455,7 +444,7 @@ def _one_against_one(el: Element, env: ModelEnv, machines: list[_Machine],
                 first_vote[mask, j] = np.minimum(first_vote[mask, j], step)
         if bad.any():
             frame.fail(bad, lambda r: EvaluationError(
-                f"the support vector machine's value must round to 0 or 1 to pick a category (row {r + 1})", row=r))
+                "the support vector machine's value must round to 0 or 1 to pick a category", row=r))
         invalid = missing | bad
         total = votes.sum(axis=1, keepdims=True)
         with np.errstate(invalid="ignore", divide="ignore"):

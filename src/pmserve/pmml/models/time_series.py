@@ -46,8 +46,8 @@ import numpy as np
 
 from pmserve.errors import EvaluationError
 from pmserve.pmml.compiler import CompiledModel, ModelEnv, Predictor, register
+from pmserve.pmml.document import attributes as attribute
 from pmserve.pmml.document.element import Element
-from pmserve.pmml.document.problems import choice_attr, number_attr
 from pmserve.pmml.expressions.predicates import parse_array
 from pmserve.pmml.fields.frame import Expr, Frame
 from pmserve.pmml.fields.types import Array, DataType
@@ -67,9 +67,8 @@ def compile_time_series(el: Element, env: ModelEnv) -> CompiledModel | None:
     if env.function_name != "timeSeries":
         problems.invalid(f"functionName must be timeSeries, got {env.function_name!r}", el)
         return None
-    best = el.get("bestFit")
+    best = attribute.text(el, "bestFit", problems, required=True)
     if best is None:
-        problems.invalid("attribute bestFit is required (the algorithm that scores)", el)
         return None
     algorithm = el.find(best)
     if best not in ("ExponentialSmoothing", "ARIMA", "StateSpaceModel"):
@@ -148,7 +147,7 @@ def _predictor(forecast: Forecast, horizon: Expr | None) -> Predictor:
             values = h[bad]
             frame.fail(bad, lambda r: EvaluationError(
                 f"the forecast horizon must be an integer from 1 to {MAX_HORIZON}, got "
-                f"{values[0] if len(values) == 1 else 'another value'} (row {r + 1})", row=r))
+                f"{values[0] if len(values) == 1 else 'another value'}", row=r))
         ok = present & ~bad
         out = np.full(frame.n, np.nan)
         if ok.any():
@@ -162,16 +161,12 @@ def _predictor(forecast: Forecast, horizon: Expr | None) -> Predictor:
 # -- exponential smoothing ---------------------------------------------------------------------
 
 
-def _number(el: Element, attr: str, env: ModelEnv, default: float | None = None) -> float | None:
-    return number_attr(el, attr, env.problems, default, required=default is None)
-
-
 def _exponential_smoothing(es: Element, env: ModelEnv) -> Forecast | None:
     level_el = es.find("Level")
     if level_el is None:
         env.problems.invalid("ExponentialSmoothing needs a Level", es)
         return None
-    level = _number(level_el, "smoothedValue", env)
+    level = attribute.number(level_el, "smoothedValue", env.problems, required=True)
     trend = _trend(es.find("Trend_ExpoSmooth"), env)
     season = _seasonality(es.find("Seasonality_ExpoSmooth"), env)
     if level is None or trend is None or season is None:
@@ -188,15 +183,15 @@ def _exponential_smoothing(es: Element, env: ModelEnv) -> Forecast | None:
 def _trend(el: Element | None, env: ModelEnv) -> Callable[[float, Array], Array] | None:
     if el is None:
         return lambda level, h: np.full(len(h), level)
-    kind = choice_attr(el, "trend", _TRENDS, env.problems, "additive")
+    kind = attribute.choice(el, "trend", _TRENDS, env.problems, "additive")
     if kind is None:
         return None
     if kind == "polynomial_exp":
         env.problems.unsupported("trend polynomial_exp is not supported; expected additive, damped_additive, "
                                  "multiplicative or damped_multiplicative", el)
         return None
-    value = _number(el, "smoothedValue", env)
-    phi = _number(el, "phi", env, default=1.0)
+    value = attribute.number(el, "smoothedValue", env.problems, required=True)
+    phi = attribute.number(el, "phi", env.problems, 1.0)
     if value is None or phi is None:
         return None
     t = value
@@ -220,17 +215,9 @@ def _trend(el: Element | None, env: ModelEnv) -> Callable[[float, Array], Array]
 def _seasonality(el: Element | None, env: ModelEnv) -> Callable[[Array, Array], Array] | None:
     if el is None:
         return lambda base, h: base
-    kind = el.get("type")
-    if kind not in ("additive", "multiplicative"):
-        env.problems.invalid(f"Seasonality_ExpoSmooth type must be additive or multiplicative, got {kind!r}", el)
-        return None
-    period_text = el.get("period")
-    try:
-        period = int(period_text or "")
-    except ValueError:
-        period = 0
-    if period < 1:
-        env.problems.invalid(f"attribute period must be a positive integer, got {period_text!r}", el)
+    kind = attribute.choice(el, "type", ("additive", "multiplicative"), env.problems, required=True)
+    period = attribute.integer(el, "period", env.problems, required=True, minimum=1)
+    if kind is None or period is None:
         return None
     if el.get("phase") not in (None, "0"):
         env.problems.unsupported(f"a seasonal phase ({el.get('phase')}) is not supported; expected the Array to "
@@ -278,26 +265,17 @@ def _arima(el: Element, model: Element, env: ModelEnv) -> Forecast | None:
         if el.find(tag) is not None:
             problems.unsupported(f"{tag} is not supported in ARIMA forecasts", el.find(tag))
             ok = False
-    transformation = el.get("transformation", "none")
-    if transformation not in ("none", "logarithmic", "squareroot"):
-        problems.invalid(f"transformation must be none, logarithmic or squareroot, got {transformation!r}", el)
-        ok = False
-    constant = _number(el, "constantTerm", env, default=0.0)
+    transformation = attribute.choice(el, "transformation", ("none", "logarithmic", "squareroot"), problems, "none")
+    constant = attribute.number(el, "constantTerm", env.problems, 0.0)
     nonseasonal = _component(el.find("NonseasonalComponent"), ("p", "d", "q"), env)
     seasonal_el = el.find("SeasonalComponent")
     seasonal = _component(seasonal_el, ("P", "D", "Q"), env)
-    period = 1
+    period: int | None = 1
     if seasonal_el is not None:
-        try:
-            period = int(seasonal_el.get("period") or "")
-        except ValueError:
-            period = 0
-        if period < 1:
-            problems.invalid(f"attribute period must be a positive integer, got {seasonal_el.get('period')!r}",
-                             seasonal_el)
-            ok = False
+        period = attribute.integer(seasonal_el, "period", problems, required=True, minimum=1)
     history = _history(model, env)
-    if not ok or constant is None or nonseasonal is None or seasonal is None or history is None:
+    if (not ok or constant is None or nonseasonal is None or seasonal is None or history is None or period is None
+            or transformation is None):
         return None
     ar = _poly_product(_ar_poly(nonseasonal.ar, 1), _ar_poly(seasonal.ar, period))
     ma = _poly_product(_ma_poly(nonseasonal.ma, 1), _ma_poly(seasonal.ma, period))
@@ -343,7 +321,7 @@ def _state_space(el: Element, env: ModelEnv) -> float | None:
     measurement = _dense_matrix(el.find("MeasurementMatrix"), "MeasurementMatrix", el, env)
     if el.find("TransitionMatrix") is not None:
         _dense_matrix(el.find("TransitionMatrix"), "TransitionMatrix", el, env)
-    intercept = _number(el, "intercept", env, default=0.0)
+    intercept = attribute.number(el, "intercept", env.problems, 0.0)
     vector_el = el.find("InterceptVector")
     if state is None or measurement is None or intercept is None:
         return None
@@ -455,13 +433,8 @@ def _component(el: Element | None, names: tuple[str, str, str], env: ModelEnv) -
         return _Component((0, 0, 0), (), (), ())
     order: list[int] = []
     for name in names:
-        text = el.get(name, "0")
-        try:
-            value = int(text)
-        except ValueError:
-            value = -1
-        if value < 0:
-            env.problems.invalid(f"attribute {name} must be a non-negative integer, got {text!r}", el)
+        value = attribute.integer(el, name, env.problems, 0, minimum=0)
+        if value is None:
             return None
         order.append(value)
     ar: list[float] = []
@@ -502,13 +475,11 @@ def _history(model: Element, env: ModelEnv) -> Array | None:
         return None
     values: list[tuple[float, float]] = []
     for i, tv in enumerate(series[0].findall("TimeValue")):
-        try:
-            index = float(tv.get("index", str(i)))
-            values.append((index, float(tv.get("value") or "")))
-        except ValueError:
-            env.problems.invalid(f"TimeValue index and value must be numbers, got {tv.get('index')!r} and "
-                                 f"{tv.get('value')!r}", tv)
+        index = attribute.number(tv, "index", env.problems, float(i))
+        value = attribute.number(tv, "value", env.problems, required=True)
+        if index is None or value is None:
             return None
+        values.append((index, value))
     if not values:
         env.problems.invalid("the original TimeSeries holds no TimeValue", series[0])
         return None

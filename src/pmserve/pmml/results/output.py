@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from pmserve.errors import DataError, EvaluationError, excerpt
+from pmserve.errors import DataError, EvaluationError
+from pmserve.pmml.document import attributes as attribute
 from pmserve.pmml.document.element import Element
 from pmserve.pmml.expressions.casting import EXPRESSION_TAGS, format_number
 from pmserve.pmml.expressions.transformations import ExpressionCompiler
@@ -78,7 +79,7 @@ def _undefined_output(name: str) -> Callable[[int], DataError]:
     def make(r: int) -> DataError:
         return EvaluationError(
             f"OutputField {name!r} is not defined for a record without a prediction, and another "
-            f"OutputField's expression reads it (row {r + 1})", field=name, row=r)
+            f"OutputField's expression reads it", field=name, row=r)
 
     return make
 
@@ -118,9 +119,8 @@ def compile_output(
     primary = target
     seen: set[str] = set()
     for of in el.findall("OutputField"):
-        name = of.get("name")
-        if not name:
-            c.problems.invalid("attribute name is required", of)
+        name = attribute.text(of, "name", c.problems, required=True, empty=False)
+        if name is None:
             continue
         if name in seen:
             c.problems.invalid(f"OutputField {name!r} is defined twice", of)
@@ -159,11 +159,7 @@ def compile_output(
 
 def _rank(of: Element, c: ExpressionCompiler) -> int:
     """The ``rank`` attribute: a positive integer, 1 when absent."""
-    text = of.get("rank", "1").strip()
-    if not text.isascii() or not text.isdigit() or int(text) < 1:
-        c.problems.invalid(f"attribute rank must be a positive integer, got {excerpt(text)}", of)
-        return 1
-    return int(text)
+    return attribute.integer(of, "rank", c.problems, 1, minimum=1) or 1
 
 
 def _default_type(feature: str, target: FieldInfo | None) -> DataType:

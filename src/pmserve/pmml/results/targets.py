@@ -10,10 +10,12 @@ and @displayValue the display value of a category.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
 
+from pmserve.pmml.document import attributes as attribute
 from pmserve.pmml.document.element import Element
 from pmserve.pmml.document.problems import Problems
 from pmserve.pmml.fields.schema import FieldInfo
@@ -53,20 +55,7 @@ def parse_targets(el: Element | None, target: FieldInfo | None, problems: Proble
         return None
     t = chosen
 
-    def num(attr: str) -> float | None:
-        text = t.get(attr)
-        if text is None:
-            return None
-        try:
-            return float(text)
-        except ValueError:
-            problems.invalid(f"attribute {attr} must be a number, got {text!r}", t)
-            return None
-
-    cast = t.get("castInteger")
-    if cast is not None and cast not in ("round", "ceiling", "floor"):
-        problems.invalid(f"castInteger must be round, ceiling or floor, got {cast!r}", t)
-        cast = None
+    cast = attribute.choice(t, "castInteger", ("round", "ceiling", "floor"), problems)
     priors: list[tuple[Any, float]] = []
     display: dict[Any, str] = {}
     default_value = None
@@ -74,26 +63,19 @@ def parse_targets(el: Element | None, target: FieldInfo | None, problems: Proble
         v = tv.get("value")
         scalar: Any = v
         if v is not None and target is not None:
-            try:
-                scalar = parse_scalar(target.dtype, v)
-            except ValueError as exc:
-                problems.invalid(f"TargetValue value: {exc}", tv)
+            scalar = attribute.parsed(tv, "value", partial(parse_scalar, target.dtype), problems)
+            if scalar is None:
                 continue
-        if tv.get("priorProbability") is not None and v is not None:
-            try:
-                priors.append((scalar, float(tv.get("priorProbability") or "")))
-            except ValueError:
-                problems.invalid("priorProbability must be a number", tv)
+        prior = attribute.number(tv, "priorProbability", problems)
+        if prior is not None and v is not None:
+            priors.append((scalar, prior))
         if tv.get("displayValue") is not None and v is not None:
             display[scalar] = tv.get("displayValue") or ""
-        if tv.get("defaultValue") is not None:
-            try:
-                default_value = float(tv.get("defaultValue") or "")
-            except ValueError:
-                problems.invalid("defaultValue must be a number", tv)
+        default_value = attribute.number(tv, "defaultValue", problems, default_value)
     return TargetPlan(
-        name, _or(num("rescaleFactor"), 1.0), _or(num("rescaleConstant"), 0.0), num("min"), num("max"),
-        cast, default_value, tuple(priors), display,
+        name, _or(attribute.number(t, "rescaleFactor", problems), 1.0),
+        _or(attribute.number(t, "rescaleConstant", problems), 0.0), attribute.number(t, "min", problems),
+        attribute.number(t, "max", problems), cast, default_value, tuple(priors), display,
     )
 
 

@@ -86,7 +86,7 @@ def verify(model: Model) -> VerificationReport:
         return VerificationReport(len(rows), (), errors=(str(exc),))
     values = result.to_lists()
     mismatches: list[Mismatch] = []
-    errors = [f"row {r + 1}: {e}" for r, e in result.errors.items()]
+    errors = [f"row {r + 1}: {e.render(None)}" for r, e in result.errors.items()]
     checked: list[str] = []
     for name, col, precision, zero in specs:
         if name in input_names or name not in values:

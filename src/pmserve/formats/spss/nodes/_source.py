@@ -116,7 +116,7 @@ def convert_column(f: SpssField, cells: Sequence[Any]) -> np.ndarray:
 
 
 def _bad(f: SpssField, value: Any, row: int, expected: str) -> InvalidValueError:
-    return InvalidValueError(f"field {f.name!r} ({f.storage}) expects {expected}, got {value!r:.80} (row {row + 1})",
+    return InvalidValueError(f"field {f.name!r} ({f.storage}) expects {expected}, got {value!r:.80}",
                              field=f.name, value=value, row=row)
 
 

@@ -99,7 +99,7 @@ class TimeIntervals:
             return self.plan
         if not np.isfinite(values).all():
             row = int(np.flatnonzero(~np.isfinite(values))[0])
-            raise DataError(f"the time field {name!r} is missing (row {row + 1}); {self.node.describe()} builds "
+            raise DataError(f"the time field {name!r} is missing; {self.node.describe()} builds "
                             f"its time index from it", field=name, row=row)
         unit = "D" if self.time_field.storage == "date" else "s"
         months = values.astype(np.int64).astype(f"datetime64[{unit}]").astype("datetime64[M]").astype(np.int64)
@@ -109,8 +109,8 @@ class TimeIntervals:
         if bad.size:
             row = int(bad[0]) + 1
             raise DataError(f"{self.node.describe()}: the records must come one per interval in time order; the "
-                            f"{name!r} of row {row + 1} does not follow the one before it (Modeler would pad or "
-                            f"aggregate, which pmserve does not)", field=name, row=row)
+                            f"{name!r} does not follow the one before it: Modeler would pad or "
+                            f"aggregate, which pmserve does not", field=name, row=row)
         first = int(months[0])
         return replace(self.plan, year=1970 + first // 12, month=first % 12 + 1, quarter=(first % 12) // 3 + 1)
 

@@ -108,7 +108,7 @@ class ApplyTimeSeries18:
         """One input record per interval, in time order (Modeler would aggregate or fill in otherwise)."""
         if not np.isfinite(dates).all():
             row = int(np.flatnonzero(~np.isfinite(dates))[0])
-            raise DataError(f"the date field {self.date_field!r} is missing (row {row + 1}); the Time Series "
+            raise DataError(f"the date field {self.date_field!r} is missing; the Time Series "
                             f"nugget needs one dated record per interval", field=self.date_field, row=row)
         if self.months:
             day = dates.astype(np.int64).astype("datetime64[D]")
@@ -122,8 +122,8 @@ class ApplyTimeSeries18:
             row = int(bad[0]) + 1
             raise DataError(
                 f"the records must come one per interval ({step} {'month' if self.months else 'day'}(s)) in time "
-                f"order; the date of row {row + 1} does not follow the one before it (Modeler would aggregate or "
-                f"fill in, which pmserve does not)", field=self.date_field, row=row)
+                f"order; the date does not follow the one before it: Modeler would aggregate or "
+                f"fill in, which pmserve does not", field=self.date_field, row=row)
 
 
 def compile_extension_apply(node: Node, inputs: Sequence[tuple[SpssField, ...]],

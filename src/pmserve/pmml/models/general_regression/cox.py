@@ -4,17 +4,19 @@ baseline stratum, as JPMML-Evaluator does it."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from pmserve.pmml.compiler import CompiledModel, ModelEnv
+from pmserve.pmml.document import attributes as attribute
 from pmserve.pmml.document.element import Element
 from pmserve.pmml.expressions.casting import equal_to
 from pmserve.pmml.fields.frame import Frame
 from pmserve.pmml.fields.types import Array, DataType, is_missing, parse_scalar
-from pmserve.pmml.models.general_regression.design import Cell, Linear, Matrices, read_number
+from pmserve.pmml.models.general_regression.design import Cell, Linear, Matrices
 from pmserve.pmml.models.general_regression.links import read_variable, required_value
 from pmserve.pmml.results.prediction import Prediction
 
@@ -31,7 +33,7 @@ class _Baseline:
 
 
 def _baseline(el: Element, env: ModelEnv) -> _Baseline | None:
-    max_time = read_number(el, "maxTime", env, required=True)
+    max_time = attribute.number(el, "maxTime", env.problems, required=True)
     cells = el.findall("BaselineCell")
     if not cells:
         env.problems.invalid(f"{el.tag} needs at least one BaselineCell", el)
@@ -39,8 +41,8 @@ def _baseline(el: Element, env: ModelEnv) -> _Baseline | None:
     times: list[float] = []
     hazards: list[float] = []
     for c in cells:
-        t = read_number(c, "time", env, required=True)
-        h = read_number(c, "cumHazard", env, required=True)
+        t = attribute.number(c, "time", env.problems, required=True)
+        h = attribute.number(c, "cumHazard", env.problems, required=True)
         if t is None or h is None:
             return None
         times.append(t)
@@ -74,14 +76,9 @@ def compile_cox(el: Element, env: ModelEnv, matrices: Matrices, cells: list[Cell
         if strata_expr is None:
             return None
         for s in tables.findall("BaselineStratum"):
-            text = s.get("value")
-            if text is None:
-                env.problems.invalid("attribute value is required", s)
-                return None
-            try:
-                value = parse_scalar(strata_expr.dtype, text)
-            except ValueError as exc:
-                env.problems.invalid(f"BaselineStratum value of {strata_name!r}: {exc}", s)
+            value = attribute.parsed(s, "value", partial(parse_scalar, strata_expr.dtype), env.problems,
+                                     required=True)
+            if value is None:
                 return None
             b = _baseline(s, env)
             if b is None:

@@ -10,8 +10,8 @@ import numpy as np
 import numpy.typing as npt
 
 from pmserve.pmml.compiler import ModelEnv
+from pmserve.pmml.document import attributes as attribute
 from pmserve.pmml.document.element import Element
-from pmserve.pmml.document.problems import number_attr
 from pmserve.pmml.expressions.casting import equal_to
 from pmserve.pmml.fields.frame import Expr, Frame, ReadOrder
 from pmserve.pmml.fields.types import Array, DataType, is_missing, parse_scalar
@@ -147,15 +147,10 @@ class Linear:
 # -- parsing -------------------------------------------------------------------------------------------
 
 
-def read_number(el: Element, attr: str, env: ModelEnv, *, required: bool = False) -> float | None:
-    return number_attr(el, attr, env.problems, required=required)
-
-
 def _matrix(el: Element, env: ModelEnv) -> Array | None:
     """A PMML Matrix as a dense array (NaN where an element is not defined)."""
-    kind = el.get("kind", "any")
-    if kind not in ("diagonal", "symmetric", "any"):
-        env.problems.invalid(f"Matrix kind must be diagonal, symmetric or any, got {kind!r}", el)
+    kind = attribute.choice(el, "kind", ("diagonal", "symmetric", "any"), env.problems, "any")
+    if kind is None:
         return None
     arrays = el.findall("Array")
     cells = el.findall("MatCell")
@@ -166,12 +161,12 @@ def _matrix(el: Element, env: ModelEnv) -> Array | None:
     except ValueError:
         env.problems.invalid("Matrix Array elements must hold numbers", el)
         return None
-    nb_rows = _dimension(el, "nbRows", env)
-    nb_cols = _dimension(el, "nbCols", env)
+    nb_rows = attribute.integer(el, "nbRows", env.problems, 0, minimum=0, maximum=_MAX_DIMENSION)
+    nb_cols = attribute.integer(el, "nbCols", env.problems, 0, minimum=0, maximum=_MAX_DIMENSION)
     if nb_rows is None or nb_cols is None:
         return None
-    diag_default = read_number(el, "diagDefault", env)
-    off_default = read_number(el, "offDiagDefault", env)
+    diag_default = attribute.number(el, "diagDefault", env.problems)
+    off_default = attribute.number(el, "offDiagDefault", env.problems)
     if kind == "diagonal":
         size = len(rows[0]) if rows else nb_rows
         nr = nc = size
@@ -181,13 +176,16 @@ def _matrix(el: Element, env: ModelEnv) -> Array | None:
         nr = len(rows) if rows else nb_rows
         nc = max((len(r) for r in rows), default=nb_cols)
     if cells:
+        places = [(attribute.integer(c, "row", env.problems, required=True, minimum=1, maximum=_MAX_DIMENSION),
+                   attribute.integer(c, "col", env.problems, required=True, minimum=1, maximum=_MAX_DIMENSION))
+                  for c in cells]
         try:
-            coords = [(int(c.get("row") or ""), int(c.get("col") or ""), float(c.text)) for c in cells]
+            values = [float(c.text) for c in cells]
         except ValueError:
-            env.problems.invalid("MatCell needs integer row and col attributes and a number", el)
+            env.problems.invalid("a MatCell must hold a number", el)
             return None
-        if any(not (0 < r <= _MAX_DIMENSION and 0 < c <= _MAX_DIMENSION) for r, c, _ in coords):
-            env.problems.invalid(f"MatCell row and col must be between 1 and {_MAX_DIMENSION}", el)
+        coords = [(r, c, v) for (r, c), v in zip(places, values, strict=True) if r is not None and c is not None]
+        if len(coords) < len(cells):
             return None
         nr = max([nr, nb_rows, *(r for r, _, _ in coords)])
         nc = max([nc, nb_cols, *(c for _, c, _ in coords)])
@@ -224,17 +222,6 @@ def _matrix(el: Element, env: ModelEnv) -> Array | None:
 _MAX_DIMENSION = 2_000
 
 
-def _dimension(el: Element, attr: str, env: ModelEnv) -> int | None:
-    text = el.get(attr)
-    if text is None:
-        return 0
-    if not text.strip().isdigit() or int(text) > _MAX_DIMENSION:
-        env.problems.invalid(f"attribute {attr} must be a whole number from 0 to {_MAX_DIMENSION}, got {text!r}",
-                             el)
-        return None
-    return int(text)
-
-
 @dataclass(frozen=True)
 class _Predictor:
     field: str
@@ -254,9 +241,8 @@ def _predictors(el: Element | None, env: ModelEnv, factor: bool) -> tuple[dict[s
         return out, True
     ok = True
     for p in el.findall("Predictor"):
-        name = p.get("name")
-        if not name:
-            env.problems.invalid("attribute name is required", p)
+        name = attribute.text(p, "name", env.problems, required=True, empty=False)
+        if name is None:
             ok = False
             continue
         expr = env.compiler.ref(name, p)
@@ -308,9 +294,8 @@ def _term(cells: list[Element], factors: dict[str, _Predictor], covariates: dict
     ok = True
     for cell in cells:
         name = cell.get("predictorName") or ""
-        value = cell.get("value")
+        value = attribute.text(cell, "value", env.problems, required=True)
         if value is None:
-            env.problems.invalid("attribute value is required", cell)
             ok = False
             continue
         fac = factors.get(name)
@@ -377,12 +362,11 @@ class Matrices:
             self.ok = False
         else:
             for p in pl.findall("Parameter"):
-                name = p.get("name")
-                if not name:
-                    env.problems.invalid("attribute name is required", p)
+                name = attribute.text(p, "name", env.problems, required=True, empty=False)
+                if name is None:
                     self.ok = False
                     continue
-                ref = read_number(p, "referencePoint", env)
+                ref = attribute.number(p, "referencePoint", env.problems)
                 self.parameters[name] = 0.0 if ref is None else ref
         # PPMatrix: target category -> parameter -> term
         self.pp: dict[Any, dict[str, Term]] = {}
@@ -395,9 +379,8 @@ class Matrices:
             ppm_cells = ppm.findall("PPCell")
         grouped: dict[Any, dict[str, list[Element]]] = {}
         for cell in ppm_cells:
-            param = cell.get("parameterName")
-            if not param:
-                env.problems.invalid("attribute parameterName is required", cell)
+            param = attribute.text(cell, "parameterName", env.problems, required=True, empty=False)
+            if param is None:
                 self.ok = False
                 continue
             key = self._category(cell, target_dtype)
@@ -419,13 +402,9 @@ class Matrices:
             self.ok = False
         else:
             for cell in pm.findall("PCell"):
-                param = cell.get("parameterName")
-                beta = read_number(cell, "beta", env, required=True)
-                if not param:
-                    env.problems.invalid("attribute parameterName is required", cell)
-                    self.ok = False
-                    continue
-                if beta is None:
+                param = attribute.text(cell, "parameterName", env.problems, required=True, empty=False)
+                beta = attribute.number(cell, "beta", env.problems, required=True)
+                if param is None or beta is None:
                     self.ok = False
                     continue
                 key = self._category(cell, target_dtype)

@@ -10,12 +10,11 @@ import numpy as np
 import numpy.typing as npt
 
 from pmserve.pmml.compiler import ModelEnv
+from pmserve.pmml.document import attributes as attribute
 from pmserve.pmml.document.element import Element
-from pmserve.pmml.document.problems import choice_attr
 from pmserve.pmml.expressions.vector_math import INVERSE_LINKS
 from pmserve.pmml.fields.frame import Expr, Frame
 from pmserve.pmml.fields.types import Array, is_missing
-from pmserve.pmml.models.general_regression.design import read_number
 
 Link = Callable[[Array], Array]
 
@@ -110,8 +109,8 @@ def parse_adjust(el: Element, env: ModelEnv) -> Adjust | None:
         ok = False
     if el.get("trialsVariable") is not None and trials_expr is None:
         ok = False
-    offset_value = read_number(el, "offsetValue", env)
-    trials_value = read_number(el, "trialsValue", env)
+    offset_value = attribute.number(el, "offsetValue", env.problems)
+    trials_value = attribute.number(el, "trialsValue", env.problems)
     if trials_value is not None and not trials_value.is_integer():
         env.problems.invalid(f"trialsValue must be a whole number, got {el.get('trialsValue')!r}", el)
         ok = False
@@ -122,11 +121,11 @@ def parse_adjust(el: Element, env: ModelEnv) -> Adjust | None:
 
 
 def parse_link(el: Element, env: ModelEnv) -> Link | None:
-    name = choice_attr(el, "linkFunction", _LINK_NAMES, env.problems)
+    name = attribute.choice(el, "linkFunction", _LINK_NAMES, env.problems, required=True)
     if name is None:
         return None
-    dist = read_number(el, "distParameter", env, required=name == "negbin")
-    power = read_number(el, "linkParameter", env, required=name in ("oddspower", "power"))
+    dist = attribute.number(el, "distParameter", env.problems, required=name == "negbin")
+    power = attribute.number(el, "linkParameter", env.problems, required=name in ("oddspower", "power"))
     if (name == "negbin" and dist is None) or (name in ("oddspower", "power") and power is None):
         return None
     return _inverse_link(name, dist, power)

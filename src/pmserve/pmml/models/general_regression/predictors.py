@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from pmserve.pmml.compiler import CompiledModel, ModelEnv, register
+from pmserve.pmml.document import attributes as attribute
 from pmserve.pmml.document.element import Element
-from pmserve.pmml.document.problems import choice_attr
 from pmserve.pmml.expressions.vector_math import INVERSE_LINKS, exp_normalized_rows
 from pmserve.pmml.fields.frame import Frame
 from pmserve.pmml.fields.types import Array, DataType, parse_scalar
@@ -36,7 +37,7 @@ _CUMULATIVE_LINKS = ("logit", "probit", "cloglog", "loglog", "cauchit")
 
 @register("GeneralRegressionModel")
 def compile_general_regression(el: Element, env: ModelEnv) -> CompiledModel | None:
-    model_type = choice_attr(el, "modelType", _MODEL_TYPES, env.problems)
+    model_type = attribute.choice(el, "modelType", _MODEL_TYPES, env.problems, required=True)
     if model_type is None:
         return None
     fn = env.function_name
@@ -112,13 +113,10 @@ def _classifier(el: Element, env: ModelEnv, model_type: str) -> CompiledModel | 
     if not matrices.ok:
         return None
     pm_el = el.find("ParamMatrix") or el
-    ref_text = el.get("targetReferenceCategory")
-    reference: Any = None
-    if ref_text is not None:
-        try:
-            reference = parse_scalar(target.dtype, ref_text)
-        except ValueError as exc:
-            env.problems.invalid(f"targetReferenceCategory: {exc}", el)
+    reference: Any = attribute.parsed(el, "targetReferenceCategory", partial(parse_scalar, target.dtype),
+                                      env.problems)
+    if el.get("targetReferenceCategory") is not None:
+        if reference is None:
             return None
     elif model_type != "ordinalMultinomial":
         # PMML: "the reference category is the one from DataDictionary that does not appear in the
@@ -194,7 +192,7 @@ def _classifier(el: Element, env: ModelEnv, model_type: str) -> CompiledModel | 
             return classification(frame.n, dtype, categories, probs)
 
         return CompiledModel(predict_generalized, categories)
-    cumulative = choice_attr(el, "cumulativeLink", _CUMULATIVE_LINKS, env.problems)
+    cumulative = attribute.choice(el, "cumulativeLink", _CUMULATIVE_LINKS, env.problems, required=True)
     if cumulative is None:
         return None
     inverse = INVERSE_LINKS[cumulative]

@@ -14,6 +14,7 @@ from pmserve.pmml.compiler import (
     ModelEnv,
     register,
 )
+from pmserve.pmml.document import attributes as attribute
 from pmserve.pmml.document.element import Element
 from pmserve.pmml.expressions.predicates import PredicateFn, compile_predicate, find_predicate
 from pmserve.pmml.fields.schema import FieldInfo
@@ -138,14 +139,9 @@ def _fold_rescale_constant(el: Element) -> float:
 
 def _combination(el: Element, seg_el: Element, env: ModelEnv) -> Combination | None:
     problems = env.problems
-    method = seg_el.get("multipleModelMethod")
+    method = attribute.choice(seg_el, "multipleModelMethod", _ALL_METHODS, problems, required=True)
     fn = env.function_name
-    ok = True
     if method is None:
-        problems.invalid("attribute multipleModelMethod is required", seg_el)
-        return None
-    if method not in _ALL_METHODS:
-        problems.invalid(f"multipleModelMethod must be one of {', '.join(_ALL_METHODS)}, got {method!r}", seg_el)
         return None
     if method not in _ANY_FUNCTION:
         allowed = _AGGREGATES.get(fn)
@@ -157,11 +153,9 @@ def _combination(el: Element, seg_el: Element, env: ModelEnv) -> Combination | N
             problems.invalid(f"multipleModelMethod {method} is not defined for functionName {fn}; expected one "
                              f"of {', '.join(allowed + _ANY_FUNCTION)}", seg_el)
             return None
-    treatment = seg_el.get("missingPredictionTreatment", "continue")
-    if treatment not in _TREATMENTS:
-        problems.invalid(f"missingPredictionTreatment must be one of {', '.join(_TREATMENTS)}, got {treatment!r}",
-                         seg_el)
-        ok = False
+    treatment = attribute.choice(seg_el, "missingPredictionTreatment", _TREATMENTS, problems, "continue")
+    threshold = attribute.number(seg_el, "missingThreshold", problems, 1.0, minimum=0.0, maximum=1.0)
+    ok = True
     if treatment == "skipSegment" and method in _CHAINS:
         problems.invalid(f"missingPredictionTreatment skipSegment is not defined for a {method}", seg_el)
         ok = False
@@ -169,19 +163,11 @@ def _combination(el: Element, seg_el: Element, env: ModelEnv) -> Combination | N
         problems.unsupported("missingPredictionTreatment skipSegment with selectAll is not supported (nor by "
                              "JPMML); use continue or returnMissing", seg_el)
         ok = False
-    threshold_text = seg_el.get("missingThreshold", "1")
-    try:
-        threshold = float(threshold_text)
-    except ValueError:
-        threshold = float("nan")
-    if not 0.0 <= threshold <= 1.0:
-        problems.invalid(f"missingThreshold must be a number from 0 to 1, got {threshold_text!r}", seg_el)
-        ok = False
     target = env.target
     if method not in _ANY_FUNCTION and fn in ("regression", "classification") and target is None:
         problems.invalid(f"a {fn} MiningModel that combines segments with {method} needs a target field", el)
         ok = False
-    if not ok:
+    if not ok or treatment is None or threshold is None:
         return None
     dtype = target.dtype if target is not None else DataType.STRING
     if fn == "regression" and dtype.is_string and method not in _ANY_FUNCTION:
@@ -209,13 +195,8 @@ def _segments(seg_els: list[Element], combination: Combination, env: ModelEnv) -
             problems.invalid(f"Segment id {sid!r} is used twice", s)
             ok = False
         seen.add(sid)
-        weight_text = s.get("weight", "1")
-        try:
-            weight = float(weight_text)
-        except ValueError:
-            weight = float("nan")
-        if not weight >= 0.0 or weight == float("inf"):
-            problems.invalid(f"Segment weight must be a non-negative number, got {weight_text!r}", s)
+        weight = attribute.number(s, "weight", problems, 1.0, minimum=0.0, finite=True)
+        if weight is None:
             ok = False
         if s.find("VariableWeight") is not None:
             problems.unsupported("VariableWeight is not supported; use Segment/@weight", s.find("VariableWeight"))
@@ -263,7 +244,8 @@ def _segments(seg_els: list[Element], combination: Combination, env: ModelEnv) -
         if (plan.target is not None and mine is not None and plan.target.name != mine.name
                 and plan.target.name not in _SYNTHETIC and mine.name not in _SYNTHETIC and chain_or_select):
             other = plan.target.name
-        out.append(Segment(sid, weight, predicate, plan, hands_on, other))
+        if weight is not None:
+            out.append(Segment(sid, weight, predicate, plan, hands_on, other))
     return out if ok else None
 
 

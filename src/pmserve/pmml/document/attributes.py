@@ -1,0 +1,159 @@
+"""Typed readers for the attributes of PMML elements: the one place that turns attribute text into
+numbers, integers, booleans and enumerated names.
+
+Each reader is declarative: it names the attribute, whether it is required, its default, and the
+values or the range it allows.  What breaks a rule becomes an :class:`~pmserve.errors.InvalidMarkupError`
+of one shape, naming the element, its line and the attribute::
+
+    RegressionTable (line 12): attribute intercept must be a number, got 'abc'
+    NeuralLayer (line 30): attribute numberOfNeurons must be an integer of at least 1, got '0'
+    ComparisonMeasure (line 8): attribute kind must be one of distance, similarity, got 'near'
+
+A reader that records a problem returns None (the caller skips what it cannot build; the problems
+are raised together at the end of the load).  An absent or empty attribute is the default, as
+JPMML-Evaluator reads it (STATISTICA writes ``mapMissingTo=""``), except a string attribute, where
+empty is a value.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+from pmserve.pmml.document.element import Element
+from pmserve.pmml.document.problems import Problems
+
+T = TypeVar("T")
+
+#: How PMML writes a boolean (xs:boolean).
+_BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
+
+
+def _absent(el: Element, attr: str, problems: Problems, required: bool) -> str | None:
+    """The attribute's text, or None when it is absent or empty (a problem if ``required``)."""
+    text = el.get(attr)
+    if text is None or not text.strip():
+        if required:
+            problems.invalid(f"attribute {attr} is required", el)
+        return None
+    return text
+
+
+def _bad(el: Element, attr: str, problems: Problems, expected: str, text: str) -> None:
+    problems.invalid(f"attribute {attr} must be {expected}, got {text!r}", el)
+
+
+def _range(minimum: float | None, maximum: float | None, above: float | None) -> str:
+    if above is not None:
+        return f" above {above:g}" + (f" and at most {maximum:g}" if maximum is not None else "")
+    if minimum is not None and maximum is not None:
+        return f" from {minimum:g} to {maximum:g}"
+    if minimum is not None:
+        return f" of at least {minimum:g}"
+    if maximum is not None:
+        return f" of at most {maximum:g}"
+    return ""
+
+
+def _in_range(v: float, minimum: float | None, maximum: float | None, above: float | None) -> bool:
+    return ((minimum is None or v >= minimum) and (maximum is None or v <= maximum)
+            and (above is None or v > above))
+
+
+def text(el: Element, attr: str, problems: Problems, default: str | None = None, *,
+         required: bool = False, empty: bool = True) -> str | None:
+    """A string attribute: ``default`` when absent (a problem if ``required``); an empty string is a
+    value (a category may be ""), unless not ``empty`` (a name): then it is absent."""
+    found = el.get(attr)
+    if found is None or not (empty or found):
+        if required:
+            problems.invalid(f"attribute {attr} is required", el)
+        return default
+    return found
+
+
+def given(el: Element, attr: str) -> bool:
+    """Whether the attribute is written (not absent, not empty): tells an optional attribute a
+    reader returned None for because it is bad from one that is not there."""
+    text = el.get(attr)
+    return text is not None and bool(text.strip())
+
+
+def number(el: Element, attr: str, problems: Problems, default: float | None = None, *, required: bool = False,
+           minimum: float | None = None, maximum: float | None = None, above: float | None = None,
+           finite: bool = False) -> float | None:
+    """A numeric attribute (xs:double): ``default`` when absent or empty (a problem if ``required``);
+    None, and a problem, when it is no number, not finite where ``finite``, or out of the range."""
+    found = _absent(el, attr, problems, required)
+    if found is None:
+        return default
+    expected = f"a {'finite ' if finite else ''}number{_range(minimum, maximum, above)}"
+    try:
+        value = float(found)
+    except ValueError:
+        _bad(el, attr, problems, expected, found)
+        return None
+    if (finite and not math.isfinite(value)) or not _in_range(value, minimum, maximum, above):
+        _bad(el, attr, problems, expected, found)
+        return None
+    return value
+
+
+def integer(el: Element, attr: str, problems: Problems, default: int | None = None, *, required: bool = False,
+            minimum: int | None = None, maximum: int | None = None) -> int | None:
+    """An integer attribute (xs:integer): ``default`` when absent or empty (a problem if ``required``);
+    None, and a problem, when it is no integer or out of the range."""
+    found = _absent(el, attr, problems, required)
+    if found is None:
+        return default
+    try:
+        value = int(found.strip())
+    except ValueError:
+        _bad(el, attr, problems, f"an integer{_range(minimum, maximum, None)}", found)
+        return None
+    if not _in_range(value, minimum, maximum, None):
+        _bad(el, attr, problems, f"an integer{_range(minimum, maximum, None)}", found)
+        return None
+    return value
+
+
+def boolean(el: Element, attr: str, problems: Problems, default: bool) -> bool | None:
+    """A boolean attribute (xs:boolean: true, false, 1, 0): ``default`` when absent; None, and a
+    problem, when it is none of those."""
+    found = _absent(el, attr, problems, False)
+    if found is None:
+        return default
+    value = _BOOLEANS.get(found.strip())
+    if value is None:
+        _bad(el, attr, problems, "true or false", found)
+    return value
+
+
+def choice(el: Element, attr: str, allowed: Sequence[str], problems: Problems, default: str | None = None,
+           *, required: bool = False) -> str | None:
+    """An enumerated attribute: ``default`` when absent or empty; None, and a problem, when it is
+    required and absent, or not one of ``allowed``."""
+    found = _absent(el, attr, problems, required)
+    if found is None:
+        return default
+    if found not in allowed:
+        _bad(el, attr, problems, f"one of {', '.join(allowed)}", found)
+        return None
+    return found
+
+
+def parsed(el: Element, attr: str, parse: Callable[[str], T], problems: Problems, *,
+           required: bool = False) -> T | None:
+    """An attribute whose text ``parse`` reads (a value of a field's dataType, say): None when absent
+    (a problem if ``required``); None, and a problem quoting ``parse``'s ValueError, when it fails."""
+    found = el.get(attr)
+    if found is None:
+        if required:
+            problems.invalid(f"attribute {attr} is required", el)
+        return None
+    try:
+        return parse(found)
+    except ValueError as exc:
+        problems.invalid(f"attribute {attr}: {exc}", el)
+        return None
