@@ -32,7 +32,7 @@ from pmserve.formats.spss._loader import StreamModel, load_stream
 from pmserve.formats.spss._model import SpssField
 from pmserve.formats.spss.nodes._source import convert_column, python_values
 
-from ._build import REGRESSION_PMML, archive, nugget, simple_stream, source, stream_xml, table
+from ._build import REGRESSION_PMML, archive, field, node, nugget, simple_stream, source, stream_xml, table
 from ._streams import STREAM_NAMES, stream_bytes, stream_path
 
 LIMITS = StreamLimits()
@@ -484,3 +484,26 @@ def test_without_declared_terminal_a_chain_of_nuggets_is_one_branch() -> None:
     xml = stream_xml(nodes, [("0", "1"), ("1", "4"), ("4", "2")], terminal="")
     model = _load(archive({"s.xml": xml, "data/0001.dat": REGRESSION_PMML}))
     assert [f.name for f in model.reply_fields] == ["x1", "x2", "$L1-y", "$L2-y"]
+
+
+# -- a source's Types tab follows the Type node's rules --------------------------------------------
+
+def _source_with_types_tab(rows: str) -> bytes:
+    fields = field("x1", "real") + field("x2", "integer") + field("y", "real")
+    src = node("0", "DelimitedFileImportNode", name="Var. File", label="scoreInput",
+               props=f"<typeTable><rows>{rows}</rows></typeTable>", body=f"<importedFields>{fields}</importedFields>")
+    xml = stream_xml(src + nugget() + table(), [("0", "1"), ("1", "2")])
+    return archive({"made.xml": xml, "data/0001.dat": REGRESSION_PMML})
+
+
+def test_source_types_tab_declares_measure_and_role_of_its_fields() -> None:
+    """A row-level measure and a direction on a source's Types tab reach the stream's input schema."""
+    model = _load(_source_with_types_tab("<row><name>x2</name><measure>flag</measure><direction>both</direction></row>"))
+    x2 = next(f for f in model.source_fields if f.name == "x2")
+    assert (x2.measure, x2.role) == ("flag", "both")
+
+
+def test_source_types_tab_with_an_unknown_role_is_refused() -> None:
+    """An unknown direction on a source's Types tab is refused as on a Type node."""
+    with pytest.raises(DocumentError, match=r"field 'x1' has the unknown role \(direction\) 'sideways'"):
+        _load(_source_with_types_tab("<row><name>x1</name><direction>sideways</direction></row>"))
