@@ -9,15 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from pmserve.formats.spss.clem._signatures import (
-    LISTS,
-    NUM_LISTS,
-    Function,
-    Impl,
-    Typer,
-    kind_name,
-    registrar,
-)
+from pmserve.formats.spss.clem._signatures import LISTS, NUM_LISTS, Function, Impl, Typer, kind_name, registrar
 from pmserve.formats.spss.clem._values import (
     BOOLEAN,
     INTEGER,

@@ -9,15 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from pmserve.formats.spss.clem._signatures import (
-    ANY,
-    NUM,
-    Function,
-    Impl,
-    numeric_same,
-    registrar,
-    returns,
-)
+from pmserve.formats.spss.clem._signatures import ANY, NUM, Function, Impl, numeric_same, registrar, returns
 from pmserve.formats.spss.clem._values import (
     BOOLEAN,
     DATE,

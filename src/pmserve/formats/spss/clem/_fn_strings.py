@@ -8,22 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from pmserve.formats.spss.clem._signatures import (
-    NUM,
-    STR,
-    Function,
-    Impl,
-    registrar,
-    returns,
-)
-from pmserve.formats.spss.clem._values import (
-    BOOLEAN,
-    INTEGER,
-    REAL,
-    STRING,
-    Env,
-    map_rows,
-)
+from pmserve.formats.spss.clem._signatures import NUM, STR, Function, Impl, registrar, returns
+from pmserve.formats.spss.clem._values import BOOLEAN, INTEGER, REAL, STRING, Env, map_rows
 
 FUNCTIONS: dict[str, Function] = {}
 _register = registrar(FUNCTIONS)

@@ -41,7 +41,7 @@ from pmserve.formats.spss.timeseries import _props
 from pmserve.formats.spss.timeseries._extension_zip import read_extension_container
 from pmserve.formats.spss.timeseries._intervals import MAX_FUTURE_RECORDS
 from pmserve.formats.spss.timeseries._smoothing import SEASONAL, TRENDED, Smoothing, replay
-from pmserve.formats.spss.timeseries._table import extend
+from pmserve.formats.spss.timeseries._table import AddsFields, extend
 
 #: The name of the horizon field pmserve adds to the document so that its engine scores h steps.
 HORIZON = "$pmserve-horizon"
@@ -58,12 +58,9 @@ class _Initial:
 
 
 @dataclass(eq=False)
-class ApplyTimeSeries18:
+class ApplyTimeSeries18(AddsFields):
     """A compiled Modeler 18 Time Series nugget."""
 
-    node: Node
-    inputs: tuple[SpssField, ...]
-    added: tuple[SpssField, ...]
     metric: str
     date_field: str
     span: int
@@ -75,10 +72,6 @@ class ApplyTimeSeries18:
     one_step: float  # half width of the one-step limits
     half_widths: np.ndarray  # of the forecasts h = 1 .. span
     residuals: bool
-
-    @property
-    def output_fields(self) -> tuple[SpssField, ...]:
-        return self.inputs + self.added
 
     def run(self, inputs: Sequence[Table]) -> Table:
         (table,) = inputs
