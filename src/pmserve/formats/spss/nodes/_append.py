@@ -18,7 +18,7 @@ import numpy as np
 
 from pmserve.errors import DataError, DocumentError
 from pmserve.formats.spss._model import CompiledNode, Node, NodeCompiler, SpssField, StreamContext, Table
-from pmserve.formats.spss.nodes._common import null_column
+from pmserve.formats.spss.nodes._common import merged_storage, null_column
 from pmserve.formats.spss.nodes._props import prop, prop_bool, prop_text
 
 
@@ -60,10 +60,9 @@ class AppendNode:
 
 
 def _merged_storage(node: Node, name: str, a: str, b: str) -> str:
-    if a == b:
-        return a
-    if {a, b} <= {"integer", "real"}:
-        return "real"
+    merged = merged_storage(a, b)
+    if merged is not None:
+        return merged
     raise DocumentError(
         f"{node.describe()} appends field {name!r} of storage {a} to one of storage {b}",
         node=node.describe(), field=name,

@@ -14,6 +14,16 @@ from pmserve.formats.spss._model import Node, SpssField, Table
 NUMERIC_STORAGES = frozenset({"integer", "real", "date", "time", "timestamp"})
 
 
+def merged_storage(a: str, b: str) -> str | None:
+    """The storage holding values of storages ``a`` and ``b`` together (integers widen to reals);
+    None when they do not mix."""
+    if a == b:
+        return a
+    if {a, b} <= {"integer", "real"}:
+        return "real"
+    return None
+
+
 def single_input(node: Node, inputs: Sequence[tuple[SpssField, ...]]) -> tuple[SpssField, ...]:
     """The fields of the one upstream node a one-input node has."""
     if len(inputs) != 1:
