@@ -11,7 +11,7 @@ names, and refuses the node, naming what it looked for, when neither is there.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -134,8 +134,8 @@ def compile_reclassify(
         f = by_name[source]
         new_texts = [n for _, n in pairs] + ([default_text] if use_default and default_text != "undef" else [])
         new_storage = "string"
-        if all(_is_number(t) for t in new_texts):
-            new_storage = "integer" if all(_is_int(t) for t in new_texts) else "real"
+        if all(_reads_as(float, t) for t in new_texts):
+            new_storage = "integer" if all(_reads_as(int, t) for t in new_texts) else "real"
         if not use_default and (new_storage in NUMERIC_STORAGES) != (f.storage in NUMERIC_STORAGES):
             raise DocumentError(
                 f"{node.describe()}: values of {f.storage} field {source!r} that the table does not list keep "
@@ -162,17 +162,10 @@ def compile_reclassify(
     return ReclassifyNode(node, tuple(out), tuple(maps))
 
 
-def _is_number(text: str) -> bool:
+def _reads_as(convert: Callable[[str], object], text: str) -> bool:
+    """Whether ``convert`` (``int`` or ``float``) reads ``text``: the new values' storage is decided so."""
     try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _is_int(text: str) -> bool:
-    try:
-        int(text)
+        convert(text)
     except ValueError:
         return False
     return True
