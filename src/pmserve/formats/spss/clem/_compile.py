@@ -153,7 +153,7 @@ class _Compiler:
         if isinstance(op, Column):
             f = self.fields[op.name]
             if f.measure == "flag" and len(f.values) == 2:
-                return FlagTruth(BOOLEAN, op.name, f.values[1], op.kind == STRING)
+                return FlagTruth(BOOLEAN, op.name, op.kind == STRING, true_value=f.values[1])
         if op.kind in NUMBERS:
             return Truthy(BOOLEAN, op)
         raise self.fail(f"a condition must be true or false, got {_a(op.kind)}", expr)
@@ -353,18 +353,18 @@ class _Compiler:
             raise self.fail(f"{expr.name} needs a field", expr)
         string = column.kind == STRING
         if expr.name == "@OFFSET":
-            return Offset(column.kind, column.name, lag, string)
+            return Offset(column.kind, column.name, string, lag=lag)
         if expr.name == "@LAST_NON_BLANK":
             return LastPresent(column.kind, column.name, string)
         if column.kind not in NUMBERS:
             raise self.fail(f"{expr.name} needs a numeric field", expr)
         k = column.kind
-        previous = Offset(k, column.name, 1, False)
+        previous = Offset(k, column.name, False, lag=1)
         diff1 = ChainOp(k, column, (Step("-", previous, k, k),))
         if expr.name == "@DIFF1":
             return diff1
         # @DIFF2: the difference of successive @DIFF1 values, (x - x[-1]) - (x[-1] - x[-2])
-        before = ChainOp(k, previous, (Step("-", Offset(k, column.name, 2, False), k, k),))
+        before = ChainOp(k, previous, (Step("-", Offset(k, column.name, False, lag=2), k, k),))
         return ChainOp(k, diff1, (Step("-", before, k, k),))
 
 

@@ -55,16 +55,26 @@ class Column(Op):
 
 
 @dataclass(frozen=True)
-class FlagTruth(Op):
-    """A flag field used as a condition: true where it holds its true value."""
+class FieldOp(Op):
+    """An operation on one field's whole column, which holds strings or (as floats) anything else."""
 
     name: str
-    true_value: Any
     string: bool
+
+    @property
+    def column_kind(self) -> str:
+        return STRING if self.string else REAL
+
+
+@dataclass(frozen=True)
+class FlagTruth(FieldOp):
+    """A flag field used as a condition: true where it holds its true value."""
+
+    true_value: Any
 
     def evaluate(self, env: Env) -> np.ndarray:
         col = env.columns[self.name]
-        null = is_null(STRING if self.string else REAL, col)
+        null = is_null(self.column_kind, col)
         if self.string:
             true = np.fromiter((v == self.true_value for v in col), dtype=bool, count=len(col))
         else:
@@ -180,34 +190,29 @@ class IfOp(Op):
 
 
 @dataclass(frozen=True)
-class Offset(Op):
+class Offset(FieldOp):
     """@OFFSET(FIELD, N): FIELD's value N records earlier in the table; $null$ before the first."""
 
-    name: str
     lag: int
-    string: bool
 
     def evaluate(self, env: Env) -> np.ndarray:
         col = env.columns[self.name]
-        out = nulls(STRING if self.string else REAL, env.n)
+        out = nulls(self.column_kind, env.n)
         if self.lag < env.n:
             out[self.lag:] = col[: env.n - self.lag]
         return out
 
 
 @dataclass(frozen=True)
-class LastPresent(Op):
+class LastPresent(FieldOp):
     """@LAST_NON_BLANK(FIELD): the field's last value that is not blank, up to and including this
     record; $null$ before the first (blank is $null$, as for @BLANK)."""
 
-    name: str
-    string: bool
-
     def evaluate(self, env: Env) -> np.ndarray:
         col = env.columns[self.name]
-        present = ~is_null(STRING if self.string else REAL, col)
+        present = ~is_null(self.column_kind, col)
         last = np.maximum.accumulate(np.where(present, np.arange(env.n), -1)) if env.n else np.empty(0, int)
-        out = nulls(STRING if self.string else REAL, env.n)
+        out = nulls(self.column_kind, env.n)
         seen = last >= 0
         out[seen] = col[last[seen]]
         return out
