@@ -58,14 +58,16 @@ _NOT_PMML = (
 
 
 @dataclass(eq=False)
-class PmmlNugget:
-    """A compiled nugget: the PMML model with the nugget's outputs as its result columns."""
+class ScoresPmml:
+    """A node that scores a PMML model over its input and appends the model's results.
+
+    ``fields`` are the incoming fields it keeps followed by ``outputs``, the result columns.
+    """
 
     node: Node
     fields: tuple[SpssField, ...]
     outputs: tuple[SpssField, ...]
     model: pmml.Model
-    document: bytes  # the PMML as scored (the nugget's document with its outputs as OutputFields)
 
     @property
     def output_fields(self) -> tuple[SpssField, ...]:
@@ -81,10 +83,17 @@ class PmmlNugget:
         except PmserveError as exc:
             exc.context.setdefault("node", self.node.describe())
             raise
-        out = dict(table.columns)
+        out = {f.name: table.columns[f.name] for f in self.fields if f.name in table.columns}
         for f in self.outputs:
             out[f.name] = _stream_column(f, scored[f.name])
         return Table(self.fields, out, table.n_rows)
+
+
+@dataclass(eq=False)
+class PmmlNugget(ScoresPmml):
+    """A compiled nugget: the PMML model with the nugget's outputs as its result columns."""
+
+    document: bytes  # the PMML as scored (the nugget's document with its outputs as OutputFields)
 
 
 def _engine_column(f: SpssField, column: np.ndarray) -> np.ndarray | list[object]:
