@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from lxml import etree
@@ -282,18 +283,8 @@ class _Decoder:
                 raise self.invalid(f"attribute {attribute!r} appears twice on element {name!r}", at)
 
     def index_on_third_bit(self, low: int, start: int) -> int:
-        if low & 0x20 == 0:
-            return low & 0x1F
-        if low & 0x38 == 0x20:
-            return ((low & 0x07) << 8 | self.byte()) + 32
-        if low & 0x38 == 0x28:
-            return ((low & 0x07) << 16 | self.uint(2)) + 2080
-        if low == 0x30:
-            b = self.byte()
-            if b & 0xF0:
-                raise self.invalid(f"padding bits set in a name index ({b:#04x})", start)
-            return ((b & 0x0F) << 16 | self.uint(2)) + 526368
-        raise self.invalid(f"malformed element name octet (low bits {low:#04x})", start)
+        """An element name's index in the low 6 bits of its octet and the octets after (X.891 C.26)."""
+        return self.index_in(low, 6, "element-name", start)
 
     def attribute_name(self, a: int, start: int) -> str:
         if a & 0x78 == 0x78:
@@ -348,19 +339,22 @@ class _Decoder:
             return self.lookup(self.attribute_values, "attribute-value",
                                self.index_on_second_bit(o & 0x7F, start), start)
         add = bool(o & 0x40)
-        kind = (o >> 4) & 0x03
-        if kind in (0, 1):
-            length = self.length_on_fifth_bit(o & 0x0F, start)
-            raw = self.take(length)
-            text = self.utf8(raw, start) if kind == 0 else self.utf16(raw, start)
-        else:
-            second = self.byte()
-            table_index = ((o & 0x0F) << 4 | second >> 4) + 1
-            length = self.length_on_fifth_bit(second & 0x0F, start)
-            text = self.special(kind, table_index, self.take(length), start)
+        text = self.literal((o >> 4) & 0x03, o & 0x0F, 4, self.length_on_fifth_bit, start)
         if add:
             self.add(self.attribute_values, "attribute-value", text)
         return self.emit(text)
+
+    def literal(self, kind: int, low: int, bits: int, length_of: Callable[[int, int], int], start: int) -> str:
+        """The literal of a non-identifying string (X.891 C.14, C.15): UTF-8 or UTF-16 octets
+        (``kind`` 0, 1), or a restricted alphabet or encoding algorithm (2, 3) whose table index
+        continues from the ``bits`` low bits of the current octet (``low``) into the next octet."""
+        if kind in (0, 1):
+            raw = self.take(length_of(low, start))
+            return self.utf8(raw, start) if kind == 0 else self.utf16(raw, start)
+        second = self.byte()
+        table_index = (low << (8 - bits) | second >> bits) + 1
+        length = length_of(second & ((1 << bits) - 1), start)
+        return self.special(kind, table_index, self.take(length), start)
 
     def length_on_fifth_bit(self, nibble: int, start: int) -> int:
         if nibble & 0x08 == 0:
@@ -376,34 +370,36 @@ class _Decoder:
         if o & 0x20:
             return self.lookup(self.chunks, "character-chunk", self.index_on_fourth_bit(o, start), start)
         add = bool(o & 0x10)
-        kind = (o >> 2) & 0x03
-        if kind in (0, 1):
-            length = self.length_on_seventh_bit(o & 0x03, start)
-            raw = self.take(length)
-            text = self.utf8(raw, start) if kind == 0 else self.utf16(raw, start)
-        else:
-            second = self.byte()
-            table_index = ((o & 0x03) << 6 | second >> 2) + 1
-            length = self.length_on_seventh_bit(second & 0x03, start)
-            text = self.special(kind, table_index, self.take(length), start)
+        text = self.literal((o >> 2) & 0x03, o & 0x03, 2, self.length_on_seventh_bit, start)
         if add:
             self.add(self.chunks, "character-chunk", text)
         return self.emit(text)
 
     def index_on_fourth_bit(self, o: int, start: int) -> int:
-        low = o & 0x1F
-        if low & 0x10 == 0:
+        """A character chunk's index in the low 5 bits of its octet and the octets after (X.891 C.27)."""
+        return self.index_in(o & 0x1F, 5, "character-chunk", start)
+
+    def index_in(self, low: int, width: int, what: str, start: int) -> int:
+        """An index starting in the ``width`` low bits of an octet (``low``), X.891 C.26 and C.27: up
+        to ``2**(width-1)`` in those bits alone, then in 8, 16 or 20 more bits, each range after
+        the last (the three leading bits 100, 101 and 110 say which)."""
+        rest = width - 3  # bits of the index left after the three that say its range
+        small = 1 << (width - 1)
+        medium = small + (1 << (rest + 8))
+        large = medium + (1 << (rest + 16))
+        if low & small == 0:
             return low
-        if low & 0x1C == 0x10:
-            return ((low & 0x03) << 8 | self.byte()) + 16
-        if low & 0x1C == 0x14:
-            return ((low & 0x03) << 16 | self.uint(2)) + 1040
-        if low == 0x18:
+        tag, high = low >> rest, low & ((1 << rest) - 1)
+        if tag == 0b100:
+            return (high << 8 | self.byte()) + small
+        if tag == 0b101:
+            return (high << 16 | self.uint(2)) + medium
+        if tag == 0b110 and high == 0:
             b = self.byte()
             if b & 0xF0:
-                raise self.invalid(f"padding bits set in a chunk index ({b:#04x})", start)
-            return ((b & 0x0F) << 16 | self.uint(2)) + 263184
-        raise self.invalid(f"malformed character-chunk octet {o:#04x}", start)
+                raise self.invalid(f"padding bits set in the {what} index ({b:#04x})", start)
+            return ((b & 0x0F) << 16 | self.uint(2)) + large
+        raise self.invalid(f"malformed {what} index (low bits {low:#04x})", start)
 
     def length_on_seventh_bit(self, bits: int, start: int) -> int:
         if bits & 0x02 == 0:
