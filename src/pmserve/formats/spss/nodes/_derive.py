@@ -22,7 +22,14 @@ from pmserve.errors import DocumentError, UnsupportedMarkupError
 from pmserve.formats.spss._model import CompiledNode, Node, NodeCompiler, SpssField, StreamContext, Table
 from pmserve.formats.spss.clem import CompiledExpression
 from pmserve.formats.spss.nodes._clem import node_expression
-from pmserve.formats.spss.nodes._common import OneInputNode, merged_storage, null_column, require_fields, single_input
+from pmserve.formats.spss.nodes._common import (
+    OneInputNode,
+    choose,
+    merged_storage,
+    null_column,
+    require_fields,
+    single_input,
+)
 from pmserve.formats.spss.nodes._props import cell, prop_list, prop_rows, prop_text, require_text
 
 _TYPES = ("formula", "flag", "set", "conditional", "state", "count")
@@ -44,7 +51,7 @@ class _Flag:
     storage: str
 
     def values(self, table: Table) -> np.ndarray:
-        return _choose(self.condition.truth(table)[0], self.true_value, self.false_value, self.storage)
+        return choose(self.condition.truth(table)[0], self.true_value, self.false_value, self.storage)
 
 
 @dataclass(frozen=True)
@@ -77,15 +84,7 @@ class _Conditional:
     def values(self, table: Table) -> np.ndarray:
         a, b = (null_column(self.storage, table.n_rows) if e.kind == "null" else e.values(table)
                 for e in (self.then, self.otherwise))
-        return _choose(self.condition.truth(table)[0], a, b, self.storage)
-
-
-def _choose(true: np.ndarray, a: Any, b: Any, storage: str) -> np.ndarray:
-    """``a`` where ``true``, else ``b`` (values or whole columns), in the column type of ``storage``."""
-    if storage == "string":
-        text: np.ndarray = np.where(true, a, b).astype(object)
-        return text
-    return np.where(true, np.asarray(a, dtype=float), np.asarray(b, dtype=float))
+        return choose(self.condition.truth(table)[0], a, b, self.storage)
 
 
 _Rule = _Formula | _Flag | _Set | _Conditional

@@ -29,7 +29,7 @@ from pmserve.errors import (
 )
 from pmserve.formats.spss._containers import Entry, InflateBudget, looks_like_pmml, open_container
 from pmserve.formats.spss._model import Node, NodeCompiler, SpssField, StreamContext, Table
-from pmserve.formats.spss.nodes._common import only_table
+from pmserve.formats.spss.nodes._common import column_of, only_table
 from pmserve.formats.spss.nodes._source import python_value, spss_field
 
 # ExtensionApplyModelNode (Modeler 18) is claimed by the time-series module (spss.ts); its other
@@ -106,7 +106,7 @@ def _engine_column(f: SpssField, column: np.ndarray) -> np.ndarray | list[object
 def _stream_column(f: SpssField, column: np.ndarray) -> np.ndarray:
     if f.storage in ("integer", "real"):
         if column.dtype == object:
-            return np.array([np.nan if v is None else float(v) for v in column.tolist()], dtype=np.float64)
+            return column_of(f.storage, column.tolist())
         return column.astype(np.float64, copy=False)
     if f.storage == "string" and column.dtype != object:
         out = np.empty(len(column), dtype=object)

@@ -15,12 +15,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 from lxml import etree
 
 from pmserve.errors import DocumentError
 from pmserve.formats.spss._model import CompiledNode, Node, NodeCompiler, SpssField, StreamContext, Table
-from pmserve.formats.spss.nodes._common import NUMERIC_STORAGES, OneInputNode, require_fields, single_input
+from pmserve.formats.spss.nodes._common import NUMERIC_STORAGES, OneInputNode, column_of, require_fields, single_input
 from pmserve.formats.spss.nodes._props import cell, prop_first, text_of, to_bool
 
 MODE = ("reclassifyMode", "mode")
@@ -63,10 +62,7 @@ class ReclassifyNode(OneInputNode):
                     new.append(None if missing else v)
                 else:
                     new.append(m.default)
-            if m.storage == "string":
-                columns[m.target] = np.array(new, dtype=object)
-            else:
-                columns[m.target] = np.array([np.nan if x is None else float(x) for x in new], dtype=float)
+            columns[m.target] = column_of(m.storage, new)
         ordered = {f.name: columns[f.name] for f in self.fields}
         return Table(self.fields, ordered, table.n_rows)
 
