@@ -95,6 +95,51 @@ def parse_plain_xml(data: bytes, limits: FiLimits, *, source: str = "the stream 
     return closed
 
 
+#: Document children pmserve refuses, by the octet that starts them (mask, value, what).
+_UNSUPPORTED_ITEMS = ((0xFF, 0xE1, "processing instruction"), (0xFF, 0xE2, "comment"),
+                      (0xFC, 0xC4, "document type declaration"), (0xFC, 0xC8, "unexpanded entity reference"))
+
+
+class _Tree:
+    """The element tree being built: open elements, and character data not yet attached."""
+
+    def __init__(self, decoder: _Decoder) -> None:
+        self.decoder = decoder
+        self.root: etree._Element | None = None
+        self.stack: list[etree._Element] = []
+        self.text: list[str] = []
+
+    def open(self, element: etree._Element) -> None:
+        if self.root is None:
+            self.root = element
+        self.stack.append(element)
+
+    def close(self) -> bool:
+        """End the innermost element; False when none is open (the document's end)."""
+        self.flush()
+        if not self.stack:
+            return False
+        self.stack.pop()
+        return True
+
+    def flush(self) -> None:
+        """Attach the pending character data: the open element's text, or its last child's tail."""
+        if not self.text:
+            return
+        joined = "".join(self.text)
+        self.text.clear()
+        if not self.stack:
+            if joined.strip():
+                raise self.decoder.invalid("character data outside the root element")
+            return
+        parent = self.stack[-1]
+        if len(parent):
+            last = parent[-1]
+            last.tail = (last.tail or "") + joined
+        else:
+            parent.text = (parent.text or "") + joined
+
+
 class _Decoder:
     """One pass over one document; every read checks the bytes left first."""
 
@@ -160,6 +205,36 @@ class _Decoder:
 
     # -- document ---------------------------------------------------------------------------------
     def document(self) -> etree._Element:
+        self.header()
+        tree = _Tree(self)
+        pending_ends = 0
+        while True:
+            if pending_ends:
+                pending_ends -= 1
+                if not tree.close():
+                    break
+                continue
+            start = self.pos
+            o = self.byte()
+            if o == 0xF0 or o == 0xFF:
+                pending_ends = 1 if o == 0xF0 else 2
+            elif o < 0x80:
+                tree.flush()
+                self.check_room_for_element(tree, start)
+                element, pending_ends = self.element(o, start, tree.stack[-1] if tree.stack else None)
+                tree.open(element)
+            elif o & 0xC0 == 0x80:
+                tree.text.append(self.character_data(o, start, tree))
+            else:
+                raise self.refusal(o, start)
+        if tree.root is None:
+            raise self.invalid("the document holds no element")
+        if self.pos != len(self.data):
+            raise self.invalid(f"{len(self.data) - self.pos} bytes follow the end of the document")
+        return tree.root
+
+    def header(self) -> None:
+        """The options octet after the magic: pmserve reads documents without optional components."""
         self.pos = 4
         options = self.byte()
         if options & 0x80:
@@ -169,77 +244,31 @@ class _Decoder:
                      "a character encoding scheme", "standalone", "version"]
             present = [n for i, n in enumerate(names) if options & (0x40 >> i)]
             raise self.unsupported("header component(s) " + ", ".join(present), 4)
-        root: etree._Element | None = None
-        stack: list[etree._Element] = []
-        text: list[str] = []
-        pending_ends = 0
 
-        def flush() -> None:
-            if not text:
-                return
-            joined = "".join(text)
-            text.clear()
-            if not stack:
-                if joined.strip():
-                    raise self.invalid("character data outside the root element")
-                return
-            parent = stack[-1]
-            if len(parent):
-                last = parent[-1]
-                last.tail = (last.tail or "") + joined
-            else:
-                parent.text = (parent.text or "") + joined
+    def check_room_for_element(self, tree: _Tree, start: int) -> None:
+        """One root, and the limits on depth and element count, before another element opens."""
+        if not tree.stack and tree.root is not None:
+            raise self.invalid("a second root element", start)
+        if len(tree.stack) >= self.limits.max_depth:
+            raise self.invalid(f"elements nest deeper than {self.limits.max_depth}", start)
+        self.elements += 1
+        if self.elements > self.limits.max_elements:
+            raise self.invalid(f"the document holds more than {self.limits.max_elements} elements", start)
 
-        while True:
-            if pending_ends:
-                pending_ends -= 1
-                flush()
-                if not stack:
-                    break
-                stack.pop()
-                continue
-            start = self.pos
-            o = self.byte()
-            if o == 0xF0 or o == 0xFF:
-                pending_ends = 1 if o == 0xF0 else 2
-                continue
-            if o < 0x80:
-                flush()
-                if not stack and root is not None:
-                    raise self.invalid("a second root element", start)
-                if len(stack) >= self.limits.max_depth:
-                    raise self.invalid(f"elements nest deeper than {self.limits.max_depth}", start)
-                self.elements += 1
-                if self.elements > self.limits.max_elements:
-                    raise self.invalid(f"the document holds more than {self.limits.max_elements} elements", start)
-                element, ends = self.element(o, start, stack[-1] if stack else None)
-                if root is None:
-                    root = element
-                stack.append(element)
-                pending_ends = ends
-                continue
-            if o & 0xC0 == 0x80:
-                if not stack:
-                    raise self.invalid("character data outside the root element", start)
-                chunk = self.chunk(o, start)
-                if _NOT_XML.search(chunk):
-                    raise self.invalid("character data holds a character XML does not allow", start)
-                text.append(chunk)
-                continue
-            if o == 0xE1:
-                raise self.unsupported("processing instruction", start)
-            if o == 0xE2:
-                raise self.unsupported("comment", start)
-            if o & 0xFC == 0xC4:
-                raise self.unsupported("document type declaration", start)
-            if o & 0xFC == 0xC8:
-                raise self.unsupported("unexpanded entity reference", start)
-            raise self.invalid(f"unexpected octet {o:#04x}", start)
-        if root is None:
-            raise self.invalid("the document holds no element")
-        if self.pos != len(self.data):
-            raise self.invalid(f"{len(self.data) - self.pos} bytes follow the end of the document")
-        return root
+    def character_data(self, o: int, start: int, tree: _Tree) -> str:
+        if not tree.stack:
+            raise self.invalid("character data outside the root element", start)
+        chunk = self.chunk(o, start)
+        if _NOT_XML.search(chunk):
+            raise self.invalid("character data holds a character XML does not allow", start)
+        return chunk
+
+    def refusal(self, o: int, start: int) -> InvalidMarkupError | UnsupportedFormatError:
+        """The error for an octet that starts no element, character data or end."""
+        for mask, value, what in _UNSUPPORTED_ITEMS:
+            if o & mask == value:
+                return self.unsupported(what, start)
+        return self.invalid(f"unexpected octet {o:#04x}", start)
 
     def element(self, o: int, start: int,
                 parent: etree._Element | None) -> tuple[etree._Element, int]:
