@@ -248,25 +248,10 @@ def _from_pmml(f: pmml.Field) -> SpssField:
 def _with_outputs(document: bytes, outputs: Sequence[SpssField], roles: Sequence[etree._Element | None],
                   node: Node) -> bytes:
     """The document with its model's ``Output`` replaced by the nugget's outputs (none: unchanged)."""
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True,
-                             remove_comments=True, remove_pis=True)
-    try:
-        root = etree.fromstring(document, parser=parser)
-    except etree.XMLSyntaxError as exc:
-        raise DocumentError(f"{node.describe()}: its PMML is not well-formed XML: {exc.msg}",
-                            node=node.describe()) from None
-    tree = root.getroottree()
-    if tree.docinfo.internalDTD is not None or tree.docinfo.doctype:
-        raise DocumentError(f"{node.describe()}: its PMML declares a DTD (entities are refused)", node=node.describe())
-    namespace = etree.QName(root).namespace
-    models = [c for c in root if isinstance(c.tag, str) and etree.QName(c).localname in _MODEL_TAGS]
-    if len(models) != 1:
-        raise DocumentError(f"{node.describe()}: its PMML holds {len(models)} model elements; expected one",
-                            node=node.describe())
-    model = models[0]
-    model_tag = etree.QName(model).localname
+    root, model = _the_model(document, node)
     if not outputs:
         return document
+    namespace = etree.QName(root).namespace
 
     def tag(local: str) -> str:
         return f"{{{namespace}}}{local}" if namespace else local
@@ -275,26 +260,8 @@ def _with_outputs(document: bytes, outputs: Sequence[SpssField], roles: Sequence
                if m.get("usageType") in ("predicted", "target")]
     output = etree.Element(tag("Output"))
     for f, info in zip(outputs, roles, strict=True):
-        role = "predictedValue" if info is None else info.get("role", "predictedValue")
+        attributes = _output_field(f, info, etree.QName(model).localname, node)
         target = "" if info is None else info.get("targetField", "")
-        attributes = {"name": f.name, "optype": "continuous" if f.measure == "range" else "categorical",
-                      "dataType": _DATA_TYPES.get(f.storage, "string")}
-        if role == "predictedValue":
-            attributes["feature"] = "predictedValue"
-        elif role == "probability":
-            value = None if info is None else info.get("value")
-            if value is not None:
-                attributes.update(feature="probability", value=value)
-            elif model_tag in _CONFIDENCE_MODELS and (info is None or info.get("tag") == "confidence"):
-                attributes["feature"] = "confidence"
-            else:
-                attributes["feature"] = "probability"
-        elif role in ("standardError", "residual", "clusterId", "entityId", "affinity"):
-            attributes["feature"] = role
-        else:
-            raise UnsupportedMarkupError(
-                f"{node.describe()}: output {f.name!r} has role {role!r}, which pmserve cannot compute from PMML",
-                element="modelFieldInfo", node=node.describe(), field=f.name)
         if target and len(targets) > 1:
             attributes["targetField"] = target
         output.append(etree.Element(tag("OutputField"), attributes))
@@ -305,6 +272,49 @@ def _with_outputs(document: bytes, outputs: Sequence[SpssField], roles: Sequence
         raise DocumentError(f"{node.describe()}: its PMML model has no MiningSchema", node=node.describe())
     schema.addnext(output)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+def _the_model(document: bytes, node: Node) -> tuple[etree._Element, etree._Element]:
+    """The parsed PMML (no DTD, no entities) and its one model element."""
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True,
+                             remove_comments=True, remove_pis=True)
+    try:
+        root = etree.fromstring(document, parser=parser)
+    except etree.XMLSyntaxError as exc:
+        raise DocumentError(f"{node.describe()}: its PMML is not well-formed XML: {exc.msg}",
+                            node=node.describe()) from None
+    tree = root.getroottree()
+    if tree.docinfo.internalDTD is not None or tree.docinfo.doctype:
+        raise DocumentError(f"{node.describe()}: its PMML declares a DTD (entities are refused)", node=node.describe())
+    models = [c for c in root if isinstance(c.tag, str) and etree.QName(c).localname in _MODEL_TAGS]
+    if len(models) != 1:
+        raise DocumentError(f"{node.describe()}: its PMML holds {len(models)} model elements; expected one",
+                            node=node.describe())
+    return root, models[0]
+
+
+def _output_field(f: SpssField, info: etree._Element | None, model_tag: str, node: Node) -> dict[str, str]:
+    """The attributes of the ``OutputField`` computing a nugget output, by its ``modelFieldInfo`` role."""
+    role = "predictedValue" if info is None else info.get("role", "predictedValue")
+    attributes = {"name": f.name, "optype": "continuous" if f.measure == "range" else "categorical",
+                  "dataType": _DATA_TYPES.get(f.storage, "string")}
+    if role == "predictedValue":
+        attributes["feature"] = "predictedValue"
+    elif role == "probability":
+        value = None if info is None else info.get("value")
+        if value is not None:
+            attributes.update(feature="probability", value=value)
+        elif model_tag in _CONFIDENCE_MODELS and (info is None or info.get("tag") == "confidence"):
+            attributes["feature"] = "confidence"
+        else:
+            attributes["feature"] = "probability"
+    elif role in ("standardError", "residual", "clusterId", "entityId", "affinity"):
+        attributes["feature"] = role
+    else:
+        raise UnsupportedMarkupError(
+            f"{node.describe()}: output {f.name!r} has role {role!r}, which pmserve cannot compute from PMML",
+            element="modelFieldInfo", node=node.describe(), field=f.name)
+    return attributes
 
 
 _COMPILER: NodeCompiler = compile_pmml_nugget
