@@ -12,13 +12,74 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from pmserve.errors import ConfigurationError
 
-_T = TypeVar("_T")
-
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+
+
+@dataclass(frozen=True)
+class _Check:
+    """What a setting's value must satisfy, and how the start-up message says so."""
+
+    ok: Callable[[Any], bool]
+    expected: str
+
+
+_POSITIVE = _Check(lambda v: v > 0, "a positive number")
+
+
+def _from(low: int, high: int | None = None, what: str = "an integer", why: str = "") -> _Check:
+    """A number from ``low`` to ``high`` (inclusive; no upper bound when ``high`` is None)."""
+    if high is None:
+        expected = "a positive integer" if low == 1 else f"{what} of at least {low}"
+    else:
+        expected = f"{what} from {low} to {high}"
+    return _Check(lambda v: low <= v and (high is None or v <= high), f"{expected} ({why})" if why else expected)
+
+
+def _int(var: str, text: str) -> int:
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise ConfigurationError(f"{var} must be an integer; got {text!r}") from None
+
+
+def _float(var: str, text: str) -> float:
+    try:
+        return float(text.strip())
+    except ValueError:
+        raise ConfigurationError(f"{var} must be a number; got {text!r}") from None
+
+
+def _optional_text(_var: str, text: str) -> str | None:
+    return text.strip() or None
+
+
+def _optional_path(_var: str, text: str) -> Path | None:
+    return Path(text) if text.strip() else None
+
+
+# How a variable's text becomes a field's value, by the field's annotation (a string under
+# ``from __future__ import annotations``); a setting with its own reader names it in ``_setting``.
+_READERS: dict[str, Callable[[str, str], Any]] = {
+    "int": _int,
+    "float": _float,
+    "str": lambda _var, text: text,
+    "Path": lambda _var, text: Path(text),
+    "str | None": _optional_text,
+    "Path | None": _optional_path,
+}
+
+
+def _setting(default: Any, check: _Check | None = None, read: Callable[[str, str], Any] | None = None) -> Any:
+    """A field's default with the check its value must pass and, if not by its type, how it is read."""
+    return dataclasses.field(default=default, metadata={"check": check, "read": read})
+
+
+def _variable(name: str) -> str:
+    return f"PMSERVE_{name.upper()}"
 
 
 @dataclass(frozen=True)
@@ -26,99 +87,62 @@ class Settings:
     """Everything pmserve can be configured with (defaults suit a laptop)."""
 
     data_dir: Path = Path("pmserve-data")
-    host: str = "127.0.0.1"
-    port: int = 8080
-    max_upload_mb: float = 64.0
-    workers: int = 1
-    log_level: str = "info"
-    store_url: str | None = None  # postgresql://... ; None = the embedded SQLite store in data_dir
-    keep_versions: int = 5
+    host: str = _setting("127.0.0.1", _Check(lambda v: bool(v.strip()), "a host name or address"))
+    port: int = _setting(8080, _from(1, 65535))
+    max_upload_mb: float = _setting(64.0, _POSITIVE)
+    workers: int = _setting(1, _from(1, 256))
+    log_level: str = _setting("info", _Check(lambda v: v in LOG_LEVELS, f"one of {', '.join(LOG_LEVELS)}"),
+                              read=lambda _n, v: v.strip().lower())
+    # postgresql://... ; None = the embedded SQLite store in data_dir
+    store_url: str | None = _setting(None, _Check(
+        lambda v: v is None or v.startswith(("postgresql://", "postgres://")),
+        "a postgresql:// URL (or unset for the embedded store)"))
+    keep_versions: int = _setting(5, _from(0, 1000))
     # SPSS Modeler streams (.str): what reading one archive may cost (see StreamLimits).
-    str_max_entries: int = 10_000
-    str_max_inflated_mb: float = 256.0
-    str_max_ratio: int = 200
-    str_max_xml_mb: float = 64.0
-    str_max_depth: int = 256
-    clem_max_length: int = 10_000  # characters in one CLEM expression of an SPSS stream node
-    clem_max_depth: int = 64  # nesting of one CLEM expression (brackets, function calls, if ... endif)
+    str_max_entries: int = _setting(10_000, _from(2))
+    str_max_inflated_mb: float = _setting(256.0, _POSITIVE)
+    str_max_ratio: int = _setting(200, _from(1))
+    str_max_xml_mb: float = _setting(64.0, _POSITIVE)
+    str_max_depth: int = _setting(256, _from(8, 10_000))
+    clem_max_length: int = _setting(10_000, _from(1, 1_000_000))  # characters in one CLEM expression
+    clem_max_depth: int = _setting(64, _from(1, 200))  # nesting of one CLEM expression (brackets, calls, if)
     # -- batch files and jobs (reference §1.2, §2.8) --
-    max_file_mb: float = 10240.0  # largest file accepted by PUT /pm/v1/file (streamed to disk)
-    job_workers: int = 2  # jobs run at once per server process (a bounded thread pool); 0 = run none here
-    job_chunk_rows: int = 65536  # rows read, scored and written at once (memory is flat in input size)
-    job_stale_seconds: float = 10.0  # a running job silent this long is taken over by another runner
-    job_max_attempts: int = 3  # runs of a job interrupted by crashes before it is marked FAILED
-    job_error_samples: int = 5  # per-row errors quoted in a job's failureMsg
+    max_file_mb: float = _setting(10240.0, _POSITIVE)  # largest file accepted by PUT /pm/v1/file (streamed)
+    # jobs run at once per server process (a bounded thread pool); 0 = run none here
+    job_workers: int = _setting(2, _from(0, 64))
+    # rows read, scored and written at once (memory is flat in input size)
+    job_chunk_rows: int = _setting(65536, _from(16, 4_194_304))
+    # a running job silent this long is taken over by another runner
+    job_stale_seconds: float = _setting(10.0, _from(1, 86_400, "a number of seconds"))
+    job_max_attempts: int = _setting(3, _from(1, 100))  # runs interrupted by crashes before FAILED
+    job_error_samples: int = _setting(5, _from(0, 100))  # per-row errors quoted in a job's failureMsg
     job_sqlite_dir: Path | None = None  # where SQLite databases named by jobs may live; None = refused
     spark_master: str | None = None  # run every job on this Spark master (needs pmserve.spark)
     # -- limits on hostile input (README "Limits"); each is checked before the step it protects --
-    max_score_body_mb: float = 32.0
-    max_score_rows: int = 100_000
-    max_score_cells: int = 5_000_000
-    max_xml_depth: int = 1000
-    max_xml_attributes: int = 256
-    max_xml_elements: int = 20_000_000
-    max_expression_depth: int = 100
-    max_derived_depth: int = 100
-    deploy_timeout_s: float = 300.0
-    heavy_threads: int = 4  # parse, compile, big decodes and big scores run on these, off the event loop
+    max_score_body_mb: float = _setting(32.0, _POSITIVE)
+    max_score_rows: int = _setting(100_000, _from(1))
+    max_score_cells: int = _setting(5_000_000, _from(1))
+    max_xml_depth: int = _setting(1000, _from(8, 2048, why="libxml2's own limit"))
+    max_xml_attributes: int = _setting(256, _from(16))
+    max_xml_elements: int = _setting(20_000_000, _from(100))
+    max_expression_depth: int = _setting(100, _from(1, 500, why="deeper nesting would exhaust Python's stack"))
+    max_derived_depth: int = _setting(100, _from(1, 500, why="deeper chains would exhaust Python's stack"))
+    deploy_timeout_s: float = _setting(300.0, _POSITIVE)
+    # parse, compile, big decodes and big scores run on these, off the event loop
+    heavy_threads: int = _setting(4, _from(1, 64))
     # -- the HTTP server (uvicorn) --
-    timeout_keep_alive_s: float = 5.0
-    request_timeout_s: float = 30.0  # a request's headers must arrive within this; its body may not stall longer
-    limit_concurrency: int = 1000
-    max_header_kb: int = 64
+    timeout_keep_alive_s: float = _setting(5.0, _POSITIVE)
+    # a request's headers must arrive within this; its body may not stall longer
+    request_timeout_s: float = _setting(30.0, _POSITIVE)
+    limit_concurrency: int = _setting(1000, _from(1))
+    max_header_kb: int = _setting(64, _from(1, 1024))
 
     def __post_init__(self) -> None:
-        _check("PMSERVE_PORT", self.port, lambda v: 1 <= v <= 65535, "an integer from 1 to 65535")
-        _check("PMSERVE_MAX_UPLOAD_MB", self.max_upload_mb, lambda v: v > 0, "a positive number")
-        _check("PMSERVE_WORKERS", self.workers, lambda v: 1 <= v <= 256, "an integer from 1 to 256")
-        _check("PMSERVE_LOG_LEVEL", self.log_level, lambda v: v in LOG_LEVELS,
-               f"one of {', '.join(LOG_LEVELS)}")
-        _check("PMSERVE_KEEP_VERSIONS", self.keep_versions, lambda v: 0 <= v <= 1000,
-               "an integer from 0 to 1000")
-        _check("PMSERVE_MAX_FILE_MB", self.max_file_mb, lambda v: v > 0, "a positive number")
-        _check("PMSERVE_JOB_WORKERS", self.job_workers, lambda v: 0 <= v <= 64, "an integer from 0 to 64")
-        _check("PMSERVE_JOB_CHUNK_ROWS", self.job_chunk_rows, lambda v: 16 <= v <= 4_194_304,
-               "an integer from 16 to 4194304")
-        _check("PMSERVE_JOB_STALE_SECONDS", self.job_stale_seconds, lambda v: 1 <= v <= 86_400,
-               "a number of seconds from 1 to 86400")
-        _check("PMSERVE_JOB_MAX_ATTEMPTS", self.job_max_attempts, lambda v: 1 <= v <= 100,
-               "an integer from 1 to 100")
-        _check("PMSERVE_JOB_ERROR_SAMPLES", self.job_error_samples, lambda v: 0 <= v <= 100,
-               "an integer from 0 to 100")
-        _check("PMSERVE_HOST", self.host, lambda v: bool(v.strip()), "a host name or address")
-        _check("PMSERVE_STR_MAX_ENTRIES", self.str_max_entries, lambda v: v >= 2, "an integer of at least 2")
-        _check("PMSERVE_STR_MAX_INFLATED_MB", self.str_max_inflated_mb, lambda v: v > 0, "a positive number")
-        _check("PMSERVE_STR_MAX_RATIO", self.str_max_ratio, lambda v: v >= 1, "a positive integer")
-        _check("PMSERVE_STR_MAX_XML_MB", self.str_max_xml_mb, lambda v: v > 0, "a positive number")
-        _check("PMSERVE_STR_MAX_DEPTH", self.str_max_depth, lambda v: 8 <= v <= 10_000,
-               "an integer from 8 to 10000")
-        _check("PMSERVE_CLEM_MAX_LENGTH", self.clem_max_length, lambda v: 1 <= v <= 1_000_000,
-               "an integer from 1 to 1000000")
-        _check("PMSERVE_CLEM_MAX_DEPTH", self.clem_max_depth, lambda v: 1 <= v <= 200,
-               "an integer from 1 to 200")
-        positive = "a positive number"
-        _check("PMSERVE_MAX_SCORE_BODY_MB", self.max_score_body_mb, lambda v: v > 0, positive)
-        _check("PMSERVE_MAX_SCORE_ROWS", self.max_score_rows, lambda v: v >= 1, "a positive integer")
-        _check("PMSERVE_MAX_SCORE_CELLS", self.max_score_cells, lambda v: v >= 1, "a positive integer")
-        _check("PMSERVE_MAX_XML_DEPTH", self.max_xml_depth, lambda v: 8 <= v <= 2048,
-               "an integer from 8 to 2048 (libxml2's own limit)")
-        _check("PMSERVE_MAX_XML_ATTRIBUTES", self.max_xml_attributes, lambda v: v >= 16, "an integer >= 16")
-        _check("PMSERVE_MAX_XML_ELEMENTS", self.max_xml_elements, lambda v: v >= 100, "an integer >= 100")
-        _check("PMSERVE_MAX_EXPRESSION_DEPTH", self.max_expression_depth, lambda v: 1 <= v <= 500,
-               "an integer from 1 to 500 (deeper nesting would exhaust Python's stack)")
-        _check("PMSERVE_MAX_DERIVED_DEPTH", self.max_derived_depth, lambda v: 1 <= v <= 500,
-               "an integer from 1 to 500 (deeper chains would exhaust Python's stack)")
-        _check("PMSERVE_DEPLOY_TIMEOUT_S", self.deploy_timeout_s, lambda v: v > 0, positive)
-        _check("PMSERVE_HEAVY_THREADS", self.heavy_threads, lambda v: 1 <= v <= 64, "an integer from 1 to 64")
-        _check("PMSERVE_TIMEOUT_KEEP_ALIVE_S", self.timeout_keep_alive_s, lambda v: v > 0, positive)
-        _check("PMSERVE_REQUEST_TIMEOUT_S", self.request_timeout_s, lambda v: v > 0, positive)
-        _check("PMSERVE_LIMIT_CONCURRENCY", self.limit_concurrency, lambda v: v >= 1, "a positive integer")
-        _check("PMSERVE_MAX_HEADER_KB", self.max_header_kb, lambda v: 1 <= v <= 1024, "an integer from 1 to 1024")
-        if self.store_url is not None and not self.store_url.startswith(("postgresql://", "postgres://")):
-            raise ConfigurationError(
-                f"PMSERVE_STORE_URL must be a postgresql:// URL (or unset for the embedded store); "
-                f"got {self.store_url!r}"
-            )
+        for f in dataclasses.fields(self):
+            check: _Check | None = f.metadata.get("check")
+            value = getattr(self, f.name)
+            if check is not None and not check.ok(value):
+                raise ConfigurationError(f"{_variable(f.name)} must be {check.expected}; got {value!r}")
 
     @property
     def max_upload_bytes(self) -> int:
@@ -137,49 +161,11 @@ class Settings:
         """Read ``PMSERVE_*`` variables (``overrides`` win, e.g. from command-line flags)."""
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
-        readers: dict[str, Callable[[str, str], Any]] = {
-            "data_dir": lambda _n, v: Path(v),
-            "host": lambda _n, v: v,
-            "port": _int,
-            "max_upload_mb": _float,
-            "workers": _int,
-            "log_level": lambda _n, v: v.strip().lower(),
-            "store_url": lambda _n, v: v.strip() or None,
-            "keep_versions": _int,
-            "str_max_entries": _int,
-            "str_max_inflated_mb": _float,
-            "str_max_ratio": _int,
-            "str_max_xml_mb": _float,
-            "str_max_depth": _int,
-            "clem_max_length": _int,
-            "clem_max_depth": _int,
-            "max_file_mb": _float,
-            "job_workers": _int,
-            "job_chunk_rows": _int,
-            "job_stale_seconds": _float,
-            "job_max_attempts": _int,
-            "job_error_samples": _int,
-            "job_sqlite_dir": lambda _n, v: Path(v) if v.strip() else None,
-            "spark_master": lambda _n, v: v.strip() or None,
-            "max_score_body_mb": _float,
-            "max_score_rows": _int,
-            "max_score_cells": _int,
-            "max_xml_depth": _int,
-            "max_xml_attributes": _int,
-            "max_xml_elements": _int,
-            "max_expression_depth": _int,
-            "max_derived_depth": _int,
-            "deploy_timeout_s": _float,
-            "heavy_threads": _int,
-            "timeout_keep_alive_s": _float,
-            "request_timeout_s": _float,
-            "limit_concurrency": _int,
-            "max_header_kb": _int,
-        }
-        for name, read in readers.items():
-            var = f"PMSERVE_{name.upper()}"
+        for f in dataclasses.fields(cls):
+            var = _variable(f.name)
             if var in env:
-                values[name] = read(var, env[var])
+                read = f.metadata.get("read") or _READERS[str(f.type)]
+                values[f.name] = read(var, env[var])
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
@@ -188,27 +174,6 @@ class Settings:
 
     def to_env(self) -> dict[str, str]:
         """The ``PMSERVE_*`` variables that reproduce these settings (for worker processes)."""
-        env = {f"PMSERVE_{f.name.upper()}": str(getattr(self, f.name)) for f in dataclasses.fields(self)}
-        env["PMSERVE_STORE_URL"] = self.store_url or ""
-        env["PMSERVE_JOB_SQLITE_DIR"] = str(self.job_sqlite_dir or "")
-        env["PMSERVE_SPARK_MASTER"] = self.spark_master or ""
-        return env
+        return {_variable(f.name): "" if (value := getattr(self, f.name)) is None else str(value)
+                for f in dataclasses.fields(self)}
 
-
-def _int(var: str, text: str) -> int:
-    try:
-        return int(text.strip())
-    except ValueError:
-        raise ConfigurationError(f"{var} must be an integer; got {text!r}") from None
-
-
-def _float(var: str, text: str) -> float:
-    try:
-        return float(text.strip())
-    except ValueError:
-        raise ConfigurationError(f"{var} must be a number; got {text!r}") from None
-
-
-def _check(var: str, value: _T, ok: Callable[[_T], bool], expected: str) -> None:
-    if not ok(value):
-        raise ConfigurationError(f"{var} must be {expected}; got {value!r}")

@@ -9,7 +9,7 @@ import pytest
 from lxml import etree
 
 from pmserve.errors import InvalidMarkupError, UnsupportedFormatError
-from pmserve.formats.spss._fastinfoset import FiLimits, decode
+from pmserve.formats.spss._fastinfoset import FiLimits, _Decoder, decode
 
 from ._streams import STREAM_NAMES, stream_bytes
 
@@ -203,3 +203,48 @@ def test_plain_xml_element_count_and_depth_are_limited_while_parsing() -> None:
         decode(b"<r>" + b"<e/>" * 300 + b"</r>", FiLimits(max_elements=100))
     with pytest.raises(InvalidMarkupError, match="nests elements deeper than 10"):
         decode(b"<a>" * 20 + b"</a>" * 20, FiLimits(max_depth=10))
+
+
+def _reference_index(low: int, width: int, follow: bytes) -> int:
+    """X.891 C.26 (width 6) and C.27 (width 5) written out case by case, as the standard tabulates them."""
+    if width == 6:
+        if low & 0x20 == 0:
+            return low & 0x1F
+        if low & 0x38 == 0x20:
+            return ((low & 0x07) << 8 | follow[0]) + 32
+        if low & 0x38 == 0x28:
+            return ((low & 0x07) << 16 | int.from_bytes(follow[:2], "big")) + 2080
+        return ((follow[0] & 0x0F) << 16 | int.from_bytes(follow[1:3], "big")) + 526368
+    if low & 0x10 == 0:
+        return low
+    if low & 0x1C == 0x10:
+        return ((low & 0x03) << 8 | follow[0]) + 16
+    if low & 0x1C == 0x14:
+        return ((low & 0x03) << 16 | int.from_bytes(follow[:2], "big")) + 1040
+    return ((follow[0] & 0x0F) << 16 | int.from_bytes(follow[1:3], "big")) + 263184
+
+
+@pytest.mark.parametrize("width", [5, 6])
+def test_name_and_chunk_indices_decode_every_range_as_x891_tabulates(width: int) -> None:
+    """Indices in the low 6 (element names) or 5 (character chunks) bits decode in all four ranges."""
+    follow = bytes([0x0A, 0xBC, 0xDE])
+    valid = [low for low in range(1 << width)
+             if low >> (width - 3) in (0b000, 0b001, 0b010, 0b011, 0b100, 0b101) or low == 0b110 << (width - 3)]
+    for low in valid:
+        decoder = _Decoder(follow, LIMITS, "test")
+        assert decoder.index_in(low, width, "test", 0) == _reference_index(low, width, follow), low
+
+
+@pytest.mark.parametrize(("low", "width", "message"), [
+    (0x31, 6, r"malformed element-name index \(low bits 0x31\)"),
+    (0x1C, 5, r"malformed character-chunk index \(low bits 0x1c\)"),
+])
+def test_malformed_index_bits_are_refused(low: int, width: int, message: str) -> None:
+    what = "element-name" if width == 6 else "character-chunk"
+    with pytest.raises(InvalidMarkupError, match=message):
+        _Decoder(b"\x00\x00\x00", LIMITS, "test").index_in(low, width, what, 0)
+
+
+def test_padding_bits_in_a_large_index_are_refused() -> None:
+    with pytest.raises(InvalidMarkupError, match=r"padding bits set in the element-name index \(0x10\)"):
+        _Decoder(b"\x10\x00\x00", LIMITS, "test").index_in(0x30, 6, "element-name", 0)

@@ -32,7 +32,7 @@ from pmserve.formats.spss._loader import StreamModel, load_stream
 from pmserve.formats.spss._model import SpssField
 from pmserve.formats.spss.nodes._source import convert_column, python_values
 
-from ._build import REGRESSION_PMML, archive, nugget, simple_stream, source, stream_xml, table
+from ._build import REGRESSION_PMML, archive, field, node, nugget, simple_stream, source, stream_xml, table
 from ._streams import STREAM_NAMES, stream_bytes, stream_path
 
 LIMITS = StreamLimits()
@@ -484,3 +484,59 @@ def test_without_declared_terminal_a_chain_of_nuggets_is_one_branch() -> None:
     xml = stream_xml(nodes, [("0", "1"), ("1", "4"), ("4", "2")], terminal="")
     model = _load(archive({"s.xml": xml, "data/0001.dat": REGRESSION_PMML}))
     assert [f.name for f in model.reply_fields] == ["x1", "x2", "$L1-y", "$L2-y"]
+
+
+# -- a source's Types tab follows the Type node's rules --------------------------------------------
+
+def _source_with_types_tab(rows: str) -> bytes:
+    fields = field("x1", "real") + field("x2", "integer") + field("y", "real")
+    src = node("0", "DelimitedFileImportNode", name="Var. File", label="scoreInput",
+               props=f"<typeTable><rows>{rows}</rows></typeTable>", body=f"<importedFields>{fields}</importedFields>")
+    xml = stream_xml(src + nugget() + table(), [("0", "1"), ("1", "2")])
+    return archive({"made.xml": xml, "data/0001.dat": REGRESSION_PMML})
+
+
+def test_source_types_tab_declares_measure_and_role_of_its_fields() -> None:
+    """A row-level measure and a direction on a source's Types tab reach the stream's input schema."""
+    row = "<row><name>x2</name><measure>flag</measure><direction>both</direction></row>"
+    model = _load(_source_with_types_tab(row))
+    x2 = next(f for f in model.source_fields if f.name == "x2")
+    assert (x2.measure, x2.role) == ("flag", "both")
+
+
+def test_source_types_tab_with_an_unknown_role_is_refused() -> None:
+    """An unknown direction on a source's Types tab is refused as on a Type node."""
+    with pytest.raises(DocumentError, match=r"field 'x1' has the unknown role \(direction\) 'sideways'"):
+        _load(_source_with_types_tab("<row><name>x1</name><direction>sideways</direction></row>"))
+
+
+# -- errors="collect": a bad record fails alone ----------------------------------------------------
+
+def test_collect_scores_the_good_rows_and_returns_each_bad_rows_error() -> None:
+    """With errors="collect" a record with an unreadable cell gets missing results and its own error."""
+    scored = _load(simple_stream()).score({"x1": [1.0, 2.0, 3.0, 4.0], "x2": [2, "abc", 4, "2.5"]},
+                                          errors="collect")
+    assert scored.n_rows == 4
+    assert sorted(scored.errors) == [1, 3]
+    assert scored.errors[1].field == "x2"
+    assert "got 'abc' (row 2)" in str(scored.errors[1])
+    assert scored.errors[3].row == 3
+    assert scored["$L-y"][0] == pytest.approx(1.5 + 2 - 1)
+    assert scored["$L-y"][2] == pytest.approx(1.5 + 6 - 2)
+    assert np.isnan(scored["$L-y"][1])
+    assert np.isnan(scored["$L-y"][3])
+
+
+def test_raise_stops_at_the_first_bad_row_as_before() -> None:
+    """With errors="raise" (the default) the first unreadable cell raises, naming field and row."""
+    with pytest.raises(DataError, match=r"field 'x2' \(integer\) expects a number, got 'abc' \(row 2\)"):
+        _load(simple_stream()).score({"x1": [1.0, 2.0], "x2": [2, "abc"]})
+
+
+def test_collect_without_bad_rows_equals_raise() -> None:
+    """Collecting changes nothing for a batch whose records are all readable."""
+    model = _load(simple_stream())
+    columns = {"x1": [1.0, -2.5, 3.0], "x2": [2, 0, None]}
+    collected, raised = model.score(columns, errors="collect"), model.score(columns)
+    assert collected.errors == {}
+    np.testing.assert_allclose(collected["$L-y"], raised["$L-y"], rtol=1e-12, equal_nan=True)

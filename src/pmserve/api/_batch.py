@@ -7,6 +7,7 @@ and handed to the store as a file: memory does not grow with the file's size.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
 from urllib.parse import quote
 
 import orjson
@@ -21,6 +22,7 @@ from pmserve.api.errors import JSON, Endpoint, error_response
 from pmserve.batch import BatchService, job_json, job_status
 from pmserve.errors import MissingBodyError, PayloadTooLargeError
 from pmserve.service import Service, Tenant
+from pmserve.store import JobRecord
 
 TEXT = "text/plain"
 Handler = Callable[[Request], Awaitable[Response]]
@@ -118,21 +120,25 @@ async def list_jobs(request: Request, batch: BatchService, tenant: Tenant) -> Re
 
 @_endpoint("jobs")
 async def get_job(request: Request, batch: BatchService, tenant: Tenant) -> Response:
-    record = await run_in_threadpool(batch.job, tenant, request.path_params["job_id"])
-    return _json(job_json(record, _file_base(request)))
+    return await _one_job(request, batch.job, tenant, job_json)
 
 
 @_endpoint("jobs")
 async def get_status(request: Request, batch: BatchService, tenant: Tenant) -> Response:
-    record = await run_in_threadpool(batch.job, tenant, request.path_params["job_id"])
-    return _json(job_status(record, _file_base(request)))
+    return await _one_job(request, batch.job, tenant, job_status)
 
 
 @_endpoint("jobs")
 async def cancel_job(request: Request, batch: BatchService, tenant: Tenant) -> Response:
     """An extension: stop a job but keep its record (DELETE stops it and forgets it)."""
-    record = await run_in_threadpool(batch.cancel, tenant, request.path_params["job_id"])
-    return _json(job_status(record, _file_base(request)))
+    return await _one_job(request, batch.cancel, tenant, job_status)
+
+
+async def _one_job(request: Request, action: Callable[[Tenant, str], JobRecord], tenant: Tenant,
+                   render: Callable[[JobRecord, str], dict[str, Any]]) -> Response:
+    """The job named in the path, after ``action``, rendered with links to its files."""
+    record = await run_in_threadpool(action, tenant, request.path_params["job_id"])
+    return _json(render(record, _file_base(request)))
 
 
 @_endpoint("jobs")

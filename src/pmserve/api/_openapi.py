@@ -21,15 +21,21 @@ from starlette.staticfiles import StaticFiles
 
 Json = dict[str, Any]
 
-_KEY = {"name": "accesskey", "in": "query", "required": True, "schema": {"type": "string"},
-        "description": "The access key (`pmserve keys create`). Quotes around it and '+' for a space are "
-                       "tolerated, as IBM's clients send them."}
-_CONTEXT_ID = {"name": "context_id", "in": "path", "required": True, "schema": {"type": "string"},
-               "description": "The model's context id, chosen by whoever deployed it."}
+def _parameter(name: str, where: str = "path", description: str = "") -> Json:
+    """A required string parameter of the path (or query)."""
+    param: Json = {"name": name, "in": where, "required": True, "schema": {"type": "string"}}
+    return {**param, "description": description} if description else param
 
 
 def _ref(name: str) -> Json:
     return {"$ref": f"#/components/schemas/{name}"}
+
+
+_KEY = _parameter("accesskey", "query", "The access key (`pmserve keys create`). Quotes around it and '+' for "
+                  "a space are tolerated, as IBM's clients send them.")
+_CONTEXT_ID = _parameter("context_id", description="The model's context id, chosen by whoever deployed it.")
+_FILE_ID, _JOB_ID = _parameter("file_id"), _parameter("job_id")
+_JOB_DEFINITION = {"required": True, "content": {"application/json": {"schema": _ref("JobDefinition")}}}
 
 
 def _json(schema: Json, description: str) -> Json:
@@ -148,6 +154,15 @@ _UPLOAD = {"required": True, "content": {"multipart/form-data": {"schema": {
         "tablename": {"type": "string", "description": "Fix the input table name score requests must use."}}}}}}
 
 # Keyed by the handler's __name__ (what Starlette's route table holds).
+
+def _job_write(summary: str, answers: Json, *, conflict: str, invalid: str) -> Operation:
+    """An operation taking a job definition in its body and the job id in its path."""
+    refusals = {"409": _json(_ref("Flag"), conflict), "500": _json(_ref("Flag"), invalid),
+                "401": _UNAUTHORIZED, "503": _UNAVAILABLE}
+    return Operation(summary, "jobs", {**answers, **refusals}, request_body=_JOB_DEFINITION,
+                     parameters=(_KEY, _JOB_ID))
+
+
 OPERATIONS: Mapping[str, Operation] = {
     "deploy": Operation(
         "Deploy or refresh a model under a context id", "models",
@@ -219,7 +234,7 @@ OPERATIONS: Mapping[str, Operation] = {
         request_body={"required": True, "content": {"multipart/form-data": {"schema": {
             "type": "object", "properties": {"file": {"type": "string", "format": "binary",
                                                       "description": "One file part, any name."}}}}}},
-        parameters=(_KEY, {"name": "file_id", "in": "path", "required": True, "schema": {"type": "string"}})),
+        parameters=(_KEY, _FILE_ID)),
     "list_files": Operation(
         "List the stored files", "files",
         {"200": _json(_ref("FileList"), "File ids."), "500": _json(_ref("Flag"), "The store failed."),
@@ -230,29 +245,21 @@ OPERATIONS: Mapping[str, Operation] = {
                  "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
          "404": _json(_ref("Flag"), "No such file."), "500": _json(_ref("Flag"), "The store failed."),
          "401": _UNAUTHORIZED, "503": _UNAVAILABLE},
-        parameters=(_KEY, {"name": "file_id", "in": "path", "required": True, "schema": {"type": "string"}})),
+        parameters=(_KEY, _FILE_ID)),
     "delete_file": Operation(
         "Delete a stored file", "files",
         {"200": {"description": "`1`, as plain text.", "content": {"text/plain": {"schema": {"type": "string"}}}},
          "404": _json(_ref("Flag"), "No such file."), "500": _json(_ref("Flag"), "The store failed."),
          "401": _UNAUTHORIZED, "503": _UNAVAILABLE},
-        parameters=(_KEY, {"name": "file_id", "in": "path", "required": True, "schema": {"type": "string"}})),
-    "submit_job": Operation(
-        "Submit a new batch job", "jobs",
-        {"200": _json(_ref("Job"), "The job, PENDING (a missing input is accepted and fails later, as IBM did)."),
-         "409": _json(_ref("Flag"), "A job with this id exists."),
-         "500": _json(_ref("Flag"), "An empty or invalid job definition (IBM's status for it)."),
-         "401": _UNAUTHORIZED, "503": _UNAVAILABLE},
-        request_body={"required": True, "content": {"application/json": {"schema": _ref("JobDefinition")}}},
-        parameters=(_KEY, {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}})),
-    "put_job": Operation(
-        "Create or resubmit a batch job (not while it runs)", "jobs",
-        {"201": _json(_ref("Job"), "Created."), "200": _json(_ref("Job"), "Resubmitted."),
-         "409": _json(_ref("Flag"), "The job is running."),
-         "500": _json(_ref("Flag"), "An empty or invalid job definition."),
-         "401": _UNAUTHORIZED, "503": _UNAVAILABLE},
-        request_body={"required": True, "content": {"application/json": {"schema": _ref("JobDefinition")}}},
-        parameters=(_KEY, {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}})),
+        parameters=(_KEY, _FILE_ID)),
+    "submit_job": _job_write(
+        "Submit a new batch job",
+        {"200": _json(_ref("Job"), "The job, PENDING (a missing input is accepted and fails later, as IBM did).")},
+        conflict="A job with this id exists.", invalid="An empty or invalid job definition (IBM's status for it)."),
+    "put_job": _job_write(
+        "Create or resubmit a batch job (not while it runs)",
+        {"201": _json(_ref("Job"), "Created."), "200": _json(_ref("Job"), "Resubmitted.")},
+        conflict="The job is running.", invalid="An empty or invalid job definition."),
     "list_jobs": Operation(
         "List the batch jobs", "jobs",
         {"200": _json({"type": "array", "items": _ref("Job")}, "Every job of the key's tenant."),
@@ -261,24 +268,24 @@ OPERATIONS: Mapping[str, Operation] = {
         "One batch job with its state and result", "jobs",
         {"200": _json(_ref("Job"), "The job."), "404": _json(_ref("Flag"), "No such job."),
          "500": _json(_ref("Flag"), "The store failed."), "401": _UNAUTHORIZED, "503": _UNAVAILABLE},
-        parameters=(_KEY, {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}})),
+        parameters=(_KEY, _JOB_ID)),
     "get_status": Operation(
         "A batch job's status", "jobs",
         {"200": _json(_ref("JobStatus"), "The status."), "404": _json(_ref("Flag"), "No such job."),
          "500": _json(_ref("Flag"), "The store failed."), "401": _UNAUTHORIZED, "503": _UNAVAILABLE},
-        parameters=(_KEY, {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}})),
+        parameters=(_KEY, _JOB_ID)),
     "cancel_job": Operation(
         "Cancel a batch job and keep its record (pmserve's extension; DELETE cancels and forgets)", "jobs",
         {"200": _json(_ref("JobStatus"), "The status after the request."),
          "404": _json(_ref("Flag"), "No such job."), "500": _json(_ref("Flag"), "The store failed."),
          "401": _UNAUTHORIZED, "503": _UNAVAILABLE},
-        parameters=(_KEY, {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}})),
+        parameters=(_KEY, _JOB_ID)),
     "delete_jobs": Operation(
         "Delete (and cancel) one job or a comma-separated list", "jobs",
         {"200": {"description": "How many were deleted, as plain text (`0` for unknown ids).",
                  "content": {"text/plain": {"schema": {"type": "string"}}}},
          "500": _json(_ref("Flag"), "The store failed."), "401": _UNAUTHORIZED, "503": _UNAVAILABLE},
-        parameters=(_KEY, {"name": "job_ids", "in": "path", "required": True, "schema": {"type": "string"}})),
+        parameters=(_KEY, _parameter("job_ids"))),
     "root": Operation("Redirect to the web console", "console",
                       {"307": {"description": "To `/console/`."}}, parameters=()),
     "page": Operation("The web console (HTML)", "console",

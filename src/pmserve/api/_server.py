@@ -75,20 +75,23 @@ def _waiting(proto: Any) -> bool:
     return isinstance(deadline, _Deadline) and deadline.waiting and not proto.transport.is_closing()
 
 
-class HeaderDeadlineH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol, closing a connection whose next request's headers are overdue."""
+class _HeaderDeadline(asyncio.Protocol):
+    """Arms the header deadline when a connection opens and after each response.
+
+    Mixed in before either of uvicorn's protocols, whose methods of these names it wraps.
+    """
 
     header_timeout_s: float | None = None  # None: read from the PMSERVE_* settings (worker processes)
     max_connections: int | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        super().connection_made(transport)  # type: ignore[arg-type]
+        super().connection_made(transport)
         self._deadline = _Deadline(self, _timeout(self.header_timeout_s))
         self._deadline.arm()
         self._deadline.make_room(self.max_connections or _env_settings().limit_concurrency)
 
     def on_response_complete(self) -> None:
-        super().on_response_complete()
+        super().on_response_complete()  # type: ignore[misc]  # uvicorn's protocol, next in the MRO
         self._deadline.arm()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -96,18 +99,17 @@ class HeaderDeadlineH11Protocol(H11Protocol):
         super().connection_lost(exc)
 
 
-class HeaderDeadlineHttpToolsProtocol(HttpToolsProtocol):
+class HeaderDeadlineH11Protocol(_HeaderDeadline, H11Protocol):
+    """uvicorn's h11 protocol, closing a connection whose next request's headers are overdue."""
+
+
+class HeaderDeadlineHttpToolsProtocol(_HeaderDeadline, HttpToolsProtocol):
     """uvicorn's httptools protocol with the header deadline and a bound on the request head."""
 
-    header_timeout_s: float | None = None
     max_head_bytes: int | None = None
-    max_connections: int | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        super().connection_made(transport)  # type: ignore[arg-type]
-        self._deadline = _Deadline(self, _timeout(self.header_timeout_s))
-        self._deadline.arm()
-        self._deadline.make_room(self.max_connections or _env_settings().limit_concurrency)
+        super().connection_made(transport)
         self._head_bytes = 0
         self._max_head = self.max_head_bytes or _env_settings().max_header_kb * 1024
 
@@ -128,14 +130,6 @@ class HeaderDeadlineHttpToolsProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         self._head_bytes = 0
         super().on_message_begin()
-
-    def on_response_complete(self) -> None:
-        super().on_response_complete()
-        self._deadline.arm()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._deadline.disarm()
-        super().connection_lost(exc)
 
 
 def _timeout(configured: float | None) -> float:

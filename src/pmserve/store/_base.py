@@ -51,6 +51,42 @@ class NewVersion:
     created_by: str
 
 
+def models_schema(*, version_key: str, integer: str, blob_ref: str = "") -> str:
+    """The keys, versions and models tables of both SQL stores, in the database's own column types.
+
+    ``blob_ref`` is the constraint tying a version's checksum to its stored bytes (PostgreSQL
+    keeps them in a table; SQLite keeps them as files).
+    """
+    return f"""
+CREATE TABLE IF NOT EXISTS keys (
+    name TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    key_hash TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT
+);
+CREATE TABLE IF NOT EXISTS versions (
+    version {version_key},
+    tenant TEXT NOT NULL,
+    model_id TEXT NOT NULL,
+    filename TEXT NOT NULL,
+    tablename TEXT,
+    format TEXT NOT NULL,
+    size {integer} NOT NULL,
+    sha256 TEXT NOT NULL{blob_ref},
+    created_by TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS versions_by_model ON versions (tenant, model_id, version);
+CREATE TABLE IF NOT EXISTS models (
+    tenant TEXT NOT NULL,
+    model_id TEXT NOT NULL,
+    current {integer} NOT NULL REFERENCES versions (version),
+    PRIMARY KEY (tenant, model_id)
+);
+"""
+
+
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

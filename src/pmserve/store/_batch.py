@@ -29,6 +29,7 @@ ACTIVE_STATUSES = (RUNNING, CANCELING)
 
 #: How much of a file is read or written at once (SQLite files, PostgreSQL chunk rows).
 FILE_CHUNK_BYTES = 1024 * 1024
+FILE_COLUMNS = "tenant, file_id, size, sha256, created_at"
 
 
 class Readable(Protocol):
@@ -191,6 +192,15 @@ class SQLBatchStore(BatchStore):
 
     def _j(self, sql: str) -> str:
         return sql.replace("?", self.marker)
+
+    def file_info(self, tenant: str, file_id: str) -> FileRecord | None:
+        rows = self._query(self._j(f"SELECT {FILE_COLUMNS} FROM files WHERE tenant = ? AND file_id = ?"),
+                           (tenant, file_id))
+        return FileRecord(*rows[0]) if rows else None
+
+    def list_files(self, tenant: str) -> list[FileRecord]:
+        rows = self._query(self._j(f"SELECT {FILE_COLUMNS} FROM files WHERE tenant = ? ORDER BY file_id"), (tenant,))
+        return [FileRecord(*r) for r in rows]
 
     def put_job(self, record: JobRecord, *, replace: bool) -> bool:
         with self._write() as db:

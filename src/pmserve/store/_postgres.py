@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import re
-import threading
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pmserve.errors import ConfigurationError, ConflictError, StoreUnavailableError
-from pmserve.store._base import KeyRecord, ModelVersion, NewVersion, SQLStore, sha256_hex
+from pmserve.store._base import KeyRecord, ModelVersion, NewVersion, SQLStore, models_schema, sha256_hex
+from pmserve.store._connections import PerThread
 from pmserve.store._postgres_files import FILES_SCHEMA, PostgresBatchFiles
 
 try:
@@ -22,39 +22,13 @@ try:
 except ImportError:  # pragma: no cover - depends on the installed extras
     psycopg = None  # type: ignore[assignment]
 
+# Model bytes live in the database (``blobs``), so that replicas share them.
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS keys (
-    name TEXT PRIMARY KEY,
-    tenant TEXT NOT NULL,
-    key_hash TEXT NOT NULL UNIQUE,
-    created_at TEXT NOT NULL,
-    revoked_at TEXT
-);
 CREATE TABLE IF NOT EXISTS blobs (
     sha256 TEXT PRIMARY KEY,
     content BYTEA NOT NULL
 );
-CREATE TABLE IF NOT EXISTS versions (
-    version BIGSERIAL PRIMARY KEY,
-    tenant TEXT NOT NULL,
-    model_id TEXT NOT NULL,
-    filename TEXT NOT NULL,
-    tablename TEXT,
-    format TEXT NOT NULL,
-    size BIGINT NOT NULL,
-    sha256 TEXT NOT NULL REFERENCES blobs (sha256),
-    created_by TEXT NOT NULL,
-    created_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS versions_by_model ON versions (tenant, model_id, version);
-CREATE TABLE IF NOT EXISTS models (
-    tenant TEXT NOT NULL,
-    model_id TEXT NOT NULL,
-    current BIGINT NOT NULL REFERENCES versions (version),
-    PRIMARY KEY (tenant, model_id)
-);
-"""
-
+""" + models_schema(version_key="BIGSERIAL PRIMARY KEY", integer="BIGINT", blob_ref=" REFERENCES blobs (sha256)")
 
 
 class PostgresStore(PostgresBatchFiles, SQLStore):
@@ -67,9 +41,7 @@ class PostgresStore(PostgresBatchFiles, SQLStore):
             raise ConfigurationError("PMSERVE_STORE_URL names PostgreSQL but psycopg is not installed; "
                                      "install pmserve[postgres]")
         self.conninfo, self.schema = _split_schema(url)
-        self._local = threading.local()
-        self._all: list[Any] = []
-        self._all_lock = threading.Lock()
+        self._connections: PerThread[Any] = PerThread(self._connect, alive=lambda db: not db.closed)
         with self._write() as cur:
             cur.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
             cur.execute(f'SET LOCAL search_path TO "{self.schema}"')
@@ -78,18 +50,15 @@ class PostgresStore(PostgresBatchFiles, SQLStore):
             cur.execute(_SCHEMA)
             cur.execute(FILES_SCHEMA)  # batch files and jobs
 
+    def _connect(self) -> Any:
+        try:
+            return psycopg.connect(self.conninfo, autocommit=True,
+                                   options=f"-c search_path={self.schema}", connect_timeout=10)
+        except psycopg.Error as exc:
+            raise StoreUnavailableError(f"cannot connect to the PostgreSQL store: {exc}") from exc
+
     def _db(self) -> Any:
-        db = getattr(self._local, "db", None)
-        if db is None or db.closed:
-            try:
-                db = psycopg.connect(self.conninfo, autocommit=True,
-                                     options=f"-c search_path={self.schema}", connect_timeout=10)
-            except psycopg.Error as exc:
-                raise StoreUnavailableError(f"cannot connect to the PostgreSQL store: {exc}") from exc
-            self._local.db = db
-            with self._all_lock:
-                self._all.append(db)
-        return db
+        return self._connections.get()
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[Any]:
@@ -107,7 +76,7 @@ class PostgresStore(PostgresBatchFiles, SQLStore):
                 return list(cur.fetchall())
         except psycopg.OperationalError as exc:
             # A dropped connection: forget it so the next call reconnects.
-            self._local.db = None
+            self._connections.forget()
             raise StoreUnavailableError(f"the PostgreSQL store failed: {exc}") from exc
         except psycopg.Error as exc:
             raise StoreUnavailableError(f"the PostgreSQL store failed: {exc}") from exc
@@ -175,12 +144,7 @@ class PostgresStore(PostgresBatchFiles, SQLStore):
         self._query("SELECT 1")
 
     def close(self) -> None:
-        with self._all_lock:
-            for db in self._all:
-                with contextlib.suppress(Exception):
-                    db.close()
-            self._all.clear()
-        self._local = threading.local()
+        self._connections.close_all()
 
     def drop_schema(self) -> None:
         """Remove the whole schema (used by tests that make a throwaway one)."""

@@ -13,7 +13,7 @@ import hashlib
 from collections.abc import Iterator
 
 from pmserve.errors import StoreUnavailableError
-from pmserve.store._batch import FILE_CHUNK_BYTES, JOBS_SCHEMA, FileRecord, Readable, SQLBatchStore
+from pmserve.store._batch import FILE_CHUNK_BYTES, FILE_COLUMNS, JOBS_SCHEMA, FileRecord, Readable, SQLBatchStore
 
 FILES_SCHEMA = """
 CREATE SEQUENCE IF NOT EXISTS file_blob_ids;
@@ -34,7 +34,6 @@ CREATE TABLE IF NOT EXISTS file_chunks (
 );
 """ + JOBS_SCHEMA
 
-FILE_COLUMNS = "tenant, file_id, size, sha256, created_at"
 
 
 class PostgresBatchFiles(SQLBatchStore):
@@ -63,14 +62,6 @@ class PostgresBatchFiles(SQLBatchStore):
             if old:
                 cur.execute("DELETE FROM file_chunks WHERE blob_id = %s", (old[0][0],))
         return FileRecord(tenant, file_id, size, digest.hexdigest(), created_at), not old
-
-    def file_info(self, tenant: str, file_id: str) -> FileRecord | None:
-        rows = self._query(f"SELECT {FILE_COLUMNS} FROM files WHERE tenant = %s AND file_id = %s", (tenant, file_id))
-        return FileRecord(*rows[0]) if rows else None
-
-    def list_files(self, tenant: str) -> list[FileRecord]:
-        rows = self._query(f"SELECT {FILE_COLUMNS} FROM files WHERE tenant = %s ORDER BY file_id", (tenant,))
-        return [FileRecord(*r) for r in rows]
 
     def iter_file(self, record: FileRecord) -> Iterator[bytes]:
         digest, size, seq = hashlib.sha256(), 0, 0

@@ -18,40 +18,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from pmserve.errors import ConflictError, StoreUnavailableError
-from pmserve.store._base import KeyRecord, ModelVersion, NewVersion, SQLStore, sha256_hex
+from pmserve.store._base import KeyRecord, ModelVersion, NewVersion, SQLStore, models_schema, sha256_hex
+from pmserve.store._connections import PerThread
 from pmserve.store._fs import fsync_dir
 from pmserve.store._sqlite_files import FILES_SCHEMA, SQLiteBatchFiles
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS keys (
-    name TEXT PRIMARY KEY,
-    tenant TEXT NOT NULL,
-    key_hash TEXT NOT NULL UNIQUE,
-    created_at TEXT NOT NULL,
-    revoked_at TEXT
-);
-CREATE TABLE IF NOT EXISTS versions (
-    version INTEGER PRIMARY KEY AUTOINCREMENT,
-    tenant TEXT NOT NULL,
-    model_id TEXT NOT NULL,
-    filename TEXT NOT NULL,
-    tablename TEXT,
-    format TEXT NOT NULL,
-    size INTEGER NOT NULL,
-    sha256 TEXT NOT NULL,
-    created_by TEXT NOT NULL,
-    created_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS versions_by_model ON versions (tenant, model_id, version);
+_SCHEMA = models_schema(version_key="INTEGER PRIMARY KEY AUTOINCREMENT", integer="INTEGER") + """
 CREATE INDEX IF NOT EXISTS versions_by_blob ON versions (sha256);
-CREATE TABLE IF NOT EXISTS models (
-    tenant TEXT NOT NULL,
-    model_id TEXT NOT NULL,
-    current INTEGER NOT NULL REFERENCES versions (version),
-    PRIMARY KEY (tenant, model_id)
-);
 """
-
 
 
 class SQLiteStore(SQLiteBatchFiles, SQLStore):
@@ -75,9 +49,9 @@ class SQLiteStore(SQLiteBatchFiles, SQLStore):
         self.db_path = self.data_dir / self.DB_FILE
         # One connection per thread: sqlite3 connections must not be shared between threads
         # without a lock, and a lock would serialise every score request's version check.
-        self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
-        self._all_lock = threading.Lock()
+        self._connections = PerThread(self._connect)
+        self._local = threading.local()  # the data_version each thread's connection saw last
+        self._generation_lock = threading.Lock()
         self._generation = 0
         try:
             # executescript commits on its own, so it runs outside _write's transaction; every
@@ -88,20 +62,17 @@ class SQLiteStore(SQLiteBatchFiles, SQLStore):
             raise StoreUnavailableError(f"cannot set up the store {str(self.db_path)!r}: {exc}") from exc
 
     # -- connections ------------------------------------------------------------------------
-    def _db(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            try:
-                db = sqlite3.connect(self.db_path, isolation_level=None, check_same_thread=False,
-                                     timeout=30.0)
-                db.execute("PRAGMA journal_mode=WAL")
-                db.execute("PRAGMA synchronous=FULL")
-            except sqlite3.Error as exc:
-                raise StoreUnavailableError(f"cannot open the store {str(self.db_path)!r}: {exc}") from exc
-            self._local.db = db
-            with self._all_lock:
-                self._all.append(db)
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            db = sqlite3.connect(self.db_path, isolation_level=None, check_same_thread=False, timeout=30.0)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+        except sqlite3.Error as exc:
+            raise StoreUnavailableError(f"cannot open the store {str(self.db_path)!r}: {exc}") from exc
         return db
+
+    def _db(self) -> sqlite3.Connection:
+        return self._connections.get()
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -137,7 +108,7 @@ class SQLiteStore(SQLiteBatchFiles, SQLStore):
         return self._generation
 
     def _bump(self) -> None:
-        with self._all_lock:
+        with self._generation_lock:
             self._generation += 1
 
     def _query(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
@@ -253,11 +224,7 @@ class SQLiteStore(SQLiteBatchFiles, SQLStore):
         self._query("SELECT 1")
 
     def close(self) -> None:
-        with self._all_lock:
-            for db in self._all:
-                with contextlib.suppress(sqlite3.Error):
-                    db.close()
-            self._all.clear()
+        self._connections.close_all()
         self._local = threading.local()
 
 

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from pmserve.errors import StoreUnavailableError
-from pmserve.store._batch import FILE_CHUNK_BYTES, JOBS_SCHEMA, FileRecord, Readable, SQLBatchStore
+from pmserve.store._batch import FILE_CHUNK_BYTES, FILE_COLUMNS, JOBS_SCHEMA, FileRecord, Readable, SQLBatchStore
 from pmserve.store._fs import fsync_dir
 
 FILES_SCHEMA = """
@@ -33,7 +33,6 @@ CREATE TABLE IF NOT EXISTS files (
 CREATE INDEX IF NOT EXISTS files_by_blob ON files (sha256);
 """ + JOBS_SCHEMA
 
-FILE_COLUMNS = "tenant, file_id, size, sha256, created_at"
 # A blob younger than this may belong to an upload that has not committed yet: never collect it.
 _FRESH_SECONDS = 60
 
@@ -88,14 +87,6 @@ class SQLiteBatchFiles(SQLBatchStore):
                 raise StoreUnavailableError(f"cannot store file {file_id!r}: {exc}") from exc
             return super().adopt_file(tenant, file_id, path, created_at)  # another file system: copy it
         return self._name_file(tenant, file_id, digest.hexdigest(), size, created_at)
-
-    def file_info(self, tenant: str, file_id: str) -> FileRecord | None:
-        rows = self._query(f"SELECT {FILE_COLUMNS} FROM files WHERE tenant = ? AND file_id = ?", (tenant, file_id))
-        return FileRecord(*rows[0]) if rows else None
-
-    def list_files(self, tenant: str) -> list[FileRecord]:
-        rows = self._query(f"SELECT {FILE_COLUMNS} FROM files WHERE tenant = ? ORDER BY file_id", (tenant,))
-        return [FileRecord(*r) for r in rows]
 
     def local_file(self, record: FileRecord) -> Path | None:
         return self._file_path(record.sha256)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from lxml import etree
@@ -94,6 +95,51 @@ def parse_plain_xml(data: bytes, limits: FiLimits, *, source: str = "the stream 
     return closed
 
 
+#: Document children pmserve refuses, by the octet that starts them (mask, value, what).
+_UNSUPPORTED_ITEMS = ((0xFF, 0xE1, "processing instruction"), (0xFF, 0xE2, "comment"),
+                      (0xFC, 0xC4, "document type declaration"), (0xFC, 0xC8, "unexpanded entity reference"))
+
+
+class _Tree:
+    """The element tree being built: open elements, and character data not yet attached."""
+
+    def __init__(self, decoder: _Decoder) -> None:
+        self.decoder = decoder
+        self.root: etree._Element | None = None
+        self.stack: list[etree._Element] = []
+        self.text: list[str] = []
+
+    def open(self, element: etree._Element) -> None:
+        if self.root is None:
+            self.root = element
+        self.stack.append(element)
+
+    def close(self) -> bool:
+        """End the innermost element; False when none is open (the document's end)."""
+        self.flush()
+        if not self.stack:
+            return False
+        self.stack.pop()
+        return True
+
+    def flush(self) -> None:
+        """Attach the pending character data: the open element's text, or its last child's tail."""
+        if not self.text:
+            return
+        joined = "".join(self.text)
+        self.text.clear()
+        if not self.stack:
+            if joined.strip():
+                raise self.decoder.invalid("character data outside the root element")
+            return
+        parent = self.stack[-1]
+        if len(parent):
+            last = parent[-1]
+            last.tail = (last.tail or "") + joined
+        else:
+            parent.text = (parent.text or "") + joined
+
+
 class _Decoder:
     """One pass over one document; every read checks the bytes left first."""
 
@@ -159,6 +205,36 @@ class _Decoder:
 
     # -- document ---------------------------------------------------------------------------------
     def document(self) -> etree._Element:
+        self.header()
+        tree = _Tree(self)
+        pending_ends = 0
+        while True:
+            if pending_ends:
+                pending_ends -= 1
+                if not tree.close():
+                    break
+                continue
+            start = self.pos
+            o = self.byte()
+            if o == 0xF0 or o == 0xFF:
+                pending_ends = 1 if o == 0xF0 else 2
+            elif o < 0x80:
+                tree.flush()
+                self.check_room_for_element(tree, start)
+                element, pending_ends = self.element(o, start, tree.stack[-1] if tree.stack else None)
+                tree.open(element)
+            elif o & 0xC0 == 0x80:
+                tree.text.append(self.character_data(o, start, tree))
+            else:
+                raise self.refusal(o, start)
+        if tree.root is None:
+            raise self.invalid("the document holds no element")
+        if self.pos != len(self.data):
+            raise self.invalid(f"{len(self.data) - self.pos} bytes follow the end of the document")
+        return tree.root
+
+    def header(self) -> None:
+        """The options octet after the magic: pmserve reads documents without optional components."""
         self.pos = 4
         options = self.byte()
         if options & 0x80:
@@ -168,77 +244,31 @@ class _Decoder:
                      "a character encoding scheme", "standalone", "version"]
             present = [n for i, n in enumerate(names) if options & (0x40 >> i)]
             raise self.unsupported("header component(s) " + ", ".join(present), 4)
-        root: etree._Element | None = None
-        stack: list[etree._Element] = []
-        text: list[str] = []
-        pending_ends = 0
 
-        def flush() -> None:
-            if not text:
-                return
-            joined = "".join(text)
-            text.clear()
-            if not stack:
-                if joined.strip():
-                    raise self.invalid("character data outside the root element")
-                return
-            parent = stack[-1]
-            if len(parent):
-                last = parent[-1]
-                last.tail = (last.tail or "") + joined
-            else:
-                parent.text = (parent.text or "") + joined
+    def check_room_for_element(self, tree: _Tree, start: int) -> None:
+        """One root, and the limits on depth and element count, before another element opens."""
+        if not tree.stack and tree.root is not None:
+            raise self.invalid("a second root element", start)
+        if len(tree.stack) >= self.limits.max_depth:
+            raise self.invalid(f"elements nest deeper than {self.limits.max_depth}", start)
+        self.elements += 1
+        if self.elements > self.limits.max_elements:
+            raise self.invalid(f"the document holds more than {self.limits.max_elements} elements", start)
 
-        while True:
-            if pending_ends:
-                pending_ends -= 1
-                flush()
-                if not stack:
-                    break
-                stack.pop()
-                continue
-            start = self.pos
-            o = self.byte()
-            if o == 0xF0 or o == 0xFF:
-                pending_ends = 1 if o == 0xF0 else 2
-                continue
-            if o < 0x80:
-                flush()
-                if not stack and root is not None:
-                    raise self.invalid("a second root element", start)
-                if len(stack) >= self.limits.max_depth:
-                    raise self.invalid(f"elements nest deeper than {self.limits.max_depth}", start)
-                self.elements += 1
-                if self.elements > self.limits.max_elements:
-                    raise self.invalid(f"the document holds more than {self.limits.max_elements} elements", start)
-                element, ends = self.element(o, start, stack[-1] if stack else None)
-                if root is None:
-                    root = element
-                stack.append(element)
-                pending_ends = ends
-                continue
-            if o & 0xC0 == 0x80:
-                if not stack:
-                    raise self.invalid("character data outside the root element", start)
-                chunk = self.chunk(o, start)
-                if _NOT_XML.search(chunk):
-                    raise self.invalid("character data holds a character XML does not allow", start)
-                text.append(chunk)
-                continue
-            if o == 0xE1:
-                raise self.unsupported("processing instruction", start)
-            if o == 0xE2:
-                raise self.unsupported("comment", start)
-            if o & 0xFC == 0xC4:
-                raise self.unsupported("document type declaration", start)
-            if o & 0xFC == 0xC8:
-                raise self.unsupported("unexpanded entity reference", start)
-            raise self.invalid(f"unexpected octet {o:#04x}", start)
-        if root is None:
-            raise self.invalid("the document holds no element")
-        if self.pos != len(self.data):
-            raise self.invalid(f"{len(self.data) - self.pos} bytes follow the end of the document")
-        return root
+    def character_data(self, o: int, start: int, tree: _Tree) -> str:
+        if not tree.stack:
+            raise self.invalid("character data outside the root element", start)
+        chunk = self.chunk(o, start)
+        if _NOT_XML.search(chunk):
+            raise self.invalid("character data holds a character XML does not allow", start)
+        return chunk
+
+    def refusal(self, o: int, start: int) -> InvalidMarkupError | UnsupportedFormatError:
+        """The error for an octet that starts no element, character data or end."""
+        for mask, value, what in _UNSUPPORTED_ITEMS:
+            if o & mask == value:
+                return self.unsupported(what, start)
+        return self.invalid(f"unexpected octet {o:#04x}", start)
 
     def element(self, o: int, start: int,
                 parent: etree._Element | None) -> tuple[etree._Element, int]:
@@ -282,18 +312,8 @@ class _Decoder:
                 raise self.invalid(f"attribute {attribute!r} appears twice on element {name!r}", at)
 
     def index_on_third_bit(self, low: int, start: int) -> int:
-        if low & 0x20 == 0:
-            return low & 0x1F
-        if low & 0x38 == 0x20:
-            return ((low & 0x07) << 8 | self.byte()) + 32
-        if low & 0x38 == 0x28:
-            return ((low & 0x07) << 16 | self.uint(2)) + 2080
-        if low == 0x30:
-            b = self.byte()
-            if b & 0xF0:
-                raise self.invalid(f"padding bits set in a name index ({b:#04x})", start)
-            return ((b & 0x0F) << 16 | self.uint(2)) + 526368
-        raise self.invalid(f"malformed element name octet (low bits {low:#04x})", start)
+        """An element name's index in the low 6 bits of its octet and the octets after (X.891 C.26)."""
+        return self.index_in(low, 6, "element-name", start)
 
     def attribute_name(self, a: int, start: int) -> str:
         if a & 0x78 == 0x78:
@@ -348,19 +368,22 @@ class _Decoder:
             return self.lookup(self.attribute_values, "attribute-value",
                                self.index_on_second_bit(o & 0x7F, start), start)
         add = bool(o & 0x40)
-        kind = (o >> 4) & 0x03
-        if kind in (0, 1):
-            length = self.length_on_fifth_bit(o & 0x0F, start)
-            raw = self.take(length)
-            text = self.utf8(raw, start) if kind == 0 else self.utf16(raw, start)
-        else:
-            second = self.byte()
-            table_index = ((o & 0x0F) << 4 | second >> 4) + 1
-            length = self.length_on_fifth_bit(second & 0x0F, start)
-            text = self.special(kind, table_index, self.take(length), start)
+        text = self.literal((o >> 4) & 0x03, o & 0x0F, 4, self.length_on_fifth_bit, start)
         if add:
             self.add(self.attribute_values, "attribute-value", text)
         return self.emit(text)
+
+    def literal(self, kind: int, low: int, bits: int, length_of: Callable[[int, int], int], start: int) -> str:
+        """The literal of a non-identifying string (X.891 C.14, C.15): UTF-8 or UTF-16 octets
+        (``kind`` 0, 1), or a restricted alphabet or encoding algorithm (2, 3) whose table index
+        continues from the ``bits`` low bits of the current octet (``low``) into the next octet."""
+        if kind in (0, 1):
+            raw = self.take(length_of(low, start))
+            return self.utf8(raw, start) if kind == 0 else self.utf16(raw, start)
+        second = self.byte()
+        table_index = (low << (8 - bits) | second >> bits) + 1
+        length = length_of(second & ((1 << bits) - 1), start)
+        return self.special(kind, table_index, self.take(length), start)
 
     def length_on_fifth_bit(self, nibble: int, start: int) -> int:
         if nibble & 0x08 == 0:
@@ -376,34 +399,36 @@ class _Decoder:
         if o & 0x20:
             return self.lookup(self.chunks, "character-chunk", self.index_on_fourth_bit(o, start), start)
         add = bool(o & 0x10)
-        kind = (o >> 2) & 0x03
-        if kind in (0, 1):
-            length = self.length_on_seventh_bit(o & 0x03, start)
-            raw = self.take(length)
-            text = self.utf8(raw, start) if kind == 0 else self.utf16(raw, start)
-        else:
-            second = self.byte()
-            table_index = ((o & 0x03) << 6 | second >> 2) + 1
-            length = self.length_on_seventh_bit(second & 0x03, start)
-            text = self.special(kind, table_index, self.take(length), start)
+        text = self.literal((o >> 2) & 0x03, o & 0x03, 2, self.length_on_seventh_bit, start)
         if add:
             self.add(self.chunks, "character-chunk", text)
         return self.emit(text)
 
     def index_on_fourth_bit(self, o: int, start: int) -> int:
-        low = o & 0x1F
-        if low & 0x10 == 0:
+        """A character chunk's index in the low 5 bits of its octet and the octets after (X.891 C.27)."""
+        return self.index_in(o & 0x1F, 5, "character-chunk", start)
+
+    def index_in(self, low: int, width: int, what: str, start: int) -> int:
+        """An index starting in the ``width`` low bits of an octet (``low``), X.891 C.26 and C.27: up
+        to ``2**(width-1)`` in those bits alone, then in 8, 16 or 20 more bits, each range after
+        the last (the three leading bits 100, 101 and 110 say which)."""
+        rest = width - 3  # bits of the index left after the three that say its range
+        small = 1 << (width - 1)
+        medium = small + (1 << (rest + 8))
+        large = medium + (1 << (rest + 16))
+        if low & small == 0:
             return low
-        if low & 0x1C == 0x10:
-            return ((low & 0x03) << 8 | self.byte()) + 16
-        if low & 0x1C == 0x14:
-            return ((low & 0x03) << 16 | self.uint(2)) + 1040
-        if low == 0x18:
+        tag, high = low >> rest, low & ((1 << rest) - 1)
+        if tag == 0b100:
+            return (high << 8 | self.byte()) + small
+        if tag == 0b101:
+            return (high << 16 | self.uint(2)) + medium
+        if tag == 0b110 and high == 0:
             b = self.byte()
             if b & 0xF0:
-                raise self.invalid(f"padding bits set in a chunk index ({b:#04x})", start)
-            return ((b & 0x0F) << 16 | self.uint(2)) + 263184
-        raise self.invalid(f"malformed character-chunk octet {o:#04x}", start)
+                raise self.invalid(f"padding bits set in the {what} index ({b:#04x})", start)
+            return ((b & 0x0F) << 16 | self.uint(2)) + large
+        raise self.invalid(f"malformed {what} index (low bits {low:#04x})", start)
 
     def length_on_seventh_bit(self, bits: int, start: int) -> int:
         if bits & 0x02 == 0:

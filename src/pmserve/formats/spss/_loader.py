@@ -11,8 +11,9 @@ Node compilers come from the one registry, :data:`pmserve.formats.spss.nodes.NOD
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any, Literal
 
 import numpy as np
@@ -124,11 +125,49 @@ class StreamModel:
 
     def score(self, columns: Mapping[str, Sequence[Any]], *,
               errors: Literal["raise", "collect"] = "raise") -> Scored:
-        """Score one input table given as columns; the result is every column the terminal shows."""
+        """Score one input table given as columns; the result is every column the terminal shows.
+
+        With ``errors="raise"`` the first record that cannot be scored raises its
+        :class:`~pmserve.errors.DataError`; with ``"collect"`` such a record is scored as a row of
+        missing values, its result cells are missing and its error is returned in
+        ``Scored.errors`` (as :meth:`pmserve.pmml.Model.score` does).
+        """
         header = list(columns)
         n = len(columns[header[0]]) if header else 0
         rows = [[columns[h][i] for h in header] for i in range(n)]
-        table = self._run([RowTable(header, rows, self._sources[0].tablename)])
+        if errors == "raise":
+            return self._scored(self._run([RowTable(header, rows, self._sources[0].tablename)]), {})
+        return self._score_collecting(header, rows)
+
+    def _score_collecting(self, header: list[str], rows: list[list[Any]]) -> Scored:
+        """Score, blanking each record whose error can be traced to an input row, until none fails.
+
+        A record's error names its row only where the rows reaching the failing node are still
+        the input's rows one to one (no Append, no records dropped before it); any other error
+        is the whole request's.  Each failing record costs one more run of the branch.
+        """
+        row_errors: dict[int, DataError] = {}
+        while True:
+            try:
+                table, aligned = self._trace([RowTable(header, rows, self._sources[0].tablename)])
+                break
+            except _RowFailed as failed:
+                row = failed.error.row
+                if row is None or row in row_errors:
+                    raise failed.error from None
+                row_errors[row] = failed.error
+                rows[row] = [None] * len(header)
+        if row_errors and aligned:
+            bad = np.fromiter(row_errors, dtype=np.intp)
+            columns = dict(table.columns)
+            for name, column in columns.items():
+                column = column.copy()
+                column[bad] = None if column.dtype == object else np.nan
+                columns[name] = column
+            table = replace(table, columns=columns)
+        return self._scored(table, dict(sorted(row_errors.items())))
+
+    def _scored(self, table: Table, row_errors: dict[int, DataError]) -> Scored:
         by_name = {f.name: f for f in table.fields}
         fields: list[Field] = []
         out: dict[str, np.ndarray] = {}
@@ -143,23 +182,35 @@ class StreamModel:
             else:
                 fields.append(to_field(f))
                 out[name] = column
-        return Scored(tuple(fields), out, table.n_rows)
+        return Scored(tuple(fields), out, table.n_rows, row_errors)
 
     def _run(self, tables: Sequence[RowTable]) -> Table:
+        try:
+            return self._trace(tables)[0]
+        except _RowFailed as failed:
+            raise failed.error from None
+
+    def _trace(self, tables: Sequence[RowTable]) -> tuple[Table, bool]:
+        """The terminal's table, and whether its rows are still the scoring input's, one to one.
+
+        A record's error raised where the rows are the input's comes wrapped in :class:`_RowFailed`.
+        """
         given = self._match_tables(tables)
         results: dict[str, Table] = {}
+        aligned: dict[str, bool] = {}
         for node, compiled in self._steps:
             if isinstance(compiled, SourceNode):
                 raw = given[compiled.tablename]
-                width = len(raw.header)
-                for i, row in enumerate(raw.data):
-                    if len(row) != width:
-                        raise RecordError(f"of table {compiled.tablename!r} has {len(row)} values but "
-                                          f"the header names {width} fields", row=i, value=len(row))
-                results[node.id] = compiled.read(raw.header, raw.data)
+                _check_widths(raw, compiled.tablename)
+                aligned[node.id] = compiled is self._sources[0]
+                results[node.id] = _traced(partial(compiled.read, raw.header, raw.data), aligned[node.id])
             else:
-                results[node.id] = compiled.run([results[u] for u in self._inputs[node.id]])
-        return results[self._steps[-1][0].id]
+                ups = [results[u] for u in self._inputs[node.id]]
+                follows = len(ups) == 1 and aligned[self._inputs[node.id][0]]
+                results[node.id] = _traced(partial(compiled.run, ups), follows)
+                aligned[node.id] = follows and results[node.id].n_rows == ups[0].n_rows
+        last = self._steps[-1][0].id
+        return results[last], aligned[last]
 
     def _match_tables(self, tables: Sequence[RowTable]) -> dict[str, RowTable]:
         names = self.tablenames
@@ -184,6 +235,31 @@ class StreamModel:
                             f"{{\"tablename\", \"header\", \"data\"}} objects, one per table)",
                             field="tablename", value=missing[0])
         return by_name
+
+
+class _RowFailed(Exception):
+    """A record's error from a node whose rows are the scoring input's (so ``error.row`` is its row)."""
+
+    def __init__(self, error: DataError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _traced(step: Callable[[], Table], aligned: bool) -> Table:
+    try:
+        return step()
+    except DataError as exc:
+        if aligned and exc.row is not None:
+            raise _RowFailed(exc) from exc
+        raise
+
+
+def _check_widths(raw: RowTable, tablename: str) -> None:
+    width = len(raw.header)
+    for i, row in enumerate(raw.data):
+        if len(row) != width:
+            raise RecordError(f"of table {tablename!r} has {len(row)} values but "
+                              f"the header names {width} fields", row=i, value=len(row))
 
 
 def _described_by_types(source: SourceNode, steps: Sequence[tuple[Node, CompiledNode]]) -> tuple[SpssField, ...]:

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from pmserve.formats.spss._model import SpssField, StreamContext, Table
-from pmserve.formats.spss.clem._compile import KNOWN_UNSUPPORTED, Op, compile_tree
+from pmserve.formats.spss.clem._compile import KNOWN_UNSUPPORTED, compile_tree
 from pmserve.formats.spss.clem._functions import FUNCTIONS
 from pmserve.formats.spss.clem._parser import ClemSyntaxError, parse
+from pmserve.formats.spss.clem._plan import Op
 from pmserve.formats.spss.clem._values import BOOLEAN, STRING, ClemSettings, Env, as_bool, storage_of
 
 

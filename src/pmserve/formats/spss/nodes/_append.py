@@ -18,7 +18,7 @@ import numpy as np
 
 from pmserve.errors import DataError, DocumentError
 from pmserve.formats.spss._model import CompiledNode, Node, NodeCompiler, SpssField, StreamContext, Table
-from pmserve.formats.spss.nodes._common import null_column
+from pmserve.formats.spss.nodes._common import merged_storage, null_column
 from pmserve.formats.spss.nodes._props import prop, prop_bool, prop_text
 
 
@@ -60,10 +60,9 @@ class AppendNode:
 
 
 def _merged_storage(node: Node, name: str, a: str, b: str) -> str:
-    if a == b:
-        return a
-    if {a, b} <= {"integer", "real"}:
-        return "real"
+    merged = merged_storage(a, b)
+    if merged is not None:
+        return merged
     raise DocumentError(
         f"{node.describe()} appends field {name!r} of storage {a} to one of storage {b}",
         node=node.describe(), field=name,
@@ -83,30 +82,12 @@ def compile_append(node: Node, inputs: Sequence[tuple[SpssField, ...]], context:
     out: list[SpssField] = list(main)
     sources: list[list[str | None]] = [[f.name for f in main]]
     for fields in inputs[1:]:
-        picked: list[str | None] = []
         if mode == "position":
-            for j, f in enumerate(out):
-                if j < len(fields):
-                    out[j] = replace(f, storage=_merged_storage(node, f.name, f.storage, fields[j].storage))
-                    picked.append(fields[j].name)
-                else:
-                    picked.append(None)
-            extra = list(fields[len(out):]) if all_fields else []
+            picked, extra = _by_position(node, out, fields)
         else:
-            def key(name: str) -> str:
-                return name if match_case else name.casefold()
-
-            by_key = {key(f.name): f for f in fields}
-            used: set[str] = set()
-            for j, f in enumerate(out):
-                match = by_key.get(key(f.name))
-                if match is None:
-                    picked.append(None)
-                    continue
-                out[j] = replace(f, storage=_merged_storage(node, f.name, f.storage, match.storage))
-                picked.append(match.name)
-                used.add(key(f.name))
-            extra = [f for f in fields if key(f.name) not in used] if all_fields else []
+            picked, extra = _by_name(node, out, fields, match_case)
+        if not all_fields:
+            extra = []
         for s in sources:
             s.extend([None] * len(extra))
         out.extend(extra)
@@ -122,6 +103,41 @@ def compile_append(node: Node, inputs: Sequence[tuple[SpssField, ...]], context:
         tags = tuple(names.get(str(k + 1), str(k + 1)) for k in range(len(inputs)))
         out.append(SpssField(tag_field, "string", "set", "in", tags))
     return AppendNode(node, tuple(out), tuple(tuple(s) for s in sources), tags)
+
+
+def _by_position(node: Node, out: list[SpssField],
+                 fields: Sequence[SpssField]) -> tuple[list[str | None], list[SpssField]]:
+    """Match another input's fields to the output's by position (widening ``out`` in place):
+    the field feeding each output field (None: none), and the input's fields left over."""
+    picked: list[str | None] = []
+    for j, f in enumerate(out):
+        if j < len(fields):
+            out[j] = replace(f, storage=_merged_storage(node, f.name, f.storage, fields[j].storage))
+            picked.append(fields[j].name)
+        else:
+            picked.append(None)
+    return picked, list(fields[len(out):])
+
+
+def _by_name(node: Node, out: list[SpssField], fields: Sequence[SpssField],
+             match_case: bool) -> tuple[list[str | None], list[SpssField]]:
+    """As :func:`_by_position`, matching by field name (case-insensitively unless ``match_case``)."""
+
+    def key(name: str) -> str:
+        return name if match_case else name.casefold()
+
+    by_key = {key(f.name): f for f in fields}
+    used: set[str] = set()
+    picked: list[str | None] = []
+    for j, f in enumerate(out):
+        match = by_key.get(key(f.name))
+        if match is None:
+            picked.append(None)
+            continue
+        out[j] = replace(f, storage=_merged_storage(node, f.name, f.storage, match.storage))
+        picked.append(match.name)
+        used.add(key(f.name))
+    return picked, [f for f in fields if key(f.name) not in used]
 
 
 def _tag_names(node: Node) -> dict[str, str]:

@@ -19,13 +19,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-import numpy as np
 from lxml import etree
 
 from pmserve import pmml
 from pmserve.errors import DocumentError, UnsupportedMarkupError
-from pmserve.formats.spss._model import Node, NodeCompiler, SpssField, StreamContext, Table
-from pmserve.formats.spss.nodes._common import only_table
+from pmserve.formats.spss._model import Node, NodeCompiler, SpssField, StreamContext
+from pmserve.formats.spss.nodes._nugget import ScoresPmml
 
 _STORAGE = {"string": "string", "integer": "integer", "double": "real", "float": "real", "boolean": "string",
             "date": "date", "dateTime": "timestamp", "time": "time"}
@@ -33,25 +32,8 @@ _TARGET = "__pmserve_adp_constant"
 
 
 @dataclass(eq=False)
-class AutoDataPrep:
-    node: Node
-    fields: tuple[SpssField, ...]
-    derived: tuple[SpssField, ...]
-    model: pmml.Model
-
-    @property
-    def output_fields(self) -> tuple[SpssField, ...]:
-        return self.fields
-
-    def run(self, inputs: Sequence[Table]) -> Table:
-        table = only_table(self.node, inputs)
-        columns = {f.name: table.columns[f.name] for f in self.model.input_fields if f.name in table.columns}
-        scored = self.model.score(columns, errors="raise")
-        out = {f.name: table.columns[f.name] for f in self.fields if f.name in table.columns}
-        for f in self.derived:
-            column = scored[f.name]
-            out[f.name] = column.astype(np.float64) if f.storage in ("integer", "real") else column
-        return Table(self.fields, out, table.n_rows)
+class AutoDataPrep(ScoresPmml):
+    """A compiled Auto Data Prep node: its analysis PMML's derived fields are its ``outputs``."""
 
 
 def compile_auto_data_prep(node: Node, inputs: Sequence[tuple[SpssField, ...]],

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -12,6 +13,16 @@ from pmserve.errors import DataError, DocumentError
 from pmserve.formats.spss._model import Node, SpssField, Table
 
 NUMERIC_STORAGES = frozenset({"integer", "real", "date", "time", "timestamp"})
+
+
+def merged_storage(a: str, b: str) -> str | None:
+    """The storage holding values of storages ``a`` and ``b`` together (integers widen to reals);
+    None when they do not mix."""
+    if a == b:
+        return a
+    if {a, b} <= {"integer", "real"}:
+        return "real"
+    return None
 
 
 def single_input(node: Node, inputs: Sequence[tuple[SpssField, ...]]) -> tuple[SpssField, ...]:
@@ -47,6 +58,21 @@ def null_column(storage: str, n: int) -> np.ndarray:
     if storage in NUMERIC_STORAGES:
         return np.full(n, np.nan)
     return np.full(n, None, dtype=object)
+
+
+def column_of(storage: str, values: Sequence[Any]) -> np.ndarray:
+    """Python values (None for missing) as a column of a storage: objects for strings, else floats."""
+    if storage == "string":
+        return np.array(values, dtype=object)
+    return np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
+
+
+def choose(true: np.ndarray, a: Any, b: Any, storage: str) -> np.ndarray:
+    """``a`` where ``true``, else ``b`` (values or whole columns), in the column type of ``storage``."""
+    if storage == "string":
+        text: np.ndarray = np.where(true, a, b).astype(object)
+        return text
+    return np.where(true, np.asarray(a, dtype=float), np.asarray(b, dtype=float))
 
 
 def only_table(node: Node, inputs: Sequence[Table]) -> Table:

@@ -22,7 +22,14 @@ from pmserve.errors import DocumentError, UnsupportedMarkupError
 from pmserve.formats.spss._model import CompiledNode, Node, NodeCompiler, SpssField, StreamContext, Table
 from pmserve.formats.spss.clem import CompiledExpression
 from pmserve.formats.spss.nodes._clem import node_expression
-from pmserve.formats.spss.nodes._common import OneInputNode, null_column, require_fields, single_input
+from pmserve.formats.spss.nodes._common import (
+    OneInputNode,
+    choose,
+    merged_storage,
+    null_column,
+    require_fields,
+    single_input,
+)
 from pmserve.formats.spss.nodes._props import cell, prop_list, prop_rows, prop_text, require_text
 
 _TYPES = ("formula", "flag", "set", "conditional", "state", "count")
@@ -44,11 +51,7 @@ class _Flag:
     storage: str
 
     def values(self, table: Table) -> np.ndarray:
-        true, _ = self.condition.truth(table)
-        if self.storage == "string":
-            text: np.ndarray = np.where(true, self.true_value, self.false_value).astype(object)
-            return text
-        return np.where(true, float(self.true_value), float(self.false_value))
+        return choose(self.condition.truth(table)[0], self.true_value, self.false_value, self.storage)
 
 
 @dataclass(frozen=True)
@@ -79,12 +82,9 @@ class _Conditional:
     storage: str
 
     def values(self, table: Table) -> np.ndarray:
-        true, _ = self.condition.truth(table)
         a, b = (null_column(self.storage, table.n_rows) if e.kind == "null" else e.values(table)
                 for e in (self.then, self.otherwise))
-        if self.storage == "string":
-            return np.where(true, a, b).astype(object)
-        return np.where(true, np.asarray(a, dtype=float), np.asarray(b, dtype=float))
+        return choose(self.condition.truth(table)[0], a, b, self.storage)
 
 
 _Rule = _Formula | _Flag | _Set | _Conditional
@@ -173,10 +173,9 @@ def _common_storage(node: Node, a: CompiledExpression, b: CompiledExpression) ->
     sa, sb = a.storage, b.storage
     if a.kind == "null" or b.kind == "null":  # undef takes the other branch's storage
         return sb if a.kind == "null" else sa
-    if sa == sb:
-        return sa
-    if {sa, sb} <= {"integer", "real"}:
-        return "real"
+    merged = merged_storage(sa, sb)
+    if merged is not None:
+        return merged
     raise DocumentError(
         f"{node.describe()}: the then expression gives {sa} values and the else expression {sb} values",
         node=node.describe(),

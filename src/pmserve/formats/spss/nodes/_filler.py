@@ -15,13 +15,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-import numpy as np
-
 from pmserve.errors import DocumentError
 from pmserve.formats.spss._model import CompiledNode, Node, NodeCompiler, SpssField, StreamContext, Table
 from pmserve.formats.spss.clem import CompiledExpression
 from pmserve.formats.spss.nodes._clem import node_expression
-from pmserve.formats.spss.nodes._common import OneInputNode, null_column, require_fields, single_input
+from pmserve.formats.spss.nodes._common import OneInputNode, choose, null_column, require_fields, single_input
 from pmserve.formats.spss.nodes._props import prop_first, require_text, text_of
 
 FIELDS = ("fillerFields", "fillerFieldList", "fields")
@@ -52,12 +50,7 @@ class FillerNode(OneInputNode):
             if fill.condition is None:
                 columns[fill.field] = new
                 continue
-            true, _ = fill.condition.truth(table)
-            old = table.columns[fill.field]
-            if fill.storage == "string":
-                columns[fill.field] = np.where(true, new, old).astype(object)
-            else:
-                columns[fill.field] = np.where(true, np.asarray(new, dtype=float), np.asarray(old, dtype=float))
+            columns[fill.field] = choose(fill.condition.truth(table)[0], new, table.columns[fill.field], fill.storage)
         return Table(self.fields, columns, table.n_rows)
 
 

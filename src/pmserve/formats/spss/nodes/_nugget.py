@@ -29,7 +29,7 @@ from pmserve.errors import (
 )
 from pmserve.formats.spss._containers import Entry, InflateBudget, looks_like_pmml, open_container
 from pmserve.formats.spss._model import Node, NodeCompiler, SpssField, StreamContext, Table
-from pmserve.formats.spss.nodes._common import only_table
+from pmserve.formats.spss.nodes._common import column_of, only_table
 from pmserve.formats.spss.nodes._source import python_value, spss_field
 
 # ExtensionApplyModelNode (Modeler 18) is claimed by the time-series module (spss.ts); its other
@@ -58,14 +58,16 @@ _NOT_PMML = (
 
 
 @dataclass(eq=False)
-class PmmlNugget:
-    """A compiled nugget: the PMML model with the nugget's outputs as its result columns."""
+class ScoresPmml:
+    """A node that scores a PMML model over its input and appends the model's results.
+
+    ``fields`` are the incoming fields it keeps followed by ``outputs``, the result columns.
+    """
 
     node: Node
     fields: tuple[SpssField, ...]
     outputs: tuple[SpssField, ...]
     model: pmml.Model
-    document: bytes  # the PMML as scored (the nugget's document with its outputs as OutputFields)
 
     @property
     def output_fields(self) -> tuple[SpssField, ...]:
@@ -81,10 +83,17 @@ class PmmlNugget:
         except PmserveError as exc:
             exc.context.setdefault("node", self.node.describe())
             raise
-        out = dict(table.columns)
+        out = {f.name: table.columns[f.name] for f in self.fields if f.name in table.columns}
         for f in self.outputs:
             out[f.name] = _stream_column(f, scored[f.name])
         return Table(self.fields, out, table.n_rows)
+
+
+@dataclass(eq=False)
+class PmmlNugget(ScoresPmml):
+    """A compiled nugget: the PMML model with the nugget's outputs as its result columns."""
+
+    document: bytes  # the PMML as scored (the nugget's document with its outputs as OutputFields)
 
 
 def _engine_column(f: SpssField, column: np.ndarray) -> np.ndarray | list[object]:
@@ -97,7 +106,7 @@ def _engine_column(f: SpssField, column: np.ndarray) -> np.ndarray | list[object
 def _stream_column(f: SpssField, column: np.ndarray) -> np.ndarray:
     if f.storage in ("integer", "real"):
         if column.dtype == object:
-            return np.array([np.nan if v is None else float(v) for v in column.tolist()], dtype=np.float64)
+            return column_of(f.storage, column.tolist())
         return column.astype(np.float64, copy=False)
     if f.storage == "string" and column.dtype != object:
         out = np.empty(len(column), dtype=object)
@@ -239,25 +248,10 @@ def _from_pmml(f: pmml.Field) -> SpssField:
 def _with_outputs(document: bytes, outputs: Sequence[SpssField], roles: Sequence[etree._Element | None],
                   node: Node) -> bytes:
     """The document with its model's ``Output`` replaced by the nugget's outputs (none: unchanged)."""
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True,
-                             remove_comments=True, remove_pis=True)
-    try:
-        root = etree.fromstring(document, parser=parser)
-    except etree.XMLSyntaxError as exc:
-        raise DocumentError(f"{node.describe()}: its PMML is not well-formed XML: {exc.msg}",
-                            node=node.describe()) from None
-    tree = root.getroottree()
-    if tree.docinfo.internalDTD is not None or tree.docinfo.doctype:
-        raise DocumentError(f"{node.describe()}: its PMML declares a DTD (entities are refused)", node=node.describe())
-    namespace = etree.QName(root).namespace
-    models = [c for c in root if isinstance(c.tag, str) and etree.QName(c).localname in _MODEL_TAGS]
-    if len(models) != 1:
-        raise DocumentError(f"{node.describe()}: its PMML holds {len(models)} model elements; expected one",
-                            node=node.describe())
-    model = models[0]
-    model_tag = etree.QName(model).localname
+    root, model = _the_model(document, node)
     if not outputs:
         return document
+    namespace = etree.QName(root).namespace
 
     def tag(local: str) -> str:
         return f"{{{namespace}}}{local}" if namespace else local
@@ -266,26 +260,8 @@ def _with_outputs(document: bytes, outputs: Sequence[SpssField], roles: Sequence
                if m.get("usageType") in ("predicted", "target")]
     output = etree.Element(tag("Output"))
     for f, info in zip(outputs, roles, strict=True):
-        role = "predictedValue" if info is None else info.get("role", "predictedValue")
+        attributes = _output_field(f, info, etree.QName(model).localname, node)
         target = "" if info is None else info.get("targetField", "")
-        attributes = {"name": f.name, "optype": "continuous" if f.measure == "range" else "categorical",
-                      "dataType": _DATA_TYPES.get(f.storage, "string")}
-        if role == "predictedValue":
-            attributes["feature"] = "predictedValue"
-        elif role == "probability":
-            value = None if info is None else info.get("value")
-            if value is not None:
-                attributes.update(feature="probability", value=value)
-            elif model_tag in _CONFIDENCE_MODELS and (info is None or info.get("tag") == "confidence"):
-                attributes["feature"] = "confidence"
-            else:
-                attributes["feature"] = "probability"
-        elif role in ("standardError", "residual", "clusterId", "entityId", "affinity"):
-            attributes["feature"] = role
-        else:
-            raise UnsupportedMarkupError(
-                f"{node.describe()}: output {f.name!r} has role {role!r}, which pmserve cannot compute from PMML",
-                element="modelFieldInfo", node=node.describe(), field=f.name)
         if target and len(targets) > 1:
             attributes["targetField"] = target
         output.append(etree.Element(tag("OutputField"), attributes))
@@ -296,6 +272,49 @@ def _with_outputs(document: bytes, outputs: Sequence[SpssField], roles: Sequence
         raise DocumentError(f"{node.describe()}: its PMML model has no MiningSchema", node=node.describe())
     schema.addnext(output)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+def _the_model(document: bytes, node: Node) -> tuple[etree._Element, etree._Element]:
+    """The parsed PMML (no DTD, no entities) and its one model element."""
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True,
+                             remove_comments=True, remove_pis=True)
+    try:
+        root = etree.fromstring(document, parser=parser)
+    except etree.XMLSyntaxError as exc:
+        raise DocumentError(f"{node.describe()}: its PMML is not well-formed XML: {exc.msg}",
+                            node=node.describe()) from None
+    tree = root.getroottree()
+    if tree.docinfo.internalDTD is not None or tree.docinfo.doctype:
+        raise DocumentError(f"{node.describe()}: its PMML declares a DTD (entities are refused)", node=node.describe())
+    models = [c for c in root if isinstance(c.tag, str) and etree.QName(c).localname in _MODEL_TAGS]
+    if len(models) != 1:
+        raise DocumentError(f"{node.describe()}: its PMML holds {len(models)} model elements; expected one",
+                            node=node.describe())
+    return root, models[0]
+
+
+def _output_field(f: SpssField, info: etree._Element | None, model_tag: str, node: Node) -> dict[str, str]:
+    """The attributes of the ``OutputField`` computing a nugget output, by its ``modelFieldInfo`` role."""
+    role = "predictedValue" if info is None else info.get("role", "predictedValue")
+    attributes = {"name": f.name, "optype": "continuous" if f.measure == "range" else "categorical",
+                  "dataType": _DATA_TYPES.get(f.storage, "string")}
+    if role == "predictedValue":
+        attributes["feature"] = "predictedValue"
+    elif role == "probability":
+        value = None if info is None else info.get("value")
+        if value is not None:
+            attributes.update(feature="probability", value=value)
+        elif model_tag in _CONFIDENCE_MODELS and (info is None or info.get("tag") == "confidence"):
+            attributes["feature"] = "confidence"
+        else:
+            attributes["feature"] = "probability"
+    elif role in ("standardError", "residual", "clusterId", "entityId", "affinity"):
+        attributes["feature"] = role
+    else:
+        raise UnsupportedMarkupError(
+            f"{node.describe()}: output {f.name!r} has role {role!r}, which pmserve cannot compute from PMML",
+            element="modelFieldInfo", node=node.describe(), field=f.name)
+    return attributes
 
 
 _COMPILER: NodeCompiler = compile_pmml_nugget

@@ -9,11 +9,15 @@ property holds ``rows/row`` children whose cells are child elements by name
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from lxml import etree
 
 from pmserve.errors import DocumentError
 from pmserve.formats.spss._model import Node
 
+_N = TypeVar("_N", int, float)
 _TRUE = frozenset({"true", "t", "yes", "y", "1", "on"})
 _FALSE = frozenset({"false", "f", "no", "n", "0", "off", ""})
 
@@ -39,28 +43,25 @@ def prop_bool(node: Node, name: str, default: bool) -> bool:
 
 
 def prop_int(node: Node, name: str, default: int) -> int:
-    el = prop(node, name)
-    if el is None or not text_of(el).strip():
-        return default
-    text = text_of(el).strip()
-    try:
-        return int(text)
-    except ValueError:
-        raise DocumentError(
-            f"{node.describe()}: property {name!r} must be an integer, got {text!r}", node=node.describe()
-        ) from None
+    value = _prop_number(node, name, int, "an integer")
+    return default if value is None else value
 
 
 def prop_float(node: Node, name: str) -> float | None:
+    return _prop_number(node, name, float, "a number")
+
+
+def _prop_number(node: Node, name: str, convert: Callable[[str], _N], what: str) -> _N | None:
+    """A number property read by ``convert``; None when absent or blank."""
     el = prop(node, name)
-    if el is None or not text_of(el).strip():
+    text = "" if el is None else text_of(el).strip()
+    if not text:
         return None
-    text = text_of(el).strip()
     try:
-        return float(text)
+        return convert(text)
     except ValueError:
         raise DocumentError(
-            f"{node.describe()}: property {name!r} must be a number, got {text!r}", node=node.describe()
+            f"{node.describe()}: property {name!r} must be {what}, got {text!r}", node=node.describe()
         ) from None
 
 

@@ -11,16 +11,22 @@ names, and refuses the node, naming what it looked for, when neither is there.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 from lxml import etree
 
 from pmserve.errors import DocumentError
 from pmserve.formats.spss._model import CompiledNode, Node, NodeCompiler, SpssField, StreamContext, Table
-from pmserve.formats.spss.nodes._common import NUMERIC_STORAGES, OneInputNode, require_fields, single_input
+from pmserve.formats.spss.nodes._common import (
+    NUMERIC_STORAGES,
+    OneInputNode,
+    column_of,
+    merged_storage,
+    require_fields,
+    single_input,
+)
 from pmserve.formats.spss.nodes._props import cell, prop_first, text_of, to_bool
 
 MODE = ("reclassifyMode", "mode")
@@ -63,10 +69,7 @@ class ReclassifyNode(OneInputNode):
                     new.append(None if missing else v)
                 else:
                     new.append(m.default)
-            if m.storage == "string":
-                columns[m.target] = np.array(new, dtype=object)
-            else:
-                columns[m.target] = np.array([np.nan if x is None else float(x) for x in new], dtype=float)
+            columns[m.target] = column_of(m.storage, new)
         ordered = {f.name: columns[f.name] for f in self.fields}
         return Table(self.fields, ordered, table.n_rows)
 
@@ -105,55 +108,18 @@ def compile_reclassify(
     node: Node, inputs: Sequence[tuple[SpssField, ...]], context: StreamContext
 ) -> CompiledNode:
     fields = single_input(node, inputs)
-    mode = _text(node, MODE, "single").lower() or "single"
-    replace_field = to_bool(node, "replace_field", _text(node, REPLACE, "false"))
-    if mode == "single":
-        sources = [_text(node, FIELD)]
-        if not sources[0]:
-            raise DocumentError(f"{node.describe()} names no field to reclassify", node=node.describe())
-        targets = [sources[0] if replace_field else _text(node, NEW_NAME) or sources[0]]
-    elif mode == "multiple":
-        el = prop_first(node, FIELDS)
-        sources = [] if el is None else [text_of(c) for c in el if isinstance(c.tag, str) and text_of(c)]
-        if not sources:
-            raise DocumentError(f"{node.describe()} lists no fields to reclassify", node=node.describe())
-        extension = _text(node, EXTENSION, "_RECLASSIFIED")
-        prefix = _text(node, ADD_AS, "suffix").lower() == "prefix"
-        targets = [s if replace_field else (extension + s if prefix else s + extension) for s in sources]
-    else:
-        raise DocumentError(f"{node.describe()}: reclassify mode must be single or multiple, got {mode!r}",
-                            node=node.describe())
+    sources, targets = _sources_and_targets(node)
     require_fields(node, fields, sources, "reclassifies")
-    pairs = _pairs(node)
-    use_default = to_bool(node, "use_default", _text(node, USE_DEFAULT, "false"))
-    default_text = _text(node, DEFAULT, "")
+    table = _Table(_pairs(node), to_bool(node, "use_default", _text(node, USE_DEFAULT, "false")),
+                   _text(node, DEFAULT, ""))
     by_name = {f.name: f for f in fields}
     out = list(fields)
     maps = []
     for source, target in zip(sources, targets, strict=True):
-        f = by_name[source]
-        new_texts = [n for _, n in pairs] + ([default_text] if use_default and default_text != "undef" else [])
-        new_storage = "string"
-        if all(_is_number(t) for t in new_texts):
-            new_storage = "integer" if all(_is_int(t) for t in new_texts) else "real"
-        if not use_default and (new_storage in NUMERIC_STORAGES) != (f.storage in NUMERIC_STORAGES):
-            raise DocumentError(
-                f"{node.describe()}: values of {f.storage} field {source!r} that the table does not list keep "
-                f"their value, but the new values are {new_storage}",
-                node=node.describe(), field=source,
-            )
-        storage = new_storage if use_default or new_storage == f.storage else (
-            "real" if {new_storage, f.storage} <= {"integer", "real"} else f.storage)
-        try:
-            mapping = tuple((_typed(f.storage, o), _typed(storage, n)) for o, n in pairs)
-        except ValueError:
-            raise DocumentError(
-                f"{node.describe()}: a reclassification value does not fit field {source!r} ({f.storage})",
-                node=node.describe(), field=source,
-            ) from None
-        default = None if (not use_default or default_text == "undef") else _typed(storage, default_text)
-        maps.append(_Map(source, target, mapping, default, not use_default, storage))
-        new_field = SpssField(target, storage, "set", f.role, tuple(dict.fromkeys(n for _, n in mapping)))
+        m = _map(node, by_name[source], target, table)
+        maps.append(m)
+        new_values = tuple(dict.fromkeys(n for _, n in m.mapping))
+        new_field = SpssField(target, m.storage, "set", by_name[source].role, new_values)
         names = [x.name for x in out]
         if target in names:
             out[names.index(target)] = new_field
@@ -162,17 +128,67 @@ def compile_reclassify(
     return ReclassifyNode(node, tuple(out), tuple(maps))
 
 
-def _is_number(text: str) -> bool:
+def _sources_and_targets(node: Node) -> tuple[list[str], list[str]]:
+    """The fields reclassified and the fields their new values go to (single or multiple mode)."""
+    mode = _text(node, MODE, "single").lower() or "single"
+    replace_field = to_bool(node, "replace_field", _text(node, REPLACE, "false"))
+    if mode == "single":
+        sources = [_text(node, FIELD)]
+        if not sources[0]:
+            raise DocumentError(f"{node.describe()} names no field to reclassify", node=node.describe())
+        return sources, [sources[0] if replace_field else _text(node, NEW_NAME) or sources[0]]
+    if mode == "multiple":
+        el = prop_first(node, FIELDS)
+        sources = [] if el is None else [text_of(c) for c in el if isinstance(c.tag, str) and text_of(c)]
+        if not sources:
+            raise DocumentError(f"{node.describe()} lists no fields to reclassify", node=node.describe())
+        extension = _text(node, EXTENSION, "_RECLASSIFIED")
+        prefix = _text(node, ADD_AS, "suffix").lower() == "prefix"
+        return sources, [s if replace_field else (extension + s if prefix else s + extension) for s in sources]
+    raise DocumentError(f"{node.describe()}: reclassify mode must be single or multiple, got {mode!r}",
+                        node=node.describe())
+
+
+@dataclass(frozen=True)
+class _Table:
+    """The node's reclassification table as written: (old, new) texts and the default for the rest."""
+
+    pairs: list[tuple[str, str]]
+    use_default: bool
+    default_text: str
+
+
+def _map(node: Node, f: SpssField, target: str, table: _Table) -> _Map:
+    """The typed mapping of one reclassified field, in the storage its new values need."""
+    new_texts = [n for _, n in table.pairs]
+    if table.use_default and table.default_text != "undef":
+        new_texts.append(table.default_text)
+    new_storage = "string"
+    if all(_reads_as(float, t) for t in new_texts):
+        new_storage = "integer" if all(_reads_as(int, t) for t in new_texts) else "real"
+    if not table.use_default and (new_storage in NUMERIC_STORAGES) != (f.storage in NUMERIC_STORAGES):
+        raise DocumentError(
+            f"{node.describe()}: values of {f.storage} field {f.name!r} that the table does not list keep "
+            f"their value, but the new values are {new_storage}",
+            node=node.describe(), field=f.name,
+        )
+    # Unlisted values keep theirs unless a default replaces them, so both must fit the storage.
+    storage = new_storage if table.use_default else merged_storage(new_storage, f.storage) or f.storage
     try:
-        float(text)
+        mapping = tuple((_typed(f.storage, o), _typed(storage, n)) for o, n in table.pairs)
     except ValueError:
-        return False
-    return True
+        raise DocumentError(
+            f"{node.describe()}: a reclassification value does not fit field {f.name!r} ({f.storage})",
+            node=node.describe(), field=f.name,
+        ) from None
+    default = None if (not table.use_default or table.default_text == "undef") else _typed(storage, table.default_text)
+    return _Map(f.name, target, mapping, default, not table.use_default, storage)
 
 
-def _is_int(text: str) -> bool:
+def _reads_as(convert: Callable[[str], object], text: str) -> bool:
+    """Whether ``convert`` (``int`` or ``float``) reads ``text``: the new values' storage is decided so."""
     try:
-        int(text)
+        convert(text)
     except ValueError:
         return False
     return True

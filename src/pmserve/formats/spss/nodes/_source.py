@@ -13,21 +13,23 @@ and ``""`` are missing values.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from lxml import etree
 
 from pmserve.errors import DataError, DocumentError, InvalidValueError, MissingFieldError
 from pmserve.formats.spss._model import Node, NodeCompiler, SpssField, StreamContext, Table
+from pmserve.formats.spss.nodes._type import apply_type_rows, read_type_table
 
 SOURCE_CLASSES = ("DelimitedFileImportNode", "FixedFileImportNode", "ExcelImportNode", "StatisticsImportNode",
                   "DatabaseImportNode", "CFImportNode", "UserInputNode", "XMLImportNode", "JSONImportNode",
                   "SASImportNode")
 NUMERIC = frozenset({"integer", "real"})
 _EPOCH = dt.date(1970, 1, 1)
+_T = TypeVar("_T")
 
 
 def spss_field(element: etree._Element) -> SpssField:
@@ -149,34 +151,32 @@ def _string(f: SpssField, value: Any, row: int) -> str | None:
 
 
 def _date(f: SpssField, value: Any, row: int) -> float:
-    if _missing(value):
-        return np.nan
-    try:
-        return float((dt.date.fromisoformat(str(value).strip()[:10]) - _EPOCH).days)
-    except ValueError:
-        raise _bad(f, value, row, "a date (YYYY-MM-DD)") from None
+    day = _parsed(f, value, row, lambda text: dt.date.fromisoformat(text[:10]), "a date (YYYY-MM-DD)")
+    return np.nan if day is None else float((day - _EPOCH).days)
 
 
 def _timestamp(f: SpssField, value: Any, row: int) -> float:
-    if _missing(value):
+    stamp = _parsed(f, value, row, dt.datetime.fromisoformat, "a timestamp (YYYY-MM-DD HH:MM:SS)")
+    if stamp is None:
         return np.nan
-    try:
-        stamp = dt.datetime.fromisoformat(str(value).strip())
-    except ValueError:
-        raise _bad(f, value, row, "a timestamp (YYYY-MM-DD HH:MM:SS)") from None
     if stamp.tzinfo is not None:
         stamp = stamp.astimezone(dt.UTC).replace(tzinfo=None)
     return (stamp - dt.datetime(1970, 1, 1)).total_seconds()
 
 
 def _time(f: SpssField, value: Any, row: int) -> float:
+    t = _parsed(f, value, row, dt.time.fromisoformat, "a time (HH:MM:SS)")
+    return np.nan if t is None else t.hour * 3600 + t.minute * 60 + t.second + t.microsecond / 1e6
+
+
+def _parsed(f: SpssField, value: Any, row: int, parse: Callable[[str], _T], expected: str) -> _T | None:
+    """A cell's text read by ``parse``; None for a missing value, a data error naming ``expected`` otherwise."""
     if _missing(value):
-        return np.nan
+        return None
     try:
-        t = dt.time.fromisoformat(str(value).strip())
+        return parse(str(value).strip())
     except ValueError:
-        raise _bad(f, value, row, "a time (HH:MM:SS)") from None
-    return t.hour * 3600 + t.minute * 60 + t.second + t.microsecond / 1e6
+        raise _bad(f, value, row, expected) from None
 
 
 def python_values(f: SpssField, column: np.ndarray) -> list[Any]:
@@ -227,7 +227,7 @@ def compile_source(node: Node, inputs: Sequence[tuple[SpssField, ...]], context:
     imported = node.element.find("importedFields")
     if imported is not None:
         fields = tuple(spss_field(f) for f in imported.iterfind("field"))
-        fields = _types_tab(node, _filter_tab(node, fields))
+        fields = apply_type_rows(_filter_tab(node, fields), read_type_table(node))  # the Types tab (§3.5)
     else:
         cached = node.element.find("cachedDataModel")
         if cached is None:
@@ -260,26 +260,6 @@ def _filter_tab(node: Node, fields: tuple[SpssField, ...]) -> tuple[SpssField, .
             raise DocumentError(f"{node.describe()}: its Filter tab gives two fields the name {new_name!r}",
                                 node=node.describe(), field=new_name)
         out.append(replace(f, name=new_name))
-    return tuple(out)
-
-
-def _types_tab(node: Node, fields: tuple[SpssField, ...]) -> tuple[SpssField, ...]:
-    """Measure, role and values from the Types tab; rows naming absent fields are ignored (§3.5)."""
-    rows: Mapping[str, etree._Element] = {
-        row.findtext("name") or "": row for row in node.element.iterfind("properties/typeTable/rows/row")}
-    out = []
-    for f in fields:
-        row = rows.get(f.name)
-        if row is None:
-            out.append(f)
-            continue
-        typed = spss_field(row)
-        out.append(replace(
-            f,
-            measure=typed.measure if row.find("type/measure") is not None else f.measure,
-            values=typed.values or f.values,
-            role=(row.findtext("direction") or f.role).strip() or f.role,
-        ))
     return tuple(out)
 
 

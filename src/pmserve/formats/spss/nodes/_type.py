@@ -88,10 +88,9 @@ def apply_type_rows(fields: Sequence[SpssField], rows: Mapping[str, TypeRow]) ->
 
 @dataclass(frozen=True)
 class _Check:
-    field: str
-    storage: str
-    measure: str
-    values: tuple[Any, ...]
+    """What to do (``action``) with a value outside its field's declared measure and values."""
+
+    field: SpssField  # its values in the field's storage
     action: str
 
 
@@ -103,7 +102,7 @@ class TypeNode(OneInputNode):
         columns = dict(table.columns)
         keep = np.ones(table.n_rows, dtype=bool)
         for check in self.checks:
-            col = columns[check.field]
+            col = columns[check.field.name]
             bad = _illegal(check, col)
             if not bad.any():
                 continue
@@ -111,18 +110,18 @@ class TypeNode(OneInputNode):
                 row = int(np.flatnonzero(bad)[0])
                 value = col[row].item() if isinstance(col[row], np.generic) else col[row]
                 raise InvalidValueError(
-                    f"{self.node.describe()}: value {value!r} of field {check.field!r} is outside its "
-                    f"{check.measure} values {list(check.values)!r} and the Type node aborts on it",
-                    field=check.field, value=value, row=row, node=self.node.describe(),
+                    f"{self.node.describe()}: value {value!r} of field {check.field.name!r} is outside its "
+                    f"{check.field.measure} values {list(check.field.values)!r} and the Type node aborts on it",
+                    field=check.field.name, value=value, row=row, node=self.node.describe(),
                 )
             if check.action == "discard":
                 keep &= ~bad
             elif check.action == "nullify":
                 col = col.copy()
-                col[bad] = np.nan if check.storage in NUMERIC_STORAGES else None
+                col[bad] = np.nan if check.field.storage in NUMERIC_STORAGES else None
             else:  # coerce
                 col = _coerce(check, col, bad)
-            columns[check.field] = col
+            columns[check.field.name] = col
         if not keep.all():
             columns = {k: v[keep] for k, v in columns.items()}
             return Table(self.fields, columns, int(keep.sum()))
@@ -131,12 +130,12 @@ class TypeNode(OneInputNode):
 
 def _illegal(check: _Check, col: np.ndarray) -> np.ndarray:
     """Rows whose value is present and outside the field's values (nulls are left alone)."""
-    if check.measure == "range":
-        lo, hi = float(check.values[0]), float(check.values[1])
+    if check.field.measure == "range":
+        lo, hi = float(check.field.values[0]), float(check.field.values[1])
         with np.errstate(invalid="ignore"):
             out: np.ndarray = ~np.isnan(col) & ((col < lo) | (col > hi))
         return out
-    allowed = set(check.values)
+    allowed = set(check.field.values)
     present = np.array([v is not None and not (isinstance(v, float) and v != v) for v in col], dtype=bool)
     member = np.array([v in allowed for v in col], dtype=bool)
     bad: np.ndarray = present & ~member
@@ -146,11 +145,11 @@ def _illegal(check: _Check, col: np.ndarray) -> np.ndarray:
 def _coerce(check: _Check, col: np.ndarray, bad: np.ndarray) -> np.ndarray:
     """Modeler's Coerce: a range is clipped to its bounds; a flag takes its false value, a set its first."""
     out = col.copy()
-    if check.measure == "range":
-        lo, hi = float(check.values[0]), float(check.values[1])
+    if check.field.measure == "range":
+        lo, hi = float(check.field.values[0]), float(check.field.values[1])
         out[bad] = np.clip(col[bad], lo, hi)
     else:
-        out[bad] = check.values[0]
+        out[bad] = check.field.values[0]
     return out
 
 
@@ -171,7 +170,7 @@ def compile_type(node: Node, inputs: Sequence[tuple[SpssField, ...]], context: S
                 f"and its storage is {f.storage}",
                 node=node.describe(), field=f.name,
             )
-        checks.append(_Check(f.name, f.storage, f.measure, _as_storage(f.storage, f.values), row.check))
+        checks.append(_Check(replace(f, values=_as_storage(f.storage, f.values)), row.check))
     return TypeNode(node, out, tuple(checks))
 
 

@@ -34,7 +34,7 @@ import numpy as np
 from pmserve.errors import DataError
 from pmserve.formats.spss._model import Node, SpssField, StreamContext, Table
 from pmserve.formats.spss.timeseries import _props
-from pmserve.formats.spss.timeseries._table import days, extend
+from pmserve.formats.spss.timeseries._table import AddsFields, days, extend
 from pmserve.pmml.models.time_series import MAX_HORIZON
 
 #: The most future records a Time Intervals node may ask for (the engine's longest horizon).
@@ -62,19 +62,12 @@ class _Plan:
 
 
 @dataclass(eq=False)
-class TimeIntervals:
+class TimeIntervals(AddsFields):
     """A compiled Time Intervals node."""
 
-    node: Node
-    inputs: tuple[SpssField, ...]
-    added: tuple[SpssField, ...]
     future_records: int
     plan: _Plan
     time_field: SpssField | None  # CREATE mode: the date or timestamp field the index is built from
-
-    @property
-    def output_fields(self) -> tuple[SpssField, ...]:
-        return self.inputs + self.added
 
     def run(self, inputs: Sequence[Table]) -> Table:
         (table,) = inputs

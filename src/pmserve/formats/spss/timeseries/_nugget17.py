@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from lxml import etree
 
 from pmserve.errors import DataError
 from pmserve.formats.spss._model import Node, SpssField, StreamContext, Table
@@ -125,6 +126,25 @@ def compile_apply_time_series(node: Node, inputs: Sequence[tuple[SpssField, ...]
     model_el = node.element.find("properties/model")
     if model_el is None:
         raise _props.invalid(node, "the nugget holds no model (properties/model)")
+    blobs = _containers(node, model_el, ctx)
+    models = read_tscxml(blobs["ts_xml"], f"{node.describe()}, container ts_xml")
+    outputs = _outputs(node, model_el, models)
+    taken = {f.name for f in fields} & {o.field.name for o in outputs}
+    if taken:
+        raise _props.invalid(node, f"its outputs {sorted(taken)} clash with fields reaching it")
+    time_index = next((f.name for f in fields if f.name.endswith("TimeIndex")), None)
+    if time_index is None:
+        raise _props.invalid(node, "no time index reaches it; expected the TimeIndex field of an upstream Time "
+                                   "Intervals node, which places each record in the series")
+    confidence = _props.number(node, "model/conf_limit", 95.0)
+    if not 0.0 < confidence < 100.0:
+        raise _props.invalid(node, f"conf_limit must lie between 0 and 100, got {confidence}")
+    fits = _fits(blobs.get("ts_hfits"), models)
+    return ApplyTimeSeries(node, fields, tuple(outputs), models, fits, time_index, confidence / 100.0)
+
+
+def _containers(node: Node, model_el: etree._Element, ctx: StreamContext) -> dict[str, bytes]:
+    """The model's containers by key; ``ts_xml`` (the TSCXML model) must be one."""
     blobs: dict[str, bytes] = {}
     for container in model_el.iterfind("container"):
         key = (container.findtext("containerKey") or "").strip()
@@ -135,7 +155,11 @@ def compile_apply_time_series(node: Node, inputs: Sequence[tuple[SpssField, ...]
         blobs[key] = ctx.blobs[path]
     if "ts_xml" not in blobs:
         raise _props.invalid(node, "the nugget has no ts_xml container (its TSCXML model)")
-    models = read_tscxml(blobs["ts_xml"], f"{node.describe()}, container ts_xml")
+    return blobs
+
+
+def _outputs(node: Node, model_el: etree._Element, models: dict[str, SeriesModel]) -> list[_Output]:
+    """The nugget's outputs the node's settings ask for, each tied to the series model it comes from."""
     wanted = {"predictedValue": True,
               "lowerConfidenceLimit": _props.flag(node, "calculateConfidences"),
               "upperConfidenceLimit": _props.flag(node, "calculateConfidences"),
@@ -162,18 +186,7 @@ def compile_apply_time_series(node: Node, inputs: Sequence[tuple[SpssField, ...]
         outputs.append(_Output(SpssField(name, "real", "range"), role, target))
     if not any(o.role == "predictedValue" for o in outputs):
         raise _props.invalid(node, "the nugget lists no predictedValue output")
-    taken = {f.name for f in fields} & {o.field.name for o in outputs}
-    if taken:
-        raise _props.invalid(node, f"its outputs {sorted(taken)} clash with fields reaching it")
-    time_index = next((f.name for f in fields if f.name.endswith("TimeIndex")), None)
-    if time_index is None:
-        raise _props.invalid(node, "no time index reaches it; expected the TimeIndex field of an upstream Time "
-                                   "Intervals node, which places each record in the series")
-    confidence = _props.number(node, "model/conf_limit", 95.0)
-    if not 0.0 < confidence < 100.0:
-        raise _props.invalid(node, f"conf_limit must lie between 0 and 100, got {confidence}")
-    fits = _fits(blobs.get("ts_hfits"), models)
-    return ApplyTimeSeries(node, fields, tuple(outputs), models, fits, time_index, confidence / 100.0)
+    return outputs
 
 
 def _fits(data: bytes | None, models: dict[str, SeriesModel]) -> dict[str, _Fits]:

@@ -41,7 +41,7 @@ from pmserve.formats.spss.timeseries import _props
 from pmserve.formats.spss.timeseries._extension_zip import read_extension_container
 from pmserve.formats.spss.timeseries._intervals import MAX_FUTURE_RECORDS
 from pmserve.formats.spss.timeseries._smoothing import SEASONAL, TRENDED, Smoothing, replay
-from pmserve.formats.spss.timeseries._table import extend
+from pmserve.formats.spss.timeseries._table import AddsFields, extend
 
 #: The name of the horizon field pmserve adds to the document so that its engine scores h steps.
 HORIZON = "$pmserve-horizon"
@@ -58,12 +58,9 @@ class _Initial:
 
 
 @dataclass(eq=False)
-class ApplyTimeSeries18:
+class ApplyTimeSeries18(AddsFields):
     """A compiled Modeler 18 Time Series nugget."""
 
-    node: Node
-    inputs: tuple[SpssField, ...]
-    added: tuple[SpssField, ...]
     metric: str
     date_field: str
     span: int
@@ -75,10 +72,6 @@ class ApplyTimeSeries18:
     one_step: float  # half width of the one-step limits
     half_widths: np.ndarray  # of the forecasts h = 1 .. span
     residuals: bool
-
-    @property
-    def output_fields(self) -> tuple[SpssField, ...]:
-        return self.inputs + self.added
 
     def run(self, inputs: Sequence[Table]) -> Table:
         (table,) = inputs
@@ -136,13 +129,40 @@ def compile_extension_apply(node: Node, inputs: Sequence[tuple[SpssField, ...]],
     if len(inputs) != 1:
         raise _props.invalid(node, f"expected one upstream input, got {len(inputs)}")
     fields = inputs[0]
+    document, settings = _container(node, ctx)
+    metric, date_field = _series_fields(node, settings, fields)
+    months, days = _interval(node, settings)
+    span = _props.integer(node, "_forecastSpan", 0, 0, MAX_FUTURE_RECORDS) if _props.flag(node, "_doForecast") \
+        else 0
+    smoothing, initial = _read_model(node, document)
+    added = [SpssField(f"$TS-{metric}", "real", "range")]
+    limits = _props.flag(node, "_calculate_conf")
+    one_step, half_widths = _limits(node, smoothing, span) if limits else (0.0, np.zeros(span))
+    if limits:
+        added += [SpssField(f"$TSLCI-{metric}", "real", "range"), SpssField(f"$TSUCI-{metric}", "real", "range")]
+    residuals = _props.flag(node, "_calculate_residuals")
+    if residuals:
+        added.append(SpssField(f"$TSNR-{metric}", "real", "range"))
+    clash = sorted({f.name for f in fields} & {f.name for f in added})
+    if clash:
+        raise _props.invalid(node, f"its outputs {clash} clash with fields reaching it")
+    return ApplyTimeSeries18(node, fields, tuple(added), metric, date_field, span, months, days,
+                             smoothing, initial, limits, one_step, half_widths, residuals)
+
+
+def _container(node: Node, ctx: StreamContext) -> tuple[bytes, dict[str, Any]]:
+    """The nugget's PMML document and its TSDPOutput.json settings, from its PMML container."""
     entries = read_extension_container(_pmml_blob(node, ctx), f"{node.describe()}, PMML container",
                                        ctx.max_inflated_bytes)
     document = entries.get("0.xml") or entries.get("PMML.xml")
     if document is None or "TSDPOutput.json" not in entries:
         raise _props.invalid(node, f"the PMML container holds {sorted(entries)}; expected 0.xml (the PMML) and "
                                    f"TSDPOutput.json")
-    settings = _settings(node, entries["TSDPOutput.json"])
+    return document, _settings(node, entries["TSDPOutput.json"])
+
+
+def _series_fields(node: Node, settings: dict[str, Any], fields: Sequence[SpssField]) -> tuple[str, str]:
+    """The series (metric) field and the date field, as the settings name them and they reach the node."""
     metrics = settings.get("metricFieldList")
     if not isinstance(metrics, list) or len(metrics) != 1 or not isinstance(metrics[0], str):
         raise _props.unsupported(node, f"TSDPOutput.json models the series {metrics!r}; expected exactly one metric "
@@ -159,37 +179,30 @@ def compile_extension_apply(node: Node, inputs: Sequence[tuple[SpssField, ...]],
     if metric not in by_name or by_name[metric].storage not in ("integer", "real"):
         raise _props.invalid(node, f"its series {metric!r} does not reach it as a number (fields: "
                                    f"{', '.join(by_name)})")
+    return metric, date_field
+
+
+def _interval(node: Node, settings: dict[str, Any]) -> tuple[int, int]:
+    """The series' interval as (months, days), one of them 0."""
     interval = str(settings.get("inputInterval", ""))
     increments = settings.get("increments", 1)
     if (interval not in _MONTHS_PER and interval not in _DAYS_PER) or not isinstance(increments, int) \
             or increments < 1:
         raise _props.unsupported(node, f"the interval {increments} x {interval} is not supported; expected days, "
                                        f"weeks, months, quarters or years")
-    span = _props.integer(node, "_forecastSpan", 0, 0, MAX_FUTURE_RECORDS) if _props.flag(node, "_doForecast") \
-        else 0
-    smoothing, initial = _read_model(node, document)
-    added = [SpssField(f"$TS-{metric}", "real", "range")]
-    limits = _props.flag(node, "_calculate_conf")
-    one_step, half_widths = 0.0, np.zeros(span)
-    if limits:
-        if not smoothing.has_limits:
-            raise _props.unsupported(node, f"confidence limits of a {smoothing.kind} model are not supported "
-                                           f"(_calculate_conf is on)", "_calculate_conf")
-        level = float(_props.build_setting(node, "_confidenceLevelForScoring") or 95.0)
-        if not 0.0 < level < 100.0:
-            raise _props.invalid(node, f"_confidenceLevelForScoring must lie between 0 and 100, got {level}")
-        widths = smoothing.half_width(np.arange(1, max(span, 1) + 1), level / 100.0)
-        one_step, half_widths = float(widths[0]), widths[:span]
-        added += [SpssField(f"$TSLCI-{metric}", "real", "range"), SpssField(f"$TSUCI-{metric}", "real", "range")]
-    residuals = _props.flag(node, "_calculate_residuals")
-    if residuals:
-        added.append(SpssField(f"$TSNR-{metric}", "real", "range"))
-    clash = sorted(set(by_name) & {f.name for f in added})
-    if clash:
-        raise _props.invalid(node, f"its outputs {clash} clash with fields reaching it")
-    return ApplyTimeSeries18(node, fields, tuple(added), metric, date_field, span,
-                             _MONTHS_PER.get(interval, 0) * increments, _DAYS_PER.get(interval, 0) * increments,
-                             smoothing, initial, limits, one_step, half_widths, residuals)
+    return _MONTHS_PER.get(interval, 0) * increments, _DAYS_PER.get(interval, 0) * increments
+
+
+def _limits(node: Node, smoothing: Smoothing, span: int) -> tuple[float, np.ndarray]:
+    """Half widths of the confidence limits: of the one-step predictions, and of forecasts 1 .. span."""
+    if not smoothing.has_limits:
+        raise _props.unsupported(node, f"confidence limits of a {smoothing.kind} model are not supported "
+                                       f"(_calculate_conf is on)", "_calculate_conf")
+    level = float(_props.build_setting(node, "_confidenceLevelForScoring") or 95.0)
+    if not 0.0 < level < 100.0:
+        raise _props.invalid(node, f"_confidenceLevelForScoring must lie between 0 and 100, got {level}")
+    widths = smoothing.half_width(np.arange(1, max(span, 1) + 1), level / 100.0)
+    return float(widths[0]), widths[:span]
 
 
 def _pmml_blob(node: Node, ctx: StreamContext) -> bytes:

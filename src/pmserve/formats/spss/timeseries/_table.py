@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from pmserve.formats.spss._model import SpssField, Table
+from pmserve.formats.spss._model import Node, SpssField, Table
 
 NUMERIC_STORAGES = frozenset({"integer", "real", "date", "time", "timestamp"})
 
@@ -28,3 +30,16 @@ def days(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray:
     months = (np.asarray(year, dtype=np.int64) - 1970) * 12 + np.asarray(month, dtype=np.int64) - 1
     first = months.astype("datetime64[M]").astype("datetime64[D]")
     return (first.astype(np.int64) + np.asarray(day, dtype=np.int64) - 1).astype(np.float64)
+
+
+@dataclass(eq=False)
+class AddsFields:
+    """A compiled time-series node that passes its input's fields on and adds its own after them."""
+
+    node: Node
+    inputs: tuple[SpssField, ...]
+    added: tuple[SpssField, ...]
+
+    @property
+    def output_fields(self) -> tuple[SpssField, ...]:
+        return self.inputs + self.added

@@ -14,7 +14,7 @@ when the recursion is run backwards from them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lxml import etree
 
@@ -90,45 +90,78 @@ def _series(el: etree._Element, where: str) -> SeriesModel:
     if not variable:
         raise InvalidMarkupError(f"{where}: ExpSmoothingModel needs a variableID", element="ExpSmoothingModel",
                                  line=_line(el))
+    es = _smoothing_element(el, variable, where)
+    kind = _KIND_OF[_local(es)]
+    states = _states(es, where)
+    _check_states(es, kind, states, variable, where)
+    start, length, variance, dof = _estimation_info(el, variable, where)
+    smoothing = Smoothing(
+        kind=kind, alpha=states.params["alpha"], level=states.level or 0.0, gamma=states.params.get("gamma", 0.0),
+        phi=states.params.get("phi", 1.0), delta=states.params.get("delta", 0.0), trend=states.trend or 0.0,
+        seasons=_seasons_ahead(es, kind, states, start + length, variable, where),
+        error_variance=variance, degrees_of_freedom=dof)
+    return SeriesModel(variable, el.get("modelName", _local(es)), smoothing, start, length)
+
+
+def _smoothing_element(el: etree._Element, variable: str, where: str) -> etree._Element:
+    """The one smoothing model element (``SimpleExpSmoothing``, ``HoltExpSmoothing``, …) of a series."""
     body = [c for c in el if _local(c) not in ("", "EstimationInfo")]
     if len(body) != 1 or _local(body[0]) not in _KIND_OF:
         names = [_local(c) for c in body]
         raise UnsupportedMarkupError(
             f"{where}: the model of {variable!r} is {names}; expected one of {sorted(_KIND_OF)}",
             element="ExpSmoothingModel", line=_line(el))
-    es = body[0]
-    kind = _KIND_OF[_local(es)]
-    params: dict[str, float] = {}
+    return body[0]
+
+
+@dataclass
+class _States:
+    """A smoothing model's estimated parameters and its final states, as written."""
+
+    params: dict[str, float] = field(default_factory=dict)
     level: float | None = None
     trend: float | None = None
-    seasons: list[float] = []
-    phase = 1
+    seasons: list[float] = field(default_factory=list)
+    phase: int = 1
+
+
+def _states(es: etree._Element, where: str) -> _States:
+    states = _States()
     for part in es:
         tag = _local(part)
         if not tag:
             continue
         if tag in _PARAMETER_OF:
             est = part.find(NS + "EstimatedParameter")
-            params[_PARAMETER_OF[tag]] = _numbers(est, where, 1)[0] if est is not None else _missing(tag, where)
+            states.params[_PARAMETER_OF[tag]] = _numbers(est, where, 1)[0] if est is not None else _missing(tag, where)
         elif tag == "StateLevel":
-            level = _numbers(part, where, 1)[0]
+            states.level = _numbers(part, where, 1)[0]
         elif tag == "StateTrend":
-            trend = _numbers(part, where, 1)[0]
+            states.trend = _numbers(part, where, 1)[0]
         elif tag == "StateSeason":
-            seasons = _numbers(part, where, 1)
-            phase = _integer(part.get("phase", "1"), "StateSeason@phase", where)
+            states.seasons = _numbers(part, where, 1)
+            states.phase = _integer(part.get("phase", "1"), "StateSeason@phase", where)
         else:
             raise UnsupportedMarkupError(f"{where}: {tag} in {_local(es)} is not supported",
                                          element=tag, line=_line(part))
+    return states
+
+
+def _check_states(es: etree._Element, kind: str, states: _States, variable: str, where: str) -> None:
+    """Every parameter the kind of smoothing needs, and its final level (and trend)."""
     for needed in _NEEDS[kind]:
-        if needed not in params:
+        if needed not in states.params:
             raise InvalidMarkupError(f"{where}: {_local(es)} of {variable!r} has no estimate of {needed}",
                                      element=_local(es), line=_line(es))
-    if level is None or (kind in ("holt", "brown", "damped", "winters_additive", "winters_multiplicative")
-                         and trend is None):
+    if states.level is None or (kind in ("holt", "brown", "damped", "winters_additive", "winters_multiplicative")
+                                and states.trend is None):
         raise InvalidMarkupError(f"{where}: {_local(es)} of {variable!r} lacks its final states "
                                  f"(StateLevel{', StateTrend' if kind != 'simple' else ''})",
                                  element=_local(es), line=_line(es))
+
+
+def _estimation_info(el: etree._Element, variable: str, where: str) -> tuple[int, int, float | None, int | None]:
+    """The estimation span (start, length), error variance and degrees of freedom of a series."""
     info = el.find(NS + "EstimationInfo")
     start = length = 0
     variance: float | None = None
@@ -144,26 +177,26 @@ def _series(el: etree._Element, where: str) -> SeriesModel:
     if length < 1:
         raise InvalidMarkupError(f"{where}: the model of {variable!r} gives no estimation span "
                                  f"(EstimationInfo@periodLength)", element="EstimationInfo")
-    ahead: tuple[float, ...] = ()
-    season_length = int(es.get("seasonLength", "0") or 0) if kind in ("simple_seasonal", "winters_additive",
-                                                                      "winters_multiplicative") else 0
-    if season_length:
-        if len(seasons) != season_length or not 1 <= phase <= season_length:
-            raise InvalidMarkupError(
-                f"{where}: {_local(es)} of {variable!r} has season length {season_length} but "
-                f"{len(seasons)} seasonal states starting at phase {phase}", element="StateSeason")
-        # The forecast h is case start + length - 1 + h, in phase (start + length + h - 1) mod s + 1.
-        first = start + length
-        ahead = tuple(seasons[((first + k) % season_length - (phase - 1)) % season_length]
-                      for k in range(season_length))
-    elif kind in ("simple_seasonal", "winters_additive", "winters_multiplicative"):
-        raise InvalidMarkupError(f"{where}: {_local(es)} of {variable!r} needs a positive seasonLength",
-                                 element=_local(es), line=_line(es))
-    smoothing = Smoothing(
-        kind=kind, alpha=params["alpha"], level=level, gamma=params.get("gamma", 0.0),
-        phi=params.get("phi", 1.0), delta=params.get("delta", 0.0), trend=trend or 0.0, seasons=ahead,
-        error_variance=variance, degrees_of_freedom=dof)
-    return SeriesModel(variable, el.get("modelName", _local(es)), smoothing, start, length)
+    return start, length, variance, dof
+
+
+def _seasons_ahead(es: etree._Element, kind: str, states: _States, first: int, variable: str,
+                   where: str) -> tuple[float, ...]:
+    """The seasonal states in the order forecasts use them, from the first case after the span."""
+    seasonal = kind in ("simple_seasonal", "winters_additive", "winters_multiplicative")
+    season_length = int(es.get("seasonLength", "0") or 0) if seasonal else 0
+    if not season_length:
+        if seasonal:
+            raise InvalidMarkupError(f"{where}: {_local(es)} of {variable!r} needs a positive seasonLength",
+                                     element=_local(es), line=_line(es))
+        return ()
+    seasons, phase = states.seasons, states.phase
+    if len(seasons) != season_length or not 1 <= phase <= season_length:
+        raise InvalidMarkupError(
+            f"{where}: {_local(es)} of {variable!r} has season length {season_length} but "
+            f"{len(seasons)} seasonal states starting at phase {phase}", element="StateSeason")
+    # The forecast h is case start + length - 1 + h, in phase (start + length + h - 1) mod s + 1.
+    return tuple(seasons[((first + k) % season_length - (phase - 1)) % season_length] for k in range(season_length))
 
 
 def _local(el: etree._Element) -> str:

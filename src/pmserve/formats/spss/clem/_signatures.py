@@ -1,0 +1,109 @@
+"""The signature side of a CLEM function: how many arguments, the type rule checked at deploy
+time, and the whole-column implementation; plus the kind sets type rules are written with.
+
+Each family module (``_fn_numeric``, ``_fn_strings``, ``_fn_dates``, ``_fn_lists``) fills its own
+table with :func:`registrar`; :mod:`pmserve.formats.spss.clem._functions` merges them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from pmserve.formats.spss.clem._values import (
+    BOOLEAN,
+    DATE,
+    INTEGER,
+    NULL,
+    NUMBERS,
+    REAL,
+    STRING,
+    TIME,
+    TIMESTAMP,
+    ClemTypeError,
+    Env,
+)
+
+Impl = Callable[[Sequence[Any], Sequence[str], Env], np.ndarray]
+Typer = Callable[[Sequence[str]], str]
+
+
+@dataclass(frozen=True)
+class Function:
+    name: str
+    min_args: int
+    max_args: int
+    typer: Typer
+    impl: Impl
+
+
+def registrar(table: dict[str, Function]) -> Callable[[str, int, int, Typer], Callable[[Impl], Impl]]:
+    """A decorator factory adding functions to ``table``; a name registered twice is an error."""
+
+    def register(name: str, min_args: int, max_args: int, typer: Typer) -> Callable[[Impl], Impl]:
+        def add(impl: Impl) -> Impl:
+            if name in table:
+                raise ValueError(f"CLEM function {name} is registered twice")
+            table[name] = Function(name, min_args, max_args, typer, impl)
+            return impl
+
+        return add
+
+    return register
+
+
+# -- type rules -----------------------------------------------------------------------------------
+
+
+def need(kinds: Sequence[str], allowed: frozenset[str] | set[str], what: str) -> None:
+    for i, k in enumerate(kinds):
+        if k != NULL and k not in allowed:
+            raise ClemTypeError(f"argument {i + 1} must be {what}, got {kind_name(k)}")
+
+
+def kind_name(kind: str) -> str:
+    return "a list" if kind.startswith("list") else f"a {kind}" if kind != INTEGER else "an integer"
+
+
+def numeric_same(kinds: Sequence[str]) -> str:
+    """Numbers in; integer out when every argument is an integer, else real."""
+    need(kinds, NUMBERS, "a number")
+    return INTEGER if all(k in (INTEGER, NULL) for k in kinds) else REAL
+
+
+def returns(kind: str, *params: frozenset[str] | set[str]) -> Typer:
+    """Fixed parameter kinds (the last one repeats for optional arguments) and a fixed result."""
+
+    def typer(kinds: Sequence[str]) -> str:
+        for i, k in enumerate(kinds):
+            allowed = params[min(i, len(params) - 1)] if params else frozenset()
+            if k != NULL and k not in allowed:
+                raise ClemTypeError(f"argument {i + 1} must be {_describe(allowed)}, got {kind_name(k)}")
+        return kind
+
+    return typer
+
+
+def _describe(allowed: frozenset[str] | set[str]) -> str:
+    if allowed == NUMBERS:
+        return "a number"
+    if allowed == {STRING}:
+        return "a string"
+    if allowed == DATEISH:
+        return "a date or timestamp"
+    if allowed == ANY:
+        return "a value"
+    return " or ".join(sorted(allowed))
+
+
+NUM = NUMBERS
+STR = frozenset({STRING})
+DATEISH = frozenset({DATE, TIMESTAMP})
+TIMEISH = frozenset({TIME, TIMESTAMP})
+ANY = frozenset({INTEGER, REAL, STRING, DATE, TIME, TIMESTAMP, BOOLEAN})
+LISTS = frozenset({"list:integer", "list:real", "list:string", "list:mixed", "list:date", "list:time",
+                   "list:timestamp", "list:boolean", "list:null"})
+NUM_LISTS = frozenset({"list:integer", "list:real", "list:null"})
