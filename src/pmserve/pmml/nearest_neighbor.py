@@ -165,20 +165,12 @@ def compile_nearest_neighbor(el: Element, env: ModelEnv) -> Predictor | None:
     def predict_neighbors(frame: Frame) -> Prediction:
         n = frame.n
         x = comparator.encode([e.fn(frame) for e in exprs])
-        ranked = np.zeros((n, depth), dtype=np.intp)
-        ranked_aff = np.full((n, depth), np.nan)
-        bad = np.zeros(n, dtype=bool)
-        every = np.full((n, m), np.nan) if all_affinities else None
-        step = max(1, BLOCK_CELLS // max(1, m))
-        for lo in range(0, n, step):
-            hi = min(n, lo + step)
-            aff, undefined = comparator.compare(x[lo:hi])
-            order = ranking(aff, measure.is_distance, depth)
-            ranked[lo:hi] = order
-            ranked_aff[lo:hi] = np.take_along_axis(aff, order, axis=1)
-            bad[lo:hi] = undefined
-            if every is not None:
-                every[lo:hi] = aff
+        every: Array | None = None
+        if measure.is_distance and not all_affinities:
+            # Only the nearest are kept, as they are found: no rows x instances matrix.
+            ranked, ranked_aff, bad = comparator.nearest(x, depth)
+        else:
+            ranked, ranked_aff, bad, every = _ranked_in_blocks(comparator, x, depth, all_affinities)
         if bad.any():
             comparator.fail(frame, bad)
             ranked_aff[bad] = np.nan
@@ -205,6 +197,29 @@ def compile_nearest_neighbor(el: Element, env: ModelEnv) -> Predictor | None:
         return first
 
     return predict_neighbors
+
+
+def _ranked_in_blocks(
+    comparator: Comparator, x: Array, depth: int, all_affinities: bool,
+) -> tuple[npt.NDArray[np.intp], Array, npt.NDArray[np.bool_], Array | None]:
+    """Ranks from the affinity matrix, cache-sized block by block: similarity measures, and
+    distances when the Output asks for the affinity of named instances (kept whole)."""
+    n, m = x.shape[0], comparator.references.shape[0]
+    ranked = np.zeros((n, depth), dtype=np.intp)
+    ranked_aff = np.full((n, depth), np.nan)
+    bad = np.zeros(n, dtype=bool)
+    every = np.full((n, m), np.nan) if all_affinities else None
+    step = max(1, BLOCK_CELLS // max(1, m))
+    for lo in range(0, n, step):
+        hi = min(n, lo + step)
+        aff, undefined = comparator.compare(x[lo:hi])
+        order = ranking(aff, comparator.measure.is_distance, depth)
+        ranked[lo:hi] = order
+        ranked_aff[lo:hi] = np.take_along_axis(aff, order, axis=1)
+        bad[lo:hi] = undefined
+        if every is not None:
+            every[lo:hi] = aff
+    return ranked, ranked_aff, bad, every
 
 
 @dataclass(frozen=True)

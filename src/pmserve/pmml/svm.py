@@ -32,6 +32,7 @@ from pmserve.pmml._prediction import Prediction, classification
 from pmserve.pmml._problems import number_attr
 from pmserve.pmml._types import Array, DataType, empty, is_missing, parse_scalar
 from pmserve.pmml.compiler import ModelEnv, Predictor, register
+from pmserve.pmml.kernels import svm as svm_kernel
 
 _KERNELS = ("LinearKernelType", "PolynomialKernelType", "RadialBasisKernelType", "SigmoidKernelType")
 #: Kernel entries (vectors x rows) computed together: two blocks of 512 KiB, measured best.
@@ -280,6 +281,7 @@ def compile_svm(el: Element, env: ModelEnv) -> Predictor | None:
     names = [n for n, _ in inputs]
     reads = [fn for _, fn in inputs]
     vector_cols = np.ascontiguousarray(matrix.T)
+    compiled = _compiled_kernel(kernel, machines)
 
     def kernel_values(frame: Frame) -> tuple[Array, Array]:
         x = np.column_stack([fn(frame) for fn in reads]) if frame.n else np.zeros((0, len(reads)))
@@ -291,6 +293,9 @@ def compile_svm(el: Element, env: ModelEnv) -> Predictor | None:
                 f"field {names[field_of[r]]!r} of the support vector machine is missing; "
                 f"every VectorField needs a value (row {r + 1})", field=names[field_of[r]], row=r))
         values = np.empty((frame.n, len(machines)))
+        if compiled is not None:
+            svm_kernel.decision_values(np.ascontiguousarray(x, dtype=np.float64), vector_cols, *compiled, values)
+            return values, missing
         x_t = np.ascontiguousarray(x.T)
         block = max(16, _BLOCK // max(len(ids), 1))
         acc, tmp = np.empty((len(ids), block)), np.empty((len(ids), block))
@@ -326,6 +331,23 @@ def compile_svm(el: Element, env: ModelEnv) -> Predictor | None:
     if method == "OneAgainstAll":
         return _one_against_all(el, env, machines, kernel_values, tdtype)
     return _one_against_one(el, env, machines, kernel_values, tdtype)
+
+
+def _compiled_kernel(
+    kernel: _Kernel, machines: list[_Machine],
+) -> tuple[int, float, float, float, Array, Array, Array, Array] | None:
+    """The kernel and machines as :func:`pmserve.pmml.kernels.svm.decision_values` reads them,
+    or None for the sigmoid kernel (computed with numpy's tanh, which libm's differs from)."""
+    kinds = {"LinearKernelType": svm_kernel.LINEAR, "PolynomialKernelType": svm_kernel.POLYNOMIAL,
+             "RadialBasisKernelType": svm_kernel.RADIAL_BASIS}
+    if kernel.kind not in kinds:
+        return None
+    starts = np.cumsum([0] + [len(m.columns) for m in machines]).astype(np.intp)
+    columns = np.concatenate([m.columns for m in machines]).astype(np.intp)
+    coefficients = np.concatenate([m.coefficients for m in machines]).astype(np.float64)
+    intercepts = np.array([m.intercept for m in machines], dtype=np.float64)
+    return (kinds[kernel.kind], float(kernel.gamma), float(kernel.coef0), float(kernel.degree), starts, columns,
+            coefficients, intercepts)
 
 
 def _machine(m: Element, env: ModelEnv, column: dict[str, int], tdtype: DataType,
