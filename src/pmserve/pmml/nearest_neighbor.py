@@ -340,6 +340,8 @@ def _training(
     table = read_table(ti, problems)
     if table is None:
         return None
+    # Cells are matched by local name: sklearn2pmml writes <data:y> cells for column="data:y".
+    table = [{tag.rpartition(":")[2]: text for tag, text in row.items()} for row in table]
     m = len(table)
     wanted = {mf.name for mf in env.mining_fields} | {c.name for c in comps}
     raw: dict[str, Array] = {}

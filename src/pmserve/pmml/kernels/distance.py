@@ -52,6 +52,17 @@ def _row(x: Array, i: int, refs_t: Array, functions: Array, weights: Array, scal
             present += missing_weights[j]
         f = functions[j]
         w = weights[j]
+        ref = refs_t[j]
+        if f == ABS_DIFF and not chebychev and w == 1.0 and (inner == 2.0 or inner == 1.0):
+            # The common measures, in loops simple enough for the machine to run several at once.
+            if inner == 2.0:
+                for r in range(m):
+                    d = v - ref[r]
+                    out[r] += d * d
+            else:
+                for r in range(m):
+                    out[r] += abs(v - ref[r])
+            continue
         for r in range(m):
             if f == ABS_DIFF:
                 d = v - refs_t[j, r]
