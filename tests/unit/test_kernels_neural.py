@@ -15,16 +15,16 @@ def network(activation: str, normalization: str) -> bytes:
     rng = np.random.default_rng(len(activation) * 7 + len(normalization))
 
     def cons(sources: list[str]) -> str:
-        return "".join(f'<Con from="{s}" weight="{float(w)!r}"/>' for s, w in zip(sources, rng.normal(size=len(sources)),
-                                                                             strict=True))
+        weights = rng.normal(size=len(sources)).tolist()
+        return "".join(f'<Con from="{s}" weight="{w!r}"/>' for s, w in zip(sources, weights, strict=True))
 
     inputs = "".join(f'<NeuralInput id="i{j}"><DerivedField optype="continuous" dataType="double">'
                      f'<FieldRef field="x{j}"/></DerivedField></NeuralInput>' for j in range(3))
     # Connections out of source order, and one neuron reading two sources only.
-    hidden = "".join(f'<Neuron id="h{j}" bias="{float(b)!r}">{cons(["i2", "i0", "i1"] if j != 3 else ["i1", "i0"])}</Neuron>'
-                     for j, b in enumerate(rng.normal(size=4)))
-    outputs = "".join(f'<Neuron id="o{j}" bias="{float(b)!r}">{cons(["h0", "h1", "h2", "h3", "i0"])}</Neuron>'
-                      for j, b in enumerate(rng.normal(size=3)))
+    hidden = "".join(f'<Neuron id="h{j}" bias="{b!r}">{cons(["i2", "i0", "i1"] if j != 3 else ["i1", "i0"])}'
+                     "</Neuron>" for j, b in enumerate(rng.normal(size=4).tolist()))
+    outputs = "".join(f'<Neuron id="o{j}" bias="{b!r}">{cons(["h0", "h1", "h2", "h3", "i0"])}</Neuron>'
+                      for j, b in enumerate(rng.normal(size=3).tolist()))
     targets = "".join(f'<NeuralOutput outputNeuron="o{j}"><DerivedField optype="categorical" dataType="string">'
                       f'<NormDiscrete field="y" value="c{j}"/></DerivedField></NeuralOutput>' for j in range(3))
     return f"""<PMML xmlns="http://www.dmg.org/PMML-4_4" version="4.4">

@@ -108,9 +108,8 @@ def forward(values: Array, n_inputs: int, layer_starts: Array, conn_starts: Arra
                 for e in range(first + 1, last):
                     for r in range(k):
                         v = values[e, lo + r]
-                        if v != v or v > top[r]:
-                            if top[r] == top[r]:
-                                top[r] = v
+                        if top[r] == top[r] and (v != v or v > top[r]):  # NaN wins, as in numpy's max
+                            top[r] = v
                 for e in range(first, last):
                     for r in range(k):
                         values[e, lo + r] = math.exp(values[e, lo + r] - top[r])
