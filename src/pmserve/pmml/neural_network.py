@@ -428,13 +428,18 @@ def compile_neural_network(el: Element, env: ModelEnv) -> Predictor | None:
         """The entity matrix (entities x records) and the records missing an input."""
         # One row per entity: inputs are written and layers read and written whole rows.
         values = np.empty((n_entities, frame.n))
-        order = ReadOrder(frame)
-        for j, fn in enumerate(inputs):
-            with frame.unclaimed() as read:
+        with frame.unclaimed():
+            for j, fn in enumerate(inputs):
                 values[j] = fn(frame)
-            # JPMML reads the NeuralInputs in order and stops at the first missing one.
-            order.read(read)
-            order.stop(np.isnan(values[j]))
+        if frame.errors.pending:
+            # JPMML reads the NeuralInputs in order and stops at the first missing one: only the
+            # invalid values it reads fail a record.  (Nothing to claim when nothing is invalid.)
+            order = ReadOrder(frame)
+            for j, fn in enumerate(inputs):
+                with frame.unclaimed() as read:
+                    fn(frame)
+                order.read(read)
+                order.stop(np.isnan(values[j]))
         missing: Array = np.asarray(np.isnan(values[:n_inputs]).any(axis=0))
         if network is not None:
             neural.forward(values, n_inputs, *network)
