@@ -120,3 +120,22 @@ def test_nearest_kernel_scores_a_record_alone_as_in_a_batch() -> None:
         one_ranked, one_dist, _ = c.nearest(x[i:i + 1], 5)
         assert one_ranked[0].tolist() == ranked[i].tolist()
         np.testing.assert_allclose(one_dist[0], dist[i], rtol=0.0, atol=0.0)
+
+
+@pytest.mark.parametrize("measure", ["euclidean", "squaredEuclidean", "cityBlock"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_few_centers_compared_block_by_block_equal_the_numpy_path(measure: str, weighted: bool) -> None:
+    """Plain absDiff fields against a few centers (the k-means case), over several blocks."""
+    rng = np.random.default_rng(13)
+    fields = tuple(Comparison(f"f{j}", "absDiff", 1.0, None, False) for j in range(6))
+    centers = rng.normal(size=(5, 6))
+    centers[1, 4] = np.nan
+    weights = np.array([1.0, 0.3, 0.0, 2.0, 1.1, 0.7]) if weighted else None
+    c = Comparator(MEASURES[measure], fields, centers, (None,) * 6, weights)
+    x = rng.normal(size=(700, 6))
+    x[rng.random(size=x.shape) < 0.1] = np.nan
+    x[650] = np.nan
+    got, undefined = c.compare(x)
+    want, want_undefined = numpy_distances(c, x)
+    assert undefined.tolist() == want_undefined.tolist()
+    np.testing.assert_allclose(got, want, rtol=1e-15, atol=0.0, equal_nan=True)

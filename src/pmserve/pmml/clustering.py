@@ -205,15 +205,18 @@ class Comparator:
     missing_weights: Array | None = None
 
     def encode(self, columns: Sequence[Array]) -> Array:
-        """Record values as a (rows x fields) float matrix: NaN missing, unknown strings -1."""
+        """Record values as a (rows x fields) float matrix: NaN missing, unknown strings -1.
+
+        Laid out field by field (the transpose of a fields x rows array), as the kernels read it.
+        """
         n = len(columns[0]) if columns else 0
-        out = np.empty((n, len(columns)))
+        out = np.empty((len(columns), n))
         for j, (col, codes) in enumerate(zip(columns, self.codes, strict=True)):
             if codes is None:
-                out[:, j] = col
+                out[j] = col
             else:
-                out[:, j] = [math.nan if v is None else codes.get(v, -1.0) for v in col.tolist()]
-        return out
+                out[j] = [math.nan if v is None else codes.get(v, -1.0) for v in col.tolist()]
+        return out.T
 
     def affinities(self, x: Array, frame: Frame) -> Array:
         """(rows x references) distances or similarities; rows with no defined result are NaN
@@ -230,7 +233,7 @@ class Comparator:
         if self.measure.is_distance:
             out = np.empty((n, m))
             undefined = np.empty(n, dtype=bool)
-            distance.distances(np.ascontiguousarray(x, dtype=np.float64), *self.kernel_args, out, undefined)
+            distance.distances(np.ascontiguousarray(x.T, dtype=np.float64), *self.kernel_args, out, undefined)
             return out, undefined
         out = np.empty((n, m))
         bad = np.zeros(n, dtype=bool)
@@ -249,7 +252,7 @@ class Comparator:
         ranked = np.zeros((n, depth), dtype=np.intp)
         ranked_distances = np.empty((n, depth))
         undefined = np.empty(n, dtype=bool)
-        distance.nearest(np.ascontiguousarray(x, dtype=np.float64), *self.kernel_args, ranked, ranked_distances,
+        distance.nearest(np.ascontiguousarray(x.T, dtype=np.float64), *self.kernel_args, ranked, ranked_distances,
                          undefined)
         return ranked, ranked_distances, undefined
 
