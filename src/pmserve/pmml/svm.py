@@ -455,39 +455,21 @@ def _one_against_one(el: Element, env: ModelEnv, machines: list[_Machine],
     index = {c: j for j, c in enumerate(categories)}
     k_cats = len(categories)
 
+    thresholds = np.array([m.threshold for m in machines], dtype=np.float64)
+    targets = np.array([index[m.target] for m in machines], dtype=np.intp)
+    alternates = np.array([index[binary if binary is not None else m.alternate] for m in machines], dtype=np.intp)
+
     def predict(frame: Frame) -> Prediction:
         machine_values, missing = kernel_values(frame)
         n = frame.n
-        votes = np.zeros((n, k_cats))
-        # Order in which each category got its first vote: JPMML's tie-break among equal votes.
-        first_vote = np.full((n, k_cats), np.inf)
-        bad = np.zeros(n, dtype=bool)
-        for step, m in enumerate(machines):
-            v = machine_values[:, step]
-            if binary is not None:
-                r = np.floor(v + 0.5)  # Java Math.round
-                to_target = r == 1.0
-                to_alt = r == 0.0
-                bad |= ~(to_target | to_alt) & ~missing
-                chosen_target = to_target
-            else:
-                chosen_target = v < m.threshold
-                to_alt = ~chosen_target
-            for cat, mask in ((m.target, chosen_target), (binary if binary is not None else m.alternate, to_alt)):
-                j = index[cat]
-                votes[mask, j] += 1.0
-                first_vote[mask, j] = np.minimum(first_vote[mask, j], step)
+        probs, score = np.empty((n, k_cats)), np.empty((n, k_cats))
+        bad = np.empty(n, dtype=bool)
+        svm_kernel.one_against_one(machine_values, missing, thresholds, targets, alternates, binary is not None,
+                                   probs, score, bad)
         if bad.any():
             frame.fail(bad, lambda r: EvaluationError(
                 f"the support vector machine's value must round to 0 or 1 to pick a category (row {r + 1})", row=r))
-        invalid = missing | bad
-        total = votes.sum(axis=1, keepdims=True)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            probs = votes / total
-        probs[invalid] = np.nan
-        # Most votes win; among equal votes the category voted for first.
-        score = votes * (len(machines) + 1) - np.where(np.isinf(first_vote), len(machines), first_vote)
-        pred = classification(n, dtype, categories, np.where(invalid[:, None], np.nan, score))
+        pred = classification(n, dtype, categories, score)
         pred.probabilities = probs
         return pred
 

@@ -66,3 +66,61 @@ def decision_values(x: Array, vectors_t: Array, kind: int, gamma: float, coef0: 
             for p in range(starts[k], starts[k + 1]):
                 total += values[columns[p]] * coefficients[p]
             out[i, k] = total + intercepts[k]
+
+
+def _vote_samples() -> tuple[tuple[object, ...], ...]:
+    values = np.array([[0.3, -0.2], [1.0, math.nan]])
+    missing = np.array([False, True])
+    return tuple((values, missing, np.zeros(2), np.array([0, 1], dtype=np.intp), np.array([1, 2], dtype=np.intp),
+                  binary, np.empty((2, 3)), np.empty((2, 3)), np.empty(2, dtype=np.bool_))
+                 for binary in (False, True))
+
+
+@kernel(_vote_samples)
+def one_against_one(values: Array, missing: Array, thresholds: Array, targets: Array, alternates: Array,
+                    binary: bool, probabilities: Array, scores: Array, bad: Array) -> None:
+    """OneAgainstOne votes (PMML 4.4 "Support Vector Machine"), record by record.
+
+    A machine votes its target category when its value is below its threshold, else the
+    alternate; with ``binary`` (alternateBinaryTargetCategory) its rounded value picks (1: target,
+    0: alternate, anything else fails the record, in ``bad``).  A category's probability is its
+    share of the votes; ``scores`` order the categories by votes, then by the machine that first
+    voted for them (JPMML's tie-break).  Rows of failed or missing records are NaN.
+    """
+    n_machines = values.shape[1]
+    n_cats = probabilities.shape[1]
+    votes = np.empty(n_cats)
+    first = np.empty(n_cats)
+    for i in range(values.shape[0]):
+        for c in range(n_cats):
+            votes[c] = 0.0
+            first[c] = math.inf
+        failed = False
+        for step in range(n_machines):
+            v = values[i, step]
+            if binary:
+                r = math.floor(v + 0.5)  # Java's Math.round
+                to_target = r == 1.0
+                to_alternate = r == 0.0
+                if not (to_target or to_alternate):
+                    failed = True
+            else:
+                to_target = v < thresholds[step]
+                to_alternate = not to_target
+            if to_target:
+                votes[targets[step]] += 1.0
+                first[targets[step]] = min(first[targets[step]], step)
+            if to_alternate:
+                votes[alternates[step]] += 1.0
+                first[alternates[step]] = min(first[alternates[step]], step)
+        bad[i] = failed and not missing[i]
+        total = 0.0
+        for c in range(n_cats):
+            total += votes[c]
+        for c in range(n_cats):
+            if missing[i] or failed:
+                probabilities[i, c] = math.nan
+                scores[i, c] = math.nan
+            else:
+                probabilities[i, c] = votes[c] / total
+                scores[i, c] = votes[c] * (n_machines + 1) - (n_machines if first[c] == math.inf else first[c])
