@@ -37,6 +37,7 @@ from pmserve.pmml.clustering import (
     ranking,
 )
 from pmserve.pmml.compiler import ModelEnv, Predictor, register
+from pmserve.pmml.kernels import vote
 
 _FUNCTIONS = ("classification", "regression", "mixed", "clustering")
 _CONTINUOUS = ("average", "weightedAverage", "median")
@@ -303,25 +304,16 @@ class _Vote:
 
     def predict(self, nearest: npt.NDArray[np.intp], weights: Array | None,
                 bad: npt.NDArray[np.bool_]) -> Array:
-        n, k = nearest.shape
-        c = len(self.categories)
-        votes = np.zeros((n, c + 1))  # the last column collects neighbours without a target value
-        rows = np.arange(n)
-        codes = self.codes[nearest]
-        lacking = (codes < 0).any(axis=1)
-        for i in range(k):
-            col = np.where(codes[:, i] < 0, c, codes[:, i])
-            votes[rows, col] += 1.0 if weights is None else weights[:, i]
-        votes = votes[:, :c]
-        best = votes.max(axis=1, initial=-np.inf)
-        tied = votes == best[:, None]
-        rank = np.where(tied, self.priority[None, :], c)
-        winner = rank.argmin(axis=1)
+        n = nearest.shape[0]
+        winners = np.empty(n, dtype=np.intp)
+        vote.majority(np.ascontiguousarray(nearest), np.ascontiguousarray(weights if weights is not None else
+                                                                         np.zeros(nearest.shape)),
+                      weights is not None, self.codes, self.priority, winners)
         out = empty(self.dtype, n)
-        ok = ~lacking & ~bad & ~np.isnan(best)
-        cats = np.empty(c, dtype=object if self.dtype.is_string else np.float64)
+        ok = (winners >= 0) & ~bad
+        cats = np.empty(len(self.categories), dtype=object if self.dtype.is_string else np.float64)
         cats[:] = list(self.categories)
-        out[ok] = cats[winner[ok]]
+        out[ok] = cats[winners[ok]]
         return out
 
 
