@@ -41,7 +41,7 @@ from pmserve.errors import (
     excerpt,
 )
 from pmserve.formats import RowTable, Scorable, StreamLimits, TableScorable, load_model
-from pmserve.pmml import Field, Limits, Scored
+from pmserve.pmml import Field, Limits, Scored, kernels
 from pmserve.settings import Settings
 from pmserve.store import KeyRecord, ModelVersion, NewVersion, Store, sha256_hex
 from pmserve.tables import passthrough_columns as passthrough_columns  # moved; still importable here
@@ -280,7 +280,9 @@ class Service:
             self._versions_seen[key] = generation
 
     def warm_up(self) -> None:
-        """Compile every deployed model (restart recovery); failures are logged and kept for /ready."""
+        """Load the compiled kernels and compile every deployed model (restart recovery); failures
+        are logged and kept for /ready."""
+        kernels.warm_up()
         for record in self.store.all_models():
             key = (record.tenant, record.model_id)
             try:

@@ -8,6 +8,7 @@ from pmserve.pmml.kernels import _jit
 
 
 def test_a_kernel_is_compiled_registered_and_warmed(monkeypatch: pytest.MonkeyPatch) -> None:
+    _jit.import_all()  # the package's own kernels register in the real registry, not the one patched here
     monkeypatch.setattr(_jit, "_KERNELS", {})
 
     @kernel_for_test
@@ -22,6 +23,13 @@ def test_a_kernel_is_compiled_registered_and_warmed(monkeypatch: pytest.MonkeyPa
     spent = kernels.warm_up()
     assert list(spent) == list(kernels.registered())
     assert all(s >= 0 for s in spent.values())
+
+
+def test_warm_up_loads_the_kernels_of_every_kernel_module() -> None:
+    """Model modules load lazily; warm-up does not wait for them to register their kernels."""
+    spent = kernels.warm_up()
+    assert {"pmserve.pmml.kernels.distance.nearest", "pmserve.pmml.kernels.distance.distances",
+            "pmserve.pmml.kernels.neural.forward", "pmserve.pmml.kernels.svm.decision_values"} <= set(spent)
 
 
 def test_registering_the_same_kernel_twice_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:

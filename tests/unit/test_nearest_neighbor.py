@@ -77,6 +77,17 @@ def test_majority_vote_predicts_the_commonest_label_of_the_k_nearest() -> None:
     assert got == want
 
 
+def test_training_cells_in_a_namespace_are_read_by_their_local_name() -> None:
+    """sklearn2pmml writes <data:in> cells for column="data:in" (xmlns:data on the root)."""
+    prefixed = document(k=3, instances="""
+        <InstanceField field="x" column="data:in"/><InstanceField field="label" column="data:lab"/>""")
+    prefixed = prefixed.replace(b"<row><in>", b"<row><data:in>").replace(b"</in>", b"</data:in>")
+    prefixed = prefixed.replace(b"<lab>", b"<data:lab>").replace(b"</lab>", b"</data:lab>")
+    prefixed = prefixed.replace(b'version="4.4">', b'version="4.4" xmlns:data="http://jpmml.org/jpmml-model/InlineTable">',
+                                1)
+    assert predict(prefixed, [1.2, 4.9, 3.1], "label") == predict(document(k=3), [1.2, 4.9, 3.1], "label")
+
+
 def test_vote_ties_go_to_the_label_with_more_training_instances_then_the_smallest() -> None:
     """A 1-1 tie between 'low' (1 case) and 'mid' (2 cases) goes to 'mid'; 'high' v 'mid' to 'high'."""
     assert predict(document(k=2), [1.5], "label") == ["mid"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -49,12 +51,26 @@ def registered() -> tuple[str, ...]:
     return tuple(_KERNELS)
 
 
+def import_all() -> None:
+    """Import every kernel module of this package, so that each kernel is registered.
+
+    Model modules are imported when a document first needs them; their kernels must be loaded
+    before that, at start-up, not on the request that deploys the first model of a kind.
+    """
+    package = __name__.rpartition(".")[0]
+    for module in pkgutil.iter_modules(importlib.import_module(package).__path__):
+        if not module.name.startswith("_"):
+            importlib.import_module(f"{package}.{module.name}")
+
+
 def warm_up() -> dict[str, float]:
-    """Call every registered kernel on its samples; returns seconds per kernel.
+    """Import every kernel module and call every kernel on its samples; returns seconds per kernel.
 
     The first call of a numba function loads its machine code from the cache (or compiles it);
-    doing that here, at start-up, keeps it off the first request after a restart.
+    doing that here, at start-up, keeps it off the first request after a restart.  (The first
+    numba call of a process also initialises the code generator, about half a second.)
     """
+    import_all()
     spent: dict[str, float] = {}
     for entry in _KERNELS.values():
         started = time.perf_counter()

@@ -15,6 +15,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -27,6 +28,7 @@ from pmserve.pmml.document.element import Element
 from pmserve.pmml.document.problems import Problems
 from pmserve.pmml.fields.frame import Expr, Frame
 from pmserve.pmml.fields.types import Array, DataType, empty
+from pmserve.pmml.kernels import distance
 from pmserve.pmml.results.output import Feature
 from pmserve.pmml.results.prediction import Prediction
 
@@ -179,15 +181,18 @@ class Comparator:
     missing_weights: Array | None = None
 
     def encode(self, columns: Sequence[Array]) -> Array:
-        """Record values as a (rows x fields) float matrix: NaN missing, unknown strings -1."""
+        """Record values as a (rows x fields) float matrix: NaN missing, unknown strings -1.
+
+        Laid out field by field (the transpose of a fields x rows array), as the kernels read it.
+        """
         n = len(columns[0]) if columns else 0
-        out = np.empty((n, len(columns)))
+        out = np.empty((len(columns), n))
         for j, (col, codes) in enumerate(zip(columns, self.codes, strict=True)):
             if codes is None:
-                out[:, j] = col
+                out[j] = col
             else:
-                out[:, j] = [math.nan if v is None else codes.get(v, -1.0) for v in col.tolist()]
-        return out
+                out[j] = [math.nan if v is None else codes.get(v, -1.0) for v in col.tolist()]
+        return out.T
 
     def affinities(self, x: Array, frame: Frame) -> Array:
         """(rows x references) distances or similarities; rows with no defined result are NaN
@@ -201,86 +206,56 @@ class Comparator:
     def compare(self, x: Array) -> tuple[Array, npt.NDArray[np.bool_]]:
         """(rows x references) distances or similarities, and the rows where they are undefined."""
         n, m = x.shape[0], self.references.shape[0]
+        if self.measure.is_distance:
+            out = np.empty((n, m))
+            undefined = np.empty(n, dtype=bool)
+            distance.distances(np.ascontiguousarray(x.T, dtype=np.float64), *self.kernel_args, out, undefined)
+            return out, undefined
         out = np.empty((n, m))
         bad = np.zeros(n, dtype=bool)
         step = max(1, BLOCK_CELLS // max(1, m))
         for lo in range(0, n, step):
             hi = min(n, lo + step)
-            block, undefined = (self._distances if self.measure.is_distance else self._similarities)(x[lo:hi])
+            block, undefined = self._similarities(x[lo:hi])
             out[lo:hi] = block
             bad[lo:hi] = undefined
         return out, bad
+
+    def nearest(self, x: Array, depth: int) -> tuple[npt.NDArray[np.intp], Array, npt.NDArray[np.bool_]]:
+        """Per row, the ``depth`` nearest references (ties in document order) and their distances,
+        and the rows where the distance is undefined; a distance measure only."""
+        n = x.shape[0]
+        ranked = np.zeros((n, depth), dtype=np.intp)
+        ranked_distances = np.empty((n, depth))
+        undefined = np.empty(n, dtype=bool)
+        distance.nearest(np.ascontiguousarray(x.T, dtype=np.float64), *self.kernel_args, ranked, ranked_distances,
+                         undefined)
+        return ranked, ranked_distances, undefined
+
+    @cached_property
+    def kernel_args(self) -> tuple[Array, Array, Array, Array, float, float, bool, Array, float]:
+        """The distance measure as the arrays :mod:`pmserve.pmml.kernels.distance` reads."""
+        codes = {"absDiff": distance.ABS_DIFF, "gaussSim": distance.GAUSS_SIM, "delta": distance.DELTA,
+                 "equal": distance.EQUAL}
+        weights = self.missing_weights if self.missing_weights is not None else np.ones(len(self.fields))
+        total = 0.0
+        for w in weights.tolist():  # in order, as the kernel adds the present ones
+            if w != 0.0:
+                total += w
+        return (
+            np.ascontiguousarray(self.references.T, dtype=np.float64),
+            np.array([codes[c.function] for c in self.fields], dtype=np.int64),
+            np.array([c.weight for c in self.fields], dtype=np.float64),
+            np.array([(c.scale if c.scale is not None else 1.0) ** 2 for c in self.fields], dtype=np.float64),
+            float(self.measure.inner), float(self.measure.outer), self.measure.name == "chebychev",
+            np.ascontiguousarray(weights, dtype=np.float64), total,
+        )
 
     def fail(self, frame: Frame, bad: npt.NDArray[np.bool_]) -> None:
         what = ("every compared field is missing" if self.measure.is_distance
                 else "a similarity measure needs every compared field to be 0 or 1")
         frame.fail(bad, lambda r: EvaluationError(
             f"{self.measure.name} is undefined: {what}", row=r))
-
-    def _distances(self, x: Array) -> tuple[Array, npt.NDArray[np.bool_]]:
-        measure, refs = self.measure, self.references
-        missing = np.isnan(x)
-        weights = self.missing_weights if self.missing_weights is not None else np.ones(x.shape[1])
-        counted = weights != 0.0
-        total = weights[counted].sum()
-        present = np.where(missing[:, counted], 0.0, weights[counted]).sum(axis=1)
-        undefined = present == 0.0
-        with np.errstate(divide="ignore", invalid="ignore"):
-            # PMML 4.4 "Missing values in ClusteringFields": scale by all weights / present weights.
-            adjustment = total / present
-        # Buffers written in place, so that a block's matrices stay in cache across the fields;
-        # laid out with the longer side innermost (references x rows for a few cluster centers,
-        # rows x references for many training instances), as numpy loops fastest along it.
-        by_reference = refs.shape[0] < x.shape[0]
-        if by_reference:
-            xs, rs = np.ascontiguousarray(x.T), refs
-            acc = np.zeros((refs.shape[0], x.shape[0]))
-        else:
-            xs, rs = x, np.ascontiguousarray(refs.T)
-            acc = np.zeros((x.shape[0], refs.shape[0]))
-        d = np.empty_like(acc)
-        chebychev = measure.name == "chebychev"
-        for j, comp in enumerate(self.fields):
-            if by_reference:
-                xj, rj = xs[j][None, :], rs[:, j:j + 1]
-            else:
-                xj, rj = xs[:, j:j + 1], rs[j][None, :]
-            with np.errstate(invalid="ignore", over="ignore"):
-                if comp.function == "absDiff":
-                    np.subtract(xj, rj, out=d)
-                    if measure.inner != 2.0:  # a square needs no absolute value: same bits
-                        np.abs(d, out=d)
-                elif comp.function == "gaussSim":
-                    scale = comp.scale if comp.scale is not None else 1.0
-                    d[...] = np.exp(-math.log(2.0) * (xj - rj) ** 2 / scale ** 2)
-                elif comp.function == "delta":
-                    d[...] = xj != rj
-                else:  # equal
-                    d[...] = xj == rj
-                if measure.inner == 2.0:
-                    np.multiply(d, d, out=d)
-                elif measure.inner != 1.0:
-                    np.power(d, measure.inner, out=d)
-                if comp.weight != 1.0:
-                    np.multiply(d, comp.weight, out=d)
-            # A missing value is left out of the comparison (the adjustment makes up for it).
-            missing_j = missing[:, j]
-            if missing_j.any():
-                if by_reference:
-                    d[:, missing_j] = 0.0
-                else:
-                    d[missing_j] = 0.0
-            if chebychev:
-                np.maximum(acc, d, out=acc)
-            else:
-                acc += d
-        if by_reference:
-            acc = acc.T
-        with np.errstate(invalid="ignore", over="ignore"):
-            out = acc * adjustment[:, None]
-            if measure.outer != 1.0:
-                out = np.sqrt(out) if measure.outer == 2.0 else np.power(out, 1.0 / measure.outer)
-        return out, undefined
 
     def _similarities(self, x: Array) -> tuple[Array, npt.NDArray[np.bool_]]:
         undefined = ~((x == 0.0) | (x == 1.0)).all(axis=1)

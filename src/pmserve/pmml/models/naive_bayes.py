@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
+from functools import cached_property, partial
 from typing import Any
 
 import numpy as np
@@ -24,6 +24,7 @@ from pmserve.pmml.expressions.casting import cast_fn
 from pmserve.pmml.fields.frame import Frame
 from pmserve.pmml.fields.schema import parse_dtype
 from pmserve.pmml.fields.types import Array, DataType, parse_scalar
+from pmserve.pmml.kernels import naive_bayes as nb_kernel
 from pmserve.pmml.results.prediction import Prediction, classification
 
 #: Counts below this are zero (JPMML compares with commons-math's Precision.EPSILON).
@@ -88,8 +89,17 @@ class _Continuous:
     sds: Array  # Gaussian: standard deviation
     threshold: float
 
+    @cached_property
+    def log_norms(self) -> Array:
+        """Per Gaussian stat, log(sd) + log(2 pi) / 2: the density's normalising term."""
+        return np.array([math.log(sd) + _HALF_LOG_2PI for sd in self.sds.tolist()], dtype=np.float64)
+
     def __call__(self, frame: Frame, acc: Array) -> None:
         x = self.read(frame)
+        if all(kind == "gauss" for kind in self.kinds):
+            nb_kernel.add_gaussian_logs(np.ascontiguousarray(x, dtype=np.float64), self.columns, self.means, self.sds,
+                                        self.log_norms, self.threshold, acc)
+            return
         ok = ~np.isnan(x)
         if not ok.any():
             return

@@ -28,6 +28,7 @@ from pmserve.pmml.expressions.transformations import ExpressionCompiler
 from pmserve.pmml.fields.frame import Expr, Frame, RowErrors
 from pmserve.pmml.fields.schema import FieldInfo, treatment_exprs
 from pmserve.pmml.fields.types import Array, DataType, empty, is_missing, parse_scalar
+from pmserve.pmml.kernels import vote
 from pmserve.pmml.models.clustering import (
     BLOCK_CELLS,
     Comparator,
@@ -140,20 +141,12 @@ def compile_nearest_neighbor(el: Element, env: ModelEnv) -> CompiledModel | None
     def predict_neighbors(frame: Frame) -> Prediction:
         n = frame.n
         x = comparator.encode([e.fn(frame) for e in exprs])
-        ranked = np.zeros((n, depth), dtype=np.intp)
-        ranked_aff = np.full((n, depth), np.nan)
-        bad = np.zeros(n, dtype=bool)
-        every = np.full((n, m), np.nan) if all_affinities else None
-        step = max(1, BLOCK_CELLS // max(1, m))
-        for lo in range(0, n, step):
-            hi = min(n, lo + step)
-            aff, undefined = comparator.compare(x[lo:hi])
-            order = ranking(aff, measure.is_distance, depth)
-            ranked[lo:hi] = order
-            ranked_aff[lo:hi] = np.take_along_axis(aff, order, axis=1)
-            bad[lo:hi] = undefined
-            if every is not None:
-                every[lo:hi] = aff
+        every: Array | None = None
+        if measure.is_distance and not all_affinities:
+            # Only the nearest are kept, as they are found: no rows x instances matrix.
+            ranked, ranked_aff, bad = comparator.nearest(x, depth)
+        else:
+            ranked, ranked_aff, bad, every = _ranked_in_blocks(comparator, x, depth, all_affinities)
         if bad.any():
             comparator.fail(frame, bad)
             ranked_aff[bad] = np.nan
@@ -180,6 +173,29 @@ def compile_nearest_neighbor(el: Element, env: ModelEnv) -> CompiledModel | None
         return first
 
     return CompiledModel(predict_neighbors, predicts_every_target=True)
+
+
+def _ranked_in_blocks(
+    comparator: Comparator, x: Array, depth: int, all_affinities: bool,
+) -> tuple[npt.NDArray[np.intp], Array, npt.NDArray[np.bool_], Array | None]:
+    """Ranks from the affinity matrix, cache-sized block by block: similarity measures, and
+    distances when the Output asks for the affinity of named instances (kept whole)."""
+    n, m = x.shape[0], comparator.references.shape[0]
+    ranked = np.zeros((n, depth), dtype=np.intp)
+    ranked_aff = np.full((n, depth), np.nan)
+    bad = np.zeros(n, dtype=bool)
+    every = np.full((n, m), np.nan) if all_affinities else None
+    step = max(1, BLOCK_CELLS // max(1, m))
+    for lo in range(0, n, step):
+        hi = min(n, lo + step)
+        aff, undefined = comparator.compare(x[lo:hi])
+        order = ranking(aff, comparator.measure.is_distance, depth)
+        ranked[lo:hi] = order
+        ranked_aff[lo:hi] = np.take_along_axis(aff, order, axis=1)
+        bad[lo:hi] = undefined
+        if every is not None:
+            every[lo:hi] = aff
+    return ranked, ranked_aff, bad, every
 
 
 @dataclass(frozen=True)
@@ -263,25 +279,16 @@ class _Vote:
 
     def predict(self, nearest: npt.NDArray[np.intp], weights: Array | None,
                 bad: npt.NDArray[np.bool_]) -> Array:
-        n, k = nearest.shape
-        c = len(self.categories)
-        votes = np.zeros((n, c + 1))  # the last column collects neighbours without a target value
-        rows = np.arange(n)
-        codes = self.codes[nearest]
-        lacking = (codes < 0).any(axis=1)
-        for i in range(k):
-            col = np.where(codes[:, i] < 0, c, codes[:, i])
-            votes[rows, col] += 1.0 if weights is None else weights[:, i]
-        votes = votes[:, :c]
-        best = votes.max(axis=1, initial=-np.inf)
-        tied = votes == best[:, None]
-        rank = np.where(tied, self.priority[None, :], c)
-        winner = rank.argmin(axis=1)
+        n = nearest.shape[0]
+        winners = np.empty(n, dtype=np.intp)
+        vote.majority(np.ascontiguousarray(nearest), np.ascontiguousarray(weights if weights is not None else
+                                                                         np.zeros(nearest.shape)),
+                      weights is not None, self.codes, self.priority, winners)
         out = empty(self.dtype, n)
-        ok = ~lacking & ~bad & ~np.isnan(best)
-        cats = np.empty(c, dtype=object if self.dtype.is_string else np.float64)
+        ok = (winners >= 0) & ~bad
+        cats = np.empty(len(self.categories), dtype=object if self.dtype.is_string else np.float64)
         cats[:] = list(self.categories)
-        out[ok] = cats[winner[ok]]
+        out[ok] = cats[winners[ok]]
         return out
 
 
@@ -300,6 +307,8 @@ def _training(
     table = read_table(ti, problems)
     if table is None:
         return None
+    # Cells are matched by local name: sklearn2pmml writes <data:y> cells for column="data:y".
+    table = [{tag.rpartition(":")[2]: text for tag, text in row.items()} for row in table]
     m = len(table)
     wanted = {mf.name for mf in env.mining_fields} | {c.name for c in comps}
     raw: dict[str, Array] = {}

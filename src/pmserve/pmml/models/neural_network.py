@@ -29,6 +29,7 @@ from pmserve.pmml.expressions.vector_math import logit_inverse
 from pmserve.pmml.fields.frame import Frame, ReadOrder
 from pmserve.pmml.fields.schema import parse_dtype
 from pmserve.pmml.fields.types import Array, DataType, parse_scalar
+from pmserve.pmml.kernels import neural
 from pmserve.pmml.results.prediction import Prediction, classification
 
 Activation = Callable[[Array, float], Array]
@@ -289,6 +290,23 @@ def _layer(
                   log_alt, norm, slice(start, len(ids)))
 
 
+def _compiled_network(layers: list[_Layer]) -> tuple[Array, Array, Array, Array, Array, Array, Array, Array] | None:
+    """The layers as :func:`pmserve.pmml.kernels.neural.forward` reads them, or None when one of
+    them needs numpy (radialBasis, or an activation whose libm value differs from numpy's)."""
+    if any(layer.activation not in neural.ACTIVATIONS for layer in layers):
+        return None
+    conns = [(layer.sources[pos], w) for layer in layers for pos, w in layer.rbf]
+    layer_starts = np.cumsum([0] + [len(layer.bias) for layer in layers]).astype(np.intp)
+    conn_starts = np.cumsum([0] + [len(w) for _, w in conns]).astype(np.intp)
+    sources = np.concatenate([src for src, _ in conns]).astype(np.intp)
+    weights = np.concatenate([w for _, w in conns]).astype(np.float64)
+    bias = np.concatenate([layer.bias for layer in layers]).astype(np.float64)
+    activations = np.array([neural.ACTIVATIONS[layer.activation] for layer in layers], dtype=np.int64)
+    thresholds = np.array([layer.threshold for layer in layers], dtype=np.float64)
+    norms = np.array([neural.NORMALIZATIONS[layer.normalization] for layer in layers], dtype=np.int64)
+    return layer_starts, conn_starts, sources, weights, bias, activations, thresholds, norms
+
+
 def _expression_child(df: Element) -> Element | None:
     for c in df.children:
         if c.tag in EXPRESSION_TAGS:
@@ -392,19 +410,28 @@ def compile_neural_network(el: Element, env: ModelEnv) -> CompiledModel | None:
         return None
     n_entities = len(ids)
     n_inputs = len(inputs)
+    network = _compiled_network(layers)
 
     def run(frame: Frame) -> tuple[Array, Array]:
         """The entity matrix (entities x records) and the records missing an input."""
         # One row per entity: inputs are written and layers read and written whole rows.
         values = np.empty((n_entities, frame.n))
-        order = ReadOrder(frame)
-        for j, fn in enumerate(inputs):
-            with frame.unclaimed() as read:
+        with frame.unclaimed():
+            for j, fn in enumerate(inputs):
                 values[j] = fn(frame)
-            # JPMML reads the NeuralInputs in order and stops at the first missing one.
-            order.read(read)
-            order.stop(np.isnan(values[j]))
+        if frame.errors.pending:
+            # JPMML reads the NeuralInputs in order and stops at the first missing one: only the
+            # invalid values it reads fail a record.  (Nothing to claim when nothing is invalid.)
+            order = ReadOrder(frame)
+            for j, fn in enumerate(inputs):
+                with frame.unclaimed() as read:
+                    fn(frame)
+                order.read(read)
+                order.stop(np.isnan(values[j]))
         missing: Array = np.asarray(np.isnan(values[:n_inputs]).any(axis=0))
+        if network is not None:
+            neural.forward(values, n_inputs, *network)
+            return values, missing
         for layer in layers:
             values[layer.targets] = layer(values)
         return values, missing

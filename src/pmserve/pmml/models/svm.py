@@ -32,6 +32,7 @@ from pmserve.pmml.document.element import Element
 from pmserve.pmml.expressions.casting import equal_to
 from pmserve.pmml.fields.frame import Frame
 from pmserve.pmml.fields.types import Array, DataType, empty, is_missing, parse_scalar
+from pmserve.pmml.kernels import svm as svm_kernel
 from pmserve.pmml.results.prediction import Prediction, classification
 
 _KERNELS = ("LinearKernelType", "PolynomialKernelType", "RadialBasisKernelType", "SigmoidKernelType")
@@ -269,6 +270,7 @@ def compile_svm(el: Element, env: ModelEnv) -> CompiledModel | None:
     names = [n for n, _ in inputs]
     reads = [fn for _, fn in inputs]
     vector_cols = np.ascontiguousarray(matrix.T)
+    compiled = _compiled_kernel(kernel, machines)
 
     def kernel_values(frame: Frame) -> tuple[Array, Array]:
         x = np.column_stack([fn(frame) for fn in reads]) if frame.n else np.zeros((0, len(reads)))
@@ -280,6 +282,9 @@ def compile_svm(el: Element, env: ModelEnv) -> CompiledModel | None:
                 f"field {names[field_of[r]]!r} of the support vector machine is missing; "
                 f"every VectorField needs a value", field=names[field_of[r]], row=r))
         values = np.empty((frame.n, len(machines)))
+        if compiled is not None:
+            svm_kernel.decision_values(np.ascontiguousarray(x, dtype=np.float64), vector_cols, *compiled, values)
+            return values, missing
         x_t = np.ascontiguousarray(x.T)
         block = max(16, _BLOCK // max(len(ids), 1))
         acc, tmp = np.empty((len(ids), block)), np.empty((len(ids), block))
@@ -315,6 +320,23 @@ def compile_svm(el: Element, env: ModelEnv) -> CompiledModel | None:
     if method == "OneAgainstAll":
         return _one_against_all(el, env, machines, kernel_values, tdtype)
     return _one_against_one(el, env, machines, kernel_values, tdtype)
+
+
+def _compiled_kernel(
+    kernel: _Kernel, machines: list[_Machine],
+) -> tuple[int, float, float, float, Array, Array, Array, Array] | None:
+    """The kernel and machines as :func:`pmserve.pmml.kernels.svm.decision_values` reads them,
+    or None for the sigmoid kernel (computed with numpy's tanh, which libm's differs from)."""
+    kinds = {"LinearKernelType": svm_kernel.LINEAR, "PolynomialKernelType": svm_kernel.POLYNOMIAL,
+             "RadialBasisKernelType": svm_kernel.RADIAL_BASIS}
+    if kernel.kind not in kinds:
+        return None
+    starts = np.cumsum([0] + [len(m.columns) for m in machines]).astype(np.intp)
+    columns = np.concatenate([m.columns for m in machines]).astype(np.intp)
+    coefficients = np.concatenate([m.coefficients for m in machines]).astype(np.float64)
+    intercepts = np.array([m.intercept for m in machines], dtype=np.float64)
+    return (kinds[kernel.kind], float(kernel.gamma), float(kernel.coef0), float(kernel.degree), starts, columns,
+            coefficients, intercepts)
 
 
 def _machine(m: Element, env: ModelEnv, column: dict[str, int], tdtype: DataType,
@@ -420,39 +442,21 @@ def _one_against_one(el: Element, env: ModelEnv, machines: list[_Machine],
     index = {c: j for j, c in enumerate(categories)}
     k_cats = len(categories)
 
+    thresholds = np.array([m.threshold for m in machines], dtype=np.float64)
+    targets = np.array([index[m.target] for m in machines], dtype=np.intp)
+    alternates = np.array([index[binary if binary is not None else m.alternate] for m in machines], dtype=np.intp)
+
     def predict(frame: Frame) -> Prediction:
         machine_values, missing = kernel_values(frame)
         n = frame.n
-        votes = np.zeros((n, k_cats))
-        # Order in which each category got its first vote: JPMML's tie-break among equal votes.
-        first_vote = np.full((n, k_cats), np.inf)
-        bad = np.zeros(n, dtype=bool)
-        for step, m in enumerate(machines):
-            v = machine_values[:, step]
-            if binary is not None:
-                r = np.floor(v + 0.5)  # Java Math.round
-                to_target = r == 1.0
-                to_alt = r == 0.0
-                bad |= ~(to_target | to_alt) & ~missing
-                chosen_target = to_target
-            else:
-                chosen_target = v < m.threshold
-                to_alt = ~chosen_target
-            for cat, mask in ((m.target, chosen_target), (binary if binary is not None else m.alternate, to_alt)):
-                j = index[cat]
-                votes[mask, j] += 1.0
-                first_vote[mask, j] = np.minimum(first_vote[mask, j], step)
+        probs, score = np.empty((n, k_cats)), np.empty((n, k_cats))
+        bad = np.empty(n, dtype=bool)
+        svm_kernel.one_against_one(machine_values, missing, thresholds, targets, alternates, binary is not None,
+                                   probs, score, bad)
         if bad.any():
             frame.fail(bad, lambda r: EvaluationError(
                 "the support vector machine's value must round to 0 or 1 to pick a category", row=r))
-        invalid = missing | bad
-        total = votes.sum(axis=1, keepdims=True)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            probs = votes / total
-        probs[invalid] = np.nan
-        # Most votes win; among equal votes the category voted for first.
-        score = votes * (len(machines) + 1) - np.where(np.isinf(first_vote), len(machines), first_vote)
-        pred = classification(n, dtype, categories, np.where(invalid[:, None], np.nan, score))
+        pred = classification(n, dtype, categories, score)
         pred.probabilities = probs
         return pred
 
