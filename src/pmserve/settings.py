@@ -33,6 +33,9 @@ class Settings:
     log_level: str = "info"
     store_url: str | None = None  # postgresql://... ; None = the embedded SQLite store in data_dir
     keep_versions: int = 5
+    # PostgreSQL store: a change made through another replica (refresh, delete, key revoked) is
+    # seen within this many seconds (usually milliseconds); score requests never query for it.
+    store_stale_s: float = 1.0
     # SPSS Modeler streams (.str): what reading one archive may cost (see StreamLimits).
     str_max_entries: int = 10_000
     str_max_inflated_mb: float = 256.0
@@ -61,6 +64,9 @@ class Settings:
     max_derived_depth: int = 100
     deploy_timeout_s: float = 300.0
     heavy_threads: int = 4  # parse, compile, big decodes and big scores run on these, off the event loop
+    # A score request is scored on the event loop when its rows times the time one record of the
+    # model took at load fit in this budget (a thread hop costs more); larger ones go to threads.
+    inline_score_us: float = 250.0
     # -- the HTTP server (uvicorn) --
     timeout_keep_alive_s: float = 5.0
     request_timeout_s: float = 30.0  # a request's headers must arrive within this; its body may not stall longer
@@ -73,6 +79,8 @@ class Settings:
         _check("PMSERVE_WORKERS", self.workers, lambda v: 1 <= v <= 256, "an integer from 1 to 256")
         _check("PMSERVE_LOG_LEVEL", self.log_level, lambda v: v in LOG_LEVELS,
                f"one of {', '.join(LOG_LEVELS)}")
+        _check("PMSERVE_STORE_STALE_S", self.store_stale_s, lambda v: 0.05 <= v <= 3600,
+               "a number of seconds from 0.05 to 3600")
         _check("PMSERVE_KEEP_VERSIONS", self.keep_versions, lambda v: 0 <= v <= 1000,
                "an integer from 0 to 1000")
         _check("PMSERVE_MAX_FILE_MB", self.max_file_mb, lambda v: v > 0, "a positive number")
@@ -109,6 +117,8 @@ class Settings:
         _check("PMSERVE_MAX_DERIVED_DEPTH", self.max_derived_depth, lambda v: 1 <= v <= 500,
                "an integer from 1 to 500 (deeper chains would exhaust Python's stack)")
         _check("PMSERVE_DEPLOY_TIMEOUT_S", self.deploy_timeout_s, lambda v: v > 0, positive)
+        _check("PMSERVE_INLINE_SCORE_US", self.inline_score_us, lambda v: 0 <= v <= 100_000,
+               "a number of microseconds from 0 to 100000 (0: every score request on a thread)")
         _check("PMSERVE_HEAVY_THREADS", self.heavy_threads, lambda v: 1 <= v <= 64, "an integer from 1 to 64")
         _check("PMSERVE_TIMEOUT_KEEP_ALIVE_S", self.timeout_keep_alive_s, lambda v: v > 0, positive)
         _check("PMSERVE_REQUEST_TIMEOUT_S", self.request_timeout_s, lambda v: v > 0, positive)
@@ -146,6 +156,7 @@ class Settings:
             "log_level": lambda _n, v: v.strip().lower(),
             "store_url": lambda _n, v: v.strip() or None,
             "keep_versions": _int,
+            "store_stale_s": _float,
             "str_max_entries": _int,
             "str_max_inflated_mb": _float,
             "str_max_ratio": _int,
@@ -171,6 +182,7 @@ class Settings:
             "max_derived_depth": _int,
             "deploy_timeout_s": _float,
             "heavy_threads": _int,
+            "inline_score_us": _float,
             "timeout_keep_alive_s": _float,
             "request_timeout_s": _float,
             "limit_concurrency": _int,
