@@ -116,8 +116,7 @@ class Model:
         self._numeric = NumericInputs([(name, dtype) for name, dtype, collection in self._inputs
                                        if not collection]) \
             if not document.collection_fields else NumericInputs(())
-        self._one = OneRecordPlan.for_model(self._inputs, [name for name, _ in self._extra_inputs],
-                                            document.result_fields)
+        self._one = OneRecordPlan.for_model(self._inputs, self._extra_inputs, document.result_fields)
 
     # -- description ------------------------------------------------------------------------
     @property

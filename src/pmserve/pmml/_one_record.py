@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pmserve.pmml._types import Array, DataType, format_scalar, to_float32
+from pmserve.pmml._types import Array, DataType, coerce_column, format_scalar, to_float32
 
 if TYPE_CHECKING:
     from pmserve.pmml._api import Field
@@ -27,7 +27,7 @@ _INT_EXACT = 2.0**62  # to_python_list converts integer results below this throu
 class OneRecordPlan:
     """What reading one plain record and its results needs, worked out when the model compiles."""
 
-    def __init__(self, inputs: Sequence[tuple[str, DataType]], extra_inputs: Sequence[str],
+    def __init__(self, inputs: Sequence[tuple[str, DataType]], extra_inputs: Sequence[tuple[str, DataType]],
                  results: Sequence[Field]) -> None:
         kinds: list[tuple[str, int]] = []
         for name, dtype in inputs:
@@ -45,11 +45,12 @@ class OneRecordPlan:
         # PMML float fields are rounded to float32 precision, as NumericInputs does.
         self.floats = [i for i, (_, dtype) in enumerate(numeric) if dtype is DataType.FLOAT]
         self.all_float = bool(self.floats) and len(self.floats) == len(numeric)
-        self.extra = frozenset(extra_inputs)
+        names = {name for name, _ in inputs}
+        self.extra = tuple((name, dtype) for name, dtype in extra_inputs if name not in names)
         self.results = tuple(results)
 
     @staticmethod
-    def for_model(inputs: Sequence[tuple[str, DataType, bool]], extra_inputs: Sequence[str],
+    def for_model(inputs: Sequence[tuple[str, DataType, bool]], extra_inputs: Sequence[tuple[str, DataType]],
                   results: Sequence[Field]) -> OneRecordPlan | None:
         """The plan of a model, or None when a field's type or shape needs the batch path."""
         if not inputs or any(collection for _, _, collection in inputs):
@@ -84,8 +85,6 @@ class OneRecordPlan:
                 numbers.append(value)
             else:
                 return None
-        if self.extra and not self.extra.isdisjoint(record):
-            return None  # targets or supplementary fields given: the batch path reads them
         batch: dict[str, Array] = {}
         columns: dict[str, Array] = {}
         if numbers:
@@ -103,6 +102,10 @@ class OneRecordPlan:
                 batch[name] = cell
             else:
                 batch[name] = columns[name]
+        for name, dtype in self.extra:
+            # Actual target values (for residuals) and supplementary fields, read as the batch does.
+            if name in record:
+                batch[name] = coerce_column(dtype, [record[name]], name)[0]
         return batch
 
     def values(self, results: Mapping[str, Array]) -> tuple[Any, ...]:
