@@ -64,7 +64,7 @@ def test_score_requests_answer_from_memory_once_key_and_version_are_seen(
 def test_refresh_through_one_instance_is_seen_by_the_other_within_the_bound(
         two_apps: tuple[Service, TestClient, Service, TestClient]) -> None:
     """A refresh committed through A is what B scores with, at the latest STALE_S later."""
-    a, client_a, b, client_b = two_apps
+    a, client_a, _, client_b = two_apps
     key = a.create_key("alice")
     _deploy(client_a, key, 1.0)
     assert _y(client_b, key) == pytest.approx(1.0)
@@ -77,7 +77,7 @@ def test_refresh_through_one_instance_is_seen_by_the_other_within_the_bound(
 def test_refresh_is_usually_seen_long_before_the_bound(
         two_apps: tuple[Service, TestClient, Service, TestClient]) -> None:
     """The trigger's NOTIFY wakes B's watcher: B scores the new version well within STALE_S."""
-    a, client_a, b, client_b = two_apps
+    a, client_a, _, client_b = two_apps
     key = a.create_key("alice")
     _deploy(client_a, key, 1.0)
     assert _y(client_b, key) == pytest.approx(1.0)
@@ -94,7 +94,7 @@ def test_refresh_is_usually_seen_long_before_the_bound(
 def test_key_revoked_and_model_deleted_through_one_instance_are_refused_by_the_other(
         two_apps: tuple[Service, TestClient, Service, TestClient]) -> None:
     """A revoked key and a deleted model stop working on B within STALE_S."""
-    a, client_a, b, client_b = two_apps
+    a, client_a, _, client_b = two_apps
     key, other = a.create_key("alice"), a.create_key("bob", tenant="alice")
     _deploy(client_a, key, 1.0)
     assert _y(client_b, key) == pytest.approx(1.0)
