@@ -20,6 +20,7 @@ small request is cheaper to score in place than to hand to a thread.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as _dt
 import logging
 import math
@@ -99,6 +100,11 @@ class ScoreTable:
     header: list[str]
     data: list[list[Any]]
     tablename: str | None = None
+    #: The same rows as one float64 array, when every cell is known to be a JSON number (see
+    #: :func:`parse_score_request`): models reading only number fields take their columns from it.
+    block: Any = None
+    #: The rows were decoded for this request alone: the reply may extend them in place.
+    owned: bool = False
 
 
 @dataclass(frozen=True)
@@ -408,7 +414,7 @@ def _score_table(model_id: str, deployed: Deployed, table: ScoreTable) -> ScoreT
         raise DataError(f"tablename {excerpt(table.tablename)} does not match the input table of model "
                         f"{model_id!r}; expected {expected!r}", field="tablename", value=table.tablename)
     width = len(table.header)
-    for i, row in enumerate(table.data):
+    for i, row in enumerate(() if table.block is not None else table.data):  # a block is rectangular
         if len(row) != width:
             raise DataError(f"row {i + 1} has {len(row)} values but the header names {width} fields",
                             row=i, value=len(row))
@@ -423,12 +429,24 @@ def _score_table(model_id: str, deployed: Deployed, table: ScoreTable) -> ScoreT
                     raise _infinite(name, value, 0)
             kept = row if len(keep) == width else [row[i] for i in keep]
             return ScoreTable([*(table.header[i] for i in keep), *names], [[*kept, *one]])
-    columns: dict[str, Sequence[Any]] = (
-        dict(zip(table.header, zip(*table.data, strict=True), strict=True)) if table.data
-        else {name: [] for name in table.header})
+    columns: Mapping[str, Sequence[Any]]
+    if table.block is not None:
+        # Every cell is a number: a number field's column is read without a look at each cell
+        # (any other column keeps its cells, so the engine reads it exactly as before).
+        numbers = {f.name for f in deployed.model.input_fields if f.data_type.is_number}
+        columns = {name: table.block[:, j] if name in numbers else [row[j] for row in table.data]
+                   for j, name in enumerate(table.header)}
+    elif table.data:
+        columns = dict(zip(table.header, zip(*table.data, strict=True), strict=True))
+    else:
+        columns = {name: [] for name in table.header}
     scored = deployed.model.score(columns, errors="raise")
     _refuse_infinite(scored)
     results = scored.iter_rows()
+    if len(keep) == width and table.owned:
+        for row, res in zip(table.data, results, strict=True):
+            row.extend(res)
+        return ScoreTable([*table.header, *names], table.data)
     if len(keep) == width:
         return ScoreTable([*table.header, *names],
                           [[*row, *res] for row, res in zip(table.data, results, strict=True)])
@@ -495,12 +513,15 @@ def _infinite(name: str, value: float, row: int) -> EvaluationError:
                            f"and a JSON reply cannot carry an infinity", field=name, row=row)
 
 
-def parse_score_request(body: Any, *, max_rows: int | None = None, max_cells: int | None = None) -> list[ScoreTable]:
+def parse_score_request(body: Any, *, max_rows: int | None = None, max_cells: int | None = None,
+                        no_booleans: bool = False) -> list[ScoreTable]:
     """Check the shape of a decoded score request: one ``{tablename?, header, data}`` object.
 
     A JSON array of such objects is accepted too (an extension; the reference documents one table).
     Every cell must be a string, a number, a boolean or null; ``max_rows`` and ``max_cells`` bound
-    the whole request (PMSERVE_MAX_SCORE_ROWS, PMSERVE_MAX_SCORE_CELLS).
+    the whole request (PMSERVE_MAX_SCORE_ROWS, PMSERVE_MAX_SCORE_CELLS).  ``no_booleans``: the
+    caller knows no cell is a boolean (the JSON text holds no ``true`` or ``false``), so a table
+    of numbers only is recognised in one numpy call and kept as :attr:`ScoreTable.block`.
     """
     tables = body if isinstance(body, list) else [body]
     if not tables:
@@ -515,9 +536,34 @@ def parse_score_request(body: Any, *, max_rows: int | None = None, max_cells: in
     if max_cells is not None and cells > max_cells:
         raise PayloadTooLargeError(f"the score request has {cells} cells; the limit is {max_cells} cells per "
                                    f"request (PMSERVE_MAX_SCORE_CELLS)")
+    if no_booleans and rows >= _BLOCK_ROWS:
+        parsed = [_with_block(t) for t in parsed]
     for t in parsed:
-        _check_cells(t)
+        if t.block is None:
+            _check_cells(t)
     return parsed
+
+
+#: Tables of fewer rows are read cell by cell: one numpy call costs more than it saves.
+_BLOCK_ROWS = 64
+
+
+def _with_block(table: ScoreTable) -> ScoreTable:
+    """The table with its rows as one float64 array when every cell is an int or a float.
+
+    numpy makes a float or an integer array of nested lists only when every cell is a number (or
+    a boolean, which the caller ruled out): a string, null, array or object, or a ragged row,
+    gives another dtype or shape, and the table is then read cell by cell.
+    """
+    if not table.data or not table.header:
+        return table
+    try:
+        block = np.array(table.data)
+    except (ValueError, TypeError, OverflowError):
+        return table
+    if block.dtype.kind not in "fi" or block.shape != (len(table.data), len(table.header)):
+        return table
+    return dataclasses.replace(table, block=block.astype(np.float64, copy=False))
 
 
 _SCALARS = frozenset({str, int, float, bool, type(None)})
@@ -580,7 +626,7 @@ def _parse_table(body: Any, index: int) -> ScoreTable:
     if len(set(header)) != len(header):
         twice = next(h for h in header if header.count(h) > 1)
         raise BadRequestError(f"'header' names field {excerpt(twice)} more than once{where}")
-    if not isinstance(data, list) or not all(isinstance(r, list) for r in data):
+    if not isinstance(data, list) or not set(map(type, data)) <= {list}:
         raise BadRequestError(f"'data' must be an array of rows, each an array of values{where}; "
                               f"got {excerpt(data)}")
     if data and not header:
