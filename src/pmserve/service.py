@@ -3,15 +3,24 @@
 The ``/pm/v1`` HTTP adapter, the CLI and (later) batch runners all call one :class:`Service`.
 It raises only :mod:`pmserve.errors`; each adapter renders them its own way.
 
-Compiled models are cached in memory per (tenant, context id).  Every lookup first asks the
-store for the current version number - one indexed read - so several worker processes or
+Compiled models are cached in memory per (tenant, context id), and so are the access keys seen.
+Both are trusted while the store's generation (see :meth:`pmserve.store.Store.generation`) stays
+the same: SQLite reads it from its file's header, PostgreSQL from a watcher thread that a trigger
+notifies (a change made elsewhere is seen within PMSERVE_STORE_STALE_S).  Otherwise a lookup asks
+the store for the current version number - one indexed read - so several worker processes or
 replicas sharing a store notice a refresh made through any of them.  A new model replaces the
 cached one by a single dict assignment; a request that already holds the old model finishes on it.
+
+:meth:`Service.cached` answers a score request's lookups from memory alone, so the HTTP adapter
+can keep the event loop free of store queries and compiles; how long one record of a model takes
+is measured when it is loaded (:attr:`Deployed.one_record_s`), so the adapter can tell whether a
+small request is cheaper to score in place than to hand to a thread.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as _dt
 import logging
 import math
@@ -41,7 +50,7 @@ from pmserve.errors import (
     excerpt,
 )
 from pmserve.formats import RowTable, Scorable, StreamLimits, TableScorable, load_model
-from pmserve.pmml import Field, Limits, Scored, kernels
+from pmserve.pmml import DataType, Field, Limits, Scored, kernels
 from pmserve.settings import Settings
 from pmserve.store import KeyRecord, ModelVersion, NewVersion, Store, sha256_hex
 from pmserve.tables import passthrough_columns as passthrough_columns  # moved; still importable here
@@ -72,6 +81,11 @@ class Deployed:
 
     record: ModelVersion
     model: Scorable
+    #: Seconds one plain record took when the model was loaded (best of a few; inf when unknown).
+    one_record_s: float = math.inf
+    #: Whether a one-row request may take the model's one-record plan (``Scorable.score_one``):
+    #: not for boolean results, whose infinity the JSON edge must refuse from the engine column.
+    one_record_plan: bool = False
 
 
 @dataclass(frozen=True)
@@ -87,6 +101,11 @@ class ScoreTable:
     header: list[str]
     data: list[list[Any]]
     tablename: str | None = None
+    #: The same rows as one float64 array, when every cell is known to be a JSON number (see
+    #: :func:`parse_score_request`): models reading only number fields take their columns from it.
+    block: Any = None
+    #: The rows were decoded for this request alone: the reply may extend them in place.
+    owned: bool = False
 
 
 @dataclass(frozen=True)
@@ -202,7 +221,7 @@ class Service:
             NewVersion(filename=filename, tablename=tablename, format=model.format,
                        created_by=tenant.key_name),
             created_at=_now(), keep_previous=self.settings.keep_versions)
-        self._cache[(tenant.name, model_id)] = Deployed(record, model)
+        self._cache[(tenant.name, model_id)] = deployed_model(record, model)
         self.failed_models.pop((tenant.name, model_id), None)
         metrics.DEPLOYS.labels("success").inc()
         metrics.MODELS_LOADED.set(len(self._cache))
@@ -241,6 +260,31 @@ class Service:
             raise _not_found(model_id)
         self._cache.pop((tenant.name, model_id), None)
 
+    def cached(self, raw_key: str | None, model_id: str) -> tuple[Tenant, Deployed] | None:
+        """The caller's tenant and the live model when memory alone can tell, else None.
+
+        No store query and no compile: what :meth:`authenticate` and :meth:`model` would return,
+        when both found it cached at the store's current generation.
+        """
+        if not raw_key:
+            return None
+        generation = self.store.generation()
+        if generation is None:
+            return None
+        seen = self._keys_seen.get(_hash_key(normalize_key(raw_key)))
+        if seen is None or seen[0] != generation:
+            return None
+        key = (seen[1].tenant, model_id)
+        deployed = self._cache.get(key)
+        if deployed is None or self._versions_seen.get(key) != generation:
+            return None
+        return Tenant(seen[1].tenant, seen[1].name), deployed
+
+    def inline(self, deployed: Deployed, rows: int) -> bool:
+        """Whether scoring ``rows`` rows of the model costs less than handing them to a thread
+        (PMSERVE_INLINE_SCORE_US: the time one record took at load, times the rows)."""
+        return rows * deployed.one_record_s <= self.settings.inline_score_us * 1e-6
+
     def model(self, tenant: Tenant, model_id: str) -> Deployed:
         """The live compiled model (compiled from the store when the cache is missing or stale)."""
         _check_lookup(model_id)
@@ -266,8 +310,8 @@ class Service:
             record = self.store.current(tenant.name, model_id)
             if record is None:
                 raise _not_found(model_id)
-            deployed = Deployed(record, load_model(record.filename, self.store.read(record), self.limits(),
-                                                   stream_limits=self.stream_limits))
+            deployed = deployed_model(record, load_model(record.filename, self.store.read(record), self.limits(),
+                                                         stream_limits=self.stream_limits))
             self._cache[key] = deployed
             metrics.MODELS_LOADED.set(len(self._cache))
             if record.version == version:
@@ -280,14 +324,17 @@ class Service:
             self._versions_seen[key] = generation
 
     def warm_up(self) -> None:
-        """Load the compiled kernels and compile every deployed model (restart recovery); failures
-        are logged and kept for /ready."""
+        """Load the engine's compiled kernels, then compile every deployed model (restart
+        recovery), so that no request pays for either; failures are logged and kept for /ready."""
+        started = time.perf_counter()
         kernels.warm_up()
+        log.info("compiled kernels loaded in %.3f s", time.perf_counter() - started)
         for record in self.store.all_models():
             key = (record.tenant, record.model_id)
             try:
-                self._cache[key] = Deployed(record, load_model(record.filename, self.store.read(record),
-                                                               self.limits(), stream_limits=self.stream_limits))
+                self._cache[key] = deployed_model(record, load_model(record.filename, self.store.read(record),
+                                                                     self.limits(),
+                                                                     stream_limits=self.stream_limits))
             except PmserveError as exc:
                 self.failed_models[key] = exc.message
                 log.error("model %r of tenant %r (version %d) cannot be loaded: %s",
@@ -303,10 +350,18 @@ class Service:
     def score_tables(self, tenant: Tenant, model_id: str, tables: Sequence[ScoreTable]) -> list[ScoreTable]:
         """Score a request: a stream reads all its tables at once (one reply), other models each table."""
         with self._measured(tenant, model_id, sum(len(t.data) for t in tables)):
-            deployed = self.model(tenant, model_id)
-            if isinstance(deployed.model, TableScorable):
-                return [_score_stream(deployed.model, tables)]
-            return [self._score(tenant, model_id, t) for t in tables]
+            return self._score_tables(model_id, self.model(tenant, model_id), tables)
+
+    def score_with(self, tenant: Tenant, model_id: str, deployed: Deployed,
+                   tables: Sequence[ScoreTable]) -> list[ScoreTable]:
+        """:meth:`score_tables` with the live model already looked up (see :meth:`cached`)."""
+        with self._measured(tenant, model_id, sum(len(t.data) for t in tables)):
+            return self._score_tables(model_id, deployed, tables)
+
+    def _score_tables(self, model_id: str, deployed: Deployed, tables: Sequence[ScoreTable]) -> list[ScoreTable]:
+        if isinstance(deployed.model, TableScorable):
+            return [_score_stream(deployed.model, tables)]
+        return [_score_table(model_id, deployed, t) for t in tables]
 
     def score(self, tenant: Tenant, model_id: str, table: ScoreTable) -> ScoreTable:
         """Score the rows of one table: the input columns, then the model's result columns."""
@@ -329,28 +384,7 @@ class Service:
         deployed = self.model(tenant, model_id)
         if isinstance(deployed.model, TableScorable):
             return _score_stream(deployed.model, [table])
-        expected = deployed.record.tablename
-        if expected is not None and table.tablename is not None and table.tablename != expected:
-            raise DataError(f"tablename {excerpt(table.tablename)} does not match the input table of model "
-                            f"{model_id!r}; expected {expected!r}", field="tablename", value=table.tablename)
-        width = len(table.header)
-        for i, row in enumerate(table.data):
-            if len(row) != width:
-                raise RecordError(f"has {len(row)} values but the header names {width} fields", row=i,
-                                  value=len(row))
-        columns: dict[str, Sequence[Any]] = (
-            dict(zip(table.header, zip(*table.data, strict=True), strict=True)) if table.data
-            else {name: [] for name in table.header})
-        scored = deployed.model.score(columns, errors="raise")
-        _refuse_infinite(scored)
-        results = scored.iter_rows()
-        names = [f.name for f in deployed.model.output_fields]
-        keep = passthrough_columns(table.header, names)
-        if len(keep) == width:
-            return ScoreTable([*table.header, *names],
-                              [[*row, *res] for row, res in zip(table.data, results, strict=True)])
-        return ScoreTable([*(table.header[i] for i in keep), *names],
-                          [[*(row[i] for i in keep), *res] for row, res in zip(table.data, results, strict=True)])
+        return _score_table(model_id, deployed, table)
 
     def metadata(self, tenant: Tenant, model_id: str) -> ModelMetadata:
         deployed = self.model(tenant, model_id)
@@ -372,6 +406,76 @@ class Service:
     def _lock(self, key: tuple[str, str]) -> threading.Lock:
         with self._locks_lock:
             return self._locks.setdefault(key, threading.Lock())
+
+
+def _score_table(model_id: str, deployed: Deployed, table: ScoreTable) -> ScoreTable:
+    """The input columns of ``table`` (those not named like a result), then the model's results."""
+    expected = deployed.record.tablename
+    if expected is not None and table.tablename is not None and table.tablename != expected:
+        raise DataError(f"tablename {excerpt(table.tablename)} does not match the input table of model "
+                        f"{model_id!r}; expected {expected!r}", field="tablename", value=table.tablename)
+    width = len(table.header)
+    for i, row in enumerate(() if table.block is not None else table.data):  # a block is rectangular
+        if len(row) != width:
+            raise RecordError(f"has {len(row)} values but the header names {width} fields", row=i,
+                              value=len(row))
+    names = [f.name for f in deployed.model.output_fields]
+    keep = passthrough_columns(table.header, names)
+    if len(table.data) == 1 and deployed.one_record_plan:
+        row = table.data[0]
+        one = deployed.model.score_one(dict(zip(table.header, row, strict=True)))
+        if one is not None:
+            for name, value in zip(names, one, strict=True):
+                if type(value) is float and math.isinf(value):
+                    raise _infinite(name, value, 0)
+            kept = row if len(keep) == width else [row[i] for i in keep]
+            return ScoreTable([*(table.header[i] for i in keep), *names], [[*kept, *one]])
+    columns: Mapping[str, Sequence[Any]]
+    if table.block is not None:
+        # Every cell is a number: a number field's column is read without a look at each cell
+        # (any other column keeps its cells, so the engine reads it exactly as before).
+        numbers = {f.name for f in deployed.model.input_fields if f.data_type.is_number}
+        columns = {name: table.block[:, j] if name in numbers else [row[j] for row in table.data]
+                   for j, name in enumerate(table.header)}
+    elif table.data:
+        columns = dict(zip(table.header, zip(*table.data, strict=True), strict=True))
+    else:
+        columns = {name: [] for name in table.header}
+    scored = deployed.model.score(columns, errors="raise")
+    _refuse_infinite(scored)
+    results = scored.iter_rows()
+    if len(keep) == width and table.owned:
+        for row, res in zip(table.data, results, strict=True):
+            row.extend(res)
+        return ScoreTable([*table.header, *names], table.data)
+    if len(keep) == width:
+        return ScoreTable([*table.header, *names],
+                          [[*row, *res] for row, res in zip(table.data, results, strict=True)])
+    return ScoreTable([*(table.header[i] for i in keep), *names],
+                      [[*(row[i] for i in keep), *res] for row, res in zip(table.data, results, strict=True)])
+
+
+def deployed_model(record: ModelVersion, model: Scorable) -> Deployed:
+    """A loaded model with what the request path needs to know of it, measured now: the best of a
+    few one-record scores (which also warms the model's own code paths before its first request)."""
+    plan = not any(f.data_type is DataType.BOOLEAN for f in model.output_fields)
+    if isinstance(model, TableScorable) or not model.input_fields:
+        return Deployed(record, model, one_record_plan=plan)
+    sample = {f.name: _plain_value(f) for f in model.input_fields}
+    best = math.inf
+    for _ in range(_TIMED_RECORDS):
+        started = time.perf_counter()
+        try:
+            if model.score_one(sample) is None:
+                model.score({name: [value] for name, value in sample.items()}, errors="collect")
+        except PmserveError:
+            return Deployed(record, model, one_record_plan=plan)  # its cost is unknown: threads
+        best = min(best, time.perf_counter() - started)
+    return Deployed(record, model, best, plan)
+
+
+#: One-record scores timed when a model is loaded.
+_TIMED_RECORDS = 3
 
 
 def stream_limits(settings: Settings) -> StreamLimits:
@@ -410,12 +514,15 @@ def _infinite(name: str, value: float, row: int) -> EvaluationError:
                            f"and a JSON reply cannot carry an infinity", field=name, row=row)
 
 
-def parse_score_request(body: Any, *, max_rows: int | None = None, max_cells: int | None = None) -> list[ScoreTable]:
+def parse_score_request(body: Any, *, max_rows: int | None = None, max_cells: int | None = None,
+                        no_booleans: bool = False) -> list[ScoreTable]:
     """Check the shape of a decoded score request: one ``{tablename?, header, data}`` object.
 
     A JSON array of such objects is accepted too (an extension; the reference documents one table).
     Every cell must be a string, a number, a boolean or null; ``max_rows`` and ``max_cells`` bound
-    the whole request (PMSERVE_MAX_SCORE_ROWS, PMSERVE_MAX_SCORE_CELLS).
+    the whole request (PMSERVE_MAX_SCORE_ROWS, PMSERVE_MAX_SCORE_CELLS).  ``no_booleans``: the
+    caller knows no cell is a boolean (the JSON text holds no ``true`` or ``false``), so a table
+    of numbers only is recognised in one numpy call and kept as :attr:`ScoreTable.block`.
     """
     tables = body if isinstance(body, list) else [body]
     if not tables:
@@ -430,9 +537,34 @@ def parse_score_request(body: Any, *, max_rows: int | None = None, max_cells: in
     if max_cells is not None and cells > max_cells:
         raise PayloadTooLargeError(f"the score request has {cells} cells; the limit is {max_cells} cells per "
                                    f"request (PMSERVE_MAX_SCORE_CELLS)")
+    if no_booleans and rows >= _BLOCK_ROWS:
+        parsed = [_with_block(t) for t in parsed]
     for t in parsed:
-        _check_cells(t)
+        if t.block is None:
+            _check_cells(t)
     return parsed
+
+
+#: Tables of fewer rows are read cell by cell: one numpy call costs more than it saves.
+_BLOCK_ROWS = 64
+
+
+def _with_block(table: ScoreTable) -> ScoreTable:
+    """The table with its rows as one float64 array when every cell is an int or a float.
+
+    numpy makes a float or an integer array of nested lists only when every cell is a number (or
+    a boolean, which the caller ruled out): a string, null, array or object, or a ragged row,
+    gives another dtype or shape, and the table is then read cell by cell.
+    """
+    if not table.data or not table.header:
+        return table
+    try:
+        block = np.array(table.data)
+    except (ValueError, TypeError, OverflowError):
+        return table
+    if block.dtype.kind not in "fi" or block.shape != (len(table.data), len(table.header)):
+        return table
+    return dataclasses.replace(table, block=block.astype(np.float64, copy=False))
 
 
 _SCALARS = frozenset({str, int, float, bool, type(None)})
@@ -495,7 +627,7 @@ def _parse_table(body: Any, index: int) -> ScoreTable:
     if len(set(header)) != len(header):
         twice = next(h for h in header if header.count(h) > 1)
         raise BadRequestError(f"'header' names field {excerpt(twice)} more than once{where}")
-    if not isinstance(data, list) or not all(isinstance(r, list) for r in data):
+    if not isinstance(data, list) or not set(map(type, data)) <= {list}:
         raise BadRequestError(f"'data' must be an array of rows, each an array of values{where}; "
                               f"got {excerpt(data)}")
     if data and not header:

@@ -98,6 +98,9 @@ class Settings:
         lambda v: v is None or v.startswith(("postgresql://", "postgres://")),
         "a postgresql:// URL (or unset for the embedded store)"))
     keep_versions: int = _setting(5, _from(0, 1000))
+    # PostgreSQL store: a change made through another replica (refresh, delete, key revoked) is
+    # seen within this many seconds (usually milliseconds); score requests never query for it.
+    store_stale_s: float = _setting(1.0, _Check(lambda v: 0.05 <= v <= 3600, "a number of seconds from 0.05 to 3600"))
     # SPSS Modeler streams (.str): what reading one archive may cost (see StreamLimits).
     str_max_entries: int = _setting(10_000, _from(2))
     str_max_inflated_mb: float = _setting(256.0, _POSITIVE)
@@ -130,6 +133,10 @@ class Settings:
     deploy_timeout_s: float = _setting(300.0, _POSITIVE)
     # parse, compile, big decodes and big scores run on these, off the event loop
     heavy_threads: int = _setting(4, _from(1, 64))
+    # A score request is scored on the event loop when its rows times the time one record of the
+    # model took at load fit in this budget (a thread hop costs more); larger ones go to threads.
+    inline_score_us: float = _setting(250.0, _Check(
+        lambda v: 0 <= v <= 100_000, "a number of microseconds from 0 to 100000 (0: every score request on a thread)"))
     # -- the HTTP server (uvicorn) --
     timeout_keep_alive_s: float = _setting(5.0, _POSITIVE)
     # a request's headers must arrive within this; its body may not stall longer

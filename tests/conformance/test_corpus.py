@@ -7,13 +7,14 @@ once per process (``_corpus.load_model`` caches them; ``load_case_model`` applie
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pmserve.errors import DocumentProblems
+from pmserve.errors import DataError, DocumentProblems
 
 from ._compare import Tolerance, values_equivalent
 from ._corpus import (
@@ -154,6 +155,65 @@ def test_rows_scored_together_equal_rows_scored_one_by_one(case: Case) -> None:
     assert set(batch.errors) == failed_alone, "rows with data errors differ between batch and single rows"
     differences = _differences(together, alone, ROW_BY_ROW)
     assert not differences, f"{len(differences)} differences, first: {differences[:5]}"
+
+
+@pytest.mark.parametrize("case", CASES_WITH_INPUT, ids=str)
+def test_one_record_plan_equals_batch_on_every_row(case: Case) -> None:
+    """Each sample row given to the one-record plan as a record gives the batch's row (or its
+    data error), and exactly what scoring that row alone through the batch path gives."""
+    model = loaded_for_checks(case)
+    columns = _as_json_values(model, _sample(case, model))
+    n = len(next(iter(columns.values())))
+    batch = model.score(columns, errors="collect")
+    together = plain(batch.to_lists())
+    planned = 0
+    for row in range(n):
+        record = {k: v[row] for k, v in columns.items()}
+        alone = model.score({k: v[row:row + 1] for k, v in columns.items()}, errors="collect")
+        refused: DataError | None = None
+        got: tuple[Any, ...] | None = None
+        try:
+            got = model.score_one(record)
+        except DataError as err:
+            refused = err
+        if refused is not None or row in batch.errors:
+            assert refused is not None or got is None, f"row {row}: the batch refused it ({batch.errors[row]})"
+            if refused is not None:
+                assert row in batch.errors, f"row {row}: the plan raised {refused!r}, the batch scored it"
+                assert str(refused) == str(alone.errors[0]), f"row {row}: {refused} vs {alone.errors[0]}"
+                planned += 1
+            continue
+        if got is None:
+            continue
+        planned += 1
+        want_alone = [values[0] for values in plain(alone.to_lists()).values()]
+        assert list(plain({"r": list(got)})["r"]) == want_alone, f"row {row}: plan {got} vs alone {want_alone}"
+        want = {name: [values[row]] for name, values in together.items()}
+        differences = _differences(want, {name: [v] for name, v in zip(together, got, strict=True)}, ROW_BY_ROW)
+        assert not differences, f"row {row}: {differences[:5]}"
+    if not planned:
+        pytest.skip("no sample row is a complete record of plain values for this model")
+
+
+def _as_json_values(model: Model, columns: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    """The sample as a JSON client sends it: numbers for the cells of number fields that read as
+    one (the corpus tables hold text), missing for empty cells; every other cell as it was."""
+    numeric = {f.name for f in model.input_fields if f.data_type.is_number}
+    out: dict[str, list[Any]] = {}
+    for name, values in columns.items():
+        if name not in numeric:
+            out[name] = values
+            continue
+        cells: list[Any] = []
+        for v in values:
+            if isinstance(v, str):
+                with contextlib.suppress(ValueError):
+                    v = float(v) if v.strip() else None
+            if isinstance(v, float) and v.is_integer() and abs(v) < 2**53:
+                v = int(v)  # JSON integers are ints: the plan's int branch is checked too
+            cells.append(v)
+        out[name] = cells
+    return out
 
 
 @pytest.mark.parametrize("case", CASES_WITH_INPUT, ids=str)

@@ -34,7 +34,7 @@ def _endpoint(name: Endpoint) -> Callable[[Callable[[Request, BatchService, Tena
         async def endpoint(request: Request) -> Response:
             try:
                 service: Service = request.app.state.service
-                tenant = service.authenticate(request.query_params.get("accesskey"))
+                tenant = await run_in_threadpool(service.authenticate, request.query_params.get("accesskey"))
                 return await handler(request, request.app.state.batch, tenant)
             except Exception as exc:
                 return error_response(exc, name)

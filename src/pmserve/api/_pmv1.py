@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Awaitable, Callable
 from urllib.parse import quote
@@ -18,12 +19,10 @@ from pmserve.api._access_log import note_outcome
 from pmserve.api._bodies import read_body, read_form, run_heavy, too_large
 from pmserve.api.errors import JSON, JSON_UTF8, Endpoint, error_response, flag_response
 from pmserve.errors import BadRequestError, MissingBodyError, PmserveError, excerpt
-from pmserve.service import ScoreTable, Service, Tenant, parse_score_request
+from pmserve.service import Deployed, ScoreTable, Service, Tenant, parse_score_request
 
 MODEL_PARTS = ("model_file", "file")  # the docs say model_file; IBM's own notebook sent file
-# Small requests are scored on the event loop: a thread hop costs more than the scoring itself.
-_INLINE_ROWS = 64
-# Bodies above this size are decoded off the event loop too.
+# Bodies above this size are decoded off the event loop (small ones cost microseconds).
 _INLINE_BYTES = 64 * 1024
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -45,13 +44,14 @@ def _endpoint(name: Endpoint) -> Callable[[Callable[[Request, Service], Awaitabl
     return wrap
 
 
-def _tenant(request: Request, service: Service) -> Tenant:
-    return service.authenticate(request.query_params.get("accesskey"))
+async def _tenant(request: Request, service: Service) -> Tenant:
+    """The caller's tenant, looked up off the event loop (the store may be asked)."""
+    return await run_in_threadpool(service.authenticate, request.query_params.get("accesskey"))
 
 
 @_endpoint("deploy")
 async def deploy(request: Request, service: Service) -> Response:
-    tenant = _tenant(request, service)
+    tenant = await _tenant(request, service)
     model_id = request.path_params["context_id"]
     filename, content, tablename = await _read_upload(request, service.settings.max_upload_bytes)
     result = await run_heavy(request, service.deploy, tenant, model_id, filename, content, tablename=tablename)
@@ -64,14 +64,14 @@ async def deploy(request: Request, service: Service) -> Response:
 
 @_endpoint("list")
 async def list_models(request: Request, service: Service) -> Response:
-    tenant = _tenant(request, service)
-    models = service.list_models(tenant)
+    tenant = await _tenant(request, service)
+    models = await run_in_threadpool(service.list_models, tenant)
     return Response(orjson.dumps([{"stream": m.filename, "id": m.model_id} for m in models]), media_type=JSON)
 
 
 @_endpoint("download")
 async def download(request: Request, service: Service) -> Response:
-    tenant = _tenant(request, service)
+    tenant = await _tenant(request, service)
     record, content = await run_in_threadpool(service.download, tenant, request.path_params["context_id"])
     return Response(content, media_type="application/octet-stream",
                     headers={"Content-Disposition": _attachment(record.filename)})
@@ -79,7 +79,7 @@ async def download(request: Request, service: Service) -> Response:
 
 @_endpoint("delete")
 async def delete(request: Request, service: Service) -> Response:
-    tenant = _tenant(request, service)
+    tenant = await _tenant(request, service)
     model_id = request.path_params["context_id"]
     await run_in_threadpool(service.delete, tenant, model_id)
     return flag_response(True, f"success to delete stream with specified id {model_id}")
@@ -87,23 +87,28 @@ async def delete(request: Request, service: Service) -> Response:
 
 @_endpoint("score")
 async def score(request: Request, service: Service) -> Response:
-    tenant = _tenant(request, service)
+    """Nothing blocks the event loop: the key and the model come from memory (else a thread asks
+    the store and compiles), and only a request cheaper than a thread hop is scored in place."""
+    raw_key = request.query_params.get("accesskey")
     model_id = request.path_params["context_id"]
+    hit = service.cached(raw_key, model_id)
+    tenant = hit[0] if hit is not None else await run_heavy(request, service.authenticate, raw_key)
     settings = service.settings
     body = await read_body(request, settings.max_score_body_bytes, "PMSERVE_MAX_SCORE_BODY_MB", "score request")
     if not body or body.isspace():
         raise MissingBodyError("the score request has no body; "
                                "expected {\"header\": [...], \"data\": [[...]]}")
-    if len(body) > _INLINE_BYTES:
-        # Decoding, scoring and encoding a big request take long: off the event loop.
+    if hit is None or len(body) > _INLINE_BYTES:
+        # A lookup in the store, a compile, or decoding a big request: off the event loop.
         reply = await run_heavy(request, _decode_score_encode, service, tenant, model_id, body)
         return Response(reply, media_type=JSON_UTF8)
+    deployed = hit[1]
     tables = _decode(service, body)
-    if sum(len(t.data) for t in tables) <= _INLINE_ROWS:
-        replies = service.score_tables(tenant, model_id, tables)
+    if service.inline(deployed, sum(len(t.data) for t in tables)):
+        reply = _encode(service.score_with(tenant, model_id, deployed, tables))
     else:
-        replies = await run_heavy(request, _score_all, service, tenant, model_id, tables)
-    return Response(_encode(replies), media_type=JSON_UTF8)
+        reply = await run_heavy(request, _score_encode, service, tenant, model_id, deployed, tables)
+    return Response(reply, media_type=JSON_UTF8)
 
 
 def _decode(service: Service, body: bytes) -> list[ScoreTable]:
@@ -112,7 +117,10 @@ def _decode(service: Service, body: bytes) -> list[ScoreTable]:
     except orjson.JSONDecodeError as exc:
         raise BadRequestError(f"the score request body is not valid JSON: {exc}") from None
     settings = service.settings
-    return parse_score_request(decoded, max_rows=settings.max_score_rows, max_cells=settings.max_score_cells)
+    tables = parse_score_request(decoded, max_rows=settings.max_score_rows, max_cells=settings.max_score_cells,
+                                 no_booleans=b"true" not in body and b"false" not in body)
+    # The rows were decoded for this request alone: the reply may reuse them.
+    return [dataclasses.replace(t, owned=True) for t in tables]
 
 
 def _encode(replies: list[ScoreTable]) -> bytes:
@@ -120,21 +128,22 @@ def _encode(replies: list[ScoreTable]) -> bytes:
 
 
 def _decode_score_encode(service: Service, tenant: Tenant, model_id: str, body: bytes) -> bytes:
-    return _encode(_score_all(service, tenant, model_id, _decode(service, body)))
+    return _encode(service.score_tables(tenant, model_id, _decode(service, body)))
 
 
-def _score_all(service: Service, tenant: Tenant, model_id: str, tables: list[ScoreTable]) -> list[ScoreTable]:
-    return service.score_tables(tenant, model_id, tables)
+def _score_encode(service: Service, tenant: Tenant, model_id: str, deployed: Deployed,
+                  tables: list[ScoreTable]) -> bytes:
+    return _encode(service.score_with(tenant, model_id, deployed, tables))
 
 
 @_endpoint("metadata")
 async def metadata(request: Request, service: Service) -> Response:
-    tenant = _tenant(request, service)
+    tenant = await _tenant(request, service)
     model_id = request.path_params["context_id"]
     kind = request.query_params.get("metadatatype")
     if kind not in (None, "", "score"):
         raise BadRequestError(f"metadatatype must be 'score' or left out; got {excerpt(kind)}")
-    meta = service.metadata(tenant, model_id)
+    meta = await run_heavy(request, service.metadata, tenant, model_id)  # may compile
     if kind == "score":
         text = _metadata.score_document(model_id, meta.tablename, meta.inputs, meta.outputs, reply=meta.reply)
     else:

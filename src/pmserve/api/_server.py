@@ -21,6 +21,7 @@ import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from pmserve.pmml import kernels
 from pmserve.settings import Settings
 
 
@@ -164,6 +165,9 @@ def run(settings: Settings, app: Any) -> None:
     common: dict[str, Any] = {"host": settings.host, "port": settings.port, "access_log": False,
                               "log_level": settings.log_level, **uvicorn_options(settings)}
     if settings.workers > 1:
+        # Compile the engine's kernels into numba's disk cache once, here: a worker compiling them
+        # itself at start-up could miss uvicorn's health checks and be restarted again and again.
+        kernels.warm_up()
         # Worker processes rebuild the app from the environment; hand them the final settings.
         # The protocol class travels by name, so it reads its limits from the same environment.
         os.environ.update(settings.to_env())

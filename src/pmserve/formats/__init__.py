@@ -38,6 +38,10 @@ class Scorable(Protocol):
     def score(self, columns: Mapping[str, Sequence[Any]], *,
               errors: Literal["raise", "collect"] = "raise") -> Scored: ...
 
+    def score_one(self, record: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        """The results of one complete record of plain values (field name -> value), as the row
+        ``score`` would give; None when the record is not such a one (then call ``score``)."""
+
     def verify(self) -> None:
         """Replay the model's own verification records; raise VerificationError if they fail."""
 

@@ -29,6 +29,9 @@ class PmmlModel:
               errors: Literal["raise", "collect"] = "raise") -> pmml.Scored:
         return self.model.score(columns, errors=errors)
 
+    def score_one(self, record: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        return self.model.score_one(record)
+
     def verify(self) -> None:
         report = self.model.verify()
         if not report.ok:

@@ -17,6 +17,7 @@ from pmserve.pmml.document.limits import DEFAULT_LIMITS, Limits
 from pmserve.pmml.document.parse import parse, read_bytes
 from pmserve.pmml.fields.field import Field
 from pmserve.pmml.fields.frame import Deferred
+from pmserve.pmml.fields.one_record import OneRecordPlan
 from pmserve.pmml.fields.types import (
     CELL_LISTS,
     Array,
@@ -114,6 +115,7 @@ class Model:
         self._numeric = NumericInputs([(name, dtype) for name, dtype, collection in self._inputs
                                        if not collection]) \
             if not document.collection_fields else NumericInputs(())
+        self._one = OneRecordPlan.for_model(self._inputs, self._extra_inputs, document.result_fields)
 
     # -- description ------------------------------------------------------------------------
     @property
@@ -205,6 +207,24 @@ class Model:
                 col[bad_rows] = None if col.dtype == object else np.nan
                 results[f.name] = col
         return Scored(self._doc.result_fields, results, n, dict(sorted(row_errors.items())))
+
+    def score_one(self, record: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        """The results of one complete record of plain values, or None for any other record.
+
+        Equal to ``score`` of that record alone (its row of ``iter_rows()``), including the data
+        error it raises; None means "not plain": the caller scores it with :meth:`score`.
+        """
+        plan = self._one
+        if plan is None:
+            return None
+        batch = plan.batch(record)
+        if batch is None:
+            return None
+        with np.errstate(all="ignore"):
+            results, eval_errors = self._doc.evaluate(batch, 1)
+        for err in eval_errors.values():
+            raise err
+        return plan.values(results)
 
     def verify(self) -> VerificationReport:
         """Replay the document's ModelVerification rows (a report with ``ok`` and details)."""

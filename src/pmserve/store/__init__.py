@@ -29,5 +29,5 @@ def open_store(settings: Settings) -> Store:
     if settings.store_url:
         from pmserve.store._postgres import PostgresStore
 
-        return PostgresStore(settings.store_url)
+        return PostgresStore(settings.store_url, stale_s=settings.store_stale_s)
     return SQLiteStore(settings.data_dir)

@@ -16,6 +16,7 @@ from pmserve.errors import ConfigurationError, ConflictError, StoreUnavailableEr
 from pmserve.store._base import KeyRecord, ModelVersion, NewVersion, SQLStore, models_schema, sha256_hex
 from pmserve.store._connections import PerThread
 from pmserve.store._postgres_files import FILES_SCHEMA, PostgresBatchFiles
+from pmserve.store._postgres_watch import LOCK_COUNTER_SQL, ChangeWatcher, schema_sql
 
 try:
     import psycopg
@@ -32,11 +33,15 @@ CREATE TABLE IF NOT EXISTS blobs (
 
 
 class PostgresStore(PostgresBatchFiles, SQLStore):
-    """A store in one PostgreSQL schema (``?schema=NAME`` in the URL; default ``pmserve``)."""
+    """A store in one PostgreSQL schema (``?schema=NAME`` in the URL; default ``pmserve``).
+
+    ``stale_s`` bounds how long a change made elsewhere may go unseen (PMSERVE_STORE_STALE_S;
+    see :mod:`pmserve.store._postgres_watch`).
+    """
 
     marker = "%s"
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, stale_s: float = 1.0) -> None:
         if psycopg is None:
             raise ConfigurationError("PMSERVE_STORE_URL names PostgreSQL but psycopg is not installed; "
                                      "install pmserve[postgres]")
@@ -49,6 +54,9 @@ class PostgresStore(PostgresBatchFiles, SQLStore):
             cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.schema,))
             cur.execute(_SCHEMA)
             cur.execute(FILES_SCHEMA)  # batch files and jobs
+            cur.execute(schema_sql(self.schema))  # change counting for the replicas' caches
+        self._watcher = ChangeWatcher(self._connect, self.schema, stale_s)
+        self._watcher.wait_confirmed(min(stale_s, 5.0))
 
     def _connect(self) -> Any:
         try:
@@ -69,6 +77,23 @@ class PostgresStore(PostgresBatchFiles, SQLStore):
         except psycopg.Error as exc:
             raise StoreUnavailableError(f"the PostgreSQL store failed: {exc}") from exc
 
+    @contextlib.contextmanager
+    def _write_catalog(self) -> Iterator[Any]:
+        """A write of keys or models: the change counter locked first (the trigger updates it at
+        the end of a statement; taken later, a writer holding other locks could deadlock), and
+        this process's own caches invalidated at once."""
+        try:
+            with self._write() as cur:
+                cur.execute(LOCK_COUNTER_SQL)
+                yield cur
+        finally:
+            self._watcher.bump()
+
+    # -- change detection -------------------------------------------------------------------
+    def generation(self) -> int | None:
+        """What the change watcher has seen (memory only: never a query on the request path)."""
+        return self._watcher.generation()
+
     def _query(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
         try:
             with self._db().cursor() as cur:
@@ -83,7 +108,7 @@ class PostgresStore(PostgresBatchFiles, SQLStore):
 
     # -- keys -------------------------------------------------------------------------------
     def add_key(self, record: KeyRecord) -> None:
-        with self._write() as cur:
+        with self._write_catalog() as cur:
             cur.execute("SELECT 1 FROM keys WHERE name = %s", (record.name,))
             if cur.fetchone():
                 raise ConflictError(f"an access key named {record.name!r} exists already")
@@ -91,7 +116,7 @@ class PostgresStore(PostgresBatchFiles, SQLStore):
                         (record.name, record.tenant, record.key_hash, record.created_at, record.revoked_at))
 
     def revoke_key(self, name: str, when: str) -> bool:
-        with self._write() as cur:
+        with self._write_catalog() as cur:
             cur.execute("UPDATE keys SET revoked_at = %s WHERE name = %s AND revoked_at IS NULL",
                         (when, name))
             return bool(cur.rowcount > 0)
@@ -100,7 +125,7 @@ class PostgresStore(PostgresBatchFiles, SQLStore):
     def put_model(self, tenant: str, model_id: str, content: bytes, new: NewVersion,
                   created_at: str, keep_previous: int) -> tuple[ModelVersion, bool]:
         sha = sha256_hex(content)
-        with self._write() as cur:
+        with self._write_catalog() as cur:
             # Refreshes of one model are serialised (until commit), so version numbers are handed
             # out in commit order and the last refresh to commit is the current one, highest too.
             cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s), hashtext(%s))", (tenant, model_id))
@@ -132,7 +157,7 @@ class PostgresStore(PostgresBatchFiles, SQLStore):
         return bytes(rows[0][0])
 
     def delete_model(self, tenant: str, model_id: str) -> bool:
-        with self._write() as cur:
+        with self._write_catalog() as cur:
             cur.execute("DELETE FROM models WHERE tenant = %s AND model_id = %s", (tenant, model_id))
             existed = bool(cur.rowcount > 0)
             cur.execute("DELETE FROM versions WHERE tenant = %s AND model_id = %s", (tenant, model_id))
@@ -144,6 +169,7 @@ class PostgresStore(PostgresBatchFiles, SQLStore):
         self._query("SELECT 1")
 
     def close(self) -> None:
+        self._watcher.close()
         self._connections.close_all()
 
     def drop_schema(self) -> None:

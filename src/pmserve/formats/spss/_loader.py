@@ -123,6 +123,10 @@ class StreamModel:
         rows = _rows(reply, self._reply_order)
         return RowTable(list(self._reply_order), rows)
 
+    def score_one(self, record: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        """None: a stream scores whole tables (see :meth:`score_tables`)."""
+        return None
+
     def score(self, columns: Mapping[str, Sequence[Any]], *,
               errors: Literal["raise", "collect"] = "raise") -> Scored:
         """Score one input table given as columns; the result is every column the terminal shows.

@@ -1,0 +1,134 @@
+"""The compiled plan for the common online case: one complete record of plain values.
+
+A record is plain when every input field is given, numeric fields hold a JSON number (not a
+boolean) or None and string fields a string or None.  Its engine columns are then built directly -
+no column detection, no per-column type survey - and its results are read back as scalars.  The
+conversions are exactly those of the batch path (:func:`~pmserve.pmml._types.coerce_column`,
+:class:`~pmserve.pmml._types.NumericInputs`, :func:`~pmserve.pmml._types.to_python_list`) for a
+batch of one; any other record returns None and takes the batch path, which applies every rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from pmserve.pmml.fields.types import Array, DataType, coerce_column, format_scalar, to_float32
+
+if TYPE_CHECKING:
+    from pmserve.pmml.fields.field import Field
+
+_NUMBER, _INTEGER, _STRING = 0, 1, 2
+_INT_EXACT = 2.0**62  # to_python_list converts integer results below this through int64
+
+
+class OneRecordPlan:
+    """What reading one plain record and its results needs, worked out when the model compiles."""
+
+    def __init__(self, inputs: Sequence[tuple[str, DataType]], extra_inputs: Sequence[tuple[str, DataType]],
+                 results: Sequence[Field]) -> None:
+        kinds: list[tuple[str, int]] = []
+        for name, dtype in inputs:
+            if dtype is DataType.STRING:
+                kinds.append((name, _STRING))
+            elif dtype is DataType.INTEGER:
+                kinds.append((name, _INTEGER))
+            elif dtype in (DataType.DOUBLE, DataType.FLOAT):
+                kinds.append((name, _NUMBER))
+            else:
+                raise ValueError(f"field {name!r} ({dtype.value}) is not read by the one-record plan")
+        self.inputs = tuple(kinds)
+        numeric = [(name, dtype) for name, dtype in inputs if dtype is not DataType.STRING]
+        self.numeric = tuple(name for name, _ in numeric)
+        # PMML float fields are rounded to float32 precision, as NumericInputs does.
+        self.floats = [i for i, (_, dtype) in enumerate(numeric) if dtype is DataType.FLOAT]
+        self.all_float = bool(self.floats) and len(self.floats) == len(numeric)
+        names = {name for name, _ in inputs}
+        self.extra = tuple((name, dtype) for name, dtype in extra_inputs if name not in names)
+        self.results = tuple(results)
+
+    @staticmethod
+    def for_model(inputs: Sequence[tuple[str, DataType, bool]], extra_inputs: Sequence[tuple[str, DataType]],
+                  results: Sequence[Field]) -> OneRecordPlan | None:
+        """The plan of a model, or None when a field's type or shape needs the batch path."""
+        if not inputs or any(collection for _, _, collection in inputs):
+            return None
+        try:
+            return OneRecordPlan([(name, dtype) for name, dtype, _ in inputs], extra_inputs, results)
+        except ValueError:
+            return None
+
+    def batch(self, record: Mapping[str, Any]) -> dict[str, Array] | None:
+        """The engine columns of ``record`` (one row each), or None unless it is plain."""
+        numbers: list[Any] = []
+        strings: dict[str, Any] = {}
+        for name, kind in self.inputs:
+            try:
+                value = record[name]
+            except KeyError:
+                return None  # the batch path names the missing field
+            cls = type(value)
+            if kind == _STRING:
+                if cls is str:
+                    strings[name] = value or None  # "" is missing
+                elif value is None:
+                    strings[name] = None
+                else:
+                    return None
+            elif cls is float or value is None:
+                if kind == _INTEGER and value is not None and not value.is_integer() and value == value:
+                    return None  # a fractional integer: the batch path reports it as invalid
+                numbers.append(value)
+            elif cls is int:
+                numbers.append(value)
+            else:
+                return None
+        batch: dict[str, Array] = {}
+        columns: dict[str, Array] = {}
+        if numbers:
+            # None becomes NaN (missing), as coerce_column reads it.
+            block = np.array(numbers, dtype=np.float64).reshape(len(numbers), 1)
+            if self.all_float:
+                block = to_float32(block)
+            elif self.floats:
+                block[self.floats] = to_float32(block[self.floats])
+            columns = dict(zip(self.numeric, block, strict=True))
+        for name, kind in self.inputs:
+            if kind == _STRING:
+                cell = np.empty(1, dtype=object)
+                cell[0] = strings[name]
+                batch[name] = cell
+            else:
+                batch[name] = columns[name]
+        for name, dtype in self.extra:
+            # Actual target values (for residuals) and supplementary fields, read as the batch does.
+            if name in record:
+                batch[name] = coerce_column(dtype, [record[name]], name)[0]
+        return batch
+
+    def values(self, results: Mapping[str, Array]) -> tuple[Any, ...]:
+        """The record's results as plain Python values, as ``Scored.iter_rows`` gives them."""
+        return tuple(_python_value(f, results[f.name]) for f in self.results)
+
+
+def _python_value(f: Field, column: Array) -> Any:
+    """``to_python_list(f.data_type, column)[0]`` (and a collection's list) without the list."""
+    if f.collection:
+        cell = column[0]
+        return None if cell is None else list(cell)
+    dtype = f.data_type
+    if dtype.is_string:
+        return column[0]
+    value = column.tolist()[0]
+    if dtype in (DataType.FLOAT, DataType.DOUBLE):
+        return None if value != value else value
+    if dtype is DataType.BOOLEAN:
+        return None if value != value else value != 0.0
+    if dtype is DataType.INTEGER:
+        if value != value:
+            return None
+        if abs(value) < _INT_EXACT:  # finite too
+            return int(value)
+    return format_scalar(dtype, value)
