@@ -124,7 +124,7 @@ def test_parquet_fail_fast_leaves_no_partial_file(run: Run, tmp_path: Path, mode
     result = run("score", str(model), str(tmp_path / "in.parquet"), "-o", str(tmp_path / "out.parquet"),
                  "--fail-fast", "--chunk-size", "100")
     assert result.exit_code == 1
-    assert f"record {first + 1} cannot be scored" in result.output
+    assert f"row {first + 1} cannot be scored" in result.output
     assert not (tmp_path / "out.parquet").exists()
     assert not any(p.name.startswith(".out.parquet") for p in tmp_path.iterdir())
 
