@@ -37,9 +37,10 @@ def _samples() -> tuple[tuple[object, ...], ...]:
 
 
 @kernel(_samples)
-def _row(x_t: Array, i: int, refs_t: Array, functions: Array, weights: Array, scales2: Array, inner: float,
-         outer: float, chebychev: bool, missing_weights: Array, total: float, out: Array) -> bool:
-    """Record ``i``'s distance to every reference into ``out``; False when every field is missing.
+def _sums(x_t: Array, i: int, refs_t: Array, functions: Array, weights: Array, scales2: Array, inner: float,
+          outer: float, chebychev: bool, missing_weights: Array, total: float, out: Array) -> float:
+    """Record ``i``'s sums over the fields (maxima for chebychev) with every reference into ``out``,
+    before the missing-value adjustment and the outer power; returns the present fields' weight.
 
     ``x_t`` is fields x records and ``refs_t`` fields x references.  A missing reference value
     gives NaN (absDiff, gaussSim) or counts as different (delta, equal), as the numpy path does.
@@ -91,20 +92,19 @@ def _row(x_t: Array, i: int, refs_t: Array, functions: Array, weights: Array, sc
                     out[r] = d
             else:
                 out[r] += d
-    if present == 0.0:
-        for r in range(m):
-            out[r] = math.nan
-        return False
-    # PMML 4.4 "Missing values in ClusteringFields": scale by all weights / present weights.
-    adjustment = total / present
-    for r in range(m):
-        a = out[r] * adjustment
-        if outer == 2.0:
-            a = math.sqrt(a)
-        elif outer != 1.0:
-            a = a ** (1.0 / outer)
-        out[r] = a
-    return True
+    return present
+
+
+@kernel(lambda: ((4.0, 1.5, 2.0),))
+def _finish(total: float, adjustment: float, outer: float) -> float:
+    """A distance from its sum: the missing-value adjustment, then the outer power."""
+    a = total * adjustment
+    if outer == 2.0:
+        return math.sqrt(a)
+    if outer != 1.0:
+        powered: float = a ** (1.0 / outer)
+        return powered
+    return a
 
 
 def _matrix_samples() -> tuple[tuple[object, ...], ...]:
@@ -127,8 +127,13 @@ def distances(x_t: Array, refs_t: Array, functions: Array, weights: Array, scale
         plain = plain and functions[j] == ABS_DIFF and weights[j] == 1.0
     if not plain or m > _FEW:
         for i in range(x_t.shape[1]):
-            undefined[i] = not _row(x_t, i, refs_t, functions, weights, scales2, inner, outer, chebychev,
-                                    missing_weights, total, out[i])
+            weight = _sums(x_t, i, refs_t, functions, weights, scales2, inner, outer, chebychev, missing_weights,
+                           total, out[i])
+            undefined[i] = weight == 0.0
+            # PMML 4.4 "Missing values in ClusteringFields": scale by all weights / present weights.
+            adjustment = total / weight if weight != 0.0 else math.nan
+            for r in range(m):
+                out[i, r] = math.nan if weight == 0.0 else _finish(out[i, r], adjustment, outer)
         return
     # A few references (cluster centers): blocks of records, the records innermost, so that the
     # machine works on several records at once; each sum still runs field by field.  A missing
@@ -189,12 +194,23 @@ def nearest(x_t: Array, refs_t: Array, functions: Array, weights: Array, scales2
     m = refs_t.shape[1]
     depth = ranked.shape[1]
     row = np.empty(m)
+    sums = np.empty(depth)
     for i in range(x_t.shape[1]):
-        undefined[i] = not _row(x_t, i, refs_t, functions, weights, scales2, inner, outer, chebychev,
-                                missing_weights, total, row)
+        present = _sums(x_t, i, refs_t, functions, weights, scales2, inner, outer, chebychev, missing_weights,
+                        total, row)
+        undefined[i] = present == 0.0
+        adjustment = total / present if present != 0.0 else math.nan
+        # The finished distance grows with the sum when the adjustment is positive: a sum above
+        # the k-th kept one cannot displace it (a later reference loses a tie), so it is skipped
+        # without finishing it.
+        monotone = adjustment > 0.0 and adjustment != math.inf
         kept = 0
         for r in range(m):
-            d = row[r]
+            s = row[r]
+            if (monotone and kept == depth and ranked_distances[i, depth - 1] == ranked_distances[i, depth - 1]
+                    and not s <= sums[depth - 1]):
+                continue
+            d = math.nan if present == 0.0 else _finish(s, adjustment, outer)
             # Insert after every kept distance that is not greater (ties: earlier reference first).
             pos = kept
             while pos > 0:
@@ -209,7 +225,9 @@ def nearest(x_t: Array, refs_t: Array, functions: Array, weights: Array, scales2
             for q in range(last, pos, -1):
                 ranked[i, q] = ranked[i, q - 1]
                 ranked_distances[i, q] = ranked_distances[i, q - 1]
+                sums[q] = sums[q - 1]
             ranked[i, pos] = r
             ranked_distances[i, pos] = d
+            sums[pos] = s
             if kept < depth:
                 kept += 1
