@@ -19,7 +19,7 @@ from pmserve.pmml.expressions.functions import BUILTINS
 from pmserve.pmml.expressions.java_regex import UntranslatableRegex, translate
 from pmserve.pmml.fields.frame import Expr, Frame
 from pmserve.pmml.fields.schema import parse_dtype
-from pmserve.pmml.fields.types import Array, DataType, empty, is_missing, parse_scalar
+from pmserve.pmml.fields.types import Array, DataType, empty, is_missing
 
 if TYPE_CHECKING:
     from pmserve.pmml.expressions.transformations import ExpressionCompiler
@@ -181,8 +181,8 @@ def _user_function(c: ExpressionCompiler, el: Element, define: Element, args: li
 def _wrap(c: ExpressionCompiler, el: Element, core: Expr, args: list[Expr]) -> Expr:
     """mapMissingTo, defaultValue and invalidValueTreatment around the function's result."""
     dtype = core.dtype
-    mm = _typed(c, el, "mapMissingTo", dtype)
-    dv = _typed(c, el, "defaultValue", dtype)
+    mm = c.typed_attr(el.get("mapMissingTo"), dtype, el, "mapMissingTo")
+    dv = c.typed_attr(el.get("defaultValue"), dtype, el, "defaultValue")
     treatment = attribute.choice(el, "invalidValueTreatment", ("returnInvalid", "asIs", "asMissing"), c.problems,
                                  "returnInvalid") or "returnInvalid"
     name = el.get("function")
@@ -210,17 +210,6 @@ def _wrap(c: ExpressionCompiler, el: Element, core: Expr, args: list[Expr]) -> E
 
     del name
     return Expr(dtype, core.optype, run)
-
-
-def _typed(c: ExpressionCompiler, el: Element, attr: str, dtype: DataType) -> Any:
-    text = el.get(attr)
-    if text is None:
-        return None
-    try:
-        return parse_scalar(dtype, text)
-    except ValueError as exc:
-        c.problems.invalid(f"{attr}: {exc}", el)
-        return None
 
 
 def undefined_result(frame: Frame, mask: Any, function: str) -> None:

@@ -8,14 +8,15 @@ from typing import Any
 
 import numpy as np
 
-from pmserve.pmml.compiler import CompiledModel, ModelEnv, register
+from pmserve.pmml.compiler import CompiledModel, ModelEnv, Predictor, register
 from pmserve.pmml.document import attributes as attribute
 from pmserve.pmml.document.element import Element
 from pmserve.pmml.expressions.vector_math import INVERSE_LINKS, exp_normalized_rows
 from pmserve.pmml.fields.frame import Frame
+from pmserve.pmml.fields.schema import FieldInfo
 from pmserve.pmml.fields.types import Array, DataType, parse_scalar
 from pmserve.pmml.models.general_regression.cox import compile_cox
-from pmserve.pmml.models.general_regression.design import Cell, Matrices, Term
+from pmserve.pmml.models.general_regression.design import Cell, Linear, Matrices, Term
 from pmserve.pmml.models.general_regression.links import Adjust, Link, parse_adjust, parse_link
 from pmserve.pmml.results.prediction import Prediction, classification
 
@@ -104,14 +105,38 @@ def _classifier(el: Element, env: ModelEnv, model_type: str) -> CompiledModel | 
         env.problems.invalid(f"the target field {target.name!r} of a classification model must be categorical "
                              f"or ordinal, got {target.optype}", el)
         return None
-    cats = list(target.valid)
-    if len(cats) < 2:
+    if len(target.valid) < 2:
         env.problems.invalid(f"the target field {target.name!r} needs at least two valid Values (the classes), "
-                             f"got {len(cats)}", el)
+                             f"got {len(target.valid)}", el)
         return None
     matrices = Matrices(el, env, target.dtype)
     if not matrices.ok:
         return None
+    cats = _classes(el, env, model_type, matrices, target)
+    columns = None if cats is None else _class_columns(el, env, model_type, matrices, cats)
+    if cats is None or columns is None:
+        return None
+    linear = matrices.linear(columns)
+    categories = tuple(cats)
+    if model_type == "multinomialLogistic":
+        return CompiledModel(_multinomial(linear, target.dtype, categories), categories)
+    adjust = parse_adjust(el, env)
+    if adjust is None:
+        return None
+    if model_type == "generalizedLinear":
+        link = parse_link(el, env)
+        if link is None:
+            return None
+        return CompiledModel(_generalized_classes(linear, link, adjust, target.dtype, categories), categories)
+    cumulative = attribute.choice(el, "cumulativeLink", _CUMULATIVE_LINKS, env.problems, required=True)
+    if cumulative is None:
+        return None
+    return CompiledModel(_ordinal(linear, INVERSE_LINKS[cumulative], adjust, target.dtype, categories), categories)
+
+
+def _classes(el: Element, env: ModelEnv, model_type: str, matrices: Matrices, target: FieldInfo) -> list[Any] | None:
+    """The target's classes in the order of the linear predictors, the reference category last."""
+    cats = list(target.valid)
     pm_el = el.find("ParamMatrix") or el
     reference: Any = attribute.parsed(el, "targetReferenceCategory", partial(parse_scalar, target.dtype),
                                       env.problems)
@@ -132,6 +157,13 @@ def _classifier(el: Element, env: ModelEnv, model_type: str) -> CompiledModel | 
     if reference is not None and reference in cats:
         cats.remove(reference)
         cats.append(reference)
+    return cats
+
+
+def _class_columns(el: Element, env: ModelEnv, model_type: str, matrices: Matrices,
+                   cats: list[Any]) -> list[tuple[list[Cell], dict[str, Term]]] | None:
+    """Per class but the last: its ParamMatrix cells and PPMatrix rows."""
+    pm_el = el.find("ParamMatrix") or el
     columns: list[tuple[list[Cell], dict[str, Term]]] = []
     for cat in cats[:-1]:
         rows = matrices.rows_for(cat)
@@ -158,44 +190,41 @@ def _classifier(el: Element, env: ModelEnv, model_type: str) -> CompiledModel | 
                 return None
             cells = got
         columns.append((cells, rows))
-    linear = matrices.linear(columns)
-    categories = tuple(cats)
-    dtype = target.dtype
+    return columns
+
+
+def _multinomial(linear: Linear, dtype: DataType, categories: tuple[Any, ...]) -> Predictor:
+    def predict_multinomial(frame: Frame) -> Prediction:
+        lin = linear(frame)
+        # The last category's linear predictor is 0 by convention.
+        probs = exp_normalized_rows(np.concatenate([lin, np.zeros((frame.n, 1))], axis=1))
+        probs[np.isnan(lin).any(axis=1)] = np.nan
+        return classification(frame.n, dtype, categories, probs)
+
+    return predict_multinomial
+
+
+def _generalized_classes(linear: Linear, link: Link, adjust: Adjust, dtype: DataType,
+                         categories: tuple[Any, ...]) -> Predictor:
     k = len(categories)
-    if model_type == "multinomialLogistic":
 
-        def predict_multinomial(frame: Frame) -> Prediction:
-            lin = linear(frame)
-            # The last category's linear predictor is 0 by convention.
-            probs = exp_normalized_rows(np.concatenate([lin, np.zeros((frame.n, 1))], axis=1))
-            probs[np.isnan(lin).any(axis=1)] = np.nan
-            return classification(frame.n, dtype, categories, probs)
+    def predict_generalized(frame: Frame) -> Prediction:
+        lin = linear(frame)
+        miss = np.asarray(np.isnan(lin).any(axis=1), dtype=bool)
+        probs = np.empty((frame.n, k))
+        for j in range(k - 1):
+            probs[:, j] = _generalized(lin[:, j], link, adjust, frame)
+        # JPMML-Evaluator: the last class gets one minus the probability of the one before it.
+        probs[:, k - 1] = 1.0 - probs[:, k - 2]
+        probs[miss] = np.nan
+        return classification(frame.n, dtype, categories, probs)
 
-        return CompiledModel(predict_multinomial, categories)
-    adjust = parse_adjust(el, env)
-    if adjust is None:
-        return None
-    if model_type == "generalizedLinear":
-        link = parse_link(el, env)
-        if link is None:
-            return None
+    return predict_generalized
 
-        def predict_generalized(frame: Frame) -> Prediction:
-            lin = linear(frame)
-            miss = np.asarray(np.isnan(lin).any(axis=1), dtype=bool)
-            probs = np.empty((frame.n, k))
-            for j in range(k - 1):
-                probs[:, j] = _generalized(lin[:, j], link, adjust, frame)
-            # JPMML-Evaluator: the last class gets one minus the probability of the one before it.
-            probs[:, k - 1] = 1.0 - probs[:, k - 2]
-            probs[miss] = np.nan
-            return classification(frame.n, dtype, categories, probs)
 
-        return CompiledModel(predict_generalized, categories)
-    cumulative = attribute.choice(el, "cumulativeLink", _CUMULATIVE_LINKS, env.problems, required=True)
-    if cumulative is None:
-        return None
-    inverse = INVERSE_LINKS[cumulative]
+def _ordinal(linear: Linear, inverse: Link, adjust: Adjust, dtype: DataType,
+             categories: tuple[Any, ...]) -> Predictor:
+    k = len(categories)
 
     def predict_ordinal(frame: Frame) -> Prediction:
         lin = linear(frame)
@@ -210,7 +239,7 @@ def _classifier(el: Element, env: ModelEnv, model_type: str) -> CompiledModel | 
         probs[miss] = np.nan
         return classification(frame.n, dtype, categories, probs)
 
-    return CompiledModel(predict_ordinal, categories)
+    return predict_ordinal
 
 
 __all__ = ["compile_general_regression"]
