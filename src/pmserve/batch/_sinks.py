@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from pmserve.batch import _db, _pgbinary
+from pmserve.batch import _db, _pgbinary, _text
 from pmserve.batch._service import now_ms
 from pmserve.batch._sources import Context, pg_resolve
 from pmserve.batch._spec import FileRef, TableRef
@@ -67,6 +67,8 @@ class FileSink:
 
     def __init__(self, ref: FileRef, ctx: Context) -> None:
         self.ref, self.ctx = ref, ctx
+        #: The text export's dialect, in which rows of an input in the same one are echoed (see _text).
+        self.dialect: _text.Dialect | None = _text.DIALECTS.get(ref.format)
         self.path = ctx.work_dir / f"output-{hashlib.sha256(ref.file_id.encode()).hexdigest()[:16]}.part"
         self._writer: Any = None
         self._file: Any = None
@@ -80,7 +82,9 @@ class FileSink:
         self._file = open(self.path, "wb")  # noqa: SIM115 - closed by commit or abort
         # No quotes (as IBM's TAB reports) unless a chunk holds a value with a delimiter, a quote or a
         # line end: Arrow refuses to write such a chunk unquoted, and it is written quoted instead.
-        delimiter, eol = ("\t", "\r\n") if self.ref.format == "TAB" else (",", "\n")
+        dialect = _text.DIALECTS[self.ref.format]
+        delimiter, eol = dialect.delimiter, dialect.eol
+        self._eol = eol.encode()
         self._options = [pacsv.WriteOptions(include_header=False, delimiter=delimiter, eol=eol, quoting_style=style)
                          for style in ("none", "needed")]
         for style in ("none", "needed"):
@@ -96,12 +100,28 @@ class FileSink:
             self._writer.write_batch(batch)
             return
         for i, options in enumerate(self._options):
+            # Into memory first: Arrow writes 1,024 rows at a time, and finds a value that needs
+            # quoting only when it reaches it.
+            text = pa.BufferOutputStream()
             try:
-                pacsv.write_csv(batch, self._file, options)
-                return
+                pacsv.write_csv(batch, text, options)
             except pa.ArrowInvalid:
                 if i == len(self._options) - 1:
                     raise
+                continue
+            self._file.write(text.getvalue())
+            return
+
+    def write_echoed(self, lines: pa.StringArray, results: list[pa.Array]) -> None:
+        """Rows of an input in this export's dialect: their text as read, then their results."""
+        dialect = _text.DIALECTS[self.ref.format]
+        text = _text.echo(lines, results, dialect)
+        if text is None:  # a result needs quoting: the chunk is written as every other
+            passthrough = _text.parse_lines(lines, dialect, self.schema.names[:len(self.schema) - len(results)])
+            self.write(pa.RecordBatch.from_arrays([*passthrough.columns, *results], schema=self.schema))
+            return
+        self._file.write(text)
+        self._file.write(self._eol)
 
     def commit(self) -> str:
         self._close()

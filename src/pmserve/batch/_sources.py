@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
-from pmserve.batch import _db, _pgbinary
+from pmserve.batch import _db, _pgbinary, _text
 from pmserve.batch._spec import FileRef, TableRef
 from pmserve.errors import DataError
 from pmserve.settings import Settings
@@ -47,6 +47,16 @@ class Source:
     schema: pa.Schema
     batches: Iterator[pa.RecordBatch]
     threadsafe: bool = False  # whether the batches may be read from a thread other than the opener's
+    text: _text.TextFile | None = None  # a CSV or TAB file, whose rows an export may echo (see _text)
+    block_bytes: int = 1 << 20  # what its reader reads at a time
+
+    def echoed(self, dialect: _text.Dialect, model_types: Mapping[str, pa.DataType],
+               rows: int) -> Iterator[_text.Chunk]:
+        """The rows of a text file in chunks of ``rows``, with their text where an export in
+        ``dialect`` can echo it (instead of :attr:`batches`, which are then never read)."""
+        if self.text is None:
+            raise ValueError("only a text file's rows can be echoed")
+        return _closing_iter(_text.echoed_chunks(self.text, dialect, model_types, rows, self.block_bytes))
 
 
 @contextlib.contextmanager
@@ -101,24 +111,16 @@ def _file_source(path: Path, ref: FileRef, ctx: Context) -> Source:
         if ref.format == "JSONL":
             reader = pajson.open_json(path, read_options=pajson.ReadOptions(block_size=block))
             return Source(reader.schema, _closing_iter(reader), True)
-        return _csv_source(path, "\t" if ref.format == "TAB" else ",", block)
+        text = _text.text_file(path, "\t" if ref.format == "TAB" else ",")
+        schema = pa.schema([pa.field(n, pa.string()) for n in text.names])
+        # Every column as text: numbers are cast per batch (see _columns), other columns pass
+        # through as written.
+        return Source(schema, _closing_iter(text.batches(block)), True, text, block)
     except (pa.ArrowInvalid, OSError) as exc:
         raise DataError(f"input file {ref.file_id!r} cannot be read as {ref.format}: {exc}", field=ref.file_id) from exc
 
 
-def _csv_source(path: Path, delimiter: str, block: int) -> Source:
-    """Every column as text: numbers are cast per batch (see _columns), other columns pass through as written."""
-    parse = pacsv.ParseOptions(delimiter=delimiter)
-    with pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=1 << 16), parse_options=parse) as head:
-        names = head.schema.names
-    convert = pacsv.ConvertOptions(column_types={n: pa.string() for n in names}, null_values=[""],
-                                   strings_can_be_null=True, quoted_strings_can_be_null=False)
-    reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=block), parse_options=parse,
-                            convert_options=convert)
-    return Source(reader.schema, _closing_iter(reader), True)
-
-
-def _closing_iter(batches: Any, owner: Any = None) -> Iterator[pa.RecordBatch]:
+def _closing_iter(batches: Any, owner: Any = None) -> Iterator[Any]:
     """The batches of a reader, closed at the end; a malformed block is the data's fault."""
     try:
         yield from batches
