@@ -10,6 +10,7 @@ block (``PMSERVE_JOB_CHUNK_ROWS`` rows), whatever the size of the input.
 from __future__ import annotations
 
 import contextlib
+import select
 import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -147,9 +148,10 @@ def _postgres_source(conn: Any, ref: TableRef, ctx: Context) -> Iterator[Source]
     oids = [d.type_code for d in cur.description]
     if _pgbinary.supported(oids):
         binary_sql = _db.pgsql.SQL("COPY (SELECT * FROM {}) TO STDOUT (FORMAT BINARY)").format(_db.pg_ident(table))
-        with cur.copy(binary_sql) as copy:
-            decoder = _pgbinary.CopyDecoder(names, oids)
-            yield Source(decoder.schema, _binary_batches(copy, decoder, ctx.settings.job_chunk_rows), True)
+        decoder = _pgbinary.CopyDecoder(names, oids)
+        # The connection is closed when the job is done with it, a COPY cut short included.
+        yield Source(decoder.schema, _binary_batches(conn, binary_sql.as_bytes(conn), decoder,
+                                                     ctx.settings.job_chunk_rows), True)
         return
     copy_sql = _db.pgsql.SQL("COPY (SELECT * FROM {}) TO STDOUT (FORMAT CSV)").format(_db.pg_ident(table))
     with cur.copy(copy_sql) as copy:
@@ -165,18 +167,67 @@ def _postgres_source(conn: Any, ref: TableRef, ctx: Context) -> Iterator[Source]
         # Whatever the consumer left unread is drained by the copy's exit, so the connection stays usable.
 
 
-def _binary_batches(copy: Any, decoder: _pgbinary.CopyDecoder, rows: int) -> Iterator[pa.RecordBatch]:
-    """Binary COPY rows gathered ``rows`` at a time and parsed a column at a time (see _pgbinary)."""
-    read, feed = copy.read, decoder.feed
-    while data := read():
-        feed(data)
-        if decoder.pending >= rows:
-            yield decoder.take()
-    if decoder.pending:
+def _binary_batches(conn: Any, query: bytes, decoder: _pgbinary.CopyDecoder, rows: int) -> Iterator[pa.RecordBatch]:
+    """Binary COPY rows gathered ``rows`` at a time and parsed a column at a time (see _pgbinary).
+
+    PostgreSQL sends a message per row.  psycopg's ``Copy.read`` costs a few microseconds of
+    Python per message, as much as the rest of a job; the messages are read here by libpq's own
+    calls (psycopg's ``pgconn``, the documented way to libpq): one call per row, and a wait for
+    the socket (GIL released) only when none is buffered.
+    """
+    pg = conn.pgconn
+    poller = select.poll()
+    poller.register(pg.socket, select.POLLIN)
+    pg.send_query(query)
+    result = _pg_result(pg, poller)
+    if result is None or result.status != _db.psycopg.pq.ExecStatus.COPY_OUT:
+        raise _pg_error(pg, result, "COPY ... TO STDOUT")
+    get, messages = pg.get_copy_data, []
+    while True:
+        size, data = get(1)
+        if size > 0:
+            messages.append(bytes(data))  # a copy: holding 65,536 of libpq's buffers costs more
+            if len(messages) >= _MESSAGES:
+                decoder.feed_many(messages)
+                messages = []
+                if decoder.pending >= rows:
+                    yield decoder.take()
+        elif size == 0:  # nothing buffered: wait for the server
+            poller.poll()
+            pg.consume_input()
+        elif size == -1:
+            break
+        else:
+            raise _pg_error(pg, None, "COPY ... TO STDOUT")
+    decoder.feed_many(messages)
+    while decoder.pending:
         yield decoder.take()
+    result = _pg_result(pg, poller)
+    if result is None or result.status != _db.psycopg.pq.ExecStatus.COMMAND_OK:
+        raise _pg_error(pg, result, "COPY ... TO STDOUT")
+    while _pg_result(pg, poller) is not None:
+        pass
     if not decoder.ended:
         raise DataError(f"the binary COPY stream from PostgreSQL ended without its end-of-data marker after "
                         f"{decoder.rows} rows")
+
+
+#: Row messages handed to the decoder at a time.
+_MESSAGES = 4096
+
+
+def _pg_result(pg: Any, poller: select.poll) -> Any:
+    """libpq's next result of the running query, once the server has sent it (None: no more)."""
+    while True:
+        pg.consume_input()  # raises when the connection failed
+        if not pg.is_busy():
+            return pg.get_result()
+        poller.poll()
+
+
+def _pg_error(pg: Any, result: Any, what: str) -> DataError:
+    message = (result.get_error_message() if result is not None else "") or pg.get_error_message()
+    return DataError(f"PostgreSQL failed {what}: {message.strip()}")
 
 
 def pg_resolve(conn: Any, ref: TableRef) -> tuple[str, ...]:
