@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+import os
 from typing import Any, Protocol
 
 import pyarrow as pa
@@ -31,6 +32,8 @@ from pmserve.batch._spec import FileRef, TableRef
 from pmserve.errors import DataError
 
 _WRITE_TYPES = (pa.int64(), pa.float64(), pa.bool_(), pa.string())
+#: Bytes a file export writes before it waits for them to reach the disk.
+_SYNC_BYTES = 32 << 20
 
 
 class Sink(Protocol):
@@ -80,6 +83,7 @@ class FileSink:
             self._writer = pq.ParquetWriter(self.path, schema)
             return
         self._file = open(self.path, "wb")  # noqa: SIM115 - closed by commit or abort
+        self._unsynced = 0
         # No quotes (as IBM's TAB reports) unless a chunk holds a value with a delimiter, a quote or a
         # line end: Arrow refuses to write such a chunk unquoted, and it is written quoted instead.
         dialect = _text.DIALECTS[self.ref.format]
@@ -109,7 +113,7 @@ class FileSink:
                 if i == len(self._options) - 1:
                     raise
                 continue
-            self._file.write(text.getvalue())
+            self._put(text.getvalue())
             return
 
     def write_echoed(self, lines: pa.StringArray, results: list[pa.Array]) -> None:
@@ -120,8 +124,18 @@ class FileSink:
             passthrough = _text.parse_lines(lines, dialect, self.schema.names[:len(self.schema) - len(results)])
             self.write(pa.RecordBatch.from_arrays([*passthrough.columns, *results], schema=self.schema))
             return
-        self._file.write(text)
-        self._file.write(self._eol)
+        self._put(text)
+        self._put(self._eol)
+
+    def _put(self, data: Any) -> None:
+        """Write; every ``_SYNC_BYTES``, wait for the disk (in the writer's thread, GIL released),
+        so that the store's fsync at commit, which the job waits for, finds little left to write."""
+        self._file.write(data)
+        self._unsynced += len(data)
+        if self._unsynced >= _SYNC_BYTES:
+            self._file.flush()
+            os.fdatasync(self._file.fileno())
+            self._unsynced = 0
 
     def commit(self) -> str:
         self._close()
