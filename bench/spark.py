@@ -37,8 +37,6 @@ from pmserve.spark import SparkSink, SparkSource, run_batch, session
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import zoo
-
 HERE = Path(__file__).resolve().parent
 MODELS = ("logreg", "rf100")
 # spark-copy: the same job without scoring (Spark reads and writes the Parquet), for reference.
@@ -164,6 +162,10 @@ def _child(args: argparse.Namespace) -> None:
 def _input(path: Path, rows: int) -> None:
     if path.exists() and pq.ParquetFile(path).metadata.num_rows == rows:
         return
+    # Here only: the measured processes do not import the zoo's packages (pandas, scikit-learn),
+    # which would count in the driver's memory.
+    import zoo
+
     frame = zoo.numeric_frame(rows, zoo.SEED + 100)
     pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path, row_group_size=100_000)
 
