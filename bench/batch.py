@@ -9,7 +9,9 @@
 runs each (model, path) case in a fresh process of its own: the case uploads its input to a
 store in a temporary data dir, submits one job and runs the real JobRunner until the job ends.
 Rows/s = rows / (finishedAt - startedAt) of the job (model load and export commit included);
-peak RSS = the case process's high-water mark (VmHWM).  It then measures online latency of a real
+peak RSS = the case process's high-water mark (VmHWM); CPU = the case process's CPU time (every
+thread, PostgreSQL's server not included) from the runner's start to the job's end; the load
+average (1 minute) is taken as the case ends: the machine is shared.  It then measures online latency of a real
 ``pmserve serve`` while a forest job runs in the same server.  Results go to stdout as Markdown
 and to ``<models>/batch.json``.
 """
@@ -137,6 +139,7 @@ def run_case(model: Path, path: str, source: str, rows: int) -> dict[str, Any]:
     body.update({"action": "BATCH_SCORE", "model": {"id": model.name}, "setting": setting})
     batch.submit(tenant, "bench", orjson.dumps(body), replace=False)
     runner = JobRunner(settings, store)
+    cpu_start = time.process_time()  # the job's CPU, all its threads (and the runner's polling)
     runner.start()
     while (job := store.get_job("bench", "bench")) is not None and not job.final:
         time.sleep(0.05)
@@ -148,8 +151,10 @@ def run_case(model: Path, path: str, source: str, rows: int) -> dict[str, Any]:
         with psycopg.connect(DSN, autocommit=True) as conn:
             conn.execute(f'DROP TABLE IF EXISTS "{out_table}"')
     seconds = ((job.finished_at or 0) - (job.started_at or 0)) / 1000
+    cpu = time.process_time() - cpu_start
     return {"status": job.status, "failure": job.failure_msg, "rows": job.rows_done, "seconds": seconds,
-            "rows_per_s": job.rows_done / seconds if seconds else 0.0, "peak_rss_mib": _hwm_mib()}
+            "rows_per_s": job.rows_done / seconds if seconds else 0.0, "peak_rss_mib": _hwm_mib(),
+            "process_cpu_s": round(cpu, 2), "load_average": os.getloadavg()[0]}
 
 
 def _hwm_mib() -> float:
@@ -239,7 +244,8 @@ def run_all(models: Path, rows: int, skip_postgres: bool) -> None:
             case = json.loads(done.stdout.strip().splitlines()[-1])
             results["cases"][f"{name}/{path}"] = case
             print(f"{name:7} {path:9} {case['status']:8} {case['rows_per_s']:>12,.0f} rows/s "
-                  f"{case['seconds']:7.2f} s  peak RSS {case['peak_rss_mib']:6.0f} MiB", flush=True)
+                  f"{case['seconds']:7.2f} s  CPU {case['process_cpu_s']:5.2f} s  peak RSS "
+                  f"{case['peak_rss_mib']:6.0f} MiB  load {case['load_average']:.1f}", flush=True)
     results["online"] = online_latency(models, rows)
     print(json.dumps(results["online"]), flush=True)
     (models / "batch.json").write_text(json.dumps(results, indent=2))
@@ -247,12 +253,13 @@ def run_all(models: Path, rows: int, skip_postgres: bool) -> None:
 
 
 def markdown(results: dict[str, Any]) -> str:
-    lines = ["| Model | Path | rows/s | seconds | peak RSS (MiB) |", "|---|---|---:|---:|---:|"]
+    lines = ["| Model | Path | rows/s | seconds | CPU of the job (s) | peak RSS (MiB) | load average |",
+             "|---|---|---:|---:|---:|---:|---:|"]
     for key, case in results["cases"].items():
         name, path = key.split("/")
         label = {"csv": "CSV → CSV", "parquet": "Parquet → Parquet", "postgres": "PostgreSQL → PostgreSQL"}[path]
         lines.append(f"| {MODELS[name]} | {label} | {case['rows_per_s']:,.0f} | {case['seconds']:.2f} | "
-                     f"{case['peak_rss_mib']:.0f} |")
+                     f"{case['process_cpu_s']:.2f} | {case['peak_rss_mib']:.0f} | {case['load_average']:.1f} |")
     return "\n".join(lines)
 
 

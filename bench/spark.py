@@ -37,8 +37,6 @@ from pmserve.spark import SparkSink, SparkSource, run_batch, session
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import zoo
-
 HERE = Path(__file__).resolve().parent
 MODELS = ("logreg", "rf100")
 # spark-copy: the same job without scoring (Spark reads and writes the Parquet), for reference.
@@ -84,6 +82,9 @@ def _measured(cmd: list[str]) -> dict[str, Any]:
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak = 0
     at_peak: dict[str, Any] = {}
+    # Each part's own peak: the driver's Python process, Spark's JVM, and PySpark's daemon and
+    # workers (the Python processes under the JVM: pmserve's scoring code runs there).
+    peaks = {"driver": 0.0, "java": 0.0, "python workers": 0.0}
     done = threading.Event()
 
     def sample() -> None:
@@ -91,6 +92,12 @@ def _measured(cmd: list[str]) -> dict[str, Any]:
         while not done.is_set():
             sizes = {p: _rss_kib(p) for p in _tree(proc.pid)}
             total = sum(sizes.values())
+            parts = {"driver": sizes.get(proc.pid, 0) / 1024, "java": 0.0, "python workers": 0.0}
+            for p, kib in sizes.items():
+                if p != proc.pid:
+                    parts["java" if _kind(p) == "java" else "python workers"] += kib / 1024
+            for k, v in parts.items():
+                peaks[k] = max(peaks[k], v)
             if total > peak:
                 peak = total
                 by_kind: dict[str, float] = {}
@@ -109,6 +116,7 @@ def _measured(cmd: list[str]) -> dict[str, Any]:
     result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
     result["peak_rss_mib"] = round(peak / 1024, 1)
     result["at_peak_mib"] = at_peak
+    result["peak_mib_by_part"] = {k: round(v, 1) for k, v in peaks.items()}
     return result
 
 
@@ -119,7 +127,8 @@ def _child(args: argparse.Namespace) -> None:
     out = Path(args.work) / f"out-{args.models[0]}-{args.engines[0]}"
     if args.engines[0].startswith("spark"):
         t0 = time.perf_counter()
-        spark = session(args.master, {**SPARK_CONFIG, "spark.driver.memory": args.driver_memory})
+        spark = session(args.master, {**SPARK_CONFIG, "spark.driver.memory": args.driver_memory,
+                                      "spark.sql.execution.arrow.maxRecordsPerBatch": str(args.arrow_batch)})
         start = time.perf_counter() - t0
         jobs = []
         for _ in range(args.repeat):
@@ -153,6 +162,10 @@ def _child(args: argparse.Namespace) -> None:
 def _input(path: Path, rows: int) -> None:
     if path.exists() and pq.ParquetFile(path).metadata.num_rows == rows:
         return
+    # Here only: the measured processes do not import the zoo's packages (pandas, scikit-learn),
+    # which would count in the driver's memory.
+    import zoo
+
     frame = zoo.numeric_frame(rows, zoo.SEED + 100)
     pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path, row_group_size=100_000)
 
@@ -166,6 +179,8 @@ def main() -> None:
     ap.add_argument("--master", default="local[2]")
     ap.add_argument("--driver-memory", default="512m", help="Spark's driver JVM heap (local mode: the executors' too)")
     ap.add_argument("--chunk-size", type=int, default=10_000, help="records per batch of the local runner")
+    ap.add_argument("--arrow-batch", type=int, default=10_000,
+                    help="spark.sql.execution.arrow.maxRecordsPerBatch: records per Arrow batch to a Python worker")
     ap.add_argument("--repeat", type=int, default=2, help="jobs per process (the first one warms up)")
     ap.add_argument("--work", help="folder for the input and outputs (default: a temporary one)")
     ap.add_argument("--result", help="write the results as JSON here")
@@ -188,6 +203,7 @@ def main() -> None:
                 cmd = [sys.executable, __file__, "--child", "--zoo", args.zoo, "--models", name, "--engines", engine,
                        "--master", args.master, "--repeat", str(args.repeat), "--work", str(work),
                        "--driver-memory", args.driver_memory, "--chunk-size", str(args.chunk_size),
+                       "--arrow-batch", str(args.arrow_batch),
                        "--rows", str(args.rows),
                        "--input", str(source)]
                 res = _measured(cmd)
@@ -195,10 +211,11 @@ def main() -> None:
                 jobs = " ".join(f"{j:.2f}" for j in res["jobs_s"])
                 print(f"{name:7} {engine:6} {res['rows']:>9,} rows  jobs {jobs} s  first {res['rows_per_s_first']:>9,} "
                       f"rows/s  best {res['rows_per_s_best']:>9,} rows/s  session start {res['start_s']:5.2f} s  "
-                      f"peak RSS {res['peak_rss_mib']:7.1f} MiB {res['at_peak_mib']}", flush=True)
+                      f"peak RSS {res['peak_rss_mib']:7.1f} MiB {res['at_peak_mib']}, peaks by part "
+                      f"{res['peak_mib_by_part']}", flush=True)
     run = {"rows": args.rows, "master": args.master, "cpus": os.cpu_count(), "python": sys.version.split()[0],
            "load_average": os.getloadavg(), "spark_config": SPARK_CONFIG, "driver_memory": args.driver_memory,
-           "chunk_size": args.chunk_size}
+           "chunk_size": args.chunk_size, "arrow_batch": args.arrow_batch}
     if args.result:
         Path(args.result).write_text(json.dumps({"run": run, "results": results}, indent=1))
 

@@ -86,10 +86,19 @@ def _engine_column(f: Field, col: pa.Array) -> Any:
 
 
 def output_batch(model: Scorable, batch: pa.RecordBatch, scored: Scored, plan: Layout) -> pa.RecordBatch:
-    arrays = [batch.column(i) for i in plan.keep]
-    for f in model.output_fields:
-        arrays.append(_arrow_column(f, scored, result_type(f)))
+    arrays = [batch.column(i) for i in plan.keep] + result_arrays(model, scored)
     return pa.RecordBatch.from_arrays(arrays, schema=plan.schema)
+
+
+def result_arrays(model: Scorable, scored: Scored) -> list[pa.Array]:
+    """The model's result columns, in its order, typed by :func:`result_type`."""
+    return [_arrow_column(f, scored, result_type(f)) for f in model.output_fields]
+
+
+def input_types(model: Scorable) -> dict[str, pa.DataType]:
+    """The Arrow type each input field of the model is best read as from text: numbers as float64
+    (as :func:`model_inputs` casts them), anything else as the text it is."""
+    return {f.name: pa.float64() if f.data_type in _NUMBERS else pa.string() for f in model.input_fields}
 
 
 def _arrow_column(f: Field, scored: Scored, kind: pa.DataType) -> pa.Array:

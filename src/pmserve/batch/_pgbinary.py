@@ -16,6 +16,7 @@ other column type is read as text COPY by the caller (:func:`supported`).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -56,27 +57,38 @@ class CopyDecoder:
             raise ValueError(f"no binary reader for the type OIDs {list(type_oids)}")
         self.schema = pa.schema([pa.field(n, _TYPES[oid][1]) for n, oid in zip(names, type_oids, strict=True)])
         self._oids = list(type_oids)
-        self._parts: list[bytes] = []
-        self._sizes: list[int] = []
+        self._parts: list[Any] = []  # rows' messages as psycopg gave them (bytes or memoryview)
         self._header = False
         self.ended = False
         self.rows = 0  # rows taken out so far, to say where a corrupt row is
 
     @property
     def pending(self) -> int:
-        return len(self._sizes)
+        return len(self._parts)
 
     def feed(self, message: bytes | memoryview) -> None:
-        data = bytes(message)
         if not self._header:
-            data = self._strip_header(data)
+            message = self._strip_header(bytes(message))
         if self.ended:
             raise self._corrupt("data after the end-of-data marker", self.rows + self.pending)
-        if data == TRAILER:
+        if len(message) == len(TRAILER) and bytes(message) == TRAILER:
             self.ended = True
             return
-        self._parts.append(data)
-        self._sizes.append(len(data))
+        self._parts.append(message)
+
+    def feed_many(self, messages: list[Any]) -> None:
+        """Messages as :meth:`feed` takes them, many at once: only the first and the last can be
+        the header's and the trailer (a trailer elsewhere is a row of -1 fields to :meth:`take`)."""
+        if not messages:
+            return
+        if not self._header or self.ended:
+            self.feed(messages[0])
+            messages = messages[1:]
+        if messages and len(messages[-1]) == len(TRAILER) and bytes(messages[-1]) == TRAILER:
+            self._parts += messages[:-1]
+            self.ended = True
+            return
+        self._parts += messages
 
     def _strip_header(self, data: bytes) -> bytes:
         if len(data) < 19 or data[:11] != SIGNATURE:
@@ -92,25 +104,27 @@ class CopyDecoder:
 
     def take(self) -> pa.RecordBatch:
         """The rows fed since the last take, as one record batch."""
-        parts, sizes = self._parts, self._sizes
-        self._parts, self._sizes = [], []
+        parts = self._parts
+        self._parts = []
         first = self.rows
-        self.rows += len(sizes)
-        n = len(sizes)
+        n = len(parts)
+        self.rows += n
+        sizes = np.fromiter(map(len, parts), dtype=np.int64, count=n)
         buf = np.frombuffer(b"".join(parts), dtype=np.uint8)
-        ends = np.cumsum(np.asarray(sizes, dtype=np.int64))
-        starts = ends - np.asarray(sizes, dtype=np.int64)
-        if n and np.any(np.asarray(sizes) < 2):
-            raise self._corrupt("a row shorter than its field count", first + int(np.argmax(np.asarray(sizes) < 2)))
+        del parts
+        if n and all(_TYPES[oid][0] for oid in self._oids) and np.all(sizes == sizes[0]):
+            fast = self._same_size_rows(buf.reshape(n, int(sizes[0])))
+            if fast is not None:
+                return fast
+        ends = np.cumsum(sizes)
+        starts = ends - sizes
+        if n and np.any(sizes < 2):
+            raise self._corrupt("a row shorter than its field count", first + int(np.argmax(sizes < 2)))
         count = _gather(buf, starts, 2, ">i2").astype(np.int64)
         bad = count != len(self._oids)
         if np.any(bad):
             row = int(np.argmax(bad))
             raise self._corrupt(f"a row of {int(count[row])} fields, the table has {len(self._oids)}", first + row)
-        if n and all(_TYPES[oid][0] for oid in self._oids) and sizes.count(sizes[0]) == n:
-            fast = self._same_size_rows(buf.reshape(n, sizes[0]))
-            if fast is not None:
-                return fast
         pos = starts + 2
         arrays = []
         for f, oid in zip(self.schema, self._oids, strict=True):
@@ -139,6 +153,8 @@ class CopyDecoder:
         if layout.itemsize != rows.shape[1]:
             return None
         view = rows.reshape(-1).view(layout)
+        if np.any(view["n"] != len(self._oids)):
+            return None
         arrays = []
         for i, oid in enumerate(self._oids):
             width, kind, _ = _TYPES[oid]
@@ -200,7 +216,7 @@ def writable(schema: pa.Schema) -> bool:
     return all(f.type in _WRITE or f.type == pa.string() for f in schema)
 
 
-def encode(batch: pa.RecordBatch) -> bytes:
+def encode(batch: pa.RecordBatch) -> memoryview:
     """The rows of a batch (int64, float64, boolean and string columns) in binary COPY format,
     without the header and the trailer."""
     n = batch.num_rows
@@ -241,7 +257,7 @@ def encode(batch: pa.RecordBatch) -> bytes:
                 values = col.fill_null(0).to_numpy(zero_copy_only=False).astype(dtype)
             _scatter(out[:], (pos + 4)[valid], values[valid].astype(dtype))
         pos = pos + 4 + size
-    return out.tobytes()
+    return out.data
 
 
 def _row_dtype(dtypes: Sequence[str]) -> np.dtype:
@@ -252,14 +268,14 @@ def _row_dtype(dtypes: Sequence[str]) -> np.dtype:
     return np.dtype(fields)  # packed: no alignment padding, as on the wire
 
 
-def _encode_fixed(columns: list[pa.Array], n: int) -> bytes:
+def _encode_fixed(columns: list[pa.Array], n: int) -> memoryview:
     """Rows of fixed-width fields without NULL are all of one size: filled a column at a time."""
     rows = np.empty(n, dtype=_row_dtype([_WRITE[c.type][1] for c in columns]))
     rows["n"] = len(columns)
     for i, col in enumerate(columns):
         rows[f"l{i}"] = _WRITE[col.type][0]
         rows[f"v{i}"] = col.to_numpy(zero_copy_only=False)
-    return rows.tobytes()
+    return rows.view(np.uint8).data
 
 
 def _valid(col: pa.Array) -> np.ndarray:

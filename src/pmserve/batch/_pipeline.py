@@ -11,6 +11,7 @@ waits for them before its source or sink is closed.
 from __future__ import annotations
 
 import contextlib
+import functools
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -127,15 +128,23 @@ class ThreadedSink:
     def __init__(self, sink: Any, depth: int) -> None:
         self.sink = sink
         self.depth = depth
-        self._writer: WriterThread[pa.RecordBatch] | None = None
+        self._writer: WriterThread[Callable[[], None]] | None = None
 
     def open(self, schema: pa.Schema) -> None:
         self.sink.open(schema)
-        self._writer = WriterThread(self.sink.write, self.depth)
+        self._writer = WriterThread(_call, self.depth)
 
     def write(self, batch: pa.RecordBatch) -> None:
-        assert self._writer is not None
-        self._writer.put(batch)
+        self._put(functools.partial(self.sink.write, batch))
+
+    def write_echoed(self, lines: pa.StringArray, results: list[pa.Array]) -> None:
+        """The sink's ``write_echoed`` (a text file's, see _text), in the writer's thread."""
+        self._put(functools.partial(self.sink.write_echoed, lines, results))
+
+    def _put(self, write: Callable[[], None]) -> None:
+        if self._writer is None:
+            raise RuntimeError("the sink is not open")
+        self._writer.put(write)
 
     def commit(self) -> str | None:
         if self._writer is not None:
@@ -149,6 +158,10 @@ class ThreadedSink:
             self._writer.cancel()
             self._writer = None
         self.sink.abort()
+
+
+def _call(write: Callable[[], None]) -> None:
+    write()
 
 
 __all__ = ["ThreadedSink", "WriterThread", "prefetched"]

@@ -38,10 +38,12 @@ from pmserve.batch import _columns, _spec
 from pmserve.batch._pipeline import ThreadedSink, prefetched
 from pmserve.batch._service import now_ms
 from pmserve.batch._sinks import FileSink, PostgresSink, Sink, open_sink
-from pmserve.batch._sources import Context, open_source
+from pmserve.batch._sources import Context, Source, open_source
 from pmserve.batch._spark import run_on_spark
+from pmserve.batch._text import Chunk, Dialect
 from pmserve.errors import DataError, PmserveError, RecordError
 from pmserve.formats import Scorable, load_model
+from pmserve.pmml import Scored
 from pmserve.settings import Settings
 from pmserve.store import CANCELED, FAILED, PENDING, RUNNING, SUCCESS, JobRecord, Store
 
@@ -204,24 +206,34 @@ class JobRunner:
         model = load_model(spec.model_name, content)
         progress.check()
         sink: Sink = open_sink(spec.sink, ctx)
+        dialect = sink.dialect if isinstance(sink, FileSink) else None
+        threaded: ThreadedSink | None = None
         if isinstance(sink, FileSink | PostgresSink):  # their writes may run in a thread of their own
-            sink = ThreadedSink(sink, PIPELINE_DEPTH)
+            sink = threaded = ThreadedSink(sink, PIPELINE_DEPTH)
 
-        def convert(batch: pa.RecordBatch) -> tuple[pa.RecordBatch, dict[str, Any]]:
-            return batch, _columns.model_inputs(model, batch)
+        def convert(chunk: Chunk) -> tuple[Chunk, dict[str, Any]]:
+            return chunk, _columns.model_inputs(model, chunk.batch)
 
         try:
             with open_source(spec.source, ctx) as source:
                 plan = _columns.layout(model, source.schema)
                 sink.open(plan.schema)
-                chunks = _sliced(source.batches, self.settings.job_chunk_rows)
+                echo = threaded is not None and dialect is not None and source.text is not None \
+                    and plan.keep == tuple(range(len(source.schema)))
+                chunks = _chunks(source, dialect if echo else None, _columns.input_types(model),
+                                 self.settings.job_chunk_rows)
                 # Sources that may be read from another thread are read (and their model inputs
                 # converted) a few chunks ahead while this thread scores (see _pipeline).
                 with (prefetched(chunks, convert, PIPELINE_DEPTH) if source.threadsafe
                       else contextlib.nullcontext(map(convert, chunks))) as ready:
-                    for batch, inputs in ready:
+                    for chunk, inputs in ready:
                         progress.check()
-                        self._score(model, batch, inputs, plan, sink, progress, spec.fail_on_row_errors)
+                        scored = self._score(model, inputs, progress, spec.fail_on_row_errors)
+                        if chunk.lines is not None and threaded is not None:
+                            threaded.write_echoed(chunk.lines, _columns.result_arrays(model, scored))
+                        else:
+                            sink.write(_columns.output_batch(model, chunk.batch, scored, plan))
+                        progress.rows_done += chunk.batch.num_rows
                         # Chunks are allocated by one thread and freed by another: without this,
                         # Arrow's allocator keeps freed pages and memory creeps up with input size.
                         pa.default_memory_pool().release_unused()
@@ -233,8 +245,8 @@ class JobRunner:
             raise
         return SUCCESS, _row_failures(progress), result_file
 
-    def _score(self, model: Scorable, batch: pa.RecordBatch, inputs: dict[str, Any], plan: _columns.Layout,
-               sink: Sink, progress: Progress, fail_on_row_errors: bool) -> None:
+    def _score(self, model: Scorable, inputs: dict[str, Any], progress: Progress,
+               fail_on_row_errors: bool) -> Scored:
         scored = model.score(inputs, errors="collect")
         errors = _columns.row_errors(scored, progress.rows_done)
         if errors:
@@ -244,15 +256,20 @@ class JobRunner:
             if fail_on_row_errors:
                 row, err = errors[0]
                 raise RecordError(f"cannot be scored (setting.failOnRowErrors): {err.render(None)}", row=row)
-        sink.write(_columns.output_batch(model, batch, scored, plan))
-        progress.rows_done += batch.num_rows
+        return scored
 
 
-def _sliced(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.RecordBatch]:
-    """At most ``rows`` rows at a time (readers of text files cut blocks by bytes); slices copy nothing."""
-    for batch in batches:
-        for offset in range(0, batch.num_rows, rows):
-            yield batch.slice(offset, rows)
+def _chunks(source: Source, echo: Dialect | None, model_types: dict[str, pa.DataType], rows: int) -> Iterator[Chunk]:
+    """The source's rows, at most ``rows`` at a time (readers of text files cut blocks by bytes;
+    slices copy nothing); with ``echo``, the dialect of a text export that holds the input's
+    columns unchanged, a text file's rows come with their text, to be echoed (see _text)."""
+    chunks = source.echoed(echo, model_types, rows) if echo else (Chunk(batch) for batch in source.batches)
+    for chunk in chunks:
+        if chunk.lines is not None:
+            yield chunk
+            continue
+        for offset in range(0, chunk.batch.num_rows, rows):
+            yield Chunk(chunk.batch.slice(offset, rows))
 
 
 

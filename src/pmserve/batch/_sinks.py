@@ -18,19 +18,22 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+import os
 from typing import Any, Protocol
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from pmserve.batch import _db, _pgbinary
+from pmserve.batch import _db, _pgbinary, _text
 from pmserve.batch._service import now_ms
 from pmserve.batch._sources import Context, pg_resolve
 from pmserve.batch._spec import FileRef, TableRef
 from pmserve.errors import DataError
 
 _WRITE_TYPES = (pa.int64(), pa.float64(), pa.bool_(), pa.string())
+#: Bytes a file export writes before it waits for them to reach the disk.
+_SYNC_BYTES = 32 << 20
 
 
 class Sink(Protocol):
@@ -67,6 +70,8 @@ class FileSink:
 
     def __init__(self, ref: FileRef, ctx: Context) -> None:
         self.ref, self.ctx = ref, ctx
+        #: The text export's dialect, in which rows of an input in the same one are echoed (see _text).
+        self.dialect: _text.Dialect | None = _text.DIALECTS.get(ref.format)
         self.path = ctx.work_dir / f"output-{hashlib.sha256(ref.file_id.encode()).hexdigest()[:16]}.part"
         self._writer: Any = None
         self._file: Any = None
@@ -78,9 +83,12 @@ class FileSink:
             self._writer = pq.ParquetWriter(self.path, schema)
             return
         self._file = open(self.path, "wb")  # noqa: SIM115 - closed by commit or abort
+        self._unsynced = 0
         # No quotes (as IBM's TAB reports) unless a chunk holds a value with a delimiter, a quote or a
         # line end: Arrow refuses to write such a chunk unquoted, and it is written quoted instead.
-        delimiter, eol = ("\t", "\r\n") if self.ref.format == "TAB" else (",", "\n")
+        dialect = _text.DIALECTS[self.ref.format]
+        delimiter, eol = dialect.delimiter, dialect.eol
+        self._eol = eol.encode()
         self._options = [pacsv.WriteOptions(include_header=False, delimiter=delimiter, eol=eol, quoting_style=style)
                          for style in ("none", "needed")]
         for style in ("none", "needed"):
@@ -96,12 +104,38 @@ class FileSink:
             self._writer.write_batch(batch)
             return
         for i, options in enumerate(self._options):
+            # Into memory first: Arrow writes 1,024 rows at a time, and finds a value that needs
+            # quoting only when it reaches it.
+            text = pa.BufferOutputStream()
             try:
-                pacsv.write_csv(batch, self._file, options)
-                return
+                pacsv.write_csv(batch, text, options)
             except pa.ArrowInvalid:
                 if i == len(self._options) - 1:
                     raise
+                continue
+            self._put(text.getvalue())
+            return
+
+    def write_echoed(self, lines: pa.StringArray, results: list[pa.Array]) -> None:
+        """Rows of an input in this export's dialect: their text as read, then their results."""
+        dialect = _text.DIALECTS[self.ref.format]
+        text = _text.echo(lines, results, dialect)
+        if text is None:  # a result needs quoting: the chunk is written as every other
+            passthrough = _text.parse_lines(lines, dialect, self.schema.names[:len(self.schema) - len(results)])
+            self.write(pa.RecordBatch.from_arrays([*passthrough.columns, *results], schema=self.schema))
+            return
+        self._put(text)
+        self._put(self._eol)
+
+    def _put(self, data: Any) -> None:
+        """Write; every ``_SYNC_BYTES``, wait for the disk (in the writer's thread, GIL released),
+        so that the store's fsync at commit, which the job waits for, finds little left to write."""
+        self._file.write(data)
+        self._unsynced += len(data)
+        if self._unsynced >= _SYNC_BYTES:
+            self._file.flush()
+            os.fdatasync(self._file.fileno())
+            self._unsynced = 0
 
     def commit(self) -> str:
         self._close()

@@ -10,8 +10,9 @@ block (``PMSERVE_JOB_CHUNK_ROWS`` rows), whatever the size of the input.
 from __future__ import annotations
 
 import contextlib
+import select
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
-from pmserve.batch import _db, _pgbinary
+from pmserve.batch import _db, _pgbinary, _text
 from pmserve.batch._spec import FileRef, TableRef
 from pmserve.errors import DataError
 from pmserve.settings import Settings
@@ -47,6 +48,16 @@ class Source:
     schema: pa.Schema
     batches: Iterator[pa.RecordBatch]
     threadsafe: bool = False  # whether the batches may be read from a thread other than the opener's
+    text: _text.TextFile | None = None  # a CSV or TAB file, whose rows an export may echo (see _text)
+    block_bytes: int = 1 << 20  # what its reader reads at a time
+
+    def echoed(self, dialect: _text.Dialect, model_types: Mapping[str, pa.DataType],
+               rows: int) -> Iterator[_text.Chunk]:
+        """The rows of a text file in chunks of ``rows``, with their text where an export in
+        ``dialect`` can echo it (instead of :attr:`batches`, which are then never read)."""
+        if self.text is None:
+            raise ValueError("only a text file's rows can be echoed")
+        return _closing_iter(_text.echoed_chunks(self.text, dialect, model_types, rows, self.block_bytes))
 
 
 @contextlib.contextmanager
@@ -101,24 +112,16 @@ def _file_source(path: Path, ref: FileRef, ctx: Context) -> Source:
         if ref.format == "JSONL":
             reader = pajson.open_json(path, read_options=pajson.ReadOptions(block_size=block))
             return Source(reader.schema, _closing_iter(reader), True)
-        return _csv_source(path, "\t" if ref.format == "TAB" else ",", block)
+        text = _text.text_file(path, "\t" if ref.format == "TAB" else ",")
+        schema = pa.schema([pa.field(n, pa.string()) for n in text.names])
+        # Every column as text: numbers are cast per batch (see _columns), other columns pass
+        # through as written.
+        return Source(schema, _closing_iter(text.batches(block)), True, text, block)
     except (pa.ArrowInvalid, OSError) as exc:
         raise DataError(f"input file {ref.file_id!r} cannot be read as {ref.format}: {exc}", field=ref.file_id) from exc
 
 
-def _csv_source(path: Path, delimiter: str, block: int) -> Source:
-    """Every column as text: numbers are cast per batch (see _columns), other columns pass through as written."""
-    parse = pacsv.ParseOptions(delimiter=delimiter)
-    with pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=1 << 16), parse_options=parse) as head:
-        names = head.schema.names
-    convert = pacsv.ConvertOptions(column_types={n: pa.string() for n in names}, null_values=[""],
-                                   strings_can_be_null=True, quoted_strings_can_be_null=False)
-    reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=block), parse_options=parse,
-                            convert_options=convert)
-    return Source(reader.schema, _closing_iter(reader), True)
-
-
-def _closing_iter(batches: Any, owner: Any = None) -> Iterator[pa.RecordBatch]:
+def _closing_iter(batches: Any, owner: Any = None) -> Iterator[Any]:
     """The batches of a reader, closed at the end; a malformed block is the data's fault."""
     try:
         yield from batches
@@ -145,9 +148,10 @@ def _postgres_source(conn: Any, ref: TableRef, ctx: Context) -> Iterator[Source]
     oids = [d.type_code for d in cur.description]
     if _pgbinary.supported(oids):
         binary_sql = _db.pgsql.SQL("COPY (SELECT * FROM {}) TO STDOUT (FORMAT BINARY)").format(_db.pg_ident(table))
-        with cur.copy(binary_sql) as copy:
-            decoder = _pgbinary.CopyDecoder(names, oids)
-            yield Source(decoder.schema, _binary_batches(copy, decoder, ctx.settings.job_chunk_rows), True)
+        decoder = _pgbinary.CopyDecoder(names, oids)
+        # The connection is closed when the job is done with it, a COPY cut short included.
+        yield Source(decoder.schema, _binary_batches(conn, binary_sql.as_bytes(conn), decoder,
+                                                     ctx.settings.job_chunk_rows), True)
         return
     copy_sql = _db.pgsql.SQL("COPY (SELECT * FROM {}) TO STDOUT (FORMAT CSV)").format(_db.pg_ident(table))
     with cur.copy(copy_sql) as copy:
@@ -163,18 +167,67 @@ def _postgres_source(conn: Any, ref: TableRef, ctx: Context) -> Iterator[Source]
         # Whatever the consumer left unread is drained by the copy's exit, so the connection stays usable.
 
 
-def _binary_batches(copy: Any, decoder: _pgbinary.CopyDecoder, rows: int) -> Iterator[pa.RecordBatch]:
-    """Binary COPY rows gathered ``rows`` at a time and parsed a column at a time (see _pgbinary)."""
-    read, feed = copy.read, decoder.feed
-    while data := read():
-        feed(data)
-        if decoder.pending >= rows:
-            yield decoder.take()
-    if decoder.pending:
+def _binary_batches(conn: Any, query: bytes, decoder: _pgbinary.CopyDecoder, rows: int) -> Iterator[pa.RecordBatch]:
+    """Binary COPY rows gathered ``rows`` at a time and parsed a column at a time (see _pgbinary).
+
+    PostgreSQL sends a message per row.  psycopg's ``Copy.read`` costs a few microseconds of
+    Python per message, as much as the rest of a job; the messages are read here by libpq's own
+    calls (psycopg's ``pgconn``, the documented way to libpq): one call per row, and a wait for
+    the socket (GIL released) only when none is buffered.
+    """
+    pg = conn.pgconn
+    poller = select.poll()
+    poller.register(pg.socket, select.POLLIN)
+    pg.send_query(query)
+    result = _pg_result(pg, poller)
+    if result is None or result.status != _db.psycopg.pq.ExecStatus.COPY_OUT:
+        raise _pg_error(pg, result, "COPY ... TO STDOUT")
+    get, messages = pg.get_copy_data, []
+    while True:
+        size, data = get(1)
+        if size > 0:
+            messages.append(bytes(data))  # a copy: holding 65,536 of libpq's buffers costs more
+            if len(messages) >= _MESSAGES:
+                decoder.feed_many(messages)
+                messages = []
+                if decoder.pending >= rows:
+                    yield decoder.take()
+        elif size == 0:  # nothing buffered: wait for the server
+            poller.poll()
+            pg.consume_input()
+        elif size == -1:
+            break
+        else:
+            raise _pg_error(pg, None, "COPY ... TO STDOUT")
+    decoder.feed_many(messages)
+    while decoder.pending:
         yield decoder.take()
+    result = _pg_result(pg, poller)
+    if result is None or result.status != _db.psycopg.pq.ExecStatus.COMMAND_OK:
+        raise _pg_error(pg, result, "COPY ... TO STDOUT")
+    while _pg_result(pg, poller) is not None:
+        pass
     if not decoder.ended:
         raise DataError(f"the binary COPY stream from PostgreSQL ended without its end-of-data marker after "
                         f"{decoder.rows} rows")
+
+
+#: Row messages handed to the decoder at a time.
+_MESSAGES = 4096
+
+
+def _pg_result(pg: Any, poller: select.poll) -> Any:
+    """libpq's next result of the running query, once the server has sent it (None: no more)."""
+    while True:
+        pg.consume_input()  # raises when the connection failed
+        if not pg.is_busy():
+            return pg.get_result()
+        poller.poll()
+
+
+def _pg_error(pg: Any, result: Any, what: str) -> DataError:
+    message = (result.get_error_message() if result is not None else "") or pg.get_error_message()
+    return DataError(f"PostgreSQL failed {what}: {message.strip()}")
 
 
 def pg_resolve(conn: Any, ref: TableRef) -> tuple[str, ...]:
