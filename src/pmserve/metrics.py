@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any, TypeVar, cast
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -63,6 +64,20 @@ def package_version() -> str:
 
 
 BUILD_INFO.labels(package_version(), platform.python_version()).set(1)
+
+
+_T = TypeVar("_T", Counter, Histogram)
+_CHILDREN: dict[tuple[int, tuple[str, ...]], Any] = {}
+
+
+def child(metric: _T, *labels: str) -> _T:
+    """``metric.labels(*labels)``, kept: the request path asks for the same few on every request
+    and prometheus_client checks and locks on each ``labels`` call (children live as long anyway)."""
+    key = (id(metric), labels)
+    found = _CHILDREN.get(key)
+    if found is None:
+        found = _CHILDREN[key] = metric.labels(*labels)
+    return cast(_T, found)
 
 
 @contextmanager

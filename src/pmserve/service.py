@@ -81,11 +81,13 @@ class Deployed:
 
     record: ModelVersion
     model: Scorable
-    #: Seconds one plain record took when the model was loaded (best of a few; inf when unknown).
+    #: CPU seconds one plain record took when the model was loaded (best of a few; inf when unknown).
     one_record_s: float = math.inf
     #: Whether a one-row request may take the model's one-record plan (``Scorable.score_one``):
     #: not for boolean results, whose infinity the JSON edge must refuse from the engine column.
     one_record_plan: bool = False
+    #: A TableScorable (an SPSS stream), decided once: a runtime Protocol check costs microseconds.
+    stream: bool = False
 
 
 @dataclass(frozen=True)
@@ -359,7 +361,7 @@ class Service:
             return self._score_tables(model_id, deployed, tables)
 
     def _score_tables(self, model_id: str, deployed: Deployed, tables: Sequence[ScoreTable]) -> list[ScoreTable]:
-        if isinstance(deployed.model, TableScorable):
+        if deployed.stream and isinstance(deployed.model, TableScorable):
             return [_score_stream(deployed.model, tables)]
         return [_score_table(model_id, deployed, t) for t in tables]
 
@@ -375,10 +377,10 @@ class Service:
         try:
             yield
         except PmserveError:
-            metrics.SCORE_FAILURES.labels(tenant.name, model_id).inc()
+            metrics.child(metrics.SCORE_FAILURES, tenant.name, model_id).inc()
             raise
-        metrics.SCORE_SECONDS.labels(tenant.name, model_id).observe(time.perf_counter() - start)
-        metrics.ROWS_SCORED.labels(tenant.name, model_id).inc(rows)
+        metrics.child(metrics.SCORE_SECONDS, tenant.name, model_id).observe(time.perf_counter() - start)
+        metrics.child(metrics.ROWS_SCORED, tenant.name, model_id).inc(rows)
 
     def _score(self, tenant: Tenant, model_id: str, table: ScoreTable) -> ScoreTable:
         deployed = self.model(tenant, model_id)
@@ -459,23 +461,26 @@ def deployed_model(record: ModelVersion, model: Scorable) -> Deployed:
     """A loaded model with what the request path needs to know of it, measured now: the best of a
     few one-record scores (which also warms the model's own code paths before its first request)."""
     plan = not any(f.data_type is DataType.BOOLEAN for f in model.output_fields)
-    if isinstance(model, TableScorable) or not model.input_fields:
+    if isinstance(model, TableScorable):
+        return Deployed(record, model, stream=True)
+    if not model.input_fields:
         return Deployed(record, model, one_record_plan=plan)
     sample = {f.name: _plain_value(f) for f in model.input_fields}
     best = math.inf
     for _ in range(_TIMED_RECORDS):
-        started = time.perf_counter()
+        # CPU time of this thread: what the record costs, not how busy the machine is right now.
+        started = time.thread_time()
         try:
             if model.score_one(sample) is None:
                 model.score({name: [value] for name, value in sample.items()}, errors="collect")
         except PmserveError:
             return Deployed(record, model, one_record_plan=plan)  # its cost is unknown: threads
-        best = min(best, time.perf_counter() - started)
+        best = min(best, time.thread_time() - started)
     return Deployed(record, model, best, plan)
 
 
 #: One-record scores timed when a model is loaded.
-_TIMED_RECORDS = 3
+_TIMED_RECORDS = 5
 
 
 def stream_limits(settings: Settings) -> StreamLimits:
@@ -515,7 +520,7 @@ def _infinite(name: str, value: float, row: int) -> EvaluationError:
 
 
 def parse_score_request(body: Any, *, max_rows: int | None = None, max_cells: int | None = None,
-                        no_booleans: bool = False) -> list[ScoreTable]:
+                        no_booleans: bool = False, owned: bool = False) -> list[ScoreTable]:
     """Check the shape of a decoded score request: one ``{tablename?, header, data}`` object.
 
     A JSON array of such objects is accepted too (an extension; the reference documents one table).
@@ -523,12 +528,13 @@ def parse_score_request(body: Any, *, max_rows: int | None = None, max_cells: in
     the whole request (PMSERVE_MAX_SCORE_ROWS, PMSERVE_MAX_SCORE_CELLS).  ``no_booleans``: the
     caller knows no cell is a boolean (the JSON text holds no ``true`` or ``false``), so a table
     of numbers only is recognised in one numpy call and kept as :attr:`ScoreTable.block`.
+    ``owned``: the caller decoded ``body`` for this request alone (see :attr:`ScoreTable.owned`).
     """
     tables = body if isinstance(body, list) else [body]
     if not tables:
         raise BadRequestError("the score request is an empty array; "
                               "expected {\"header\": [...], \"data\": [[...]]}")
-    parsed = [_parse_table(t, i) for i, t in enumerate(tables)]
+    parsed = [_parse_table(t, i, owned) for i, t in enumerate(tables)]
     rows = sum(len(t.data) for t in parsed)
     if max_rows is not None and rows > max_rows:
         raise PayloadTooLargeError(f"the score request has {rows} rows; the limit is {max_rows} rows per "
@@ -616,7 +622,7 @@ def _plain_value(f: Field) -> Any:
     return 1.0 if f.data_type.is_numeric else None
 
 
-def _parse_table(body: Any, index: int) -> ScoreTable:
+def _parse_table(body: Any, index: int, owned: bool = False) -> ScoreTable:
     where = f" (table {index + 1})" if index else ""
     if not isinstance(body, Mapping):
         raise BadRequestError(f"the score request must be a JSON object with 'header' and 'data'{where}; "
@@ -635,7 +641,7 @@ def _parse_table(body: Any, index: int) -> ScoreTable:
                               f"name at least one column")
     if tablename is not None and not isinstance(tablename, str):
         raise BadRequestError(f"'tablename' must be a string{where}; got {excerpt(tablename)}")
-    return ScoreTable(header, data, tablename)
+    return ScoreTable(header, data, tablename, owned=owned)
 
 
 def normalize_key(raw: str) -> str:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import math
+from importlib import resources
 from pathlib import Path
 
+import orjson
 import pytest
 from starlette.testclient import TestClient
-from tests.service.conftest import IRIS_HEADER
+from tests.service.conftest import IRIS_HEADER, linear_pmml
 
 from pmserve.api import create_app
-from pmserve.errors import ConfigurationError
-from pmserve.service import ScoreTable, Service
+from pmserve.errors import BadRequestError, ConfigurationError, DataError
+from pmserve.service import ScoreTable, Service, parse_score_request
 from pmserve.settings import Settings
 from pmserve.store import SQLiteStore
 
@@ -67,3 +69,53 @@ def test_request_path_settings_are_checked_at_start_up(variable: str, value: str
     """A bad budget or staleness bound stops start-up naming the variable and the allowed range."""
     with pytest.raises(ConfigurationError, match=f"{variable}.*{expected}"):
         Settings.from_env({variable: value})
+
+
+def test_a_table_of_numbers_read_as_one_block_scores_as_cell_by_cell(tmp_path: Path) -> None:
+    """100 rows of ints and floats: the float64 block gives the reply the cell-by-cell path gives,
+    for number fields, an integer field (fractional cells refused per row) and a string field."""
+    doc = linear_pmml(0.5).replace(b'<DataField name="x" optype="continuous" dataType="double"/>',
+                                   b'<DataField name="x" optype="continuous" dataType="integer"/>')
+    settings = Settings(data_dir=tmp_path / "data")
+    service = Service(settings, SQLiteStore(settings.data_dir))
+    tenant = service.authenticate(service.create_key("alice"))
+    service.deploy(tenant, "m", "m.pmml", doc)
+    service.deploy(tenant, "iris", "iris.pmml", resources.files("pmserve.samples").joinpath("iris.pmml").read_bytes())
+    rows = [[i, i * 0.5, 2**40 + i, -i] for i in range(100)]
+    body = {"header": ["x", "extra", "big", "species"], "data": rows}
+    block = parse_score_request(orjson.loads(orjson.dumps(body)), no_booleans=True)[0]
+    cells = parse_score_request(orjson.loads(orjson.dumps(body)))[0]
+    assert block.block is not None
+    assert cells.block is None
+    assert service.score(tenant, "m", block) == service.score(tenant, "m", cells)
+    with_fraction = {"header": ["x"], "data": [[1.5]] + [[i] for i in range(100)]}
+    for no_booleans in (True, False):
+        table = parse_score_request(with_fraction, no_booleans=no_booleans)[0]
+        with pytest.raises(DataError, match=r"1\.5"):
+            service.score(tenant, "m", table)
+    iris_rows = {"header": [*IRIS_HEADER, "species"], "data": [[5.1, 3.5, 1.4, 0.2, 1]] * 70}
+    together = [parse_score_request(orjson.loads(orjson.dumps(iris_rows)), no_booleans=flag)[0]
+                for flag in (True, False)]
+    assert together[0].block is not None
+    assert service.score(tenant, "iris", together[0]) == service.score(tenant, "iris", together[1])
+    service.close()
+
+
+@pytest.mark.parametrize("data", [
+    [[1.0, True]] * 70,  # a boolean (the caller said there is none: numpy would make it 1.0)
+    [[1.0, "a"]] * 70,
+    [[1.0, None]] * 70,
+    [[1.0, 2.0]] * 69 + [[1.0]],
+])
+def test_tables_that_are_not_all_numbers_are_read_cell_by_cell(data: list[list[object]]) -> None:
+    """Strings, nulls, nested arrays and ragged rows never make a block (booleans are ruled out by
+    the caller, which sees the JSON text)."""
+    tables = parse_score_request({"header": ["a", "b"], "data": data},
+                                 no_booleans=not any(isinstance(c, bool) for r in data for c in r))
+    assert tables[0].block is None
+
+
+def test_a_nested_array_among_numbers_is_still_refused() -> None:
+    """A table that is not a block has its cells checked: an array cell is a bad request."""
+    with pytest.raises(BadRequestError, match="row 1 is a JSON array"):
+        parse_score_request({"header": ["a", "b"], "data": [[1.0, [2.0]]] * 70}, no_booleans=True)

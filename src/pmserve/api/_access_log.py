@@ -55,8 +55,8 @@ class AccessLog:
             endpoint = getattr(scope.get("endpoint"), "__name__", "unmatched")
             flag, reason = scope.get(_OUTCOME, (None, None))
             flag_text = "" if flag is None else str(flag).lower()
-            metrics.REQUESTS.labels(endpoint, scope["method"], str(status), flag_text).inc()
-            metrics.REQUEST_SECONDS.labels(endpoint).observe(seconds)
+            metrics.child(metrics.REQUESTS, endpoint, scope["method"], str(status), flag_text).inc()
+            metrics.child(metrics.REQUEST_SECONDS, endpoint).observe(seconds)
             path: str = scope["path"]
             match = _CONTEXT_ID.match(path)
             context_id = match.group(1) if match else None

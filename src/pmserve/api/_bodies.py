@@ -39,21 +39,20 @@ async def read_body(request: Request, limit: int, setting: str, what: str) -> by
     if declared and declared.isdigit() and int(declared) > limit:
         raise too_large(what, int(declared), limit, setting)
     body = bytearray()
-    chunks = request.stream().__aiter__()
-    while True:
+    timeout = settings.request_timeout_s
+    try:
         # Each piece must come within the timeout (a slow but steady upload is fine; a stalled
-        # or trickling one is not).
-        try:
-            with anyio.fail_after(settings.request_timeout_s):
-                chunk = await chunks.__anext__()
-        except StopAsyncIteration:
-            return bytes(body)
-        except TimeoutError:
-            raise BadRequestError(f"the {what} stalled: no data for {settings.request_timeout_s:g} s "
-                                  f"(PMSERVE_REQUEST_TIMEOUT_S)") from None
-        body += chunk
-        if len(body) > limit:
-            raise too_large(what, len(body), limit, setting)
+        # or trickling one is not): one scope whose deadline moves on with every piece.
+        with anyio.fail_after(timeout) as scope:
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > limit:
+                    raise too_large(what, len(body), limit, setting)
+                scope.deadline = anyio.current_time() + timeout
+    except TimeoutError:
+        raise BadRequestError(f"the {what} stalled: no data for {timeout:g} s "
+                              f"(PMSERVE_REQUEST_TIMEOUT_S)") from None
+    return bytes(body)
 
 
 def too_large(what: str, size: int, limit: int, setting: str) -> PayloadTooLargeError:

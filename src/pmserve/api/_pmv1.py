@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Awaitable, Callable
 from urllib.parse import quote
@@ -117,10 +116,8 @@ def _decode(service: Service, body: bytes) -> list[ScoreTable]:
     except orjson.JSONDecodeError as exc:
         raise BadRequestError(f"the score request body is not valid JSON: {exc}") from None
     settings = service.settings
-    tables = parse_score_request(decoded, max_rows=settings.max_score_rows, max_cells=settings.max_score_cells,
-                                 no_booleans=b"true" not in body and b"false" not in body)
-    # The rows were decoded for this request alone: the reply may reuse them.
-    return [dataclasses.replace(t, owned=True) for t in tables]
+    return parse_score_request(decoded, max_rows=settings.max_score_rows, max_cells=settings.max_score_cells,
+                               no_booleans=b"true" not in body and b"false" not in body, owned=True)
 
 
 def _encode(replies: list[ScoreTable]) -> bytes:
