@@ -68,7 +68,7 @@ class Registry:
         self._compilers: dict[str, list[ModelCompilerFn]] = {}
         self._modules = {
             "RegressionModel": "pmserve.pmml.regression",
-            "TreeModel": "pmserve.pmml.tree",
+            "TreeModel": "pmserve.pmml.trees.model",
             "MiningModel": "pmserve.pmml.mining",
             "GeneralRegressionModel": "pmserve.pmml.general_regression",
             "NeuralNetwork": "pmserve.pmml.neural_network",

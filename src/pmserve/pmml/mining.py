@@ -33,7 +33,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from pmserve.pmml._ensemble import fuse
 from pmserve.pmml._expressions import format_number
 from pmserve.pmml._fields import FieldInfo
 from pmserve.pmml._frame import Frame
@@ -52,6 +51,7 @@ from pmserve.pmml.compiler import (
     Predictor,
     register,
 )
+from pmserve.pmml.trees.ensemble import fuse
 
 _AGGREGATES = {
     "regression": ("sum", "weightedSum", "average", "weightedAverage", "median", "weightedMedian"),

@@ -1,0 +1,226 @@
+"""The tree walk: each record follows one tree's node arrays, or all trees of a forest in turn.
+
+The arrays are built by :mod:`pmserve.pmml.trees.nodes`, which owns every rule they encode; a
+node is one row of ``nd`` (int32, the ``N_*`` columns below) and one threshold.  A node's test:
+the record's value of column ``nd[N_COLUMN]`` compared with the threshold (or looked up in row
+``nd[N_SET]`` of ``sets``) gives one outcome bit - below, equal, above, missing - and the node's
+operator is the set of bits that make it true.  A node flagged ``F_EXOTIC`` (a compound or
+string-ordering predicate) is evaluated by the caller: the walk stops there with ``NEED`` and is
+resumed with the answer.  Per tree (a row of ``trees``): root, missing-value strategy, whether a
+dead end returns its parent (noTrueChildStrategy returnLastPrediction).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pmserve.pmml.kernels._jit import kernel
+
+# Columns of a node row.
+N_START, N_COUNT, N_COLUMN, N_MASK, N_SET, N_DEFAULT, N_FLAGS = range(7)
+NODE_FIELDS = 7
+# Node flags.
+F_IMPLIED, F_UNKNOWN, F_SCORE, F_EXOTIC = 1, 2, 4, 8
+# Outcome bits of a test.
+LT, EQ, GT, MISS = 1, 2, 4, 8
+ALWAYS = LT | EQ | GT | MISS
+# Missing-value strategies (column 1 of a tree row); BLEND: weightedConfidence / aggregateNodes,
+# whose records meeting an unknown predicate are blended by the caller.
+S_NONE, S_NULL, S_LAST, S_DEFAULT, S_BLEND = range(5)
+# Walk outcomes.
+DONE, NEED, FAIL_DEFAULT, FAIL_SCORE, BLEND = range(5)
+# Accumulations of a forest.
+VALUES, PROBABILITIES, VOTES = range(3)
+#: Records walked through one tree before the next (the tree's nodes stay in cache).
+BLOCK = 256
+
+
+def _samples_walk() -> tuple[tuple[object, ...], ...]:
+    nd = np.zeros((1, NODE_FIELDS), dtype=np.int32)
+    nd[0, N_MASK] = ALWAYS
+    nd[0, N_FLAGS] = F_SCORE
+    state = np.zeros((1, 3), dtype=np.int64)
+    state[0, 0] = -1
+    return ((np.zeros((1, 1)), nd, np.zeros(1), np.zeros(1, dtype=np.int32), np.zeros((1, 1), dtype=np.bool_),
+             np.zeros(3, dtype=np.int64), np.zeros(1, dtype=np.int64), state, np.zeros(1, dtype=np.int8),
+             np.zeros(1), np.zeros((1, 1), dtype=np.bool_), False),)
+
+
+def _samples_forest() -> tuple[tuple[object, ...], ...]:
+    walk = _samples_walk()[0]
+    trees = np.zeros((1, 3), dtype=np.int64)
+    return tuple((walk[0], walk[1], walk[2], walk[3], walk[4], trees, kind, np.zeros((1, 1)), np.ones(1), False,
+                  single, 0.0, np.zeros((1, 1)), np.zeros((1, 1), dtype=np.int64), np.zeros(1, dtype=np.bool_))
+                 for kind in (VALUES, PROBABILITIES, VOTES) for single in (False, True))
+
+
+@kernel(lambda: ())
+def _truth(x: np.ndarray, r: int, nd: np.ndarray, thr: np.ndarray, sets: np.ndarray, c: int,
+           read: np.ndarray, track: bool) -> float:
+    """Node ``c``'s test on record ``r``: 1.0 true, 0.0 false, NaN unknown (a missing value)."""
+    mask = nd[c, N_MASK]
+    if mask == ALWAYS:
+        return 1.0
+    if mask == 0:
+        return 0.0
+    col = nd[c, N_COLUMN]
+    if track:
+        read[r, col] = True
+    v = x[col, r]
+    if v != v:
+        if nd[c, N_FLAGS] & F_UNKNOWN:
+            return np.nan
+        bit = MISS
+    elif nd[c, N_SET] >= 0:
+        bit = EQ if sets[nd[c, N_SET], int(v) + 1] else LT
+    elif v < thr[c]:
+        bit = LT
+    elif v == thr[c]:
+        bit = EQ
+    else:
+        bit = GT
+    return 1.0 if mask & bit else 0.0
+
+
+@kernel(lambda: ())
+def _walk(x: np.ndarray, r: int, nd: np.ndarray, thr: np.ndarray, children: np.ndarray, sets: np.ndarray,
+          root: int, strategy: int, last: bool, node: int, slot: int, levels: int, answer: float,
+          read: np.ndarray, track: bool) -> tuple[int, int, int, int]:
+    """One record through one tree from state (node, slot, levels) - node -1: the root is still
+    to be tested; ``answer`` is the truth of the exotic test the previous call stopped at (NaN
+    unknown, -1.0 none), with ``levels`` already counting a surrogate decided by an alternative.
+
+    Returns (outcome, node, slot, levels): DONE with the final node (-1: no prediction), NEED at
+    (node, slot) for the exotic test there, FAIL_DEFAULT / FAIL_SCORE at the node that fails,
+    BLEND for a record the caller blends.
+    """
+    if node < 0:
+        if nd[root, N_FLAGS] & F_EXOTIC:
+            if answer == -1.0:
+                return NEED, -1, 0, levels
+            t = answer
+            answer = -1.0
+        else:
+            t = _truth(x, r, nd, thr, sets, root, read, track)
+        if t != 1.0:
+            return DONE, -1, 0, levels
+        node = root
+        slot = 0
+    while True:
+        count = nd[node, N_COUNT]
+        if count == 0:
+            break
+        c = children[nd[node, N_START] + slot]
+        if nd[c, N_FLAGS] & F_EXOTIC:
+            if answer == -1.0:
+                return NEED, node, slot, levels
+            t = answer
+            answer = -1.0
+        else:
+            t = _truth(x, r, nd, thr, sets, c, read, track)
+        more = slot + 1 < count
+        if t == 1.0:
+            node = c
+            slot = 0
+            continue
+        if t != t:  # unknown
+            if strategy == S_NULL:
+                return DONE, -1, 0, levels
+            if strategy == S_LAST:
+                break
+            if strategy == S_BLEND:
+                return BLEND, node, slot, levels
+            if strategy == S_DEFAULT:
+                dc = nd[node, N_DEFAULT]
+                if dc < 0:
+                    return FAIL_DEFAULT, node, slot, levels
+                node = dc
+                slot = 0
+                levels += 1
+                continue
+            # "none": an unknown predicate is false, and its sibling is tested
+            if more:
+                slot += 1
+                continue
+        elif more:
+            sib = children[nd[node, N_START] + slot + 1]
+            if nd[sib, N_FLAGS] & F_IMPLIED:  # true whenever this one is false
+                node = sib
+                slot = 0
+            else:
+                slot += 1
+            continue
+        # No child is true: the parent's score only where noTrueChildStrategy says so (JPMML).
+        if last and nd[node, N_FLAGS] & F_SCORE:
+            return DONE, node, 0, levels
+        return DONE, -1, 0, levels
+    if nd[node, N_FLAGS] & F_SCORE:
+        return DONE, node, 0, levels
+    return FAIL_SCORE, node, 0, levels
+
+
+@kernel(_samples_walk)
+def walk_rows(x: np.ndarray, nd: np.ndarray, thr: np.ndarray, children: np.ndarray, sets: np.ndarray,
+              tree: np.ndarray, rows: np.ndarray, state: np.ndarray, outcome: np.ndarray, answers: np.ndarray,
+              read: np.ndarray, track: bool) -> None:
+    """Walk records ``rows`` (columns of ``x``) through one tree (``tree``: root, strategy, last).
+
+    ``state[r]`` holds (node, slot, levels) in and out; ``answers[i]`` the truth of the exotic
+    test row ``rows[i]`` stopped at (NaN unknown, -1.0 none pending).  ``read[r, column]`` is set
+    where a test read the column, when ``track``.
+    """
+    for i in range(len(rows)):
+        r = rows[i]
+        got = _walk(x, r, nd, thr, children, sets, tree[0], tree[1], tree[2] != 0, state[r, 0], state[r, 1],
+                    state[r, 2], answers[i], read, track)
+        outcome[r] = got[0]
+        state[r, 0] = got[1]
+        state[r, 1] = got[2]
+        state[r, 2] = got[3]
+
+
+@kernel(_samples_forest)
+def walk_forest(x: np.ndarray, nd: np.ndarray, thr: np.ndarray, children: np.ndarray, sets: np.ndarray,
+                trees: np.ndarray, kind: int, table: np.ndarray, weights: np.ndarray, weighted: bool,
+                single: bool, start: float, acc: np.ndarray, first: np.ndarray, bad: np.ndarray) -> None:
+    """Every record through every tree (no exotic tests), results added tree by tree as JPMML
+    adds its segments: VALUES ``start + table[leaf, 0] (* weight) + ...`` (float32 terms and sums
+    when ``single``), PROBABILITIES the same per category column from 0, VOTES the votes (or
+    weights) per category ``table[leaf, 0]`` and the first tree voting it.  A tree without a
+    result (no node, a failure) adds NaN, or for votes marks the record ``bad``.
+    """
+    n = x.shape[1]
+    k = acc.shape[1]
+    n_trees = trees.shape[0]
+    nowhere = np.zeros((1, 1), dtype=np.bool_)
+    single = single and kind == VALUES
+    init = start if kind == VALUES else 0.0
+    for b0 in range(0, n, BLOCK):
+        b1 = min(n, b0 + BLOCK)
+        for r in range(b0, b1):
+            for j in range(k):
+                acc[r, j] = np.float32(init) if single else init
+                first[r, j] = n_trees
+        for t in range(n_trees):
+            w = weights[t]
+            for r in range(b0, b1):
+                got = _walk(x, r, nd, thr, children, sets, trees[t, 0], trees[t, 1], trees[t, 2] != 0, -1, 0, 0,
+                            -1.0, nowhere, False)
+                leaf = got[1] if got[0] == DONE else -1
+                if kind == VOTES:
+                    code = int(table[leaf, 0]) if leaf >= 0 else k
+                    if code >= k:
+                        bad[r] = True
+                        continue
+                    acc[r, code] += w if weighted else 1.0
+                    if first[r, code] > t:
+                        first[r, code] = t
+                    continue
+                for j in range(k):
+                    v = table[leaf, j] if leaf >= 0 else np.nan
+                    if weighted:
+                        v = v * w
+                    if single:
+                        acc[r, j] = np.float32(np.float32(acc[r, j]) + np.float32(v))
+                    else:
+                        acc[r, j] = acc[r, j] + v
