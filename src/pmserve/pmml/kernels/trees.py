@@ -18,7 +18,7 @@ from pmserve.pmml.kernels._jit import kernel
 
 # Columns of a node row.
 N_START, N_COUNT, N_COLUMN, N_MASK, N_SET, N_DEFAULT, N_FLAGS = range(7)
-NODE_FIELDS = 7
+NODE_FIELDS = 8  # one more than used: a node row is 32 bytes, aligned in the cache
 # Node flags.
 F_IMPLIED, F_UNKNOWN, F_SCORE, F_EXOTIC = 1, 2, 4, 8
 # Outcome bits of a test.
@@ -27,6 +27,8 @@ ALWAYS = LT | EQ | GT | MISS
 # Missing-value strategies (column 1 of a tree row); BLEND: weightedConfidence / aggregateNodes,
 # whose records meeting an unknown predicate are blended by the caller.
 S_NONE, S_NULL, S_LAST, S_DEFAULT, S_BLEND = range(5)
+# Truth of a test.
+FALSE, TRUE, UNKNOWN = 0, 1, 2
 # Walk outcomes.
 DONE, NEED, FAIL_DEFAULT, FAIL_SCORE, BLEND = range(5)
 # Accumulations of a forest.
@@ -35,51 +37,29 @@ VALUES, PROBABILITIES, VOTES = range(3)
 BLOCK = 256
 
 
-def _samples_walk() -> tuple[tuple[object, ...], ...]:
+def _sample_tree() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """x, nd, thr, children, sets of a one-node tree over one record."""
     nd = np.zeros((1, NODE_FIELDS), dtype=np.int32)
     nd[0, N_MASK] = ALWAYS
     nd[0, N_FLAGS] = F_SCORE
-    state = np.zeros((1, 3), dtype=np.int64)
+    return np.zeros((1, 1)), nd, np.zeros(1), np.zeros(1, dtype=np.int32), np.zeros((1, 1), dtype=np.bool_)
+
+
+def _samples_walk() -> tuple[tuple[object, ...], ...]:
+    return ((*_sample_tree(), np.zeros(3, dtype=np.int64), np.zeros((1, 1), dtype=np.bool_), False),)
+
+
+def _samples_resume() -> tuple[tuple[object, ...], ...]:
+    state = np.zeros((1, 4), dtype=np.int64)
     state[0, 0] = -1
-    return ((np.zeros((1, 1)), nd, np.zeros(1), np.zeros(1, dtype=np.int32), np.zeros((1, 1), dtype=np.bool_),
-             np.zeros(3, dtype=np.int64), np.zeros(1, dtype=np.int64), state, np.zeros(1, dtype=np.int8),
-             np.zeros(1), np.zeros((1, 1), dtype=np.bool_), False),)
+    return ((*_sample_tree(), np.zeros(3, dtype=np.int64), np.zeros(1, dtype=np.int64), state, np.zeros(1),
+             np.zeros((1, 1), dtype=np.bool_), False),)
 
 
 def _samples_forest() -> tuple[tuple[object, ...], ...]:
-    walk = _samples_walk()[0]
     trees = np.zeros((1, 3), dtype=np.int64)
-    return tuple((walk[0], walk[1], walk[2], walk[3], walk[4], trees, kind, np.zeros((1, 1)), np.ones(1), False,
-                  single, 0.0, np.zeros((1, 1)), np.zeros((1, 1), dtype=np.int64), np.zeros(1, dtype=np.bool_))
+    return tuple((*_sample_tree(), trees, kind, np.zeros((1, 1)), np.ones(1), False, single, 0.0, 1)
                  for kind in (VALUES, PROBABILITIES, VOTES) for single in (False, True))
-
-
-@kernel(lambda: ())
-def _truth(x: np.ndarray, r: int, nd: np.ndarray, thr: np.ndarray, sets: np.ndarray, c: int,
-           read: np.ndarray, track: bool) -> float:
-    """Node ``c``'s test on record ``r``: 1.0 true, 0.0 false, NaN unknown (a missing value)."""
-    mask = nd[c, N_MASK]
-    if mask == ALWAYS:
-        return 1.0
-    if mask == 0:
-        return 0.0
-    col = nd[c, N_COLUMN]
-    if track:
-        read[r, col] = True
-    v = x[col, r]
-    if v != v:
-        if nd[c, N_FLAGS] & F_UNKNOWN:
-            return np.nan
-        bit = MISS
-    elif nd[c, N_SET] >= 0:
-        bit = EQ if sets[nd[c, N_SET], int(v) + 1] else LT
-    elif v < thr[c]:
-        bit = LT
-    elif v == thr[c]:
-        bit = EQ
-    else:
-        bit = GT
-    return 1.0 if mask & bit else 0.0
 
 
 @kernel(lambda: ())
@@ -92,38 +72,60 @@ def _walk(x: np.ndarray, r: int, nd: np.ndarray, thr: np.ndarray, children: np.n
 
     Returns (outcome, node, slot, levels): DONE with the final node (-1: no prediction), NEED at
     (node, slot) for the exotic test there, FAIL_DEFAULT / FAIL_SCORE at the node that fails,
-    BLEND for a record the caller blends.
+    BLEND for a record the caller blends.  (The test is written out here, not called: a call
+    per test costs as much as the test.)
     """
-    if node < 0:
-        if nd[root, N_FLAGS] & F_EXOTIC:
-            if answer == -1.0:
-                return NEED, -1, 0, levels
-            t = answer
-            answer = -1.0
-        else:
-            t = _truth(x, r, nd, thr, sets, root, read, track)
-        if t != 1.0:
-            return DONE, -1, 0, levels
-        node = root
-        slot = 0
     while True:
-        count = nd[node, N_COUNT]
-        if count == 0:
-            break
-        c = children[nd[node, N_START] + slot]
+        if node < 0:
+            c = root
+            count = 1
+        else:
+            count = nd[node, N_COUNT]
+            if count == 0:
+                break
+            c = children[nd[node, N_START] + slot]
+        # The test of node c: TRUE, FALSE or UNKNOWN (a missing value).
+        mask = nd[c, N_MASK]
         if nd[c, N_FLAGS] & F_EXOTIC:
             if answer == -1.0:
                 return NEED, node, slot, levels
-            t = answer
+            t = UNKNOWN if answer != answer else (TRUE if answer == 1.0 else FALSE)
             answer = -1.0
+        elif mask == ALWAYS:
+            t = TRUE
+        elif mask == 0:
+            t = FALSE
         else:
-            t = _truth(x, r, nd, thr, sets, c, read, track)
+            col = nd[c, N_COLUMN]
+            if track:
+                read[r, col] = True
+            v = x[col, r]
+            if nd[c, N_SET] >= 0:
+                bit = MISS if v != v else (EQ if sets[nd[c, N_SET], int(v) + 1] else LT)
+            elif v < thr[c]:
+                bit = LT
+            elif v > thr[c]:
+                bit = GT
+            elif v == thr[c]:
+                bit = EQ
+            else:  # a missing value, or no threshold (isMissing, isNotMissing)
+                bit = MISS if v != v else GT
+            if bit == MISS and nd[c, N_FLAGS] & F_UNKNOWN:
+                t = UNKNOWN
+            else:
+                t = TRUE if mask & bit else FALSE
+        if node < 0:  # the root's predicate must hold (JPMML)
+            if t != TRUE:
+                return DONE, -1, 0, levels
+            node = root
+            slot = 0
+            continue
         more = slot + 1 < count
-        if t == 1.0:
+        if t == TRUE:
             node = c
             slot = 0
             continue
-        if t != t:  # unknown
+        if t == UNKNOWN:
             if strategy == S_NULL:
                 return DONE, -1, 0, levels
             if strategy == S_LAST:
@@ -160,37 +162,59 @@ def _walk(x: np.ndarray, r: int, nd: np.ndarray, thr: np.ndarray, children: np.n
 
 
 @kernel(_samples_walk)
-def walk_rows(x: np.ndarray, nd: np.ndarray, thr: np.ndarray, children: np.ndarray, sets: np.ndarray,
-              tree: np.ndarray, rows: np.ndarray, state: np.ndarray, outcome: np.ndarray, answers: np.ndarray,
-              read: np.ndarray, track: bool) -> None:
-    """Walk records ``rows`` (columns of ``x``) through one tree (``tree``: root, strategy, last).
+def walk_all(x: np.ndarray, nd: np.ndarray, thr: np.ndarray, children: np.ndarray, sets: np.ndarray,
+             tree: np.ndarray, read: np.ndarray, track: bool) -> tuple[np.ndarray, int]:
+    """Every record (a column of ``x``) through one tree (``tree``: root, strategy, last).
 
-    ``state[r]`` holds (node, slot, levels) in and out; ``answers[i]`` the truth of the exotic
-    test row ``rows[i]`` stopped at (NaN unknown, -1.0 none pending).  ``read[r, column]`` is set
-    where a test read the column, when ``track``.
+    Returns per record (node, slot, levels, outcome) - see :func:`_walk` - and the outcomes met
+    as bits (``1 << outcome``: 1 when every record is DONE).  ``read[r, column]`` is set where a
+    test read the column, when ``track``.
     """
+    n = x.shape[1]
+    state = np.empty((n, 4), dtype=np.int64)
+    seen = 0
+    for r in range(n):
+        got = _walk(x, r, nd, thr, children, sets, tree[0], tree[1], tree[2] != 0, -1, 0, 0, -1.0, read, track)
+        state[r, 0] = got[1]
+        state[r, 1] = got[2]
+        state[r, 2] = got[3]
+        state[r, 3] = got[0]
+        seen |= 1 << got[0]
+    return state, seen
+
+
+@kernel(_samples_resume)
+def resume(x: np.ndarray, nd: np.ndarray, thr: np.ndarray, children: np.ndarray, sets: np.ndarray,
+           tree: np.ndarray, rows: np.ndarray, state: np.ndarray, answers: np.ndarray, read: np.ndarray,
+           track: bool) -> None:
+    """Resume records ``rows`` where :func:`walk_all` stopped (``state`` as it returned), each with
+    ``answers[i]``, the truth of the exotic test it stopped at (NaN unknown)."""
     for i in range(len(rows)):
         r = rows[i]
         got = _walk(x, r, nd, thr, children, sets, tree[0], tree[1], tree[2] != 0, state[r, 0], state[r, 1],
                     state[r, 2], answers[i], read, track)
-        outcome[r] = got[0]
         state[r, 0] = got[1]
         state[r, 1] = got[2]
         state[r, 2] = got[3]
+        state[r, 3] = got[0]
 
 
 @kernel(_samples_forest)
 def walk_forest(x: np.ndarray, nd: np.ndarray, thr: np.ndarray, children: np.ndarray, sets: np.ndarray,
                 trees: np.ndarray, kind: int, table: np.ndarray, weights: np.ndarray, weighted: bool,
-                single: bool, start: float, acc: np.ndarray, first: np.ndarray, bad: np.ndarray) -> None:
+                single: bool, start: float, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every record through every tree (no exotic tests), results added tree by tree as JPMML
     adds its segments: VALUES ``start + table[leaf, 0] (* weight) + ...`` (float32 terms and sums
     when ``single``), PROBABILITIES the same per category column from 0, VOTES the votes (or
     weights) per category ``table[leaf, 0]`` and the first tree voting it.  A tree without a
     result (no node, a failure) adds NaN, or for votes marks the record ``bad``.
+
+    Returns the sums (records x ``k``), the first tree voting each category and ``bad``.
     """
     n = x.shape[1]
-    k = acc.shape[1]
+    acc = np.empty((n, k))
+    first = np.empty((n, k), dtype=np.int64)
+    bad = np.zeros(n, dtype=np.bool_)
     n_trees = trees.shape[0]
     nowhere = np.zeros((1, 1), dtype=np.bool_)
     single = single and kind == VALUES
@@ -224,3 +248,4 @@ def walk_forest(x: np.ndarray, nd: np.ndarray, thr: np.ndarray, children: np.nda
                         acc[r, j] = np.float32(np.float32(acc[r, j]) + np.float32(v))
                     else:
                         acc[r, j] = acc[r, j] + v
+    return acc, first, bad

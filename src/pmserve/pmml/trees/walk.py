@@ -17,6 +17,7 @@ Users: ``model`` (a TreeModel) and ``ensemble`` (a MiningModel's trees as one fo
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -31,9 +32,12 @@ from pmserve.pmml.trees.nodes import FlatTree, _Column, read_columns
 
 IntArray = npt.NDArray[np.intp]
 BoolArray = npt.NDArray[np.bool_]
+Int64Array = npt.NDArray[np.int64]
 
 #: The final node of a record without a prediction.
 NO_NODE = -1
+#: What the kernel is handed as the columns read when it need not track them.
+_NO_READS = np.zeros((1, 1), dtype=np.bool_)
 
 
 @dataclass(frozen=True)
@@ -49,15 +53,19 @@ class Walker:
     offsets: IntArray
     columns: tuple[_Column, ...]
 
-    @property
+    @functools.cached_property
     def names(self) -> tuple[str, ...]:
         return tuple(col.name for col in self.columns)
+
+    @functools.cached_property
+    def ones(self) -> Array:
+        return np.ones(len(self.trees))
 
     def inputs(self, frame: Frame) -> Array:
         """The test columns, one row per column (unclaimed: see :meth:`walk`)."""
         return read_columns(frame, self.columns)
 
-    def walk(self, frame: Frame, x: Array | None = None) -> tuple[IntArray, npt.NDArray[np.int64], IntArray]:
+    def walk(self, frame: Frame, x: Array | None = None) -> tuple[Int64Array, Int64Array, Int64Array]:
         """One tree: the final node of each record (-1: none, also a failed record), the missing
         levels met on the way (defaultChild taken, surrogate decided by an alternative), and the
         kernel's outcome (``kernels.trees.BLEND``: a record the caller blends).
@@ -66,26 +74,21 @@ class Walker:
         except a blended tree's scoreless end, which is the caller's.
         """
         flat = self.flats[0]
-        n = frame.n
         x = self.inputs(frame) if x is None else x
-        state = np.zeros((n, 3), dtype=np.int64)
-        state[:, 0] = -1
-        outcome = np.zeros(n, dtype=np.int8)
         held = frame.deferred_rows(self.names) if frame.errors.pending else None
         track = held is not None and bool(held.any())
-        read = np.zeros((n, len(self.columns) or 1) if track else (1, 1), dtype=np.bool_)
-        rows = np.arange(n, dtype=np.intp)
-        answers = np.full(n, -1.0)
+        read = np.zeros((frame.n, len(self.columns) or 1), dtype=np.bool_) if track else _NO_READS
         tree = self.trees[0]
-        while len(rows):
-            kt.walk_rows(x, self.nd, self.threshold, self.children, self.sets, tree, rows, state, outcome, answers,
-                         read, track)
+        state, seen = kt.walk_all(x, self.nd, self.threshold, self.children, self.sets, tree, read, track)
+        if seen == 1 << kt.DONE and not track:
+            return state[:, 0], state[:, 2], state[:, 3]
+        while True:
             if track:  # the values the walk read, claimed before what it reads next
                 for j, col in enumerate(self.columns):
                     if read[:, j].any():
                         frame.claim(col.name, np.flatnonzero(read[:, j]))
                 read[:] = False
-            rows = rows[outcome[rows] == kt.NEED]
+            rows = np.flatnonzero(state[:, 3] == kt.NEED)
             if not len(rows):
                 break
             # The exotic test each record stopped at: the root, or child ``slot`` of ``node``.
@@ -96,7 +99,8 @@ class Walker:
                 sel = np.flatnonzero(tests == node)
                 answers[sel], alt = flat.exotic_truth(node, rows[sel], frame)
                 state[rows[sel[alt]], 2] += 1
-        nodes = state[:, 0].astype(np.intp)
+            kt.resume(x, self.nd, self.threshold, self.children, self.sets, tree, rows, state, answers, read, track)
+        nodes, outcome = state[:, 0], state[:, 3]
         failed = outcome == kt.FAIL_DEFAULT
         if failed.any():
             frame.fail(failed, _no_default_child(flat.lines[nodes[failed]].tolist(), frame.rows[failed].tolist()))
@@ -106,19 +110,15 @@ class Walker:
                 frame.fail(scoreless, _no_score(flat.lines[nodes[scoreless]].tolist(), frame.rows[scoreless].tolist()))
             failed |= scoreless
         nodes[failed | (outcome == kt.BLEND)] = NO_NODE
-        return nodes, state[:, 2], outcome.astype(np.intp)
+        return nodes, state[:, 2], outcome
 
     def accumulate(self, x: Array, kind: int, table: Array, weights: Array | None, single: bool, start: float,
-                   k: int) -> tuple[Array, IntArray, BoolArray]:
+                   k: int) -> tuple[Array, Int64Array, BoolArray]:
         """All trees over every record, added tree by tree (``kernels.trees.walk_forest``)."""
-        n = x.shape[1]
-        acc = np.empty((n, k))
-        first = np.empty((n, k), dtype=np.int64)
-        bad = np.zeros(n, dtype=np.bool_)
-        w = np.ones(len(self.trees)) if weights is None else weights
-        kt.walk_forest(x, self.nd, self.threshold, self.children, self.sets, self.trees, kind, table, w,
-                       weights is not None, single, start, acc, first, bad)
-        return acc, first.astype(np.intp), bad
+        w = self.ones if weights is None else weights
+        acc, first, bad = kt.walk_forest(x, self.nd, self.threshold, self.children, self.sets, self.trees, kind,
+                                         table, w, weights is not None, single, start, k)
+        return acc, first, bad
 
 
 def join(flats: Sequence[FlatTree]) -> Walker:
