@@ -7,7 +7,8 @@ the record's value of column ``nd[N_COLUMN]`` compared with the threshold (or lo
 operator is the set of bits that make it true.  A node flagged ``F_EXOTIC`` (a compound or
 string-ordering predicate) is evaluated by the caller: the walk stops there with ``NEED`` and is
 resumed with the answer.  Per tree (a row of ``trees``): root, missing-value strategy, whether a
-dead end returns its parent (noTrueChildStrategy returnLastPrediction).
+dead end returns its parent (noTrueChildStrategy returnLastPrediction), its first test in
+``tests`` (SLOW: none, see :func:`_walk_tests`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ ALWAYS = LT | EQ | GT | MISS
 # Missing-value strategies (column 1 of a tree row); BLEND: weightedConfidence / aggregateNodes,
 # whose records meeting an unknown predicate are blended by the caller.
 S_NONE, S_NULL, S_LAST, S_DEFAULT, S_BLEND = range(5)
+# Columns of a test row (``Walker.tests``), and the walk that leaves the tests to _walk.
+T_COLUMN, T_MASK, T_FALSE, T_TRUE = range(4)
+SLOW = -(2**31)
 # Truth of a test.
 FALSE, TRUE, UNKNOWN = 0, 1, 2
 # Walk outcomes.
@@ -45,20 +49,27 @@ def _sample_tree() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.n
     return np.zeros((1, 1)), nd, np.zeros(1), np.zeros(1, dtype=np.int32), np.zeros((1, 1), dtype=np.bool_)
 
 
+def _sample_tests() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    tree = np.zeros(4, dtype=np.int64)
+    tree[3] = -1
+    return tree, np.zeros((1, 4), dtype=np.int32), np.zeros(1)
+
+
 def _samples_walk() -> tuple[tuple[object, ...], ...]:
-    return ((*_sample_tree(), np.zeros(3, dtype=np.int64), np.zeros((1, 1), dtype=np.bool_), False),)
+    return ((*_sample_tree(), *_sample_tests(), np.zeros((1, 1), dtype=np.bool_), False),)
 
 
 def _samples_resume() -> tuple[tuple[object, ...], ...]:
     state = np.zeros((1, 4), dtype=np.int64)
     state[0, 0] = -1
-    return ((*_sample_tree(), np.zeros(3, dtype=np.int64), np.zeros(1, dtype=np.int64), state, np.zeros(1),
+    return ((*_sample_tree(), np.zeros(4, dtype=np.int64), np.zeros(1, dtype=np.int64), state, np.zeros(1),
              np.zeros((1, 1), dtype=np.bool_), False),)
 
 
 def _samples_forest() -> tuple[tuple[object, ...], ...]:
-    trees = np.zeros((1, 3), dtype=np.int64)
-    return tuple((*_sample_tree(), trees, kind, np.zeros((1, 1)), np.ones(1), False, single, 0.0, 1)
+    tree, tests, test_thr = _sample_tests()
+    return tuple((*_sample_tree(), tree[None, :].copy(), tests, test_thr, kind, np.zeros((1, 1)), np.ones(1),
+                  False, single, 0.0, 1)
                  for kind in (VALUES, PROBABILITIES, VOTES) for single in (False, True))
 
 
@@ -161,9 +172,26 @@ def _walk(x: np.ndarray, r: int, nd: np.ndarray, thr: np.ndarray, children: np.n
     return FAIL_SCORE, node, 0, levels
 
 
+@kernel(lambda: ())
+def _walk_tests(x: np.ndarray, r: int, tests: np.ndarray, thr: np.ndarray, e: int) -> int:
+    """A record through a tree's *tests* (``trees.walk.Walker.tests``) from test ``e``: the final
+    node as ``-(node + 1)``, or SLOW when a value is missing or no child is true (:func:`_walk`
+    decides).  One test per step and no branch on its outcome, so the processor overlaps the
+    walks of consecutive records."""
+    while e >= 0:
+        v = x[tests[e, T_COLUMN], r]
+        if v != v:
+            return SLOW
+        t = thr[e]
+        bit = (v < t) * LT + (v == t) * EQ + (v > t) * GT
+        e = tests[e, T_FALSE + ((tests[e, T_MASK] & bit) != 0)]
+    return e
+
+
 @kernel(_samples_walk)
 def walk_all(x: np.ndarray, nd: np.ndarray, thr: np.ndarray, children: np.ndarray, sets: np.ndarray,
-             tree: np.ndarray, read: np.ndarray, track: bool) -> tuple[np.ndarray, int]:
+             tree: np.ndarray, tests: np.ndarray, test_thr: np.ndarray, read: np.ndarray,
+             track: bool) -> tuple[np.ndarray, int]:
     """Every record (a column of ``x``) through one tree (``tree``: root, strategy, last).
 
     Returns per record (node, slot, levels, outcome) - see :func:`_walk` - and the outcomes met
@@ -173,7 +201,16 @@ def walk_all(x: np.ndarray, nd: np.ndarray, thr: np.ndarray, children: np.ndarra
     n = x.shape[1]
     state = np.empty((n, 4), dtype=np.int64)
     seen = 0
+    fast = tree[3] != SLOW and not track
     for r in range(n):
+        if fast:
+            node = -_walk_tests(x, r, tests, test_thr, tree[3]) - 1  # SLOW: a large node number
+            if node < len(nd) and nd[node, N_FLAGS] & F_SCORE:
+                state[r, 0] = node
+                state[r, 1] = 0
+                state[r, 2] = 0
+                state[r, 3] = DONE
+                continue
         got = _walk(x, r, nd, thr, children, sets, tree[0], tree[1], tree[2] != 0, -1, 0, 0, -1.0, read, track)
         state[r, 0] = got[1]
         state[r, 1] = got[2]
@@ -201,7 +238,8 @@ def resume(x: np.ndarray, nd: np.ndarray, thr: np.ndarray, children: np.ndarray,
 
 @kernel(_samples_forest)
 def walk_forest(x: np.ndarray, nd: np.ndarray, thr: np.ndarray, children: np.ndarray, sets: np.ndarray,
-                trees: np.ndarray, kind: int, table: np.ndarray, weights: np.ndarray, weighted: bool,
+                trees: np.ndarray, tests: np.ndarray, test_thr: np.ndarray, kind: int, table: np.ndarray,
+                weights: np.ndarray, weighted: bool,
                 single: bool, start: float, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every record through every tree (no exotic tests), results added tree by tree as JPMML
     adds its segments: VALUES ``start + table[leaf, 0] (* weight) + ...`` (float32 terms and sums
@@ -227,10 +265,13 @@ def walk_forest(x: np.ndarray, nd: np.ndarray, thr: np.ndarray, children: np.nda
                 first[r, j] = n_trees
         for t in range(n_trees):
             w = weights[t]
+            fast = trees[t, 3] != SLOW
             for r in range(b0, b1):
-                got = _walk(x, r, nd, thr, children, sets, trees[t, 0], trees[t, 1], trees[t, 2] != 0, -1, 0, 0,
-                            -1.0, nowhere, False)
-                leaf = got[1] if got[0] == DONE else -1
+                leaf = -_walk_tests(x, r, tests, test_thr, trees[t, 3]) - 1 if fast else len(nd)
+                if leaf >= len(nd) or not nd[leaf, N_FLAGS] & F_SCORE:
+                    got = _walk(x, r, nd, thr, children, sets, trees[t, 0], trees[t, 1], trees[t, 2] != 0, -1, 0, 0,
+                                -1.0, nowhere, False)
+                    leaf = got[1] if got[0] == DONE else -1
                 if kind == VOTES:
                     code = int(table[leaf, 0]) if leaf >= 0 else k
                     if code >= k:

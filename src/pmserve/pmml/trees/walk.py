@@ -49,7 +49,12 @@ class Walker:
     threshold: Array
     children: npt.NDArray[np.int32]
     sets: BoolArray
-    trees: npt.NDArray[np.int64]  # per tree: root, strategy, returnLastPrediction
+    trees: npt.NDArray[np.int64]  # per tree: root, strategy, returnLastPrediction, first test
+    #: Per child entry (position in ``children``): its test as column, operator bits, the entry
+    #: to go to when false and when true (``-(node + 1)``: the record ends in node; SLOW: the
+    #: general walk decides), and the threshold (``kernels.trees._walk_tests``).
+    tests: npt.NDArray[np.int32]
+    test_thr: Array
     offsets: IntArray
     columns: tuple[_Column, ...]
 
@@ -79,7 +84,8 @@ class Walker:
         track = held is not None and bool(held.any())
         read = np.zeros((frame.n, len(self.columns) or 1), dtype=np.bool_) if track else _NO_READS
         tree = self.trees[0]
-        state, seen = kt.walk_all(x, self.nd, self.threshold, self.children, self.sets, tree, read, track)
+        state, seen = kt.walk_all(x, self.nd, self.threshold, self.children, self.sets, tree, self.tests,
+                                  self.test_thr, read, track)
         if seen == 1 << kt.DONE and not track:
             return state[:, 0], state[:, 2], state[:, 3]
         while True:
@@ -116,8 +122,9 @@ class Walker:
                    k: int) -> tuple[Array, Int64Array, BoolArray]:
         """All trees over every record, added tree by tree (``kernels.trees.walk_forest``)."""
         w = self.ones if weights is None else weights
-        acc, first, bad = kt.walk_forest(x, self.nd, self.threshold, self.children, self.sets, self.trees, kind,
-                                         table, w, weights is not None, single, start, k)
+        acc, first, bad = kt.walk_forest(x, self.nd, self.threshold, self.children, self.sets, self.trees,
+                                         self.tests, self.test_thr, kind, table, w, weights is not None, single,
+                                         start, k)
         return acc, first, bad
 
 
@@ -128,7 +135,7 @@ def join(flats: Sequence[FlatTree]) -> Walker:
     parts: list[npt.NDArray[np.int32]] = []
     kids: list[npt.NDArray[np.int32]] = []
     set_tables: list[BoolArray] = []
-    trees = np.zeros((len(flats), 3), dtype=np.int64)
+    trees = np.zeros((len(flats), 4), dtype=np.int64)
     offsets = np.zeros(len(flats), dtype=np.intp)
     nodes = edges = set_rows = 0
     for t, flat in enumerate(flats):
@@ -145,24 +152,64 @@ def join(flats: Sequence[FlatTree]) -> Walker:
             nd[:, kt.N_DEFAULT] = np.where(nd[:, kt.N_DEFAULT] >= 0, nd[:, kt.N_DEFAULT] + nodes, -1)
             nd[:, kt.N_SET] = np.where(nd[:, kt.N_SET] >= 0, nd[:, kt.N_SET] + set_rows, -1)
         parts.append(nd)
-        kids.append(flat.children + nodes if len(flats) > 1 else flat.children)
+        used = int(flat.nd[:, kt.N_COUNT].sum())  # (a lone root has one placeholder child)
+        kids.append(flat.children[:used] + nodes if len(flats) > 1 else flat.children)
         set_tables.append(flat.set_table)
-        trees[t] = (nodes, flat.strategy_code, flat.return_last)
+        trees[t] = (nodes, flat.strategy_code, flat.return_last, 0)
         offsets[t] = nodes
         nodes += flat.n_nodes
-        edges += len(flat.children)
+        edges += used
         set_rows += len(flat.set_table)
     if len(flats) == 1:
-        return Walker(tuple(flats), parts[0], flats[0].threshold, kids[0], set_tables[0], trees, offsets,
-                      flats[0].columns)
-    width = max(s.shape[1] for s in set_tables)
-    sets = np.zeros((set_rows, width), dtype=np.bool_)
-    row = 0
-    for s in set_tables:
-        sets[row:row + len(s), :s.shape[1]] = s
-        row += len(s)
-    return Walker(tuple(flats), np.concatenate(parts), np.concatenate([f.threshold for f in flats]),
-                  np.concatenate(kids).astype(np.int32), sets, trees, offsets, tuple(columns))
+        nd, threshold, children, sets = parts[0], flats[0].threshold, kids[0], set_tables[0]
+        columns = list(flats[0].columns)
+    else:
+        width = max(s.shape[1] for s in set_tables)
+        sets = np.zeros((set_rows, width), dtype=np.bool_)
+        row = 0
+        for s in set_tables:
+            sets[row:row + len(s), :s.shape[1]] = s
+            row += len(s)
+        nd, threshold = np.concatenate(parts), np.concatenate([f.threshold for f in flats])
+        children = np.concatenate(kids).astype(np.int32)
+    tests, test_thr, trees[:, 3] = _tests(nd, threshold, children, offsets)
+    return Walker(tuple(flats), nd, threshold, children, sets, trees, tests, test_thr, offsets, tuple(columns))
+
+
+def _tests(nd: npt.NDArray[np.int32], threshold: Array, children: npt.NDArray[np.int32],
+           roots: IntArray) -> tuple[npt.NDArray[np.int32], Array, Int64Array]:
+    """The child entries as tests (see ``Walker.tests``), and each tree's first test.
+
+    A child's test true: the child is entered (its first child's test next, or the record ends in
+    it); false: the next sibling's test, or the sibling itself when it is implied.  A tree with an
+    exotic or set test, or whose root is not always true, starts at SLOW (the general walk)."""
+    m = len(nd)
+    count, start, flags = nd[:, kt.N_COUNT], nd[:, kt.N_START], nd[:, kt.N_FLAGS]
+    n_entries = int(count.sum())
+    entry = np.arange(n_entries, dtype=np.int64)
+    parent = np.repeat(np.arange(m), count)
+    child = children[:n_entries].astype(np.intp)
+
+    def enter(node: IntArray) -> Int64Array:
+        out: Int64Array = np.where(count[node] > 0, start[node], -node - 1).astype(np.int64)
+        return out
+
+    last = entry - start[parent] == count[parent] - 1
+    sibling = child[np.minimum(entry + 1, max(n_entries - 1, 0))]
+    implied = ~last & ((flags[sibling] & kt.F_IMPLIED) != 0)
+    tests = np.empty((max(n_entries, 1), 4), dtype=np.int32)
+    tests[:n_entries, kt.T_COLUMN] = nd[child, kt.N_COLUMN]
+    tests[:n_entries, kt.T_MASK] = nd[child, kt.N_MASK]
+    tests[:n_entries, kt.T_TRUE] = enter(child)
+    tests[:n_entries, kt.T_FALSE] = np.where(last, kt.SLOW, np.where(implied, enter(sibling), entry + 1))
+    # isMissing / isNotMissing have no threshold: any outcome of a present value answers them.
+    test_thr = np.nan_to_num(threshold[child], nan=0.0)
+    tree = np.searchsorted(roots, np.arange(m), side="right") - 1
+    unfit = ((flags[child] & kt.F_EXOTIC) != 0) | (nd[child, kt.N_SET] >= 0)
+    bad = np.bincount(tree[parent[unfit]], minlength=len(roots)) > 0
+    bad |= (nd[roots, kt.N_MASK] != kt.ALWAYS) | ((flags[roots] & kt.F_EXOTIC) != 0)
+    first = np.where(bad, kt.SLOW, enter(roots))
+    return tests, test_thr if n_entries else np.zeros(1), first
 
 
 def _no_default_child(lines: list[int], rows: list[int]) -> Callable[[int], EvaluationError]:
