@@ -172,16 +172,17 @@ def join(flats: Sequence[FlatTree]) -> Walker:
             row += len(s)
         nd, threshold = np.concatenate(parts), np.concatenate([f.threshold for f in flats])
         children = np.concatenate(kids).astype(np.int32)
-    tests, test_thr, trees[:, 3] = _tests(nd, threshold, children, offsets)
+    tests, test_thr, trees[:, 3] = _tests(nd, threshold, children, offsets, trees[:, 2] != 0)
     return Walker(tuple(flats), nd, threshold, children, sets, trees, tests, test_thr, offsets, tuple(columns))
 
 
 def _tests(nd: npt.NDArray[np.int32], threshold: Array, children: npt.NDArray[np.int32],
-           roots: IntArray) -> tuple[npt.NDArray[np.int32], Array, Int64Array]:
+           roots: IntArray, return_last: BoolArray) -> tuple[npt.NDArray[np.int32], Array, Int64Array]:
     """The child entries as tests (see ``Walker.tests``), and each tree's first test.
 
     A child's test true: the child is entered (its first child's test next, or the record ends in
-    it); false: the next sibling's test, or the sibling itself when it is implied.  A tree with an
+    it); false: the next sibling's test, or the sibling itself when it is implied, or after the
+    last child the parent (returnLastPrediction, a parent with a score).  A tree with an
     exotic or set test, or whose root is not always true, starts at SLOW (the general walk)."""
     m = len(nd)
     count, start, flags = nd[:, kt.N_COUNT], nd[:, kt.N_START], nd[:, kt.N_FLAGS]
@@ -201,10 +202,12 @@ def _tests(nd: npt.NDArray[np.int32], threshold: Array, children: npt.NDArray[np
     tests[:n_entries, kt.T_COLUMN] = nd[child, kt.N_COLUMN]
     tests[:n_entries, kt.T_MASK] = nd[child, kt.N_MASK]
     tests[:n_entries, kt.T_TRUE] = enter(child)
-    tests[:n_entries, kt.T_FALSE] = np.where(last, kt.SLOW, np.where(implied, enter(sibling), entry + 1))
+    tree = np.searchsorted(roots, np.arange(m), side="right") - 1
+    # No child true: the record ends in the parent where noTrueChildStrategy says so.
+    dead_end = np.where(return_last[tree[parent]] & ((flags[parent] & kt.F_SCORE) != 0), -parent - 1, kt.SLOW)
+    tests[:n_entries, kt.T_FALSE] = np.where(last, dead_end, np.where(implied, enter(sibling), entry + 1))
     # isMissing / isNotMissing have no threshold: any outcome of a present value answers them.
     test_thr = np.nan_to_num(threshold[child], nan=0.0)
-    tree = np.searchsorted(roots, np.arange(m), side="right") - 1
     unfit = ((flags[child] & kt.F_EXOTIC) != 0) | (nd[child, kt.N_SET] >= 0)
     bad = np.bincount(tree[parent[unfit]], minlength=len(roots)) > 0
     bad |= (nd[roots, kt.N_MASK] != kt.ALWAYS) | ((flags[roots] & kt.F_EXOTIC) != 0)
