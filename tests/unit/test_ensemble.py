@@ -1,4 +1,4 @@
-"""Tree ensembles walked as one forest (``_ensemble``): the same results as the segment-by-segment path."""
+"""Tree ensembles walked as one forest (``trees.ensemble``): the same results as the segment-by-segment path."""
 
 from __future__ import annotations
 
@@ -7,11 +7,13 @@ from typing import Any
 
 import numpy as np
 import pytest
+from tests.conformance._tree_reference import reference_walk
 
 from pmserve.errors import EvaluationError
 from pmserve.pmml import Model, load
-from pmserve.pmml._ensemble import FusedTrees
-from pmserve.pmml._forest import PAIRS
+from pmserve.pmml.fields.frame import Frame
+from pmserve.pmml.kernels.trees import BLOCK
+from pmserve.pmml.trees.ensemble import FusedTrees
 
 FIELDS = ("x1", "x2", "x3", "x4")  # x4 is a float field
 GRID = (-1.0, -0.5, 0.0, 0.5, 1.0)
@@ -105,6 +107,15 @@ class RandomTree:
         return f'<Node id="{nid}"{own}{default}>{predicate}{dist}{"".join(kids)}</Node>'
 
 
+def assert_walks_as_reference(predictor: Any, data: dict[str, Any]) -> None:
+    values = {k: np.asarray(v, dtype=float) for k, v in data.items()}
+    n = len(values[FIELDS[0]])
+    nodes, levels, _ = predictor.walker.walk(Frame(n, dict(values), {}))
+    want_nodes, want_levels = reference_walk(predictor.flat, Frame(n, dict(values), {}))
+    np.testing.assert_array_equal(nodes, want_nodes)
+    np.testing.assert_array_equal(levels[nodes >= 0], want_levels[nodes >= 0])
+
+
 def random_data(rng: np.random.Generator, n: int) -> dict[str, Any]:
     data: dict[str, Any] = {}
     for f in FIELDS:
@@ -176,7 +187,7 @@ def test_a_forest_of_float_fields_compares_in_float32_as_the_general_path() -> N
     trees = [tree(RandomTree(rng, "regression", True, True, ("x4",), grid).node("<True/>", 4), "regression",
                   "defaultChild", "returnLastPrediction") for _ in range(10)]
     model = load(document(trees, "sum", "regression", model_attrs='x-mathContext="float"'))
-    assert model._doc.model.predictor.forest.thr32 is not None
+    assert isinstance(model._doc.model.predictor, FusedTrees)
     data = random_data(rng, 2000)
     data["x4"] = rng.choice(grid, 2000) + rng.choice([0.0, 1e-9, -1e-9, 1e-7, -1e-7], 2000)
     assert_same(model, data)
@@ -188,7 +199,7 @@ def test_many_rows_in_several_chunks_equal_the_rows_scored_one_by_one() -> None:
     trees = [tree(RandomTree(rng, "classification", False, False).node("<True/>", 4), "classification")
              for _ in range(3)]
     model = load(document(trees, "average", "classification"))
-    chunk = PAIRS // 3
+    chunk = BLOCK + 3
     data = random_data(rng, 2 * chunk + 10)
     together = model.score(data, errors="collect")
     for i in (0, chunk - 1, chunk, 2 * chunk + 9):
@@ -262,18 +273,18 @@ def test_a_record_ending_without_a_score_is_the_general_paths_data_error() -> No
     assert model.score(data, errors="collect")["y"][0] == pytest.approx(4.0)
 
 
-@pytest.mark.parametrize(("change", "method", "expected"), [
-    (lambda t: t.replace('operator="lessOrEqual" value="0"', 'operator="equal" value="0"'), "sum", [5.0, 7.0]),
+@pytest.mark.parametrize(("change", "method", "expected", "fused"), [
+    (lambda t: t.replace('operator="lessOrEqual" value="0"', 'operator="equal" value="0"'), "sum", [5.0, 7.0], True),
     (lambda t: t.replace("<Node><True/>", '<Node><SimplePredicate field="x2" operator="lessThan" value="5"/>'),
-     "sum", [3.0, 7.0]),
-    (lambda t: t, "median", [1.5, 3.5]),
+     "sum", [3.0, 7.0], True),
+    (lambda t: t, "median", [1.5, 3.5], False),
 ])
-def test_segments_out_of_the_plain_shape_keep_the_general_path(change: Any, method: str,
-                                                               expected: list[float]) -> None:
-    """An equality split, a root that is not True, a median: not fused, still scored."""
+def test_any_split_is_walked_as_a_forest_and_other_combinations_keep_the_general_path(
+        change: Any, method: str, expected: list[float], fused: bool) -> None:
+    """An equality split, a root that is not True: fused; a median: not fused; all scored."""
     trees = [change(leaf_tree("regression", "1", "3")), leaf_tree("regression", "2", "4")]
     model = load(document(trees, method, "regression"))
-    assert not isinstance(model._doc.model.predictor, FusedTrees)
+    assert isinstance(model._doc.model.predictor, FusedTrees) == fused
     out = model.score({"x1": [-1.0, 1.0], "x2": [0.0] * 2, "x3": [0.0] * 2, "x4": [0.0] * 2})
     assert out["y"].tolist() == pytest.approx(expected)
 
@@ -295,22 +306,10 @@ def single_tree_document(body: str, function: str, strategy: str, no_true: str) 
     ("regression", "none", "returnLastPrediction", True),
     ("regression", "lastPrediction", "returnNullPrediction", False),
 ])
-def test_a_tree_on_its_own_walks_as_a_forest_of_one_with_the_general_walks_results(
+def test_a_tree_on_its_own_walks_as_the_reference_walk_node_by_node(
         function: str, strategy: str, no_true: str, compact: bool) -> None:
-    """A lone TreeModel: complete records take the forest, the rest the general walk; same results."""
+    """A lone TreeModel: the compiled walk gives every record the reference walk's node, levels and errors."""
     rng = np.random.default_rng(len(strategy) + len(function))
     body = RandomTree(rng, function, compact, strategy == "defaultChild").node("<True/>", 7)
     model = load(single_tree_document(body, function, strategy, no_true))
-    plan = model._doc.model
-    assert plan.predictor.forest is not None
-    plain = Model(dataclasses.replace(model._doc, model=dataclasses.replace(
-        plan, predictor=dataclasses.replace(plan.predictor, forest=None))))
-    data = random_data(rng, 3000)
-    fused, slow = model.score(data, errors="collect"), plain.score(data, errors="collect")
-    assert {r: str(e) for r, e in fused.errors.items()} == {r: str(e) for r, e in slow.errors.items()}
-    for name in fused:
-        a, b = np.asarray(fused[name]), np.asarray(slow[name])
-        if a.dtype == object:
-            assert a.tolist() == b.tolist(), name
-        else:
-            np.testing.assert_allclose(a.astype(float), b.astype(float), rtol=1e-15, equal_nan=True)
+    assert_walks_as_reference(model._doc.model.predictor, random_data(rng, 600))

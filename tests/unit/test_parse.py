@@ -12,7 +12,6 @@ import pytest
 
 from pmserve.errors import DocumentProblems, InvalidMarkupError
 from pmserve.pmml import load
-from pmserve.pmml._tree_flat import FlatTree, compile_flat, node_table
 from pmserve.pmml.compiler import ModelEnv, compile_document
 from pmserve.pmml.document import node_table as node_table_module
 from pmserve.pmml.document import parse as _parse
@@ -23,6 +22,7 @@ from pmserve.pmml.document.problems import Problems
 from pmserve.pmml.expressions.transformations import ExpressionCompiler
 from pmserve.pmml.fields.schema import Scope, parse_data_field, parse_mining_schema
 from pmserve.pmml.model import Model
+from pmserve.pmml.trees.nodes import FlatTree, compile_flat, node_table
 
 MINIMAL = b"""<?xml version="1.0"?>
 <PMML xmlns="http://www.dmg.org/PMML-4_4" version="4.4">
@@ -342,4 +342,4 @@ def test_a_tree_without_attributes_compiles_from_its_table() -> None:
     (fast,), (slow,) = _flat_trees(doc, True), _flat_trees(doc, False)
     assert fast.ids == slow.ids == ("1", "2", "3")
     np.testing.assert_array_equal(fast.has_score, [False, False, False])
-    np.testing.assert_array_equal(fast.implied, slow.implied)
+    np.testing.assert_array_equal(fast.nd, slow.nd)

@@ -7,13 +7,14 @@ import pytest
 
 from pmserve.errors import DocumentProblems, EvaluationError
 from pmserve.pmml import load
-from pmserve.pmml._tree_flat import NO_NODE, compile_flat
 from pmserve.pmml.compiler import ModelEnv
 from pmserve.pmml.document.parse import parse
 from pmserve.pmml.document.problems import Problems
 from pmserve.pmml.expressions.transformations import ExpressionCompiler
 from pmserve.pmml.fields.frame import Frame
 from pmserve.pmml.fields.schema import Scope, parse_data_field, parse_mining_schema
+from pmserve.pmml.trees.nodes import compile_flat
+from pmserve.pmml.trees.walk import NO_NODE, join
 
 GOLF_FIELDS = """
   <DataField name="temperature" optype="continuous" dataType="double"/>
@@ -324,8 +325,8 @@ def test_rows_scored_together_equal_rows_scored_one_by_one() -> None:
             assert one[name][0] == (pytest.approx(values[i]) if isinstance(values[i], float) else values[i])
 
 
-def test_compile_flat_exposes_leaf_indices_for_ensembles() -> None:
-    """compile_flat gives each row's final node and the node scores (the MiningModel API)."""
+def test_the_walker_gives_each_rows_final_node_of_a_compiled_tree() -> None:
+    """compile_flat's node arrays, walked: each row's final node and the node scores."""
     doc = tree_doc(random_tree(np.random.default_rng(3), 3, False), function="regression", target_type="double",
                    fields=FIELDS3)
     root = parse(doc)
@@ -344,7 +345,7 @@ def test_compile_flat_exposes_leaf_indices_for_ensembles() -> None:
     assert not problems
     rng = np.random.default_rng(5)
     data = {f"x{i}": rng.random(50) for i in range(3)}
-    leaves = flat.leaf_index(Frame(50, dict(data), {}))
+    leaves, _, _ = join([flat]).walk(Frame(50, dict(data), {}))
     assert (leaves != NO_NODE).all()
     assert flat.is_leaf[leaves].all()
     np.testing.assert_allclose(flat.scores[leaves], load(doc).score(data)["y"])

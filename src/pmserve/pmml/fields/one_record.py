@@ -3,8 +3,8 @@
 A record is plain when every input field is given, numeric fields hold a JSON number (not a
 boolean) or None and string fields a string or None.  Its engine columns are then built directly -
 no column detection, no per-column type survey - and its results are read back as scalars.  The
-conversions are exactly those of the batch path (:func:`~pmserve.pmml._types.coerce_column`,
-:class:`~pmserve.pmml._types.NumericInputs`, :func:`~pmserve.pmml._types.to_python_list`) for a
+conversions are exactly those of the batch path (:func:`~pmserve.pmml.fields.types.coerce_column`,
+:class:`~pmserve.pmml.fields.types.NumericInputs`, :func:`~pmserve.pmml.fields.types.to_python_list`) for a
 batch of one; any other record returns None and takes the batch path, which applies every rule.
 """
 

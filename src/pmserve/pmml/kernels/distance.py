@@ -6,7 +6,7 @@ added field after field in document order (chebychev keeps the maximum); a missi
 out and the sum scaled by all weights / present weights; then the outer power.  The loops run
 field by field over a row of references, so each (record, reference) sum keeps that order while
 the machine adds many references at once.  The rules (which functions, powers, weights) are
-:mod:`pmserve.pmml.clustering`'s; it hands them here as arrays.
+:mod:`pmserve.pmml.models.clustering`'s; it hands them here as arrays.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Naive Bayes: the Gaussian densities of a continuous BayesInput (PMML 4.4 "Naive Bayes").
 
-:mod:`pmserve.pmml.naive_bayes` owns the rules; here each record adds, per TargetValueStat in
+:mod:`pmserve.pmml.models.naive_bayes` owns the rules; here each record adds, per TargetValueStat in
 document order, the log of the density (raised to the threshold) to its category's sum, as the
 numpy path did one stat at a time over all records.
 """

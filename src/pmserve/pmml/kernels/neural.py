@@ -3,7 +3,7 @@
 Each neuron's input is ``0 + w_1 * x_1 + ... + w_k * x_k`` in the order of its connections, then
 its bias: JPMML's order of additions, which a matrix product would not keep.  Records go in small
 blocks with the records innermost, so the machine adds one connection for many records at once
-while each record's sum keeps its order.  :mod:`pmserve.pmml.neural_network` owns the rules (which
+while each record's sum keeps its order.  :mod:`pmserve.pmml.models.neural_network` owns the rules (which
 entity a connection reads, the layer's activation and normalization) and hands them here as
 arrays.
 """

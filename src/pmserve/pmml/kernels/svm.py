@@ -4,7 +4,7 @@ Per record: the kernel with every vector of the VectorDictionary, summed field b
 document's order ((x - v)^2 for the radial basis, x * v for the others), then each machine's
 ``coefficient * kernel`` added over its support vectors in order and ``absoluteValue`` last - the
 order JPMML-Evaluator adds them in.  The fields loop outside the vectors loop, so each vector's
-sum keeps its order while the machine adds many vectors at once.  :mod:`pmserve.pmml.svm` owns
+sum keeps its order while the machine adds many vectors at once.  :mod:`pmserve.pmml.models.svm` owns
 the rules and hands the model here as arrays.
 """
 

@@ -1,6 +1,6 @@
 """The majority vote of a record's nearest neighbours (PMML 4.4 "KNN", categorical targets).
 
-:mod:`pmserve.pmml.nearest_neighbor` owns the rules and hands the neighbours' category codes and
+:mod:`pmserve.pmml.models.nearest_neighbor` owns the rules and hands the neighbours' category codes and
 the categories' tie-break priorities here.
 """
 

@@ -6,7 +6,6 @@ Importing this package imports them all, so the registry is complete: :mod:`pmse
 new module here and one line below.
 """
 
-from pmserve.pmml import tree
 from pmserve.pmml.models import (
     anomaly_detection,
     association,
@@ -22,6 +21,7 @@ from pmserve.pmml.models import (
 )
 from pmserve.pmml.models.general_regression import predictors as general_regression
 from pmserve.pmml.models.mining import segmentation
+from pmserve.pmml.trees import model as tree
 
 #: The modules whose import registers the model compilers (the registry lists what they registered).
 MODEL_MODULES = (

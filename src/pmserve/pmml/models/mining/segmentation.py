@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from pmserve.pmml._ensemble import fuse
 from pmserve.pmml.compiler import (
     MODEL_TAGS,
     SYNTHETIC_CLUSTER,
@@ -32,6 +31,7 @@ from pmserve.pmml.models.mining.segments import (
 )
 from pmserve.pmml.models.mining.selection import model_chain, select_first
 from pmserve.pmml.results.output import OutputField
+from pmserve.pmml.trees.ensemble import fuse
 
 _AGGREGATES = {
     "regression": ("sum", "weightedSum", "average", "weightedAverage", "median", "weightedMedian"),

@@ -1,15 +1,15 @@
-"""A MiningModel of plain trees scored as one forest (:mod:`pmserve.pmml._forest`).
+"""A MiningModel of plain trees scored as one forest (:mod:`pmserve.pmml.trees.walk`).
 
 The shape sklearn2pmml, XGBoost and LightGBM write - a Segmentation of TreeModels combined by
-sum, average or vote, every Segment's predicate True, every split a numeric comparison of an
-input field - is compiled once more, after the general compile, into one forest of all trees,
-which every row walks at once.
+sum, average or vote, every Segment's predicate True - is compiled once more, after the general
+compile, into one forest of all trees: the compiled walker takes each record through every tree
+and adds the results tree by tree, in the segments' order, as the general path adds them
+(float32 under ``x-mathContext="float"``).
 
-Records the forest cannot finish on its own - a null prediction, lastPrediction, a missing
-value without a defaultChild, a leaf without a usable score - are scored by the general
-predictor (``mining.py``) on those rows only, so the results are the general path's on every
-row: sums run left to right in the segments' order (float32 under ``x-mathContext="float"``),
-ties go where the general path sends them.
+Records the forest cannot finish on its own - a null prediction, a failure, a node without a
+usable score, a deferred invalid value - are scored by the general predictor (``mining.py``) on
+those rows only, so the results are the general path's on every row; ties go where the general
+path sends them.
 """
 
 from __future__ import annotations
@@ -20,28 +20,28 @@ from typing import Any
 
 import numpy as np
 
-from pmserve.pmml._forest import PAIRS, BoolArray, Forest, IntArray, build_forest
 from pmserve.pmml.fields.frame import Frame
 from pmserve.pmml.fields.types import Array, DataType, empty
+from pmserve.pmml.kernels import trees as kt
 from pmserve.pmml.models.mining.segments import Combination, Segment
 from pmserve.pmml.results.prediction import Prediction
-from pmserve.pmml.tree import TreePredictor
+from pmserve.pmml.trees.model import TreePredictor
+from pmserve.pmml.trees.walk import BoolArray, IntArray, Walker, join
 
 Predictor = Callable[[Frame], Prediction]
 
-
-# -- the ensemble ------------------------------------------------------------------------------------
+_KINDS = {"values": kt.VALUES, "probabilities": kt.PROBABILITIES, "votes": kt.VOTES}
 
 
 @dataclass(frozen=True)
 class FusedTrees:
     """A MiningModel's trees walked as one forest; ``general`` scores the records it cannot."""
 
-    forest: Forest
+    walker: Walker
     kind: str  # "values" (regression), "probabilities" (averaged) or "votes"
-    #: What a record ending in each forest node gives: its value (NaN: the general path must
-    #: give it), its probabilities (categories x nodes, NaN likewise) or the column of its
-    #: category (the number of categories: the general path must give it).
+    #: What a record ending in each node gives (nodes x 1, or nodes x categories): its value
+    #: (NaN: the general path must give it), its probabilities (NaN likewise) or the column of
+    #: its category (the number of categories: the general path must give it).
     leaf: Array
     method: str
     #: Segment weights where they count (weighted methods), else None.
@@ -60,61 +60,34 @@ class FusedTrees:
         n = frame.n
         if n == 0:
             return self.general(frame)
-        x = self.forest.inputs(frame)
+        x = self.walker.inputs(frame)
         # Records holding a deferred invalid value take the general path, which fails them only
         # where a tree's walk reads the value; the forest never claims.
-        held = frame.deferred_rows(self.forest.columns)
+        held = frame.deferred_rows(self.walker.names) if frame.errors.pending else None
         if held is not None and held.all():
             return self.general(frame)
-        t = len(self.forest.roots)
+        t = len(self.walker.trees)
         k = len(self.categories)
-        step = max(1, PAIRS // t)
-        acc = np.empty(n, dtype=np.float32 if self.single else np.float64)
-        probs = np.empty((n, k))
-        first = np.empty((n, k), dtype=np.intp)
-        bad: BoolArray = np.zeros(n, dtype=bool)
-        for r0 in range(0, n, step):
-            r1 = min(n, r0 + step)
-            leaves = self.forest.walk(x[r0:r1])
-            if self.kind == "values":
-                acc[r0:r1] = _sum_leaves(self.leaf, leaves, self.start, self.weights, self.single)
-            elif self.kind == "probabilities":
-                for j in range(k):
-                    probs[r0:r1, j] = _sum_leaves(self.leaf[j], leaves, 0.0, self.weights, False)
-            else:
-                bad[r0:r1] = self._count_votes(leaves, probs[r0:r1], first[r0:r1])
+        acc, first, bad = self.walker.accumulate(x, _KINDS[self.kind], self.leaf, self.weights, self.single,
+                                                 self.start, 1 if self.kind == "values" else k)
         if self.kind == "values":
-            bad = np.isnan(acc)
-            pred = self._values(n, acc)
+            total = acc[:, 0]
+            bad = np.isnan(total)
+            pred = self._values(n, total.astype(np.float32) if self.single else total)
         elif self.kind == "probabilities":
-            bad = np.asarray(np.isnan(probs).any(axis=1))
-            pred = self._probabilities(n, probs)
+            bad = np.asarray(np.isnan(acc).any(axis=1))
+            pred = self._probabilities(n, acc)
         else:
-            pred = self._votes(n, probs, first, t)
+            pred = self._votes(n, acc, first, t)
         if held is not None:
             bad = bad | held
         if bad.any():
             return self._fallback(frame, pred, np.flatnonzero(bad))
         return pred
 
-    def _count_votes(self, leaves: IntArray, votes: Array, first: IntArray) -> BoolArray:
-        """Votes and earliest voter per category; returns the rows the general path must score."""
-        codes = self.leaf.take(leaves, mode="clip")
-        t = len(codes)
-        for j in range(len(self.categories)):
-            hit = codes == j
-            if self.weights is not None:
-                voter = np.where(hit, np.arange(t)[:, None], t)  # t: a weight of 0 (no vote)
-                votes[:, j] = _sum_leaves(np.append(self.weights, 0.0), voter, 0.0, None, False)
-            else:
-                votes[:, j] = np.count_nonzero(hit, axis=0)
-            first[:, j] = np.where(hit.any(axis=0), np.argmax(hit, axis=0), t)
-        out: BoolArray = (codes == len(self.categories)).any(axis=0)
-        return out
-
     def _values(self, n: int, acc: Array) -> Prediction:
         total = acc.astype(np.float64)
-        t = len(self.forest.roots)
+        t = len(self.walker.trees)
         if self.method in ("average", "weightedAverage"):
             count = float(t) if self.method == "average" else self.weight_sum
             with np.errstate(invalid="ignore", divide="ignore"):
@@ -124,7 +97,7 @@ class FusedTrees:
         return Prediction(n, self.dtype, total)
 
     def _probabilities(self, n: int, acc: Array) -> Prediction:
-        count = float(len(self.forest.roots)) if self.method == "average" else self.weight_sum
+        count = float(len(self.walker.trees)) if self.method == "average" else self.weight_sum
         with np.errstate(invalid="ignore", divide="ignore"):
             result = acc / count
         k = len(self.categories)
@@ -166,24 +139,6 @@ class FusedTrees:
         return pred
 
 
-def _sum_leaves(table: Array, leaves: IntArray, start: float, weights: Array | None, single: bool) -> Array:
-    """Per row, ``start + table[leaf of tree 0] * w0 + table[leaf of tree 1] * w1 + ...`` added
-    left to right as the general path adds segments: float32 terms and sums when ``single``
-    (``table`` then holds float32 numbers unless there are weights).
-
-    (``np.add.reduce`` may add pairwise; ``cumsum`` never does.)
-    """
-    buf = np.empty((len(leaves) + 1, leaves.shape[1]), dtype=np.float32 if single else np.float64)
-    buf[0] = start
-    if weights is None:
-        table.take(leaves, out=buf[1:], mode="clip")
-    else:
-        buf[1:] = table.take(leaves, mode="clip") * weights[:, None]
-    np.cumsum(buf, axis=0, out=buf)
-    out: Array = buf[-1]
-    return out
-
-
 Convert = Callable[[Any, DataType, DataType], Any]
 
 
@@ -214,18 +169,17 @@ def fuse(segments: Sequence[Segment], combination: Combination, general: Predict
                 or plan.output is not None or (pred.classes is None) != (kind == "values")):
             return None
         trees.append(pred)
-    floats = frozenset(mf.name for seg in segments for mf in seg.plan.mining_fields if mf.info.dtype is DataType.FLOAT)
-    forest = build_forest([p.flat for p in trees], floats)
-    if forest is None or any(name in seg.plan.derived for seg in segments for name in forest.columns):
+    if any(p.flat.has_exotic or not p.flat.single_node for p in trees):
+        return None  # a forest walks without stopping at a predicate the walker cannot test
+    walker = join([p.flat for p in trees])
+    if any(name in seg.plan.derived for seg in segments for name in walker.names):
         return None
     categories = combination.categories
-    got = _leaf_table(forest, trees, kind, categories, combination.dtype, convert)
+    got = _leaf_table(trees, kind, categories, combination.dtype, convert)
     if got is None:
         return None
     weights = np.array([s.weight for s in segments], dtype=np.float64)
     weighted = method.startswith("weighted")
-    if kind == "values" and combination.single_precision and not weighted:
-        got = got.astype(np.float32)  # each term is rounded to float32 before it is added
     # Added as the general path adds them: a row of a (rows x segments) table, pairwise.
     weight_sum = float((np.ones((1, len(weights)), dtype=bool) * weights).sum(axis=1)[0])
     index = {c: j for j, c in enumerate(categories)}
@@ -235,26 +189,19 @@ def fuse(segments: Sequence[Segment], combination: Combination, general: Predict
     for j, c in enumerate(categories):
         labels[j] = c
     return FusedTrees(
-        forest, kind, got, method, weights if weighted else None, weight_sum,
+        walker, kind, got, method, weights if weighted else None, weight_sum,
         combination.single_precision, start, combination.dtype, categories, labels,
         np.asarray(order, dtype=np.intp), general)
 
 
-def _leaf_table(forest: Forest, trees: Sequence[TreePredictor], kind: str, categories: tuple[Any, ...],
-                dtype: DataType, convert: Convert) -> Array | None:
-    """Per forest node: the result a record ending there gives (``FusedTrees.leaf``)."""
-    src = forest.source
-    known = src >= 0
-    at = src[known]
+def _leaf_table(trees: Sequence[TreePredictor], kind: str, categories: tuple[Any, ...], dtype: DataType,
+                convert: Convert) -> Array | None:
+    """Per node of the joined trees: the result a record ending there gives (``FusedTrees.leaf``)."""
     if kind == "values":
-        scores = np.concatenate([p.flat.scores for p in trees])
-        values = np.full(len(src), np.nan)
-        values[known] = scores[at]
-        return values
+        return np.ascontiguousarray(np.concatenate([p.flat.scores for p in trees])[:, None])
     index = {c: j for j, c in enumerate(categories)}
     k = len(categories)
     tables: list[Array] = []
-    unusable: list[BoolArray] = []
     for p in trees:
         classes = p.classes
         if classes is None:
@@ -266,30 +213,19 @@ def _leaf_table(forest: Forest, trees: Sequence[TreePredictor], kind: str, categ
         value = p.values[:m]
         missing = np.asarray(value == None, dtype=bool) if value.dtype == object else np.isnan(value)  # noqa: E711
         own = classes.probabilities[:m]
-        unusable_here = missing | classes.undefined[:m] | ~p.flat.has_score
+        unusable = missing | classes.undefined[:m] | ~p.flat.has_score
         if kind == "probabilities":
             # A tree without probabilities has no prediction in an average (general path).
-            unusable_here |= np.isnan(own).any(axis=1) if len(cols) else True
+            unusable |= np.isnan(own).any(axis=1) if len(cols) else True
             full = np.zeros((m, k))
             full[:, [j for j in cols if j is not None]] = own
+            full[unusable] = np.nan
             tables.append(full)
         else:
-            code = np.full(m, -1, dtype=np.intp)
+            code = np.full(m, float(k))
             for c, j in zip(classes.categories, cols, strict=True):
                 if j is not None:  # else a category the model's type cannot hold: a missing vote
                     code[np.asarray(value == c, dtype=bool)] = j
-            unusable_here |= code < 0
-            tables.append(code)
-        unusable.append(unusable_here)
-    bad = np.ones(len(src), dtype=bool)
-    bad[known] = np.concatenate(unusable)[at]
-    table = np.concatenate(tables)
-    if kind == "votes":
-        codes = np.full(len(src), k, dtype=np.intp)
-        codes[known] = table[at]
-        codes[bad] = k
-        return codes
-    probs = np.full((k, len(src)), np.nan)
-    probs[:, known] = table[at].T
-    probs[:, bad] = np.nan
-    return probs
+            code[unusable] = k
+            tables.append(code[:, None])
+    return np.ascontiguousarray(np.concatenate(tables))

@@ -1,48 +1,37 @@
-"""A TreeModel's nodes compiled into flat arrays, walked by all rows at once.
+"""A TreeModel's nodes compiled once into the node arrays of the walk (``kernels.trees``).
 
-Every node is a row of a few numpy arrays (preorder, the root is node 0): its children as a
-range of ``children``, and its own predicate as a *test* - field column, operator mask,
-threshold or value set.  All rows walk the tree together: a vector holds each row's current
-node and the child it is testing; one step tests one child for every row still walking.  A child
-whose predicate is ``True``, or the complement of its previous sibling's (the binary splits of
-sklearn2pmml, rpart, Spark, XGBoost, LightGBM, KNIME), is entered without a test once that
-sibling is false, so a binary tree costs one comparison per level.
+This module owns how a tree's rules become arrays: every node (preorder, the root is node 0) is
+a row of ``FlatTree.nd`` - its children as a range of ``children``, its own predicate as a
+*test* (field column, operator bits, threshold or value set), its defaultChild and flags - and
+the strategies are the tree's (missingValueStrategy, noTrueChildStrategy).  A child whose
+predicate is ``True``, or the complement of its previous sibling's (the binary splits of
+sklearn2pmml, rpart, Spark, XGBoost, LightGBM, KNIME), is flagged *implied*: entered without a
+test once that sibling is false, so a binary tree costs one comparison per level.  A field of
+dataType float is compared as JPMML does: float32 values against float32-rounded thresholds.
 
-Predicates that are not a simple test (CompoundPredicate, string ordering, ...) are compiled with
-:mod:`pmserve.pmml.expressions.predicates` and evaluated over the rows that reach them.
+Predicates that are not a simple test (CompoundPredicate, surrogates, string ordering, ...) are
+compiled with :mod:`pmserve.pmml.expressions.predicates` ("exotic" nodes) and evaluated by the walker over
+the records that reach them.
 
-API for ensembles (``mining.py``)::
-
-    flat = compile_flat(tree_model_element, env)   # None when the document is invalid
-    nodes = flat.leaf_index(frame)                 # int array: the node each row ends in, -1 = none
-    flat.scores[nodes]                             # numeric node scores (NaN where none)
-    flat.ids                                       # entity id of every node (Node/@id or 1-based)
-
-A TreeModel whose Nodes the parser read in bulk (a :class:`~pmserve.pmml.document.parse.NodeTable`, see
-``_parse``) is compiled from whole arrays by :func:`bulk_flat` when it holds only True/False and
-numeric SimplePredicate splits; anything else is compiled element by element as before.
-
-``leaf_index`` applies the tree's missingValueStrategy (none, nullPrediction, lastPrediction,
-defaultChild) and noTrueChildStrategy; records the tree cannot score are reported with
-``frame.fail`` and get -1.  A tree whose missingValueStrategy is weightedConfidence or
-aggregateNodes has no single final node: ``flat.single_node`` is False and ``tree.py`` evaluates it.
+Two parsers, one layout: a TreeModel whose Nodes the parser read in bulk (a
+:class:`~pmserve.pmml.document.node_table.NodeTable`) is compiled from whole arrays by :func:`bulk_flat` when
+it holds only True/False and numeric SimplePredicate splits, anything else element by element by
+:func:`build_flat`; both end in :func:`finish`, which lays out the node rows.  The walker is
+:mod:`pmserve.pmml.trees.walk`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from pmserve.errors import EvaluationError
-from pmserve.pmml._tree_scalar import MAX_ROWS as SCALAR_MAX_ROWS
-from pmserve.pmml._tree_scalar import ScalarTree, scalar_tree
+from pmserve.pmml.compiler import ModelEnv
 from pmserve.pmml.document.element import Element
 from pmserve.pmml.document.node_table import (
     K_FALSE,
@@ -58,9 +47,7 @@ from pmserve.pmml.expressions.predicates import PREDICATE_TAGS, and_all, compile
 from pmserve.pmml.fields.frame import Frame
 from pmserve.pmml.fields.schema import FieldInfo
 from pmserve.pmml.fields.types import Array, DataType, parse_scalar, to_float32
-
-if TYPE_CHECKING:  # compiler imports the model modules: a run-time import would be a cycle
-    from pmserve.pmml.compiler import ModelEnv
+from pmserve.pmml.kernels import trees as kt
 
 IntArray = npt.NDArray[np.intp]
 BoolArray = npt.NDArray[np.bool_]
@@ -81,11 +68,6 @@ _COMPLEMENT = {"lessThan": "greaterOrEqual", "greaterOrEqual": "lessThan", "less
                "greaterThan": "lessOrEqual", "equal": "notEqual", "notEqual": "equal",
                "isMissing": "isNotMissing", "isNotMissing": "isMissing"}
 _ALWAYS = _LT | _EQ | _GT | _MISS
-
-#: Walk outcomes besides a node index.
-NO_NODE = -1
-_RUNNING = -2
-_FAILED = -3
 
 PredicateFn = Callable[[Frame], Array]
 
@@ -162,27 +144,17 @@ class _Exotic:
 
 @dataclass(frozen=True)
 class FlatTree:
-    """A compiled tree: structure, one test per node, and the strategies that steer the walk."""
+    """A compiled tree: one row of ``nd`` per node in preorder (the root is node 0), the layout
+    of :mod:`pmserve.pmml.kernels.trees` - children as a range of ``children``, the node's own
+    predicate as a test (column, operator bits, threshold or set row), defaultChild and flags -
+    with what the walk's caller needs besides: input columns, exotic predicates, ids, scores."""
 
-    n_nodes: int
-    child_start: IntArray
-    child_count: IntArray
-    children: IntArray
-    is_leaf: BoolArray
-    # The node's own predicate as a test.
-    column: IntArray
-    op_mask: npt.NDArray[np.int64]
+    nd: npt.NDArray[np.int32]
     threshold: Array
-    set_row: IntArray  # row of set_table, -1 for a comparison
-    unknown_if_missing: BoolArray
-    implied: BoolArray  # true whenever the previous sibling is known to be false
-    exotic: tuple[_Exotic | None, ...]
-    is_exotic: BoolArray
-    has_exotic: bool
-    default_child: IntArray
-    has_score: BoolArray
-    columns: tuple[_Column, ...]
+    children: npt.NDArray[np.int32]
     set_table: BoolArray
+    exotic: tuple[_Exotic | None, ...]
+    columns: tuple[_Column, ...]
     missing_strategy: str
     return_last: bool
     ids: tuple[str, ...]
@@ -190,285 +162,139 @@ class FlatTree:
     lines: npt.NDArray[np.int32]  # each node's line in the document
 
     @property
+    def n_nodes(self) -> int:
+        return len(self.nd)
+
+    @property
+    def child_start(self) -> IntArray:
+        return self.nd[:, kt.N_START].astype(np.intp)
+
+    @property
+    def child_count(self) -> IntArray:
+        return self.nd[:, kt.N_COUNT].astype(np.intp)
+
+    @property
+    def is_leaf(self) -> BoolArray:
+        out: BoolArray = self.nd[:, kt.N_COUNT] == 0
+        return out
+
+    def flag(self, bit: int) -> BoolArray:
+        out: BoolArray = (self.nd[:, kt.N_FLAGS] & bit) != 0
+        return out
+
+    @property
+    def has_score(self) -> BoolArray:
+        return self.flag(kt.F_SCORE)
+
+    @property
+    def has_exotic(self) -> bool:
+        return any(e is not None for e in self.exotic)
+
+    @property
     def single_node(self) -> bool:
         """Each record ends in one node (not so for weightedConfidence and aggregateNodes)."""
         return self.missing_strategy not in ("weightedConfidence", "aggregateNodes")
 
-    # -- evaluation -------------------------------------------------------------------------
-    def inputs(self, frame: Frame) -> Array:
-        """The test columns over the frame's rows, one row per column (coded where needed).
+    @property
+    def strategy_code(self) -> int:
+        if not self.single_node:
+            return kt.S_BLEND
+        return ("none", "nullPrediction", "lastPrediction", "defaultChild").index(self.missing_strategy)
 
-        Read with :meth:`Frame.peek`: an invalid value fails its record only where a test of
-        the walk reads it (:meth:`status` claims them)."""
-        if self._all_numbers:
-            # One stacking call instead of a row assignment per column (a few records' cost).
-            return np.array([frame.peek(col.name) for col in self.columns], dtype=np.float64)
-        x = np.zeros((max(len(self.columns), 1), frame.n))
-        for j, col in enumerate(self.columns):
-            values = frame.peek(col.name)
-            if col.vocabulary is None:
-                x[j] = values
-            else:
-                vocab = col.vocabulary
-                x[j] = np.fromiter(
-                    (np.nan if v is None or v != v else vocab.get(v, -1) for v in values.tolist()),
-                    dtype=np.float64, count=frame.n)
-        return x
+    def inputs(self, frame: Frame) -> Array:
+        """The test columns over the frame's rows, one row per column (coded where needed)."""
+        return read_columns(frame, self.columns)
 
     def status(self, nodes: IntArray, rows: IntArray, x: Array, frame: Frame) -> tuple[Array, BoolArray]:
-        """Truth of each node's predicate for the row beside it: 1.0, 0.0 or NaN (unknown).
+        """Truth of each node's predicate for the row beside it: 1.0, 0.0 or NaN (unknown), the
+        rule of ``kernels.trees._truth`` over arrays (the blended walk of ``model``).
 
         Also returns where a surrogate predicate was decided by an alternative (a missing level).
         """
-        v = x[self.column[nodes], rows]
+        nd = self.nd[nodes]
+        v = x[nd[:, kt.N_COLUMN], rows]
         miss = np.isnan(v)
         t = self.threshold[nodes]
         with np.errstate(invalid="ignore"):
             outcome = np.where(v < t, 0, np.where(v == t, 1, 2))
-        srow = self.set_row[nodes]
+        srow = nd[:, kt.N_SET]
         is_set = srow >= 0
         if is_set.any():
             codes = np.where(miss, -1, v).astype(np.intp) + 1
             member = self.set_table[np.maximum(srow, 0), np.clip(codes, 0, self.set_table.shape[1] - 1)]
             outcome = np.where(is_set, np.where(member, 1, 0), outcome)
         outcome[miss] = 3
-        truth = ((self.op_mask[nodes] >> outcome) & 1).astype(np.float64)
-        truth[miss & self.unknown_if_missing[nodes]] = np.nan
+        mask = nd[:, kt.N_MASK]
+        truth = ((mask >> outcome) & 1).astype(np.float64)
+        truth[miss & ((nd[:, kt.N_FLAGS] & kt.F_UNKNOWN) != 0)] = np.nan
         alternative = np.zeros(len(nodes), dtype=bool)
+        exotic = (nd[:, kt.N_FLAGS] & kt.F_EXOTIC) != 0
         if frame.errors.pending:
-            self._claim(nodes, rows, frame)
-        if self.has_exotic:
-            self._exotic_status(nodes, rows, frame, truth, alternative)
+            tests = (mask != 0) & (mask != _ALWAYS) & ~exotic
+            cols = nd[:, kt.N_COLUMN]
+            for j in np.unique(cols[tests]).tolist():
+                frame.claim(self.columns[j].name, np.unique(rows[tests & (cols == j)]))
+        for node in np.unique(nodes[exotic]).tolist():
+            sel = np.flatnonzero(exotic & (nodes == node))
+            truth[sel], alternative[sel] = self.exotic_truth(node, rows[sel], frame)
         return truth, alternative
 
-    def _claim(self, nodes: IntArray, rows: IntArray, frame: Frame) -> None:
-        """The rows beside ``nodes`` read their tests' fields: their invalid values fail them."""
-        mask = self.op_mask[nodes]
-        tests = (mask != 0) & (mask != _ALWAYS) & ~self.is_exotic[nodes]
-        if not tests.any():
-            return
-        cols = self.column[nodes]
-        for j in np.unique(cols[tests]).tolist():
-            frame.claim(self.columns[j].name, np.unique(rows[tests & (cols == j)]))
-
-    def deferred_rows(self, frame: Frame) -> npt.NDArray[np.bool_] | None:
-        """The records whose test columns hold a deferred invalid value (None: none): only the
-        general walk, which claims them where it reads them, may take those records."""
-        if not frame.errors.pending:
-            return None
-        names = tuple(col.name for col in self.columns)
-        for name in names:
-            frame.peek(name)
-        return frame.deferred_rows(names)
-
-    def _exotic_status(self, nodes: IntArray, rows: IntArray, frame: Frame, truth: Array,
-                       alternative: BoolArray) -> None:
-        flagged = self.is_exotic[nodes]
-        if not flagged.any():
-            return
-        where = np.flatnonzero(flagged)
-        for node in np.unique(nodes[where]).tolist():
-            ex = self.exotic[node]
-            if ex is None:  # pragma: no cover - flagged above
-                continue
-            sel = where[nodes[where] == node]
-            sub = frame.subset(rows[sel], {})
-            out = ex.parts[0](sub)
-            for part in ex.parts[1:]:
-                todo = np.flatnonzero(np.isnan(out))
-                if not len(todo):
-                    break
-                out[todo] = part(sub.subset(todo, {}))
-                # JPMML counts a surrogate decided by an alternative as a missing level.
-                alternative[sel[todo[~np.isnan(out[todo])]]] = True
-            truth[sel] = out
-
-    def leaf_index(self, frame: Frame) -> IntArray:
-        """The node each row of ``frame`` ends in (-1: no prediction); failed rows are reported."""
-        nodes, _ = self.walk(frame)
-        return nodes
-
-    @functools.cached_property
-    def _binary(self) -> tuple[IntArray, IntArray] | None:
-        """(first child, second child) per node when the tree is a plain binary tree.
-
-        Plain: a root that is always true, every inner node with two children, the first a
-        numeric test and the second entered whenever the first is false (True, or the
-        complement).  Rows then need one comparison per level and no strategy at all, until a
-        value is missing.
-        """
-        if self.has_exotic or self.n_nodes == 0 or self.op_mask[0] != _ALWAYS or bool((self.set_row >= 0).any()):
-            return None
-        inner = np.flatnonzero(~self.is_leaf)
-        if len(inner) and not bool((self.child_count[inner] == 2).all()):
-            return None
-        first = np.full(self.n_nodes, -1, dtype=np.intp)
-        second = np.full(self.n_nodes, -1, dtype=np.intp)
-        first[inner] = self.children[self.child_start[inner]]
-        second[inner] = self.children[self.child_start[inner] + 1]
-        if len(inner) and not bool(self.implied[second[inner]].all()):
-            return None
-        return first, second
-
-    @functools.cached_property
-    def _all_numbers(self) -> bool:
-        return bool(self.columns) and all(col.vocabulary is None for col in self.columns)
-
-    @functools.cached_property
-    def _scalar(self) -> ScalarTree | None:
-        return scalar_tree(self)
-
-    def walk(self, frame: Frame) -> tuple[IntArray, npt.NDArray[np.int64]]:
-        """Final node per row (-1 none) and the number of missing levels met on the way."""
-        held = self.deferred_rows(frame)
-        if held is not None and (held.all() or frame.n <= SCALAR_MAX_ROWS):
-            return self._walk_general(frame)
-        if 0 < frame.n <= SCALAR_MAX_ROWS and self._scalar is not None:
-            nodes = self._scalar.walk(self.inputs(frame))
-            if nodes is not None:
-                return np.array(nodes, dtype=np.intp), np.zeros(frame.n, dtype=np.int64)
-        binary = self._binary
-        if binary is None or frame.n == 0:
-            return self._walk_general(frame)
-        # Fast path: every row whose values are all present takes one comparison per level; rows
-        # that meet a missing value, or end in a node without a score, take the general walk.
-        first, second = binary
-        n = frame.n
-        x = self.inputs(frame)
-        node = np.zeros(n, dtype=np.intp)
-        redo = np.zeros(n, dtype=bool) if held is None else held.copy()
-        active = np.flatnonzero(~self.is_leaf[node] & ~redo)
-        while len(active):
-            f = first[node[active]]
-            mask = self.op_mask[f]
-            v = x[self.column[f], active]
-            t = self.threshold[f]
-            with np.errstate(invalid="ignore"):
-                outcome = np.where(v < t, 0, np.where(v == t, 1, 2))
-            go = ((mask >> outcome) & 1).astype(bool) | (mask == _ALWAYS)
-            miss = np.isnan(v) & (mask != _ALWAYS)
-            nxt = np.where(go, f, second[node[active]])
-            if miss.any():
-                redo[active[miss]] = True
-                keep = ~miss
-                active, nxt = active[keep], nxt[keep]
-            node[active] = nxt
-            active = active[~self.is_leaf[nxt]]
-        redo |= ~self.has_score[node]
-        levels = np.zeros(n, dtype=np.int64)
-        if redo.any():
-            rows = np.flatnonzero(redo)
-            sub_nodes, sub_levels = self._walk_general(frame.subset(rows, {}))
-            node[rows] = sub_nodes
-            levels[rows] = sub_levels
-        return node, levels
-
-    def _walk_general(self, frame: Frame) -> tuple[IntArray, npt.NDArray[np.int64]]:
-        """The walk for every tree and every strategy."""
-        n = frame.n
-        result = np.full(n, _RUNNING, dtype=np.intp)
-        levels = np.zeros(n, dtype=np.int64)
-        if n == 0:
-            return result, levels
-        x = self.inputs(frame)
-        all_rows = np.arange(n, dtype=np.intp)
-        root_truth, alt = self.status(np.zeros(n, dtype=np.intp), all_rows, x, frame)
-        levels[alt] += 1
-        # The root's predicate must be true; otherwise there is no prediction (JPMML).
-        result[root_truth != 1.0] = NO_NODE
-        if self.is_leaf[0]:
-            result[result == _RUNNING] = 0
-        node = np.zeros(n, dtype=np.intp)
-        slot = np.zeros(n, dtype=np.intp)
-        active = np.flatnonzero(result == _RUNNING)
-        strategy = self.missing_strategy
-        while len(active):
-            cur = node[active]
-            k = slot[active]
-            child = self.children[self.child_start[cur] + k]
-            truth, alt = self.status(child, active, x, frame)
-            if alt.any():
-                levels[active[alt]] += 1
-            is_true = truth == 1.0
-            is_false = truth == 0.0
-            unknown = np.isnan(truth)
-            nxt = np.full(len(active), -1, dtype=np.intp)  # the node to enter, -1: none
-            nxt[is_true] = child[is_true]
-            more = k + 1 < self.child_count[cur]
-            # A false child: test the next sibling, or enter it when it is implied true.
-            step = is_false & more
-            if step.any():
-                sib = self.children[self.child_start[cur[step]] + k[step] + 1]
-                implied = self.implied[sib]
-                idx = np.flatnonzero(step)
-                nxt[idx[implied]] = sib[implied]
-                slot[active[idx[~implied]]] = k[idx[~implied]] + 1
-            no_true = is_false & ~more
-            if unknown.any():
-                if strategy in ("none", "weightedConfidence", "aggregateNodes"):
-                    # "none": an unknown predicate counts as false (PMML 4.4 TreeModel).
-                    step_u = unknown & more
-                    slot[active[step_u]] = k[step_u] + 1
-                    no_true |= unknown & ~more
-                elif strategy == "nullPrediction":
-                    result[active[unknown]] = NO_NODE
-                elif strategy == "lastPrediction":
-                    result[active[unknown]] = cur[unknown]
-                else:  # defaultChild: follow it without testing its predicate
-                    dc = self.default_child[cur[unknown]]
-                    idx = np.flatnonzero(unknown)
-                    bad = dc < 0
-                    if bad.any():
-                        lines = self.lines[cur[idx[bad]]].tolist()
-                        frame.fail(np.isin(all_rows, active[idx[bad]]), _no_default_child(lines))
-                        result[active[idx[bad]]] = _FAILED
-                    nxt[idx[~bad]] = dc[~bad]
-                    levels[active[idx[~bad]]] += 1
-            if no_true.any():
-                ends = cur[no_true]
-                if self.return_last:
-                    # "Return the parent Node only if it specifies a score" (JPMML).
-                    result[active[no_true]] = np.where(self.has_score[ends], ends, NO_NODE)
-                else:
-                    result[active[no_true]] = NO_NODE
-            entered = nxt >= 0
-            if entered.any():
-                rows_in = active[entered]
-                target = nxt[entered]
-                node[rows_in] = target
-                slot[rows_in] = 0
-                leaf = self.is_leaf[target]
-                result[rows_in[leaf]] = target[leaf]
-            active = active[result[active] == _RUNNING]
-        ended = result >= 0
-        scoreless = np.zeros(n, dtype=bool)
-        scoreless[ended] = ~self.has_score[result[ended]]
-        if scoreless.any():
-            lines = self.lines[result[scoreless]].tolist()
-            frame.fail(scoreless, _no_score(lines, frame.rows[scoreless].tolist()))
-            result[scoreless] = _FAILED
-        result[result == _FAILED] = NO_NODE
-        return result, levels
+    def exotic_truth(self, node: int, rows: IntArray, frame: Frame) -> tuple[Array, BoolArray]:
+        """An exotic node's predicate over ``rows``, and where a surrogate was decided by an
+        alternative (JPMML counts it as a missing level)."""
+        ex = self.exotic[node]
+        if ex is None:  # pragma: no cover - only flagged nodes get here
+            raise TypeError("not an exotic node")
+        sub = frame.subset(rows, {})
+        out = ex.parts[0](sub)
+        alternative = np.zeros(len(rows), dtype=bool)
+        for part in ex.parts[1:]:
+            todo = np.flatnonzero(np.isnan(out))
+            if not len(todo):
+                break
+            out[todo] = part(sub.subset(todo, {}))
+            alternative[todo[~np.isnan(out[todo])]] = True
+        return out, alternative
 
 
-def _no_default_child(lines: list[int]) -> Callable[[int], EvaluationError]:
-    def make(r: int) -> EvaluationError:
-        return EvaluationError(
-            f"the record has a missing value at a Node (line {lines[0]}) without the defaultChild attribute "
-            f"that missingValueStrategy defaultChild needs", row=r)
+def read_columns(frame: Frame, columns: Sequence[_Column]) -> Array:
+    """Test columns over the frame's rows, one row per column (coded where needed), read with
+    :meth:`Frame.peek`: an invalid value fails its record only where a test reads it."""
+    if columns and all(col.vocabulary is None for col in columns):
+        # One stacking call instead of a row assignment per column (a few records' cost).
+        return np.array([frame.peek(col.name) for col in columns], dtype=np.float64)
+    x = np.zeros((max(len(columns), 1), frame.n))
+    for j, col in enumerate(columns):
+        values = frame.peek(col.name)
+        if col.vocabulary is None:
+            x[j] = values
+        else:
+            vocab = col.vocabulary
+            x[j] = np.fromiter((np.nan if v is None or v != v else vocab.get(v, -1) for v in values.tolist()),
+                               dtype=np.float64, count=frame.n)
+    return x
 
-    return make
 
+def finish(child_count: IntArray, children: IntArray, column: IntArray, op_mask: npt.NDArray[np.int64],
+           threshold: Array, set_row: IntArray | int, default_child: IntArray | int, flags: dict[int, BoolArray],
+           exotic: tuple[_Exotic | None, ...], columns: tuple[_Column, ...], set_table: BoolArray, mvs: str,
+           ntc: str, ids: tuple[str, ...], scores: Array, lines: npt.NDArray[np.int32]) -> FlatTree:
+    """The node rows of the walk (``kernels.trees`` layout): the one place both builders meet."""
+    m = len(child_count)
+    nd = np.zeros((m, kt.NODE_FIELDS), dtype=np.int32)
+    if m > 1:
+        np.cumsum(child_count[:-1], out=nd[1:, kt.N_START])
+    nd[:, kt.N_COUNT] = child_count
+    nd[:, kt.N_COLUMN] = column
+    nd[:, kt.N_MASK] = op_mask
+    nd[:, kt.N_SET] = set_row
+    nd[:, kt.N_DEFAULT] = default_child
+    for bit, where in flags.items():
+        nd[where, kt.N_FLAGS] |= bit
+    kids = children.astype(np.int32) if len(children) else np.zeros(1, dtype=np.int32)
+    return FlatTree(nd, threshold, kids, set_table, exotic, columns, mvs, ntc == "returnLastPrediction", ids, scores,
+                    lines)
 
-def _no_score(lines: list[int], rows: list[int]) -> Callable[[int], EvaluationError]:
-    by_row = dict(zip(rows, lines, strict=True))
-
-    def make(r: int) -> EvaluationError:
-        line = by_row.get(r, lines[0])
-        return EvaluationError(f"the record ends in a Node (line {line}) without a score attribute",
-                               row=r)
-
-    return make
 
 
 # -- compiling -----------------------------------------------------------------------------------
@@ -568,7 +394,6 @@ def build_flat(model: Element, nodes: list[ParsedNode], env: ModelEnv) -> FlatTr
     # A test's identity (field, operator, value text) to recognise a sibling's complement.
     signature: list[tuple[Any, ...] | None] = [None] * m
     child_count = [0] * m
-    child_start = [0] * m
     flat_children: list[int] = []
     default_child = np.full(m, -1, dtype=np.intp)
     has_score = [False] * m
@@ -592,7 +417,6 @@ def build_flat(model: Element, nodes: list[ParsedNode], env: ModelEnv) -> FlatTr
             score_texts.append(nd.score)
             score_at.append(i)
         ch = nd.children
-        child_start[i] = len(flat_children)
         child_count[i] = len(ch)
         if ch:
             flat_children.extend(ch)
@@ -724,19 +548,13 @@ def build_flat(model: Element, nodes: list[ParsedNode], env: ModelEnv) -> FlatTr
     for r, (_, members) in enumerate(b.sets):
         for code in members:
             set_table[r, code + 1] = True
-    children = np.asarray(flat_children, dtype=np.intp) if flat_children else np.zeros(1, dtype=np.intp)
-    counts = np.asarray(child_count, dtype=np.intp)
-    return FlatTree(
-        n_nodes=m, child_start=np.asarray(child_start, dtype=np.intp), child_count=counts, children=children,
-        is_leaf=counts == 0, column=np.asarray(column, dtype=np.intp), op_mask=np.asarray(op_mask, dtype=np.int64),
-        threshold=threshold, set_row=set_row, unknown_if_missing=np.asarray(unknown_if_missing, dtype=bool),
-        implied=implied, exotic=tuple(exotic),
-        is_exotic=np.array([e is not None for e in exotic], dtype=bool),
-        has_exotic=any(e is not None for e in exotic), default_child=default_child,
-        has_score=np.asarray(has_score, dtype=bool),
-        columns=tuple(b.columns), set_table=set_table, missing_strategy=mvs, return_last=ntc == "returnLastPrediction",
-        ids=tuple(ids), scores=scores, lines=np.asarray(lines, dtype=np.int32),
-    )
+    flags = {kt.F_IMPLIED: implied, kt.F_UNKNOWN: np.asarray(unknown_if_missing, dtype=bool),
+             kt.F_SCORE: np.asarray(has_score, dtype=bool),
+             kt.F_EXOTIC: np.array([e is not None for e in exotic], dtype=bool)}
+    return finish(np.asarray(child_count, dtype=np.intp), np.asarray(flat_children, dtype=np.intp),
+                  np.asarray(column, dtype=np.intp), np.asarray(op_mask, dtype=np.int64), threshold, set_row,
+                  default_child, flags, tuple(exotic), tuple(b.columns), set_table, mvs, ntc, tuple(ids), scores,
+                  np.asarray(lines, dtype=np.int32))
 
 
 def _implied(prev: tuple[Any, ...] | None, sig: tuple[Any, ...] | None) -> bool:
@@ -983,8 +801,6 @@ def bulk_flat(model: Element, nodes: TableNodes, env: ModelEnv) -> FlatTree | No
     counts = np.bincount(nodes.parent[1:], minlength=m).astype(np.intp) if m > 1 else np.zeros(m, dtype=np.intp)
     if split == "binarySplit" and ((counts != 0) & (counts != 2)).any():
         return None
-    child_start = np.zeros(m, dtype=np.intp)
-    np.cumsum(counts[:-1], out=child_start[1:])
     # Entered without a test: True, or the complement of the previous sibling (see _implied).
     implied = np.zeros(m, dtype=bool)
     if len(kids) > 1:
@@ -1011,16 +827,9 @@ def bulk_flat(model: Element, nodes: TableNodes, env: ModelEnv) -> FlatTree | No
         for i, text in zip(np.flatnonzero(has_id).tolist(), nodes.texts(nodes.rows[has_id], "id").tolist(),
                            strict=True):
             ids[i] = text.decode("utf-8")
-    return FlatTree(
-        n_nodes=m, child_start=child_start, child_count=counts, children=kids if len(kids) else np.zeros(1, np.intp),
-        is_leaf=counts == 0, column=column, op_mask=op_mask, threshold=threshold,
-        # Read-only views of one value where every node has the same (no memory per node).
-        set_row=np.broadcast_to(np.intp(-1), (m,)), unknown_if_missing=unknown_if_missing, implied=implied,
-        exotic=(None,) * m, is_exotic=np.broadcast_to(False, (m,)), has_exotic=False,
-        default_child=np.broadcast_to(np.intp(-1), (m,)), has_score=has_score, columns=tuple(b.columns),
-        set_table=np.zeros((1, 1), dtype=bool), missing_strategy=mvs, return_last=ntc == "returnLastPrediction",
-        ids=tuple(ids), scores=scores, lines=table.lines[nodes.rows],
-    )
+    flags = {kt.F_IMPLIED: implied, kt.F_UNKNOWN: unknown_if_missing, kt.F_SCORE: has_score}
+    return finish(counts, kids, column, op_mask, threshold, -1, -1, flags, (None,) * m, tuple(b.columns),
+                  np.zeros((1, 1), dtype=bool), mvs, ntc, tuple(ids), scores, table.lines[nodes.rows])
 
 
 def _number(text: bytes) -> float:

@@ -1,8 +1,7 @@
 """TreeModel: decision trees for classification and regression (PMML 4.4 "TreeModel").
 
-The nodes are compiled into flat arrays and walked by all rows at once (see
-:mod:`pmserve.pmml._tree_flat`, which is also the API ensembles use).  Results follow
-JPMML-Evaluator:
+The nodes are compiled into node arrays (:mod:`pmserve.pmml.trees.nodes`) and walked by the
+compiled walker (:mod:`pmserve.pmml.trees.walk`).  Results follow JPMML-Evaluator:
 
 * the predicted value is the final Node's score, typed by the target;
 * probabilities come from the final Node's ScoreDistributions - their probability attributes
@@ -27,19 +26,22 @@ with the same results as the element-by-element path, which takes every other tr
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from pmserve.errors import EvaluationError, excerpt
-from pmserve.pmml._forest import PAIRS, Forest, build_forest
-from pmserve.pmml._tree_flat import (
+from pmserve.pmml.compiler import CompiledModel, ModelEnv, Predictor, register
+from pmserve.pmml.document.element import Element
+from pmserve.pmml.document.node_table import K_SCORE, NodeTable
+from pmserve.pmml.fields.frame import Frame
+from pmserve.pmml.fields.types import Array, DataType, parse_number, parse_scalar
+from pmserve.pmml.kernels import trees as kt
+from pmserve.pmml.results.prediction import Prediction
+from pmserve.pmml.trees.nodes import (
     FlatTree,
-    IntArray,
     ParsedNode,
     TableNodes,
     build_flat,
@@ -48,13 +50,7 @@ from pmserve.pmml._tree_flat import (
     parse_nodes,
     table_nodes,
 )
-from pmserve.pmml._tree_scalar import MAX_ROWS as SCALAR_MAX_ROWS
-from pmserve.pmml.compiler import CompiledModel, ModelEnv, Predictor, register
-from pmserve.pmml.document.element import Element
-from pmserve.pmml.document.node_table import K_SCORE, NodeTable
-from pmserve.pmml.fields.frame import Frame
-from pmserve.pmml.fields.types import Array, DataType, parse_number, parse_scalar
-from pmserve.pmml.results.prediction import Prediction
+from pmserve.pmml.trees.walk import IntArray, Walker, join
 
 __all__ = ["TreePredictor", "compile_tree"]
 
@@ -73,20 +69,6 @@ class _Classes:
 
 @register("TreeModel")
 def compile_tree(el: Element, env: ModelEnv) -> CompiledModel | None:
-    compiled = _compile_tree(el, env)
-    if compiled is not None and isinstance(compiled.predictor, TreePredictor) and _stands_alone(env):
-        return dataclasses.replace(compiled, predictor=compiled.predictor.with_forest())
-    return compiled
-
-
-def _stands_alone(env: ModelEnv) -> bool:
-    """The document's own model, not a segment: an ensemble walks its trees together
-    (``_ensemble``), and a forest per tree there would only cost memory."""
-    parent = env.scope.parent
-    return parent is not None and parent.parent is None
-
-
-def _compile_tree(el: Element, env: ModelEnv) -> CompiledModel | None:
     fast = _compile_bulk(el, env)
     if fast is not None:
         return fast
@@ -415,7 +397,7 @@ def _classes(nodes: list[ParsedNode], dtype: DataType, declared: tuple[Any, ...]
 @dataclass(frozen=True)
 class TreePredictor:
     """A tree whose every record ends in one node: its tables stay readable, so that an ensemble
-    of such trees can score them all at once (:mod:`pmserve.pmml._ensemble`)."""
+    of such trees can score them all at once (:mod:`pmserve.pmml.trees.ensemble`)."""
 
     flat: FlatTree
     dtype: DataType
@@ -425,26 +407,10 @@ class TreePredictor:
     #: Per node, and "no node" last: entity id and predicted value.
     ids: Array
     values: Array
-    #: The tree as a forest of one (``_forest``), and per forest node the node a record ending
-    #: there ends in (-1: the general walk decides): a plain binary tree's fast walk.
-    forest: Forest | None = None
-    ends: IntArray | None = None
-
-    def with_forest(self) -> TreePredictor:
-        forest = build_forest([self.flat])
-        if forest is None:
-            return self
-        src = forest.source
-        known = np.flatnonzero(src >= 0)
-        usable = self.flat.has_score[src[known]]
-        if self.classes is not None:
-            usable &= ~self.classes.undefined[src[known]]
-        ends = np.full(len(src), -1, dtype=np.intp)
-        ends[known[usable]] = src[known[usable]]
-        return dataclasses.replace(self, forest=forest, ends=ends)
+    walker: Walker
 
     def __call__(self, frame: Frame) -> Prediction:
-        nodes, levels = self._walk(frame)
+        nodes, levels, _ = self.walker.walk(frame)
         if self.classes is None:
             return Prediction(frame.n, self.dtype, self.values[nodes], entity_id=self.ids[nodes])
         classes = self.classes
@@ -458,36 +424,9 @@ class TreePredictor:
         return Prediction(frame.n, self.dtype, self.values[nodes], classes.categories, probs, confidences=confs,
                           entity_id=self.ids[nodes])
 
-    def _walk(self, frame: Frame) -> tuple[IntArray, npt.NDArray[np.int64]]:
-        """Final node (-1 none) and missing levels met, per row: records with a missing value, or
-        that the forest cannot finish, take the general walk."""
-        forest, ends = self.forest, self.ends
-        n = frame.n
-        # A few records walk faster one by one in plain Python (``_tree_scalar``, via FlatTree.walk)
-        # than through the forest's numpy steps.
-        if forest is None or ends is None or n <= SCALAR_MAX_ROWS:
-            return self.flat.walk(frame)
-        x = forest.inputs(frame)
-        held = frame.deferred_rows(forest.columns)  # left to the general walk, which claims
-        if held is not None and held.all():
-            return self.flat.walk(frame)
-        nodes = np.empty(n, dtype=np.intp)
-        for r0 in range(0, n, PAIRS):
-            nodes[r0:r0 + PAIRS] = ends[forest.walk(x[r0:r0 + PAIRS])[0]]
-        redo = nodes < 0
-        if np.isnan(x).any():
-            redo |= np.isnan(x).any(axis=1)
-        if held is not None:
-            redo |= held
-        levels = np.zeros(n, dtype=np.int64)
-        if redo.any():
-            rows = np.flatnonzero(redo)
-            nodes[rows], levels[rows] = self.flat.walk(frame.subset(rows, {}))
-        return nodes, levels
-
 
 def _regression(flat: FlatTree, dtype: DataType) -> Predictor:
-    return TreePredictor(flat, dtype, None, 1.0, _ids(flat), np.append(flat.scores, np.nan))
+    return TreePredictor(flat, dtype, None, 1.0, _ids(flat), np.append(flat.scores, np.nan), join([flat]))
 
 
 def _ids(flat: FlatTree) -> Array:
@@ -498,7 +437,7 @@ def _ids(flat: FlatTree) -> Array:
 
 
 def _classification(flat: FlatTree, classes: _Classes, dtype: DataType, penalty: float) -> Predictor:
-    return TreePredictor(flat, dtype, classes, penalty, _ids(flat), classes.values)
+    return TreePredictor(flat, dtype, classes, penalty, _ids(flat), classes.values, join([flat]))
 
 
 def _fail_undefined(frame: Frame, nodes: IntArray, classes: _Classes) -> IntArray:
@@ -513,6 +452,7 @@ def _fail_undefined(frame: Frame, nodes: IntArray, classes: _Classes) -> IntArra
 def _blended(flat: FlatTree, classes: _Classes, dtype: DataType, record_counts: Array) -> Predictor:
     """weightedConfidence / aggregateNodes: rows with unknown splits blend several nodes."""
     ids = _ids(flat)
+    walker = join([flat])
     weighted = flat.missing_strategy == "weightedConfidence"
     k = len(classes.categories)
     conf_table = classes.confidences if classes.confidences is not None else classes.probabilities
@@ -583,10 +523,14 @@ def _blended(flat: FlatTree, classes: _Classes, dtype: DataType, record_counts: 
         conf = np.full((n, k), np.nan)
         prob = np.full((n, k), np.nan)
         if n:
-            x = flat.inputs(frame)
-            rows = np.arange(n, dtype=np.intp)
-            root, _ = flat.status(np.zeros(n, dtype=np.intp), rows, x, frame)
-            go = np.flatnonzero(root == 1.0)
+            # The walker decides every record that meets no unknown predicate; the others blend.
+            x = walker.inputs(frame)
+            nodes, _, outcome = walker.walk(frame, x)
+            one = np.flatnonzero(nodes >= 0)
+            at = nodes[one]
+            conf[one] = np.where(flat.is_leaf[at, None] | weighted, conf_table[at], classes.counts[at])
+            prob[one] = classes.probabilities[at]
+            go = np.flatnonzero(outcome == kt.BLEND)
             if len(go):
                 nodes[go], conf[go], prob[go] = descend(0, go, x, frame)
         values = classes.values[nodes]

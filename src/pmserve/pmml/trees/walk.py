@@ -1,0 +1,237 @@
+"""The one tree walker: a tree, or all trees of an ensemble, over the records of a frame.
+
+The node arrays of the trees (:mod:`pmserve.pmml.trees.nodes`) are joined once into one set of
+arrays - node rows renumbered, children, value sets and input columns shared - and walked by the
+compiled kernel of :mod:`pmserve.pmml.kernels.trees`, record by record, whatever the number of
+records.  This module does what the kernel cannot:
+
+* reads the input columns (one matrix, each field once, whatever the number of trees);
+* evaluates the exotic predicates (compound, surrogate, string ordering) of the records that
+  reach one, and resumes their walk with the answer;
+* claims the deferred invalid values the walk read (a record fails only where a test reads an
+  invalid value, as in JPMML) and reports the records that end without a defaultChild or in a
+  Node without a score.
+
+Users: ``model`` (a TreeModel) and ``ensemble`` (a MiningModel's trees as one forest).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from pmserve.errors import EvaluationError
+from pmserve.pmml.fields.frame import Frame
+from pmserve.pmml.fields.types import Array
+from pmserve.pmml.kernels import trees as kt
+from pmserve.pmml.trees.nodes import FlatTree, _Column, read_columns
+
+IntArray = npt.NDArray[np.intp]
+BoolArray = npt.NDArray[np.bool_]
+Int64Array = npt.NDArray[np.int64]
+
+#: The final node of a record without a prediction.
+NO_NODE = -1
+#: What the kernel is handed as the columns read when it need not track them.
+_NO_READS = np.zeros((1, 1), dtype=np.bool_)
+
+
+@dataclass(frozen=True)
+class Walker:
+    """Trees joined for the kernel: node ``i`` of tree ``t`` is row ``offsets[t] + i``."""
+
+    flats: tuple[FlatTree, ...]
+    nd: npt.NDArray[np.int32]
+    threshold: Array
+    children: npt.NDArray[np.int32]
+    sets: BoolArray
+    trees: npt.NDArray[np.int64]  # per tree: root, strategy, returnLastPrediction, first test
+    #: Per child entry (position in ``children``): its test as column, operator bits, the entry
+    #: to go to when false and when true (``-(node + 1)``: the record ends in node; SLOW: the
+    #: general walk decides), and the threshold (``kernels.trees._walk_tests``).
+    tests: npt.NDArray[np.int32]
+    test_thr: Array
+    offsets: IntArray
+    columns: tuple[_Column, ...]
+
+    @functools.cached_property
+    def names(self) -> tuple[str, ...]:
+        return tuple(col.name for col in self.columns)
+
+    @functools.cached_property
+    def ones(self) -> Array:
+        return np.ones(len(self.trees))
+
+    def inputs(self, frame: Frame) -> Array:
+        """The test columns, one row per column (unclaimed: see :meth:`walk`)."""
+        return read_columns(frame, self.columns)
+
+    def walk(self, frame: Frame, x: Array | None = None) -> tuple[Int64Array, Int64Array, Int64Array]:
+        """One tree: the final node of each record (-1: none, also a failed record), the missing
+        levels met on the way (defaultChild taken, surrogate decided by an alternative), and the
+        kernel's outcome (``kernels.trees.BLEND``: a record the caller blends).
+
+        Records that fail (no defaultChild, a Node without a score) are reported with ``frame.fail``
+        except a blended tree's scoreless end, which is the caller's.
+        """
+        flat = self.flats[0]
+        x = self.inputs(frame) if x is None else x
+        held = frame.deferred_rows(self.names) if frame.errors.pending else None
+        track = held is not None and bool(held.any())
+        read = np.zeros((frame.n, len(self.columns) or 1), dtype=np.bool_) if track else _NO_READS
+        tree = self.trees[0]
+        state, seen = kt.walk_all(x, self.nd, self.threshold, self.children, self.sets, tree, self.tests,
+                                  self.test_thr, read, track)
+        if seen == 1 << kt.DONE and not track:
+            return state[:, 0], state[:, 2], state[:, 3]
+        while True:
+            if track:  # the values the walk read, claimed before what it reads next
+                for j, col in enumerate(self.columns):
+                    if read[:, j].any():
+                        frame.claim(col.name, np.flatnonzero(read[:, j]))
+                read[:] = False
+            rows = np.flatnonzero(state[:, 3] == kt.NEED)
+            if not len(rows):
+                break
+            # The exotic test each record stopped at: the root, or child ``slot`` of ``node``.
+            at = state[rows, 0]
+            tests = np.where(at < 0, 0, self.children[self.nd[np.maximum(at, 0), kt.N_START] + state[rows, 1]])
+            answers = np.empty(len(rows))
+            for node in np.unique(tests).tolist():
+                sel = np.flatnonzero(tests == node)
+                answers[sel], alt = flat.exotic_truth(node, rows[sel], frame)
+                state[rows[sel[alt]], 2] += 1
+            kt.resume(x, self.nd, self.threshold, self.children, self.sets, tree, rows, state, answers, read, track)
+        nodes, outcome = state[:, 0], state[:, 3]
+        failed = outcome == kt.FAIL_DEFAULT
+        if failed.any():
+            frame.fail(failed, _no_default_child(flat.lines[nodes[failed]].tolist(), frame.rows[failed].tolist()))
+        if flat.single_node:
+            scoreless = outcome == kt.FAIL_SCORE
+            if scoreless.any():
+                frame.fail(scoreless, _no_score(flat.lines[nodes[scoreless]].tolist(), frame.rows[scoreless].tolist()))
+            failed |= scoreless
+        nodes[failed | (outcome == kt.BLEND)] = NO_NODE
+        return nodes, state[:, 2], outcome
+
+    def accumulate(self, x: Array, kind: int, table: Array, weights: Array | None, single: bool, start: float,
+                   k: int) -> tuple[Array, Int64Array, BoolArray]:
+        """All trees over every record, added tree by tree (``kernels.trees.walk_forest``)."""
+        w = self.ones if weights is None else weights
+        acc, first, bad = kt.walk_forest(x, self.nd, self.threshold, self.children, self.sets, self.trees,
+                                         self.tests, self.test_thr, kind, table, w, weights is not None, single,
+                                         start, k)
+        return acc, first, bad
+
+
+def join(flats: Sequence[FlatTree]) -> Walker:
+    """The trees' node arrays as one: each input column once, each tree's rows renumbered."""
+    columns: list[_Column] = []
+    index: dict[tuple[str, int], int] = {}
+    parts: list[npt.NDArray[np.int32]] = []
+    kids: list[npt.NDArray[np.int32]] = []
+    set_tables: list[BoolArray] = []
+    trees = np.zeros((len(flats), 4), dtype=np.int64)
+    offsets = np.zeros(len(flats), dtype=np.intp)
+    nodes = edges = set_rows = 0
+    for t, flat in enumerate(flats):
+        # A coded column is the tree's own (its codes are); a numeric field is read once for all.
+        colmap = np.array([index.setdefault((c.name, 0 if c.vocabulary is None else id(c.vocabulary)),
+                                            len(index)) for c in flat.columns] or [0], dtype=np.int32)
+        for c in flat.columns:
+            if index[(c.name, 0 if c.vocabulary is None else id(c.vocabulary))] == len(columns):
+                columns.append(c)
+        nd = flat.nd.copy() if len(flats) > 1 else flat.nd
+        if len(flats) > 1:
+            nd[:, kt.N_START] += edges
+            nd[:, kt.N_COLUMN] = colmap[nd[:, kt.N_COLUMN]]
+            nd[:, kt.N_DEFAULT] = np.where(nd[:, kt.N_DEFAULT] >= 0, nd[:, kt.N_DEFAULT] + nodes, -1)
+            nd[:, kt.N_SET] = np.where(nd[:, kt.N_SET] >= 0, nd[:, kt.N_SET] + set_rows, -1)
+        parts.append(nd)
+        used = int(flat.nd[:, kt.N_COUNT].sum())  # (a lone root has one placeholder child)
+        kids.append(flat.children[:used] + nodes if len(flats) > 1 else flat.children)
+        set_tables.append(flat.set_table)
+        trees[t] = (nodes, flat.strategy_code, flat.return_last, 0)
+        offsets[t] = nodes
+        nodes += flat.n_nodes
+        edges += used
+        set_rows += len(flat.set_table)
+    if len(flats) == 1:
+        nd, threshold, children, sets = parts[0], flats[0].threshold, kids[0], set_tables[0]
+        columns = list(flats[0].columns)
+    else:
+        width = max(s.shape[1] for s in set_tables)
+        sets = np.zeros((set_rows, width), dtype=np.bool_)
+        row = 0
+        for s in set_tables:
+            sets[row:row + len(s), :s.shape[1]] = s
+            row += len(s)
+        nd, threshold = np.concatenate(parts), np.concatenate([f.threshold for f in flats])
+        children = np.concatenate(kids).astype(np.int32)
+    tests, test_thr, trees[:, 3] = _tests(nd, threshold, children, offsets, trees[:, 2] != 0)
+    return Walker(tuple(flats), nd, threshold, children, sets, trees, tests, test_thr, offsets, tuple(columns))
+
+
+def _tests(nd: npt.NDArray[np.int32], threshold: Array, children: npt.NDArray[np.int32],
+           roots: IntArray, return_last: BoolArray) -> tuple[npt.NDArray[np.int32], Array, Int64Array]:
+    """The child entries as tests (see ``Walker.tests``), and each tree's first test.
+
+    A child's test true: the child is entered (its first child's test next, or the record ends in
+    it); false: the next sibling's test, or the sibling itself when it is implied, or after the
+    last child the parent (returnLastPrediction, a parent with a score).  A tree with an
+    exotic or set test, or whose root is not always true, starts at SLOW (the general walk)."""
+    m = len(nd)
+    count, start, flags = nd[:, kt.N_COUNT], nd[:, kt.N_START], nd[:, kt.N_FLAGS]
+    n_entries = int(count.sum())
+    entry = np.arange(n_entries, dtype=np.int64)
+    parent = np.repeat(np.arange(m), count)
+    child = children[:n_entries].astype(np.intp)
+
+    def enter(node: IntArray) -> Int64Array:
+        out: Int64Array = np.where(count[node] > 0, start[node], -node - 1).astype(np.int64)
+        return out
+
+    last = entry - start[parent] == count[parent] - 1
+    sibling = child[np.minimum(entry + 1, max(n_entries - 1, 0))]
+    implied = ~last & ((flags[sibling] & kt.F_IMPLIED) != 0)
+    tests = np.empty((max(n_entries, 1), 4), dtype=np.int32)
+    tests[:n_entries, kt.T_COLUMN] = nd[child, kt.N_COLUMN]
+    tests[:n_entries, kt.T_MASK] = nd[child, kt.N_MASK]
+    tests[:n_entries, kt.T_TRUE] = enter(child)
+    tree = np.searchsorted(roots, np.arange(m), side="right") - 1
+    # No child true: the record ends in the parent where noTrueChildStrategy says so.
+    dead_end = np.where(return_last[tree[parent]] & ((flags[parent] & kt.F_SCORE) != 0), -parent - 1, kt.SLOW)
+    tests[:n_entries, kt.T_FALSE] = np.where(last, dead_end, np.where(implied, enter(sibling), entry + 1))
+    # isMissing / isNotMissing have no threshold: any outcome of a present value answers them.
+    test_thr = np.nan_to_num(threshold[child], nan=0.0)
+    unfit = ((flags[child] & kt.F_EXOTIC) != 0) | (nd[child, kt.N_SET] >= 0)
+    bad = np.bincount(tree[parent[unfit]], minlength=len(roots)) > 0
+    bad |= (nd[roots, kt.N_MASK] != kt.ALWAYS) | ((flags[roots] & kt.F_EXOTIC) != 0)
+    first = np.where(bad, kt.SLOW, enter(roots))
+    return tests, test_thr if n_entries else np.zeros(1), first
+
+
+def _no_default_child(lines: list[int], rows: list[int]) -> Callable[[int], EvaluationError]:
+    by_row = dict(zip(rows, lines, strict=True))
+
+    def make(r: int) -> EvaluationError:
+        return EvaluationError(
+            f"the record has a missing value at a Node (line {by_row.get(r, lines[0])}) without the defaultChild "
+            f"attribute that missingValueStrategy defaultChild needs", row=r)
+
+    return make
+
+
+def _no_score(lines: list[int], rows: list[int]) -> Callable[[int], EvaluationError]:
+    by_row = dict(zip(rows, lines, strict=True))
+
+    def make(r: int) -> EvaluationError:
+        line = by_row.get(r, lines[0])
+        return EvaluationError(f"the record ends in a Node (line {line}) without a score attribute",
+                               row=r)
+
+    return make
