@@ -186,7 +186,7 @@ def online_latency(models: Path, rows: int) -> dict[str, Any]:
     url, params = f"http://127.0.0.1:{port}", {"accesskey": key}
     try:
         with httpx.Client(base_url=url, timeout=60) as client:
-            for _ in range(100):
+            for _ in range(600):  # a first start on a machine compiles the engine's kernels
                 try:
                     if client.get("/ready").status_code == 200:
                         break
