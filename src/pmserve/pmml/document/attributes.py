@@ -144,10 +144,13 @@ def choice(el: Element, attr: str, allowed: Sequence[str], problems: Problems, d
 
 
 def parsed(el: Element, attr: str, parse: Callable[[str], T], problems: Problems, *,
-           required: bool = False) -> T | None:
+           required: bool = False, default: str | None = None) -> T | None:
     """An attribute whose text ``parse`` reads (a value of a field's dataType, say): None when absent
-    (a problem if ``required``); None, and a problem quoting ``parse``'s ValueError, when it fails."""
+    (a problem if ``required``) unless a ``default`` text stands in for it; None, and a problem
+    quoting ``parse``'s ValueError, when it fails."""
     found = el.get(attr)
+    if found is None:
+        found = default
     if found is None:
         if required:
             problems.invalid(f"attribute {attr} is required", el)

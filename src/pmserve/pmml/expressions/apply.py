@@ -7,6 +7,7 @@ says what an invalid result (an undefined value from defined arguments) becomes.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -19,7 +20,7 @@ from pmserve.pmml.expressions.functions import BUILTINS
 from pmserve.pmml.expressions.java_regex import UntranslatableRegex, translate
 from pmserve.pmml.fields.frame import Expr, Frame
 from pmserve.pmml.fields.schema import parse_dtype
-from pmserve.pmml.fields.types import Array, DataType, empty, is_missing
+from pmserve.pmml.fields.types import Array, DataType, empty, is_missing, parse_scalar
 
 if TYPE_CHECKING:
     from pmserve.pmml.expressions.transformations import ExpressionCompiler
@@ -181,8 +182,8 @@ def _user_function(c: ExpressionCompiler, el: Element, define: Element, args: li
 def _wrap(c: ExpressionCompiler, el: Element, core: Expr, args: list[Expr]) -> Expr:
     """mapMissingTo, defaultValue and invalidValueTreatment around the function's result."""
     dtype = core.dtype
-    mm = c.typed_attr(el.get("mapMissingTo"), dtype, el, "mapMissingTo")
-    dv = c.typed_attr(el.get("defaultValue"), dtype, el, "defaultValue")
+    mm = attribute.parsed(el, "mapMissingTo", partial(parse_scalar, dtype), c.problems)
+    dv = attribute.parsed(el, "defaultValue", partial(parse_scalar, dtype), c.problems)
     treatment = attribute.choice(el, "invalidValueTreatment", ("returnInvalid", "asIs", "asMissing"), c.problems,
                                  "returnInvalid") or "returnInvalid"
     name = el.get("function")

@@ -3,6 +3,7 @@ NormDiscrete, Discretize and MapValues, and the LinearNorm / InlineTable readers
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -64,7 +65,7 @@ def norm_discrete(c: ExpressionCompiler, el: Element) -> Expr | None:
     src = c.ref(name, el)
     if src is None:
         return None
-    value = c.typed_attr(el.get("value") or "", src.dtype, el, "value")
+    value = attribute.parsed(el, "value", partial(parse_scalar, src.dtype), c.problems, default="")
     mm_value = attribute.number(el, "mapMissingTo", c.problems)
     repl = mm_value if mm_value is not None else np.nan
 
@@ -88,11 +89,10 @@ def discretize(c: ExpressionCompiler, el: Element) -> Expr | None:
         if iv is None:
             c.problems.invalid("DiscretizeBin needs an Interval", b)
             continue
-        bins.append((parse_interval(iv, c.problems), c.typed_attr(b.get("binValue") or "", dtype, b, "binValue")))
-    mm = el.get("mapMissingTo")
-    repl = c.typed_attr(mm, dtype, el, "mapMissingTo") if mm is not None else None
-    dv = el.get("defaultValue")
-    default = c.typed_attr(dv, dtype, el, "defaultValue") if dv is not None else None
+        bin_value = attribute.parsed(b, "binValue", partial(parse_scalar, dtype), c.problems, default="")
+        bins.append((parse_interval(iv, c.problems), bin_value))
+    repl = attribute.parsed(el, "mapMissingTo", partial(parse_scalar, dtype), c.problems)
+    default = attribute.parsed(el, "defaultValue", partial(parse_scalar, dtype), c.problems)
 
     def fn(frame: Frame) -> Array:
         x = src.fn(frame)
@@ -136,10 +136,8 @@ def map_values(c: ExpressionCompiler, el: Element) -> Expr | None:
             # Rows lacking a column or holding an unreadable key can never match an input.
             continue
         lookup.setdefault(key, val)
-    mm = el.get("mapMissingTo")
-    repl = c.typed_attr(mm, dtype, el, "mapMissingTo") if mm is not None else None
-    dv = el.get("defaultValue")
-    default = c.typed_attr(dv, dtype, el, "defaultValue") if dv is not None else None
+    repl = attribute.parsed(el, "mapMissingTo", partial(parse_scalar, dtype), c.problems)
+    default = attribute.parsed(el, "defaultValue", partial(parse_scalar, dtype), c.problems)
 
     def fn(frame: Frame) -> Array:
         xs = [s.fn(frame) for s in srcs]

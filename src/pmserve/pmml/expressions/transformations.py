@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -186,7 +187,7 @@ class ExpressionCompiler:
         mm = el.get("mapMissingTo")
         if mm is None:
             return src
-        repl = self.typed_attr(mm, src.dtype, el, "mapMissingTo")
+        repl = attribute.parsed(el, "mapMissingTo", partial(parse_scalar, src.dtype), self.problems)
         return Expr(src.dtype, src.optype, map_missing(src.fn, repl))
 
     def ref(self, name: str, el: Element) -> Expr | None:
@@ -220,14 +221,7 @@ class ExpressionCompiler:
 
 
     # -- helpers ------------------------------------------------------------------------------
-    def typed_attr(self, text: str | None, dtype: DataType, el: Element, attr: str) -> Any:
-        if text is None:
-            return None
-        try:
-            return parse_scalar(dtype, text)
-        except ValueError as exc:
-            self.problems.invalid(f"{attr}: {exc}", el)
-            return None
+
 
 
 _COMPILERS: dict[str, Callable[[ExpressionCompiler, Element], Expr | None]] = {
