@@ -70,6 +70,11 @@ class DocumentError(PmserveError):
         self.element = element
         self.line = line
 
+    def render(self, first_row: int | None = 0) -> str:
+        if self.element is None or self.line is None:
+            return self.text
+        return f"{self.element} (line {self.line}): {self.text}"
+
 
 class InvalidMarkupError(DocumentError):
     """The document is not well-formed, not PMML, or breaks a rule of the PMML schema."""

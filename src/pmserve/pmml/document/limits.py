@@ -67,7 +67,7 @@ def too_deep(depth: int, limits: Limits, *, line: int | None = None, what: str =
 
 def too_many_attributes(count: int, tag: str, limits: Limits, line: int | None) -> InvalidMarkupError:
     return InvalidMarkupError(
-        f"element {tag} has {count} attributes; the limit is {limits.max_attributes} "
+        f"{count} attributes; the limit is {limits.max_attributes} "
         f"(PMSERVE_MAX_XML_ATTRIBUTES)", element=tag, line=line)
 
 

@@ -15,13 +15,13 @@ class Problems:
 
     def warn(self, message: str, el: Element | None) -> None:
         """Something JPMML-Evaluator tolerates too: loaded, but worth telling the deployer."""
-        self.warnings.append(_located(message, el))
+        self.warnings.append(DocumentError(_cut(message), element=_tag(el), line=_line(el)).message)
 
     def invalid(self, message: str, el: Element | None) -> None:
-        self.items.append(InvalidMarkupError(_located(message, el), element=_tag(el), line=_line(el)))
+        self.items.append(InvalidMarkupError(_cut(message), element=_tag(el), line=_line(el)))
 
     def unsupported(self, message: str, el: Element | None) -> None:
-        self.items.append(UnsupportedMarkupError(_located(message, el), element=_tag(el), line=_line(el)))
+        self.items.append(UnsupportedMarkupError(_cut(message), element=_tag(el), line=_line(el)))
 
     def add(self, error: DocumentError) -> None:
         self.items.append(error)
@@ -39,17 +39,14 @@ def _tag(el: Element | None) -> str | None:
 
 
 def _line(el: Element | None) -> int | None:
-    return el.line if el is not None and el.line else None
+    return el.line if el is not None else None
 
 
 #: A document problem's message is cut here: it may quote an attribute megabytes long.
 _MESSAGE_CHARS = 1000
 
 
-def _located(message: str, el: Element | None) -> str:
+def _cut(message: str) -> str:
     if len(message) > _MESSAGE_CHARS:
-        message = f"{message[:_MESSAGE_CHARS]}... ({len(message)} characters)"
-    if el is None:
-        return message
-    return f"{el.tag} (line {el.line}): {message}"
-
+        return f"{message[:_MESSAGE_CHARS]}... ({len(message)} characters)"
+    return message

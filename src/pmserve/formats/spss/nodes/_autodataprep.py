@@ -73,7 +73,7 @@ def compile_auto_data_prep(node: Node, inputs: Sequence[tuple[SpssField, ...]],
         model = pmml.load(document)
     except DocumentError as exc:
         raise type(exc)(f"{node.describe()}: its analysis cannot be run: {exc.message}",
-                        element=exc.element, line=exc.line, node=node.describe()) from None
+                        node=node.describe()) from None
     missing = [f.name for f in model.input_fields if f.name not in present]
     if missing:
         raise DocumentError(f"{node.describe()}: its analysis reads field(s) {', '.join(map(repr, missing))}, "
