@@ -18,7 +18,7 @@ empty is a value.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Sequence
 from typing import TypeVar
 
 from pmserve.pmml.document.element import Element
@@ -70,6 +70,16 @@ def text(el: Element, attr: str, problems: Problems, default: str | None = None,
         if required:
             problems.invalid(f"attribute {attr} is required", el)
         return default
+    return found
+
+
+def unique_id(el: Element, seen: Container[str], problems: Problems, what: str) -> str | None:
+    """The required ``id`` attribute of one of several entities, None (and a problem) if another
+    of them in ``seen`` has it already."""
+    found = text(el, "id", problems, required=True)
+    if found is not None and found in seen:
+        problems.invalid(f"{what} id {found!r} is used twice", el)
+        return None
     return found
 
 

@@ -7,7 +7,7 @@ the :class:`~pmserve.pmml.document.limits.Limits` before it is converted."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Container, Iterator, Mapping
 from typing import Any, NamedTuple, overload
 
 from lxml import etree
@@ -46,6 +46,10 @@ class Element(NamedTuple):
             if c.tag == tag:
                 return c
         return None
+
+    def find_any(self, tags: Container[str]) -> Element | None:
+        """The first child whose tag is one of ``tags`` (a predicate, an expression, a model)."""
+        return next((c for c in self.children if c.tag in tags), None)
 
     def findall(self, tag: str) -> list[Element]:
         return [c for c in self.children if c.tag == tag]

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import TypeVar
+
 from pmserve.errors import DocumentError, DocumentProblems, InvalidMarkupError, UnsupportedMarkupError
 from pmserve.pmml.document.element import Element
+
+T = TypeVar("T")
 
 
 class Problems:
@@ -32,6 +37,13 @@ class Problems:
     def raise_if_any(self) -> None:
         if self.items:
             raise DocumentProblems(self.items)
+
+
+def every(values: Iterable[T | None]) -> list[T] | None:
+    """All the values read from a list of elements, or None when any of them failed (each failure
+    recorded its own problem, so the whole list is read to report them all)."""
+    out = list(values)
+    return None if any(v is None for v in out) else [v for v in out if v is not None]
 
 
 def _tag(el: Element | None) -> str | None:

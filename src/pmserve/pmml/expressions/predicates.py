@@ -26,13 +26,6 @@ _OPERATORS = ("equal", "notEqual", "lessThan", "lessOrEqual", "greaterThan", "gr
               "isNotMissing")
 
 
-def find_predicate(el: Element) -> Element | None:
-    for c in el.children:
-        if c.tag in PREDICATE_TAGS:
-            return c
-    return None
-
-
 def compile_predicate(el: Element, c: ExpressionCompiler) -> PredicateFn | None:
     tag = el.tag
     if tag == "True":

@@ -77,9 +77,9 @@ class ExpressionCompiler:
     # -- entry points -------------------------------------------------------------------------
     def expression_of(self, parent: Element) -> Expr | None:
         """Compile the one expression child of ``parent`` (DerivedField, Apply argument, ...)."""
-        for c in parent.children:
-            if c.tag in EXPRESSION_TAGS:
-                return self.compile(c)
+        child = parent.find_any(EXPRESSION_TAGS)
+        if child is not None:
+            return self.compile(child)
         self.problems.invalid("expected an expression child (Constant, FieldRef, Apply, ...)", parent)
         return None
 

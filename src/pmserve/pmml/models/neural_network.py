@@ -23,6 +23,7 @@ import numpy.typing as npt
 from pmserve.pmml.compiler import CompiledModel, ModelEnv, register
 from pmserve.pmml.document import attributes as attribute
 from pmserve.pmml.document.element import Element
+from pmserve.pmml.document.problems import every
 from pmserve.pmml.expressions.casting import EXPRESSION_TAGS, cast_fn
 from pmserve.pmml.expressions.normalization import linear_norms
 from pmserve.pmml.expressions.vector_math import logit_inverse
@@ -154,32 +155,26 @@ def _inputs(el: Element, env: ModelEnv, ids: dict[str, int]) -> list[Callable[[F
     if inputs_el is None or not inputs_el.findall("NeuralInput"):
         env.problems.invalid("a NeuralNetwork needs a NeuralInputs element with at least one NeuralInput", el)
         return None
-    fns: list[Callable[[Frame], Array]] = []
-    ok = True
-    for ni in inputs_el.findall("NeuralInput"):
-        nid = attribute.text(ni, "id", env.problems, required=True)
-        df = ni.find("DerivedField")
-        if df is None:
-            env.problems.invalid("a NeuralInput needs a DerivedField", ni)
-        if nid is None or df is None:
-            ok = False
-            continue
-        if nid in ids:
-            env.problems.invalid(f"neural entity id {nid!r} is used twice", ni)
-            ok = False
-            continue
-        ids[nid] = len(ids)
-        expr = env.compiler.expression_of(df)
-        if expr is None:
-            ok = False
-            continue
-        dtype = parse_dtype(df, env.problems, default=DataType.DOUBLE)
-        if dtype.is_string:
-            # JPMML casts to the declared type and reads the value back as a number: a number declared
-            # string (STATISTICA's NormDiscrete) stays the same number; a text is parsed.
-            dtype = DataType.DOUBLE
-        fns.append(cast_fn(expr, dtype))
-    return fns if ok else None
+    return every(_input(ni, env, ids) for ni in inputs_el.findall("NeuralInput"))
+
+
+def _input(ni: Element, env: ModelEnv, ids: dict[str, int]) -> Callable[[Frame], Array] | None:
+    nid = attribute.unique_id(ni, ids, env.problems, "neural entity")
+    df = ni.find("DerivedField")
+    if df is None:
+        env.problems.invalid("a NeuralInput needs a DerivedField", ni)
+    if nid is None or df is None:
+        return None
+    ids[nid] = len(ids)
+    expr = env.compiler.expression_of(df)
+    if expr is None:
+        return None
+    dtype = parse_dtype(df, env.problems, default=DataType.DOUBLE)
+    if dtype.is_string:
+        # JPMML casts to the declared type and reads the value back as a number: a number declared
+        # string (STATISTICA's NormDiscrete) stays the same number; a text is parsed.
+        dtype = DataType.DOUBLE
+    return cast_fn(expr, dtype)
 
 
 def _layers(el: Element, env: ModelEnv, ids: dict[str, int]) -> list[_Layer] | None:
@@ -192,8 +187,7 @@ def _layers(el: Element, env: ModelEnv, ids: dict[str, int]) -> list[_Layer] | N
     net_width = attribute.number(el, "width", env.problems)
     net_altitude = attribute.number(el, "altitude", env.problems, 1.0)
     net_norm = attribute.choice(el, "normalizationMethod", _NORMALIZATIONS, env.problems, "none")
-    layers: list[_Layer] = []
-    ok = True
+    layers: list[_Layer | None] = []
     for layer_el in layer_els:
         activation = attribute.choice(layer_el, "activationFunction", _ACTIVATIONS_RBF, env.problems,
                                       net_activation)
@@ -201,18 +195,12 @@ def _layers(el: Element, env: ModelEnv, ids: dict[str, int]) -> list[_Layer] | N
             env.problems.invalid("attribute activationFunction is required (on the NeuralNetwork or the "
                                  "NeuralLayer)", layer_el)
         norm = attribute.choice(layer_el, "normalizationMethod", _NORMALIZATIONS, env.problems, net_norm)
-        if activation is None or norm is None:
-            ok = False
-            continue
         threshold = attribute.number(layer_el, "threshold", env.problems, net_threshold)
         width = attribute.number(layer_el, "width", env.problems, net_width)
         altitude = attribute.number(layer_el, "altitude", env.problems, net_altitude)
-        layer = _layer(layer_el, env, ids, activation, norm, threshold, width, altitude)
-        if layer is None:
-            ok = False
-            continue
-        layers.append(layer)
-    return layers if ok else None
+        layers.append(None if activation is None or norm is None
+                      else _layer(layer_el, env, ids, activation, norm, threshold, width, altitude))
+    return every(layers)
 
 
 def _layer(
@@ -226,59 +214,22 @@ def _layer(
     if threshold is None or altitude is None:
         return None
     known = dict(ids)  # connections may read inputs and neurons of earlier layers only
-    conns: list[list[tuple[int, float]]] = []
-    biases: list[float] = []
-    widths: list[float] = []
-    altitudes: list[float] = []
-    ok = True
-    for neuron in neurons:
-        nid = attribute.text(neuron, "id", env.problems, required=True)
-        if nid is None:
-            ok = False
-            continue
-        if nid in ids:
-            env.problems.invalid(f"neural entity id {nid!r} is used twice", neuron)
-            ok = False
-            continue
-        ids[nid] = len(ids)
-        bias = attribute.number(neuron, "bias", env.problems, 0.0)
-        n_width = attribute.number(neuron, "width", env.problems, width)
-        n_altitude = attribute.number(neuron, "altitude", env.problems, altitude)
-        if activation == "radialBasis" and n_width is None and neuron.get("width") is None:
-            env.problems.invalid("activationFunction radialBasis needs a width (on the Neuron, the NeuralLayer "
-                                 "or the NeuralNetwork)", neuron)
-            ok = False
-        if activation == "radialBasis" and n_altitude is not None and n_altitude <= 0.0:
-            env.problems.invalid(f"altitude must be positive for radialBasis, got {n_altitude!r}", neuron)
-            ok = False
-        row: list[tuple[int, float]] = []
-        for con in neuron.findall("Con"):
-            src = attribute.text(con, "from", env.problems, required=True)
-            weight = attribute.number(con, "weight", env.problems, required=True)
-            if src is None or weight is None:
-                ok = False
-                continue
-            if src not in known:
-                env.problems.invalid(f"Con from {src!r}: no NeuralInput or Neuron of an earlier layer has "
-                                     "this id", con)
-                ok = False
-                continue
-            row.append((known[src], weight))
-        conns.append(row)
-        biases.append(bias if bias is not None else math.nan)
-        widths.append(n_width if n_width is not None else math.nan)
-        altitudes.append(n_altitude if n_altitude is not None else 1.0)
-    if not ok:
+    read = every(_neuron(neuron, env, ids, known, activation, width, altitude) for neuron in neurons)
+    if read is None:
         return None
+    conns = [row for row, _, _, _ in read]
+    biases = [bias for _, bias, _, _ in read]
+    widths = [w for _, _, w, _ in read]
+    altitudes = [a for _, _, _, a in read]
     sources = np.array(sorted({s for row in conns for s, _ in row}), dtype=np.intp)
     pos = {int(s): i for i, s in enumerate(sources)}
     ranks: list[_Rank] = []
     for k in range(max(len(row) for row in conns)):
         have = [j for j, row in enumerate(conns) if len(row) > k]
         positions = np.array([pos[conns[j][k][0]] for j in have], dtype=np.intp)
-        every = len(have) == len(conns)
-        one_source = every and bool((positions == positions[0]).all())
-        ranks.append(_Rank(None if every else np.array(have, dtype=np.intp), positions,
+        full = len(have) == len(conns)
+        one_source = full and bool((positions == positions[0]).all())
+        ranks.append(_Rank(None if full else np.array(have, dtype=np.intp), positions,
                            np.array([conns[j][k][1] for j in have]), int(positions[0]) if one_source else -1))
     rbf: list[tuple[Array, Array]] = []
     for row in conns:
@@ -288,6 +239,44 @@ def _layer(
     start = len(ids) - len(neurons)
     return _Layer(sources, tuple(ranks), np.array(biases), activation, threshold, tuple(rbf), np.array(widths),
                   log_alt, norm, slice(start, len(ids)))
+
+
+def _neuron(
+    neuron: Element, env: ModelEnv, ids: dict[str, int], known: dict[str, int], activation: str,
+    width: float | None, altitude: float,
+) -> tuple[list[tuple[int, float]], float, float, float] | None:
+    """A Neuron's connections (position of the source, weight), bias, width and altitude."""
+    nid = attribute.unique_id(neuron, ids, env.problems, "neural entity")
+    if nid is None:
+        return None
+    ids[nid] = len(ids)
+    bias = attribute.number(neuron, "bias", env.problems, 0.0)
+    n_width = attribute.number(neuron, "width", env.problems, width)
+    n_altitude = attribute.number(neuron, "altitude", env.problems, altitude)
+    ok = True
+    if activation == "radialBasis" and n_width is None and neuron.get("width") is None:
+        env.problems.invalid("activationFunction radialBasis needs a width (on the Neuron, the NeuralLayer "
+                             "or the NeuralNetwork)", neuron)
+        ok = False
+    if activation == "radialBasis" and n_altitude is not None and n_altitude <= 0.0:
+        env.problems.invalid(f"altitude must be positive for radialBasis, got {n_altitude!r}", neuron)
+        ok = False
+    row = every(_connection(con, env, known) for con in neuron.findall("Con"))
+    if row is None or not ok:
+        return None
+    return (row, bias if bias is not None else math.nan, n_width if n_width is not None else math.nan,
+            n_altitude if n_altitude is not None else 1.0)
+
+
+def _connection(con: Element, env: ModelEnv, known: dict[str, int]) -> tuple[int, float] | None:
+    src = attribute.text(con, "from", env.problems, required=True)
+    weight = attribute.number(con, "weight", env.problems, required=True)
+    if src is None or weight is None:
+        return None
+    if src not in known:
+        env.problems.invalid(f"Con from {src!r}: no NeuralInput or Neuron of an earlier layer has this id", con)
+        return None
+    return known[src], weight
 
 
 def _compiled_network(layers: list[_Layer]) -> tuple[Array, Array, Array, Array, Array, Array, Array, Array] | None:
@@ -307,19 +296,12 @@ def _compiled_network(layers: list[_Layer]) -> tuple[Array, Array, Array, Array,
     return layer_starts, conn_starts, sources, weights, bias, activations, thresholds, norms
 
 
-def _expression_child(df: Element) -> Element | None:
-    for c in df.children:
-        if c.tag in EXPRESSION_TAGS:
-            return c
-    return None
-
-
 def _output_expression(no: Element, env: ModelEnv) -> Element | None:
     """The NeuralOutput's expression, FieldRefs to DerivedFields followed to the expression they
     name: a local one (LocalTransformations) first, then the TransformationDictionary's, where
     SPSS Modeler writes the NormDiscrete/NormContinuous of the target (as JPMML resolves it)."""
     df = no.find("DerivedField")
-    expr = _expression_child(df) if df is not None else None
+    expr = df.find_any(EXPRESSION_TAGS) if df is not None else None
     if df is None or expr is None:
         env.problems.invalid("a NeuralOutput needs a DerivedField with an expression", no)
         return None
@@ -330,7 +312,7 @@ def _output_expression(no: Element, env: ModelEnv) -> Element | None:
     while expr.tag == "FieldRef" and expr.get("field") != target:
         name = expr.get("field") or ""
         named = local.get(name) or env.compiler.document_elements.get(name)
-        inner = _expression_child(named) if named is not None else None
+        inner = named.find_any(EXPRESSION_TAGS) if named is not None else None
         if inner is None or name in seen:  # not a DerivedField (or a cycle): the FieldRef stays
             break
         seen.add(name)

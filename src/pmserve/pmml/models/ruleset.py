@@ -29,7 +29,7 @@ from pmserve.errors import EvaluationError
 from pmserve.pmml.compiler import CompiledModel, ModelEnv, register
 from pmserve.pmml.document import attributes as attribute
 from pmserve.pmml.document.element import Element
-from pmserve.pmml.expressions.predicates import PredicateFn, compile_predicate, find_predicate
+from pmserve.pmml.expressions.predicates import PREDICATE_TAGS, PredicateFn, compile_predicate
 from pmserve.pmml.fields.frame import Frame, ReadOrder
 from pmserve.pmml.fields.types import Array, DataType, empty, parse_scalar
 from pmserve.pmml.results.prediction import Prediction
@@ -74,7 +74,7 @@ class _Collector:
         for el in children:
             if el.tag not in ("SimpleRule", "CompoundRule"):
                 continue
-            pred_el = find_predicate(el)
+            pred_el = el.find_any(PREDICATE_TAGS)
             if pred_el is None:
                 self.env.problems.invalid(f"a {el.tag} needs a predicate (SimplePredicate, True, ...)", el)
                 self.ok = False

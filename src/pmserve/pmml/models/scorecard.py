@@ -24,7 +24,7 @@ from pmserve.errors import EvaluationError
 from pmserve.pmml.compiler import CompiledModel, ModelEnv, register
 from pmserve.pmml.document import attributes as attribute
 from pmserve.pmml.document.element import Element
-from pmserve.pmml.expressions.predicates import PredicateFn, compile_predicate, find_predicate
+from pmserve.pmml.expressions.predicates import PREDICATE_TAGS, PredicateFn, compile_predicate
 from pmserve.pmml.fields.frame import Expr, Frame, ReadOrder
 from pmserve.pmml.fields.types import Array, DataType
 from pmserve.pmml.results.prediction import Prediction
@@ -103,7 +103,7 @@ def _characteristic(
         return None
     attributes: list[_Attribute] = []
     for a in attr_els:
-        pred_el = find_predicate(a)
+        pred_el = a.find_any(PREDICATE_TAGS)
         if pred_el is None:
             env.problems.invalid("an Attribute needs a predicate (SimplePredicate, True, ...)", a)
             ok = False

@@ -101,14 +101,17 @@ def _horizon_field(env: ModelEnv, el: Element) -> tuple[bool, Expr | None]:
         env.problems.unsupported(f"{len(active)} active fields {names}; expected at most one, the forecast "
                                  f"horizon", el)
         return False, None
-    expr = env.compiler.ref(active[0].name, el)
-    if expr is None:
-        return False, None
-    if not expr.dtype.is_number:
-        env.problems.invalid(f"the horizon field {active[0].name!r} must be numeric, got dataType "
-                             f"{expr.dtype.value}", el)
-        return False, None
-    return True, expr
+    expr = _numeric_horizon(env, active[0].name, el)
+    return expr is not None, expr
+
+
+def _numeric_horizon(env: ModelEnv, name: str, el: Element) -> Expr | None:
+    """The horizon field's expression, None (and a problem) unless it is a numeric field."""
+    expr = env.compiler.ref(name, el)
+    if expr is not None and not expr.dtype.is_number:
+        env.problems.invalid(f"the horizon field {name!r} must be numeric, got dataType {expr.dtype.value}", el)
+        return None
+    return expr
 
 
 def _supplementary_horizon(env: ModelEnv, el: Element) -> tuple[bool, Expr | None]:
@@ -120,12 +123,8 @@ def _supplementary_horizon(env: ModelEnv, el: Element) -> tuple[bool, Expr | Non
         env.problems.invalid(f"expected 0 or 1 supplementary fields (the forecast horizon), got "
                              f"{[m.name for m in fields]}", el)
         return False, None
-    expr = env.compiler.ref(fields[0].name, el)
+    expr = _numeric_horizon(env, fields[0].name, el)
     if expr is None:
-        return False, None
-    if not expr.dtype.is_number:
-        env.problems.invalid(f"the horizon field {fields[0].name!r} must be numeric, got dataType "
-                             f"{expr.dtype.value}", el)
         return False, None
     read, name = expr.fn, fields[0].name
 

@@ -56,11 +56,8 @@ class VerificationReport:
 
 def verify(model: Model) -> VerificationReport:
     doc = model.document
-    mv = None
-    for el in doc.root.children:
-        if el.tag in MODEL_TAGS:
-            mv = el.find("ModelVerification")
-            break
+    model_el = doc.root.find_any(MODEL_TAGS)
+    mv = None if model_el is None else model_el.find("ModelVerification")
     if mv is None:
         return VerificationReport(0, (), present=False)
     vfs = mv.find("VerificationFields")

@@ -15,7 +15,7 @@ from pmserve.pmml.compiler import (
 )
 from pmserve.pmml.document import attributes as attribute
 from pmserve.pmml.document.element import Element
-from pmserve.pmml.expressions.predicates import PredicateFn, compile_predicate, find_predicate
+from pmserve.pmml.expressions.predicates import PREDICATE_TAGS, PredicateFn, compile_predicate
 from pmserve.pmml.fields.schema import FieldInfo
 from pmserve.pmml.fields.types import DataType
 from pmserve.pmml.models.mining.aggregation import probability_aggregate, value_aggregate, vote
@@ -201,7 +201,7 @@ def _segments(seg_els: list[Element], combination: Combination, env: ModelEnv) -
         if s.find("VariableWeight") is not None:
             problems.unsupported("VariableWeight is not supported; use Segment/@weight", s.find("VariableWeight"))
             ok = False
-        pred_el = find_predicate(s)
+        pred_el = s.find_any(PREDICATE_TAGS)
         predicate: PredicateFn | None = None
         if pred_el is None:
             problems.invalid("a Segment needs a predicate (True, SimplePredicate, ...)", s)
