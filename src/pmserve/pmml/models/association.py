@@ -162,61 +162,58 @@ def _items(el: Element, env: ModelEnv, transactional: bool, active: list[str]) -
     out: dict[str, _Item] = {}
     ok = True
     for it in el.findall("Item"):
-        iid = attribute.text(it, "id", env.problems, required=True)
-        value = attribute.text(it, "value", env.problems, required=True)
-        if iid is None or value is None:
+        iid = attribute.unique_id(it, out, env.problems, "Item")
+        item = None if iid is None else _item(it, iid, env, transactional, active)
+        if iid is None or item is None:
             ok = False
             continue
-        if iid in out:
-            env.problems.invalid(f"Item id {iid!r} is used twice", it)
-            ok = False
-            continue
-        name, category = it.get("field"), it.get("category")
-        if name is not None:
-            if category is None:
-                env.problems.invalid(f"Item {iid!r} names field {name!r} but no category", it)
-                ok = False
-                continue
-        elif transactional:
-            name, category = active[0], value
-        elif env.compiler.field_info(value) is not None:
-            name = value
-        elif "=" in value and env.compiler.field_info(value.split("=", 1)[0]) is not None:
-            name, category = value.split("=", 1)
-        else:
-            env.problems.invalid(f"Item value {value!r} names no field and is no 'field=category' pair of a "
-                                 f"field in scope", it)
-            ok = False
-            continue
-        info = env.compiler.field_info(name)
-        if info is None:
-            env.problems.invalid(f"Item {iid!r}: field {name!r} is not defined in this scope", it)
-            ok = False
-            continue
-        if transactional and name != active[0]:
-            env.problems.unsupported(f"Item {iid!r} reads field {name!r}; a transactional model's items must "
-                                     f"be categories of its item field {active[0]!r}", it)
-            ok = False
-            continue
-        typed: Any = category
-        if category is not None and not transactional:
-            try:
-                typed = parse_scalar(info.dtype, category)
-            except ValueError as exc:
-                env.problems.invalid(f"Item {iid!r}: category of field {name!r}: {exc}", it)
-                ok = False
-                continue
-        out[iid] = _Item(name, typed)
+        out[iid] = item
     return out if ok else None
+
+
+def _item(it: Element, iid: str, env: ModelEnv, transactional: bool, active: list[str]) -> _Item | None:
+    """The field and category an Item stands for (``field=category`` in its value when no field is named)."""
+    value = attribute.text(it, "value", env.problems, required=True)
+    if value is None:
+        return None
+    name, category = it.get("field"), it.get("category")
+    if name is not None:
+        if category is None:
+            env.problems.invalid(f"Item {iid!r} names field {name!r} but no category", it)
+            return None
+    elif transactional:
+        name, category = active[0], value
+    elif env.compiler.field_info(value) is not None:
+        name = value
+    elif "=" in value and env.compiler.field_info(value.split("=", 1)[0]) is not None:
+        name, category = value.split("=", 1)
+    else:
+        env.problems.invalid(f"Item value {value!r} names no field and is no 'field=category' pair of a "
+                             f"field in scope", it)
+        return None
+    info = env.compiler.field_info(name)
+    if info is None:
+        env.problems.invalid(f"Item {iid!r}: field {name!r} is not defined in this scope", it)
+        return None
+    if transactional and name != active[0]:
+        env.problems.unsupported(f"Item {iid!r} reads field {name!r}; a transactional model's items must "
+                                 f"be categories of its item field {active[0]!r}", it)
+        return None
+    if category is None or transactional:
+        return _Item(name, category)
+    try:
+        return _Item(name, parse_scalar(info.dtype, category))
+    except ValueError as exc:
+        env.problems.invalid(f"Item {iid!r}: category of field {name!r}: {exc}", it)
+        return None
 
 
 def _itemsets(el: Element, env: ModelEnv, items: dict[str, _Item] | None) -> dict[str, tuple[str, ...]] | None:
     out: dict[str, tuple[str, ...]] = {}
     ok = True
     for s in el.findall("Itemset"):
-        sid = s.get("id")
-        if sid is None or sid in out:
-            env.problems.invalid("an Itemset needs a unique id" + (f", {sid!r} is used twice" if sid else ""), s)
+        sid = attribute.unique_id(s, out, env.problems, "Itemset")
+        if sid is None:
             ok = False
             continue
         refs = []

@@ -356,59 +356,46 @@ class Matrices:
         covariates, covariates_ok = _predictors(el.find("CovariateList"), env, False)
         self.ok = factors_ok and covariates_ok
         self.parameters: dict[str, float] = {}
-        pl = el.find("ParameterList")
-        if pl is None:
-            env.problems.invalid("a GeneralRegressionModel needs a ParameterList", el)
-            self.ok = False
-        else:
-            for p in pl.findall("Parameter"):
-                name = attribute.text(p, "name", env.problems, required=True, empty=False)
-                if name is None:
-                    self.ok = False
-                    continue
-                ref = attribute.number(p, "referencePoint", env.problems)
-                self.parameters[name] = 0.0 if ref is None else ref
+        for p in self._cells(el, "ParameterList", "Parameter"):
+            name = attribute.text(p, "name", env.problems, required=True, empty=False)
+            if name is None:
+                self.ok = False
+                continue
+            ref = attribute.number(p, "referencePoint", env.problems)
+            self.parameters[name] = 0.0 if ref is None else ref
         # PPMatrix: target category -> parameter -> term
-        self.pp: dict[Any, dict[str, Term]] = {}
-        ppm = el.find("PPMatrix")
-        if ppm is None:
-            env.problems.invalid("a GeneralRegressionModel needs a PPMatrix", el)
-            self.ok = False
-            ppm_cells: list[Element] = []
-        else:
-            ppm_cells = ppm.findall("PPCell")
         grouped: dict[Any, dict[str, list[Element]]] = {}
-        for cell in ppm_cells:
+        for cell in self._cells(el, "PPMatrix", "PPCell"):
             param = attribute.text(cell, "parameterName", env.problems, required=True, empty=False)
             if param is None:
                 self.ok = False
                 continue
             key = self._category(cell, target_dtype)
             grouped.setdefault(key, {}).setdefault(param, []).append(cell)
+        self.pp: dict[Any, dict[str, Term]] = {}
         for key, by_param in grouped.items():
-            terms: dict[str, Term] = {}
-            for param, cells in by_param.items():
-                term = _term(cells, factors, covariates, env)
-                if term is None:
-                    self.ok = False
-                else:
-                    terms[param] = term
-            self.pp[key] = terms
+            terms = {param: _term(cells, factors, covariates, env) for param, cells in by_param.items()}
+            self.ok = self.ok and None not in terms.values()
+            self.pp[key] = {param: term for param, term in terms.items() if term is not None}
         # ParamMatrix: target category -> cells in document order
         self.params: dict[Any, list[Cell]] = {}
-        pm = el.find("ParamMatrix")
-        if pm is None:
-            env.problems.invalid("a GeneralRegressionModel needs a ParamMatrix", el)
+        for cell in self._cells(el, "ParamMatrix", "PCell"):
+            param = attribute.text(cell, "parameterName", env.problems, required=True, empty=False)
+            beta = attribute.number(cell, "beta", env.problems, required=True)
+            if param is None or beta is None:
+                self.ok = False
+                continue
+            key = self._category(cell, target_dtype)
+            self.params.setdefault(key, []).append(Cell(param, beta))
+
+    def _cells(self, el: Element, tag: str, cell_tag: str) -> list[Element]:
+        """The ``cell_tag`` rows of the model's required ``tag`` child (none, and a problem, without it)."""
+        table = el.find(tag)
+        if table is None:
+            self.env.problems.invalid(f"a GeneralRegressionModel needs a {tag}", el)
             self.ok = False
-        else:
-            for cell in pm.findall("PCell"):
-                param = attribute.text(cell, "parameterName", env.problems, required=True, empty=False)
-                beta = attribute.number(cell, "beta", env.problems, required=True)
-                if param is None or beta is None:
-                    self.ok = False
-                    continue
-                key = self._category(cell, target_dtype)
-                self.params.setdefault(key, []).append(Cell(param, beta))
+            return []
+        return table.findall(cell_tag)
 
     def _category(self, cell: Element, dtype: DataType | None) -> Any:
         text = cell.get("targetCategory")

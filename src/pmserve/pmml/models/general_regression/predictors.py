@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -193,42 +194,46 @@ def _class_columns(el: Element, env: ModelEnv, model_type: str, matrices: Matric
     return columns
 
 
-def _multinomial(linear: Linear, dtype: DataType, categories: tuple[Any, ...]) -> Predictor:
-    def predict_multinomial(frame: Frame) -> Prediction:
+def _class_probabilities(linear: Linear, dtype: DataType, categories: tuple[Any, ...],
+             probabilities: Callable[[Array, Array, Frame], Array]) -> Predictor:
+    """A classifier from the linear predictors (one column a class but the last): ``probabilities``
+    of the rows, missing wherever a predictor is."""
+    def predict_classes(frame: Frame) -> Prediction:
         lin = linear(frame)
-        # The last category's linear predictor is 0 by convention.
-        probs = exp_normalized_rows(np.concatenate([lin, np.zeros((frame.n, 1))], axis=1))
-        probs[np.isnan(lin).any(axis=1)] = np.nan
+        miss = np.asarray(np.isnan(lin).any(axis=1), dtype=bool)
+        probs = probabilities(lin, miss, frame)
+        probs[miss] = np.nan
         return classification(frame.n, dtype, categories, probs)
 
-    return predict_multinomial
+    return predict_classes
+
+
+def _multinomial(linear: Linear, dtype: DataType, categories: tuple[Any, ...]) -> Predictor:
+    # The last category's linear predictor is 0 by convention.
+    return _class_probabilities(linear, dtype, categories, lambda lin, miss, frame: exp_normalized_rows(
+        np.concatenate([lin, np.zeros((frame.n, 1))], axis=1)))
 
 
 def _generalized_classes(linear: Linear, link: Link, adjust: Adjust, dtype: DataType,
                          categories: tuple[Any, ...]) -> Predictor:
     k = len(categories)
 
-    def predict_generalized(frame: Frame) -> Prediction:
-        lin = linear(frame)
-        miss = np.asarray(np.isnan(lin).any(axis=1), dtype=bool)
+    def probabilities(lin: Array, miss: Array, frame: Frame) -> Array:
         probs = np.empty((frame.n, k))
         for j in range(k - 1):
             probs[:, j] = _generalized(lin[:, j], link, adjust, frame)
         # JPMML-Evaluator: the last class gets one minus the probability of the one before it.
         probs[:, k - 1] = 1.0 - probs[:, k - 2]
-        probs[miss] = np.nan
-        return classification(frame.n, dtype, categories, probs)
+        return probs
 
-    return predict_generalized
+    return _class_probabilities(linear, dtype, categories, probabilities)
 
 
 def _ordinal(linear: Linear, inverse: Link, adjust: Adjust, dtype: DataType,
              categories: tuple[Any, ...]) -> Predictor:
     k = len(categories)
 
-    def predict_ordinal(frame: Frame) -> Prediction:
-        lin = linear(frame)
-        miss = np.asarray(np.isnan(lin).any(axis=1), dtype=bool)
+    def probabilities(lin: Array, miss: Array, frame: Frame) -> Array:
         offset = adjust.offset(frame, ~miss)
         with np.errstate(all="ignore"):
             cum = inverse(lin + offset if offset is not None else lin)
@@ -236,10 +241,9 @@ def _ordinal(linear: Linear, inverse: Link, adjust: Adjust, dtype: DataType,
             probs[:, 0] = cum[:, 0]
             probs[:, 1 : k - 1] = cum[:, 1:] - cum[:, :-1]
             probs[:, k - 1] = 1.0 - cum[:, -1]
-        probs[miss] = np.nan
-        return classification(frame.n, dtype, categories, probs)
+        return probs
 
-    return predict_ordinal
+    return _class_probabilities(linear, dtype, categories, probabilities)
 
 
 __all__ = ["compile_general_regression"]
