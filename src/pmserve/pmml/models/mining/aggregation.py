@@ -3,6 +3,7 @@ the averaged, maximum and median probabilities of classifiers (as JPMML-Evaluato
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,7 @@ from pmserve.pmml.fields.frame import Frame
 from pmserve.pmml.fields.types import Array, DataType, empty, is_missing
 from pmserve.pmml.models.mining.segments import (
     Combination,
+    Run,
     Segment,
     as_text,
     convert,
@@ -26,32 +28,44 @@ from pmserve.pmml.models.mining.segments import (
 from pmserve.pmml.results.prediction import Prediction
 
 
-def value_aggregate(segments: list[Segment], combination: Combination, start: float = 0.0) -> Predictor:
+def _aggregate(segments: list[Segment], combination: Combination,
+               combine: Callable[[Frame, list[Run], Array], Prediction]) -> Predictor:
+    """The predictor running the segments that hold for each row and ``combine``-ing their
+    predictions, given the weights of the segments that ran."""
     weights = np.array([s.weight for s in segments])
-    method = combination.method
-    single = combination.single_precision
 
-    def predict_values(frame: Frame) -> Prediction:
-        n = frame.n
+    def predict_aggregate(frame: Frame) -> Prediction:
         runs = run_all(segments, frame)
-        k = len(runs)
-        values = np.full((n, k), np.nan)
-        active = np.zeros((n, k), dtype=bool)
-        for j, run in enumerate(runs):
-            v = convert(run.pred.value, run.pred.dtype, DataType.DOUBLE)
-            where = slice(None) if run.rows is None else run.rows
-            values[where, j] = v
-            active[where, j] = True
         w = weights[[segments.index(r.segment) for r in runs]] if runs else np.zeros(0)
-        missing = active & np.isnan(values)
-        no_result, use = missing_rows(active, missing, w, combination)
-        result = _combine_values(values, use, w, method, single, start)
-        result[no_result] = np.nan
-        pred = Prediction(n, combination.dtype, result)
-        pred.segments = segment_results(runs, combination, n)
+        pred = combine(frame, runs, w)
+        pred.segments = segment_results(runs, combination, frame.n)
         return pred
 
-    return predict_values
+    return predict_aggregate
+
+
+def _columns(runs: list[Run], n: int, fill: Any, dtype: Any, read: Callable[[Run], Array]) -> tuple[Array, Array]:
+    """One column a run of what ``read`` takes from its prediction, ``fill`` in the rows it did not
+    run on; and which cells it ran on."""
+    values = np.full((n, len(runs)), fill, dtype=dtype)
+    active = np.zeros((n, len(runs)), dtype=bool)
+    for j, run in enumerate(runs):
+        where = slice(None) if run.rows is None else run.rows
+        values[where, j] = read(run)
+        active[where, j] = True
+    return values, active
+
+
+def value_aggregate(segments: list[Segment], combination: Combination, start: float = 0.0) -> Predictor:
+    def combine_values(frame: Frame, runs: list[Run], w: Array) -> Prediction:
+        values, active = _columns(runs, frame.n, np.nan, np.float64,
+                                  lambda run: convert(run.pred.value, run.pred.dtype, DataType.DOUBLE))
+        no_result, use = missing_rows(active, active & np.isnan(values), w, combination)
+        result = _combine_values(values, use, w, combination.method, combination.single_precision, start)
+        result[no_result] = np.nan
+        return Prediction(frame.n, combination.dtype, result)
+
+    return _aggregate(segments, combination, combine_values)
 
 
 def _combine_values(values: Array, use: npt.NDArray[np.bool_], w: Array, method: str, single: bool,
@@ -116,22 +130,15 @@ class _CategoryIndex:
 
 
 def vote(segments: list[Segment], combination: Combination) -> Predictor:
-    weights = np.array([s.weight for s in segments])
     weighted = combination.method == "weightedMajorityVote"
     dtype = combination.dtype
 
-    def predict_vote(frame: Frame) -> Prediction:
-        n = frame.n
-        runs = run_all(segments, frame)
-        k = len(runs)
+    def combine_votes(frame: Frame, runs: list[Run], weights: Array) -> Prediction:
+        n, k = frame.n, len(runs)
         index = _CategoryIndex(combination.categories)
-        voted = np.full((n, k), -1, dtype=np.intp)
-        active = np.zeros((n, k), dtype=bool)
-        for j, run in enumerate(runs):
-            where = slice(None) if run.rows is None else run.rows
-            voted[where, j] = _codes(convert(run.pred.value, run.pred.dtype, dtype), index)
-            active[where, j] = True
-        w = weights[[segments.index(r.segment) for r in runs]] if weighted and runs else np.ones(k)
+        voted, active = _columns(runs, n, -1, np.intp,
+                                 lambda run: _codes(convert(run.pred.value, run.pred.dtype, dtype), index))
+        w = weights if weighted else np.ones(k)
         missing = active & (voted < 0)
         c = len(index.index)
         votes = np.zeros((n, c))
@@ -171,24 +178,18 @@ def vote(segments: list[Segment], combination: Combination) -> Predictor:
         winner = np.argmin(np.where(top, first, k + 1), axis=1) if c else np.zeros(n, dtype=np.intp)
         value = _pick(categories, winner, ~no_result, dtype, n)
         if combination.function_name == "clustering":
-            pred = Prediction(n, dtype, value, entity_id=as_text(value, dtype))
-        else:
-            pred = Prediction(n, dtype, value, categories, probs)
-        pred.segments = segment_results(runs, combination, n)
-        return pred
+            return Prediction(n, dtype, value, entity_id=as_text(value, dtype))
+        return Prediction(n, dtype, value, categories, probs)
 
-    return predict_vote
+    return _aggregate(segments, combination, combine_votes)
 
 
 def probability_aggregate(segments: list[Segment], combination: Combination) -> Predictor:
-    weights = np.array([s.weight for s in segments])
     method = combination.method
     dtype = combination.dtype
 
-    def predict_probabilities(frame: Frame) -> Prediction:
-        n = frame.n
-        runs = run_all(segments, frame)
-        k = len(runs)
+    def combine_probabilities(frame: Frame, runs: list[Run], w: Array) -> Prediction:
+        n, k = frame.n, len(runs)
         index = _CategoryIndex(combination.categories)
         blocks: list[tuple[Array, list[int]]] = []
         for run in runs:
@@ -208,7 +209,6 @@ def probability_aggregate(segments: list[Segment], combination: Combination) -> 
             probs[where, j, :] = np.where(miss[:, None], 0.0, full)
             active[where, j] = True
             missing[where, j] = miss
-        w = weights[[segments.index(r.segment) for r in runs]] if runs else np.zeros(0)
         no_result, use = missing_rows(active, missing, w, combination)
         categories = index.categories
         order = [index.index[x] for x in combination.winner_order if x in index.index]
@@ -220,11 +220,9 @@ def probability_aggregate(segments: list[Segment], combination: Combination) -> 
         # Ties go to the first category in the target's order (JPMML; e.g. 0.5/0.5 in a forest).
         ranked = np.where(np.isnan(result[:, order]), -np.inf, result[:, order])
         winner = np.asarray(order, dtype=np.intp)[np.argmax(ranked, axis=1)] if c else np.zeros(n, dtype=np.intp)
-        pred = Prediction(n, dtype, _pick(categories, winner, ok, dtype, n), categories, result)
-        pred.segments = segment_results(runs, combination, n)
-        return pred
+        return Prediction(n, dtype, _pick(categories, winner, ok, dtype, n), categories, result)
 
-    return predict_probabilities
+    return _aggregate(segments, combination, combine_probabilities)
 
 
 def _combine_probabilities(
