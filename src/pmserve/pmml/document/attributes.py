@@ -18,6 +18,7 @@ empty is a value.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Container, Sequence
 from typing import TypeVar
 
@@ -25,6 +26,9 @@ from pmserve.pmml.document.element import Element
 from pmserve.pmml.document.problems import Problems
 
 T = TypeVar("T")
+
+#: An item of an Array: double-quoted (with \" inside) or up to the next space.
+_ARRAY_ITEM = re.compile(r'"((?:[^"\\]|\\.)*)"|(\S+)')
 
 #: How PMML writes a boolean (xs:boolean).
 _BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
@@ -169,4 +173,34 @@ def parsed(el: Element, attr: str, parse: Callable[[str], T], problems: Problems
         return parse(found)
     except ValueError as exc:
         problems.invalid(f"attribute {attr}: {exc}", el)
+        return None
+
+
+def array_items(el: Element, problems: Problems) -> list[str] | None:
+    """The items of an Array element (space separated, double quotes around items with spaces);
+    None, and a problem, when its ``n`` is no count, and a problem when it says another count."""
+    items = [m.group(1).replace('\\"', '"') if m.group(1) is not None else m.group(2)
+             for m in _ARRAY_ITEM.finditer(el.text)]
+    count = integer(el, "n", problems, len(items))
+    if count is None:
+        return None
+    if count != len(items):
+        problems.invalid(f"Array n={count} but it holds {len(items)} values", el)
+    return items
+
+
+def numbers(parent: Element | None, problems: Problems, missing: str, at: Element | None = None) -> list[float] | None:
+    """The numbers of ``parent``'s Array child; None, and a problem, when there is none (``missing``
+    says what was expected, at ``at`` or the parent) or it holds anything but numbers."""
+    array = None if parent is None else parent.find("Array")
+    if array is None:
+        problems.invalid(missing, at if at is not None else parent)
+        return None
+    items = array_items(array, problems)
+    if items is None:
+        return None
+    try:
+        return [float(v) for v in items]
+    except ValueError:
+        problems.invalid(f"expected an Array of numbers, got {array.text.strip()[:60]!r}", array)
         return None

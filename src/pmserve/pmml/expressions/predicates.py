@@ -6,7 +6,6 @@ reads is missing).  ``and``/``or``/``xor``/``surrogate`` follow the spec's truth
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -123,20 +122,15 @@ def _compare_str(op: str, a: str, b: str) -> bool:
 
 
 def parse_array(el: Element, dtype: DataType, c: ExpressionCompiler) -> list[Any] | None:
-    """The values of an Array element (space separated, strings may be double-quoted)."""
-    tokens = [m.group(1).replace('\\"', '"') if m.group(1) is not None else m.group(2)
-              for m in re.finditer(r'"((?:[^"\\]|\\.)*)"|(\S+)', el.text)]
-    n = el.get("n")
-    if n is not None and n.isdigit() and int(n) != len(tokens):
-        c.problems.invalid(f"Array says n={n} but holds {len(tokens)} values", el)
-    out: list[Any] = []
-    for t in tokens:
-        try:
-            out.append(parse_scalar(dtype, t))
-        except ValueError as exc:
-            c.problems.invalid(f"Array value: {exc}", el)
-            return None
-    return out
+    """The values of an Array element, of the dataType ``dtype``."""
+    items = attribute.array_items(el, c.problems)
+    if items is None:
+        return None
+    try:
+        return [parse_scalar(dtype, t) for t in items]
+    except ValueError as exc:
+        c.problems.invalid(f"Array value: {exc}", el)
+        return None
 
 
 def _simple_set(el: Element, c: ExpressionCompiler) -> PredicateFn | None:

@@ -25,7 +25,6 @@ import numpy as np
 from pmserve.pmml.compiler import MODEL_TAGS, CompiledModel, ModelEnv, ModelPlan, Predictor, register
 from pmserve.pmml.document import attributes as attribute
 from pmserve.pmml.document.element import Element
-from pmserve.pmml.expressions.predicates import parse_array
 from pmserve.pmml.fields.frame import Frame
 from pmserve.pmml.fields.types import Array, DataType
 from pmserve.pmml.results.prediction import Prediction
@@ -92,20 +91,17 @@ def _mean_distances(el: Element, nested_el: Element, env: ModelEnv) -> Array | N
     if mcd is None:
         env.problems.invalid("MeanClusterDistances is required when algorithmType is clusterMeanDist", el)
         return None
-    arr = mcd.find("Array")
-    if arr is None:
-        env.problems.invalid("MeanClusterDistances needs an Array of one mean distance per cluster", mcd)
-        return None
-    values = parse_array(arr, DataType.DOUBLE, env.compiler)
+    values = attribute.numbers(mcd, env.problems,
+                               "MeanClusterDistances needs an Array of one mean distance per cluster")
     if values is None:
         return None
     clusters = len(nested_el.findall("Cluster"))
     if len(values) != clusters:
-        env.problems.invalid(f"MeanClusterDistances holds {len(values)} values for {clusters} clusters", arr)
+        env.problems.invalid(f"MeanClusterDistances holds {len(values)} values for {clusters} clusters", mcd)
         return None
     means = np.asarray(values, dtype=np.float64)
     if not (means > 0).all():
-        env.problems.invalid(f"MeanClusterDistances must be positive, got {values}", arr)
+        env.problems.invalid(f"MeanClusterDistances must be positive, got {values}", mcd)
         return None
     return means
 

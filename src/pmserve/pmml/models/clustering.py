@@ -12,7 +12,6 @@ here because the spec defines it in this chapter; NearestNeighborModel reuses it
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -139,30 +138,6 @@ def parse_comparison(
                          f"string (use delta or equal)", el)
         return None
     return Comparison(name, function, weight, None if math.isnan(scale) else scale, field.dtype.is_string)
-
-
-def parse_array(el: Element, problems: Problems) -> list[str] | None:
-    """The items of a PMML Array (space separated, double quotes around items with spaces)."""
-    items = [m.group(1).replace('\\"', '"') if m.group(1) is not None else m.group(2)
-             for m in re.finditer(r'"((?:[^"\\]|\\.)*)"|(\S+)', el.text)]
-    count = attribute.integer(el, "n", problems, len(items))
-    if count is None:
-        return None
-    if count != len(items):
-        problems.invalid(f"Array n={count} but it holds {len(items)} values", el)
-        return None
-    return items
-
-
-def parse_numbers(el: Element, problems: Problems) -> Array | None:
-    items = parse_array(el, problems)
-    if items is None:
-        return None
-    try:
-        return np.array([float(v) for v in items], dtype=np.float64)
-    except ValueError:
-        problems.invalid(f"expected an Array of numbers, got {el.text.strip()[:60]!r}", el)
-        return None
 
 
 @dataclass(frozen=True)
@@ -418,35 +393,25 @@ def compile_clustering(el: Element, env: ModelEnv) -> CompiledModel | None:
             return None
         exprs.append(expr)
         comps.append(comp)
-    weights: Array | None = None
     mvw = el.find("MissingValueWeights")
-    if mvw is not None:
-        arr = mvw.find("Array")
-        weights = parse_numbers(arr, problems) if arr is not None else None
-        if arr is None:
-            problems.invalid("MissingValueWeights needs an Array", mvw)
-        if weights is None:
-            return None
-        if len(weights) != len(comps):
-            problems.invalid(f"MissingValueWeights holds {len(weights)} weights for {len(comps)} clustering fields",
-                             mvw)
-            return None
+    weights = None if mvw is None else attribute.numbers(mvw, problems, "MissingValueWeights needs an Array")
+    if mvw is not None and weights is None:
+        return None
+    if weights is not None and len(weights) != len(comps):
+        problems.invalid(f"MissingValueWeights holds {len(weights)} weights for {len(comps)} clustering fields", mvw)
+        return None
     clusters: list[_Cluster] = []
     centers: list[Array] = []
     for i, c in enumerate(el.findall("Cluster"), 1):
-        arr = c.find("Array")
-        if arr is None:
-            problems.invalid("a Cluster of a centerBased model needs an Array (its center)", c)
-            return None
-        center = parse_numbers(arr, problems)
+        center = attribute.numbers(c, problems, "a Cluster of a centerBased model needs an Array (its center)")
         if center is None:
             return None
         if len(center) != len(comps):
             problems.invalid(f"the Cluster's center has {len(center)} values for {len(comps)} clustering fields",
-                             arr)
+                             c)
             return None
         clusters.append(_Cluster(c.get("id") or str(i), c.get("name")))
-        centers.append(center)
+        centers.append(np.array(center, dtype=np.float64))
     if not clusters:
         problems.invalid("a ClusteringModel needs at least one Cluster", el)
         return None
@@ -454,7 +419,8 @@ def compile_clustering(el: Element, env: ModelEnv) -> CompiledModel | None:
     if len(set(ids)) != len(ids):
         problems.invalid(f"Cluster ids must be unique, got {ids}", el)
         return None
-    comparator = Comparator(measure, tuple(comps), np.vstack(centers), (None,) * len(comps), weights)
+    comparator = Comparator(measure, tuple(comps), np.vstack(centers), (None,) * len(comps),
+                            None if weights is None else np.array(weights, dtype=np.float64))
     id_array = np.array(ids, dtype=object)
     depth = min(output_ranks(el), len(clusters))
     display = {c.id: c.name for c in clusters if c.name is not None}

@@ -48,7 +48,6 @@ from pmserve.errors import EvaluationError
 from pmserve.pmml.compiler import CompiledModel, ModelEnv, Predictor, register
 from pmserve.pmml.document import attributes as attribute
 from pmserve.pmml.document.element import Element
-from pmserve.pmml.expressions.predicates import parse_array
 from pmserve.pmml.fields.frame import Expr, Frame
 from pmserve.pmml.fields.types import Array, DataType
 from pmserve.pmml.results.prediction import Prediction
@@ -222,15 +221,11 @@ def _seasonality(el: Element | None, env: ModelEnv) -> Callable[[Array, Array], 
         env.problems.unsupported(f"a seasonal phase ({el.get('phase')}) is not supported; expected the Array to "
                                  f"start with the season after the last observation", el)
         return None
-    arr = el.find("Array")
-    if arr is None:
-        env.problems.invalid("Seasonality_ExpoSmooth needs an Array of the seasonal values", el)
-        return None
-    values = parse_array(arr, DataType.DOUBLE, env.compiler)
+    values = attribute.numbers(el, env.problems, "Seasonality_ExpoSmooth needs an Array of the seasonal values")
     if values is None:
         return None
     if len(values) != period:
-        env.problems.invalid(f"the seasonal Array holds {len(values)} values for period {period}", arr)
+        env.problems.invalid(f"the seasonal Array holds {len(values)} values for period {period}", el)
         return None
     seasons = np.asarray(values, dtype=np.float64)
 
@@ -346,19 +341,12 @@ def _state_space(el: Element, env: ModelEnv) -> float | None:
 
 
 def _real_array(el: Element | None, name: str, parent: Element, env: ModelEnv) -> Array | None:
-    array = None if el is None else el.find("Array")
-    if el is None or array is None:
-        env.problems.invalid(f"the StateSpaceModel needs a {name} with an Array", parent if el is None else el)
+    values = attribute.numbers(el, env.problems, f"the StateSpaceModel needs a {name} with an Array",
+                               parent if el is None else el)
+    if values is not None and not values:
+        env.problems.invalid(f"the {name} Array is empty", el)
         return None
-    try:
-        values = np.array([float(t) for t in array.text.split()], dtype=np.float64)
-    except ValueError:
-        env.problems.invalid(f"the {name} Array must hold numbers", array)
-        return None
-    if len(values) == 0:
-        env.problems.invalid(f"the {name} Array is empty", array)
-        return None
-    return values
+    return None if values is None else np.array(values, dtype=np.float64)
 
 
 def _dense_matrix(el: Element | None, name: str, parent: Element, env: ModelEnv) -> Array | None:
@@ -439,32 +427,34 @@ def _component(el: Element | None, names: tuple[str, str, str], env: ModelEnv) -
     ar: list[float] = []
     ar_el = el.find("AR")
     if order[0]:
-        arr = ar_el.find("Array") if ar_el is not None else None
-        got = parse_array(arr, DataType.DOUBLE, env.compiler) if arr is not None else None
-        if got is None or len(got) != order[0]:
-            env.problems.invalid(f"{names[0]}={order[0]} needs an AR Array of {order[0]} coefficients", el)
+        got = _coefficients(ar_el, order[0], f"{names[0]}={order[0]} needs an AR Array of {order[0]} coefficients",
+                            el, env)
+        if got is None:
             return None
-        ar = [float(v) for v in got]
+        ar = got
     ma: list[float] = []
     residuals: list[float] = []
     ma_el = el.find("MA")
     if order[2]:
         coef_el = ma_el.find("MACoefficients") if ma_el is not None else None
-        arr = coef_el.find("Array") if coef_el is not None else None
-        got = parse_array(arr, DataType.DOUBLE, env.compiler) if arr is not None else None
-        if got is None or len(got) != order[2]:
-            env.problems.invalid(f"{names[2]}={order[2]} needs MA/MACoefficients with an Array of {order[2]} "
-                                 f"coefficients", el)
-            return None
-        ma = [float(v) for v in got]
+        got = _coefficients(coef_el, order[2], f"{names[2]}={order[2]} needs MA/MACoefficients with an Array of "
+                            f"{order[2]} coefficients", el, env)
         res_el = ma_el.find("Residuals") if ma_el is not None else None
-        res_arr = res_el.find("Array") if res_el is not None else None
-        res = parse_array(res_arr, DataType.DOUBLE, env.compiler) if res_arr is not None else None
-        if res is None:
-            env.problems.invalid("conditional least squares needs the MA Residuals (the last shocks)", el)
+        res = attribute.numbers(res_el, env.problems, "conditional least squares needs the MA Residuals (the last "
+                                "shocks)", el) if got is not None else None
+        if got is None or res is None:
             return None
-        residuals = [float(v) for v in res]
+        ma, residuals = got, res
     return _Component((order[0], order[1], order[2]), tuple(ar), tuple(ma), tuple(residuals))
+
+
+def _coefficients(parent: Element | None, count: int, need: str, el: Element, env: ModelEnv) -> list[float] | None:
+    """The ``count`` numbers of the Array under ``parent``; None, and the problem ``need``, without them."""
+    got = attribute.numbers(parent, env.problems, need, el)
+    if got is not None and len(got) != count:
+        env.problems.invalid(need, el)
+        return None
+    return got
 
 
 def _history(model: Element, env: ModelEnv) -> Array | None:
