@@ -127,6 +127,19 @@ class ModelEnv:
     def active_fields(self) -> list[MiningField]:
         return [m for m in self.mining_fields if m.usage == "active"]
 
+    def function_is(self, *names: str, unsupported: bool = False) -> bool:
+        """Whether the model's functionName is one of ``names``; a problem (of invalid markup, or of
+        markup pmserve does not support) if not."""
+        if self.function_name in names:
+            return True
+        expected, el = " or ".join(names), self.element
+        if unsupported:
+            self.problems.unsupported(f"functionName {self.function_name!r} is not supported for a {el.tag}; "
+                                      f"expected {expected}", el)
+        else:
+            self.problems.invalid(f"functionName must be {expected} for a {el.tag}, got {self.function_name!r}", el)
+        return False
+
     def compile_nested(self, el: Element, parent_scope: Scope | None = None) -> ModelPlan | None:
         """Compile a nested model (a Segment's) within this model's scope."""
         return compile_model(el, self.compiler.with_scope(parent_scope or self.scope))

@@ -53,9 +53,7 @@ def compile_anomaly_detection(el: Element, env: ModelEnv) -> CompiledModel | Non
     algorithm = attribute.choice(el, "algorithmType", _ALGORITHMS, problems, required=True)
     if algorithm is None:
         return None
-    if env.function_name != "regression":
-        problems.unsupported(f"functionName {env.function_name!r} is not supported for an anomaly score; "
-                             f"expected regression", el)
+    if not env.function_is("regression", unsupported=True):
         return None
     nested_els = [c for c in el.children if c.tag in MODEL_TAGS]
     if len(nested_els) != 1:

@@ -112,9 +112,7 @@ def output_feature(of: Element, feature: str) -> Feature | None:
 
 @register("AssociationModel", output_features=output_feature)
 def compile_association(el: Element, env: ModelEnv) -> CompiledModel | None:
-    if env.function_name != "associationRules":
-        env.problems.invalid(f"functionName must be associationRules for an AssociationModel, got "
-                             f"{env.function_name!r}", el)
+    if not env.function_is("associationRules"):
         return None
     if el.find("Targets") is not None:
         env.problems.invalid("an AssociationModel has no target, so it takes no Targets element", el.find("Targets"))

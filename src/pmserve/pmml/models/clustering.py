@@ -347,8 +347,7 @@ def output_feature(of: Element, feature: str) -> Feature | None:
 @register("ClusteringModel", output_features=output_feature)
 def compile_clustering(el: Element, env: ModelEnv) -> CompiledModel | None:
     problems = env.problems
-    if env.function_name != "clustering":
-        problems.invalid(f"a ClusteringModel needs functionName clustering, got {env.function_name!r}", el)
+    if not env.function_is("clustering"):
         return None
     model_class = el.get("modelClass", "centerBased")
     if model_class != "centerBased":

@@ -254,8 +254,7 @@ def _bayes_inputs(el: Element) -> list[Element]:
 
 @register("NaiveBayesModel")
 def compile_naive_bayes(el: Element, env: ModelEnv) -> CompiledModel | None:
-    if env.function_name != "classification":
-        env.problems.invalid(f"functionName must be classification, got {env.function_name!r}", el)
+    if not env.function_is("classification"):
         return None
     target = env.target
     if target is None:

@@ -420,8 +420,7 @@ def compile_neural_network(el: Element, env: ModelEnv) -> CompiledModel | None:
 
     if env.function_name == "regression":
         return _regression(env, outs, run)
-    if env.function_name != "classification":
-        env.problems.invalid(f"functionName must be regression or classification, got {env.function_name!r}", el)
+    if not env.function_is("regression", "classification"):
         return None
     return _classification(env, outs, run, neuron_ids)
 

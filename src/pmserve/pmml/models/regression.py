@@ -245,9 +245,7 @@ def compile_regression(el: Element, env: ModelEnv) -> CompiledModel | None:
             return Prediction(frame.n, dtype, v)
 
         return CompiledModel(predict_regression)
-    if env.function_name != "classification":
-        env.problems.invalid(
-            f"functionName must be regression or classification, got {env.function_name!r}", el)
+    if not env.function_is("regression", "classification"):
         return None
     if target is None:
         env.problems.invalid("a classification RegressionModel needs a target field in its MiningSchema", el)

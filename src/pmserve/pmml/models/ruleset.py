@@ -104,9 +104,7 @@ class _Collector:
 
 @register("RuleSetModel")
 def compile_rule_set(el: Element, env: ModelEnv) -> CompiledModel | None:
-    if env.function_name != "classification":
-        env.problems.invalid(f"functionName must be classification for a RuleSetModel, got "
-                             f"{env.function_name!r}", el)
+    if not env.function_is("classification"):
         return None
     rule_set = el.find("RuleSet")
     if rule_set is None:

@@ -50,9 +50,7 @@ class _Characteristic:
 
 @register("Scorecard")
 def compile_scorecard(el: Element, env: ModelEnv) -> CompiledModel | None:
-    if env.function_name != "regression":
-        env.problems.unsupported(f"functionName {env.function_name!r}: a Scorecard is scored as a regression "
-                                 f"(functionName regression)", el)
+    if not env.function_is("regression", unsupported=True):
         return None
     initial = attribute.number(el, "initialScore", env.problems, 0.0)
     model_baseline = attribute.number(el, "baselineScore", env.problems)

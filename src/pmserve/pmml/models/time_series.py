@@ -63,8 +63,7 @@ Forecast = Callable[[Array], Array]  # horizons (positive integers, float64) -> 
 @register("TimeSeriesModel")
 def compile_time_series(el: Element, env: ModelEnv) -> CompiledModel | None:
     problems = env.problems
-    if env.function_name != "timeSeries":
-        problems.invalid(f"functionName must be timeSeries, got {env.function_name!r}", el)
+    if not env.function_is("timeSeries"):
         return None
     best = attribute.text(el, "bestFit", problems, required=True)
     if best is None:
