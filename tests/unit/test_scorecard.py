@@ -171,7 +171,8 @@ def test_invalid_scorecards_are_refused_at_load(chars: str, attrs: str, message:
 def test_a_scorecard_must_be_a_regression() -> None:
     """JPMML scores Scorecards as regressions only."""
     doc = document(CHARACTERISTICS).replace(b'functionName="regression"', b'functionName="classification"')
-    with pytest.raises(DocumentProblems, match="functionName 'classification' is not supported for a Scorecard; expected regression"):
+    with pytest.raises(DocumentProblems,
+                       match="functionName 'classification' is not supported for a Scorecard; expected regression"):
         pmml.load(doc)
 
 
