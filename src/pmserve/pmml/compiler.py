@@ -311,23 +311,6 @@ class CompiledDocument:
     #: TransformationDictionary's fields.
     _root_fields: Mapping[str, Expr] = field(default_factory=dict)
 
-    @property
-    def model_type(self) -> str:
-        return self.model.tag
-
-    @property
-    def collection_fields(self) -> frozenset[str]:
-        """Input fields whose cells are collections of items, passed to the model as they are."""
-        return self.model.collection_fields
-
-    @property
-    def function_name(self) -> str:
-        return self.model.function_name
-
-    @property
-    def model_name(self) -> str | None:
-        return self.model.name
-
     def evaluate(
         self, batch: dict[str, Array], n: int, unreadable: Mapping[str, Deferred] | None = None,
     ) -> tuple[dict[str, Array], dict[int, DataError]]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import IO, Any, Literal
+from typing import IO, Any, Final, Literal
 
 import numpy as np
 
@@ -107,50 +107,25 @@ class Model:
 
     def __init__(self, document: CompiledDocument) -> None:
         self._doc = document
+        # -- description (read-only: a Model is rebuilt from its source, never changed)
+        self.model_type: Final = document.model.tag
+        self.function_name: Final = document.model.function_name
+        self.model_name: Final = document.model.name
+        self.pmml_version: Final = document.pmml_version
+        #: The active fields of the top-level MiningSchema, with their DataDictionary facts.
+        self.input_fields: Final = document.input_fields
+        self.target_fields: Final = document.target_fields
+        #: Result columns in order: each target's prediction, then the Output fields.
+        self.output_fields: Final = document.result_fields
+        self.warnings: Final = document.warnings
         # What score() reads of each column, worked out once: a one-record call is mostly this loop.
-        self._inputs = tuple((f.name, f.data_type, f.name in document.collection_fields)
-                             for f in document.input_fields)
+        collections = document.model.collection_fields
+        self._inputs = tuple((f.name, f.data_type, f.name in collections) for f in document.input_fields)
         self._extra_inputs = tuple((f.name, f.data_type)
                                    for f in (*document.target_fields, *document.optional_fields))
         self._numeric = NumericInputs([(name, dtype) for name, dtype, collection in self._inputs
-                                       if not collection]) \
-            if not document.collection_fields else NumericInputs(())
+                                       if not collection]) if not collections else NumericInputs(())
         self._one = OneRecordPlan.for_model(self._inputs, self._extra_inputs, document.result_fields)
-
-    # -- description ------------------------------------------------------------------------
-    @property
-    def model_type(self) -> str:
-        return self._doc.model_type
-
-    @property
-    def function_name(self) -> str:
-        return self._doc.function_name
-
-    @property
-    def model_name(self) -> str | None:
-        return self._doc.model_name
-
-    @property
-    def pmml_version(self) -> str:
-        return self._doc.pmml_version
-
-    @property
-    def input_fields(self) -> tuple[Field, ...]:
-        """The active fields of the top-level MiningSchema, with their DataDictionary facts."""
-        return self._doc.input_fields
-
-    @property
-    def target_fields(self) -> tuple[Field, ...]:
-        return self._doc.target_fields
-
-    @property
-    def output_fields(self) -> tuple[Field, ...]:
-        """Result columns in order: each target's prediction, then the Output fields."""
-        return self._doc.result_fields
-
-    @property
-    def warnings(self) -> tuple[str, ...]:
-        return self._doc.warnings
 
     # -- scoring ----------------------------------------------------------------------------
     def score(

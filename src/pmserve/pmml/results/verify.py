@@ -72,7 +72,7 @@ def verify(model: Model) -> VerificationReport:
     rows: list[dict[str, Any]] = [{c.tag: c.text for c in r.children} for r in table.findall("row")]
     input_names = {f.name for f in model.input_fields}
     group = next((m.name for m in doc.model.mining_fields if m.usage == "group"), None)
-    if group is not None and doc.collection_fields:
+    if group is not None and doc.model.collection_fields:
         rows = _grouped(rows, group, [col for _, col, _, _ in specs])
     inputs = {name: [r.get(col) for r in rows] for name, col, _, _ in specs if name in input_names}
     for f in model.input_fields:
