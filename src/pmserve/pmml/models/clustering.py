@@ -277,6 +277,92 @@ def ranking(affinity: Array, is_distance: bool, depth: int | None = None) -> npt
     return picked
 
 
+def _center_based(el: Element, problems: Problems) -> bool:
+    """Whether the model is of the one class pmserve scores (a problem if not)."""
+    model_class = el.get("modelClass", "centerBased")
+    if model_class == "distributionBased":
+        problems.unsupported(_distribution_based_refusal(el), el)
+    elif model_class != "centerBased":
+        problems.invalid(f"modelClass must be centerBased or distributionBased, got {model_class!r}", el)
+    elif el.find("CenterFields") is not None:
+        problems.unsupported("CenterFields (PMML 3.x) are not supported; use ClusteringFields", el.find("CenterFields"))
+    elif el.find("Targets") is not None:
+        problems.invalid("a ClusteringModel has no target, so it may not have a Targets element", el.find("Targets"))
+    else:
+        return True
+    return False
+
+
+def _clustering_fields(el: Element, env: ModelEnv, measure: Measure,
+                       measure_el: Element | None) -> list[tuple[Expr, Comparison]] | None:
+    """The ClusteringFields with isCenterField true: what each reads and how it is compared."""
+    all_fields = el.findall("ClusteringField")
+    is_center = [attribute.boolean(f, "isCenterField", env.problems, True) for f in all_fields]
+    if None in is_center:
+        return None
+    field_els = [f for f, center in zip(all_fields, is_center, strict=True) if center]
+    if not field_els:
+        env.problems.invalid("a ClusteringModel needs at least one ClusteringField with isCenterField=\"true\"", el)
+        return None
+    for f in field_els:
+        if f.find("Comparisons") is not None and f.get("compareFunction") != "table":
+            env.problems.invalid("a Comparisons matrix is only used with compareFunction table", f)
+            return None
+    fields = compared_fields(field_els, env, measure, measure_el)
+    for f, (expr, comp) in zip(field_els, fields or [], strict=False):
+        if expr.dtype.is_string:
+            env.problems.unsupported(f"ClusteringField {comp.name!r} is of dataType string; cluster centers are "
+                                     f"numeric Arrays", f)
+            return None
+    return fields
+
+
+def compared_fields(els: list[Element], env: ModelEnv, measure: Measure,
+                    measure_el: Element | None) -> list[tuple[Expr, Comparison]] | None:
+    """The fields a ClusteringModel or NearestNeighborModel compares: the expression reading each
+    and its Comparison."""
+    out: list[tuple[Expr, Comparison]] = []
+    for f in els:
+        expr = env.compiler.ref(f.get("field") or "", f)
+        comp = None if expr is None else parse_comparison(f, expr, measure, measure_el, env.problems)
+        if expr is None or comp is None:
+            return None
+        out.append((expr, comp))
+    return out
+
+
+def _missing_value_weights(mvw: Element, n_fields: int, problems: Problems) -> list[float] | None:
+    """The MissingValueWeights, one per field."""
+    weights = attribute.numbers(mvw, problems, "MissingValueWeights needs an Array")
+    if weights is not None and len(weights) != n_fields:
+        problems.invalid(f"MissingValueWeights holds {len(weights)} weights for {n_fields} clustering fields", mvw)
+        return None
+    return weights
+
+
+def _clusters(el: Element, n_fields: int, problems: Problems) -> tuple[list[_Cluster], list[Array]] | None:
+    """The Clusters (unique ids, the 1-based position where none is given) and their centers."""
+    clusters: list[_Cluster] = []
+    centers: list[Array] = []
+    for i, c in enumerate(el.findall("Cluster"), 1):
+        center = attribute.numbers(c, problems, "a Cluster of a centerBased model needs an Array (its center)")
+        if center is None:
+            return None
+        if len(center) != n_fields:
+            problems.invalid(f"the Cluster's center has {len(center)} values for {n_fields} clustering fields", c)
+            return None
+        clusters.append(_Cluster(c.get("id") or str(i), c.get("name")))
+        centers.append(np.array(center, dtype=np.float64))
+    if not clusters:
+        problems.invalid("a ClusteringModel needs at least one Cluster", el)
+        return None
+    ids = [c.id for c in clusters]
+    if len(set(ids)) != len(ids):
+        problems.invalid(f"Cluster ids must be unique, got {ids}", el)
+        return None
+    return clusters, centers
+
+
 def output_ranks(el: Element) -> int:
     """The deepest rank the Output asks of entityId / affinity features (at least 1)."""
     deepest = 1
@@ -346,78 +432,22 @@ def output_feature(of: Element, feature: str) -> Feature | None:
 
 @register("ClusteringModel", output_features=output_feature)
 def compile_clustering(el: Element, env: ModelEnv) -> CompiledModel | None:
-    problems = env.problems
-    if not env.function_is("clustering"):
-        return None
-    model_class = el.get("modelClass", "centerBased")
-    if model_class != "centerBased":
-        if model_class == "distributionBased":
-            problems.unsupported(_distribution_based_refusal(el), el)
-        else:
-            problems.invalid(f"modelClass must be centerBased or distributionBased, got {model_class!r}", el)
-        return None
-    if el.find("CenterFields") is not None:
-        problems.unsupported("CenterFields (PMML 3.x) are not supported; use ClusteringFields", el.find("CenterFields"))
-        return None
-    if el.find("Targets") is not None:
-        problems.invalid("a ClusteringModel has no target, so it may not have a Targets element", el.find("Targets"))
+    if not env.function_is("clustering") or not _center_based(el, env.problems):
         return None
     measure_el = el.find("ComparisonMeasure")
-    measure = parse_measure(measure_el, problems, el)
-    all_fields = el.findall("ClusteringField")
-    is_center = [attribute.boolean(f, "isCenterField", problems, True) for f in all_fields]
-    if None in is_center:
+    measure = parse_measure(measure_el, env.problems, el)
+    fields = _clustering_fields(el, env, measure, measure_el) if measure is not None else None
+    if measure is None or fields is None:
         return None
-    field_els = [f for f, center in zip(all_fields, is_center, strict=True) if center]
-    if not field_els:
-        problems.invalid("a ClusteringModel needs at least one ClusteringField with isCenterField=\"true\"", el)
-        return None
-    if measure is None:
-        return None
-    exprs: list[Expr] = []
-    comps: list[Comparison] = []
-    for f in field_els:
-        expr = env.compiler.ref(f.get("field") or "", f)
-        if expr is None:
-            return None
-        if f.find("Comparisons") is not None and f.get("compareFunction") != "table":
-            problems.invalid("a Comparisons matrix is only used with compareFunction table", f)
-            return None
-        comp = parse_comparison(f, expr, measure, measure_el, problems)
-        if comp is None:
-            return None
-        if expr.dtype.is_string:
-            problems.unsupported(f"ClusteringField {comp.name!r} is of dataType string; cluster centers are "
-                                 f"numeric Arrays", f)
-            return None
-        exprs.append(expr)
-        comps.append(comp)
+    exprs = [e for e, _ in fields]
+    comps = [c for _, c in fields]
     mvw = el.find("MissingValueWeights")
-    weights = None if mvw is None else attribute.numbers(mvw, problems, "MissingValueWeights needs an Array")
-    if mvw is not None and weights is None:
+    weights = None if mvw is None else _missing_value_weights(mvw, len(comps), env.problems)
+    found = _clusters(el, len(comps), env.problems)
+    if (mvw is not None and weights is None) or found is None:
         return None
-    if weights is not None and len(weights) != len(comps):
-        problems.invalid(f"MissingValueWeights holds {len(weights)} weights for {len(comps)} clustering fields", mvw)
-        return None
-    clusters: list[_Cluster] = []
-    centers: list[Array] = []
-    for i, c in enumerate(el.findall("Cluster"), 1):
-        center = attribute.numbers(c, problems, "a Cluster of a centerBased model needs an Array (its center)")
-        if center is None:
-            return None
-        if len(center) != len(comps):
-            problems.invalid(f"the Cluster's center has {len(center)} values for {len(comps)} clustering fields",
-                             c)
-            return None
-        clusters.append(_Cluster(c.get("id") or str(i), c.get("name")))
-        centers.append(np.array(center, dtype=np.float64))
-    if not clusters:
-        problems.invalid("a ClusteringModel needs at least one Cluster", el)
-        return None
+    clusters, centers = found
     ids = [c.id for c in clusters]
-    if len(set(ids)) != len(ids):
-        problems.invalid(f"Cluster ids must be unique, got {ids}", el)
-        return None
     comparator = Comparator(measure, tuple(comps), np.vstack(centers), (None,) * len(comps),
                             None if weights is None else np.array(weights, dtype=np.float64))
     id_array = np.array(ids, dtype=object)

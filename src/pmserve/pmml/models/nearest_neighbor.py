@@ -33,9 +33,10 @@ from pmserve.pmml.models.clustering import (
     BLOCK_CELLS,
     Comparator,
     Comparison,
+    Measure,
+    compared_fields,
     needs_all_affinities,
     output_ranks,
-    parse_comparison,
     parse_measure,
     ranking,
 )
@@ -69,9 +70,7 @@ def _settings(el: Element, env: ModelEnv) -> _Settings | None:
 @register("NearestNeighborModel")
 def compile_nearest_neighbor(el: Element, env: ModelEnv) -> CompiledModel | None:
     problems = env.problems
-    fn = env.function_name
-    if fn not in _FUNCTIONS:
-        problems.invalid(f"a NearestNeighborModel needs functionName {', '.join(_FUNCTIONS)}, got {fn!r}", el)
+    if not env.function_is(*_FUNCTIONS):
         return None
     settings = _settings(el, env)
     measure_el = el.find("ComparisonMeasure")
@@ -85,41 +84,14 @@ def compile_nearest_neighbor(el: Element, env: ModelEnv) -> CompiledModel | None
     if not input_els:
         problems.invalid("a NearestNeighborModel needs KNNInputs with at least one KNNInput", knn or el)
         return None
-    if settings is None or measure is None:
+    if settings is None or measure is None or not _weighing_fits(settings, measure, el, problems):
         return None
-    weighted = [s for s in (settings.continuous, settings.categorical) if s.startswith("weighted")]
-    if weighted and not measure.is_distance:
-        problems.invalid(f"{' and '.join(weighted)} weighs neighbours by 1 / (distance + threshold); measure "
-                         f"{measure.name} is a similarity", el)
+    targets = _targets(el, env, settings)
+    fields = compared_fields(input_els, env, measure, measure_el) if targets is not None else None
+    if targets is None or fields is None:
         return None
-    targets = list(env.targets)
-    if fn == "clustering":
-        targets = []
-        if settings.id_variable is None:
-            problems.invalid("a clustering NearestNeighborModel needs attribute instanceIdVariable", el)
-            return None
-    elif not targets:
-        problems.invalid(f"a {fn} NearestNeighborModel needs a target field in its MiningSchema", el)
-        return None
-    for t in targets:
-        if t.optype not in ("continuous", "categorical"):
-            problems.unsupported(f"target field {t.name!r} is {t.optype}; only continuous and categorical "
-                                 f"targets can be predicted (JPMML-Evaluator refuses ordinal too)", el)
-            return None
-        if t.optype == "continuous" and t.dtype.is_string:
-            problems.invalid(f"continuous target field {t.name!r} is of dataType string", el)
-            return None
-    exprs: list[Expr] = []
-    comps: list[Comparison] = []
-    for inp in input_els:
-        expr = env.compiler.ref(inp.get("field") or "", inp)
-        if expr is None:
-            return None
-        comp = parse_comparison(inp, expr, measure, measure_el, problems)
-        if comp is None:
-            return None
-        exprs.append(expr)
-        comps.append(comp)
+    exprs = [e for e, _ in fields]
+    comps = [c for _, c in fields]
     training = _training(ti, el, env, settings, exprs, comps, targets)
     if training is None:
         return None
@@ -173,6 +145,38 @@ def compile_nearest_neighbor(el: Element, env: ModelEnv) -> CompiledModel | None
         return first
 
     return CompiledModel(predict_neighbors, predicts_every_target=True)
+
+
+def _weighing_fits(settings: _Settings, measure: Measure, el: Element, problems: Problems) -> bool:
+    """Whether the neighbours' weights are defined: 1 / (distance + threshold) needs a distance."""
+    weighted = [s for s in (settings.continuous, settings.categorical) if s.startswith("weighted")]
+    if weighted and not measure.is_distance:
+        problems.invalid(f"{' and '.join(weighted)} weighs neighbours by 1 / (distance + threshold); measure "
+                         f"{measure.name} is a similarity", el)
+        return False
+    return True
+
+
+def _targets(el: Element, env: ModelEnv, settings: _Settings) -> list[FieldInfo] | None:
+    """The target fields the model predicts (none when it clusters), each of an optype it can."""
+    problems, fn = env.problems, env.function_name
+    if fn == "clustering":
+        if settings.id_variable is None:
+            problems.invalid("a clustering NearestNeighborModel needs attribute instanceIdVariable", el)
+            return None
+        return []
+    if not env.targets:
+        problems.invalid(f"a {fn} NearestNeighborModel needs a target field in its MiningSchema", el)
+        return None
+    for t in env.targets:
+        if t.optype not in ("continuous", "categorical"):
+            problems.unsupported(f"target field {t.name!r} is {t.optype}; only continuous and categorical "
+                                 f"targets can be predicted (JPMML-Evaluator refuses ordinal too)", el)
+            return None
+        if t.optype == "continuous" and t.dtype.is_string:
+            problems.invalid(f"continuous target field {t.name!r} is of dataType string", el)
+            return None
+    return list(env.targets)
 
 
 def _ranked_in_blocks(
