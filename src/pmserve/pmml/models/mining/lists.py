@@ -27,6 +27,7 @@ from pmserve.pmml.models.mining.segments import (
     Combination,
     Run,
     Segment,
+    clear_handed_on,
     convert,
     evaluate,
     hand_on,
@@ -149,9 +150,7 @@ def _multi_model_chain(segments: list[Segment], combination: Combination,
 
     def predict_multi_model_chain(frame: Frame) -> Prediction:
         n = frame.n
-        for seg in segments:
-            for name, dtype in seg.hands_on:
-                frame.set(name, empty(dtype, n))
+        clear_handed_on(segments, frame)
         dead = np.zeros(n, dtype=bool)
         runs: list[Run] = []
         ran: list[np.ndarray] = []

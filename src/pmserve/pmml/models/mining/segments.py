@@ -148,6 +148,13 @@ def segment_results(
     return out
 
 
+def clear_handed_on(segments: list[Segment], frame: Frame) -> None:
+    """Every field a segment hands on starts missing: a row where the segment does not run keeps it so."""
+    for seg in segments:
+        for name, dtype in seg.hands_on:
+            frame.set(name, empty(dtype, frame.n))
+
+
 def hand_on(seg: Segment, run: Run, frame: Frame, rows: Rows | None) -> None:
     """The segment's Output fields become fields of the later segments (where it ran)."""
     for name, _dtype in seg.hands_on:

@@ -11,12 +11,13 @@ from pmserve.pmml.compiler import (
     Predictor,
 )
 from pmserve.pmml.fields.frame import Frame
-from pmserve.pmml.fields.types import empty, is_missing
+from pmserve.pmml.fields.types import is_missing
 from pmserve.pmml.models.mining.segments import (
     Combination,
     Rows,
     Run,
     Segment,
+    clear_handed_on,
     evaluate,
     hand_on,
     nested_values,
@@ -97,9 +98,7 @@ def model_chain(segments: list[Segment], combination: Combination) -> Predictor:
 
     def predict_model_chain(frame: Frame) -> Prediction:
         n = frame.n
-        for seg in segments:
-            for name, dtype in seg.hands_on:
-                frame.set(name, empty(dtype, n))
+        clear_handed_on(segments, frame)
         final = np.full(n, -1, dtype=np.intp)
         dead = np.zeros(n, dtype=bool)
         runs: list[Run] = []
