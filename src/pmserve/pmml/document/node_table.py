@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -18,8 +18,6 @@ from pmserve.pmml.document.limits import (
 
 #: Element kinds of a :class:`NodeTable` (the index into this tuple).
 NODE_TABLE_TAGS = ("Node", "True", "False", "SimplePredicate", "ScoreDistribution")
-
-
 K_NODE, K_TRUE, K_FALSE, K_SIMPLE, K_SCORE = range(5)
 
 
@@ -27,23 +25,25 @@ K_NODE, K_TRUE, K_FALSE, K_SIMPLE, K_SCORE = range(5)
 NODE_TABLE_ATTRS = ("id", "score", "recordCount", "defaultChild", "field", "operator", "value", "probability",
                     "confidence")
 
-
 _TAG_DELIM = np.zeros(256, dtype=bool)
-
-
 _TAG_DELIM[[9, 10, 13, 32, 47, 62]] = True  # whitespace, "/" and ">"
-
-
 _END_WORD = np.frombuffer(b"/Node>\0\0", dtype="<u8")[0]  # an end tag's first bytes after "<"
-
-
 _END_MASK = np.frombuffer(b"\xff" * 6 + b"\0\0", dtype="<u8")[0]
-
-
 _ENCODING = re.compile(rb"^(?:\xef\xbb\xbf)?<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"']")
 
-
 IntArray = npt.NDArray[np.intp]
+S = TypeVar("S", bound=np.generic)
+
+
+class _Column(Generic[S]):
+    """One of the scan's arrays, by the name it is read as (scanned again if released)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, table: NodeTable, owner: type) -> npt.NDArray[S]:
+        out: npt.NDArray[S] = table._array(self.name)
+        return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -83,40 +83,17 @@ class NodeTable:
         """Drop the arrays (a large forest's tables are as large as its document)."""
         self.arrays.clear()
 
-    @property
-    def kind(self) -> npt.NDArray[np.int8]:
-        out: npt.NDArray[np.int8] = self._array("kind")
-        return out
-
-    @property
-    def owner(self) -> npt.NDArray[np.int32]:
-        out: npt.NDArray[np.int32] = self._array("owner")
-        return out
-
-    @property
-    def lines(self) -> npt.NDArray[np.int32]:
-        out: npt.NDArray[np.int32] = self._array("lines")
-        return out
-
-    @property
-    def attr_row(self) -> npt.NDArray[np.int32]:
-        out: npt.NDArray[np.int32] = self._array("attr_row")
-        return out
-
-    @property
-    def attr_slot(self) -> npt.NDArray[np.int8]:
-        out: npt.NDArray[np.int8] = self._array("attr_slot")
-        return out
+    kind = _Column[np.int8]()
+    owner = _Column[np.int32]()
+    lines = _Column[np.int32]()
+    attr_row = _Column[np.int32]()
+    attr_slot = _Column[np.int8]()
+    attr_len = _Column[np.int32]()
 
     @property
     def attr_at(self) -> npt.NDArray[np.int64]:
         """Where each attribute's value starts in ``source``."""
         out: npt.NDArray[np.int64] = self._array("attr_at") + np.int64(self.start)
-        return out
-
-    @property
-    def attr_len(self) -> npt.NDArray[np.int32]:
-        out: npt.NDArray[np.int32] = self._array("attr_len")
         return out
 
     def _entries(self, rows: IntArray, attr: str) -> IntArray:
@@ -209,8 +186,6 @@ def find_node_tables(data: bytes, huge: bool, max_depth: int = DEFAULT_LIMITS.ma
                 tables.append(table)
         pos = nxt
     return tables
-
-
 _Word = npt.NDArray[np.uint64]
 
 
@@ -224,23 +199,11 @@ def _words(names: tuple[str, ...], width: int, at_end: bool) -> list[tuple[_Word
         mask = (b"\0" * pad + b"\xff" * len(raw)) if at_end else (b"\xff" * len(raw) + b"\0" * pad)
         out.append((np.frombuffer(value, dtype="<u8"), np.frombuffer(mask, dtype="<u8")))
     return out
-
-
 _HEAD = 24  # bytes after "<" that decide an element's tag (the longest name and its delimiter fit)
-
-
 _BEFORE = 16  # bytes before "=" that decide an attribute's name (the longest name and a space fit)
-
-
 _TAG_WORDS = _words(NODE_TABLE_TAGS, _HEAD, at_end=False)
-
-
 _ATTR_WORDS = _words(NODE_TABLE_ATTRS, _BEFORE, at_end=True)
-
-
 _TAG_LEN = np.array([len(x) for x in NODE_TABLE_TAGS], dtype=np.int64)
-
-
 _ATTR_LEN = np.array([len(x) for x in NODE_TABLE_ATTRS], dtype=np.int64)
 
 
@@ -262,6 +225,51 @@ def _scan(a: npt.NDArray[np.uint8], data: bytes, s: int, stop: int, line: int, h
     when the count of all its non-whitespace bytes equals the count of those.
     """
     w = a[s:stop]
+    tags = _tags(a, w, s, max_depth)
+    if tags is None:
+        return None
+    lt, tend, kind, closing, self_closing, depth, delta = tags
+    e = int(tend[-1]) + 1
+    r = w[:e]
+    nl = _line_breaks(r, data, s, e)
+    if nl is None:
+        return None
+    # One tag a line, so each element's line is that of its "<", as lxml reports it.
+    before = np.searchsorted(nl, lt)
+    if (np.searchsorted(nl, tend) != before).any():
+        return None
+    starts = np.flatnonzero(~closing)
+    attrs = _attributes(a, w, r, s, lt, tend, closing)
+    if attrs is None:
+        return None
+    opens, closes, slot, row_of = attrs
+    spaces = np.flatnonzero(r == 32)
+    value_spaces = int((np.searchsorted(spaces, closes) - np.searchsorted(spaces, opens)).sum())
+    expected = (int((2 + _TAG_LEN[kind[starts]] + self_closing[starts]).sum()) + 7 * (len(lt) - len(starts))
+                + int((_ATTR_LEN[slot] + 1 + closes - opens + 1).sum()) - value_spaces)
+    if np.count_nonzero(r > 32) != expected:
+        return None
+    owner = _owners((depth - delta)[starts], kind[starts])
+    if owner is None:  # pragma: no cover - a well-nested hierarchy always has owners
+        return None
+    root_attrs = {NODE_TABLE_ATTRS[k]: data[s + o + 1:s + c].decode("utf-8")
+                  for k, o, c in zip(slot[row_of == 0].tolist(), opens[row_of == 0].tolist(),
+                                     closes[row_of == 0].tolist(), strict=True)}
+    root_text = "" if self_closing[0] or len(lt) < 2 else _text(data[s + int(tend[0]) + 1:s + int(lt[1])])
+    arrays = {"kind": kind[starts], "owner": owner.astype(np.int32),
+              "lines": (line + before[starts]).astype(np.int32),
+              "attr_row": row_of.astype(np.int32), "attr_slot": slot.astype(np.int8),
+              "attr_at": (opens + 1).astype(np.int32), "attr_len": (closes - opens - 1).astype(np.int32)}
+    return NodeTable(data, s, s + e, line, root_attrs, root_text, arrays, int(depth.max()))
+_Tags = tuple[IntArray, IntArray, npt.NDArray[np.int8], npt.NDArray[np.bool_], npt.NDArray[np.bool_],
+              npt.NDArray[np.int64], npt.NDArray[np.int64]]
+
+
+def _tags(a: npt.NDArray[np.uint8], w: npt.NDArray[np.uint8], s: int, max_depth: int) -> _Tags | None:
+    """The hierarchy's tags up to the root Node's end: where each starts ("<") and ends (">"), its
+    kind, whether it closes or is self-closing, the Node depth after it and its change there; None
+    unless tags alternate, end tags are exactly "</Node>" and other elements are known and, but
+    Nodes, empty."""
     n = len(w)
     lt = np.flatnonzero(w == 60)
     gt = np.flatnonzero(w == 62)
@@ -280,8 +288,7 @@ def _scan(a: npt.NDArray[np.uint8], data: bytes, s: int, stop: int, line: int, h
         kind[_matches(head, value, mask) & ((delim <= 32) | (delim == 47) | (delim == 62))] = k
     node_end = (head[:, 0] & _END_MASK) == _END_WORD
     self_closing = w[tend - 1] == 47
-    node_open = (kind == K_NODE) & ~self_closing
-    delta = node_open.astype(np.int64) - node_end
+    delta = ((kind == K_NODE) & ~self_closing).astype(np.int64) - node_end
     depth = np.cumsum(delta)
     done = np.flatnonzero(depth == 0)
     if not len(done):
@@ -289,17 +296,25 @@ def _scan(a: npt.NDArray[np.uint8], data: bytes, s: int, stop: int, line: int, h
     t = int(done[0]) + 1
     lt, tend, kind, closing, node_end, self_closing, depth, delta = (
         lt[:t], tend[:t], kind[:t], closing[:t], node_end[:t], self_closing[:t], depth[:t], delta[:t])
-    e = int(tend[-1]) + 1
-    r = w[:e]
     if (tend <= lt).any() or (tend[:-1] >= lt[1:]).any() or int(depth.max()) > max_depth:
         # Deeper than allowed: lxml reads it, and the depth check there refuses it with a message.
         return None
-    # Refused bytes: C0 controls (not XML), "&" (entities), "'" (single-quoted attributes).
+    if (closing & ((tend - lt != 6) | ~node_end)).any():
+        return None
+    opening = ~closing
+    if (kind[opening] < 0).any() or ((kind[opening] != K_NODE) & ~self_closing[opening]).any():
+        return None
+    return lt, tend, kind, closing, self_closing, depth, delta
+
+
+def _line_breaks(r: npt.NDArray[np.uint8], data: bytes, s: int, e: int) -> IntArray | None:
+    """Where the hierarchy's LFs are; None where it holds a byte the scan leaves to lxml: C0
+    controls (not XML), "&" (entities), "'" (single-quoted attributes), a lone CR, bad UTF-8."""
     controls = np.count_nonzero(r < 32)
-    tabs = np.flatnonzero(r == 9)
     nl = np.flatnonzero(r == 10)
     cr = np.flatnonzero(r == 13)
-    if controls != len(tabs) + len(nl) + len(cr) or data.find(b"&", s, s + e) >= 0 or data.find(b"'", s, s + e) >= 0:
+    if (controls != np.count_nonzero(r == 9) + len(nl) + len(cr) or data.find(b"&", s, s + e) >= 0
+            or data.find(b"'", s, s + e) >= 0):
         return None
     if len(cr) and (cr[-1] + 1 >= e or (r[cr + 1] != 10).any()):
         return None  # a lone CR is a line break to XML: leave such documents to lxml
@@ -310,18 +325,14 @@ def _scan(a: npt.NDArray[np.uint8], data: bytes, s: int, stop: int, line: int, h
             return None
         if "\ufffe" in text or "\uffff" in text:
             return None
-    # One tag a line, so each element's line is that of its "<", as lxml reports it.
-    before = np.searchsorted(nl, lt)
-    if (np.searchsorted(nl, tend) != before).any():
-        return None
-    # End tags are exactly "</Node>"; other elements are known and, but Nodes, empty.
-    if (closing & ((tend - lt != 6) | ~node_end)).any():
-        return None
-    starts = np.flatnonzero(~closing)
-    kind = kind[starts]
-    if (kind < 0).any() or ((kind != K_NODE) & ~self_closing[starts]).any():
-        return None
-    # Attributes: name="value" pairs with known names, each at most once in a tag.
+    return nl
+
+
+def _attributes(a: npt.NDArray[np.uint8], w: npt.NDArray[np.uint8], r: npt.NDArray[np.uint8], s: int,
+                lt: IntArray, tend: IntArray, closing: npt.NDArray[np.bool_],
+                ) -> tuple[IntArray, IntArray, IntArray, IntArray] | None:
+    """Each attribute's opening and closing quote, name (its slot) and element row; None unless
+    they are name="value" pairs with known names, each at most once in a tag."""
     q = np.flatnonzero(r == 34)
     if len(q) % 2:
         return None
@@ -331,6 +342,7 @@ def _scan(a: npt.NDArray[np.uint8], data: bytes, s: int, stop: int, line: int, h
         return None
     if (w[opens - 1] != 61).any():
         return None
+    tabs = np.flatnonzero(r == 9)
     if len(tabs) and (np.diff(np.searchsorted(tabs, q))[0::2]).any():
         return None  # XML turns a tab in an attribute value into a space
     name_bytes = np.lib.stride_tricks.sliding_window_view(a, _BEFORE)[np.maximum(s + opens - 1 - _BEFORE, 0)]
@@ -344,34 +356,24 @@ def _scan(a: npt.NDArray[np.uint8], data: bytes, s: int, stop: int, line: int, h
     keys = np.sort(row_of * len(NODE_TABLE_ATTRS) + slot)
     if len(keys) > 1 and (keys[1:] == keys[:-1]).any():
         return None
-    spaces = np.flatnonzero(r == 32)
-    value_spaces = int(np.diff(np.searchsorted(spaces, q))[0::2].sum())
-    expected = (int((2 + _TAG_LEN[kind] + self_closing[starts]).sum()) + 7 * (t - len(starts))
-                + int((_ATTR_LEN[slot] + 1 + closes - opens + 1).sum()) - value_spaces)
-    if np.count_nonzero(r > 32) != expected:
-        return None
-    # Owners: the last Node opened one level up.
-    level = (depth - delta)[starts]
+    return opens, closes, slot, row_of
+
+
+def _owners(level: npt.NDArray[np.int64], kind: npt.NDArray[np.int8]) -> IntArray | None:
+    """Each element's owner: the last Node opened one level up (-1 for the root)."""
     node_rows = np.flatnonzero(kind == K_NODE)
-    rows = len(starts)
+    rows = len(level)
     node_keys = level[node_rows] * rows + node_rows  # by level, then by row
     order = np.argsort(node_keys, kind="stable")
     at = np.searchsorted(node_keys[order], (level - 1) * rows + np.arange(rows)) - 1
-    owner = np.full(len(starts), -1, dtype=np.intp)
+    owner = np.full(rows, -1, dtype=np.intp)
     ok = (at >= 0) & (level >= 1)
     cand = node_rows[order[np.maximum(at, 0)]]
     ok &= level[cand] == level - 1
     owner[ok] = cand[ok]
     if ((level >= 1) & ~ok).any():  # pragma: no cover - a well-nested hierarchy always has owners
         return None
-    root_attrs = {NODE_TABLE_ATTRS[k]: data[s + o + 1:s + c].decode("utf-8")
-                  for k, o, c in zip(slot[row_of == 0].tolist(), opens[row_of == 0].tolist(),
-                                     closes[row_of == 0].tolist(), strict=True)}
-    root_text = "" if self_closing[0] or t < 2 else _text(data[s + int(tend[0]) + 1:s + int(lt[1])])
-    arrays = {"kind": kind, "owner": owner.astype(np.int32), "lines": (line + before[starts]).astype(np.int32),
-              "attr_row": row_of.astype(np.int32), "attr_slot": slot.astype(np.int8),
-              "attr_at": (opens + 1).astype(np.int32), "attr_len": (closes - opens - 1).astype(np.int32)}
-    return NodeTable(data, s, s + e, line, root_attrs, root_text, arrays, int(depth.max()))
+    return owner
 
 
 def _text(raw: bytes) -> str:
