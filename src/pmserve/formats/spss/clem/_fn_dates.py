@@ -16,10 +16,9 @@ from pmserve.formats.spss.clem._signatures import (
     NUM,
     STR,
     TIMEISH,
-    Function,
+    FunctionTable,
     Impl,
     need,
-    registrar,
     returns,
 )
 from pmserve.formats.spss.clem._values import (
@@ -45,14 +44,13 @@ from pmserve.formats.spss.clem._values import (
     to_text,
 )
 
-FUNCTIONS: dict[str, Function] = {}
-_register = registrar(FUNCTIONS)
+FUNCTIONS = FunctionTable()
 
 
 # -- conversions ----------------------------------------------------------------------------------
 
 
-@_register("to_string", 1, 1, returns(STRING, ANY))
+@FUNCTIONS.register("to_string", 1, 1, returns(STRING, ANY))
 def _to_string(args: Sequence[Any], kinds: Sequence[str], env: Env) -> np.ndarray:
     kind = kinds[0]
     return map_rows(lambda v: to_text(kind, v, env.settings), args, kinds, STRING)
@@ -70,19 +68,19 @@ def _to_number(kind_out: str) -> Impl:
     return impl
 
 
-_register("to_integer", 1, 1, returns(INTEGER, NUM | STR))(_to_number(INTEGER))
-_register("to_real", 1, 1, returns(REAL, NUM | STR))(_to_number(REAL))
-_register("to_number", 1, 1, returns(REAL, NUM | STR))(_to_number(REAL))
+FUNCTIONS.register("to_integer", 1, 1, returns(INTEGER, NUM | STR))(_to_number(INTEGER))
+FUNCTIONS.register("to_real", 1, 1, returns(REAL, NUM | STR))(_to_number(REAL))
+FUNCTIONS.register("to_number", 1, 1, returns(REAL, NUM | STR))(_to_number(REAL))
 
 
-@_register("to_date", 1, 1, returns(DATE, STR | DATEISH))
+@FUNCTIONS.register("to_date", 1, 1, returns(DATE, STR | DATEISH))
 def _to_date(args: Sequence[Any], kinds: Sequence[str], env: Env) -> np.ndarray:
     if kinds[0] == STRING:
         return map_rows(lambda s: parse_date(s, env.settings), args, kinds, REAL)
     return _date_part(args[0], kinds[0])
 
 
-@_register("to_time", 1, 1, returns(TIME, STR | TIMEISH))
+@FUNCTIONS.register("to_time", 1, 1, returns(TIME, STR | TIMEISH))
 def _to_time(args: Sequence[Any], kinds: Sequence[str], env: Env) -> np.ndarray:
     if kinds[0] == STRING:
         return map_rows(lambda s: parse_time(s, env.settings), args, kinds, REAL)
@@ -90,7 +88,7 @@ def _to_time(args: Sequence[Any], kinds: Sequence[str], env: Env) -> np.ndarray:
     return x - np.floor(x / 86400.0) * 86400.0 if kinds[0] == TIMESTAMP else x.copy()
 
 
-@_register("to_timestamp", 1, 1, returns(TIMESTAMP, STR | DATEISH))
+@FUNCTIONS.register("to_timestamp", 1, 1, returns(TIMESTAMP, STR | DATEISH))
 def _to_timestamp(args: Sequence[Any], kinds: Sequence[str], env: Env) -> np.ndarray:
     if kinds[0] == STRING:
         return map_rows(lambda s: parse_timestamp(s, env.settings), args, kinds, REAL)
@@ -104,7 +102,7 @@ def _to_datetime_typer(kinds: Sequence[str]) -> str:
     return TIMESTAMP if kinds[0] in (STRING, NULL) else kinds[0]
 
 
-@_register("to_datetime", 1, 1, _to_datetime_typer)
+@FUNCTIONS.register("to_datetime", 1, 1, _to_datetime_typer)
 def _to_datetime(args: Sequence[Any], kinds: Sequence[str], env: Env) -> np.ndarray:
     if kinds[0] == STRING:
         return map_rows(lambda s: parse_timestamp(s, env.settings), args, kinds, REAL)
@@ -116,7 +114,7 @@ def _date_part(x: np.ndarray, kind: str) -> np.ndarray:
     return np.floor(x / 86400.0) if kind == TIMESTAMP else x.copy()
 
 
-@_register("datetime_date", 1, 1, returns(DATE, NUM | STR | DATEISH))
+@FUNCTIONS.register("datetime_date", 1, 1, returns(DATE, NUM | STR | DATEISH))
 def _datetime_date(args: Sequence[Any], kinds: Sequence[str], env: Env) -> np.ndarray:
     """A number is seconds since the stream's base date; the part of a day is dropped (IBM)."""
     if kinds[0] == STRING:
@@ -145,10 +143,10 @@ def _difference(unit_days: float, whole: bool) -> Impl:
 
 
 # IBM: years of 365.25 days, months of 30.4375 days, weeks of 7 days
-_register("date_days_difference", 2, 2, returns(INTEGER, DATEISH))(_difference(1.0, True))
-_register("date_weeks_difference", 2, 2, returns(REAL, DATEISH))(_difference(7.0, False))
-_register("date_months_difference", 2, 2, returns(REAL, DATEISH))(_difference(30.4375, False))
-_register("date_years_difference", 2, 2, returns(REAL, DATEISH))(_difference(365.25, False))
+FUNCTIONS.register("date_days_difference", 2, 2, returns(INTEGER, DATEISH))(_difference(1.0, True))
+FUNCTIONS.register("date_weeks_difference", 2, 2, returns(REAL, DATEISH))(_difference(7.0, False))
+FUNCTIONS.register("date_months_difference", 2, 2, returns(REAL, DATEISH))(_difference(30.4375, False))
+FUNCTIONS.register("date_years_difference", 2, 2, returns(REAL, DATEISH))(_difference(365.25, False))
 
 
 def _since_baseline(unit_days: float, whole: bool) -> Impl:
@@ -159,13 +157,13 @@ def _since_baseline(unit_days: float, whole: bool) -> Impl:
     return impl
 
 
-_register("date_in_days", 1, 1, returns(INTEGER, DATEISH))(_since_baseline(1.0, True))
-_register("date_in_weeks", 1, 1, returns(REAL, DATEISH))(_since_baseline(7.0, False))
-_register("date_in_months", 1, 1, returns(REAL, DATEISH))(_since_baseline(30.4375, False))
-_register("date_in_years", 1, 1, returns(REAL, DATEISH))(_since_baseline(365.25, False))
+FUNCTIONS.register("date_in_days", 1, 1, returns(INTEGER, DATEISH))(_since_baseline(1.0, True))
+FUNCTIONS.register("date_in_weeks", 1, 1, returns(REAL, DATEISH))(_since_baseline(7.0, False))
+FUNCTIONS.register("date_in_months", 1, 1, returns(REAL, DATEISH))(_since_baseline(30.4375, False))
+FUNCTIONS.register("date_in_years", 1, 1, returns(REAL, DATEISH))(_since_baseline(365.25, False))
 
 
-@_register("date_before", 2, 2, returns(BOOLEAN, DATEISH))
+@FUNCTIONS.register("date_before", 2, 2, returns(BOOLEAN, DATEISH))
 def _date_before(args: Sequence[Any], kinds: Sequence[str], env: Env) -> np.ndarray:
     d1, d2 = _days(args[0], kinds[0]), _days(args[1], kinds[1])
     with np.errstate(invalid="ignore"):
@@ -180,27 +178,27 @@ def _calendar(part: Callable[[_dt.date], Any], out: str) -> Impl:
     return impl
 
 
-_register("datetime_year", 1, 1, returns(INTEGER, DATEISH))(_calendar(lambda d: d.year, REAL))
-_register("datetime_month", 1, 1, returns(INTEGER, DATEISH))(_calendar(lambda d: d.month, REAL))
-_register("datetime_day", 1, 1, returns(INTEGER, DATEISH))(_calendar(lambda d: d.day, REAL))
+FUNCTIONS.register("datetime_year", 1, 1, returns(INTEGER, DATEISH))(_calendar(lambda d: d.year, REAL))
+FUNCTIONS.register("datetime_month", 1, 1, returns(INTEGER, DATEISH))(_calendar(lambda d: d.month, REAL))
+FUNCTIONS.register("datetime_day", 1, 1, returns(INTEGER, DATEISH))(_calendar(lambda d: d.day, REAL))
 # datetime_weekday: 1 for Sunday through 7 for Saturday
-_register("datetime_weekday", 1, 1, returns(INTEGER, DATEISH))(
+FUNCTIONS.register("datetime_weekday", 1, 1, returns(INTEGER, DATEISH))(
     _calendar(lambda d: (d.isoweekday() % 7) + 1, REAL)
 )
-_register("datetime_day_name", 1, 1, returns(STRING, DATEISH))(
+FUNCTIONS.register("datetime_day_name", 1, 1, returns(STRING, DATEISH))(
     _calendar(lambda d: calendar.day_name[d.weekday()], STRING)
 )
-_register("datetime_day_short_name", 1, 1, returns(STRING, DATEISH))(
+FUNCTIONS.register("datetime_day_short_name", 1, 1, returns(STRING, DATEISH))(
     _calendar(lambda d: calendar.day_abbr[d.weekday()], STRING)
 )
 # ISO 8601 calendar: weeks start on Monday; week 1 holds the year's first Thursday
-_register("date_iso_day", 1, 1, returns(INTEGER, DATEISH))(_calendar(lambda d: d.isoweekday(), REAL))
-_register("date_iso_week", 1, 1, returns(INTEGER, DATEISH))(_calendar(lambda d: d.isocalendar()[1], REAL))
-_register("date_iso_year", 1, 1, returns(INTEGER, DATEISH))(_calendar(lambda d: d.isocalendar()[0], REAL))
-_register("datetime_month_name", 1, 1, returns(STRING, DATEISH))(
+FUNCTIONS.register("date_iso_day", 1, 1, returns(INTEGER, DATEISH))(_calendar(lambda d: d.isoweekday(), REAL))
+FUNCTIONS.register("date_iso_week", 1, 1, returns(INTEGER, DATEISH))(_calendar(lambda d: d.isocalendar()[1], REAL))
+FUNCTIONS.register("date_iso_year", 1, 1, returns(INTEGER, DATEISH))(_calendar(lambda d: d.isocalendar()[0], REAL))
+FUNCTIONS.register("datetime_month_name", 1, 1, returns(STRING, DATEISH))(
     _calendar(lambda d: calendar.month_name[d.month], STRING)
 )
-_register("datetime_month_short_name", 1, 1, returns(STRING, DATEISH))(
+FUNCTIONS.register("datetime_month_short_name", 1, 1, returns(STRING, DATEISH))(
     _calendar(lambda d: calendar.month_abbr[d.month], STRING)
 )
 
@@ -213,9 +211,9 @@ def _clock(seconds_per_unit: float, modulo: float) -> Impl:
     return impl
 
 
-_register("datetime_hour", 1, 1, returns(INTEGER, TIMEISH))(_clock(3600.0, 24.0))
-_register("datetime_minute", 1, 1, returns(INTEGER, TIMEISH))(_clock(60.0, 60.0))
-_register("datetime_second", 1, 1, returns(INTEGER, TIMEISH))(_clock(1.0, 60.0))
+FUNCTIONS.register("datetime_hour", 1, 1, returns(INTEGER, TIMEISH))(_clock(3600.0, 24.0))
+FUNCTIONS.register("datetime_minute", 1, 1, returns(INTEGER, TIMEISH))(_clock(60.0, 60.0))
+FUNCTIONS.register("datetime_second", 1, 1, returns(INTEGER, TIMEISH))(_clock(1.0, 60.0))
 
 
 def _add_days(per_unit: float) -> Impl:
@@ -232,8 +230,8 @@ def _add_typer(kinds: Sequence[str]) -> str:
     return kinds[1] if kinds[1] != NULL else DATE
 
 
-_register("date_add_days", 2, 2, _add_typer)(_add_days(1.0))
-_register("date_add_weeks", 2, 2, _add_typer)(_add_days(7.0))
+FUNCTIONS.register("date_add_days", 2, 2, _add_typer)(_add_days(1.0))
+FUNCTIONS.register("date_add_weeks", 2, 2, _add_typer)(_add_days(7.0))
 
 
 def _add_months(months_per_unit: int) -> Impl:
@@ -256,11 +254,11 @@ def _add_months(months_per_unit: int) -> Impl:
     return impl
 
 
-_register("date_add_months", 2, 2, _add_typer)(_add_months(1))
-_register("date_add_years", 2, 2, _add_typer)(_add_months(12))
+FUNCTIONS.register("date_add_months", 2, 2, _add_typer)(_add_months(1))
+FUNCTIONS.register("date_add_years", 2, 2, _add_typer)(_add_months(12))
 
 
-@_register("@TODAY", 0, 0, returns(STRING))
+@FUNCTIONS.register("@TODAY", 0, 0, returns(STRING))
 def _today(args: Sequence[Any], kinds: Sequence[str], env: Env) -> np.ndarray:
     """Today's date as a string in the stream's date format, read when the record is scored."""
     days = float((_dt.date.today() - EPOCH).days)

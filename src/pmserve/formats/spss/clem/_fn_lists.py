@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from pmserve.formats.spss.clem._signatures import LISTS, NUM_LISTS, Function, Impl, Typer, kind_name, registrar
+from pmserve.formats.spss.clem._signatures import LISTS, NUM_LISTS, FunctionTable, Impl, Typer, kind_name
 from pmserve.formats.spss.clem._values import (
     BOOLEAN,
     INTEGER,
@@ -22,8 +22,7 @@ from pmserve.formats.spss.clem._values import (
     is_null,
 )
 
-FUNCTIONS: dict[str, Function] = {}
-_register = registrar(FUNCTIONS)
+FUNCTIONS = FunctionTable()
 
 
 # -- comparisons and lists ------------------------------------------------------------------------
@@ -66,15 +65,16 @@ def _nan_reduce(fn: Callable[..., Any], min_count: int = 1) -> Impl:
     return impl
 
 
-_register("sum_n", 1, 1, _list_typer(None, NUM_LISTS))(_nan_reduce(np.nansum))
-_register("mean_n", 1, 1, _list_typer(REAL, NUM_LISTS))(_nan_reduce(np.nanmean))
+FUNCTIONS.register("sum_n", 1, 1, _list_typer(None, NUM_LISTS))(_nan_reduce(np.nansum))
+FUNCTIONS.register("mean_n", 1, 1, _list_typer(REAL, NUM_LISTS))(_nan_reduce(np.nanmean))
 # sdev_n: the sample standard deviation (n - 1), of at least two present values [pmserve]
-_register("sdev_n", 1, 1, _list_typer(REAL, NUM_LISTS))(_nan_reduce(lambda b, axis: np.nanstd(b, axis=axis, ddof=1), 2))
-_register("max_n", 1, 1, _list_typer(None, NUM_LISTS))(_nan_reduce(np.nanmax))
-_register("min_n", 1, 1, _list_typer(None, NUM_LISTS))(_nan_reduce(np.nanmin))
+FUNCTIONS.register("sdev_n", 1, 1, _list_typer(REAL, NUM_LISTS))(
+    _nan_reduce(lambda b, axis: np.nanstd(b, axis=axis, ddof=1), 2))
+FUNCTIONS.register("max_n", 1, 1, _list_typer(None, NUM_LISTS))(_nan_reduce(np.nanmax))
+FUNCTIONS.register("min_n", 1, 1, _list_typer(None, NUM_LISTS))(_nan_reduce(np.nanmin))
 
 
-@_register("count_nulls", 1, 1, _list_typer(INTEGER))
+@FUNCTIONS.register("count_nulls", 1, 1, _list_typer(INTEGER))
 def _count_nulls(args: Sequence[Any], kinds: Sequence[str], env: Env) -> np.ndarray:
     items, item_kind = args[-1], kinds[-1].split(":")[1]
     total = np.zeros(env.n)
@@ -83,7 +83,7 @@ def _count_nulls(args: Sequence[Any], kinds: Sequence[str], env: Env) -> np.ndar
     return total
 
 
-@_register("count_non_nulls", 1, 1, _list_typer(INTEGER))
+@FUNCTIONS.register("count_non_nulls", 1, 1, _list_typer(INTEGER))
 def _count_non_nulls(args: Sequence[Any], kinds: Sequence[str], env: Env) -> np.ndarray:
     return float(len(args[-1])) - _count_nulls(args, kinds, env)
 
@@ -107,13 +107,13 @@ def _missing(v: Any) -> bool:
 
 
 _ITEM_AND_LIST = _list_typer(INTEGER)
-_register("count_equal", 2, 2, _ITEM_AND_LIST)(_compare_items(lambda v, x: v == x))
-_register("count_not_equal", 2, 2, _ITEM_AND_LIST)(_compare_items(lambda v, x: v != x))
-_register("count_greater_than", 2, 2, _ITEM_AND_LIST)(_compare_items(lambda v, x: v > x))
-_register("count_less_than", 2, 2, _ITEM_AND_LIST)(_compare_items(lambda v, x: v < x))
+FUNCTIONS.register("count_equal", 2, 2, _ITEM_AND_LIST)(_compare_items(lambda v, x: v == x))
+FUNCTIONS.register("count_not_equal", 2, 2, _ITEM_AND_LIST)(_compare_items(lambda v, x: v != x))
+FUNCTIONS.register("count_greater_than", 2, 2, _ITEM_AND_LIST)(_compare_items(lambda v, x: v > x))
+FUNCTIONS.register("count_less_than", 2, 2, _ITEM_AND_LIST)(_compare_items(lambda v, x: v < x))
 
 
-@_register("member", 2, 2, _list_typer(BOOLEAN))
+@FUNCTIONS.register("member", 2, 2, _list_typer(BOOLEAN))
 def _member(args: Sequence[Any], kinds: Sequence[str], env: Env) -> np.ndarray:
     """member(ITEM, LIST): true when ITEM equals a value of LIST; $null$ ITEM gives $null$."""
     counts = _compare_items(lambda v, x: v == x)(args, kinds, env)
@@ -137,8 +137,8 @@ def _index_of(last: bool) -> Impl:
     return impl
 
 
-_register("first_index", 2, 2, _ITEM_AND_LIST)(_index_of(False))
-_register("last_index", 2, 2, _ITEM_AND_LIST)(_index_of(True))
+FUNCTIONS.register("first_index", 2, 2, _ITEM_AND_LIST)(_index_of(False))
+FUNCTIONS.register("last_index", 2, 2, _ITEM_AND_LIST)(_index_of(True))
 
 
 def _non_null(last: bool, want_index: bool) -> Impl:
@@ -160,13 +160,13 @@ def _non_null(last: bool, want_index: bool) -> Impl:
     return impl
 
 
-_register("first_non_null", 1, 1, _list_typer(None))(_non_null(False, False))
-_register("last_non_null", 1, 1, _list_typer(None))(_non_null(True, False))
-_register("first_non_null_index", 1, 1, _list_typer(INTEGER))(_non_null(False, True))
-_register("last_non_null_index", 1, 1, _list_typer(INTEGER))(_non_null(True, True))
+FUNCTIONS.register("first_non_null", 1, 1, _list_typer(None))(_non_null(False, False))
+FUNCTIONS.register("last_non_null", 1, 1, _list_typer(None))(_non_null(True, False))
+FUNCTIONS.register("first_non_null_index", 1, 1, _list_typer(INTEGER))(_non_null(False, True))
+FUNCTIONS.register("last_non_null_index", 1, 1, _list_typer(INTEGER))(_non_null(True, True))
 
 
-@_register("value_at", 2, 2, lambda kinds: _list_typer(None)(kinds[1:]))
+@FUNCTIONS.register("value_at", 2, 2, lambda kinds: _list_typer(None)(kinds[1:]))
 def _value_at(args: Sequence[Any], kinds: Sequence[str], env: Env) -> np.ndarray:
     """value_at(INT, LIST): the INTth value of LIST (from 1), $null$ outside it."""
     index, items = args[0], args[1]

@@ -9,17 +9,14 @@ from typing import Any
 
 import numpy as np
 
-from pmserve.formats.spss.clem._signatures import ANY, NUM, Function, Impl, numeric_same, registrar, returns
+from pmserve.formats.spss.clem._signatures import ANY, NUM, FunctionTable, Impl, numeric_same, returns
 from pmserve.formats.spss.clem._values import (
     BOOLEAN,
-    DATE,
     INTEGER,
     NULL,
     NUMBERS,
     REAL,
     STRING,
-    TIME,
-    TIMESTAMP,
     ClemTypeError,
     Env,
     from_bool,
@@ -27,8 +24,7 @@ from pmserve.formats.spss.clem._values import (
     map_rows,
 )
 
-FUNCTIONS: dict[str, Function] = {}
-_register = registrar(FUNCTIONS)
+FUNCTIONS = FunctionTable()
 
 
 # -- numeric --------------------------------------------------------------------------------------
@@ -44,17 +40,17 @@ def _float_fn(fn: Callable[[np.ndarray], np.ndarray]) -> Impl:
     return impl
 
 
-_register("abs", 1, 1, numeric_same)(_float_fn(np.abs))
-_register("negate", 1, 1, numeric_same)(_float_fn(np.negative))
-_register("exp", 1, 1, returns(REAL, NUM))(_float_fn(np.exp))
-_register("log", 1, 1, returns(REAL, NUM))(_float_fn(lambda x: np.log(np.where(x > 0, x, np.nan))))
-_register("log10", 1, 1, returns(REAL, NUM))(_float_fn(lambda x: np.log10(np.where(x > 0, x, np.nan))))
-_register("sqrt", 1, 1, returns(REAL, NUM))(_float_fn(lambda x: np.sqrt(np.where(x >= 0, x, np.nan))))
-_register("intof", 1, 1, returns(INTEGER, NUM))(_float_fn(np.trunc))
-_register("fracof", 1, 1, returns(REAL, NUM))(_float_fn(lambda x: x - np.trunc(x)))
+FUNCTIONS.register("abs", 1, 1, numeric_same)(_float_fn(np.abs))
+FUNCTIONS.register("negate", 1, 1, numeric_same)(_float_fn(np.negative))
+FUNCTIONS.register("exp", 1, 1, returns(REAL, NUM))(_float_fn(np.exp))
+FUNCTIONS.register("log", 1, 1, returns(REAL, NUM))(_float_fn(lambda x: np.log(np.where(x > 0, x, np.nan))))
+FUNCTIONS.register("log10", 1, 1, returns(REAL, NUM))(_float_fn(lambda x: np.log10(np.where(x > 0, x, np.nan))))
+FUNCTIONS.register("sqrt", 1, 1, returns(REAL, NUM))(_float_fn(lambda x: np.sqrt(np.where(x >= 0, x, np.nan))))
+FUNCTIONS.register("intof", 1, 1, returns(INTEGER, NUM))(_float_fn(np.trunc))
+FUNCTIONS.register("fracof", 1, 1, returns(REAL, NUM))(_float_fn(lambda x: x - np.trunc(x)))
 # round(NUM): intof(NUM + 0.5) for positive NUM, intof(NUM - 0.5) for negative (half away from zero)
-_register("round", 1, 1, returns(INTEGER, NUM))(_float_fn(lambda x: np.trunc(x + np.copysign(0.5, x))))
-_register("sign", 1, 1, numeric_same)(_float_fn(np.sign))
+FUNCTIONS.register("round", 1, 1, returns(INTEGER, NUM))(_float_fn(lambda x: np.trunc(x + np.copysign(0.5, x))))
+FUNCTIONS.register("sign", 1, 1, numeric_same)(_float_fn(np.sign))
 
 
 def _min_max_typer(kinds: Sequence[str]) -> str:
@@ -79,8 +75,8 @@ def _extreme(pick_first: Callable[[Any, Any], bool]) -> Impl:
     return impl
 
 
-_register("max", 2, 2, _min_max_typer)(_extreme(lambda x, y: x >= y))
-_register("min", 2, 2, _min_max_typer)(_extreme(lambda x, y: x <= y))
+FUNCTIONS.register("max", 2, 2, _min_max_typer)(_extreme(lambda x, y: x >= y))
+FUNCTIONS.register("min", 2, 2, _min_max_typer)(_extreme(lambda x, y: x <= y))
 
 
 # -- trigonometric (radians unless the stream's anglesInRadians is false) -------------------------
@@ -116,19 +112,19 @@ _UFUNCS: tuple[tuple[str, Callable[[np.ndarray], np.ndarray]], ...] = (
 )
 for _name, _fn in _UFUNCS:
     wrap = _trig_in if _name in ("sin", "cos", "tan") else _trig_out if _name.startswith("arc") else _float_fn
-    _register(_name, 1, 1, returns(REAL, NUM))(wrap(_fn))
+    FUNCTIONS.register(_name, 1, 1, returns(REAL, NUM))(wrap(_fn))
 # arctan2(Y, X): the angle of the point (X, Y)
-_register("arctan2", 2, 2, returns(REAL, NUM))(_trig_out(np.arctan2))
+FUNCTIONS.register("arctan2", 2, 2, returns(REAL, NUM))(_trig_out(np.arctan2))
 
 
-@_register("cdf_normal", 3, 3, returns(REAL, NUM))
+@FUNCTIONS.register("cdf_normal", 3, 3, returns(REAL, NUM))
 def _cdf_normal(args: Sequence[Any], kinds: Sequence[str], env: Env) -> np.ndarray:
     """cdf_normal(NUM, MEAN, STDDEV): the normal distribution function; $null$ unless STDDEV > 0."""
     return map_rows(lambda x, m, sd: 0.5 * math.erfc(-(x - m) / (sd * math.sqrt(2.0))) if sd > 0 else None,
                     args, kinds, REAL)
 
 
-@_register("pi", 0, 0, returns(REAL))
+@FUNCTIONS.register("pi", 0, 0, returns(REAL))
 def _pi(args: Sequence[Any], kinds: Sequence[str], env: Env) -> np.ndarray:
     return np.full(env.n, math.pi)
 
@@ -136,12 +132,12 @@ def _pi(args: Sequence[Any], kinds: Sequence[str], env: Env) -> np.ndarray:
 # -- blanks, nulls and information ----------------------------------------------------------------
 
 
-@_register("@NULL", 1, 1, returns(BOOLEAN, ANY))
+@FUNCTIONS.register("@NULL", 1, 1, returns(BOOLEAN, ANY))
 def _at_null(args: Sequence[Any], kinds: Sequence[str], env: Env) -> np.ndarray:
     return from_bool(is_null(kinds[0], args[0]))
 
 
-@_register("@BLANK", 1, 1, returns(BOOLEAN, ANY))
+@FUNCTIONS.register("@BLANK", 1, 1, returns(BOOLEAN, ANY))
 def _at_blank(args: Sequence[Any], kinds: Sequence[str], env: Env) -> np.ndarray:
     """Blank by the field's blank definition.  pmserve reads no user-defined blanks (the samples
     define none, and where Modeler stores them is unverified), so only ``$null$`` is blank."""
@@ -156,10 +152,7 @@ def _is_kind(*wanted: str) -> Impl:
     return impl
 
 
-_register("is_integer", 1, 1, returns(BOOLEAN, ANY))(_is_kind(INTEGER))
-_register("is_real", 1, 1, returns(BOOLEAN, ANY))(_is_kind(REAL))
-_register("is_number", 1, 1, returns(BOOLEAN, ANY))(_is_kind(INTEGER, REAL))
-_register("is_string", 1, 1, returns(BOOLEAN, ANY))(_is_kind(STRING))
-_register("is_date", 1, 1, returns(BOOLEAN, ANY))(_is_kind(DATE))
-_register("is_time", 1, 1, returns(BOOLEAN, ANY))(_is_kind(TIME))
-_register("is_timestamp", 1, 1, returns(BOOLEAN, ANY))(_is_kind(TIMESTAMP))
+# is_integer, is_real, is_string, is_date, is_time, is_timestamp: one a kind of value; is_number: either number.
+for _kind in sorted(ANY - {BOOLEAN}):
+    FUNCTIONS.register(f"is_{_kind}", 1, 1, returns(BOOLEAN, ANY))(_is_kind(_kind))
+FUNCTIONS.register("is_number", 1, 1, returns(BOOLEAN, ANY))(_is_kind(*NUMBERS))

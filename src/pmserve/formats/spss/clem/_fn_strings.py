@@ -8,11 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from pmserve.formats.spss.clem._signatures import NUM, STR, Function, Impl, registrar, returns
+from pmserve.formats.spss.clem._signatures import NUM, STR, FunctionTable, Impl, returns
 from pmserve.formats.spss.clem._values import BOOLEAN, INTEGER, REAL, STRING, Env, map_rows
 
-FUNCTIONS: dict[str, Function] = {}
-_register = registrar(FUNCTIONS)
+FUNCTIONS = FunctionTable()
 
 
 # -- strings (subscripts count from 1, as in CLEM) ------------------------------------------------
@@ -30,7 +29,7 @@ def _n(x: float) -> int:
 
 
 def _string_fn(name: str, kind: str, params: tuple[frozenset[str], ...], fn: Callable[..., Any]) -> None:
-    _register(name, len(params), len(params), returns(kind, *params) if params else returns(kind))(
+    FUNCTIONS.register(name, len(params), len(params), returns(kind, *params) if params else returns(kind))(
         _str_fn(kind, fn)
     )
 
@@ -112,14 +111,14 @@ def _optional_start(kinds: Sequence[str]) -> str:
     return returns(INTEGER, STR, NUM, STR)([kinds[0], kinds[1], kinds[2]])
 
 
-@_register("issubstring", 2, 3, _optional_start)
+@FUNCTIONS.register("issubstring", 2, 3, _optional_start)
 def _issubstring(args: Sequence[Any], kinds: Sequence[str], env: Env) -> np.ndarray:
     if len(args) == 2:
         return map_rows(lambda sub, s: _substring_at(sub, 1, s), args, kinds, REAL)
     return map_rows(_substring_at, args, kinds, REAL)
 
 
-@_register("hassubstring", 2, 3, _optional_start)
+@FUNCTIONS.register("hassubstring", 2, 3, _optional_start)
 def _hassubstring(args: Sequence[Any], kinds: Sequence[str], env: Env) -> np.ndarray:
     if len(args) == 2:
         return map_rows(lambda s, sub: _substring_at(sub, 1, s), args, kinds, REAL)
@@ -183,7 +182,7 @@ def _wildcards(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(parts), re.DOTALL)
 
 
-@_register("matches", 2, 2, returns(BOOLEAN, STR))
+@FUNCTIONS.register("matches", 2, 2, returns(BOOLEAN, STR))
 def _matches(args: Sequence[Any], kinds: Sequence[str], env: Env) -> np.ndarray:
     patterns: dict[str, re.Pattern[str]] = {}
 

@@ -2,7 +2,7 @@
 time, and the whole-column implementation; plus the kind sets type rules are written with.
 
 Each family module (``_fn_numeric``, ``_fn_strings``, ``_fn_dates``, ``_fn_lists``) fills its own
-table with :func:`registrar`; :mod:`pmserve.formats.spss.clem._functions` merges them.
+table (a :class:`FunctionTable`); :mod:`pmserve.formats.spss.clem._functions` merges them.
 """
 
 from __future__ import annotations
@@ -40,19 +40,18 @@ class Function:
     impl: Impl
 
 
-def registrar(table: dict[str, Function]) -> Callable[[str, int, int, Typer], Callable[[Impl], Impl]]:
-    """A decorator factory adding functions to ``table``; a name registered twice is an error."""
+class FunctionTable(dict[str, Function]):
+    """A module's CLEM functions by name; a name registered twice is an error."""
 
-    def register(name: str, min_args: int, max_args: int, typer: Typer) -> Callable[[Impl], Impl]:
+    def register(self, name: str, min_args: int, max_args: int, typer: Typer) -> Callable[[Impl], Impl]:
+        """A decorator adding ``impl`` as the function ``name``."""
         def add(impl: Impl) -> Impl:
-            if name in table:
+            if name in self:
                 raise ValueError(f"CLEM function {name} is registered twice")
-            table[name] = Function(name, min_args, max_args, typer, impl)
+            self[name] = Function(name, min_args, max_args, typer, impl)
             return impl
 
         return add
-
-    return register
 
 
 # -- type rules -----------------------------------------------------------------------------------
