@@ -158,10 +158,10 @@ def choice(el: Element, attr: str, allowed: Sequence[str], problems: Problems, d
 
 
 def parsed(el: Element, attr: str, parse: Callable[[str], T], problems: Problems, *,
-           required: bool = False, default: str | None = None) -> T | None:
+           required: bool = False, default: str | None = None, field: str | None = None) -> T | None:
     """An attribute whose text ``parse`` reads (a value of a field's dataType, say): None when absent
     (a problem if ``required``) unless a ``default`` text stands in for it; None, and a problem
-    quoting ``parse``'s ValueError, when it fails."""
+    quoting ``parse``'s ValueError (and naming the ``field`` the value is of), when it fails."""
     found = el.get(attr)
     if found is None:
         found = default
@@ -172,7 +172,7 @@ def parsed(el: Element, attr: str, parse: Callable[[str], T], problems: Problems
     try:
         return parse(found)
     except ValueError as exc:
-        problems.invalid(f"attribute {attr}: {exc}", el)
+        problems.invalid(f"attribute {attr}{'' if field is None else f' of field {field!r}'}: {exc}", el)
         return None
 
 

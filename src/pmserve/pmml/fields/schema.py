@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -352,10 +353,12 @@ def parse_mining_schema(el: Element | None, scope: Scope, problems: Problems) ->
         if mf.get("optype") is not None:
             info = FieldInfo(info.name, info.dtype, parse_optype(mf, problems), info.valid, info.invalid,
                              info.missing, info.intervals, info.display, info.value_texts, info.is_data_field)
-        repl = _typed_attr(mf, "missingValueReplacement", info, problems)
+        repl = attribute.parsed(mf, "missingValueReplacement", partial(parse_scalar, info.dtype), problems,
+                                field=info.name)
         inv_t = attribute.choice(mf, "invalidValueTreatment", ("returnInvalid", "asIs", "asMissing", "asValue"),
                                  problems, "returnInvalid") or "returnInvalid"
-        inv_r = _typed_attr(mf, "invalidValueReplacement", info, problems)
+        inv_r = attribute.parsed(mf, "invalidValueReplacement", partial(parse_scalar, info.dtype), problems,
+                                 field=info.name)
         if inv_t == "asValue" and inv_r is None:
             problems.invalid("invalidValueTreatment asValue needs attribute invalidValueReplacement", mf)
         outliers = attribute.choice(mf, "outliers", ("asIs", "asMissingValues", "asExtremeValues"), problems,
@@ -368,17 +371,6 @@ def parse_mining_schema(el: Element | None, scope: Scope, problems: Problems) ->
         out.append(MiningField(name, usage, info, repl, mf.get("missingValueTreatment"), inv_t, inv_r,
                                outliers, low, high, imp))
     return out
-
-
-def _typed_attr(el: Element, attr: str, info: FieldInfo, problems: Problems) -> Any:
-    text = el.get(attr)
-    if text is None:
-        return None
-    try:
-        return parse_scalar(info.dtype, text)
-    except ValueError as exc:
-        problems.invalid(f"{attr} of field {info.name!r}: {exc}", el)
-        return None
 
 
 def treatment_exprs(fields: list[MiningField], parent: Scope | None = None) -> dict[str, Expr]:
