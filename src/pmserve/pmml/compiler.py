@@ -168,6 +168,8 @@ class CompiledModel:
     #: Output fields of nested models that are results of this model too (JPMML: a MiningModel's
     #: selectFirst/modelChain segments); their values come in ``Prediction.extras[NESTED_RESULTS]``.
     nested_results: tuple[OutputField, ...] = ()
+    #: Fields the model defines for its Output to read (a chain's segments hand theirs on).
+    defines: tuple[FieldInfo, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -229,6 +231,8 @@ def compile_model(el: Element, outer: ExpressionCompiler) -> ModelPlan | None:
                              f"supported (NearestNeighborModel is)", el)
     if compiled is None:
         return None
+    for info in compiled.defines:
+        c.scope.add(info)
     target_plan = parse_targets(el.find("Targets"), target, problems)
     if compiled.folded_rescale_constant and target_plan is not None:
         target_plan = dataclasses.replace(target_plan, rescale_constant=0.0)

@@ -3,6 +3,7 @@ predictor chosen by ``multipleModelMethod`` (see :mod:`pmserve.pmml.models.minin
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from pmserve.pmml.compiler import (
@@ -16,7 +17,7 @@ from pmserve.pmml.compiler import (
 from pmserve.pmml.document import attributes as attribute
 from pmserve.pmml.document.element import Element
 from pmserve.pmml.expressions.predicates import PREDICATE_TAGS, PredicateFn, compile_predicate
-from pmserve.pmml.fields.schema import FieldInfo
+from pmserve.pmml.fields.schema import FieldInfo, Scope
 from pmserve.pmml.fields.types import DataType
 from pmserve.pmml.models.mining.aggregation import probability_aggregate, value_aggregate, vote
 from pmserve.pmml.models.mining.lists import compile_lists
@@ -87,6 +88,15 @@ def compile_mining(el: Element, env: ModelEnv) -> CompiledModel | None:
     segments = _segments(seg_els, combination, env)
     if segments is None:
         return None
+    compiled = _combined(el, segments, combination, env)
+    # A chain's segments hand their Output fields on: the MiningModel's Output reads them too.
+    handed_on = tuple(FieldInfo(f.name, f.dtype, f.optype) for seg in segments if seg.plan.output is not None
+                      for f in seg.plan.output.fields) if combination.method in _CHAINS else ()
+    return dataclasses.replace(compiled, defines=handed_on) if compiled is not None and handed_on else compiled
+
+
+def _combined(el: Element, segments: list[Segment], combination: Combination, env: ModelEnv) -> CompiledModel | None:
+    """The model combining its segments' predictions by its multipleModelMethod."""
     categories = _categories(segments, combination, env)
     combination = Combination(
         combination.method, combination.treatment, combination.threshold, combination.function_name,
@@ -185,6 +195,9 @@ def _segments(seg_els: list[Element], combination: Combination, env: ModelEnv) -
     any_function = combination.method == "modelChain" or (
         combination.method == MULTI_MODEL_CHAIN and combination.function_name == "mixed")
     chain_or_select = combination.method in _SELECTIONS
+    # The fields a chain's segments hand on, in reach of the later segments as they are compiled.
+    scope = Scope(env.scope)
+    compiler = env.compiler.with_scope(scope)
     out: list[Segment] = []
     ok = True
     seen: set[str] = set()
@@ -207,7 +220,7 @@ def _segments(seg_els: list[Element], combination: Combination, env: ModelEnv) -
             problems.invalid("a Segment needs a predicate (True, SimplePredicate, ...)", s)
             ok = False
         elif pred_el.tag != "True":
-            predicate = compile_predicate(pred_el, env.compiler)
+            predicate = compile_predicate(pred_el, compiler)
             if predicate is None:
                 ok = False
         models = [c for c in s.children if c.tag in MODEL_TAGS]
@@ -229,7 +242,7 @@ def _segments(seg_els: list[Element], combination: Combination, env: ModelEnv) -
                              model_el)
             ok = False
             continue
-        plan = env.compile_nested(model_el, env.scope)
+        plan = env.compile_nested(model_el, scope)
         if plan is None:
             ok = False
             continue
@@ -237,8 +250,7 @@ def _segments(seg_els: list[Element], combination: Combination, env: ModelEnv) -
         if chain and plan.output is not None:
             hands_on = tuple((f.name, f.dtype) for f in plan.output.fields)
             for f in plan.output.fields:
-                # Later segments and this model's Output read the field as any other.
-                env.scope.add(FieldInfo(f.name, f.dtype, f.optype))
+                scope.add(FieldInfo(f.name, f.dtype, f.optype))
         other = None
         mine = env.target
         if (plan.target is not None and mine is not None and plan.target.name != mine.name
