@@ -6,12 +6,11 @@ import threading
 
 import pytest
 from starlette.testclient import TestClient
+from tests.service.conftest import wait_warm
 
 from pmserve.api import create_app
 from pmserve.service import Service
 from pmserve.settings import Settings
-
-from tests.service.conftest import wait_warm
 
 
 def test_health_answers_and_ready_is_503_until_the_warm_up_ends(
