@@ -157,12 +157,13 @@ async def wadl(request: Request, service: Service) -> Response:
 def routes() -> list[Route]:
     one = "/pm/v1/model/{context_id}"
     return [
+        # First: Starlette tries the routes in order, and scoring is most of the traffic.
+        Route("/pm/v1/score/{context_id}", score, methods=["POST"]),
         Route("/pm/v1/model", list_models, methods=["GET"]),
         Route("/pm/v1/model/", list_models, methods=["GET"]),
         Route(one, deploy, methods=["PUT"], name="deploy"),
         Route(one, download, methods=["GET"], name="download"),
         Route(one, delete, methods=["DELETE"], name="delete"),
-        Route("/pm/v1/score/{context_id}", score, methods=["POST"]),
         Route("/pm/v1/metadata/{context_id}", metadata, methods=["GET"]),
         Route("/pm/v1/wadl", wadl, methods=["OPTIONS", "GET"]),
     ]
