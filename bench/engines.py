@@ -88,7 +88,9 @@ def _label(v: Any) -> str:
 
 
 class Pmserve:
-    """pmserve's own engine, in process: ``pmml.load`` and ``Model.score``."""
+    """pmserve's own engine, in process: ``pmml.load``, ``Model.score`` for a batch and, for one record,
+    ``Model.score_one`` - what a user (and ``/pm/v1/score``) calls for one complete record of plain
+    values - falling back to ``Model.score`` when it declines the record."""
 
     name = "pmserve"
 
@@ -106,10 +108,13 @@ class Pmserve:
         return self.model.score(df)
 
     def records(self, df: pd.DataFrame) -> list[Any]:
-        return [{k: [v] for k, v in r.items()} for r in _plain_records(df)]
+        return _plain_records(df)
 
     def score_one(self, record: Any) -> Any:
-        return self.model.score(record)
+        one = self.model.score_one(record)
+        if one is None:
+            return self.model.score({k: [v] for k, v in record.items()})
+        return one
 
     def normalise(self, result: Any, meta: dict[str, Any]) -> dict[str, np.ndarray]:
         return _pmml_normalise({k: np.asarray(v) for k, v in result.items()}, meta)

@@ -125,7 +125,8 @@ def bench_pmserve(tmp: Path, zoo: Path, model: str, bodies: dict[str, Path], pla
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     cmd = [str(BIN / "pmserve"), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
-    with _server(cmd, env, tmp / "pmserve.log", f"{base}/health"):
+    # /ready, not /health: the server listens at once and warms its kernels up on a thread.
+    with _server(cmd, env, tmp / "pmserve.log", f"{base}/ready"):
         with (zoo / f"{model}.pmml").open("rb") as f:
             reply = httpx.put(f"{base}/pm/v1/model/{model}", params={"accesskey": key},
                               files={"model_file": (f"{model}.pmml", f, "application/xml")}, timeout=120)

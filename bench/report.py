@@ -290,7 +290,10 @@ def render(run: dict[str, Any], zoo: dict[str, Any], names: list[str], results: 
     lines += _table(names, zoo, by, lambda r: _rate(r, big), _fmt_rate, True)
     lines += ["", f"### Batch rows/s, {int(small):,} rows", ""]
     lines += _table(names, zoo, by, lambda r: _rate(r, small), _fmt_rate, True)
-    lines += ["", "### Single-record latency, median (p99), in process", ""]
+    lines += ["", "### Single-record latency, median (p99), in process", "",
+              "One record as a dict of plain values: pmserve's `Model.score_one` (the one-record plan that "
+              "`/pm/v1/score` takes for one complete record; `Model.score` when it declines the record), "
+              "the peers' own one-record call.", ""]
     lines += _table(names, zoo, by, lambda r: r["latency"]["p50_ms"] if r and "error" not in r else None,
                     _fmt_ms, False)
     p99 = _table(names, zoo, by, lambda r: r["latency"]["p99_ms"] if r and "error" not in r else None, _fmt_ms,

@@ -137,7 +137,17 @@ def keys(service: Service) -> Keys:
 @pytest.fixture
 def asgi_client(settings: Settings, service: Service) -> Iterator[TestClient]:
     with TestClient(create_app(settings, service), base_url="http://testserver") as client:
+        wait_warm(service)
         yield client
+
+
+def wait_warm(service: Service, seconds: float = 60.0) -> None:
+    """Wait for the app's start-up warm-up (it runs on a thread while the app already answers)."""
+    deadline = time.monotonic() + seconds
+    while not service.warm:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the service did not finish warming up within {seconds:g} s")
+        time.sleep(0.01)
 
 
 class RunningServer:
@@ -171,6 +181,7 @@ class RunningServer:
 def server_client(settings: Settings, service: Service) -> Iterator[httpx.Client]:
     with RunningServer(create_app(settings, service)) as server, \
             httpx.Client(base_url=server.url, timeout=30) as client:
+        wait_warm(service)
         yield client
 
 

@@ -11,7 +11,7 @@ import pytest
 from starlette.testclient import TestClient
 from tests.service.conftest import IRIS_HEADER, linear_pmml
 
-from pmserve.api import create_app
+from pmserve.api import _pmv1, create_app
 from pmserve.errors import BadRequestError, ConfigurationError, DataError
 from pmserve.service import ScoreTable, Service, parse_score_request
 from pmserve.settings import Settings
@@ -119,3 +119,24 @@ def test_a_nested_array_among_numbers_is_still_refused() -> None:
     """A table that is not a block has its cells checked: an array cell is a bad request."""
     with pytest.raises(BadRequestError, match="row 1 is a JSON array"):
         parse_score_request({"header": ["a", "b"], "data": [[1.0, [2.0]]] * 70}, no_booleans=True)
+
+
+_NUMBERS = [[0.25 * i, -1.5e-7 * i, 2 * i] for i in range(4000)]  # past the 64 KB of a small body
+
+
+@pytest.mark.parametrize(("body", "booleans"), [
+    ({"tablename": "scoreInput", "header": ["a", "b", "c"], "data": _NUMBERS}, False),
+    ({"header": ["a", "b", "c"], "data": [*_NUMBERS, [True, 1.0, 2.0]]}, True),
+    ({"header": ["a", "b", "c"], "data": [[False, 1.0, 2.0], *_NUMBERS]}, True),
+    ({"header": ["a", "b", "c"], "data": [*_NUMBERS[:10], [1.0, 2.0, False], *_NUMBERS]}, True),
+    ({"tablename": "true", "header": ["a", "b", "c"], "data": _NUMBERS}, True),  # the words anywhere
+    ({"header": ["a", "b", "c"], "data": [[f"ul{i}", 1, 2] for i in range(4000)]}, False),  # many u/l
+    ({"header": ["a", "b", "c"], "data": [*[[f"ul{i}", 1, 2] for i in range(4000)], [1, 2, True]]}, True),
+    ({"header": ["a", "b", "c"], "data": [[1, 2, True]]}, True),  # a small body
+    ({"header": ["a", "b", "c"], "data": [[1, 2, 3]]}, False),
+])
+def test_the_search_for_booleans_answers_as_searching_the_text(body: dict[str, object], booleans: bool) -> None:
+    """A score body holds a JSON true or false exactly when the words occur in its text."""
+    text = orjson.dumps(body)
+    assert (b"true" in text or b"false" in text) == booleans
+    assert _pmv1._no_booleans(text) is not booleans

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -134,6 +135,33 @@ def test_sqlite_generation_changes_with_writes_of_this_or_another_connection(tmp
     worker.start()
     worker.join()
     assert seen[0] != second
+    mine.close()
+    other.close()
+
+
+def test_sqlite_generation_sees_another_process_within_the_stale_bound_and_its_own_writes_at_once(
+        tmp_path: Path) -> None:
+    """With PMSERVE_STORE_STALE_S, SQLite is asked at most once per bound: another connection's commit
+    shows after it, this store's own write at once."""
+    mine, other = SQLiteStore(tmp_path, stale_s=0.05), SQLiteStore(tmp_path)
+    first = mine.generation()
+    other.add_key(KeyRecord("app", "t", "hash-1", "now"))
+    time.sleep(0.06)  # past the bound: the next call asks SQLite again
+    second = mine.generation()
+    assert second != first
+    mine.revoke_key("app", "later")
+    assert mine.generation() != second
+    mine.close()
+    other.close()
+
+
+def test_sqlite_generation_is_not_asked_again_within_the_stale_bound(tmp_path: Path) -> None:
+    """Within the bound the number is kept: another connection's commit is not looked for yet."""
+    mine, other = SQLiteStore(tmp_path, stale_s=3600), SQLiteStore(tmp_path)
+    first = mine.generation()
+    other.add_key(KeyRecord("app", "t", "hash-1", "now"))
+    assert mine.generation() == first
+    assert mine.find_key("hash-1") is not None  # the data itself is read fresh
     mine.close()
     other.close()
 

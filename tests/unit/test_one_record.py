@@ -83,3 +83,43 @@ def test_plan_raises_the_data_error_the_batch_path_raises(model: pmml.Model) -> 
     with pytest.raises(DataError, match="zzz") as plan:
         model.score_one(record)
     assert str(plan.value) == str(batch.value)
+
+
+NUMBERS_ONLY = DOC.replace('<MiningField name="c" invalidValueTreatment="returnInvalid"/>', "").replace(
+    '<CategoricalPredictor name="c" value="b" coefficient="1000"/>', "")
+
+
+@pytest.fixture(scope="module")
+def numbers_model() -> pmml.Model:
+    """The same model without its string field: its records are taken and checked all at once."""
+    return pmml.load(NUMBERS_ONLY.encode())
+
+
+@pytest.mark.parametrize("record", [
+    {"x": 1.5, "n": 2, "f": 0.1},
+    {"x": 1, "n": 2.0, "f": 3},
+    {"x": None, "n": None, "f": None},
+    {"x": float("nan"), "n": float("nan"), "f": 1e300},
+    {"x": 2**70, "n": 3, "f": -0.0, "unrelated": "text"},
+    {"x": 1.0, "n": 3, "f": 0.1, "y": 7.0},
+])
+def test_numbers_only_record_gives_what_scoring_it_alone_gives(numbers_model: pmml.Model,
+                                                              record: dict[str, Any]) -> None:
+    """A model reading numbers only answers from the plan, equal to score()."""
+    got = numbers_model.score_one(record)
+    assert got is not None
+    assert got == pytest.approx(_alone(numbers_model, record), nan_ok=True)
+
+
+@pytest.mark.parametrize("record", [
+    {"x": 1.5, "n": 2},  # a field is missing
+    {"x": 1.5, "n": True, "f": 0.1},  # JSON true is no number
+    {"x": 1.5, "n": 2, "f": "0.1"},  # a quoted number is read by the batch path
+    {"x": 1.5, "n": 2.5, "f": 0.1},  # a fractional integer is an invalid value
+    {"x": 1.5, "n": float("inf"), "f": 0.1},  # so is an infinite one
+    {"x": [1.5], "n": 2, "f": 0.1},  # a list is no value
+])
+def test_numbers_only_model_leaves_other_records_to_the_batch_path(numbers_model: pmml.Model,
+                                                                  record: dict[str, Any]) -> None:
+    """The all-at-once checks refuse what the field-by-field ones refuse."""
+    assert numbers_model.score_one(record) is None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
+import threading
 from collections.abc import AsyncIterator
 
 import orjson
@@ -30,6 +31,8 @@ from pmserve.store import open_store
 
 __all__ = ["configure_logging", "create_app", "create_app_from_env"]
 
+log = logging.getLogger("pmserve.api")
+
 
 def create_app(settings: Settings, service: Service | None = None) -> Starlette:
     """The ASGI app.  It opens the store named by ``settings`` unless a service is given."""
@@ -37,8 +40,11 @@ def create_app(settings: Settings, service: Service | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        # Restart recovery: compile every deployed model before taking traffic.
-        await run_in_threadpool(service.warm_up)
+        # Listen at once: the compiled kernels load and every deployed model compiles (restart
+        # recovery) on a thread of their own, while /health answers and /ready says 503 until
+        # they are done.  A request meanwhile compiles what it needs itself.  Daemon: a stop
+        # during warm-up does not wait for it.
+        threading.Thread(target=_warm_up, args=(app, service), name="pmserve-warm-up", daemon=True).start()
         runner = app.state.runner = JobRunner(settings, service.store)  # batch jobs, run in threads
         runner.start()
         try:
@@ -58,7 +64,16 @@ def create_app(settings: Settings, service: Service | None = None) -> Starlette:
     app.state.batch = BatchService(settings, service.store)
     app.state.openapi = _openapi.build(app.routes, metrics.package_version())
     app.state.settings = settings
+    app.state.warm_up_error = None
     return app
+
+
+def _warm_up(app: Starlette, service: Service) -> None:
+    try:
+        service.warm_up()
+    except Exception as exc:  # the thread's last resort: /ready reports it instead of waiting forever
+        log.exception("warm-up failed")
+        app.state.warm_up_error = f"{type(exc).__name__}: {exc}"
 
 
 def create_app_from_env() -> Starlette:
@@ -91,6 +106,10 @@ async def ready(request: Request) -> Response:
     except PmserveError as exc:
         return Response(orjson.dumps({"status": "store unavailable", "message": exc.message, **body}),
                         status_code=503, media_type="application/json")
+    failed = getattr(request.app.state, "warm_up_error", None)
+    if failed is not None:
+        return Response(orjson.dumps({"status": "warm-up failed", "message": failed, **body}), status_code=503,
+                        media_type="application/json")
     if not service.warm:
         return Response(orjson.dumps({"status": "loading models", **body}), status_code=503,
                         media_type="application/json")

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Awaitable, Callable
 from typing import ParamSpec, TypeVar
@@ -19,7 +20,7 @@ import anyio.to_thread
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.types import Message
 
 from pmserve.errors import BadRequestError, PayloadTooLargeError
@@ -38,21 +39,33 @@ async def read_body(request: Request, limit: int, setting: str, what: str) -> by
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise too_large(what, int(declared), limit, setting)
-    body = bytearray()
+    receive = request.receive
     timeout = settings.request_timeout_s
+    loop = asyncio.get_running_loop()
+    chunks: list[bytes] = []
+    size = 0
     try:
         # Each piece must come within the timeout (a slow but steady upload is fine; a stalled
-        # or trickling one is not): one scope whose deadline moves on with every piece.
-        with anyio.fail_after(timeout) as scope:
-            async for chunk in request.stream():
-                body += chunk
-                if len(body) > limit:
-                    raise too_large(what, len(body), limit, setting)
-                scope.deadline = anyio.current_time() + timeout
+        # or trickling one is not): one timeout whose deadline moves on with every piece.  An
+        # asyncio timeout read message by message, not anyio's cancel scope over the request's
+        # stream: a small body is one message, and this costs it a timer rather than ~30 µs.
+        async with asyncio.timeout(timeout) as scope:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise ClientDisconnect()
+                chunk: bytes = message.get("body", b"")
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > limit:
+                    raise too_large(what, size, limit, setting)
+                if not message.get("more_body", False):
+                    break
+                scope.reschedule(loop.time() + timeout)
     except TimeoutError:
         raise BadRequestError(f"the {what} stalled: no data for {timeout:g} s "
                               f"(PMSERVE_REQUEST_TIMEOUT_S)") from None
-    return bytes(body)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def too_large(what: str, size: int, limit: int, setting: str) -> PayloadTooLargeError:

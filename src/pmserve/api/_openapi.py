@@ -68,7 +68,7 @@ SCHEMAS: Json = {
     "ModelListOutcome": {"oneOf": [_ref("ModelList"), _ref("Flag")]},
     "Health": {"type": "object", "required": ["status"], "properties": {"status": {"const": "ok"}}},
     "Ready": {"type": "object", "required": ["status", "models", "failed"], "properties": {
-        "status": {"enum": ["ready", "loading models", "store unavailable"]},
+        "status": {"enum": ["ready", "loading models", "warm-up failed", "store unavailable"]},
         "models": {"type": "integer", "description": "Compiled models in memory."},
         "failed": {"type": "array", "items": {"type": "string"},
                    "description": "Deployed models that cannot be loaded, with the reason."},

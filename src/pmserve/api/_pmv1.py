@@ -6,6 +6,7 @@ import re
 from collections.abc import Awaitable, Callable
 from urllib.parse import quote
 
+import numpy as np
 import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
@@ -117,7 +118,31 @@ def _decode(service: Service, body: bytes) -> list[ScoreTable]:
         raise BadRequestError(f"the score request body is not valid JSON: {exc}") from None
     settings = service.settings
     return parse_score_request(decoded, max_rows=settings.max_score_rows, max_cells=settings.max_score_cells,
-                               no_booleans=b"true" not in body and b"false" not in body, owned=True)
+                               no_booleans=_no_booleans(body), owned=True)
+
+
+#: Past this many candidate bytes, :func:`_no_booleans` searches for the words themselves.
+_CANDIDATES = 64
+
+
+def _no_booleans(body: bytes) -> bool:
+    """Whether the JSON text holds neither ``true`` nor ``false`` (so no cell is a boolean).
+
+    ``b"true" in body`` runs at about 1 GB/s over digits (their bytes defeat the search's skip
+    table); numbers never hold a ``u`` or an ``l``, so a big body is searched for those bytes with
+    numpy, and each one found is looked at in place - the same answer, a few times faster.
+    """
+    if len(body) <= _INLINE_BYTES:
+        return b"true" not in body and b"false" not in body
+    text = np.frombuffer(body, dtype=np.uint8)
+    for byte, word in ((ord("u"), b"true"), (ord("l"), b"false")):
+        found = np.flatnonzero(text == byte)
+        if found.size > _CANDIDATES:
+            return b"true" not in body and b"false" not in body
+        # The byte is the third of either word: a word starting at p - 2 holds it at p.
+        if any(body[p - 2:p - 2 + len(word)] == word for p in found.tolist() if p >= 2):
+            return False
+    return True
 
 
 def _encode(replies: list[ScoreTable]) -> bytes:
@@ -157,12 +182,13 @@ async def wadl(request: Request, service: Service) -> Response:
 def routes() -> list[Route]:
     one = "/pm/v1/model/{context_id}"
     return [
+        # First: Starlette tries the routes in order, and scoring is most of the traffic.
+        Route("/pm/v1/score/{context_id}", score, methods=["POST"]),
         Route("/pm/v1/model", list_models, methods=["GET"]),
         Route("/pm/v1/model/", list_models, methods=["GET"]),
         Route(one, deploy, methods=["PUT"], name="deploy"),
         Route(one, download, methods=["GET"], name="download"),
         Route(one, delete, methods=["DELETE"], name="delete"),
-        Route("/pm/v1/score/{context_id}", score, methods=["POST"]),
         Route("/pm/v1/metadata/{context_id}", metadata, methods=["GET"]),
         Route("/pm/v1/wadl", wadl, methods=["OPTIONS", "GET"]),
     ]

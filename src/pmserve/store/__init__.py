@@ -30,4 +30,4 @@ def open_store(settings: Settings) -> Store:
         from pmserve.store._postgres import PostgresStore
 
         return PostgresStore(settings.store_url, stale_s=settings.store_stale_s)
-    return SQLiteStore(settings.data_dir)
+    return SQLiteStore(settings.data_dir, stale_s=settings.store_stale_s)

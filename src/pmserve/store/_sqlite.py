@@ -38,8 +38,12 @@ class SQLiteStore(SQLiteBatchFiles, SQLStore):
         """Whether ``data_dir`` holds a store already (opening one creates it)."""
         return (Path(data_dir) / cls.DB_FILE).is_file()
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, *, stale_s: float = 0.0) -> None:
         self.data_dir = Path(data_dir)
+        # How long a change made by another process may go unseen (PMSERVE_STORE_STALE_S); 0 asks
+        # SQLite on every call.  This process's own writes are seen at once whatever the bound.
+        self.stale_s = stale_s
+        self._checked_at = -float("inf")
         self.blob_dir = self.data_dir / "blobs"
         try:
             self.blob_dir.mkdir(parents=True, exist_ok=True)
@@ -96,8 +100,13 @@ class SQLiteStore(SQLiteBatchFiles, SQLStore):
 
         ``PRAGMA data_version`` changes when any *other* connection (another thread's, another
         process's: a replica or the CLI) has committed since this connection last looked; a
-        connection's own commits go through ``_write``, which bumps the number itself.
+        connection's own commits go through ``_write``, which bumps the number itself.  SQLite is
+        asked at most once per ``stale_s`` (by any thread): a score request then pays for a clock
+        read, not a query, and another process's change is seen within the bound.
         """
+        now = time.monotonic()
+        if now - self._checked_at < self.stale_s:
+            return self._generation
         try:
             row = self._db().execute("PRAGMA data_version").fetchone()
         except sqlite3.Error as exc:
@@ -105,6 +114,7 @@ class SQLiteStore(SQLiteBatchFiles, SQLStore):
         if row[0] != getattr(self._local, "data_version", None):
             self._local.data_version = row[0]
             self._bump()
+        self._checked_at = now
         return self._generation
 
     def _bump(self) -> None:

@@ -10,7 +10,8 @@ batch of one; any other record returns None and takes the batch path, which appl
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import operator
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 
 _NUMBER, _INTEGER, _STRING = 0, 1, 2
 _INT_EXACT = 2.0**62  # to_python_list converts integer results below this through int64
+_PLAIN_NUMBERS = frozenset({float, int, type(None)})  # not bool: JSON true is no number
 
 
 class OneRecordPlan:
@@ -45,6 +47,10 @@ class OneRecordPlan:
         # PMML float fields are rounded to float32 precision, as NumericInputs does.
         self.floats = [i for i, (_, dtype) in enumerate(numeric) if dtype is DataType.FLOAT]
         self.all_float = bool(self.floats) and len(self.floats) == len(numeric)
+        # No string field (the common case): the record's values are taken and checked at once.
+        self._take: Callable[[Mapping[str, Any]], Any] | None = \
+            operator.itemgetter(*self.numeric) if numeric and len(numeric) == len(kinds) else None
+        self.integers = tuple(i for i, (_, kind) in enumerate(kinds) if kind == _INTEGER)
         names = {name for name, _ in inputs}
         self.extra = tuple((name, dtype) for name, dtype in extra_inputs if name not in names)
         self.results = tuple(results)
@@ -62,6 +68,8 @@ class OneRecordPlan:
 
     def batch(self, record: Mapping[str, Any]) -> dict[str, Array] | None:
         """The engine columns of ``record`` (one row each), or None unless it is plain."""
+        if self._take is not None:
+            return self._numbers_batch(self._take, record)
         numbers: list[Any] = []
         strings: dict[str, Any] = {}
         for name, kind in self.inputs:
@@ -86,15 +94,7 @@ class OneRecordPlan:
             else:
                 return None
         batch: dict[str, Array] = {}
-        columns: dict[str, Array] = {}
-        if numbers:
-            # None becomes NaN (missing), as coerce_column reads it.
-            block = np.array(numbers, dtype=np.float64).reshape(len(numbers), 1)
-            if self.all_float:
-                block = to_float32(block)
-            elif self.floats:
-                block[self.floats] = to_float32(block[self.floats])
-            columns = dict(zip(self.numeric, block, strict=True))
+        columns = self._number_columns(numbers) if numbers else {}
         for name, kind in self.inputs:
             if kind == _STRING:
                 cell = np.empty(1, dtype=object)
@@ -102,6 +102,37 @@ class OneRecordPlan:
                 batch[name] = cell
             else:
                 batch[name] = columns[name]
+        return self._with_extra(batch, record)
+
+    def _numbers_batch(self, take: Callable[[Mapping[str, Any]], Any],
+                       record: Mapping[str, Any]) -> dict[str, Array] | None:
+        """:meth:`batch` of a model whose inputs are all numbers: the same checks, made at once."""
+        try:
+            values = take(record)
+        except KeyError:
+            return None  # the batch path names the missing field
+        if len(self.numeric) == 1:
+            values = (values,)
+        seen = set(map(type, values))
+        if not seen <= _PLAIN_NUMBERS:
+            return None
+        if self.integers and float in seen:
+            for i in self.integers:
+                value = values[i]
+                if type(value) is float and not value.is_integer() and value == value:
+                    return None  # a fractional integer: the batch path reports it as invalid
+        return self._with_extra(self._number_columns(values), record)
+
+    def _number_columns(self, numbers: Sequence[Any]) -> dict[str, Array]:
+        # None becomes NaN (missing), as coerce_column reads it.
+        block = np.array(numbers, dtype=np.float64).reshape(len(numbers), 1)
+        if self.all_float:
+            block = to_float32(block)
+        elif self.floats:
+            block[self.floats] = to_float32(block[self.floats])
+        return dict(zip(self.numeric, block, strict=True))
+
+    def _with_extra(self, batch: dict[str, Array], record: Mapping[str, Any]) -> dict[str, Array]:
         for name, dtype in self.extra:
             # Actual target values (for residuals) and supplementary fields, read as the batch does.
             if name in record:
