@@ -35,10 +35,6 @@ def single_input(node: Node, inputs: Sequence[tuple[SpssField, ...]]) -> tuple[S
     return inputs[0]
 
 
-def field_map(fields: Iterable[SpssField]) -> dict[str, SpssField]:
-    return {f.name: f for f in fields}
-
-
 def require_fields(node: Node, fields: Sequence[SpssField], names: Iterable[str], what: str = "reads") -> None:
     """Raise naming the node and the field when a field the node reads does not reach it."""
     present = {f.name for f in fields}
