@@ -25,14 +25,12 @@ from pmserve.pmml.models.mining.segments import (
     MULTI_MODEL_CHAIN,
     SELECT_ALL,
     Combination,
-    Run,
     Segment,
-    clear_handed_on,
     convert,
-    evaluate,
-    hand_on,
     nested_values,
+    piece,
     run_all,
+    run_chain,
     scatter,
     segment_results,
 )
@@ -150,36 +148,14 @@ def _multi_model_chain(segments: list[Segment], combination: Combination,
 
     def predict_multi_model_chain(frame: Frame) -> Prediction:
         n = frame.n
-        clear_handed_on(segments, frame)
-        dead = np.zeros(n, dtype=bool)
-        runs: list[Run] = []
-        ran: list[np.ndarray] = []
-        for seg in segments:
-            holds = ~dead if seg.predicate is None else (seg.predicate(frame) == 1.0) & ~dead
-            if not holds.any():
-                continue
-            rows = None if holds.all() else np.flatnonzero(holds)
-            run = evaluate(seg, frame, rows)
-            runs.append(run)
-            ran.append(holds)
-            hand_on(seg, run, frame, rows)
-            if return_missing:
-                # returnMissing: a missing segment prediction makes the record's results missing.
-                miss = is_missing(run.pred.value)
-                if miss.any():
-                    dead[np.flatnonzero(holds)[miss]] = True
+        runs, ran, dead = run_chain(segments, frame, return_missing)
         keep = [holds & ~dead for holds in ran]
         by_target: dict[str, Prediction] = {}
         for run, mine in zip(runs, keep, strict=True):
             target = run.segment.plan.target
             if target is None or not mine.any():
                 continue
-            if mine.all():
-                by_target[target.name] = scatter([(None, run.pred)], n, target.dtype)
-                continue
-            local = mine if run.rows is None else mine[run.rows]
-            by_target[target.name] = scatter([(np.flatnonzero(mine), run.pred.subset_rows(local))], n,
-                                              target.dtype)
+            by_target[target.name] = scatter([piece(run, mine)], n, target.dtype)
         preds = [by_target.get(t.name) or Prediction(n, t.dtype, empty(t.dtype, n)) for t in targets]
         first = preds[0]
         first.targets = {t.name: p for t, p in zip(targets[1:], preds[1:], strict=True)}
