@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -99,6 +99,27 @@ class OneInputNode:
 
     def apply(self, table: Table) -> Table:
         raise NotImplementedError
+
+
+class ColumnRule(Protocol):
+    def column(self, table: Table) -> tuple[str, np.ndarray]:
+        """The name of the column the rule computes, and its values for the incoming ``table``."""
+        ...
+
+
+@dataclass(eq=False)
+class ColumnsNode(OneInputNode):
+    """A node computing columns anew from its incoming table, one rule a column (a Filler, a
+    Reclassify); the other columns pass through, and the result is in ``fields`` order."""
+
+    rules: tuple[ColumnRule, ...]
+
+    def apply(self, table: Table) -> Table:
+        columns = dict(table.columns)
+        for rule in self.rules:
+            name, values = rule.column(table)
+            columns[name] = values
+        return Table(self.fields, {f.name: columns[f.name] for f in self.fields}, table.n_rows)
 
 
 @dataclass(eq=False)
