@@ -19,6 +19,7 @@ import numpy as np
 from pmserve.pmml.compiler import CompiledModel, ModelEnv, register
 from pmserve.pmml.document import attributes as attribute
 from pmserve.pmml.document.element import Element
+from pmserve.pmml.document.problems import every
 from pmserve.pmml.expressions.vector_math import INVERSE_LINKS, simplemax_rows, softmax_rows
 from pmserve.pmml.fields.categorical import lookup
 from pmserve.pmml.fields.frame import Expr, Frame, ReadOrder
@@ -150,46 +151,12 @@ def _evaluate(tables: list[Table], linear: LinearPart, frame: Frame) -> Array:
 
 
 def _table(el: Element, env: ModelEnv, category: Any) -> Table | None:
-    c = env.compiler
     linear: list[tuple[str, Expr, float]] = []
-    numeric: list[tuple[Expr, float, int]] = []
-    categorical: list[tuple[Expr, Any, float]] = []
-    terms: list[tuple[tuple[Expr, ...], float]] = []
-    ok = True
-    for p in el.findall("NumericPredictor"):
-        e = c.ref(p.get("name") or "", p)
-        coef = attribute.number(p, "coefficient", env.problems, required=True)
-        exponent = attribute.integer(p, "exponent", env.problems, 1)
-        if e is None or coef is None or exponent is None:
-            ok = False
-            continue
-        if e.dtype.is_string:
-            env.problems.invalid(f"NumericPredictor field {p.get('name')!r} is of dataType string", p)
-            ok = False
-            continue
-        numeric.append((e, coef, exponent))
-    for p in el.findall("CategoricalPredictor"):
-        e = c.ref(p.get("name") or "", p)
-        coef = attribute.number(p, "coefficient", env.problems, required=True)
-        if e is None or coef is None:
-            ok = False
-            continue
-        value = attribute.parsed(p, "value", partial(parse_scalar, e.dtype), env.problems, required=True)
-        if value is None:
-            ok = False
-            continue
-        categorical.append((e, value, coef))
-    for t in el.findall("PredictorTerm"):
-        coef = attribute.number(t, "coefficient", env.problems, required=True)
-        refs = [c.ref(f.get("field") or "", f) for f in t.findall("FieldRef")]
-        if coef is None or any(r is None for r in refs) or not refs:
-            if not refs:
-                env.problems.invalid("PredictorTerm needs at least one FieldRef", t)
-            ok = False
-            continue
-        terms.append((tuple(r for r in refs if r is not None), coef))
+    numeric = every(_numeric_predictor(p, env) for p in el.findall("NumericPredictor"))
+    categorical = every(_categorical_predictor(p, env) for p in el.findall("CategoricalPredictor"))
+    terms = every(_predictor_term(t, env) for t in el.findall("PredictorTerm"))
     intercept = attribute.number(el, "intercept", env.problems, 0.0)
-    if not ok or intercept is None:
+    if numeric is None or categorical is None or terms is None or intercept is None:
         return None
     names = [p.get("name") or "" for p in el.findall("NumericPredictor")]
     if all(exponent == 1 for _, _, exponent in numeric):
@@ -205,6 +172,37 @@ def _table(el: Element, env: ModelEnv, category: Any) -> Table | None:
     reads += [(f.get("field") or "", True) for t in el.findall("PredictorTerm") for f in t.findall("FieldRef")]
     return Table(category, tuple(linear), tuple(numeric), tuple(by_field.values()), tuple(terms), intercept,
                  is_default, tuple(reads))
+
+
+def _numeric_predictor(p: Element, env: ModelEnv) -> tuple[Expr, float, int] | None:
+    e = env.compiler.ref(p.get("name") or "", p)
+    coef = attribute.number(p, "coefficient", env.problems, required=True)
+    exponent = attribute.integer(p, "exponent", env.problems, 1)
+    if e is None or coef is None or exponent is None:
+        return None
+    if e.dtype.is_string:
+        env.problems.invalid(f"NumericPredictor field {p.get('name')!r} is of dataType string", p)
+        return None
+    return e, coef, exponent
+
+
+def _categorical_predictor(p: Element, env: ModelEnv) -> tuple[Expr, Any, float] | None:
+    e = env.compiler.ref(p.get("name") or "", p)
+    coef = attribute.number(p, "coefficient", env.problems, required=True)
+    if e is None or coef is None:
+        return None
+    value = attribute.parsed(p, "value", partial(parse_scalar, e.dtype), env.problems, required=True)
+    return None if value is None else (e, value, coef)
+
+
+def _predictor_term(t: Element, env: ModelEnv) -> tuple[tuple[Expr, ...], float] | None:
+    coef = attribute.number(t, "coefficient", env.problems, required=True)
+    refs = [env.compiler.ref(f.get("field") or "", f) for f in t.findall("FieldRef")]
+    if not refs:
+        env.problems.invalid("PredictorTerm needs at least one FieldRef", t)
+    if coef is None or not refs or any(r is None for r in refs):
+        return None
+    return tuple(r for r in refs if r is not None), coef
 
 
 @register("RegressionModel")
