@@ -314,7 +314,42 @@ def _training(
     # Cells are matched by local name: sklearn2pmml writes <data:y> cells for column="data:y".
     table = [{tag.rpartition(":")[2]: text for tag, text in row.items()} for row in table]
     m = len(table)
-    wanted = {mf.name for mf in env.mining_fields} | {c.name for c in comps}
+    columns = _instance_columns(instance_fields, table, env, settings, {c.name for c in comps})
+    if columns is None:
+        return None
+    raw, ids = columns
+    if settings.id_variable is not None and ids is None:
+        problems.invalid(f"instanceIdVariable {settings.id_variable!r} is not one of the InstanceFields", el)
+        return None
+    if ids is None:
+        ids = np.array([str(i) for i in range(1, m + 1)], dtype=object)
+    for target in targets:
+        if target.name not in raw:
+            problems.invalid(f"the InstanceFields have no column for target field {target.name!r}", fields_el)
+            return None
+    errors = RowErrors()
+    root = Frame(m, dict(raw), {}, errors=errors)
+    derived: dict[str, Expr] = dict(treatment_exprs([mf for mf in env.mining_fields if mf.name in raw]))
+    derived.update(_local_derived(el, env))
+    mining_names = {mf.name for mf in env.mining_fields}
+    for name in raw:
+        if name not in mining_names:
+            derived.pop(name, None)  # a transformed value given in the table is used as it is
+    read = _references(root.child(derived), exprs, comps, ti, problems)
+    if read is None:
+        return None
+    if errors.errors:
+        row, err = next(iter(errors.errors.items()))
+        problems.invalid(f"training instance {row + 1} cannot be read: {err.text}", ti)
+        return None
+    return *read, ids, {t.name: raw[t.name] for t in targets}
+
+
+def _instance_columns(instance_fields: list[Element], table: list[dict[str, str]], env: ModelEnv,
+                      settings: _Settings, compared: set[str]) -> tuple[dict[str, Array], Array | None] | None:
+    """The training table's columns the model reads, typed, and the instance ids if a column holds them."""
+    problems, m = env.problems, len(table)
+    wanted = {mf.name for mf in env.mining_fields} | compared
     raw: dict[str, Array] = {}
     ids: Array | None = None
     for f in instance_fields:
@@ -340,25 +375,14 @@ def _training(
                 problems.invalid(f"training instance {i + 1}, field {name!r}: {exc}", f)
                 return None
         raw[name] = col
-    if settings.id_variable is not None and ids is None:
-        problems.invalid(f"instanceIdVariable {settings.id_variable!r} is not one of the InstanceFields", el)
-        return None
-    if ids is None:
-        ids = np.array([str(i) for i in range(1, m + 1)], dtype=object)
-    for target in targets:
-        if target.name not in raw:
-            problems.invalid(f"the InstanceFields have no column for target field {target.name!r}", fields_el)
-            return None
-    errors = RowErrors()
-    root = Frame(m, dict(raw), {}, errors=errors)
-    derived: dict[str, Expr] = dict(treatment_exprs([mf for mf in env.mining_fields if mf.name in raw]))
-    derived.update(_local_derived(el, env))
-    mining_names = {mf.name for mf in env.mining_fields}
-    for name in raw:
-        if name not in mining_names:
-            derived.pop(name, None)  # a transformed value given in the table is used as it is
-    frame = root.child(derived)
-    references = np.empty((m, len(comps)))
+    return raw, ids
+
+
+def _references(frame: Frame, exprs: list[Expr], comps: list[Comparison], ti: Element,
+                problems: Problems) -> tuple[Array, tuple[dict[Any, float] | None, ...]] | None:
+    """The training instances' values of the compared fields (instances x KNNInputs), a string
+    field's categories coded as numbers (in order of first appearance)."""
+    references = np.empty((frame.n, len(comps)))
     codes: list[dict[Any, float] | None] = []
     for j, (expr, comp) in enumerate(zip(exprs, comps, strict=True)):
         try:
@@ -377,11 +401,7 @@ def _training(
         else:
             references[:, j] = col
             codes.append(None)
-    if errors.errors:
-        row, err = next(iter(errors.errors.items()))
-        problems.invalid(f"training instance {row + 1} cannot be read: {err.text}", ti)
-        return None
-    return references, tuple(codes), ids, {t.name: raw[t.name] for t in targets}
+    return references, tuple(codes)
 
 
 def _local_derived(el: Element, env: ModelEnv) -> dict[str, Expr]:
