@@ -12,6 +12,7 @@ same neighbours by its own scoring method, and is a result column of its own.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,9 +107,16 @@ def compile_nearest_neighbor(el: Element, env: ModelEnv) -> CompiledModel | None
         return None
     comparator = Comparator(measure, tuple(comps), references, codes)
     depth = min(m, max(settings.k, output_ranks(el)))
-    all_affinities = needs_all_affinities(el)
     scorers = [_TargetScorer.build(t, target_values[t.name], settings) for t in targets]
-    k, threshold = settings.k, settings.threshold
+    predict_neighbors = _neighbors(comparator, exprs, ids, scorers, settings, depth, needs_all_affinities(el))
+    return CompiledModel(predict_neighbors, predicts_every_target=True)
+
+
+def _neighbors(comparator: Comparator, exprs: list[Expr], ids: Array, scorers: list[_TargetScorer],
+               settings: _Settings, depth: int, all_affinities: bool) -> Callable[[Frame], Prediction]:
+    """The predictor: each row's ``depth`` nearest instances, and each target predicted from its
+    ``settings.k`` nearest (the first target's prediction is the model's, the others its targets)."""
+    k, threshold, measure = settings.k, settings.threshold, comparator.measure
 
     def predict_neighbors(frame: Frame) -> Prediction:
         n = frame.n
@@ -128,23 +136,19 @@ def compile_nearest_neighbor(el: Element, env: ModelEnv) -> CompiledModel | None
         weights = 1.0 / (ranked_aff[:, :k] + threshold)
         ranked_ids = ids[ranked]
         ranked_ids[bad] = None
-        preds = [
-            Prediction(n, s.dtype, s.predict(frame, nearest, weights, bad), entity_id=ranked_ids[:, 0],
-                       affinity=ranked_aff[:, 0], entity_ids=tuple(ids.tolist()) if every is not None else (),
-                       entity_affinities=every,
-                       extras={"ranked_entity_ids": ranked_ids, "ranked_affinities": ranked_aff})
-            for s in scorers
-        ] or [Prediction(n, DataType.STRING, empty(DataType.STRING, n), entity_id=ranked_ids[:, 0],
-                         affinity=ranked_aff[:, 0], entity_ids=tuple(ids.tolist()) if every is not None else (),
-                         entity_affinities=every,
-                         extras={"ranked_entity_ids": ranked_ids, "ranked_affinities": ranked_aff})]
+        predicted = [(s.dtype, s.predict(frame, nearest, weights, bad)) for s in scorers] or [
+            (DataType.STRING, empty(DataType.STRING, n))]
+        preds = [Prediction(n, dtype, value, entity_id=ranked_ids[:, 0], affinity=ranked_aff[:, 0],
+                            entity_ids=tuple(ids.tolist()) if every is not None else (), entity_affinities=every,
+                            extras={"ranked_entity_ids": ranked_ids, "ranked_affinities": ranked_aff})
+                 for dtype, value in predicted]
         first = preds[0]
         if len(preds) > 1:
             # Every target is predicted from the same neighbours; the first is the model's value.
             first.targets = {s.info.name: p for s, p in zip(scorers[1:], preds[1:], strict=True)}
         return first
 
-    return CompiledModel(predict_neighbors, predicts_every_target=True)
+    return predict_neighbors
 
 
 def _weighing_fits(settings: _Settings, measure: Measure, el: Element, problems: Problems) -> bool:
