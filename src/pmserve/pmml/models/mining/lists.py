@@ -22,8 +22,6 @@ from pmserve.pmml.fields.frame import Frame
 from pmserve.pmml.fields.schema import FieldInfo
 from pmserve.pmml.fields.types import empty, is_missing, to_python_list
 from pmserve.pmml.models.mining.segments import (
-    MULTI_MODEL_CHAIN,
-    SELECT_ALL,
     Combination,
     Segment,
     convert,
@@ -37,42 +35,29 @@ from pmserve.pmml.models.mining.segments import (
 from pmserve.pmml.results.output import OutputField
 from pmserve.pmml.results.prediction import Prediction
 
-
-def compile_lists(el: Element, segments: list[Segment], combination: Combination,
-                  env: ModelEnv) -> CompiledModel | None:
-    """The predictor of a selectAll or x-multiModelChain MiningModel (problems go to ``env``)."""
-    if combination.method == SELECT_ALL:
-        return _compile_select_all(el, segments, combination, env)
-    if combination.method == MULTI_MODEL_CHAIN:
-        return _compile_multi_model_chain(el, segments, combination, env)
-    raise ValueError(f"not a list method: {combination.method}")
-
-
 # -- selectAll -------------------------------------------------------------------------------------
 
 
-def _compile_select_all(el: Element, segments: list[Segment], combination: Combination,
-                        env: ModelEnv) -> CompiledModel | None:
+def compile_select_all(el: Element, segments: list[Segment], combination: Combination,
+                       env: ModelEnv) -> CompiledModel | None:
+    """A selectAll MiningModel: its prediction is the list of its segments' (problems go to ``env``)."""
     problems = env.problems
-    ok = True
+    found = len(problems.items)
     target = env.target
     for seg in segments:
         theirs = seg.plan.target
         if target is not None and theirs is not None and theirs.name != target.name:
             problems.invalid(f"a selectAll segment must predict the MiningModel's target {target.name!r}, but "
                              f"segment {seg.id!r} predicts {theirs.name!r}", el)
-            ok = False
     output = el.find("Output")
     for of in output.findall("OutputField") if output is not None else []:
         if of.get("segmentId") is None:
             problems.unsupported("an OutputField of a selectAll MiningModel needs segmentId: the model's own "
                                  "prediction is a list per record", of)
-            ok = False
     if el.find("Targets") is not None:
         problems.unsupported("Targets of a selectAll MiningModel are not supported: its prediction is a list "
                              "per record", el.find("Targets"))
-        ok = False
-    if not ok:
+    if len(problems.items) > found:
         return None
     return CompiledModel(_select_all(segments, combination), list_valued=True, has_probabilities=False)
 
@@ -107,8 +92,9 @@ def _select_all(segments: list[Segment], combination: Combination) -> Predictor:
 # -- x-multiModelChain ---------------------------------------------------------------------------
 
 
-def _compile_multi_model_chain(el: Element, segments: list[Segment], combination: Combination,
-                               env: ModelEnv) -> CompiledModel | None:
+def compile_multi_model_chain(el: Element, segments: list[Segment], combination: Combination,
+                              env: ModelEnv) -> CompiledModel | None:
+    """An x-multiModelChain MiningModel: each segment predicts one of its targets."""
     problems = env.problems
     targets = env.targets
     if not targets:
@@ -116,21 +102,19 @@ def _compile_multi_model_chain(el: Element, segments: list[Segment], combination
         return None
     mine = {t.name for t in targets}
     predicted: dict[str, str] = {}
-    ok = True
+    found = len(problems.items)
     for seg in segments:
         theirs = seg.plan.target
         if theirs is None or theirs.name not in mine:
             what = repr(theirs.name) if theirs is not None else "no target field"
             problems.invalid(f"segment {seg.id!r} of an x-multiModelChain predicts {what}; expected one of the "
                              f"MiningModel's targets {', '.join(map(repr, mine))}", el)
-            ok = False
         elif theirs.name in predicted:
             problems.invalid(f"segments {predicted[theirs.name]!r} and {seg.id!r} of an x-multiModelChain both "
                              f"predict {theirs.name!r}; each target is predicted by one segment", el)
-            ok = False
         else:
             predicted[theirs.name] = seg.id
-    if not ok:
+    if len(problems.items) > found:
         return None
     nested: list[OutputField] = []
     for seg in segments:

@@ -22,7 +22,7 @@ from pmserve.pmml.expressions.predicates import PREDICATE_TAGS, PredicateFn, com
 from pmserve.pmml.fields.schema import FieldInfo, Scope
 from pmserve.pmml.fields.types import DataType
 from pmserve.pmml.models.mining.aggregation import probability_aggregate, value_aggregate, vote
-from pmserve.pmml.models.mining.lists import compile_lists
+from pmserve.pmml.models.mining.lists import compile_multi_model_chain, compile_select_all
 from pmserve.pmml.models.mining.segments import (
     MULTI_MODEL_CHAIN,
     SELECT_ALL,
@@ -106,8 +106,10 @@ def _combined(el: Element, segments: list[Segment], combination: Combination, en
         _wanted_segment_ids(el),
     )
     method = combination.method
-    if method in (SELECT_ALL, MULTI_MODEL_CHAIN):
-        return compile_lists(el, segments, combination, env)
+    if method == SELECT_ALL:
+        return compile_select_all(el, segments, combination, env)
+    if method == MULTI_MODEL_CHAIN:
+        return compile_multi_model_chain(el, segments, combination, env)
     if combination.function_name != "classification":
         categories = ()
     if method in _SELECTIONS:
