@@ -141,7 +141,26 @@ class Model:
         records get missing results and their errors are returned in ``Scored.errors``.
         """
         columns, n = _columns_of(data)
+        batch, unreadable = self._batch(columns, n)
+        # Overflow and invalid operations give inf/NaN, which are results (as in JPMML), not
+        # floating-point warnings; edges that cannot carry an infinity (JSON) refuse it there.
+        with np.errstate(all="ignore"):
+            results, eval_errors = self._doc.evaluate(batch, n, unreadable)
         row_errors: dict[int, DataError] = {}
+        for row, err in eval_errors.items():
+            if errors == "raise":
+                raise err
+            row_errors.setdefault(row, err)
+        if row_errors:
+            bad_rows = np.fromiter(row_errors, dtype=np.intp)
+            for f in self._doc.result_fields:
+                col = results[f.name].copy()
+                col[bad_rows] = None if col.dtype == object else np.nan
+                results[f.name] = col
+        return Scored(self._doc.result_fields, results, n, dict(sorted(row_errors.items())))
+
+    def _batch(self, columns: Mapping[str, Any], n: int) -> tuple[dict[str, Array], dict[str, Deferred]]:
+        """The engine's columns of the input, and the values that are not of their field's type."""
         unreadable: dict[str, Deferred] = {}
         batch = self._numeric.convert(columns)
         if batch is None:
@@ -166,22 +185,7 @@ class Model:
                     f"that the model needs",
                     field=missing[0],
                 )
-        # Overflow and invalid operations give inf/NaN, which are results (as in JPMML), not
-        # floating-point warnings; edges that cannot carry an infinity (JSON) refuse it there.
-        with np.errstate(all="ignore"):
-            results, eval_errors = self._doc.evaluate(batch, n, unreadable)
-        for row, err in eval_errors.items():
-            if errors == "raise":
-                raise err
-            row_errors.setdefault(row, err)
-        if row_errors:
-            bad_rows = np.fromiter(row_errors, dtype=np.intp)
-            for f in self._doc.result_fields:
-                col = results[f.name]
-                col = col.copy()
-                col[bad_rows] = None if col.dtype == object else np.nan
-                results[f.name] = col
-        return Scored(self._doc.result_fields, results, n, dict(sorted(row_errors.items())))
+        return batch, unreadable
 
     def score_one(self, record: Mapping[str, Any]) -> tuple[Any, ...] | None:
         """The results of one complete record of plain values, or None for any other record.

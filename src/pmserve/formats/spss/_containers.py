@@ -31,10 +31,6 @@ class Entry:
     mime_type: str
     content: bytes
 
-    @property
-    def is_pmml(self) -> bool:
-        return looks_like_pmml(self.content)
-
 
 class InflateBudget:
     """Bytes that inflating may still produce, shared by every container of one stream."""

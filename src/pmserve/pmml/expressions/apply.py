@@ -8,11 +8,10 @@ says what an invalid result (an undefined value from defined arguments) becomes.
 from __future__ import annotations
 
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pmserve.errors import EvaluationError
 from pmserve.pmml.document import attributes as attribute
 from pmserve.pmml.document.element import Element
 from pmserve.pmml.expressions.casting import EXPRESSION_TAGS, cast_fn, format_number, validity
@@ -211,8 +210,3 @@ def _wrap(c: ExpressionCompiler, el: Element, core: Expr, args: list[Expr]) -> E
 
     del name
     return Expr(dtype, core.optype, run)
-
-
-def undefined_result(frame: Frame, mask: Any, function: str) -> None:
-    frame.fail(mask, lambda r: EvaluationError(
-        f"function {function!r} has no defined result for the values of this record", row=r))

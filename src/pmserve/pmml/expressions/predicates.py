@@ -204,14 +204,19 @@ def _compound(el: Element, c: ExpressionCompiler) -> PredicateFn | None:
 
 
 def and_all(vals: list[Array]) -> Array:
-    out = np.ones(len(vals[0]))
-    for v in vals:
-        out = np.where((out == 0.0) | (v == 0.0), 0.0, np.where(np.isnan(out) | np.isnan(v), np.nan, 1.0))
-    return out
+    return _three_valued(vals, 0.0)
 
 
 def or_all(vals: list[Array]) -> Array:
-    out = np.zeros(len(vals[0]))
+    return _three_valued(vals, 1.0)
+
+
+def _three_valued(vals: list[Array], decisive: float) -> Array:
+    """PMML's three-valued and (``decisive`` 0) and or (1): a decisive value wins, else an unknown
+    (NaN) one, else the other value."""
+    other = 1.0 - decisive
+    out = np.full(len(vals[0]), other)
     for v in vals:
-        out = np.where((out == 1.0) | (v == 1.0), 1.0, np.where(np.isnan(out) | np.isnan(v), np.nan, 0.0))
+        out = np.where((out == decisive) | (v == decisive), decisive,
+                       np.where(np.isnan(out) | np.isnan(v), np.nan, other))
     return out

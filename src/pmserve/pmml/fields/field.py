@@ -13,13 +13,6 @@ class Interval:
     left: float | None
     right: float | None
 
-    def contains(self, x: float) -> bool:
-        if self.left is not None and (x < self.left or (x == self.left and self.closure.startswith("open"))):
-            return False
-        return not (
-            self.right is not None and (x > self.right or (x == self.right and self.closure.endswith("Open")))
-        )
-
 
 @dataclass(frozen=True)
 class Field:

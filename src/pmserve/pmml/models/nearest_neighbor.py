@@ -12,6 +12,7 @@ same neighbours by its own scoring method, and is a result column of its own.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,9 +107,16 @@ def compile_nearest_neighbor(el: Element, env: ModelEnv) -> CompiledModel | None
         return None
     comparator = Comparator(measure, tuple(comps), references, codes)
     depth = min(m, max(settings.k, output_ranks(el)))
-    all_affinities = needs_all_affinities(el)
     scorers = [_TargetScorer.build(t, target_values[t.name], settings) for t in targets]
-    k, threshold = settings.k, settings.threshold
+    predict_neighbors = _neighbors(comparator, exprs, ids, scorers, settings, depth, needs_all_affinities(el))
+    return CompiledModel(predict_neighbors, predicts_every_target=True)
+
+
+def _neighbors(comparator: Comparator, exprs: list[Expr], ids: Array, scorers: list[_TargetScorer],
+               settings: _Settings, depth: int, all_affinities: bool) -> Callable[[Frame], Prediction]:
+    """The predictor: each row's ``depth`` nearest instances, and each target predicted from its
+    ``settings.k`` nearest (the first target's prediction is the model's, the others its targets)."""
+    k, threshold, measure = settings.k, settings.threshold, comparator.measure
 
     def predict_neighbors(frame: Frame) -> Prediction:
         n = frame.n
@@ -128,23 +136,19 @@ def compile_nearest_neighbor(el: Element, env: ModelEnv) -> CompiledModel | None
         weights = 1.0 / (ranked_aff[:, :k] + threshold)
         ranked_ids = ids[ranked]
         ranked_ids[bad] = None
-        preds = [
-            Prediction(n, s.dtype, s.predict(frame, nearest, weights, bad), entity_id=ranked_ids[:, 0],
-                       affinity=ranked_aff[:, 0], entity_ids=tuple(ids.tolist()) if every is not None else (),
-                       entity_affinities=every,
-                       extras={"ranked_entity_ids": ranked_ids, "ranked_affinities": ranked_aff})
-            for s in scorers
-        ] or [Prediction(n, DataType.STRING, empty(DataType.STRING, n), entity_id=ranked_ids[:, 0],
-                         affinity=ranked_aff[:, 0], entity_ids=tuple(ids.tolist()) if every is not None else (),
-                         entity_affinities=every,
-                         extras={"ranked_entity_ids": ranked_ids, "ranked_affinities": ranked_aff})]
+        predicted = [(s.dtype, s.predict(frame, nearest, weights, bad)) for s in scorers] or [
+            (DataType.STRING, empty(DataType.STRING, n))]
+        preds = [Prediction(n, dtype, value, entity_id=ranked_ids[:, 0], affinity=ranked_aff[:, 0],
+                            entity_ids=tuple(ids.tolist()) if every is not None else (), entity_affinities=every,
+                            extras={"ranked_entity_ids": ranked_ids, "ranked_affinities": ranked_aff})
+                 for dtype, value in predicted]
         first = preds[0]
         if len(preds) > 1:
             # Every target is predicted from the same neighbours; the first is the model's value.
             first.targets = {s.info.name: p for s, p in zip(scorers[1:], preds[1:], strict=True)}
         return first
 
-    return CompiledModel(predict_neighbors, predicts_every_target=True)
+    return predict_neighbors
 
 
 def _weighing_fits(settings: _Settings, measure: Measure, el: Element, problems: Problems) -> bool:
@@ -314,7 +318,42 @@ def _training(
     # Cells are matched by local name: sklearn2pmml writes <data:y> cells for column="data:y".
     table = [{tag.rpartition(":")[2]: text for tag, text in row.items()} for row in table]
     m = len(table)
-    wanted = {mf.name for mf in env.mining_fields} | {c.name for c in comps}
+    columns = _instance_columns(instance_fields, table, env, settings, {c.name for c in comps})
+    if columns is None:
+        return None
+    raw, ids = columns
+    if settings.id_variable is not None and ids is None:
+        problems.invalid(f"instanceIdVariable {settings.id_variable!r} is not one of the InstanceFields", el)
+        return None
+    if ids is None:
+        ids = np.array([str(i) for i in range(1, m + 1)], dtype=object)
+    for target in targets:
+        if target.name not in raw:
+            problems.invalid(f"the InstanceFields have no column for target field {target.name!r}", fields_el)
+            return None
+    errors = RowErrors()
+    root = Frame(m, dict(raw), {}, errors=errors)
+    derived: dict[str, Expr] = dict(treatment_exprs([mf for mf in env.mining_fields if mf.name in raw]))
+    derived.update(_local_derived(el, env))
+    mining_names = {mf.name for mf in env.mining_fields}
+    for name in raw:
+        if name not in mining_names:
+            derived.pop(name, None)  # a transformed value given in the table is used as it is
+    read = _references(root.child(derived), exprs, comps, ti, problems)
+    if read is None:
+        return None
+    if errors.errors:
+        row, err = next(iter(errors.errors.items()))
+        problems.invalid(f"training instance {row + 1} cannot be read: {err.text}", ti)
+        return None
+    return *read, ids, {t.name: raw[t.name] for t in targets}
+
+
+def _instance_columns(instance_fields: list[Element], table: list[dict[str, str]], env: ModelEnv,
+                      settings: _Settings, compared: set[str]) -> tuple[dict[str, Array], Array | None] | None:
+    """The training table's columns the model reads, typed, and the instance ids if a column holds them."""
+    problems, m = env.problems, len(table)
+    wanted = {mf.name for mf in env.mining_fields} | compared
     raw: dict[str, Array] = {}
     ids: Array | None = None
     for f in instance_fields:
@@ -340,25 +379,14 @@ def _training(
                 problems.invalid(f"training instance {i + 1}, field {name!r}: {exc}", f)
                 return None
         raw[name] = col
-    if settings.id_variable is not None and ids is None:
-        problems.invalid(f"instanceIdVariable {settings.id_variable!r} is not one of the InstanceFields", el)
-        return None
-    if ids is None:
-        ids = np.array([str(i) for i in range(1, m + 1)], dtype=object)
-    for target in targets:
-        if target.name not in raw:
-            problems.invalid(f"the InstanceFields have no column for target field {target.name!r}", fields_el)
-            return None
-    errors = RowErrors()
-    root = Frame(m, dict(raw), {}, errors=errors)
-    derived: dict[str, Expr] = dict(treatment_exprs([mf for mf in env.mining_fields if mf.name in raw]))
-    derived.update(_local_derived(el, env))
-    mining_names = {mf.name for mf in env.mining_fields}
-    for name in raw:
-        if name not in mining_names:
-            derived.pop(name, None)  # a transformed value given in the table is used as it is
-    frame = root.child(derived)
-    references = np.empty((m, len(comps)))
+    return raw, ids
+
+
+def _references(frame: Frame, exprs: list[Expr], comps: list[Comparison], ti: Element,
+                problems: Problems) -> tuple[Array, tuple[dict[Any, float] | None, ...]] | None:
+    """The training instances' values of the compared fields (instances x KNNInputs), a string
+    field's categories coded as numbers (in order of first appearance)."""
+    references = np.empty((frame.n, len(comps)))
     codes: list[dict[Any, float] | None] = []
     for j, (expr, comp) in enumerate(zip(exprs, comps, strict=True)):
         try:
@@ -377,11 +405,7 @@ def _training(
         else:
             references[:, j] = col
             codes.append(None)
-    if errors.errors:
-        row, err = next(iter(errors.errors.items()))
-        problems.invalid(f"training instance {row + 1} cannot be read: {err.text}", ti)
-        return None
-    return references, tuple(codes), ids, {t.name: raw[t.name] for t in targets}
+    return references, tuple(codes)
 
 
 def _local_derived(el: Element, env: ModelEnv) -> dict[str, Expr]:

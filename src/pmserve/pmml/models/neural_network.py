@@ -390,12 +390,25 @@ def compile_neural_network(el: Element, env: ModelEnv) -> CompiledModel | None:
     if not outs:
         env.problems.invalid(f"no NeuralOutput maps a neuron to the target field {target.name!r}", outputs_el)
         return None
-    n_entities = len(ids)
+    run = _forward(inputs, layers, len(ids))
+    if env.function_name == "regression":
+        return _regression(env, outs, run)
+    if not env.function_is("regression", "classification"):
+        return None
+    return _classification(env, outs, run, neuron_ids)
+
+
+#: A network run forward: the entity matrix (entities x records) and the records missing an input.
+Runner = Callable[[Frame], tuple[Array, Array]]
+
+
+def _forward(inputs: list[Callable[[Frame], Array]], layers: list[_Layer], n_entities: int) -> Runner:
+    """The network run forward over a frame: the entity matrix (entities x records) and the
+    records missing an input."""
     n_inputs = len(inputs)
     network = _compiled_network(layers)
 
     def run(frame: Frame) -> tuple[Array, Array]:
-        """The entity matrix (entities x records) and the records missing an input."""
         # One row per entity: inputs are written and layers read and written whole rows.
         values = np.empty((n_entities, frame.n))
         with frame.unclaimed():
@@ -418,15 +431,11 @@ def compile_neural_network(el: Element, env: ModelEnv) -> CompiledModel | None:
             values[layer.targets] = layer(values)
         return values, missing
 
-    if env.function_name == "regression":
-        return _regression(env, outs, run)
-    if not env.function_is("regression", "classification"):
-        return None
-    return _classification(env, outs, run, neuron_ids)
+    return run
 
 
 def _regression(
-    env: ModelEnv, outs: list[tuple[int, Element]], run: Callable[[Frame], tuple[Array, Array]],
+    env: ModelEnv, outs: list[tuple[int, Element]], run: Runner,
 ) -> CompiledModel | None:
     if len(outs) != 1:
         env.problems.invalid(f"a regression NeuralNetwork needs one NeuralOutput for its target, got {len(outs)}",
@@ -465,7 +474,7 @@ def _regression(
 
 
 def _classification(
-    env: ModelEnv, outs: list[tuple[int, Element]], run: Callable[[Frame], tuple[Array, Array]],
+    env: ModelEnv, outs: list[tuple[int, Element]], run: Runner,
     neuron_ids: dict[int, str],
 ) -> CompiledModel | None:
     target = env.target

@@ -19,6 +19,7 @@ import numpy as np
 from pmserve.pmml.compiler import CompiledModel, ModelEnv, register
 from pmserve.pmml.document import attributes as attribute
 from pmserve.pmml.document.element import Element
+from pmserve.pmml.document.problems import every
 from pmserve.pmml.expressions.vector_math import INVERSE_LINKS, simplemax_rows, softmax_rows
 from pmserve.pmml.fields.categorical import lookup
 from pmserve.pmml.fields.frame import Expr, Frame, ReadOrder
@@ -150,46 +151,12 @@ def _evaluate(tables: list[Table], linear: LinearPart, frame: Frame) -> Array:
 
 
 def _table(el: Element, env: ModelEnv, category: Any) -> Table | None:
-    c = env.compiler
     linear: list[tuple[str, Expr, float]] = []
-    numeric: list[tuple[Expr, float, int]] = []
-    categorical: list[tuple[Expr, Any, float]] = []
-    terms: list[tuple[tuple[Expr, ...], float]] = []
-    ok = True
-    for p in el.findall("NumericPredictor"):
-        e = c.ref(p.get("name") or "", p)
-        coef = attribute.number(p, "coefficient", env.problems, required=True)
-        exponent = attribute.integer(p, "exponent", env.problems, 1)
-        if e is None or coef is None or exponent is None:
-            ok = False
-            continue
-        if e.dtype.is_string:
-            env.problems.invalid(f"NumericPredictor field {p.get('name')!r} is of dataType string", p)
-            ok = False
-            continue
-        numeric.append((e, coef, exponent))
-    for p in el.findall("CategoricalPredictor"):
-        e = c.ref(p.get("name") or "", p)
-        coef = attribute.number(p, "coefficient", env.problems, required=True)
-        if e is None or coef is None:
-            ok = False
-            continue
-        value = attribute.parsed(p, "value", partial(parse_scalar, e.dtype), env.problems, required=True)
-        if value is None:
-            ok = False
-            continue
-        categorical.append((e, value, coef))
-    for t in el.findall("PredictorTerm"):
-        coef = attribute.number(t, "coefficient", env.problems, required=True)
-        refs = [c.ref(f.get("field") or "", f) for f in t.findall("FieldRef")]
-        if coef is None or any(r is None for r in refs) or not refs:
-            if not refs:
-                env.problems.invalid("PredictorTerm needs at least one FieldRef", t)
-            ok = False
-            continue
-        terms.append((tuple(r for r in refs if r is not None), coef))
+    numeric = every(_numeric_predictor(p, env) for p in el.findall("NumericPredictor"))
+    categorical = every(_categorical_predictor(p, env) for p in el.findall("CategoricalPredictor"))
+    terms = every(_predictor_term(t, env) for t in el.findall("PredictorTerm"))
     intercept = attribute.number(el, "intercept", env.problems, 0.0)
-    if not ok or intercept is None:
+    if numeric is None or categorical is None or terms is None or intercept is None:
         return None
     names = [p.get("name") or "" for p in el.findall("NumericPredictor")]
     if all(exponent == 1 for _, _, exponent in numeric):
@@ -207,6 +174,37 @@ def _table(el: Element, env: ModelEnv, category: Any) -> Table | None:
                  is_default, tuple(reads))
 
 
+def _numeric_predictor(p: Element, env: ModelEnv) -> tuple[Expr, float, int] | None:
+    e = env.compiler.ref(p.get("name") or "", p)
+    coef = attribute.number(p, "coefficient", env.problems, required=True)
+    exponent = attribute.integer(p, "exponent", env.problems, 1)
+    if e is None or coef is None or exponent is None:
+        return None
+    if e.dtype.is_string:
+        env.problems.invalid(f"NumericPredictor field {p.get('name')!r} is of dataType string", p)
+        return None
+    return e, coef, exponent
+
+
+def _categorical_predictor(p: Element, env: ModelEnv) -> tuple[Expr, Any, float] | None:
+    e = env.compiler.ref(p.get("name") or "", p)
+    coef = attribute.number(p, "coefficient", env.problems, required=True)
+    if e is None or coef is None:
+        return None
+    value = attribute.parsed(p, "value", partial(parse_scalar, e.dtype), env.problems, required=True)
+    return None if value is None else (e, value, coef)
+
+
+def _predictor_term(t: Element, env: ModelEnv) -> tuple[tuple[Expr, ...], float] | None:
+    coef = attribute.number(t, "coefficient", env.problems, required=True)
+    refs = [env.compiler.ref(f.get("field") or "", f) for f in t.findall("FieldRef")]
+    if not refs:
+        env.problems.invalid("PredictorTerm needs at least one FieldRef", t)
+    if coef is None or not refs or any(r is None for r in refs):
+        return None
+    return tuple(r for r in refs if r is not None), coef
+
+
 @register("RegressionModel")
 def compile_regression(el: Element, env: ModelEnv) -> CompiledModel | None:
     method = attribute.choice(el, "normalizationMethod", _METHODS, env.problems, "none")
@@ -216,37 +214,43 @@ def compile_regression(el: Element, env: ModelEnv) -> CompiledModel | None:
     if not table_els:
         env.problems.invalid("a RegressionModel needs at least one RegressionTable", el)
         return None
-    target = env.target
     if env.function_name == "regression":
-        if len(table_els) != 1:
-            env.problems.invalid(f"a regression RegressionModel needs exactly one RegressionTable, got "
-                                 f"{len(table_els)}", el)
-            return None
-        if method == "simplemax":
-            env.problems.invalid("normalizationMethod simplemax is only defined for classification", el)
-            return None
-        table = _table(table_els[0], env, None)
-        if table is None:
-            return None
-        link: Callable[[Array], Array] | None = (
-            INVERSE_LINKS["logit"] if method == "softmax" else
-            np.exp if method == "exp" else INVERSE_LINKS.get(method)
-        )
-        dtype = target.dtype if target is not None and not target.dtype.is_string else DataType.DOUBLE
-
-        single = [table]
-        linear = LinearPart(single)
-
-        def predict_regression(frame: Frame) -> Prediction:
-            v = _evaluate(single, linear, frame)[:, 0]
-            if link is not None:
-                with np.errstate(over="ignore"):
-                    v = link(v)
-            return Prediction(frame.n, dtype, v)
-
-        return CompiledModel(predict_regression)
+        return _regression(el, table_els, method, env)
     if not env.function_is("regression", "classification"):
         return None
+    return _classification(el, table_els, method, env)
+
+
+def _regression(el: Element, table_els: list[Element], method: str, env: ModelEnv) -> CompiledModel | None:
+    if len(table_els) != 1:
+        env.problems.invalid(f"a regression RegressionModel needs exactly one RegressionTable, got "
+                             f"{len(table_els)}", el)
+        return None
+    if method == "simplemax":
+        env.problems.invalid("normalizationMethod simplemax is only defined for classification", el)
+        return None
+    table = _table(table_els[0], env, None)
+    if table is None:
+        return None
+    link: Callable[[Array], Array] | None = (
+        INVERSE_LINKS["logit"] if method == "softmax" else np.exp if method == "exp" else INVERSE_LINKS.get(method))
+    target = env.target
+    dtype = target.dtype if target is not None and not target.dtype.is_string else DataType.DOUBLE
+    single = [table]
+    linear = LinearPart(single)
+
+    def predict_regression(frame: Frame) -> Prediction:
+        v = _evaluate(single, linear, frame)[:, 0]
+        if link is not None:
+            with np.errstate(over="ignore"):
+                v = link(v)
+        return Prediction(frame.n, dtype, v)
+
+    return CompiledModel(predict_regression)
+
+
+def _classification(el: Element, table_els: list[Element], method: str, env: ModelEnv) -> CompiledModel | None:
+    target = env.target
     if target is None:
         env.problems.invalid("a classification RegressionModel needs a target field in its MiningSchema", el)
         return None
@@ -256,53 +260,57 @@ def compile_regression(el: Element, env: ModelEnv) -> CompiledModel | None:
     tables: list[Table] = []
     for t in table_els:
         cat = attribute.parsed(t, "targetCategory", partial(parse_scalar, target.dtype), env.problems, required=True)
-        if cat is None:
-            return None
-        tab = _table(t, env, cat)
+        tab = None if cat is None else _table(t, env, cat)
         if tab is None:
             return None
         tables.append(tab)
     categories = tuple(t.category for t in tables)
-    ordinal = target.optype == "ordinal"
-    k = len(tables)
-    if method == "exp":
-        env.problems.invalid("normalizationMethod exp is only defined for regression", el)
+    ordinal, k = target.optype == "ordinal", len(tables)
+    refusal = ("normalizationMethod exp is only defined for regression" if method == "exp" else
+               f"normalizationMethod {method} is not defined for an ordinal target"
+               if method in ("simplemax", "softmax") and ordinal else
+               f"normalizationMethod {method} with {k} categories is not defined"
+               if method in ("probit", "cloglog", "loglog", "cauchit") and not ordinal and k > 2 else None)
+    if refusal is not None:
+        env.problems.invalid(refusal, el)
         return None
-    if method in ("simplemax", "softmax") and ordinal:
-        env.problems.invalid(f"normalizationMethod {method} is not defined for an ordinal target", el)
-        return None
-    if method in ("probit", "cloglog", "loglog", "cauchit") and not ordinal and k > 2:
-        env.problems.invalid(f"normalizationMethod {method} with {k} categories is not defined", el)
-        return None
-    binary_softmax = method == "softmax" and k == 2 and tables[1].is_default
+    # A binary softmax whose second table is the default one is a logistic regression.
+    kind = "ordinal" if ordinal else "binomial" if k == 2 and method in _BINOMIAL else \
+        "binary softmax" if method == "softmax" and k == 2 and tables[1].is_default else "multinomial"
     dtype = target.dtype
     linear = LinearPart(tables)
 
     def predict_classification(frame: Frame) -> Prediction:
         values = _evaluate(tables, linear, frame)
         with np.errstate(all="ignore"):
-            if ordinal:
-                probs = _ordinal(values, method)
-            elif method in ("none", "logit", "probit", "cloglog", "loglog", "cauchit") and k == 2:
-                probs = _binomial(values, method)
-            elif binary_softmax:
-                probs = _binomial(values, "logit")
-            elif method == "none":
-                probs = values.copy()
-                probs[:, -1] = 1.0 - values[:, :-1].sum(axis=1)
-            elif method == "softmax":
-                probs = softmax_rows(values)
-            elif method == "simplemax":
-                probs = simplemax_rows(values)
-            else:  # multinomial logit (JPMML's non-standard case): each value through the link
-                probs = values.copy()
-                probs[:, -1] = 1.0 - values[:, :-1].sum(axis=1)
+            probs = _probabilities(values, method, kind)
         bad = np.isnan(values).any(axis=1)
         if bad.any():
             probs[bad] = np.nan
         return classification(frame.n, dtype, categories, probs)
 
     return CompiledModel(predict_classification, categories)
+
+
+#: The methods that make a binomial model of two categories.
+_BINOMIAL = ("none", "logit", "probit", "cloglog", "loglog", "cauchit")
+
+
+def _probabilities(values: Array, method: str, kind: str) -> Array:
+    """The class probabilities from the tables' values, by the ``kind`` of model (ordinal,
+    binomial, binary softmax or multinomial) and its ``method``."""
+    if kind == "ordinal":
+        return _ordinal(values, method)
+    if kind in ("binomial", "binary softmax"):
+        return _binomial(values, method if kind == "binomial" else "logit")
+    if method == "softmax":
+        return softmax_rows(values)
+    if method == "simplemax":
+        return simplemax_rows(values)
+    # none, or a multinomial logit (JPMML's non-standard case): the last gets what the others leave.
+    probs = values.copy()
+    probs[:, -1] = 1.0 - values[:, :-1].sum(axis=1)
+    return probs
 
 
 def _binomial(values: Array, method: str) -> Array:

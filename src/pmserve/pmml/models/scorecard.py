@@ -24,6 +24,7 @@ from pmserve.errors import EvaluationError
 from pmserve.pmml.compiler import CompiledModel, ModelEnv, register
 from pmserve.pmml.document import attributes as attribute
 from pmserve.pmml.document.element import Element
+from pmserve.pmml.document.problems import every
 from pmserve.pmml.expressions.predicates import PREDICATE_TAGS, PredicateFn, compile_predicate
 from pmserve.pmml.fields.frame import Expr, Frame, ReadOrder
 from pmserve.pmml.fields.types import Array, DataType
@@ -99,49 +100,47 @@ def _characteristic(
     if not attr_els:
         env.problems.invalid(f"Characteristic {name!r} needs at least one Attribute", ch)
         return None
-    attributes: list[_Attribute] = []
-    for a in attr_els:
-        pred_el = a.find_any(PREDICATE_TAGS)
-        if pred_el is None:
-            env.problems.invalid("an Attribute needs a predicate (SimplePredicate, True, ...)", a)
-            ok = False
-            continue
-        pred = compile_predicate(pred_el, env.compiler)
-        partial = attribute.number(a, "partialScore", env.problems)
-        ok_score = partial is not None or not attribute.given(a, "partialScore")
-        expr: Expr | None = None
-        cps = a.find("ComplexPartialScore")
-        if cps is not None:
-            # PMML 4.4: ComplexPartialScore takes precedence over attribute partialScore.
-            expr = env.compiler.expression_of(cps)
-            if expr is not None and expr.dtype.is_string:
-                env.problems.invalid("ComplexPartialScore must compute a number, its expression is of "
-                                     "dataType string", cps)
-                expr = None
-            if expr is None:
-                ok_score = False
-            partial = None
-        elif partial is None and ok_score:
-            env.problems.invalid("an Attribute needs attribute partialScore or a ComplexPartialScore", a)
-            ok_score = False
-        code = a.get("reasonCode") or ch.get("reasonCode")
-        code_index = -1
-        if use_codes:
-            if code is None:
-                env.problems.invalid(f"an Attribute of Characteristic {name!r} needs a reasonCode (here or on "
-                                     f"the Characteristic) because useReasonCodes is true", a)
-                ok = False
-            else:
-                if code not in codes:
-                    codes.append(code)
-                code_index = codes.index(code)
-        if pred is None or not ok_score:
-            ok = False
-            continue
-        attributes.append(_Attribute(pred, partial, expr, code_index))
-    if not ok:
+    attributes = every(_attribute(a, name, ch, env, use_codes, codes) for a in attr_els)
+    if attributes is None or not ok:
         return None
     return _Characteristic(name, tuple(attributes), baseline if baseline is not None else 0.0)
+
+
+def _attribute(a: Element, name: str, ch: Element, env: ModelEnv, use_codes: bool,
+               codes: list[str]) -> _Attribute | None:
+    """An Attribute of the Characteristic ``name``: its predicate, its partial score (a number or
+    a ComplexPartialScore expression) and its reason code (an index into ``codes``)."""
+    pred_el = a.find_any(PREDICATE_TAGS)
+    if pred_el is None:
+        env.problems.invalid("an Attribute needs a predicate (SimplePredicate, True, ...)", a)
+        return None
+    pred = compile_predicate(pred_el, env.compiler)
+    partial = attribute.number(a, "partialScore", env.problems)
+    ok = partial is not None or not attribute.given(a, "partialScore")
+    expr: Expr | None = None
+    cps = a.find("ComplexPartialScore")
+    if cps is not None:
+        # PMML 4.4: ComplexPartialScore takes precedence over attribute partialScore.
+        expr = env.compiler.expression_of(cps)
+        if expr is not None and expr.dtype.is_string:
+            env.problems.invalid("ComplexPartialScore must compute a number, its expression is of "
+                                 "dataType string", cps)
+            expr = None
+        ok, partial = expr is not None, None
+    elif partial is None and ok:
+        env.problems.invalid("an Attribute needs attribute partialScore or a ComplexPartialScore", a)
+        ok = False
+    code = a.get("reasonCode") or ch.get("reasonCode")
+    code_index = -1
+    if use_codes and code is None:
+        env.problems.invalid(f"an Attribute of Characteristic {name!r} needs a reasonCode (here or on "
+                             f"the Characteristic) because useReasonCodes is true", a)
+        ok = False
+    elif use_codes and code is not None:
+        if code not in codes:
+            codes.append(code)
+        code_index = codes.index(code)
+    return _Attribute(pred, partial, expr, code_index) if pred is not None and ok else None
 
 
 @dataclass(frozen=True)

@@ -242,12 +242,7 @@ def compile_svm(el: Element, env: ModelEnv) -> CompiledModel | None:
     inputs = _inputs(fields_el, env)
     if inputs is None or kernel is None:
         return None
-    vectors: dict[str, list[float]] = {}
-    for vi in vd.findall("VectorInstance"):
-        vec = _vector(vi, len(inputs), env)
-        vid = attribute.text(vi, "id", env.problems, required=True)
-        if vid is not None and vec is not None:
-            vectors[vid] = vec
+    vectors = _support_vectors(vd, len(inputs), env)
     machine_els = el.findall("SupportVectorMachine")
     if not machine_els:
         env.problems.invalid("a SupportVectorMachineModel needs at least one SupportVectorMachine", el)
@@ -260,16 +255,46 @@ def compile_svm(el: Element, env: ModelEnv) -> CompiledModel | None:
     target = env.target
     tdtype = target.dtype if target is not None else DataType.STRING
     model_threshold = attribute.number(el, "threshold", env.problems, 0.0)
-    machines: list[_Machine] = []
-    for m in machine_els:
-        machine = _machine(m, env, column, tdtype, model_threshold)
-        if machine is not None:
-            machines.append(machine)
+    read = (_machine(m_el, env, column, tdtype, model_threshold) for m_el in machine_els)
+    machines = [m for m in read if m is not None]
     if len(env.problems.items) > found_before:
         return None
+    kernel_values = _kernel_values(kernel, machines, inputs, matrix)
+    if env.function_name == "regression":
+        return _regression(el, env, machines, kernel_values, tdtype)
+    if env.function_name != "classification" or target is None:
+        env.problems.invalid("a SupportVectorMachineModel is a regression, or a classification with a target field",
+                             el)
+        return None
+    method = _method(el, env, machine_els)
+    if method is None:
+        return None
+    if method == "OneAgainstAll":
+        return _one_against_all(el, env, machines, kernel_values, tdtype)
+    return _one_against_one(el, env, machines, kernel_values, tdtype)
+
+
+def _support_vectors(vd: Element, n_inputs: int, env: ModelEnv) -> dict[str, list[float]]:
+    """The VectorInstances by id (those that could be read)."""
+    vectors: dict[str, list[float]] = {}
+    for vi in vd.findall("VectorInstance"):
+        vec = _vector(vi, n_inputs, env)
+        vid = attribute.text(vi, "id", env.problems, required=True)
+        if vid is not None and vec is not None:
+            vectors[vid] = vec
+    return vectors
+
+
+KernelValues = Callable[[Frame], tuple[Array, Array]]
+
+
+def _kernel_values(kernel: _Kernel, machines: list[_Machine], inputs: list[tuple[str, Callable[[Frame], Array]]],
+                   matrix: Array) -> KernelValues:
+    """The function giving every machine's decision value for each row, and which rows miss a field."""
     names = [n for n, _ in inputs]
     reads = [fn for _, fn in inputs]
     vector_cols = np.ascontiguousarray(matrix.T)
+    n_vectors = matrix.shape[0]
     compiled = _compiled_kernel(kernel, machines)
 
     def kernel_values(frame: Frame) -> tuple[Array, Array]:
@@ -286,8 +311,8 @@ def compile_svm(el: Element, env: ModelEnv) -> CompiledModel | None:
             svm_kernel.decision_values(np.ascontiguousarray(x, dtype=np.float64), vector_cols, *compiled, values)
             return values, missing
         x_t = np.ascontiguousarray(x.T)
-        block = max(16, _BLOCK // max(len(ids), 1))
-        acc, tmp = np.empty((len(ids), block)), np.empty((len(ids), block))
+        block = max(16, _BLOCK // max(n_vectors, 1))
+        acc, tmp = np.empty((n_vectors, block)), np.empty((n_vectors, block))
         for start in range(0, frame.n, block):
             xb = x_t[:, start:start + block]
             k = xb.shape[1]
@@ -296,30 +321,24 @@ def compile_svm(el: Element, env: ModelEnv) -> CompiledModel | None:
                 values[start:start + k, j] = m.value(kb, tmp[:, :k])
         return values, missing
 
-    if env.function_name == "regression":
-        if len(machines) != 1:
-            env.problems.invalid(f"a regression SupportVectorMachineModel needs one SupportVectorMachine, got "
-                                 f"{len(machines)}", el)
-            return None
-        dtype = tdtype if tdtype.is_numeric else DataType.DOUBLE
+    return kernel_values
 
-        def predict_regression(frame: Frame) -> Prediction:
-            values, missing = kernel_values(frame)
-            v = values[:, 0]
-            v[missing] = np.nan
-            return Prediction(frame.n, dtype, v)
 
-        return CompiledModel(predict_regression)
-    if env.function_name != "classification" or target is None:
-        env.problems.invalid("a SupportVectorMachineModel is a regression, or a classification with a target field",
-                             el)
+def _regression(el: Element, env: ModelEnv, machines: list[_Machine], kernel_values: KernelValues,
+                tdtype: DataType) -> CompiledModel | None:
+    if len(machines) != 1:
+        env.problems.invalid(f"a regression SupportVectorMachineModel needs one SupportVectorMachine, got "
+                             f"{len(machines)}", el)
         return None
-    method = _method(el, env, machine_els)
-    if method is None:
-        return None
-    if method == "OneAgainstAll":
-        return _one_against_all(el, env, machines, kernel_values, tdtype)
-    return _one_against_one(el, env, machines, kernel_values, tdtype)
+    dtype = tdtype if tdtype.is_numeric else DataType.DOUBLE
+
+    def predict_regression(frame: Frame) -> Prediction:
+        values, missing = kernel_values(frame)
+        v = values[:, 0]
+        v[missing] = np.nan
+        return Prediction(frame.n, dtype, v)
+
+    return CompiledModel(predict_regression)
 
 
 def _compiled_kernel(
@@ -384,7 +403,7 @@ def _machine(m: Element, env: ModelEnv, column: dict[str, int], tdtype: DataType
 
 
 def _one_against_all(el: Element, env: ModelEnv, machines: list[_Machine],
-                     kernel_values: Callable[[Frame], tuple[Array, Array]], dtype: DataType) -> CompiledModel | None:
+                     kernel_values: KernelValues, dtype: DataType) -> CompiledModel | None:
     cats: list[Any] = []
     for m, m_el in zip(machines, el.findall("SupportVectorMachine"), strict=True):
         if m.target is None or m.alternate is not None:
@@ -414,7 +433,7 @@ def _one_against_all(el: Element, env: ModelEnv, machines: list[_Machine],
 
 
 def _one_against_one(el: Element, env: ModelEnv, machines: list[_Machine],
-                     kernel_values: Callable[[Frame], tuple[Array, Array]], dtype: DataType) -> CompiledModel | None:
+                     kernel_values: KernelValues, dtype: DataType) -> CompiledModel | None:
     binary_text = el.get("alternateBinaryTargetCategory")
     binary: Any = None
     if binary_text is not None:

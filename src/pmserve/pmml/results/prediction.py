@@ -52,10 +52,6 @@ class Prediction:
     #: target's); empty for the usual one-target model.
     targets: dict[str, Prediction] = field(default_factory=dict)
 
-    @property
-    def is_classification(self) -> bool:
-        return self.probabilities is not None
-
     def probability_of(self, category: Any) -> Array:
         if self.probabilities is None:
             return np.full(self.n, np.nan)

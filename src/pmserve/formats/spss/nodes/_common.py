@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -33,10 +33,6 @@ def single_input(node: Node, inputs: Sequence[tuple[SpssField, ...]]) -> tuple[S
             node=node.describe(),
         )
     return inputs[0]
-
-
-def field_map(fields: Iterable[SpssField]) -> dict[str, SpssField]:
-    return {f.name: f for f in fields}
 
 
 def require_fields(node: Node, fields: Sequence[SpssField], names: Iterable[str], what: str = "reads") -> None:
@@ -103,6 +99,27 @@ class OneInputNode:
 
     def apply(self, table: Table) -> Table:
         raise NotImplementedError
+
+
+class ColumnRule(Protocol):
+    def column(self, table: Table) -> tuple[str, np.ndarray]:
+        """The name of the column the rule computes, and its values for the incoming ``table``."""
+        ...
+
+
+@dataclass(eq=False)
+class ColumnsNode(OneInputNode):
+    """A node computing columns anew from its incoming table, one rule a column (a Filler, a
+    Reclassify); the other columns pass through, and the result is in ``fields`` order."""
+
+    rules: tuple[ColumnRule, ...]
+
+    def apply(self, table: Table) -> Table:
+        columns = dict(table.columns)
+        for rule in self.rules:
+            name, values = rule.column(table)
+            columns[name] = values
+        return Table(self.fields, {f.name: columns[f.name] for f in self.fields}, table.n_rows)
 
 
 @dataclass(eq=False)

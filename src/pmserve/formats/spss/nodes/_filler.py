@@ -15,11 +15,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
+import numpy as np
+
 from pmserve.errors import DocumentError
 from pmserve.formats.spss._model import CompiledNode, Node, NodeCompiler, SpssField, StreamContext, Table
 from pmserve.formats.spss.clem import CompiledExpression
 from pmserve.formats.spss.nodes._clem import node_expression
-from pmserve.formats.spss.nodes._common import OneInputNode, choose, null_column, require_fields, single_input
+from pmserve.formats.spss.nodes._common import ColumnsNode, choose, null_column, require_fields, single_input
 from pmserve.formats.spss.nodes._props import prop_first, require_text, text_of
 
 FIELDS = ("fillerFields", "fillerFieldList", "fields")
@@ -37,21 +39,12 @@ class _Fill:
     replacement: CompiledExpression
     storage: str
 
-
-@dataclass(eq=False)
-class FillerNode(OneInputNode):
-    fills: tuple[_Fill, ...]
-
-    def apply(self, table: Table) -> Table:
-        columns = dict(table.columns)
-        for fill in self.fills:
-            new = (null_column(fill.storage, table.n_rows) if fill.replacement.kind == "null"
-                   else fill.replacement.values(table))
-            if fill.condition is None:
-                columns[fill.field] = new
-                continue
-            columns[fill.field] = choose(fill.condition.truth(table)[0], new, table.columns[fill.field], fill.storage)
-        return Table(self.fields, columns, table.n_rows)
+    def column(self, table: Table) -> tuple[str, np.ndarray]:
+        new = (null_column(self.storage, table.n_rows) if self.replacement.kind == "null"
+               else self.replacement.values(table))
+        if self.condition is None:
+            return self.field, new
+        return self.field, choose(self.condition.truth(table)[0], new, table.columns[self.field], self.storage)
 
 
 def compile_filler(node: Node, inputs: Sequence[tuple[SpssField, ...]], context: StreamContext) -> CompiledNode:
@@ -89,7 +82,7 @@ def compile_filler(node: Node, inputs: Sequence[tuple[SpssField, ...]], context:
         fills.append(_Fill(name, condition, replacement, storage))
         if storage != f.storage:
             out[out.index(f)] = replace(f, storage=storage)
-    return FillerNode(node, tuple(out), tuple(fills))
+    return ColumnsNode(node, tuple(out), tuple(fills))
 
 
 def _filled_storage(node: Node, f: SpssField, replacement: CompiledExpression, *, always: bool) -> str:

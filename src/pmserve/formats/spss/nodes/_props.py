@@ -9,15 +9,11 @@ property holds ``rows/row`` children whose cells are child elements by name
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TypeVar
-
 from lxml import etree
 
 from pmserve.errors import DocumentError
 from pmserve.formats.spss._model import Node
 
-_N = TypeVar("_N", int, float)
 _TRUE = frozenset({"true", "t", "yes", "y", "1", "on"})
 _FALSE = frozenset({"false", "f", "no", "n", "0", "off", ""})
 
@@ -40,29 +36,6 @@ def prop_text(node: Node, name: str, default: str = "") -> str:
 def prop_bool(node: Node, name: str, default: bool) -> bool:
     el = prop(node, name)
     return default if el is None else to_bool(node, name, text_of(el))
-
-
-def prop_int(node: Node, name: str, default: int) -> int:
-    value = _prop_number(node, name, int, "an integer")
-    return default if value is None else value
-
-
-def prop_float(node: Node, name: str) -> float | None:
-    return _prop_number(node, name, float, "a number")
-
-
-def _prop_number(node: Node, name: str, convert: Callable[[str], _N], what: str) -> _N | None:
-    """A number property read by ``convert``; None when absent or blank."""
-    el = prop(node, name)
-    text = "" if el is None else text_of(el).strip()
-    if not text:
-        return None
-    try:
-        return convert(text)
-    except ValueError:
-        raise DocumentError(
-            f"{node.describe()}: property {name!r} must be {what}, got {text!r}", node=node.describe()
-        ) from None
 
 
 def prop_list(node: Node, name: str) -> list[str]:

@@ -15,13 +15,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from lxml import etree
 
 from pmserve.errors import DocumentError
 from pmserve.formats.spss._model import CompiledNode, Node, NodeCompiler, SpssField, StreamContext, Table
 from pmserve.formats.spss.nodes._common import (
     NUMERIC_STORAGES,
-    OneInputNode,
+    ColumnsNode,
     column_of,
     merged_storage,
     require_fields,
@@ -50,28 +51,18 @@ class _Map:
     keep: bool
     storage: str
 
-
-@dataclass(eq=False)
-class ReclassifyNode(OneInputNode):
-    maps: tuple[_Map, ...]
-
-    def apply(self, table: Table) -> Table:
-        columns = dict(table.columns)
-        for m in self.maps:
-            lookup = dict(m.mapping)
-            old = table.columns[m.source]
-            new: list[Any] = []
-            for v in old.tolist():
-                missing = v is None or (isinstance(v, float) and v != v)
-                if not missing and v in lookup:
-                    new.append(lookup[v])
-                elif m.keep:
-                    new.append(None if missing else v)
-                else:
-                    new.append(m.default)
-            columns[m.target] = column_of(m.storage, new)
-        ordered = {f.name: columns[f.name] for f in self.fields}
-        return Table(self.fields, ordered, table.n_rows)
+    def column(self, table: Table) -> tuple[str, np.ndarray]:
+        lookup = dict(self.mapping)
+        new: list[Any] = []
+        for v in table.columns[self.source].tolist():
+            missing = v is None or (isinstance(v, float) and v != v)
+            if not missing and v in lookup:
+                new.append(lookup[v])
+            elif self.keep:
+                new.append(None if missing else v)
+            else:
+                new.append(self.default)
+        return self.target, column_of(self.storage, new)
 
 
 def _text(node: Node, names: tuple[str, ...], default: str = "") -> str:
@@ -125,7 +116,7 @@ def compile_reclassify(
             out[names.index(target)] = new_field
         else:
             out.append(new_field)
-    return ReclassifyNode(node, tuple(out), tuple(maps))
+    return ColumnsNode(node, tuple(out), tuple(maps))
 
 
 def _sources_and_targets(node: Node) -> tuple[list[str], list[str]]:

@@ -14,7 +14,7 @@ from pmserve.pmml.compiler import CompiledModel, ModelEnv
 from pmserve.pmml.document import attributes as attribute
 from pmserve.pmml.document.element import Element
 from pmserve.pmml.expressions.casting import equal_to
-from pmserve.pmml.fields.frame import Frame
+from pmserve.pmml.fields.frame import Expr, Frame
 from pmserve.pmml.fields.types import Array, DataType, is_missing, parse_scalar
 from pmserve.pmml.models.general_regression.design import Cell, Linear, Matrices
 from pmserve.pmml.models.general_regression.links import read_variable, required_value
@@ -56,6 +56,33 @@ def _baseline(el: Element, env: ModelEnv) -> _Baseline | None:
     return _Baseline(uniq, np.asarray(hazards)[order][first], max_time)
 
 
+def _strata(tables: Element, strata_expr: Expr | None, env: ModelEnv) -> list[tuple[Any, _Baseline]] | None:
+    """The baseline cumulative hazards by stratum value (one table, under None, without strata)."""
+    if strata_expr is None:
+        single = _baseline(tables, env)
+        return None if single is None else [(None, single)]
+    strata: list[tuple[Any, _Baseline]] = []
+    for s in tables.findall("BaselineStratum"):
+        value = attribute.parsed(s, "value", partial(parse_scalar, strata_expr.dtype), env.problems, required=True)
+        b = None if value is None else _baseline(s, env)
+        if b is None:
+            return None
+        strata.append((value, b))
+    return strata
+
+
+def _reference_point(cells: list[Cell], matrices: Matrices) -> float | None:
+    """sum(beta * referencePoint); a PCell of an undeclared Parameter leaves it undefined and every
+    prediction missing, as in JPMML-Evaluator."""
+    reference = 0.0
+    for c in cells:
+        point = matrices.parameters.get(c.parameter)
+        if point is None:
+            return None
+        reference += c.beta * point
+    return reference
+
+
 def compile_cox(el: Element, env: ModelEnv, matrices: Matrices, cells: list[Cell], linear: Linear,
          dtype: DataType) -> CompiledModel | None:
     end_name = el.get("endTimeVariable")
@@ -71,33 +98,12 @@ def compile_cox(el: Element, env: ModelEnv, matrices: Matrices, cells: list[Cell
         return None
     strata_name = el.get("baselineStrataVariable")
     strata_expr = read_variable(el, "baselineStrataVariable", env) if strata_name is not None else None
-    strata: list[tuple[Any, _Baseline]] = []
-    if strata_name is not None:
-        if strata_expr is None:
-            return None
-        for s in tables.findall("BaselineStratum"):
-            value = attribute.parsed(s, "value", partial(parse_scalar, strata_expr.dtype), env.problems,
-                                     required=True)
-            if value is None:
-                return None
-            b = _baseline(s, env)
-            if b is None:
-                return None
-            strata.append((value, b))
-    else:
-        single = _baseline(tables, env)
-        if single is None:
-            return None
-        strata.append((None, single))
-    # The reference point sum(beta * referencePoint); a PCell of an undeclared Parameter leaves it
-    # undefined and every prediction missing, as in JPMML-Evaluator.
-    reference: float | None = 0.0
-    for c in cells:
-        point = matrices.parameters.get(c.parameter)
-        if point is None:
-            reference = None
-            break
-        reference = (reference or 0.0) + c.beta * point
+    if strata_name is not None and strata_expr is None:
+        return None
+    strata = _strata(tables, strata_expr, env)
+    if strata is None:
+        return None
+    reference = _reference_point(cells, matrices)
     end_field = end_name
 
     def predict_cox(frame: Frame) -> Prediction:

@@ -12,6 +12,7 @@ import numpy.typing as npt
 from pmserve.pmml.compiler import ModelEnv
 from pmserve.pmml.document import attributes as attribute
 from pmserve.pmml.document.element import Element
+from pmserve.pmml.document.problems import every
 from pmserve.pmml.expressions.casting import equal_to
 from pmserve.pmml.fields.frame import Expr, Frame, ReadOrder
 from pmserve.pmml.fields.types import Array, DataType, is_missing, parse_scalar
@@ -237,108 +238,97 @@ def _predictors(el: Element | None, env: ModelEnv, factor: bool) -> tuple[dict[s
     do not add follow-on problems to the one already reported.
     """
     out: dict[str, _Predictor] = {}
-    if el is None:
-        return out, True
     ok = True
-    for p in el.findall("Predictor"):
+    for p in el.findall("Predictor") if el is not None else []:
         name = attribute.text(p, "name", env.problems, required=True, empty=False)
-        if name is None:
-            ok = False
-            continue
-        expr = env.compiler.ref(name, p)
-        if expr is None:
+        expr = None if name is None else env.compiler.ref(name, p)
+        if name is None or expr is None:
             ok = False
             continue
         if not factor and expr.dtype.is_string:
             env.problems.invalid(f"covariate {name!r} must be numeric, got dataType string", p)
             ok = False
             continue
-        cats: tuple[Any, ...] | None = None
-        matrix: Array | None = None
         m_el = p.find("Matrix")
-        if m_el is not None:
-            c_el = p.find("Categories")
-            if c_el is None:
-                env.problems.unsupported(
-                    f"a contrast Matrix needs Categories to say which row is which category (predictor "
-                    f"{name!r})", p)
-                ok = False
-                out[name] = _Predictor(name, expr, None, None)
-                continue
-            try:
-                cats = tuple(parse_scalar(expr.dtype, c.get("value") or "") for c in c_el.findall("Category"))
-            except ValueError as exc:
-                env.problems.invalid(f"Category value of predictor {name!r}: {exc}", c_el)
-                ok = False
-                out[name] = _Predictor(name, expr, None, None)
-                continue
-            matrix = _matrix(m_el, env)
-            if matrix is None:
-                ok = False
-                out[name] = _Predictor(name, expr, None, None)
-                continue
-            if matrix.shape[0] < len(cats):
-                env.problems.invalid(f"the contrast Matrix of predictor {name!r} has {matrix.shape[0]} rows, "
-                                     f"expected one per Category ({len(cats)})", m_el)
-                ok = False
-                out[name] = _Predictor(name, expr, None, None)
-                continue
-        out[name] = _Predictor(name, expr, cats, matrix)
+        contrast = None if m_el is None else _contrast_matrix(p, m_el, name, expr, env)
+        ok = ok and (m_el is None or contrast is not None)
+        out[name] = _Predictor(name, expr, *(contrast or (None, None)))
     return out, ok
+
+
+def _contrast_matrix(p: Element, m_el: Element, name: str, expr: Expr,
+                     env: ModelEnv) -> tuple[tuple[Any, ...], Array] | None:
+    """A factor's contrast Categories and Matrix (a row per category)."""
+    c_el = p.find("Categories")
+    if c_el is None:
+        env.problems.unsupported(f"a contrast Matrix needs Categories to say which row is which category "
+                                 f"(predictor {name!r})", p)
+        return None
+    try:
+        cats = tuple(parse_scalar(expr.dtype, c.get("value") or "") for c in c_el.findall("Category"))
+    except ValueError as exc:
+        env.problems.invalid(f"Category value of predictor {name!r}: {exc}", c_el)
+        return None
+    matrix = _matrix(m_el, env)
+    if matrix is not None and matrix.shape[0] < len(cats):
+        env.problems.invalid(f"the contrast Matrix of predictor {name!r} has {matrix.shape[0]} rows, "
+                             f"expected one per Category ({len(cats)})", m_el)
+        return None
+    return None if matrix is None else (cats, matrix)
 
 
 def _term(cells: list[Element], factors: dict[str, _Predictor], covariates: dict[str, _Predictor],
           env: ModelEnv) -> Term | None:
-    fs: list[_FactorCell] = []
-    cs: list[_CovariateCell] = []
-    ok = True
-    for cell in cells:
-        name = cell.get("predictorName") or ""
-        value = attribute.text(cell, "value", env.problems, required=True)
-        if value is None:
-            ok = False
-            continue
-        fac = factors.get(name)
-        if fac is not None:
-            try:
-                v = parse_scalar(fac.expr.dtype, value)
-            except ValueError as exc:
-                env.problems.invalid(f"PPCell value of factor {name!r}: {exc}", cell)
-                ok = False
-                continue
-            contrast = None
-            if fac.categories is not None and fac.matrix is not None:
-                if v not in fac.categories:
-                    env.problems.invalid(
-                        f"PPCell value {value!r} of factor {name!r} is not one of its Categories "
-                        f"({', '.join(repr(c) for c in fac.categories)})", cell)
-                    ok = False
-                    continue
-                col = fac.categories.index(v)
-                if col >= fac.matrix.shape[1] or np.isnan(fac.matrix[: len(fac.categories), col]).any():
-                    env.problems.invalid(
-                        f"the contrast Matrix of factor {name!r} has no complete column {col + 1} for "
-                        f"category {value!r}", cell)
-                    ok = False
-                    continue
-                contrast = _Contrast(fac.categories, fac.matrix[: len(fac.categories), col].copy())
-            fs.append(_FactorCell(name, fac.expr, v, contrast, cell.line))
-            continue
-        cov = covariates.get(name)
-        if cov is not None:
-            try:
-                exponent = float(value)
-            except ValueError:
-                env.problems.invalid(f"PPCell value of covariate {name!r} is its exponent and must be a "
-                                     f"number, got {value!r}", cell)
-                ok = False
-                continue
-            cs.append(_CovariateCell(name, cov.expr, None if exponent == 1.0 else exponent))
-            continue
+    read = every(_cell(cell, factors, covariates, env) for cell in cells)
+    if read is None:
+        return None
+    return Term(tuple(c for c in read if isinstance(c, _FactorCell)),
+                tuple(c for c in read if isinstance(c, _CovariateCell)))
+
+
+def _cell(cell: Element, factors: dict[str, _Predictor], covariates: dict[str, _Predictor],
+          env: ModelEnv) -> _FactorCell | _CovariateCell | None:
+    """A PPCell: a factor's category, or a covariate's exponent."""
+    name = cell.get("predictorName") or ""
+    value = attribute.text(cell, "value", env.problems, required=True)
+    if value is None:
+        return None
+    fac = factors.get(name)
+    if fac is not None:
+        return _factor_cell(cell, name, value, fac, env)
+    cov = covariates.get(name)
+    if cov is None:
         env.problems.invalid(f"PPCell predictorName {name!r} is in neither the FactorList nor the "
                              f"CovariateList", cell)
-        ok = False
-    return Term(tuple(fs), tuple(cs)) if ok else None
+        return None
+    try:
+        exponent = float(value)
+    except ValueError:
+        env.problems.invalid(f"PPCell value of covariate {name!r} is its exponent and must be a "
+                             f"number, got {value!r}", cell)
+        return None
+    return _CovariateCell(name, cov.expr, None if exponent == 1.0 else exponent)
+
+
+def _factor_cell(cell: Element, name: str, value: str, fac: _Predictor, env: ModelEnv) -> _FactorCell | None:
+    try:
+        v = parse_scalar(fac.expr.dtype, value)
+    except ValueError as exc:
+        env.problems.invalid(f"PPCell value of factor {name!r}: {exc}", cell)
+        return None
+    contrast = None
+    if fac.categories is not None and fac.matrix is not None:
+        if v not in fac.categories:
+            env.problems.invalid(f"PPCell value {value!r} of factor {name!r} is not one of its Categories "
+                                 f"({', '.join(repr(c) for c in fac.categories)})", cell)
+            return None
+        col = fac.categories.index(v)
+        if col >= fac.matrix.shape[1] or np.isnan(fac.matrix[: len(fac.categories), col]).any():
+            env.problems.invalid(f"the contrast Matrix of factor {name!r} has no complete column {col + 1} for "
+                                 f"category {value!r}", cell)
+            return None
+        contrast = _Contrast(fac.categories, fac.matrix[: len(fac.categories), col].copy())
+    return _FactorCell(name, fac.expr, v, contrast, cell.line)
 
 
 @dataclass(frozen=True)

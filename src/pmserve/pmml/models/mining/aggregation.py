@@ -129,6 +129,23 @@ class _CategoryIndex:
         return tuple(self.index)
 
 
+def _no_vote(active: Array, missing: Array, w: Array, votes: Array, combination: Combination) -> Array:
+    """The rows without a winner by the missing-prediction treatment: no segment ran, or too many
+    (returnMissing: any; else above the missingThreshold, or, with continue, more than the best)."""
+    no_result: Array = np.asarray(~active.any(axis=1))
+    if combination.treatment == "returnMissing":
+        return np.asarray(no_result | missing.any(axis=1))
+    total = (active * w).sum(axis=1)
+    lost = (missing * w).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        no_result |= lost / total > combination.threshold
+    if combination.treatment == "continue":
+        # The missing pseudo-category wins only with strictly the most votes.
+        best = votes.max(axis=1) if votes.shape[1] else np.zeros(len(votes))
+        no_result |= (lost > best) & (best > 0)
+    return no_result
+
+
 def vote(segments: list[Segment], combination: Combination) -> Predictor:
     weighted = combination.method == "weightedMajorityVote"
     dtype = combination.dtype
@@ -149,18 +166,7 @@ def vote(segments: list[Segment], combination: Combination) -> Predictor:
             rr, kk = rows[ok], voted[ok, j]
             votes[rr, kk] += w[j]
             first[rr, kk] = np.minimum(first[rr, kk], j)
-        no_result = ~active.any(axis=1)
-        if combination.treatment == "returnMissing":
-            no_result |= missing.any(axis=1)
-        else:
-            total = (active * w).sum(axis=1)
-            lost = (missing * w).sum(axis=1)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                no_result |= lost / total > combination.threshold
-            if combination.treatment == "continue":
-                # The missing pseudo-category wins only with strictly the most votes.
-                best = votes.max(axis=1) if c else np.zeros(n)
-                no_result |= (lost > best) & (best > 0)
+        no_result = _no_vote(active, missing, w, votes, combination)
         total_votes = votes.sum(axis=1)
         if combination.function_name == "classification" and combination.treatment != "returnMissing":
             # Every vote missing (and under the missingThreshold): JPMML-Evaluator is left with an

@@ -22,59 +22,42 @@ from pmserve.pmml.fields.frame import Frame
 from pmserve.pmml.fields.schema import FieldInfo
 from pmserve.pmml.fields.types import empty, is_missing, to_python_list
 from pmserve.pmml.models.mining.segments import (
-    MULTI_MODEL_CHAIN,
-    SELECT_ALL,
     Combination,
-    Run,
     Segment,
-    clear_handed_on,
     convert,
-    evaluate,
-    hand_on,
     nested_values,
+    piece,
     run_all,
+    run_chain,
     scatter,
     segment_results,
 )
 from pmserve.pmml.results.output import OutputField
 from pmserve.pmml.results.prediction import Prediction
 
-
-def compile_lists(el: Element, segments: list[Segment], combination: Combination,
-                  env: ModelEnv) -> CompiledModel | None:
-    """The predictor of a selectAll or x-multiModelChain MiningModel (problems go to ``env``)."""
-    if combination.method == SELECT_ALL:
-        return _compile_select_all(el, segments, combination, env)
-    if combination.method == MULTI_MODEL_CHAIN:
-        return _compile_multi_model_chain(el, segments, combination, env)
-    raise ValueError(f"not a list method: {combination.method}")
-
-
 # -- selectAll -------------------------------------------------------------------------------------
 
 
-def _compile_select_all(el: Element, segments: list[Segment], combination: Combination,
-                        env: ModelEnv) -> CompiledModel | None:
+def compile_select_all(el: Element, segments: list[Segment], combination: Combination,
+                       env: ModelEnv) -> CompiledModel | None:
+    """A selectAll MiningModel: its prediction is the list of its segments' (problems go to ``env``)."""
     problems = env.problems
-    ok = True
+    found = len(problems.items)
     target = env.target
     for seg in segments:
         theirs = seg.plan.target
         if target is not None and theirs is not None and theirs.name != target.name:
             problems.invalid(f"a selectAll segment must predict the MiningModel's target {target.name!r}, but "
                              f"segment {seg.id!r} predicts {theirs.name!r}", el)
-            ok = False
     output = el.find("Output")
     for of in output.findall("OutputField") if output is not None else []:
         if of.get("segmentId") is None:
             problems.unsupported("an OutputField of a selectAll MiningModel needs segmentId: the model's own "
                                  "prediction is a list per record", of)
-            ok = False
     if el.find("Targets") is not None:
         problems.unsupported("Targets of a selectAll MiningModel are not supported: its prediction is a list "
                              "per record", el.find("Targets"))
-        ok = False
-    if not ok:
+    if len(problems.items) > found:
         return None
     return CompiledModel(_select_all(segments, combination), list_valued=True, has_probabilities=False)
 
@@ -109,8 +92,9 @@ def _select_all(segments: list[Segment], combination: Combination) -> Predictor:
 # -- x-multiModelChain ---------------------------------------------------------------------------
 
 
-def _compile_multi_model_chain(el: Element, segments: list[Segment], combination: Combination,
-                               env: ModelEnv) -> CompiledModel | None:
+def compile_multi_model_chain(el: Element, segments: list[Segment], combination: Combination,
+                              env: ModelEnv) -> CompiledModel | None:
+    """An x-multiModelChain MiningModel: each segment predicts one of its targets."""
     problems = env.problems
     targets = env.targets
     if not targets:
@@ -118,21 +102,19 @@ def _compile_multi_model_chain(el: Element, segments: list[Segment], combination
         return None
     mine = {t.name for t in targets}
     predicted: dict[str, str] = {}
-    ok = True
+    found = len(problems.items)
     for seg in segments:
         theirs = seg.plan.target
         if theirs is None or theirs.name not in mine:
             what = repr(theirs.name) if theirs is not None else "no target field"
             problems.invalid(f"segment {seg.id!r} of an x-multiModelChain predicts {what}; expected one of the "
                              f"MiningModel's targets {', '.join(map(repr, mine))}", el)
-            ok = False
         elif theirs.name in predicted:
             problems.invalid(f"segments {predicted[theirs.name]!r} and {seg.id!r} of an x-multiModelChain both "
                              f"predict {theirs.name!r}; each target is predicted by one segment", el)
-            ok = False
         else:
             predicted[theirs.name] = seg.id
-    if not ok:
+    if len(problems.items) > found:
         return None
     nested: list[OutputField] = []
     for seg in segments:
@@ -150,36 +132,14 @@ def _multi_model_chain(segments: list[Segment], combination: Combination,
 
     def predict_multi_model_chain(frame: Frame) -> Prediction:
         n = frame.n
-        clear_handed_on(segments, frame)
-        dead = np.zeros(n, dtype=bool)
-        runs: list[Run] = []
-        ran: list[np.ndarray] = []
-        for seg in segments:
-            holds = ~dead if seg.predicate is None else (seg.predicate(frame) == 1.0) & ~dead
-            if not holds.any():
-                continue
-            rows = None if holds.all() else np.flatnonzero(holds)
-            run = evaluate(seg, frame, rows)
-            runs.append(run)
-            ran.append(holds)
-            hand_on(seg, run, frame, rows)
-            if return_missing:
-                # returnMissing: a missing segment prediction makes the record's results missing.
-                miss = is_missing(run.pred.value)
-                if miss.any():
-                    dead[np.flatnonzero(holds)[miss]] = True
+        runs, ran, dead = run_chain(segments, frame, return_missing)
         keep = [holds & ~dead for holds in ran]
         by_target: dict[str, Prediction] = {}
         for run, mine in zip(runs, keep, strict=True):
             target = run.segment.plan.target
             if target is None or not mine.any():
                 continue
-            if mine.all():
-                by_target[target.name] = scatter([(None, run.pred)], n, target.dtype)
-                continue
-            local = mine if run.rows is None else mine[run.rows]
-            by_target[target.name] = scatter([(np.flatnonzero(mine), run.pred.subset_rows(local))], n,
-                                              target.dtype)
+            by_target[target.name] = scatter([piece(run, mine)], n, target.dtype)
         preds = [by_target.get(t.name) or Prediction(n, t.dtype, empty(t.dtype, n)) for t in targets]
         first = preds[0]
         first.targets = {t.name: p for t, p in zip(targets[1:], preds[1:], strict=True)}

@@ -12,15 +12,17 @@ from pmserve.pmml.compiler import (
     SYNTHETIC_TARGET,
     CompiledModel,
     ModelEnv,
+    ModelPlan,
     register,
 )
 from pmserve.pmml.document import attributes as attribute
 from pmserve.pmml.document.element import Element
+from pmserve.pmml.document.problems import every
 from pmserve.pmml.expressions.predicates import PREDICATE_TAGS, PredicateFn, compile_predicate
 from pmserve.pmml.fields.schema import FieldInfo, Scope
 from pmserve.pmml.fields.types import DataType
 from pmserve.pmml.models.mining.aggregation import probability_aggregate, value_aggregate, vote
-from pmserve.pmml.models.mining.lists import compile_lists
+from pmserve.pmml.models.mining.lists import compile_multi_model_chain, compile_select_all
 from pmserve.pmml.models.mining.segments import (
     MULTI_MODEL_CHAIN,
     SELECT_ALL,
@@ -104,8 +106,10 @@ def _combined(el: Element, segments: list[Segment], combination: Combination, en
         _wanted_segment_ids(el),
     )
     method = combination.method
-    if method in (SELECT_ALL, MULTI_MODEL_CHAIN):
-        return compile_lists(el, segments, combination, env)
+    if method == SELECT_ALL:
+        return compile_select_all(el, segments, combination, env)
+    if method == MULTI_MODEL_CHAIN:
+        return compile_multi_model_chain(el, segments, combination, env)
     if combination.function_name != "classification":
         categories = ()
     if method in _SELECTIONS:
@@ -189,76 +193,73 @@ def _combination(el: Element, seg_el: Element, env: ModelEnv) -> Combination | N
 
 
 def _segments(seg_els: list[Element], combination: Combination, env: ModelEnv) -> list[Segment] | None:
+    # The fields a chain's segments hand on, in reach of the later segments as they are compiled.
+    scope = Scope(env.scope)
+    seen: set[str] = set()
+    return every(_segment(s, i, seen, scope, combination, env) for i, s in enumerate(seg_els, start=1))
+
+
+def _segment(s: Element, position: int, seen: set[str], scope: Scope, combination: Combination,
+             env: ModelEnv) -> Segment | None:
     problems = env.problems
-    chain = combination.method in _CHAINS
+    # JPMML's implicit entity id: the 1-based position of the Segment.
+    sid = s.get("id") or str(position)
+    fresh = sid not in seen
+    if not fresh:
+        problems.invalid(f"Segment id {sid!r} is used twice", s)
+    seen.add(sid)
+    weight = attribute.number(s, "weight", problems, 1.0, minimum=0.0, finite=True)
+    variable = s.find("VariableWeight")
+    if variable is not None:
+        problems.unsupported("VariableWeight is not supported; use Segment/@weight", variable)
+    pred_el = s.find_any(PREDICATE_TAGS)
+    predicate: PredicateFn | None = None
+    if pred_el is None:
+        problems.invalid("a Segment needs a predicate (True, SimplePredicate, ...)", s)
+    elif pred_el.tag != "True":
+        predicate = compile_predicate(pred_el, env.compiler.with_scope(scope))
+    plan = _segment_model(s, combination, env, scope)
+    if plan is None:
+        return None
+    hands_on: tuple[tuple[str, DataType], ...] = ()
+    if combination.method in _CHAINS and plan.output is not None:
+        hands_on = tuple((f.name, f.dtype) for f in plan.output.fields)
+        for f in plan.output.fields:
+            scope.add(FieldInfo(f.name, f.dtype, f.optype))
+    if not fresh or weight is None or variable is not None or pred_el is None or (
+            predicate is None and pred_el.tag != "True"):
+        return None
+    mine = env.target
+    other = None
+    if (plan.target is not None and mine is not None and plan.target.name != mine.name
+            and plan.target.name not in _SYNTHETIC and mine.name not in _SYNTHETIC
+            and combination.method in _SELECTIONS):
+        other = plan.target.name
+    return Segment(sid, weight, predicate, plan, hands_on, other)
+
+
+def _segment_model(s: Element, combination: Combination, env: ModelEnv, scope: Scope) -> ModelPlan | None:
+    """The Segment's one model, compiled, if it is of a function the combination can take."""
+    models = [c for c in s.children if c.tag in MODEL_TAGS]
+    if len(models) != 1:
+        env.problems.invalid(f"a Segment needs exactly one model element, got {len(models)}", s)
+        return None
+    model_el = models[0]
+    nested_seg = model_el.find("Segmentation") if model_el.tag == "MiningModel" else None
+    if nested_seg is not None and nested_seg.get("multipleModelMethod") == SELECT_ALL:
+        env.problems.unsupported("a selectAll MiningModel inside a Segment is not supported: its prediction is "
+                                 "a list per record, which no multipleModelMethod combines", model_el)
+        return None
     # JPMML: a mixed multi-model chain's segments may perform any function; a modelChain's too.
     any_function = combination.method == "modelChain" or (
         combination.method == MULTI_MODEL_CHAIN and combination.function_name == "mixed")
-    chain_or_select = combination.method in _SELECTIONS
-    # The fields a chain's segments hand on, in reach of the later segments as they are compiled.
-    scope = Scope(env.scope)
-    compiler = env.compiler.with_scope(scope)
-    out: list[Segment] = []
-    ok = True
-    seen: set[str] = set()
-    for i, s in enumerate(seg_els, start=1):
-        # JPMML's implicit entity id: the 1-based position of the Segment.
-        sid = s.get("id") or str(i)
-        if sid in seen:
-            problems.invalid(f"Segment id {sid!r} is used twice", s)
-            ok = False
-        seen.add(sid)
-        weight = attribute.number(s, "weight", problems, 1.0, minimum=0.0, finite=True)
-        if weight is None:
-            ok = False
-        if s.find("VariableWeight") is not None:
-            problems.unsupported("VariableWeight is not supported; use Segment/@weight", s.find("VariableWeight"))
-            ok = False
-        pred_el = s.find_any(PREDICATE_TAGS)
-        predicate: PredicateFn | None = None
-        if pred_el is None:
-            problems.invalid("a Segment needs a predicate (True, SimplePredicate, ...)", s)
-            ok = False
-        elif pred_el.tag != "True":
-            predicate = compile_predicate(pred_el, compiler)
-            if predicate is None:
-                ok = False
-        models = [c for c in s.children if c.tag in MODEL_TAGS]
-        if len(models) != 1:
-            problems.invalid(f"a Segment needs exactly one model element, got {len(models)}", s)
-            ok = False
-            continue
-        model_el = models[0]
-        nested_seg = model_el.find("Segmentation") if model_el.tag == "MiningModel" else None
-        if nested_seg is not None and nested_seg.get("multipleModelMethod") == SELECT_ALL:
-            problems.unsupported("a selectAll MiningModel inside a Segment is not supported: its prediction is "
-                                 "a list per record, which no multipleModelMethod combines", model_el)
-            ok = False
-            continue
-        seg_fn = model_el.get("functionName")
-        if not any_function and seg_fn is not None and seg_fn != combination.function_name:
-            problems.invalid(f"functionName of a segment model must be {combination.function_name} (the "
+    seg_fn = model_el.get("functionName")
+    if not any_function and seg_fn is not None and seg_fn != combination.function_name:
+        env.problems.invalid(f"functionName of a segment model must be {combination.function_name} (the "
                              f"MiningModel's) with multipleModelMethod {combination.method}, got {seg_fn!r}",
                              model_el)
-            ok = False
-            continue
-        plan = env.compile_nested(model_el, scope)
-        if plan is None:
-            ok = False
-            continue
-        hands_on: tuple[tuple[str, DataType], ...] = ()
-        if chain and plan.output is not None:
-            hands_on = tuple((f.name, f.dtype) for f in plan.output.fields)
-            for f in plan.output.fields:
-                scope.add(FieldInfo(f.name, f.dtype, f.optype))
-        other = None
-        mine = env.target
-        if (plan.target is not None and mine is not None and plan.target.name != mine.name
-                and plan.target.name not in _SYNTHETIC and mine.name not in _SYNTHETIC and chain_or_select):
-            other = plan.target.name
-        if weight is not None:
-            out.append(Segment(sid, weight, predicate, plan, hands_on, other))
-    return out if ok else None
+        return None
+    return env.compile_nested(model_el, scope)
 
 
 def _categories(segments: list[Segment], combination: Combination, env: ModelEnv) -> tuple[Any, ...]:

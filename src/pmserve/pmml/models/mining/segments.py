@@ -16,7 +16,8 @@ from pmserve.pmml.compiler import (
 from pmserve.pmml.expressions.casting import format_number
 from pmserve.pmml.expressions.predicates import PredicateFn
 from pmserve.pmml.fields.frame import Frame
-from pmserve.pmml.fields.types import Array, DataType, empty, parse_scalar
+from pmserve.pmml.fields.types import Array, DataType, empty, is_missing, parse_scalar
+from pmserve.pmml.results.output import WITHOUT_PREDICTION
 from pmserve.pmml.results.prediction import Prediction
 
 #: Methods whose results are lists per record or several targets (pmserve.pmml.models.mining.lists).
@@ -268,3 +269,55 @@ def as_text(values: Array, dtype: DataType) -> Array:
     for i, v in enumerate(values.tolist()):
         out[i] = None if v != v else format_number(v, dtype)
     return out
+
+
+def run_chain(segments: list[Segment], frame: Frame, return_missing: bool, check_outputs: bool = False,
+              ) -> tuple[list[Run], list[npt.NDArray[np.bool_]], npt.NDArray[np.bool_]]:
+    """Run a chain's segments in order, each on the rows its predicate holds for, handing its
+    Output fields on: the runs, the rows of each, and the rows a missing prediction stopped
+    (returnMissing).  ``check_outputs``: fail a record whose handed-on field is undefined."""
+    clear_handed_on(segments, frame)
+    dead = np.zeros(frame.n, dtype=bool)
+    runs: list[Run] = []
+    ran: list[npt.NDArray[np.bool_]] = []
+    for seg in segments:
+        holds = ~dead if seg.predicate is None else (seg.predicate(frame) == 1.0) & ~dead
+        if not holds.any():
+            continue
+        rows = None if holds.all() else np.flatnonzero(holds)
+        run = evaluate(seg, frame, rows)
+        runs.append(run)
+        ran.append(holds)
+        hand_on(seg, run, frame, rows)
+        if check_outputs and seg.plan.output is not None:
+            _undefined_outputs(seg, run, frame, holds)
+        if return_missing:
+            # returnMissing: a missing segment prediction makes the record's results missing.
+            miss = is_missing(run.pred.value)
+            if miss.any():
+                dead[np.flatnonzero(holds)[miss]] = True
+    return runs, ran, dead
+
+
+def piece(run: Run, mine: npt.NDArray[np.bool_]) -> tuple[Rows | None, Prediction]:
+    """The run's prediction for the rows ``mine`` (of the whole frame) and where they are."""
+    if mine.all():
+        return None, run.pred
+    local = mine if run.rows is None else mine[run.rows]
+    return np.flatnonzero(mine), run.pred.subset_rows(local)
+
+
+def _undefined_outputs(seg: Segment, run: Run, frame: Frame, holds: npt.NDArray[np.bool_]) -> None:
+    """A chain segment without a prediction leaves its OutputFields that need one undefined, and
+    JPMML-Evaluator fails the record when it hands them on (MissingFieldValueException)."""
+    needing = [f.name for f in seg.plan.output.fields if f.feature not in WITHOUT_PREDICTION] \
+        if seg.plan.output is not None else []
+    if not needing:
+        return
+    miss = np.asarray(is_missing(run.pred.value), dtype=bool)
+    if not miss.any():
+        return
+    failed = np.zeros(frame.n, dtype=bool)
+    failed[np.flatnonzero(holds)[miss]] = True
+    frame.fail_message(failed, f"segment {seg.id!r} of the modelChain predicts nothing for the record, so its "
+                       f"OutputField {needing[0]!r} is not defined for the segments after it", field=needing[0])

@@ -17,14 +17,13 @@ from pmserve.pmml.models.mining.segments import (
     Rows,
     Run,
     Segment,
-    clear_handed_on,
     evaluate,
-    hand_on,
     nested_values,
+    piece,
+    run_chain,
     scatter,
     segment_results,
 )
-from pmserve.pmml.results.output import WITHOUT_PREDICTION
 from pmserve.pmml.results.prediction import CHAIN_VALUE, Prediction
 
 # -- selectFirst and modelChain: the selected segment's results are this model's ------------------
@@ -77,62 +76,21 @@ def select_first(segments: list[Segment], combination: Combination) -> Predictor
     return predict_select_first
 
 
-def _undefined_outputs(seg: Segment, run: Run, frame: Frame, holds: npt.NDArray[np.bool_]) -> None:
-    """A chain segment without a prediction leaves its OutputFields that need one undefined, and
-    JPMML-Evaluator fails the record when it hands them on (MissingFieldValueException)."""
-    needing = [f.name for f in seg.plan.output.fields if f.feature not in WITHOUT_PREDICTION] \
-        if seg.plan.output is not None else []
-    if not needing:
-        return
-    miss = np.asarray(is_missing(run.pred.value), dtype=bool)
-    if not miss.any():
-        return
-    failed = np.zeros(frame.n, dtype=bool)
-    failed[np.flatnonzero(holds)[miss]] = True
-    frame.fail_message(failed, f"segment {seg.id!r} of the modelChain predicts nothing for the record, so its "
-                       f"OutputField {needing[0]!r} is not defined for the segments after it", field=needing[0])
-
-
 def model_chain(segments: list[Segment], combination: Combination) -> Predictor:
     return_missing = combination.treatment == "returnMissing"
 
     def predict_model_chain(frame: Frame) -> Prediction:
         n = frame.n
-        clear_handed_on(segments, frame)
+        runs, ran, dead = run_chain(segments, frame, return_missing, check_outputs=not return_missing)
         final = np.full(n, -1, dtype=np.intp)
-        dead = np.zeros(n, dtype=bool)
-        runs: list[Run] = []
-        for seg in segments:
-            if seg.predicate is None:
-                holds = ~dead
-            else:
-                holds = (seg.predicate(frame) == 1.0) & ~dead
-            if not holds.any():
-                continue
-            rows = None if holds.all() else np.flatnonzero(holds)
-            run = evaluate(seg, frame, rows)
-            runs.append(run)
-            hand_on(seg, run, frame, rows)
-            final[holds] = len(runs) - 1
-            if not return_missing and seg.plan.output is not None:
-                _undefined_outputs(seg, run, frame, holds)
-            if return_missing:
-                # returnMissing: a missing segment prediction is the record's result; the chain stops.
-                miss = is_missing(run.pred.value)
-                if miss.any():
-                    dead[np.flatnonzero(holds)[miss]] = True
+        for i, holds in enumerate(ran):
+            final[holds] = i
         pieces: list[tuple[Rows | None, Prediction]] = []
         keep = [(final == i) & ~dead for i in range(len(runs))]
-        for i, run in enumerate(runs):
-            mine = keep[i]
+        for run, mine in zip(runs, keep, strict=True):
             # A segment predicting another target gives that result, not this model's value.
-            if not mine.any() or run.segment.other_target is not None:
-                continue
-            if mine.all():
-                pieces.append((None, run.pred))
-                continue
-            local = mine[run.rows] if run.rows is not None else mine
-            pieces.append((np.flatnonzero(mine), run.pred.subset_rows(local)))
+            if mine.any() and run.segment.other_target is None:
+                pieces.append(piece(run, mine))
         result = scatter(pieces, n, combination.dtype)
         if any(run.segment.other_target is not None for run in runs):
             # The chain's own result is its last segment's, whatever target that one predicts:
