@@ -279,7 +279,8 @@ def _http(http: dict[str, Any]) -> list[str]:
         for x in s.get("rates", []):
             kinds = ", ".join(f"{k}: {v}" for k, v in x["error_kinds"].items())
             lines.append(f"| {server} | {x['target_rate']:.0f} | {x['achieved_rate']:.0f} | {_fmt_ms(x['p50_ms'])} "
-                         f"| {_fmt_ms(x['p99_ms'])} | {_fmt_ms(x.get('p50_sent_ms'))} / {_fmt_ms(x.get('p99_sent_ms'))} "
+                         f"| {_fmt_ms(x['p99_ms'])} "
+                         f"| {_fmt_ms(x.get('p50_sent_ms'))} / {_fmt_ms(x.get('p99_sent_ms'))} "
                          f"| {x['errors']}{' (' + kinds + ')' if kinds else ''} |")
     lines += ["", f"{http['plan']['bulk_rows']:,}-row requests (median of {http['plan']['bulk_requests']}):", "",
               "| server | rows/s | seconds per request |", "|---|---|---|"]
