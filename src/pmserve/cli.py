@@ -121,7 +121,7 @@ def serve(host: str | None, port: int | None, workers: int | None, quickstart: b
             os.environ[metrics.MULTIPROC_ENV] = tempfile.mkdtemp(prefix="pmserve-metrics-")
         run(settings, "pmserve.api:create_app_from_env")
     else:
-        run(settings, create_app(settings))
+        run(settings, create_app(settings, freeze_after_warm_up=True))
 
 
 def _quickstart(settings: Settings) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 
 import pytest
@@ -56,3 +57,20 @@ def test_ready_reports_a_warm_up_that_failed(settings: Settings, service: Servic
         assert reply.json()["status"] == "warm-up failed"
         assert "no code generator" in reply.json()["message"]
         assert client.get("/health").status_code == 200
+
+
+@pytest.mark.parametrize("freeze", [False, True])
+def test_a_server_app_moves_what_start_up_made_out_of_the_collectors_sight(
+        settings: Settings, service: Service, freeze: bool) -> None:
+    """gc.freeze() once warm, only when asked (a server process; tests build many apps)."""
+    gc.unfreeze()
+    try:
+        with TestClient(create_app(settings, service, freeze_after_warm_up=freeze)) as client:
+            wait_warm(service)
+            for _ in range(3000):  # the thread freezes right after the service says it is warm
+                if not freeze or gc.get_freeze_count():
+                    break
+                client.get("/health")
+            assert (gc.get_freeze_count() > 0) is freeze
+    finally:
+        gc.unfreeze()

@@ -7,6 +7,7 @@ Errors become HTTP replies through the one table in :mod:`pmserve.api.errors`.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import sys
 import threading
@@ -34,8 +35,13 @@ __all__ = ["configure_logging", "create_app", "create_app_from_env"]
 log = logging.getLogger("pmserve.api")
 
 
-def create_app(settings: Settings, service: Service | None = None) -> Starlette:
-    """The ASGI app.  It opens the store named by ``settings`` unless a service is given."""
+def create_app(settings: Settings, service: Service | None = None, *, freeze_after_warm_up: bool = False) -> Starlette:
+    """The ASGI app.  It opens the store named by ``settings`` unless a service is given.
+
+    ``freeze_after_warm_up``: once warm, move every object of the process out of the garbage
+    collector's sight (``gc.freeze``) - for a server process, which holds one app for its life
+    (not for tests, which build many apps in one process and would keep each one for good).
+    """
     service = service or Service(settings, open_store(settings))
 
     @contextlib.asynccontextmanager
@@ -44,7 +50,8 @@ def create_app(settings: Settings, service: Service | None = None) -> Starlette:
         # recovery) on a thread of their own, while /health answers and /ready says 503 until
         # they are done.  A request meanwhile compiles what it needs itself.  Daemon: a stop
         # during warm-up does not wait for it.
-        threading.Thread(target=_warm_up, args=(app, service), name="pmserve-warm-up", daemon=True).start()
+        threading.Thread(target=_warm_up, args=(app, service, freeze_after_warm_up), name="pmserve-warm-up",
+                         daemon=True).start()
         runner = app.state.runner = JobRunner(settings, service.store)  # batch jobs, run in threads
         runner.start()
         try:
@@ -68,19 +75,29 @@ def create_app(settings: Settings, service: Service | None = None) -> Starlette:
     return app
 
 
-def _warm_up(app: Starlette, service: Service) -> None:
+def _warm_up(app: Starlette, service: Service, freeze: bool) -> None:
     try:
         service.warm_up()
     except Exception as exc:  # the thread's last resort: /ready reports it instead of waiting forever
         log.exception("warm-up failed")
         app.state.warm_up_error = f"{type(exc).__name__}: {exc}"
+        return
+    if not freeze:
+        return
+    # What start-up made (modules, numba's compiled kernels, the models: some 200,000 objects)
+    # lives as long as the process: out of the collector's sight, a full collection no longer
+    # walks them all (hundreds of ms) while requests wait - 10,000-row requests, whose rows
+    # outlive the young generations, set one off every few requests.  Garbage first, so none
+    # of it is kept for good.
+    gc.collect()
+    gc.freeze()
 
 
 def create_app_from_env() -> Starlette:
     """Factory for worker processes (``uvicorn --factory``): settings from ``PMSERVE_*``."""
     settings = Settings.from_env()
     configure_logging(settings.log_level)
-    return create_app(settings)
+    return create_app(settings, freeze_after_warm_up=True)
 
 
 def configure_logging(level: str) -> None:
