@@ -229,14 +229,12 @@ def online_latency(models: Path, rows: int) -> dict[str, Any]:
 
 # -- driver ---------------------------------------------------------------------------------------
 
-def run_all(models: Path, rows: int, skip_postgres: bool) -> None:
+def run_all(models: Path, rows: int, names: list[str], paths: list[str], online: bool) -> None:
     make_inputs(models, rows)
-    pg_table = None if skip_postgres else load_postgres(models, rows)
+    pg_table = load_postgres(models, rows) if "postgres" in paths else None
     results: dict[str, Any] = {"rows": rows, "cpus": os.cpu_count(), "cases": {}}
-    for name in MODELS:
-        for path in PATHS:
-            if path == "postgres" and pg_table is None:
-                continue
+    for name in names:
+        for path in paths:
             source = pg_table if path == "postgres" else str(models / f"in_{rows}.{path}")
             cmd = [sys.executable, __file__, "case", "--model", str(models / f"{name}.pmml"), "--path", path,
                    "--source", str(source), "--rows", str(rows)]
@@ -246,8 +244,9 @@ def run_all(models: Path, rows: int, skip_postgres: bool) -> None:
             print(f"{name:7} {path:9} {case['status']:8} {case['rows_per_s']:>12,.0f} rows/s "
                   f"{case['seconds']:7.2f} s  CPU {case['process_cpu_s']:5.2f} s  peak RSS "
                   f"{case['peak_rss_mib']:6.0f} MiB  load {case['load_average']:.1f}", flush=True)
-    results["online"] = online_latency(models, rows)
-    print(json.dumps(results["online"]), flush=True)
+    if online:
+        results["online"] = online_latency(models, rows)
+        print(json.dumps(results["online"]), flush=True)
     (models / "batch.json").write_text(json.dumps(results, indent=2))
     print(markdown(results))
 
@@ -271,7 +270,10 @@ def main() -> None:
     r = sub.add_parser("run")
     r.add_argument("--models", type=Path, default=HERE / "out" / "batch")
     r.add_argument("--rows", type=int, default=1_000_000)
-    r.add_argument("--skip-postgres", action="store_true")
+    r.add_argument("--skip-postgres", action="store_true", help="leave out the PostgreSQL cases")
+    r.add_argument("--paths", default=",".join(PATHS), help=f"the paths to run, of {','.join(PATHS)}")
+    r.add_argument("--model-names", default=",".join(MODELS), help=f"the models to run, of {','.join(MODELS)}")
+    r.add_argument("--skip-online", action="store_true", help="leave out online latency during a job")
     c = sub.add_parser("case")
     c.add_argument("--model", type=Path, required=True)
     c.add_argument("--path", choices=PATHS, required=True)
@@ -281,7 +283,9 @@ def main() -> None:
     if args.command == "models":
         make_models(args.out)
     elif args.command == "run":
-        run_all(args.models, args.rows, args.skip_postgres)
+        paths = [p for p in args.paths.split(",") if p in PATHS and not (args.skip_postgres and p == "postgres")]
+        names = [n for n in args.model_names.split(",") if n in MODELS]
+        run_all(args.models, args.rows, names, paths, not args.skip_online)
     else:
         print(json.dumps(run_case(args.model, args.path, args.source, args.rows)))
 
