@@ -74,7 +74,7 @@ class FileSink:
         self.dialect: _text.Dialect | None = _text.DIALECTS.get(ref.format)
         self.path = ctx.work_dir / f"output-{hashlib.sha256(ref.file_id.encode()).hexdigest()[:16]}.part"
         self._writer: Any = None
-        self._file: Any = None
+        self._file: _HashingFile | None = None
 
     def open(self, schema: pa.Schema) -> None:
         self.abort()
@@ -127,6 +127,8 @@ class FileSink:
         self._put(self._eol)
 
     def _put(self, data: Any) -> None:
+        if self._file is None:
+            raise RuntimeError("the export is not open")
         self._file.write(data)
 
     def commit(self) -> str:
