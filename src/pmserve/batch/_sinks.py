@@ -229,14 +229,16 @@ class PostgresSink:
             conn.execute(sql.SQL("DELETE FROM {}").format(ident(target)))
         names = sql.SQL(", ").join(sql.Identifier(f.name) for f in self.schema)
         self._cursor = conn.cursor()
-        # A queued writer sends to the server from a thread of its own: the next chunk is read and
-        # scored while PostgreSQL ingests this one.
+        # Writes already run in the job's writer thread (see _pipeline.ThreadedSink): the next chunk
+        # is read and scored while this one goes to PostgreSQL.  psycopg's queued writer on top
+        # added a thread whose queue (1,024 pieces of 128 KiB) grew to 128 MiB when the server
+        # ingested slower than the job produced; without it memory stays a few chunks.
         # Binary COPY: rows encoded a column at a time by numpy (_pgbinary), no number formatted as
         # text on this side nor parsed from text on the server's.
         self._binary = _pgbinary.writable(self.schema)
         statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT {})").format(
             ident(target), names, sql.SQL("BINARY" if self._binary else "CSV"))
-        self._copy_cm = self._cursor.copy(statement, writer=_db.QueuedLibpqWriter(self._cursor))
+        self._copy_cm = self._cursor.copy(statement)
         self._copy = self._copy_cm.__enter__()
         if self._binary:
             self._copy.write(_pgbinary.HEADER)
