@@ -148,6 +148,7 @@ def run_case(model: Path, path: str, source: str, rows: int) -> dict[str, Any]:
     # starts, so that no case pays for it (all of them would add about 27 MiB to its peak RSS).
     warm = load_model(model.name, model.read_bytes())
     warm.score({f.name: [0.0] for f in warm.input_fields}, errors="collect")
+    del warm  # the job loads its own
     runner = JobRunner(settings, store)
     cpu_start = time.process_time()  # the job's CPU, all its threads (and the runner's polling)
     runner.start()
