@@ -349,3 +349,13 @@ def test_adopted_local_file_reads_back(store: Store, tmp_path: Path) -> None:
     assert (record.size, record.sha256) == (10, sha256_hex(b"a\tb\r\n1\t2\r\n"))
     assert b"".join(store.iter_file(record)) == b"a\tb\r\n1\t2\r\n"
     assert store.file_info("t", "out.txt") == record
+
+
+def test_adopted_file_with_its_writers_digest_reads_back(store: Store, tmp_path: Path) -> None:
+    """A file handed over with the sha256 and size its writer computed is stored under that hash."""
+    content = b"x,y\n" + b"1,2\n" * 100_000
+    path = tmp_path / "out.part"
+    path.write_bytes(content)
+    record, _ = store.adopt_file("t", "out.csv", path, "now", (sha256_hex(content), len(content)))
+    assert (record.size, record.sha256) == (len(content), sha256_hex(content))
+    assert b"".join(store.iter_file(record)) == content

@@ -21,18 +21,16 @@ from pmserve.settings import Settings
 try:
     import psycopg
     from psycopg import sql as pgsql
-    from psycopg.copy import QueuedLibpqWriter
 except ImportError:  # pragma: no cover - the postgres extra is not installed
     psycopg = None  # type: ignore[assignment]
     pgsql = None  # type: ignore[assignment]
-    QueuedLibpqWriter = None  # type: ignore[assignment,misc]
 
 try:
     import pymysql
 except ImportError:  # pragma: no cover - the batch extra is not installed
     pymysql = None  # type: ignore[assignment]
 
-__all__ = ["SQL_TYPES", "QueuedLibpqWriter", "connect", "missing_table", "pg_ident", "pgsql", "psycopg", "pymysql",
+__all__ = ["SQL_TYPES", "connect", "missing_table", "pg_ident", "pgsql", "psycopg", "pymysql",
            "quoted", "sqlite_path"]
 
 CONNECT_TIMEOUT_SECONDS = 10

@@ -25,7 +25,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -186,34 +186,43 @@ class JobRunner:
         spec = _spec.parse(record.job_id, orjson.loads(record.definition))
         ctx = Context(self.store, record.tenant, record.job_id, self.settings, work_dir)
         if record.attempts > self.settings.job_max_attempts:
-            if spec.engine == "local" and self.settings.spark_master is None:
-                open_sink(spec.sink, ctx).abort()  # what the last interrupted attempt left
-            return FAILED, (f"the server running this job stopped {record.attempts - 1} times before it ended "
-                            f"(PMSERVE_JOB_MAX_ATTEMPTS={self.settings.job_max_attempts}); its partial output "
-                            f"was removed"), None
-        model_file = self.store.file_info(record.tenant, spec.model_id)
-        if model_file is None:
-            raise DataError(f"model file {spec.model_id!r} is not in the file store (upload it with "
-                            f"PUT /pm/v1/file/{spec.model_id})", field=spec.model_id)
-        if model_file.size > self.settings.max_upload_bytes:
-            raise DataError(f"model file {spec.model_id!r} is {model_file.size} bytes; models may be at most "
-                            f"{self.settings.max_upload_bytes} bytes (PMSERVE_MAX_UPLOAD_MB)", field=spec.model_id)
-        content = b"".join(self.store.iter_file(model_file))
+            return self._give_up(spec, ctx, record.attempts)
+        content = self._model_file(spec, record.tenant)
         if spec.engine == "spark" or self.settings.spark_master is not None:
             outcome = run_on_spark(spec, content, ctx, self.settings.spark_master)
             progress.rows_done, progress.rows_failed = outcome.rows, outcome.failed
             return SUCCESS, _row_failures(progress), outcome.result_file
         model = load_model(spec.model_name, content)
         progress.check()
+        result_file = self._run_locally(model, spec, ctx, progress)
+        return SUCCESS, _row_failures(progress), result_file
+
+    def _give_up(self, spec: _spec.JobSpec, ctx: Context, attempts: int) -> tuple[str, str, None]:
+        """A job whose runners stopped too often: its partial output removed, FAILED with the reason."""
+        if spec.engine == "local" and self.settings.spark_master is None:
+            open_sink(spec.sink, ctx).abort()  # what the last interrupted attempt left
+        return FAILED, (f"the server running this job stopped {attempts - 1} times before it ended "
+                        f"(PMSERVE_JOB_MAX_ATTEMPTS={self.settings.job_max_attempts}); its partial output "
+                        f"was removed"), None
+
+    def _model_file(self, spec: _spec.JobSpec, tenant: str) -> bytes:
+        """The job's model document, read from the file store."""
+        model_file = self.store.file_info(tenant, spec.model_id)
+        if model_file is None:
+            raise DataError(f"model file {spec.model_id!r} is not in the file store (upload it with "
+                            f"PUT /pm/v1/file/{spec.model_id})", field=spec.model_id)
+        if model_file.size > self.settings.max_upload_bytes:
+            raise DataError(f"model file {spec.model_id!r} is {model_file.size} bytes; models may be at most "
+                            f"{self.settings.max_upload_bytes} bytes (PMSERVE_MAX_UPLOAD_MB)", field=spec.model_id)
+        return b"".join(self.store.iter_file(model_file))
+
+    def _run_locally(self, model: Scorable, spec: _spec.JobSpec, ctx: Context, progress: Progress) -> str | None:
+        """Every row of the source scored into the sink, committed; the export's file id, if a file."""
         sink: Sink = open_sink(spec.sink, ctx)
         dialect = sink.dialect if isinstance(sink, FileSink) else None
         threaded: ThreadedSink | None = None
         if isinstance(sink, FileSink | PostgresSink):  # their writes may run in a thread of their own
             sink = threaded = ThreadedSink(sink, PIPELINE_DEPTH)
-
-        def convert(chunk: Chunk) -> tuple[Chunk, dict[str, Any]]:
-            return chunk, _columns.model_inputs(model, chunk.batch)
-
         try:
             with open_source(spec.source, ctx) as source:
                 plan = _columns.layout(model, source.schema)
@@ -222,28 +231,33 @@ class JobRunner:
                     and plan.keep == tuple(range(len(source.schema)))
                 chunks = _chunks(source, dialect if echo else None, _columns.input_types(model),
                                  self.settings.job_chunk_rows)
-                # Sources that may be read from another thread are read (and their model inputs
-                # converted) a few chunks ahead while this thread scores (see _pipeline).
-                with (prefetched(chunks, convert, PIPELINE_DEPTH) if source.threadsafe
-                      else contextlib.nullcontext(map(convert, chunks))) as ready:
-                    for chunk, inputs in ready:
-                        progress.check()
-                        scored = self._score(model, inputs, progress, spec.fail_on_row_errors)
-                        if chunk.lines is not None and threaded is not None:
-                            threaded.write_echoed(chunk.lines, _columns.result_arrays(model, scored))
-                        else:
-                            sink.write(_columns.output_batch(model, chunk.batch, scored, plan))
-                        progress.rows_done += chunk.batch.num_rows
-                        # Chunks are allocated by one thread and freed by another: without this,
-                        # Arrow's allocator keeps freed pages and memory creeps up with input size.
-                        pa.default_memory_pool().release_unused()
-                        time.sleep(0)  # let online requests have the interpreter between chunks
+                self._score_chunks(model, chunks, source.threadsafe, progress, spec.fail_on_row_errors,
+                                   lambda chunk, scored: _write(model, chunk, scored, plan, sink, threaded))
             progress.check()
-            result_file = sink.commit()
+            return sink.commit()
         except BaseException:
             sink.abort()
             raise
-        return SUCCESS, _row_failures(progress), result_file
+
+    def _score_chunks(self, model: Scorable, chunks: Iterator[Chunk], threadsafe: bool, progress: Progress,
+                      fail_on_row_errors: bool, write: Callable[[Chunk, Scored], None]) -> None:
+        """Score every chunk and hand it to ``write``.  Sources that may be read from another thread
+        are read (and their model inputs converted) a chunk ahead while this thread scores (see
+        _pipeline)."""
+
+        def convert(chunk: Chunk) -> tuple[Chunk, dict[str, Any]]:
+            return chunk, _columns.model_inputs(model, chunk.batch)
+
+        with (prefetched(chunks, convert, PIPELINE_DEPTH) if threadsafe
+              else contextlib.nullcontext(map(convert, chunks))) as ready:
+            for chunk, inputs in ready:
+                progress.check()
+                write(chunk, self._score(model, inputs, progress, fail_on_row_errors))
+                progress.rows_done += chunk.batch.num_rows
+                # Chunks are allocated by one thread and freed by another: without this,
+                # Arrow's allocator keeps freed pages and memory creeps up with input size.
+                pa.default_memory_pool().release_unused()
+                time.sleep(0)  # let online requests have the interpreter between chunks
 
     def _score(self, model: Scorable, inputs: dict[str, Any], progress: Progress,
                fail_on_row_errors: bool) -> Scored:
@@ -257,6 +271,15 @@ class JobRunner:
                 row, err = errors[0]
                 raise RecordError(f"cannot be scored (setting.failOnRowErrors): {err.render(None)}", row=row)
         return scored
+
+
+def _write(model: Scorable, chunk: Chunk, scored: Scored, plan: _columns.Layout, sink: Sink,
+           threaded: ThreadedSink | None) -> None:
+    """A scored chunk to the sink: its rows' text echoed with the results' (see _text), or a batch."""
+    if chunk.lines is not None and threaded is not None:
+        threaded.write_echoed(chunk.lines, _columns.result_arrays(model, scored))
+    else:
+        sink.write(_columns.output_batch(model, chunk.batch, scored, plan))
 
 
 def _chunks(source: Source, echo: Dialect | None, model_types: dict[str, pa.DataType], rows: int) -> Iterator[Chunk]:

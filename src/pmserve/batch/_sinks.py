@@ -74,16 +74,15 @@ class FileSink:
         self.dialect: _text.Dialect | None = _text.DIALECTS.get(ref.format)
         self.path = ctx.work_dir / f"output-{hashlib.sha256(ref.file_id.encode()).hexdigest()[:16]}.part"
         self._writer: Any = None
-        self._file: Any = None
+        self._file: _HashingFile | None = None
 
     def open(self, schema: pa.Schema) -> None:
         self.abort()
         self.schema = schema
+        self._file = _HashingFile(self.path)
         if self.ref.format == "PARQUET":
-            self._writer = pq.ParquetWriter(self.path, schema)
+            self._writer = pq.ParquetWriter(self._file, schema)
             return
-        self._file = open(self.path, "wb")  # noqa: SIM115 - closed by commit or abort
-        self._unsynced = 0
         # No quotes (as IBM's TAB reports) unless a chunk holds a value with a delimiter, a quote or a
         # line end: Arrow refuses to write such a chunk unquoted, and it is written quoted instead.
         dialect = _text.DIALECTS[self.ref.format]
@@ -128,18 +127,13 @@ class FileSink:
         self._put(self._eol)
 
     def _put(self, data: Any) -> None:
-        """Write; every ``_SYNC_BYTES``, wait for the disk (in the writer's thread, GIL released),
-        so that the store's fsync at commit, which the job waits for, finds little left to write."""
+        if self._file is None:
+            raise RuntimeError("the export is not open")
         self._file.write(data)
-        self._unsynced += len(data)
-        if self._unsynced >= _SYNC_BYTES:
-            self._file.flush()
-            os.fdatasync(self._file.fileno())
-            self._unsynced = 0
 
     def commit(self) -> str:
-        self._close()
-        self.ctx.store.adopt_file(self.ctx.tenant, self.ref.file_id, self.path, _iso(now_ms()))
+        digest = self._close()
+        self.ctx.store.adopt_file(self.ctx.tenant, self.ref.file_id, self.path, _iso(now_ms()), digest)
         self.path.unlink(missing_ok=True)
         return self.ref.file_id
 
@@ -148,13 +142,56 @@ class FileSink:
             self._close()
         self.path.unlink(missing_ok=True)
 
-    def _close(self) -> None:
+    def _close(self) -> tuple[str, int] | None:
+        """Close the export; the sha256 and size of what was written."""
         if self._writer is not None:
             self._writer.close()
             self._writer = None
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        if self._file is None:
+            return None
+        self._file.close()
+        digest = self._file.digest()
+        self._file = None
+        return digest
+
+
+class _HashingFile:
+    """A file being written that hashes what is written (so the store need not read it again to
+    address it) and, every ``_SYNC_BYTES``, waits for the disk (in the writer's thread, GIL
+    released), so that the store's fsync at commit, which the job waits for, finds little left."""
+
+    def __init__(self, path: Any) -> None:
+        self._raw = open(path, "wb", buffering=0)  # noqa: SIM115 - closed by close()
+        self._sha = hashlib.sha256()
+        self._size = self._unsynced = 0
+        self.closed = False
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        self._sha.update(view)
+        written = 0
+        while written < view.nbytes:  # a raw file's write may take less than it is given
+            written += self._raw.write(view[written:])
+        self._size += written
+        self._unsynced += written
+        if self._unsynced >= _SYNC_BYTES:
+            os.fdatasync(self._raw.fileno())
+            self._unsynced = 0
+        return written
+
+    def tell(self) -> int:
+        return self._size
+
+    def flush(self) -> None:
+        pass  # unbuffered
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._raw.close()
+
+    def digest(self) -> tuple[str, int]:
+        return self._sha.hexdigest(), self._size
 
 
 def _iso(ms: int) -> str:
@@ -192,14 +229,16 @@ class PostgresSink:
             conn.execute(sql.SQL("DELETE FROM {}").format(ident(target)))
         names = sql.SQL(", ").join(sql.Identifier(f.name) for f in self.schema)
         self._cursor = conn.cursor()
-        # A queued writer sends to the server from a thread of its own: the next chunk is read and
-        # scored while PostgreSQL ingests this one.
+        # Writes already run in the job's writer thread (see _pipeline.ThreadedSink): the next chunk
+        # is read and scored while this one goes to PostgreSQL.  psycopg's queued writer on top
+        # added a thread whose queue (1,024 pieces of 128 KiB) grew to 128 MiB when the server
+        # ingested slower than the job produced; without it memory stays a few chunks.
         # Binary COPY: rows encoded a column at a time by numpy (_pgbinary), no number formatted as
         # text on this side nor parsed from text on the server's.
         self._binary = _pgbinary.writable(self.schema)
         statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT {})").format(
             ident(target), names, sql.SQL("BINARY" if self._binary else "CSV"))
-        self._copy_cm = self._cursor.copy(statement, writer=_db.QueuedLibpqWriter(self._cursor))
+        self._copy_cm = self._cursor.copy(statement)
         self._copy = self._copy_cm.__enter__()
         if self._binary:
             self._copy.write(_pgbinary.HEADER)

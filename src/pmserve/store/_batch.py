@@ -109,8 +109,13 @@ class BatchStore(abc.ABC):
         Atomic: readers see the old file or the new one.  Returns the record and whether the id was new.
         """
 
-    def adopt_file(self, tenant: str, file_id: str, path: Path, created_at: str) -> tuple[FileRecord, bool]:
-        """Like ``put_file`` from a local file that the store may take over (move) instead of copying."""
+    def adopt_file(self, tenant: str, file_id: str, path: Path, created_at: str,
+                   digest: tuple[str, int] | None = None) -> tuple[FileRecord, bool]:
+        """Like ``put_file`` from a local file that the store may take over (move) instead of copying.
+
+        ``digest``: the file's sha256 (hex) and size as its writer computed them while writing it,
+        if it did; a store that moves the file then need not read it again to address it.
+        """
         with open(path, "rb") as f:
             return self.put_file(tenant, file_id, f, created_at)
 

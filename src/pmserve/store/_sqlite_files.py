@@ -16,6 +16,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from pmserve.errors import StoreUnavailableError
 from pmserve.store._batch import FILE_CHUNK_BYTES, FILE_COLUMNS, JOBS_SCHEMA, FileRecord, Readable, SQLBatchStore
@@ -65,16 +66,16 @@ class SQLiteBatchFiles(SQLBatchStore):
             self._collect_file(str(old[0][0]))
         return FileRecord(tenant, file_id, size, sha, created_at), not old
 
-    def adopt_file(self, tenant: str, file_id: str, path: Path, created_at: str) -> tuple[FileRecord, bool]:
-        """A job's finished output: hashed and renamed into place, not copied (same file system)."""
-        digest, size = hashlib.sha256(), 0
+    def adopt_file(self, tenant: str, file_id: str, path: Path, created_at: str,
+                   digest: tuple[str, int] | None = None) -> tuple[FileRecord, bool]:
+        """A job's finished output: renamed into place, not copied (same file system); hashed
+        here unless its writer gives the ``digest`` it computed while writing.  Fsynced either
+        way before it is named: durable before the job can end SUCCESS."""
         try:
             with open(path, "rb") as f:
-                while chunk := f.read(FILE_CHUNK_BYTES):
-                    digest.update(chunk)
-                    size += len(chunk)
+                sha, size = digest if digest is not None else _sha256(f)
                 os.fsync(f.fileno())
-            target = self._file_path(digest.hexdigest())
+            target = self._file_path(sha)
             target.parent.mkdir(parents=True, exist_ok=True)
             if target.exists():
                 os.utime(target)
@@ -86,7 +87,7 @@ class SQLiteBatchFiles(SQLBatchStore):
             if exc.errno != errno.EXDEV:
                 raise StoreUnavailableError(f"cannot store file {file_id!r}: {exc}") from exc
             return super().adopt_file(tenant, file_id, path, created_at)  # another file system: copy it
-        return self._name_file(tenant, file_id, digest.hexdigest(), size, created_at)
+        return self._name_file(tenant, file_id, sha, size, created_at)
 
     def local_file(self, record: FileRecord) -> Path | None:
         return self._file_path(record.sha256)
@@ -152,3 +153,12 @@ class SQLiteBatchFiles(SQLBatchStore):
         with contextlib.suppress(OSError):
             if time.time() - path.stat().st_mtime > _FRESH_SECONDS:
                 path.unlink()
+
+
+def _sha256(f: BinaryIO) -> tuple[str, int]:
+    """The sha256 (hex) and size of what is left to read of ``f``."""
+    digest, size = hashlib.sha256(), 0
+    while chunk := f.read(FILE_CHUNK_BYTES):
+        digest.update(chunk)
+        size += len(chunk)
+    return digest.hexdigest(), size
