@@ -1,6 +1,6 @@
 """The tree walk: each record follows one tree's node arrays, or all trees of a forest in turn.
 
-The arrays are built by :mod:`pmserve.pmml.trees.nodes`, which owns every rule they encode; a
+The arrays are built by :mod:`pmserve.pmml.trees.flat`, which owns every rule they encode; a
 node is one row of ``nd`` (int32, the ``N_*`` columns below) and one threshold.  A node's test:
 the record's value of column ``nd[N_COLUMN]`` compared with the threshold (or looked up in row
 ``nd[N_SET]`` of ``sets``) gives one outcome bit - below, equal, above, missing - and the node's

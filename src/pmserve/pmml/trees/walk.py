@@ -1,6 +1,6 @@
 """The one tree walker: a tree, or all trees of an ensemble, over the records of a frame.
 
-The node arrays of the trees (:mod:`pmserve.pmml.trees.nodes`) are joined once into one set of
+The node arrays of the trees (:mod:`pmserve.pmml.trees.flat`) are joined once into one set of
 arrays - node rows renumbered, children, value sets and input columns shared - and walked by the
 compiled kernel of :mod:`pmserve.pmml.kernels.trees`, record by record, whatever the number of
 records.  This module does what the kernel cannot:
@@ -28,7 +28,7 @@ from pmserve.errors import EvaluationError
 from pmserve.pmml.fields.frame import Frame
 from pmserve.pmml.fields.types import Array
 from pmserve.pmml.kernels import trees as kt
-from pmserve.pmml.trees.nodes import FlatTree, _Column, read_columns
+from pmserve.pmml.trees.flat import Column, FlatTree, read_columns
 
 IntArray = npt.NDArray[np.intp]
 BoolArray = npt.NDArray[np.bool_]
@@ -55,7 +55,7 @@ class Walker:
     #: next sibling's test, or an implied sibling, or after the last child the parent.
     tests: Array
     offsets: IntArray
-    columns: tuple[_Column, ...]
+    columns: tuple[Column, ...]
 
     @functools.cached_property
     def names(self) -> tuple[str, ...]:
@@ -134,7 +134,7 @@ class Walker:
 
 def join(flats: Sequence[FlatTree]) -> Walker:
     """The trees' node arrays as one: each input column once, each tree's rows renumbered."""
-    columns: list[_Column] = []
+    columns: list[Column] = []
     index: dict[tuple[str, int], int] = {}
     parts: list[npt.NDArray[np.int32]] = []
     kids: list[npt.NDArray[np.int32]] = []
