@@ -13,6 +13,10 @@ import numba
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+#: Records per block of a kernel that runs the records of a block side by side: the block's running
+#: sums and the values it reads stay in the first cache.
+BLOCK = 256
+
 
 @dataclass(frozen=True)
 class _Kernel:

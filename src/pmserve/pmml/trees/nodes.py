@@ -20,12 +20,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from pmserve.pmml.compiler import ModelEnv
 from pmserve.pmml.document.element import Element
 from pmserve.pmml.document.problems import Problems
-from pmserve.pmml.expressions.predicates import PREDICATE_TAGS, and_all, compile_predicate, or_all, parse_array
+from pmserve.pmml.expressions.predicates import PREDICATE_TAGS, combine, compile_predicate, parse_array
 from pmserve.pmml.fields.frame import Frame
 from pmserve.pmml.fields.types import Array, DataType, parse_scalar, to_float32
 from pmserve.pmml.kernels import trees as kt
@@ -43,8 +42,7 @@ from pmserve.pmml.trees.flat import (
     finish,
 )
 
-IntArray = npt.NDArray[np.intp]
-BoolArray = npt.NDArray[np.bool_]
+
 @dataclass(slots=True)
 class ParsedNode:
     """What compiling needs of one Node element (preorder index = position in the list)."""
@@ -357,7 +355,7 @@ def _predicate_fn(pred: Element, env: ModelEnv) -> PredicateFn | None:
         parts = _parts(pred, env)
         if parts is None:
             return None
-        return _combine(pred.get("booleanOperator") or "", parts)
+        return combine(pred.get("booleanOperator") or "", parts)
     if pred.tag == "SimplePredicate" and pred.get("operator") in OP_MASKS:
         info = env.compiler.field_info(pred.get("field") or "")
         text = pred.get("value")
@@ -400,29 +398,3 @@ def _numeric_fn(read: Callable[[Frame], Array], op: str, value: float) -> Predic
         return out
 
     return run
-
-
-def _combine(op: str, parts: tuple[PredicateFn, ...]) -> PredicateFn:
-    if op == "and":
-        return lambda frame: and_all([p(frame) for p in parts])
-    if op == "or":
-        return lambda frame: or_all([p(frame) for p in parts])
-    if op == "xor":
-        def run_xor(frame: Frame) -> Array:
-            acc = np.zeros(frame.n)
-            for p in parts:
-                acc = acc + p(frame)  # NaN (unknown) stays unknown
-            return np.mod(acc, 2.0)
-
-        return run_xor
-
-    def run_surrogate(frame: Frame) -> Array:
-        out = parts[0](frame)
-        for p in parts[1:]:
-            todo = np.flatnonzero(np.isnan(out))
-            if not len(todo):
-                break
-            out[todo] = p(frame.subset(todo, {}))
-        return out
-
-    return run_surrogate

@@ -210,8 +210,8 @@ def _tests(nd: npt.NDArray[np.int32], threshold: Array, children: npt.NDArray[np
     dead_end = np.where(return_last[tree[parent]] & ((flags[parent] & kt.F_SCORE) != 0), -parent - 1, kt.SLOW)
     false = np.where(last, dead_end, np.where(implied, enter(sibling), entry + 1))
     # isMissing / isNotMissing have no threshold: any outcome of a present value answers them.
-    tests = _records(nd[child, kt.N_COLUMN], nd[child, kt.N_MASK], np.nan_to_num(threshold[child], nan=0.0),
-                     enter(child), false)
+    at = threshold[child]
+    tests = _records(nd[child, kt.N_COLUMN], nd[child, kt.N_MASK], np.where(np.isnan(at), 0.0, at), enter(child), false)
     unfit = ((flags[child] & kt.F_EXOTIC) != 0) | (nd[child, kt.N_SET] >= 0)
     bad = np.bincount(tree[parent[unfit]], minlength=len(roots)) > 0
     bad |= (nd[roots, kt.N_MASK] != kt.ALWAYS) | ((flags[roots] & kt.F_EXOTIC) != 0)
@@ -232,7 +232,8 @@ def _records(column: IntArray, mask: IntArray, threshold: Array, true: Int64Arra
     below, equal, above = side(kt.LT), side(kt.EQ), side(kt.GT)
     n = len(mask)
     split = np.flatnonzero((equal != below) & (equal != above))
-    up = np.nextafter(threshold, np.inf)
+    with np.errstate(over="ignore"):  # the largest double's next is +inf
+        up = np.nextafter(threshold, np.inf)
     bound = np.concatenate([np.where(equal == below, up, threshold), up[split]])
     if_below = np.concatenate([below, equal[split]])
     if_not = np.concatenate([above, above[split]])
