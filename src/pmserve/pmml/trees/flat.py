@@ -250,3 +250,11 @@ class Builder:
             raise TypeError("not a coded column")
         return vocab.setdefault(value, len(vocab))
 
+
+    def set_table(self) -> BoolArray:
+        """The value sets as rows of member flags, column ``code + 1`` (column 0: a missing value)."""
+        width = max((len(c.vocabulary or {}) for c in self.columns), default=0) + 1
+        table = np.zeros((max(len(self.sets), 1), width), dtype=bool)
+        for r, (_, members) in enumerate(self.sets):
+            table[r, [code + 1 for code in members]] = True
+        return table

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from pmserve.pmml.compiler import ModelEnv
 from pmserve.pmml.document.element import Element
@@ -41,6 +42,9 @@ from pmserve.pmml.trees.flat import (
     PredicateFn,
     finish,
 )
+
+IntArray = npt.NDArray[np.intp]
+BoolArray = npt.NDArray[np.bool_]
 
 
 @dataclass(slots=True)
@@ -98,24 +102,6 @@ def parse_nodes(model: Element, problems: Problems) -> list[ParsedNode] | None:
 
 
 
-def _simple_test(pred: Element, b: Builder, dtype: DataType) -> tuple[str, Any] | None:
-    """Operator and typed value of a SimplePredicate; None when the value is unreadable."""
-    op = pred.get("operator") or ""
-    if op in ("isMissing", "isNotMissing"):
-        return op, None
-    text = pred.get("value")
-    if text is None:
-        b.env.problems.invalid(f"attribute value is required for operator {op!r}", pred)
-        return None
-    try:
-        return op, parse_scalar(dtype, text)
-    except ValueError as exc:
-        if _split_point(dtype, text):
-            return op, float(text)
-        b.env.problems.invalid(f"value of field {pred.get('field')!r}: {exc}", pred)
-        return None
-
-
 def compile_flat(model: Element, env: ModelEnv) -> FlatTree | None:
     """Compile a TreeModel element's nodes; problems go to ``env.problems`` (None if any)."""
     table = node_table(model)
@@ -133,8 +119,34 @@ def compile_flat(model: Element, env: ModelEnv) -> FlatTree | None:
 
 
 def build_flat(model: Element, nodes: list[ParsedNode], env: ModelEnv) -> FlatTree | None:
+    """The FlatTree of a TreeModel's Node elements (preorder); problems go to ``env.problems``."""
     problems = env.problems
     before = len(problems.items)
+    mvs, ntc, split = _strategies(model, problems)
+    tests = _Tests(Builder(env), len(nodes))
+    for i, nd in enumerate(nodes):
+        if split == "binarySplit" and len(nd.children) not in (0, 2):
+            problems.invalid(f"splitCharacteristic binarySplit needs 0 or 2 child Nodes, got {len(nd.children)}",
+                             nd.el)
+        if nd.predicate is not None:
+            tests.add(i, nd.predicate)
+    tests.parse_thresholds(nodes)
+    default_child = _default_children(nodes, problems)
+    if len(problems.items) > before:
+        return None
+    flags = {kt.F_IMPLIED: _implied_children(nodes, tests.signature), kt.F_UNKNOWN: tests.unknown,
+             kt.F_SCORE: np.array([nd.score is not None for nd in nodes], dtype=bool),
+             kt.F_EXOTIC: np.array([e is not None for e in tests.exotic], dtype=bool)}
+    ids = tuple(nid if (nid := nd.el.attrs.get("id")) is not None else str(i + 1) for i, nd in enumerate(nodes))
+    lines = np.array([nd.el.line for nd in nodes], dtype=np.int32)
+    return finish(np.array([len(nd.children) for nd in nodes], dtype=np.intp),
+                  np.array([c for nd in nodes for c in nd.children], dtype=np.intp), tests.column, tests.op_mask,
+                  tests.threshold, tests.set_row, default_child, flags, tuple(tests.exotic), tuple(tests.b.columns),
+                  tests.b.set_table(), mvs, ntc, ids, _scores(nodes), lines)
+
+
+def _strategies(model: Element, problems: Problems) -> tuple[str, str, str]:
+    """missingValueStrategy, noTrueChildStrategy and splitCharacteristic, each checked."""
     mvs = model.get("missingValueStrategy", "none")
     if mvs not in MISSING_STRATEGIES:
         problems.invalid(f"missingValueStrategy must be one of {', '.join(MISSING_STRATEGIES)}, got {mvs!r}", model)
@@ -145,156 +157,164 @@ def build_flat(model: Element, nodes: list[ParsedNode], env: ModelEnv) -> FlatTr
     split = model.get("splitCharacteristic", "multiSplit")
     if split not in SPLIT_CHARACTERISTICS:
         problems.invalid(f"splitCharacteristic must be binarySplit or multiSplit, got {split!r}", model)
-    m = len(nodes)
-    b = Builder(env)
-    column = [0] * m
-    op_mask = [0] * m
-    threshold = np.zeros(m)
-    set_row = np.full(m, -1, dtype=np.intp)
-    unknown_if_missing = [False] * m
-    implied = np.zeros(m, dtype=bool)
-    exotic: list[Exotic | None] = [None] * m
-    # A test's identity (field, operator, value text) to recognise a sibling's complement.
-    signature: list[tuple[Any, ...] | None] = [None] * m
-    child_count = [0] * m
-    flat_children: list[int] = []
-    default_child = np.full(m, -1, dtype=np.intp)
-    has_score = [False] * m
-    score_texts: list[str] = []
-    score_at: list[int] = []
-    # Thresholds of comparisons on double/float fields are parsed together at the end.
-    numeric_texts: list[str] = []
-    numeric_at: list[int] = []
-    numeric_f32: list[bool] = []
-    ids: list[str] = []
-    lines: list[int] = []
-    binary = split == "binarySplit"
-    fast_types = (DataType.DOUBLE, DataType.FLOAT)
-    for i, nd in enumerate(nodes):
-        el = nd.el
-        lines.append(el.line)
-        nid = el.attrs.get("id")
-        ids.append(nid if nid is not None else str(i + 1))
-        if nd.score is not None:
-            has_score[i] = True
-            score_texts.append(nd.score)
-            score_at.append(i)
-        ch = nd.children
-        child_count[i] = len(ch)
-        if ch:
-            flat_children.extend(ch)
-            if binary and len(ch) != 2:
-                problems.invalid(f"splitCharacteristic binarySplit needs 0 or 2 child Nodes, got {len(ch)}", el)
-        pred = nd.predicate
-        if pred is None:
-            continue
-        tag = pred.tag
-        if tag == "True":
-            op_mask[i] = kt.ALWAYS
-            signature[i] = ("True",)
-        elif tag == "False":
-            signature[i] = ("False",)
-        elif tag == "SimplePredicate":
-            attrs = pred.attrs
-            name = attrs.get("field") or ""
-            info = b.info(name)
-            op = attrs.get("operator") or ""
-            if op not in OP_MASKS:
-                problems.invalid(f"operator must be one of {', '.join(OP_MASKS)}, got {op!r}", pred)
-                continue
-            if info is None:
-                problems.invalid(f"field {name!r} is not defined in this scope", pred)
-                continue
-            text = attrs.get("value")
-            if info.dtype in fast_types and text is not None and op not in ("isMissing", "isNotMissing"):
-                j = b.index.get((name, False))
-                if j is None:
-                    j = b.column(name, False, pred)
-                    if j is None:
-                        continue
-                column[i] = j
-                op_mask[i] = OP_MASKS[op]
-                unknown_if_missing[i] = True
-                signature[i] = ("S", name, op, text)
-                numeric_texts.append(text)
-                numeric_at.append(i)
-                numeric_f32.append(info.dtype is DataType.FLOAT)
-                continue
-            got = _simple_test(pred, b, info.dtype)
-            if got is None:
-                continue
-            _, value = got
-            if info.dtype.is_string and op not in ("equal", "notEqual", "isMissing", "isNotMissing"):
-                exotic[i] = _exotic(pred, env)
-                continue
-            coded = info.dtype.is_string
-            j = b.column(name, coded, pred)
-            if j is None:
-                continue
-            column[i] = j
-            unknown_if_missing[i] = op not in ("isMissing", "isNotMissing")
-            signature[i] = ("S", name, op, text)
-            if coded and value is not None:
-                # String equality is membership of a one-value set.
-                set_row[i] = len(b.sets)
-                b.sets.append((j, frozenset({b.code(j, value)})))
-                op_mask[i] = kt.EQ if op == "equal" else kt.LT
-            else:
-                op_mask[i] = OP_MASKS[op]
-                threshold[i] = np.nan if value is None else value
-        elif tag == "SimpleSetPredicate":
-            name = pred.get("field") or ""
-            info = b.info(name)
-            bop = pred.get("booleanOperator")
-            arr = pred.find("Array")
-            if bop not in ("isIn", "isNotIn"):
-                problems.invalid(f"booleanOperator must be isIn or isNotIn, got {bop!r}", pred)
-                continue
-            if info is None:
-                problems.invalid(f"field {name!r} is not defined in this scope", pred)
-                continue
-            if arr is None:
-                problems.invalid("SimpleSetPredicate needs an Array", pred)
-                continue
-            values = parse_array(arr, info.dtype, env.compiler)
-            j = b.column(name, True, pred)
-            if values is None or j is None:
-                continue
-            column[i] = j
-            set_row[i] = len(b.sets)
-            b.sets.append((j, frozenset(b.code(j, v) for v in values)))
-            op_mask[i] = kt.EQ if bop == "isIn" else kt.LT
-            unknown_if_missing[i] = True
-            signature[i] = ("A", name, bop, frozenset(values))
+    return mvs, ntc, split
+
+
+class _Tests:
+    """Each node's own predicate as a test (``FlatTree`` layout), collected node by node."""
+
+    def __init__(self, b: Builder, m: int) -> None:
+        self.b = b
+        self.problems = b.env.problems
+        self.column = np.zeros(m, dtype=np.intp)
+        self.op_mask = np.zeros(m, dtype=np.int64)
+        self.threshold = np.zeros(m)
+        self.set_row = np.full(m, -1, dtype=np.intp)
+        self.unknown = np.zeros(m, dtype=bool)  # a missing value makes the test unknown
+        self.exotic: list[Exotic | None] = [None] * m
+        # A test's identity (field, operator, value text) to recognise a sibling's complement.
+        self.signature: list[tuple[Any, ...] | None] = [None] * m
+        # Thresholds of comparisons on double/float fields, parsed together at the end.
+        self.numeric: list[tuple[int, str, bool]] = []  # (node, text, float32)
+
+    def add(self, i: int, pred: Element) -> None:
+        if pred.tag == "True":
+            self.op_mask[i] = kt.ALWAYS
+            self.signature[i] = ("True",)
+        elif pred.tag == "False":
+            self.signature[i] = ("False",)
+        elif pred.tag == "SimplePredicate":
+            self._simple(i, pred)
+        elif pred.tag == "SimpleSetPredicate":
+            self._set(i, pred)
         else:
-            exotic[i] = _exotic(pred, env)
-    if numeric_texts:
-        at = np.asarray(numeric_at, dtype=np.intp)
+            self.exotic[i] = _exotic(pred, self.b.env)
+
+    def _simple(self, i: int, pred: Element) -> None:
+        name = pred.get("field") or ""
+        info = self.b.info(name)
+        op = pred.get("operator") or ""
+        text = pred.get("value")
+        if op not in OP_MASKS:
+            self.problems.invalid(f"operator must be one of {', '.join(OP_MASKS)}, got {op!r}", pred)
+        elif info is None:
+            self.problems.invalid(f"field {name!r} is not defined in this scope", pred)
+        elif info.dtype in (DataType.DOUBLE, DataType.FLOAT) and text is not None and op in _ORDERING:
+            j = self.b.column(name, False, pred)
+            if j is not None:
+                self._test(i, j, OP_MASKS[op], True, ("S", name, op, text))
+                self.numeric.append((i, text, info.dtype is DataType.FLOAT))
+        elif info.dtype.is_string and op not in ("equal", "notEqual", "isMissing", "isNotMissing"):
+            if self._value(pred, info.dtype, op) is not _UNREADABLE:
+                self.exotic[i] = _exotic(pred, self.b.env)
+        else:
+            value = self._value(pred, info.dtype, op)
+            j = None if value is _UNREADABLE else self.b.column(name, info.dtype.is_string, pred)
+            if j is None:
+                return
+            self._test(i, j, OP_MASKS[op], op in _ORDERING, ("S", name, op, text))
+            if info.dtype.is_string and value is not None:
+                # String equality is membership of a one-value set.
+                self._member(i, j, frozenset({self.b.code(j, value)}), op == "equal")
+            else:
+                self.threshold[i] = np.nan if value is None else value
+
+    def _value(self, pred: Element, dtype: DataType, op: str) -> Any:
+        """The typed value of a SimplePredicate (None: isMissing / isNotMissing; _UNREADABLE)."""
+        if op in ("isMissing", "isNotMissing"):
+            return None
+        text = pred.get("value")
+        if text is None:
+            self.problems.invalid(f"attribute value is required for operator {op!r}", pred)
+            return _UNREADABLE
         try:
-            parsed = np.asarray(numeric_texts, dtype=np.str_).astype(np.float64)
+            return parse_scalar(dtype, text)
+        except ValueError as exc:
+            if _split_point(dtype, text):
+                return float(text)
+            self.problems.invalid(f"value of field {pred.get('field')!r}: {exc}", pred)
+            return _UNREADABLE
+
+    def _set(self, i: int, pred: Element) -> None:
+        name = pred.get("field") or ""
+        info = self.b.info(name)
+        bop = pred.get("booleanOperator")
+        arr = pred.find("Array")
+        if bop not in ("isIn", "isNotIn"):
+            self.problems.invalid(f"booleanOperator must be isIn or isNotIn, got {bop!r}", pred)
+        elif info is None:
+            self.problems.invalid(f"field {name!r} is not defined in this scope", pred)
+        elif arr is None:
+            self.problems.invalid("SimpleSetPredicate needs an Array", pred)
+        else:
+            values = parse_array(arr, info.dtype, self.b.env.compiler)
+            j = self.b.column(name, True, pred)
+            if values is None or j is None:
+                return
+            self._test(i, j, 0, True, ("A", name, bop, frozenset(values)))
+            self._member(i, j, frozenset(self.b.code(j, v) for v in values), bop == "isIn")
+
+    def _test(self, i: int, column: int, mask: int, unknown: bool, signature: tuple[Any, ...]) -> None:
+        self.column[i] = column
+        self.op_mask[i] = mask
+        self.unknown[i] = unknown
+        self.signature[i] = signature
+
+    def _member(self, i: int, column: int, members: frozenset[int], inside: bool) -> None:
+        """A set test: membership is the equal bit, so "in" is EQ and "not in" LT."""
+        self.set_row[i] = len(self.b.sets)
+        self.b.sets.append((column, members))
+        self.op_mask[i] = kt.EQ if inside else kt.LT
+
+    def parse_thresholds(self, nodes: list[ParsedNode]) -> None:
+        """The numeric thresholds, parsed in one step (one by one only to report a bad one)."""
+        if not self.numeric:
+            return
+        at, texts, f32 = (np.asarray(v) for v in zip(*self.numeric, strict=True))
+        try:
+            parsed = texts.astype(np.str_).astype(np.float64)
         except ValueError:
             parsed = np.full(len(at), np.nan)
-            for k, (text, where) in enumerate(zip(numeric_texts, numeric_at, strict=True)):
+            for k, (where, text, _) in enumerate(self.numeric):
                 try:
                     parsed[k] = float(text)
                 except ValueError:
                     bad = nodes[where].predicate
                     field = bad.get("field") if bad is not None else None
-                    problems.invalid(f"value of field {field!r}: expected a number, got {text!r}", bad)
-        f32 = np.asarray(numeric_f32, dtype=bool)
+                    self.problems.invalid(f"value of field {field!r}: expected a number, got {text!r}", bad)
         if f32.any():
             # PMML float: compare float32-rounded values with float32-rounded thresholds.
             parsed[f32] = to_float32(parsed[f32])
-        threshold[at] = parsed
-    scores = np.full(m, np.nan)
-    for text, where in zip(score_texts, score_at, strict=True):
-        with contextlib.suppress(ValueError):  # a category of a classification tree
-            scores[where] = float(text)
-    # Entering a child without a test: True, or the complement of the previous sibling.
+        self.threshold[at.astype(np.intp)] = parsed
+
+
+#: Operators whose test is unknown for a missing value (isMissing / isNotMissing answer it).
+_ORDERING = frozenset(OP_MASKS) - {"isMissing", "isNotMissing"}
+#: A predicate value that could not be read (the problem is reported).
+_UNREADABLE = object()
+
+
+def _scores(nodes: list[ParsedNode]) -> Array:
+    scores = np.full(len(nodes), np.nan)
+    for i, nd in enumerate(nodes):
+        if nd.score is not None:
+            with contextlib.suppress(ValueError):  # a category of a classification tree
+                scores[i] = float(nd.score)
+    return scores
+
+
+def _implied_children(nodes: list[ParsedNode], signature: list[tuple[Any, ...] | None]) -> BoolArray:
+    """Entering a child without a test: True, or the complement of the previous sibling."""
+    implied = np.zeros(len(nodes), dtype=bool)
     for nd in nodes:
-        ch = nd.children
-        for a, c in itertools.pairwise(ch):
+        for a, c in itertools.pairwise(nd.children):
             implied[c] = _implied(signature[a], signature[c])
+    return implied
+
+
+def _default_children(nodes: list[ParsedNode], problems: Problems) -> IntArray:
+    """Each node's defaultChild as a node index (-1: none)."""
+    default_child = np.full(len(nodes), -1, dtype=np.intp)
     for i, nd in enumerate(nodes):
         dc = nd.el.get("defaultChild")
         if dc is None:
@@ -304,20 +324,7 @@ def build_flat(model: Element, nodes: list[ParsedNode], env: ModelEnv) -> FlatTr
             problems.invalid(f"defaultChild {dc!r} is not the id of a child of this Node", nd.el)
             continue
         default_child[i] = target
-    if len(problems.items) > before:
-        return None
-    width = max((len(c.vocabulary or {}) for c in b.columns), default=0) + 1
-    set_table = np.zeros((max(len(b.sets), 1), width), dtype=bool)
-    for r, (_, members) in enumerate(b.sets):
-        for code in members:
-            set_table[r, code + 1] = True
-    flags = {kt.F_IMPLIED: implied, kt.F_UNKNOWN: np.asarray(unknown_if_missing, dtype=bool),
-             kt.F_SCORE: np.asarray(has_score, dtype=bool),
-             kt.F_EXOTIC: np.array([e is not None for e in exotic], dtype=bool)}
-    return finish(np.asarray(child_count, dtype=np.intp), np.asarray(flat_children, dtype=np.intp),
-                  np.asarray(column, dtype=np.intp), np.asarray(op_mask, dtype=np.int64), threshold, set_row,
-                  default_child, flags, tuple(exotic), tuple(b.columns), set_table, mvs, ntc, tuple(ids), scores,
-                  np.asarray(lines, dtype=np.int32))
+    return default_child
 
 
 def _implied(prev: tuple[Any, ...] | None, sig: tuple[Any, ...] | None) -> bool:
