@@ -111,14 +111,11 @@ class Walker:
                 state[rows[sel[alt]], 2] += 1
             kt.resume(x, self.nd, self.threshold, self.children, self.sets, tree, rows, state, answers, read, track)
         nodes, outcome = state[:, 0], state[:, 3]
-        failed = outcome == kt.FAIL_DEFAULT
+        # (A blended tree's scoreless end is the caller's.)
+        failed = (outcome == kt.FAIL_DEFAULT) | ((outcome == kt.FAIL_SCORE) & flat.single_node)
         if failed.any():
-            frame.fail(failed, _no_default_child(flat.lines[nodes[failed]].tolist(), frame.rows[failed].tolist()))
-        if flat.single_node:
-            scoreless = outcome == kt.FAIL_SCORE
-            if scoreless.any():
-                frame.fail(scoreless, _no_score(flat.lines[nodes[scoreless]].tolist(), frame.rows[scoreless].tolist()))
-            failed |= scoreless
+            frame.fail(failed, _failure(flat.lines[nodes[failed]].tolist(), outcome[failed].tolist(),
+                                        frame.rows[failed].tolist()))
         nodes[failed | (outcome == kt.BLEND)] = NO_NODE
         return nodes, state[:, 2], outcome
 
@@ -251,23 +248,15 @@ def _records(column: IntArray, mask: IntArray, threshold: Array, true: Int64Arra
     return records
 
 
-def _no_default_child(lines: list[int], rows: list[int]) -> Callable[[int], EvaluationError]:
-    by_row = dict(zip(rows, lines, strict=True))
+def _failure(lines: list[int], outcomes: list[int], rows: list[int]) -> Callable[[int], EvaluationError]:
+    """The error of each failed record: no defaultChild, or a final Node without a score."""
+    by_row = dict(zip(rows, zip(lines, outcomes, strict=True), strict=True))
 
     def make(r: int) -> EvaluationError:
-        return EvaluationError(
-            f"the record has a missing value at a Node (line {by_row.get(r, lines[0])}) without the defaultChild "
-            f"attribute that missingValueStrategy defaultChild needs", row=r)
-
-    return make
-
-
-def _no_score(lines: list[int], rows: list[int]) -> Callable[[int], EvaluationError]:
-    by_row = dict(zip(rows, lines, strict=True))
-
-    def make(r: int) -> EvaluationError:
-        line = by_row.get(r, lines[0])
-        return EvaluationError(f"the record ends in a Node (line {line}) without a score attribute",
-                               row=r)
+        line, outcome = by_row.get(r, (lines[0], outcomes[0]))
+        if outcome == kt.FAIL_DEFAULT:
+            return EvaluationError(f"the record has a missing value at a Node (line {line}) without the defaultChild "
+                                   f"attribute that missingValueStrategy defaultChild needs", row=r)
+        return EvaluationError(f"the record ends in a Node (line {line}) without a score attribute", row=r)
 
     return make
