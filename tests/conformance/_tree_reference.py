@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pmserve.pmml.fields.frame import Frame
-from pmserve.pmml.trees.nodes import FlatTree
+from pmserve.pmml.trees.flat import FlatTree
 
 
 def reference_walk(flat: FlatTree, frame: Frame) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.int64]]:

@@ -22,7 +22,9 @@ from pmserve.pmml.document.problems import Problems
 from pmserve.pmml.expressions.transformations import ExpressionCompiler
 from pmserve.pmml.fields.schema import Scope, parse_data_field, parse_mining_schema
 from pmserve.pmml.model import Model
-from pmserve.pmml.trees.nodes import FlatTree, compile_flat, node_table
+from pmserve.pmml.trees.bulk import node_table
+from pmserve.pmml.trees.flat import FlatTree
+from pmserve.pmml.trees.nodes import compile_flat
 
 MINIMAL = b"""<?xml version="1.0"?>
 <PMML xmlns="http://www.dmg.org/PMML-4_4" version="4.4">

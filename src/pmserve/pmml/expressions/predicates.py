@@ -6,7 +6,7 @@ reads is missing).  ``and``/``or``/``xor``/``surrogate`` follow the spec's truth
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -171,7 +171,11 @@ def _compound(el: Element, c: ExpressionCompiler) -> PredicateFn | None:
         return None
     if any(p is None for p in parts):
         return None
-    fns = [p for p in parts if p is not None]
+    return combine(op, [p for p in parts if p is not None])
+
+
+def combine(op: str, fns: Sequence[PredicateFn]) -> PredicateFn:
+    """Predicates joined by a CompoundPredicate's booleanOperator (and, or, xor, surrogate)."""
     if op == "and":
         return lambda frame: and_all([f(frame) for f in fns])
     if op == "or":

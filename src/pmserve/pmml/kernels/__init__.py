@@ -11,6 +11,9 @@ in numba's per-user cache when that folder is read-only), and :func:`warm_up` lo
 at server start-up so that no request pays for it.
 """
 
+# Every kernel module, so that each kernel is registered before warm_up: model modules are imported
+# when a document first needs them, and their kernels must be loaded at start-up, not then.
+from pmserve.pmml.kernels import distance, naive_bayes, neural, svm, trees, vote  # noqa: F401
 from pmserve.pmml.kernels._jit import kernel, registered, warm_up
 
 __all__ = ["kernel", "registered", "warm_up"]

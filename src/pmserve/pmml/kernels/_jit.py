@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,6 +10,10 @@ from typing import Any, TypeVar, cast
 import numba
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+#: Records per block of a kernel that runs the records of a block side by side: the block's running
+#: sums and the values it reads stay in the first cache.
+BLOCK = 256
 
 
 @dataclass(frozen=True)
@@ -47,30 +49,17 @@ def kernel(samples: Callable[[], tuple[tuple[Any, ...], ...]]) -> Callable[[F], 
 
 
 def registered() -> tuple[str, ...]:
-    """The names of every kernel compiled so far (modules that define kernels must be imported)."""
+    """The names of every kernel registered (``pmserve.pmml.kernels`` imports every kernel module)."""
     return tuple(_KERNELS)
 
 
-def import_all() -> None:
-    """Import every kernel module of this package, so that each kernel is registered.
-
-    Model modules are imported when a document first needs them; their kernels must be loaded
-    before that, at start-up, not on the request that deploys the first model of a kind.
-    """
-    package = __name__.rpartition(".")[0]
-    for module in pkgutil.iter_modules(importlib.import_module(package).__path__):
-        if not module.name.startswith("_"):
-            importlib.import_module(f"{package}.{module.name}")
-
-
 def warm_up() -> dict[str, float]:
-    """Import every kernel module and call every kernel on its samples; returns seconds per kernel.
+    """Call every registered kernel on its samples; returns seconds per kernel.
 
     The first call of a numba function loads its machine code from the cache (or compiles it);
     doing that here, at start-up, keeps it off the first request after a restart.  (The first
     numba call of a process also initialises the code generator, about half a second.)
     """
-    import_all()
     spent: dict[str, float] = {}
     for entry in _KERNELS.values():
         started = time.perf_counter()

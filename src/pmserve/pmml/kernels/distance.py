@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 from pmserve.pmml.fields.types import Array
-from pmserve.pmml.kernels._jit import kernel
+from pmserve.pmml.kernels._jit import BLOCK, kernel
 
 #: Compare function codes (the order of clustering.COMPARE_FUNCTIONS' numeric ones).
 ABS_DIFF, GAUSS_SIM, DELTA, EQUAL = 0, 1, 2, 3
@@ -24,8 +24,6 @@ ABS_DIFF, GAUSS_SIM, DELTA, EQUAL = 0, 1, 2, 3
 _LOG2 = math.log(2.0)
 #: References few enough to compare block by block of records (see :func:`distances`).
 _FEW = 32
-#: Records per block: their running sums stay in the first cache.
-_BLOCK = 256
 
 
 def _samples() -> tuple[tuple[object, ...], ...]:
@@ -139,21 +137,19 @@ def distances(x_t: Array, refs_t: Array, functions: Array, weights: Array, scale
     # machine works on several records at once; each sum still runs field by field.  A missing
     # value adds 0.0 to the running sums, which leaves them as skipping it would.
     n = x_t.shape[1]
-    acc = np.empty(_BLOCK)
-    present = np.empty(_BLOCK)
-    for lo in range(0, n, _BLOCK):
-        hi = min(n, lo + _BLOCK)
+    acc = np.empty(BLOCK)
+    present = np.empty(BLOCK)
+    for lo in range(0, n, BLOCK):
+        hi = min(n, lo + BLOCK)
         k = hi - lo
-        for q in range(k):
-            present[q] = 0.0
+        present[:k] = 0.0
         for j in range(x_t.shape[0]):
             w = missing_weights[j]
             xj = x_t[j, lo:hi]
             for q in range(k):
                 present[q] += w if xj[q] == xj[q] else 0.0
         for r in range(m):
-            for q in range(k):
-                acc[q] = 0.0
+            acc[:k] = 0.0
             for j in range(x_t.shape[0]):
                 c = refs_t[j, r]
                 xj = x_t[j, lo:hi]

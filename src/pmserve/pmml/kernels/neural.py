@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from pmserve.pmml.fields.types import Array
-from pmserve.pmml.kernels._jit import kernel
+from pmserve.pmml.kernels._jit import BLOCK, kernel
 
 #: Activation codes: the functions whose compiled value equals numpy's to the last bit (tanh,
 #: sine, cosine and arctan differ, and stay with numpy).
@@ -23,8 +23,6 @@ ACTIVATIONS = {"threshold": 0, "logistic": 1, "identity": 2, "exponential": 3, "
                "Gauss": 6, "Elliott": 7, "rectifier": 8}
 NORMALIZATIONS = {"none": 0, "simplemax": 1, "softmax": 2}
 
-#: Records per block: a neuron's running sums and the entities it reads stay in the first cache.
-_BLOCK = 256
 
 
 def _samples() -> tuple[tuple[object, ...], ...]:
@@ -47,10 +45,10 @@ def forward(values: Array, n_inputs: int, layer_starts: Array, conn_starts: Arra
     and reads entities ``sources[conn_starts[g]:conn_starts[g+1]]`` with ``weights``.
     """
     n = values.shape[1]
-    acc = np.empty(_BLOCK)
-    top = np.empty(_BLOCK)
-    for lo in range(0, n, _BLOCK):
-        hi = min(n, lo + _BLOCK)
+    acc = np.empty(BLOCK)
+    top = np.empty(BLOCK)
+    for lo in range(0, n, BLOCK):
+        hi = min(n, lo + BLOCK)
         k = hi - lo
         for layer in range(activations.shape[0]):
             act = activations[layer]

@@ -40,16 +40,9 @@ from pmserve.pmml.fields.frame import Frame
 from pmserve.pmml.fields.types import Array, DataType, parse_number, parse_scalar
 from pmserve.pmml.kernels import trees as kt
 from pmserve.pmml.results.prediction import Prediction
-from pmserve.pmml.trees.nodes import (
-    FlatTree,
-    ParsedNode,
-    TableNodes,
-    build_flat,
-    bulk_flat,
-    node_table,
-    parse_nodes,
-    table_nodes,
-)
+from pmserve.pmml.trees.bulk import TableNodes, bulk_flat, node_table, table_nodes
+from pmserve.pmml.trees.flat import FlatTree
+from pmserve.pmml.trees.nodes import ParsedNode, build_flat, parse_nodes
 from pmserve.pmml.trees.walk import IntArray, Walker, join
 
 __all__ = ["TreePredictor", "compile_tree"]

@@ -1,6 +1,6 @@
 """The one tree walker: a tree, or all trees of an ensemble, over the records of a frame.
 
-The node arrays of the trees (:mod:`pmserve.pmml.trees.nodes`) are joined once into one set of
+The node arrays of the trees (:mod:`pmserve.pmml.trees.flat`) are joined once into one set of
 arrays - node rows renumbered, children, value sets and input columns shared - and walked by the
 compiled kernel of :mod:`pmserve.pmml.kernels.trees`, record by record, whatever the number of
 records.  This module does what the kernel cannot:
@@ -28,7 +28,7 @@ from pmserve.errors import EvaluationError
 from pmserve.pmml.fields.frame import Frame
 from pmserve.pmml.fields.types import Array
 from pmserve.pmml.kernels import trees as kt
-from pmserve.pmml.trees.nodes import FlatTree, _Column, read_columns
+from pmserve.pmml.trees.flat import Column, FlatTree, read_columns
 
 IntArray = npt.NDArray[np.intp]
 BoolArray = npt.NDArray[np.bool_]
@@ -50,17 +50,21 @@ class Walker:
     children: npt.NDArray[np.int32]
     sets: BoolArray
     trees: npt.NDArray[np.int64]  # per tree: root, strategy, returnLastPrediction, first test
-    #: Per child entry (position in ``children``): its test as column, operator bits, the entry
-    #: to go to when false and when true (``-(node + 1)``: the record ends in node; SLOW: the
-    #: general walk decides), and the threshold (``kernels.trees._walk_tests``).
-    tests: npt.NDArray[np.int32]
-    test_thr: Array
+    #: The child entries (positions in ``children``) as test records (``kernels.trees.R_*``):
+    #: true goes to the child (its first child's test, or the record ends in it), false to the
+    #: next sibling's test, or an implied sibling, or after the last child the parent.
+    tests: Array
     offsets: IntArray
-    columns: tuple[_Column, ...]
+    columns: tuple[Column, ...]
 
     @functools.cached_property
     def names(self) -> tuple[str, ...]:
         return tuple(col.name for col in self.columns)
+
+    @functools.cached_property
+    def links(self) -> npt.NDArray[np.int32]:
+        """The int32 fields of the test records (the same memory)."""
+        return self.tests.view(np.int32)
 
     @functools.cached_property
     def ones(self) -> Array:
@@ -85,7 +89,7 @@ class Walker:
         read = np.zeros((frame.n, len(self.columns) or 1), dtype=np.bool_) if track else _NO_READS
         tree = self.trees[0]
         state, seen = kt.walk_all(x, self.nd, self.threshold, self.children, self.sets, tree, self.tests,
-                                  self.test_thr, read, track)
+                                  self.links, read, track)
         if seen == 1 << kt.DONE and not track:
             return state[:, 0], state[:, 2], state[:, 3]
         while True:
@@ -107,14 +111,11 @@ class Walker:
                 state[rows[sel[alt]], 2] += 1
             kt.resume(x, self.nd, self.threshold, self.children, self.sets, tree, rows, state, answers, read, track)
         nodes, outcome = state[:, 0], state[:, 3]
-        failed = outcome == kt.FAIL_DEFAULT
+        # (A blended tree's scoreless end is the caller's.)
+        failed = (outcome == kt.FAIL_DEFAULT) | ((outcome == kt.FAIL_SCORE) & flat.single_node)
         if failed.any():
-            frame.fail(failed, _no_default_child(flat.lines[nodes[failed]].tolist(), frame.rows[failed].tolist()))
-        if flat.single_node:
-            scoreless = outcome == kt.FAIL_SCORE
-            if scoreless.any():
-                frame.fail(scoreless, _no_score(flat.lines[nodes[scoreless]].tolist(), frame.rows[scoreless].tolist()))
-            failed |= scoreless
+            frame.fail(failed, _failure(flat.lines[nodes[failed]].tolist(), outcome[failed].tolist(),
+                                        frame.rows[failed].tolist()))
         nodes[failed | (outcome == kt.BLEND)] = NO_NODE
         return nodes, state[:, 2], outcome
 
@@ -123,14 +124,14 @@ class Walker:
         """All trees over every record, added tree by tree (``kernels.trees.walk_forest``)."""
         w = self.ones if weights is None else weights
         acc, first, bad = kt.walk_forest(x, self.nd, self.threshold, self.children, self.sets, self.trees,
-                                         self.tests, self.test_thr, kind, table, w, weights is not None, single,
+                                         self.tests, self.links, kind, table, w, weights is not None, single,
                                          start, k)
         return acc, first, bad
 
 
 def join(flats: Sequence[FlatTree]) -> Walker:
     """The trees' node arrays as one: each input column once, each tree's rows renumbered."""
-    columns: list[_Column] = []
+    columns: list[Column] = []
     index: dict[tuple[str, int], int] = {}
     parts: list[npt.NDArray[np.int32]] = []
     kids: list[npt.NDArray[np.int32]] = []
@@ -172,13 +173,14 @@ def join(flats: Sequence[FlatTree]) -> Walker:
             row += len(s)
         nd, threshold = np.concatenate(parts), np.concatenate([f.threshold for f in flats])
         children = np.concatenate(kids).astype(np.int32)
-    tests, test_thr, trees[:, 3] = _tests(nd, threshold, children, offsets, trees[:, 2] != 0)
-    return Walker(tuple(flats), nd, threshold, children, sets, trees, tests, test_thr, offsets, tuple(columns))
+    tests, trees[:, 3] = _tests(nd, threshold, children, offsets, trees[:, 2] != 0)
+    return Walker(tuple(flats), nd, threshold, children, sets, trees, tests, offsets, tuple(columns))
 
 
 def _tests(nd: npt.NDArray[np.int32], threshold: Array, children: npt.NDArray[np.int32],
-           roots: IntArray, return_last: BoolArray) -> tuple[npt.NDArray[np.int32], Array, Int64Array]:
-    """The child entries as tests (see ``Walker.tests``), and each tree's first test.
+           roots: IntArray, return_last: BoolArray) -> tuple[Array, Int64Array]:
+    """The child entries as test records (see ``Walker.tests``), and each tree's first test; a
+    record ends in a node with a score, or at SLOW.
 
     A child's test true: the child is entered (its first child's test next, or the record ends in
     it); false: the next sibling's test, or the sibling itself when it is implied, or after the
@@ -192,46 +194,69 @@ def _tests(nd: npt.NDArray[np.int32], threshold: Array, children: npt.NDArray[np
     child = children[:n_entries].astype(np.intp)
 
     def enter(node: IntArray) -> Int64Array:
-        out: Int64Array = np.where(count[node] > 0, start[node], -node - 1).astype(np.int64)
+        """The node's first child's test, or the end in the node (a node without a score: SLOW)."""
+        end = np.where((flags[node] & kt.F_SCORE) != 0, -node - 1, kt.SLOW)
+        out: Int64Array = np.where(count[node] > 0, start[node], end).astype(np.int64)
         return out
 
     last = entry - start[parent] == count[parent] - 1
     sibling = child[np.minimum(entry + 1, max(n_entries - 1, 0))]
     implied = ~last & ((flags[sibling] & kt.F_IMPLIED) != 0)
-    tests = np.empty((max(n_entries, 1), 4), dtype=np.int32)
-    tests[:n_entries, kt.T_COLUMN] = nd[child, kt.N_COLUMN]
-    tests[:n_entries, kt.T_MASK] = nd[child, kt.N_MASK]
-    tests[:n_entries, kt.T_TRUE] = enter(child)
     tree = np.searchsorted(roots, np.arange(m), side="right") - 1
-    # No child true: the record ends in the parent where noTrueChildStrategy says so.
+    # No child is true: the record ends in the parent where noTrueChildStrategy says so.
     dead_end = np.where(return_last[tree[parent]] & ((flags[parent] & kt.F_SCORE) != 0), -parent - 1, kt.SLOW)
-    tests[:n_entries, kt.T_FALSE] = np.where(last, dead_end, np.where(implied, enter(sibling), entry + 1))
+    false = np.where(last, dead_end, np.where(implied, enter(sibling), entry + 1))
     # isMissing / isNotMissing have no threshold: any outcome of a present value answers them.
-    test_thr = np.nan_to_num(threshold[child], nan=0.0)
+    at = threshold[child]
+    tests = _records(nd[child, kt.N_COLUMN], nd[child, kt.N_MASK], np.where(np.isnan(at), 0.0, at), enter(child), false)
     unfit = ((flags[child] & kt.F_EXOTIC) != 0) | (nd[child, kt.N_SET] >= 0)
     bad = np.bincount(tree[parent[unfit]], minlength=len(roots)) > 0
     bad |= (nd[roots, kt.N_MASK] != kt.ALWAYS) | ((flags[roots] & kt.F_EXOTIC) != 0)
-    first = np.where(bad, kt.SLOW, enter(roots))
-    return tests, test_thr if n_entries else np.zeros(1), first
+    return tests, np.where(bad, kt.SLOW, enter(roots))
 
 
-def _no_default_child(lines: list[int], rows: list[int]) -> Callable[[int], EvaluationError]:
-    by_row = dict(zip(rows, lines, strict=True))
+def _records(column: IntArray, mask: IntArray, threshold: Array, true: Int64Array, false: Int64Array) -> Array:
+    """Tests (operator bits ``mask`` against ``threshold``) as ``value < bound`` records.
+
+    Equal goes with below (bound: the next double above the threshold) or with above (bound: the
+    threshold); where it goes with neither (equal, notEqual) the test is two records, the second
+    appended, splitting the values not below the threshold at the next double.
+    """
+    def side(bit: int) -> Int64Array:
+        out: Int64Array = np.where((mask & bit) != 0, true, false)
+        return out
+
+    below, equal, above = side(kt.LT), side(kt.EQ), side(kt.GT)
+    n = len(mask)
+    split = np.flatnonzero((equal != below) & (equal != above))
+    with np.errstate(over="ignore"):  # the largest double's next is +inf
+        up = np.nextafter(threshold, np.inf)
+    bound = np.concatenate([np.where(equal == below, up, threshold), up[split]])
+    if_below = np.concatenate([below, equal[split]])
+    if_not = np.concatenate([above, above[split]])
+    if_not[split] = n + np.arange(len(split))
+    # Nothing is above +inf: "below the next double" is every value there.
+    at_inf = np.isposinf(np.concatenate([np.where(equal == below, threshold, 0.0), threshold[split]]))
+    if_not[at_inf] = if_below[at_inf]
+    rows = n + len(split)
+    records = np.zeros((max(rows, 1), kt.RECORD_FLOATS))
+    links = records.view(np.int32)
+    records[:rows, kt.R_BOUND] = bound
+    links[:rows, kt.R_COLUMN] = np.concatenate([column, column[split]])
+    links[:rows, kt.R_BELOW] = if_below
+    links[:rows, kt.R_NOT_BELOW] = if_not
+    return records
+
+
+def _failure(lines: list[int], outcomes: list[int], rows: list[int]) -> Callable[[int], EvaluationError]:
+    """The error of each failed record: no defaultChild, or a final Node without a score."""
+    by_row = dict(zip(rows, zip(lines, outcomes, strict=True), strict=True))
 
     def make(r: int) -> EvaluationError:
-        return EvaluationError(
-            f"the record has a missing value at a Node (line {by_row.get(r, lines[0])}) without the defaultChild "
-            f"attribute that missingValueStrategy defaultChild needs", row=r)
-
-    return make
-
-
-def _no_score(lines: list[int], rows: list[int]) -> Callable[[int], EvaluationError]:
-    by_row = dict(zip(rows, lines, strict=True))
-
-    def make(r: int) -> EvaluationError:
-        line = by_row.get(r, lines[0])
-        return EvaluationError(f"the record ends in a Node (line {line}) without a score attribute",
-                               row=r)
+        line, outcome = by_row.get(r, (lines[0], outcomes[0]))
+        if outcome == kt.FAIL_DEFAULT:
+            return EvaluationError(f"the record has a missing value at a Node (line {line}) without the defaultChild "
+                                   f"attribute that missingValueStrategy defaultChild needs", row=r)
+        return EvaluationError(f"the record ends in a Node (line {line}) without a score attribute", row=r)
 
     return make
