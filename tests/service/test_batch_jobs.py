@@ -267,7 +267,7 @@ def test_deleting_a_running_job_stops_it(slow_batch: Batch) -> None:
 
 def test_spark_job_fails_clearly_without_the_spark_engine(batch: Batch) -> None:
     """engine=spark without pmserve.spark installed: FAILED, saying the engine is not installed."""
-    if _spark.SPARK is not None:
+    if _spark.load_spark()[0] is not None:
         pytest.skip("pmserve.spark is installed")
     batch.put_file("in.csv", csv_bytes(IRIS_HEADER, iris_rows(3)))
     batch.submit("s", {"file": {"id": "in.csv"}}, engine="spark")

@@ -1,13 +1,15 @@
 """Jobs with ``"engine": "spark"`` (or every job, when PMSERVE_SPARK_MASTER is set) run on Spark.
 
-``pmserve.spark`` is an optional part of pmserve (it needs PySpark, the ``spark`` extra).  Whether
-it is installed is checked once, here, when this module is imported; without it a Spark job
-fails with a status saying so and the rest of the batch runner works as before.
+``pmserve.spark`` is an optional part of pmserve (it needs PySpark, the ``spark`` extra).  It is
+loaded by the first Spark job, not when the server starts: PySpark and the pandas it imports add
+about 90 MiB to every process that never runs one.  Without it a Spark job fails with a status
+saying so and the rest of the batch runner works as before.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import importlib.util
 import tempfile
@@ -17,15 +19,16 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import pyarrow.dataset as pads
+import pyarrow.parquet as pq
 
 from pmserve.batch._sinks import open_sink
 from pmserve.batch._sources import Context, local_copy
 from pmserve.batch._spec import FileRef, JobSpec, TableRef
-from pmserve.errors import ConfigurationError, DataError
+from pmserve.errors import ConfigurationError, DataError, PlatformError
 
 
-def _load_spark() -> tuple[ModuleType | None, str]:
+@functools.cache
+def load_spark() -> tuple[ModuleType | None, str]:
     """The optional Spark engine, or None and why (absent, or present without PySpark)."""
     if importlib.util.find_spec("pmserve.spark") is None:
         return None, "pmserve.spark and PySpark are not installed"
@@ -35,8 +38,6 @@ def _load_spark() -> tuple[ModuleType | None, str]:
         return None, f"pmserve.spark cannot be imported ({exc})"
 
 
-#: The Spark engine: ``run_batch(model_content, filename, source, sink, *, master) -> SparkResult``.
-SPARK, SPARK_MISSING = _load_spark()
 DEFAULT_MASTER = "local[2]"
 _MODES = {"Create": "error", "Append": "append", "Drop": "overwrite", "Refresh": "overwrite"}
 
@@ -49,11 +50,13 @@ class SparkOutcome:
 
 
 def run_on_spark(spec: JobSpec, model_content: bytes, ctx: Context, master: str | None) -> SparkOutcome:
-    if SPARK is None:
+    # The Spark engine: run_batch(model_content, filename, source, sink, *, master) -> SparkResult.
+    engine, missing = load_spark()
+    if engine is None:
         raise ConfigurationError(f"Spark engine not installed: this job asks for Spark (\"engine\": \"spark\" or "
-                                 f"PMSERVE_SPARK_MASTER) but {SPARK_MISSING}; install pmserve[spark] or run the "
+                                 f"PMSERVE_SPARK_MASTER) but {missing}; install pmserve[spark] or run the "
                                  f"job with \"engine\": \"local\"")
-    spark: Any = SPARK  # the optional module's names are only known once it is installed
+    spark: Any = engine  # the optional module's names are only known once it is installed
     with _spark_source(spark, spec.source, ctx) as source, tempfile.TemporaryDirectory(dir=ctx.work_dir) as out:
         if isinstance(spec.sink, TableRef):
             sink = spark.SparkSink(kind="jdbc", url=_jdbc_url(spec.sink), table=spec.sink.name,
@@ -100,12 +103,15 @@ def _jdbc_properties(ref: TableRef) -> dict[str, str]:
 
 def _store_parts(directory: Path, ref: FileRef, ctx: Context) -> str:
     """Spark writes a directory of Parquet parts: turn it into the one file the job's dataUrl names."""
-    dataset = pads.dataset(directory, format="parquet")
+    parts = [pq.ParquetFile(p) for p in sorted(directory.glob("*.parquet"))]
+    if not parts:  # Spark writes one part with the schema even for no rows
+        raise PlatformError(f"Spark wrote no Parquet part for file '{ref.file_id}'")
     sink = open_sink(ref, ctx)
-    sink.open(dataset.schema)
+    sink.open(parts[0].schema_arrow)
     try:
-        for batch in dataset.to_batches(batch_size=ctx.settings.job_chunk_rows):
-            sink.write(batch)
+        for part in parts:
+            for batch in part.iter_batches(batch_size=ctx.settings.job_chunk_rows):
+                sink.write(batch)
         stored = sink.commit()
     except BaseException:
         sink.abort()
