@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pmserve.pmml.fields.frame import Frame
-from pmserve.pmml.trees.flat import FlatTree
+from pmserve.pmml.trees.flat import FlatTree, read_columns
 
 
 def reference_walk(flat: FlatTree, frame: Frame) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.int64]]:
@@ -20,7 +20,7 @@ def reference_walk(flat: FlatTree, frame: Frame) -> tuple[npt.NDArray[np.intp], 
     n = frame.n
     nodes = np.full(n, -1, dtype=np.intp)
     levels = np.zeros(n, dtype=np.int64)
-    x = flat.inputs(frame)
+    x = read_columns(frame, flat.columns)
     start, count, has_score = flat.child_start, flat.child_count, flat.has_score
     default = flat.nd[:, 5]
     strategy = flat.missing_strategy

@@ -476,3 +476,29 @@ def test_a_few_records_walk_the_tree_as_a_large_batch_does(attrs: str) -> None:
     for i in range(0, 300, 3):
         few = model.score({k: v[i:i + 3] for k, v in data.items()})["y"]
         np.testing.assert_allclose(few, batch[i:i + 3], equal_nan=True)
+
+
+def _one_split_tree(op: str, value: str) -> bytes:
+    return f"""<PMML xmlns="http://www.dmg.org/PMML-4_4" version="4.4">
+<DataDictionary><DataField name="x" optype="continuous" dataType="double"/>
+  <DataField name="y" optype="continuous" dataType="double"/></DataDictionary>
+<TreeModel functionName="regression">
+  <MiningSchema><MiningField name="x"/><MiningField name="y" usageType="target"/></MiningSchema>
+  <Node score="0"><True/>
+    <Node score="1"><SimplePredicate field="x" operator="{op}" value="{value}"/></Node>
+    <Node score="2"><True/></Node>
+  </Node>
+</TreeModel></PMML>""".encode()
+
+
+@pytest.mark.parametrize("op", ["lessThan", "lessOrEqual", "greaterThan", "greaterOrEqual", "equal", "notEqual"])
+@pytest.mark.parametrize("value", ["0.5", "INF", "-INF", "1.7976931348623157e308"])
+def test_a_split_is_decided_exactly_at_its_threshold_and_the_infinities(op: str, value: str) -> None:
+    """Each operator as the walk's ``value < bound`` tests answers as the comparison itself."""
+    t = float(value)
+    with np.errstate(over="ignore"):  # the largest double's next is +inf
+        xs = [t, np.nextafter(t, np.inf), np.nextafter(t, -np.inf), np.inf, -np.inf, 0.0, 1e308]
+    compare = {"lessThan": np.less, "lessOrEqual": np.less_equal, "greaterThan": np.greater,
+               "greaterOrEqual": np.greater_equal, "equal": np.equal, "notEqual": np.not_equal}[op]
+    out = load(_one_split_tree(op, value)).score({"x": xs}).to_lists()
+    assert out["y"] == [1.0 if compare(x, t) else 2.0 for x in xs]

@@ -13,6 +13,7 @@ import numpy as np
 
 from pmserve.pmml.document import attributes as attribute
 from pmserve.pmml.document.element import Element
+from pmserve.pmml.document.problems import Problems
 from pmserve.pmml.expressions.transformations import ExpressionCompiler
 from pmserve.pmml.fields.frame import Frame
 from pmserve.pmml.fields.schema import membership
@@ -165,13 +166,20 @@ def _compound(el: Element, c: ExpressionCompiler) -> PredicateFn | None:
     op = attribute.choice(el, "booleanOperator", ("and", "or", "xor", "surrogate"), c.problems, required=True)
     if op is None:
         return None
-    parts = [compile_predicate(p, c) for p in el.children if p.tag in PREDICATE_TAGS]
+    parts = compound_parts(el, lambda p: compile_predicate(p, c), c.problems)
+    return None if parts is None else combine(op, parts)
+
+
+def compound_parts(el: Element, compile_part: Callable[[Element], PredicateFn | None],
+                   problems: Problems) -> list[PredicateFn] | None:
+    """A CompoundPredicate's predicates, each compiled; None if one fails or there are fewer than two."""
+    parts = [compile_part(p) for p in el.children if p.tag in PREDICATE_TAGS]
     if len(parts) < 2:
-        c.problems.invalid("CompoundPredicate needs at least two predicates", el)
+        problems.invalid("CompoundPredicate needs at least two predicates", el)
         return None
     if any(p is None for p in parts):
         return None
-    return combine(op, [p for p in parts if p is not None])
+    return [p for p in parts if p is not None]
 
 
 def combine(op: str, fns: Sequence[PredicateFn]) -> PredicateFn:

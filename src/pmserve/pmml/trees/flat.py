@@ -97,13 +97,10 @@ class FlatTree:
         out: BoolArray = self.nd[:, kt.N_COUNT] == 0
         return out
 
-    def flag(self, bit: int) -> BoolArray:
-        out: BoolArray = (self.nd[:, kt.N_FLAGS] & bit) != 0
-        return out
-
     @property
     def has_score(self) -> BoolArray:
-        return self.flag(kt.F_SCORE)
+        out: BoolArray = (self.nd[:, kt.N_FLAGS] & kt.F_SCORE) != 0
+        return out
 
     @property
     def has_exotic(self) -> bool:
@@ -119,10 +116,6 @@ class FlatTree:
         if not self.single_node:
             return kt.S_BLEND
         return ("none", "nullPrediction", "lastPrediction", "defaultChild").index(self.missing_strategy)
-
-    def inputs(self, frame: Frame) -> Array:
-        """The test columns over the frame's rows, one row per column (coded where needed)."""
-        return read_columns(frame, self.columns)
 
     def status(self, nodes: IntArray, rows: IntArray, x: Array, frame: Frame) -> tuple[Array, BoolArray]:
         """Truth of each node's predicate for the row beside it: 1.0, 0.0 or NaN (unknown), the

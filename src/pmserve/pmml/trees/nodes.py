@@ -25,7 +25,7 @@ import numpy.typing as npt
 from pmserve.pmml.compiler import ModelEnv
 from pmserve.pmml.document.element import Element
 from pmserve.pmml.document.problems import Problems
-from pmserve.pmml.expressions.predicates import PREDICATE_TAGS, combine, compile_predicate, parse_array
+from pmserve.pmml.expressions.predicates import PREDICATE_TAGS, combine, compile_predicate, compound_parts, parse_array
 from pmserve.pmml.fields.frame import Frame
 from pmserve.pmml.fields.types import Array, DataType, parse_scalar, to_float32
 from pmserve.pmml.kernels import trees as kt
@@ -347,13 +347,8 @@ def _exotic(pred: Element, env: ModelEnv) -> Exotic | None:
 
 
 def _parts(pred: Element, env: ModelEnv) -> tuple[PredicateFn, ...] | None:
-    parts = [_predicate_fn(p, env) for p in pred.children if p.tag in PREDICATE_TAGS]
-    if len(parts) < 2:
-        env.problems.invalid("CompoundPredicate needs at least two predicates", pred)
-        return None
-    if any(p is None for p in parts):
-        return None
-    return tuple(p for p in parts if p is not None)
+    parts = compound_parts(pred, lambda p: _predicate_fn(p, env), env.problems)
+    return None if parts is None else tuple(parts)
 
 
 def _predicate_fn(pred: Element, env: ModelEnv) -> PredicateFn | None:

@@ -1,9 +1,10 @@
 """The one tree walker: a tree, or all trees of an ensemble, over the records of a frame.
 
 The node arrays of the trees (:mod:`pmserve.pmml.trees.flat`) are joined once into one set of
-arrays - node rows renumbered, children, value sets and input columns shared - and walked by the
-compiled kernel of :mod:`pmserve.pmml.kernels.trees`, record by record, whatever the number of
-records.  This module does what the kernel cannot:
+arrays - node rows renumbered, children, value sets and input columns shared - plus the child
+entries as compact test records (:func:`_records`), and walked by the compiled kernel of
+:mod:`pmserve.pmml.kernels.trees` (a forest: a block of records through one tree before the
+next).  This module does what the kernel cannot:
 
 * reads the input columns (one matrix, each field once, whatever the number of trees);
 * evaluates the exotic predicates (compound, surrogate, string ordering) of the records that
