@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
-from tests.service.conftest import linear_pmml
+from tests.service.conftest import linear_pmml, wait_warm
 
 from pmserve.api import create_app
 from pmserve.service import Service
@@ -30,6 +30,10 @@ def two_apps(postgres_url: str, tmp_path: Path) -> Iterator[tuple[Service, TestC
     settings = Settings(data_dir=tmp_path / "data", store_url=postgres_url, store_stale_s=STALE_S)
     a, b = Service(settings, open_store(settings)), Service(settings, open_store(settings))
     with TestClient(create_app(settings, a)) as client_a, TestClient(create_app(settings, b)) as client_b:
+        # Warm-up holds the interpreter for seconds, which may starve the store's change watcher
+        # past the bound (the generation is then unknown and requests query the store): wait it out.
+        wait_warm(a)
+        wait_warm(b)
         yield a, client_a, b, client_b
 
 
