@@ -312,13 +312,18 @@ class Service:
         for record in self.store.all_models():
             key = (record.tenant, record.model_id)
             try:
-                self._cache[key] = deployed_model(record, load_model(record.filename, self.store.read(record),
-                                                                     self.limits(),
-                                                                     stream_limits=self.stream_limits))
+                deployed = deployed_model(record, load_model(record.filename, self.store.read(record),
+                                                             self.limits(), stream_limits=self.stream_limits))
             except PmserveError as exc:
                 self.failed_models[key] = exc.message
                 log.error("model %r of tenant %r (version %d) cannot be loaded: %s",
                           record.model_id, record.tenant, record.version, exc.message)
+                continue
+            with self._lock(key):
+                # Requests run while this thread warms up: one may have cached a refresh already.
+                current = self._cache.get(key)
+                if current is None or current.record.version < record.version:
+                    self._cache[key] = deployed
         self.warm = True
         metrics.MODELS_LOADED.set(len(self._cache))
 
