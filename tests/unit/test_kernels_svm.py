@@ -1,4 +1,4 @@
-"""The compiled SVM decision values against the numpy path (still the sigmoid kernel's)."""
+"""The compiled SVM decision values against the kernels computed with numpy."""
 
 from __future__ import annotations
 
@@ -18,11 +18,14 @@ def machines(rng: np.random.Generator, n_vectors: int) -> list[svm._Machine]:
 
 
 def numpy_values(kernel: svm._Kernel, ms: list[svm._Machine], x: np.ndarray, vectors: np.ndarray) -> np.ndarray:
-    x_t = np.ascontiguousarray(x.T)
-    vector_cols = np.ascontiguousarray(vectors.T)
-    acc, tmp = np.empty((len(vectors), len(x))), np.empty((len(vectors), len(x)))
-    k = kernel.matrix(x_t, vector_cols, acc, tmp)
-    return np.column_stack([m.value(k, tmp) for m in ms])
+    """The PMML kernel computed with numpy (vectors x rows), then each machine's numpy sum."""
+    if kernel.kind == "RadialBasisKernelType":
+        d = vectors[:, None, :] - x[None, :, :]
+        k = np.exp(-kernel.gamma * (d * d).sum(axis=2))
+    else:
+        dot = vectors @ x.T
+        k = dot if kernel.kind == "LinearKernelType" else np.power(dot * kernel.gamma + kernel.coef0, kernel.degree)
+    return np.column_stack([m.value(k.copy(), np.empty_like(k)) for m in ms])
 
 
 @pytest.mark.parametrize("kind", ["LinearKernelType", "PolynomialKernelType", "RadialBasisKernelType"])

@@ -184,7 +184,6 @@ class ModelPlan:
     predictor: Predictor
     targets: TargetPlan | None
     output: OutputPlan | None
-    output_scope: Scope
     mining_fields: tuple[MiningField, ...]
     categories: tuple[Any, ...] = ()
     collection_fields: frozenset[str] = frozenset()
@@ -238,12 +237,11 @@ def compile_model(el: Element, outer: ExpressionCompiler) -> ModelPlan | None:
         target_plan = dataclasses.replace(target_plan, rescale_constant=0.0)
     more = tuple((t, parse_targets(el.find("Targets"), t, problems)) for t in targets[1:]) \
         if compiled.predicts_every_target else ()
-    output, out_scope = compile_output(el.find("Output"), c, target, fn_name, entry.output_features,
-                                       {t.name: t for t, _ in more})
+    output = compile_output(el.find("Output"), c, target, entry.output_features, {t.name: t for t, _ in more})
     categories = compiled.categories if compiled.has_probabilities else ()
     return ModelPlan(el.tag, el.get("modelName"), fn_name, target, derived, compiled.predictor, target_plan, output,
-                     out_scope, tuple(mining), categories, compiled.collection_fields,
-                     compiled.nested_results, more, compiled.list_valued)
+                     tuple(mining), categories, compiled.collection_fields, compiled.nested_results, more,
+                     compiled.list_valued)
 
 
 def _model_fields(el: Element, outer: ExpressionCompiler,
@@ -487,4 +485,3 @@ __all__ = [
     "MODEL_TAGS", "REGISTRY", "CompiledDocument", "CompiledModel", "ModelEnv", "ModelPlan", "compile_model",
     "register",
 ]
-

@@ -67,10 +67,9 @@ class Element(NamedTuple):
         return f"{self.tag} at line {self.line}"
 
 
-def parse_xml(data: bytes, huge: bool, limits: Limits = DEFAULT_LIMITS) -> Any:
+def parse_xml(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Any:
     # libxml2's "huge" option is always on: its own depth cap (256 levels without it) would make
     # the accepted depth depend on the document's size; Limits.max_depth is the one rule instead.
-    del huge
     parser = etree.XMLParser(
         resolve_entities=False,
         no_network=True,

@@ -47,30 +47,19 @@ class _Kernel:
     coef0: float
     degree: float
 
-    def matrix(self, x_t: Array, vector_cols: Array, acc: Array, tmp: Array) -> Array:
-        """K(v_s, x_r) as vectors x rows, summing over fields in order, into ``acc``.
+    def sigmoid(self, x_t: Array, vector_cols: Array, acc: Array, tmp: Array) -> Array:
+        """tanh(gamma * v.x + coef0) as vectors x rows, v.x summed over fields in order, into ``acc``.
 
-        ``x_t`` is fields x rows and ``vector_cols`` fields x vectors; ``acc`` and ``tmp`` are
-        vectors x rows buffers, small enough to stay in cache.  (v - x)^2 and v * x are the
-        same numbers as JPMML's (x - v)^2 and x * v.
+        The other kernels run compiled (:func:`_compiled_kernel`); the sigmoid uses numpy's tanh,
+        which libm's differs from.  ``x_t`` is fields x rows and ``vector_cols`` fields x vectors;
+        ``acc`` and ``tmp`` are vectors x rows buffers, small enough to stay in cache.
         """
         acc.fill(0.0)
+        for j in range(x_t.shape[0]):
+            np.multiply(vector_cols[j][:, None], x_t[j][None, :], out=tmp)
+            acc += tmp
         with np.errstate(all="ignore"):
-            if self.kind == "RadialBasisKernelType":
-                for j in range(x_t.shape[0]):
-                    np.subtract(vector_cols[j][:, None], x_t[j][None, :], out=tmp)
-                    np.multiply(tmp, tmp, out=tmp)
-                    acc += tmp
-                acc *= -self.gamma
-                return np.exp(acc, out=acc)
-            for j in range(x_t.shape[0]):
-                np.multiply(vector_cols[j][:, None], x_t[j][None, :], out=tmp)
-                acc += tmp
-            if self.kind == "PolynomialKernelType":
-                return np.power(acc * self.gamma + self.coef0, self.degree)
-            if self.kind == "SigmoidKernelType":
-                return np.tanh(acc * self.gamma + self.coef0)
-        return acc
+            return np.tanh(acc * self.gamma + self.coef0)
 
 
 @dataclass(frozen=True)
@@ -316,7 +305,7 @@ def _kernel_values(kernel: _Kernel, machines: list[_Machine], inputs: list[tuple
         for start in range(0, frame.n, block):
             xb = x_t[:, start:start + block]
             k = xb.shape[1]
-            kb = kernel.matrix(xb, vector_cols, acc[:, :k], tmp[:, :k])
+            kb = kernel.sigmoid(xb, vector_cols, acc[:, :k], tmp[:, :k])
             for j, m in enumerate(machines):
                 values[start:start + k, j] = m.value(kb, tmp[:, :k])
         return values, missing
