@@ -69,7 +69,9 @@ def compile_anomaly_detection(el: Element, env: ModelEnv) -> CompiledModel | Non
     if algorithm == "clusterMeanDist":
         means = _mean_distances(el, nested_el, env)
         return None if nested is None or means is None else CompiledModel(_cluster_mean_distance(nested, means))
-    size = _sample_data_size(el, env) if algorithm == "iforest" else None
+    # c(n) needs ln(n - 1): one training record leaves nothing to normalise by.
+    size = attribute.integer(el, "sampleDataSize", problems, required=True, minimum=2) if algorithm == "iforest" \
+        else None
     if nested is None or (algorithm == "iforest" and size is None):
         return None
     if nested.function_name != "regression":
@@ -77,11 +79,6 @@ def compile_anomaly_detection(el: Element, env: ModelEnv) -> CompiledModel | Non
                          f"got functionName {nested.function_name!r}", nested_el)
         return None
     return CompiledModel(_as_is(nested) if size is None else _isolation_forest(nested, size))
-
-
-def _sample_data_size(el: Element, env: ModelEnv) -> int | None:
-    # c(n) needs ln(n - 1): one training record leaves nothing to normalise by.
-    return attribute.integer(el, "sampleDataSize", env.problems, required=True, minimum=2)
 
 
 def _mean_distances(el: Element, nested_el: Element, env: ModelEnv) -> Array | None:
