@@ -149,7 +149,7 @@ def membership(values: Array, members: Iterable[Any]) -> npt.NDArray[np.bool_]:
     # A few markers (the usual case): one comparison each, far cheaper than isin on a short
     # column (a single record pays isin's ~6 µs per field).  float64 scalars, so a float32
     # column compares as isin does, in float64.
-    hit = values == nums[0]
+    hit: npt.NDArray[np.bool_] = np.asarray(values == nums[0])
     for m in nums[1:]:
         hit |= values == m
     return hit
