@@ -15,8 +15,9 @@ the specification is silent):
   is expected is parsed, a number where a string is expected is printed as Java prints it).
 * A ``float`` result is rounded to float32 precision like every ``float`` column.
 
-``isValid`` / ``isNotValid`` are not here: they need the validity facts of a field, which only
-the expression compiler knows.
+``if``, ``isValid`` and ``isNotValid`` are not here: ``if`` evaluates each branch on the records
+that take it only (see :mod:`pmserve.pmml.expressions.apply`), and the validity functions need
+the validity facts of a field, which only the expression compiler knows.
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ from pmserve.pmml.expressions.functions._args import (
     _rt_boolean,
     _rt_common,
     _rt_double,
-    _rt_if,
     _rt_integer,
     _rt_real,
     _rt_string,
@@ -53,7 +53,6 @@ from pmserve.pmml.expressions.functions._numeric import (
     _and,
     _binary,
     _compare,
-    _if,
     _is_in,
     _is_missing,
     _is_not_in,
@@ -175,7 +174,6 @@ _register("or", 2, None, _rt_boolean, _or)
 _register("not", 1, 1, _rt_boolean, _not)
 _register("isIn", 2, None, _rt_boolean, _is_in, propagate_missing=False)
 _register("isNotIn", 2, None, _rt_boolean, _is_not_in, propagate_missing=False)
-_register("if", 2, 3, _rt_if, _if, propagate_missing=False)
 
 # Strings.
 _register("uppercase", 1, 1, _rt_string, partial(_string_fn, "upper"))

@@ -59,16 +59,6 @@ _rt_boolean: ResultType = partial(_fixed, DataType.BOOLEAN)
 _rt_string: ResultType = partial(_fixed, DataType.STRING)
 
 
-def _rt_if(types: Sequence[DataType]) -> DataType:
-    """The type of the branches of ``if``: shared, or a common number, or else the THEN type."""
-    branches = list(types[1:])
-    if all(t is branches[0] for t in branches):
-        return branches[0]
-    if all(t.is_number for t in branches):
-        return _rt_common(branches)
-    return branches[0]
-
-
 # -- argument conversion --------------------------------------------------------------------------
 
 

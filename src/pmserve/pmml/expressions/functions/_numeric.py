@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from pmserve.pmml.expressions.functions._args import Bools, _bool_array, _num, _rt_if, _str
+from pmserve.pmml.expressions.functions._args import Bools, _bool_array, _num, _str
 from pmserve.pmml.fields.types import Array, DataType, is_missing
 
 # -- arithmetic -----------------------------------------------------------------------------------
@@ -148,21 +148,3 @@ def _is_in(args: Sequence[Array], types: Sequence[DataType]) -> Array:
 
 def _is_not_in(args: Sequence[Array], types: Sequence[DataType]) -> Array:
     return _bool_array(~_is_in_mask(args, types))
-
-
-def _if(args: Sequence[Array], types: Sequence[DataType]) -> Array:
-    # PMML: a missing condition gives a missing result; without an ELSE part, false gives missing.
-    result_type = _rt_if(types)
-    condition = _num(args[0], types[0])
-    take_then = ~np.isnan(condition) & (condition != 0.0)
-    take_else = condition == 0.0
-    if result_type.is_string:
-        out = np.full(len(condition), None, dtype=object)
-        branches = [_str(a, t) for a, t in zip(args[1:], types[1:], strict=True)]
-    else:
-        out = np.full(len(condition), np.nan)
-        branches = [_num(a, t) for a, t in zip(args[1:], types[1:], strict=True)]
-    out[take_then] = branches[0][take_then]
-    if len(branches) > 1:
-        out[take_else] = branches[1][take_else]
-    return out
