@@ -13,13 +13,7 @@ from typing import Any, NamedTuple, overload
 from lxml import etree
 
 from pmserve.errors import InvalidMarkupError
-from pmserve.pmml.document.limits import (
-    DEFAULT_LIMITS,
-    Limits,
-    too_deep,
-    too_many_attributes,
-    too_many_elements,
-)
+from pmserve.pmml.document.limits import DEFAULT_LIMITS, Limits, too_deep, too_many_attributes, too_many_elements
 
 #: The tag of the empty element that stands in for a hierarchy read in bulk.
 STAND_IN_TAG = "pmserve-node-table"

@@ -12,9 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pmserve.pmml.document.element import STAND_IN_TAG, Element, convert, parse_xml_fragment
-from pmserve.pmml.document.limits import (
-    DEFAULT_LIMITS,
-)
+from pmserve.pmml.document.limits import DEFAULT_LIMITS
 
 #: Element kinds of a :class:`NodeTable` (the index into this tuple).
 NODE_TABLE_TAGS = ("Node", "True", "False", "SimplePredicate", "ScoreDistribution")

@@ -24,12 +24,7 @@ from typing import IO, Any
 
 from pmserve.errors import InvalidMarkupError
 from pmserve.pmml.document.element import STAND_IN_TAG, Element, convert, local_name, parse_xml
-from pmserve.pmml.document.limits import (
-    DEFAULT_LIMITS,
-    Limits,
-    too_deep,
-    too_many_elements,
-)
+from pmserve.pmml.document.limits import DEFAULT_LIMITS, Limits, too_deep, too_many_elements
 from pmserve.pmml.document.node_table import NodeHierarchy, NodeTable, find_node_tables
 
 #: Largest document accepted (uncompressed), in bytes.

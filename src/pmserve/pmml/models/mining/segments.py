@@ -9,10 +9,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from pmserve.pmml.compiler import (
-    NESTED_RESULTS,
-    ModelPlan,
-)
+from pmserve.pmml.compiler import NESTED_RESULTS, ModelPlan
 from pmserve.pmml.expressions.casting import format_number
 from pmserve.pmml.expressions.predicates import PredicateFn
 from pmserve.pmml.fields.frame import Frame
