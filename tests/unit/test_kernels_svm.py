@@ -10,10 +10,9 @@ from pmserve.pmml.models import svm
 
 
 def machines(rng: np.random.Generator, n_vectors: int) -> list[svm._Machine]:
-    every = svm._Machine(np.arange(n_vectors, dtype=np.intp), rng.normal(size=n_vectors), 0.25, "a", "b", 0.0,
-                         n_vectors)
+    every = svm._Machine(np.arange(n_vectors, dtype=np.intp), rng.normal(size=n_vectors), 0.25, "a", "b", 0.0)
     some_cols = np.array([3, 0, 5, 1], dtype=np.intp)  # a subset, out of dictionary order
-    some = svm._Machine(some_cols, rng.normal(size=4), -1.5, "a", "c", 0.0, n_vectors)
+    some = svm._Machine(some_cols, rng.normal(size=4), -1.5, "a", "c", 0.0)
     return [every, some]
 
 
@@ -25,7 +24,7 @@ def numpy_values(kernel: svm._Kernel, ms: list[svm._Machine], x: np.ndarray, vec
     else:
         dot = vectors @ x.T
         k = dot if kernel.kind == "LinearKernelType" else np.power(dot * kernel.gamma + kernel.coef0, kernel.degree)
-    return np.column_stack([m.value(k.copy(), np.empty_like(k)) for m in ms])
+    return np.column_stack([m.value(k) for m in ms])
 
 
 @pytest.mark.parametrize("kind", ["LinearKernelType", "PolynomialKernelType", "RadialBasisKernelType"])

@@ -70,28 +70,19 @@ class _Machine:
     target: Any
     alternate: Any
     threshold: float
-    n_vectors: int  # in the VectorDictionary
 
-    def value(self, kernel: Array, tmp: Array) -> Array:
+    def value(self, kernel: Array) -> Array:
         """The decision function per row from a vectors x rows kernel block.
 
         Summed over the support vectors in the machine's order (a reduction along the first
         axis adds row after row), then the intercept, as JPMML adds them.
         """
-        if self.all_vectors:
-            terms = np.multiply(kernel, self.coefficients[:, None], out=tmp)
-        else:
-            terms = kernel[self.columns]
-            terms *= self.coefficients[:, None]
+        terms = kernel[self.columns]
+        terms *= self.coefficients[:, None]
         # One row is a contiguous column, which numpy would sum pairwise; accumulate is in order.
         out: Array = terms.sum(axis=0) if terms.shape[1] > 1 else np.add.accumulate(terms, axis=0)[-1]
         out += self.intercept
         return out
-
-    @property
-    def all_vectors(self) -> bool:
-        """Whether the machine reads every vector of the dictionary, in dictionary order."""
-        return len(self.columns) == self.n_vectors and bool((self.columns == np.arange(self.n_vectors)).all())
 
 
 def _kernel(el: Element, env: ModelEnv) -> _Kernel | None:
@@ -307,7 +298,7 @@ def _kernel_values(kernel: _Kernel, machines: list[_Machine], inputs: list[tuple
             k = xb.shape[1]
             kb = kernel.sigmoid(xb, vector_cols, acc[:, :k], tmp[:, :k])
             for j, m in enumerate(machines):
-                values[start:start + k, j] = m.value(kb, tmp[:, :k])
+                values[start:start + k, j] = m.value(kb)
         return values, missing
 
     return kernel_values
@@ -387,8 +378,7 @@ def _machine(m: Element, env: ModelEnv, column: dict[str, int], tdtype: DataType
             return None
     if intercept is None or threshold is None:
         return None
-    return _Machine(np.array(cols, dtype=np.intp), np.array(values), intercept, cats[0], cats[1], threshold,
-                    len(column))
+    return _Machine(np.array(cols, dtype=np.intp), np.array(values), intercept, cats[0], cats[1], threshold)
 
 
 def _one_against_all(el: Element, env: ModelEnv, machines: list[_Machine],
