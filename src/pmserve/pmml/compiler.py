@@ -192,7 +192,7 @@ class ModelPlan:
     more_targets: tuple[tuple[FieldInfo, TargetPlan | None], ...] = ()
     list_valued: bool = False
 
-    def evaluate(self, parent: Frame, rows: Any = None) -> tuple[Prediction, dict[str, Array], Frame]:
+    def evaluate(self, parent: Frame, rows: Any = None) -> tuple[Prediction, dict[str, Array]]:
         """Run the model over the parent's rows (or the given subset of them)."""
         frame = parent.child(self.derived) if rows is None else parent.subset(rows, self.derived)
         pred = self.predictor(frame)
@@ -202,7 +202,7 @@ class ModelPlan:
                                                      target_function(self.function_name, info))
                             for info, plan in self.more_targets}
         outputs = self.output.evaluate(pred, frame) if self.output is not None else {}
-        return pred, outputs, frame
+        return pred, outputs
 
 
 def compile_model(el: Element, outer: ExpressionCompiler) -> ModelPlan | None:
@@ -322,7 +322,7 @@ class CompiledDocument:
         root = Frame(n, dict(batch), self._root_fields or self.doc_derived, errors=errors)
         for name, (mask, make) in (unreadable or {}).items():
             root.defer(name, mask, make)
-        pred, outputs, _ = self.model.evaluate(root)
+        pred, outputs = self.model.evaluate(root)
         results: dict[str, Array] = {}
         if self.model.target is not None:
             results[self.model.target.name] = pred.value

@@ -105,7 +105,7 @@ def _isolation_forest(nested: ModelPlan, size: int) -> Predictor:
     scale = average_path_length(size)
 
     def predict(frame: Frame) -> Prediction:
-        pred, _, _ = nested.evaluate(frame)
+        pred, _ = nested.evaluate(frame)
         depth = np.asarray(pred.value, dtype=np.float64)
         return Prediction(frame.n, DataType.DOUBLE, np.power(2.0, -depth / scale))
 
@@ -114,7 +114,7 @@ def _isolation_forest(nested: ModelPlan, size: int) -> Predictor:
 
 def _cluster_mean_distance(nested: ModelPlan, means: Array) -> Predictor:
     def predict(frame: Frame) -> Prediction:
-        pred, _, _ = nested.evaluate(frame)
+        pred, _ = nested.evaluate(frame)
         score = np.full(frame.n, np.nan)
         if pred.entity_id is None or pred.affinity is None:
             return Prediction(frame.n, DataType.DOUBLE, score)
@@ -131,7 +131,7 @@ def _cluster_mean_distance(nested: ModelPlan, means: Array) -> Predictor:
 
 def _as_is(nested: ModelPlan) -> Predictor:
     def predict(frame: Frame) -> Prediction:
-        pred, _, _ = nested.evaluate(frame)
+        pred, _ = nested.evaluate(frame)
         return Prediction(frame.n, DataType.DOUBLE, np.asarray(pred.value, dtype=np.float64))
 
     return predict

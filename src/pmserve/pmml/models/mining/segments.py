@@ -86,7 +86,7 @@ def _holds(segment: Segment, frame: Frame) -> Rows | None:
 
 
 def evaluate(segment: Segment, frame: Frame, rows: Rows | None) -> Run:
-    pred, outputs, _ = segment.plan.evaluate(frame, rows)
+    pred, outputs = segment.plan.evaluate(frame, rows)
     return Run(segment, rows, pred, outputs)
 
 
