@@ -102,13 +102,11 @@ class Adjust:
 
 
 def parse_adjust(el: Element, env: ModelEnv) -> Adjust | None:
-    ok = True
     offset_expr = read_variable(el, "offsetVariable", env)
     trials_expr = read_variable(el, "trialsVariable", env)
-    if el.get("offsetVariable") is not None and offset_expr is None:
-        ok = False
-    if el.get("trialsVariable") is not None and trials_expr is None:
-        ok = False
+    # A variable named but not readable has been reported.
+    ok = (offset_expr is not None or el.get("offsetVariable") is None) and \
+        (trials_expr is not None or el.get("trialsVariable") is None)
     offset_value = attribute.number(el, "offsetValue", env.problems)
     trials_value = attribute.number(el, "trialsValue", env.problems)
     if trials_value is not None and not trials_value.is_integer():
