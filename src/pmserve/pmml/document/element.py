@@ -56,10 +56,6 @@ class Element(NamedTuple):
             yield e
             stack.extend(reversed(e.children))
 
-    @property
-    def where(self) -> str:
-        return f"{self.tag} at line {self.line}"
-
 
 def parse_xml(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Any:
     # libxml2's "huge" option is always on: its own depth cap (256 levels without it) would make
