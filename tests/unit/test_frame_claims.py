@@ -82,7 +82,7 @@ def test_unclaimed_reads_collect_the_names_and_fail_nothing() -> None:
         frame.get("y")
     assert read == {"y"}
     assert frame.errors.errors == {}
-    assert frame.has_deferred(("y",))
+    assert frame.deferred_rows(("y",)) is not None
 
 
 @pytest.mark.parametrize("rows", [None, np.array([0, 1], dtype=np.intp)])
@@ -92,4 +92,4 @@ def test_a_field_without_deferred_values_claims_nothing(rows: np.ndarray | None)
     frame.get("x")
     frame.claim("y", rows)
     assert frame.errors.errors == {}
-    assert not frame.has_deferred(("x", "y"))
+    assert frame.deferred_rows(("x", "y")) is None

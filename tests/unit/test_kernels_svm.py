@@ -1,4 +1,4 @@
-"""The compiled SVM decision values against the numpy path (still the sigmoid kernel's)."""
+"""The compiled SVM decision values against the kernels computed with numpy."""
 
 from __future__ import annotations
 
@@ -10,19 +10,21 @@ from pmserve.pmml.models import svm
 
 
 def machines(rng: np.random.Generator, n_vectors: int) -> list[svm._Machine]:
-    every = svm._Machine(np.arange(n_vectors, dtype=np.intp), rng.normal(size=n_vectors), 0.25, "a", "b", 0.0,
-                         n_vectors)
+    every = svm._Machine(np.arange(n_vectors, dtype=np.intp), rng.normal(size=n_vectors), 0.25, "a", "b", 0.0)
     some_cols = np.array([3, 0, 5, 1], dtype=np.intp)  # a subset, out of dictionary order
-    some = svm._Machine(some_cols, rng.normal(size=4), -1.5, "a", "c", 0.0, n_vectors)
+    some = svm._Machine(some_cols, rng.normal(size=4), -1.5, "a", "c", 0.0)
     return [every, some]
 
 
 def numpy_values(kernel: svm._Kernel, ms: list[svm._Machine], x: np.ndarray, vectors: np.ndarray) -> np.ndarray:
-    x_t = np.ascontiguousarray(x.T)
-    vector_cols = np.ascontiguousarray(vectors.T)
-    acc, tmp = np.empty((len(vectors), len(x))), np.empty((len(vectors), len(x)))
-    k = kernel.matrix(x_t, vector_cols, acc, tmp)
-    return np.column_stack([m.value(k, tmp) for m in ms])
+    """The PMML kernel computed with numpy (vectors x rows), then each machine's numpy sum."""
+    if kernel.kind == "RadialBasisKernelType":
+        d = vectors[:, None, :] - x[None, :, :]
+        k = np.exp(-kernel.gamma * (d * d).sum(axis=2))
+    else:
+        dot = vectors @ x.T
+        k = dot if kernel.kind == "LinearKernelType" else np.power(dot * kernel.gamma + kernel.coef0, kernel.degree)
+    return np.column_stack([m.value(k) for m in ms])
 
 
 @pytest.mark.parametrize("kind", ["LinearKernelType", "PolynomialKernelType", "RadialBasisKernelType"])

@@ -184,7 +184,6 @@ class ModelPlan:
     predictor: Predictor
     targets: TargetPlan | None
     output: OutputPlan | None
-    output_scope: Scope
     mining_fields: tuple[MiningField, ...]
     categories: tuple[Any, ...] = ()
     collection_fields: frozenset[str] = frozenset()
@@ -193,7 +192,7 @@ class ModelPlan:
     more_targets: tuple[tuple[FieldInfo, TargetPlan | None], ...] = ()
     list_valued: bool = False
 
-    def evaluate(self, parent: Frame, rows: Any = None) -> tuple[Prediction, dict[str, Array], Frame]:
+    def evaluate(self, parent: Frame, rows: Any = None) -> tuple[Prediction, dict[str, Array]]:
         """Run the model over the parent's rows (or the given subset of them)."""
         frame = parent.child(self.derived) if rows is None else parent.subset(rows, self.derived)
         pred = self.predictor(frame)
@@ -203,7 +202,7 @@ class ModelPlan:
                                                      target_function(self.function_name, info))
                             for info, plan in self.more_targets}
         outputs = self.output.evaluate(pred, frame) if self.output is not None else {}
-        return pred, outputs, frame
+        return pred, outputs
 
 
 def compile_model(el: Element, outer: ExpressionCompiler) -> ModelPlan | None:
@@ -238,12 +237,11 @@ def compile_model(el: Element, outer: ExpressionCompiler) -> ModelPlan | None:
         target_plan = dataclasses.replace(target_plan, rescale_constant=0.0)
     more = tuple((t, parse_targets(el.find("Targets"), t, problems)) for t in targets[1:]) \
         if compiled.predicts_every_target else ()
-    output, out_scope = compile_output(el.find("Output"), c, target, fn_name, entry.output_features,
-                                       {t.name: t for t, _ in more})
+    output = compile_output(el.find("Output"), c, target, entry.output_features, {t.name: t for t, _ in more})
     categories = compiled.categories if compiled.has_probabilities else ()
     return ModelPlan(el.tag, el.get("modelName"), fn_name, target, derived, compiled.predictor, target_plan, output,
-                     out_scope, tuple(mining), categories, compiled.collection_fields,
-                     compiled.nested_results, more, compiled.list_valued)
+                     tuple(mining), categories, compiled.collection_fields, compiled.nested_results, more,
+                     compiled.list_valued)
 
 
 def _model_fields(el: Element, outer: ExpressionCompiler,
@@ -324,7 +322,7 @@ class CompiledDocument:
         root = Frame(n, dict(batch), self._root_fields or self.doc_derived, errors=errors)
         for name, (mask, make) in (unreadable or {}).items():
             root.defer(name, mask, make)
-        pred, outputs, _ = self.model.evaluate(root)
+        pred, outputs = self.model.evaluate(root)
         results: dict[str, Array] = {}
         if self.model.target is not None:
             results[self.model.target.name] = pred.value
@@ -487,4 +485,3 @@ __all__ = [
     "MODEL_TAGS", "REGISTRY", "CompiledDocument", "CompiledModel", "ModelEnv", "ModelPlan", "compile_model",
     "register",
 ]
-

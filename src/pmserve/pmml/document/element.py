@@ -13,13 +13,7 @@ from typing import Any, NamedTuple, overload
 from lxml import etree
 
 from pmserve.errors import InvalidMarkupError
-from pmserve.pmml.document.limits import (
-    DEFAULT_LIMITS,
-    Limits,
-    too_deep,
-    too_many_attributes,
-    too_many_elements,
-)
+from pmserve.pmml.document.limits import DEFAULT_LIMITS, Limits, too_deep, too_many_attributes, too_many_elements
 
 #: The tag of the empty element that stands in for a hierarchy read in bulk.
 STAND_IN_TAG = "pmserve-node-table"
@@ -62,15 +56,10 @@ class Element(NamedTuple):
             yield e
             stack.extend(reversed(e.children))
 
-    @property
-    def where(self) -> str:
-        return f"{self.tag} at line {self.line}"
 
-
-def parse_xml(data: bytes, huge: bool, limits: Limits = DEFAULT_LIMITS) -> Any:
+def parse_xml(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Any:
     # libxml2's "huge" option is always on: its own depth cap (256 levels without it) would make
     # the accepted depth depend on the document's size; Limits.max_depth is the one rule instead.
-    del huge
     parser = etree.XMLParser(
         resolve_entities=False,
         no_network=True,

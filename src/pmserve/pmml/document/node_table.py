@@ -12,9 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pmserve.pmml.document.element import STAND_IN_TAG, Element, convert, parse_xml_fragment
-from pmserve.pmml.document.limits import (
-    DEFAULT_LIMITS,
-)
+from pmserve.pmml.document.limits import DEFAULT_LIMITS
 
 #: Element kinds of a :class:`NodeTable` (the index into this tuple).
 NODE_TABLE_TAGS = ("Node", "True", "False", "SimplePredicate", "ScoreDistribution")
@@ -71,8 +69,7 @@ class NodeTable:
     def _array(self, name: str) -> Any:
         got = self.arrays.get(name)
         if got is None:
-            again = _scan(np.frombuffer(self.source, dtype=np.uint8), self.source, self.start, self.end, self.line,
-                          huge=True)
+            again = _scan(np.frombuffer(self.source, dtype=np.uint8), self.source, self.start, self.end, self.line)
             if again is None:  # pragma: no cover - the same bytes scanned the same way
                 raise RuntimeError("a Node table could not be scanned again")
             self.arrays.update(again.arrays)
@@ -157,7 +154,7 @@ class NodeHierarchy(Element):
         return got
 
 
-def find_node_tables(data: bytes, huge: bool, max_depth: int = DEFAULT_LIMITS.max_depth) -> list[NodeTable]:
+def find_node_tables(data: bytes, max_depth: int = DEFAULT_LIMITS.max_depth) -> list[NodeTable]:
     """Every TreeModel's root Node hierarchy that is in the bulk subset, read into a table."""
     if data.find(b"<TreeModel") < 0 or data.find(STAND_IN_TAG.encode()) >= 0 or data.find(b"<!DOCTYPE") >= 0:
         return []
@@ -181,7 +178,7 @@ def find_node_tables(data: bytes, huge: bool, max_depth: int = DEFAULT_LIMITS.ma
         if 0 <= node < stop and (nxt < 0 or node < nxt) and _TAG_DELIM[codes[node + 5]]:
             line += data.count(b"\n", counted, node)
             counted = node
-            table = _scan(codes, data, node, stop, line, huge, max_depth)
+            table = _scan(codes, data, node, stop, line, max_depth)
             if table is not None:
                 tables.append(table)
         pos = nxt
@@ -215,7 +212,7 @@ def _matches(words: _Word, value: _Word, mask: _Word) -> npt.NDArray[np.bool_]:
     return hit
 
 
-def _scan(a: npt.NDArray[np.uint8], data: bytes, s: int, stop: int, line: int, huge: bool,
+def _scan(a: npt.NDArray[np.uint8], data: bytes, s: int, stop: int, line: int,
           max_depth: int = DEFAULT_LIMITS.max_depth) -> NodeTable | None:
     """Read the Node hierarchy starting at byte ``s`` (before ``stop``), or None outside the subset.
 

@@ -24,20 +24,11 @@ from typing import IO, Any
 
 from pmserve.errors import InvalidMarkupError
 from pmserve.pmml.document.element import STAND_IN_TAG, Element, convert, local_name, parse_xml
-from pmserve.pmml.document.limits import (
-    DEFAULT_LIMITS,
-    Limits,
-    too_deep,
-    too_many_elements,
-)
+from pmserve.pmml.document.limits import DEFAULT_LIMITS, Limits, too_deep, too_many_elements
 from pmserve.pmml.document.node_table import NodeHierarchy, NodeTable, find_node_tables
 
 #: Largest document accepted (uncompressed), in bytes.
 MAX_DOCUMENT_BYTES = 512 * 1024 * 1024
-
-
-#: Documents above this size are parsed with lxml's ``huge_tree`` (large forests are legitimate).
-_HUGE_TREE_BYTES = 8 * 1024 * 1024
 
 
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -90,18 +81,16 @@ def parse(source: bytes | str | os.PathLike[str] | IO[bytes], *, bulk: bool = Tr
     data = read_bytes(source, limits)
     if not data or data.isspace():  # (strip() would copy the whole document)
         raise InvalidMarkupError("the document is empty; expected a PMML XML document")
-    huge = len(data) > _HUGE_TREE_BYTES
-    tables = find_node_tables(data, huge, limits.max_depth) if bulk else []
+    tables = find_node_tables(data, limits.max_depth) if bulk else []
     if tables:
-        root = _parse_skeleton(data, tables, huge, limits)
+        root = _parse_skeleton(data, tables, limits)
         if root is not None:
             return root
     limits.check_deadline("parsing")
-    return convert(parse_xml(data, huge, limits), limits=limits)
+    return convert(parse_xml(data, limits), limits=limits)
 
 
-def _parse_skeleton(data: bytes, tables: list[NodeTable], huge: bool,
-                    limits: Limits = DEFAULT_LIMITS) -> Element | None:
+def _parse_skeleton(data: bytes, tables: list[NodeTable], limits: Limits = DEFAULT_LIMITS) -> Element | None:
     """The document with each bulk-read hierarchy replaced by a stand-in; None: read it all with lxml."""
     pieces: list[bytes] = []
     prev = 0
@@ -112,7 +101,7 @@ def _parse_skeleton(data: bytes, tables: list[NodeTable], huge: bool,
         prev = t.end
     pieces.append(data[prev:])
     try:
-        root = parse_xml(b"".join(pieces), huge, limits)
+        root = parse_xml(b"".join(pieces), limits)
     except InvalidMarkupError:
         return None  # lxml reports the document's own error, with its line
     used: set[int] = set()

@@ -183,17 +183,14 @@ def _wrap(c: ExpressionCompiler, el: Element, core: Expr, args: list[Expr]) -> E
     dtype = core.dtype
     mm = attribute.parsed(el, "mapMissingTo", partial(parse_scalar, dtype), c.problems)
     dv = attribute.parsed(el, "defaultValue", partial(parse_scalar, dtype), c.problems)
-    treatment = attribute.choice(el, "invalidValueTreatment", ("returnInvalid", "asIs", "asMissing"), c.problems,
-                                 "returnInvalid") or "returnInvalid"
-    name = el.get("function")
-    if mm is None and dv is None and treatment != "returnInvalid":
+    # Checked only: the built-ins give a missing value for an undefined result, whatever the treatment.
+    attribute.choice(el, "invalidValueTreatment", ("returnInvalid", "asIs", "asMissing"), c.problems)
+    if mm is None and dv is None:
         return core
     fn = core.fn
 
     def run(frame: Frame) -> Array:
         out = fn(frame)
-        if mm is None and dv is None:
-            return out
         arg_miss = np.zeros(frame.n, dtype=bool)
         for a in args:
             arg_miss |= is_missing(a.fn(frame))
@@ -208,5 +205,4 @@ def _wrap(c: ExpressionCompiler, el: Element, core: Expr, args: list[Expr]) -> E
             out[arg_miss] = mm
         return out
 
-    del name
     return Expr(dtype, core.optype, run)

@@ -185,7 +185,4 @@ def read_table(el: Element, problems: Problems) -> list[dict[str, str]] | None:
         else:
             problems.invalid("expected an InlineTable", el)
         return None
-    rows = []
-    for r in t.findall("row"):
-        rows.append({c.tag: c.text for c in r.children})
-    return rows
+    return [{c.tag: c.text for c in r.children} for r in t.findall("row")]

@@ -423,4 +423,3 @@ def _text_normalization(c: ExpressionCompiler, el: Element, index_case: bool) ->
                                   f"expression ({exc})", el)
             return None
     return Normalization(tuple(rows), el.get("recursive", "false") == "true")
-

@@ -213,17 +213,6 @@ class ExpressionCompiler:
         return self.scope.lookup(name)
 
 
-
-
-
-
-
-
-
-    # -- helpers ------------------------------------------------------------------------------
-
-
-
 _COMPILERS: dict[str, Callable[[ExpressionCompiler, Element], Expr | None]] = {
     "Constant": ExpressionCompiler._constant,
     "FieldRef": ExpressionCompiler._field_ref,
@@ -246,22 +235,3 @@ def _declared_by_a_model(scope: Scope, name: str) -> bool:
             return True
         s = s.parent
     return False
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-

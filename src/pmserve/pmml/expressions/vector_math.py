@@ -8,15 +8,7 @@ import numpy as np
 
 from pmserve.pmml.fields.types import Array
 
-_erf = np.frompyfunc(math.erf, 1, 1)
 _erfc = np.frompyfunc(math.erfc, 1, 1)
-
-
-def erf(x: Array) -> Array:
-    out = np.full(x.shape, np.nan)
-    ok = ~np.isnan(x)
-    out[ok] = np.asarray(_erf(x[ok]), dtype=np.float64)
-    return out
 
 
 def std_normal_cdf(x: Array) -> Array:

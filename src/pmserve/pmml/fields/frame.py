@@ -173,10 +173,6 @@ class Frame:
             mask |= m
         return mask, _first_of(entries, self.rows)
 
-    def has_deferred(self, names: tuple[str, ...]) -> bool:
-        """Whether any of ``names`` (already read) holds a deferred invalid value here or above."""
-        return bool(self.errors.pending) and any(self.deferred(name) is not None for name in names)
-
     def deferred_rows(self, names: tuple[str, ...]) -> npt.NDArray[np.bool_] | None:
         """The records with a deferred invalid value in any of ``names`` (already read), or None:
         a fast path leaves them to a careful one, which claims what it reads."""

@@ -42,12 +42,7 @@ class FieldInfo:
     is_data_field: bool = False
 
     def public(self) -> Field:
-        return Field(self.name, self.dtype, self.optype, self.value_texts, self.intervals,
-                     None)
-
-    @property
-    def categories(self) -> tuple[Any, ...]:
-        return self.valid
+        return Field(self.name, self.dtype, self.optype, self.value_texts, self.intervals, None)
 
 
 class Scope:

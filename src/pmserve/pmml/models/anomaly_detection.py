@@ -69,7 +69,9 @@ def compile_anomaly_detection(el: Element, env: ModelEnv) -> CompiledModel | Non
     if algorithm == "clusterMeanDist":
         means = _mean_distances(el, nested_el, env)
         return None if nested is None or means is None else CompiledModel(_cluster_mean_distance(nested, means))
-    size = _sample_data_size(el, env) if algorithm == "iforest" else None
+    # c(n) needs ln(n - 1): one training record leaves nothing to normalise by.
+    size = attribute.integer(el, "sampleDataSize", problems, required=True, minimum=2) if algorithm == "iforest" \
+        else None
     if nested is None or (algorithm == "iforest" and size is None):
         return None
     if nested.function_name != "regression":
@@ -77,11 +79,6 @@ def compile_anomaly_detection(el: Element, env: ModelEnv) -> CompiledModel | Non
                          f"got functionName {nested.function_name!r}", nested_el)
         return None
     return CompiledModel(_as_is(nested) if size is None else _isolation_forest(nested, size))
-
-
-def _sample_data_size(el: Element, env: ModelEnv) -> int | None:
-    # c(n) needs ln(n - 1): one training record leaves nothing to normalise by.
-    return attribute.integer(el, "sampleDataSize", env.problems, required=True, minimum=2)
 
 
 def _mean_distances(el: Element, nested_el: Element, env: ModelEnv) -> Array | None:
@@ -108,7 +105,7 @@ def _isolation_forest(nested: ModelPlan, size: int) -> Predictor:
     scale = average_path_length(size)
 
     def predict(frame: Frame) -> Prediction:
-        pred, _, _ = nested.evaluate(frame)
+        pred, _ = nested.evaluate(frame)
         depth = np.asarray(pred.value, dtype=np.float64)
         return Prediction(frame.n, DataType.DOUBLE, np.power(2.0, -depth / scale))
 
@@ -117,7 +114,7 @@ def _isolation_forest(nested: ModelPlan, size: int) -> Predictor:
 
 def _cluster_mean_distance(nested: ModelPlan, means: Array) -> Predictor:
     def predict(frame: Frame) -> Prediction:
-        pred, _, _ = nested.evaluate(frame)
+        pred, _ = nested.evaluate(frame)
         score = np.full(frame.n, np.nan)
         if pred.entity_id is None or pred.affinity is None:
             return Prediction(frame.n, DataType.DOUBLE, score)
@@ -134,7 +131,7 @@ def _cluster_mean_distance(nested: ModelPlan, means: Array) -> Predictor:
 
 def _as_is(nested: ModelPlan) -> Predictor:
     def predict(frame: Frame) -> Prediction:
-        pred, _, _ = nested.evaluate(frame)
+        pred, _ = nested.evaluate(frame)
         return Prediction(frame.n, DataType.DOUBLE, np.asarray(pred.value, dtype=np.float64))
 
     return predict

@@ -234,7 +234,7 @@ def _rules(
     conss: list[str] = []
     measures: dict[str, list[float]] = {b: [] for b in RANK_BASES}
     ok = True
-    values = {} if items is None else {i: _item_value(el, i) for i in items}
+    values = {it.get("id"): it.get("value") or "" for it in el.findall("Item")}
     for n, r in enumerate(el.findall("AssociationRule"), start=1):
         a, c = r.get("antecedent"), r.get("consequent")
         for attr, ref in (("antecedent", a), ("consequent", c)):
@@ -265,13 +265,6 @@ def _rules(
         arrays, orders,
     )
     return rules, ants, conss
-
-
-def _item_value(el: Element, iid: str) -> str:
-    for it in el.findall("Item"):
-        if it.get("id") == iid:
-            return it.get("value") or ""
-    return ""  # pragma: no cover - ids come from these very Items
 
 
 @dataclass(frozen=True)

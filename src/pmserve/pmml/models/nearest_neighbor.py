@@ -364,7 +364,7 @@ def _instance_columns(instance_fields: list[Element], table: list[dict[str, str]
         column = (f.get("column") or name).rpartition(":")[2]
         cells = [row.get(column) for row in table]
         if name == settings.id_variable:
-            ids = np.array([None if c is None else c for c in cells], dtype=object)
+            ids = np.array(cells, dtype=object)
             continue
         info = env.compiler.field_info(name)
         if info is None or name not in wanted:

@@ -231,13 +231,11 @@ def _layer(
         one_source = full and bool((positions == positions[0]).all())
         ranks.append(_Rank(None if full else np.array(have, dtype=np.intp), positions,
                            np.array([conns[j][k][1] for j in have]), int(positions[0]) if one_source else -1))
-    rbf: list[tuple[Array, Array]] = []
-    for row in conns:
-        rbf.append((np.array([pos[s] for s, _ in row], dtype=np.intp), np.array([w for _, w in row])))
+    rbf = tuple((np.array([pos[s] for s, _ in row], dtype=np.intp), np.array([w for _, w in row])) for row in conns)
     fan_in = np.array([len(row) for row in conns], dtype=np.float64)
     log_alt = fan_in * np.log(np.array(altitudes))
     start = len(ids) - len(neurons)
-    return _Layer(sources, tuple(ranks), np.array(biases), activation, threshold, tuple(rbf), np.array(widths),
+    return _Layer(sources, tuple(ranks), np.array(biases), activation, threshold, rbf, np.array(widths),
                   log_alt, norm, slice(start, len(ids)))
 
 

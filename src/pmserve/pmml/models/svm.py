@@ -47,30 +47,19 @@ class _Kernel:
     coef0: float
     degree: float
 
-    def matrix(self, x_t: Array, vector_cols: Array, acc: Array, tmp: Array) -> Array:
-        """K(v_s, x_r) as vectors x rows, summing over fields in order, into ``acc``.
+    def sigmoid(self, x_t: Array, vector_cols: Array, acc: Array, tmp: Array) -> Array:
+        """tanh(gamma * v.x + coef0) as vectors x rows, v.x summed over fields in order, into ``acc``.
 
-        ``x_t`` is fields x rows and ``vector_cols`` fields x vectors; ``acc`` and ``tmp`` are
-        vectors x rows buffers, small enough to stay in cache.  (v - x)^2 and v * x are the
-        same numbers as JPMML's (x - v)^2 and x * v.
+        The other kernels run compiled (:func:`_compiled_kernel`); the sigmoid uses numpy's tanh,
+        which libm's differs from.  ``x_t`` is fields x rows and ``vector_cols`` fields x vectors;
+        ``acc`` and ``tmp`` are vectors x rows buffers, small enough to stay in cache.
         """
         acc.fill(0.0)
+        for j in range(x_t.shape[0]):
+            np.multiply(vector_cols[j][:, None], x_t[j][None, :], out=tmp)
+            acc += tmp
         with np.errstate(all="ignore"):
-            if self.kind == "RadialBasisKernelType":
-                for j in range(x_t.shape[0]):
-                    np.subtract(vector_cols[j][:, None], x_t[j][None, :], out=tmp)
-                    np.multiply(tmp, tmp, out=tmp)
-                    acc += tmp
-                acc *= -self.gamma
-                return np.exp(acc, out=acc)
-            for j in range(x_t.shape[0]):
-                np.multiply(vector_cols[j][:, None], x_t[j][None, :], out=tmp)
-                acc += tmp
-            if self.kind == "PolynomialKernelType":
-                return np.power(acc * self.gamma + self.coef0, self.degree)
-            if self.kind == "SigmoidKernelType":
-                return np.tanh(acc * self.gamma + self.coef0)
-        return acc
+            return np.tanh(acc * self.gamma + self.coef0)
 
 
 @dataclass(frozen=True)
@@ -81,28 +70,19 @@ class _Machine:
     target: Any
     alternate: Any
     threshold: float
-    n_vectors: int  # in the VectorDictionary
 
-    def value(self, kernel: Array, tmp: Array) -> Array:
+    def value(self, kernel: Array) -> Array:
         """The decision function per row from a vectors x rows kernel block.
 
         Summed over the support vectors in the machine's order (a reduction along the first
         axis adds row after row), then the intercept, as JPMML adds them.
         """
-        if self.all_vectors:
-            terms = np.multiply(kernel, self.coefficients[:, None], out=tmp)
-        else:
-            terms = kernel[self.columns]
-            terms *= self.coefficients[:, None]
+        terms = kernel[self.columns]
+        terms *= self.coefficients[:, None]
         # One row is a contiguous column, which numpy would sum pairwise; accumulate is in order.
         out: Array = terms.sum(axis=0) if terms.shape[1] > 1 else np.add.accumulate(terms, axis=0)[-1]
         out += self.intercept
         return out
-
-    @property
-    def all_vectors(self) -> bool:
-        """Whether the machine reads every vector of the dictionary, in dictionary order."""
-        return len(self.columns) == self.n_vectors and bool((self.columns == np.arange(self.n_vectors)).all())
 
 
 def _kernel(el: Element, env: ModelEnv) -> _Kernel | None:
@@ -316,9 +296,9 @@ def _kernel_values(kernel: _Kernel, machines: list[_Machine], inputs: list[tuple
         for start in range(0, frame.n, block):
             xb = x_t[:, start:start + block]
             k = xb.shape[1]
-            kb = kernel.matrix(xb, vector_cols, acc[:, :k], tmp[:, :k])
+            kb = kernel.sigmoid(xb, vector_cols, acc[:, :k], tmp[:, :k])
             for j, m in enumerate(machines):
-                values[start:start + k, j] = m.value(kb, tmp[:, :k])
+                values[start:start + k, j] = m.value(kb)
         return values, missing
 
     return kernel_values
@@ -398,8 +378,7 @@ def _machine(m: Element, env: ModelEnv, column: dict[str, int], tdtype: DataType
             return None
     if intercept is None or threshold is None:
         return None
-    return _Machine(np.array(cols, dtype=np.intp), np.array(values), intercept, cats[0], cats[1], threshold,
-                    len(column))
+    return _Machine(np.array(cols, dtype=np.intp), np.array(values), intercept, cats[0], cats[1], threshold)
 
 
 def _one_against_all(el: Element, env: ModelEnv, machines: list[_Machine],

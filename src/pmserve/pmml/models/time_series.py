@@ -270,8 +270,9 @@ def _arima(el: Element, model: Element, env: ModelEnv) -> Forecast | None:
     if (not ok or constant is None or nonseasonal is None or seasonal is None or history is None or period is None
             or transformation is None):
         return None
-    ar = _poly_product(_ar_poly(nonseasonal.ar, 1), _ar_poly(seasonal.ar, period))
-    ma = _poly_product(_ma_poly(nonseasonal.ma, 1), _ma_poly(seasonal.ma, period))
+    # AR polynomials are 1 - c1 B - c2 B^2 - ..., MA ones 1 + c1 B + ...; seasonal ones in B^period.
+    ar = np.convolve(_lag_poly(-np.asarray(nonseasonal.ar), 1), _lag_poly(-np.asarray(seasonal.ar), period))
+    ma = np.convolve(_lag_poly(np.asarray(nonseasonal.ma), 1), _lag_poly(np.asarray(seasonal.ma), period))
     residuals = seasonal.residuals if len(seasonal.residuals) > len(nonseasonal.residuals) else \
         nonseasonal.residuals
     q_total = len(ma) - 1
@@ -475,23 +476,9 @@ def _history(model: Element, env: ModelEnv) -> Array | None:
     return np.asarray([v for _, v in values], dtype=np.float64)
 
 
-def _ar_poly(coefs: tuple[float, ...], lag: int) -> Array:
-    """1 - c1 B^lag - c2 B^2lag - ... as coefficients of B^0, B^1, ..."""
+def _lag_poly(coefs: Array, lag: int) -> Array:
+    """1 + c1 B^lag + c2 B^2lag + ... as coefficients of B^0, B^1, ..."""
     poly = np.zeros(len(coefs) * lag + 1)
     poly[0] = 1.0
-    for i, c in enumerate(coefs, 1):
-        poly[i * lag] = -c
+    poly[lag::lag] = coefs
     return poly
-
-
-def _ma_poly(coefs: tuple[float, ...], lag: int) -> Array:
-    """1 + c1 B^lag + c2 B^2lag + ..."""
-    poly = np.zeros(len(coefs) * lag + 1)
-    poly[0] = 1.0
-    for i, c in enumerate(coefs, 1):
-        poly[i * lag] = c
-    return poly
-
-
-def _poly_product(a: Array, b: Array) -> Array:
-    return np.convolve(a, b)

@@ -102,18 +102,17 @@ def compile_output(
     el: Element | None,
     c: ExpressionCompiler,
     target: FieldInfo | None,
-    function_name: str,
     extra: Callable[[Element, str], Feature | None] | None = None,
     more_targets: Mapping[str, FieldInfo] | None = None,
-) -> tuple[OutputPlan | None, Scope]:
-    """Compile an Output element; returns the plan and the scope its fields add to.
+) -> OutputPlan | None:
+    """Compile an Output element (its fields are in scope for the expressions of later ones).
 
     ``more_targets`` are a model's target fields after the first: an OutputField whose
     ``targetField`` names one of them reads that target's prediction (``Prediction.targets``).
     """
-    scope = Scope(c.scope)
     if el is None:
-        return None, scope
+        return None
+    scope = Scope(c.scope)
     cc = c.with_scope(scope)
     fields: list[OutputField] = []
     primary = target
@@ -142,7 +141,7 @@ def compile_output(
                 continue
             compute, dtype_default = got, dtype_expr
         else:
-            found = _feature(of, feature, target, function_name, c, extra)
+            found = _feature(of, feature, target, c, extra)
             if found is None:
                 continue
             compute = found
@@ -154,7 +153,7 @@ def compile_output(
         optype = of.get("optype") or ("categorical" if dtype.is_string else "continuous")
         fields.append(OutputField(name, dtype, optype, feature, of.get("isFinalResult", "true") != "false", compute))
         scope.add(FieldInfo(name, dtype, optype))
-    return OutputPlan(tuple(fields)), scope
+    return OutputPlan(tuple(fields))
 
 
 def _rank(of: Element, c: ExpressionCompiler) -> int:
@@ -209,10 +208,8 @@ def _transformed(of: Element, c: ExpressionCompiler) -> tuple[Feature | None, Da
     return run, expr.dtype
 
 
-def _feature(
-    of: Element, feature: str, target: FieldInfo | None, function_name: str, c: ExpressionCompiler,
-    extra: Callable[[Element, str], Feature | None] | None,
-) -> Feature | None:
+def _feature(of: Element, feature: str, target: FieldInfo | None, c: ExpressionCompiler,
+             extra: Callable[[Element, str], Feature | None] | None) -> Feature | None:
     if extra is not None:
         special = extra(of, feature)
         if special is not None:

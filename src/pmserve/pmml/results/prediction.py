@@ -78,10 +78,7 @@ class Prediction:
         )
 
 
-def classification(
-    n: int, dtype: DataType, categories: tuple[Any, ...], probabilities: Array, *,
-    tie_order: Array | None = None,
-) -> Prediction:
+def classification(n: int, dtype: DataType, categories: tuple[Any, ...], probabilities: Array) -> Prediction:
     """A classifier's prediction: the most probable category (first in order on ties)."""
     if not len(categories):
         return Prediction(n, dtype, empty(dtype, n), categories, probabilities)

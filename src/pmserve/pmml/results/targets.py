@@ -25,7 +25,6 @@ from pmserve.pmml.results.prediction import Prediction, classification
 
 @dataclass(frozen=True)
 class TargetPlan:
-    field_name: str | None
     rescale_factor: float = 1.0
     rescale_constant: float = 0.0
     min: float | None = None
@@ -45,16 +44,9 @@ def parse_targets(el: Element | None, target: FieldInfo | None, problems: Proble
     if el is None:
         return None
     name = target.name if target else None
-    chosen = None
-    for t in el.findall("Target"):
-        f = t.get("field")
-        if f is None or f == name:
-            chosen = t
-            break
-    if chosen is None:
+    t = next((c for c in el.findall("Target") if c.get("field") in (None, name)), None)
+    if t is None:
         return None
-    t = chosen
-
     cast = attribute.choice(t, "castInteger", ("round", "ceiling", "floor"), problems)
     priors: list[tuple[Any, float]] = []
     display: dict[Any, str] = {}
@@ -73,7 +65,7 @@ def parse_targets(el: Element | None, target: FieldInfo | None, problems: Proble
             display[scalar] = tv.get("displayValue") or ""
         default_value = attribute.number(tv, "defaultValue", problems, default_value)
     return TargetPlan(
-        name, _or(attribute.number(t, "rescaleFactor", problems), 1.0),
+        _or(attribute.number(t, "rescaleFactor", problems), 1.0),
         _or(attribute.number(t, "rescaleConstant", problems), 0.0), attribute.number(t, "min", problems),
         attribute.number(t, "max", problems), cast, default_value, tuple(priors), display,
     )

@@ -15,18 +15,18 @@ the specification is silent):
   is expected is parsed, a number where a string is expected is printed as Java prints it).
 * A ``float`` result is rounded to float32 precision like every ``float`` column.
 
-``isValid`` / ``isNotValid`` are not here: they need the validity facts of a field, which only
-the expression compiler knows.
+``if``, ``isValid`` and ``isNotValid`` are not here: ``if`` evaluates each branch on the records
+that take it only (see :mod:`pmserve.pmml.expressions.apply`), and the validity functions need
+the validity facts of a field, which only the expression compiler knows.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from types import MappingProxyType
-from typing import Any
 
 import numpy as np
 
@@ -36,7 +36,6 @@ from pmserve.pmml.expressions.functions._args import (
     _rt_boolean,
     _rt_common,
     _rt_double,
-    _rt_if,
     _rt_integer,
     _rt_real,
     _rt_string,
@@ -54,7 +53,6 @@ from pmserve.pmml.expressions.functions._numeric import (
     _and,
     _binary,
     _compare,
-    _if,
     _is_in,
     _is_missing,
     _is_not_in,
@@ -89,7 +87,6 @@ class Builtin:
     propagate_missing: bool = True
 
 
-
 # -- the registry ---------------------------------------------------------------------------------
 
 
@@ -114,27 +111,24 @@ def _register(
     aliases: Sequence[str] = (),
 ) -> None:
     builtin = Builtin(name, min_args, max_args, result_type,
-                      functools.partial(_run, impl, result_type), propagate_missing)
+                      partial(_run, impl, result_type), propagate_missing)
     for key in (name, *aliases):
         if key in _REGISTRY:
             raise ValueError(f"built-in function {key!r} is registered twice")
         _REGISTRY[key] = dataclasses.replace(builtin, name=key)
 
 
-def _p(fn: Callable[..., Array], *head: Any) -> Impl:
-    """An implementation with its leading parameters bound (picklable, unlike a lambda)."""
-    return functools.partial(fn, *head)
-
+# Implementations take their leading parameters bound with partial (picklable, unlike a lambda).
 
 # Arithmetic (PMML 4.4 "Arithmetic Functions"); "/" of integers is real division as in XQuery.
-_register("+", 2, 2, _rt_common, _p(_binary, np.add))
-_register("-", 2, 2, _rt_common, _p(_binary, np.subtract))
-_register("*", 2, 2, _rt_common, _p(_binary, np.multiply))
-_register("/", 2, 2, _rt_real, _p(_binary, np.divide))
+_register("+", 2, 2, _rt_common, partial(_binary, np.add))
+_register("-", 2, 2, _rt_common, partial(_binary, np.subtract))
+_register("*", 2, 2, _rt_common, partial(_binary, np.multiply))
+_register("/", 2, 2, _rt_real, partial(_binary, np.divide))
 for _kind in ("min", "max", "sum", "product"):
-    _register(_kind, 1, None, _rt_common, _p(_aggregate, _kind), propagate_missing=False)
+    _register(_kind, 1, None, _rt_common, partial(_aggregate, _kind), propagate_missing=False)
 for _kind in ("avg", "median"):
-    _register(_kind, 1, None, _rt_real, _p(_aggregate, _kind), propagate_missing=False)
+    _register(_kind, 1, None, _rt_real, partial(_aggregate, _kind), propagate_missing=False)
 
 # Mathematical functions.
 _math: tuple[tuple[str, np.ufunc], ...] = (
@@ -144,26 +138,26 @@ _math: tuple[tuple[str, np.ufunc], ...] = (
     ("expm1", np.expm1), ("ln1p", np.log1p),
 )
 for _name, _ufunc in _math:
-    _register(_name, 1, 1, _rt_double, _p(_unary, _ufunc),
+    _register(_name, 1, 1, _rt_double, partial(_unary, _ufunc),
               aliases=() if _name in ("log10", "ln", "sqrt", "exp") else (f"x-{_name}",))
-_register("abs", 1, 1, _rt_common, _p(_unary, np.abs))
-_register("rint", 1, 1, _rt_common, _p(_unary, np.rint), aliases=("x-rint",))
-_register("floor", 1, 1, _rt_integer, _p(_unary, np.floor))
-_register("ceil", 1, 1, _rt_integer, _p(_unary, np.ceil))
+_register("abs", 1, 1, _rt_common, partial(_unary, np.abs))
+_register("rint", 1, 1, _rt_common, partial(_unary, np.rint), aliases=("x-rint",))
+_register("floor", 1, 1, _rt_integer, partial(_unary, np.floor))
+_register("ceil", 1, 1, _rt_integer, partial(_unary, np.ceil))
 _register("round", 1, 1, _rt_integer, _round)
-_register("pow", 2, 2, _rt_real, _p(_binary, np.power))
+_register("pow", 2, 2, _rt_real, partial(_binary, np.power))
 _register("threshold", 2, 2, _rt_integer, _threshold)
 _register("modulo", 2, 2, _rt_common, _modulo, aliases=("x-modulo",))
-_register("hypot", 2, 2, _rt_double, _p(_binary, np.hypot), aliases=("x-hypot",))
+_register("hypot", 2, 2, _rt_double, partial(_binary, np.hypot), aliases=("x-hypot",))
 # atan2 is no PMML 4.4 function; JPMML offers it as x-atan2.
-_register("atan2", 2, 2, _rt_double, _p(_binary, np.arctan2), aliases=("x-atan2",))
+_register("atan2", 2, 2, _rt_double, partial(_binary, np.arctan2), aliases=("x-atan2",))
 _register("erf", 1, 1, _rt_double, _erf)
-_register("normalCDF", 3, 3, _rt_double, _p(_normal, "cdf"))
-_register("normalPDF", 3, 3, _rt_double, _p(_normal, "pdf"))
-_register("normalIDF", 3, 3, _rt_double, _p(_normal, "idf"))
-_register("stdNormalCDF", 1, 1, _rt_double, _p(_normal, "cdf"))
-_register("stdNormalPDF", 1, 1, _rt_double, _p(_normal, "pdf"))
-_register("stdNormalIDF", 1, 1, _rt_double, _p(_normal, "idf"))
+_register("normalCDF", 3, 3, _rt_double, partial(_normal, "cdf"))
+_register("normalPDF", 3, 3, _rt_double, partial(_normal, "pdf"))
+_register("normalIDF", 3, 3, _rt_double, partial(_normal, "idf"))
+_register("stdNormalCDF", 1, 1, _rt_double, partial(_normal, "cdf"))
+_register("stdNormalPDF", 1, 1, _rt_double, partial(_normal, "pdf"))
+_register("stdNormalIDF", 1, 1, _rt_double, partial(_normal, "idf"))
 
 # Missing values, comparisons and boolean logic.
 _register("isMissing", 1, 1, _rt_boolean, _is_missing, propagate_missing=False)
@@ -173,19 +167,18 @@ _comparisons: tuple[tuple[str, np.ufunc], ...] = (
     ("lessOrEqual", np.less_equal), ("greaterThan", np.greater), ("greaterOrEqual", np.greater_equal),
 )
 for _name, _ufunc in _comparisons:
-    _register(_name, 2, 2, _rt_boolean, _p(_compare, _ufunc))
+    _register(_name, 2, 2, _rt_boolean, partial(_compare, _ufunc))
 # JPMML: a missing argument of and/or makes the result missing (no three-valued logic here).
 _register("and", 2, None, _rt_boolean, _and)
 _register("or", 2, None, _rt_boolean, _or)
 _register("not", 1, 1, _rt_boolean, _not)
 _register("isIn", 2, None, _rt_boolean, _is_in, propagate_missing=False)
 _register("isNotIn", 2, None, _rt_boolean, _is_not_in, propagate_missing=False)
-_register("if", 2, 3, _rt_if, _if, propagate_missing=False)
 
 # Strings.
-_register("uppercase", 1, 1, _rt_string, _p(_string_fn, "upper"))
-_register("lowercase", 1, 1, _rt_string, _p(_string_fn, "lower"))
-_register("trimBlanks", 1, 1, _rt_string, _p(_string_fn, "trim"))
+_register("uppercase", 1, 1, _rt_string, partial(_string_fn, "upper"))
+_register("lowercase", 1, 1, _rt_string, partial(_string_fn, "lower"))
+_register("trimBlanks", 1, 1, _rt_string, partial(_string_fn, "trim"))
 _register("stringLength", 1, 1, _rt_integer, _string_length)
 _register("substring", 3, 3, _rt_string, _substring)
 _register("concat", 2, None, _rt_string, _concat, propagate_missing=False)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from pmserve.pmml.fields.types import Array, DataType, format_scalar, is_missing
+from pmserve.pmml.fields.types import Array, DataType, format_scalar
 
 Impl = Callable[[Sequence[Array], Sequence[DataType]], Array]
 ResultType = Callable[[Sequence[DataType]], DataType]
@@ -32,7 +33,7 @@ def _number_kind(t: DataType) -> DataType:
     return DataType.INTEGER
 
 
-def _common(types: Sequence[DataType]) -> DataType:
+def _rt_common(types: Sequence[DataType]) -> DataType:
     """JPMML's common number type: double beats float beats integer."""
     kinds = {_number_kind(t) for t in types}
     if DataType.DOUBLE in kinds:
@@ -42,40 +43,20 @@ def _common(types: Sequence[DataType]) -> DataType:
     return DataType.INTEGER
 
 
-def _rt_common(types: Sequence[DataType]) -> DataType:
-    return _common(types)
-
-
 def _rt_real(types: Sequence[DataType]) -> DataType:
     """Common type, but integers give double (``/``, ``avg``, ``median``, ``pow``)."""
-    common = _common(types)
+    common = _rt_common(types)
     return DataType.DOUBLE if common is DataType.INTEGER else common
 
 
-def _rt_double(types: Sequence[DataType]) -> DataType:
-    return DataType.DOUBLE
+def _fixed(dtype: DataType, types: Sequence[DataType]) -> DataType:
+    return dtype
 
 
-def _rt_integer(types: Sequence[DataType]) -> DataType:
-    return DataType.INTEGER
-
-
-def _rt_boolean(types: Sequence[DataType]) -> DataType:
-    return DataType.BOOLEAN
-
-
-def _rt_string(types: Sequence[DataType]) -> DataType:
-    return DataType.STRING
-
-
-def _rt_if(types: Sequence[DataType]) -> DataType:
-    """The type of the branches of ``if``: shared, or a common number, or else the THEN type."""
-    branches = list(types[1:])
-    if all(t is branches[0] for t in branches):
-        return branches[0]
-    if all(t.is_number for t in branches):
-        return _common(branches)
-    return branches[0]
+_rt_double: ResultType = partial(_fixed, DataType.DOUBLE)
+_rt_integer: ResultType = partial(_fixed, DataType.INTEGER)
+_rt_boolean: ResultType = partial(_fixed, DataType.BOOLEAN)
+_rt_string: ResultType = partial(_fixed, DataType.STRING)
 
 
 # -- argument conversion --------------------------------------------------------------------------
@@ -165,9 +146,3 @@ def _smap(fn: Callable[[str], str | None], col: Array) -> Array:
 
 def _bool_array(x: Bools) -> Array:
     return x.astype(np.float64)
-
-
-def _missing_mask(col: Array) -> Bools:
-    return is_missing(col)
-
-

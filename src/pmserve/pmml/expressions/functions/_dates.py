@@ -184,5 +184,3 @@ def _format_datetime(args: Sequence[Array], types: Sequence[DataType]) -> Array:
     each = zip(seconds.tolist(), patterns, strict=True)
     out[:] = _objects((_format_datetime_one(s, p) for s, p in each), len(out))
     return out
-
-

@@ -100,5 +100,3 @@ def _format_number(args: Sequence[Array], types: Sequence[DataType]) -> Array:
         if parts is not None:
             out[rows] = _objects(_printf_rows(parts, values[rows].tolist(), t), len(rows))
     return out
-
-

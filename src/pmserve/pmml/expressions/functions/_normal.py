@@ -172,5 +172,3 @@ def _normal(kind: str, args: Sequence[Array], types: Sequence[DataType]) -> Arra
 
 def _erf(args: Sequence[Array], types: Sequence[DataType]) -> Array:
     return erf(_num(args[0], types[0]))
-
-

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from pmserve.pmml.expressions.functions._args import Bools, _bool_array, _missing_mask, _num, _rt_if, _str
-from pmserve.pmml.fields.types import Array, DataType
+from pmserve.pmml.expressions.functions._args import Bools, _bool_array, _num, _str
+from pmserve.pmml.fields.types import Array, DataType, is_missing
 
 # -- arithmetic -----------------------------------------------------------------------------------
 
@@ -83,17 +83,17 @@ def _aggregate(kind: str, args: Sequence[Array], types: Sequence[DataType]) -> A
 
 
 def _is_missing(args: Sequence[Array], types: Sequence[DataType]) -> Array:
-    return _bool_array(_missing_mask(args[0]))
+    return _bool_array(is_missing(args[0]))
 
 
 def _is_not_missing(args: Sequence[Array], types: Sequence[DataType]) -> Array:
-    return _bool_array(~_missing_mask(args[0]))
+    return _bool_array(~is_missing(args[0]))
 
 
 def _filled(col: Array) -> Array:
     """A string column with missing entries as "" (their rows are overwritten by the caller)."""
     out = col.copy()
-    out[_missing_mask(col)] = ""
+    out[is_missing(col)] = ""
     return out
 
 
@@ -129,11 +129,11 @@ def _is_in_mask(args: Sequence[Array], types: Sequence[DataType]) -> Bools:
     # JPMML: a missing value is "in" the list exactly when the list holds a missing value.
     as_text = types[0].is_string
     x = args[0] if as_text else _num(args[0], types[0])
-    x_missing = _missing_mask(args[0])
+    x_missing = is_missing(args[0])
     hit = np.zeros(len(x), dtype=bool)
     any_missing = np.zeros(len(x), dtype=bool)
     for a, t in zip(args[1:], types[1:], strict=True):
-        value_missing = _missing_mask(a)
+        value_missing = is_missing(a)
         any_missing |= value_missing
         values = _str(a, t) if as_text else _num(a, t)
         with np.errstate(invalid="ignore"):
@@ -148,23 +148,3 @@ def _is_in(args: Sequence[Array], types: Sequence[DataType]) -> Array:
 
 def _is_not_in(args: Sequence[Array], types: Sequence[DataType]) -> Array:
     return _bool_array(~_is_in_mask(args, types))
-
-
-def _if(args: Sequence[Array], types: Sequence[DataType]) -> Array:
-    # PMML: a missing condition gives a missing result; without an ELSE part, false gives missing.
-    result_type = _rt_if(types)
-    condition = _num(args[0], types[0])
-    take_then = ~np.isnan(condition) & (condition != 0.0)
-    take_else = condition == 0.0
-    if result_type.is_string:
-        out = np.full(len(condition), None, dtype=object)
-        branches = [_str(a, t) for a, t in zip(args[1:], types[1:], strict=True)]
-    else:
-        out = np.full(len(condition), np.nan)
-        branches = [_num(a, t) for a, t in zip(args[1:], types[1:], strict=True)]
-    out[take_then] = branches[0][take_then]
-    if len(branches) > 1:
-        out[take_else] = branches[1][take_else]
-    return out
-
-

@@ -71,6 +71,7 @@ def _concat(args: Sequence[Array], types: Sequence[DataType]) -> Array:
     return out
 
 
+@functools.lru_cache(maxsize=256)
 def _java_regex(pattern: str) -> re.Pattern[str] | None:
     """Compile a Java regular expression (None when it does not compile or has no Python form)."""
     try:
@@ -119,20 +120,13 @@ def _replace(args: Sequence[Array], types: Sequence[DataType]) -> Array:
     return out
 
 
-@functools.lru_cache(maxsize=256)
-def _cached_regex(pattern: str) -> re.Pattern[str] | None:
-    return _java_regex(pattern)
-
-
 def _matches(args: Sequence[Array], types: Sequence[DataType]) -> Array:
     # PMML: the string matches when any substring matches the pattern (Java's find()).
     col, patterns = _str(args[0], types[0]), _str(args[1], types[1])
     out = np.full(len(col), np.nan)
     for pattern, rows in _by_value(patterns).items():
-        compiled = None if pattern is None else _cached_regex(pattern)
+        compiled = None if pattern is None else _java_regex(pattern)
         if compiled is not None:
             search = compiled.search
             out[rows] = [s is not None and search(s) is not None for s in col[rows]]
     return out
-
-

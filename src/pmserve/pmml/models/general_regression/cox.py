@@ -49,11 +49,10 @@ def _baseline(el: Element, env: ModelEnv) -> _Baseline | None:
         hazards.append(h)
     if max_time is None:
         return None
-    # Stable sort, then keep the first cell of equal times (JPMML picks the first maximum).
-    order = np.argsort(np.asarray(times), kind="stable")
-    sorted_times = np.asarray(times)[order]
-    uniq, first = np.unique(sorted_times, return_index=True)
-    return _Baseline(uniq, np.asarray(hazards)[order][first], max_time)
+    # The first cell of equal times counts (JPMML picks the first maximum): np.unique gives the
+    # index of each value's first occurrence.
+    uniq, first = np.unique(np.asarray(times), return_index=True)
+    return _Baseline(uniq, np.asarray(hazards)[first], max_time)
 
 
 def _strata(tables: Element, strata_expr: Expr | None, env: ModelEnv) -> list[tuple[Any, _Baseline]] | None:

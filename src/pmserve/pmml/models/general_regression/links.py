@@ -22,7 +22,7 @@ Link = Callable[[Array], Array]
 # -- link functions (PMML 4.4 GeneralRegression "linkFunction": the inverse is applied) -----------
 
 
-def _inverse_link(name: str, dist: float | None, power: float | None) -> Link:
+def _inverse_link(name: str, dist: float, power: float) -> Link:
     """The inverse of link ``name``, mapping the linear predictor to the mean."""
     if name == "identity":
         return lambda x: x
@@ -31,18 +31,15 @@ def _inverse_link(name: str, dist: float | None, power: float | None) -> Link:
     if name == "logc":
         return lambda x: 1.0 - np.exp(x)
     if name == "negbin":
-        d = 0.0 if dist is None else dist
-        return lambda x: 1.0 / (d * (np.exp(-x) - 1.0))
+        return lambda x: 1.0 / (dist * (np.exp(-x) - 1.0))
     if name == "oddspower":
-        p = 0.0 if power is None else power
-        if p == 0.0:
+        if power == 0.0:
             return INVERSE_LINKS["logit"]
-        return lambda x: 1.0 / (1.0 + np.power(1.0 + p * x, -1.0 / p))
+        return lambda x: 1.0 / (1.0 + np.power(1.0 + power * x, -1.0 / power))
     if name == "power":
-        p = 0.0 if power is None else power
-        if p == 0.0:
+        if power == 0.0:
             return np.exp
-        return lambda x: np.power(x, 1.0 / p)
+        return lambda x: np.power(x, 1.0 / power)
     return INVERSE_LINKS[name]
 
 
@@ -102,13 +99,11 @@ class Adjust:
 
 
 def parse_adjust(el: Element, env: ModelEnv) -> Adjust | None:
-    ok = True
     offset_expr = read_variable(el, "offsetVariable", env)
     trials_expr = read_variable(el, "trialsVariable", env)
-    if el.get("offsetVariable") is not None and offset_expr is None:
-        ok = False
-    if el.get("trialsVariable") is not None and trials_expr is None:
-        ok = False
+    # A variable named but not readable has been reported.
+    ok = (offset_expr is not None or el.get("offsetVariable") is None) and \
+        (trials_expr is not None or el.get("trialsVariable") is None)
     offset_value = attribute.number(el, "offsetValue", env.problems)
     trials_value = attribute.number(el, "trialsValue", env.problems)
     if trials_value is not None and not trials_value.is_integer():
@@ -128,4 +123,5 @@ def parse_link(el: Element, env: ModelEnv) -> Link | None:
     power = attribute.number(el, "linkParameter", env.problems, required=name in ("oddspower", "power"))
     if (name == "negbin" and dist is None) or (name in ("oddspower", "power") and power is None):
         return None
-    return _inverse_link(name, dist, power)
+    # Both are given where the link reads them (checked above).
+    return _inverse_link(name, 0.0 if dist is None else dist, 0.0 if power is None else power)

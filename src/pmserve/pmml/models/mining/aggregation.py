@@ -9,9 +9,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from pmserve.pmml.compiler import (
-    Predictor,
-)
+from pmserve.pmml.compiler import Predictor
 from pmserve.pmml.fields.frame import Frame
 from pmserve.pmml.fields.types import Array, DataType, empty, is_missing
 from pmserve.pmml.models.mining.segments import (

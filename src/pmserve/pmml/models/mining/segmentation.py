@@ -100,11 +100,8 @@ def compile_mining(el: Element, env: ModelEnv) -> CompiledModel | None:
 def _combined(el: Element, segments: list[Segment], combination: Combination, env: ModelEnv) -> CompiledModel | None:
     """The model combining its segments' predictions by its multipleModelMethod."""
     categories = _categories(segments, combination, env)
-    combination = Combination(
-        combination.method, combination.treatment, combination.threshold, combination.function_name,
-        combination.dtype, categories, _winner_order(categories, env), combination.single_precision,
-        _wanted_segment_ids(el),
-    )
+    combination = dataclasses.replace(combination, categories=categories,
+                                      winner_order=_winner_order(categories, env), wanted_ids=_wanted_segment_ids(el))
     method = combination.method
     if method == SELECT_ALL:
         return compile_select_all(el, segments, combination, env)
@@ -145,10 +142,9 @@ def _fold_rescale_constant(el: Element) -> float:
     if t.get("rescaleFactor", "1") not in ("1", "1.0") or t.get("castInteger") is not None:
         return 0.0
     try:
-        constant = float(t.get("rescaleConstant", "0"))
+        return float(t.get("rescaleConstant", "0"))
     except ValueError:
         return 0.0  # reported where Targets is compiled
-    return constant
 
 
 def _combination(el: Element, seg_el: Element, env: ModelEnv) -> Combination | None:

@@ -9,10 +9,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from pmserve.pmml.compiler import (
-    NESTED_RESULTS,
-    ModelPlan,
-)
+from pmserve.pmml.compiler import NESTED_RESULTS, ModelPlan
 from pmserve.pmml.expressions.casting import format_number
 from pmserve.pmml.expressions.predicates import PredicateFn
 from pmserve.pmml.fields.frame import Frame
@@ -89,7 +86,7 @@ def _holds(segment: Segment, frame: Frame) -> Rows | None:
 
 
 def evaluate(segment: Segment, frame: Frame, rows: Rows | None) -> Run:
-    pred, outputs, _ = segment.plan.evaluate(frame, rows)
+    pred, outputs = segment.plan.evaluate(frame, rows)
     return Run(segment, rows, pred, outputs)
 
 

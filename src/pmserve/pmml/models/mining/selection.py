@@ -6,10 +6,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from pmserve.pmml.compiler import (
-    NESTED_RESULTS,
-    Predictor,
-)
+from pmserve.pmml.compiler import NESTED_RESULTS, Predictor
 from pmserve.pmml.fields.frame import Frame
 from pmserve.pmml.fields.types import is_missing
 from pmserve.pmml.models.mining.segments import (
