@@ -102,6 +102,10 @@ class WriterThread(Generic[T]):
         self._raise()
         self._q.put(item)
 
+    def behind(self) -> bool:
+        """Whether items wait for the writer (it is the slower side right now)."""
+        return not self._q.empty()
+
     def finish(self) -> None:
         """Wait until everything put is written; raise what writing raised."""
         self._q.put(_END)
@@ -138,8 +142,18 @@ class ThreadedSink:
         self._put(functools.partial(self.sink.write, batch))
 
     def write_echoed(self, lines: pa.StringArray, results: list[pa.Array]) -> None:
-        """The sink's ``write_echoed`` (a text file's, see _text), in the writer's thread."""
-        self._put(functools.partial(self.sink.write_echoed, lines, results))
+        """The sink's ``write_echoed`` (a text file's, see _text), in the writer's thread.
+
+        Formatting the rows' text is the larger part of it: when the writer is behind (a model
+        that scores faster than its export is written, e.g. a regression), the calling thread
+        formats the chunk and the writer only writes it; otherwise (a forest, whose scoring is the
+        slower side) the writer formats as well.
+        """
+        if self._writer is not None and self._writer.behind():
+            text = self.sink.echo(lines, results)
+            self._put(functools.partial(self.sink.write_echo, lines, results, text))
+        else:
+            self._put(functools.partial(self.sink.write_echoed, lines, results))
 
     def _put(self, write: Callable[[], None]) -> None:
         if self._writer is None:

@@ -117,9 +117,17 @@ class FileSink:
 
     def write_echoed(self, lines: pa.StringArray, results: list[pa.Array]) -> None:
         """Rows of an input in this export's dialect: their text as read, then their results."""
-        dialect = _text.DIALECTS[self.ref.format]
-        text = _text.echo(lines, results, dialect)
-        if text is None:  # a result needs quoting: the chunk is written as every other
+        self.write_echo(lines, results, self.echo(lines, results))
+
+    def echo(self, lines: pa.StringArray, results: list[pa.Array]) -> pa.Buffer | None:
+        """The text :meth:`write_echo` writes (any thread may make it), or None where a result
+        needs quoting."""
+        return _text.echo(lines, results, _text.DIALECTS[self.ref.format])
+
+    def write_echo(self, lines: pa.StringArray, results: list[pa.Array], text: pa.Buffer | None) -> None:
+        """Write the rows' :meth:`echo`; with None, the chunk is written as every other."""
+        if text is None:
+            dialect = _text.DIALECTS[self.ref.format]
             passthrough = _text.parse_lines(lines, dialect, self.schema.names[:len(self.schema) - len(results)])
             self.write(pa.RecordBatch.from_arrays([*passthrough.columns, *results], schema=self.schema))
             return
