@@ -29,13 +29,13 @@ from pmserve.pmml.trees.flat import (
     NO_TRUE_CHILD_STRATEGIES,
     OP_MASKS,
     SPLIT_CHARACTERISTICS,
+    BoolArray,
     Builder,
     FlatTree,
+    IntArray,
     finish,
 )
 
-IntArray = npt.NDArray[np.intp]
-BoolArray = npt.NDArray[np.bool_]
 _OP_NAMES = ("lessThan", "lessOrEqual", "greaterThan", "greaterOrEqual", "equal", "notEqual")
 _OP_CODE_MASKS = np.array([OP_MASKS[o] for o in _OP_NAMES], dtype=np.int64)
 _OP_COMPLEMENT = np.array([_OP_NAMES.index(COMPLEMENT[o]) for o in _OP_NAMES], dtype=np.intp)

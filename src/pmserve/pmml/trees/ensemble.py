@@ -25,8 +25,9 @@ from pmserve.pmml.fields.types import Array, DataType, empty
 from pmserve.pmml.kernels import trees as kt
 from pmserve.pmml.models.mining.segments import Combination, Segment
 from pmserve.pmml.results.prediction import Prediction
+from pmserve.pmml.trees.flat import BoolArray, IntArray
 from pmserve.pmml.trees.model import TreePredictor
-from pmserve.pmml.trees.walk import BoolArray, IntArray, Walker, join
+from pmserve.pmml.trees.walk import Walker, join
 
 Predictor = Callable[[Frame], Prediction]
 

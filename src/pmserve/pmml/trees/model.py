@@ -41,9 +41,9 @@ from pmserve.pmml.fields.types import Array, DataType, parse_number, parse_scala
 from pmserve.pmml.kernels import trees as kt
 from pmserve.pmml.results.prediction import Prediction
 from pmserve.pmml.trees.bulk import TableNodes, bulk_flat, node_table, table_nodes
-from pmserve.pmml.trees.flat import FlatTree
+from pmserve.pmml.trees.flat import FlatTree, IntArray
 from pmserve.pmml.trees.nodes import ParsedNode, build_flat, parse_nodes
-from pmserve.pmml.trees.walk import IntArray, Walker, join
+from pmserve.pmml.trees.walk import Walker, join
 
 __all__ = ["TreePredictor", "compile_tree"]
 

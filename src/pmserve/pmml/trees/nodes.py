@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from pmserve.pmml.compiler import ModelEnv
 from pmserve.pmml.document.element import Element
@@ -36,15 +35,14 @@ from pmserve.pmml.trees.flat import (
     NO_TRUE_CHILD_STRATEGIES,
     OP_MASKS,
     SPLIT_CHARACTERISTICS,
+    BoolArray,
     Builder,
     Exotic,
     FlatTree,
+    IntArray,
     PredicateFn,
     finish,
 )
-
-IntArray = npt.NDArray[np.intp]
-BoolArray = npt.NDArray[np.bool_]
 
 
 @dataclass(slots=True)

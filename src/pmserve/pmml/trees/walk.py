@@ -29,10 +29,8 @@ from pmserve.errors import EvaluationError
 from pmserve.pmml.fields.frame import Frame
 from pmserve.pmml.fields.types import Array
 from pmserve.pmml.kernels import trees as kt
-from pmserve.pmml.trees.flat import Column, FlatTree, read_columns
+from pmserve.pmml.trees.flat import BoolArray, Column, FlatTree, IntArray, read_columns
 
-IntArray = npt.NDArray[np.intp]
-BoolArray = npt.NDArray[np.bool_]
 Int64Array = npt.NDArray[np.int64]
 
 #: The final node of a record without a prediction.
