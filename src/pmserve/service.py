@@ -5,8 +5,9 @@ It raises only :mod:`pmserve.errors`; each adapter renders them its own way.
 
 Compiled models are cached in memory per (tenant, context id), and so are the access keys seen.
 Both are trusted while the store's generation (see :meth:`pmserve.store.Store.generation`) stays
-the same: SQLite reads it from its file's header, PostgreSQL from a watcher thread that a trigger
-notifies (a change made elsewhere is seen within PMSERVE_STORE_STALE_S).  Otherwise a lookup asks
+the same: SQLite asks ``PRAGMA data_version`` at most once per PMSERVE_STORE_STALE_S, PostgreSQL
+hears it from a watcher thread that a trigger notifies (either way a change made elsewhere is seen
+within PMSERVE_STORE_STALE_S; this process's own at once).  Otherwise a lookup asks
 the store for the current version number - one indexed read - so several worker processes or
 replicas sharing a store notice a refresh made through any of them.  A new model replaces the
 cached one by a single dict assignment; a request that already holds the old model finishes on it.
