@@ -135,6 +135,8 @@ def compile_rule_set(el: Element, env: ModelEnv) -> CompiledModel | None:
 
 @dataclass(frozen=True)
 class _Scorer:
+    """The compiled rule set: fires its rules on a frame and picks each record's category by the criterion."""
+
     rules: tuple[_Rule, ...]
     categories: tuple[Any, ...]
     dtype: DataType

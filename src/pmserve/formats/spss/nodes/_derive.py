@@ -56,8 +56,9 @@ class _Flag:
 
 @dataclass(frozen=True)
 class _Set:
-    conditions: tuple[CompiledExpression, ...]
-    values_: tuple[Any, ...]
+    """A set derive: each record takes the value of the first condition it meets, else the default."""
+
+    cases: tuple[tuple[CompiledExpression, Any], ...]  # (condition, value) in the table's order
     default: Any
     storage: str
 
@@ -66,7 +67,7 @@ class _Set:
         out = (np.full(table.n_rows, self.default, dtype=object) if string
                else np.full(table.n_rows, np.nan if self.default is None else float(self.default)))
         decided = np.zeros(table.n_rows, dtype=bool)
-        for condition, value in zip(self.conditions, self.values_, strict=True):
+        for condition, value in self.cases:
             true, _ = condition.truth(table)
             take = true & ~decided
             out[take] = value if string else float(value)
@@ -157,11 +158,12 @@ def _rule(
         default_text = prop_text(node, "deriveSetDefaultValue", "")
         storage, typed = _literal_storage([*values, default_text] if default_text.strip() else values)
         default = typed[-1] if default_text.strip() else None
-        conds = tuple(
-            node_expression(node, t, fields, context, condition=True, current_field=current) for t in texts
+        cases = tuple(
+            (node_expression(node, t, fields, context, condition=True, current_field=current), value)
+            for t, value in zip(texts, typed[: len(values)], strict=True)
         )
         categories = tuple(dict.fromkeys(typed))
-        return _Set(conds, typed[: len(values)], default, storage), SpssField("", storage, "set", values=categories)
+        return _Set(cases, default, storage), SpssField("", storage, "set", values=categories)
     raise UnsupportedMarkupError(
         f"{node.describe()}: pmserve does not run {kind} derives (their value carries from record to "
         f"record and Modeler does not document which condition wins on a record where both hold)",

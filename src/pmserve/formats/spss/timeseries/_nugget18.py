@@ -50,13 +50,6 @@ _DAYS_PER = {"DAY": 1, "WEEK": 7}
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 
 
-@dataclass(frozen=True)
-class _Initial:
-    level: float
-    trend: float
-    seasons: tuple[float, ...]
-
-
 @dataclass(eq=False)
 class ApplyTimeSeries18(AddsFields):
     """A compiled Modeler 18 Time Series nugget."""
@@ -117,6 +110,15 @@ class ApplyTimeSeries18(AddsFields):
                 f"the records must come one per interval ({step} {'month' if self.months else 'day'}(s)) in time "
                 f"order; the date does not follow the one before it: Modeler would aggregate or "
                 f"fill in, which pmserve does not", field=self.date_field, row=row)
+
+
+@dataclass(frozen=True)
+class _Initial:
+    """The initial states (``initLevel``, ``initTrend``, ``initSeason``) the recursion starts from."""
+
+    level: float
+    trend: float
+    seasons: tuple[float, ...]
 
 
 def compile_extension_apply(node: Node, inputs: Sequence[tuple[SpssField, ...]],
