@@ -38,9 +38,13 @@ OP_MASKS = {
     "lessThan": kt.LT, "lessOrEqual": kt.LT | kt.EQ, "greaterThan": kt.GT, "greaterOrEqual": kt.GT | kt.EQ,
     "equal": kt.EQ, "notEqual": kt.LT | kt.GT, "isMissing": kt.MISS, "isNotMissing": kt.LT | kt.EQ | kt.GT,
 }
-COMPLEMENT = {"lessThan": "greaterOrEqual", "greaterOrEqual": "lessThan", "lessOrEqual": "greaterThan",
-              "greaterThan": "lessOrEqual", "equal": "notEqual", "notEqual": "equal",
-              "isMissing": "isNotMissing", "isNotMissing": "isMissing"}
+#: The operators of the tests by code (SimplePredicate's, then SimpleSetPredicate's), and the code
+#: of each one's complement: a test that is a previous sibling's complement is implied by it.
+OPERATORS = ("lessThan", "lessOrEqual", "greaterThan", "greaterOrEqual", "equal", "notEqual", "isMissing",
+             "isNotMissing", "isIn", "isNotIn")
+_COMPLEMENT = np.array([OPERATORS.index(c) for c in ("greaterOrEqual", "greaterThan", "lessOrEqual", "lessThan",
+                                                     "notEqual", "equal", "isNotMissing", "isMissing", "isNotIn",
+                                                     "isIn")], dtype=np.intp)
 
 PredicateFn = Callable[[Frame], Array]
 
@@ -185,6 +189,30 @@ def read_columns(frame: Frame, columns: Sequence[Column]) -> Array:
             x[j] = np.fromiter((np.nan if v is None or v != v else vocab.get(v, -1) for v in values.tolist()),
                                dtype=np.float64, count=frame.n)
     return x
+
+
+def implied_children(parent: IntArray, kids: IntArray, op_mask: npt.NDArray[np.int64], op: IntArray,
+                     column: IntArray, value: Array) -> BoolArray:
+    """The children entered without a test once the previous sibling is false (``kids``: each
+    parent's children in order): a True predicate, or the complement of the sibling's test - the
+    complementary operator (``op``, -1 for none) on the same column and ``value``."""
+    implied = np.zeros(len(parent), dtype=bool)
+    if len(kids) > 1:
+        prev, cur = kids[:-1], kids[1:]
+        complement = ((op[prev] >= 0) & (op[cur] >= 0) & (_COMPLEMENT[np.maximum(op[prev], 0)] == op[cur])
+                      & (column[prev] == column[cur]) & (value[prev] == value[cur]))
+        implied[cur] = (parent[prev] == parent[cur]) & ((op_mask[cur] == kt.ALWAYS) | complement)
+    return implied
+
+
+def number_or_nan(text: str | None) -> float:
+    """A Node's score or recordCount as a number; NaN where absent or not a number (a category)."""
+    if text is None:
+        return np.nan
+    try:
+        return float(text)
+    except ValueError:
+        return np.nan
 
 
 def finish(child_count: IntArray, children: IntArray, column: IntArray, op_mask: npt.NDArray[np.int64],

@@ -37,6 +37,7 @@ import numpy.typing as npt
 
 from pmserve.errors import EvaluationError, excerpt
 from pmserve.pmml.compiler import CompiledModel, ModelEnv, Predictor, register
+from pmserve.pmml.document.attributes import number
 from pmserve.pmml.document.element import Element
 from pmserve.pmml.document.node_table import K_SCORE, NodeTable
 from pmserve.pmml.document.problems import Problems
@@ -46,7 +47,7 @@ from pmserve.pmml.fields.types import Array, DataType, parse_number, parse_scala
 from pmserve.pmml.kernels import trees as kt
 from pmserve.pmml.results.prediction import Prediction
 from pmserve.pmml.trees.bulk import TableNodes, bulk_flat, node_table, table_nodes
-from pmserve.pmml.trees.flat import BoolArray, FlatTree, IntArray
+from pmserve.pmml.trees.flat import BoolArray, FlatTree, IntArray, number_or_nan
 from pmserve.pmml.trees.nodes import ParsedNode, build_flat, parse_nodes
 from pmserve.pmml.trees.walk import Walker, join
 
@@ -74,10 +75,7 @@ def compile_tree(el: Element, env: ModelEnv) -> CompiledModel | None:
     nodes = parse_nodes(el, problems)
     if nodes is None:
         return None
-    penalty = _penalty(el)
-    if penalty is None:
-        problems.invalid("missingValuePenalty must be a number between 0 and 1, got "
-                         f"{el.get('missingValuePenalty')!r}", el)
+    penalty = _penalty(el, problems)
     flat = build_flat(el, nodes, env)
     fn = env.function_name
     if fn == "regression":
@@ -98,7 +96,7 @@ def compile_tree(el: Element, env: ModelEnv) -> CompiledModel | None:
     if flat is None or classes is None or penalty is None:
         return None
     if not flat.single_node:
-        counts = np.array([_float(nd.el.get("recordCount")) for nd in nodes])
+        counts = np.array([number_or_nan(nd.el.get("recordCount")) for nd in nodes])
         return CompiledModel(_BlendedTree(flat, classes, target.dtype, counts, _ids(flat), join([flat])),
                              classes.categories)
     return CompiledModel(_classification(flat, classes, target.dtype, penalty), classes.categories)
@@ -138,7 +136,7 @@ def _compile_bulk(el: Element, env: ModelEnv) -> CompiledModel | None:
 
 
 def _compile_table(el: Element, table: NodeTable, env: ModelEnv) -> CompiledModel | None:
-    penalty = _penalty(el)
+    penalty = _penalty(el, Problems())  # (the element-by-element path reports it)
     if el.get("missingValueStrategy", "none") not in ("none", "nullPrediction", "lastPrediction") or penalty is None:
         return None
     nodes = table_nodes(table)
@@ -160,13 +158,8 @@ def _compile_table(el: Element, table: NodeTable, env: ModelEnv) -> CompiledMode
     return CompiledModel(_classification(flat, classes, target.dtype, penalty), classes.categories)
 
 
-def _penalty(el: Element) -> float | None:
-    """missingValuePenalty; None unless it is a number between 0 and 1."""
-    try:
-        value = float(el.get("missingValuePenalty", "1.0"))
-    except ValueError:
-        return None
-    return value if 0.0 <= value <= 1.0 else None
+def _penalty(el: Element, problems: Problems) -> float | None:
+    return number(el, "missingValuePenalty", problems, 1.0, minimum=0.0, maximum=1.0)
 
 
 def _is_number(text: str) -> bool:
@@ -175,15 +168,6 @@ def _is_number(text: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _float(text: str | None) -> float:
-    if text is None:
-        return np.nan
-    try:
-        return float(text)
-    except ValueError:
-        return np.nan
 
 
 def _classes(nodes: list[ParsedNode], dtype: DataType, declared: tuple[Any, ...],
