@@ -236,7 +236,6 @@ def finish(child_count: IntArray, children: IntArray, column: IntArray, op_mask:
                     lines)
 
 
-
 class Builder:
     """Turns predicates into tests; collects the input columns and value sets they need."""
 
@@ -245,12 +244,9 @@ class Builder:
         self.columns: list[Column] = []
         self.index: dict[tuple[str, bool], int] = {}
         self.sets: list[tuple[int, frozenset[int]]] = []  # (column, member codes)
-        self.infos: dict[str, FieldInfo | None] = {}
 
     def info(self, name: str) -> FieldInfo | None:
-        if name not in self.infos:
-            self.infos[name] = self.env.compiler.field_info(name)
-        return self.infos[name]
+        return self.env.compiler.field_info(name)
 
     def column(self, name: str, coded: bool, el: Element) -> int | None:
         key = (name, coded)
@@ -270,7 +266,6 @@ class Builder:
         if vocab is None:  # pragma: no cover - only coded columns get here
             raise TypeError("not a coded column")
         return vocab.setdefault(value, len(vocab))
-
 
     def set_table(self) -> BoolArray:
         """The value sets as rows of member flags, column ``code + 1`` (column 0: a missing value)."""

@@ -35,15 +35,15 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from pmserve.errors import EvaluationError, excerpt
+from pmserve.errors import EvaluationError
 from pmserve.pmml.compiler import CompiledModel, ModelEnv, Predictor, register
-from pmserve.pmml.document.attributes import number
+from pmserve.pmml.document.attributes import number, parsed
 from pmserve.pmml.document.element import Element
 from pmserve.pmml.document.node_table import K_SCORE, NodeTable
 from pmserve.pmml.document.problems import Problems
 from pmserve.pmml.fields.frame import Frame
 from pmserve.pmml.fields.schema import FieldInfo
-from pmserve.pmml.fields.types import Array, DataType, parse_number, parse_scalar
+from pmserve.pmml.fields.types import Array, DataType, parse_scalar
 from pmserve.pmml.kernels import trees as kt
 from pmserve.pmml.results.prediction import Prediction
 from pmserve.pmml.trees.bulk import TableNodes, bulk_flat, node_table, table_nodes
@@ -205,54 +205,29 @@ _SD_NUMBERS = ("recordCount", "probability", "confidence")
 
 def _read_elements(nodes: list[ParsedNode], dtype: DataType, declared: tuple[Any, ...],
                    problems: Problems) -> _Distributions | None:
-    ok = True
     order = {c: j for j, c in enumerate(dict.fromkeys(declared))}  # a category declared twice: its first place
 
-    def category(text: str, el: Element, what: str) -> int:
-        nonlocal ok
-        try:
-            value = parse_scalar(dtype, text)
-        except ValueError as exc:
-            problems.invalid(f"{what}: {exc}", el)
-            ok = False
-            return -1
+    def category(el: Element, attr: str, required: bool) -> int | None:
+        """The category of a score or value, new ones added to ``order``: -1 where absent, None
+        where unreadable (reported)."""
+        value = parsed(el, attr, lambda text: parse_scalar(dtype, text), problems, required=required)
+        if value is None:
+            return -1 if el.get(attr) is None and not required else None
         return order.setdefault(value, len(order))
 
-    score: list[int] = []
-    node: list[int] = []
-    code: list[int] = []
-    numbers: list[list[float | None]] = []
+    score: list[int | None] = []
+    rows: list[list[float | None]] = []  # per ScoreDistribution: Node, category, then _SD_NUMBERS
     for i, nd in enumerate(nodes):
-        score.append(-1 if nd.score is None else category(nd.score, nd.el, "score"))
+        score.append(category(nd.el, "score", False))
         for sd in nd.distributions:
-            text = sd.get("value")
-            if text is None:
-                problems.invalid("attribute value is required", sd)
-                ok = False
-                continue
-            node.append(i)
-            code.append(category(text, sd, "value"))
-            numbers.append([_sd_number(sd, attr, problems) for attr in _SD_NUMBERS])
-    if not ok or any(None in row for row in numbers):
+            code = category(sd, "value", True)
+            rows.append([i, code, *(number(sd, attr, problems, math.nan, minimum=0.0, finite=True)
+                                    for attr in _SD_NUMBERS)])
+    if None in score or any(None in row for row in rows):
         return None
-    count, probability, confidence = np.array(numbers, dtype=np.float64).reshape(-1, 3).T
-    return _Distributions(tuple(order), np.array(score, dtype=np.intp), np.array(node, dtype=np.intp),
-                          np.array(code, dtype=np.intp), count, probability, confidence)
-
-
-def _sd_number(sd: Element, attr: str, problems: Problems) -> float | None:
-    """A ScoreDistribution's number: NaN where absent, None where invalid (reported)."""
-    raw = sd.get(attr)
-    if raw is None:
-        return math.nan
-    try:
-        x = parse_number(raw)
-        if not (math.isfinite(x) and x >= 0.0):
-            raise ValueError(f"expected a finite number >= 0, got {excerpt(raw)}")
-    except ValueError as exc:
-        problems.invalid(f"attribute {attr}: {exc}", sd)
-        return None
-    return x
+    table = np.array(rows, dtype=np.float64).reshape(-1, 5)
+    return _Distributions(tuple(order), np.array(score, dtype=np.intp), table[:, 0].astype(np.intp),
+                          table[:, 1].astype(np.intp), *table[:, 2:].T)
 
 
 def _read_table(nodes: TableNodes, dtype: DataType, declared: tuple[Any, ...]) -> _Distributions | None:
@@ -448,6 +423,12 @@ class _BlendedTree:
     def weighted(self) -> bool:
         return self.flat.missing_strategy == "weightedConfidence"
 
+    @property
+    def node_confidences(self) -> Array:
+        """Each node's confidences, its probabilities where the tree has none."""
+        classes = self.classes
+        return classes.confidences if classes.confidences is not None else classes.probabilities
+
     def __call__(self, frame: Frame) -> Prediction:
         classes = self.classes
         nodes, conf, prob = self._walk(frame)
@@ -457,8 +438,7 @@ class _BlendedTree:
         if classes.confidences is not None or not self.weighted:
             confs = np.full(conf.shape, np.nan)
             ended = nodes >= 0
-            table = classes.confidences if classes.confidences is not None else classes.probabilities
-            confs[ended] = table[nodes[ended]]
+            confs[ended] = self.node_confidences[nodes[ended]]
             own = _pick(confs, values, classes.categories, self.dtype)
             own[blended] = confidence[blended]
         return Prediction(frame.n, self.dtype, values, classes.categories, prob, confidence=own,
@@ -484,10 +464,9 @@ class _BlendedTree:
         """What records ending in ``nodes`` contribute: confidences (probabilities where the tree
         has none) or, in aggregateNodes, the record counts of a node that is not a leaf; and
         probabilities."""
-        classes = self.classes
-        by_confidence = classes.confidences if classes.confidences is not None else classes.probabilities
-        conf = np.where(self.flat.is_leaf[nodes, None] | self.weighted, by_confidence[nodes], classes.counts[nodes])
-        return conf, classes.probabilities[nodes]
+        conf = np.where(self.flat.is_leaf[nodes, None] | self.weighted, self.node_confidences[nodes],
+                        self.classes.counts[nodes])
+        return conf, self.classes.probabilities[nodes]
 
     def _descend(self, node: int, rows: IntArray, x: Array, frame: Frame) -> tuple[IntArray, Array, Array]:
         """From an entered node: final node (-1 blended or none), confidence (or count) and probability rows."""

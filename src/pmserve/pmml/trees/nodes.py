@@ -322,10 +322,7 @@ def _split_point(dtype: DataType, text: str) -> bool:
     try:
         parse_scalar(dtype, text)
     except ValueError:
-        try:
-            return bool(np.isfinite(float(text)))
-        except ValueError:
-            return False
+        return bool(np.isfinite(number_or_nan(text)))
     return False
 
 
