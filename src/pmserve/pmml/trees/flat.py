@@ -47,6 +47,9 @@ _COMPLEMENT = np.array([OPERATORS.index(c) for c in ("greaterOrEqual", "greaterT
                                                      "isIn")], dtype=np.intp)
 
 PredicateFn = Callable[[Frame], Array]
+#: An exotic node's predicate, evaluated by its compiled function over the rows that reach it:
+#: one part, or the parts of a top-level surrogate.
+Exotic = tuple[PredicateFn, ...]
 
 
 @dataclass(frozen=True)
@@ -58,11 +61,6 @@ class Column:
     vocabulary: dict[Any, int] | None  # None: the field's own numbers; else value -> code
 
 
-@dataclass(frozen=True)
-class Exotic:
-    """A predicate evaluated by its compiled function over the rows that reach it."""
-
-    parts: tuple[PredicateFn, ...]  # one part, or the parts of a top-level surrogate
 
 
 @dataclass(frozen=True)
@@ -162,9 +160,9 @@ class FlatTree:
         if ex is None:  # pragma: no cover - only flagged nodes get here
             raise TypeError("not an exotic node")
         sub = frame.subset(rows, {})
-        out = ex.parts[0](sub)
+        out = ex[0](sub)
         alternative = np.zeros(len(rows), dtype=bool)
-        for part in ex.parts[1:]:
+        for part in ex[1:]:
             todo = np.flatnonzero(np.isnan(out))
             if not len(todo):
                 break

@@ -87,7 +87,8 @@ def compile_tree(el: Element, env: ModelEnv) -> CompiledModel | None:
     if target is None:
         problems.invalid("a classification TreeModel needs a target field in its MiningSchema", el)
         return None
-    classes = _classes(nodes, target.dtype, target.valid, problems)
+    aggregate = el.get("missingValueStrategy") == "aggregateNodes"
+    classes = _classes(nodes, target.dtype, target.valid, problems, aggregate)
     if el.get("missingValueStrategy") == "weightedConfidence":
         unweighed = next((nd for nd in nodes if nd.parent >= 0 and nd.el.get("recordCount") is None), None)
         if unweighed is not None:
@@ -154,7 +155,7 @@ def _compile_table(el: Element, table: NodeTable, env: ModelEnv) -> CompiledMode
     flat = bulk_flat(el, nodes, env)
     if flat is None:
         return None
-    classes = _class_tables(dists, target.dtype)
+    classes = _class_tables(dists, target.dtype, False)
     return CompiledModel(_classification(flat, classes, target.dtype, penalty), classes.categories)
 
 
@@ -170,8 +171,8 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _classes(nodes: list[ParsedNode], dtype: DataType, declared: tuple[Any, ...],
-             problems: Problems) -> _Classes | None:
+def _classes(nodes: list[ParsedNode], dtype: DataType, declared: tuple[Any, ...], problems: Problems,
+             aggregate: bool) -> _Classes | None:
     """The class tables of a tree read element by element; every problem is reported."""
     dists = _read_elements(nodes, dtype, declared, problems)
     if dists is None:
@@ -180,7 +181,7 @@ def _classes(nodes: list[ParsedNode], dtype: DataType, declared: tuple[Any, ...]
     unreadable = _share_problems(dists)
     for i, message in unreadable:
         problems.invalid(message, elements[i])
-    return None if unreadable else _class_tables(dists, dtype)
+    return None if unreadable else _class_tables(dists, dtype, aggregate)
 
 
 @dataclass(frozen=True)
@@ -309,7 +310,7 @@ def _share_problems(dists: _Distributions) -> list[tuple[int, str]]:
     return out
 
 
-def _class_tables(dists: _Distributions, dtype: DataType) -> _Classes:
+def _class_tables(dists: _Distributions, dtype: DataType, aggregate: bool) -> _Classes:
     """A Node's probabilities are its ScoreDistributions' shares (probabilities, else record
     counts) divided by their sum; a Node without any gives probability 1 to its score."""
     m, k = len(dists.score), len(dists.categories)
@@ -324,7 +325,8 @@ def _class_tables(dists: _Distributions, dtype: DataType) -> _Classes:
     plain = np.flatnonzero(~listed & (dists.score >= 0))
     probs[plain] = 0.0
     probs[plain, dists.score[plain]] = 1.0
-    counts = _last_per_cell(np.zeros((m + 1, k)), dists, dists.count)
+    # Record counts serve aggregateNodes only: other trees keep no table of them.
+    counts = _last_per_cell(np.zeros((m + 1, k)), dists, dists.count) if aggregate else np.broadcast_to(0.0, (m + 1, k))
     confs = None
     if not np.isnan(dists.confidence).all():
         confs = np.full((m + 1, k), np.nan)

@@ -284,10 +284,9 @@ def _default_children(nodes: list[ParsedNode], problems: Problems) -> IntArray:
 
 def _exotic(pred: Element, env: ModelEnv) -> Exotic | None:
     if pred.tag == "CompoundPredicate" and pred.get("booleanOperator") == "surrogate":
-        parts = _parts(pred, env)
-        return None if parts is None else Exotic(parts)
+        return _parts(pred, env)
     fn = _predicate_fn(pred, env)
-    return None if fn is None else Exotic((fn,))
+    return None if fn is None else (fn,)
 
 
 def _parts(pred: Element, env: ModelEnv) -> tuple[PredicateFn, ...] | None:
