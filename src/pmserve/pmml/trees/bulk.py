@@ -25,20 +25,22 @@ from pmserve.pmml.document.node_table import (
 from pmserve.pmml.fields.types import Array, DataType, to_float32
 from pmserve.pmml.kernels import trees as kt
 from pmserve.pmml.trees.flat import (
-    COMPLEMENT,
     NO_TRUE_CHILD_STRATEGIES,
     OP_MASKS,
+    OPERATORS,
     SPLIT_CHARACTERISTICS,
     BoolArray,
     Builder,
     FlatTree,
     IntArray,
     finish,
+    implied_children,
+    number_or_nan,
 )
 
-_OP_NAMES = ("lessThan", "lessOrEqual", "greaterThan", "greaterOrEqual", "equal", "notEqual")
+#: The operators of a bulk-read split (the first of ``OPERATORS``), and their operator bits.
+_OP_NAMES = OPERATORS[:6]
 _OP_CODE_MASKS = np.array([OP_MASKS[o] for o in _OP_NAMES], dtype=np.int64)
-_OP_COMPLEMENT = np.array([_OP_NAMES.index(COMPLEMENT[o]) for o in _OP_NAMES], dtype=np.intp)
 #: Entity ids "1", "2", ... shared by every tree without Node/@id (one string object each).
 _DEFAULT_IDS: list[str] = []
 
@@ -124,7 +126,8 @@ def bulk_flat(model: Element, nodes: TableNodes, env: ModelEnv) -> FlatTree | No
     if split == "binarySplit" and ((counts != 0) & (counts != 2)).any():
         return None
     has_score = nodes.present(nodes.rows, "score")
-    flags = {kt.F_IMPLIED: tests.implied(nodes, kids, pkind), kt.F_UNKNOWN: tests.op_code >= 0, kt.F_SCORE: has_score}
+    implied = implied_children(nodes.parent, kids, tests.op_mask, tests.op_code, tests.column, tests.value_text)
+    flags = {kt.F_IMPLIED: implied, kt.F_UNKNOWN: tests.op_code >= 0, kt.F_SCORE: has_score}
     return finish(counts, kids, tests.column, tests.op_mask, tests.threshold, -1, -1, flags, (None,) * m,
                   tuple(b.columns), b.set_table(), mvs, ntc, _ids(nodes), _scores(nodes, has_score),
                   nodes.table.lines[nodes.rows])
@@ -150,7 +153,7 @@ class _Splits:
 
     column: IntArray
     op_mask: npt.NDArray[np.int64]
-    op_code: IntArray  # index in _OP_NAMES, -1: True or False
+    op_code: IntArray  # index in OPERATORS, -1: True or False
     threshold: Array
     value_text: npt.NDArray[np.bytes_]  # to recognise a sibling's complement
 
@@ -189,18 +192,6 @@ class _Splits:
         value_text[simple] = texts
         return dataclasses.replace(splits, value_text=value_text)
 
-    def implied(self, nodes: TableNodes, kids: IntArray, pkind: npt.NDArray[np.int8]) -> BoolArray:
-        """Entered without a test: True, or the complement of the previous sibling (``nodes._implied``)."""
-        implied = np.zeros(nodes.n, dtype=bool)
-        if len(kids) > 1:
-            prev, cur = kids[:-1], kids[1:]
-            op = self.op_code
-            sibling = nodes.parent[prev] == nodes.parent[cur]
-            complement = ((op[prev] >= 0) & (op[cur] >= 0) & (_OP_COMPLEMENT[np.maximum(op[prev], 0)] == op[cur])
-                          & (self.column[prev] == self.column[cur]) & (self.value_text[prev] == self.value_text[cur]))
-            implied[cur] = sibling & ((pkind[cur] == K_TRUE) | complement)
-        return implied
-
 
 def _numeric_columns(fields: npt.NDArray[np.bytes_], b: Builder, model: Element) -> tuple[IntArray, BoolArray] | None:
     """The input column of each field name, and whether it is a float field; None unless every
@@ -230,7 +221,7 @@ def _scores(nodes: TableNodes, has_score: BoolArray) -> Array:
         except (ValueError, UnicodeDecodeError):
             # Categories of a classification tree: parse each distinct score once.
             distinct, inv = np.unique(score_text, return_inverse=True)
-            scores[has_score] = np.array([_number(bytes(x)) for x in distinct])[inv]
+            scores[has_score] = np.array([number_or_nan(bytes(x).decode("utf-8", "replace")) for x in distinct])[inv]
     return scores
 
 
@@ -243,10 +234,3 @@ def _ids(nodes: TableNodes) -> tuple[str, ...]:
                            strict=True):
             ids[i] = text.decode("utf-8")
     return tuple(ids)
-
-
-def _number(text: bytes) -> float:
-    try:
-        return float(text.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError):
-        return np.nan

@@ -142,6 +142,13 @@ class FusedTrees:
 
 Convert = Callable[[Any, DataType, DataType], Any]
 
+#: What the forest adds up for each (functionName, multipleModelMethod) it can combine.
+_FUSED_KINDS = {("regression", "sum"): "values", ("regression", "weightedSum"): "values",
+                ("regression", "average"): "values", ("regression", "weightedAverage"): "values",
+                ("classification", "average"): "probabilities",
+                ("classification", "weightedAverage"): "probabilities",
+                ("classification", "majorityVote"): "votes", ("classification", "weightedMajorityVote"): "votes"}
+
 
 def fuse(segments: Sequence[Segment], combination: Combination, general: Predictor, start: float,
          convert: Convert) -> Predictor | None:
@@ -151,16 +158,8 @@ def fuse(segments: Sequence[Segment], combination: Combination, general: Predict
     category as one of the model's.
     """
     method = combination.method
-    fn = combination.function_name
-    if fn == "regression" and method in ("sum", "weightedSum", "average", "weightedAverage"):
-        kind = "values"
-    elif fn == "classification" and method in ("average", "weightedAverage"):
-        kind = "probabilities"
-    elif fn == "classification" and method in ("majorityVote", "weightedMajorityVote"):
-        kind = "votes"
-    else:
-        return None
-    if combination.wanted_ids or not segments:
+    kind = _FUSED_KINDS.get((combination.function_name, method))
+    if kind is None or combination.wanted_ids or not segments:
         return None
     trees: list[TreePredictor] = []
     for seg in segments:
@@ -187,8 +186,7 @@ def fuse(segments: Sequence[Segment], combination: Combination, general: Predict
     order = [index[c] for c in combination.winner_order if c in index]
     order += [j for j in range(len(categories)) if j not in order]
     labels = np.empty(len(categories), dtype=object if combination.dtype.is_string else np.float64)
-    for j, c in enumerate(categories):
-        labels[j] = c
+    labels[:] = list(categories)
     return FusedTrees(
         walker, kind, got, method, weights if weighted else None, weight_sum,
         combination.single_precision, start, combination.dtype, categories, labels,

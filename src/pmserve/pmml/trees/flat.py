@@ -38,11 +38,18 @@ OP_MASKS = {
     "lessThan": kt.LT, "lessOrEqual": kt.LT | kt.EQ, "greaterThan": kt.GT, "greaterOrEqual": kt.GT | kt.EQ,
     "equal": kt.EQ, "notEqual": kt.LT | kt.GT, "isMissing": kt.MISS, "isNotMissing": kt.LT | kt.EQ | kt.GT,
 }
-COMPLEMENT = {"lessThan": "greaterOrEqual", "greaterOrEqual": "lessThan", "lessOrEqual": "greaterThan",
-              "greaterThan": "lessOrEqual", "equal": "notEqual", "notEqual": "equal",
-              "isMissing": "isNotMissing", "isNotMissing": "isMissing"}
+#: The operators of the tests by code (SimplePredicate's, then SimpleSetPredicate's), and the code
+#: of each one's complement: a test that is a previous sibling's complement is implied by it.
+OPERATORS = ("lessThan", "lessOrEqual", "greaterThan", "greaterOrEqual", "equal", "notEqual", "isMissing",
+             "isNotMissing", "isIn", "isNotIn")
+_COMPLEMENT = np.array([OPERATORS.index(c) for c in ("greaterOrEqual", "greaterThan", "lessOrEqual", "lessThan",
+                                                     "notEqual", "equal", "isNotMissing", "isMissing", "isNotIn",
+                                                     "isIn")], dtype=np.intp)
 
 PredicateFn = Callable[[Frame], Array]
+#: An exotic node's predicate, evaluated by its compiled function over the rows that reach it:
+#: one part, or the parts of a top-level surrogate.
+Exotic = tuple[PredicateFn, ...]
 
 
 @dataclass(frozen=True)
@@ -54,11 +61,6 @@ class Column:
     vocabulary: dict[Any, int] | None  # None: the field's own numbers; else value -> code
 
 
-@dataclass(frozen=True)
-class Exotic:
-    """A predicate evaluated by its compiled function over the rows that reach it."""
-
-    parts: tuple[PredicateFn, ...]  # one part, or the parts of a top-level surrogate
 
 
 @dataclass(frozen=True)
@@ -158,9 +160,9 @@ class FlatTree:
         if ex is None:  # pragma: no cover - only flagged nodes get here
             raise TypeError("not an exotic node")
         sub = frame.subset(rows, {})
-        out = ex.parts[0](sub)
+        out = ex[0](sub)
         alternative = np.zeros(len(rows), dtype=bool)
-        for part in ex.parts[1:]:
+        for part in ex[1:]:
             todo = np.flatnonzero(np.isnan(out))
             if not len(todo):
                 break
@@ -187,6 +189,30 @@ def read_columns(frame: Frame, columns: Sequence[Column]) -> Array:
     return x
 
 
+def implied_children(parent: IntArray, kids: IntArray, op_mask: npt.NDArray[np.int64], op: IntArray,
+                     column: IntArray, value: Array) -> BoolArray:
+    """The children entered without a test once the previous sibling is false (``kids``: each
+    parent's children in order): a True predicate, or the complement of the sibling's test - the
+    complementary operator (``op``, -1 for none) on the same column and ``value``."""
+    implied = np.zeros(len(parent), dtype=bool)
+    if len(kids) > 1:
+        prev, cur = kids[:-1], kids[1:]
+        complement = ((op[prev] >= 0) & (op[cur] >= 0) & (_COMPLEMENT[np.maximum(op[prev], 0)] == op[cur])
+                      & (column[prev] == column[cur]) & (value[prev] == value[cur]))
+        implied[cur] = (parent[prev] == parent[cur]) & ((op_mask[cur] == kt.ALWAYS) | complement)
+    return implied
+
+
+def number_or_nan(text: str | None) -> float:
+    """A Node's score or recordCount as a number; NaN where absent or not a number (a category)."""
+    if text is None:
+        return np.nan
+    try:
+        return float(text)
+    except ValueError:
+        return np.nan
+
+
 def finish(child_count: IntArray, children: IntArray, column: IntArray, op_mask: npt.NDArray[np.int64],
            threshold: Array, set_row: IntArray | int, default_child: IntArray | int, flags: dict[int, BoolArray],
            exotic: tuple[Exotic | None, ...], columns: tuple[Column, ...], set_table: BoolArray, mvs: str,
@@ -208,7 +234,6 @@ def finish(child_count: IntArray, children: IntArray, column: IntArray, op_mask:
                     lines)
 
 
-
 class Builder:
     """Turns predicates into tests; collects the input columns and value sets they need."""
 
@@ -217,12 +242,9 @@ class Builder:
         self.columns: list[Column] = []
         self.index: dict[tuple[str, bool], int] = {}
         self.sets: list[tuple[int, frozenset[int]]] = []  # (column, member codes)
-        self.infos: dict[str, FieldInfo | None] = {}
 
     def info(self, name: str) -> FieldInfo | None:
-        if name not in self.infos:
-            self.infos[name] = self.env.compiler.field_info(name)
-        return self.infos[name]
+        return self.env.compiler.field_info(name)
 
     def column(self, name: str, coded: bool, el: Element) -> int | None:
         key = (name, coded)
@@ -242,7 +264,6 @@ class Builder:
         if vocab is None:  # pragma: no cover - only coded columns get here
             raise TypeError("not a coded column")
         return vocab.setdefault(value, len(vocab))
-
 
     def set_table(self) -> BoolArray:
         """The value sets as rows of member flags, column ``code + 1`` (column 0: a missing value)."""

@@ -13,8 +13,6 @@ evaluated by the walker over the records that reach them.
 
 from __future__ import annotations
 
-import contextlib
-import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from pmserve.pmml.compiler import ModelEnv
+from pmserve.pmml.document.attributes import choice
 from pmserve.pmml.document.element import Element
 from pmserve.pmml.document.problems import Problems
 from pmserve.pmml.expressions.predicates import PREDICATE_TAGS, combine, compile_predicate, compound_parts, parse_array
@@ -30,18 +29,19 @@ from pmserve.pmml.fields.types import Array, DataType, parse_scalar, to_float32
 from pmserve.pmml.kernels import trees as kt
 from pmserve.pmml.trees.bulk import bulk_flat, node_table, table_nodes
 from pmserve.pmml.trees.flat import (
-    COMPLEMENT,
     MISSING_STRATEGIES,
     NO_TRUE_CHILD_STRATEGIES,
     OP_MASKS,
+    OPERATORS,
     SPLIT_CHARACTERISTICS,
-    BoolArray,
     Builder,
     Exotic,
     FlatTree,
     IntArray,
     PredicateFn,
     finish,
+    implied_children,
+    number_or_nan,
 )
 
 
@@ -64,14 +64,11 @@ def parse_nodes(model: Element, problems: Problems) -> list[ParsedNode] | None:
         problems.invalid("a TreeModel needs a root Node", model)
         return None
     out: list[ParsedNode] = []
-    # (element, parent index, slot in the parent's child list); an explicit stack keeps deep trees
-    # (XGBoost, LightGBM) clear of Python's recursion limit.
+    # (element, parent index); an explicit stack keeps deep trees (XGBoost, LightGBM) clear of
+    # Python's recursion limit.
     stack: list[tuple[Element, int]] = [(root, -1)]
-    kids: list[list[int]] = []
-    pending: list[tuple[Element, Element | None, int, list[Element]]] = []
     while stack:
         el, parent = stack.pop()
-        index = len(pending)
         pred: Element | None = None
         sds: list[Element] = []
         child_els: list[Element] = []
@@ -89,15 +86,11 @@ def parse_nodes(model: Element, problems: Problems) -> list[ParsedNode] | None:
         if pred is None:
             problems.invalid("a Node needs a predicate (SimplePredicate, SimpleSetPredicate, "
                              "CompoundPredicate, True or False)", el)
-        pending.append((el, pred, parent, sds))
-        kids.append([])
         if parent >= 0:
-            kids[parent].append(index)
-        stack.extend((c, index) for c in reversed(child_els))
-    for (el, pred, parent, sds), ch in zip(pending, kids, strict=True):
-        out.append(ParsedNode(el, pred, tuple(ch), parent, el.get("score"), tuple(sds)))
+            out[parent].children += (len(out),)
+        stack.extend((c, len(out)) for c in reversed(child_els))
+        out.append(ParsedNode(el, pred, (), parent, el.get("score"), tuple(sds)))
     return out
-
 
 
 def compile_flat(model: Element, env: ModelEnv) -> FlatTree | None:
@@ -128,34 +121,27 @@ def build_flat(model: Element, nodes: list[ParsedNode], env: ModelEnv) -> FlatTr
                              nd.el)
         if nd.predicate is not None:
             tests.add(i, nd.predicate)
-    tests.parse_thresholds(nodes)
     default_child = _default_children(nodes, problems)
     if len(problems.items) > before:
         return None
-    flags = {kt.F_IMPLIED: _implied_children(nodes, tests.signature), kt.F_UNKNOWN: tests.unknown,
-             kt.F_SCORE: np.array([nd.score is not None for nd in nodes], dtype=bool),
+    kids = np.array([c for nd in nodes for c in nd.children], dtype=np.intp)
+    parents = np.array([nd.parent for nd in nodes], dtype=np.intp)
+    flags = {kt.F_IMPLIED: implied_children(parents, kids, tests.op_mask, tests.op, tests.column, tests.value),
+             kt.F_UNKNOWN: tests.unknown, kt.F_SCORE: np.array([nd.score is not None for nd in nodes], dtype=bool),
              kt.F_EXOTIC: np.array([e is not None for e in tests.exotic], dtype=bool)}
     ids = tuple(nid if (nid := nd.el.attrs.get("id")) is not None else str(i + 1) for i, nd in enumerate(nodes))
     lines = np.array([nd.el.line for nd in nodes], dtype=np.int32)
-    return finish(np.array([len(nd.children) for nd in nodes], dtype=np.intp),
-                  np.array([c for nd in nodes for c in nd.children], dtype=np.intp), tests.column, tests.op_mask,
+    return finish(np.array([len(nd.children) for nd in nodes], dtype=np.intp), kids, tests.column, tests.op_mask,
                   tests.threshold, tests.set_row, default_child, flags, tuple(tests.exotic), tuple(tests.b.columns),
-                  tests.b.set_table(), mvs, ntc, ids, _scores(nodes), lines)
+                  tests.b.set_table(), mvs, ntc, ids, np.array([number_or_nan(nd.score) for nd in nodes]), lines)
 
 
 def _strategies(model: Element, problems: Problems) -> tuple[str, str, str]:
-    """missingValueStrategy, noTrueChildStrategy and splitCharacteristic, each checked."""
-    mvs = model.get("missingValueStrategy", "none")
-    if mvs not in MISSING_STRATEGIES:
-        problems.invalid(f"missingValueStrategy must be one of {', '.join(MISSING_STRATEGIES)}, got {mvs!r}", model)
-    ntc = model.get("noTrueChildStrategy", "returnNullPrediction")
-    if ntc not in NO_TRUE_CHILD_STRATEGIES:
-        problems.invalid(f"noTrueChildStrategy must be one of {', '.join(NO_TRUE_CHILD_STRATEGIES)}, got {ntc!r}",
-                         model)
-    split = model.get("splitCharacteristic", "multiSplit")
-    if split not in SPLIT_CHARACTERISTICS:
-        problems.invalid(f"splitCharacteristic must be binarySplit or multiSplit, got {split!r}", model)
-    return mvs, ntc, split
+    """missingValueStrategy, noTrueChildStrategy and splitCharacteristic (the default where one is
+    not valid: the problem is reported)."""
+    return (choice(model, "missingValueStrategy", MISSING_STRATEGIES, problems) or "none",
+            choice(model, "noTrueChildStrategy", NO_TRUE_CHILD_STRATEGIES, problems) or "returnNullPrediction",
+            choice(model, "splitCharacteristic", SPLIT_CHARACTERISTICS, problems) or "multiSplit")
 
 
 class _Tests:
@@ -170,22 +156,20 @@ class _Tests:
         self.set_row = np.full(m, -1, dtype=np.intp)
         self.unknown = np.zeros(m, dtype=bool)  # a missing value makes the test unknown
         self.exotic: list[Exotic | None] = [None] * m
-        # A test's identity (field, operator, value text) to recognise a sibling's complement.
-        self.signature: list[tuple[Any, ...] | None] = [None] * m
-        # Thresholds of comparisons on double/float fields, parsed together at the end.
-        self.numeric: list[tuple[int, str, bool]] = []  # (node, text, float32)
+        # A test's operator (in OPERATORS, -1: none) and value (value text or set, numbered) to
+        # recognise a sibling's complement.
+        self.op = np.full(m, -1, dtype=np.intp)
+        self.value = np.full(m, -1, dtype=np.intp)
+        self.values: dict[str | frozenset[Any] | None, int] = {}
 
     def add(self, i: int, pred: Element) -> None:
         if pred.tag == "True":
             self.op_mask[i] = kt.ALWAYS
-            self.signature[i] = ("True",)
-        elif pred.tag == "False":
-            self.signature[i] = ("False",)
         elif pred.tag == "SimplePredicate":
             self._simple(i, pred)
         elif pred.tag == "SimpleSetPredicate":
             self._set(i, pred)
-        else:
+        elif pred.tag != "False":
             self.exotic[i] = _exotic(pred, self.b.env)
 
     def _simple(self, i: int, pred: Element) -> None:
@@ -200,8 +184,8 @@ class _Tests:
         elif info.dtype in (DataType.DOUBLE, DataType.FLOAT) and text is not None and op in _ORDERING:
             j = self.b.column(name, False, pred)
             if j is not None:
-                self._test(i, j, OP_MASKS[op], True, ("S", name, op, text))
-                self.numeric.append((i, text, info.dtype is DataType.FLOAT))
+                self._test(i, j, OP_MASKS[op], True, op, text)
+                self.threshold[i] = self._threshold(pred, text, info.dtype is DataType.FLOAT)
         elif info.dtype.is_string and op not in ("equal", "notEqual", "isMissing", "isNotMissing"):
             if self._value(pred, info.dtype, op) is not _UNREADABLE:
                 self.exotic[i] = _exotic(pred, self.b.env)
@@ -210,12 +194,22 @@ class _Tests:
             j = None if value is _UNREADABLE else self.b.column(name, info.dtype.is_string, pred)
             if j is None:
                 return
-            self._test(i, j, OP_MASKS[op], op in _ORDERING, ("S", name, op, text))
+            self._test(i, j, OP_MASKS[op], op in _ORDERING, op, text)
             if info.dtype.is_string and value is not None:
                 # String equality is membership of a one-value set.
                 self._member(i, j, frozenset({self.b.code(j, value)}), op == "equal")
             else:
                 self.threshold[i] = np.nan if value is None else value
+
+    def _threshold(self, pred: Element, text: str, f32: bool) -> float:
+        """A comparison's threshold on a double or float field (PMML float: rounded to float32, as
+        the values it is compared with are)."""
+        try:
+            x = float(text)
+        except ValueError:
+            self.problems.invalid(f"value of field {pred.get('field')!r}: expected a number, got {text!r}", pred)
+            return np.nan
+        return float(to_float32(np.array(x))) if f32 else x
 
     def _value(self, pred: Element, dtype: DataType, op: str) -> Any:
         """The typed value of a SimplePredicate (None: isMissing / isNotMissing; _UNREADABLE)."""
@@ -249,14 +243,16 @@ class _Tests:
             j = self.b.column(name, True, pred)
             if values is None or j is None:
                 return
-            self._test(i, j, 0, True, ("A", name, bop, frozenset(values)))
+            self._test(i, j, 0, True, bop, frozenset(values))
             self._member(i, j, frozenset(self.b.code(j, v) for v in values), bop == "isIn")
 
-    def _test(self, i: int, column: int, mask: int, unknown: bool, signature: tuple[Any, ...]) -> None:
+    def _test(self, i: int, column: int, mask: int, unknown: bool, op: str,
+              value: str | frozenset[Any] | None) -> None:
         self.column[i] = column
         self.op_mask[i] = mask
         self.unknown[i] = unknown
-        self.signature[i] = signature
+        self.op[i] = OPERATORS.index(op)
+        self.value[i] = self.values.setdefault(value, len(self.values))
 
     def _member(self, i: int, column: int, members: frozenset[int], inside: bool) -> None:
         """A set test: membership is the equal bit, so "in" is EQ and "not in" LT."""
@@ -264,50 +260,11 @@ class _Tests:
         self.b.sets.append((column, members))
         self.op_mask[i] = kt.EQ if inside else kt.LT
 
-    def parse_thresholds(self, nodes: list[ParsedNode]) -> None:
-        """The numeric thresholds, parsed in one step (one by one only to report a bad one)."""
-        if not self.numeric:
-            return
-        at, texts, f32 = (np.asarray(v) for v in zip(*self.numeric, strict=True))
-        try:
-            parsed = texts.astype(np.str_).astype(np.float64)
-        except ValueError:
-            parsed = np.full(len(at), np.nan)
-            for k, (where, text, _) in enumerate(self.numeric):
-                try:
-                    parsed[k] = float(text)
-                except ValueError:
-                    bad = nodes[where].predicate
-                    field = bad.get("field") if bad is not None else None
-                    self.problems.invalid(f"value of field {field!r}: expected a number, got {text!r}", bad)
-        if f32.any():
-            # PMML float: compare float32-rounded values with float32-rounded thresholds.
-            parsed[f32] = to_float32(parsed[f32])
-        self.threshold[at.astype(np.intp)] = parsed
-
 
 #: Operators whose test is unknown for a missing value (isMissing / isNotMissing answer it).
 _ORDERING = frozenset(OP_MASKS) - {"isMissing", "isNotMissing"}
 #: A predicate value that could not be read (the problem is reported).
 _UNREADABLE = object()
-
-
-def _scores(nodes: list[ParsedNode]) -> Array:
-    scores = np.full(len(nodes), np.nan)
-    for i, nd in enumerate(nodes):
-        if nd.score is not None:
-            with contextlib.suppress(ValueError):  # a category of a classification tree
-                scores[i] = float(nd.score)
-    return scores
-
-
-def _implied_children(nodes: list[ParsedNode], signature: list[tuple[Any, ...] | None]) -> BoolArray:
-    """Entering a child without a test: True, or the complement of the previous sibling."""
-    implied = np.zeros(len(nodes), dtype=bool)
-    for nd in nodes:
-        for a, c in itertools.pairwise(nd.children):
-            implied[c] = _implied(signature[a], signature[c])
-    return implied
 
 
 def _default_children(nodes: list[ParsedNode], problems: Problems) -> IntArray:
@@ -325,23 +282,11 @@ def _default_children(nodes: list[ParsedNode], problems: Problems) -> IntArray:
     return default_child
 
 
-def _implied(prev: tuple[Any, ...] | None, sig: tuple[Any, ...] | None) -> bool:
-    """Whether a test is true whenever the previous sibling's test is known to be false."""
-    if prev is None or sig is None:
-        return False
-    if sig == ("True",):
-        return True
-    if sig[0] != prev[0] or sig[0] not in ("S", "A") or sig[1] != prev[1] or sig[3] != prev[3]:
-        return False
-    return bool(COMPLEMENT[prev[2]] == sig[2]) if sig[0] == "S" else bool(sig[2] != prev[2])
-
-
 def _exotic(pred: Element, env: ModelEnv) -> Exotic | None:
     if pred.tag == "CompoundPredicate" and pred.get("booleanOperator") == "surrogate":
-        parts = _parts(pred, env)
-        return None if parts is None else Exotic(parts)
+        return _parts(pred, env)
     fn = _predicate_fn(pred, env)
-    return None if fn is None else Exotic((fn,))
+    return None if fn is None else (fn,)
 
 
 def _parts(pred: Element, env: ModelEnv) -> tuple[PredicateFn, ...] | None:
@@ -376,10 +321,7 @@ def _split_point(dtype: DataType, text: str) -> bool:
     try:
         parse_scalar(dtype, text)
     except ValueError:
-        try:
-            return bool(np.isfinite(float(text)))
-        except ValueError:
-            return False
+        return bool(np.isfinite(number_or_nan(text)))
     return False
 
 

@@ -41,7 +41,7 @@ _NO_READS = np.zeros((1, 1), dtype=np.bool_)
 
 @dataclass(frozen=True)
 class Walker:
-    """Trees joined for the kernel: node ``i`` of tree ``t`` is row ``offsets[t] + i``."""
+    """Trees joined for the kernel: node ``i`` of tree ``t`` is row ``trees[t, 0] + i``."""
 
     flats: tuple[FlatTree, ...]
     nd: npt.NDArray[np.int32]
@@ -53,7 +53,6 @@ class Walker:
     #: true goes to the child (its first child's test, or the record ends in it), false to the
     #: next sibling's test, or an implied sibling, or after the last child the parent.
     tests: Array
-    offsets: IntArray
     columns: tuple[Column, ...]
 
     @functools.cached_property
@@ -136,7 +135,6 @@ def join(flats: Sequence[FlatTree]) -> Walker:
     kids: list[npt.NDArray[np.int32]] = []
     set_tables: list[BoolArray] = []
     trees = np.zeros((len(flats), 4), dtype=np.int64)
-    offsets = np.zeros(len(flats), dtype=np.intp)
     nodes = edges = set_rows = 0
     for t, flat in enumerate(flats):
         # A coded column is the tree's own (its codes are); a numeric field is read once for all.
@@ -156,7 +154,6 @@ def join(flats: Sequence[FlatTree]) -> Walker:
         kids.append(flat.children[:used] + nodes if len(flats) > 1 else flat.children)
         set_tables.append(flat.set_table)
         trees[t] = (nodes, flat.strategy_code, flat.return_last, 0)
-        offsets[t] = nodes
         nodes += flat.n_nodes
         edges += used
         set_rows += len(flat.set_table)
@@ -172,8 +169,8 @@ def join(flats: Sequence[FlatTree]) -> Walker:
             row += len(s)
         nd, threshold = np.concatenate(parts), np.concatenate([f.threshold for f in flats])
         children = np.concatenate(kids).astype(np.int32)
-    tests, trees[:, 3] = _tests(nd, threshold, children, offsets, trees[:, 2] != 0)
-    return Walker(tuple(flats), nd, threshold, children, sets, trees, tests, offsets, tuple(columns))
+    tests, trees[:, 3] = _tests(nd, threshold, children, trees[:, 0].astype(np.intp), trees[:, 2] != 0)
+    return Walker(tuple(flats), nd, threshold, children, sets, trees, tests, tuple(columns))
 
 
 def _tests(nd: npt.NDArray[np.int32], threshold: Array, children: npt.NDArray[np.int32],
