@@ -64,10 +64,7 @@ def cast_fn(expr: Expr, dtype: DataType) -> Callable[[Frame], Array]:
             return x
         return to_int
     if dtype.is_string:
-        def to_str(frame: Frame) -> Array:
-            x = fn(frame)
-            return np.array([None if v != v else format_number(v, src) for v in x.tolist()], dtype=object)
-        return to_str
+        return lambda frame: number_texts(fn(frame), src)
 
     def from_str(frame: Frame) -> Array:
         x = fn(frame)
@@ -98,6 +95,11 @@ def format_number(v: float, dtype: DataType) -> str:
     if dtype is DataType.INTEGER:
         return str(int(v))
     return repr(float(v))
+
+
+def number_texts(x: Array, dtype: DataType) -> Array:
+    """A numeric column as a string column, each number printed by :func:`format_number`."""
+    return np.array([None if v != v else format_number(v, dtype) for v in x.tolist()], dtype=object)
 
 
 def validity(info: FieldInfo | None, x: Array) -> npt.NDArray[np.bool_]:

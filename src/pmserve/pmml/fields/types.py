@@ -87,6 +87,11 @@ class DataType(enum.Enum):
             ) from None
 
 
+def optype_of(dtype: DataType) -> str:
+    """The optype of a value of ``dtype`` where none is written: strings are categorical."""
+    return "categorical" if dtype.is_string else "continuous"
+
+
 def empty(dtype: DataType, n: int) -> Array:
     """A column of ``n`` missing values of ``dtype``."""
     if dtype.is_string:
