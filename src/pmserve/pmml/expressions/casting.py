@@ -108,10 +108,3 @@ def validity(info: FieldInfo | None, x: Array) -> npt.NDArray[np.bool_]:
         return ~is_missing(x)
     _, miss, inval = classify(info, x)
     return ~miss & ~inval
-
-
-def as_strings(expr: Expr) -> Callable[[Frame], Array]:
-    """A TextIndex reads its text and term as strings (JPMML: asString)."""
-    if expr.dtype.is_string:
-        return expr.fn
-    return cast_fn(expr, DataType.STRING)

@@ -14,15 +14,14 @@ from pmserve.pmml.document.problems import Problems
 from pmserve.pmml.expressions.casting import equal_to
 from pmserve.pmml.fields.frame import Expr, Frame
 from pmserve.pmml.fields.schema import in_intervals, parse_dtype, parse_interval
-from pmserve.pmml.fields.types import Array, DataType, empty, is_missing, parse_scalar
+from pmserve.pmml.fields.types import Array, DataType, empty, is_missing, optype_of, parse_scalar
 
 if TYPE_CHECKING:
     from pmserve.pmml.expressions.transformations import ExpressionCompiler
 
 
 def norm_continuous(c: ExpressionCompiler, el: Element) -> Expr | None:
-    name = el.get("field") or ""
-    src = c.ref(name, el)
+    src = c.ref(el.get("field") or "", el)
     if src is None:
         return None
     points = linear_norms(el, c.problems)
@@ -61,8 +60,7 @@ def norm_continuous(c: ExpressionCompiler, el: Element) -> Expr | None:
 
 
 def norm_discrete(c: ExpressionCompiler, el: Element) -> Expr | None:
-    name = el.get("field") or ""
-    src = c.ref(name, el)
+    src = c.ref(el.get("field") or "", el)
     if src is None:
         return None
     value = attribute.parsed(el, "value", partial(parse_scalar, src.dtype), c.problems, default="")
@@ -109,7 +107,7 @@ def discretize(c: ExpressionCompiler, el: Element) -> Expr | None:
             out[miss] = repl
         return out
 
-    return Expr(dtype, "categorical" if dtype.is_string else "continuous", fn)
+    return Expr(dtype, optype_of(dtype), fn)
 
 
 def map_values(c: ExpressionCompiler, el: Element) -> Expr | None:
@@ -158,7 +156,7 @@ def map_values(c: ExpressionCompiler, el: Element) -> Expr | None:
             out[miss] = repl
         return out
 
-    return Expr(dtype, "categorical" if dtype.is_string else "continuous", fn)
+    return Expr(dtype, optype_of(dtype), fn)
 
 
 def linear_norms(el: Element, problems: Problems) -> tuple[Array, Array] | None:
