@@ -167,18 +167,16 @@ def parse_temporal(dtype: DataType, text: str) -> float:
     try:
         if dtype is DataType.DATE:
             return float((_dt.date.fromisoformat(text[:10]) - _EPOCH_DATE).days)
-        if dtype in (DataType.TIME, DataType.TIME_SECONDS):
-            if re.fullmatch(r"-?[0-9]+(\.[0-9]+)?", text):
-                return float(text)
-            t = _dt.time.fromisoformat(text)
-            return t.hour * 3600.0 + t.minute * 60.0 + t.second + t.microsecond / 1e6
         if dtype is DataType.DATE_TIME:
             d = _dt.datetime.fromisoformat(text)
             return (d.replace(tzinfo=None) - _EPOCH_DATETIME).total_seconds()
+        if re.fullmatch(r"-?[0-9]+(\.[0-9]+)?", text):
+            return float(text)  # every other temporal type counts seconds or days
+        if dtype in (DataType.TIME, DataType.TIME_SECONDS):
+            t = _dt.time.fromisoformat(text)
+            return t.hour * 3600.0 + t.minute * 60.0 + t.second + t.microsecond / 1e6
         year = dtype.since_year
         if year is not None:
-            if re.fullmatch(r"-?[0-9]+(\.[0-9]+)?", text):
-                return float(text)
             if dtype.value.startswith("dateDaysSince"):
                 return float((_dt.date.fromisoformat(text[:10]) - _year_start(year).date()).days)
             d = _dt.datetime.fromisoformat(text)
@@ -430,8 +428,7 @@ def coerce_collection(raw: Sequence[Any] | Array, field: str) -> tuple[Array, di
             except ValueError:
                 v = None
             if not isinstance(v, list):
-                bad[i] = (f"field {field!r} expects a collection of items (a list, or a JSON array), "
-                          f"got {excerpt(raw[i])}")
+                bad[i] = _not_a_collection(field, raw[i])
                 out[i] = None
                 continue
         if v is None or (isinstance(v, float) and v != v):
@@ -440,10 +437,13 @@ def coerce_collection(raw: Sequence[Any] | Array, field: str) -> tuple[Array, di
             items, _ = coerce_column(DataType.STRING, list(v), field)
             out[i] = tuple(x for x in items.tolist() if x is not None)
         else:
-            bad[i] = (f"field {field!r} expects a collection of items (a list, or a JSON array), "
-                      f"got {excerpt(v)}")
+            bad[i] = _not_a_collection(field, v)
             out[i] = None
     return out, bad
+
+
+def _not_a_collection(field: str, value: Any) -> str:
+    return f"field {field!r} expects a collection of items (a list, or a JSON array), got {excerpt(value)}"
 
 
 def _bad_message(field: str, dtype: DataType, value: Any) -> str:
