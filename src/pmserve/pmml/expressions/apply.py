@@ -19,7 +19,7 @@ from pmserve.pmml.expressions.functions import BUILTINS
 from pmserve.pmml.expressions.java_regex import UntranslatableRegex, translate
 from pmserve.pmml.fields.frame import Expr, Frame
 from pmserve.pmml.fields.schema import parse_dtype
-from pmserve.pmml.fields.types import Array, DataType, empty, is_missing, optype_of, parse_scalar
+from pmserve.pmml.fields.types import Array, DataType, any_missing, empty, is_missing, optype_of, parse_scalar
 
 if TYPE_CHECKING:
     from pmserve.pmml.expressions.transformations import ExpressionCompiler
@@ -95,9 +95,7 @@ def _builtin(c: ExpressionCompiler, el: Element, name: str, args: list[Expr]) ->
         with np.errstate(all="ignore"):
             out = impl(values, types)
         if propagate and values:
-            miss = np.zeros(frame.n, dtype=bool)
-            for v in values:
-                miss |= is_missing(v)
+            miss = any_missing(values, frame.n)
             if miss.any():
                 out = out.copy() if out.dtype == object else out.astype(np.float64, copy=True)
                 out[miss] = None if out.dtype == object else np.nan
@@ -189,9 +187,7 @@ def _wrap(c: ExpressionCompiler, el: Element, core: Expr, args: list[Expr]) -> E
 
     def run(frame: Frame) -> Array:
         out = fn(frame)
-        arg_miss = np.zeros(frame.n, dtype=bool)
-        for a in args:
-            arg_miss |= is_missing(a.fn(frame))
+        arg_miss = any_missing((a.fn(frame) for a in args), frame.n)
         res_miss = is_missing(out)
         if dv is not None:
             m = res_miss & ~arg_miss

@@ -23,7 +23,7 @@ import functools
 import re
 import sys
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 Ranges = tuple[tuple[int, int], ...]
 
@@ -36,15 +36,19 @@ class InvalidJavaRegex(ValueError):
     """A pattern that is not a Java regular expression at all (Java's PatternSyntaxException)."""
 
 
-def _ranges(chars: str) -> Ranges:
-    points = sorted({ord(c) for c in chars})
+def _merged(ranges: Iterable[tuple[int, int]]) -> Ranges:
+    """Disjoint code point ranges in order, adjacent ones joined."""
     out: list[tuple[int, int]] = []
-    for p in points:
-        if out and out[-1][1] + 1 == p:
-            out[-1] = (out[-1][0], p)
+    for lo, hi in sorted(ranges):
+        if out and out[-1][1] + 1 == lo:
+            out[-1] = (out[-1][0], hi)
         else:
-            out.append((p, p))
+            out.append((lo, hi))
     return tuple(out)
+
+
+def _ranges(chars: str) -> Ranges:
+    return _merged((ord(c), ord(c)) for c in set(chars))
 
 
 def _span(lo: str, hi: str) -> str:
@@ -109,14 +113,8 @@ def _category(name: str) -> Ranges:
     wanted = name.lstrip("!")
     keep = {"Lu", "Ll", "Lt"} if wanted == "LC" else {c for c in _CATEGORIES if c.startswith(wanted)}
     table = _subcategories()
-    ranges = tuple(sorted(r for c in keep for r in table[c]))
-    merged: list[tuple[int, int]] = []
-    for lo, hi in ranges:
-        if merged and merged[-1][1] + 1 == lo:
-            merged[-1] = (merged[-1][0], hi)
-        else:
-            merged.append((lo, hi))
-    return _complement(tuple(merged)) if name.startswith("!") else tuple(merged)
+    merged = _merged(r for c in keep for r in table[c])
+    return _complement(merged) if name.startswith("!") else merged
 
 
 def _complement(ranges: Ranges) -> Ranges:

@@ -14,7 +14,7 @@ from pmserve.pmml.document.problems import Problems
 from pmserve.pmml.expressions.casting import equal_to
 from pmserve.pmml.fields.frame import Expr, Frame
 from pmserve.pmml.fields.schema import in_intervals, parse_dtype, parse_interval
-from pmserve.pmml.fields.types import Array, DataType, empty, is_missing, optype_of, parse_scalar
+from pmserve.pmml.fields.types import Array, DataType, any_missing, empty, is_missing, optype_of, parse_scalar
 
 if TYPE_CHECKING:
     from pmserve.pmml.expressions.transformations import ExpressionCompiler
@@ -139,9 +139,7 @@ def map_values(c: ExpressionCompiler, el: Element) -> Expr | None:
 
     def fn(frame: Frame) -> Array:
         xs = [s.fn(frame) for s in srcs]
-        miss = np.zeros(frame.n, dtype=bool)
-        for x in xs:
-            miss |= is_missing(x)
+        miss = any_missing(xs, frame.n)
         out = empty(dtype, frame.n)
         keys = zip(*(x.tolist() for x in xs), strict=True)
         for i, k in enumerate(keys):

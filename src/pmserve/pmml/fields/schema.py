@@ -89,38 +89,29 @@ def parse_data_field(el: Element, problems: Problems) -> FieldInfo:
     name = attribute.text(el, "name", problems, required=True, empty=False) or f"<unnamed line {el.line}>"
     dtype = parse_dtype(el, problems)
     optype = parse_optype(el, problems)
-    valid: list[Any] = []
-    invalid: list[Any] = []
-    missing: list[Any] = []
+    by_property: dict[str, list[Any]] = {"valid": [], "invalid": [], "missing": []}
     texts: list[str] = []
     display: dict[Any, str] = {}
     for v in el.findall("Value"):
         text = attribute.text(v, "value", problems, required=True)
-        prop = attribute.choice(v, "property", ("valid", "invalid", "missing"), problems, "valid")
+        prop = attribute.choice(v, "property", tuple(by_property), problems, "valid")
         if text is None or prop is None:
             continue
         try:
             scalar = parse_scalar(dtype, text)
         except ValueError as exc:
-            if prop == "missing" or prop == "invalid":
-                # A missing/invalid marker need not be of the field's type ("?" on a number).
-                scalar = text
-            else:
+            if prop == "valid":
                 problems.invalid(f"Value {text!r} of field {name!r}: {exc}", v)
                 continue
+            scalar = text  # a missing/invalid marker need not be of the field's type ("?" on a number)
+        by_property[prop].append(scalar)
         if prop == "valid":
-            valid.append(scalar)
             texts.append(text)
-            dv = v.get("displayValue")
-            if dv is not None:
-                display[scalar] = dv
-        elif prop == "invalid":
-            invalid.append(scalar)
-        else:
-            missing.append(scalar)
+            if v.get("displayValue") is not None:
+                display[scalar] = v.get("displayValue", "")
+    valid, invalid, missing = (tuple(by_property[prop]) for prop in ("valid", "invalid", "missing"))
     intervals = tuple(parse_interval(i, problems) for i in el.findall("Interval"))
-    return FieldInfo(name, dtype, optype, tuple(valid), tuple(invalid), tuple(missing), intervals,
-                     display, tuple(texts), is_data_field=True)
+    return FieldInfo(name, dtype, optype, valid, invalid, missing, intervals, display, tuple(texts), is_data_field=True)
 
 
 def parse_interval(el: Element, problems: Problems) -> Interval:

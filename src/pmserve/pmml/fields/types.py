@@ -21,7 +21,7 @@ import itertools
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -105,6 +105,14 @@ def is_missing(values: Array) -> npt.NDArray[np.bool_]:
         out: npt.NDArray[np.bool_] = np.asarray(values == None, dtype=bool)  # noqa: E711 - elementwise
         return out
     return np.isnan(values)
+
+
+def any_missing(columns: Iterable[Array], n: int) -> npt.NDArray[np.bool_]:
+    """The rows where any of the columns (of ``n`` rows each) is missing."""
+    out = np.zeros(n, dtype=bool)
+    for column in columns:
+        out |= is_missing(column)
+    return out
 
 
 def to_float32(values: Array) -> Array:

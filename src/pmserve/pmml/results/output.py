@@ -29,14 +29,6 @@ from pmserve.pmml.results.prediction import CHAIN_VALUE, Prediction
 
 Feature = Callable[[Prediction, Frame, dict[str, Array]], Array]
 
-_FEATURES = frozenset({
-    "predictedValue", "predictedDisplayValue", "probability", "confidence", "residual", "standardError",
-    "standardDeviation", "entityId", "clusterId", "affinity", "entityAffinity", "clusterAffinity",
-    "reasonCode", "transformedValue", "decision", "warning", "ruleValue", "antecedent", "consequent",
-    "rule", "ruleId", "support", "lift", "leverage",
-})
-
-
 #: JPMML's extension feature: a MathML report of how another output field's value was computed.
 X_REPORT = "x-report"
 
@@ -398,6 +390,12 @@ _BUILDERS: dict[str, Callable[[_Request], Feature | None]] = {
     "reasonCode": _reason_code,
     "warning": _no_text,
     X_REPORT: _no_text,
+}
+
+#: Every PMML result feature: the standard ones, and those computed elsewhere or by some model types only.
+_FEATURES = (frozenset(_BUILDERS) - {X_REPORT}) | {
+    "transformedValue", "decision", "ruleValue", "antecedent", "consequent", "rule", "ruleId", "support", "lift",
+    "leverage",
 }
 
 
