@@ -45,7 +45,7 @@ def norm_continuous(c: ExpressionCompiler, el: Element) -> Expr | None:
         idx = np.clip(np.searchsorted(orig, x, side="right") - 1, 0, len(orig) - 2)
         x0, x1, y0, y1 = orig[idx], orig[idx + 1], norm[idx], norm[idx + 1]
         with np.errstate(invalid="ignore"):
-            y = y0 + (x - x0) * (y1 - y0) / (x1 - x0)
+            y: Array = y0 + (x - x0) * (y1 - y0) / (x1 - x0)
             if outliers == "asMissingValues":
                 y[(x < orig[0]) | (x > orig[-1])] = np.nan
             elif outliers == "asExtremeValues":
@@ -53,8 +53,7 @@ def norm_continuous(c: ExpressionCompiler, el: Element) -> Expr | None:
                 y[x > orig[-1]] = norm[-1]
         if repl is not None:
             y[np.isnan(x)] = repl
-        out: Array = y
-        return out
+        return y
 
     return Expr(DataType.DOUBLE, "continuous", fn)
 
@@ -143,11 +142,7 @@ def map_values(c: ExpressionCompiler, el: Element) -> Expr | None:
         out = empty(dtype, frame.n)
         keys = zip(*(x.tolist() for x in xs), strict=True)
         for i, k in enumerate(keys):
-            if miss[i]:
-                continue
-            v = lookup.get(k)
-            if v is None:
-                v = default
+            v = None if miss[i] else lookup.get(k, default)  # a parsed value is never None
             if v is not None:
                 out[i] = v
         if repl is not None:

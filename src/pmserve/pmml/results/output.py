@@ -312,15 +312,14 @@ def _categorical_residual(p: Prediction, probabilities: Array, actual: Array, wa
 
     With a value attribute, the category is that value instead of the predicted one.
     """
-    if wanted is not None:
-        hit = np.fromiter((a is not None and a == wanted for a in actual.tolist()), dtype=bool, count=p.n)
-        out = hit.astype(np.float64) - p.probability_of(wanted)
-        out[is_missing(actual)] = np.nan
-        return out
-    hit = np.fromiter((a is not None and a == v for a, v in zip(actual.tolist(), p.value.tolist(), strict=True)),
+    if wanted is None:
+        expected, probability, unknown = p.value.tolist(), _pick_predicted(p, probabilities), is_missing(p.value)
+    else:
+        expected, probability, unknown = [wanted] * p.n, p.probability_of(wanted), np.zeros(p.n, dtype=bool)
+    hit = np.fromiter((a is not None and a == e for a, e in zip(actual.tolist(), expected, strict=True)),
                       dtype=bool, count=p.n)
-    out = hit.astype(np.float64) - _pick_predicted(p, probabilities)
-    out[is_missing(actual) | is_missing(p.value)] = np.nan
+    out = hit.astype(np.float64) - probability
+    out[is_missing(actual) | unknown] = np.nan
     return out
 
 
