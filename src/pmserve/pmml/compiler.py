@@ -278,13 +278,14 @@ def target_function(function_name: str, target: FieldInfo) -> str:
 
 def _synthetic_target(function_name: str) -> FieldInfo | None:
     """A model without a target field still predicts (JPMML: an unnamed target); we name it."""
-    if function_name == "regression":
-        return FieldInfo(SYNTHETIC_TARGET, DataType.DOUBLE, "continuous")
-    if function_name == "classification":
-        return FieldInfo(SYNTHETIC_TARGET, DataType.STRING, "categorical")
-    if function_name == "clustering":
-        return FieldInfo(SYNTHETIC_CLUSTER, DataType.STRING, "categorical")
-    return None
+    return _SYNTHETIC_TARGETS.get(function_name)
+
+
+_SYNTHETIC_TARGETS = {
+    "regression": FieldInfo(SYNTHETIC_TARGET, DataType.DOUBLE, "continuous"),
+    "classification": FieldInfo(SYNTHETIC_TARGET, DataType.STRING, "categorical"),
+    "clustering": FieldInfo(SYNTHETIC_CLUSTER, DataType.STRING, "categorical"),
+}
 
 
 # -- the document ------------------------------------------------------------------------------------

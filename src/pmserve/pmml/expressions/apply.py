@@ -14,12 +14,12 @@ import numpy as np
 
 from pmserve.pmml.document import attributes as attribute
 from pmserve.pmml.document.element import Element
-from pmserve.pmml.expressions.casting import EXPRESSION_TAGS, cast_fn, format_number, validity
+from pmserve.pmml.expressions.casting import EXPRESSION_TAGS, cast_fn, number_texts, validity
 from pmserve.pmml.expressions.functions import BUILTINS
 from pmserve.pmml.expressions.java_regex import UntranslatableRegex, translate
 from pmserve.pmml.fields.frame import Expr, Frame
 from pmserve.pmml.fields.schema import parse_dtype
-from pmserve.pmml.fields.types import Array, DataType, empty, is_missing, parse_scalar
+from pmserve.pmml.fields.types import Array, DataType, any_missing, empty, is_missing, optype_of, parse_scalar
 
 if TYPE_CHECKING:
     from pmserve.pmml.expressions.transformations import ExpressionCompiler
@@ -95,15 +95,13 @@ def _builtin(c: ExpressionCompiler, el: Element, name: str, args: list[Expr]) ->
         with np.errstate(all="ignore"):
             out = impl(values, types)
         if propagate and values:
-            miss = np.zeros(frame.n, dtype=bool)
-            for v in values:
-                miss |= is_missing(v)
+            miss = any_missing(values, frame.n)
             if miss.any():
                 out = out.copy() if out.dtype == object else out.astype(np.float64, copy=True)
                 out[miss] = None if out.dtype == object else np.nan
         return out
 
-    return Expr(rtype, "categorical" if rtype.is_string else "continuous", run)
+    return Expr(rtype, optype_of(rtype), run)
 
 
 def _if(c: ExpressionCompiler, el: Element, args: list[Expr]) -> Expr | None:
@@ -132,13 +130,11 @@ def _if(c: ExpressionCompiler, el: Element, args: list[Expr]) -> Expr | None:
             out[no] = _coerce(other.fn(frame.subset(no, {})), other.dtype, rtype)
         return out
 
-    return Expr(rtype, "categorical" if rtype.is_string else "continuous", run)
+    return Expr(rtype, optype_of(rtype), run)
 
 
 def _coerce(x: Array, src: DataType, dst: DataType) -> Array:
-    if dst.is_string and not src.is_string:
-        return np.array([None if v != v else format_number(v, src) for v in x.tolist()], dtype=object)
-    return x
+    return number_texts(x, src) if dst.is_string and not src.is_string else x
 
 
 def _is_valid(c: ExpressionCompiler, el: Element, name: str, arg_els: list[Element], args: list[Expr]) -> Expr | None:
@@ -191,9 +187,7 @@ def _wrap(c: ExpressionCompiler, el: Element, core: Expr, args: list[Expr]) -> E
 
     def run(frame: Frame) -> Array:
         out = fn(frame)
-        arg_miss = np.zeros(frame.n, dtype=bool)
-        for a in args:
-            arg_miss |= is_missing(a.fn(frame))
+        arg_miss = any_missing((a.fn(frame) for a in args), frame.n)
         res_miss = is_missing(out)
         if dv is not None:
             m = res_miss & ~arg_miss

@@ -64,10 +64,7 @@ def cast_fn(expr: Expr, dtype: DataType) -> Callable[[Frame], Array]:
             return x
         return to_int
     if dtype.is_string:
-        def to_str(frame: Frame) -> Array:
-            x = fn(frame)
-            return np.array([None if v != v else format_number(v, src) for v in x.tolist()], dtype=object)
-        return to_str
+        return lambda frame: number_texts(fn(frame), src)
 
     def from_str(frame: Frame) -> Array:
         x = fn(frame)
@@ -100,16 +97,14 @@ def format_number(v: float, dtype: DataType) -> str:
     return repr(float(v))
 
 
+def number_texts(x: Array, dtype: DataType) -> Array:
+    """A numeric column as a string column, each number printed by :func:`format_number`."""
+    return np.array([None if v != v else format_number(v, dtype) for v in x.tolist()], dtype=object)
+
+
 def validity(info: FieldInfo | None, x: Array) -> npt.NDArray[np.bool_]:
     """isValid: not missing and valid per the field's DataDictionary facts."""
     if info is None or not info.is_data_field:
         return ~is_missing(x)
     _, miss, inval = classify(info, x)
     return ~miss & ~inval
-
-
-def as_strings(expr: Expr) -> Callable[[Frame], Array]:
-    """A TextIndex reads its text and term as strings (JPMML: asString)."""
-    if expr.dtype.is_string:
-        return expr.fn
-    return cast_fn(expr, DataType.STRING)

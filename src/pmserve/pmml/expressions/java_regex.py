@@ -23,7 +23,7 @@ import functools
 import re
 import sys
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 Ranges = tuple[tuple[int, int], ...]
 
@@ -36,15 +36,19 @@ class InvalidJavaRegex(ValueError):
     """A pattern that is not a Java regular expression at all (Java's PatternSyntaxException)."""
 
 
-def _ranges(chars: str) -> Ranges:
-    points = sorted({ord(c) for c in chars})
+def _merged(ranges: Iterable[tuple[int, int]]) -> Ranges:
+    """Disjoint code point ranges in order, adjacent ones joined."""
     out: list[tuple[int, int]] = []
-    for p in points:
-        if out and out[-1][1] + 1 == p:
-            out[-1] = (out[-1][0], p)
+    for lo, hi in sorted(ranges):
+        if out and out[-1][1] + 1 == lo:
+            out[-1] = (out[-1][0], hi)
         else:
-            out.append((p, p))
+            out.append((lo, hi))
     return tuple(out)
+
+
+def _ranges(chars: str) -> Ranges:
+    return _merged((ord(c), ord(c)) for c in set(chars))
 
 
 def _span(lo: str, hi: str) -> str:
@@ -109,14 +113,8 @@ def _category(name: str) -> Ranges:
     wanted = name.lstrip("!")
     keep = {"Lu", "Ll", "Lt"} if wanted == "LC" else {c for c in _CATEGORIES if c.startswith(wanted)}
     table = _subcategories()
-    ranges = tuple(sorted(r for c in keep for r in table[c]))
-    merged: list[tuple[int, int]] = []
-    for lo, hi in ranges:
-        if merged and merged[-1][1] + 1 == lo:
-            merged[-1] = (merged[-1][0], hi)
-        else:
-            merged.append((lo, hi))
-    return _complement(tuple(merged)) if name.startswith("!") else tuple(merged)
+    merged = _merged(r for c in keep for r in table[c])
+    return _complement(merged) if name.startswith("!") else merged
 
 
 def _complement(ranges: Ranges) -> Ranges:
@@ -169,6 +167,10 @@ def _property(name: str, pattern: str, pos: int, unicode_classes: bool) -> Range
 
 def _where(pattern: str, pos: int) -> str:
     return f"Java regular expression {pattern!r} at position {pos}"
+
+
+#: Escapes whose Python text is fixed (Java ignores a stray \E).
+_FIXED_ESCAPES = {"E": "", "z": "\\Z", "Z": "(?=\\n?\\Z)", "e": "\\x1b"}
 
 
 class _Translator:
@@ -249,25 +251,9 @@ class _Translator:
         d = p[i + 1]
         self.i = i + 2
         if d == "Q":
-            end = p.find("\\E", i + 2)
-            literal = p[i + 2:] if end < 0 else p[i + 2:end]
-            self.i = len(p) if end < 0 else end + 2
-            return "".join(_escape_cp(ord(ch)) if in_class else re.escape(ch) for ch in literal)
-        if d == "E":
-            return ""  # a stray \E is ignored by Java
+            return self.quoted(in_class)
         if d in "pP":
-            if p.startswith("{", i + 2):
-                end = p.find("}", i + 3)
-                if end < 0:
-                    raise self.invalid("an unclosed \\p{...}")
-                name = p[i + 3:end]
-                self.i = end + 1
-            elif i + 2 < len(p):
-                name = p[i + 2]
-                self.i = i + 3
-            else:
-                raise self.invalid("\\p without a property name")
-            ranges = _property(name, p, i, self.unicode_classes)
+            ranges = _property(self.property_name(), p, i, self.unicode_classes)
             return self.ranges(ranges if d == "p" else _complement(ranges), in_class)
         if d.lower() in _PREDEFINED and not (self.unicode_classes and d.lower() in "wds"):
             ranges = _PREDEFINED[d.lower()]
@@ -276,32 +262,10 @@ class _Translator:
             return "(?:\\r\\n|[\\n\\x0b\\f\\r\\x85\\u2028\\u2029])"
         if d in "GXR" or (d == "b" and p.startswith("{", i + 2)):
             raise self.fail(f"\\{d} has no Python equivalent", i)
-        if d == "z":
-            return "\\Z"
-        if d == "Z":
-            return "(?=\\n?\\Z)"
-        if d == "e":
-            return "\\x1b"
-        if d == "c":
-            if i + 2 >= len(p):
-                raise self.invalid("\\c without a control letter")
-            self.i = i + 3
-            return _escape_cp(ord(p[i + 2]) ^ 64)
-        if d == "0":
-            m = re.compile(r"[0-3][0-7]{0,2}|[0-7]{1,2}").match(p, i + 2)
-            if m is None:
-                raise self.invalid("\\0 without an octal value")
-            self.i = m.end()
-            return _escape_cp(int(m.group(), 8))
-        if d == "x" and p.startswith("{", i + 2):
-            end = p.find("}", i + 3)
-            try:
-                cp = int(p[i + 3:end], 16) if end > 0 else -1
-            except ValueError:
-                cp = -1
-            if not 0 <= cp <= sys.maxunicode:
-                raise self.invalid("\\x{...} is not a code point")
-            self.i = end + 1
+        if d in _FIXED_ESCAPES:
+            return _FIXED_ESCAPES[d]
+        cp = self.code_point(d)
+        if cp is not None:
             return _escape_cp(cp)
         if d == "k" and p.startswith("<", i + 2):
             end = p.find(">", i + 3)
@@ -310,6 +274,55 @@ class _Translator:
             self.i = end + 1
             return f"(?P={p[i + 3:end]})"
         return "\\" + d
+
+    def quoted(self, in_class: bool) -> str:
+        """The literal text of the \\Q...\\E quote whose text starts at ``self.i``, advancing past it."""
+        p, start = self.p, self.i
+        end = p.find("\\E", start)
+        literal = p[start:] if end < 0 else p[start:end]
+        self.i = len(p) if end < 0 else end + 2
+        return "".join(_escape_cp(ord(ch)) if in_class else re.escape(ch) for ch in literal)
+
+    def property_name(self) -> str:
+        """The name of the \\p or \\P escape whose name starts at ``self.i``, advancing past it."""
+        p, i = self.p, self.i
+        if p.startswith("{", i):
+            end = p.find("}", i + 1)
+            if end < 0:
+                raise self.invalid("an unclosed \\p{...}")
+            self.i = end + 1
+            return p[i + 1:end]
+        if i < len(p):
+            self.i = i + 1
+            return p[i]
+        raise self.invalid("\\p without a property name")
+
+    def code_point(self, d: str) -> int | None:
+        """The code point of the \\cX, \\0ooo or \\x{h...h} escape whose letter ``d`` is just before
+        ``self.i``, advancing past it; None for any other escape."""
+        p, i = self.p, self.i
+        if d == "c":
+            if i >= len(p):
+                raise self.invalid("\\c without a control letter")
+            self.i = i + 1
+            return ord(p[i]) ^ 64
+        if d == "0":
+            m = re.compile(r"[0-3][0-7]{0,2}|[0-7]{1,2}").match(p, i)
+            if m is None:
+                raise self.invalid("\\0 without an octal value")
+            self.i = m.end()
+            return int(m.group(), 8)
+        if d != "x" or not p.startswith("{", i):
+            return None
+        end = p.find("}", i + 1)
+        try:
+            cp = int(p[i + 1:end], 16) if end > 0 else -1
+        except ValueError:
+            cp = -1
+        if not 0 <= cp <= sys.maxunicode:
+            raise self.invalid("\\x{...} is not a code point")
+        self.i = end + 1
+        return cp
 
     def ranges(self, ranges: Ranges, in_class: bool) -> str:
         body = _class_body(ranges)

@@ -14,15 +14,14 @@ from pmserve.pmml.document.problems import Problems
 from pmserve.pmml.expressions.casting import equal_to
 from pmserve.pmml.fields.frame import Expr, Frame
 from pmserve.pmml.fields.schema import in_intervals, parse_dtype, parse_interval
-from pmserve.pmml.fields.types import Array, DataType, empty, is_missing, parse_scalar
+from pmserve.pmml.fields.types import Array, DataType, any_missing, empty, is_missing, optype_of, parse_scalar
 
 if TYPE_CHECKING:
     from pmserve.pmml.expressions.transformations import ExpressionCompiler
 
 
 def norm_continuous(c: ExpressionCompiler, el: Element) -> Expr | None:
-    name = el.get("field") or ""
-    src = c.ref(name, el)
+    src = c.ref(el.get("field") or "", el)
     if src is None:
         return None
     points = linear_norms(el, c.problems)
@@ -46,7 +45,7 @@ def norm_continuous(c: ExpressionCompiler, el: Element) -> Expr | None:
         idx = np.clip(np.searchsorted(orig, x, side="right") - 1, 0, len(orig) - 2)
         x0, x1, y0, y1 = orig[idx], orig[idx + 1], norm[idx], norm[idx + 1]
         with np.errstate(invalid="ignore"):
-            y = y0 + (x - x0) * (y1 - y0) / (x1 - x0)
+            y: Array = y0 + (x - x0) * (y1 - y0) / (x1 - x0)
             if outliers == "asMissingValues":
                 y[(x < orig[0]) | (x > orig[-1])] = np.nan
             elif outliers == "asExtremeValues":
@@ -54,15 +53,13 @@ def norm_continuous(c: ExpressionCompiler, el: Element) -> Expr | None:
                 y[x > orig[-1]] = norm[-1]
         if repl is not None:
             y[np.isnan(x)] = repl
-        out: Array = y
-        return out
+        return y
 
     return Expr(DataType.DOUBLE, "continuous", fn)
 
 
 def norm_discrete(c: ExpressionCompiler, el: Element) -> Expr | None:
-    name = el.get("field") or ""
-    src = c.ref(name, el)
+    src = c.ref(el.get("field") or "", el)
     if src is None:
         return None
     value = attribute.parsed(el, "value", partial(parse_scalar, src.dtype), c.problems, default="")
@@ -109,7 +106,7 @@ def discretize(c: ExpressionCompiler, el: Element) -> Expr | None:
             out[miss] = repl
         return out
 
-    return Expr(dtype, "categorical" if dtype.is_string else "continuous", fn)
+    return Expr(dtype, optype_of(dtype), fn)
 
 
 def map_values(c: ExpressionCompiler, el: Element) -> Expr | None:
@@ -141,24 +138,18 @@ def map_values(c: ExpressionCompiler, el: Element) -> Expr | None:
 
     def fn(frame: Frame) -> Array:
         xs = [s.fn(frame) for s in srcs]
-        miss = np.zeros(frame.n, dtype=bool)
-        for x in xs:
-            miss |= is_missing(x)
+        miss = any_missing(xs, frame.n)
         out = empty(dtype, frame.n)
         keys = zip(*(x.tolist() for x in xs), strict=True)
         for i, k in enumerate(keys):
-            if miss[i]:
-                continue
-            v = lookup.get(k)
-            if v is None:
-                v = default
+            v = None if miss[i] else lookup.get(k, default)  # a parsed value is never None
             if v is not None:
                 out[i] = v
         if repl is not None:
             out[miss] = repl
         return out
 
-    return Expr(dtype, "categorical" if dtype.is_string else "continuous", fn)
+    return Expr(dtype, optype_of(dtype), fn)
 
 
 def linear_norms(el: Element, problems: Problems) -> tuple[Array, Array] | None:

@@ -6,6 +6,7 @@ reads is missing).  ``and``/``or``/``xor``/``surrogate`` follow the spec's truth
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -76,50 +77,32 @@ def _simple(el: Element, c: ExpressionCompiler) -> PredicateFn | None:
     value = predicate_value(el, src.dtype, c)
     if value is None:
         return None
+    cmp = _COMPARISONS[op]
     if src.dtype.is_string:
         def run_str(frame: Frame) -> Array:
-            x = fn(frame)
             out = np.full(frame.n, np.nan)
-            for i, v in enumerate(x.tolist()):
+            for i, v in enumerate(fn(frame).tolist()):
                 if v is not None:
-                    out[i] = 1.0 if _compare_str(op, v, value) else 0.0
+                    out[i] = 1.0 if cmp(v, value) else 0.0
             return out
 
         return run_str
-    cmp = _NUMERIC[op]
 
     def run(frame: Frame) -> Array:
         x = fn(frame)
         with np.errstate(invalid="ignore"):
-            out = cmp(x, value).astype(np.float64)
+            out: Array = cmp(x, value).astype(np.float64)
         out[np.isnan(x)] = np.nan
         return out
 
     return run
 
 
-_NUMERIC: dict[str, Callable[[Array, Any], Array]] = {
-    "equal": lambda x, v: x == v,
-    "notEqual": lambda x, v: x != v,
-    "lessThan": lambda x, v: x < v,
-    "lessOrEqual": lambda x, v: x <= v,
-    "greaterThan": lambda x, v: x > v,
-    "greaterOrEqual": lambda x, v: x >= v,
+#: A SimplePredicate's operator on a whole numeric column, or on one string.
+_COMPARISONS: dict[str, Callable[[Any, Any], Any]] = {
+    "equal": operator.eq, "notEqual": operator.ne, "lessThan": operator.lt, "lessOrEqual": operator.le,
+    "greaterThan": operator.gt, "greaterOrEqual": operator.ge,
 }
-
-
-def _compare_str(op: str, a: str, b: str) -> bool:
-    if op == "equal":
-        return a == b
-    if op == "notEqual":
-        return a != b
-    if op == "lessThan":
-        return a < b
-    if op == "lessOrEqual":
-        return a <= b
-    if op == "greaterThan":
-        return a > b
-    return a >= b
 
 
 def parse_array(el: Element, dtype: DataType, c: ExpressionCompiler) -> list[Any] | None:

@@ -35,7 +35,7 @@ import numpy as np
 from pmserve.errors import EvaluationError
 from pmserve.pmml.document import attributes as attribute
 from pmserve.pmml.document.element import Element
-from pmserve.pmml.expressions.casting import as_strings
+from pmserve.pmml.expressions.casting import cast_fn
 from pmserve.pmml.expressions.java_regex import UntranslatableRegex, translate
 from pmserve.pmml.expressions.java_regex import replacement as java_replacement
 from pmserve.pmml.expressions.normalization import read_table
@@ -141,10 +141,10 @@ class TextSettings:
             if normalized is None:
                 return None
             text = normalized
-        words = self.tokenizer(text)
-        return tuple(words if self.case_sensitive else map(fold_case, words))
+        return self.term_tokens(text)
 
     def term_tokens(self, term: str) -> tuple[str, ...]:
+        """The tokens of a term (a text once normalised)."""
         words = self.tokenizer(term)
         return tuple(words if self.case_sensitive else map(fold_case, words))
 
@@ -351,8 +351,9 @@ def compile_text_index(c: ExpressionCompiler, el: Element) -> Expr | None:
         return None
     best_hits = count_hits == "bestHits"
     cap = 1 if weights == "binary" else 2**31 - 1
-    text_fn = as_strings(text_field)
-    term_fn = as_strings(term_expr)
+    # JPMML reads the text and the term as strings (asString).
+    text_fn = cast_fn(text_field, DataType.STRING)
+    term_fn = cast_fn(term_expr, DataType.STRING)
 
     def fn(frame: Frame) -> Array:
         counts, failed = frequencies(text_fn(frame), term_fn(frame).tolist(), settings, max_lev,
@@ -383,15 +384,10 @@ def _text_settings(c: ExpressionCompiler, el: Element) -> TextSettings | None:
         attr = "x-wordRE" if word_re is not None else "wordSeparatorCharacterRE"
         c.problems.invalid(f"{attr} is not a usable regular expression: {word_re or sep!r} ({exc})", el)
         return None
-    norms: list[Normalization] = []
-    ok = True
-    for n in el.findall("TextIndexNormalization"):
-        got = _text_normalization(c, n, case)
-        if got is None:
-            ok = False
-        else:
-            norms.append(got)
-    return TextSettings(tuple(norms), tokenizer, case) if ok else None
+    norms = [_text_normalization(c, n, case) for n in el.findall("TextIndexNormalization")]
+    if any(n is None for n in norms):
+        return None
+    return TextSettings(tuple(n for n in norms if n is not None), tokenizer, case)
 
 
 def _text_normalization(c: ExpressionCompiler, el: Element, index_case: bool) -> Normalization | None:

@@ -26,7 +26,7 @@ from pmserve.pmml.expressions.normalization import discretize, map_values, norm_
 from pmserve.pmml.expressions.text_index import compile_text_index
 from pmserve.pmml.fields.frame import Expr, Frame
 from pmserve.pmml.fields.schema import FieldInfo, Scope, parse_dtype, parse_interval
-from pmserve.pmml.fields.types import Array, DataType, empty, parse_scalar
+from pmserve.pmml.fields.types import Array, DataType, empty, optype_of, parse_scalar
 
 
 @dataclass
@@ -151,7 +151,7 @@ class ExpressionCompiler:
                 dtype = DataType.DOUBLE
             except ValueError:
                 dtype = DataType.STRING
-        optype = "categorical" if dtype.is_string else "continuous"
+        optype = optype_of(dtype)
         if el.get("missing") == "true":
             return Expr(dtype, optype, lambda frame: empty(dtype, frame.n))
         try:

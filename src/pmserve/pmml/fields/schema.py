@@ -8,6 +8,7 @@ treatment of valid continuous values (asIs, asMissingValues, asExtremeValues).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
@@ -24,6 +25,8 @@ from pmserve.pmml.fields.categorical import isin
 from pmserve.pmml.fields.field import Field, Interval
 from pmserve.pmml.fields.frame import Deferred, Expr, Frame
 from pmserve.pmml.fields.types import Array, DataType, empty, is_missing, parse_scalar
+
+Bools = npt.NDArray[np.bool_]
 
 
 @dataclass(frozen=True)
@@ -86,38 +89,29 @@ def parse_data_field(el: Element, problems: Problems) -> FieldInfo:
     name = attribute.text(el, "name", problems, required=True, empty=False) or f"<unnamed line {el.line}>"
     dtype = parse_dtype(el, problems)
     optype = parse_optype(el, problems)
-    valid: list[Any] = []
-    invalid: list[Any] = []
-    missing: list[Any] = []
+    by_property: dict[str, list[Any]] = {"valid": [], "invalid": [], "missing": []}
     texts: list[str] = []
     display: dict[Any, str] = {}
     for v in el.findall("Value"):
         text = attribute.text(v, "value", problems, required=True)
-        prop = attribute.choice(v, "property", ("valid", "invalid", "missing"), problems, "valid")
+        prop = attribute.choice(v, "property", tuple(by_property), problems, "valid")
         if text is None or prop is None:
             continue
         try:
             scalar = parse_scalar(dtype, text)
         except ValueError as exc:
-            if prop == "missing" or prop == "invalid":
-                # A missing/invalid marker need not be of the field's type ("?" on a number).
-                scalar = text
-            else:
+            if prop == "valid":
                 problems.invalid(f"Value {text!r} of field {name!r}: {exc}", v)
                 continue
+            scalar = text  # a missing/invalid marker need not be of the field's type ("?" on a number)
+        by_property[prop].append(scalar)
         if prop == "valid":
-            valid.append(scalar)
             texts.append(text)
-            dv = v.get("displayValue")
-            if dv is not None:
-                display[scalar] = dv
-        elif prop == "invalid":
-            invalid.append(scalar)
-        else:
-            missing.append(scalar)
+            if v.get("displayValue") is not None:
+                display[scalar] = v.get("displayValue", "")
+    valid, invalid, missing = (tuple(by_property[prop]) for prop in ("valid", "invalid", "missing"))
     intervals = tuple(parse_interval(i, problems) for i in el.findall("Interval"))
-    return FieldInfo(name, dtype, optype, tuple(valid), tuple(invalid), tuple(missing), intervals,
-                     display, tuple(texts), is_data_field=True)
+    return FieldInfo(name, dtype, optype, valid, invalid, missing, intervals, display, tuple(texts), is_data_field=True)
 
 
 def parse_interval(el: Element, problems: Problems) -> Interval:
@@ -131,7 +125,7 @@ def parse_interval(el: Element, problems: Problems) -> Interval:
 # -- value classification ------------------------------------------------------------------------
 
 
-def membership(values: Array, members: Iterable[Any]) -> npt.NDArray[np.bool_]:
+def membership(values: Array, members: Iterable[Any]) -> Bools:
     """Vectorised ``value in members`` for an engine column (missing is never a member)."""
     members = list(members)
     if values.dtype == object:
@@ -144,13 +138,13 @@ def membership(values: Array, members: Iterable[Any]) -> npt.NDArray[np.bool_]:
     # A few markers (the usual case): one comparison each, far cheaper than isin on a short
     # column (a single record pays isin's ~6 µs per field).  float64 scalars, so a float32
     # column compares as isin does, in float64.
-    hit: npt.NDArray[np.bool_] = values == nums[0]
+    hit: Bools = values == nums[0]
     for m in nums[1:]:
         hit |= values == m
     return hit
 
 
-def in_intervals(values: Array, intervals: tuple[Interval, ...]) -> npt.NDArray[np.bool_]:
+def in_intervals(values: Array, intervals: tuple[Interval, ...]) -> Bools:
     ok = np.zeros(len(values), dtype=bool)
     with np.errstate(invalid="ignore"):
         for iv in intervals:
@@ -163,13 +157,10 @@ def in_intervals(values: Array, intervals: tuple[Interval, ...]) -> npt.NDArray[
     return ok
 
 
-def classify(info: FieldInfo, values: Array) -> tuple[Array, npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+def classify(info: FieldInfo, values: Array) -> tuple[Array, Bools, Bools]:
     """Split a column into (values with missing markers cleared, missing mask, invalid mask)."""
     if info.missing:
         marked = membership(values, info.missing)
-        if values.dtype == object and any(isinstance(m, str) for m in info.missing):
-            # Markers like "?" on a numeric field never reach a float column; only strings here.
-            pass
         if marked.any():
             values = values.copy()
             values[marked] = None if values.dtype == object else np.nan
@@ -242,66 +233,80 @@ class MiningField:
         asValue, and failing their record where it reads them otherwise (JPMML-Evaluator).
         returnInvalid defers its failures to the reads (:meth:`Frame.defer`).
         """
-        info = self.info
-        if info.is_data_field:
-            values, missing, invalid = classify(info, values)
+        if self.info.is_data_field:
+            values, missing, invalid = classify(self.info, values)
         else:
             missing = is_missing(values)
             invalid = np.zeros(len(values), dtype=bool)
-        t = self.invalid_treatment
         if unreadable is not None:
-            missing = missing & ~unreadable[0]
-            invalid = invalid | unreadable[0]
-            if t in ("returnInvalid", "asIs"):
-                frame.defer(self.name, unreadable[0], unreadable[1])
-                invalid = invalid & ~unreadable[0]
+            missing, invalid = self._with_unreadable(frame, unreadable, missing, invalid)
         given_missing = missing  # before asMissing adds the invalid values it makes missing
-        out = values
-        if invalid.any():
-            if t == "returnInvalid":
-                name = self.name
-                raw = values
-
-                def make(r: int, rows: npt.NDArray[np.intp] = frame.rows) -> InvalidValueError:
-                    local = int(np.flatnonzero(rows == r)[0])
-                    v = raw[local]
-                    shown = v if raw.dtype == object else _shown(info, v)
-                    return InvalidValueError(
-                        f"field {name!r} got invalid value {excerpt(shown)}; expected "
-                        f"{_expected(info)}",
-                        field=name, value=shown, row=r,
-                    )
-
-                frame.defer(self.name, invalid, make)
-            elif t == "asMissing":
-                out = out.copy()
-                out[invalid] = None if out.dtype == object else np.nan
-                missing = missing | invalid
-            elif t == "asValue":
-                out = out.copy()
-                out[invalid] = self.invalid_replacement
-            # asIs: keep the value as it is.
+        out, missing = self._treat_invalid(frame, values, missing, invalid)
         if self.missing_treatment == "returnInvalid" and given_missing.any():
             # PMML 4.4 missingValueTreatment returnInvalid: a missing value fails the record where
             # the model reads it (JPMML: "cannot accept missing value"), replacement or not.
             frame.defer(self.name, given_missing.copy(), _missing_refused(self.name))
-        if self.outliers != "asIs" and not info.dtype.is_string:
-            valid = ~missing & ~invalid
-            with np.errstate(invalid="ignore"):
-                low = valid & (out < self.low) if self.low is not None else np.zeros(len(out), dtype=bool)
-                high = valid & (out > self.high) if self.high is not None else np.zeros(len(out), dtype=bool)
-            if low.any() or high.any():
-                out = out.copy()
-                if self.outliers == "asMissingValues":
-                    out[low | high] = np.nan
-                    missing = missing | low | high
-                else:  # asExtremeValues
-                    out[low] = self.low
-                    out[high] = self.high
+        if self.outliers != "asIs" and not self.info.dtype.is_string:
+            out, missing = self._treat_outliers(out, missing, invalid)
         if self.missing_replacement is not None and missing.any():
             out = out.copy()
             out[missing] = self.missing_replacement
         return out
+
+    def _with_unreadable(self, frame: Frame, unreadable: Deferred, missing: Bools,
+                         invalid: Bools) -> tuple[Bools, Bools]:
+        """The missing and invalid masks once the unreadable values count as invalid; returnInvalid
+        and asIs defer them to the reads instead (an unreadable value cannot be kept as it is)."""
+        rows, make = unreadable
+        missing = missing & ~rows
+        if self.invalid_treatment in ("returnInvalid", "asIs"):
+            frame.defer(self.name, rows, make)
+            return missing, invalid
+        return missing, invalid | rows
+
+    def _treat_invalid(self, frame: Frame, values: Array, missing: Bools,
+                       invalid: Bools) -> tuple[Array, Bools]:
+        """The values after invalidValueTreatment, and the missing mask (asMissing adds to it)."""
+        treatment = self.invalid_treatment
+        if treatment == "asIs" or not invalid.any():
+            return values, missing
+        if treatment == "returnInvalid":
+            frame.defer(self.name, invalid, _invalid_refused(self.name, self.info, values, frame.rows))
+            return values, missing
+        out = values.copy()
+        if treatment == "asMissing":
+            out[invalid] = None if out.dtype == object else np.nan
+            return out, missing | invalid
+        out[invalid] = self.invalid_replacement  # asValue
+        return out, missing
+
+    def _treat_outliers(self, out: Array, missing: Bools, invalid: Bools) -> tuple[Array, Bools]:
+        """The values after outlier treatment of the valid ones, and the missing mask."""
+        valid = ~missing & ~invalid
+        with np.errstate(invalid="ignore"):
+            low = valid & (out < self.low) if self.low is not None else np.zeros(len(out), dtype=bool)
+            high = valid & (out > self.high) if self.high is not None else np.zeros(len(out), dtype=bool)
+        if not (low.any() or high.any()):
+            return out, missing
+        out = out.copy()
+        if self.outliers == "asMissingValues":
+            out[low | high] = np.nan
+            return out, missing | low | high
+        out[low] = self.low  # asExtremeValues
+        out[high] = self.high
+        return out, missing
+
+
+def _invalid_refused(name: str, info: FieldInfo, raw: Array,
+                     rows: npt.NDArray[np.intp]) -> Callable[[int], DataError]:
+    """The error of record ``r`` whose value of field ``name`` is invalid (returnInvalid)."""
+    def make(r: int) -> DataError:
+        v = raw[int(np.flatnonzero(rows == r)[0])]
+        shown = v if raw.dtype == object else _shown(info, v)
+        return InvalidValueError(f"field {name!r} got invalid value {excerpt(shown)}; expected {_expected(info)}",
+                                 field=name, value=shown, row=r)
+
+    return make
 
 
 def _missing_refused(name: str) -> Callable[[int], DataError]:
@@ -354,8 +359,7 @@ def parse_mining_schema(el: Element | None, scope: Scope, problems: Problems) ->
             continue
         usage = attribute.choice(mf, "usageType", _USAGE_TYPES, problems, "active") or "active"
         if mf.get("optype") is not None:
-            info = FieldInfo(info.name, info.dtype, parse_optype(mf, problems), info.valid, info.invalid,
-                             info.missing, info.intervals, info.display, info.value_texts, info.is_data_field)
+            info = dataclasses.replace(info, optype=parse_optype(mf, problems))
         repl = attribute.parsed(mf, "missingValueReplacement", partial(parse_scalar, info.dtype), problems,
                                 field=info.name)
         inv_t = attribute.choice(mf, "invalidValueTreatment", ("returnInvalid", "asIs", "asMissing", "asValue"),
@@ -398,36 +402,40 @@ def treatment_exprs(fields: list[MiningField], parent: Scope | None = None) -> d
         is_target = mf.usage in ("target", "predicted")
         if not (mf.is_input or is_target) or not mf.needs_treatment:
             continue
-        if not mf.alters_values and not is_target:
-            if nested:
-                outer = parent.lookup(mf.name) if parent is not None else None
-                if outer is None or outer.optype == mf.info.optype:
-                    continue
-            elif (mf.invalid_treatment == "asIs" or not mf.can_flag_invalid) and \
-                    mf.missing_treatment != "returnInvalid":
-                continue
-
-        def fn(frame: Frame, mf: MiningField = mf, is_target: bool = is_target) -> Array:
-            parent = frame._parent  # the raw values live one scope up
-            if is_target and (parent is None or not parent.has(mf.name)):
-                # Actual target values are optional input (for residuals): absent means missing.
-                return mf.treat(frame, empty(mf.info.dtype, frame.n))
-            unreadable: Deferred | None = None
-            if parent is None:
-                raw = frame.get(mf.name)
-            elif parent._parent is None:
-                # The outermost model reads the request's values: the ones that could not be
-                # read as the field's type are invalid values for this treatment to handle.
-                raw = parent.peek(mf.name)
-                unreadable = parent.deferred(mf.name)
-            else:
-                # A nested model's own treatment starts from the value its parent resolved.
-                raw = parent.get(mf.name)
-            if frame._parent_rows is not None:
-                raw = raw[frame._parent_rows]
-                if unreadable is not None:
-                    unreadable = (unreadable[0][frame._parent_rows], unreadable[1])
-            return mf.treat(frame, raw, unreadable)
-
-        out[mf.name] = Expr(mf.info.dtype, mf.info.optype, fn)
+        if not mf.alters_values and not is_target and _unchanged(mf, parent if nested else None):
+            continue
+        out[mf.name] = Expr(mf.info.dtype, mf.info.optype, partial(_treated_input, mf, is_target))
     return out
+
+
+def _unchanged(mf: MiningField, enclosing: Scope | None) -> bool:
+    """Whether the treatment of a field that alters no values leaves its value as the model reads
+    it: see :func:`treatment_exprs` (``enclosing`` is the scope of a nested model's parent)."""
+    if enclosing is not None:
+        outer = enclosing.lookup(mf.name)
+        return outer is None or outer.optype == mf.info.optype
+    return (mf.invalid_treatment == "asIs" or not mf.can_flag_invalid) and mf.missing_treatment != "returnInvalid"
+
+
+def _treated_input(mf: MiningField, is_target: bool, frame: Frame) -> Array:
+    """A model frame's value of a treated field: the raw value one scope up, treated."""
+    parent = frame._parent  # the raw values live one scope up
+    if is_target and (parent is None or not parent.has(mf.name)):
+        # Actual target values are optional input (for residuals): absent means missing.
+        return mf.treat(frame, empty(mf.info.dtype, frame.n))
+    unreadable: Deferred | None = None
+    if parent is None:
+        raw = frame.get(mf.name)
+    elif parent._parent is None:
+        # The outermost model reads the request's values: the ones that could not be
+        # read as the field's type are invalid values for this treatment to handle.
+        raw = parent.peek(mf.name)
+        unreadable = parent.deferred(mf.name)
+    else:
+        # A nested model's own treatment starts from the value its parent resolved.
+        raw = parent.get(mf.name)
+    if frame._parent_rows is not None:
+        raw = raw[frame._parent_rows]
+        if unreadable is not None:
+            unreadable = (unreadable[0][frame._parent_rows], unreadable[1])
+    return mf.treat(frame, raw, unreadable)

@@ -21,7 +21,7 @@ import itertools
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -87,6 +87,11 @@ class DataType(enum.Enum):
             ) from None
 
 
+def optype_of(dtype: DataType) -> str:
+    """The optype of a value of ``dtype`` where none is written: strings are categorical."""
+    return "categorical" if dtype.is_string else "continuous"
+
+
 def empty(dtype: DataType, n: int) -> Array:
     """A column of ``n`` missing values of ``dtype``."""
     if dtype.is_string:
@@ -100,6 +105,14 @@ def is_missing(values: Array) -> npt.NDArray[np.bool_]:
         out: npt.NDArray[np.bool_] = np.asarray(values == None, dtype=bool)  # noqa: E711 - elementwise
         return out
     return np.isnan(values)
+
+
+def any_missing(columns: Iterable[Array], n: int) -> npt.NDArray[np.bool_]:
+    """The rows where any of the columns (of ``n`` rows each) is missing."""
+    out = np.zeros(n, dtype=bool)
+    for column in columns:
+        out |= is_missing(column)
+    return out
 
 
 def to_float32(values: Array) -> Array:
@@ -162,18 +175,16 @@ def parse_temporal(dtype: DataType, text: str) -> float:
     try:
         if dtype is DataType.DATE:
             return float((_dt.date.fromisoformat(text[:10]) - _EPOCH_DATE).days)
-        if dtype in (DataType.TIME, DataType.TIME_SECONDS):
-            if re.fullmatch(r"-?[0-9]+(\.[0-9]+)?", text):
-                return float(text)
-            t = _dt.time.fromisoformat(text)
-            return t.hour * 3600.0 + t.minute * 60.0 + t.second + t.microsecond / 1e6
         if dtype is DataType.DATE_TIME:
             d = _dt.datetime.fromisoformat(text)
             return (d.replace(tzinfo=None) - _EPOCH_DATETIME).total_seconds()
+        if re.fullmatch(r"-?[0-9]+(\.[0-9]+)?", text):
+            return float(text)  # every other temporal type counts seconds or days
+        if dtype in (DataType.TIME, DataType.TIME_SECONDS):
+            t = _dt.time.fromisoformat(text)
+            return t.hour * 3600.0 + t.minute * 60.0 + t.second + t.microsecond / 1e6
         year = dtype.since_year
         if year is not None:
-            if re.fullmatch(r"-?[0-9]+(\.[0-9]+)?", text):
-                return float(text)
             if dtype.value.startswith("dateDaysSince"):
                 return float((_dt.date.fromisoformat(text[:10]) - _year_start(year).date()).days)
             d = _dt.datetime.fromisoformat(text)
@@ -425,8 +436,7 @@ def coerce_collection(raw: Sequence[Any] | Array, field: str) -> tuple[Array, di
             except ValueError:
                 v = None
             if not isinstance(v, list):
-                bad[i] = (f"field {field!r} expects a collection of items (a list, or a JSON array), "
-                          f"got {excerpt(raw[i])}")
+                bad[i] = _not_a_collection(field, raw[i])
                 out[i] = None
                 continue
         if v is None or (isinstance(v, float) and v != v):
@@ -435,10 +445,13 @@ def coerce_collection(raw: Sequence[Any] | Array, field: str) -> tuple[Array, di
             items, _ = coerce_column(DataType.STRING, list(v), field)
             out[i] = tuple(x for x in items.tolist() if x is not None)
         else:
-            bad[i] = (f"field {field!r} expects a collection of items (a list, or a JSON array), "
-                      f"got {excerpt(v)}")
+            bad[i] = _not_a_collection(field, v)
             out[i] = None
     return out, bad
+
+
+def _not_a_collection(field: str, value: Any) -> str:
+    return f"field {field!r} expects a collection of items (a list, or a JSON array), got {excerpt(value)}"
 
 
 def _bad_message(field: str, dtype: DataType, value: Any) -> str:

@@ -20,22 +20,14 @@ import numpy.typing as npt
 from pmserve.errors import DataError, EvaluationError
 from pmserve.pmml.document import attributes as attribute
 from pmserve.pmml.document.element import Element
-from pmserve.pmml.expressions.casting import EXPRESSION_TAGS, format_number
+from pmserve.pmml.expressions.casting import EXPRESSION_TAGS, format_number, number_texts
 from pmserve.pmml.expressions.transformations import ExpressionCompiler
 from pmserve.pmml.fields.frame import Frame
 from pmserve.pmml.fields.schema import FieldInfo, Scope, parse_dtype
-from pmserve.pmml.fields.types import Array, DataType, empty, is_missing, parse_scalar
+from pmserve.pmml.fields.types import Array, DataType, empty, is_missing, optype_of, parse_scalar
 from pmserve.pmml.results.prediction import CHAIN_VALUE, Prediction
 
 Feature = Callable[[Prediction, Frame, dict[str, Array]], Array]
-
-_FEATURES = frozenset({
-    "predictedValue", "predictedDisplayValue", "probability", "confidence", "residual", "standardError",
-    "standardDeviation", "entityId", "clusterId", "affinity", "entityAffinity", "clusterAffinity",
-    "reasonCode", "transformedValue", "decision", "warning", "ruleValue", "antecedent", "consequent",
-    "rule", "ruleId", "support", "lift", "leverage",
-})
-
 
 #: JPMML's extension feature: a MathML report of how another output field's value was computed.
 X_REPORT = "x-report"
@@ -86,7 +78,7 @@ def _undefined_output(name: str) -> Callable[[int], DataError]:
 
 def _as_type(v: Array, dtype: DataType) -> Array:
     if dtype.is_string and v.dtype != object:
-        return np.array([None if x != x else format_number(x, DataType.DOUBLE) for x in v.tolist()], dtype=object)
+        return number_texts(v, DataType.DOUBLE)
     if not dtype.is_string and v.dtype == object:
         out = np.full(len(v), np.nan)
         for i, x in enumerate(v.tolist()):
@@ -115,7 +107,6 @@ def compile_output(
     scope = Scope(c.scope)
     cc = c.with_scope(scope)
     fields: list[OutputField] = []
-    primary = target
     seen: set[str] = set()
     for of in el.findall("OutputField"):
         name = attribute.text(of, "name", c.problems, required=True, empty=False)
@@ -126,34 +117,33 @@ def compile_output(
             continue
         seen.add(name)
         feature = of.get("feature", "predictedValue")
-        seg = of.get("segmentId")
         other = more_targets.get(of.get("targetField") or "") if more_targets else None
-        target = other or primary
-        dtype_default = _default_type(feature, target)
-        if feature in ("transformedValue", "decision") and seg is not None and of.get("value") is not None \
-                and not any(ch.tag in EXPRESSION_TAGS for ch in of.children):
-            # JPMML: the segment's own OutputField named by `value` (read in that segment).
-            compute: Feature = _named_output(of.get("value") or "")
-            dtype_default = DataType.STRING
-        elif feature in ("transformedValue", "decision"):
-            got, dtype_expr = _transformed(of, cc)
-            if got is None:
-                continue
-            compute, dtype_default = got, dtype_expr
-        else:
-            found = _feature(of, feature, target, c, extra)
-            if found is None:
-                continue
-            compute = found
-        if seg is not None:
-            compute = _in_segment(seg, compute)
+        got = _compute(of, feature, other or target, c, cc, extra)
+        if got is None:
+            continue
+        compute, dtype_default = got
         if other is not None:
             compute = _of_target(other.name, compute)
         dtype = parse_dtype(of, c.problems, default=dtype_default)
-        optype = of.get("optype") or ("categorical" if dtype.is_string else "continuous")
+        optype = of.get("optype") or optype_of(dtype)
         fields.append(OutputField(name, dtype, optype, feature, of.get("isFinalResult", "true") != "false", compute))
         scope.add(FieldInfo(name, dtype, optype))
     return OutputPlan(tuple(fields))
+
+
+def _compute(of: Element, feature: str, target: FieldInfo | None, c: ExpressionCompiler, cc: ExpressionCompiler,
+             extra: Callable[[Element, str], Feature | None] | None) -> tuple[Feature, DataType] | None:
+    """How an OutputField's value is computed, and its type where no dataType is written;
+    ``cc`` compiles its expression, with the Output's earlier fields in scope."""
+    seg = of.get("segmentId")
+    if feature in ("transformedValue", "decision"):
+        got = _transformed(of, seg, cc)
+    else:
+        found = _feature(of, feature, target, c, extra)
+        got = None if found is None else (found, _default_type(feature, target))
+    if got is None or seg is None:
+        return got
+    return _in_segment(seg, got[0]), got[1]
 
 
 def _rank(of: Element, c: ExpressionCompiler) -> int:
@@ -173,7 +163,7 @@ def _default_type(feature: str, target: FieldInfo | None) -> DataType:
 def _named_output(name: str) -> Feature:
     def run(pred: Prediction, frame: Frame, values: dict[str, Array]) -> Array:
         got = values.get(name)
-        return got if got is not None else np.full(pred.n, np.nan)
+        return got if got is not None else _nan(pred)
 
     return run
 
@@ -189,17 +179,20 @@ def _in_segment(seg: str, compute: Feature) -> Feature:
     def run(pred: Prediction, frame: Frame, values: dict[str, Array]) -> Array:
         got = pred.segments.get(seg)
         if got is None:
-            return np.full(pred.n, np.nan)
+            return _nan(pred)
         sp, souts = got
         return compute(sp, frame, souts)
 
     return run
 
 
-def _transformed(of: Element, c: ExpressionCompiler) -> tuple[Feature | None, DataType]:
+def _transformed(of: Element, seg: str | None, c: ExpressionCompiler) -> tuple[Feature, DataType] | None:
+    if seg is not None and of.get("value") is not None and not any(ch.tag in EXPRESSION_TAGS for ch in of.children):
+        # JPMML: the segment's own OutputField named by `value` (read in that segment).
+        return _named_output(of.get("value") or ""), DataType.STRING
     expr = c.expression_of(of)
     if expr is None:
-        return None, DataType.DOUBLE
+        return None
     fn = expr.fn
 
     def run(pred: Prediction, frame: Frame, values: dict[str, Array]) -> Array:
@@ -274,13 +267,7 @@ def _probability(r: _Request) -> Feature:
     wanted = r.typed_value()
     if wanted is not None:
         return lambda p, f, v: p.probability_of(wanted)
-
-    def prob_of_predicted(p: Prediction, f: Frame, v: dict[str, Array]) -> Array:
-        if p.probabilities is None:
-            return np.full(p.n, np.nan)
-        return _pick_predicted(p, p.probabilities)
-
-    return prob_of_predicted
+    return lambda p, f, v: _nan(p) if p.probabilities is None else _pick_predicted(p, p.probabilities)
 
 
 def _confidence(r: _Request) -> Feature:
@@ -288,19 +275,15 @@ def _confidence(r: _Request) -> Feature:
 
     def conf(p: Prediction, f: Frame, v: dict[str, Array]) -> Array:
         if p.confidences is not None:
-            if wanted is not None:
-                for j, cat in enumerate(p.categories):
-                    if cat == wanted:
-                        return p.confidences[:, j]
-                return np.full(p.n, np.nan)
-            return _pick_predicted(p, p.confidences)
+            if wanted is None:
+                return _pick_predicted(p, p.confidences)
+            j = next((j for j, cat in enumerate(p.categories) if cat == wanted), None)
+            return _nan(p) if j is None else p.confidences[:, j]
         if p.confidence is not None:
             return p.confidence
         if p.probabilities is not None:
-            if wanted is not None:
-                return p.probability_of(wanted)
-            return _pick_predicted(p, p.probabilities)
-        return np.full(p.n, np.nan)
+            return _pick_predicted(p, p.probabilities) if wanted is None else p.probability_of(wanted)
+        return _nan(p)
 
     return conf
 
@@ -314,7 +297,7 @@ def _residual(r: _Request) -> Feature | None:
 
     def resid(p: Prediction, f: Frame, v: dict[str, Array]) -> Array:
         if not f.has(tname):
-            return np.full(p.n, np.nan)
+            return _nan(p)
         actual = f.get(tname)
         if p.probabilities is not None:
             return _categorical_residual(p, p.probabilities, actual, wanted)
@@ -329,20 +312,19 @@ def _categorical_residual(p: Prediction, probabilities: Array, actual: Array, wa
 
     With a value attribute, the category is that value instead of the predicted one.
     """
-    if wanted is not None:
-        hit = np.fromiter((a is not None and a == wanted for a in actual.tolist()), dtype=bool, count=p.n)
-        out = hit.astype(np.float64) - p.probability_of(wanted)
-        out[is_missing(actual)] = np.nan
-        return out
-    hit = np.fromiter((a is not None and a == v for a, v in zip(actual.tolist(), p.value.tolist(), strict=True)),
+    if wanted is None:
+        expected, probability, unknown = p.value.tolist(), _pick_predicted(p, probabilities), is_missing(p.value)
+    else:
+        expected, probability, unknown = [wanted] * p.n, p.probability_of(wanted), np.zeros(p.n, dtype=bool)
+    hit = np.fromiter((a is not None and a == e for a, e in zip(actual.tolist(), expected, strict=True)),
                       dtype=bool, count=p.n)
-    out = hit.astype(np.float64) - _pick_predicted(p, probabilities)
-    out[is_missing(actual) | is_missing(p.value)] = np.nan
+    out = hit.astype(np.float64) - probability
+    out[is_missing(actual) | unknown] = np.nan
     return out
 
 
 def _standard_error(r: _Request) -> Feature:
-    return lambda p, f, v: p.standard_error if p.standard_error is not None else np.full(p.n, np.nan)
+    return lambda p, f, v: p.standard_error if p.standard_error is not None else _nan(p)
 
 
 def _entity_id(r: _Request) -> Feature:
@@ -350,14 +332,8 @@ def _entity_id(r: _Request) -> Feature:
 
     def ent(p: Prediction, f: Frame, v: dict[str, Array]) -> Array:
         if rank > 1:
-            ranked = p.extras.get("ranked_entity_ids")
-            if ranked is None or ranked.shape[1] < rank:
-                return empty(DataType.STRING, p.n)
-            picked: Array = np.asarray(ranked[:, rank - 1], dtype=object)
-            return picked
-        if p.entity_id is not None:
-            return p.entity_id
-        return empty(DataType.STRING, p.n)
+            return _ranked(p.extras.get("ranked_entity_ids"), rank, p.n, DataType.STRING)
+        return p.entity_id if p.entity_id is not None else empty(DataType.STRING, p.n)
 
     return ent
 
@@ -368,31 +344,26 @@ def _affinity(r: _Request) -> Feature:
 
     def aff(p: Prediction, f: Frame, v: dict[str, Array]) -> Array:
         if wanted_id is not None and p.entity_affinities is not None:
-            for j, e in enumerate(p.entity_ids):
-                if str(e) == wanted_id:
-                    return p.entity_affinities[:, j]
-            return np.full(p.n, np.nan)
+            j = next((j for j, e in enumerate(p.entity_ids) if str(e) == wanted_id), None)
+            return _nan(p) if j is None else p.entity_affinities[:, j]
         if rank > 1:
-            ranked = p.extras.get("ranked_affinities")
-            if ranked is None or ranked.shape[1] < rank:
-                return np.full(p.n, np.nan)
-            col: Array = ranked[:, rank - 1]
-            return col
-        return p.affinity if p.affinity is not None else np.full(p.n, np.nan)
+            return _ranked(p.extras.get("ranked_affinities"), rank, p.n, DataType.DOUBLE)
+        return p.affinity if p.affinity is not None else _nan(p)
 
     return aff
 
 
 def _reason_code(r: _Request) -> Feature:
     rank = _rank(r.of, r.c)
+    return lambda p, f, v: _ranked(p.reason_codes, rank, p.n, DataType.STRING)
 
-    def reason(p: Prediction, f: Frame, v: dict[str, Array]) -> Array:
-        rc = p.reason_codes
-        if rc is None or rc.shape[1] < rank:
-            return empty(DataType.STRING, p.n)
-        return rc[:, rank - 1]
 
-    return reason
+def _ranked(matrix: Array | None, rank: int, n: int, dtype: DataType) -> Array:
+    """Column ``rank`` (counted from 1) of a rows x ranks matrix; missing where it has fewer."""
+    if matrix is None or matrix.shape[1] < rank:
+        return empty(dtype, n)
+    column: Array = matrix[:, rank - 1]
+    return np.asarray(column, dtype=object) if dtype.is_string else column
 
 
 def _no_text(r: _Request) -> Feature:
@@ -419,6 +390,17 @@ _BUILDERS: dict[str, Callable[[_Request], Feature | None]] = {
     "warning": _no_text,
     X_REPORT: _no_text,
 }
+
+#: Every PMML result feature: the standard ones, and those computed elsewhere or by some model types only.
+_FEATURES = (frozenset(_BUILDERS) - {X_REPORT}) | {
+    "transformedValue", "decision", "ruleValue", "antecedent", "consequent", "rule", "ruleId", "support", "lift",
+    "leverage",
+}
+
+
+def _nan(p: Prediction) -> Array:
+    """A missing number for every record of the prediction."""
+    return np.full(p.n, np.nan)
 
 
 def _pick_predicted(p: Prediction, matrix: Array) -> Array:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass, field
 from typing import Any
@@ -62,20 +63,19 @@ class Prediction:
             np.full(self.n, np.nan)
 
     def subset_rows(self, rows: Any) -> Prediction:
-        def pick(a: Array | None) -> Array | None:
-            return None if a is None else a[rows]
-
-        return Prediction(
-            n=len(np.arange(self.n)[rows]), dtype=self.dtype, value=self.value[rows],
-            categories=self.categories, probabilities=pick(self.probabilities),
-            confidences=pick(self.confidences), confidence=pick(self.confidence),
-            entity_id=pick(self.entity_id), affinity=pick(self.affinity), entity_ids=self.entity_ids,
-            entity_affinities=pick(self.entity_affinities), reason_codes=pick(self.reason_codes),
-            standard_error=pick(self.standard_error), display=self.display,
+        """The prediction of some of the records (its segments' results are not kept)."""
+        picked = {name: getattr(self, name)[rows] for name in _PER_ROW if getattr(self, name) is not None}
+        return dataclasses.replace(
+            self, n=len(np.arange(self.n)[rows]), value=self.value[rows], segments={}, **picked,
             extras={k: (v[rows] if isinstance(v, np.ndarray) and v.shape[:1] == (self.n,) else v)
                     for k, v in self.extras.items()},
             targets={k: p.subset_rows(rows) for k, p in self.targets.items()} if self.targets else {},
         )
+
+
+#: The members of a Prediction that hold one entry per record (besides ``value``).
+_PER_ROW = ("probabilities", "confidences", "confidence", "entity_id", "affinity", "entity_affinities",
+            "reason_codes", "standard_error")
 
 
 def classification(n: int, dtype: DataType, categories: tuple[Any, ...], probabilities: Array) -> Prediction:

@@ -9,6 +9,7 @@ and @displayValue the display value of a category.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -19,7 +20,7 @@ from pmserve.pmml.document import attributes as attribute
 from pmserve.pmml.document.element import Element
 from pmserve.pmml.document.problems import Problems
 from pmserve.pmml.fields.schema import FieldInfo
-from pmserve.pmml.fields.types import parse_scalar
+from pmserve.pmml.fields.types import Array, parse_scalar
 from pmserve.pmml.results.prediction import Prediction, classification
 
 
@@ -89,12 +90,8 @@ def apply_targets(plan: TargetPlan | None, pred: Prediction, function_name: str)
                 v = np.maximum(v, plan.min)
             if plan.max is not None:
                 v = np.minimum(v, plan.max)
-            if plan.cast_integer == "round":
-                v = np.floor(v + 0.5)
-            elif plan.cast_integer == "ceiling":
-                v = np.ceil(v)
-            elif plan.cast_integer == "floor":
-                v = np.floor(v)
+            if plan.cast_integer is not None:
+                v = _CAST_INTEGER[plan.cast_integer](v)
         pred.value = v
     elif plan.priors and pred.probabilities is not None:
         miss = np.isnan(pred.probabilities).any(axis=1)
@@ -114,9 +111,13 @@ def apply_targets(plan: TargetPlan | None, pred: Prediction, function_name: str)
             pred.value = filled.value
             pred.categories = filled.categories
             pred.probabilities = probs
-    elif plan.priors and pred.probabilities is None and function_name == "classification":
-        pass
     return pred
+
+
+#: Target/@castInteger: how a rescaled value becomes an integer (round: halves up).
+_CAST_INTEGER: dict[str, Callable[[Array], Array]] = {
+    "round": lambda v: np.floor(v + 0.5), "ceiling": np.ceil, "floor": np.floor,
+}
 
 
 def _or(x: float | None, default: float) -> float:

@@ -66,6 +66,7 @@ from pmserve.pmml.expressions.functions._numeric import (
 )
 from pmserve.pmml.expressions.functions._strings import (
     _concat,
+    _java_trim,
     _matches,
     _replace,
     _string_fn,
@@ -152,12 +153,9 @@ _register("hypot", 2, 2, _rt_double, partial(_binary, np.hypot), aliases=("x-hyp
 # atan2 is no PMML 4.4 function; JPMML offers it as x-atan2.
 _register("atan2", 2, 2, _rt_double, partial(_binary, np.arctan2), aliases=("x-atan2",))
 _register("erf", 1, 1, _rt_double, _erf)
-_register("normalCDF", 3, 3, _rt_double, partial(_normal, "cdf"))
-_register("normalPDF", 3, 3, _rt_double, partial(_normal, "pdf"))
-_register("normalIDF", 3, 3, _rt_double, partial(_normal, "idf"))
-_register("stdNormalCDF", 1, 1, _rt_double, partial(_normal, "cdf"))
-_register("stdNormalPDF", 1, 1, _rt_double, partial(_normal, "pdf"))
-_register("stdNormalIDF", 1, 1, _rt_double, partial(_normal, "idf"))
+for _kind in ("CDF", "PDF", "IDF"):
+    _register(f"normal{_kind}", 3, 3, _rt_double, partial(_normal, _kind.lower()))
+    _register(f"stdNormal{_kind}", 1, 1, _rt_double, partial(_normal, _kind.lower()))
 
 # Missing values, comparisons and boolean logic.
 _register("isMissing", 1, 1, _rt_boolean, _is_missing, propagate_missing=False)
@@ -176,9 +174,9 @@ _register("isIn", 2, None, _rt_boolean, _is_in, propagate_missing=False)
 _register("isNotIn", 2, None, _rt_boolean, _is_not_in, propagate_missing=False)
 
 # Strings.
-_register("uppercase", 1, 1, _rt_string, partial(_string_fn, "upper"))
-_register("lowercase", 1, 1, _rt_string, partial(_string_fn, "lower"))
-_register("trimBlanks", 1, 1, _rt_string, partial(_string_fn, "trim"))
+_register("uppercase", 1, 1, _rt_string, partial(_string_fn, str.upper))
+_register("lowercase", 1, 1, _rt_string, partial(_string_fn, str.lower))
+_register("trimBlanks", 1, 1, _rt_string, partial(_string_fn, _java_trim))
 _register("stringLength", 1, 1, _rt_integer, _string_length)
 _register("substring", 3, 3, _rt_string, _substring)
 _register("concat", 2, None, _rt_string, _concat, propagate_missing=False)

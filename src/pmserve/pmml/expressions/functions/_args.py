@@ -113,9 +113,7 @@ def _str(col: Array, t: DataType) -> Array:
     """The column as an object array of ``str`` (None = missing)."""
     if t.is_string:
         return col
-    out = np.empty(len(col), dtype=object)
-    out[:] = _objects((None if v != v else _java_str(v, t) for v in col.tolist()), len(out))
-    return out
+    return _objects((None if v != v else _java_str(v, t) for v in col.tolist()), len(col))
 
 
 def _objects(values: Iterable[Any], n: int) -> Array:
@@ -139,9 +137,7 @@ def _by_value(col: Array) -> dict[Any, Array]:
 
 
 def _smap(fn: Callable[[str], str | None], col: Array) -> Array:
-    out = np.empty(len(col), dtype=object)
-    out[:] = _objects((None if s is None else fn(s) for s in col), len(out))
-    return out
+    return _objects((None if s is None else fn(s) for s in col), len(col))
 
 
 def _bool_array(x: Bools) -> Array:

@@ -180,7 +180,5 @@ def _format_datetime(args: Sequence[Array], types: Sequence[DataType]) -> Array:
     else:
         seconds = _epoch_seconds(args[0], t)
     patterns = _str(args[1], types[1])
-    out = np.empty(len(seconds), dtype=object)
     each = zip(seconds.tolist(), patterns, strict=True)
-    out[:] = _objects((_format_datetime_one(s, p) for s, p in each), len(out))
-    return out
+    return _objects((_format_datetime_one(s, p) for s, p in each), len(seconds))

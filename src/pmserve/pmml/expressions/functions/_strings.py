@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -19,13 +19,12 @@ from pmserve.pmml.fields.types import Array, DataType
 _JAVA_BLANKS = "".join(chr(c) for c in range(0x21))
 
 
-def _string_fn(kind: str, args: Sequence[Array], types: Sequence[DataType]) -> Array:
-    col = _str(args[0], types[0])
-    if kind == "upper":
-        return _smap(str.upper, col)
-    if kind == "lower":
-        return _smap(str.lower, col)
-    return _smap(lambda s: s.strip(_JAVA_BLANKS), col)
+def _string_fn(fn: Callable[[str], str], args: Sequence[Array], types: Sequence[DataType]) -> Array:
+    return _smap(fn, _str(args[0], types[0]))
+
+
+def _java_trim(s: str) -> str:
+    return s.strip(_JAVA_BLANKS)
 
 
 def _string_length(args: Sequence[Array], types: Sequence[DataType]) -> Array:
@@ -48,27 +47,21 @@ def _substring_one(s: str | None, start: float, length: float) -> str | None:
 def _substring(args: Sequence[Array], types: Sequence[DataType]) -> Array:
     col = _str(args[0], types[0])
     starts, lengths = _num(args[1], types[1]), _num(args[2], types[2])
-    out = np.empty(len(col), dtype=object)
     if len(col) and _same(starts) and _same(lengths):
         # The usual case, constant positions: check them once.
         pos, n = _whole(float(starts[0])), _whole(float(lengths[0]))
         if pos is None or n is None or pos < 1 or n < 0:
-            out[:] = None
-        else:
-            out[:] = _objects((None if s is None else s[pos - 1 : pos - 1 + n] for s in col), len(out))
-        return out
+            return np.full(len(col), None, dtype=object)
+        return _objects((None if s is None else s[pos - 1 : pos - 1 + n] for s in col), len(col))
     each = zip(col, starts.tolist(), lengths.tolist(), strict=True)
-    out[:] = _objects((_substring_one(s, p, n) for s, p, n in each), len(out))
-    return out
+    return _objects((_substring_one(s, p, n) for s, p, n in each), len(col))
 
 
 def _concat(args: Sequence[Array], types: Sequence[DataType]) -> Array:
     # JPMML skips missing arguments, so all-missing gives the empty string.
     cols = [_str(a, t) for a, t in zip(args, types, strict=True)]
-    out = np.empty(len(cols[0]), dtype=object)
     each = zip(*cols, strict=True)
-    out[:] = _objects(("".join(p for p in parts if p is not None) for parts in each), len(out))
-    return out
+    return _objects(("".join(p for p in parts if p is not None) for parts in each), len(cols[0]))
 
 
 @functools.lru_cache(maxsize=256)
@@ -96,8 +89,12 @@ def _replacer(pattern: str, replacement: str) -> tuple[re.Pattern[str], str] | N
     return None if template is None else (compiled, template)
 
 
+def _replacer_of(pattern: str | None, replacement: str | None) -> tuple[re.Pattern[str], str] | None:
+    return None if pattern is None or replacement is None else _replacer(pattern, replacement)
+
+
 def _replace_one(s: str | None, pattern: str | None, replacement: str | None) -> str | None:
-    found = None if pattern is None or replacement is None else _replacer(pattern, replacement)
+    found = _replacer_of(pattern, replacement)
     if s is None or found is None:
         return None
     return found[0].sub(found[1], s)
@@ -105,19 +102,14 @@ def _replace_one(s: str | None, pattern: str | None, replacement: str | None) ->
 
 def _replace(args: Sequence[Array], types: Sequence[DataType]) -> Array:
     col, patterns, replacements = (_str(a, t) for a, t in zip(args, types, strict=True))
-    out = np.empty(len(col), dtype=object)
     if len(col) and _same(patterns) and _same(replacements):
-        pattern, replacement = patterns[0], replacements[0]
-        found = None if pattern is None or replacement is None else _replacer(pattern, replacement)
+        found = _replacer_of(patterns[0], replacements[0])
         if found is None:
-            out[:] = None
-        else:
-            sub, template = found[0].sub, found[1]
-            out[:] = _objects((None if s is None else sub(template, s) for s in col), len(out))
-        return out
+            return np.full(len(col), None, dtype=object)
+        sub, template = found[0].sub, found[1]
+        return _objects((None if s is None else sub(template, s) for s in col), len(col))
     each = zip(col, patterns, replacements, strict=True)
-    out[:] = _objects((_replace_one(s, p, r) for s, p, r in each), len(out))
-    return out
+    return _objects((_replace_one(s, p, r) for s, p, r in each), len(col))
 
 
 def _matches(args: Sequence[Array], types: Sequence[DataType]) -> Array:
