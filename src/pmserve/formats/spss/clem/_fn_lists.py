@@ -9,40 +9,13 @@ from typing import Any
 
 import numpy as np
 
-from pmserve.formats.spss.clem._signatures import LISTS, NUM_LISTS, FunctionTable, Impl, Typer, kind_name
-from pmserve.formats.spss.clem._values import (
-    BOOLEAN,
-    INTEGER,
-    NULL,
-    REAL,
-    STRING,
-    ClemTypeError,
-    Env,
-    from_bool,
-    is_null,
-)
+from pmserve.formats.spss.clem._signatures import NUM_LISTS, FunctionTable, Impl, list_typer
+from pmserve.formats.spss.clem._values import BOOLEAN, INTEGER, REAL, STRING, Env, from_bool, is_null
 
 FUNCTIONS = FunctionTable()
 
 
 # -- comparisons and lists ------------------------------------------------------------------------
-
-
-def _list_typer(result: str | None, item_kinds: frozenset[str] | None = None) -> Typer:
-    """``f(LIST)`` or ``f(ITEM, LIST)``; ``result`` None means "the list's item kind"."""
-
-    def typer(kinds: Sequence[str]) -> str:
-        list_kind = kinds[-1]
-        if list_kind not in LISTS:
-            raise ClemTypeError(f"the last argument must be a list such as [a, b, c], got {kind_name(list_kind)}")
-        if item_kinds is not None and list_kind not in item_kinds:
-            raise ClemTypeError(f"the list must hold numbers, got {list_kind.split(':')[1]} values")
-        if result is not None:
-            return result
-        item = list_kind.split(":")[1]
-        return REAL if item == NULL else item
-
-    return typer
 
 
 def _stack(items: Sequence[np.ndarray]) -> np.ndarray:
@@ -65,16 +38,16 @@ def _nan_reduce(fn: Callable[..., Any], min_count: int = 1) -> Impl:
     return impl
 
 
-FUNCTIONS.register("sum_n", 1, 1, _list_typer(None, NUM_LISTS))(_nan_reduce(np.nansum))
-FUNCTIONS.register("mean_n", 1, 1, _list_typer(REAL, NUM_LISTS))(_nan_reduce(np.nanmean))
+FUNCTIONS.register("sum_n", 1, 1, list_typer(None, NUM_LISTS))(_nan_reduce(np.nansum))
+FUNCTIONS.register("mean_n", 1, 1, list_typer(REAL, NUM_LISTS))(_nan_reduce(np.nanmean))
 # sdev_n: the sample standard deviation (n - 1), of at least two present values [pmserve]
-FUNCTIONS.register("sdev_n", 1, 1, _list_typer(REAL, NUM_LISTS))(
+FUNCTIONS.register("sdev_n", 1, 1, list_typer(REAL, NUM_LISTS))(
     _nan_reduce(lambda b, axis: np.nanstd(b, axis=axis, ddof=1), 2))
-FUNCTIONS.register("max_n", 1, 1, _list_typer(None, NUM_LISTS))(_nan_reduce(np.nanmax))
-FUNCTIONS.register("min_n", 1, 1, _list_typer(None, NUM_LISTS))(_nan_reduce(np.nanmin))
+FUNCTIONS.register("max_n", 1, 1, list_typer(None, NUM_LISTS))(_nan_reduce(np.nanmax))
+FUNCTIONS.register("min_n", 1, 1, list_typer(None, NUM_LISTS))(_nan_reduce(np.nanmin))
 
 
-@FUNCTIONS.register("count_nulls", 1, 1, _list_typer(INTEGER))
+@FUNCTIONS.register("count_nulls", 1, 1, list_typer(INTEGER))
 def _count_nulls(args: Sequence[Any], kinds: Sequence[str], env: Env) -> np.ndarray:
     items, item_kind = args[-1], kinds[-1].split(":")[1]
     total = np.zeros(env.n)
@@ -83,7 +56,7 @@ def _count_nulls(args: Sequence[Any], kinds: Sequence[str], env: Env) -> np.ndar
     return total
 
 
-@FUNCTIONS.register("count_non_nulls", 1, 1, _list_typer(INTEGER))
+@FUNCTIONS.register("count_non_nulls", 1, 1, list_typer(INTEGER))
 def _count_non_nulls(args: Sequence[Any], kinds: Sequence[str], env: Env) -> np.ndarray:
     return float(len(args[-1])) - _count_nulls(args, kinds, env)
 
@@ -106,14 +79,14 @@ def _missing(v: Any) -> bool:
     return v is None or (isinstance(v, float) and not math.isfinite(v))
 
 
-_ITEM_AND_LIST = _list_typer(INTEGER)
+_ITEM_AND_LIST = list_typer(INTEGER)
 FUNCTIONS.register("count_equal", 2, 2, _ITEM_AND_LIST)(_compare_items(lambda v, x: v == x))
 FUNCTIONS.register("count_not_equal", 2, 2, _ITEM_AND_LIST)(_compare_items(lambda v, x: v != x))
 FUNCTIONS.register("count_greater_than", 2, 2, _ITEM_AND_LIST)(_compare_items(lambda v, x: v > x))
 FUNCTIONS.register("count_less_than", 2, 2, _ITEM_AND_LIST)(_compare_items(lambda v, x: v < x))
 
 
-@FUNCTIONS.register("member", 2, 2, _list_typer(BOOLEAN))
+@FUNCTIONS.register("member", 2, 2, list_typer(BOOLEAN))
 def _member(args: Sequence[Any], kinds: Sequence[str], env: Env) -> np.ndarray:
     """member(ITEM, LIST): true when ITEM equals a value of LIST; $null$ ITEM gives $null$."""
     counts = _compare_items(lambda v, x: v == x)(args, kinds, env)
@@ -160,13 +133,13 @@ def _non_null(last: bool, want_index: bool) -> Impl:
     return impl
 
 
-FUNCTIONS.register("first_non_null", 1, 1, _list_typer(None))(_non_null(False, False))
-FUNCTIONS.register("last_non_null", 1, 1, _list_typer(None))(_non_null(True, False))
-FUNCTIONS.register("first_non_null_index", 1, 1, _list_typer(INTEGER))(_non_null(False, True))
-FUNCTIONS.register("last_non_null_index", 1, 1, _list_typer(INTEGER))(_non_null(True, True))
+FUNCTIONS.register("first_non_null", 1, 1, list_typer(None))(_non_null(False, False))
+FUNCTIONS.register("last_non_null", 1, 1, list_typer(None))(_non_null(True, False))
+FUNCTIONS.register("first_non_null_index", 1, 1, list_typer(INTEGER))(_non_null(False, True))
+FUNCTIONS.register("last_non_null_index", 1, 1, list_typer(INTEGER))(_non_null(True, True))
 
 
-@FUNCTIONS.register("value_at", 2, 2, lambda kinds: _list_typer(None)(kinds[1:]))
+@FUNCTIONS.register("value_at", 2, 2, lambda kinds: list_typer(None)(kinds[1:]))
 def _value_at(args: Sequence[Any], kinds: Sequence[str], env: Env) -> np.ndarray:
     """value_at(INT, LIST): the INTth value of LIST (from 1), $null$ outside it."""
     index, items = args[0], args[1]

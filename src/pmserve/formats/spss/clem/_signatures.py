@@ -86,6 +86,23 @@ def returns(kind: str, *params: frozenset[str] | set[str]) -> Typer:
     return typer
 
 
+def list_typer(result: str | None, item_kinds: frozenset[str] | None = None) -> Typer:
+    """``f(LIST)`` or ``f(ITEM, LIST)``; ``result`` None means "the list's item kind"."""
+
+    def typer(kinds: Sequence[str]) -> str:
+        list_kind = kinds[-1]
+        if list_kind not in LISTS:
+            raise ClemTypeError(f"the last argument must be a list such as [a, b, c], got {kind_name(list_kind)}")
+        if item_kinds is not None and list_kind not in item_kinds:
+            raise ClemTypeError(f"the list must hold numbers, got {list_kind.split(':')[1]} values")
+        if result is not None:
+            return result
+        item = list_kind.split(":")[1]
+        return REAL if item == NULL else item
+
+    return typer
+
+
 def _describe(allowed: frozenset[str] | set[str]) -> str:
     if allowed == NUMBERS:
         return "a number"
