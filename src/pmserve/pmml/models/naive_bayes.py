@@ -17,10 +17,12 @@ from typing import Any
 
 import numpy as np
 
-from pmserve.pmml.compiler import CompiledModel, ModelEnv, register
+from pmserve.pmml.compiler import CompiledModel, ModelEnv, Predictor, register
 from pmserve.pmml.document import attributes as attribute
 from pmserve.pmml.document.element import Element
+from pmserve.pmml.document.problems import Problems, every
 from pmserve.pmml.expressions.casting import cast_fn
+from pmserve.pmml.expressions.vector_math import softmax_rows
 from pmserve.pmml.fields.frame import Frame
 from pmserve.pmml.fields.schema import parse_dtype
 from pmserve.pmml.fields.types import Array, DataType, parse_scalar
@@ -34,12 +36,19 @@ _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 class _Categories:
     """Target categories in JPMML's order: BayesOutput's, then any new one in order of appearance."""
 
-    def __init__(self, dtype: DataType) -> None:
+    def __init__(self, dtype: DataType, problems: Problems, target: str) -> None:
         self.dtype = dtype
+        self.problems = problems
+        self.target = target
         self.values: list[Any] = []
 
-    def index(self, text: str) -> int:
-        value = parse_scalar(self.dtype, text)
+    def index(self, el: Element) -> int | None:
+        """The column of the target category ``el`` (a TargetValueCount or TargetValueStat) names
+        in its value; None, and a problem, when it names none of the target's type."""
+        value = attribute.parsed(el, "value", partial(parse_scalar, self.dtype), self.problems, required=True,
+                                 field=self.target)
+        if value is None:
+            return None
         if value not in self.values:
             self.values.append(value)
         return self.values.index(value)
@@ -49,15 +58,11 @@ def _category_counts(el: Element, env: ModelEnv, cats: _Categories) -> list[tupl
     """(category index, count) of every TargetValueCount of a TargetValueCounts element."""
     out: list[tuple[int, float]] = []
     for tvc in el.findall("TargetValueCount"):
-        value = attribute.text(tvc, "value", env.problems, required=True)
+        column = cats.index(tvc)
         count = attribute.number(tvc, "count", env.problems, required=True)
-        if value is None or count is None:
+        if column is None or count is None:
             return None
-        try:
-            out.append((cats.index(value), count))
-        except ValueError as exc:
-            env.problems.invalid(f"TargetValueCount value {value!r} of the target: {exc}", tvc)
-            return None
+        out.append((column, count))
     return out
 
 
@@ -206,8 +211,8 @@ def _continuous(bi: Element, tvs: Element, env: ModelEnv, cats: _Categories, thr
     means: list[float] = []
     sds: list[float] = []
     for tv in tvs.findall("TargetValueStat"):
-        value = attribute.text(tv, "value", env.problems, required=True)
-        if value is None:
+        column = cats.index(tv)
+        if column is None:
             return None
         dist = next((c for c in tv.children if c.tag.endswith("Distribution")), None)
         if dist is None:
@@ -221,11 +226,6 @@ def _continuous(bi: Element, tvs: Element, env: ModelEnv, cats: _Categories, thr
         variance = (attribute.number(dist, "variance", env.problems, required=True)
                     if dist.tag == "GaussianDistribution" else 0.0)
         if mean is None or variance is None:
-            return None
-        try:
-            column = cats.index(value)
-        except ValueError as exc:
-            env.problems.invalid(f"TargetValueStat value {value!r} of the target: {exc}", tv)
             return None
         if dist.tag == "GaussianDistribution":
             if variance <= 0.0:
@@ -272,7 +272,7 @@ def compile_naive_bayes(el: Element, env: ModelEnv) -> CompiledModel | None:
     if out_field is not None and out_field != target.name:
         env.problems.invalid(f"BayesOutput fieldName {out_field!r} is not the target field {target.name!r}", output)
         return None
-    cats = _Categories(target.dtype)
+    cats = _Categories(target.dtype, env.problems, target.name)
     prior_el = output.find("TargetValueCounts")
     if prior_el is None:
         env.problems.invalid("a BayesOutput needs a TargetValueCounts element", output)
@@ -280,37 +280,38 @@ def compile_naive_bayes(el: Element, env: ModelEnv) -> CompiledModel | None:
     priors = _category_counts(prior_el, env, cats)
     if priors is None:
         return None
-    terms: list[_Discrete | _Continuous] = []
-    ok = True
-    for bi in _bayes_inputs(inputs_el):
-        tvs = bi.find("TargetValueStats")
-        term = _continuous(bi, tvs, env, cats, threshold) if tvs is not None else _discrete(bi, env, cats, threshold)
-        if term is None:
-            ok = False
-            continue
-        terms.append(term)
-    if not ok:
+    terms: list[_Discrete | _Continuous] | None = every(_term(bi, env, cats, threshold)
+                                                        for bi in _bayes_inputs(inputs_el))
+    if terms is None:
         return None
+    return CompiledModel(_predictor(priors, terms, cats), tuple(cats.values))
+
+
+def _term(bi: Element, env: ModelEnv, cats: _Categories, threshold: float) -> _Discrete | _Continuous | None:
+    """A BayesInput: continuous with TargetValueStats, else discrete with PairCounts."""
+    tvs = bi.find("TargetValueStats")
+    return _continuous(bi, tvs, env, cats, threshold) if tvs is not None else _discrete(bi, env, cats, threshold)
+
+
+def _predictor(priors: list[tuple[int, float]], terms: list[_Discrete | _Continuous], cats: _Categories) -> Predictor:
+    """The classifier: prior logs plus every input's logs, back from log space by a softmax."""
     k = len(cats.values)
     prior_logs = np.zeros(k)
     with np.errstate(divide="ignore"):
         for c, n in priors:
             prior_logs[c] += math.log(n) if n > 0 else -math.inf
-    terms = [_widen(t, k) for t in terms]
+    wide = [_widen(t, k) for t in terms]
     categories = tuple(cats.values)
-    dtype = target.dtype
+    dtype = cats.dtype
 
     def predict(frame: Frame) -> Prediction:
         acc = np.tile(prior_logs, (frame.n, 1))
-        for term in terms:
+        for term in wide:
             term(frame, acc)
-        with np.errstate(all="ignore"):
-            # Back from log space: softmax shifted by the row maximum, as JPMML does.
-            e = np.exp(acc - acc.max(axis=1, keepdims=True))
-            probs = e / e.sum(axis=1, keepdims=True)
-        return classification(frame.n, dtype, categories, probs)
+        # Shifted by the row maximum, as JPMML does.
+        return classification(frame.n, dtype, categories, softmax_rows(acc))
 
-    return CompiledModel(predict, categories)
+    return predict
 
 
 def _widen(term: _Discrete | _Continuous, k: int) -> _Discrete | _Continuous:

@@ -26,7 +26,7 @@ from pmserve.pmml.document.element import Element
 from pmserve.pmml.document.problems import every
 from pmserve.pmml.expressions.casting import EXPRESSION_TAGS, cast_fn
 from pmserve.pmml.expressions.normalization import linear_norms
-from pmserve.pmml.expressions.vector_math import logit_inverse
+from pmserve.pmml.expressions.vector_math import logit_inverse, simplemax_rows, softmax_rows
 from pmserve.pmml.fields.frame import Frame, ReadOrder
 from pmserve.pmml.fields.schema import parse_dtype
 from pmserve.pmml.fields.types import Array, DataType, parse_scalar
@@ -94,14 +94,8 @@ class _Layer:
             if self.normalization in ("softmax", "simplemax"):
                 # Summed along each record's contiguous row, so that the order of additions (and
                 # the last bits) stay those of a row-wise sum.
-                out = np.ascontiguousarray(out.T)
-                if self.normalization == "softmax":
-                    # JPMML shifts by the row maximum before exponentiating.
-                    e = np.exp(out - out.max(axis=1, keepdims=True))
-                    out = e / e.sum(axis=1, keepdims=True)
-                else:
-                    out = out / out.sum(axis=1, keepdims=True)
-                out = out.T
+                rows = np.ascontiguousarray(out.T)
+                out = (softmax_rows(rows) if self.normalization == "softmax" else simplemax_rows(rows)).T
         result: Array = out
         return result
 
@@ -217,10 +211,7 @@ def _layer(
     read = every(_neuron(neuron, env, ids, known, activation, width, altitude) for neuron in neurons)
     if read is None:
         return None
-    conns = [row for row, _, _, _ in read]
-    biases = [bias for _, bias, _, _ in read]
-    widths = [w for _, _, w, _ in read]
-    altitudes = [a for _, _, _, a in read]
+    conns, biases, widths, altitudes = (list(column) for column in zip(*read, strict=True))
     sources = np.array(sorted({s for row in conns for s, _ in row}), dtype=np.intp)
     pos = {int(s): i for i, s in enumerate(sources)}
     ranks: list[_Rank] = []
