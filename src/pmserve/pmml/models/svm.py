@@ -365,20 +365,12 @@ def _machine(m: Element, env: ModelEnv, column: dict[str, int], tdtype: DataType
         values.append(c)
     intercept = attribute.number(co_el, "absoluteValue", env.problems, 0.0)
     threshold = attribute.number(m, "threshold", env.problems, model_threshold if model_threshold is not None else 0.0)
-    cats: list[Any] = []
-    for attr in ("targetCategory", "alternateTargetCategory"):
-        text = m.get(attr)
-        if text is None:
-            cats.append(None)
-            continue
-        try:
-            cats.append(parse_scalar(tdtype, text))
-        except ValueError as exc:
-            env.problems.invalid(f"{attr}: {exc}", m)
-            return None
+    # A category that is not of the target's type is a problem, which stops compile_svm.
+    target, alternate = (attribute.parsed(m, attr, partial(parse_scalar, tdtype), env.problems)
+                         for attr in ("targetCategory", "alternateTargetCategory"))
     if intercept is None or threshold is None:
         return None
-    return _Machine(np.array(cols, dtype=np.intp), np.array(values), intercept, cats[0], cats[1], threshold)
+    return _Machine(np.array(cols, dtype=np.intp), np.array(values), intercept, target, alternate, threshold)
 
 
 def _one_against_all(el: Element, env: ModelEnv, machines: list[_Machine],
@@ -413,14 +405,9 @@ def _one_against_all(el: Element, env: ModelEnv, machines: list[_Machine],
 
 def _one_against_one(el: Element, env: ModelEnv, machines: list[_Machine],
                      kernel_values: KernelValues, dtype: DataType) -> CompiledModel | None:
-    binary_text = el.get("alternateBinaryTargetCategory")
-    binary: Any = None
-    if binary_text is not None:
-        try:
-            binary = parse_scalar(dtype, binary_text)
-        except ValueError as exc:
-            env.problems.invalid(f"alternateBinaryTargetCategory: {exc}", el)
-            return None
+    binary: Any = attribute.parsed(el, "alternateBinaryTargetCategory", partial(parse_scalar, dtype), env.problems)
+    if binary is None and el.get("alternateBinaryTargetCategory") is not None:
+        return None
     cats: list[Any] = []
     for m, m_el in zip(machines, el.findall("SupportVectorMachine"), strict=True):
         if m.target is None:
