@@ -67,14 +67,9 @@ def compile_scorecard(el: Element, env: ModelEnv) -> CompiledModel | None:
                              chars_el or el)
         return None
     codes: list[str] = []
-    characteristics: list[_Characteristic] = []
-    for i, ch in enumerate(chars_el.findall("Characteristic"), start=1):
-        got = _characteristic(ch, i, env, bool(use_codes), model_baseline, codes)
-        if got is None:
-            ok = False
-        else:
-            characteristics.append(got)
-    if not ok:
+    characteristics = every(_characteristic(ch, i, env, bool(use_codes), model_baseline, codes)
+                            for i, ch in enumerate(chars_el.findall("Characteristic"), start=1))
+    if not ok or characteristics is None:
         return None
     dtype = env.target.dtype if env.target is not None and env.target.dtype.is_number else DataType.DOUBLE
     if dtype is DataType.INTEGER:

@@ -4,6 +4,7 @@ matrices), the ParamMatrix betas, and the design-matrix plan that evaluates them
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -317,10 +318,8 @@ def _cell(cell: Element, factors: dict[str, _Predictor], covariates: dict[str, _
 
 
 def _factor_cell(cell: Element, name: str, value: str, fac: _Predictor, env: ModelEnv) -> _FactorCell | None:
-    try:
-        v = parse_scalar(fac.expr.dtype, value)
-    except ValueError as exc:
-        env.problems.invalid(f"PPCell value of factor {name!r}: {exc}", cell)
+    v = attribute.parsed(cell, "value", partial(parse_scalar, fac.expr.dtype), env.problems, field=name)
+    if v is None:
         return None
     contrast = None
     if fac.categories is not None and fac.matrix is not None:
@@ -394,17 +393,12 @@ class Matrices:
         return table.findall(cell_tag)
 
     def _category(self, cell: Element, dtype: DataType | None) -> Any:
-        text = cell.get("targetCategory")
-        if text is None:
-            return None
-        if dtype is None:
-            return text
-        try:
-            return parse_scalar(dtype, text)
-        except ValueError as exc:
-            self.env.problems.invalid(f"targetCategory: {exc}", cell)
-            self.ok = False
-            return None
+        """The cell's targetCategory (None without one), a value of the target's type if it has one."""
+        if dtype is None or cell.get("targetCategory") is None:
+            return cell.get("targetCategory")
+        value = attribute.parsed(cell, "targetCategory", partial(parse_scalar, dtype), self.env.problems)
+        self.ok = self.ok and value is not None
+        return value
 
     def rows_for(self, category: Any) -> dict[str, Term] | None:
         """The PPMatrix rows used for a category: its own, else the common ones."""

@@ -78,16 +78,12 @@ def _combine_values(values: Array, use: npt.NDArray[np.bool_], w: Array, method:
             term = values[:, j] * w[j] if weighted and w[j] != 1.0 else values[:, j]
             acc = acc + np.where(use[:, j], term, 0.0).astype(dtype)
         total = acc.astype(np.float64)
-        if method == "average":
-            count = use.sum(axis=1)
+        if method in ("average", "weightedAverage"):
+            # The count of the segments used, or the sum of their weights.
+            divisor = use.sum(axis=1) if method == "average" else (use * w).sum(axis=1)
             with np.errstate(invalid="ignore", divide="ignore"):
-                total = (acc / count.astype(dtype)).astype(np.float64) if single else total / count
-            total[count == 0] = np.nan
-        elif method == "weightedAverage":
-            wsum = (use * w).sum(axis=1)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                total = (acc / wsum.astype(dtype)).astype(np.float64) if single else total / wsum
-            total[wsum == 0] = np.nan
+                total = (acc / divisor.astype(dtype)).astype(np.float64) if single else total / divisor
+            total[divisor == 0] = np.nan
         return total
     masked = np.where(use, values, np.nan)
     if method == "median":
@@ -232,15 +228,9 @@ def probability_aggregate(segments: list[Segment], combination: Combination) -> 
 def _combine_probabilities(
     probs: Array, use: npt.NDArray[np.bool_], w: Array, method: str, order: list[int],
 ) -> Array:
-    n, k, c = probs.shape
+    n, _, c = probs.shape
     if method in ("average", "weightedAverage"):
-        ww = use * (w[None, :] if method == "weightedAverage" else 1.0)
-        acc = np.zeros((n, c))
-        for j in range(k):
-            acc += probs[:, j, :] * ww[:, j:j + 1]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out: Array = acc / ww.sum(axis=1, keepdims=True)
-        return out
+        return _weighted_mean(probs, use * (w[None, :] if method == "weightedAverage" else 1.0))
     masked = np.where(use[:, :, None], probs, np.nan)
     some = use.any(axis=1)
     stat = np.full((n, c), np.nan)
@@ -258,11 +248,17 @@ def _combine_probabilities(
         # Median: the segments closest to the median probability of the winning category.
         diff = np.where(use, np.abs(s_win - p_win), np.inf)
         contributors = use & (diff <= diff.min(axis=1, keepdims=True))
-    acc = np.zeros((n, c))
-    for j in range(k):
-        acc += probs[:, j, :] * contributors[:, j:j + 1]
+    return _weighted_mean(probs, contributors)
+
+
+def _weighted_mean(probs: Array, weights: Array) -> Array:
+    """Rows x categories: the segments' probabilities (rows x segments x categories) averaged with
+    ``weights`` (rows x segments), added segment by segment as JPMML adds them."""
+    acc = np.zeros((probs.shape[0], probs.shape[2]))
+    for j in range(probs.shape[1]):
+        acc += probs[:, j, :] * weights[:, j:j + 1]
     with np.errstate(invalid="ignore", divide="ignore"):
-        out = acc / contributors.sum(axis=1, keepdims=True)
+        out: Array = acc / weights.sum(axis=1, keepdims=True)
     return out
 
 
