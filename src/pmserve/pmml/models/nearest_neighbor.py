@@ -26,6 +26,7 @@ from pmserve.pmml.document.element import Element
 from pmserve.pmml.document.problems import Problems
 from pmserve.pmml.expressions.normalization import read_table
 from pmserve.pmml.expressions.transformations import ExpressionCompiler
+from pmserve.pmml.fields.categorical import factorize
 from pmserve.pmml.fields.frame import Expr, Frame, RowErrors
 from pmserve.pmml.fields.schema import FieldInfo, treatment_exprs
 from pmserve.pmml.fields.types import Array, DataType, empty, is_missing, parse_scalar
@@ -246,12 +247,10 @@ def _continuous(values: Array, weights: Array, method: str) -> Array:
             out: Array = np.median(values, axis=1)
             return out
         # JPMML adds the neighbours up one by one in rank order; so do we, for the same last bits.
-        total = np.zeros(values.shape[0])
+        # (An average is the weighted one with weights 1: x * 1.0 is x, and the weights sum to k.)
         if method == "average":
-            for i in range(k):
-                total = total + values[:, i]
-            mean: Array = total / k
-            return mean
+            weights = np.ones_like(values)
+        total = np.zeros(values.shape[0])
         weight_sum = np.zeros(values.shape[0])
         for i in range(k):
             total = total + values[:, i] * weights[:, i]
@@ -396,12 +395,9 @@ def _references(frame: Frame, exprs: list[Expr], comps: list[Comparison], ti: El
                              f"have no value of field {exc.args[0]!r}", ti)
             return None
         if comp.is_string:
-            mapping: dict[Any, float] = {}
-            for v in col.tolist():
-                if v is not None:
-                    mapping.setdefault(v, float(len(mapping)))
-            references[:, j] = [np.nan if v is None else mapping[v] for v in col.tolist()]
-            codes.append(mapping)
+            coded, labels = factorize(col)
+            references[:, j] = np.where(coded >= 0, coded, np.nan)
+            codes.append({v: float(i) for i, v in enumerate(labels)})
         else:
             references[:, j] = col
             codes.append(None)

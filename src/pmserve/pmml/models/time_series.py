@@ -48,6 +48,7 @@ from pmserve.errors import EvaluationError
 from pmserve.pmml.compiler import CompiledModel, ModelEnv, Predictor, register
 from pmserve.pmml.document import attributes as attribute
 from pmserve.pmml.document.element import Element
+from pmserve.pmml.document.problems import every
 from pmserve.pmml.fields.frame import Expr, Frame
 from pmserve.pmml.fields.types import Array, DataType
 from pmserve.pmml.results.prediction import Prediction
@@ -433,34 +434,25 @@ class _ArimaPlan:
 def _component(el: Element | None, names: tuple[str, str, str], env: ModelEnv) -> _Component | None:
     if el is None:
         return _Component((0, 0, 0), (), (), ())
-    order: list[int] = []
-    for name in names:
-        value = attribute.integer(el, name, env.problems, 0, minimum=0)
-        if value is None:
-            return None
-        order.append(value)
-    ar: list[float] = []
-    ar_el = el.find("AR")
-    if order[0]:
-        got = _coefficients(ar_el, order[0], f"{names[0]}={order[0]} needs an AR Array of {order[0]} coefficients",
-                            el, env)
-        if got is None:
-            return None
-        ar = got
-    ma: list[float] = []
-    residuals: list[float] = []
+    order = every(attribute.integer(el, name, env.problems, 0, minimum=0) for name in names)
+    if order is None:
+        return None
+    p, d, q = order
+    ar = _coefficients(el.find("AR"), p, f"{names[0]}={p} needs an AR Array of {p} coefficients", el, env) \
+        if p else []
+    ma: list[float] | None = []
+    residuals: list[float] | None = []
     ma_el = el.find("MA")
-    if order[2]:
+    if q:
         coef_el = ma_el.find("MACoefficients") if ma_el is not None else None
-        got = _coefficients(coef_el, order[2], f"{names[2]}={order[2]} needs MA/MACoefficients with an Array of "
-                            f"{order[2]} coefficients", el, env)
+        ma = _coefficients(coef_el, q, f"{names[2]}={q} needs MA/MACoefficients with an Array of {q} coefficients",
+                           el, env)
         res_el = ma_el.find("Residuals") if ma_el is not None else None
-        res = attribute.numbers(res_el, env.problems, "conditional least squares needs the MA Residuals (the last "
-                                "shocks)", el) if got is not None else None
-        if got is None or res is None:
-            return None
-        ma, residuals = got, res
-    return _Component((order[0], order[1], order[2]), tuple(ar), tuple(ma), tuple(residuals))
+        residuals = attribute.numbers(res_el, env.problems, "conditional least squares needs the MA Residuals (the "
+                                      "last shocks)", el) if ma is not None else None
+    if ar is None or ma is None or residuals is None:
+        return None
+    return _Component((p, d, q), tuple(ar), tuple(ma), tuple(residuals))
 
 
 def _coefficients(parent: Element | None, count: int, need: str, el: Element, env: ModelEnv) -> list[float] | None:
