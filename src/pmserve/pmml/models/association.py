@@ -145,12 +145,9 @@ def compile_association(el: Element, env: ModelEnv) -> CompiledModel | None:
     sizes = members.sum(axis=0)
     ant = np.array([set_ids.index(a) for a in antecedent_sets], dtype=np.intp)
     cons = np.array([set_ids.index(c) for c in consequent_sets], dtype=np.intp)
-    item_list = [items[i] for i in item_ids]
-    present: _TransactionalItems | _CategoricalItems
-    if transactional:
-        present = _TransactionalItems(active[0].name, tuple(item_list))
-    else:
-        present = _CategoricalItems(tuple(item_list))
+    item_list = tuple(items.values())
+    present: _TransactionalItems | _CategoricalItems = (
+        _TransactionalItems(active[0].name, item_list) if transactional else _CategoricalItems(item_list))
     # The item field holds one basket per record: Model.score must keep its cells whole.
     baskets = frozenset({active[0].name}) if transactional else frozenset()
     return CompiledModel(_Scorer(present, members, sizes, ant, cons, rule_set), collection_fields=baskets)

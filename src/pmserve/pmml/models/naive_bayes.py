@@ -180,11 +180,8 @@ def _discrete(bi: Element, env: ModelEnv, cats: _Categories, threshold: float) -
     lookup: dict[Any, int] = {}
     rows: list[dict[int, float]] = []
     for value, counts in pairs:
-        probs: dict[int, float] = {}
-        for c, n in counts:
-            probs[c] = threshold if abs(n) < _ZERO_COUNT else n / sums[c]
         lookup.setdefault(value, len(rows))
-        rows.append(probs)
+        rows.append({c: threshold if abs(n) < _ZERO_COUNT else n / sums[c] for c, n in counts})
     return _Discrete(read, lookup, _log_table(rows, cats))
 
 

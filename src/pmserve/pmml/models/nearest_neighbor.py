@@ -293,9 +293,7 @@ class _Vote:
                       weights is not None, self.codes, self.priority, winners)
         out = empty(self.dtype, n)
         ok = (winners >= 0) & ~bad
-        cats = np.empty(len(self.categories), dtype=object if self.dtype.is_string else np.float64)
-        cats[:] = list(self.categories)
-        out[ok] = cats[winners[ok]]
+        out[ok] = np.array(self.categories, dtype=object if self.dtype.is_string else np.float64)[winners[ok]]
         return out
 
 

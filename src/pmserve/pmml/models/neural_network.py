@@ -28,7 +28,7 @@ from pmserve.pmml.expressions.casting import EXPRESSION_TAGS, cast_fn
 from pmserve.pmml.expressions.normalization import linear_norms
 from pmserve.pmml.expressions.vector_math import logit_inverse, simplemax_rows, softmax_rows
 from pmserve.pmml.fields.frame import Frame, ReadOrder
-from pmserve.pmml.fields.schema import parse_dtype
+from pmserve.pmml.fields.schema import FieldInfo, parse_dtype
 from pmserve.pmml.fields.types import Array, DataType, parse_scalar
 from pmserve.pmml.kernels import neural
 from pmserve.pmml.results.prediction import Prediction, classification
@@ -381,10 +381,10 @@ def compile_neural_network(el: Element, env: ModelEnv) -> CompiledModel | None:
         return None
     run = _forward(inputs, layers, len(ids))
     if env.function_name == "regression":
-        return _regression(env, outs, run)
+        return _regression(env, target, outs, run)
     if not env.function_is("regression", "classification"):
         return None
-    return _classification(env, outs, run, neuron_ids)
+    return _classification(env, target, outs, run, neuron_ids)
 
 
 #: A network run forward: the entity matrix (entities x records) and the records missing an input.
@@ -423,9 +423,7 @@ def _forward(inputs: list[Callable[[Frame], Array]], layers: list[_Layer], n_ent
     return run
 
 
-def _regression(
-    env: ModelEnv, outs: list[tuple[int, Element]], run: Runner,
-) -> CompiledModel | None:
+def _regression(env: ModelEnv, target: FieldInfo, outs: list[tuple[int, Element]], run: Runner) -> CompiledModel | None:
     if len(outs) != 1:
         env.problems.invalid(f"a regression NeuralNetwork needs one NeuralOutput for its target, got {len(outs)}",
                              outs[1][1])
@@ -441,9 +439,7 @@ def _regression(
         env.problems.invalid(f"a regression NeuralOutput maps its neuron with a FieldRef or NormContinuous, got "
                              f"{expr.tag}", expr)
         return None
-    target = env.target
-    dtype = target.dtype if target is not None and target.dtype.is_numeric else DataType.DOUBLE
-    target_name = target.name if target is not None else ""
+    dtype = target.dtype if target.dtype.is_numeric else DataType.DOUBLE
 
     def predict(frame: Frame) -> Prediction:
         values, missing = run(frame)
@@ -452,23 +448,18 @@ def _regression(
         if denorm is not None:
             beyond = denorm.outside(y)
             if beyond.any():
-                frame.fail_message(beyond, f"the network's output for {target_name!r} lies outside the norm range "
+                frame.fail_message(beyond, f"the network's output for {target.name!r} lies outside the norm range "
                                    f"[{denorm.norm[0]!r}, {denorm.norm[-1]!r}] of its NormContinuous, which "
                                    "is not inverted beyond its end points (as in JPMML-Evaluator)",
-                                   field=target_name)
+                                   field=target.name)
             y = denorm(y)
         return Prediction(frame.n, dtype, y)
 
     return CompiledModel(predict)
 
 
-def _classification(
-    env: ModelEnv, outs: list[tuple[int, Element]], run: Runner,
-    neuron_ids: dict[int, str],
-) -> CompiledModel | None:
-    target = env.target
-    if target is None:  # pragma: no cover - checked by the caller
-        return None
+def _classification(env: ModelEnv, target: FieldInfo, outs: list[tuple[int, Element]], run: Runner,
+                    neuron_ids: dict[int, str]) -> CompiledModel | None:
     categories: list[Any] = []
     cols: list[int] = []
     for col, expr in outs:

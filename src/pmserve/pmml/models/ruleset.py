@@ -196,14 +196,10 @@ class _Scorer:
             else:
                 winner_cat[none] = self.default_category
                 conf[none, self.default_category] = self.default_confidence
-        value = empty(self.dtype, n)
-        cats = np.empty(k + 1, dtype=object if self.dtype.is_string else np.float64)
-        for j, c in enumerate(self.categories):
-            cats[j] = c
-        cats[k] = None if self.dtype.is_string else np.nan
-        value[:] = cats[np.where(winner_cat >= 0, winner_cat, k)]
-        picked = np.full(n, np.nan)
         has = winner_cat >= 0
+        value = empty(self.dtype, n)
+        value[has] = np.array(self.categories, dtype=object if self.dtype.is_string else np.float64)[winner_cat[has]]
+        picked = np.full(n, np.nan)
         picked[has] = conf[np.flatnonzero(has), winner_cat[has]]
         return Prediction(n, self.dtype, value, self.categories, confidences=conf, confidence=picked,
                           entity_id=entity)

@@ -284,8 +284,5 @@ def _codes(values: Array, index: _CategoryIndex) -> npt.NDArray[np.intp]:
 def _pick(categories: tuple[Any, ...], winner: Array, ok: npt.NDArray[np.bool_], dtype: DataType, n: int) -> Array:
     value = empty(dtype, n)
     if categories and ok.any():
-        cats = np.empty(len(categories), dtype=object if dtype.is_string else np.float64)
-        for j, cval in enumerate(categories):
-            cats[j] = cval
-        value[ok] = cats[winner[ok]]
+        value[ok] = np.array(categories, dtype=object if dtype.is_string else np.float64)[winner[ok]]
     return value
