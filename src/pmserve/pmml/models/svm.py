@@ -92,9 +92,7 @@ def _kernel(el: Element, env: ModelEnv) -> _Kernel | None:
                              f"got {len(found)}", el)
         return None
     k = found[0]
-    gamma = attribute.number(k, "gamma", env.problems, 1.0)
-    coef0 = attribute.number(k, "coef0", env.problems, 1.0)
-    degree = attribute.number(k, "degree", env.problems, 1.0)
+    gamma, coef0, degree = (attribute.number(k, attr, env.problems, 1.0) for attr in ("gamma", "coef0", "degree"))
     if gamma is None or coef0 is None or degree is None:
         return None
     return _Kernel(k.tag, gamma, coef0, degree)
@@ -206,13 +204,10 @@ def _method(el: Element, env: ModelEnv, machines: list[Element]) -> str | None:
 def compile_svm(el: Element, env: ModelEnv) -> CompiledModel | None:
     # Problems found elsewhere in the document are not this model's.
     found_before = len(env.problems.items)
-    if el.get("svmRepresentation", "SupportVectors") != "SupportVectors":
-        env.problems.unsupported(f"svmRepresentation {el.get('svmRepresentation')!r} is not supported; only "
-                                 "SupportVectors", el)
-        return None
-    if el.get("mathContext", "double") != "double":
-        env.problems.unsupported(f"mathContext {el.get('mathContext')!r} is not supported; only double", el)
-        return None
+    for attr, only in (("svmRepresentation", "SupportVectors"), ("mathContext", "double")):
+        if el.get(attr, only) != only:
+            env.problems.unsupported(f"{attr} {el.get(attr)!r} is not supported; only {only}", el)
+            return None
     kernel = _kernel(el, env)
     vd = el.find("VectorDictionary")
     fields_el = vd.find("VectorFields") if vd is not None else None
