@@ -44,7 +44,6 @@ class _Attribute:
 
 @dataclass(frozen=True)
 class _Characteristic:
-    name: str
     attributes: tuple[_Attribute, ...]
     baseline: float
 
@@ -98,7 +97,7 @@ def _characteristic(
     attributes = every(_attribute(a, name, ch, env, use_codes, codes) for a in attr_els)
     if attributes is None or not ok:
         return None
-    return _Characteristic(name, tuple(attributes), baseline if baseline is not None else 0.0)
+    return _Characteristic(tuple(attributes), baseline if baseline is not None else 0.0)
 
 
 def _attribute(a: Element, name: str, ch: Element, env: ModelEnv, use_codes: bool,

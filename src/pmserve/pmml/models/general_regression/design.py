@@ -232,7 +232,6 @@ _MAX_DIMENSION = 2_000
 
 @dataclass(frozen=True)
 class _Predictor:
-    field: str
     expr: Expr
     categories: tuple[Any, ...] | None  # a factor's contrast Categories
     matrix: Array | None
@@ -259,7 +258,7 @@ def _predictors(el: Element | None, env: ModelEnv, factor: bool) -> tuple[dict[s
         m_el = p.find("Matrix")
         contrast = None if m_el is None else _contrast_matrix(p, m_el, name, expr, env)
         ok = ok and (m_el is None or contrast is not None)
-        out[name] = _Predictor(name, expr, *(contrast or (None, None)))
+        out[name] = _Predictor(expr, *(contrast or (None, None)))
     return out, ok
 
 
