@@ -32,6 +32,7 @@ from pmserve.errors import EvaluationError, excerpt
 from pmserve.pmml.compiler import CompiledModel, ModelEnv, register
 from pmserve.pmml.document import attributes as attribute
 from pmserve.pmml.document.element import Element
+from pmserve.pmml.expressions.casting import equal_to
 from pmserve.pmml.fields.frame import Frame
 from pmserve.pmml.fields.types import Array, DataType, empty, parse_scalar
 from pmserve.pmml.results.output import Feature
@@ -352,10 +353,7 @@ class _CategoricalItems:
         for j, it in enumerate(self.items):
             x = frame.get(it.field)
             if it.category is not None:
-                if x.dtype == object:
-                    present[:, j] = np.fromiter((v is not None and v == it.category for v in x), bool, len(x))
-                else:
-                    present[:, j] = x == it.category
+                present[:, j] = equal_to(x, it.category)
                 continue
             if x.dtype != object:
                 # A boolean or number: 1 is present, 0 absent, missing absent, anything else wrong.
