@@ -368,12 +368,9 @@ def compile_neural_network(el: Element, env: ModelEnv) -> CompiledModel | None:
         if oid is None or oid not in ids or ids[oid] < len(inputs):
             env.problems.invalid(f"outputNeuron must name a Neuron, got {oid!r}", no)
             continue
-        if expr is None:
-            continue
-        if expr.get("field") != target.name:
-            # Outputs for other fields (a second target) play no part in the one target's prediction.
-            continue
-        outs.append((ids[oid], expr))
+        # Outputs for other fields (a second target) play no part in the one target's prediction.
+        if expr is not None and expr.get("field") == target.name:
+            outs.append((ids[oid], expr))
     if len(env.problems.items) > found_before:
         return None
     if not outs:
