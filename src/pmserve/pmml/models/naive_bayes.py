@@ -40,7 +40,7 @@ class _Categories:
         self.dtype = dtype
         self.problems = problems
         self.target = target
-        self.values: list[Any] = []
+        self.values: dict[Any, int] = {}  # category -> column
 
     def index(self, el: Element) -> int | None:
         """The column of the target category ``el`` (a TargetValueCount or TargetValueStat) names
@@ -49,9 +49,7 @@ class _Categories:
                                  field=self.target)
         if value is None:
             return None
-        if value not in self.values:
-            self.values.append(value)
-        return self.values.index(value)
+        return self.values.setdefault(value, len(self.values))
 
 
 def _category_counts(el: Element, env: ModelEnv, cats: _Categories) -> list[tuple[int, float]] | None:

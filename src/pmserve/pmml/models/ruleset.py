@@ -56,7 +56,7 @@ class _Collector:
         self.env = env
         self.dtype = dtype
         self.rules: list[_Rule] = []
-        self.categories: list[Any] = []
+        self.categories: dict[Any, int] = {}  # category -> index, in the order first met
         self.ok = True
         self.simple_rules = 0
 
@@ -67,9 +67,7 @@ class _Collector:
         if value is None:
             self.ok = self.ok and not required and el.get(attr) is None
             return None
-        if value not in self.categories:
-            self.categories.append(value)
-        return self.categories.index(value)
+        return self.categories.setdefault(value, len(self.categories))
 
     def walk(self, children: tuple[Element, ...], path: tuple[PredicateFn, ...]) -> None:
         for el in children:

@@ -105,24 +105,6 @@ def _combine_values(values: Array, use: npt.NDArray[np.bool_], w: Array, method:
     return np.asarray(out, dtype=np.float64)
 
 
-class _CategoryIndex:
-    """Category -> column, growing as new categories come (the compile-time ones first)."""
-
-    def __init__(self, categories: tuple[Any, ...]) -> None:
-        self.index: dict[Any, int] = {c: j for j, c in enumerate(categories)}
-
-    def of(self, c: Any) -> int:
-        j = self.index.get(c)
-        if j is None:
-            j = len(self.index)
-            self.index[c] = j
-        return j
-
-    @property
-    def categories(self) -> tuple[Any, ...]:
-        return tuple(self.index)
-
-
 def _no_vote(active: Array, missing: Array, w: Array, votes: Array, combination: Combination) -> Array:
     """The rows without a winner by the missing-prediction treatment: no segment ran, or too many
     (returnMissing: any; else above the missingThreshold, or, with continue, more than the best)."""
@@ -146,12 +128,13 @@ def vote(segments: list[Segment], combination: Combination) -> Predictor:
 
     def combine_votes(frame: Frame, runs: list[Run], weights: Array) -> Prediction:
         n, k = frame.n, len(runs)
-        index = _CategoryIndex(combination.categories)
+        # Category -> column: the compile-time categories first, then others as segments predict them.
+        index = {c: j for j, c in enumerate(combination.categories)}
         voted, active = _columns(runs, n, -1, np.intp,
                                  lambda run: _codes(convert(run.pred.value, run.pred.dtype, dtype), index))
         w = weights if weighted else np.ones(k)
         missing = active & (voted < 0)
-        c = len(index.index)
+        c = len(index)
         votes = np.zeros((n, c))
         first = np.full((n, c), k)
         rows = np.arange(n)
@@ -172,7 +155,7 @@ def vote(segments: list[Segment], combination: Combination) -> Predictor:
         with np.errstate(invalid="ignore", divide="ignore"):
             probs = votes / total_votes[:, None]
         probs[no_result] = np.nan
-        categories = index.categories
+        categories = tuple(index)
         # A tie goes to the category that got its first vote from the earliest segment (JPMML's order).
         top = votes == votes.max(axis=1, keepdims=True) if c else np.zeros((n, 0), dtype=bool)
         winner = np.argmin(np.where(top, first, k + 1), axis=1) if c else np.zeros(n, dtype=np.intp)
@@ -190,13 +173,14 @@ def probability_aggregate(segments: list[Segment], combination: Combination) -> 
 
     def combine_probabilities(frame: Frame, runs: list[Run], w: Array) -> Prediction:
         n, k = frame.n, len(runs)
-        index = _CategoryIndex(combination.categories)
+        # Category -> column: the compile-time categories first, then others as segments predict them.
+        index = {c: j for j, c in enumerate(combination.categories)}
         blocks: list[tuple[Array, list[int]]] = []
         for run in runs:
-            cols = [index.of(convert_scalar(cat, run.pred.dtype, dtype)) for cat in run.pred.categories]
+            cols = [_column(index, convert_scalar(cat, run.pred.dtype, dtype)) for cat in run.pred.categories]
             blocks.append((run.pred.probabilities if run.pred.probabilities is not None
                            else np.full((run.pred.n, 0), np.nan), cols))
-        c = len(index.index)
+        c = len(index)
         probs = np.zeros((n, k, c))
         active = np.zeros((n, k), dtype=bool)
         missing = np.zeros((n, k), dtype=bool)
@@ -210,8 +194,8 @@ def probability_aggregate(segments: list[Segment], combination: Combination) -> 
             active[where, j] = True
             missing[where, j] = miss
         no_result, use = missing_rows(active, missing, w, combination)
-        categories = index.categories
-        order = [index.index[x] for x in combination.winner_order if x in index.index]
+        categories = tuple(index)
+        order = [index[x] for x in combination.winner_order if x in index]
         order += [j for j in range(c) if j not in order]
         result = _combine_probabilities(probs, use, w, method, order)
         result[no_result] = np.nan
@@ -265,18 +249,23 @@ def _weighted_mean(probs: Array, weights: Array) -> Array:
 # -- values and categories -------------------------------------------------------------------------
 
 
-def _codes(values: Array, index: _CategoryIndex) -> npt.NDArray[np.intp]:
+def _column(index: dict[Any, int], category: Any) -> int:
+    """The category's column, a new one at the end for a category not met before."""
+    return index.setdefault(category, len(index))
+
+
+def _codes(values: Array, index: dict[Any, int]) -> npt.NDArray[np.intp]:
     """Column of each value in the category index (-1 for a missing value)."""
     out = np.full(len(values), -1, dtype=np.intp)
     if values.dtype == object:
         for i, v in enumerate(values.tolist()):
             if v is not None:
-                out[i] = index.of(v)
+                out[i] = _column(index, v)
         return out
     ok = ~np.isnan(values)
     if ok.any():
         uniq, inverse = np.unique(values[ok], return_inverse=True)
-        cols = np.array([index.of(float(u)) for u in uniq.tolist()], dtype=np.intp)
+        cols = np.array([_column(index, float(u)) for u in uniq.tolist()], dtype=np.intp)
         out[ok] = cols[inverse]
     return out
 
