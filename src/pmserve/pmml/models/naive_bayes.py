@@ -217,19 +217,15 @@ def _continuous(bi: Element, tvs: Element, env: ModelEnv, cats: _Categories, thr
             env.problems.invalid(f"Naive Bayes continuous inputs use a GaussianDistribution or PoissonDistribution, "
                                  f"got {dist.tag}", dist)
             return None
+        gauss = dist.tag == "GaussianDistribution"
         mean = attribute.number(dist, "mean", env.problems, required=True)
-        variance = (attribute.number(dist, "variance", env.problems, required=True)
-                    if dist.tag == "GaussianDistribution" else 0.0)
+        variance = attribute.number(dist, "variance", env.problems, required=True) if gauss else 0.0
         if mean is None or variance is None:
             return None
-        if dist.tag == "GaussianDistribution":
-            if variance <= 0.0:
-                continue  # JPMML: a Gaussian without spread contributes nothing
-            kinds.append("gauss")
-            sds.append(math.sqrt(variance))
-        else:
-            kinds.append("poisson")
-            sds.append(math.nan)
+        if gauss and variance <= 0.0:
+            continue  # JPMML: a Gaussian without spread contributes nothing
+        kinds.append("gauss" if gauss else "poisson")
+        sds.append(math.sqrt(variance) if gauss else math.nan)
         columns.append(column)
         means.append(mean)
     return _Continuous(read, np.array(columns, dtype=np.intp), tuple(kinds), np.array(means), np.array(sds),

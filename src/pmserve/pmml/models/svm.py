@@ -224,9 +224,8 @@ def compile_svm(el: Element, env: ModelEnv) -> CompiledModel | None:
         return None
     if len(env.problems.items) > found_before:
         return None
-    ids = list(vectors)
-    column = {vid: j for j, vid in enumerate(ids)}
-    matrix = np.array([vectors[v] for v in ids], dtype=np.float64).reshape(len(ids), len(inputs))
+    column = {vid: j for j, vid in enumerate(vectors)}
+    matrix = np.array(list(vectors.values()), dtype=np.float64).reshape(len(vectors), len(inputs))
     target = env.target
     tdtype = target.dtype if target is not None else DataType.STRING
     model_threshold = attribute.number(el, "threshold", env.problems, 0.0)
@@ -403,7 +402,7 @@ def _one_against_one(el: Element, env: ModelEnv, machines: list[_Machine],
     binary: Any = attribute.parsed(el, "alternateBinaryTargetCategory", partial(parse_scalar, dtype), env.problems)
     if binary is None and el.get("alternateBinaryTargetCategory") is not None:
         return None
-    cats: list[Any] = []
+    index: dict[Any, int] = {}  # category -> column, in the order the machines name them
     for m, m_el in zip(machines, el.findall("SupportVectorMachine"), strict=True):
         if m.target is None:
             env.problems.invalid("attribute targetCategory is required", m_el)
@@ -416,10 +415,8 @@ def _one_against_one(el: Element, env: ModelEnv, machines: list[_Machine],
             env.problems.invalid("OneAgainstOne machines need an alternateTargetCategory", m_el)
             return None
         for c in (m.target, m.alternate if binary is None else binary):
-            if c not in cats:
-                cats.append(c)
-    categories = tuple(cats)
-    index = {c: j for j, c in enumerate(categories)}
+            index.setdefault(c, len(index))
+    categories = tuple(index)
     k_cats = len(categories)
 
     thresholds = np.array([m.threshold for m in machines], dtype=np.float64)
