@@ -247,10 +247,12 @@ def _continuous(values: Array, weights: Array, method: str) -> Array:
             out: Array = np.median(values, axis=1)
             return out
         # JPMML adds the neighbours up one by one in rank order; so do we, for the same last bits.
-        # (An average is the weighted one with weights 1: x * 1.0 is x, and the weights sum to k.)
-        if method == "average":
-            weights = np.ones_like(values)
         total = np.zeros(values.shape[0])
+        if method == "average":
+            for i in range(k):
+                total = total + values[:, i]
+            mean: Array = total / k
+            return mean
         weight_sum = np.zeros(values.shape[0])
         for i in range(k):
             total = total + values[:, i] * weights[:, i]
