@@ -19,6 +19,7 @@ element; the results follow the specification and pmml4s, which implements it.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -78,7 +79,10 @@ def compile_anomaly_detection(el: Element, env: ModelEnv) -> CompiledModel | Non
         problems.invalid(f"algorithmType {algorithm} needs a nested regression model (a numeric prediction), "
                          f"got functionName {nested.function_name!r}", nested_el)
         return None
-    return CompiledModel(_as_is(nested) if size is None else _isolation_forest(nested, size))
+    if size is None:
+        return CompiledModel(_scored(nested, lambda value: value))
+    scale = average_path_length(size)
+    return CompiledModel(_scored(nested, lambda depth: np.power(2.0, -depth / scale)))
 
 
 def _mean_distances(el: Element, nested_el: Element, env: ModelEnv) -> Array | None:
@@ -101,17 +105,6 @@ def _mean_distances(el: Element, nested_el: Element, env: ModelEnv) -> Array | N
     return means
 
 
-def _isolation_forest(nested: ModelPlan, size: int) -> Predictor:
-    scale = average_path_length(size)
-
-    def predict(frame: Frame) -> Prediction:
-        pred, _ = nested.evaluate(frame)
-        depth = np.asarray(pred.value, dtype=np.float64)
-        return Prediction(frame.n, DataType.DOUBLE, np.power(2.0, -depth / scale))
-
-    return predict
-
-
 def _cluster_mean_distance(nested: ModelPlan, means: Array) -> Predictor:
     def predict(frame: Frame) -> Prediction:
         pred, _ = nested.evaluate(frame)
@@ -129,9 +122,10 @@ def _cluster_mean_distance(nested: ModelPlan, means: Array) -> Predictor:
     return predict
 
 
-def _as_is(nested: ModelPlan) -> Predictor:
+def _scored(nested: ModelPlan, score: Callable[[Array], Array]) -> Predictor:
+    """The anomaly score ``score`` computes from the nested model's predicted value."""
     def predict(frame: Frame) -> Prediction:
         pred, _ = nested.evaluate(frame)
-        return Prediction(frame.n, DataType.DOUBLE, np.asarray(pred.value, dtype=np.float64))
+        return Prediction(frame.n, DataType.DOUBLE, score(np.asarray(pred.value, dtype=np.float64)))
 
     return predict

@@ -32,6 +32,7 @@ from pmserve.errors import EvaluationError, excerpt
 from pmserve.pmml.compiler import CompiledModel, ModelEnv, register
 from pmserve.pmml.document import attributes as attribute
 from pmserve.pmml.document.element import Element
+from pmserve.pmml.expressions.casting import equal_to
 from pmserve.pmml.fields.frame import Frame
 from pmserve.pmml.fields.types import Array, DataType, empty, parse_scalar
 from pmserve.pmml.results.output import Feature
@@ -145,12 +146,9 @@ def compile_association(el: Element, env: ModelEnv) -> CompiledModel | None:
     sizes = members.sum(axis=0)
     ant = np.array([set_ids.index(a) for a in antecedent_sets], dtype=np.intp)
     cons = np.array([set_ids.index(c) for c in consequent_sets], dtype=np.intp)
-    item_list = [items[i] for i in item_ids]
-    present: _TransactionalItems | _CategoricalItems
-    if transactional:
-        present = _TransactionalItems(active[0].name, tuple(item_list))
-    else:
-        present = _CategoricalItems(tuple(item_list))
+    item_list = tuple(items.values())
+    present: _TransactionalItems | _CategoricalItems = (
+        _TransactionalItems(active[0].name, item_list) if transactional else _CategoricalItems(item_list))
     # The item field holds one basket per record: Model.score must keep its cells whole.
     baskets = frozenset({active[0].name}) if transactional else frozenset()
     return CompiledModel(_Scorer(present, members, sizes, ant, cons, rule_set), collection_fields=baskets)
@@ -355,10 +353,7 @@ class _CategoricalItems:
         for j, it in enumerate(self.items):
             x = frame.get(it.field)
             if it.category is not None:
-                if x.dtype == object:
-                    present[:, j] = np.fromiter((v is not None and v == it.category for v in x), bool, len(x))
-                else:
-                    present[:, j] = x == it.category
+                present[:, j] = equal_to(x, it.category)
                 continue
             if x.dtype != object:
                 # A boolean or number: 1 is present, 0 absent, missing absent, anything else wrong.

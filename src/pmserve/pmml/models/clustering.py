@@ -24,7 +24,7 @@ from pmserve.errors import EvaluationError
 from pmserve.pmml.compiler import CompiledModel, ModelEnv, register
 from pmserve.pmml.document import attributes as attribute
 from pmserve.pmml.document.element import Element
-from pmserve.pmml.document.problems import Problems
+from pmserve.pmml.document.problems import Problems, every
 from pmserve.pmml.fields.frame import Expr, Frame
 from pmserve.pmml.fields.types import Array, DataType, empty
 from pmserve.pmml.kernels import distance
@@ -99,13 +99,8 @@ def parse_measure(el: Element | None, problems: Problems, owner: Element) -> Mea
     }
     if m.tag in fixed:
         return Measure(m.tag, False, params=fixed[m.tag], default_compare=compare)
-    values = []
-    for param in _BINARY_PARAMS:
-        v = attribute.number(m, f"{param}-parameter", problems, required=True)
-        if v is None:
-            return None
-        values.append(v)
-    return Measure(m.tag, False, params=tuple(values), default_compare=compare)
+    values = every(attribute.number(m, f"{param}-parameter", problems, required=True) for param in _BINARY_PARAMS)
+    return None if values is None else Measure(m.tag, False, params=tuple(values), default_compare=compare)
 
 
 def parse_comparison(

@@ -17,10 +17,12 @@ from typing import Any
 
 import numpy as np
 
-from pmserve.pmml.compiler import CompiledModel, ModelEnv, register
+from pmserve.pmml.compiler import CompiledModel, ModelEnv, Predictor, register
 from pmserve.pmml.document import attributes as attribute
 from pmserve.pmml.document.element import Element
+from pmserve.pmml.document.problems import Problems, every
 from pmserve.pmml.expressions.casting import cast_fn
+from pmserve.pmml.expressions.vector_math import softmax_rows
 from pmserve.pmml.fields.frame import Frame
 from pmserve.pmml.fields.schema import parse_dtype
 from pmserve.pmml.fields.types import Array, DataType, parse_scalar
@@ -34,30 +36,31 @@ _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 class _Categories:
     """Target categories in JPMML's order: BayesOutput's, then any new one in order of appearance."""
 
-    def __init__(self, dtype: DataType) -> None:
+    def __init__(self, dtype: DataType, problems: Problems, target: str) -> None:
         self.dtype = dtype
-        self.values: list[Any] = []
+        self.problems = problems
+        self.target = target
+        self.values: dict[Any, int] = {}  # category -> column
 
-    def index(self, text: str) -> int:
-        value = parse_scalar(self.dtype, text)
-        if value not in self.values:
-            self.values.append(value)
-        return self.values.index(value)
+    def index(self, el: Element) -> int | None:
+        """The column of the target category ``el`` (a TargetValueCount or TargetValueStat) names
+        in its value; None, and a problem, when it names none of the target's type."""
+        value = attribute.parsed(el, "value", partial(parse_scalar, self.dtype), self.problems, required=True,
+                                 field=self.target)
+        if value is None:
+            return None
+        return self.values.setdefault(value, len(self.values))
 
 
 def _category_counts(el: Element, env: ModelEnv, cats: _Categories) -> list[tuple[int, float]] | None:
     """(category index, count) of every TargetValueCount of a TargetValueCounts element."""
     out: list[tuple[int, float]] = []
     for tvc in el.findall("TargetValueCount"):
-        value = attribute.text(tvc, "value", env.problems, required=True)
+        column = cats.index(tvc)
         count = attribute.number(tvc, "count", env.problems, required=True)
-        if value is None or count is None:
+        if column is None or count is None:
             return None
-        try:
-            out.append((cats.index(value), count))
-        except ValueError as exc:
-            env.problems.invalid(f"TargetValueCount value {value!r} of the target: {exc}", tvc)
-            return None
+        out.append((column, count))
     return out
 
 
@@ -175,11 +178,8 @@ def _discrete(bi: Element, env: ModelEnv, cats: _Categories, threshold: float) -
     lookup: dict[Any, int] = {}
     rows: list[dict[int, float]] = []
     for value, counts in pairs:
-        probs: dict[int, float] = {}
-        for c, n in counts:
-            probs[c] = threshold if abs(n) < _ZERO_COUNT else n / sums[c]
         lookup.setdefault(value, len(rows))
-        rows.append(probs)
+        rows.append({c: threshold if abs(n) < _ZERO_COUNT else n / sums[c] for c, n in counts})
     return _Discrete(read, lookup, _log_table(rows, cats))
 
 
@@ -206,8 +206,8 @@ def _continuous(bi: Element, tvs: Element, env: ModelEnv, cats: _Categories, thr
     means: list[float] = []
     sds: list[float] = []
     for tv in tvs.findall("TargetValueStat"):
-        value = attribute.text(tv, "value", env.problems, required=True)
-        if value is None:
+        column = cats.index(tv)
+        if column is None:
             return None
         dist = next((c for c in tv.children if c.tag.endswith("Distribution")), None)
         if dist is None:
@@ -217,24 +217,15 @@ def _continuous(bi: Element, tvs: Element, env: ModelEnv, cats: _Categories, thr
             env.problems.invalid(f"Naive Bayes continuous inputs use a GaussianDistribution or PoissonDistribution, "
                                  f"got {dist.tag}", dist)
             return None
+        gauss = dist.tag == "GaussianDistribution"
         mean = attribute.number(dist, "mean", env.problems, required=True)
-        variance = (attribute.number(dist, "variance", env.problems, required=True)
-                    if dist.tag == "GaussianDistribution" else 0.0)
+        variance = attribute.number(dist, "variance", env.problems, required=True) if gauss else 0.0
         if mean is None or variance is None:
             return None
-        try:
-            column = cats.index(value)
-        except ValueError as exc:
-            env.problems.invalid(f"TargetValueStat value {value!r} of the target: {exc}", tv)
-            return None
-        if dist.tag == "GaussianDistribution":
-            if variance <= 0.0:
-                continue  # JPMML: a Gaussian without spread contributes nothing
-            kinds.append("gauss")
-            sds.append(math.sqrt(variance))
-        else:
-            kinds.append("poisson")
-            sds.append(math.nan)
+        if gauss and variance <= 0.0:
+            continue  # JPMML: a Gaussian without spread contributes nothing
+        kinds.append("gauss" if gauss else "poisson")
+        sds.append(math.sqrt(variance) if gauss else math.nan)
         columns.append(column)
         means.append(mean)
     return _Continuous(read, np.array(columns, dtype=np.intp), tuple(kinds), np.array(means), np.array(sds),
@@ -272,7 +263,7 @@ def compile_naive_bayes(el: Element, env: ModelEnv) -> CompiledModel | None:
     if out_field is not None and out_field != target.name:
         env.problems.invalid(f"BayesOutput fieldName {out_field!r} is not the target field {target.name!r}", output)
         return None
-    cats = _Categories(target.dtype)
+    cats = _Categories(target.dtype, env.problems, target.name)
     prior_el = output.find("TargetValueCounts")
     if prior_el is None:
         env.problems.invalid("a BayesOutput needs a TargetValueCounts element", output)
@@ -280,37 +271,38 @@ def compile_naive_bayes(el: Element, env: ModelEnv) -> CompiledModel | None:
     priors = _category_counts(prior_el, env, cats)
     if priors is None:
         return None
-    terms: list[_Discrete | _Continuous] = []
-    ok = True
-    for bi in _bayes_inputs(inputs_el):
-        tvs = bi.find("TargetValueStats")
-        term = _continuous(bi, tvs, env, cats, threshold) if tvs is not None else _discrete(bi, env, cats, threshold)
-        if term is None:
-            ok = False
-            continue
-        terms.append(term)
-    if not ok:
+    terms: list[_Discrete | _Continuous] | None = every(_term(bi, env, cats, threshold)
+                                                        for bi in _bayes_inputs(inputs_el))
+    if terms is None:
         return None
+    return CompiledModel(_predictor(priors, terms, cats), tuple(cats.values))
+
+
+def _term(bi: Element, env: ModelEnv, cats: _Categories, threshold: float) -> _Discrete | _Continuous | None:
+    """A BayesInput: continuous with TargetValueStats, else discrete with PairCounts."""
+    tvs = bi.find("TargetValueStats")
+    return _continuous(bi, tvs, env, cats, threshold) if tvs is not None else _discrete(bi, env, cats, threshold)
+
+
+def _predictor(priors: list[tuple[int, float]], terms: list[_Discrete | _Continuous], cats: _Categories) -> Predictor:
+    """The classifier: prior logs plus every input's logs, back from log space by a softmax."""
     k = len(cats.values)
     prior_logs = np.zeros(k)
     with np.errstate(divide="ignore"):
         for c, n in priors:
             prior_logs[c] += math.log(n) if n > 0 else -math.inf
-    terms = [_widen(t, k) for t in terms]
+    wide = [_widen(t, k) for t in terms]
     categories = tuple(cats.values)
-    dtype = target.dtype
+    dtype = cats.dtype
 
     def predict(frame: Frame) -> Prediction:
         acc = np.tile(prior_logs, (frame.n, 1))
-        for term in terms:
+        for term in wide:
             term(frame, acc)
-        with np.errstate(all="ignore"):
-            # Back from log space: softmax shifted by the row maximum, as JPMML does.
-            e = np.exp(acc - acc.max(axis=1, keepdims=True))
-            probs = e / e.sum(axis=1, keepdims=True)
-        return classification(frame.n, dtype, categories, probs)
+        # Shifted by the row maximum, as JPMML does.
+        return classification(frame.n, dtype, categories, softmax_rows(acc))
 
-    return CompiledModel(predict, categories)
+    return predict
 
 
 def _widen(term: _Discrete | _Continuous, k: int) -> _Discrete | _Continuous:

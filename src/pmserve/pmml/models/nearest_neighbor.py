@@ -26,6 +26,7 @@ from pmserve.pmml.document.element import Element
 from pmserve.pmml.document.problems import Problems
 from pmserve.pmml.expressions.normalization import read_table
 from pmserve.pmml.expressions.transformations import ExpressionCompiler
+from pmserve.pmml.fields.categorical import factorize
 from pmserve.pmml.fields.frame import Expr, Frame, RowErrors
 from pmserve.pmml.fields.schema import FieldInfo, treatment_exprs
 from pmserve.pmml.fields.types import Array, DataType, empty, is_missing, parse_scalar
@@ -294,9 +295,7 @@ class _Vote:
                       weights is not None, self.codes, self.priority, winners)
         out = empty(self.dtype, n)
         ok = (winners >= 0) & ~bad
-        cats = np.empty(len(self.categories), dtype=object if self.dtype.is_string else np.float64)
-        cats[:] = list(self.categories)
-        out[ok] = cats[winners[ok]]
+        out[ok] = np.array(self.categories, dtype=object if self.dtype.is_string else np.float64)[winners[ok]]
         return out
 
 
@@ -396,12 +395,9 @@ def _references(frame: Frame, exprs: list[Expr], comps: list[Comparison], ti: El
                              f"have no value of field {exc.args[0]!r}", ti)
             return None
         if comp.is_string:
-            mapping: dict[Any, float] = {}
-            for v in col.tolist():
-                if v is not None:
-                    mapping.setdefault(v, float(len(mapping)))
-            references[:, j] = [np.nan if v is None else mapping[v] for v in col.tolist()]
-            codes.append(mapping)
+            coded, labels = factorize(col)
+            references[:, j] = np.where(coded >= 0, coded, np.nan)
+            codes.append({v: float(i) for i, v in enumerate(labels)})
         else:
             references[:, j] = col
             codes.append(None)

@@ -26,9 +26,9 @@ from pmserve.pmml.document.element import Element
 from pmserve.pmml.document.problems import every
 from pmserve.pmml.expressions.casting import EXPRESSION_TAGS, cast_fn
 from pmserve.pmml.expressions.normalization import linear_norms
-from pmserve.pmml.expressions.vector_math import logit_inverse
+from pmserve.pmml.expressions.vector_math import logit_inverse, simplemax_rows, softmax_rows
 from pmserve.pmml.fields.frame import Frame, ReadOrder
-from pmserve.pmml.fields.schema import parse_dtype
+from pmserve.pmml.fields.schema import FieldInfo, parse_dtype
 from pmserve.pmml.fields.types import Array, DataType, parse_scalar
 from pmserve.pmml.kernels import neural
 from pmserve.pmml.results.prediction import Prediction, classification
@@ -94,14 +94,8 @@ class _Layer:
             if self.normalization in ("softmax", "simplemax"):
                 # Summed along each record's contiguous row, so that the order of additions (and
                 # the last bits) stay those of a row-wise sum.
-                out = np.ascontiguousarray(out.T)
-                if self.normalization == "softmax":
-                    # JPMML shifts by the row maximum before exponentiating.
-                    e = np.exp(out - out.max(axis=1, keepdims=True))
-                    out = e / e.sum(axis=1, keepdims=True)
-                else:
-                    out = out / out.sum(axis=1, keepdims=True)
-                out = out.T
+                rows = np.ascontiguousarray(out.T)
+                out = (softmax_rows(rows) if self.normalization == "softmax" else simplemax_rows(rows)).T
         result: Array = out
         return result
 
@@ -217,10 +211,7 @@ def _layer(
     read = every(_neuron(neuron, env, ids, known, activation, width, altitude) for neuron in neurons)
     if read is None:
         return None
-    conns = [row for row, _, _, _ in read]
-    biases = [bias for _, bias, _, _ in read]
-    widths = [w for _, _, w, _ in read]
-    altitudes = [a for _, _, _, a in read]
+    conns, biases, widths, altitudes = (list(column) for column in zip(*read, strict=True))
     sources = np.array(sorted({s for row in conns for s, _ in row}), dtype=np.intp)
     pos = {int(s): i for i, s in enumerate(sources)}
     ranks: list[_Rank] = []
@@ -377,12 +368,9 @@ def compile_neural_network(el: Element, env: ModelEnv) -> CompiledModel | None:
         if oid is None or oid not in ids or ids[oid] < len(inputs):
             env.problems.invalid(f"outputNeuron must name a Neuron, got {oid!r}", no)
             continue
-        if expr is None:
-            continue
-        if expr.get("field") != target.name:
-            # Outputs for other fields (a second target) play no part in the one target's prediction.
-            continue
-        outs.append((ids[oid], expr))
+        # Outputs for other fields (a second target) play no part in the one target's prediction.
+        if expr is not None and expr.get("field") == target.name:
+            outs.append((ids[oid], expr))
     if len(env.problems.items) > found_before:
         return None
     if not outs:
@@ -390,10 +378,10 @@ def compile_neural_network(el: Element, env: ModelEnv) -> CompiledModel | None:
         return None
     run = _forward(inputs, layers, len(ids))
     if env.function_name == "regression":
-        return _regression(env, outs, run)
+        return _regression(env, target, outs, run)
     if not env.function_is("regression", "classification"):
         return None
-    return _classification(env, outs, run, neuron_ids)
+    return _classification(env, target, outs, run, neuron_ids)
 
 
 #: A network run forward: the entity matrix (entities x records) and the records missing an input.
@@ -432,9 +420,7 @@ def _forward(inputs: list[Callable[[Frame], Array]], layers: list[_Layer], n_ent
     return run
 
 
-def _regression(
-    env: ModelEnv, outs: list[tuple[int, Element]], run: Runner,
-) -> CompiledModel | None:
+def _regression(env: ModelEnv, target: FieldInfo, outs: list[tuple[int, Element]], run: Runner) -> CompiledModel | None:
     if len(outs) != 1:
         env.problems.invalid(f"a regression NeuralNetwork needs one NeuralOutput for its target, got {len(outs)}",
                              outs[1][1])
@@ -450,9 +436,7 @@ def _regression(
         env.problems.invalid(f"a regression NeuralOutput maps its neuron with a FieldRef or NormContinuous, got "
                              f"{expr.tag}", expr)
         return None
-    target = env.target
-    dtype = target.dtype if target is not None and target.dtype.is_numeric else DataType.DOUBLE
-    target_name = target.name if target is not None else ""
+    dtype = target.dtype if target.dtype.is_numeric else DataType.DOUBLE
 
     def predict(frame: Frame) -> Prediction:
         values, missing = run(frame)
@@ -461,23 +445,18 @@ def _regression(
         if denorm is not None:
             beyond = denorm.outside(y)
             if beyond.any():
-                frame.fail_message(beyond, f"the network's output for {target_name!r} lies outside the norm range "
+                frame.fail_message(beyond, f"the network's output for {target.name!r} lies outside the norm range "
                                    f"[{denorm.norm[0]!r}, {denorm.norm[-1]!r}] of its NormContinuous, which "
                                    "is not inverted beyond its end points (as in JPMML-Evaluator)",
-                                   field=target_name)
+                                   field=target.name)
             y = denorm(y)
         return Prediction(frame.n, dtype, y)
 
     return CompiledModel(predict)
 
 
-def _classification(
-    env: ModelEnv, outs: list[tuple[int, Element]], run: Runner,
-    neuron_ids: dict[int, str],
-) -> CompiledModel | None:
-    target = env.target
-    if target is None:  # pragma: no cover - checked by the caller
-        return None
+def _classification(env: ModelEnv, target: FieldInfo, outs: list[tuple[int, Element]], run: Runner,
+                    neuron_ids: dict[int, str]) -> CompiledModel | None:
     categories: list[Any] = []
     cols: list[int] = []
     for col, expr in outs:

@@ -21,6 +21,7 @@ its 1-based position among all SimpleRules when it has none.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -55,20 +56,18 @@ class _Collector:
         self.env = env
         self.dtype = dtype
         self.rules: list[_Rule] = []
-        self.categories: list[Any] = []
+        self.categories: dict[Any, int] = {}  # category -> index, in the order first met
         self.ok = True
         self.simple_rules = 0
 
-    def category(self, text: str, el: Element, attr: str) -> int | None:
-        try:
-            value = parse_scalar(self.dtype, text)
-        except ValueError as exc:
-            self.env.problems.invalid(f"{attr} must be a value of the target's type: {exc}", el)
-            self.ok = False
+    def category(self, el: Element, attr: str, required: bool = False) -> int | None:
+        """The index of the category ``el``'s ``attr`` names; None when absent, or (a problem) when
+        it is required or is no value of the target's type."""
+        value = attribute.parsed(el, attr, partial(parse_scalar, self.dtype), self.env.problems, required=required)
+        if value is None:
+            self.ok = self.ok and not required and el.get(attr) is None
             return None
-        if value not in self.categories:
-            self.categories.append(value)
-        return self.categories.index(value)
+        return self.categories.setdefault(value, len(self.categories))
 
     def walk(self, children: tuple[Element, ...], path: tuple[PredicateFn, ...]) -> None:
         for el in children:
@@ -89,11 +88,7 @@ class _Collector:
             # The implicit id counts every SimpleRule, with or without an id of its own.
             self.simple_rules += 1
             position = self.simple_rules
-            score = attribute.text(el, "score", self.env.problems, required=True)
-            if score is None:
-                self.ok = False
-                continue
-            cat = self.category(score, el, "score")
+            cat = self.category(el, "score", required=True)
             confidence = attribute.number(el, "confidence", self.env.problems, 1.0)
             weight = attribute.number(el, "weight", self.env.problems, 1.0)
             if cat is None or confidence is None or weight is None:
@@ -121,8 +116,7 @@ def compile_rule_set(el: Element, env: ModelEnv) -> CompiledModel | None:
     dtype = env.target.dtype if env.target is not None else DataType.STRING
     walker = _Collector(env, dtype)
     walker.walk(rule_set.children, ())
-    default_text = rule_set.get("defaultScore")
-    default_cat = walker.category(default_text, rule_set, "defaultScore") if default_text is not None else None
+    default_cat = walker.category(rule_set, "defaultScore")
     default_conf = attribute.number(rule_set, "defaultConfidence", env.problems)
     if not walker.ok or (attribute.given(rule_set, "defaultConfidence") and default_conf is None):
         return None
@@ -202,14 +196,10 @@ class _Scorer:
             else:
                 winner_cat[none] = self.default_category
                 conf[none, self.default_category] = self.default_confidence
-        value = empty(self.dtype, n)
-        cats = np.empty(k + 1, dtype=object if self.dtype.is_string else np.float64)
-        for j, c in enumerate(self.categories):
-            cats[j] = c
-        cats[k] = None if self.dtype.is_string else np.nan
-        value[:] = cats[np.where(winner_cat >= 0, winner_cat, k)]
-        picked = np.full(n, np.nan)
         has = winner_cat >= 0
+        value = empty(self.dtype, n)
+        value[has] = np.array(self.categories, dtype=object if self.dtype.is_string else np.float64)[winner_cat[has]]
+        picked = np.full(n, np.nan)
         picked[has] = conf[np.flatnonzero(has), winner_cat[has]]
         return Prediction(n, self.dtype, value, self.categories, confidences=conf, confidence=picked,
                           entity_id=entity)

@@ -44,7 +44,6 @@ class _Attribute:
 
 @dataclass(frozen=True)
 class _Characteristic:
-    name: str
     attributes: tuple[_Attribute, ...]
     baseline: float
 
@@ -66,15 +65,10 @@ def compile_scorecard(el: Element, env: ModelEnv) -> CompiledModel | None:
         env.problems.invalid("a Scorecard needs Characteristics with at least one Characteristic",
                              chars_el or el)
         return None
-    codes: list[str] = []
-    characteristics: list[_Characteristic] = []
-    for i, ch in enumerate(chars_el.findall("Characteristic"), start=1):
-        got = _characteristic(ch, i, env, bool(use_codes), model_baseline, codes)
-        if got is None:
-            ok = False
-        else:
-            characteristics.append(got)
-    if not ok:
+    codes: dict[str, int] = {}  # reason code -> index, in the order first met
+    characteristics = every(_characteristic(ch, i, env, bool(use_codes), model_baseline, codes)
+                            for i, ch in enumerate(chars_el.findall("Characteristic"), start=1))
+    if not ok or characteristics is None:
         return None
     dtype = env.target.dtype if env.target is not None and env.target.dtype.is_number else DataType.DOUBLE
     if dtype is DataType.INTEGER:
@@ -85,7 +79,7 @@ def compile_scorecard(el: Element, env: ModelEnv) -> CompiledModel | None:
 
 def _characteristic(
     ch: Element, position: int, env: ModelEnv, use_codes: bool, model_baseline: float | None,
-    codes: list[str],
+    codes: dict[str, int],
 ) -> _Characteristic | None:
     name = ch.get("name") or f"#{position}"
     baseline = attribute.number(ch, "baselineScore", env.problems)
@@ -103,11 +97,11 @@ def _characteristic(
     attributes = every(_attribute(a, name, ch, env, use_codes, codes) for a in attr_els)
     if attributes is None or not ok:
         return None
-    return _Characteristic(name, tuple(attributes), baseline if baseline is not None else 0.0)
+    return _Characteristic(tuple(attributes), baseline if baseline is not None else 0.0)
 
 
 def _attribute(a: Element, name: str, ch: Element, env: ModelEnv, use_codes: bool,
-               codes: list[str]) -> _Attribute | None:
+               codes: dict[str, int]) -> _Attribute | None:
     """An Attribute of the Characteristic ``name``: its predicate, its partial score (a number or
     a ComplexPartialScore expression) and its reason code (an index into ``codes``)."""
     pred_el = a.find_any(PREDICATE_TAGS)
@@ -137,9 +131,7 @@ def _attribute(a: Element, name: str, ch: Element, env: ModelEnv, use_codes: boo
                              f"the Characteristic) because useReasonCodes is true", a)
         ok = False
     elif use_codes and code is not None:
-        if code not in codes:
-            codes.append(code)
-        code_index = codes.index(code)
+        code_index = codes.setdefault(code, len(codes))
     return _Attribute(pred, partial, expr, code_index) if pred is not None and ok else None
 
 

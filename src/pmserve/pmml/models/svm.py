@@ -92,9 +92,7 @@ def _kernel(el: Element, env: ModelEnv) -> _Kernel | None:
                              f"got {len(found)}", el)
         return None
     k = found[0]
-    gamma = attribute.number(k, "gamma", env.problems, 1.0)
-    coef0 = attribute.number(k, "coef0", env.problems, 1.0)
-    degree = attribute.number(k, "degree", env.problems, 1.0)
+    gamma, coef0, degree = (attribute.number(k, attr, env.problems, 1.0) for attr in ("gamma", "coef0", "degree"))
     if gamma is None or coef0 is None or degree is None:
         return None
     return _Kernel(k.tag, gamma, coef0, degree)
@@ -206,13 +204,10 @@ def _method(el: Element, env: ModelEnv, machines: list[Element]) -> str | None:
 def compile_svm(el: Element, env: ModelEnv) -> CompiledModel | None:
     # Problems found elsewhere in the document are not this model's.
     found_before = len(env.problems.items)
-    if el.get("svmRepresentation", "SupportVectors") != "SupportVectors":
-        env.problems.unsupported(f"svmRepresentation {el.get('svmRepresentation')!r} is not supported; only "
-                                 "SupportVectors", el)
-        return None
-    if el.get("mathContext", "double") != "double":
-        env.problems.unsupported(f"mathContext {el.get('mathContext')!r} is not supported; only double", el)
-        return None
+    for attr, only in (("svmRepresentation", "SupportVectors"), ("mathContext", "double")):
+        if el.get(attr, only) != only:
+            env.problems.unsupported(f"{attr} {el.get(attr)!r} is not supported; only {only}", el)
+            return None
     kernel = _kernel(el, env)
     vd = el.find("VectorDictionary")
     fields_el = vd.find("VectorFields") if vd is not None else None
@@ -229,9 +224,8 @@ def compile_svm(el: Element, env: ModelEnv) -> CompiledModel | None:
         return None
     if len(env.problems.items) > found_before:
         return None
-    ids = list(vectors)
-    column = {vid: j for j, vid in enumerate(ids)}
-    matrix = np.array([vectors[v] for v in ids], dtype=np.float64).reshape(len(ids), len(inputs))
+    column = {vid: j for j, vid in enumerate(vectors)}
+    matrix = np.array(list(vectors.values()), dtype=np.float64).reshape(len(vectors), len(inputs))
     target = env.target
     tdtype = target.dtype if target is not None else DataType.STRING
     model_threshold = attribute.number(el, "threshold", env.problems, 0.0)
@@ -365,20 +359,12 @@ def _machine(m: Element, env: ModelEnv, column: dict[str, int], tdtype: DataType
         values.append(c)
     intercept = attribute.number(co_el, "absoluteValue", env.problems, 0.0)
     threshold = attribute.number(m, "threshold", env.problems, model_threshold if model_threshold is not None else 0.0)
-    cats: list[Any] = []
-    for attr in ("targetCategory", "alternateTargetCategory"):
-        text = m.get(attr)
-        if text is None:
-            cats.append(None)
-            continue
-        try:
-            cats.append(parse_scalar(tdtype, text))
-        except ValueError as exc:
-            env.problems.invalid(f"{attr}: {exc}", m)
-            return None
+    # A category that is not of the target's type is a problem, which stops compile_svm.
+    target, alternate = (attribute.parsed(m, attr, partial(parse_scalar, tdtype), env.problems)
+                         for attr in ("targetCategory", "alternateTargetCategory"))
     if intercept is None or threshold is None:
         return None
-    return _Machine(np.array(cols, dtype=np.intp), np.array(values), intercept, cats[0], cats[1], threshold)
+    return _Machine(np.array(cols, dtype=np.intp), np.array(values), intercept, target, alternate, threshold)
 
 
 def _one_against_all(el: Element, env: ModelEnv, machines: list[_Machine],
@@ -413,15 +399,10 @@ def _one_against_all(el: Element, env: ModelEnv, machines: list[_Machine],
 
 def _one_against_one(el: Element, env: ModelEnv, machines: list[_Machine],
                      kernel_values: KernelValues, dtype: DataType) -> CompiledModel | None:
-    binary_text = el.get("alternateBinaryTargetCategory")
-    binary: Any = None
-    if binary_text is not None:
-        try:
-            binary = parse_scalar(dtype, binary_text)
-        except ValueError as exc:
-            env.problems.invalid(f"alternateBinaryTargetCategory: {exc}", el)
-            return None
-    cats: list[Any] = []
+    binary: Any = attribute.parsed(el, "alternateBinaryTargetCategory", partial(parse_scalar, dtype), env.problems)
+    if binary is None and el.get("alternateBinaryTargetCategory") is not None:
+        return None
+    index: dict[Any, int] = {}  # category -> column, in the order the machines name them
     for m, m_el in zip(machines, el.findall("SupportVectorMachine"), strict=True):
         if m.target is None:
             env.problems.invalid("attribute targetCategory is required", m_el)
@@ -434,10 +415,8 @@ def _one_against_one(el: Element, env: ModelEnv, machines: list[_Machine],
             env.problems.invalid("OneAgainstOne machines need an alternateTargetCategory", m_el)
             return None
         for c in (m.target, m.alternate if binary is None else binary):
-            if c not in cats:
-                cats.append(c)
-    categories = tuple(cats)
-    index = {c: j for j, c in enumerate(categories)}
+            index.setdefault(c, len(index))
+    categories = tuple(index)
     k_cats = len(categories)
 
     thresholds = np.array([m.threshold for m in machines], dtype=np.float64)

@@ -48,6 +48,7 @@ from pmserve.errors import EvaluationError
 from pmserve.pmml.compiler import CompiledModel, ModelEnv, Predictor, register
 from pmserve.pmml.document import attributes as attribute
 from pmserve.pmml.document.element import Element
+from pmserve.pmml.document.problems import every
 from pmserve.pmml.fields.frame import Expr, Frame
 from pmserve.pmml.fields.types import Array, DataType
 from pmserve.pmml.results.prediction import Prediction
@@ -168,11 +169,9 @@ def _exponential_smoothing(es: Element, env: ModelEnv) -> Forecast | None:
     season = _seasonality(es.find("Seasonality_ExpoSmooth"), env)
     if level is None or trend is None or season is None:
         return None
-    trend_of = trend
-    season_of = season
 
     def forecast(h: Array) -> Array:
-        return season_of(trend_of(level, h), h)
+        return season(trend(level, h), h)
 
     return forecast
 
@@ -191,22 +190,20 @@ def _trend(el: Element | None, env: ModelEnv) -> Callable[[float, Array], Array]
     phi = attribute.number(el, "phi", env.problems, 1.0)
     if value is None or phi is None:
         return None
-    t = value
-    damping = phi
 
     def damped_steps(h: Array) -> Array:
         # phi + phi^2 + ... + phi^h
-        if damping == 1.0:
+        if phi == 1.0:
             return h
-        return damping * (1.0 - np.power(damping, h)) / (1.0 - damping)
+        return phi * (1.0 - np.power(phi, h)) / (1.0 - phi)
 
     if kind == "additive":
-        return lambda level, h: level + h * t
+        return lambda level, h: level + h * value
     if kind == "damped_additive":
-        return lambda level, h: level + t * damped_steps(h)
+        return lambda level, h: level + value * damped_steps(h)
     if kind == "multiplicative":
-        return lambda level, h: level * np.power(t, h)
-    return lambda level, h: level * np.power(t, damped_steps(h))
+        return lambda level, h: level * np.power(value, h)
+    return lambda level, h: level * np.power(value, damped_steps(h))
 
 
 def _seasonality(el: Element | None, env: ModelEnv) -> Callable[[Array, Array], Array] | None:
@@ -246,19 +243,18 @@ class _Component:
     residuals: tuple[float, ...]
 
 
+#: An ARIMA transformation of the series, and its inverse applied to the forecasts.
+_TRANSFORMATIONS: dict[str, tuple[Callable[[Array], Array], Callable[[Array], Array]]] = {
+    "none": (lambda x: x, lambda x: x),
+    "logarithmic": (np.log, np.exp),
+    "squareroot": (np.sqrt, np.square),
+}
+
+
 def _arima(el: Element, model: Element, env: ModelEnv) -> Forecast | None:
     problems = env.problems
-    method = el.get("predictionMethod", "conditionalLeastSquares")
-    ok = True
-    if method != "conditionalLeastSquares":
-        problems.unsupported(f"predictionMethod {method} is not supported; expected conditionalLeastSquares "
-                             f"(exactLeastSquares needs the Kalman filter state)", el)
-        ok = False
-    for tag in ("DynamicRegressor", "OutlierEffect"):
-        if el.find(tag) is not None:
-            problems.unsupported(f"{tag} is not supported in ARIMA forecasts", el.find(tag))
-            ok = False
-    transformation = attribute.choice(el, "transformation", ("none", "logarithmic", "squareroot"), problems, "none")
+    ok = _arima_supported(el, env)
+    transformation = attribute.choice(el, "transformation", tuple(_TRANSFORMATIONS), problems, "none")
     constant = attribute.number(el, "constantTerm", env.problems, 0.0)
     nonseasonal = _component(el.find("NonseasonalComponent"), ("p", "d", "q"), env)
     seasonal_el = el.find("SeasonalComponent")
@@ -270,6 +266,38 @@ def _arima(el: Element, model: Element, env: ModelEnv) -> Forecast | None:
     if (not ok or constant is None or nonseasonal is None or seasonal is None or history is None or period is None
             or transformation is None):
         return None
+    plan = _arima_plan(el, env, history, transformation, constant, nonseasonal, seasonal, period)
+    if plan is None:
+        return None
+    untransform = _TRANSFORMATIONS[transformation][1]
+
+    def forecast(h: Array) -> Array:
+        path = plan.path(int(h.max()))
+        return untransform(path[h.astype(np.int64) - 1])
+
+    return forecast
+
+
+def _arima_supported(el: Element, env: ModelEnv) -> bool:
+    """Whether the ARIMA element asks for nothing pmserve refuses (a problem for each thing it does)."""
+    ok = True
+    method = el.get("predictionMethod", "conditionalLeastSquares")
+    if method != "conditionalLeastSquares":
+        env.problems.unsupported(f"predictionMethod {method} is not supported; expected conditionalLeastSquares "
+                                 f"(exactLeastSquares needs the Kalman filter state)", el)
+        ok = False
+    for tag in ("DynamicRegressor", "OutlierEffect"):
+        if el.find(tag) is not None:
+            env.problems.unsupported(f"{tag} is not supported in ARIMA forecasts", el.find(tag))
+            ok = False
+    return ok
+
+
+def _arima_plan(el: Element, env: ModelEnv, history: Array, transformation: str, constant: float,
+                nonseasonal: _Component, seasonal: _Component, period: int) -> _ArimaPlan | None:
+    """The ARMA recursion of the transformed series, its polynomials multiplied out; None, and a
+    problem, when the document gives too few residuals or values for it, or a value the
+    transformation is undefined for."""
     # AR polynomials are 1 - c1 B - c2 B^2 - ..., MA ones 1 + c1 B + ...; seasonal ones in B^period.
     ar = np.convolve(_lag_poly(-np.asarray(nonseasonal.ar), 1), _lag_poly(-np.asarray(seasonal.ar), period))
     ma = np.convolve(_lag_poly(np.asarray(nonseasonal.ma), 1), _lag_poly(np.asarray(seasonal.ma), period))
@@ -277,32 +305,20 @@ def _arima(el: Element, model: Element, env: ModelEnv) -> Forecast | None:
         nonseasonal.residuals
     q_total = len(ma) - 1
     if q_total and len(residuals) < q_total:
-        problems.invalid(f"the MA part needs the last {q_total} residuals, the document gives "
-                         f"{len(residuals)}", el)
+        env.problems.invalid(f"the MA part needs the last {q_total} residuals, the document gives "
+                             f"{len(residuals)}", el)
         return None
     d, big_d = nonseasonal.order[1], seasonal.order[1]
     if len(history) <= d + big_d * period + len(ar) - 1:
-        problems.invalid(f"the TimeSeries holds {len(history)} values, too few for the model's differencing "
-                         f"and AR order", el)
+        env.problems.invalid(f"the TimeSeries holds {len(history)} values, too few for the model's differencing "
+                             f"and AR order", el)
         return None
-    series = np.log(history) if transformation == "logarithmic" else \
-        np.sqrt(history) if transformation == "squareroot" else history
+    series = _TRANSFORMATIONS[transformation][0](history)
     if np.isnan(series).any():
-        problems.invalid(f"the {transformation} transformation is undefined for a value of the TimeSeries", el)
+        env.problems.invalid(f"the {transformation} transformation is undefined for a value of the TimeSeries", el)
         return None
-    plan = _ArimaPlan(series, d, big_d, period, constant, -ar[1:], ma[1:],
+    return _ArimaPlan(series, d, big_d, period, constant, -ar[1:], ma[1:],
                       np.asarray(residuals[len(residuals) - q_total:] if q_total else (), dtype=np.float64))
-
-    def forecast(h: Array) -> Array:
-        path = plan.path(int(h.max()))
-        out = path[h.astype(np.int64) - 1]
-        if transformation == "logarithmic":
-            return np.exp(out)
-        if transformation == "squareroot":
-            return np.square(out)
-        return out
-
-    return forecast
 
 
 # -- state space model -------------------------------------------------------------------------
@@ -418,34 +434,25 @@ class _ArimaPlan:
 def _component(el: Element | None, names: tuple[str, str, str], env: ModelEnv) -> _Component | None:
     if el is None:
         return _Component((0, 0, 0), (), (), ())
-    order: list[int] = []
-    for name in names:
-        value = attribute.integer(el, name, env.problems, 0, minimum=0)
-        if value is None:
-            return None
-        order.append(value)
-    ar: list[float] = []
-    ar_el = el.find("AR")
-    if order[0]:
-        got = _coefficients(ar_el, order[0], f"{names[0]}={order[0]} needs an AR Array of {order[0]} coefficients",
-                            el, env)
-        if got is None:
-            return None
-        ar = got
-    ma: list[float] = []
-    residuals: list[float] = []
+    order = every(attribute.integer(el, name, env.problems, 0, minimum=0) for name in names)
+    if order is None:
+        return None
+    p, d, q = order
+    ar = _coefficients(el.find("AR"), p, f"{names[0]}={p} needs an AR Array of {p} coefficients", el, env) \
+        if p else []
+    ma: list[float] | None = []
+    residuals: list[float] | None = []
     ma_el = el.find("MA")
-    if order[2]:
+    if q:
         coef_el = ma_el.find("MACoefficients") if ma_el is not None else None
-        got = _coefficients(coef_el, order[2], f"{names[2]}={order[2]} needs MA/MACoefficients with an Array of "
-                            f"{order[2]} coefficients", el, env)
+        ma = _coefficients(coef_el, q, f"{names[2]}={q} needs MA/MACoefficients with an Array of {q} coefficients",
+                           el, env)
         res_el = ma_el.find("Residuals") if ma_el is not None else None
-        res = attribute.numbers(res_el, env.problems, "conditional least squares needs the MA Residuals (the last "
-                                "shocks)", el) if got is not None else None
-        if got is None or res is None:
-            return None
-        ma, residuals = got, res
-    return _Component((order[0], order[1], order[2]), tuple(ar), tuple(ma), tuple(residuals))
+        residuals = attribute.numbers(res_el, env.problems, "conditional least squares needs the MA Residuals (the "
+                                      "last shocks)", el) if ma is not None else None
+    if ar is None or ma is None or residuals is None:
+        return None
+    return _Component((p, d, q), tuple(ar), tuple(ma), tuple(residuals))
 
 
 def _coefficients(parent: Element | None, count: int, need: str, el: Element, env: ModelEnv) -> list[float] | None:

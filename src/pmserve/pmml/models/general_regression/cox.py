@@ -103,37 +103,16 @@ def compile_cox(el: Element, env: ModelEnv, matrices: Matrices, cells: list[Cell
     if strata is None:
         return None
     reference = _reference_point(cells, matrices)
-    end_field = end_name
 
     def predict_cox(frame: Frame) -> Prediction:
         n = frame.n
+        tables_of = _tables_of(frame, strata_expr, strata_name or "", strata)
+        active = np.zeros(n, dtype=bool)
+        for m, _ in tables_of:
+            active |= m
+        t = required_value(end_expr, end_name, "endTimeVariable", frame, active)
+        base, zero, found = _hazards(t, tables_of)
         out = np.full(n, np.nan)
-        base = np.full(n, np.nan)
-        active = np.ones(n, dtype=bool)
-        if strata_expr is not None and strata_name is not None:
-            s = required_value(strata_expr, strata_name, "baselineStrataVariable", frame, active)
-            active = ~is_missing(s)
-            tables_of: list[tuple[npt.NDArray[np.bool_], _Baseline]] = []
-            seen = np.zeros(n, dtype=bool)
-            for value, b in strata:
-                m = active & ~seen & equal_to(s, value)
-                seen |= m
-                tables_of.append((m, b))
-            active = seen  # a record of no stratum has a missing prediction
-        else:
-            tables_of = [(active, strata[0][1])]
-        t = required_value(end_expr, end_field, "endTimeVariable", frame, active)
-        zero = np.zeros(n, dtype=bool)
-        found = np.zeros(n, dtype=bool)  # JPMML computes the linear predictor for these only
-        for m, b in tables_of:
-            with np.errstate(invalid="ignore"):
-                rows = m & ~np.isnan(t) & (t <= b.max_time)
-                early = rows & (t < b.times[0])
-            zero |= early
-            rows &= ~early
-            idx = np.searchsorted(b.times, t[rows], side="right") - 1
-            base[rows] = b.hazards[idx]
-            found |= rows
         if reference is not None:
             r = linear(frame, found)[:, 0]
             with np.errstate(all="ignore"):
@@ -142,3 +121,40 @@ def compile_cox(el: Element, env: ModelEnv, matrices: Matrices, cells: list[Cell
         return Prediction(n, dtype, out)
 
     return CompiledModel(predict_cox)
+
+
+def _tables_of(frame: Frame, expr: Expr | None, name: str,
+               strata: list[tuple[Any, _Baseline]]) -> list[tuple[npt.NDArray[np.bool_], _Baseline]]:
+    """Each baseline table with the records it serves: all without a baselineStrataVariable
+    ``expr``, else those of its stratum (the first matching; a record of none, or whose stratum
+    is missing, has no table and a missing prediction)."""
+    if expr is None:
+        return [(np.ones(frame.n, dtype=bool), strata[0][1])]
+    s = required_value(expr, name, "baselineStrataVariable", frame, np.ones(frame.n, dtype=bool))
+    active = ~is_missing(s)
+    seen = np.zeros(frame.n, dtype=bool)
+    out: list[tuple[npt.NDArray[np.bool_], _Baseline]] = []
+    for value, b in strata:
+        m = active & ~seen & equal_to(s, value)
+        seen |= m
+        out.append((m, b))
+    return out
+
+
+def _hazards(t: Array, tables_of: list[tuple[npt.NDArray[np.bool_], _Baseline]],
+             ) -> tuple[Array, npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    """The baseline cumulative hazard at each record's end time (the last cell at or before it),
+    the records before a table's first time (hazard 0), and those with a hazard found."""
+    base = np.full(len(t), np.nan)
+    zero = np.zeros(len(t), dtype=bool)
+    found = np.zeros(len(t), dtype=bool)  # JPMML computes the linear predictor for these only
+    for m, b in tables_of:
+        with np.errstate(invalid="ignore"):
+            rows = m & ~np.isnan(t) & (t <= b.max_time)
+            early = rows & (t < b.times[0])
+        zero |= early
+        rows &= ~early
+        idx = np.searchsorted(b.times, t[rows], side="right") - 1
+        base[rows] = b.hazards[idx]
+        found |= rows
+    return base, zero, found

@@ -4,6 +4,7 @@ matrices), the ParamMatrix betas, and the design-matrix plan that evaluates them
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -153,12 +154,8 @@ def _matrix(el: Element, env: ModelEnv) -> Array | None:
     kind = attribute.choice(el, "kind", ("diagonal", "symmetric", "any"), env.problems, "any")
     if kind is None:
         return None
-    arrays = el.findall("Array")
-    cells = el.findall("MatCell")
-    rows: list[list[float]] = []
     try:
-        for a in arrays:
-            rows.append([float(t) for t in a.text.split()])
+        rows = [[float(t) for t in a.text.split()] for a in el.findall("Array")]
     except ValueError:
         env.problems.invalid("Matrix Array elements must hold numbers", el)
         return None
@@ -168,26 +165,17 @@ def _matrix(el: Element, env: ModelEnv) -> Array | None:
         return None
     diag_default = attribute.number(el, "diagDefault", env.problems)
     off_default = attribute.number(el, "offDiagDefault", env.problems)
+    coords = _mat_cells(el, env)
+    if coords is None:
+        return None
+    # The Arrays give the size; MatCells and nbRows/nbCols may make it larger.
     if kind == "diagonal":
-        size = len(rows[0]) if rows else nb_rows
-        nr = nc = size
-    elif kind == "symmetric":
-        nr = nc = len(rows) if rows else nb_rows
+        nr = nc = len(rows[0]) if rows else nb_rows
     else:
-        nr = len(rows) if rows else nb_rows
+        nr = nc = len(rows) if rows else nb_rows
+    if kind == "any":
         nc = max((len(r) for r in rows), default=nb_cols)
-    if cells:
-        places = [(attribute.integer(c, "row", env.problems, required=True, minimum=1, maximum=_MAX_DIMENSION),
-                   attribute.integer(c, "col", env.problems, required=True, minimum=1, maximum=_MAX_DIMENSION))
-                  for c in cells]
-        try:
-            values = [float(c.text) for c in cells]
-        except ValueError:
-            env.problems.invalid("a MatCell must hold a number", el)
-            return None
-        coords = [(r, c, v) for (r, c), v in zip(places, values, strict=True) if r is not None and c is not None]
-        if len(coords) < len(cells):
-            return None
+    if coords:
         nr = max([nr, nb_rows, *(r for r, _, _ in coords)])
         nc = max([nc, nb_cols, *(c for _, c, _ in coords)])
     if kind != "any":
@@ -200,8 +188,29 @@ def _matrix(el: Element, env: ModelEnv) -> Array | None:
     if diag_default is not None:
         np.fill_diagonal(m, diag_default)
     if off_default is not None:
-        off = ~np.eye(nr, nc, dtype=bool)
-        m[off] = off_default
+        m[~np.eye(nr, nc, dtype=bool)] = off_default
+    _fill(m, kind, rows, coords)
+    return m
+
+
+def _mat_cells(el: Element, env: ModelEnv) -> list[tuple[int, int, float]] | None:
+    """The Matrix's MatCells as (row, column, value), 1-based; None, and a problem, if one is bad."""
+    cells = el.findall("MatCell")
+    places = [(attribute.integer(c, "row", env.problems, required=True, minimum=1, maximum=_MAX_DIMENSION),
+               attribute.integer(c, "col", env.problems, required=True, minimum=1, maximum=_MAX_DIMENSION))
+              for c in cells]
+    try:
+        values = [float(c.text) for c in cells]
+    except ValueError:
+        env.problems.invalid("a MatCell must hold a number", el)
+        return None
+    coords = [(r, c, v) for (r, c), v in zip(places, values, strict=True) if r is not None and c is not None]
+    return coords if len(coords) == len(cells) else None
+
+
+def _fill(m: Array, kind: str, rows: list[list[float]], coords: list[tuple[int, int, float]]) -> None:
+    """Writes the Arrays (the diagonal, the lower triangle, or whole rows by ``kind``), then the
+    MatCells, into ``m``."""
     if kind == "diagonal" and rows:
         np.fill_diagonal(m, rows[0])
     elif kind == "symmetric" and rows:
@@ -211,12 +220,10 @@ def _matrix(el: Element, env: ModelEnv) -> Array | None:
     else:
         for i, values in enumerate(rows):
             m[i, : len(values)] = values
-    if cells:
-        for r, c, v in coords:
-            m[r - 1, c - 1] = v
-            if kind == "symmetric":
-                m[c - 1, r - 1] = v
-    return m
+    for r, c, v in coords:
+        m[r - 1, c - 1] = v
+        if kind == "symmetric":
+            m[c - 1, r - 1] = v
 
 
 #: Largest contrast Matrix dimension accepted (a factor has one row per category).
@@ -225,7 +232,6 @@ _MAX_DIMENSION = 2_000
 
 @dataclass(frozen=True)
 class _Predictor:
-    field: str
     expr: Expr
     categories: tuple[Any, ...] | None  # a factor's contrast Categories
     matrix: Array | None
@@ -252,7 +258,7 @@ def _predictors(el: Element | None, env: ModelEnv, factor: bool) -> tuple[dict[s
         m_el = p.find("Matrix")
         contrast = None if m_el is None else _contrast_matrix(p, m_el, name, expr, env)
         ok = ok and (m_el is None or contrast is not None)
-        out[name] = _Predictor(name, expr, *(contrast or (None, None)))
+        out[name] = _Predictor(expr, *(contrast or (None, None)))
     return out, ok
 
 
@@ -311,10 +317,8 @@ def _cell(cell: Element, factors: dict[str, _Predictor], covariates: dict[str, _
 
 
 def _factor_cell(cell: Element, name: str, value: str, fac: _Predictor, env: ModelEnv) -> _FactorCell | None:
-    try:
-        v = parse_scalar(fac.expr.dtype, value)
-    except ValueError as exc:
-        env.problems.invalid(f"PPCell value of factor {name!r}: {exc}", cell)
+    v = attribute.parsed(cell, "value", partial(parse_scalar, fac.expr.dtype), env.problems, field=name)
+    if v is None:
         return None
     contrast = None
     if fac.categories is not None and fac.matrix is not None:
@@ -388,17 +392,12 @@ class Matrices:
         return table.findall(cell_tag)
 
     def _category(self, cell: Element, dtype: DataType | None) -> Any:
-        text = cell.get("targetCategory")
-        if text is None:
-            return None
-        if dtype is None:
-            return text
-        try:
-            return parse_scalar(dtype, text)
-        except ValueError as exc:
-            self.env.problems.invalid(f"targetCategory: {exc}", cell)
-            self.ok = False
-            return None
+        """The cell's targetCategory (None without one), a value of the target's type if it has one."""
+        if dtype is None or cell.get("targetCategory") is None:
+            return cell.get("targetCategory")
+        value = attribute.parsed(cell, "targetCategory", partial(parse_scalar, dtype), self.env.problems)
+        self.ok = self.ok and value is not None
+        return value
 
     def rows_for(self, category: Any) -> dict[str, Term] | None:
         """The PPMatrix rows used for a category: its own, else the common ones."""

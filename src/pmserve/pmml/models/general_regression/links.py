@@ -23,24 +23,18 @@ Link = Callable[[Array], Array]
 
 
 def _inverse_link(name: str, dist: float, power: float) -> Link:
-    """The inverse of link ``name``, mapping the linear predictor to the mean."""
-    if name == "identity":
-        return lambda x: x
-    if name == "log":
-        return np.exp
-    if name == "logc":
-        return lambda x: 1.0 - np.exp(x)
-    if name == "negbin":
-        return lambda x: 1.0 / (dist * (np.exp(-x) - 1.0))
-    if name == "oddspower":
-        if power == 0.0:
-            return INVERSE_LINKS["logit"]
-        return lambda x: 1.0 / (1.0 + np.power(1.0 + power * x, -1.0 / power))
-    if name == "power":
-        if power == 0.0:
-            return np.exp
-        return lambda x: np.power(x, 1.0 / power)
-    return INVERSE_LINKS[name]
+    """The inverse of link ``name``, mapping the linear predictor to the mean (the links of
+    :data:`INVERSE_LINKS` apart, which GeneralRegression shares with RegressionModel)."""
+    own: dict[str, Link] = {
+        "identity": lambda x: x,
+        "log": np.exp,
+        "logc": lambda x: 1.0 - np.exp(x),
+        "negbin": lambda x: 1.0 / (dist * (np.exp(-x) - 1.0)),
+        "oddspower": (INVERSE_LINKS["logit"] if power == 0.0
+                      else lambda x: 1.0 / (1.0 + np.power(1.0 + power * x, -1.0 / power))),
+        "power": np.exp if power == 0.0 else lambda x: np.power(x, 1.0 / power),
+    }
+    return own[name] if name in own else INVERSE_LINKS[name]
 
 
 _LINK_NAMES = ("cloglog", "identity", "log", "logc", "logit", "loglog", "negbin", "oddspower", "power",

@@ -23,14 +23,8 @@ from pmserve.pmml.results.prediction import Prediction, classification
 
 _MODEL_TYPES = ("regression", "generalLinear", "multinomialLogistic", "generalizedLinear",
                 "ordinalMultinomial", "CoxRegression")
-
-
 _REGRESSION_TYPES = ("regression", "generalLinear", "generalizedLinear", "CoxRegression")
-
-
 _CLASSIFICATION_TYPES = ("generalizedLinear", "multinomialLogistic", "ordinalMultinomial")
-
-
 _CUMULATIVE_LINKS = ("logit", "probit", "cloglog", "loglog", "cauchit")
 
 

@@ -78,16 +78,12 @@ def _combine_values(values: Array, use: npt.NDArray[np.bool_], w: Array, method:
             term = values[:, j] * w[j] if weighted and w[j] != 1.0 else values[:, j]
             acc = acc + np.where(use[:, j], term, 0.0).astype(dtype)
         total = acc.astype(np.float64)
-        if method == "average":
-            count = use.sum(axis=1)
+        if method in ("average", "weightedAverage"):
+            # The count of the segments used, or the sum of their weights.
+            divisor = use.sum(axis=1) if method == "average" else (use * w).sum(axis=1)
             with np.errstate(invalid="ignore", divide="ignore"):
-                total = (acc / count.astype(dtype)).astype(np.float64) if single else total / count
-            total[count == 0] = np.nan
-        elif method == "weightedAverage":
-            wsum = (use * w).sum(axis=1)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                total = (acc / wsum.astype(dtype)).astype(np.float64) if single else total / wsum
-            total[wsum == 0] = np.nan
+                total = (acc / divisor.astype(dtype)).astype(np.float64) if single else total / divisor
+            total[divisor == 0] = np.nan
         return total
     masked = np.where(use, values, np.nan)
     if method == "median":
@@ -107,24 +103,6 @@ def _combine_values(values: Array, use: npt.NDArray[np.bool_], w: Array, method:
     out = sorted_values[np.arange(n), first] if k else np.full(n, np.nan)
     out[~reached.any(axis=1)] = np.nan
     return np.asarray(out, dtype=np.float64)
-
-
-class _CategoryIndex:
-    """Category -> column, growing as new categories come (the compile-time ones first)."""
-
-    def __init__(self, categories: tuple[Any, ...]) -> None:
-        self.index: dict[Any, int] = {c: j for j, c in enumerate(categories)}
-
-    def of(self, c: Any) -> int:
-        j = self.index.get(c)
-        if j is None:
-            j = len(self.index)
-            self.index[c] = j
-        return j
-
-    @property
-    def categories(self) -> tuple[Any, ...]:
-        return tuple(self.index)
 
 
 def _no_vote(active: Array, missing: Array, w: Array, votes: Array, combination: Combination) -> Array:
@@ -150,12 +128,13 @@ def vote(segments: list[Segment], combination: Combination) -> Predictor:
 
     def combine_votes(frame: Frame, runs: list[Run], weights: Array) -> Prediction:
         n, k = frame.n, len(runs)
-        index = _CategoryIndex(combination.categories)
+        # Category -> column: the compile-time categories first, then others as segments predict them.
+        index = {c: j for j, c in enumerate(combination.categories)}
         voted, active = _columns(runs, n, -1, np.intp,
                                  lambda run: _codes(convert(run.pred.value, run.pred.dtype, dtype), index))
         w = weights if weighted else np.ones(k)
         missing = active & (voted < 0)
-        c = len(index.index)
+        c = len(index)
         votes = np.zeros((n, c))
         first = np.full((n, c), k)
         rows = np.arange(n)
@@ -176,7 +155,7 @@ def vote(segments: list[Segment], combination: Combination) -> Predictor:
         with np.errstate(invalid="ignore", divide="ignore"):
             probs = votes / total_votes[:, None]
         probs[no_result] = np.nan
-        categories = index.categories
+        categories = tuple(index)
         # A tie goes to the category that got its first vote from the earliest segment (JPMML's order).
         top = votes == votes.max(axis=1, keepdims=True) if c else np.zeros((n, 0), dtype=bool)
         winner = np.argmin(np.where(top, first, k + 1), axis=1) if c else np.zeros(n, dtype=np.intp)
@@ -194,13 +173,14 @@ def probability_aggregate(segments: list[Segment], combination: Combination) -> 
 
     def combine_probabilities(frame: Frame, runs: list[Run], w: Array) -> Prediction:
         n, k = frame.n, len(runs)
-        index = _CategoryIndex(combination.categories)
+        # Category -> column: the compile-time categories first, then others as segments predict them.
+        index = {c: j for j, c in enumerate(combination.categories)}
         blocks: list[tuple[Array, list[int]]] = []
         for run in runs:
-            cols = [index.of(convert_scalar(cat, run.pred.dtype, dtype)) for cat in run.pred.categories]
+            cols = [_column(index, convert_scalar(cat, run.pred.dtype, dtype)) for cat in run.pred.categories]
             blocks.append((run.pred.probabilities if run.pred.probabilities is not None
                            else np.full((run.pred.n, 0), np.nan), cols))
-        c = len(index.index)
+        c = len(index)
         probs = np.zeros((n, k, c))
         active = np.zeros((n, k), dtype=bool)
         missing = np.zeros((n, k), dtype=bool)
@@ -214,8 +194,8 @@ def probability_aggregate(segments: list[Segment], combination: Combination) -> 
             active[where, j] = True
             missing[where, j] = miss
         no_result, use = missing_rows(active, missing, w, combination)
-        categories = index.categories
-        order = [index.index[x] for x in combination.winner_order if x in index.index]
+        categories = tuple(index)
+        order = [index[x] for x in combination.winner_order if x in index]
         order += [j for j in range(c) if j not in order]
         result = _combine_probabilities(probs, use, w, method, order)
         result[no_result] = np.nan
@@ -232,15 +212,9 @@ def probability_aggregate(segments: list[Segment], combination: Combination) -> 
 def _combine_probabilities(
     probs: Array, use: npt.NDArray[np.bool_], w: Array, method: str, order: list[int],
 ) -> Array:
-    n, k, c = probs.shape
+    n, _, c = probs.shape
     if method in ("average", "weightedAverage"):
-        ww = use * (w[None, :] if method == "weightedAverage" else 1.0)
-        acc = np.zeros((n, c))
-        for j in range(k):
-            acc += probs[:, j, :] * ww[:, j:j + 1]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out: Array = acc / ww.sum(axis=1, keepdims=True)
-        return out
+        return _weighted_mean(probs, use * (w[None, :] if method == "weightedAverage" else 1.0))
     masked = np.where(use[:, :, None], probs, np.nan)
     some = use.any(axis=1)
     stat = np.full((n, c), np.nan)
@@ -258,29 +232,40 @@ def _combine_probabilities(
         # Median: the segments closest to the median probability of the winning category.
         diff = np.where(use, np.abs(s_win - p_win), np.inf)
         contributors = use & (diff <= diff.min(axis=1, keepdims=True))
-    acc = np.zeros((n, c))
-    for j in range(k):
-        acc += probs[:, j, :] * contributors[:, j:j + 1]
+    return _weighted_mean(probs, contributors)
+
+
+def _weighted_mean(probs: Array, weights: Array) -> Array:
+    """Rows x categories: the segments' probabilities (rows x segments x categories) averaged with
+    ``weights`` (rows x segments), added segment by segment as JPMML adds them."""
+    acc = np.zeros((probs.shape[0], probs.shape[2]))
+    for j in range(probs.shape[1]):
+        acc += probs[:, j, :] * weights[:, j:j + 1]
     with np.errstate(invalid="ignore", divide="ignore"):
-        out = acc / contributors.sum(axis=1, keepdims=True)
+        out: Array = acc / weights.sum(axis=1, keepdims=True)
     return out
 
 
 # -- values and categories -------------------------------------------------------------------------
 
 
-def _codes(values: Array, index: _CategoryIndex) -> npt.NDArray[np.intp]:
+def _column(index: dict[Any, int], category: Any) -> int:
+    """The category's column, a new one at the end for a category not met before."""
+    return index.setdefault(category, len(index))
+
+
+def _codes(values: Array, index: dict[Any, int]) -> npt.NDArray[np.intp]:
     """Column of each value in the category index (-1 for a missing value)."""
     out = np.full(len(values), -1, dtype=np.intp)
     if values.dtype == object:
         for i, v in enumerate(values.tolist()):
             if v is not None:
-                out[i] = index.of(v)
+                out[i] = _column(index, v)
         return out
     ok = ~np.isnan(values)
     if ok.any():
         uniq, inverse = np.unique(values[ok], return_inverse=True)
-        cols = np.array([index.of(float(u)) for u in uniq.tolist()], dtype=np.intp)
+        cols = np.array([_column(index, float(u)) for u in uniq.tolist()], dtype=np.intp)
         out[ok] = cols[inverse]
     return out
 
@@ -288,8 +273,5 @@ def _codes(values: Array, index: _CategoryIndex) -> npt.NDArray[np.intp]:
 def _pick(categories: tuple[Any, ...], winner: Array, ok: npt.NDArray[np.bool_], dtype: DataType, n: int) -> Array:
     value = empty(dtype, n)
     if categories and ok.any():
-        cats = np.empty(len(categories), dtype=object if dtype.is_string else np.float64)
-        for j, cval in enumerate(categories):
-            cats[j] = cval
-        value[ok] = cats[winner[ok]]
+        value[ok] = np.array(categories, dtype=object if dtype.is_string else np.float64)[winner[ok]]
     return value

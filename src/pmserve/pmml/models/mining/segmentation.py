@@ -41,25 +41,11 @@ _AGGREGATES = {
     "classification": ("majorityVote", "weightedMajorityVote", "average", "weightedAverage", "median", "max"),
     "clustering": ("majorityVote", "weightedMajorityVote"),
 }
-
-
 _SELECTIONS = ("selectFirst", "modelChain")
-
-
 _CHAINS = ("modelChain", MULTI_MODEL_CHAIN)
-
-
 _ANY_FUNCTION = (*_SELECTIONS, SELECT_ALL, MULTI_MODEL_CHAIN)
-
-
-_ALL_METHODS = tuple(dict.fromkeys(
-    [m for ms in _AGGREGATES.values() for m in ms] + ["max", "weightedMedian", "sum", "weightedSum"]
-    + list(_ANY_FUNCTION)))
-
-
+_ALL_METHODS = tuple(dict.fromkeys([m for ms in _AGGREGATES.values() for m in ms] + list(_ANY_FUNCTION)))
 _TREATMENTS = ("returnMissing", "skipSegment", "continue")
-
-
 _SYNTHETIC = (SYNTHETIC_TARGET, SYNTHETIC_CLUSTER)
 
 

@@ -178,30 +178,12 @@ def scatter(pieces: list[tuple[Rows | None, Prediction]], n: int, dtype: DataTyp
     for _, p in pieces:
         for c in p.categories:
             cats.setdefault(convert_scalar(c, p.dtype, dtype), len(cats))
-    categories = tuple(cats)
-    probabilities = np.full((n, len(categories)), np.nan) if any(
-        p.probabilities is not None for _, p in pieces) else None
-    confidences = np.full((n, len(categories)), np.nan) if any(
-        p.confidences is not None for _, p in pieces) else None
     singles: dict[str, Array] = {}
     display: dict[Any, str] = {}
     for rows, p in pieces:
         where = slice(None) if rows is None else rows
         value[where] = convert(p.value, p.dtype, dtype)
         display.update(p.display)
-        # A category that does not convert to this model's type (NaN) has no column.
-        idx = [cats.get(convert_scalar(c, p.dtype, dtype), -1) for c in p.categories]
-        keep = [j for j, i in enumerate(idx) if i >= 0]
-        idx = [idx[j] for j in keep]
-        if probabilities is not None and p.probabilities is not None and idx:
-            block = np.zeros((p.n, len(categories)))
-            block[:, idx] = p.probabilities[:, keep]
-            block[np.isnan(p.probabilities).any(axis=1)] = np.nan
-            probabilities[where] = block
-        if confidences is not None and p.confidences is not None and idx:
-            block = np.zeros((p.n, len(categories)))
-            block[:, idx] = p.confidences[:, keep]
-            confidences[where] = block
         for member in ("confidence", "entity_id", "affinity", "standard_error"):
             got = getattr(p, member)
             if got is None:
@@ -212,10 +194,33 @@ def scatter(pieces: list[tuple[Rows | None, Prediction]], n: int, dtype: DataTyp
                 singles[member] = whole
             whole[where] = got
     return Prediction(
-        n, dtype, value, categories, probabilities, confidences=confidences,
+        n, dtype, value, tuple(cats), _by_category(pieces, n, dtype, cats, "probabilities"),
+        confidences=_by_category(pieces, n, dtype, cats, "confidences"),
         confidence=singles.get("confidence"), entity_id=singles.get("entity_id"),
         affinity=singles.get("affinity"), standard_error=singles.get("standard_error"), display=display,
     )
+
+
+def _by_category(pieces: list[tuple[Rows | None, Prediction]], n: int, dtype: DataType, cats: dict[Any, int],
+                 member: str) -> Array | None:
+    """The pieces' ``probabilities`` or ``confidences`` in the columns of this model's categories
+    (None when no piece has them); a row with a missing probability is missing whole."""
+    if all(getattr(p, member) is None for _, p in pieces):
+        return None
+    out = np.full((n, len(cats)), np.nan)
+    for rows, p in pieces:
+        got = getattr(p, member)
+        # A category that does not convert to this model's type (NaN) has no column.
+        idx = [cats.get(convert_scalar(c, p.dtype, dtype), -1) for c in p.categories]
+        keep = [j for j, i in enumerate(idx) if i >= 0]
+        if got is None or not keep:
+            continue
+        block = np.zeros((p.n, len(cats)))
+        block[:, [idx[j] for j in keep]] = got[:, keep]
+        if member == "probabilities":
+            block[np.isnan(got).any(axis=1)] = np.nan
+        out[slice(None) if rows is None else rows] = block
+    return out
 
 
 # -- aggregates ---------------------------------------------------------------------------------------
