@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 
 def norm_continuous(c: ExpressionCompiler, el: Element) -> Expr | None:
-    src = c.ref(el.get("field") or "", el)
+    src = c.field_of(el)
     if src is None:
         return None
     points = linear_norms(el, c.problems)
@@ -59,7 +59,7 @@ def norm_continuous(c: ExpressionCompiler, el: Element) -> Expr | None:
 
 
 def norm_discrete(c: ExpressionCompiler, el: Element) -> Expr | None:
-    src = c.ref(el.get("field") or "", el)
+    src = c.field_of(el)
     if src is None:
         return None
     value = attribute.parsed(el, "value", partial(parse_scalar, src.dtype), c.problems, default="")
@@ -76,9 +76,6 @@ def norm_discrete(c: ExpressionCompiler, el: Element) -> Expr | None:
 
 
 def discretize(c: ExpressionCompiler, el: Element) -> Expr | None:
-    src = c.ref(el.get("field") or "", el)
-    if src is None:
-        return None
     dtype = parse_dtype(el, c.problems, default=DataType.STRING)
     bins = []
     for b in el.findall("DiscretizeBin"):
@@ -90,6 +87,9 @@ def discretize(c: ExpressionCompiler, el: Element) -> Expr | None:
         bins.append((parse_interval(iv, c.problems), bin_value))
     repl = attribute.parsed(el, "mapMissingTo", partial(parse_scalar, dtype), c.problems)
     default = attribute.parsed(el, "defaultValue", partial(parse_scalar, dtype), c.problems)
+    src = c.field_of(el)  # after the bins: a missing field does not hide their problems
+    if src is None:
+        return None
 
     def fn(frame: Frame) -> Array:
         x = src.fn(frame)
@@ -116,7 +116,7 @@ def map_values(c: ExpressionCompiler, el: Element) -> Expr | None:
     srcs: list[Expr] = []
     cols: list[str] = []
     for p in pairs:
-        s = c.ref(p.get("field") or "", p)
+        s = c.field_of(p)
         if s is None:
             return None
         srcs.append(s)

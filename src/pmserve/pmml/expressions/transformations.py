@@ -177,11 +177,14 @@ class ExpressionCompiler:
 
         return Expr(dtype, optype, fn)
 
-    def _field_ref(self, el: Element) -> Expr | None:
+    def field_of(self, el: Element) -> Expr | None:
+        """The field that ``el``'s required ``field`` attribute names (a FieldRef, a normalization, a
+        FieldColumnPair, a ClusteringField...), checked to be in scope."""
         name = attribute.text(el, "field", self.problems, required=True, empty=False)
-        if name is None:
-            return None
-        src = self.ref(name, el)
+        return None if name is None else self.ref(name, el)
+
+    def _field_ref(self, el: Element) -> Expr | None:
+        src = self.field_of(el)
         if src is None:
             return None
         mm = el.get("mapMissingTo")

@@ -318,7 +318,7 @@ def compared_fields(els: list[Element], env: ModelEnv, measure: Measure,
     and its Comparison."""
     out: list[tuple[Expr, Comparison]] = []
     for f in els:
-        expr = env.compiler.ref(f.get("field") or "", f)
+        expr = env.compiler.field_of(f)
         comp = None if expr is None else parse_comparison(f, expr, measure, measure_el, env.problems)
         if expr is None or comp is None:
             return None

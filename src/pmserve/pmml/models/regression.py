@@ -197,7 +197,7 @@ def _categorical_predictor(p: Element, env: ModelEnv) -> tuple[Expr, Any, float]
 
 def _predictor_term(t: Element, env: ModelEnv) -> tuple[tuple[Expr, ...], float] | None:
     coef = attribute.number(t, "coefficient", env.problems, required=True)
-    refs = [env.compiler.ref(f.get("field") or "", f) for f in t.findall("FieldRef")]
+    refs = [env.compiler.field_of(f) for f in t.findall("FieldRef")]
     if not refs:
         env.problems.invalid("PredictorTerm needs at least one FieldRef", t)
     if coef is None or not refs or any(r is None for r in refs):
