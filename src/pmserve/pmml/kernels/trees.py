@@ -8,7 +8,7 @@ operator is the set of bits that make it true.  A node flagged ``F_EXOTIC`` (a c
 string-ordering predicate) is evaluated by the caller: the walk stops there with ``NEED`` and is
 resumed with the answer.  Per tree (a row of ``trees``): root, missing-value strategy, whether a
 dead end returns its parent (noTrueChildStrategy returnLastPrediction), its first test in
-``tests`` (SLOW: none, see :func:`_walk_tests`).
+``tests`` (SLOW: none, the general walk decides).
 """
 
 from __future__ import annotations
@@ -185,22 +185,12 @@ def _walk(x: np.ndarray, r: int, nd: np.ndarray, thr: np.ndarray, children: np.n
 
 
 @kernel(lambda: ())
-def _walk_tests(x: np.ndarray, r: int, tests: np.ndarray, links: np.ndarray, e: int) -> int:
-    """A record through a tree's test records from test ``e``: the final node as ``-(node + 1)``,
-    or SLOW when a value is missing or no child is true (:func:`_walk` decides)."""
-    while e >= 0:
-        v = x[links[e, R_COLUMN], r]
-        if v != v:
-            return SLOW
-        e = links[e, R_NOT_BELOW + (v < tests[e, R_BOUND])]
-    return e
-
-
-@kernel(lambda: ())
 def _walk_block(x: np.ndarray, b0: int, b1: int, tests: np.ndarray, links: np.ndarray, first: int,
                 ends: np.ndarray) -> None:
-    """:func:`_walk_tests` for records ``b0:b1`` (ends in ``ends[r - b0]``), LANES at a time: a
-    lane whose record ends takes the next record, so every lane stays busy."""
+    """Records ``b0:b1`` through a tree's test records from test ``first``: each ends (in
+    ``ends[r - b0]``) in a node as ``-(node + 1)``, or at SLOW where a value is missing or no child
+    is true (:func:`_walk` decides).  LANES records at a time: a lane whose record ends takes the
+    next record, so every lane stays busy."""
     lane = np.empty(LANES, dtype=np.int64)
     rec = np.empty(LANES, dtype=np.int64)
     nxt = b0
@@ -243,16 +233,15 @@ def walk_all(x: np.ndarray, nd: np.ndarray, thr: np.ndarray, children: np.ndarra
     n = x.shape[1]
     state = np.empty((n, 4), dtype=np.int64)
     seen = 0
-    fast = tree[3] != SLOW and not track
+    ends = np.full(n, SLOW)
+    if tree[3] != SLOW and not track:
+        _walk_block(x, 0, n, tests, links, tree[3], ends)
     for r in range(n):
-        if fast:
-            e = _walk_tests(x, r, tests, links, tree[3])
-            if e != SLOW:
-                state[r, 0] = -e - 1
-                state[r, 1] = 0
-                state[r, 2] = 0
-                state[r, 3] = DONE
-                continue
+        if ends[r] != SLOW:  # a test record's end: a node with a score
+            state[r, 0] = -ends[r] - 1
+            state[r, 1:3] = 0
+            state[r, 3] = DONE
+            continue
         got = _walk(x, r, nd, thr, children, sets, tree[0], tree[1], tree[2] != 0, -1, 0, 0, -1.0, read, track)
         state[r, 0] = got[1]
         state[r, 1] = got[2]
