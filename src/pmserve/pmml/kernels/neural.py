@@ -45,77 +45,78 @@ def forward(values: Array, n_inputs: int, layer_starts: Array, conn_starts: Arra
     and reads entities ``sources[conn_starts[g]:conn_starts[g+1]]`` with ``weights``.
     """
     n = values.shape[1]
-    acc = np.empty(BLOCK)
-    top = np.empty(BLOCK)
     for lo in range(0, n, BLOCK):
         hi = min(n, lo + BLOCK)
-        k = hi - lo
+        acc = np.empty(hi - lo)
         for layer in range(activations.shape[0]):
-            act = activations[layer]
-            t = thresholds[layer]
             for g in range(layer_starts[layer], layer_starts[layer + 1]):
-                for r in range(k):
-                    acc[r] = 0.0
+                acc[:] = 0.0
                 for c in range(conn_starts[g], conn_starts[g + 1]):
                     w = weights[c]
                     src = values[sources[c], lo:hi]
-                    for r in range(k):
+                    for r in range(hi - lo):
                         acc[r] += w * src[r]
-                b = bias[g]
-                out = values[n_inputs + g, lo:hi]
-                # One loop per activation, simple enough for the machine to run several records at once.
-                if act == 0:
-                    for r in range(k):
-                        out[r] = 1.0 if acc[r] + b > t else 0.0
-                elif act == 1:
-                    for r in range(k):
-                        out[r] = 1.0 / (1.0 + math.exp(-(acc[r] + b)))
-                elif act == 2:
-                    for r in range(k):
-                        out[r] = acc[r] + b
-                elif act == 3:
-                    for r in range(k):
-                        out[r] = math.exp(acc[r] + b)
-                elif act == 4:
-                    for r in range(k):
-                        out[r] = 1.0 / (acc[r] + b)
-                elif act == 5:
-                    for r in range(k):
-                        z = acc[r] + b
-                        out[r] = z * z
-                elif act == 6:
-                    for r in range(k):
-                        z = acc[r] + b
-                        out[r] = math.exp(-(z * z))
-                elif act == 7:
-                    for r in range(k):
-                        z = acc[r] + b
-                        out[r] = z / (1.0 + abs(z))
-                else:
-                    for r in range(k):
-                        z = acc[r] + b
-                        out[r] = 0.0 if z < 0.0 else z  # numpy's maximum(z, 0): NaN and -0.0 pass
-            norm = normalizations[layer]
-            if norm == 0:
-                continue
-            first, last = n_inputs + layer_starts[layer], n_inputs + layer_starts[layer + 1]
-            if norm == 2:
-                # JPMML shifts by the record's maximum before exponentiating.
-                for r in range(k):
-                    top[r] = values[first, lo + r]
-                for e in range(first + 1, last):
-                    for r in range(k):
-                        v = values[e, lo + r]
-                        if top[r] == top[r] and (v != v or v > top[r]):  # NaN wins, as in numpy's max
-                            top[r] = v
-                for e in range(first, last):
-                    for r in range(k):
-                        values[e, lo + r] = math.exp(values[e, lo + r] - top[r])
-            for r in range(k):
-                acc[r] = 0.0
-            for e in range(first, last):
-                for r in range(k):
-                    acc[r] += values[e, lo + r]
-            for e in range(first, last):
-                for r in range(k):
-                    values[e, lo + r] = values[e, lo + r] / acc[r]
+                _activate(activations[layer], thresholds[layer], acc, bias[g], values[n_inputs + g, lo:hi])
+            if normalizations[layer] != 0:
+                _normalize(values[n_inputs + layer_starts[layer]:n_inputs + layer_starts[layer + 1], lo:hi],
+                           normalizations[layer] == 2)
+
+
+@kernel(lambda: ())
+def _activate(act: int, t: float, acc: Array, b: float, out: Array) -> None:
+    """A neuron's outputs from its sums ``acc`` and bias ``b`` (activation ``act``, threshold
+    ``t``): one loop per activation, simple enough for the machine to run several records at once."""
+    if act == 0:
+        for r in range(acc.shape[0]):
+            out[r] = 1.0 if acc[r] + b > t else 0.0
+    elif act == 1:
+        for r in range(acc.shape[0]):
+            out[r] = 1.0 / (1.0 + math.exp(-(acc[r] + b)))
+    elif act == 2:
+        for r in range(acc.shape[0]):
+            out[r] = acc[r] + b
+    elif act == 3:
+        for r in range(acc.shape[0]):
+            out[r] = math.exp(acc[r] + b)
+    elif act == 4:
+        for r in range(acc.shape[0]):
+            out[r] = 1.0 / (acc[r] + b)
+    elif act == 5:
+        for r in range(acc.shape[0]):
+            z = acc[r] + b
+            out[r] = z * z
+    elif act == 6:
+        for r in range(acc.shape[0]):
+            z = acc[r] + b
+            out[r] = math.exp(-(z * z))
+    elif act == 7:
+        for r in range(acc.shape[0]):
+            z = acc[r] + b
+            out[r] = z / (1.0 + abs(z))
+    else:
+        for r in range(acc.shape[0]):
+            z = acc[r] + b
+            out[r] = 0.0 if z < 0.0 else z  # numpy's maximum(z, 0): NaN and -0.0 pass
+
+
+@kernel(lambda: ())
+def _normalize(layer: Array, softmax: bool) -> None:
+    """A layer's outputs (neurons x records) divided by their sum per record, after softmax's
+    exponentials: JPMML shifts by the record's maximum before exponentiating."""
+    if softmax:
+        top = layer[0].copy()
+        for e in range(1, layer.shape[0]):
+            for r in range(layer.shape[1]):
+                v = layer[e, r]
+                if top[r] == top[r] and (v != v or v > top[r]):  # NaN wins, as in numpy's max
+                    top[r] = v
+        for e in range(layer.shape[0]):
+            for r in range(layer.shape[1]):
+                layer[e, r] = math.exp(layer[e, r] - top[r])
+    total = np.zeros(layer.shape[1])
+    for e in range(layer.shape[0]):
+        for r in range(layer.shape[1]):
+            total[r] += layer[e, r]
+    for e in range(layer.shape[0]):
+        for r in range(layer.shape[1]):
+            layer[e, r] = layer[e, r] / total[r]

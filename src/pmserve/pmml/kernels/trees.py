@@ -8,7 +8,7 @@ operator is the set of bits that make it true.  A node flagged ``F_EXOTIC`` (a c
 string-ordering predicate) is evaluated by the caller: the walk stops there with ``NEED`` and is
 resumed with the answer.  Per tree (a row of ``trees``): root, missing-value strategy, whether a
 dead end returns its parent (noTrueChildStrategy returnLastPrediction), its first test in
-``tests`` (SLOW: none, see :func:`_walk_tests`).
+``tests`` (SLOW: none, the general walk decides).
 """
 
 from __future__ import annotations
@@ -185,22 +185,12 @@ def _walk(x: np.ndarray, r: int, nd: np.ndarray, thr: np.ndarray, children: np.n
 
 
 @kernel(lambda: ())
-def _walk_tests(x: np.ndarray, r: int, tests: np.ndarray, links: np.ndarray, e: int) -> int:
-    """A record through a tree's test records from test ``e``: the final node as ``-(node + 1)``,
-    or SLOW when a value is missing or no child is true (:func:`_walk` decides)."""
-    while e >= 0:
-        v = x[links[e, R_COLUMN], r]
-        if v != v:
-            return SLOW
-        e = links[e, R_NOT_BELOW + (v < tests[e, R_BOUND])]
-    return e
-
-
-@kernel(lambda: ())
 def _walk_block(x: np.ndarray, b0: int, b1: int, tests: np.ndarray, links: np.ndarray, first: int,
                 ends: np.ndarray) -> None:
-    """:func:`_walk_tests` for records ``b0:b1`` (ends in ``ends[r - b0]``), LANES at a time: a
-    lane whose record ends takes the next record, so every lane stays busy."""
+    """Records ``b0:b1`` through a tree's test records from test ``first``: each ends (in
+    ``ends[r - b0]``) in a node as ``-(node + 1)``, or at SLOW where a value is missing or no child
+    is true (:func:`_walk` decides).  LANES records at a time: a lane whose record ends takes the
+    next record, so every lane stays busy."""
     lane = np.empty(LANES, dtype=np.int64)
     rec = np.empty(LANES, dtype=np.int64)
     nxt = b0
@@ -243,16 +233,15 @@ def walk_all(x: np.ndarray, nd: np.ndarray, thr: np.ndarray, children: np.ndarra
     n = x.shape[1]
     state = np.empty((n, 4), dtype=np.int64)
     seen = 0
-    fast = tree[3] != SLOW and not track
+    ends = np.full(n, SLOW)
+    if tree[3] != SLOW and not track:
+        _walk_block(x, 0, n, tests, links, tree[3], ends)
     for r in range(n):
-        if fast:
-            e = _walk_tests(x, r, tests, links, tree[3])
-            if e != SLOW:
-                state[r, 0] = -e - 1
-                state[r, 1] = 0
-                state[r, 2] = 0
-                state[r, 3] = DONE
-                continue
+        if ends[r] != SLOW:  # a test record's end: a node with a score
+            state[r, 0] = -ends[r] - 1
+            state[r, 1:3] = 0
+            state[r, 3] = DONE
+            continue
         got = _walk(x, r, nd, thr, children, sets, tree[0], tree[1], tree[2] != 0, -1, 0, 0, -1.0, read, track)
         state[r, 0] = got[1]
         state[r, 1] = got[2]
@@ -304,6 +293,102 @@ def _add_block(acc: np.ndarray, first: np.ndarray, bad: np.ndarray, b0: int, b1:
                 acc[r, j] = acc[r, j] + v
 
 
+#: Deepest test path of a tree walked as a complete tree (:func:`_complete`): XGBoost's and
+#: LightGBM's shallow trees; deeper ones (random forests) take :func:`_walk_block`.
+SHALLOW = 8
+#: Records from which a forest unfolds its shallow trees (a few microseconds a tree).
+COMPLETE_FROM = 512
+
+
+@kernel(lambda: ())
+def _complete(tests: np.ndarray, links: np.ndarray, first: int, columns: np.ndarray, bounds: np.ndarray,
+              heap: np.ndarray) -> int:
+    """A tree's test records from ``first`` unfolded into a complete binary tree, level by level:
+    node ``i`` (``columns[i]``, ``bounds[i]``) goes to ``2i + 1`` when the value is below the
+    bound and to ``2i + 2`` when not, and ``heap[i]`` is the end (``-(node + 1)`` or SLOW) of a
+    path that ended.  A path that ends early is padded with tests that lead to its end either way.
+    Returns the depth, or -1 when a path is longer than SHALLOW."""
+    heap[0] = first
+    level = 0
+    for depth in range(SHALLOW + 1):
+        if np.all(heap[level:2 * level + 1] < 0):
+            return depth
+        if depth == SHALLOW:
+            break
+        for i in range(level, 2 * level + 1):
+            e = heap[i]
+            columns[i] = links[e, R_COLUMN] if e >= 0 else 0
+            bounds[i] = tests[e, R_BOUND] if e >= 0 else np.inf
+            heap[2 * i + 1] = links[e, R_BELOW] if e >= 0 else e
+            heap[2 * i + 2] = links[e, R_NOT_BELOW] if e >= 0 else e
+        level = 2 * level + 1
+    return -1
+
+
+@kernel(lambda: ())
+def _complete_trees(tests: np.ndarray, links: np.ndarray, trees: np.ndarray,
+                    wanted: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each tree as :func:`_complete` unfolds it, where it is shallow and ``wanted``: its columns,
+    bounds, ends and depth (-1: walked by :func:`_walk_block`)."""
+    n_trees = trees.shape[0] if wanted else 0
+    width = 2 << SHALLOW
+    columns = np.empty((n_trees, width), dtype=np.uint64)  # unsigned: no wraparound on indexing
+    bounds = np.empty((n_trees, width))
+    heap = np.empty((n_trees, width), dtype=np.int64)
+    depths = np.full(trees.shape[0], -1)
+    for t in range(n_trees):
+        if trees[t, 3] != SLOW:
+            depths[t] = _complete(tests, links, trees[t, 3], columns[t], bounds[t], heap[t])
+    return columns, bounds, heap, depths
+
+
+@kernel(lambda: ())
+def _walk_complete(x: np.ndarray, b0: int, b1: int, columns: np.ndarray, bounds: np.ndarray, heap: np.ndarray,
+                   depth: int, missing: np.ndarray, ends: np.ndarray) -> None:
+    """Records ``b0:b1`` through a tree :func:`_complete` unfolded (ends in ``ends[r - b0]``; SLOW
+    for a record with a missing value, the general walk decides), all records one level at a
+    time: no record waits for another's step, and no branch depends on where a record goes."""
+    k = b1 - b0
+    xs = x[:, b0:b1]
+    at = np.zeros(k, dtype=np.uint64)
+    for _ in range(depth):
+        for q in range(k):
+            i = at[q]
+            at[q] = 2 * i + 2 - (xs[columns[i], np.uint64(q)] < bounds[i])
+    for q in range(k):
+        ends[q] = SLOW if missing[q] else heap[at[q]]
+
+
+@kernel(lambda: ())
+def _forest_block(x: np.ndarray, b0: int, b1: int, nd: np.ndarray, thr: np.ndarray, children: np.ndarray,
+                  sets: np.ndarray, trees: np.ndarray, tests: np.ndarray, links: np.ndarray,
+                  complete: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], kind: int, table: np.ndarray,
+                  weights: np.ndarray, weighted: bool, single: bool, k: int, acc: np.ndarray, first: np.ndarray,
+                  bad: np.ndarray) -> None:
+    """Records ``b0:b1`` through every tree, each tree's results added (:func:`_add_block`)
+    before the next tree."""
+    columns, bounds, heap, depths = complete
+    ends = np.empty(b1 - b0, dtype=np.int64)
+    missing = np.zeros(b1 - b0, dtype=np.bool_)
+    for c in range(x.shape[0]):
+        for q in range(b1 - b0):
+            missing[q] |= x[c, b0 + q] != x[c, b0 + q]
+    nowhere = np.zeros((1, 1), dtype=np.bool_)
+    for t in range(trees.shape[0]):
+        if depths[t] >= 0:
+            _walk_complete(x, b0, b1, columns[t], bounds[t], heap[t], depths[t], missing, ends)
+        elif trees[t, 3] != SLOW:
+            _walk_block(x, b0, b1, tests, links, trees[t, 3], ends)
+        else:
+            ends[:] = SLOW
+        for r in range(b0, b1):  # the test records end in a node with a score, or at SLOW
+            if ends[r - b0] == SLOW:
+                got = _walk(x, r, nd, thr, children, sets, trees[t, 0], trees[t, 1], trees[t, 2] != 0, -1, 0, 0,
+                            -1.0, nowhere, False)
+                ends[r - b0] = -got[1] - 1 if got[0] == DONE else 0
+        _add_block(acc, first, bad, b0, b1, t, ends, kind, table, weights[t], weighted, single, k)
+
+
 @kernel(_samples_forest)
 def walk_forest(x: np.ndarray, nd: np.ndarray, thr: np.ndarray, children: np.ndarray, sets: np.ndarray,
                 trees: np.ndarray, tests: np.ndarray, links: np.ndarray, kind: int, table: np.ndarray,
@@ -318,25 +403,13 @@ def walk_forest(x: np.ndarray, nd: np.ndarray, thr: np.ndarray, children: np.nda
     Returns the sums (records x ``k``), the first tree voting each category and ``bad``.
     """
     n = x.shape[1]
-    n_trees = trees.shape[0]
     single = single and kind == VALUES
     init = start if kind == VALUES else 0.0
     acc = np.full((n, k), float(np.float32(init)) if single else init)
-    first = np.full((n, k), n_trees, dtype=np.int64)
+    first = np.full((n, k), trees.shape[0], dtype=np.int64)
     bad = np.zeros(n, dtype=np.bool_)
-    nowhere = np.zeros((1, 1), dtype=np.bool_)
-    ends = np.empty(BLOCK, dtype=np.int64)
+    complete = _complete_trees(tests, links, trees, n >= COMPLETE_FROM)
     for b0 in range(0, n, BLOCK):
-        b1 = min(n, b0 + BLOCK)
-        for t in range(n_trees):
-            if trees[t, 3] != SLOW:
-                _walk_block(x, b0, b1, tests, links, trees[t, 3], ends)
-            else:
-                ends[:] = SLOW
-            for r in range(b0, b1):  # the test records end in a node with a score, or at SLOW
-                if ends[r - b0] == SLOW:
-                    got = _walk(x, r, nd, thr, children, sets, trees[t, 0], trees[t, 1], trees[t, 2] != 0, -1, 0, 0,
-                                -1.0, nowhere, False)
-                    ends[r - b0] = -got[1] - 1 if got[0] == DONE else 0
-            _add_block(acc, first, bad, b0, b1, t, ends, kind, table, weights[t], weighted, single, k)
+        _forest_block(x, b0, min(n, b0 + BLOCK), nd, thr, children, sets, trees, tests, links, complete, kind, table,
+                      weights, weighted, single, k, acc, first, bad)
     return acc, first, bad
