@@ -86,8 +86,9 @@ def _loadgen(mode: str, url: str, body: Path, **opts: Any) -> dict[str, Any]:
     return result
 
 
-def _wrk(url: str, body: Path, seconds: float, connections: int = 4) -> dict[str, Any]:
-    """``wrk -t1 -c<connections>`` POSTing ``body``: requests/s, latency percentiles (ms), errors."""
+def _wrk(url: str, body: Path, seconds: float, pid: int, connections: int = 4) -> dict[str, Any]:
+    """``wrk -t1 -c<connections>`` POSTing ``body``: requests/s, latency percentiles (ms), errors, and
+    the CPU time the server process ``pid`` took per request (on a shared machine, the steadier figure)."""
     wrk = shutil.which("wrk")
     if wrk is None:
         return {"error": "wrk is not installed"}
@@ -96,9 +97,19 @@ def _wrk(url: str, body: Path, seconds: float, connections: int = 4) -> dict[str
                       f'wrk.body = io.open({json.dumps(str(body))}, "rb"):read("*a")\n')
     common = [wrk, "-t1", f"-c{connections}", "-s", str(script), "--latency"]
     subprocess.run([*common, "-d3s", url], check=True, capture_output=True, timeout=60)  # warm-up
+    cpu = _cpu_seconds(pid)
     done = subprocess.run([*common, f"-d{seconds:g}s", url], check=True, capture_output=True, text=True,
                           timeout=seconds + 60)
-    return _wrk_result(done.stdout)
+    result = _wrk_result(done.stdout)
+    if result.get("requests"):
+        result["server_cpu_us"] = (_cpu_seconds(pid) - cpu) / result["requests"] * 1e6
+    return result
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU time of process ``pid`` so far (Linux' /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 _UNITS_MS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
@@ -109,7 +120,9 @@ def _wrk_result(text: str) -> dict[str, Any]:
     out: dict[str, Any] = {"errors": 0}
     for line in text.splitlines():
         words = line.split()
-        if line.startswith("Requests/sec:"):
+        if "requests in" in line:
+            out["requests"] = int(words[0])
+        elif line.startswith("Requests/sec:"):
             out["rps"] = float(words[1])
         elif len(words) == 2 and words[0] in ("50%", "90%", "99%"):
             number = words[1].rstrip("usm")
@@ -143,14 +156,14 @@ def _plan(quick: bool) -> dict[str, Any]:
     return {"rates": [100, 500, 1000], "seconds": 10.0, "bulk_requests": 5, "bulk_rows": 10_000}
 
 
-def _measure(url: str, bodies: dict[str, Path], server: str, plan: dict[str, Any]) -> dict[str, Any]:
+def _measure(url: str, bodies: dict[str, Path], server: str, plan: dict[str, Any], pid: int) -> dict[str, Any]:
     out: dict[str, Any] = {"rates": []}
     for rate in plan["rates"]:
         out["rates"].append(_loadgen("rate", url, bodies[f"{server}_one"], rate=rate, seconds=plan["seconds"]))
     out["bulk"] = _loadgen("bulk", url, bodies[f"{server}_many"], requests=plan["bulk_requests"],
                            rows=plan["bulk_rows"])
     if plan.get("wrk_seconds"):
-        out["wrk"] = _wrk(url, bodies[f"{server}_one"], plan["wrk_seconds"])
+        out["wrk"] = _wrk(url, bodies[f"{server}_one"], plan["wrk_seconds"], pid)
     return out
 
 
@@ -167,7 +180,7 @@ def bench_pmserve(tmp: Path, zoo: Path, model: str, bodies: dict[str, Path], pla
     base = f"http://127.0.0.1:{port}"
     cmd = [str(BIN / "pmserve"), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
     # /ready, not /health: the server listens at once and warms its kernels up on a thread.
-    with _server(cmd, env, tmp / "pmserve.log", f"{base}/ready"):
+    with _server(cmd, env, tmp / "pmserve.log", f"{base}/ready") as proc:
         with (zoo / f"{model}.pmml").open("rb") as f:
             reply = httpx.put(f"{base}/pm/v1/model/{model}", params={"accesskey": key},
                               files={"model_file": (f"{model}.pmml", f, "application/xml")}, timeout=120)
@@ -178,7 +191,7 @@ def bench_pmserve(tmp: Path, zoo: Path, model: str, bodies: dict[str, Path], pla
                            headers={"Content-Type": "application/json"}, timeout=30)
         if check.status_code != 200:
             raise RuntimeError(f"pmserve's score reply was {check.status_code}: {check.text[:300]}")
-        return _measure(url, bodies, "pmserve", plan)
+        return _measure(url, bodies, "pmserve", plan, proc.pid)
 
 
 def bench_mlserver(tmp: Path, zoo: Path, model: str, bodies: dict[str, Path], plan: dict[str, Any]) -> dict[str, Any]:
@@ -204,13 +217,13 @@ def bench_mlserver(tmp: Path, zoo: Path, model: str, bodies: dict[str, Path], pl
         "host": "127.0.0.1"}))
     base = f"http://127.0.0.1:{port}"
     cmd = [str(BIN / "mlserver"), "start", str(root)]
-    with _server(cmd, dict(os.environ), tmp / "mlserver.log", f"{base}/v2/models/{model}/ready"):
+    with _server(cmd, dict(os.environ), tmp / "mlserver.log", f"{base}/v2/models/{model}/ready") as proc:
         url = f"{base}/v2/models/{model}/infer"
         check = httpx.post(url, content=bodies["mlserver_one"].read_bytes(),
                            headers={"Content-Type": "application/json"}, timeout=30)
         if check.status_code != 200:
             raise RuntimeError(f"MLServer's infer reply was {check.status_code}: {check.text[:300]}")
-        return _measure(url, bodies, "mlserver", plan)
+        return _measure(url, bodies, "mlserver", plan, proc.pid)
 
 
 def run(zoo: Path, model: str, quick: bool, servers: list[str], wrk_seconds: float = 0.0,
