@@ -5,7 +5,9 @@
 Each server runs alone on loopback with one worker process, as shipped (default logging), its
 data in a temporary folder: ``pmserve serve`` with the embedded store, the model deployed through
 ``PUT /pm/v1/model/<id>``; ``mlserver start`` with ``mlserver_sklearn`` on the fitted estimator.
-``loadgen.py``, in its own process, sends 1-record requests at fixed rates and 10,000-row requests.
+``loadgen.py``, in its own process, sends 1-record requests at fixed rates and 10,000-row requests;
+with ``--wrk SECONDS``, Debian's ``wrk`` then sends 1-record requests as fast as 4 connections
+allow (one thread, after 3 s of warm-up): the closed-loop throughput and its latency.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ import pandas as pd
 
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
+#: The Python that runs loadgen.py (it needs aiohttp): this one unless --client-python says otherwise.
+CLIENT_PYTHON = sys.executable
 
 
 def free_port() -> int:
@@ -74,12 +78,60 @@ def _server(cmd: list[str], env: dict[str, str], log: Path, ready_url: str) -> I
 
 
 def _loadgen(mode: str, url: str, body: Path, **opts: Any) -> dict[str, Any]:
-    cmd = [sys.executable, str(HERE / "loadgen.py"), mode, "--url", url, "--body", str(body)]
+    cmd = [CLIENT_PYTHON, str(HERE / "loadgen.py"), mode, "--url", url, "--body", str(body)]
     for k, v in opts.items():
         cmd += [f"--{k.replace('_', '-')}", str(v)]
     done = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=180)
     result: dict[str, Any] = json.loads(done.stdout)
     return result
+
+
+def _wrk(url: str, body: Path, seconds: float, pid: int, connections: int = 4) -> dict[str, Any]:
+    """``wrk -t1 -c<connections>`` POSTing ``body``: requests/s, latency percentiles (ms), errors, and
+    the CPU time the server process ``pid`` took per request (on a shared machine, the steadier figure)."""
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        return {"error": "wrk is not installed"}
+    script = body.with_suffix(".lua")
+    script.write_text(f'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+                      f'wrk.body = io.open({json.dumps(str(body))}, "rb"):read("*a")\n')
+    common = [wrk, "-t1", f"-c{connections}", "-s", str(script), "--latency"]
+    subprocess.run([*common, "-d3s", url], check=True, capture_output=True, timeout=60)  # warm-up
+    cpu = _cpu_seconds(pid)
+    done = subprocess.run([*common, f"-d{seconds:g}s", url], check=True, capture_output=True, text=True,
+                          timeout=seconds + 60)
+    result = _wrk_result(done.stdout)
+    if result.get("requests"):
+        result["server_cpu_us"] = (_cpu_seconds(pid) - cpu) / result["requests"] * 1e6
+    return result
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU time of process ``pid`` so far (Linux' /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+_UNITS_MS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def _wrk_result(text: str) -> dict[str, Any]:
+    """The figures of wrk's report (``--latency``): req/s, p50/p90/p99 in ms, non-2xx and socket errors."""
+    out: dict[str, Any] = {"errors": 0}
+    for line in text.splitlines():
+        words = line.split()
+        if "requests in" in line:
+            out["requests"] = int(words[0])
+        elif line.startswith("Requests/sec:"):
+            out["rps"] = float(words[1])
+        elif len(words) == 2 and words[0] in ("50%", "90%", "99%"):
+            number = words[1].rstrip("usm")
+            out[f"p{words[0][:-1]}_ms"] = float(number) * _UNITS_MS[words[1][len(number):]]
+        elif line.strip().startswith("Non-2xx"):
+            out["errors"] += int(words[-1])
+        elif line.strip().startswith("Socket errors:"):
+            out["errors"] += sum(int(w.rstrip(",")) for w in words[3::2])
+    return out
 
 
 def _bodies(tmp: Path, frame: pd.DataFrame, rows: int) -> dict[str, Path]:
@@ -104,12 +156,14 @@ def _plan(quick: bool) -> dict[str, Any]:
     return {"rates": [100, 500, 1000], "seconds": 10.0, "bulk_requests": 5, "bulk_rows": 10_000}
 
 
-def _measure(url: str, bodies: dict[str, Path], server: str, plan: dict[str, Any]) -> dict[str, Any]:
+def _measure(url: str, bodies: dict[str, Path], server: str, plan: dict[str, Any], pid: int) -> dict[str, Any]:
     out: dict[str, Any] = {"rates": []}
     for rate in plan["rates"]:
         out["rates"].append(_loadgen("rate", url, bodies[f"{server}_one"], rate=rate, seconds=plan["seconds"]))
     out["bulk"] = _loadgen("bulk", url, bodies[f"{server}_many"], requests=plan["bulk_requests"],
                            rows=plan["bulk_rows"])
+    if plan.get("wrk_seconds"):
+        out["wrk"] = _wrk(url, bodies[f"{server}_one"], plan["wrk_seconds"], pid)
     return out
 
 
@@ -126,7 +180,7 @@ def bench_pmserve(tmp: Path, zoo: Path, model: str, bodies: dict[str, Path], pla
     base = f"http://127.0.0.1:{port}"
     cmd = [str(BIN / "pmserve"), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
     # /ready, not /health: the server listens at once and warms its kernels up on a thread.
-    with _server(cmd, env, tmp / "pmserve.log", f"{base}/ready"):
+    with _server(cmd, env, tmp / "pmserve.log", f"{base}/ready") as proc:
         with (zoo / f"{model}.pmml").open("rb") as f:
             reply = httpx.put(f"{base}/pm/v1/model/{model}", params={"accesskey": key},
                               files={"model_file": (f"{model}.pmml", f, "application/xml")}, timeout=120)
@@ -137,7 +191,7 @@ def bench_pmserve(tmp: Path, zoo: Path, model: str, bodies: dict[str, Path], pla
                            headers={"Content-Type": "application/json"}, timeout=30)
         if check.status_code != 200:
             raise RuntimeError(f"pmserve's score reply was {check.status_code}: {check.text[:300]}")
-        return _measure(url, bodies, "pmserve", plan)
+        return _measure(url, bodies, "pmserve", plan, proc.pid)
 
 
 def bench_mlserver(tmp: Path, zoo: Path, model: str, bodies: dict[str, Path], plan: dict[str, Any]) -> dict[str, Any]:
@@ -163,20 +217,24 @@ def bench_mlserver(tmp: Path, zoo: Path, model: str, bodies: dict[str, Path], pl
         "host": "127.0.0.1"}))
     base = f"http://127.0.0.1:{port}"
     cmd = [str(BIN / "mlserver"), "start", str(root)]
-    with _server(cmd, dict(os.environ), tmp / "mlserver.log", f"{base}/v2/models/{model}/ready"):
+    with _server(cmd, dict(os.environ), tmp / "mlserver.log", f"{base}/v2/models/{model}/ready") as proc:
         url = f"{base}/v2/models/{model}/infer"
         check = httpx.post(url, content=bodies["mlserver_one"].read_bytes(),
                            headers={"Content-Type": "application/json"}, timeout=30)
         if check.status_code != 200:
             raise RuntimeError(f"MLServer's infer reply was {check.status_code}: {check.text[:300]}")
-        return _measure(url, bodies, "mlserver", plan)
+        return _measure(url, bodies, "mlserver", plan, proc.pid)
 
 
-def run(zoo: Path, model: str, quick: bool, servers: list[str]) -> dict[str, Any]:
+def run(zoo: Path, model: str, quick: bool, servers: list[str], wrk_seconds: float = 0.0,
+        rates: list[int] | None = None) -> dict[str, Any]:
     meta = json.loads((zoo / "zoo.json").read_text())[model]
     if meta["dataset"] != "numeric":
         raise SystemExit(f"the HTTP benchmark takes a model of the numeric dataset; {model!r} is not")
     plan = _plan(quick)
+    plan["wrk_seconds"] = wrk_seconds
+    if rates:
+        plan["rates"] = rates
     sizes = sorted(int(p.stem.split("_")[1]) for p in zoo.glob("numeric_*.csv"))
     frame = pd.read_csv(zoo / f"numeric_{sizes[-1]}.csv")
     plan["bulk_rows"] = min(plan["bulk_rows"], len(frame))
@@ -203,8 +261,16 @@ def main() -> None:
     ap.add_argument("--result", required=True)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--servers", default="pmserve,mlserver")
+    ap.add_argument("--wrk", type=float, default=0.0, metavar="SECONDS",
+                    help="also run wrk -t1 -c4 for this many seconds (0: not)")
+    ap.add_argument("--rates", default="", help="the fixed rates (req/s), comma-separated (default: the plan's)")
+    ap.add_argument("--client-python", default=sys.executable,
+                    help="the Python running loadgen.py, one with aiohttp (default: this one)")
     args = ap.parse_args()
-    result = run(Path(args.zoo), args.model, args.quick, args.servers.split(","))
+    global CLIENT_PYTHON
+    CLIENT_PYTHON = args.client_python
+    rates = [int(r) for r in args.rates.split(",") if r]
+    result = run(Path(args.zoo), args.model, args.quick, args.servers.split(","), args.wrk, rates)
     Path(args.result).write_text(json.dumps(result, indent=1))
 
 

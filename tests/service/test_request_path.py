@@ -5,13 +5,15 @@ from __future__ import annotations
 import math
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
+from starlette.datastructures import QueryParams
 from starlette.testclient import TestClient
 from tests.service.conftest import IRIS_HEADER, linear_pmml
 
-from pmserve.api import _pmv1, create_app
+from pmserve.api import _pmv1, _score_route, create_app
 from pmserve.errors import BadRequestError, ConfigurationError, DataError
 from pmserve.service import ScoreTable, Service, parse_score_request
 from pmserve.settings import Settings
@@ -140,3 +142,48 @@ def test_the_search_for_booleans_answers_as_searching_the_text(body: dict[str, o
     text = orjson.dumps(body)
     assert (b"true" in text or b"false" in text) == booleans
     assert _pmv1._no_booleans(text) is not booleans
+
+
+def test_the_app_answers_score_requests_as_its_starlette_route_does(
+        tmp_path: Path, iris_pmml: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    """POST /pm/v1/score is answered by the app itself (no Starlette stack); under a root_path it
+    goes through Starlette's route.  Both give the same status, headers and body, errors included."""
+    settings = Settings(data_dir=tmp_path / "data", max_score_body_mb=0.01)
+    service = Service(settings, SQLiteStore(settings.data_dir))
+    key = service.create_key("alice")
+    service.deploy(service.authenticate(key), "iris", "iris.pmml", iris_pmml)
+    taken: list[str] = []
+
+    async def noted(*args: Any) -> bytes:
+        taken.append(args[3])
+        return await _pmv1.score_reply(*args)
+    monkeypatch.setattr(_score_route, "score_reply", noted)
+    good = orjson.dumps({"header": IRIS_HEADER, "data": [[5.1, 3.5, 1.4, 0.2]]})
+    cases: list[tuple[str, str, bytes]] = [
+        ("iris", f"accesskey={key}", good),
+        ("iris", f"accesskey=%22{key}%22&other=1", good),  # quoted, escaped, among other parameters
+        ("iris", f"accesskey={key}", orjson.dumps({"header": IRIS_HEADER, "data": [[5.1, 3.5, 1.4, 0.2]] * 100})),
+        ("iris", "", good),  # no key: 401
+        ("iris", "accesskey=nope", good),
+        ("iris", f"accesskey={key}", b""),  # no body: 500
+        ("iris", f"accesskey={key}", b"{"),
+        ("iris", f"accesskey={key}", b"[" + b"1," * 10_000 + b"1]"),  # past the body limit
+        ("iris", f"accesskey={key}", orjson.dumps({"header": ["nope"], "data": [[1]]})),
+        ("none", f"accesskey={key}", good),
+    ]
+    app = create_app(settings, service)
+    with TestClient(app) as direct, TestClient(app, root_path="/mounted") as routed:
+        for model_id, query, body in cases:
+            replies = [client.post(f"/pm/v1/score/{model_id}?{query}", content=body,
+                                   headers={"content-type": "application/json"}) for client in (direct, routed)]
+            assert [(r.status_code, r.headers.multi_items(), r.content) for r in replies] == \
+                [(replies[1].status_code, replies[1].headers.multi_items(), replies[1].content)] * 2
+    assert taken == [model_id for model_id, _, _ in cases]  # the direct requests only, each once
+    service.close()
+
+
+@pytest.mark.parametrize("query", [b"accesskey=abc", b"accesskey=", b"accesskey=a%2Bb", b"accesskey=a+b",
+                                   b"accesskey=1&accesskey=2", b"x=1&accesskey=k", b"accesskey", b"",
+                                   "accesskey=\u00e9".encode()])
+def test_the_access_key_is_read_as_starlette_reads_it(query: bytes) -> None:
+    assert _score_route.access_key(query) == QueryParams(query).get("accesskey")

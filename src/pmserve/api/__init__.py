@@ -1,4 +1,5 @@
-"""pmserve's HTTP layer: a Starlette app built by :func:`create_app` from a :class:`Settings`.
+"""pmserve's HTTP layer: a Starlette app (answering /pm/v1/score itself, see :mod:`pmserve.api._score_route`)
+built by :func:`create_app` from a :class:`Settings`.
 
 Adapters only: ``/pm/v1`` (IBM Predictive Analytics compatible) and ``/health`` + ``/ready``.
 Errors become HTTP replies through the one table in :mod:`pmserve.api.errors`.
@@ -22,8 +23,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from pmserve import metrics
-from pmserve.api import _batch, _console, _openapi, _pmv1
+from pmserve.api import _access_log, _batch, _console, _openapi, _pmv1
 from pmserve.api._access_log import AccessLog
+from pmserve.api._score_route import PmserveApp
 from pmserve.batch import BatchService, JobRunner
 from pmserve.errors import PmserveError
 from pmserve.service import Service
@@ -59,8 +61,9 @@ def create_app(settings: Settings, service: Service | None = None, *, freeze_aft
         finally:
             await run_in_threadpool(runner.stop)
             service.close()
+            _access_log.flush()
 
-    app = Starlette(
+    app = PmserveApp(
         routes=[*_pmv1.routes(), *_batch.routes(), Route("/health", health, methods=["GET"]),
                 Route("/ready", ready, methods=["GET"]), Route("/metrics", metrics_endpoint, methods=["GET"]),
                 *_console.routes(), *_openapi.routes()],

@@ -17,11 +17,11 @@ from typing import ParamSpec, TypeVar
 
 import anyio
 import anyio.to_thread
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, State
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 from starlette.requests import ClientDisconnect, Request
-from starlette.types import Message
+from starlette.types import Message, Receive
 
 from pmserve.errors import BadRequestError, PayloadTooLargeError
 from pmserve.settings import Settings
@@ -36,11 +36,15 @@ MULTIPART_SLACK = 64 * 1024
 async def read_body(request: Request, limit: int, setting: str, what: str) -> bytes:
     """The request body, at most ``limit`` bytes (``setting`` names the limit in the message)."""
     settings: Settings = request.app.state.settings
-    declared = request.headers.get("content-length")
+    return await receive_body(request.receive, request.headers.get("content-length"), limit,
+                              settings.request_timeout_s, setting, what)
+
+
+async def receive_body(receive: Receive, declared: str | None, limit: int, timeout: float, setting: str,
+                       what: str) -> bytes:
+    """:func:`read_body` on the ASGI ``receive`` itself (``declared``: the Content-Length header)."""
     if declared and declared.isdigit() and int(declared) > limit:
         raise too_large(what, int(declared), limit, setting)
-    receive = request.receive
-    timeout = settings.request_timeout_s
     loop = asyncio.get_running_loop()
     chunks: list[bytes] = []
     size = 0
@@ -106,7 +110,11 @@ def _replay(body: bytes) -> Callable[[], Awaitable[Message]]:
 
 async def run_heavy(request: Request, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
     """``fn(*args, **kwargs)`` on the bounded pool of heavy-work threads (PMSERVE_HEAVY_THREADS)."""
-    state = request.app.state
+    return await run_heavy_on(request.app.state, fn, *args, **kwargs)
+
+
+async def run_heavy_on(state: State, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
+    """:func:`run_heavy` with the app's state (what holds the settings and the threads' limiter)."""
     limiter: anyio.CapacityLimiter | None = getattr(state, "heavy_limiter", None)
     if limiter is None:
         settings: Settings = state.settings

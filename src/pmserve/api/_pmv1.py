@@ -9,14 +9,15 @@ from urllib.parse import quote
 import numpy as np
 import orjson
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
+from starlette.datastructures import State, UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive
 
 from pmserve.api import _metadata, _wadl
 from pmserve.api._access_log import note_outcome
-from pmserve.api._bodies import read_body, read_form, run_heavy, too_large
+from pmserve.api._bodies import read_form, receive_body, run_heavy, run_heavy_on, too_large
 from pmserve.api.errors import JSON, JSON_UTF8, Endpoint, error_response, flag_response
 from pmserve.errors import BadRequestError, MissingBodyError, PmserveError, excerpt
 from pmserve.service import Deployed, ScoreTable, Service, Tenant, parse_score_request
@@ -35,13 +36,18 @@ def _endpoint(name: Endpoint) -> Callable[[Callable[[Request, Service], Awaitabl
             try:
                 response = await handler(request, request.app.state.service)
             except Exception as exc:
-                note_outcome(request.scope, False, str(exc) if isinstance(exc, PmserveError) else type(exc).__name__)
+                note_outcome(request.scope, False, refusal_reason(exc))
                 return error_response(exc, name)
             note_outcome(request.scope, True)
             return response
         endpoint.__name__ = handler.__name__
         return endpoint
     return wrap
+
+
+def refusal_reason(exc: Exception) -> str:
+    """What the access log says of a refused request: our error's message, else the error's type."""
+    return str(exc) if isinstance(exc, PmserveError) else type(exc).__name__
 
 
 async def _tenant(request: Request, service: Service) -> Tenant:
@@ -87,28 +93,37 @@ async def delete(request: Request, service: Service) -> Response:
 
 @_endpoint("score")
 async def score(request: Request, service: Service) -> Response:
-    """Nothing blocks the event loop: the key and the model come from memory (else a thread asks
+    """The route of ``/pm/v1/score`` for Starlette (the app answers it itself, see
+    :mod:`pmserve.api._score_route`; this route serves the OpenAPI document and a mounted app)."""
+    reply = await score_reply(service, request.app.state, request.query_params.get("accesskey"),
+                              request.path_params["context_id"], request.receive,
+                              request.headers.get("content-length"))
+    return Response(reply, media_type=JSON_UTF8)
+
+
+async def score_reply(service: Service, state: State, raw_key: str | None, model_id: str, receive: Receive,
+                      declared: str | None) -> bytes:
+    """The reply of a score request: its key, the context id, its body's ``receive`` and the
+    Content-Length header (``declared``).
+
+    Nothing blocks the event loop: the key and the model come from memory (else a thread asks
     the store and compiles), and only a request cheaper than a thread hop is scored in place."""
-    raw_key = request.query_params.get("accesskey")
-    model_id = request.path_params["context_id"]
     hit = service.cached(raw_key, model_id)
-    tenant = hit[0] if hit is not None else await run_heavy(request, service.authenticate, raw_key)
+    tenant = hit[0] if hit is not None else await run_heavy_on(state, service.authenticate, raw_key)
     settings = service.settings
-    body = await read_body(request, settings.max_score_body_bytes, "PMSERVE_MAX_SCORE_BODY_MB", "score request")
+    body = await receive_body(receive, declared, settings.max_score_body_bytes, settings.request_timeout_s,
+                              "PMSERVE_MAX_SCORE_BODY_MB", "score request")
     if not body or body.isspace():
         raise MissingBodyError("the score request has no body; "
                                "expected {\"header\": [...], \"data\": [[...]]}")
     if hit is None or len(body) > _INLINE_BYTES:
         # A lookup in the store, a compile, or decoding a big request: off the event loop.
-        reply = await run_heavy(request, _decode_score_encode, service, tenant, model_id, body)
-        return Response(reply, media_type=JSON_UTF8)
+        return await run_heavy_on(state, _decode_score_encode, service, tenant, model_id, body)
     deployed = hit[1]
     tables = _decode(service, body)
     if service.inline(deployed, sum(len(t.data) for t in tables)):
-        reply = _encode(service.score_with(tenant, model_id, deployed, tables))
-    else:
-        reply = await run_heavy(request, _score_encode, service, tenant, model_id, deployed, tables)
-    return Response(reply, media_type=JSON_UTF8)
+        return _encode(service.score_with(tenant, model_id, deployed, tables))
+    return await run_heavy_on(state, _score_encode, service, tenant, model_id, deployed, tables)
 
 
 def _decode(service: Service, body: bytes) -> list[ScoreTable]:
