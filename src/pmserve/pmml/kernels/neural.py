@@ -91,52 +91,50 @@ def _radial_basis(acc: Array, width: float, log_altitude: float, out: Array) -> 
 
 
 @kernel(lambda: ())
-def _activate(act: int, t: float, acc: Array, b: float, out: Array) -> None:
-    """A neuron's outputs from its sums ``acc`` and bias ``b`` (activation ``act``, threshold
-    ``t``): one loop per activation, simple enough for the machine to run several records at once."""
+def _activate(act: int, t: float, z: Array, b: float, out: Array) -> None:
+    """A neuron's outputs from its sums ``z``, to which its bias ``b`` is added first (activation
+    ``act``, threshold ``t``): one loop per activation, simple enough for the machine to run several
+    records at once."""
+    for r in range(z.shape[0]):
+        z[r] += b
     if act == 0:
-        for r in range(acc.shape[0]):
-            out[r] = 1.0 if acc[r] + b > t else 0.0
+        for r in range(z.shape[0]):
+            out[r] = 1.0 if z[r] > t else 0.0
     elif act == 1:
-        for r in range(acc.shape[0]):
-            out[r] = 1.0 / (1.0 + math.exp(-(acc[r] + b)))
+        for r in range(z.shape[0]):
+            out[r] = 1.0 / (1.0 + math.exp(-z[r]))
     elif act == 2:
-        for r in range(acc.shape[0]):
-            out[r] = acc[r] + b
+        out[:] = z
     elif act == 3:
-        for r in range(acc.shape[0]):
-            out[r] = math.exp(acc[r] + b)
+        for r in range(z.shape[0]):
+            out[r] = math.exp(z[r])
     elif act == 4:
-        for r in range(acc.shape[0]):
-            out[r] = 1.0 / (acc[r] + b)
+        for r in range(z.shape[0]):
+            out[r] = 1.0 / z[r]
     elif act == 5:
-        for r in range(acc.shape[0]):
-            z = acc[r] + b
-            out[r] = z * z
+        for r in range(z.shape[0]):
+            out[r] = z[r] * z[r]
     elif act == 6:
-        for r in range(acc.shape[0]):
-            z = acc[r] + b
-            out[r] = math.exp(-(z * z))
+        for r in range(z.shape[0]):
+            out[r] = math.exp(-(z[r] * z[r]))
     elif act == 7:
-        for r in range(acc.shape[0]):
-            z = acc[r] + b
-            out[r] = z / (1.0 + abs(z))
+        for r in range(z.shape[0]):
+            out[r] = z[r] / (1.0 + abs(z[r]))
     elif act == 8:
-        for r in range(acc.shape[0]):
-            z = acc[r] + b
-            out[r] = 0.0 if z < 0.0 else z  # NaN and -0.0 pass through
+        for r in range(z.shape[0]):
+            out[r] = 0.0 if z[r] < 0.0 else z[r]  # NaN and -0.0 pass through
     elif act == 9:
-        for r in range(acc.shape[0]):
-            out[r] = math.tanh(acc[r] + b)
+        for r in range(z.shape[0]):
+            out[r] = math.tanh(z[r])
     elif act == 10:
-        for r in range(acc.shape[0]):
-            out[r] = math.sin(acc[r] + b)
+        for r in range(z.shape[0]):
+            out[r] = math.sin(z[r])
     elif act == 11:
-        for r in range(acc.shape[0]):
-            out[r] = math.cos(acc[r] + b)
+        for r in range(z.shape[0]):
+            out[r] = math.cos(z[r])
     else:  # arctan
-        for r in range(acc.shape[0]):
-            out[r] = 2.0 * math.atan(acc[r] + b) / math.pi
+        for r in range(z.shape[0]):
+            out[r] = 2.0 * math.atan(z[r]) / math.pi
 
 
 @kernel(lambda: ())
