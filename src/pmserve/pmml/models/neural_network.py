@@ -2,11 +2,11 @@
 "Neural Network Models").
 
 Every entity (NeuralInput or Neuron) owns one row of an entities x records matrix.  A layer's
-neurons read any earlier entity through their Connections, so a layer is compiled into the
-rows it reads and its connections rank by rank: the k-th connection of every neuron is one
-broadcast product over all records, added in JPMML's order (a BLAS matrix product would
-change the last bits, which the conformance corpus checks).  A missing NeuralInput leaves
-the record without a prediction (Targets' default or priors apply), as in JPMML-Evaluator.
+neurons read any earlier entity through their Connections; this module reads the document into
+the connections, biases and activations of the layers, and :func:`pmserve.pmml.kernels.neural.forward`
+computes them, each neuron's connections added in JPMML's order (a BLAS matrix product would
+change the last bits, which the conformance corpus checks).  A missing NeuralInput leaves the
+record without a prediction (Targets' default or priors apply), as in JPMML-Evaluator.
 """
 
 from __future__ import annotations
@@ -26,122 +26,29 @@ from pmserve.pmml.document.element import Element
 from pmserve.pmml.document.problems import every
 from pmserve.pmml.expressions.casting import EXPRESSION_TAGS, cast_fn
 from pmserve.pmml.expressions.normalization import linear_norms
-from pmserve.pmml.expressions.vector_math import logit_inverse, simplemax_rows, softmax_rows
 from pmserve.pmml.fields.frame import Frame, ReadOrder
 from pmserve.pmml.fields.schema import FieldInfo, parse_dtype
 from pmserve.pmml.fields.types import Array, DataType, parse_scalar
 from pmserve.pmml.kernels import neural
 from pmserve.pmml.results.prediction import Prediction, classification
 
-Activation = Callable[[Array, float], Array]
-
-#: PMML 4.4 NeuralLayer activation functions of the neuron's summed input Z (the threshold is the
-#: second argument; only ``threshold`` reads it).  radialBasis is computed apart (see _Layer).
-_ACTIVATIONS: dict[str, Activation] = {
-    "threshold": lambda z, t: np.where(z > t, 1.0, 0.0),
-    "logistic": lambda z, t: logit_inverse(z),
-    "tanh": lambda z, t: np.tanh(z),
-    "identity": lambda z, t: z,
-    "exponential": lambda z, t: np.exp(z),
-    "reciprocal": lambda z, t: 1.0 / z,
-    "square": lambda z, t: z * z,
-    "Gauss": lambda z, t: np.exp(-(z * z)),
-    "sine": lambda z, t: np.sin(z),
-    "cosine": lambda z, t: np.cos(z),
-    "Elliott": lambda z, t: z / (1.0 + np.abs(z)),
-    "arctan": lambda z, t: 2.0 * np.arctan(z) / math.pi,
-    "rectifier": lambda z, t: np.maximum(z, 0.0),
-}
-#: radialBasis computes the neuron's input differently, so it has no entry above.
-_ACTIVATIONS_RBF = (*_ACTIVATIONS, "radialBasis")
-_NORMALIZATIONS = ("none", "simplemax", "softmax")
+#: PMML 4.4 NeuralLayer activation functions, as the kernel numbers them.
+_ACTIVATIONS = tuple(neural.ACTIVATIONS)
+_NORMALIZATIONS = tuple(neural.NORMALIZATIONS)
 
 
 @dataclass(frozen=True)
 class _Layer:
-    """One NeuralLayer compiled: reads columns ``sources`` of the entity matrix, writes ``targets``."""
+    """One NeuralLayer read: per neuron, its connections (entity, weight) in document order."""
 
-    sources: Array  # intp, the entity columns the layer's connections read
-    # Per connection rank k: the neurons with a k-th connection, its source (position in sources)
-    # and its weight.  Summing rank by rank keeps JPMML's order of additions, so results agree
-    # to the last bit where a matrix product (any BLAS order) would not.
-    ranks: tuple[_Rank, ...]
+    conns: list[list[tuple[int, float]]]
     bias: Array  # neurons
     activation: str
     threshold: float
-    # radialBasis only: per neuron, (positions in sources, weights), width and fan-in * ln(altitude)
-    rbf: tuple[tuple[Array, Array], ...]
+    # radialBasis only: per neuron, its width and fan-in * ln(altitude)
     widths: Array
     log_altitudes: Array
     normalization: str
-    targets: slice
-
-    def __call__(self, values: Array) -> Array:
-        """The layer's outputs, neurons x rows, from the entity matrix (entities x rows)."""
-        x = values[self.sources]
-        with np.errstate(all="ignore"):
-            if self.activation == "radialBasis":
-                rows = np.ascontiguousarray(x.T)
-                z = np.empty((rows.shape[0], len(self.rbf)))
-                for j, (pos, w) in enumerate(self.rbf):
-                    d = rows[:, pos] - w
-                    z[:, j] = (d * d).sum(axis=1)
-                out = np.exp(z / (-2.0 * self.widths * self.widths) + self.log_altitudes).T
-            else:
-                z = self._summed_inputs(x)
-                z += self.bias[:, None]
-                out = _ACTIVATIONS[self.activation](z, self.threshold)
-            if self.normalization in ("softmax", "simplemax"):
-                # Summed along each record's contiguous row, so that the order of additions (and
-                # the last bits) stay those of a row-wise sum.
-                rows = np.ascontiguousarray(out.T)
-                out = (softmax_rows(rows) if self.normalization == "softmax" else simplemax_rows(rows)).T
-        result: Array = out
-        return result
-
-    def _summed_inputs(self, x: Array) -> Array:
-        """Neurons x rows: each neuron's weighted inputs, added in the order of its connections.
-
-        Records go in blocks small enough for the running sums to stay in cache; a rank that
-        every neuron reads from one source (a dense layer written in source order, as producers
-        write them) is one broadcast product of that source's row, with no gathering.
-        """
-        m, n = len(self.bias), x.shape[1]
-        z = np.empty((m, n))
-        width = min(n, _BLOCK_ROWS)
-        # The block's sums live in a buffer of their own: a block of z's rows lies a whole row
-        # length apart in memory and would not stay in cache.
-        acc, tmp = np.empty((m, width)), np.empty((m, width))
-        for lo in range(0, n, _BLOCK_ROWS):
-            xb = x[:, lo:lo + _BLOCK_ROWS]
-            k = xb.shape[1]
-            zb, tb = acc[:, :k], tmp[:, :k]
-            zb.fill(0.0)
-            for rank in self.ranks:
-                if rank.source >= 0:
-                    np.multiply(rank.weights[:, None], xb[rank.source], out=tb)
-                    zb += tb
-                elif rank.neurons is None:
-                    np.multiply(rank.weights[:, None], xb[rank.positions], out=tb)
-                    zb += tb
-                else:
-                    zb[rank.neurons] += rank.weights[:, None] * xb[rank.positions]
-            z[:, lo:lo + k] = zb
-        return z
-
-
-#: Records per block of a layer's sums (measured best on 2 EPYC cores for 16-32 neurons).
-_BLOCK_ROWS = 4096
-
-
-@dataclass(frozen=True)
-class _Rank:
-    """The k-th connection of every neuron that has one."""
-
-    neurons: Array | None  # the neurons with a k-th connection; None: all of the layer's
-    positions: Array  # per such neuron, its source's position in the layer's sources
-    weights: Array
-    source: int  # the one source position all neurons read at this rank, else -1
 
 
 def _inputs(el: Element, env: ModelEnv, ids: dict[str, int]) -> list[Callable[[Frame], Array]] | None:
@@ -176,14 +83,14 @@ def _layers(el: Element, env: ModelEnv, ids: dict[str, int]) -> list[_Layer] | N
     if not layer_els:
         env.problems.invalid("a NeuralNetwork needs at least one NeuralLayer", el)
         return None
-    net_activation = attribute.choice(el, "activationFunction", _ACTIVATIONS_RBF, env.problems)
+    net_activation = attribute.choice(el, "activationFunction", _ACTIVATIONS, env.problems)
     net_threshold = attribute.number(el, "threshold", env.problems, 0.0)
     net_width = attribute.number(el, "width", env.problems)
     net_altitude = attribute.number(el, "altitude", env.problems, 1.0)
     net_norm = attribute.choice(el, "normalizationMethod", _NORMALIZATIONS, env.problems, "none")
     layers: list[_Layer | None] = []
     for layer_el in layer_els:
-        activation = attribute.choice(layer_el, "activationFunction", _ACTIVATIONS_RBF, env.problems,
+        activation = attribute.choice(layer_el, "activationFunction", _ACTIVATIONS, env.problems,
                                       net_activation)
         if activation is None and (el.get("activationFunction") or layer_el.get("activationFunction")) is None:
             env.problems.invalid("attribute activationFunction is required (on the NeuralNetwork or the "
@@ -212,29 +119,16 @@ def _layer(
     if read is None:
         return None
     conns, biases, widths, altitudes = (list(column) for column in zip(*read, strict=True))
-    sources = np.array(sorted({s for row in conns for s, _ in row}), dtype=np.intp)
-    pos = {int(s): i for i, s in enumerate(sources)}
-    ranks: list[_Rank] = []
-    for k in range(max(len(row) for row in conns)):
-        have = [j for j, row in enumerate(conns) if len(row) > k]
-        positions = np.array([pos[conns[j][k][0]] for j in have], dtype=np.intp)
-        full = len(have) == len(conns)
-        one_source = full and bool((positions == positions[0]).all())
-        ranks.append(_Rank(None if full else np.array(have, dtype=np.intp), positions,
-                           np.array([conns[j][k][1] for j in have]), int(positions[0]) if one_source else -1))
-    rbf = tuple((np.array([pos[s] for s, _ in row], dtype=np.intp), np.array([w for _, w in row])) for row in conns)
     fan_in = np.array([len(row) for row in conns], dtype=np.float64)
     log_alt = fan_in * np.log(np.array(altitudes))
-    start = len(ids) - len(neurons)
-    return _Layer(sources, tuple(ranks), np.array(biases), activation, threshold, rbf, np.array(widths),
-                  log_alt, norm, slice(start, len(ids)))
+    return _Layer(conns, np.array(biases), activation, threshold, np.array(widths), log_alt, norm)
 
 
 def _neuron(
     neuron: Element, env: ModelEnv, ids: dict[str, int], known: dict[str, int], activation: str,
     width: float | None, altitude: float,
 ) -> tuple[list[tuple[int, float]], float, float, float] | None:
-    """A Neuron's connections (position of the source, weight), bias, width and altitude."""
+    """A Neuron's connections (entity of the source, weight), bias, width and altitude."""
     nid = attribute.unique_id(neuron, ids, env.problems, "neural entity")
     if nid is None:
         return None
@@ -268,21 +162,21 @@ def _connection(con: Element, env: ModelEnv, known: dict[str, int]) -> tuple[int
     return known[src], weight
 
 
-def _compiled_network(layers: list[_Layer]) -> tuple[Array, Array, Array, Array, Array, Array, Array, Array] | None:
-    """The layers as :func:`pmserve.pmml.kernels.neural.forward` reads them, or None when one of
-    them needs numpy (radialBasis, or an activation whose libm value differs from numpy's)."""
-    if any(layer.activation not in neural.ACTIVATIONS for layer in layers):
-        return None
-    conns = [(layer.sources[pos], w) for layer in layers for pos, w in layer.rbf]
+def _compiled_network(layers: list[_Layer]) -> tuple[Array, ...]:
+    """The layers' arrays that :func:`pmserve.pmml.kernels.neural.forward` reads after ``n_inputs``."""
+    conns = [row for layer in layers for row in layer.conns]
     layer_starts = np.cumsum([0] + [len(layer.bias) for layer in layers]).astype(np.intp)
-    conn_starts = np.cumsum([0] + [len(w) for _, w in conns]).astype(np.intp)
-    sources = np.concatenate([src for src, _ in conns]).astype(np.intp)
-    weights = np.concatenate([w for _, w in conns]).astype(np.float64)
-    bias = np.concatenate([layer.bias for layer in layers]).astype(np.float64)
+    conn_starts = np.cumsum([0] + [len(row) for row in conns]).astype(np.intp)
+    sources = np.array([s for row in conns for s, _ in row], dtype=np.intp)
+    weights = np.array([w for row in conns for _, w in row], dtype=np.float64)
     activations = np.array([neural.ACTIVATIONS[layer.activation] for layer in layers], dtype=np.int64)
     thresholds = np.array([layer.threshold for layer in layers], dtype=np.float64)
     norms = np.array([neural.NORMALIZATIONS[layer.normalization] for layer in layers], dtype=np.int64)
-    return layer_starts, conn_starts, sources, weights, bias, activations, thresholds, norms
+    bias = np.concatenate([layer.bias for layer in layers]).astype(np.float64)
+    widths = np.concatenate([layer.widths for layer in layers]).astype(np.float64)
+    log_altitudes = np.concatenate([layer.log_altitudes for layer in layers]).astype(np.float64)
+    return (layer_starts, conn_starts, sources, weights, bias, activations, thresholds, norms, widths,
+            log_altitudes)
 
 
 def _output_expression(no: Element, env: ModelEnv) -> Element | None:
@@ -410,11 +304,7 @@ def _forward(inputs: list[Callable[[Frame], Array]], layers: list[_Layer], n_ent
                 order.read(read)
                 order.stop(np.isnan(values[j]))
         missing: Array = np.asarray(np.isnan(values[:n_inputs]).any(axis=0))
-        if network is not None:
-            neural.forward(values, n_inputs, *network)
-            return values, missing
-        for layer in layers:
-            values[layer.targets] = layer(values)
+        neural.forward(values, n_inputs, *network)
         return values, missing
 
     return run
