@@ -1,5 +1,5 @@
 """The results' text of echoed rows (pmserve.batch._text.echo) is Arrow's cast to text, whichever
-way each value is written (most float64 values by orjson, the others by Arrow)."""
+way each value is written (integers and most float64 values by orjson, the others by Arrow)."""
 
 from __future__ import annotations
 
@@ -35,10 +35,12 @@ def _lines(n: int) -> pa.StringArray:
 
 
 @pytest.mark.parametrize("dialect", sorted(DIALECTS))
-def test_float_results_are_written_as_arrows_cast_writes_them(dialect: str) -> None:
+def test_number_results_are_written_as_arrows_cast_writes_them(dialect: str) -> None:
     values = _values()
     nulls = np.random.default_rng(3).random(len(values)) < 0.01
-    results = [pa.array(values), pa.array(values[::-1].copy(), mask=nulls), pa.array(np.arange(len(values)))]
+    integers = np.random.default_rng(4).integers(-(2**63), 2**63 - 1, len(values), dtype=np.int64)
+    results = [pa.array(values), pa.array(values[::-1].copy(), mask=nulls), pa.array(np.arange(len(values))),
+               pa.array(integers, mask=nulls), pa.array(integers.astype(np.int32)), pa.array(["a"] * len(values))]
     # Each row's text then its results, rows without line ends between them here (lines hold none).
     got = echo(_lines(len(values)), results, DIALECTS[dialect])
     assert got is not None
