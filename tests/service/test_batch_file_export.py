@@ -20,8 +20,8 @@ from pmserve.store import SQLiteStore
 @pytest.mark.parametrize("fmt", ["CSV", "TAB", "PARQUET"])
 def test_file_export_is_stored_under_the_hash_of_what_it_wrote(fmt: str, settings: Settings, tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    """The digest computed while writing (sent on to the disk on the way) addresses the stored file."""
-    monkeypatch.setattr(_sinks, "_SYNC_BYTES", 4096)  # sent on to the disk many times
+    """The digest computed while writing (with waits for the disk on the way) addresses the stored file."""
+    monkeypatch.setattr(_sinks, "_SYNC_BYTES", 4096)  # wait for the disk many times
     store = SQLiteStore(settings.data_dir)
     work = tmp_path / "work"
     work.mkdir()

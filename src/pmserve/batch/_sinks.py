@@ -32,7 +32,7 @@ from pmserve.batch._spec import FileRef, TableRef
 from pmserve.errors import DataError
 
 _WRITE_TYPES = (pa.int64(), pa.float64(), pa.bool_(), pa.string())
-#: Bytes a file export writes before it sends them on to the disk.
+#: Bytes a file export writes before it waits for them to reach the disk.
 _SYNC_BYTES = 32 << 20
 
 
@@ -165,19 +165,13 @@ class FileSink:
 
 class _HashingFile:
     """A file being written that hashes what is written (so the store need not read it again to
-    address it) and, every ``_SYNC_BYTES``, sends what it wrote since on to the disk, so that the
-    store's fsync at commit, which the job waits for, finds little left.
-
-    Where the OS has ``posix_fadvise``, POSIX_FADV_DONTNEED starts writing the range back
-    (Linux) without waiting for it: the writer goes on writing, where waiting for the disk
-    (fdatasync, elsewhere) stopped it about 25 ms every 32 MiB.  The advice also drops the range's
-    pages that are on the disk already from the cache: nothing reads them during the job.
-    """
+    address it) and, every ``_SYNC_BYTES``, waits for the disk (in the writer's thread, GIL
+    released), so that the store's fsync at commit, which the job waits for, finds little left."""
 
     def __init__(self, path: Any) -> None:
         self._raw = open(path, "wb", buffering=0)  # noqa: SIM115 - closed by close()
         self._sha = hashlib.sha256()
-        self._size = self._sent = 0
+        self._size = self._unsynced = 0
         self.closed = False
 
     def write(self, data: Any) -> int:
@@ -187,16 +181,11 @@ class _HashingFile:
         while written < view.nbytes:  # a raw file's write may take less than it is given
             written += self._raw.write(view[written:])
         self._size += written
-        if self._size - self._sent >= _SYNC_BYTES:
-            self._send_to_disk()
-        return written
-
-    def _send_to_disk(self) -> None:
-        if hasattr(os, "posix_fadvise"):
-            os.posix_fadvise(self._raw.fileno(), self._sent, self._size - self._sent, os.POSIX_FADV_DONTNEED)
-        else:
+        self._unsynced += written
+        if self._unsynced >= _SYNC_BYTES:
             os.fdatasync(self._raw.fileno())
-        self._sent = self._size
+            self._unsynced = 0
+        return written
 
     def tell(self) -> int:
         return self._size
