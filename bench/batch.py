@@ -12,6 +12,10 @@ The case loads the kernels its model uses first, as a server loads every kernel 
 (otherwise the forest's cases pay numba's code generator start, and a cold or stale numba cache
 is compiled inside whichever case uses a kernel first - the forest's CSV case in this order:
 seconds of CPU).
+The case runs without pandas, as pmserve's container does (it installs ``pmserve[postgres]``):
+pyarrow imports pandas, when it is installed, at its first conversion of numpy or Python values,
+which in a job is on its critical path (0.3 s of CPU and 44 MiB); the dev venv has pandas (for
+Spark), so ``--with-pandas`` measures what a first job pays there.
 Rows/s = rows / (finishedAt - startedAt) of the job (model load and export commit included);
 peak RSS = the case process's high-water mark (VmHWM); CPU = the case process's CPU time (every
 thread, PostgreSQL's server not included) from the runner's start to the job's end; the load
@@ -23,8 +27,11 @@ and to ``<models>/batch.json``.
 from __future__ import annotations
 
 import argparse
+import atexit
+import importlib.abc
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -108,6 +115,14 @@ def load_postgres(out: Path, rows: int) -> str:
 
 # -- one case, in a process of its own ------------------------------------------------------------
 
+class _WithoutPandas(importlib.abc.MetaPathFinder):
+    """``import pandas`` fails as where it is not installed (pyarrow then goes without it)."""
+
+    def find_spec(self, name: str, path: Any, target: Any = None) -> None:
+        if name == "pandas" or name.startswith("pandas."):
+            raise ModuleNotFoundError(f"No module named {name!r} (bench/batch.py case runs without pandas)", name=name)
+
+
 def run_case(model: Path, path: str, source: str, rows: int) -> dict[str, Any]:
     from urllib.parse import urlsplit
 
@@ -120,6 +135,7 @@ def run_case(model: Path, path: str, source: str, rows: int) -> dict[str, Any]:
     from pmserve.store import SQLiteStore
 
     work = Path(tempfile.mkdtemp(prefix="pmserve-batch-bench-"))
+    atexit.register(shutil.rmtree, work, True)  # its input's copy and export: 280 MB a case at 1,000,000 rows
     settings = Settings(data_dir=work, job_workers=1)
     store = SQLiteStore(work)
     batch = BatchService(settings, store)
@@ -165,7 +181,7 @@ def run_case(model: Path, path: str, source: str, rows: int) -> dict[str, Any]:
     cpu = time.process_time() - cpu_start
     return {"status": job.status, "failure": job.failure_msg, "rows": job.rows_done, "seconds": seconds,
             "rows_per_s": job.rows_done / seconds if seconds else 0.0, "peak_rss_mib": _hwm_mib(),
-            "process_cpu_s": round(cpu, 2), "load_average": os.getloadavg()[0]}
+            "process_cpu_s": round(cpu, 2), "load_average": os.getloadavg()[0], "pandas": "pandas" in sys.modules}
 
 
 def _hwm_mib() -> float:
@@ -186,6 +202,7 @@ def online_latency(models: Path, rows: int) -> dict[str, Any]:
     from pmserve.store import SQLiteStore
 
     work = Path(tempfile.mkdtemp(prefix="pmserve-batch-bench-online-"))
+    atexit.register(shutil.rmtree, work, True)
     service = Service(Settings(data_dir=work), SQLiteStore(work))
     key = service.create_key("bench")
     service.close()
@@ -240,7 +257,7 @@ def online_latency(models: Path, rows: int) -> dict[str, Any]:
 
 # -- driver ---------------------------------------------------------------------------------------
 
-def run_all(models: Path, rows: int, names: list[str], paths: list[str], online: bool) -> None:
+def run_all(models: Path, rows: int, names: list[str], paths: list[str], online: bool, with_pandas: bool) -> None:
     make_inputs(models, rows)
     pg_table = load_postgres(models, rows) if "postgres" in paths else None
     results: dict[str, Any] = {"rows": rows, "cpus": os.cpu_count(), "cases": {}}
@@ -248,7 +265,7 @@ def run_all(models: Path, rows: int, names: list[str], paths: list[str], online:
         for path in paths:
             source = pg_table if path == "postgres" else str(models / f"in_{rows}.{path}")
             cmd = [sys.executable, __file__, "case", "--model", str(models / f"{name}.pmml"), "--path", path,
-                   "--source", str(source), "--rows", str(rows)]
+                   "--source", str(source), "--rows", str(rows), *(["--with-pandas"] if with_pandas else [])]
             done = subprocess.run(cmd, capture_output=True, text=True, check=True)
             case = json.loads(done.stdout.strip().splitlines()[-1])
             results["cases"][f"{name}/{path}"] = case
@@ -285,19 +302,23 @@ def main() -> None:
     r.add_argument("--paths", default=",".join(PATHS), help=f"the paths to run, of {','.join(PATHS)}")
     r.add_argument("--model-names", default=",".join(MODELS), help=f"the models to run, of {','.join(MODELS)}")
     r.add_argument("--skip-online", action="store_true", help="leave out online latency during a job")
+    r.add_argument("--with-pandas", action="store_true", help="let the cases import pandas (see above)")
     c = sub.add_parser("case")
     c.add_argument("--model", type=Path, required=True)
     c.add_argument("--path", choices=PATHS, required=True)
     c.add_argument("--source", required=True)
     c.add_argument("--rows", type=int, required=True)
+    c.add_argument("--with-pandas", action="store_true")
     args = parser.parse_args()
     if args.command == "models":
         make_models(args.out)
     elif args.command == "run":
         paths = [p for p in args.paths.split(",") if p in PATHS and not (args.skip_postgres and p == "postgres")]
         names = [n for n in args.model_names.split(",") if n in MODELS]
-        run_all(args.models, args.rows, names, paths, not args.skip_online)
+        run_all(args.models, args.rows, names, paths, not args.skip_online, args.with_pandas)
     else:
+        if not args.with_pandas:
+            sys.meta_path.insert(0, _WithoutPandas())
         print(json.dumps(run_case(args.model, args.path, args.source, args.rows)))
 
 

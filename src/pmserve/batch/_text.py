@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -262,20 +263,63 @@ def _parse(text: TextFile, buffer: pa.Buffer, types: Mapping[str, pa.DataType]) 
 
 def echo(lines: pa.StringArray, results: Sequence[pa.Array], dialect: Dialect) -> pa.Buffer | None:
     """The export's text of echoed rows, but the last line end: each row's text, then its results
-    as Arrow's CSV writer writes them (it casts them to text, so does this), after the delimiter;
-    None when a result's text would need quoting, which is the CSV writer's to do."""
+    as Arrow's CSV writer writes them (its cast to text, see :func:`_after_delimiter`), each after
+    the delimiter; None when a result's text would need quoting, which is the CSV writer's to do."""
     texts = []
     special = f"[{dialect.delimiter}\"\r\n]"
     for result in results:
-        formatted = pc.cast(result, pa.string())
-        if pa.types.is_string(result.type) and pc.any(pc.match_substring_regex(formatted, special)).as_py():
+        if pa.types.is_string(result.type) and pc.any(pc.match_substring_regex(result, special)).as_py():
             return None
-        texts.append(formatted)
-    joined = pc.binary_join_element_wise(lines, *texts, dialect.delimiter, null_handling="replace",
-                                         null_replacement="")
+        texts.append(_after_delimiter(result, dialect.delimiter))
+    joined = pc.binary_join_element_wise(lines, *texts, "", null_handling="replace", null_replacement="")
     offsets = np.frombuffer(joined.buffers()[1], dtype=np.int32)[joined.offset:joined.offset + len(joined) + 1]
     data: pa.Buffer = joined.buffers()[2].slice(int(offsets[0]), int(offsets[-1] - offsets[0]))
     return data
+
+
+def _after_delimiter(result: pa.Array, delimiter: str) -> pa.Array:
+    """Each value's text (a null's is empty) after the delimiter, as Arrow's cast to text writes it."""
+    if len(result) and (pa.types.is_integer(result.type) or result.type == pa.float64()):
+        return _number_texts(result, delimiter)
+    return _cast_after_delimiter(result, delimiter)
+
+
+def _cast_after_delimiter(result: pa.Array, delimiter: str) -> pa.Array:
+    return pc.binary_join_element_wise("", pc.cast(result, pa.string()), delimiter, null_handling="replace",
+                                       null_replacement="")
+
+
+def _number_texts(result: pa.Array, delimiter: str) -> pa.Array:
+    """:func:`_after_delimiter` of integers or float64 values, most of them written by orjson, in
+    about half the time Arrow's cast takes (the larger part of formatting a model's results).
+
+    Both write integers the same way.  Both write the shortest text that reads back as the same
+    double, and the same way for finite values that are not whole numbers, below 1e9 and not in
+    [1e-6, 1e-5) (Arrow writes whole numbers without ".0", and changes to exponents elsewhere than
+    orjson): the other doubles, and nulls, are Arrow's own, put in their places.
+    """
+    kind = np.dtype(result.type.to_pandas_dtype())
+    values = np.frombuffer(result.buffers()[1], dtype=kind, count=len(result), offset=result.offset * kind.itemsize)
+    other = np.zeros(len(values), dtype=bool)
+    if kind == np.float64:
+        magnitude = np.abs(values)
+        with np.errstate(invalid="ignore"):
+            other = (magnitude >= 1e9) | ((magnitude >= 1e-6) & (magnitude < 1e-5)) | (values == np.trunc(values))
+        other |= ~np.isfinite(values)
+    if result.null_count:
+        other |= ~result.is_valid().to_numpy(zero_copy_only=False)
+    # orjson writes "[v0,v1,...]": the "[" and each "," become the delimiter before a value.
+    text = np.frombuffer(orjson.dumps(values, option=orjson.OPT_SERIALIZE_NUMPY), dtype=np.uint8).copy()
+    starts = np.flatnonzero(text == ord(","))
+    text[0] = ord(delimiter)
+    text[starts] = ord(delimiter)
+    offsets = np.empty(len(values) + 1, dtype=np.int32)
+    offsets[0], offsets[1:-1], offsets[-1] = 0, starts, len(text) - 1
+    texts = pa.StringArray.from_buffers(len(values), pa.py_buffer(offsets), pa.py_buffer(text))
+    if not other.any():
+        return texts
+    mask = pa.array(other)
+    return pc.replace_with_mask(texts, mask, _cast_after_delimiter(pc.filter(result, mask), delimiter))
 
 
 def parse_lines(lines: pa.StringArray, dialect: Dialect, names: Sequence[str]) -> pa.RecordBatch:

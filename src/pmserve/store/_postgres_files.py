@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from pathlib import Path
 
 from pmserve.errors import StoreUnavailableError
 from pmserve.store._batch import FILE_CHUNK_BYTES, FILE_COLUMNS, JOBS_SCHEMA, FileRecord, Readable, SQLBatchStore
@@ -43,25 +44,42 @@ class PostgresBatchFiles(SQLBatchStore):
     claim_lock = " FOR UPDATE SKIP LOCKED"
 
     def put_file(self, tenant: str, file_id: str, source: Readable, created_at: str) -> tuple[FileRecord, bool]:
-        digest, size, seq = hashlib.sha256(), 0, 0
+        return self._insert_file(tenant, file_id, source, created_at, None)
+
+    def adopt_file(self, tenant: str, file_id: str, path: Path, created_at: str,
+                   digest: tuple[str, int] | None = None) -> tuple[FileRecord, bool]:
+        """A job's finished output, copied into chunk rows; the ``digest`` its writer computed while
+        writing it is taken instead of hashing the file again."""
+        with open(path, "rb") as f:
+            return self._insert_file(tenant, file_id, f, created_at, digest)
+
+    def _insert_file(self, tenant: str, file_id: str, source: Readable, created_at: str,
+                     digest: tuple[str, int] | None) -> tuple[FileRecord, bool]:
+        """The bytes of ``source`` as the file's chunk rows, hashed on the way unless ``digest``
+        (sha256 and size) is known already; the file id repointed in the same transaction."""
+        hasher, size, seq = hashlib.sha256(), 0, 0
         with self._write() as cur:
             cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s), hashtext(%s))", (tenant, "file:" + file_id))
             cur.execute("SELECT nextval('file_blob_ids')")
             blob_id = int(cur.fetchone()[0])
             while chunk := source.read(FILE_CHUNK_BYTES):
-                digest.update(chunk)
+                if digest is None:
+                    hasher.update(chunk)
                 size += len(chunk)
                 cur.execute("INSERT INTO file_chunks VALUES (%s, %s, %s)", (blob_id, seq, chunk))
                 seq += 1
+            if digest is not None and size != digest[1]:
+                raise StoreUnavailableError(f"file {file_id!r} has {size} bytes, its writer wrote {digest[1]}")
+            sha = hasher.hexdigest() if digest is None else digest[0]
             cur.execute("SELECT blob_id FROM files WHERE tenant = %s AND file_id = %s", (tenant, file_id))
             old = cur.fetchall()
             cur.execute(f"INSERT INTO files ({FILE_COLUMNS}, blob_id) VALUES (%s, %s, %s, %s, %s, %s) "
                         "ON CONFLICT (tenant, file_id) DO UPDATE SET size = excluded.size, "
                         "sha256 = excluded.sha256, created_at = excluded.created_at, blob_id = excluded.blob_id",
-                        (tenant, file_id, size, digest.hexdigest(), created_at, blob_id))
+                        (tenant, file_id, size, sha, created_at, blob_id))
             if old:
                 cur.execute("DELETE FROM file_chunks WHERE blob_id = %s", (old[0][0],))
-        return FileRecord(tenant, file_id, size, digest.hexdigest(), created_at), not old
+        return FileRecord(tenant, file_id, size, sha, created_at), not old
 
     def iter_file(self, record: FileRecord) -> Iterator[bytes]:
         digest, size, seq = hashlib.sha256(), 0, 0
