@@ -202,12 +202,8 @@ def test_invalid_documents_are_refused_at_load(model_doc: bytes, message: str) -
 
 
 @pytest.mark.parametrize("coefs", [{"v3": 0.5, "v1": 0.75}, COEFS], ids=["subset-reordered", "all"])
-def test_rows_in_blocks_and_alone_sum_support_vectors_in_the_machines_order(coefs: dict[str, float],
-                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    """Blocks of rows, a row alone and a machine's own vector order give the in-order sums exactly."""
-    from pmserve.pmml.models import svm
-
-    monkeypatch.setattr(svm, "_BLOCK", 3 * 16)  # blocks of 16 rows over the 3 vectors
+def test_rows_together_and_alone_sum_support_vectors_in_the_machines_order(coefs: dict[str, float]) -> None:
+    """Many rows, a row alone and a machine's own vector order give the in-order sums exactly."""
     element, kernel = KERNELS["radialBasis"]
     model = pmml.load(doc("regression", element, machine(coefs, 0.3)))
     rng = np.random.default_rng(3)

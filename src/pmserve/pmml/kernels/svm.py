@@ -17,9 +17,8 @@ import numpy as np
 from pmserve.pmml.fields.types import Array
 from pmserve.pmml.kernels._jit import kernel
 
-#: Kernel codes.  The sigmoid kernel (tanh) stays with numpy, whose tanh differs from libm's in
-#: the last bit.
-LINEAR, POLYNOMIAL, RADIAL_BASIS = 0, 1, 2
+#: Kernel codes.
+LINEAR, POLYNOMIAL, RADIAL_BASIS, SIGMOID = 0, 1, 2, 3
 
 
 def _samples() -> tuple[tuple[object, ...], ...]:
@@ -29,7 +28,7 @@ def _samples() -> tuple[tuple[object, ...], ...]:
     columns = np.array([0, 1, 2], dtype=np.intp)
     coefficients, intercepts = np.array([0.5, -0.5, 1.0]), np.array([0.1, -0.1])
     return tuple((x, vectors_t, kind, 0.5, 1.0, 2.0, starts, columns, coefficients, intercepts, np.empty((2, 2)))
-                 for kind in (LINEAR, RADIAL_BASIS))
+                 for kind in (LINEAR, RADIAL_BASIS, SIGMOID))
 
 
 @kernel(_samples)
@@ -61,6 +60,9 @@ def decision_values(x: Array, vectors_t: Array, kind: int, gamma: float, coef0: 
         elif kind == POLYNOMIAL:
             for s in range(n_vectors):
                 values[s] = (values[s] * gamma + coef0) ** degree
+        elif kind == SIGMOID:
+            for s in range(n_vectors):
+                values[s] = math.tanh(values[s] * gamma + coef0)
         for k in range(intercepts.shape[0]):
             total = 0.0
             for p in range(starts[k], starts[k + 1]):

@@ -36,8 +36,6 @@ from pmserve.pmml.kernels import svm as svm_kernel
 from pmserve.pmml.results.prediction import Prediction, classification
 
 _KERNELS = ("LinearKernelType", "PolynomialKernelType", "RadialBasisKernelType", "SigmoidKernelType")
-#: Kernel entries (vectors x rows) computed together: two blocks of 512 KiB, measured best.
-_BLOCK = 65536
 
 
 @dataclass(frozen=True)
@@ -46,20 +44,6 @@ class _Kernel:
     gamma: float
     coef0: float
     degree: float
-
-    def sigmoid(self, x_t: Array, vector_cols: Array, acc: Array, tmp: Array) -> Array:
-        """tanh(gamma * v.x + coef0) as vectors x rows, v.x summed over fields in order, into ``acc``.
-
-        The other kernels run compiled (:func:`_compiled_kernel`); the sigmoid uses numpy's tanh,
-        which libm's differs from.  ``x_t`` is fields x rows and ``vector_cols`` fields x vectors;
-        ``acc`` and ``tmp`` are vectors x rows buffers, small enough to stay in cache.
-        """
-        acc.fill(0.0)
-        for j in range(x_t.shape[0]):
-            np.multiply(vector_cols[j][:, None], x_t[j][None, :], out=tmp)
-            acc += tmp
-        with np.errstate(all="ignore"):
-            return np.tanh(acc * self.gamma + self.coef0)
 
 
 @dataclass(frozen=True)
@@ -70,19 +54,6 @@ class _Machine:
     target: Any
     alternate: Any
     threshold: float
-
-    def value(self, kernel: Array) -> Array:
-        """The decision function per row from a vectors x rows kernel block.
-
-        Summed over the support vectors in the machine's order (a reduction along the first
-        axis adds row after row), then the intercept, as JPMML adds them.
-        """
-        terms = kernel[self.columns]
-        terms *= self.coefficients[:, None]
-        # One row is a contiguous column, which numpy would sum pairwise; accumulate is in order.
-        out: Array = terms.sum(axis=0) if terms.shape[1] > 1 else np.add.accumulate(terms, axis=0)[-1]
-        out += self.intercept
-        return out
 
 
 def _kernel(el: Element, env: ModelEnv) -> _Kernel | None:
@@ -268,7 +239,6 @@ def _kernel_values(kernel: _Kernel, machines: list[_Machine], inputs: list[tuple
     names = [n for n, _ in inputs]
     reads = [fn for _, fn in inputs]
     vector_cols = np.ascontiguousarray(matrix.T)
-    n_vectors = matrix.shape[0]
     compiled = _compiled_kernel(kernel, machines)
 
     def kernel_values(frame: Frame) -> tuple[Array, Array]:
@@ -281,18 +251,7 @@ def _kernel_values(kernel: _Kernel, machines: list[_Machine], inputs: list[tuple
                 f"field {names[field_of[r]]!r} of the support vector machine is missing; "
                 f"every VectorField needs a value", field=names[field_of[r]], row=r))
         values = np.empty((frame.n, len(machines)))
-        if compiled is not None:
-            svm_kernel.decision_values(np.ascontiguousarray(x, dtype=np.float64), vector_cols, *compiled, values)
-            return values, missing
-        x_t = np.ascontiguousarray(x.T)
-        block = max(16, _BLOCK // max(n_vectors, 1))
-        acc, tmp = np.empty((n_vectors, block)), np.empty((n_vectors, block))
-        for start in range(0, frame.n, block):
-            xb = x_t[:, start:start + block]
-            k = xb.shape[1]
-            kb = kernel.sigmoid(xb, vector_cols, acc[:, :k], tmp[:, :k])
-            for j, m in enumerate(machines):
-                values[start:start + k, j] = m.value(kb)
+        svm_kernel.decision_values(np.ascontiguousarray(x, dtype=np.float64), vector_cols, *compiled, values)
         return values, missing
 
     return kernel_values
@@ -317,13 +276,10 @@ def _regression(el: Element, env: ModelEnv, machines: list[_Machine], kernel_val
 
 def _compiled_kernel(
     kernel: _Kernel, machines: list[_Machine],
-) -> tuple[int, float, float, float, Array, Array, Array, Array] | None:
-    """The kernel and machines as :func:`pmserve.pmml.kernels.svm.decision_values` reads them,
-    or None for the sigmoid kernel (computed with numpy's tanh, which libm's differs from)."""
+) -> tuple[int, float, float, float, Array, Array, Array, Array]:
+    """The kernel and machines as :func:`pmserve.pmml.kernels.svm.decision_values` reads them."""
     kinds = {"LinearKernelType": svm_kernel.LINEAR, "PolynomialKernelType": svm_kernel.POLYNOMIAL,
-             "RadialBasisKernelType": svm_kernel.RADIAL_BASIS}
-    if kernel.kind not in kinds:
-        return None
+             "RadialBasisKernelType": svm_kernel.RADIAL_BASIS, "SigmoidKernelType": svm_kernel.SIGMOID}
     starts = np.cumsum([0] + [len(m.columns) for m in machines]).astype(np.intp)
     columns = np.concatenate([m.columns for m in machines]).astype(np.intp)
     coefficients = np.concatenate([m.coefficients for m in machines]).astype(np.float64)
