@@ -40,6 +40,8 @@ _KERNELS = ("LinearKernelType", "PolynomialKernelType", "RadialBasisKernelType",
 
 @dataclass(frozen=True)
 class _Kernel:
+    """The model's kernel element: its tag and its gamma, coef0 and degree (each 1 when absent)."""
+
     kind: str
     gamma: float
     coef0: float
