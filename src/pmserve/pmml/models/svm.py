@@ -35,7 +35,9 @@ from pmserve.pmml.fields.types import Array, DataType, empty, is_missing, parse_
 from pmserve.pmml.kernels import svm as svm_kernel
 from pmserve.pmml.results.prediction import Prediction, classification
 
-_KERNELS = ("LinearKernelType", "PolynomialKernelType", "RadialBasisKernelType", "SigmoidKernelType")
+#: The kernel elements and their codes in :mod:`pmserve.pmml.kernels.svm`.
+_KERNELS = {"LinearKernelType": svm_kernel.LINEAR, "PolynomialKernelType": svm_kernel.POLYNOMIAL,
+            "RadialBasisKernelType": svm_kernel.RADIAL_BASIS, "SigmoidKernelType": svm_kernel.SIGMOID}
 
 
 @dataclass(frozen=True)
@@ -280,13 +282,11 @@ def _compiled_kernel(
     kernel: _Kernel, machines: list[_Machine],
 ) -> tuple[int, float, float, float, Array, Array, Array, Array]:
     """The kernel and machines as :func:`pmserve.pmml.kernels.svm.decision_values` reads them."""
-    kinds = {"LinearKernelType": svm_kernel.LINEAR, "PolynomialKernelType": svm_kernel.POLYNOMIAL,
-             "RadialBasisKernelType": svm_kernel.RADIAL_BASIS, "SigmoidKernelType": svm_kernel.SIGMOID}
     starts = np.cumsum([0] + [len(m.columns) for m in machines]).astype(np.intp)
     columns = np.concatenate([m.columns for m in machines]).astype(np.intp)
     coefficients = np.concatenate([m.coefficients for m in machines]).astype(np.float64)
     intercepts = np.array([m.intercept for m in machines], dtype=np.float64)
-    return (kinds[kernel.kind], float(kernel.gamma), float(kernel.coef0), float(kernel.degree), starts, columns,
+    return (_KERNELS[kernel.kind], float(kernel.gamma), float(kernel.coef0), float(kernel.degree), starts, columns,
             coefficients, intercepts)
 
 
