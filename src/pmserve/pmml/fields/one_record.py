@@ -40,6 +40,7 @@ class OneRecordPlan:
         self.strings = tuple(name for name, dtype in inputs if dtype is DataType.STRING)
         # PMML float fields are rounded to float32 precision, as NumericInputs does.
         self.floats = [i for i, (_, dtype) in enumerate(numeric) if dtype is DataType.FLOAT]
+        self.all_float = bool(self.floats) and len(self.floats) == len(numeric)  # rounded whole, not indexed
         self.integers = tuple(i for i, (_, dtype) in enumerate(numeric) if dtype is DataType.INTEGER)
         # The record's numbers are taken and checked at once.
         self._take: Callable[[Mapping[str, Any]], Any] | None = \
@@ -95,7 +96,9 @@ class OneRecordPlan:
     def _number_columns(self, numbers: Sequence[Any]) -> dict[str, Array]:
         # None becomes NaN (missing), as coerce_column reads it.
         block = np.array(numbers, dtype=np.float64).reshape(len(numbers), 1)
-        if self.floats:
+        if self.all_float:
+            block = to_float32(block)
+        elif self.floats:
             block[self.floats] = to_float32(block[self.floats])
         return dict(zip(self.numeric, block, strict=True))
 
