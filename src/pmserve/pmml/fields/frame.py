@@ -48,6 +48,7 @@ class RowErrors:
 
 
 Deferred = tuple[npt.NDArray[np.bool_], Callable[[int], DataError]]
+_NO_COLUMNS: Mapping[str, Array] = {}
 
 
 class Frame:
@@ -61,8 +62,8 @@ class Frame:
     the rows; a derived field's claim passes on to the fields its expression read.
     """
 
-    __slots__ = ("_deps", "_derived", "_inherited", "_parent", "_parent_rows", "_pending", "_reading", "_values",
-                 "errors", "n", "rows")
+    __slots__ = ("_deps", "_derived", "_inherited", "_parent", "_parent_rows", "_pending", "_reading", "_same_rows",
+                 "_values", "errors", "n", "rows")
 
     def __init__(
         self,
@@ -83,6 +84,10 @@ class Frame:
         self._inherited: set[str] = set()
         self._deps: dict[str, set[str]] = {}
         self._reading: list[set[str]] = []
+        # The parent's stored columns, when this scope is over all of its rows (else none).
+        self._same_rows: Mapping[str, Array] = _NO_COLUMNS
+        if parent is not None and parent_rows is None:
+            self._same_rows = parent._values
         if parent is not None:
             self.errors: RowErrors = parent.errors
             self.rows: npt.NDArray[np.intp] = (
@@ -95,7 +100,16 @@ class Frame:
     def get(self, name: str) -> Array:
         """The field's values over every row; its deferred invalid values fail their records
         (unless read inside :meth:`unclaimed`, or while computing a derived field)."""
-        v = self.peek(name)
+        v = self._values.get(name)
+        if v is None:
+            # A column the parent holds over the same rows (a record's input, mostly) is taken
+            # without a call per scope: a one-record evaluation reads each field once, here.
+            v = self._same_rows.get(name) if name not in self._derived else None
+            if v is None:
+                v = self.peek(name)
+            else:
+                self._inherited.add(name)
+                self._values[name] = v
         if self._reading:
             self._reading[-1].add(name)
         elif self.errors.pending:

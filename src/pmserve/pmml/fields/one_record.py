@@ -21,8 +21,9 @@ from pmserve.pmml.fields.types import Array, DataType, coerce_column, format_sca
 if TYPE_CHECKING:
     from pmserve.pmml.fields.field import Field
 
-_NUMBER, _INTEGER, _STRING = 0, 1, 2
+_READ = frozenset({DataType.STRING, DataType.INTEGER, DataType.DOUBLE, DataType.FLOAT})
 _INT_EXACT = 2.0**62  # to_python_list converts integer results below this through int64
+_ABSENT = object()  # a field the record does not give
 _PLAIN_NUMBERS = frozenset({float, int, type(None)})  # not bool: JSON true is no number
 
 
@@ -31,26 +32,19 @@ class OneRecordPlan:
 
     def __init__(self, inputs: Sequence[tuple[str, DataType]], extra_inputs: Sequence[tuple[str, DataType]],
                  results: Sequence[Field]) -> None:
-        kinds: list[tuple[str, int]] = []
         for name, dtype in inputs:
-            if dtype is DataType.STRING:
-                kinds.append((name, _STRING))
-            elif dtype is DataType.INTEGER:
-                kinds.append((name, _INTEGER))
-            elif dtype in (DataType.DOUBLE, DataType.FLOAT):
-                kinds.append((name, _NUMBER))
-            else:
+            if dtype not in _READ:
                 raise ValueError(f"field {name!r} ({dtype.value}) is not read by the one-record plan")
-        self.inputs = tuple(kinds)
         numeric = [(name, dtype) for name, dtype in inputs if dtype is not DataType.STRING]
         self.numeric = tuple(name for name, _ in numeric)
+        self.strings = tuple(name for name, dtype in inputs if dtype is DataType.STRING)
         # PMML float fields are rounded to float32 precision, as NumericInputs does.
         self.floats = [i for i, (_, dtype) in enumerate(numeric) if dtype is DataType.FLOAT]
-        self.all_float = bool(self.floats) and len(self.floats) == len(numeric)
-        # No string field (the common case): the record's values are taken and checked at once.
+        self.all_float = bool(self.floats) and len(self.floats) == len(numeric)  # rounded whole, not indexed
+        self.integers = tuple(i for i, (_, dtype) in enumerate(numeric) if dtype is DataType.INTEGER)
+        # The record's numbers are taken and checked at once.
         self._take: Callable[[Mapping[str, Any]], Any] | None = \
-            operator.itemgetter(*self.numeric) if numeric and len(numeric) == len(kinds) else None
-        self.integers = tuple(i for i, (_, kind) in enumerate(kinds) if kind == _INTEGER)
+            operator.itemgetter(*self.numeric) if self.numeric else None
         names = {name for name, _ in inputs}
         self.extra = tuple((name, dtype) for name, dtype in extra_inputs if name not in names)
         self.results = tuple(results)
@@ -68,45 +62,21 @@ class OneRecordPlan:
 
     def batch(self, record: Mapping[str, Any]) -> dict[str, Array] | None:
         """The engine columns of ``record`` (one row each), or None unless it is plain."""
-        if self._take is not None:
-            return self._numbers_batch(self._take, record)
-        numbers: list[Any] = []
-        strings: dict[str, Any] = {}
-        for name, kind in self.inputs:
-            try:
-                value = record[name]
-            except KeyError:
-                return None  # the batch path names the missing field
-            cls = type(value)
-            if kind == _STRING:
-                if cls is str:
-                    strings[name] = value or None  # "" is missing
-                elif value is None:
-                    strings[name] = None
-                else:
-                    return None
-            elif cls is float or value is None:
-                if kind == _INTEGER and value is not None and not value.is_integer() and value == value:
-                    return None  # a fractional integer: the batch path reports it as invalid
-                numbers.append(value)
-            elif cls is int:
-                numbers.append(value)
-            else:
-                return None
-        batch: dict[str, Array] = {}
-        columns = self._number_columns(numbers) if numbers else {}
-        for name, kind in self.inputs:
-            if kind == _STRING:
-                cell = np.empty(1, dtype=object)
-                cell[0] = strings[name]
-                batch[name] = cell
-            else:
-                batch[name] = columns[name]
+        batch = self._numbers(self._take, record) if self._take is not None else {}
+        if batch is None:
+            return None
+        for name in self.strings:
+            value = record.get(name, _ABSENT)
+            if value is not None and type(value) is not str:
+                return None  # not given (the batch path names the missing field), or no string
+            cell = np.empty(1, dtype=object)
+            cell[0] = value or None  # "" is missing
+            batch[name] = cell
         return self._with_extra(batch, record)
 
-    def _numbers_batch(self, take: Callable[[Mapping[str, Any]], Any],
-                       record: Mapping[str, Any]) -> dict[str, Array] | None:
-        """:meth:`batch` of a model whose inputs are all numbers: the same checks, made at once."""
+    def _numbers(self, take: Callable[[Mapping[str, Any]], Any],
+                 record: Mapping[str, Any]) -> dict[str, Array] | None:
+        """The columns of the record's numeric fields, or None unless each is a plain number."""
         try:
             values = take(record)
         except KeyError:
@@ -121,7 +91,7 @@ class OneRecordPlan:
                 value = values[i]
                 if type(value) is float and not value.is_integer() and value == value:
                     return None  # a fractional integer: the batch path reports it as invalid
-        return self._with_extra(self._number_columns(values), record)
+        return self._number_columns(values)
 
     def _number_columns(self, numbers: Sequence[Any]) -> dict[str, Array]:
         # None becomes NaN (missing), as coerce_column reads it.
