@@ -136,7 +136,7 @@ def run_case(model: Path, path: str, source: str, rows: int) -> dict[str, Any]:
 
     work = Path(tempfile.mkdtemp(prefix="pmserve-batch-bench-"))
     atexit.register(shutil.rmtree, work, True)  # its input's copy and export: 280 MB a case at 1,000,000 rows
-    settings = Settings(data_dir=work, job_workers=1)
+    settings = Settings.from_env(data_dir=work, job_workers=1)  # PMSERVE_* as a server reads them
     store = SQLiteStore(work)
     batch = BatchService(settings, store)
     tenant = Tenant("bench", "bench")

@@ -113,8 +113,9 @@ class Settings:
     max_file_mb: float = _setting(10240.0, _POSITIVE)  # largest file accepted by PUT /pm/v1/file (streamed)
     # jobs run at once per server process (a bounded thread pool); 0 = run none here
     job_workers: int = _setting(2, _from(0, 64))
-    # rows read, scored and written at once (memory is flat in input size)
-    job_chunk_rows: int = _setting(65536, _from(16, 4_194_304))
+    # rows read, scored and written at once (memory is flat in input size); a few chunks are in
+    # flight at once, so smaller chunks mean less memory, and 16,384 keep a chunk in the caches
+    job_chunk_rows: int = _setting(16384, _from(16, 4_194_304))
     # a running job silent this long is taken over by another runner
     job_stale_seconds: float = _setting(10.0, _from(1, 86_400, "a number of seconds"))
     job_max_attempts: int = _setting(3, _from(1, 100))  # runs interrupted by crashes before FAILED

@@ -6,9 +6,10 @@ import threading
 import time
 from collections.abc import Iterator
 
+import pyarrow as pa
 import pytest
 
-from pmserve.batch._pipeline import WriterThread, prefetched
+from pmserve.batch._pipeline import WriterThread, prefetched, use_chunk_memory_pool
 from pmserve.errors import DataError
 
 
@@ -88,3 +89,30 @@ def test_cancel_drops_what_is_queued_and_ends_the_thread() -> None:
     writer.cancel()
     assert len(written) <= 1
     assert not [t for t in threading.enumerate() if t.name == "pmserve-job-writer"]
+
+
+@pytest.fixture
+def arrow_pool() -> Iterator[None]:
+    before = pa.default_memory_pool()
+    yield
+    pa.set_memory_pool(before)
+
+
+def test_jobs_use_arrows_jemalloc_pool_when_the_build_has_it(monkeypatch: pytest.MonkeyPatch,
+                                                              arrow_pool: None) -> None:
+    try:
+        pa.jemalloc_memory_pool()
+    except NotImplementedError:
+        pytest.skip("this pyarrow is built without jemalloc")
+    monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL", raising=False)
+    pa.set_memory_pool(pa.system_memory_pool())
+    use_chunk_memory_pool()
+    assert pa.default_memory_pool().backend_name == "jemalloc"
+
+
+def test_a_pool_named_by_arrows_own_variable_is_left_alone(monkeypatch: pytest.MonkeyPatch,
+                                                            arrow_pool: None) -> None:
+    monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", "system")
+    pa.set_memory_pool(pa.system_memory_pool())
+    use_chunk_memory_pool()
+    assert pa.default_memory_pool().backend_name == "system"

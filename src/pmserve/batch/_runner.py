@@ -35,7 +35,7 @@ import orjson
 import pyarrow as pa
 
 from pmserve.batch import _columns, _spec
-from pmserve.batch._pipeline import ThreadedSink, prefetched
+from pmserve.batch._pipeline import ThreadedSink, prefetched, use_chunk_memory_pool
 from pmserve.batch._service import now_ms
 from pmserve.batch._sinks import FileSink, PostgresSink, Sink, open_sink
 from pmserve.batch._sources import Context, Source, open_source
@@ -91,6 +91,7 @@ class JobRunner:
         """Start claiming jobs (PMSERVE_JOB_WORKERS=0: this process serves the API and runs none)."""
         if self.settings.job_workers == 0:
             return
+        use_chunk_memory_pool()
         self.work_root.mkdir(parents=True, exist_ok=True)
         self._thread.start()
 
