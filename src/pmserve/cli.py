@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pmserve import metrics
-from pmserve.arrow import score_batch, scored_schema
+from pmserve.arrow import open_parquet, score_batch, scored_schema
 from pmserve.batch.cli import jobs
 from pmserve.errors import DataError, NotFoundError, PmserveError, RecordError
 from pmserve.formats import RowTable, Scorable, StreamModel, TableScorable, load_model
@@ -493,7 +493,7 @@ def _score_arrow(model: Scorable, source: Path, output: Path, missing: set[str],
 
 def _parquet_batches(source: Path, chunk_size: int) -> tuple[Any, Iterator[Any]]:
     try:
-        parquet = pq.ParquetFile(source)
+        parquet = open_parquet(source)
     except (pa.ArrowInvalid, OSError) as exc:
         raise DataError(f"{source} is not a readable Parquet file: {exc}") from exc
     return parquet.schema_arrow, parquet.iter_batches(batch_size=chunk_size)

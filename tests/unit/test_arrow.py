@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from tests.service.conftest import select_all_pmml
 from tests.spark._data import MIXED_PMML, RESULTS, mixed_table
 
 from pmserve import pmml
-from pmserve.arrow import result_array, result_type, score_batch, scored_schema
+from pmserve.arrow import open_parquet, result_array, result_type, score_batch, scored_schema
 from pmserve.errors import DataError, MissingFieldError
 from pmserve.pmml import DataType, Field
 from pmserve.tables import echoed_columns, passthrough_columns
@@ -146,3 +148,16 @@ def test_a_row_error_renders_its_row_within_the_input_or_none(offset: int | None
     """A record's message is numbered within the input, or carries no row where none is known."""
     err = DataError("field 'x' expects a number, got 'a'", field="x", row=2)
     assert err.render(offset) == expected
+
+
+def test_a_parquet_file_read_batch_by_batch_holds_a_few_row_groups_not_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "in.parquet"
+    rng = np.random.default_rng(0)
+    table = pa.table({f"x{i}": rng.standard_normal(200_000) for i in range(10)})  # ~15 MiB
+    pq.write_table(table, path, row_group_size=5_000)
+    rows, peak = 0, 0
+    for batch in open_parquet(path).iter_batches(batch_size=1_000):
+        rows += batch.num_rows
+        peak = max(peak, pa.total_allocated_bytes())
+    assert rows == 200_000
+    assert peak < path.stat().st_size / 4  # pyarrow's pre-buffering kept the whole file

@@ -20,8 +20,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.json as pajson
-import pyarrow.parquet as pq
 
+from pmserve.arrow import open_parquet
 from pmserve.batch import _db, _pgbinary, _text
 from pmserve.batch._spec import FileRef, TableRef
 from pmserve.errors import DataError
@@ -106,7 +106,7 @@ def _file_source(path: Path, ref: FileRef, ctx: Context) -> Source:
     rows = ctx.settings.job_chunk_rows
     try:
         if ref.format == "PARQUET":
-            parquet = pq.ParquetFile(path)
+            parquet = open_parquet(path)
             return Source(parquet.schema_arrow, _closing_iter(parquet.iter_batches(batch_size=rows), parquet), True)
         block = max(1 << 20, rows * _BYTES_PER_ROW)
         if ref.format == "JSONL":

@@ -19,8 +19,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import pyarrow.parquet as pq
-
+from pmserve.arrow import open_parquet
 from pmserve.batch._sinks import open_sink
 from pmserve.batch._sources import Context, local_copy
 from pmserve.batch._spec import FileRef, JobSpec, TableRef
@@ -103,7 +102,7 @@ def _jdbc_properties(ref: TableRef) -> dict[str, str]:
 
 def _store_parts(directory: Path, ref: FileRef, ctx: Context) -> str:
     """Spark writes a directory of Parquet parts: turn it into the one file the job's dataUrl names."""
-    parts = [pq.ParquetFile(p) for p in sorted(directory.glob("*.parquet"))]
+    parts = [open_parquet(p) for p in sorted(directory.glob("*.parquet"))]
     if not parts:  # Spark writes one part with the schema even for no rows
         raise PlatformError(f"Spark wrote no Parquet part for file '{ref.file_id}'")
     sink = open_sink(ref, ctx)
