@@ -54,6 +54,19 @@ def _rss_kib(pid: int) -> int:
     return 0
 
 
+def _pss_kib(pid: int) -> int:
+    """The process's proportional set size: its own pages, and its share of those it shares with
+    others (PySpark's workers are forked from its daemon and map the same libraries: summed RSS
+    counts those pages once per worker)."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def _tree(pid: int) -> list[int]:
     """``pid`` and every live descendant."""
     found = [pid]
@@ -85,19 +98,25 @@ def _measured(cmd: list[str]) -> dict[str, Any]:
     # Each part's own peak: the driver's Python process, Spark's JVM, and PySpark's daemon and
     # workers (the Python processes under the JVM: pmserve's scoring code runs there).
     peaks = {"driver": 0.0, "java": 0.0, "python workers": 0.0}
+    pss_peaks = dict(peaks)  # the same with each process's PSS instead of its RSS
     done = threading.Event()
+
+    def by_part(sizes: dict[int, int]) -> dict[str, float]:
+        parts = {"driver": sizes.get(proc.pid, 0) / 1024, "java": 0.0, "python workers": 0.0}
+        for p, kib in sizes.items():
+            if p != proc.pid:
+                parts["java" if _kind(p) == "java" else "python workers"] += kib / 1024
+        return parts
 
     def sample() -> None:
         nonlocal peak, at_peak
         while not done.is_set():
-            sizes = {p: _rss_kib(p) for p in _tree(proc.pid)}
+            tree = _tree(proc.pid)
+            sizes = {p: _rss_kib(p) for p in tree}
             total = sum(sizes.values())
-            parts = {"driver": sizes.get(proc.pid, 0) / 1024, "java": 0.0, "python workers": 0.0}
-            for p, kib in sizes.items():
-                if p != proc.pid:
-                    parts["java" if _kind(p) == "java" else "python workers"] += kib / 1024
-            for k, v in parts.items():
-                peaks[k] = max(peaks[k], v)
+            for found, into in ((by_part(sizes), peaks), (by_part({p: _pss_kib(p) for p in tree}), pss_peaks)):
+                for k, v in found.items():
+                    into[k] = max(into[k], v)
             if total > peak:
                 peak = total
                 by_kind: dict[str, float] = {}
@@ -117,6 +136,7 @@ def _measured(cmd: list[str]) -> dict[str, Any]:
     result["peak_rss_mib"] = round(peak / 1024, 1)
     result["at_peak_mib"] = at_peak
     result["peak_mib_by_part"] = {k: round(v, 1) for k, v in peaks.items()}
+    result["peak_pss_mib_by_part"] = {k: round(v, 1) for k, v in pss_peaks.items()}
     return result
 
 
@@ -212,7 +232,7 @@ def main() -> None:
                 print(f"{name:7} {engine:6} {res['rows']:>9,} rows  jobs {jobs} s  first {res['rows_per_s_first']:>9,} "
                       f"rows/s  best {res['rows_per_s_best']:>9,} rows/s  session start {res['start_s']:5.2f} s  "
                       f"peak RSS {res['peak_rss_mib']:7.1f} MiB {res['at_peak_mib']}, peaks by part "
-                      f"{res['peak_mib_by_part']}", flush=True)
+                      f"{res['peak_mib_by_part']}, PSS {res['peak_pss_mib_by_part']}", flush=True)
     run = {"rows": args.rows, "master": args.master, "cpus": os.cpu_count(), "python": sys.version.split()[0],
            "load_average": os.getloadavg(), "spark_config": SPARK_CONFIG, "driver_memory": args.driver_memory,
            "chunk_size": args.chunk_size, "arrow_batch": args.arrow_batch}
