@@ -44,23 +44,13 @@ ENGINES = ("spark", "spark-copy", "local")
 SPARK_CONFIG = {"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "2"}
 
 
-def _rss_kib(pid: int) -> int:
+def _kib(pid: int, file: str, key: str) -> int:
+    """A size in KiB from ``/proc/<pid>/<file>``: ``status``'s VmRSS, or ``smaps_rollup``'s Pss (the
+    process's own pages and its share of those it shares: PySpark's workers are forked from its
+    daemon and map the same libraries, which summed RSS counts once per worker); 0 once it is gone."""
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def _pss_kib(pid: int) -> int:
-    """The process's proportional set size: its own pages, and its share of those it shares with
-    others (PySpark's workers are forked from its daemon and map the same libraries: summed RSS
-    counts those pages once per worker)."""
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
+        for line in Path(f"/proc/{pid}/{file}").read_text().splitlines():
+            if line.startswith(key):
                 return int(line.split()[1])
     except OSError:
         pass
@@ -112,9 +102,10 @@ def _measured(cmd: list[str]) -> dict[str, Any]:
         nonlocal peak, at_peak
         while not done.is_set():
             tree = _tree(proc.pid)
-            sizes = {p: _rss_kib(p) for p in tree}
+            sizes = {p: _kib(p, "status", "VmRSS:") for p in tree}
             total = sum(sizes.values())
-            for found, into in ((by_part(sizes), peaks), (by_part({p: _pss_kib(p) for p in tree}), pss_peaks)):
+            shares = {p: _kib(p, "smaps_rollup", "Pss:") for p in tree}
+            for found, into in ((by_part(sizes), peaks), (by_part(shares), pss_peaks)):
                 for k, v in found.items():
                     into[k] = max(into[k], v)
             if total > peak:
