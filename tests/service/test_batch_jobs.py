@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -380,6 +381,38 @@ def test_postgres_table_to_new_table_equals_online_scoring(batch: Batch, pg_tabl
     expected = batch.online([[float(v) for v in r] for r in stored])
     assert_same_results([list(r[2:]) for r in got], [r[4:] for r in expected])
     assert [r[1] for r in got[:4]] == [None, "", None, ""]
+
+
+@pytest.mark.postgres
+def test_a_million_row_postgres_job_creates_a_table_of_exactly_the_online_results(
+        batch: Batch, pg_tables: tuple[Any, str]) -> None:
+    """Issue 11's acceptance: 1,000,000 rows from a PostgreSQL table into a table the job creates
+    hold exactly (no tolerance) what online scoring of the same rows answers."""
+    conn, prefix = pg_tables
+    rows = 1_000_000
+    rng = np.random.default_rng(11)
+    values = np.round(rng.uniform([4.0, 2.0, 1.0, 0.1], [8.0, 4.5, 7.0, 2.5], size=(rows, 4)), 3)
+    text = io.BytesIO()
+    np.savetxt(text, np.column_stack([np.arange(rows), values]), fmt=["%d", "%.3f", "%.3f", "%.3f", "%.3f"],
+               delimiter=",")
+    conn.execute(f'CREATE TABLE "{prefix}_in" (id BIGINT, {", ".join(f"{n} DOUBLE PRECISION" for n in IRIS_HEADER)})')
+    with conn.cursor().copy(f'COPY "{prefix}_in" FROM STDIN (FORMAT CSV)') as copy:
+        copy.write(text.getvalue())
+    batch.submit("million", {"odbc": {"dbRef": "pg", "table": f"{prefix}_in"}},
+                 {"odbc": {"dbRef": "pg", "table": f"{prefix}_out", "insertMode": "Create"}},
+                 dbDefinitions=pg_definition())
+    status = batch.wait("million", timeout=600)
+    assert (status["jobStatus"], status["rowsDone"]) == ("SUCCESS", rows), status
+    got = [list(r) for r in conn.execute(
+        f'SELECT species, predicted_species, probability_setosa, probability_versicolor, probability_virginica '
+        f'FROM "{prefix}_out" ORDER BY id')]
+    expected = [r[4:] for start in range(0, rows, 100_000)
+                for r in batch.online(values[start:start + 100_000].tolist())]
+    assert len(got) == len(expected) == rows
+    assert len({r[1] for r in got}) == 3  # every class predicted somewhere
+    assert all(p is not None for r in got for p in r[2:])
+    differ = next((i for i, (g, e) in enumerate(zip(got, expected, strict=True)) if g != e), None)
+    assert differ is None, f"row {differ}: job {got[differ]}, online {expected[differ]}"
 
 
 @pytest.mark.postgres
